@@ -1,0 +1,56 @@
+# crmkit — the targets a newcomer guesses. Everything runs in ./.venv, built on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.crmkit-installed
+DB     ?= data/demo.duckdb
+PERIOD ?= last-month
+
+.PHONY: env demo reports test lint bench lab clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make reports  build the environment and the demo data, render the reports into output/"
+	@echo "make test     build the environment and run the whole test suite"
+	@echo "make lab      JupyterLab on notebooks/ with the project's kernel"
+	@echo "make lint     ruff, mypy on the metric modules, notebooks stored without outputs"
+	@echo "make bench    wall time and peak memory of a report and of the demo build"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "crmkit needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name crmkit --display-name "Python (crmkit)" >/dev/null
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+demo: env
+	$(BIN)/crmkit demo --database $(DB)
+
+reports: demo
+	$(BIN)/crmkit run sales --period $(PERIOD) --team all --database $(DB)
+	@for team in $$($(BIN)/crmkit teams --database $(DB)); do \
+	  $(BIN)/crmkit run sales --period $(PERIOD) --team $$team --database $(DB) || exit 1; \
+	done
+	@echo "Open output/index.html"
+
+test: env
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-kernel-name crmkit -p no:cacheprovider
+
+lint: env
+	$(BIN)/ruff check crmkit tests
+	$(BIN)/mypy
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
+
+bench: env
+	$(BIN)/python bench/bench.py
+
+lab: env
+	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[lab]'
+	@test -f $(DB) || $(BIN)/crmkit demo --database $(DB)
+	CRMKIT_DATABASE=$(abspath $(DB)) $(BIN)/jupyter lab --notebook-dir=notebooks
+
+clean:
+	rm -rf output/*/ output/index.html data/ .pytest_cache

@@ -1,0 +1,98 @@
+"""Small helpers that let one metric function run on DuckDB, pandas and other engines.
+
+Metric functions call :func:`lazy` on whatever frame they are given (a pandas or Polars
+DataFrame, a DuckDB relation, a narwhals frame) and build narwhals expressions on it; only
+the aggregated result is collected with :func:`one_row` or :func:`records`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import narwhals as nw
+import pandas as pd
+
+Frame = Any  # pandas/Polars DataFrame, DuckDB relation, or narwhals (Lazy)Frame
+
+
+def lazy(frame: Frame) -> nw.LazyFrame:
+    """Wrap any supported frame as a narwhals LazyFrame without copying or mutating it."""
+    if isinstance(frame, nw.LazyFrame):
+        return frame
+    if isinstance(frame, nw.DataFrame):
+        return frame.lazy()
+    wrapped = nw.from_native(frame)
+    return wrapped.lazy() if isinstance(wrapped, nw.DataFrame) else wrapped
+
+
+def columns(frame: nw.LazyFrame) -> list[str]:
+    return list(frame.collect_schema().names())
+
+
+def clean(value: Any) -> Any:
+    """Turn engine scalars into plain Python values; NaN/NaT/NA become None."""
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.to_pydatetime()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    try:
+        if value is pd.NA or value is pd.NaT:
+            return None
+    except TypeError:  # pragma: no cover - exotic scalars
+        pass
+    return value
+
+
+def one_row(frame: nw.LazyFrame) -> dict[str, Any]:
+    """Collect a one-row aggregate as a dict of plain Python values."""
+    table = frame.collect().to_pandas()
+    if len(table) == 0:
+        return {c: None for c in table.columns}
+    return {c: clean(table[c].iloc[0]) for c in table.columns}
+
+
+def to_pandas(frame: nw.LazyFrame) -> pd.DataFrame:
+    """Collect a (small, aggregated) lazy frame into pandas."""
+    return frame.collect().to_pandas()
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame as JSON-ready records (NaN -> None, timestamps -> ISO strings)."""
+    out = []
+    for row in df.to_dict(orient="records"):
+        rec = {}
+        for k, v in row.items():
+            v = clean(v)
+            if isinstance(v, datetime | date):
+                v = v.isoformat()
+            rec[str(k)] = v
+        out.append(rec)
+    return out
+
+
+def in_window(col: str, start: datetime, end: datetime) -> nw.Expr:
+    """``start <= col < end`` (naive UTC instants)."""
+    return (nw.col(col) >= start) & (nw.col(col) < end)
+
+
+def bucket(col: str, buckets: Sequence[tuple[str, datetime, datetime]]) -> nw.Expr:
+    """Label of the half-open window that holds ``col`` (null when none does).
+
+    Used to group by local calendar months in the company time zone inside the engine.
+    """
+    expr: Any = nw.lit(None, dtype=nw.String())
+    for label, start, end in reversed(list(buckets)):
+        expr = nw.when(in_window(col, start, end)).then(nw.lit(label)).otherwise(expr)
+    return expr
+
+
+def days_between(start_col: str, end_col: str) -> nw.Expr:
+    """Fractional days from ``start_col`` to ``end_col``."""
+    return (nw.col(end_col) - nw.col(start_col)).dt.total_seconds() / 86400.0

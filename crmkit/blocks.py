@@ -1,0 +1,276 @@
+"""Report building blocks: header, KPI cards, tables, charts, definitions, data notes.
+
+Each block returns an :class:`IPython.display.HTML` object that renders the same in
+JupyterLab and in the published page. Charts are PNG images embedded in the page (no
+scripts, no remote assets), so a page opens offline. Every piece of user data that
+reaches HTML goes through :func:`html.escape`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from IPython.display import HTML  # noqa: E402
+
+from crmkit.definitions import METRICS  # noqa: E402
+from crmkit.stats import SMALL_SAMPLE  # noqa: E402
+
+#: Colours used by every report, so a metric looks the same everywhere.
+PALETTE = {
+    "primary": "#2f6db5",
+    "secondary": "#9bbbe0",
+    "accent": "#e08a2f",
+    "good": "#2e8b57",
+    "bad": "#c0392b",
+    "neutral": "#7f8c8d",
+    "grid": "#e5e8ec",
+}
+SERIES = ["#2f6db5", "#e08a2f", "#2e8b57", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d"]
+
+CSS = """
+.ck{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#1f2933;
+  line-height:1.4;max-width:1100px}
+.ck-header{border-bottom:3px solid %(primary)s;padding:4px 0 10px;margin-bottom:8px}
+.ck-header h1{margin:0 0 4px;font-size:26px}
+.ck-meta{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:2px 16px;
+  font-size:13px;color:#52606d}
+.ck-meta b{color:#1f2933}
+.ck-cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:10px}
+.ck-card{border:1px solid #d9dee4;border-radius:8px;padding:10px 12px;background:#fff}
+.ck-card .l{font-size:12px;color:#52606d;text-transform:uppercase;letter-spacing:.03em}
+.ck-card .v{font-size:24px;font-weight:600;margin:2px 0}
+.ck-card .s{font-size:12px;color:#52606d}
+.ck-up{color:%(good)s}.ck-down{color:%(bad)s}.ck-flat{color:%(neutral)s}
+.ck-flag{display:inline-block;background:#fff3cd;color:#7a5b00;border-radius:4px;
+  padding:0 4px;font-size:11px}
+table.ck-table{border-collapse:collapse;font-size:13px;margin:6px 0 14px}
+table.ck-table th{background:#f1f4f8;text-align:left;padding:4px 8px;border-bottom:2px solid #d9dee4}
+table.ck-table td{padding:3px 8px;border-bottom:1px solid #edf0f3}
+table.ck-table td.n{text-align:right;font-variant-numeric:tabular-nums}
+figure.ck-fig{margin:8px 0 16px}figure.ck-fig img{max-width:100%%;height:auto}
+figure.ck-fig figcaption{font-size:12px;color:#52606d}
+dl.ck-defs dt{font-weight:600;margin-top:6px}dl.ck-defs dd{margin:0 0 0 16px;color:#3e4c59}
+ul.ck-notes li{margin:2px 0}
+""" % PALETTE
+
+
+def style() -> HTML:
+    """The page's stylesheet (emitted once, by :func:`header`)."""
+    return HTML(f"<style>{CSS}</style>")
+
+
+# -- formatting ---------------------------------------------------------------------------
+
+
+def fmt(value: Any, unit: str = "count", currency: str = "") -> str:
+    """Format a value for people: thousands separators, %, units; '—' for N/A."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    if unit == "count":
+        return f"{int(round(value)):,}"
+    if unit == "rate":
+        return f"{100 * value:.1f}%"
+    if unit in ("money", "money_per_day"):
+        text = _compact(value)
+        suffix = f" {currency}" if currency else ""
+        return f"{text}{suffix}" + ("/day" if unit == "money_per_day" else "")
+    if unit == "days":
+        return f"{value:.1f} d"
+    if unit == "minutes":
+        return f"{value:.0f} min"
+    if unit == "hours":
+        return f"{value:.1f} h"
+    if unit == "score":
+        return f"{value:.1f}"
+    return f"{value:,.2f}"
+
+
+def _compact(value: float) -> str:
+    a = abs(value)
+    if a >= 1e6:
+        return f"{value / 1e6:,.2f}M"
+    if a >= 1e4:
+        return f"{value / 1e3:,.1f}k"
+    return f"{value:,.0f}"
+
+
+def fmt_change(change: float | None) -> str:
+    if change is None:
+        return "—"
+    return f"{'+' if change >= 0 else '−'}{abs(100 * change):.1f}%"
+
+
+# -- blocks -------------------------------------------------------------------------------
+
+
+def header(meta: Mapping[str, Any]) -> HTML:
+    """The standard report header: what, when, for whom, from which data, by which version."""
+    e = html.escape
+    rows = [
+        ("Period", f"{e(meta['period_label'])} ({e(meta['period_dates'])})"),
+        ("Team", e(meta["team_name"])),
+        ("Compared with", e(meta.get("comparison") or "none")),
+        ("Time zone", e(meta["timezone"])),
+        ("As of", e(meta["as_of"])),
+        ("Generated", e(meta["generated_at"])),
+        ("Data fingerprint", f"<code>{e(meta['fingerprint'])}</code>"),
+        ("crmkit version", e(meta["version"])),
+    ]
+    cells = "".join(f"<div><b>{k}:</b> {v}</div>" for k, v in rows)
+    return HTML(
+        f"<style>{CSS}</style><div class='ck ck-header'><h1>{e(meta['title'])}</h1>"
+        f"<div class='ck-meta'>{cells}</div></div>"
+    )
+
+
+def kpi_cards(cards: Sequence[Mapping[str, Any]], currency: str = "") -> HTML:
+    """KPI cards. Each card: ``name`` (a METRICS name), ``value``, optional ``previous``,
+    ``change``, ``test`` (a :class:`~crmkit.stats.Test`), ``interval`` and ``n``."""
+    out = []
+    for card in cards:
+        m = METRICS[card["name"]]
+        value = fmt(card.get("value"), m.unit, currency)
+        sub = []
+        interval = card.get("interval")
+        if interval is not None and interval.low is not None:
+            sub.append(
+                f"95% CI {fmt(interval.low, m.unit, currency)}–{fmt(interval.high, m.unit, currency)}"
+            )
+        n = card.get("n")
+        if n is not None:
+            flag = f" <span class='ck-flag'>small sample</span>" if n < SMALL_SAMPLE else ""
+            sub.append(f"n = {n:,}{flag}")
+        if "previous" in card:
+            ch = card.get("change")
+            cls = "ck-flat"
+            if ch is not None and ch != 0:
+                better = (ch > 0) == m.higher_is_better
+                cls = "ck-up" if better else "ck-down"
+            arrow = "▲" if (ch or 0) > 0 else ("▼" if (ch or 0) < 0 else "")
+            test = card.get("test")
+            sig = ""
+            if test is not None and test.p_value is not None:
+                sig = " · significant" if test.significant else " · not significant"
+                sig += f" (p={test.p_value:.3f})" if test.p_value >= 0.001 else " (p<0.001)"
+            sub.append(
+                f"<span class='{cls}'>{arrow} {fmt_change(ch)}</span> vs "
+                f"{fmt(card.get('previous'), m.unit, currency)}{sig}"
+            )
+        out.append(
+            f"<div class='ck-card' data-metric='{html.escape(m.name)}'>"
+            f"<div class='l'>{html.escape(m.label)}</div><div class='v'>{value}</div>"
+            + "".join(f"<div class='s'>{s}</div>" for s in sub)
+            + "</div>"
+        )
+    return HTML(f"<div class='ck ck-cards'>{''.join(out)}</div>")
+
+
+def table(
+    df: pd.DataFrame,
+    units: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    currency: str = "",
+    caption: str | None = None,
+    max_rows: int = 50,
+) -> HTML:
+    """A small HTML table; every cell escaped; numbers formatted by ``units``."""
+    units = dict(units or {})
+    labels = dict(labels or {})
+    e = html.escape
+    head = "".join(f"<th>{e(labels.get(c, c.replace('_', ' ')))}</th>" for c in df.columns)
+    body = []
+    for _, row in df.head(max_rows).iterrows():
+        cells = []
+        for c in df.columns:
+            v = row[c]
+            if c in units:
+                cells.append(f"<td class='n'>{e(fmt(None if pd.isna(v) else v, units[c], currency))}</td>")
+            else:
+                cells.append(f"<td>{e('' if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    more = ""
+    if len(df) > max_rows:
+        more = f"<caption style='caption-side:bottom'>{len(df) - max_rows} more rows in the JSON</caption>"
+    cap = f"<caption>{e(caption)}</caption>" if caption else ""
+    if df.empty:
+        return HTML(f"<div class='ck'><p><i>No rows for this period and team.</i></p></div>")
+    return HTML(
+        f"<div class='ck'><table class='ck-table'>{cap}{more}<thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def definitions(names: Iterable[str]) -> HTML:
+    """The definition in words of every metric named."""
+    items = []
+    for name in names:
+        m = METRICS[name]
+        items.append(
+            f"<dt>{html.escape(m.label)} <code>{html.escape(m.name)}</code></dt>"
+            f"<dd>{html.escape(m.definition)}</dd>"
+        )
+    return HTML(f"<div class='ck'><dl class='ck-defs'>{''.join(items)}</dl></div>")
+
+
+def notes(lines: Sequence[str]) -> HTML:
+    """Data notes: rows excluded and why, data-quality findings from the import."""
+    if not lines:
+        return HTML("<div class='ck'><p>No rows were excluded; no data-quality findings.</p></div>")
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in lines)
+    return HTML(f"<div class='ck'><ul class='ck-notes'>{items}</ul></div>")
+
+
+def text(message: str) -> HTML:
+    """A short escaped paragraph (e.g. a chart's 'no data' message)."""
+    return HTML(f"<div class='ck'><p>{html.escape(message)}</p></div>")
+
+
+# -- charts -------------------------------------------------------------------------------
+
+
+def _theme() -> None:
+    sns.set_theme(style="whitegrid", palette=SERIES, rc={"figure.dpi": 96, "savefig.dpi": 96,
+                                                        "axes.titlesize": 12, "axes.labelsize": 10})
+
+
+def figure(width: float = 9, height: float = 3.6) -> tuple[Any, Any]:
+    """A new figure in the crmkit theme."""
+    _theme()
+    return plt.subplots(figsize=(width, height))
+
+
+def chart(fig: Any, title: str, caption: str = "") -> HTML:
+    """Embed a matplotlib figure as a PNG image (self-contained), then close it."""
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return HTML(
+        f"<figure class='ck ck-fig' data-chart='{html.escape(title)}'>"
+        f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'/>{cap}</figure>"
+    )
+
+
+def money_axis(ax: Any, axis: str = "y", currency: str = "") -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    f = FuncFormatter(lambda v, _: _compact(v))
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(f)
+
+
+def percent_axis(ax: Any, axis: str = "y") -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter(1.0))

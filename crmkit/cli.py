@@ -1,0 +1,127 @@
+"""The ``crmkit`` command line: build the demo, run and publish reports.
+
+Errors in what the user typed (a bad period, an unknown team, a missing database) print
+one line and exit with status 2; a report that fails while running exits with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from crmkit import __version__
+from crmkit._docstrings import PARAMS
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crmkit", description="CRM reports: run, publish, explore.")
+    parser.add_argument("--version", action="version", version=f"crmkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="build the deterministic demo CRM database")
+    demo.add_argument("--database", default="data/demo.duckdb", help="where to write (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
+    demo.add_argument("--end", help="last day of data, YYYY-MM-DD (default: end of the last full month)")
+    demo.add_argument("--scale", type=int, default=1, help="volume multiplier for benchmarks (default: 1)")
+    demo.add_argument("--timezone", default="UTC", help="company time zone (default: %(default)s)")
+    demo.add_argument("--currency", default="EUR", help="currency code (default: %(default)s)")
+
+    run = sub.add_parser("run", help="execute one report notebook and publish HTML + JSON")
+    run.add_argument("report", help="report id: sales, ... (a notebook in notebooks/)")
+    run.add_argument("--period", default="last-month", help=PARAMS["period"])
+    run.add_argument("--team", default="all", help=PARAMS["team"])
+    run.add_argument("--compare-to", default="previous", help=PARAMS["compare_to"])
+    run.add_argument("--as-of", default=None, help=PARAMS["as_of"])
+    run.add_argument("--database", default=None, help=PARAMS["database"])
+    run.add_argument("--timezone", default=None, help=PARAMS["timezone"])
+    run.add_argument("--output", default="output", help="output folder (default: %(default)s)")
+    run.add_argument("--notebooks", default=None, help="notebooks folder (default: ./notebooks)")
+    run.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: %(default)s)")
+
+    index = sub.add_parser("index", help="rebuild output/index.html from the reports present")
+    index.add_argument("--output", default="output")
+
+    teams = sub.add_parser("teams", help="list the team ids of a database, one per line")
+    teams.add_argument("--database", default=None, help=PARAMS["database"])
+
+    reports = sub.add_parser("reports", help="list the available reports")
+    reports.add_argument("--notebooks", default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("crmkit: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every expected failure is a one-line message, no traceback
+        from crmkit.model import DataValidationError
+        from crmkit.periods import PeriodError, TeamError
+        from crmkit.runner import ReportError
+        from crmkit.store import StoreError
+
+        if isinstance(exc, PeriodError | TeamError | StoreError | DataValidationError):
+            print(f"crmkit: error: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, ReportError):
+            print(f"crmkit: error: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from crmkit.runner import print_progress
+
+    if args.command == "demo":
+        from datetime import date
+
+        from crmkit.demo import build_demo
+        from crmkit.periods import PeriodError
+
+        try:
+            end = date.fromisoformat(args.end) if args.end else None
+        except ValueError:
+            raise PeriodError(f"--end {args.end!r} is not a date: use YYYY-MM-DD") from None
+        if args.scale < 1:
+            raise PeriodError(f"--scale {args.scale} must be 1 or more")
+        path = build_demo(args.database, seed=args.seed, end=end, scale=args.scale,
+                          timezone=args.timezone, currency=args.currency,
+                          progress=print_progress)
+        print(path)
+        return 0
+    if args.command == "run":
+        from crmkit.runner import run_report
+
+        result = run_report(
+            args.report, period=args.period, team=args.team, compare_to=args.compare_to,
+            as_of=args.as_of, database=args.database, timezone=args.timezone,
+            output=args.output, notebooks=args.notebooks, timeout=args.timeout,
+            progress=print_progress,
+        )
+        print(result.html)
+        return 0
+    if args.command == "index":
+        from crmkit.site import write_index
+
+        print(write_index(args.output))
+        return 0
+    if args.command == "teams":
+        from crmkit.store import Store
+
+        store = Store.open(args.database)
+        print("\n".join(store.teams()))
+        store.close()
+        return 0
+    if args.command == "reports":
+        from crmkit.runner import available_reports
+
+        print("\n".join(available_reports(args.notebooks)))
+        return 0
+    raise AssertionError(args.command)  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

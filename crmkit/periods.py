@@ -1,0 +1,735 @@
+"""Report periods: parsing, comparison periods, buckets and time-zone cuts.
+
+A :class:`Period` is a half-open range of *local calendar days* in the company
+time zone: ``start <= day < end``.  Timestamps in the data are stored as naive
+UTC, so reports filter facts with ``period.start_utc <= ts < period.end_utc``;
+both bounds are local midnights converted to UTC with :mod:`zoneinfo`, so they
+are correct across daylight-saving changes.
+
+Period grammar (case-insensitive, surrounding whitespace ignored)::
+
+    2025-06                  month
+    2025-Q2                  calendar quarter
+    2025-H1                  calendar half
+    2025                     calendar year
+    2025-W23                 ISO week (Monday start, ISO year rules)
+    2025-06-01..2025-06-15   range, inclusive on both ends
+    FY2025, FY2025-Q1, FY2025-H1
+                             fiscal year / quarter / half; FY2025 is the fiscal
+                             year that ENDS in calendar 2025
+    this-month, last-month, this-quarter, last-quarter, ytd,
+    last-7d, last-30d, last-90d
+                             relative to ``as_of`` (a local date)
+
+Everything that goes wrong while reading user input raises :class:`PeriodError`
+or :class:`TeamError` (both ``ValueError``) with a one-line message that shows the
+offending value and the valid choices.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "Period",
+    "PeriodError",
+    "TeamError",
+    "compare_period",
+    "default_as_of",
+    "month_buckets",
+    "parse_as_of",
+    "parse_period",
+    "resolve_team",
+    "trend_months",
+    "validate_compare_to",
+    "validate_timezone",
+    "week_buckets",
+]
+
+_VALID_FORMS = (
+    "2025-06, 2025-Q2, 2025-H1, 2025, 2025-W23, 2025-06-01..2025-06-15, "
+    "FY2025, FY2025-Q1, FY2025-H1, this-month, last-month, this-quarter, "
+    "last-quarter, ytd, last-7d, last-30d, last-90d"
+)
+_COMPARE_TO = ("previous", "year_ago", "none")
+_KINDS = frozenset(
+    {
+        "month",
+        "quarter",
+        "half",
+        "year",
+        "week",
+        "range",
+        "fiscal_year",
+        "fiscal_quarter",
+        "fiscal_half",
+    }
+)
+# Years accepted in user input.  Keeps every derived date (comparison periods,
+# fiscal years starting in the previous calendar year) well inside datetime's range.
+_MIN_YEAR = 1900
+_MAX_YEAR = 2999
+_MAX_TEAM_LEN = 64
+_MAX_SHOWN = 80  # longest user value echoed back in an error message
+_MAX_TEAMS_LISTED = 50
+_AS_OF_ENV = "CRMKIT_AS_OF"
+
+_PERIOD_CHARS = re.compile(r"[A-Za-z0-9.\-]")
+_YEAR_RE = re.compile(r"(\d{4})", re.ASCII)
+_MONTH_RE = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
+_QUARTER_RE = re.compile(r"(\d{4})-Q(\d+)", re.ASCII)
+_HALF_RE = re.compile(r"(\d{4})-H(\d+)", re.ASCII)
+_WEEK_RE = re.compile(r"(\d{4})-W(\d+)", re.ASCII)
+_DATE_TEXT = r"\d{4}-\d{2}-\d{2}"
+_DATE_RE = re.compile(_DATE_TEXT, re.ASCII)
+_RANGE_RE = re.compile(rf"({_DATE_TEXT})\.\.({_DATE_TEXT})", re.ASCII)
+_FY_RE = re.compile(r"FY(\d{4})(?:-([QH])(\d+))?", re.ASCII)
+_LAST_ND_RE = re.compile(r"last-(\d+)d", re.ASCII)
+_TZ_RE = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*", re.ASCII)
+_FISCAL_LABEL_RE = re.compile(r"FY(\d{4})(?:-([QH])([1-4]))?", re.ASCII)
+_SLUG_BAD = re.compile(r"[^A-Za-z0-9_\-]")
+
+
+class PeriodError(ValueError):
+    """A period, ``as_of``, ``compare_to`` or time zone value is not valid.
+
+    The message is always a single line.
+    """
+
+
+class TeamError(ValueError):
+    """A team selector is unsafe or names no known team (one-line message)."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _show(value: object) -> str:
+    """Quote a user value for a one-line error message (escaped, truncated)."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > _MAX_SHOWN:
+        text = text[:_MAX_SHOWN] + "..."
+    return repr(text)
+
+
+def _one_line(text: str) -> str:
+    """Replace anything that could break a one-line message with '?'."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def _period_error(value: object, reason: str) -> PeriodError:
+    return PeriodError(f"unknown period {_show(value)}: {reason}. Valid forms: {_VALID_FORMS}")
+
+
+def _add_months(day: date, months: int) -> date:
+    """First-of-month arithmetic: ``day`` must be the 1st of a month."""
+    index = day.year * 12 + (day.month - 1) + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _iso_weeks_in_year(year: int) -> int:
+    """52 or 53: 28 December always lies in the last ISO week of its year."""
+    return date(year, 12, 28).isocalendar()[1]
+
+
+def _range_label(start: date, last_day: date) -> str:
+    return f"{start.isoformat()}..{last_day.isoformat()}"
+
+
+def _minus_one_year(day: date) -> date:
+    """Same calendar day one year earlier; 29 February becomes 28 February."""
+    if day.month == 2 and day.day == 29:
+        return date(day.year - 1, 2, 28)
+    return day.replace(year=day.year - 1)
+
+
+def _fiscal_year_of(day: date, start_month: int) -> int:
+    """Fiscal year containing ``day``; named by the calendar year it ends in."""
+    if start_month == 1:
+        return day.year
+    return day.year + 1 if day.month >= start_month else day.year
+
+
+def _fiscal_year_start(fy: int, start_month: int) -> date:
+    return date(fy, 1, 1) if start_month == 1 else date(fy - 1, start_month, 1)
+
+
+def _local_midnight_utc(day: date, tz: str) -> datetime:
+    """Naive UTC datetime of the first instant of local ``day`` in ``tz``.
+
+    ``fold=0`` makes a non-existent midnight (a DST jump at 00:00) resolve with
+    the offset before the jump, which is exactly the first instant of that day.
+    """
+    local = datetime.combine(day, time(0), tzinfo=ZoneInfo(tz))
+    return local.astimezone(UTC).replace(tzinfo=None)
+
+
+# --------------------------------------------------------------------------- Period
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-open range of local calendar days ``start <= day < end``.
+
+    Attributes:
+        label: canonical label, e.g. ``"2025-06"``, ``"2025-W23"``,
+            ``"2025-06-01..2025-06-15"``, ``"FY2025-Q1"``.
+        kind: one of ``month, quarter, half, year, week, range, fiscal_year,
+            fiscal_quarter, fiscal_half``.
+        start: first local day (inclusive).
+        end: local day after the last one (exclusive).
+        timezone: IANA time zone the days are cut in.
+        requested: the relative text the user asked for (``"last-month"``),
+            lower-cased; ``None`` for absolute periods.
+    """
+
+    label: str
+    kind: str
+    start: date
+    end: date
+    timezone: str = "UTC"
+    requested: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise PeriodError(
+                f"unknown period kind {_show(self.kind)}: use one of {', '.join(sorted(_KINDS))}"
+            )
+        if isinstance(self.start, datetime) or isinstance(self.end, datetime):
+            raise PeriodError(f"period {_show(self.label)}: start and end must be dates")
+        if not self.start < self.end:
+            raise PeriodError(
+                f"period {_show(self.label)}: start {self.start.isoformat()} "
+                f"must be before end {self.end.isoformat()}"
+            )
+        validate_timezone(self.timezone)
+
+    @property
+    def start_utc(self) -> datetime:
+        """Local midnight of ``start`` as a naive UTC datetime (inclusive bound)."""
+        return _local_midnight_utc(self.start, self.timezone)
+
+    @property
+    def end_utc(self) -> datetime:
+        """Local midnight of ``end`` as a naive UTC datetime (exclusive bound)."""
+        return _local_midnight_utc(self.end, self.timezone)
+
+    @property
+    def days(self) -> int:
+        """Number of local calendar days in the period."""
+        return (self.end - self.start).days
+
+    @property
+    def last_day(self) -> date:
+        """Last local day in the period (inclusive)."""
+        return self.end - timedelta(days=1)
+
+    @property
+    def slug(self) -> str:
+        """The label as a safe single path component (only ``[A-Za-z0-9_-]``)."""
+        return _SLUG_BAD.sub("_", self.label.replace("..", "_to_"))
+
+    def to_dict(self) -> dict[str, str | None]:
+        """JSON-friendly description; ``end`` is exclusive, ``last_day`` inclusive."""
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "last_day": self.last_day.isoformat(),
+            "timezone": self.timezone,
+            "start_utc": self.start_utc.isoformat(),
+            "end_utc": self.end_utc.isoformat(),
+            "requested": self.requested,
+        }
+
+    def __str__(self) -> str:
+        return self.label
+
+
+# --------------------------------------------------------------------------- constructors
+
+
+def _month(year: int, month: int, tz: str, requested: str | None = None) -> Period:
+    start = date(year, month, 1)
+    return Period(f"{year:04d}-{month:02d}", "month", start, _add_months(start, 1), tz, requested)
+
+
+def _quarter(year: int, q: int, tz: str, requested: str | None = None) -> Period:
+    start = date(year, 3 * (q - 1) + 1, 1)
+    return Period(f"{year:04d}-Q{q}", "quarter", start, _add_months(start, 3), tz, requested)
+
+
+def _half(year: int, h: int, tz: str) -> Period:
+    start = date(year, 6 * (h - 1) + 1, 1)
+    return Period(f"{year:04d}-H{h}", "half", start, _add_months(start, 6), tz)
+
+
+def _year(year: int, tz: str) -> Period:
+    return Period(f"{year:04d}", "year", date(year, 1, 1), date(year + 1, 1, 1), tz)
+
+
+def _week(iso_year: int, week: int, tz: str) -> Period:
+    start = date.fromisocalendar(iso_year, week, 1)
+    return Period(f"{iso_year:04d}-W{week:02d}", "week", start, start + timedelta(days=7), tz)
+
+
+def _range(start: date, last_day: date, tz: str, requested: str | None = None) -> Period:
+    return Period(
+        _range_label(start, last_day), "range", start, last_day + timedelta(days=1), tz, requested
+    )
+
+
+def _fiscal_year(fy: int, start_month: int, tz: str) -> Period:
+    start = _fiscal_year_start(fy, start_month)
+    return Period(f"FY{fy:04d}", "fiscal_year", start, _add_months(start, 12), tz)
+
+
+def _fiscal_quarter(
+    fy: int, q: int, start_month: int, tz: str, requested: str | None = None
+) -> Period:
+    start = _add_months(_fiscal_year_start(fy, start_month), 3 * (q - 1))
+    return Period(f"FY{fy:04d}-Q{q}", "fiscal_quarter", start, _add_months(start, 3), tz, requested)
+
+
+def _fiscal_half(fy: int, h: int, start_month: int, tz: str) -> Period:
+    start = _add_months(_fiscal_year_start(fy, start_month), 6 * (h - 1))
+    return Period(f"FY{fy:04d}-H{h}", "fiscal_half", start, _add_months(start, 6), tz)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_timezone(name: str) -> str:
+    """Return ``name`` (stripped) if it is a known IANA time zone, else raise PeriodError."""
+    hint = "use an IANA name such as UTC, Europe/Berlin, America/New_York"
+    if not isinstance(name, str):
+        raise PeriodError(f"unknown time zone {_show(name)}: must be text; {hint}")
+    candidate = name.strip()
+    if not _TZ_RE.fullmatch(candidate) or ".." in candidate:
+        raise PeriodError(f"unknown time zone {_show(name)}: {hint}")
+    try:
+        ZoneInfo(candidate)
+    except Exception:  # ZoneInfoNotFoundError, ValueError, OSError on odd files
+        raise PeriodError(f"unknown time zone {_show(name)}: {hint}") from None
+    return candidate
+
+
+def validate_compare_to(value: str) -> str:
+    """Normalise a ``compare_to`` setting to ``previous``, ``year_ago`` or ``none``.
+
+    Case and surrounding spaces are ignored (control characters are not);
+    ``None`` means ``none``.
+    """
+    if value is None:
+        return "none"
+    if isinstance(value, str) and value.isprintable():
+        normal = value.strip().lower()
+        if normal in _COMPARE_TO:
+            return normal
+    raise PeriodError(
+        f"unknown compare_to {_show(value)}: valid values are {', '.join(_COMPARE_TO)}"
+    )
+
+
+def _check_fiscal_start(month: object) -> int:
+    if isinstance(month, bool) or not isinstance(month, int) or not 1 <= month <= 12:
+        raise PeriodError(
+            f"invalid fiscal_year_start_month {_show(month)}: must be an integer 1..12"
+        )
+    return month
+
+
+def _parse_iso_date(text: str) -> date | None:
+    """Strict ``YYYY-MM-DD`` (ASCII digits only); ``None`` if not a real date."""
+    if not _DATE_RE.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def default_as_of(timezone: str = "UTC") -> date:
+    """Today in ``timezone``, or the ISO date in the ``CRMKIT_AS_OF`` env var if set."""
+    tz = validate_timezone(timezone)
+    pinned = os.environ.get(_AS_OF_ENV, "").strip()
+    if pinned:
+        day = _parse_iso_date(pinned)
+        if day is None:
+            raise PeriodError(
+                f"invalid {_AS_OF_ENV} {_show(pinned)}: expected an ISO date YYYY-MM-DD"
+            )
+        return day
+    return datetime.now(ZoneInfo(tz)).date()
+
+
+def parse_as_of(value: str | date | None, timezone: str = "UTC") -> date:
+    """Resolve an ``as_of`` setting to a local date.
+
+    ``None``, ``""`` and ``"today"`` mean :func:`default_as_of`.  A ``date`` is
+    returned as is; an aware ``datetime`` is converted to ``timezone`` first, a
+    naive one is taken as local wall-clock time.  Text must be ``YYYY-MM-DD``.
+    """
+    if value is None:
+        return default_as_of(timezone)
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(ZoneInfo(validate_timezone(timezone))).date()
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value.isprintable():
+        text = value.strip()
+        if text == "" or text.lower() == "today":
+            return default_as_of(timezone)
+        day = _parse_iso_date(text)
+        if day is not None:
+            return day
+    raise PeriodError(f"invalid as_of {_show(value)}: expected an ISO date YYYY-MM-DD or 'today'")
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _check_year(raw: str, year: int) -> int:
+    if not _MIN_YEAR <= year <= _MAX_YEAR:
+        raise _period_error(raw, f"year must be {_MIN_YEAR}..{_MAX_YEAR}")
+    return year
+
+
+def _parse_relative(
+    raw: str, key: str, as_of_value: str | date | None, tz: str, fiscal_start: int
+) -> Period | None:
+    """Resolve a relative keyword, or return None if ``key`` is not one."""
+    keywords = ("this-month", "last-month", "this-quarter", "last-quarter", "ytd")
+    last_nd = _LAST_ND_RE.fullmatch(key)
+    if key not in keywords and not last_nd:
+        return None
+    as_of = parse_as_of(as_of_value, tz)
+    if key == "this-month":
+        return _month(as_of.year, as_of.month, tz, key)
+    if key == "last-month":
+        prev = _add_months(_month_start(as_of), -1)
+        return _month(prev.year, prev.month, tz, key)
+    if key in ("this-quarter", "last-quarter"):
+        step = 0 if key == "this-quarter" else 1
+        if fiscal_start == 1:
+            index = as_of.year * 4 + (as_of.month - 1) // 3 - step
+            return _quarter(index // 4, index % 4 + 1, tz, key)
+        fy = _fiscal_year_of(as_of, fiscal_start)
+        q = ((as_of.month - fiscal_start) % 12) // 3 + 1
+        index = fy * 4 + (q - 1) - step
+        return _fiscal_quarter(index // 4, index % 4 + 1, fiscal_start, tz, key)
+    if key == "ytd":
+        start = _fiscal_year_start(_fiscal_year_of(as_of, fiscal_start), fiscal_start)
+        return _range(start, as_of, tz, key)
+    assert last_nd is not None
+    n = int(last_nd.group(1))
+    if n not in (7, 30, 90):
+        raise _period_error(raw, "relative day windows are last-7d, last-30d and last-90d")
+    return _range(as_of - timedelta(days=n - 1), as_of, tz, key)
+
+
+def _parse_absolute(raw: str, key: str, tz: str, fiscal_start: int) -> Period | None:
+    """Parse an absolute form (``key`` is upper-cased), or return None if none matches."""
+    if m := _YEAR_RE.fullmatch(key):
+        return _year(_check_year(raw, int(m.group(1))), tz)
+    if m := _MONTH_RE.fullmatch(key):
+        year, month = _check_year(raw, int(m.group(1))), int(m.group(2))
+        if not 1 <= month <= 12:
+            raise _period_error(raw, "month must be 01..12")
+        return _month(year, month, tz)
+    if m := _QUARTER_RE.fullmatch(key):
+        year, q = _check_year(raw, int(m.group(1))), int(m.group(2))
+        if not 1 <= q <= 4:
+            raise _period_error(raw, "quarter must be Q1..Q4")
+        return _quarter(year, q, tz)
+    if m := _HALF_RE.fullmatch(key):
+        year, h = _check_year(raw, int(m.group(1))), int(m.group(2))
+        if h not in (1, 2):
+            raise _period_error(raw, "half must be H1 or H2")
+        return _half(year, h, tz)
+    if m := _WEEK_RE.fullmatch(key):
+        year, week = _check_year(raw, int(m.group(1))), int(m.group(2))
+        if len(m.group(2)) != 2:
+            raise _period_error(raw, "ISO week must be two digits, W01..W53")
+        weeks = _iso_weeks_in_year(year)
+        if not 1 <= week <= 53:
+            raise _period_error(raw, "ISO week must be W01..W53")
+        if week > weeks:
+            raise _period_error(raw, f"ISO year {year} has no week 53 (it has W01..W{weeks})")
+        return _week(year, week, tz)
+    if m := _RANGE_RE.fullmatch(key):
+        first = _parse_iso_date(m.group(1))
+        last = _parse_iso_date(m.group(2))
+        for text, day in ((m.group(1), first), (m.group(2), last)):
+            if day is None:
+                raise _period_error(raw, f"{text} is not a valid date")
+        assert first is not None and last is not None
+        _check_year(raw, first.year)
+        _check_year(raw, last.year)
+        if first > last:
+            raise _period_error(
+                raw, f"range start {first.isoformat()} is after its end {last.isoformat()}"
+            )
+        return _range(first, last, tz)
+    if m := _FY_RE.fullmatch(key):
+        fy = _check_year(raw, int(m.group(1)))
+        unit, number = m.group(2), m.group(3)
+        if unit is None:
+            return _fiscal_year(fy, fiscal_start, tz)
+        n = int(number)
+        if unit == "Q":
+            if not 1 <= n <= 4:
+                raise _period_error(raw, "fiscal quarter must be Q1..Q4")
+            return _fiscal_quarter(fy, n, fiscal_start, tz)
+        if n not in (1, 2):
+            raise _period_error(raw, "fiscal half must be H1 or H2")
+        return _fiscal_half(fy, n, fiscal_start, tz)
+    return None
+
+
+def parse_period(
+    text: str,
+    *,
+    as_of: date | None = None,
+    timezone: str = "UTC",
+    fiscal_year_start_month: int = 1,
+) -> Period:
+    """Parse a period setting into a :class:`Period` (see the module docstring).
+
+    Args:
+        text: the period as typed; case-insensitive, surrounding whitespace ignored.
+            A bare integer year (e.g. ``2025`` from YAML) is accepted.
+        as_of: local "today" for relative forms; default :func:`default_as_of`.
+            Only consulted for relative forms.
+        timezone: IANA name of the company time zone.
+        fiscal_year_start_month: 1..12; with a value other than 1, ``this-quarter``,
+            ``last-quarter`` and ``ytd`` follow the fiscal calendar.
+
+    Raises:
+        PeriodError: for any invalid input (one-line message with the valid forms).
+    """
+    try:
+        tz = validate_timezone(timezone)
+        fiscal_start = _check_fiscal_start(fiscal_year_start_month)
+        if isinstance(text, int) and not isinstance(text, bool):
+            text = str(text)
+        if not isinstance(text, str):
+            raise _period_error(text, f"a period must be text, got {type(text).__name__}")
+        for ch in text:
+            if not ch.isprintable():
+                raise _period_error(text, f"character {ch!r} is not allowed")
+        key = text.strip()
+        if not key:
+            raise _period_error(text, "the period is empty")
+        for ch in key:
+            if not _PERIOD_CHARS.fullmatch(ch):
+                raise _period_error(text, f"character {ch!r} is not allowed")
+        relative = _parse_relative(text, key.lower(), as_of, tz, fiscal_start)
+        if relative is not None:
+            return relative
+        period = _parse_absolute(text, key.upper(), tz, fiscal_start)
+        if period is not None:
+            return period
+        if _DATE_RE.fullmatch(key):
+            raise _period_error(text, f"a single day is written as a range, e.g. {key}..{key}")
+        raise _period_error(text, "not a recognised period form")
+    except PeriodError:
+        raise
+    except Exception as exc:  # defensive: never leak another exception type
+        raise _period_error(text, _one_line(f"cannot be parsed ({type(exc).__name__})")) from None
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def _fiscal_parts(period: Period) -> tuple[int, int, int]:
+    """(fiscal year, unit number, fiscal start month) from a fiscal period's label."""
+    m = _FISCAL_LABEL_RE.fullmatch(period.label)
+    if not m:
+        raise PeriodError(f"period {_show(period.label)}: not a fiscal label like FY2025-Q1")
+    fy = int(m.group(1))
+    number = int(m.group(3)) if m.group(3) else 1
+    months_in = {"fiscal_year": 12, "fiscal_quarter": 3, "fiscal_half": 6}[period.kind]
+    offset = 0 if period.kind == "fiscal_year" else months_in * (number - 1)
+    start_month = (period.start.month - 1 - offset) % 12 + 1
+    return fy, number, start_month
+
+
+def compare_period(period: Period, compare_to: str) -> Period | None:
+    """The comparison period for ``compare_to`` (``previous``, ``year_ago``, ``none``).
+
+    ``previous`` is the unit just before (ranges: the same number of days just
+    before); ``year_ago`` is the same unit one year earlier (ISO weeks: same week
+    number of the previous ISO year, W52 when it has no W53; ranges: both
+    inclusive ends one calendar year back, 29 Feb -> 28 Feb).  The result keeps
+    the time zone and has ``requested=None``.
+    """
+    mode = validate_compare_to(compare_to)
+    if mode == "none":
+        return None
+    tz = period.timezone
+    kind = period.kind
+    back_year = mode == "year_ago"
+    if kind == "month":
+        start = _add_months(period.start, -12 if back_year else -1)
+        return _month(start.year, start.month, tz)
+    if kind == "quarter":
+        start = _add_months(period.start, -12 if back_year else -3)
+        return _quarter(start.year, (start.month - 1) // 3 + 1, tz)
+    if kind == "half":
+        start = _add_months(period.start, -12 if back_year else -6)
+        return _half(start.year, (start.month - 1) // 6 + 1, tz)
+    if kind == "year":
+        return _year(period.start.year - 1, tz)
+    if kind == "week":
+        iso_year, week, _ = period.start.isocalendar()
+        if back_year:
+            year = iso_year - 1
+            return _week(year, min(week, _iso_weeks_in_year(year)), tz)
+        prev = (period.start - timedelta(days=7)).isocalendar()
+        return _week(prev[0], prev[1], tz)
+    if kind == "range":
+        if back_year:
+            return _range(_minus_one_year(period.start), _minus_one_year(period.last_day), tz)
+        return _range(period.start - timedelta(days=period.days), period.start - timedelta(1), tz)
+    fy, number, start_month = _fiscal_parts(period)
+    if kind == "fiscal_year":
+        return _fiscal_year(fy - 1, start_month, tz)
+    if kind == "fiscal_quarter":
+        if back_year:
+            return _fiscal_quarter(fy - 1, number, start_month, tz)
+        index = fy * 4 + number - 2
+        return _fiscal_quarter(index // 4, index % 4 + 1, start_month, tz)
+    # fiscal_half
+    if back_year:
+        return _fiscal_half(fy - 1, number, start_month, tz)
+    index = fy * 2 + number - 2
+    return _fiscal_half(index // 2, index % 2 + 1, start_month, tz)
+
+
+# --------------------------------------------------------------------------- buckets
+
+
+def _clipped(period: Period, start: date, end: date, whole: Period) -> Period:
+    """``whole`` if it lies inside ``period``, else the clipped part as a range."""
+    lo, hi = max(start, period.start), min(end, period.end)
+    if lo == start and hi == end:
+        return whole
+    return _range(lo, hi - timedelta(days=1), period.timezone)
+
+
+def _month_starts(first: date, last: date) -> Iterator[date]:
+    current = _month_start(first)
+    while current <= last:
+        yield current
+        current = _add_months(current, 1)
+
+
+def month_buckets(period: Period) -> list[Period]:
+    """Calendar months overlapping ``period``, each clipped to it, in order.
+
+    Whole months are ``kind="month"``; partial ones are ``kind="range"``.
+    """
+    buckets = []
+    for start in _month_starts(period.start, period.last_day):
+        whole = _month(start.year, start.month, period.timezone)
+        buckets.append(_clipped(period, whole.start, whole.end, whole))
+    return buckets
+
+
+def week_buckets(period: Period) -> list[Period]:
+    """ISO weeks overlapping ``period``, each clipped to it, in order.
+
+    Whole weeks are ``kind="week"``; partial ones are ``kind="range"``.
+    """
+    buckets = []
+    current = period.start - timedelta(days=period.start.weekday())
+    while current < period.end:
+        iso_year, week, _ = current.isocalendar()
+        whole = _week(iso_year, week, period.timezone)
+        buckets.append(_clipped(period, whole.start, whole.end, whole))
+        current += timedelta(days=7)
+    return buckets
+
+
+def trend_months(period: Period, n: int = 12) -> list[Period]:
+    """The ``n`` whole calendar months ending with the month of ``period.last_day``.
+
+    Oldest first; every item is ``kind="month"`` in the period's time zone.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise PeriodError(f"invalid number of trend months {_show(n)}: must be an integer >= 1")
+    last = _month_start(period.last_day)
+    first = _add_months(last, -(n - 1))
+    return [_month(d.year, d.month, period.timezone) for d in _month_starts(first, last)]
+
+
+# --------------------------------------------------------------------------- teams
+
+
+def _unsafe_team_reason(value: str) -> str | None:
+    if not value.strip():
+        return "the team is empty"
+    if len(value) > _MAX_TEAM_LEN:
+        return f"longer than {_MAX_TEAM_LEN} characters"
+    if ".." in value:
+        return "'..' is not allowed"
+    for ch in value:
+        if ch in "/\\'\"`" or (not ch.isprintable()):
+            return f"character {ch!r} is not allowed"
+    return None
+
+
+def _team_choices(teams: Mapping[str, str]) -> str:
+    items = [f"{_one_line(str(k))} ({_one_line(str(v))})" for k, v in teams.items()]
+    more = len(items) - _MAX_TEAMS_LISTED
+    shown = ", ".join(["all", *items[:_MAX_TEAMS_LISTED]])
+    return f"{shown}, ... and {more} more" if more > 0 else shown
+
+
+def resolve_team(value: str, teams: Mapping[str, str]) -> str:
+    """Resolve a team selector to a ``team_id`` (or ``"all"`` for company-wide).
+
+    Accepts ``all`` (any case), an exact team id, or a team id / team name
+    matched case-insensitively, in that order of preference.  Surrounding
+    spaces are ignored.  Unsafe text (empty, over 64 characters, ``/``, ``\\``,
+    ``..``, quotes, control characters) is rejected before any lookup.
+
+    Raises:
+        TeamError: unsafe, ambiguous or unknown team (one-line message).
+    """
+    if not isinstance(value, str):
+        raise TeamError(
+            f"unknown team {_show(value)}: must be text. Valid teams: {_team_choices(teams)}"
+        )
+    reason = _unsafe_team_reason(value)
+    if reason is not None:
+        raise TeamError(f"invalid team {_show(value)}: {reason}")
+    key = value.strip()
+    if key.lower() == "all":
+        return "all"
+    ids = {str(team_id): team_id for team_id in teams}
+    if key in ids:
+        return ids[key]
+    folded = key.casefold()
+    by_id = [t for t in teams if str(t).strip().casefold() == folded]
+    by_name = [t for t, name in teams.items() if str(name).strip().casefold() == folded]
+    for hits in (by_id, by_name):
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            listed = ", ".join(_one_line(str(h)) for h in hits)
+            raise TeamError(f"ambiguous team {_show(value)}: matches team ids {listed}; use the id")
+    raise TeamError(f"unknown team {_show(value)}. Valid teams: {_team_choices(teams)}")

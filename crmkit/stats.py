@@ -1,0 +1,176 @@
+"""Intervals and significance tests used by every report.
+
+All functions take plain counts or sequences and return floats (or ``None`` when the
+answer is undefined, e.g. a zero denominator), so they are easy to test by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from scipy import stats as _st
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a two-sided confidence interval and its sample size."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+    n: int
+
+    @property
+    def small_sample(self) -> bool:
+        """True when the sample is under 30 (METRICS.md: such samples are flagged)."""
+        return self.n < SMALL_SAMPLE
+
+
+SMALL_SAMPLE = 30
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator, or None when the denominator is 0 or missing."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    if isinstance(denominator, float) and math.isnan(denominator):
+        return None
+    return float(numerator) / float(denominator)
+
+
+def change(current: float | None, previous: float | None) -> float | None:
+    """(current - previous) / |previous|; None when previous is 0 or either is missing."""
+    if current is None or previous is None:
+        return None
+    return ratio(current - previous, abs(previous))
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> Interval:
+    """Share ``successes / n`` with its Wilson score interval."""
+    if n <= 0:
+        return Interval(None, None, None, 0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), n)
+
+
+def nps_interval(promoters: int, detractors: int, n: int, z: float = Z95) -> Interval:
+    """NPS on -100..100 with the adjusted-Wald interval of METRICS.md.
+
+    The point estimate is the plain % promoters - % detractors; the interval adds 3/4 of
+    a response to promoters and to detractors and 3 to n, with
+    SE = sqrt((p + d - (p - d)^2) / n_adj).
+    """
+    if n <= 0:
+        return Interval(None, None, None, 0)
+    value = 100.0 * (promoters - detractors) / n
+    n_adj = n + 3
+    p = (promoters + 0.75) / n_adj
+    d = (detractors + 0.75) / n_adj
+    se = math.sqrt(max(p + d - (p - d) ** 2, 0.0) / n_adj)
+    centre = p - d
+    low = max(-1.0, centre - z * se)
+    high = min(1.0, centre + z * se)
+    return Interval(value, 100.0 * low, 100.0 * high, n)
+
+
+def nps_variance(promoters: int, detractors: int, n: int) -> float | None:
+    """Variance of the NPS estimate (as a fraction, -1..1) from the adjusted counts."""
+    if n <= 0:
+        return None
+    n_adj = n + 3
+    p = (promoters + 0.75) / n_adj
+    d = (detractors + 0.75) / n_adj
+    return max(p + d - (p - d) ** 2, 0.0) / n_adj
+
+
+def mean_t_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Mean with a Student t interval; None bounds when n < 2."""
+    n = len(values)
+    if n == 0:
+        return Interval(None, None, None, 0)
+    mean = float(sum(values)) / n
+    if n < 2:
+        return Interval(mean, None, None, n)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(_st.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, n)
+
+
+@dataclass(frozen=True)
+class Test:
+    """Result of a significance test: statistic, two-sided p-value, and words for it."""
+
+    statistic: float | None
+    p_value: float | None
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value is not None and self.p_value < 0.05
+
+    def words(self) -> str:
+        """The p-value in words a manager can read."""
+        if self.p_value is None:
+            return "not testable (no data on one side)"
+        if self.p_value < 0.001:
+            return "p < 0.001: very unlikely to be chance"
+        if self.p_value < 0.05:
+            return f"p = {self.p_value:.3f}: unlikely to be chance"
+        return f"p = {self.p_value:.2f}: could well be chance"
+
+
+def two_proportion_test(x1: int, n1: int, x2: int, n2: int) -> Test:
+    """Two-sided z-test that two shares x1/n1 and x2/n2 differ (pooled variance)."""
+    if n1 <= 0 or n2 <= 0:
+        return Test(None, None)
+    pooled = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return Test(0.0, 1.0)
+    z = (x1 / n1 - x2 / n2) / se
+    return Test(z, float(2 * _st.norm.sf(abs(z))))
+
+
+def two_sample_z_test(diff: float, var1: float | None, var2: float | None) -> Test:
+    """Two-sided z-test of a difference of two independent estimates given their variances."""
+    if var1 is None or var2 is None:
+        return Test(None, None)
+    se = math.sqrt(var1 + var2)
+    if se == 0:
+        return Test(0.0, 1.0)
+    z = diff / se
+    return Test(z, float(2 * _st.norm.sf(abs(z))))
+
+
+def welch_t_test(a: Sequence[float], b: Sequence[float]) -> Test:
+    """Two-sided Welch t-test of two means."""
+    if len(a) < 2 or len(b) < 2:
+        return Test(None, None)
+    res = _st.ttest_ind(list(a), list(b), equal_var=False)
+    stat, p = float(res.statistic), float(res.pvalue)
+    if math.isnan(p):
+        return Test(None, None)
+    return Test(stat, p)
+
+
+def mann_whitney_test(a: Sequence[float], b: Sequence[float]) -> Test:
+    """Two-sided Mann-Whitney U test (for medians such as the sales cycle)."""
+    if len(a) == 0 or len(b) == 0:
+        return Test(None, None)
+    res = _st.mannwhitneyu(list(a), list(b), alternative="two-sided")
+    return Test(float(res.statistic), float(res.pvalue))
+
+
+def poisson_rate_test(count1: int, count2: int) -> Test:
+    """Two-sided test that two counts over equal exposure differ (conditional binomial)."""
+    total = count1 + count2
+    if total == 0:
+        return Test(None, None)
+    res = _st.binomtest(count1, total, 0.5)
+    return Test(float(count1 - count2), float(res.pvalue))
