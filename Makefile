@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m ipykernel install --sys-prefix --name crmkit --display-name "Python (crmkit)" >/dev/null
+	$(BIN)/crmkit install-kernel >/dev/null
 	@touch $(STAMP)
 
 env: $(STAMP)

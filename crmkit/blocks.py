@@ -253,7 +253,7 @@ def chart(fig: Any, title: str, caption: str = "") -> HTML:
     """Embed a matplotlib figure as a PNG image (self-contained), then close it."""
     buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fig.savefig(buf, format="png")
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""

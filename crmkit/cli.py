@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--notebooks", default=None, help="notebooks folder (default: ./notebooks)")
     run.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: %(default)s)")
 
+    sub.add_parser("install-kernel", help="install the fixed 'crmkit' Jupyter kernel into this environment")
+
     index = sub.add_parser("index", help="rebuild output/index.html from the reports present")
     index.add_argument("--output", default="output")
 
@@ -102,6 +104,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             progress=print_progress,
         )
         print(result.html)
+        return 0
+    if args.command == "install-kernel":
+        from crmkit.runner import install_kernel
+
+        print(install_kernel())
         return 0
     if args.command == "index":
         from crmkit.site import write_index

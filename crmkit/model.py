@@ -163,8 +163,6 @@ def _table(name: str, key: str | tuple[str, ...], *columns: ColumnSpec) -> Table
     return TableSpec(name, (key,) if isinstance(key, str) else key, tuple(columns))
 
 
-_AMOUNT = {"min": 0.0}
-
 #: The canonical tables in dependency order (load them in this order).
 TABLES: dict[str, TableSpec] = {
     t.name: t
@@ -200,14 +198,14 @@ TABLES: dict[str, TableSpec] = {
             _c("team_id", "id", fk="teams"),
             _c("started_at", "timestamp"),
             _c("ended_at", "timestamp"),
-            _c("budget", "float", **_AMOUNT),
+            _c("budget", "float", min=0.0),
         ),
         _table(
             "campaign_costs",
             ("campaign_id", "date"),
             _c("campaign_id", "id", True, fk="campaigns"),
             _c("date", "date", True),
-            _c("cost", "float", True, **_AMOUNT),
+            _c("cost", "float", True, min=0.0),
         ),
         _table(
             "leads",
@@ -232,7 +230,7 @@ TABLES: dict[str, TableSpec] = {
             _c("lead_id", "id", fk="leads"),
             _c("campaign_id", "id", fk="campaigns"),
             _c("stage", "str"),
-            _c("amount", "float", **_AMOUNT),
+            _c("amount", "float", min=0.0),
             _c("probability", "float", min=0.0, max=1.0),
             _c("expected_close_at", "timestamp"),
             _c("closed_at", "timestamp"),
@@ -249,7 +247,7 @@ TABLES: dict[str, TableSpec] = {
             _c("employee_id", "id", fk="employees"),
             _c("deal_id", "id", fk="deals"),
             _c("direction", "str", enum=DIRECTIONS),
-            _c("duration_s", "int", **_AMOUNT),
+            _c("duration_s", "int", min=0.0),
         ),
         _table(
             "tickets",
@@ -293,7 +291,7 @@ TABLES: dict[str, TableSpec] = {
             _c("employee_id", "id", True, fk="employees"),
             _c("period_start", "date", True),
             _c("period_end", "date", True),
-            _c("target_amount", "float", True, **_AMOUNT),
+            _c("target_amount", "float", True, min=0.0),
         ),
     )
 }
@@ -382,8 +380,10 @@ class DataValidationError(ValueError):
         return self.message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_error, (self.table, self.column, self.rule, self.count, self.examples,
-                                 self.message))
+        return (
+            _rebuild_error,
+            (self.table, self.column, self.rule, self.count, self.examples, self.message),
+        )
 
 
 def _rebuild_error(*args: Any) -> DataValidationError:
@@ -481,7 +481,9 @@ def _schema_for(spec: TableSpec, columns: Iterable[str]) -> pa.DataFrameSchema:
             dtype = "float64"
         else:
             dtype = str
-        cols[c.name] = pa.Column(dtype, checks=checks, nullable=not c.required, coerce=dtype is not None)
+        cols[c.name] = pa.Column(
+            dtype, checks=checks, nullable=not c.required, coerce=dtype is not None
+        )
     return pa.DataFrameSchema(cols, unique=list(spec.key), report_duplicates="all", strict=False)
 
 
@@ -501,12 +503,21 @@ def _schema(spec: TableSpec, columns: Iterable[str]) -> pa.DataFrameSchema:
 # --------------------------------------------------------------------------------------
 
 
-def _examples(df: pd.DataFrame, mask: pd.Series | np.ndarray, spec: TableSpec,
-              extra: Sequence[str] = ()) -> list[dict[str, Any]]:
+def _examples(
+    df: pd.DataFrame, mask: pd.Series | np.ndarray, spec: TableSpec, extra: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Up to five offending rows as short dicts: key columns plus ``extra`` columns.
+
+    A row whose key is missing is named by its 1-based position instead (``row``).
+    """
     rows = df.loc[np.asarray(mask, dtype=bool)].head(_MAX_EXAMPLES)
+    cols = [*spec.key, *[c for c in extra if c not in spec.key]]
     out: list[dict[str, Any]] = []
-    for rec in rows[[*spec.key, *[c for c in extra if c not in spec.key]]].to_dict("records"):
-        out.append({k: _short(v) for k, v in rec.items()})
+    for pos, rec in zip(rows.index, rows[cols].to_dict("records"), strict=True):
+        ex = {k: _short(v) for k, v in rec.items()}
+        if any(ex[k] is None for k in spec.key):
+            ex = {"row": int(pos) + 1, **{k: v for k, v in ex.items() if v is not None}}
+        out.append(ex)
     return out
 
 
@@ -558,8 +569,10 @@ def _run_schema(spec: TableSpec, df: pd.DataFrame, original: pd.DataFrame) -> pd
         kind = _classify_failure(str(check))
         col = str(column) if isinstance(column, str) else ""
         rank = _CHECK_PRIORITY[kind]
-        if best is None or rank < best[0] or (
-            rank == best[0] and _col_pos(spec, col) < _col_pos(spec, best[2])
+        if (
+            best is None
+            or rank < best[0]
+            or (rank == best[0] and _col_pos(spec, col) < _col_pos(spec, best[2]))
         ):
             best = (rank, kind, col, group)
     assert best is not None
@@ -624,13 +637,19 @@ def _coerce_table(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
         s = frame[c.name]
         if c.type in ("timestamp", "date"):
             parsed = _parse_timestamps(s)
-            raw = _blank_to_na(s.astype(object)) if not pd.api.types.is_datetime64_any_dtype(
-                s.dtype) else s
+            raw = (
+                _blank_to_na(s.astype(object))
+                if not pd.api.types.is_datetime64_any_dtype(s.dtype)
+                else s
+            )
             bad = parsed.isna() & raw.notna()
             if bad.any():
                 df = frame.assign(**{c.name: s})
                 raise DataValidationError(
-                    spec.name, c.name, _type_error_rule(c), int(bad.sum()),
+                    spec.name,
+                    c.name,
+                    _type_error_rule(c),
+                    int(bad.sum()),
                     _examples(df, bad, spec, [c.name]),
                 )
             if c.type == "date":
@@ -649,19 +668,47 @@ def _rule_mask(df: pd.DataFrame, table: str) -> list[tuple[str, str, pd.Series, 
     rules: list[tuple[str, str, pd.Series, list[str]]] = []
     if table == "deals":
         closed = df["status"].isin(["won", "lost"])
-        rules.append(("closed_at", "won/lost deal has closed_at",
-                      closed & df["closed_at"].isna(), ["status"]))
-        rules.append(("closed_at", "open deal has no closed_at",
-                      (df["status"] == "open") & df["closed_at"].notna(), ["status", "closed_at"]))
-        rules.append(("closed_at", "closed_at >= created_at",
-                      df["closed_at"] < df["created_at"], ["created_at", "closed_at"]))
+        rules.append(
+            (
+                "closed_at",
+                "won/lost deal has closed_at",
+                closed & df["closed_at"].isna(),
+                ["status"],
+            )
+        )
+        rules.append(
+            (
+                "closed_at",
+                "open deal has no closed_at",
+                (df["status"] == "open") & df["closed_at"].notna(),
+                ["status", "closed_at"],
+            )
+        )
+        rules.append(
+            (
+                "closed_at",
+                "closed_at >= created_at",
+                df["closed_at"] < df["created_at"],
+                ["created_at", "closed_at"],
+            )
+        )
     elif table == "tickets":
-        rules.append(("first_response_at", "first_response_at >= opened_at",
-                      df["first_response_at"] < df["opened_at"],
-                      ["opened_at", "first_response_at"]))
-        rules.append(("resolved_at", "resolved_at >= first_response_at",
-                      df["resolved_at"] < df["first_response_at"],
-                      ["first_response_at", "resolved_at"]))
+        rules.append(
+            (
+                "first_response_at",
+                "first_response_at >= opened_at",
+                df["first_response_at"] < df["opened_at"],
+                ["opened_at", "first_response_at"],
+            )
+        )
+        rules.append(
+            (
+                "resolved_at",
+                "resolved_at >= first_response_at",
+                df["resolved_at"] < df["first_response_at"],
+                ["first_response_at", "resolved_at"],
+            )
+        )
     elif table == "survey_responses":
         for kind, (lo, hi) in SCORE_RANGES.items():
             score = df["score"]
@@ -673,8 +720,14 @@ def _rule_mask(df: pd.DataFrame, table: str) -> list[tuple[str, str, pd.Series, 
                 rule = f"{kind} score is {lo}..{hi}"
             rules.append(("score", rule, bad, ["kind", "score"]))
     elif table == "quotas":
-        rules.append(("period_end", "period_end > period_start",
-                      df["period_end"] <= df["period_start"], ["period_start", "period_end"]))
+        rules.append(
+            (
+                "period_end",
+                "period_end > period_start",
+                df["period_end"] <= df["period_start"],
+                ["period_start", "period_end"],
+            )
+        )
     return rules
 
 
@@ -682,43 +735,117 @@ def _soft_rules(df: pd.DataFrame, table: str) -> list[tuple[str, str, pd.Series,
     """Soft row-level rules of a table: (column, rule, mask, example columns)."""
     rules: list[tuple[str, str, pd.Series, list[str]]] = []
     if table == "campaigns":
-        rules.append(("channel", "channel is blank",
-                      df["channel"].astype("str").str.strip() == "", []))
-        rules.append(("ended_at", "ended_at before started_at",
-                      df["ended_at"] < df["started_at"], ["started_at", "ended_at"]))
+        rules.append(
+            ("channel", "channel is blank", df["channel"].astype("str").str.strip() == "", [])
+        )
+        rules.append(
+            (
+                "ended_at",
+                "ended_at before started_at",
+                df["ended_at"] < df["started_at"],
+                ["started_at", "ended_at"],
+            )
+        )
     elif table == "employees":
-        rules.append(("left_at", "left_at before hired_at",
-                      df["left_at"] < df["hired_at"], ["hired_at", "left_at"]))
+        rules.append(
+            (
+                "left_at",
+                "left_at before hired_at",
+                df["left_at"] < df["hired_at"],
+                ["hired_at", "left_at"],
+            )
+        )
     elif table == "leads":
-        rules.append(("status", "converted_at set but status is not converted",
-                      df["converted_at"].notna() & df["status"].notna()
-                      & (df["status"] != "converted"), ["status"]))
-        rules.append(("converted_at", "status converted but converted_at is missing",
-                      (df["status"] == "converted") & df["converted_at"].isna(), []))
-        rules.append(("converted_at", "converted_at before created_at",
-                      df["converted_at"] < df["created_at"], ["created_at", "converted_at"]))
+        rules.append(
+            (
+                "status",
+                "converted_at set but status is not converted",
+                df["converted_at"].notna() & df["status"].notna() & (df["status"] != "converted"),
+                ["status"],
+            )
+        )
+        rules.append(
+            (
+                "converted_at",
+                "status converted but converted_at is missing",
+                (df["status"] == "converted") & df["converted_at"].isna(),
+                [],
+            )
+        )
+        rules.append(
+            (
+                "converted_at",
+                "converted_at before created_at",
+                df["converted_at"] < df["created_at"],
+                ["created_at", "converted_at"],
+            )
+        )
     elif table == "deals":
         is_open = df["status"] == "open"
-        rules.append(("probability", "open deal without probability (left out of the "
-                      "weighted pipeline)", is_open & df["probability"].isna(), []))
-        rules.append(("amount", "deal without amount (counts as no money)",
-                      df["amount"].isna(), ["status"]))
-        rules.append(("lost_reason", "lost_reason on a deal that is not lost",
-                      df["lost_reason"].notna() & (df["status"] != "lost"), ["status"]))
+        rules.append(
+            (
+                "probability",
+                "open deal without probability (left out of the weighted pipeline)",
+                is_open & df["probability"].isna(),
+                [],
+            )
+        )
+        rules.append(
+            ("amount", "deal without amount (counts as no money)", df["amount"].isna(), ["status"])
+        )
+        rules.append(
+            (
+                "lost_reason",
+                "lost_reason on a deal that is not lost",
+                df["lost_reason"].notna() & (df["status"] != "lost"),
+                ["status"],
+            )
+        )
     elif table == "tickets":
-        rules.append(("sla_due_at", "sla_due_at before opened_at",
-                      df["sla_due_at"] < df["opened_at"], ["opened_at", "sla_due_at"]))
-        rules.append(("resolved_at", "resolved_at before opened_at",
-                      df["resolved_at"] < df["opened_at"], ["opened_at", "resolved_at"]))
+        rules.append(
+            (
+                "sla_due_at",
+                "sla_due_at before opened_at",
+                df["sla_due_at"] < df["opened_at"],
+                ["opened_at", "sla_due_at"],
+            )
+        )
+        rules.append(
+            (
+                "resolved_at",
+                "resolved_at before opened_at",
+                df["resolved_at"] < df["opened_at"],
+                ["opened_at", "resolved_at"],
+            )
+        )
     elif table == "tasks":
-        rules.append(("completed_at", "completed_at before created_at",
-                      df["completed_at"] < df["created_at"], ["created_at", "completed_at"]))
-        rules.append(("due_at", "due_at before created_at",
-                      df["due_at"] < df["created_at"], ["created_at", "due_at"]))
+        rules.append(
+            (
+                "completed_at",
+                "completed_at before created_at",
+                df["completed_at"] < df["created_at"],
+                ["created_at", "completed_at"],
+            )
+        )
+        rules.append(
+            (
+                "due_at",
+                "due_at before created_at",
+                df["due_at"] < df["created_at"],
+                ["created_at", "due_at"],
+            )
+        )
     elif table == "survey_responses":
-        rules.append(("ticket_id", "csat/ces response without ticket_id",
-                      df["kind"].isin(["csat", "ces"]) & df["ticket_id"].isna()
-                      & df["employee_id"].isna(), ["kind"]))
+        rules.append(
+            (
+                "ticket_id",
+                "csat/ces response without ticket_id",
+                df["kind"].isin(["csat", "ces"])
+                & df["ticket_id"].isna()
+                & df["employee_id"].isna(),
+                ["kind"],
+            )
+        )
     return rules
 
 
@@ -730,14 +857,16 @@ def _validate_table(spec: TableSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame,
     for column, rule, mask, extra in _rule_mask(df, spec.name):
         mask = mask.fillna(False).astype(bool)
         if mask.any():
-            raise DataValidationError(spec.name, column, rule, int(mask.sum()),
-                                      _examples(df, mask, spec, extra))
+            raise DataValidationError(
+                spec.name, column, rule, int(mask.sum()), _examples(df, mask, spec, extra)
+            )
     notes: list[DataNote] = []
     for column, rule, mask, extra in _soft_rules(df, spec.name):
         mask = mask.fillna(False).astype(bool)
         if mask.any():
-            notes.append(DataNote(spec.name, column, rule, int(mask.sum()),
-                                  _examples(df, mask, spec, extra)))
+            notes.append(
+                DataNote(spec.name, column, rule, int(mask.sum()), _examples(df, mask, spec, extra))
+            )
     for c in spec.columns:
         if c.type == "int":
             df[c.name] = df[c.name].astype("Int64")
@@ -755,10 +884,15 @@ def _fk_notes(frames: Mapping[str, pd.DataFrame]) -> list[DataNote]:
             vals = df[col]
             mask = vals.notna() & ~vals.isin(keys)
             if mask.any():
-                notes.append(DataNote(
-                    name, col, f"{col} not found in {target}", int(mask.sum()),
-                    _examples(df, mask, spec, [col]),
-                ))
+                notes.append(
+                    DataNote(
+                        name,
+                        col,
+                        f"{col} not found in {target}",
+                        int(mask.sum()),
+                        _examples(df, mask, spec, [col]),
+                    )
+                )
     return notes
 
 
@@ -784,7 +918,10 @@ def validate(frames: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame
     for name, spec in TABLES.items():
         if name not in frames or frames[name] is None:
             raise DataValidationError(
-                name, None, "table is present", 0,
+                name,
+                None,
+                "table is present",
+                0,
                 message=f"{name}: table is missing (got: {', '.join(sorted(frames)) or 'none'})."
                 f" Map a source table to it or pass an empty frame. {_FIX_HINT}",
             )
@@ -817,9 +954,7 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
         )
         con.execute(f"CREATE TABLE main.{_q(spec.name)} (\n  {cols}\n)")
     con.execute("CREATE SCHEMA IF NOT EXISTS crmkit")
-    con.execute(
-        "CREATE TABLE crmkit.settings (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
-    )
+    con.execute("CREATE TABLE crmkit.settings (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
     con.execute(
         "CREATE TABLE crmkit.data_notes (table_name VARCHAR, column_name VARCHAR, "
         "rule VARCHAR, severity VARCHAR, count BIGINT, examples VARCHAR)"
@@ -861,11 +996,13 @@ def _note_json(examples: Sequence[Any]) -> str:
     return json.dumps(list(examples), default=str, ensure_ascii=False)
 
 
-def _write_meta(con: duckdb.DuckDBPyConnection, settings: Mapping[str, str],
-                notes: Iterable[DataNote]) -> None:
+def _write_meta(
+    con: duckdb.DuckDBPyConnection, settings: Mapping[str, str], notes: Iterable[DataNote]
+) -> None:
     con.executemany("INSERT INTO crmkit.settings VALUES (?, ?)", sorted(settings.items()))
-    rows = [(n.table, n.column, n.rule, n.severity, int(n.count), _note_json(n.examples))
-            for n in notes]
+    rows = [
+        (n.table, n.column, n.rule, n.severity, int(n.count), _note_json(n.examples)) for n in notes
+    ]
     if rows:
         con.executemany("INSERT INTO crmkit.data_notes VALUES (?, ?, ?, ?, ?, ?)", rows)
 
@@ -981,8 +1118,13 @@ class DatabaseWriter:
     never appended stay empty.
     """
 
-    def __init__(self, path: str | os.PathLike[str], settings: Mapping[str, str] | None = None,
-                 *, notes: Iterable[DataNote] = ()) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        settings: Mapping[str, str] | None = None,
+        *,
+        notes: Iterable[DataNote] = (),
+    ) -> None:
         self.path = Path(path)
         self.settings = _check_settings(settings or {})
         self._notes: dict[tuple[str, str | None, str], DataNote] = {}
@@ -1003,8 +1145,9 @@ class DatabaseWriter:
                 old.count += n.count
                 old.examples = (old.examples + list(n.examples))[:_MAX_EXAMPLES]
             else:
-                self._notes[k] = DataNote(n.table, n.column, n.rule, n.count,
-                                          list(n.examples)[:_MAX_EXAMPLES], n.severity)
+                self._notes[k] = DataNote(
+                    n.table, n.column, n.rule, n.count, list(n.examples)[:_MAX_EXAMPLES], n.severity
+                )
 
     @property
     def notes(self) -> list[DataNote]:
@@ -1025,8 +1168,10 @@ class DatabaseWriter:
     def _finish(self, con: duckdb.DuckDBPyConnection) -> None:
         for name, spec in TABLES.items():
             key = ", ".join(_q(k) for k in spec.key)
-            dup_sql = (f"SELECT {key}, count(*) AS n FROM main.{_q(name)} "
-                       f"GROUP BY {key} HAVING count(*) > 1")
+            dup_sql = (
+                f"SELECT {key}, count(*) AS n FROM main.{_q(name)} "
+                f"GROUP BY {key} HAVING count(*) > 1"
+            )
             row = con.execute(f"SELECT count(*), sum(n) FROM ({dup_sql})").fetchone()
             if row and row[0]:
                 examples = [
@@ -1035,8 +1180,9 @@ class DatabaseWriter:
                         f"SELECT * FROM ({dup_sql}) ORDER BY {key} LIMIT {_MAX_EXAMPLES}"
                     ).fetchall()
                 ]
-                raise DataValidationError(name, ", ".join(spec.key), "key is unique",
-                                          int(row[1]), examples)
+                raise DataValidationError(
+                    name, ", ".join(spec.key), "key is unique", int(row[1]), examples
+                )
         for name, spec in TABLES.items():
             for col, target in spec.foreign_keys.items():
                 tkey = _q(TABLES[target].key[0])
@@ -1049,12 +1195,17 @@ class DatabaseWriter:
                     cols,
                 )
                 if n:
-                    self.add_notes([DataNote(name, col, f"{col} not found in {target}", n,
-                                             examples)])
+                    self.add_notes(
+                        [DataNote(name, col, f"{col} not found in {target}", n, examples)]
+                    )
         _write_meta(con, self.settings, self.notes)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         db, self._db = self._db, None
         if db is None:
             return
@@ -1070,8 +1221,9 @@ class DatabaseWriter:
             raise
 
 
-def _sql_findings(con: duckdb.DuckDBPyConnection, sql: str,
-                  cols: Sequence[str]) -> tuple[int, list[dict[str, Any]]]:
+def _sql_findings(
+    con: duckdb.DuckDBPyConnection, sql: str, cols: Sequence[str]
+) -> tuple[int, list[dict[str, Any]]]:
     n = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
     count = int(n[0]) if n else 0
     if not count:

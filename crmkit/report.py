@@ -7,27 +7,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from IPython.display import HTML, display
 
-from crmkit import __version__, blocks
+from crmkit import __version__
 from crmkit import _frames as F
 from crmkit._docstrings import doc
-from crmkit.periods import (
-    Period,
-    compare_period,
-    parse_as_of,
-    parse_period,
-    validate_compare_to,
-    validate_timezone,
-)
+from crmkit.parameters import JSON_MIMETYPE, resolve
+from crmkit.periods import Period, parse_period
 from crmkit.stats import Interval, Test
 from crmkit.store import ALL_TEAMS, Store, Tables
 
-#: Media type of the output that carries a report's JSON inside the executed notebook.
-JSON_MIMETYPE = "application/vnd.crmkit.report+json"
+if TYPE_CHECKING:
+    from IPython.display import HTML
+
 
 #: Report ids and titles. A report id is also the notebook's file name.
 TITLES = {
@@ -97,6 +91,9 @@ class ReportContext:
         }
 
     def header(self) -> HTML:
+        """The standard header block (report, period and dates, team, provenance)."""
+        from crmkit import blocks
+
         return blocks.header(self.meta())
 
 
@@ -113,14 +110,10 @@ def open_report(
 ) -> ReportContext:
     """Resolve a report's parameters against the data; raise a one-line error if invalid."""
     store = store or Store.open(database)
-    tz = validate_timezone(timezone or store.timezone)
-    as_of_date = parse_as_of(as_of, tz)
-    p = parse_period(period, as_of=as_of_date, timezone=tz,
-                     fiscal_year_start_month=store.fiscal_year_start_month)
-    compare_to = validate_compare_to(compare_to)
-    team_id = store.resolve_team(team)
-    return ReportContext(report, store, p, compare_period(p, compare_to), compare_to,
-                         team_id, as_of_date)
+    params = resolve(period=period, team=team, compare_to=compare_to, as_of=as_of,
+                     timezone=timezone, settings=store.settings, teams=store.teams())
+    return ReportContext(report, store, params.period, params.comparison, params.compare_to,
+                         params.team, params.as_of)
 
 
 open_report.__doc__ = (open_report.__doc__ or "") + "\n\n" + doc(
@@ -165,6 +158,9 @@ class ReportData:
         return spec
 
     def cards(self, *names: str) -> HTML:
+        """KPI cards of the named metrics with their comparison, change and test."""
+        from crmkit import blocks
+
         return blocks.kpi_cards([self.card(n) for n in names], self.context.currency)
 
     def to_json(self) -> dict[str, Any]:
@@ -219,6 +215,8 @@ class ReportData:
 
     def publish(self) -> None:
         """Emit the JSON twin as a notebook output that the runner saves beside the page."""
+        from IPython.display import display
+
         display(
             {JSON_MIMETYPE: self.to_json(),
              "text/plain": f"crmkit {self.context.report} report data ({len(self.metrics)} metrics)"},

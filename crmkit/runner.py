@@ -24,8 +24,7 @@ from typing import Any
 
 import nbformat
 
-from crmkit.report import JSON_MIMETYPE, open_report
-from crmkit.store import find_database
+from crmkit.parameters import JSON_MIMETYPE, describe, find_database, resolve
 
 KERNEL_NAME = "crmkit"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -36,11 +35,17 @@ class ReportError(RuntimeError):
 
     def __init__(self, report: str, parameters: dict[str, Any], message: str,
                  cell: int | None = None, ename: str | None = None,
-                 evalue: str | None = None, notebook: Path | None = None) -> None:
+                 evalue: str | None = None, notebook: Path | None = None,
+                 source: str | None = None) -> None:
         self.report, self.parameters, self.cell = report, parameters, cell
         self.ename, self.evalue, self.notebook = ename, evalue, notebook
+        self.source = source
         params = " ".join(f"{k}={v}" for k, v in parameters.items() if v is not None)
-        where = f" in cell {cell}" if cell is not None else ""
+        where = ""
+        if cell is not None:
+            first = (source or "").strip().splitlines()
+            snippet = f" `{first[0][:60]}`" if first else ""
+            where = f" in cell [{cell}]{snippet}"
         kept = f"; failed notebook kept at {notebook}" if notebook else ""
         super().__init__(f"report {report} ({params}) failed{where}: {message}{kept}")
 
@@ -55,6 +60,24 @@ class RunResult:
     notebook: Path
     seconds: float
     metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def install_kernel() -> Path:
+    """Install the ``crmkit`` kernelspec into this environment (``sys.prefix``).
+
+    Every notebook names this kernel and the runner passes it explicitly, so no analyst's
+    local kernel list can break a scheduled run. The kernel logs errors only (ipykernel's
+    start-up notice about unencrypted local TCP would otherwise print on every run).
+    """
+    from ipykernel.kernelspec import install
+
+    path = Path(install(kernel_name=KERNEL_NAME, display_name="Python (crmkit)", prefix=sys.prefix))
+    spec_file = path / "kernel.json"
+    spec = json.loads(spec_file.read_text())
+    if "--IPKernelApp.log_level=ERROR" not in spec["argv"]:
+        spec["argv"].append("--IPKernelApp.log_level=ERROR")
+    write_atomic(spec_file, json.dumps(spec, indent=1))
+    return path
 
 
 def find_notebooks(notebooks: str | os.PathLike[str] | None = None) -> Path:
@@ -97,20 +120,16 @@ def run_report(
         known = ", ".join(available_reports(folder)) or "none"
         raise ReportError(report, {}, f"no such report; available reports: {known}")
     db = find_database(database)
-    ctx = open_report(report, period=period, team=team, compare_to=compare_to, as_of=as_of,
-                      database=db, timezone=timezone)
-    params = {
-        "period": ctx.period.label,
-        "team": ctx.team,
-        "compare_to": ctx.compare_to,
-        "as_of": ctx.as_of.isoformat(),
-        "timezone": ctx.period.timezone,
-    }
-    ctx.store.close()
-    out_dir = Path(output) / ctx.period.slug / ctx.team
-    label = f"{report} {ctx.period.label} {ctx.team}"
+    settings, teams = describe(db)
+    resolved = resolve(period=period, team=team, compare_to=compare_to, as_of=as_of,
+                       timezone=timezone, settings=settings, teams=teams)
+    params = resolved.for_notebook()
     out_root = Path(output)
+    out_dir = out_root / resolved.period.slug / resolved.team
+    label = f"{report} {resolved.period.label} {resolved.team}"
     out_root.mkdir(parents=True, exist_ok=True)
+    # The HTML exporter takes a second to import and set up: do it while the kernel runs.
+    exporter = _Background(_html_exporter)
     with tempfile.TemporaryDirectory(prefix=".tmp-", dir=out_root) as tmp:
         executed = Path(tmp) / f"{report}.ipynb"
         say(f"{label}: executing {source.name}")
@@ -120,7 +139,7 @@ def run_report(
             raise ReportError(report, params, f"the notebook published no {JSON_MIMETYPE} output "
                               "(its last cell must call data.publish())")
         say(f"{label}: converting to HTML")
-        page = to_html(nb)
+        page = to_html(nb, exporter.result())
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = {
             "notebook": out_dir / f"{report}.ipynb",
@@ -138,7 +157,7 @@ def run_report(
         write_index(out_root)
     seconds = time.perf_counter() - started
     say(f"{label}: wrote {paths['html']} in {seconds:.1f} s")
-    return RunResult(report, ctx.period.label, ctx.team, paths["html"], paths["json"],
+    return RunResult(report, resolved.period.label, resolved.team, paths["html"], paths["json"],
                      paths["notebook"], seconds, payload.get("metrics", {}))
 
 
@@ -175,11 +194,11 @@ def _execute(report: str, source: Path, executed: Path, params: dict[str, Any], 
     except PapermillExecutionError as exc:
         kept = _keep_failed(executed, out_dir, report)
         raise ReportError(report, params, f"{exc.ename}: {exc.evalue}", cell=exc.exec_count,
-                          ename=exc.ename, evalue=exc.evalue, notebook=kept) from None
+                          ename=exc.ename, evalue=exc.evalue, notebook=kept,
+                          source=exc.source) from None
     except NoSuchKernel:
         raise ReportError(report, params, f"Jupyter kernel '{KERNEL_NAME}' is not installed; run "
-                          f"`python -m ipykernel install --sys-prefix --name {KERNEL_NAME}` "
-                          "(make env does this)") from None
+                          "`crmkit install-kernel` (make env does this)") from None
     except Exception as exc:  # dead kernel, cell timeout, ...
         kept = _keep_failed(executed, out_dir, report)
         message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
@@ -206,8 +225,38 @@ def extract_json(nb: nbformat.NotebookNode) -> dict[str, Any] | None:
     return None
 
 
-def to_html(nb: nbformat.NotebookNode) -> str:
+class _Background:
+    """Run a function in a thread now; ``result()`` waits for it (re-raising its error)."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        import threading
+
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def target() -> None:
+            try:
+                self._value = fn()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                self._error = exc
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def to_html(nb: nbformat.NotebookNode, exporter: Any = None) -> str:
     """Self-contained HTML with code hidden and bookkeeping cells removed."""
+    body, _ = (exporter or _html_exporter()).from_notebook_node(nb)
+    return body
+
+
+def _html_exporter() -> Any:
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
     from traitlets.config import Config
@@ -221,8 +270,7 @@ def to_html(nb: nbformat.NotebookNode) -> str:
     exporter = HTMLExporter(config=config, template_name="crmkit",
                             extra_template_basedirs=[str(TEMPLATES)])
     exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
-    body, _ = exporter.from_notebook_node(nb)
-    return body
+    return exporter
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -9,10 +9,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from scipy import stats as _st
+from typing import Any
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+def _scipy() -> Any:
+    """scipy.stats, imported on first use (it takes a second to import)."""
+    from scipy import stats
+
+    return stats
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,7 @@ def mean_t_interval(values: Sequence[float], confidence: float = 0.95) -> Interv
     if n < 2:
         return Interval(mean, None, None, n)
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(_st.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+    half = float(_scipy().t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n)
 
 
@@ -134,7 +140,7 @@ def two_proportion_test(x1: int, n1: int, x2: int, n2: int) -> Test:
     if se == 0:
         return Test(0.0, 1.0)
     z = (x1 / n1 - x2 / n2) / se
-    return Test(z, float(2 * _st.norm.sf(abs(z))))
+    return Test(z, float(2 * _scipy().norm.sf(abs(z))))
 
 
 def two_sample_z_test(diff: float, var1: float | None, var2: float | None) -> Test:
@@ -145,14 +151,14 @@ def two_sample_z_test(diff: float, var1: float | None, var2: float | None) -> Te
     if se == 0:
         return Test(0.0, 1.0)
     z = diff / se
-    return Test(z, float(2 * _st.norm.sf(abs(z))))
+    return Test(z, float(2 * _scipy().norm.sf(abs(z))))
 
 
 def welch_t_test(a: Sequence[float], b: Sequence[float]) -> Test:
     """Two-sided Welch t-test of two means."""
     if len(a) < 2 or len(b) < 2:
         return Test(None, None)
-    res = _st.ttest_ind(list(a), list(b), equal_var=False)
+    res = _scipy().ttest_ind(list(a), list(b), equal_var=False)
     stat, p = float(res.statistic), float(res.pvalue)
     if math.isnan(p):
         return Test(None, None)
@@ -163,7 +169,7 @@ def mann_whitney_test(a: Sequence[float], b: Sequence[float]) -> Test:
     """Two-sided Mann-Whitney U test (for medians such as the sales cycle)."""
     if len(a) == 0 or len(b) == 0:
         return Test(None, None)
-    res = _st.mannwhitneyu(list(a), list(b), alternative="two-sided")
+    res = _scipy().mannwhitneyu(list(a), list(b), alternative="two-sided")
     return Test(float(res.statistic), float(res.pvalue))
 
 
@@ -172,5 +178,5 @@ def poisson_rate_test(count1: int, count2: int) -> Test:
     total = count1 + count2
     if total == 0:
         return Test(None, None)
-    res = _st.binomtest(count1, total, 0.5)
+    res = _scipy().binomtest(count1, total, 0.5)
     return Test(float(count1 - count2), float(res.pvalue))

@@ -20,30 +20,12 @@ import pandas as pd
 
 from crmkit import _frames as F
 from crmkit.model import TABLES, DataNote, empty_frame, read_notes, read_settings
+from crmkit.parameters import StoreError, connect, find_database
 from crmkit.periods import resolve_team
 
-DEFAULT_DATABASE = Path("data") / "demo.duckdb"
 ALL_TEAMS = "all"
 
-
-class StoreError(RuntimeError):
-    """The database cannot be opened or is not a crmkit database (one-line message)."""
-
-
-def find_database(database: str | os.PathLike[str] | None = None) -> Path:
-    """Where the canonical database is: the argument, ``$CRMKIT_DATABASE``, or
-    ``data/demo.duckdb`` in the current directory or one of its parents."""
-    if database:
-        return Path(database).expanduser().resolve()
-    env = os.environ.get("CRMKIT_DATABASE")
-    if env:
-        return Path(env).expanduser().resolve()
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / DEFAULT_DATABASE
-        if candidate.exists():
-            return candidate
-    return (here / DEFAULT_DATABASE).resolve()
+__all__ = ["ALL_TEAMS", "Store", "StoreError", "Tables", "find_database", "scope_to_team"]
 
 
 @dataclass
@@ -84,18 +66,8 @@ class Store:
     @classmethod
     def open(cls, database: str | os.PathLike[str] | None = None) -> Store:
         """Open a DuckDB database file read-only."""
-        import duckdb
-
         path = find_database(database)
-        if not path.exists():
-            raise StoreError(
-                f"no database at {path}: build the demo with `crmkit demo` "
-                "or point --database / CRMKIT_DATABASE at your crmkit database"
-            )
-        try:
-            con = duckdb.connect(str(path), read_only=True)
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open {path} as a DuckDB database: {exc}") from None
+        con = connect(path)
         present = {r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_schema = 'main'"
         ).fetchall()}
@@ -187,9 +159,9 @@ class Store:
 
     def _table_digest(self, name: str) -> str:
         if self._connection is not None:
-            n, h = self._connection.execute(
+            [(n, h)] = self._connection.execute(
                 f'select count(*), coalesce(sum(hash(t)), 0) from "{name}" t'
-            ).fetchone()
+            ).fetchall()
             return f"{n}:{h}"
         df = F.to_pandas(self.tables[name])
         cols = [c.name for c in TABLES[name].columns]

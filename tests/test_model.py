@@ -28,84 +28,112 @@ def tiny() -> dict[str, pd.DataFrame]:
     """A small, valid canonical data set (strings as a CSV export would give them)."""
     return {
         "teams": pd.DataFrame({"team_id": ["smb", "ent"], "name": ["SMB", "Enterprise"]}),
-        "employees": pd.DataFrame({
-            "employee_id": ["e-1", "e-2", "e-3"],
-            "name": ["Ann Lee", "Bo Kim", "Cy Fox"],
-            "team_id": ["smb", "smb", "ent"],
-            "role": ["sales", "support", "manager"],
-            "hired_at": ["2023-01-02", "2023-02-01", None],
-        }),
-        "customers": pd.DataFrame({
-            "customer_id": ["c-1", "c-2"],
-            "name": ["Acme", "Globex"],
-            "created_at": ["2024-01-05 10:00", "2024-02-01T09:30:00+01:00"],
-            "segment": ["smb", "enterprise"],
-            "owner_id": ["e-1", "e-1"],
-        }),
-        "campaigns": pd.DataFrame({
-            "campaign_id": ["m-1"], "name": ["Spring mail"], "channel": ["email"],
-            "team_id": ["smb"], "budget": [1000.0],
-        }),
-        "campaign_costs": pd.DataFrame({
-            "campaign_id": ["m-1", "m-1"], "date": ["2024-03-01", "2024-03-02"],
-            "cost": [10.0, 12.5],
-        }),
-        "leads": pd.DataFrame({
-            "lead_id": ["l-1", "l-2"],
-            "created_at": ["2024-03-01 11:00", "2024-03-02 12:00"],
-            "campaign_id": ["m-1", None],
-            "status": ["converted", "new"],
-            "converted_at": ["2024-03-05 10:00", None],
-            "customer_id": ["c-1", None],
-        }),
-        "deals": pd.DataFrame({
-            "deal_id": ["d-1", "d-2", "d-3"],
-            "owner_id": ["e-1", "e-1", "e-1"],
-            "created_at": ["2024-03-05 10:00", "2024-03-06 10:00", "2024-04-01 10:00"],
-            "status": ["won", "lost", "open"],
-            "customer_id": ["c-1", "c-2", "c-2"],
-            "amount": [1200.0, 300.0, 5000.0],
-            "probability": [0.9, 0.5, 0.25],
-            "closed_at": ["2024-03-20 15:00", "2024-03-30 10:00", None],
-            "lost_reason": [None, "price", None],
-        }),
-        "activities": pd.DataFrame({
-            "activity_id": ["a-1", "a-2"],
-            "occurred_at": ["2024-03-05 10:00", "2024-03-06 11:00"],
-            "type": ["call", "site_visit"],
-            "customer_id": ["c-1", "c-2"],
-            "employee_id": ["e-1", None],
-            "direction": ["outbound", "inbound"],
-            "duration_s": [120, None],
-        }),
-        "tickets": pd.DataFrame({
-            "ticket_id": ["t-1", "t-2"],
-            "opened_at": ["2024-03-05 10:00", "2024-03-06 10:00"],
-            "customer_id": ["c-1", "c-2"],
-            "employee_id": ["e-2", "e-2"],
-            "first_response_at": ["2024-03-05 11:00", None],
-            "resolved_at": ["2024-03-06 11:00", None],
-            "status": ["resolved", "open"],
-        }),
-        "tasks": pd.DataFrame({
-            "task_id": ["k-1"], "employee_id": ["e-1"], "created_at": ["2024-03-05 10:00"],
-            "due_at": ["2024-03-08 17:00"],
-        }),
-        "survey_responses": pd.DataFrame({
-            "response_id": ["r-1", "r-2", "r-3"],
-            "kind": ["nps", "csat", "ces"],
-            "score": [9, 5, 2],
-            "responded_at": ["2024-03-07 10:00"] * 3,
-            "customer_id": ["c-1", "c-1", "c-2"],
-            "ticket_id": [None, "t-1", "t-1"],
-            "comment": [None, "Tom & Jerry <b>rock</b>", None],
-        }),
-        "quotas": pd.DataFrame({
-            "employee_id": ["e-1", "e-1"],
-            "period_start": ["2024-01-01", "2024-04-01"],
-            "period_end": ["2024-04-01", "2024-07-01"],
-            "target_amount": [10000.0, 12000.0],
-        }),
+        "employees": pd.DataFrame(
+            {
+                "employee_id": ["e-1", "e-2", "e-3"],
+                "name": ["Ann Lee", "Bo Kim", "Cy Fox"],
+                "team_id": ["smb", "smb", "ent"],
+                "role": ["sales", "support", "manager"],
+                "hired_at": ["2023-01-02", "2023-02-01", None],
+            }
+        ),
+        "customers": pd.DataFrame(
+            {
+                "customer_id": ["c-1", "c-2"],
+                "name": ["Acme", "Globex"],
+                "created_at": ["2024-01-05 10:00", "2024-02-01T09:30:00+01:00"],
+                "segment": ["smb", "enterprise"],
+                "owner_id": ["e-1", "e-1"],
+            }
+        ),
+        "campaigns": pd.DataFrame(
+            {
+                "campaign_id": ["m-1"],
+                "name": ["Spring mail"],
+                "channel": ["email"],
+                "team_id": ["smb"],
+                "budget": [1000.0],
+            }
+        ),
+        "campaign_costs": pd.DataFrame(
+            {
+                "campaign_id": ["m-1", "m-1"],
+                "date": ["2024-03-01", "2024-03-02"],
+                "cost": [10.0, 12.5],
+            }
+        ),
+        "leads": pd.DataFrame(
+            {
+                "lead_id": ["l-1", "l-2"],
+                "created_at": ["2024-03-01 11:00", "2024-03-02 12:00"],
+                "campaign_id": ["m-1", None],
+                "status": ["converted", "new"],
+                "converted_at": ["2024-03-05 10:00", None],
+                "customer_id": ["c-1", None],
+            }
+        ),
+        "deals": pd.DataFrame(
+            {
+                "deal_id": ["d-1", "d-2", "d-3"],
+                "owner_id": ["e-1", "e-1", "e-1"],
+                "created_at": ["2024-03-05 10:00", "2024-03-06 10:00", "2024-04-01 10:00"],
+                "status": ["won", "lost", "open"],
+                "customer_id": ["c-1", "c-2", "c-2"],
+                "amount": [1200.0, 300.0, 5000.0],
+                "probability": [0.9, 0.5, 0.25],
+                "closed_at": ["2024-03-20 15:00", "2024-03-30 10:00", None],
+                "lost_reason": [None, "price", None],
+            }
+        ),
+        "activities": pd.DataFrame(
+            {
+                "activity_id": ["a-1", "a-2"],
+                "occurred_at": ["2024-03-05 10:00", "2024-03-06 11:00"],
+                "type": ["call", "site_visit"],
+                "customer_id": ["c-1", "c-2"],
+                "employee_id": ["e-1", None],
+                "direction": ["outbound", "inbound"],
+                "duration_s": [120, None],
+            }
+        ),
+        "tickets": pd.DataFrame(
+            {
+                "ticket_id": ["t-1", "t-2"],
+                "opened_at": ["2024-03-05 10:00", "2024-03-06 10:00"],
+                "customer_id": ["c-1", "c-2"],
+                "employee_id": ["e-2", "e-2"],
+                "first_response_at": ["2024-03-05 11:00", None],
+                "resolved_at": ["2024-03-06 11:00", None],
+                "status": ["resolved", "open"],
+            }
+        ),
+        "tasks": pd.DataFrame(
+            {
+                "task_id": ["k-1"],
+                "employee_id": ["e-1"],
+                "created_at": ["2024-03-05 10:00"],
+                "due_at": ["2024-03-08 17:00"],
+            }
+        ),
+        "survey_responses": pd.DataFrame(
+            {
+                "response_id": ["r-1", "r-2", "r-3"],
+                "kind": ["nps", "csat", "ces"],
+                "score": [9, 5, 2],
+                "responded_at": ["2024-03-07 10:00"] * 3,
+                "customer_id": ["c-1", "c-1", "c-2"],
+                "ticket_id": [None, "t-1", "t-1"],
+                "comment": [None, "Tom & Jerry <b>rock</b>", None],
+            }
+        ),
+        "quotas": pd.DataFrame(
+            {
+                "employee_id": ["e-1", "e-1"],
+                "period_start": ["2024-01-01", "2024-04-01"],
+                "period_end": ["2024-04-01", "2024-07-01"],
+                "target_amount": [10000.0, 12000.0],
+            }
+        ),
     }
 
 
@@ -124,8 +152,18 @@ def change(table: str, **values: object) -> Callable[[dict[str, pd.DataFrame]], 
 
 def test_tables_are_the_canonical_twelve_in_dependency_order() -> None:
     assert list(TABLES) == [
-        "teams", "employees", "customers", "campaigns", "campaign_costs", "leads", "deals",
-        "activities", "tickets", "tasks", "survey_responses", "quotas",
+        "teams",
+        "employees",
+        "customers",
+        "campaigns",
+        "campaign_costs",
+        "leads",
+        "deals",
+        "activities",
+        "tickets",
+        "tasks",
+        "survey_responses",
+        "quotas",
     ]
     seen: set[str] = set()
     for name, spec in TABLES.items():
@@ -162,15 +200,38 @@ def test_validate_does_not_mutate_inputs() -> None:
     [
         (change("survey_responses", score=11), "survey_responses", "score", 1, "r-1"),
         (change("survey_responses", score=9.5), "survey_responses", "score", 1, "r-1"),
-        (lambda f: f.__setitem__("survey_responses", f["survey_responses"].assign(
-            score=[9, 0, 0])), "survey_responses", "score", 1, "r-2"),
-        (lambda f: f.__setitem__("deals", f["deals"].assign(deal_id=["d-1", "d-1", "d-3"])),
-         "deals", "deal_id", 2, "d-1"),
-        (lambda f: f.__setitem__("quotas", f["quotas"].assign(
-            period_start=["2024-01-01", "2024-01-01"])), "quotas", "employee_id, period_start",
-         2, "e-1"),
-        (lambda f: f.__setitem__("deals", f["deals"].drop(columns=["owner_id"])),
-         "deals", "owner_id", 3, "owner_id"),
+        (
+            lambda f: f.__setitem__(
+                "survey_responses", f["survey_responses"].assign(score=[9, 0, 0])
+            ),
+            "survey_responses",
+            "score",
+            1,
+            "r-2",
+        ),
+        (
+            lambda f: f.__setitem__("deals", f["deals"].assign(deal_id=["d-1", "d-1", "d-3"])),
+            "deals",
+            "deal_id",
+            2,
+            "d-1",
+        ),
+        (
+            lambda f: f.__setitem__(
+                "quotas", f["quotas"].assign(period_start=["2024-01-01", "2024-01-01"])
+            ),
+            "quotas",
+            "employee_id, period_start",
+            2,
+            "e-1",
+        ),
+        (
+            lambda f: f.__setitem__("deals", f["deals"].drop(columns=["owner_id"])),
+            "deals",
+            "owner_id",
+            3,
+            "owner_id",
+        ),
         (change("deals", closed_at=None), "deals", "closed_at", 1, "d-1"),
         (change("deals", status="open"), "deals", "closed_at", 1, "d-1"),
         (change("deals", closed_at="2024-03-01"), "deals", "closed_at", 1, "d-1"),
@@ -180,8 +241,13 @@ def test_validate_does_not_mutate_inputs() -> None:
         (change("deals", owner_id=None), "deals", "owner_id", 1, "d-1"),
         (change("deals", created_at="not a date"), "deals", "created_at", 1, "not a date"),
         (change("deals", amount="lots"), "deals", "amount", 1, "d-1"),
-        (change("tickets", first_response_at="2024-03-05 09:00"), "tickets",
-         "first_response_at", 1, "t-1"),
+        (
+            change("tickets", first_response_at="2024-03-05 09:00"),
+            "tickets",
+            "first_response_at",
+            1,
+            "t-1",
+        ),
         (change("tickets", resolved_at="2024-03-05 10:30"), "tickets", "resolved_at", 1, "t-1"),
         (change("campaign_costs", cost=-1.0), "campaign_costs", "cost", 1, "m-1"),
         (change("activities", duration_s=-3), "activities", "duration_s", 1, "a-1"),
@@ -191,7 +257,10 @@ def test_validate_does_not_mutate_inputs() -> None:
 )
 def test_hard_rules_raise_with_table_column_count_examples(
     mutate: Callable[[dict[str, pd.DataFrame]], None],
-    table: str, column: str, count: int, in_message: str,
+    table: str,
+    column: str,
+    count: int,
+    in_message: str,
 ) -> None:
     frames = tiny()
     mutate(frames)
@@ -275,34 +344,55 @@ def test_soft_rules_yield_notes() -> None:
 
 def _table_names(path: Path) -> list[str]:
     with duckdb.connect(str(path), read_only=True) as con:
-        return [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
-            "ORDER BY table_name").fetchall()]
+        return [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+                "ORDER BY table_name"
+            ).fetchall()
+        ]
 
 
 def test_write_database_round_trip(tmp_path: Path) -> None:
     frames = tiny()
     change("deals", customer_id="c-404")(frames)
-    path = write_database(tmp_path / "crm.duckdb", frames, settings=SETTINGS,
-                          notes=[DataNote("deals", None, "from the mapping", 2)])
+    path = write_database(
+        tmp_path / "crm.duckdb",
+        frames,
+        settings=SETTINGS,
+        notes=[DataNote("deals", None, "from the mapping", 2)],
+    )
     assert _table_names(path) == sorted(TABLES)
     with duckdb.connect(str(path), read_only=True) as con:
         for name, spec in TABLES.items():
-            cols = [r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema='main' "
-                "AND table_name = ? ORDER BY ordinal_position", [name]).fetchall()]
+            cols = [
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema='main' "
+                    "AND table_name = ? ORDER BY ordinal_position",
+                    [name],
+                ).fetchall()
+            ]
             assert cols == spec.column_names
-        types = dict(con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = 'quotas'").fetchall())
+        types = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'quotas'"
+            ).fetchall()
+        )
         assert types["period_start"] == "DATE" and types["target_amount"] == "DOUBLE"
         assert con.execute("SELECT count(*) FROM deals").fetchone() == (3,)
-        assert con.execute("SELECT comment FROM survey_responses WHERE response_id='r-2'"
-                           ).fetchone() == ("Tom & Jerry <b>rock</b>",)
+        assert con.execute(
+            "SELECT comment FROM survey_responses WHERE response_id='r-2'"
+        ).fetchone() == ("Tom & Jerry <b>rock</b>",)
         settings = read_settings(con)
         notes = read_notes(con)
-        schemas = {r[0] for r in con.execute(
-            "SELECT DISTINCT table_schema FROM information_schema.tables").fetchall()}
+        schemas = {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT table_schema FROM information_schema.tables"
+            ).fetchall()
+        }
     assert schemas == {"main", "crmkit"}
     assert settings["timezone"] == "Europe/Berlin" and settings["currency"] == "EUR"
     assert settings["fiscal_year_start_month"] == "1" and "built_at" in settings
@@ -359,19 +449,22 @@ def test_database_writer_chunks_keys_and_foreign_keys(tmp_path: Path) -> None:
         notes = read_notes(con)
         assert read_settings(con)["source"] == "test"
     fk = [n for n in notes if (n.table, n.column) == ("deals", "customer_id")]
-    assert fk and fk[0].count == 1 and fk[0].examples == [{"deal_id": "d-3",
-                                                            "customer_id": "c-999"}]
+    assert (
+        fk and fk[0].count == 1 and fk[0].examples == [{"deal_id": "d-3", "customer_id": "c-999"}]
+    )
     assert _table_names(path) == sorted(TABLES)
 
 
 def test_database_writer_duplicate_key_across_chunks(tmp_path: Path) -> None:
     path = tmp_path / "crm.duckdb"
     path.write_bytes(b"old")
-    with pytest.raises(DataValidationError, match=r"deals\.deal_id: 2 rows .*d-1") as info:
-        with DatabaseWriter(path, SETTINGS) as w:
-            w.append("teams", tiny()["teams"])
-            w.append("deals", tiny()["deals"])
-            w.append("deals", tiny()["deals"].iloc[:1])
+    with (
+        pytest.raises(DataValidationError, match=r"deals\.deal_id: 2 rows .*d-1") as info,
+        DatabaseWriter(path, SETTINGS) as w,
+    ):
+        w.append("teams", tiny()["teams"])
+        w.append("deals", tiny()["deals"])
+        w.append("deals", tiny()["deals"].iloc[:1])
     assert info.value.count == 2
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["crm.duckdb"]
@@ -380,9 +473,11 @@ def test_database_writer_duplicate_key_across_chunks(tmp_path: Path) -> None:
 def test_database_writer_chunk_validation_and_exception_cleanup(tmp_path: Path) -> None:
     path = tmp_path / "crm.duckdb"
     bad = tiny()["deals"].assign(probability=[2.0, 0.1, 0.1])
-    with pytest.raises(DataValidationError, match="probability"):
-        with DatabaseWriter(path, SETTINGS) as w:
-            w.append("deals", bad)
+    with (
+        pytest.raises(DataValidationError, match="probability"),
+        DatabaseWriter(path, SETTINGS) as w,
+    ):
+        w.append("deals", bad)
     with pytest.raises(KeyError), DatabaseWriter(path, SETTINGS) as w:
         w.append("orders", bad)
     assert list(tmp_path.iterdir()) == []

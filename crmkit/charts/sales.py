@@ -1,4 +1,4 @@
-"""Report charts, one function per chart, all in the crmkit theme (see :mod:`crmkit.blocks`).
+"""Sales report charts, in the crmkit theme (see :mod:`crmkit.blocks`).
 
 Each function takes a breakdown frame computed by a metric module and returns the chart as
 an HTML block, or a short message when there is nothing to draw.

@@ -1,0 +1,63 @@
+"""Shared test set-up for tests/ and for the nbval run of notebooks/.
+
+A small demo database with a pinned seed and end date is built once (cached in the
+system temp folder, keyed on the generator's source) and exposed to every test and to the
+notebook kernels through ``CRMKIT_DATABASE``; ``CRMKIT_AS_OF`` pins "today" so the
+notebooks' default period (last month) is the demo's last month.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+PINNED_END = date(2025, 6, 30)
+PINNED_AS_OF = "2025-07-01"
+PINNED_SEED = 7
+ROOT = Path(__file__).parent
+
+
+def _demo_database() -> Path:
+    sources = [ROOT / "crmkit" / "demo.py", ROOT / "crmkit" / "model.py"]
+    key = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"crmkit-test-{PINNED_SEED}-{PINNED_END}-{key}.duckdb"
+    if not path.exists():
+        from crmkit.demo import build_demo
+
+        build_demo(path, seed=PINNED_SEED, end=PINNED_END, scale=1)
+    return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ["CRMKIT_DATABASE"] = str(_demo_database())
+    os.environ["CRMKIT_AS_OF"] = PINNED_AS_OF
+
+
+@pytest.fixture(scope="session")
+def demo_db() -> Path:
+    """The pinned demo database (read-only use: tests must not modify it)."""
+    return Path(os.environ["CRMKIT_DATABASE"])
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_close_figures():
+    import random
+
+    import numpy as np
+
+    random.seed(0)
+    np.random.seed(0)
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+# Fixture notebooks (one deliberately broken) are inputs of the runner tests, not tests.
+collect_ignore_glob = ["tests/fixtures/*"]

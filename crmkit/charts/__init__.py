@@ -1,0 +1,5 @@
+"""Report charts, one module per report domain (``crmkit.charts.sales``, ...).
+
+Every chart uses the theme and palette of :mod:`crmkit.blocks`, has a title, labelled axes
+with units, and is returned as a self-contained HTML block (an embedded PNG).
+"""

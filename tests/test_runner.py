@@ -1,0 +1,230 @@
+"""The runner and publisher end to end: CLI, notebook execution, HTML and JSON.
+
+Sales values are checked against independent SQL on the same DuckDB file; the page is
+checked against its JSON twin; bad input fails early with one line and writes nothing.
+"""
+
+from __future__ import annotations
+
+import html as htmlmod
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crmkit.blocks import fmt
+from crmkit.definitions import METRICS
+from crmkit.runner import ReportError, extract_json, run_report
+
+FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory, demo_db):
+    """Sales for June 2025 (company-wide) and 2025-Q2 for one team."""
+    out = tmp_path_factory.mktemp("output")
+    con = duckdb.connect(str(demo_db), read_only=True)
+    team = con.execute("select team_id from teams order by team_id limit 1").fetchone()[0]
+    con.close()
+    month = run_report("sales", period="2025-06", team="all", database=demo_db, output=out)
+    quarter = run_report("sales", period="2025-Q2", team=team, database=demo_db, output=out)
+    return out, month, quarter, team
+
+
+def _sql_truth(db: Path, start: str, end: str, team: str | None) -> dict:
+    con = duckdb.connect(str(db), read_only=True)
+    scope = "" if team is None else (
+        f"and owner_id in (select employee_id from employees where team_id = '{team}')"
+    )
+    won, lost, revenue, cycle = con.execute(f"""
+        select count(*) filter (where status = 'won'),
+               count(*) filter (where status = 'lost'),
+               coalesce(sum(amount) filter (where status = 'won'), 0),
+               median(epoch(closed_at - created_at) / 86400.0) filter (where status = 'won')
+        from deals where closed_at >= '{start}' and closed_at < '{end}' {scope}""").fetchone()
+    pipeline = con.execute(f"""
+        select coalesce(sum(amount), 0) from deals
+        where created_at < '{end}' and (closed_at is null or closed_at >= '{end}') {scope}""").fetchone()[0]
+    con.close()
+    return {"deals_won": won, "deals_lost": lost, "revenue": revenue,
+            "win_rate": won / (won + lost) if won + lost else None,
+            "sales_cycle_days_median": cycle, "open_pipeline": pipeline}
+
+
+def test_outputs_written(published):
+    out, month, quarter, team = published
+    for result in (month, quarter):
+        assert result.html.exists() and result.html.stat().st_size > 10_000
+        assert result.json.exists() and result.notebook.exists()
+    assert month.html == out / "2025-06" / "all" / "sales.html"
+    assert quarter.html == out / "2025-Q2" / team / "sales.html"
+    index = (out / "index.html").read_text()
+    assert "2025-06/all/sales.html" in index and f"2025-Q2/{team}/sales.html" in index
+    assert not list(out.glob(".tmp-*")), "temporary run folders must be cleaned up"
+
+
+@pytest.mark.parametrize("which", ["month", "quarter"])
+def test_json_equals_independent_sql(published, demo_db, which):
+    out, month, quarter, team = published
+    result = month if which == "month" else quarter
+    data = json.loads(result.json.read_text())
+    p = data["period"]
+    truth = _sql_truth(demo_db, p["start_utc"], p["end_utc"], None if which == "month" else team)
+    assert truth["deals_won"] > 0, "the demo should have won deals in the pinned period"
+    for name, expected in truth.items():
+        got = data["metrics"][name]
+        if expected is None:
+            assert got is None, name
+        else:
+            assert got == pytest.approx(expected, rel=1e-9), name
+
+
+def test_json_shape(published):
+    data = json.loads(published[1].json.read_text())
+    for key in ("report", "period", "team", "compare_to", "generated_at", "data_fingerprint",
+                "version", "metrics", "comparison", "breakdowns"):
+        assert key in data, key
+    assert set(data["period"]) >= {"label", "start", "end", "timezone"}
+    assert data["period"] | {} and data["period"]["label"] == "2025-06"
+    assert data["period"]["start"] == "2025-06-01" and data["period"]["end"] == "2025-07-01"
+    assert data["compare_to"] == "previous" and data["comparison_period"]["label"] == "2025-05"
+    assert set(data["comparison"]) == set(data["metrics"])
+    for name in ("revenue", "deals_won", "deals_lost", "win_rate", "sales_cycle_days_median",
+                 "open_pipeline", "weighted_pipeline", "lead_conversion", "avg_deal_size",
+                 "quota_attainment", "pipeline_velocity", "forecast", "deals_created"):
+        assert name in data["metrics"], name
+    assert {"employee", "product", "month", "stage_funnel"} <= set(data["breakdowns"])
+    assert len(data["breakdowns"]["month"]) == 12
+    assert 0 <= data["metrics"]["win_rate"] <= 1  # a fraction, not a percentage
+
+
+def test_html_matches_json(published):
+    result = published[1]
+    data = json.loads(result.json.read_text())
+    page = result.html.read_text()
+    cards = dict(re.findall(
+        r"""data-metric=["']([a-z_0-9]+)["']><div class=["']l["']>[^<]*</div>"""
+        r"""<div class=["']v["']>([^<]*)</div>""", page))
+    assert len(cards) >= 10
+    for name, shown in cards.items():
+        expected = fmt(data["metrics"][name], METRICS[name].unit, data["currency"])
+        assert htmlmod.unescape(shown) == expected, name
+    # the header states report, period with dates, team, time zone, fingerprint, version
+    for text in ("Sales report", "2025-06-01 to 2025-06-30", "All teams", data["period"]["timezone"],
+                 data["data_fingerprint"], data["version"], data["generated_at"]):
+        assert text in page, text
+
+
+def test_page_is_self_contained_and_small(published):
+    page = published[1].html.read_text()
+    assert "<script" not in page.lower()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "no remote assets"
+    assert "@import" not in page
+    assert len(page.encode()) < 1_500_000
+    assert page.count("<img") >= 4 and page.count("<table") >= 2
+    assert "def " not in page and "import crmkit" not in page  # code is hidden
+
+
+def test_executed_notebook_records_resolved_parameters(published):
+    import nbformat
+
+    nb = nbformat.read(published[1].notebook, as_version=4)
+    params = nb.metadata["papermill"]["parameters"]
+    assert params["period"] == "2025-06" and params["team"] == "all"
+    assert "database" not in params  # the location travels in the environment only
+    assert extract_json(nb)["metrics"]["revenue"] >= 0
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "crmkit.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--team", "nosuch"], "nosuch"),
+    (["--period", "2025-13"], "2025-13"),
+    (["--period", "../../etc"], "../../etc"),
+    (["--team", "../../etc"], "../../etc"),
+    (["--compare-to", "lastyear"], "lastyear"),
+])
+def test_bad_input_fails_early_with_one_line(tmp_path, demo_db, args, needle):
+    out = tmp_path / "out"
+    proc = _cli("run", "sales", "--database", str(demo_db), "--output", str(out),
+                "--notebooks", str(ROOT / "notebooks"), *args, cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert lines[0].startswith("crmkit: error:") and needle in lines[0]
+    assert not out.exists(), "nothing may be written for bad input"
+
+
+def test_unknown_report_and_missing_database(tmp_path, demo_db):
+    proc = _cli("run", "nosuch", "--database", str(demo_db), "--notebooks",
+                str(ROOT / "notebooks"), cwd=tmp_path)
+    assert proc.returncode == 1 and "sales" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _cli("run", "sales", "--database", str(tmp_path / "none.duckdb"), cwd=tmp_path)
+    assert proc.returncode == 2 and "crmkit demo" in proc.stderr
+
+
+def test_failed_report_keeps_previous_page_and_the_failed_notebook(tmp_path, demo_db):
+    notebooks = tmp_path / "nb"
+    shutil.copytree(FIXTURES, notebooks)
+    out = tmp_path / "out"
+    page = out / "2025-06" / "all" / "broken.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("previous good page")
+    with pytest.raises(ReportError) as err:
+        run_report("broken", period="2025-06", database=demo_db, output=out, notebooks=notebooks)
+    e = err.value
+    # cell [4] as numbered in the kept notebook: parameters, injected parameters, setup, raise
+    assert e.report == "broken" and e.cell == 4 and e.ename == "ValueError"
+    assert "planted failure" in str(e) and "period=2025-06" in str(e)
+    assert "cell [4] `raise ValueError" in str(e)
+    assert page.read_text() == "previous good page"
+    assert e.notebook == page.parent / "broken.failed.ipynb" and e.notebook.exists()
+    assert not list(out.glob(".tmp-*"))
+
+
+def test_notebook_that_publishes_nothing_is_an_error(tmp_path, demo_db):
+    with pytest.raises(ReportError, match="published no"):
+        run_report("silent", period="2025-06", database=demo_db, output=tmp_path,
+                   notebooks=FIXTURES)
+    assert not (tmp_path / "2025-06" / "all" / "silent.html").exists()
+
+
+def test_relative_period_resolves_to_its_label(tmp_path, demo_db):
+    result = run_report("sales", period="last-month", as_of="2025-07-01", team="all",
+                        compare_to="year_ago", database=demo_db, output=tmp_path)
+    data = json.loads(result.json.read_text())
+    assert result.period == "2025-06" and data["comparison_period"]["label"] == "2024-06"
+
+
+def test_page_renders_in_headless_chromium(published, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
+    page = published[1].html
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    dom = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert dom.count("<img") >= 4 and dom.count("<table") >= 2
+    assert "data-metric=" in dom
+    shot = tmp_path / "page.png"
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile2'}",
+         f"--screenshot={shot}", "--window-size=1200,3000", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert shot.exists() and shot.stat().st_size > 20_000  # a rendered page, not a blank one
