@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.crmkit-installed
 DB     ?= data/demo.duckdb
-PERIOD ?= last-month
+PRESET ?= params/monthly.yaml
 
 .PHONY: env demo reports test lint bench lab clean help
 .DEFAULT_GOAL := help
@@ -30,10 +30,7 @@ demo: env
 	$(BIN)/crmkit demo --database $(DB)
 
 reports: demo
-	$(BIN)/crmkit run sales --period $(PERIOD) --team all --database $(DB)
-	@for team in $$($(BIN)/crmkit teams --database $(DB)); do \
-	  $(BIN)/crmkit run sales --period $(PERIOD) --team $$team --database $(DB) || exit 1; \
-	done
+	$(BIN)/crmkit run-all $(PRESET) --database $(DB)
 	@echo "Open output/index.html"
 
 test: env

@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,8 +29,13 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, f
         "m=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024;"
         "print(json.dumps({'rc': r.returncode, 'wall': w, 'rss': m}))"
     )
-    proc = subprocess.run([PY, "-c", wrapper, *cmd], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=ROOT)
+    proc = subprocess.run(
+        [PY, "-c", wrapper, *cmd],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
     last = proc.stdout.strip().splitlines()[-1]
     res = json.loads(last)
     if res["rc"] != 0:
@@ -41,8 +45,13 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, f
 
 def row(name: str, runs: list[tuple[float, float]]) -> dict:
     walls = [w for w, _ in runs]
-    return {"what": name, "runs": len(runs), "wall_median_s": statistics.median(walls),
-            "wall_min_s": min(walls), "peak_rss_mib": max(m for _, m in runs)}
+    return {
+        "what": name,
+        "runs": len(runs),
+        "wall_median_s": statistics.median(walls),
+        "wall_min_s": min(walls),
+        "peak_rss_mib": max(m for _, m in runs),
+    }
 
 
 def main() -> None:
@@ -56,22 +65,57 @@ def main() -> None:
         dbs = {}
         for scale in [int(s) for s in args.scales.split(",")]:
             db = Path(tmp) / f"demo-{scale}.duckdb"
-            runs = [measure([*crmkit, "demo", "--database", str(db), "--scale", str(scale),
-                             "--end", "2025-06-30"]) for _ in range(args.repeat)]
+            runs = [
+                measure(
+                    [
+                        *crmkit,
+                        "demo",
+                        "--database",
+                        str(db),
+                        "--scale",
+                        str(scale),
+                        "--end",
+                        "2025-06-30",
+                    ]
+                )
+                for _ in range(args.repeat)
+            ]
             results.append(row(f"demo build, scale {scale}", runs))
             dbs[scale] = db
             print(json.dumps(results[-1]), flush=True)
         for scale, db in dbs.items():
             out = Path(tmp) / f"out-{scale}"
-            runs = [measure([*crmkit, "run", "sales", "--period", "2025-06", "--team", "all",
-                             "--database", str(db), "--output", str(out)]) for _ in range(args.repeat)]
+            runs = [
+                measure(
+                    [
+                        *crmkit,
+                        "run",
+                        "sales",
+                        "--period",
+                        "2025-06",
+                        "--team",
+                        "all",
+                        "--database",
+                        str(db),
+                        "--output",
+                        str(out),
+                    ]
+                )
+                for _ in range(args.repeat)
+            ]
             results.append(row(f"sales report 2025-06 all, scale {scale}", runs))
             print(json.dumps(results[-1]), flush=True)
     print()
     print(f"{'what':42} {'median s':>9} {'min s':>7} {'peak MiB':>9}")
     for r in results:
-        print(f"{r['what']:42} {r['wall_median_s']:9.2f} {r['wall_min_s']:7.2f} {r['peak_rss_mib']:9.0f}")
-    base = {r["what"].split(",")[0]: r["wall_median_s"] for r in results if r["what"].endswith("scale 1")}
+        print(
+            f"{r['what']:42} {r['wall_median_s']:9.2f} {r['wall_min_s']:7.2f} {r['peak_rss_mib']:9.0f}"
+        )
+    base = {
+        r["what"].split(",")[0]: r["wall_median_s"]
+        for r in results
+        if r["what"].endswith("scale 1")
+    }
     for r in results:
         head = r["what"].split(",")[0]
         if not r["what"].endswith("scale 1") and head in base and base[head]:

@@ -37,7 +37,8 @@ PALETTE = {
 }
 SERIES = ["#2f6db5", "#e08a2f", "#2e8b57", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d"]
 
-CSS = """
+CSS = (
+    """
 .ck{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#1f2933;
   line-height:1.4;max-width:1100px}
 .ck-header{border-bottom:3px solid %(primary)s;padding:4px 0 10px;margin-bottom:8px}
@@ -61,7 +62,9 @@ figure.ck-fig{margin:8px 0 16px}figure.ck-fig img{max-width:100%%;height:auto}
 figure.ck-fig figcaption{font-size:12px;color:#52606d}
 dl.ck-defs dt{font-weight:600;margin-top:6px}dl.ck-defs dd{margin:0 0 0 16px;color:#3e4c59}
 ul.ck-notes li{margin:2px 0}
-""" % PALETTE
+"""
+    % PALETTE
+)
 
 
 def style() -> HTML:
@@ -148,7 +151,7 @@ def kpi_cards(cards: Sequence[Mapping[str, Any]], currency: str = "") -> HTML:
             )
         n = card.get("n")
         if n is not None:
-            flag = f" <span class='ck-flag'>small sample</span>" if n < SMALL_SAMPLE else ""
+            flag = " <span class='ck-flag'>small sample</span>" if n < SMALL_SAMPLE else ""
             sub.append(f"n = {n:,}{flag}")
         if "previous" in card:
             ch = card.get("change")
@@ -194,16 +197,20 @@ def table(
         for c in df.columns:
             v = row[c]
             if c in units:
-                cells.append(f"<td class='n'>{e(fmt(None if pd.isna(v) else v, units[c], currency))}</td>")
+                cells.append(
+                    f"<td class='n'>{e(fmt(None if pd.isna(v) else v, units[c], currency))}</td>"
+                )
             else:
-                cells.append(f"<td>{e('' if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))}</td>")
+                cells.append(
+                    f"<td>{e('' if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))}</td>"
+                )
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = ""
     if len(df) > max_rows:
         more = f"<caption style='caption-side:bottom'>{len(df) - max_rows} more rows in the JSON</caption>"
     cap = f"<caption>{e(caption)}</caption>" if caption else ""
     if df.empty:
-        return HTML(f"<div class='ck'><p><i>No rows for this period and team.</i></p></div>")
+        return HTML("<div class='ck'><p><i>No rows for this period and team.</i></p></div>")
     return HTML(
         f"<div class='ck'><table class='ck-table'>{cap}{more}<thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table></div>"
@@ -239,8 +246,11 @@ def text(message: str) -> HTML:
 
 
 def _theme() -> None:
-    sns.set_theme(style="whitegrid", palette=SERIES, rc={"figure.dpi": 96, "savefig.dpi": 96,
-                                                        "axes.titlesize": 12, "axes.labelsize": 10})
+    sns.set_theme(
+        style="whitegrid",
+        palette=SERIES,
+        rc={"figure.dpi": 96, "savefig.dpi": 96, "axes.titlesize": 12, "axes.labelsize": 10},
+    )
 
 
 def figure(width: float = 9, height: float = 3.6) -> tuple[Any, Any]:
@@ -261,6 +271,29 @@ def chart(fig: Any, title: str, caption: str = "") -> HTML:
         f"<figure class='ck ck-fig' data-chart='{html.escape(title)}'>"
         f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'/>{cap}</figure>"
     )
+
+
+def trend_chart(
+    df: pd.DataFrame, x: str, y: str, unit: str = "count", title: str = "", currency: str = "",
+    highlight: Sequence[str] = (),
+) -> HTML:
+    """A bar chart of one measure over time (e.g. ``sales.monthly_trend``); bars whose ``x``
+    is in ``highlight`` are drawn darker."""
+    if df.empty:
+        return text("Nothing to chart for this period.")
+    fig, ax = figure()
+    colours = [PALETTE["primary"] if v in highlight else PALETTE["secondary"] for v in df[x]]
+    ax.bar(df[x].astype(str), df[y], color=colours)
+    label = y.replace("_", " ").capitalize()
+    ax.set_ylabel(f"{label} ({currency})" if unit == "money" and currency else label)
+    ax.set_xlabel(x.replace("_", " ").capitalize())
+    if unit == "money":
+        money_axis(ax)
+    elif unit == "rate":
+        percent_axis(ax)
+    ax.tick_params(axis="x", rotation=45)
+    ax.set_title(title or f"{label} by {x}")
+    return chart(fig, title or f"{label} by {x}")
 
 
 def money_axis(ax: Any, axis: str = "y", currency: str = "") -> None:

@@ -15,15 +15,23 @@ from crmkit._docstrings import PARAMS
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="crmkit", description="CRM reports: run, publish, explore.")
+    parser = argparse.ArgumentParser(
+        prog="crmkit", description="CRM reports: run, publish, explore."
+    )
     parser.add_argument("--version", action="version", version=f"crmkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="build the deterministic demo CRM database")
-    demo.add_argument("--database", default="data/demo.duckdb", help="where to write (default: %(default)s)")
+    demo.add_argument(
+        "--database", default="data/demo.duckdb", help="where to write (default: %(default)s)"
+    )
     demo.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
-    demo.add_argument("--end", help="last day of data, YYYY-MM-DD (default: end of the last full month)")
-    demo.add_argument("--scale", type=int, default=1, help="volume multiplier for benchmarks (default: 1)")
+    demo.add_argument(
+        "--end", help="last day of data, YYYY-MM-DD (default: end of the last full month)"
+    )
+    demo.add_argument(
+        "--scale", type=int, default=1, help="volume multiplier for benchmarks (default: 1)"
+    )
     demo.add_argument("--timezone", default="UTC", help="company time zone (default: %(default)s)")
     demo.add_argument("--currency", default="EUR", help="currency code (default: %(default)s)")
 
@@ -37,9 +45,26 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timezone", default=None, help=PARAMS["timezone"])
     run.add_argument("--output", default="output", help="output folder (default: %(default)s)")
     run.add_argument("--notebooks", default=None, help="notebooks folder (default: ./notebooks)")
-    run.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: %(default)s)")
+    run.add_argument(
+        "--timeout", type=int, default=600, help="seconds per cell (default: %(default)s)"
+    )
 
-    sub.add_parser("install-kernel", help="install the fixed 'crmkit' Jupyter kernel into this environment")
+    run_all = sub.add_parser("run-all", help="run every report of a preset (params/*.yaml) in parallel")
+    run_all.add_argument("preset", help="preset file, e.g. params/monthly.yaml")
+    run_all.add_argument("--database", default=None, help=PARAMS["database"])
+    run_all.add_argument("--output", default="output", help="output folder (default: %(default)s)")
+    run_all.add_argument("--notebooks", default=None, help="notebooks folder (default: ./notebooks)")
+    run_all.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    run_all.add_argument("--as-of", default=None, help=PARAMS["as_of"])
+    run_all.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+
+    new = sub.add_parser("new-report", help="create notebooks/NAME.ipynb from the custom-report template")
+    new.add_argument("name", help="report id: lower-case letters, digits and _")
+    new.add_argument("--notebooks", default=None, help="notebooks folder (default: ./notebooks)")
+
+    sub.add_parser(
+        "install-kernel", help="install the fixed 'crmkit' Jupyter kernel into this environment"
+    )
 
     index = sub.add_parser("index", help="rebuild output/index.html from the reports present")
     index.add_argument("--output", default="output")
@@ -60,12 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("crmkit: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # every expected failure is a one-line message, no traceback
+        from crmkit.batch import PresetError
         from crmkit.model import DataValidationError
         from crmkit.periods import PeriodError, TeamError
         from crmkit.runner import ReportError
-        from crmkit.store import StoreError
+        from crmkit.parameters import StoreError
 
-        if isinstance(exc, PeriodError | TeamError | StoreError | DataValidationError):
+        if isinstance(exc, PeriodError | TeamError | StoreError | DataValidationError | PresetError):
             print(f"crmkit: error: {exc}", file=sys.stderr)
             return 2
         if isinstance(exc, ReportError):
@@ -75,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from crmkit.batch import PresetError
     from crmkit.runner import print_progress
 
     if args.command == "demo":
@@ -89,21 +116,50 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise PeriodError(f"--end {args.end!r} is not a date: use YYYY-MM-DD") from None
         if args.scale < 1:
             raise PeriodError(f"--scale {args.scale} must be 1 or more")
-        path = build_demo(args.database, seed=args.seed, end=end, scale=args.scale,
-                          timezone=args.timezone, currency=args.currency,
-                          progress=print_progress)
+        path = build_demo(
+            args.database,
+            seed=args.seed,
+            end=end,
+            scale=args.scale,
+            timezone=args.timezone,
+            currency=args.currency,
+            progress=print_progress,
+        )
         print(path)
         return 0
     if args.command == "run":
         from crmkit.runner import run_report
 
         result = run_report(
-            args.report, period=args.period, team=args.team, compare_to=args.compare_to,
-            as_of=args.as_of, database=args.database, timezone=args.timezone,
-            output=args.output, notebooks=args.notebooks, timeout=args.timeout,
+            args.report,
+            period=args.period,
+            team=args.team,
+            compare_to=args.compare_to,
+            as_of=args.as_of,
+            database=args.database,
+            timezone=args.timezone,
+            output=args.output,
+            notebooks=args.notebooks,
+            timeout=args.timeout,
             progress=print_progress,
         )
         print(result.html)
+        return 0
+    if args.command == "run-all":
+        from crmkit.batch import run_all, summary_table
+
+        if args.workers is not None and args.workers < 1:
+            raise PresetError(f"--workers {args.workers} must be 1 or more")
+        outcomes = run_all(
+            args.preset, database=args.database, output=args.output, notebooks=args.notebooks,
+            workers=args.workers, as_of=args.as_of, progress=not args.no_progress,
+        )
+        print(summary_table(outcomes))
+        return 0 if all(o.ok for o in outcomes) else 1
+    if args.command == "new-report":
+        from crmkit.custom import new_report
+
+        print(new_report(args.name, args.notebooks))
         return 0
     if args.command == "install-kernel":
         from crmkit.runner import install_kernel

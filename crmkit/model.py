@@ -29,13 +29,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+
+if TYPE_CHECKING:  # pandera takes a third of a second to import: only validation needs it
+    import pandera.pandas as pa
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -461,6 +463,8 @@ def _schema_for(spec: TableSpec, columns: Iterable[str]) -> pa.DataFrameSchema:
     datetime coercion cannot handle mixed offsets), so the schema only checks them for nulls.
     """
     present = set(columns)
+    import pandera.pandas as pa
+
     cols: dict[str, pa.Column] = {}
     for c in spec.columns:
         if c.name not in present:
@@ -557,6 +561,8 @@ def _classify_failure(check: str) -> str:
 
 def _run_schema(spec: TableSpec, df: pd.DataFrame, original: pd.DataFrame) -> pd.DataFrame:
     """Run the pandera schema; raise the highest-priority failure as a DataValidationError."""
+    import pandera.pandas as pa
+
     schema = _schema(spec, df.columns)
     try:
         return schema.validate(df, lazy=True)

@@ -57,8 +57,14 @@ class Parameters:
 
 
 def resolve(
-    *, period: str, team: str, compare_to: str, as_of: str | date | None,
-    timezone: str | None, settings: Mapping[str, str], teams: Mapping[str, str],
+    *,
+    period: str,
+    team: str,
+    compare_to: str,
+    as_of: str | date | None,
+    timezone: str | None,
+    settings: Mapping[str, str],
+    teams: Mapping[str, str],
 ) -> Parameters:
     """Validate every parameter; raise PeriodError/TeamError with a one-line message."""
     tz = validate_timezone(timezone or settings.get("timezone") or "UTC")

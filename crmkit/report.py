@@ -5,6 +5,7 @@ its standard header, and its machine-readable twin (the JSON published beside th
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,9 @@ class ReportContext:
     compare_to: str
     team: str
     as_of: date
-    generated_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    generated_at: str = field(
+        default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    )
 
     @property
     def title(self) -> str:
@@ -81,7 +84,8 @@ class ReportContext:
             "team_name": f"{self.team_name} ({self.team})",
             "comparison": (
                 f"{self.comparison.label} ({self.comparison.start} to {self.comparison.last_day})"
-                if self.comparison else None
+                if self.comparison
+                else None
             ),
             "timezone": p.timezone,
             "as_of": self.as_of.isoformat(),
@@ -89,6 +93,15 @@ class ReportContext:
             "fingerprint": self.store.fingerprint(),
             "version": __version__,
         }
+
+    def compute(self, metrics: Callable[[Period], dict[str, Any]]) -> ReportData:
+        """ReportData from a function of a period that returns named metrics, evaluated
+        for the report's period and its comparison period (custom reports start here)."""
+        return ReportData(
+            self,
+            metrics=metrics(self.period),
+            comparison=metrics(self.comparison) if self.comparison else None,
+        )
 
     def header(self) -> HTML:
         """The standard header block (report, period and dates, team, provenance)."""
@@ -110,14 +123,30 @@ def open_report(
 ) -> ReportContext:
     """Resolve a report's parameters against the data; raise a one-line error if invalid."""
     store = store or Store.open(database)
-    params = resolve(period=period, team=team, compare_to=compare_to, as_of=as_of,
-                     timezone=timezone, settings=store.settings, teams=store.teams())
-    return ReportContext(report, store, params.period, params.comparison, params.compare_to,
-                         params.team, params.as_of)
+    params = resolve(
+        period=period,
+        team=team,
+        compare_to=compare_to,
+        as_of=as_of,
+        timezone=timezone,
+        settings=store.settings,
+        teams=store.teams(),
+    )
+    return ReportContext(
+        report,
+        store,
+        params.period,
+        params.comparison,
+        params.compare_to,
+        params.team,
+        params.as_of,
+    )
 
 
-open_report.__doc__ = (open_report.__doc__ or "") + "\n\n" + doc(
-    "period", "team", "compare_to", "as_of", "database", "timezone"
+open_report.__doc__ = (
+    (open_report.__doc__ or "")
+    + "\n\n"
+    + doc("period", "team", "compare_to", "as_of", "database", "timezone")
 )
 
 
@@ -190,9 +219,13 @@ class ReportData:
             "team_name": ctx.team_name,
             "compare_to": ctx.compare_to,
             "comparison_period": (
-                {"label": ctx.comparison.label, "start": ctx.comparison.start.isoformat(),
-                 "end": ctx.comparison.end.isoformat()}
-                if ctx.comparison else None
+                {
+                    "label": ctx.comparison.label,
+                    "start": ctx.comparison.start.isoformat(),
+                    "end": ctx.comparison.end.isoformat(),
+                }
+                if ctx.comparison
+                else None
             ),
             "as_of": ctx.as_of.isoformat(),
             "generated_at": ctx.generated_at,
@@ -202,7 +235,8 @@ class ReportData:
             "metrics": {k: F.clean(v) for k, v in self.metrics.items()},
             "comparison": (
                 {k: F.clean(v) for k, v in self.comparison.items()}
-                if self.comparison is not None else None
+                if self.comparison is not None
+                else None
             ),
             "changes": changes,
             "intervals": {
@@ -218,7 +252,9 @@ class ReportData:
         from IPython.display import display
 
         display(
-            {JSON_MIMETYPE: self.to_json(),
-             "text/plain": f"crmkit {self.context.report} report data ({len(self.metrics)} metrics)"},
+            {
+                JSON_MIMETYPE: self.to_json(),
+                "text/plain": f"crmkit {self.context.report} report data ({len(self.metrics)} metrics)",
+            },
             raw=True,
         )

@@ -6,6 +6,10 @@ in a temporary folder, take the JSON twin from the executed notebook, export HTM
 code hidden, then move the notebook, HTML and JSON into ``output/<period>/<team>/`` with
 atomic renames. A failed run keeps the previous good outputs and leaves the failed
 notebook beside them for debugging.
+
+A :class:`Kernel` is a warm ``crmkit`` kernel (the report libraries already imported) that
+runs notebooks one after another; batch runs keep one per worker process, and a single
+run starts one while it validates its parameters.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
+import re
 import sys
 import tempfile
 import time
@@ -28,18 +32,32 @@ from crmkit.parameters import JSON_MIMETYPE, describe, find_database, resolve
 
 KERNEL_NAME = "crmkit"
 TEMPLATES = Path(__file__).parent / "templates"
+REPORT_ID = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+#: Imported by a new kernel before its first notebook, so reports start warm.
+WARM_UP = (
+    "import crmkit, crmkit.report, crmkit.blocks, crmkit.sales, crmkit.charts.sales, seaborn"
+)
 
 
 class ReportError(RuntimeError):
     """A report failed to run; carries which report, which parameters and which cell."""
 
-    def __init__(self, report: str, parameters: dict[str, Any], message: str,
-                 cell: int | None = None, ename: str | None = None,
-                 evalue: str | None = None, notebook: Path | None = None,
-                 source: str | None = None) -> None:
+    def __init__(
+        self,
+        report: str,
+        parameters: dict[str, Any],
+        message: str,
+        cell: int | None = None,
+        ename: str | None = None,
+        evalue: str | None = None,
+        notebook: Path | None = None,
+        source: str | None = None,
+    ) -> None:
         self.report, self.parameters, self.cell = report, parameters, cell
         self.ename, self.evalue, self.notebook = ename, evalue, notebook
         self.source = source
+        self.message = message
         params = " ".join(f"{k}={v}" for k, v in parameters.items() if v is not None)
         where = ""
         if cell is not None:
@@ -48,6 +66,14 @@ class ReportError(RuntimeError):
             where = f" in cell [{cell}]{snippet}"
         kept = f"; failed notebook kept at {notebook}" if notebook else ""
         super().__init__(f"report {report} ({params}) failed{where}: {message}{kept}")
+
+    @property
+    def where(self) -> str:
+        """The failing cell, for summaries: ``[4] raise ValueError(...`` or ``-``."""
+        if self.cell is None:
+            return "-"
+        first = (self.source or "").strip().splitlines()
+        return f"[{self.cell}] {first[0][:50]}" if first else f"[{self.cell}]"
 
 
 @dataclass
@@ -83,8 +109,12 @@ def install_kernel() -> Path:
 def find_notebooks(notebooks: str | os.PathLike[str] | None = None) -> Path:
     """The report notebooks folder: the argument, ``$CRMKIT_NOTEBOOKS``, ``./notebooks``,
     or the repository's ``notebooks/`` beside the package."""
-    for candidate in (notebooks, os.environ.get("CRMKIT_NOTEBOOKS"), "notebooks",
-                      Path(__file__).resolve().parent.parent / "notebooks"):
+    for candidate in (
+        notebooks,
+        os.environ.get("CRMKIT_NOTEBOOKS"),
+        "notebooks",
+        Path(__file__).resolve().parent.parent / "notebooks",
+    ):
         if candidate and Path(candidate).is_dir():
             return Path(candidate).resolve()
     raise ReportError("?", {}, "no notebooks folder found; pass --notebooks DIR")
@@ -93,7 +123,119 @@ def find_notebooks(notebooks: str | os.PathLike[str] | None = None) -> Path:
 def available_reports(notebooks: str | os.PathLike[str] | None = None) -> list[str]:
     """Report ids: one per notebook in the notebooks folder."""
     folder = find_notebooks(notebooks)
-    return sorted(p.stem for p in folder.glob("*.ipynb") if not p.stem.startswith(("_", ".")))
+    return sorted(p.stem for p in folder.glob("*.ipynb") if REPORT_ID.match(p.stem))
+
+
+def report_notebook(report: str, folder: Path) -> Path:
+    """The notebook of a report id; a one-line error for an unsafe or unknown id."""
+    if not REPORT_ID.match(report or ""):
+        raise ReportError(
+            repr(report)[1:-1][:60],
+            {},
+            "a report id is lower-case letters, digits and _ (e.g. sales); "
+            f"available reports: {', '.join(available_reports(folder)) or 'none'}",
+        )
+    source = folder / f"{report}.ipynb"
+    if not source.exists():
+        known = ", ".join(available_reports(folder)) or "none"
+        raise ReportError(report, {}, f"no such report; available reports: {known}")
+    return source
+
+
+class Kernel:
+    """A warm ``crmkit`` kernel that executes report notebooks one after another.
+
+    The database location reaches the kernel through its environment, never as a notebook
+    parameter, so no connection string is recorded in an output. Before each notebook the
+    user namespace is cleared (imported modules stay, which is what makes it warm). After a
+    failure the kernel is restarted, so one broken report cannot poison the next.
+    """
+
+    def __init__(self, database: Path, cwd: Path, startup_timeout: int = 120) -> None:
+        self.database, self.cwd, self.startup_timeout = Path(database), Path(cwd), startup_timeout
+        self.km: Any = None
+        self._start()
+
+    def _start(self) -> None:
+        from jupyter_client.kernelspec import NoSuchKernel
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        env = {**os.environ, "CRMKIT_DATABASE": str(self.database)}
+        self.km = AsyncKernelManager(kernel_name=KERNEL_NAME)
+        try:
+            run_sync(self.km.start_kernel)(cwd=str(self.cwd), env=env)
+        except NoSuchKernel:
+            raise ReportError(
+                "?",
+                {},
+                f"Jupyter kernel '{KERNEL_NAME}' is not installed; run `crmkit install-kernel` "
+                "(make env does this)",
+            ) from None
+        self._send(WARM_UP, wait=False)
+
+    def _send(self, code: str, wait: bool) -> None:
+        from jupyter_core.utils import run_sync
+
+        client = self.km.client()
+        client.start_channels()
+        try:
+            run_sync(client.wait_for_ready)(timeout=self.startup_timeout)
+            msg_id = client.execute(code, silent=True, store_history=False)
+            if wait:
+                deadline = time.monotonic() + self.startup_timeout
+                while time.monotonic() < deadline:
+                    reply = run_sync(client.get_shell_msg)(timeout=self.startup_timeout)
+                    if reply["parent_header"].get("msg_id") == msg_id:
+                        break
+        finally:
+            client.stop_channels()
+
+    @property
+    def alive(self) -> bool:
+        from jupyter_core.utils import run_sync
+
+        return self.km is not None and bool(run_sync(self.km.is_alive)())
+
+    def execute(
+        self, source: Path, executed: Path, params: dict[str, Any], timeout: int
+    ) -> nbformat.NotebookNode:
+        import papermill as pm
+
+        if not self.alive:
+            self.restart()
+        self._send("%reset -f", wait=True)
+        return pm.execute_notebook(
+            str(source),
+            str(executed),
+            parameters=params,
+            kernel_name=KERNEL_NAME,
+            cwd=str(self.cwd),
+            progress_bar=False,
+            log_output=False,
+            execution_timeout=timeout,
+            start_timeout=self.startup_timeout,
+            km=self.km,
+            request_save_on_cell_execute=False,
+        )
+
+    def restart(self) -> None:
+        self.close()
+        self._start()
+
+    def close(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        if self.km is not None:
+            with contextlib.suppress(Exception):
+                run_sync(self.km.shutdown_kernel)(now=True)
+            self.km = None
+
+    def __enter__(self) -> Kernel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def run_report(
@@ -110,107 +252,147 @@ def run_report(
     timeout: int = 600,
     progress: Callable[[str], None] | None = None,
     update_index: bool = True,
+    kernel: Kernel | None = None,
 ) -> RunResult:
-    """Execute and publish one report. Raises a one-line error on bad input or failure."""
+    """Execute and publish one report. Raises a one-line error on bad input or failure.
+
+    ``kernel`` is a warm :class:`Kernel` to run on (batch runs keep one per worker); without
+    it a kernel is started for this run and shut down after it.
+    """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     folder = find_notebooks(notebooks)
-    source = folder / f"{report}.ipynb"
-    if not source.exists():
-        known = ", ".join(available_reports(folder)) or "none"
-        raise ReportError(report, {}, f"no such report; available reports: {known}")
+    source = report_notebook(report, folder)
     db = find_database(database)
     settings, teams = describe(db)
-    resolved = resolve(period=period, team=team, compare_to=compare_to, as_of=as_of,
-                       timezone=timezone, settings=settings, teams=teams)
+    resolved = resolve(
+        period=period,
+        team=team,
+        compare_to=compare_to,
+        as_of=as_of,
+        timezone=timezone,
+        settings=settings,
+        teams=teams,
+    )
     params = resolved.for_notebook()
     out_root = Path(output)
     out_dir = out_root / resolved.period.slug / resolved.team
     label = f"{report} {resolved.period.label} {resolved.team}"
-    out_root.mkdir(parents=True, exist_ok=True)
+    own_kernel = kernel is None
+    if kernel is None:
+        say(f"{label}: starting the kernel")
+        kernel = Kernel(db, folder)
+    elif kernel.database != db:
+        kernel.database = db
+        kernel.restart()
     # The HTML exporter takes a second to import and set up: do it while the kernel runs.
     exporter = _Background(_html_exporter)
-    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=out_root) as tmp:
-        executed = Path(tmp) / f"{report}.ipynb"
-        say(f"{label}: executing {source.name}")
-        nb = _execute(report, source, executed, params, db, folder, timeout, out_dir)
-        payload = extract_json(nb)
-        if payload is None:
-            raise ReportError(report, params, f"the notebook published no {JSON_MIMETYPE} output "
-                              "(its last cell must call data.publish())")
-        say(f"{label}: converting to HTML")
-        page = to_html(nb, exporter.result())
-        out_dir.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "notebook": out_dir / f"{report}.ipynb",
-            "json": out_dir / f"{report}.json",
-            "html": out_dir / f"{report}.html",
-        }
-        write_atomic(paths["notebook"], nbformat.writes(nb))
-        write_atomic(paths["json"], json.dumps(payload, indent=2, ensure_ascii=False))
-        write_atomic(paths["html"], page)
-        with contextlib.suppress(FileNotFoundError):
-            (out_dir / f"{report}.failed.ipynb").unlink()
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".tmp-{os.getpid()}-", dir=out_root) as tmp:
+            executed = Path(tmp) / f"{report}.ipynb"
+            say(f"{label}: executing {source.name}")
+            nb = _execute(kernel, report, source, executed, params, timeout, out_dir)
+            payload = extract_json(nb)
+            if payload is None:
+                raise ReportError(
+                    report,
+                    params,
+                    f"the notebook published no {JSON_MIMETYPE} output "
+                    "(its last cell must call data.publish())",
+                )
+            say(f"{label}: converting to HTML")
+            page = to_html(nb, exporter.result())
+            paths = {
+                "notebook": out_dir / f"{report}.ipynb",
+                "json": out_dir / f"{report}.json",
+                "html": out_dir / f"{report}.html",
+            }
+            with locked(out_dir):
+                write_atomic(paths["notebook"], nbformat.writes(nb))
+                write_atomic(paths["json"], json.dumps(payload, indent=2, ensure_ascii=False))
+                write_atomic(paths["html"], page)
+                with contextlib.suppress(FileNotFoundError):
+                    (out_dir / f"{report}.failed.ipynb").unlink()
+    finally:
+        if own_kernel:
+            kernel.close()
     if update_index:
         from crmkit.site import write_index
 
         write_index(out_root)
     seconds = time.perf_counter() - started
     say(f"{label}: wrote {paths['html']} in {seconds:.1f} s")
-    return RunResult(report, resolved.period.label, resolved.team, paths["html"], paths["json"],
-                     paths["notebook"], seconds, payload.get("metrics", {}))
+    return RunResult(
+        report,
+        resolved.period.label,
+        resolved.team,
+        paths["html"],
+        paths["json"],
+        paths["notebook"],
+        seconds,
+        payload.get("metrics", {}),
+    )
 
 
-@contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the kernel the run starts, then restore them."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _execute(report: str, source: Path, executed: Path, params: dict[str, Any], db: Path,
-             cwd: Path, timeout: int, out_dir: Path) -> nbformat.NotebookNode:
-    import papermill as pm
-    from jupyter_client.kernelspec import NoSuchKernel
+def _execute(
+    kernel: Kernel,
+    report: str,
+    source: Path,
+    executed: Path,
+    params: dict[str, Any],
+    timeout: int,
+    out_dir: Path,
+) -> nbformat.NotebookNode:
     from papermill.exceptions import PapermillExecutionError
 
     try:
-        # The database location travels in the environment, never as a notebook
-        # parameter, so no connection string is ever recorded in an output.
-        with _environment(CRMKIT_DATABASE=str(db)):
-            return pm.execute_notebook(
-                str(source), str(executed), parameters=params, kernel_name=KERNEL_NAME,
-                cwd=str(cwd), progress_bar=False, log_output=False,
-                execution_timeout=timeout,
-            )
+        return kernel.execute(source, executed, params, timeout)
     except PapermillExecutionError as exc:
+        kernel.restart()
         kept = _keep_failed(executed, out_dir, report)
-        raise ReportError(report, params, f"{exc.ename}: {exc.evalue}", cell=exc.exec_count,
-                          ename=exc.ename, evalue=exc.evalue, notebook=kept,
-                          source=exc.source) from None
-    except NoSuchKernel:
-        raise ReportError(report, params, f"Jupyter kernel '{KERNEL_NAME}' is not installed; run "
-                          "`crmkit install-kernel` (make env does this)") from None
-    except Exception as exc:  # dead kernel, cell timeout, ...
+        raise ReportError(
+            report,
+            params,
+            f"{exc.ename}: {exc.evalue}",
+            cell=exc.exec_count,
+            ename=exc.ename,
+            evalue=exc.evalue,
+            notebook=kept,
+            source=exc.source,
+        ) from None
+    except ReportError:
+        raise
+    except Exception as exc:  # a dead kernel, a cell timeout, ...
+        kernel.restart()
         kept = _keep_failed(executed, out_dir, report)
-        message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        raise ReportError(report, params, message, notebook=kept) from None
+        cell, source_text = _running_cell(executed)
+        text = str(exc).strip().splitlines()
+        message = f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+        raise ReportError(
+            report, params, message, cell=cell, ename=type(exc).__name__,
+            evalue=text[0] if text else "", notebook=kept, source=source_text,
+        ) from None
+
+
+def _running_cell(executed: Path) -> tuple[int | None, str | None]:
+    """The cell that was running when execution stopped (papermill marks it)."""
+    if not executed.exists():
+        return None, None
+    with contextlib.suppress(Exception):
+        nb = nbformat.read(executed, as_version=4)
+        for index, cell in enumerate(nb.cells, start=1):
+            if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+                return cell.get("execution_count") or index, cell.source
+    return None, None
 
 
 def _keep_failed(executed: Path, out_dir: Path, report: str) -> Path | None:
     if not executed.exists():
         return None
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{report}.failed.ipynb"
-    write_atomic(target, executed.read_text(encoding="utf-8"))
+    with locked(out_dir):
+        write_atomic(target, executed.read_text(encoding="utf-8"))
     return target
 
 
@@ -262,15 +444,35 @@ def _html_exporter() -> Any:
     from traitlets.config import Config
 
     config = Config()
-    config.TagRemovePreprocessor.remove_cell_tags = {"remove-cell", "injected-parameters", "parameters"}
+    config.TagRemovePreprocessor.remove_cell_tags = {
+        "remove-cell",
+        "injected-parameters",
+        "parameters",
+    }
     config.TagRemovePreprocessor.enabled = True
     config.HTMLExporter.exclude_input = True
     config.HTMLExporter.exclude_input_prompt = True
     config.HTMLExporter.exclude_output_prompt = True
-    exporter = HTMLExporter(config=config, template_name="crmkit",
-                            extra_template_basedirs=[str(TEMPLATES)])
+    exporter = HTMLExporter(
+        config=config, template_name="crmkit", extra_template_basedirs=[str(TEMPLATES)]
+    )
     exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
     return exporter
+
+
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder`` (a ``.lock`` file in it), so that two runs that
+    publish into the same folder at once land their files one after the other."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -293,7 +495,3 @@ def write_atomic(path: Path, text: str) -> None:
 
 def print_progress(message: str) -> None:
     print(f"crmkit: {message}", file=sys.stderr, flush=True)
-
-
-def copy_tree_atomic(src: Path, dst: Path) -> None:  # pragma: no cover - used by site publish
-    shutil.copytree(src, dst, dirs_exist_ok=True)

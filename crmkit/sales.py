@@ -49,20 +49,21 @@ def _won_in(period: Period) -> nw.Expr:
 
 
 def _lost_in(period: Period) -> nw.Expr:
-    return (nw.col("status") == "lost") & F.in_window(
-        "closed_at", period.start_utc, period.end_utc
-    )
+    return (nw.col("status") == "lost") & F.in_window("closed_at", period.start_utc, period.end_utc)
 
 
 def _open_at(at: datetime) -> nw.Expr:
     """Open at instant ``at``: created before it and not closed before it."""
-    return (nw.col("created_at") < at) & (nw.col("closed_at").is_null() | (nw.col("closed_at") >= at))
+    return (nw.col("created_at") < at) & (
+        nw.col("closed_at").is_null() | (nw.col("closed_at") >= at)
+    )
 
 
 def deals_created(deals: Frame, period: Period) -> int:
     """Deals whose ``created_at`` falls in the period."""
     row = F.one_row(
-        F.lazy(deals).filter(F.in_window("created_at", period.start_utc, period.end_utc))
+        F.lazy(deals)
+        .filter(F.in_window("created_at", period.start_utc, period.end_utc))
         .select(n=nw.len())
     )
     return int(row["n"] or 0)
@@ -100,7 +101,9 @@ def deal_size(deals: Frame, period: Period) -> dict[str, Any]:
     revenue sum but still count as won deals, exactly as the definition reads).
     """
     row = F.one_row(
-        F.lazy(deals).filter(_won_in(period)).select(
+        F.lazy(deals)
+        .filter(_won_in(period))
+        .select(
             n=nw.len(),
             total=nw.col("amount").sum(),
             median=nw.col("amount").median(),
@@ -161,7 +164,9 @@ def pipeline(deals: Frame, at: datetime) -> dict[str, Any]:
     weighted pipeline); ``missing_amount`` those without an amount.
     """
     row = F.one_row(
-        F.lazy(deals).filter(_open_at(at)).select(
+        F.lazy(deals)
+        .filter(_open_at(at))
+        .select(
             open_deals=nw.len(),
             open_pipeline=nw.col("amount").sum(),
             weighted_pipeline=(nw.col("amount") * nw.col("probability")).sum(),
@@ -202,7 +207,9 @@ def quota_target(quotas: Frame, period: Period) -> float | None:
 
 
 def pipeline_velocity(
-    open_deals: int, win_rate_value: float | None, avg_deal_size: float | None,
+    open_deals: int,
+    win_rate_value: float | None,
+    avg_deal_size: float | None,
     mean_cycle_days: float | None,
 ) -> float | None:
     """Open deals × win rate × average deal size / mean sales-cycle days (money per day)."""
@@ -222,18 +229,27 @@ def forecast(deals: Frame, period: Period, as_of_end: datetime) -> dict[str, Any
     lf = F.lazy(deals)
     if as_of_end < period.end_utc:
         now = max(as_of_end, period.start_utc)
-        so_far = F.one_row(
-            lf.filter(
-                (nw.col("status") == "won") & F.in_window("closed_at", period.start_utc, now)
-            ).select(r=nw.col("amount").sum())
-        )["r"] or 0.0
+        so_far = (
+            F.one_row(
+                lf.filter(
+                    (nw.col("status") == "won") & F.in_window("closed_at", period.start_utc, now)
+                ).select(r=nw.col("amount").sum())
+            )["r"]
+            or 0.0
+        )
         expected = F.one_row(
-            lf.filter(_open_at(now) & F.in_window("expected_close_at", now, period.end_utc))
-            .select(w=(nw.col("amount") * nw.col("probability")).sum(), n=nw.len())
+            lf.filter(_open_at(now) & F.in_window("expected_close_at", now, period.end_utc)).select(
+                w=(nw.col("amount") * nw.col("probability")).sum(), n=nw.len()
+            )
         )
         value = float(so_far) + float(expected["w"] or 0.0)
-        return {"forecast": value, "kind": "in_progress", "revenue_so_far": float(so_far),
-                "forecast_error": None, "open_deals_counted": int(expected["n"] or 0)}
+        return {
+            "forecast": value,
+            "kind": "in_progress",
+            "revenue_so_far": float(so_far),
+            "forecast_error": None,
+            "open_deals_counted": int(expected["n"] or 0),
+        }
     at_start = F.one_row(
         lf.filter(
             _open_at(period.start_utc)
@@ -242,9 +258,13 @@ def forecast(deals: Frame, period: Period, as_of_end: datetime) -> dict[str, Any
     )
     value = float(at_start["w"] or 0.0)
     actual = revenue(lf, period)
-    return {"forecast": value, "kind": "at_start", "revenue_so_far": actual,
-            "forecast_error": stats.change(value, actual),
-            "open_deals_counted": int(at_start["n"] or 0)}
+    return {
+        "forecast": value,
+        "kind": "at_start",
+        "revenue_so_far": actual,
+        "forecast_error": stats.change(value, actual),
+        "open_deals_counted": int(at_start["n"] or 0),
+    }
 
 
 def summary(
@@ -293,14 +313,21 @@ def summary(
         "metrics": metrics,
         "intervals": {"win_rate": wr, "lead_conversion": conv},
         "samples": {
-            "win_rate": wr.n, "lead_conversion": conv.n,
-            "avg_deal_size": size["n"], "deal_size_median": size["n"],
-            "sales_cycle_days_median": cycle["n"], "sales_cycle_days_mean": cycle["n"],
+            "win_rate": wr.n,
+            "lead_conversion": conv.n,
+            "avg_deal_size": size["n"],
+            "deal_size_median": size["n"],
+            "sales_cycle_days_median": cycle["n"],
+            "sales_cycle_days_mean": cycle["n"],
             "sales_cycle_days_p90": cycle["n"],
         },
-        "moments": {"amount_sumsq": size["amount_sumsq"], "amount_var": size["amount_var"],
-                    "amount_n": size["amount_n"], "cycle_var": cycle["var"],
-                    "cycle_n": cycle["n"]},
+        "moments": {
+            "amount_sumsq": size["amount_sumsq"],
+            "amount_var": size["amount_var"],
+            "amount_n": size["amount_n"],
+            "cycle_var": cycle["var"],
+            "cycle_n": cycle["n"],
+        },
         "forecast": fc,
         "pipeline": pipe,
         "snapshot_at": snapshot_at,
@@ -333,11 +360,21 @@ def significance(current: dict[str, Any], previous: dict[str, Any]) -> dict[str,
         )
     else:
         out["revenue"] = stats.Test(None, None)
-    out["avg_deal_size"] = _welch(cm["avg_deal_size"], cmo["amount_var"], cmo["amount_n"],
-                                  pm["avg_deal_size"], pmo["amount_var"], pmo["amount_n"])
+    out["avg_deal_size"] = _welch(
+        cm["avg_deal_size"],
+        cmo["amount_var"],
+        cmo["amount_n"],
+        pm["avg_deal_size"],
+        pmo["amount_var"],
+        pmo["amount_n"],
+    )
     out["sales_cycle_days_mean"] = _welch(
-        cm["sales_cycle_days_mean"], cmo["cycle_var"], cmo["cycle_n"],
-        pm["sales_cycle_days_mean"], pmo["cycle_var"], pmo["cycle_n"],
+        cm["sales_cycle_days_mean"],
+        cmo["cycle_var"],
+        cmo["cycle_n"],
+        pm["sales_cycle_days_mean"],
+        pmo["cycle_var"],
+        pmo["cycle_n"],
     )
     return out
 
@@ -376,34 +413,58 @@ def by_employee(deals: Frame, employees: Frame, period: Period, at: datetime) ->
     ).rename(columns={"owner_id": "employee_id"})
     staff = F.to_pandas(F.lazy(employees).select("employee_id", "name", "team_id", "role"))
     df = staff.merge(agg, on="employee_id", how="outer")
-    keep = (df["role"].isin(["sales", "manager"])) | (df[["deals_won", "deals_lost"]].fillna(0).sum(axis=1) > 0) | (df["open_pipeline"].fillna(0) > 0)
+    keep = (
+        (df["role"].isin(["sales", "manager"]))
+        | (df[["deals_won", "deals_lost"]].fillna(0).sum(axis=1) > 0)
+        | (df["open_pipeline"].fillna(0) > 0)
+    )
     df = df[keep].copy()
     for col in ("deals_won", "deals_lost"):
         df[col] = df[col].fillna(0).astype(int)
     for col in ("revenue", "open_pipeline"):
         df[col] = df[col].fillna(0.0).astype(float)
-    intervals = [stats.wilson(w, w + lo) for w, lo in zip(df["deals_won"], df["deals_lost"], strict=True)]
+    intervals = [
+        stats.wilson(w, w + lo) for w, lo in zip(df["deals_won"], df["deals_lost"], strict=True)
+    ]
     df["win_rate"] = [i.value for i in intervals]
     df["win_rate_low"] = [i.low for i in intervals]
     df["win_rate_high"] = [i.high for i in intervals]
     df["closed"] = df["deals_won"] + df["deals_lost"]
-    df["avg_deal_size"] = [stats.ratio(r, w) for r, w in zip(df["revenue"], df["deals_won"], strict=True)]
+    df["avg_deal_size"] = [
+        stats.ratio(r, w) for r, w in zip(df["revenue"], df["deals_won"], strict=True)
+    ]
     df["name"] = df["name"].fillna(df["employee_id"])
     return df.sort_values(["revenue", "name"], ascending=[False, True]).reset_index(drop=True)[
-        ["employee_id", "name", "team_id", "deals_won", "deals_lost", "closed", "win_rate",
-         "win_rate_low", "win_rate_high", "revenue", "avg_deal_size", "open_pipeline"]
+        [
+            "employee_id",
+            "name",
+            "team_id",
+            "deals_won",
+            "deals_lost",
+            "closed",
+            "win_rate",
+            "win_rate_low",
+            "win_rate_high",
+            "revenue",
+            "avg_deal_size",
+            "open_pipeline",
+        ]
     ]
 
 
 def by_product(deals: Frame, period: Period) -> pd.DataFrame:
     """Per product: deals won, revenue, average deal size and share of revenue."""
     df = F.to_pandas(
-        F.lazy(deals).filter(_won_in(period))
+        F.lazy(deals)
+        .filter(_won_in(period))
         .with_columns(product=nw.coalesce(nw.col("product"), nw.lit("(none)")))
-        .group_by("product").agg(deals_won=nw.len(), revenue=nw.col("amount").sum())
+        .group_by("product")
+        .agg(deals_won=nw.len(), revenue=nw.col("amount").sum())
     )
     total = df["revenue"].sum()
-    df["avg_deal_size"] = [stats.ratio(r, n) for r, n in zip(df["revenue"], df["deals_won"], strict=True)]
+    df["avg_deal_size"] = [
+        stats.ratio(r, n) for r, n in zip(df["revenue"], df["deals_won"], strict=True)
+    ]
     df["revenue_share"] = [stats.ratio(r, total) for r in df["revenue"]]
     return df.sort_values(["revenue", "product"], ascending=[False, True]).reset_index(drop=True)
 
@@ -428,11 +489,16 @@ def monthly_trend(deals: Frame, months: list[Period]) -> pd.DataFrame:
     frame = pd.DataFrame({"month": [m.label for m in months]}).merge(agg, on="month", how="left")
     frame[["deals_won", "deals_lost"]] = frame[["deals_won", "deals_lost"]].fillna(0).astype(int)
     frame["revenue"] = frame["revenue"].fillna(0.0).astype(float)
-    frame["win_rate"] = [stats.ratio(w, w + lo) for w, lo in zip(frame["deals_won"], frame["deals_lost"], strict=True)]
+    frame["win_rate"] = [
+        stats.ratio(w, w + lo)
+        for w, lo in zip(frame["deals_won"], frame["deals_lost"], strict=True)
+    ]
     return frame
 
 
-def stage_funnel(deals: Frame, period: Period, order: tuple[str, ...] | None = None) -> pd.DataFrame:
+def stage_funnel(
+    deals: Frame, period: Period, order: tuple[str, ...] | None = None
+) -> pd.DataFrame:
     """Deals created in the period by the furthest stage reached.
 
     Each row counts the deals that reached at least that stage; won deals count as having
@@ -442,7 +508,8 @@ def stage_funnel(deals: Frame, period: Period, order: tuple[str, ...] | None = N
     lf = F.lazy(deals).filter(F.in_window("created_at", period.start_utc, period.end_utc))
     per_stage = F.to_pandas(
         lf.with_columns(stage=nw.coalesce(nw.col("stage"), nw.lit("(none)")))
-        .group_by("stage", "status").agg(n=nw.len(), p=nw.col("probability").mean())
+        .group_by("stage", "status")
+        .agg(n=nw.len(), p=nw.col("probability").mean())
     )
     if per_stage.empty:
         return pd.DataFrame({"stage": [], "reached": [], "share": []})
@@ -471,17 +538,22 @@ def pipeline_by_expected_close(deals: Frame, at: datetime, months: list[Period])
     buckets = [(m.label, m.start_utc, m.end_utc) for m in months]
     first, last = months[0].start_utc, months[-1].end_utc
     label = (
-        nw.when(nw.col("expected_close_at").is_null()).then(nw.lit("no date"))
+        nw.when(nw.col("expected_close_at").is_null())
+        .then(nw.lit("no date"))
         .otherwise(
-            nw.when(nw.col("expected_close_at") < first).then(nw.lit("overdue"))
+            nw.when(nw.col("expected_close_at") < first)
+            .then(nw.lit("overdue"))
             .otherwise(
-                nw.when(nw.col("expected_close_at") >= last).then(nw.lit("later"))
+                nw.when(nw.col("expected_close_at") >= last)
+                .then(nw.lit("later"))
                 .otherwise(F.bucket("expected_close_at", buckets))
             )
         )
     )
     agg = F.to_pandas(
-        F.lazy(deals).filter(_open_at(at)).with_columns(month=label)
+        F.lazy(deals)
+        .filter(_open_at(at))
+        .with_columns(month=label)
         .with_columns(weighted=nw.col("amount") * nw.col("probability"))
         .group_by("month")
         .agg(deals=nw.len(), amount=nw.col("amount").sum(), weighted=nw.col("weighted").sum())
@@ -497,9 +569,19 @@ def pipeline_by_expected_close(deals: Frame, at: datetime, months: list[Period])
 # -- the report ----------------------------------------------------------------------------
 
 HEADLINE = (
-    "revenue", "deals_won", "deals_lost", "win_rate", "deals_created", "avg_deal_size",
-    "sales_cycle_days_median", "lead_conversion", "open_pipeline", "weighted_pipeline",
-    "quota_attainment", "pipeline_velocity", "forecast",
+    "revenue",
+    "deals_won",
+    "deals_lost",
+    "win_rate",
+    "deals_created",
+    "avg_deal_size",
+    "sales_cycle_days_median",
+    "lead_conversion",
+    "open_pipeline",
+    "weighted_pipeline",
+    "quota_attainment",
+    "pipeline_velocity",
+    "forecast",
 )
 
 
@@ -512,7 +594,8 @@ def report(ctx: Any, trend_months: int = 12) -> Any:
     current = summary(t["deals"], t["leads"], t["quotas"], ctx.period, ctx.as_of_end)
     previous = (
         summary(t["deals"], t["leads"], t["quotas"], ctx.comparison, ctx.as_of_end)
-        if ctx.comparison else None
+        if ctx.comparison
+        else None
     )
     months = _trend(ctx.period, trend_months)
     at = current["snapshot_at"]

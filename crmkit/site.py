@@ -39,12 +39,20 @@ def collect(output: Path) -> list[dict[str, Any]]:
             continue
         data["_href"] = page.relative_to(output).as_posix()
         entries.append(data)
-    entries.sort(key=lambda d: (d["period"].get("start", ""), d["period"].get("end", ""),
-                                d.get("team") != "all", d.get("team", ""), d.get("report", "")),
-                 reverse=False)
+    entries.sort(
+        key=lambda d: (
+            d["period"].get("start", ""),
+            d["period"].get("end", ""),
+            d.get("team") != "all",
+            d.get("team", ""),
+            d.get("report", ""),
+        ),
+        reverse=False,
+    )
     # newest period first; within a period company-wide first, then teams, then reports
-    entries.sort(key=lambda d: (d["period"].get("start", ""), d["period"].get("end", "")),
-                 reverse=True)
+    entries.sort(
+        key=lambda d: (d["period"].get("start", ""), d["period"].get("end", "")), reverse=True
+    )
     return entries
 
 
@@ -74,7 +82,10 @@ def render(entries: list[dict[str, Any]]) -> str:
             f"<td><small>{e(d.get('generated_at', ''))}</small></td>"
             "</tr>"
         )
-    body = "".join(rows) or "<tr><td colspan='5'>No reports yet: run <code>crmkit run</code>.</td></tr>"
+    body = (
+        "".join(rows)
+        or "<tr><td colspan='5'>No reports yet: run <code>crmkit run</code>.</td></tr>"
+    )
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"

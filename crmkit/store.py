@@ -12,7 +12,6 @@ import hashlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import narwhals as nw
@@ -68,9 +67,12 @@ class Store:
         """Open a DuckDB database file read-only."""
         path = find_database(database)
         con = connect(path)
-        present = {r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'main'"
-        ).fetchall()}
+        present = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'main'"
+            ).fetchall()
+        }
         missing = [t for t in TABLES if t not in present]
         if missing:
             con.close()

@@ -39,8 +39,10 @@ def published(tmp_path_factory, demo_db):
 
 def _sql_truth(db: Path, start: str, end: str, team: str | None) -> dict:
     con = duckdb.connect(str(db), read_only=True)
-    scope = "" if team is None else (
-        f"and owner_id in (select employee_id from employees where team_id = '{team}')"
+    scope = (
+        ""
+        if team is None
+        else (f"and owner_id in (select employee_id from employees where team_id = '{team}')")
     )
     won, lost, revenue, cycle = con.execute(f"""
         select count(*) filter (where status = 'won'),
@@ -50,11 +52,18 @@ def _sql_truth(db: Path, start: str, end: str, team: str | None) -> dict:
         from deals where closed_at >= '{start}' and closed_at < '{end}' {scope}""").fetchone()
     pipeline = con.execute(f"""
         select coalesce(sum(amount), 0) from deals
-        where created_at < '{end}' and (closed_at is null or closed_at >= '{end}') {scope}""").fetchone()[0]
+        where created_at < '{end}' and (closed_at is null or closed_at >= '{end}') {scope}""").fetchone()[
+        0
+    ]
     con.close()
-    return {"deals_won": won, "deals_lost": lost, "revenue": revenue,
-            "win_rate": won / (won + lost) if won + lost else None,
-            "sales_cycle_days_median": cycle, "open_pipeline": pipeline}
+    return {
+        "deals_won": won,
+        "deals_lost": lost,
+        "revenue": revenue,
+        "win_rate": won / (won + lost) if won + lost else None,
+        "sales_cycle_days_median": cycle,
+        "open_pipeline": pipeline,
+    }
 
 
 def test_outputs_written(published):
@@ -87,17 +96,39 @@ def test_json_equals_independent_sql(published, demo_db, which):
 
 def test_json_shape(published):
     data = json.loads(published[1].json.read_text())
-    for key in ("report", "period", "team", "compare_to", "generated_at", "data_fingerprint",
-                "version", "metrics", "comparison", "breakdowns"):
+    for key in (
+        "report",
+        "period",
+        "team",
+        "compare_to",
+        "generated_at",
+        "data_fingerprint",
+        "version",
+        "metrics",
+        "comparison",
+        "breakdowns",
+    ):
         assert key in data, key
     assert set(data["period"]) >= {"label", "start", "end", "timezone"}
     assert data["period"] | {} and data["period"]["label"] == "2025-06"
     assert data["period"]["start"] == "2025-06-01" and data["period"]["end"] == "2025-07-01"
     assert data["compare_to"] == "previous" and data["comparison_period"]["label"] == "2025-05"
     assert set(data["comparison"]) == set(data["metrics"])
-    for name in ("revenue", "deals_won", "deals_lost", "win_rate", "sales_cycle_days_median",
-                 "open_pipeline", "weighted_pipeline", "lead_conversion", "avg_deal_size",
-                 "quota_attainment", "pipeline_velocity", "forecast", "deals_created"):
+    for name in (
+        "revenue",
+        "deals_won",
+        "deals_lost",
+        "win_rate",
+        "sales_cycle_days_median",
+        "open_pipeline",
+        "weighted_pipeline",
+        "lead_conversion",
+        "avg_deal_size",
+        "quota_attainment",
+        "pipeline_velocity",
+        "forecast",
+        "deals_created",
+    ):
         assert name in data["metrics"], name
     assert {"employee", "product", "month", "stage_funnel"} <= set(data["breakdowns"])
     assert len(data["breakdowns"]["month"]) == 12
@@ -108,16 +139,27 @@ def test_html_matches_json(published):
     result = published[1]
     data = json.loads(result.json.read_text())
     page = result.html.read_text()
-    cards = dict(re.findall(
-        r"""data-metric=["']([a-z_0-9]+)["']><div class=["']l["']>[^<]*</div>"""
-        r"""<div class=["']v["']>([^<]*)</div>""", page))
+    cards = dict(
+        re.findall(
+            r"""data-metric=["']([a-z_0-9]+)["']><div class=["']l["']>[^<]*</div>"""
+            r"""<div class=["']v["']>([^<]*)</div>""",
+            page,
+        )
+    )
     assert len(cards) >= 10
     for name, shown in cards.items():
         expected = fmt(data["metrics"][name], METRICS[name].unit, data["currency"])
         assert htmlmod.unescape(shown) == expected, name
     # the header states report, period with dates, team, time zone, fingerprint, version
-    for text in ("Sales report", "2025-06-01 to 2025-06-30", "All teams", data["period"]["timezone"],
-                 data["data_fingerprint"], data["version"], data["generated_at"]):
+    for text in (
+        "Sales report",
+        "2025-06-01 to 2025-06-30",
+        "All teams",
+        data["period"]["timezone"],
+        data["data_fingerprint"],
+        data["version"],
+        data["generated_at"],
+    ):
         assert text in page, text
 
 
@@ -142,21 +184,39 @@ def test_executed_notebook_records_resolved_parameters(published):
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "crmkit.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "crmkit.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--team", "nosuch"], "nosuch"),
-    (["--period", "2025-13"], "2025-13"),
-    (["--period", "../../etc"], "../../etc"),
-    (["--team", "../../etc"], "../../etc"),
-    (["--compare-to", "lastyear"], "lastyear"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--team", "nosuch"], "nosuch"),
+        (["--period", "2025-13"], "2025-13"),
+        (["--period", "../../etc"], "../../etc"),
+        (["--team", "../../etc"], "../../etc"),
+        (["--compare-to", "lastyear"], "lastyear"),
+    ],
+)
 def test_bad_input_fails_early_with_one_line(tmp_path, demo_db, args, needle):
     out = tmp_path / "out"
-    proc = _cli("run", "sales", "--database", str(demo_db), "--output", str(out),
-                "--notebooks", str(ROOT / "notebooks"), *args, cwd=tmp_path)
+    proc = _cli(
+        "run",
+        "sales",
+        "--database",
+        str(demo_db),
+        "--output",
+        str(out),
+        "--notebooks",
+        str(ROOT / "notebooks"),
+        *args,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
@@ -165,8 +225,15 @@ def test_bad_input_fails_early_with_one_line(tmp_path, demo_db, args, needle):
 
 
 def test_unknown_report_and_missing_database(tmp_path, demo_db):
-    proc = _cli("run", "nosuch", "--database", str(demo_db), "--notebooks",
-                str(ROOT / "notebooks"), cwd=tmp_path)
+    proc = _cli(
+        "run",
+        "nosuch",
+        "--database",
+        str(demo_db),
+        "--notebooks",
+        str(ROOT / "notebooks"),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1 and "sales" in proc.stderr and "Traceback" not in proc.stderr
     proc = _cli("run", "sales", "--database", str(tmp_path / "none.duckdb"), cwd=tmp_path)
     assert proc.returncode == 2 and "crmkit demo" in proc.stderr
@@ -193,14 +260,22 @@ def test_failed_report_keeps_previous_page_and_the_failed_notebook(tmp_path, dem
 
 def test_notebook_that_publishes_nothing_is_an_error(tmp_path, demo_db):
     with pytest.raises(ReportError, match="published no"):
-        run_report("silent", period="2025-06", database=demo_db, output=tmp_path,
-                   notebooks=FIXTURES)
+        run_report(
+            "silent", period="2025-06", database=demo_db, output=tmp_path, notebooks=FIXTURES
+        )
     assert not (tmp_path / "2025-06" / "all" / "silent.html").exists()
 
 
 def test_relative_period_resolves_to_its_label(tmp_path, demo_db):
-    result = run_report("sales", period="last-month", as_of="2025-07-01", team="all",
-                        compare_to="year_ago", database=demo_db, output=tmp_path)
+    result = run_report(
+        "sales",
+        period="last-month",
+        as_of="2025-07-01",
+        team="all",
+        compare_to="year_ago",
+        database=demo_db,
+        output=tmp_path,
+    )
     data = json.loads(result.json.read_text())
     assert result.period == "2025-06" and data["comparison_period"]["label"] == "2024-06"
 
@@ -211,10 +286,21 @@ def test_page_renders_in_headless_chromium(published, tmp_path):
         pytest.skip("Debian chromium is not installed (.ci/run installs it)")
     page = published[1].html
     proc = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     dom = proc.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -222,9 +308,21 @@ def test_page_renders_in_headless_chromium(published, tmp_path):
     assert "data-metric=" in dom
     shot = tmp_path / "page.png"
     subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile2'}",
-         f"--screenshot={shot}", "--window-size=1200,3000", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile2'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,3000",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert shot.exists() and shot.stat().st_size > 20_000  # a rendered page, not a blank one

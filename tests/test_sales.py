@@ -24,18 +24,105 @@ EMPTY = parse_period("2024-01")
 def _deals() -> pd.DataFrame:
     rows = [
         # id, owner, created, closed, status, amount, prob, stage, expected_close, product
-        ("d1", "e1", dt(2025, 5, 1), dt(2025, 6, 10), "won", 1000.0, 0.5, "negotiation", dt(2025, 6, 12), "A"),
-        ("d2", "e1", dt(2025, 6, 1), dt(2025, 6, 21), "won", 3000.0, 0.6, "negotiation", dt(2025, 6, 25), "B"),
-        ("d3", "e2", dt(2025, 4, 1), dt(2025, 6, 15), "lost", 500.0, 0.4, "proposal", dt(2025, 6, 30), "A"),
+        (
+            "d1",
+            "e1",
+            dt(2025, 5, 1),
+            dt(2025, 6, 10),
+            "won",
+            1000.0,
+            0.5,
+            "negotiation",
+            dt(2025, 6, 12),
+            "A",
+        ),
+        (
+            "d2",
+            "e1",
+            dt(2025, 6, 1),
+            dt(2025, 6, 21),
+            "won",
+            3000.0,
+            0.6,
+            "negotiation",
+            dt(2025, 6, 25),
+            "B",
+        ),
+        (
+            "d3",
+            "e2",
+            dt(2025, 4, 1),
+            dt(2025, 6, 15),
+            "lost",
+            500.0,
+            0.4,
+            "proposal",
+            dt(2025, 6, 30),
+            "A",
+        ),
         ("d4", "e2", dt(2025, 6, 5), None, "open", 2000.0, 0.25, "discovery", dt(2025, 7, 15), "A"),
-        ("d5", "e1", dt(2025, 3, 1), dt(2025, 7, 2), "won", 4000.0, 0.75, "negotiation", dt(2025, 6, 20), "B"),
+        (
+            "d5",
+            "e1",
+            dt(2025, 3, 1),
+            dt(2025, 7, 2),
+            "won",
+            4000.0,
+            0.75,
+            "negotiation",
+            dt(2025, 6, 20),
+            "B",
+        ),
         ("d6", "e2", dt(2025, 6, 20), None, "open", 1000.0, None, "qualification", None, "A"),
-        ("d7", "e1", dt(2025, 5, 15), dt(2025, 5, 30), "won", 700.0, 0.5, "proposal", dt(2025, 5, 30), "A"),
-        ("d8", "e2", dt(2025, 7, 1), None, "open", 9999.0, 0.1, "qualification", dt(2025, 8, 1), "A"),
-        ("d9", "e1", dt(2025, 6, 30, 23, 59, 59), dt(2025, 7, 1), "won", 100.0, 0.9, "commitment", dt(2025, 7, 1), "A"),
+        (
+            "d7",
+            "e1",
+            dt(2025, 5, 15),
+            dt(2025, 5, 30),
+            "won",
+            700.0,
+            0.5,
+            "proposal",
+            dt(2025, 5, 30),
+            "A",
+        ),
+        (
+            "d8",
+            "e2",
+            dt(2025, 7, 1),
+            None,
+            "open",
+            9999.0,
+            0.1,
+            "qualification",
+            dt(2025, 8, 1),
+            "A",
+        ),
+        (
+            "d9",
+            "e1",
+            dt(2025, 6, 30, 23, 59, 59),
+            dt(2025, 7, 1),
+            "won",
+            100.0,
+            0.9,
+            "commitment",
+            dt(2025, 7, 1),
+            "A",
+        ),
     ]
-    cols = ["deal_id", "owner_id", "created_at", "closed_at", "status", "amount", "probability",
-            "stage", "expected_close_at", "product"]
+    cols = [
+        "deal_id",
+        "owner_id",
+        "created_at",
+        "closed_at",
+        "status",
+        "amount",
+        "probability",
+        "stage",
+        "expected_close_at",
+        "product",
+    ]
     df = pd.DataFrame(rows, columns=cols)
     for c in ("created_at", "closed_at", "expected_close_at"):
         df[c] = pd.to_datetime(df[c])
@@ -43,26 +130,36 @@ def _deals() -> pd.DataFrame:
 
 
 def _leads() -> pd.DataFrame:
-    df = pd.DataFrame({
-        "lead_id": ["l1", "l2", "l3", "l4"],
-        "created_at": pd.to_datetime(["2025-06-02", "2025-06-03", "2025-06-30", "2025-05-31"]),
-        "converted_at": pd.to_datetime(["2025-06-10", None, "2025-07-05", "2025-06-01"]),
-    })
+    df = pd.DataFrame(
+        {
+            "lead_id": ["l1", "l2", "l3", "l4"],
+            "created_at": pd.to_datetime(["2025-06-02", "2025-06-03", "2025-06-30", "2025-05-31"]),
+            "converted_at": pd.to_datetime(["2025-06-10", None, "2025-07-05", "2025-06-01"]),
+        }
+    )
     return df
 
 
 def _quotas() -> pd.DataFrame:
-    return pd.DataFrame({
-        "employee_id": ["e1", "e2"],
-        "period_start": pd.to_datetime(["2025-04-01", "2025-06-15"]),
-        "period_end": pd.to_datetime(["2025-07-01", "2025-07-15"]),
-        "target_amount": [9100.0, 600.0],
-    })
+    return pd.DataFrame(
+        {
+            "employee_id": ["e1", "e2"],
+            "period_start": pd.to_datetime(["2025-04-01", "2025-06-15"]),
+            "period_end": pd.to_datetime(["2025-07-01", "2025-07-15"]),
+            "target_amount": [9100.0, 600.0],
+        }
+    )
 
 
 def _employees() -> pd.DataFrame:
-    return pd.DataFrame({"employee_id": ["e1", "e2", "e3"], "name": ["Ann", "Bob", "Cy"],
-                         "team_id": ["a", "b", "a"], "role": ["sales", "sales", "sales"]})
+    return pd.DataFrame(
+        {
+            "employee_id": ["e1", "e2", "e3"],
+            "name": ["Ann", "Bob", "Cy"],
+            "team_id": ["a", "b", "a"],
+            "role": ["sales", "sales", "sales"],
+        }
+    )
 
 
 @pytest.fixture(params=["pandas", "duckdb"])
@@ -148,17 +245,29 @@ def test_summary_and_empty_period(deals):
     assert s["pipeline_velocity"] == pytest.approx(177.7777, abs=1e-3)
     empty = sales.summary(deals, _leads(), _quotas(), EMPTY, dt(2025, 8, 1))["metrics"]
     assert empty["revenue"] == 0 and empty["deals_won"] == 0 and empty["deals_created"] == 0
-    for name in ("win_rate", "avg_deal_size", "sales_cycle_days_median", "lead_conversion",
-                 "quota_attainment", "pipeline_velocity", "forecast_error"):
+    for name in (
+        "win_rate",
+        "avg_deal_size",
+        "sales_cycle_days_median",
+        "lead_conversion",
+        "quota_attainment",
+        "pipeline_velocity",
+        "forecast_error",
+    ):
         assert empty[name] is None, name
 
 
 def test_period_cut_in_company_time_zone():
-    df = pd.DataFrame({
-        "deal_id": ["x"], "owner_id": ["e1"], "status": ["won"], "amount": [10.0],
-        "created_at": pd.to_datetime(["2025-05-01"]),
-        "closed_at": pd.to_datetime(["2025-05-31 23:00"]),  # 01:00 on June 1 in Berlin
-    })
+    df = pd.DataFrame(
+        {
+            "deal_id": ["x"],
+            "owner_id": ["e1"],
+            "status": ["won"],
+            "amount": [10.0],
+            "created_at": pd.to_datetime(["2025-05-01"]),
+            "closed_at": pd.to_datetime(["2025-05-31 23:00"]),  # 01:00 on June 1 in Berlin
+        }
+    )
     assert sales.revenue(df, parse_period("2025-06", timezone="Europe/Berlin")) == 10.0
     assert sales.revenue(df, JUNE) == 0.0
 

@@ -39,7 +39,7 @@ def test_nps_published_example():
 def test_t_interval():
     i = stats.mean_t_interval([1, 2, 3, 4, 5])  # mean 3, sd 1.5811, t(4)=2.7764
     assert i.value == 3
-    assert i.low == pytest.approx(3 - 2.7764 * 1.5811 / 5 ** 0.5, abs=1e-3)
+    assert i.low == pytest.approx(3 - 2.7764 * 1.5811 / 5**0.5, abs=1e-3)
 
 
 def test_two_proportion_and_z_tests():
