@@ -63,17 +63,17 @@ class ReportError(RuntimeError):
         if cell is not None:
             first = (source or "").strip().splitlines()
             snippet = f" `{first[0][:60]}`" if first else ""
-            where = f" in cell [{cell}]{snippet}"
+            where = f" in cell {cell}{snippet}"
         kept = f"; failed notebook kept at {notebook}" if notebook else ""
         super().__init__(f"report {report} ({params}) failed{where}: {message}{kept}")
 
     @property
     def where(self) -> str:
-        """The failing cell, for summaries: ``[4] raise ValueError(...`` or ``-``."""
+        """The failing cell, for summaries: ``cell 3: raise ValueError(...`` or ``-``."""
         if self.cell is None:
             return "-"
         first = (self.source or "").strip().splitlines()
-        return f"[{self.cell}] {first[0][:50]}" if first else f"[{self.cell}]"
+        return f"cell {self.cell}: {first[0][:50]}" if first else f"cell {self.cell}"
 
 
 @dataclass
@@ -355,7 +355,7 @@ def _execute(
             report,
             params,
             f"{exc.ename}: {exc.evalue}",
-            cell=exc.exec_count,
+            cell=_source_position(executed, exc.cell_index),
             ename=exc.ename,
             evalue=exc.evalue,
             notebook=kept,
@@ -375,15 +375,29 @@ def _execute(
         ) from None
 
 
+def _source_position(executed: Path, index: int) -> int:
+    """1-based position in the report's own notebook of the executed notebook's cell
+    ``index`` (0-based), not counting the parameters cell papermill injected."""
+    with contextlib.suppress(Exception):
+        nb = nbformat.read(executed, as_version=4)
+        injected = [
+            i for i, c in enumerate(nb.cells)
+            if "injected-parameters" in c.get("metadata", {}).get("tags", [])
+        ]
+        if injected and injected[0] < index:
+            return index
+    return index + 1
+
+
 def _running_cell(executed: Path) -> tuple[int | None, str | None]:
     """The cell that was running when execution stopped (papermill marks it)."""
     if not executed.exists():
         return None, None
     with contextlib.suppress(Exception):
         nb = nbformat.read(executed, as_version=4)
-        for index, cell in enumerate(nb.cells, start=1):
+        for index, cell in enumerate(nb.cells):
             if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
-                return cell.get("execution_count") or index, cell.source
+                return _source_position(executed, index), cell.source
     return None, None
 
 

@@ -249,10 +249,11 @@ def test_failed_report_keeps_previous_page_and_the_failed_notebook(tmp_path, dem
     with pytest.raises(ReportError) as err:
         run_report("broken", period="2025-06", database=demo_db, output=out, notebooks=notebooks)
     e = err.value
-    # cell [4] as numbered in the kept notebook: parameters, injected parameters, setup, raise
-    assert e.report == "broken" and e.cell == 4 and e.ename == "ValueError"
+    # the third cell of broken.ipynb (parameters, setup, raise); papermill's injected cell
+    # is not counted, so the number matches the report's own notebook
+    assert e.report == "broken" and e.cell == 3 and e.ename == "ValueError"
     assert "planted failure" in str(e) and "period=2025-06" in str(e)
-    assert "cell [4] `raise ValueError" in str(e)
+    assert "cell 3 `raise ValueError" in str(e)
     assert page.read_text() == "previous good page"
     assert e.notebook == page.parent / "broken.failed.ipynb" and e.notebook.exists()
     assert not list(out.glob(".tmp-*"))

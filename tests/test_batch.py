@@ -1,0 +1,231 @@
+"""Batch runs of presets: parallel workers, failure isolation, atomic outputs, the index,
+no secrets in outputs, safe parameters and custom reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crmkit.batch import PresetError, expand, load_preset, run_all, summary_table
+from crmkit.runner import ReportError, run_report
+
+ROOT = Path(__file__).parent.parent
+FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+
+
+@pytest.fixture
+def notebooks(tmp_path):
+    """A notebooks folder with the Sales report and the deliberately broken fixture."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    shutil.copy(ROOT / "notebooks" / "sales.ipynb", folder)
+    shutil.copy(FIXTURES / "broken.ipynb", folder)
+    return folder
+
+
+def _team(db: Path) -> str:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("select team_id from teams order by team_id").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def _preset(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "preset.yaml"
+    path.write_text(text)
+    return path
+
+
+def _cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 300):
+    return subprocess.run(
+        [sys.executable, "-m", "crmkit.cli", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+def test_failing_report_is_isolated(tmp_path, notebooks, demo_db):
+    team = _team(demo_db)
+    out = tmp_path / "out"
+    preset = _preset(tmp_path, f"reports: [sales, broken]\nperiods: ['2025-06']\nteams: [all, {team}]\n")
+    proc = _cli("run-all", str(preset), "--database", str(demo_db), "--output", str(out),
+                "--notebooks", str(notebooks), "--workers", "2", "--as-of", "2025-07-01", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    # the summary names report, parameters, cell and error of each failure
+    failed = [line for line in proc.stdout.splitlines() if "FAILED" in line]
+    assert len(failed) == 2 and all("broken" in f and "2025-06" in f for f in failed)
+    assert all("cell 3: raise ValueError" in f and "planted failure" in f for f in failed)
+    assert "2 ok, 2 failed" in proc.stdout
+    # the others published, the failed notebooks are kept, the index lists what exists
+    for t in ("all", team):
+        assert (out / "2025-06" / t / "sales.html").exists()
+        assert (out / "2025-06" / t / "broken.failed.ipynb").exists()
+        assert not (out / "2025-06" / t / "broken.html").exists()
+    index = (out / "index.html").read_text()
+    assert index.count("sales.html") == 2 and "broken.html" not in index
+    # the progress bar reports done / failed / remaining
+    assert "failed 2" in proc.stderr and "remaining 0" in proc.stderr
+
+
+def test_index_lists_every_report_newest_first(tmp_path, demo_db):
+    out = tmp_path / "out"
+    preset = _preset(tmp_path, "reports: [sales]\nperiods: ['2025-05', '2025-06']\nteams: [all]\n")
+    outcomes = run_all(preset, database=demo_db, output=out, notebooks=ROOT / "notebooks",
+                       workers=1, as_of="2025-07-01", progress=False)
+    assert [o.ok for o in outcomes] == [True, True]
+    index = (out / "index.html").read_text()
+    assert index.index("2025-06/all/sales.html") < index.index("2025-05/all/sales.html")
+    june = json.loads((out / "2025-06" / "all" / "sales.json").read_text())
+    # headline KPI and its change are on the index
+    assert "Revenue" in index and "Win rate" in index
+    change = june["changes"]["revenue"]["change"]
+    assert f"{'+' if change >= 0 else '−'}{abs(100 * change):.1f}%" in index
+    assert "<script" not in index.lower() and "http" not in index
+    assert "sales" in summary_table(outcomes)
+
+
+def test_preset_expansion_and_validation(tmp_path, demo_db):
+    team = _team(demo_db)
+    preset = load_preset(_preset(tmp_path, "reports: [sales]\nperiods: [last-month]\nteams: [all, each]\n"))
+    jobs = expand(preset, demo_db, ROOT / "notebooks", as_of="2025-07-01")
+    assert len(jobs) == 5 and jobs[0].team == "all" and jobs[0].period == "2025-06"
+    assert team in {j.team for j in jobs}
+    for text, needle in [
+        ("teams: ['../../etc']\n", "../../etc"),
+        ("periods: [\"2025-06\\n\"]\n", "2025-06"),
+        ("reports: ['../x']\n", "../x"),
+        ("reports: [nosuch]\n", "nosuch"),
+        ("colour: blue\n", "colour"),
+        ("teams: [\"a'b\"]\n", "a'b"),
+        ("[unclosed\n", "YAML"),
+    ]:
+        with pytest.raises(PresetError) as err:
+            expand(load_preset(_preset(tmp_path, text)), demo_db, ROOT / "notebooks")
+        message = str(err.value)
+        assert "\n" not in message and (needle in message or repr(needle)[1:-1] in message), message
+    proc = _cli("run-all", str(_preset(tmp_path, "teams: ['../../etc']\n")), "--database",
+                str(demo_db), "--output", str(tmp_path / "o"), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o" / "index.html").exists()
+
+
+def test_unsafe_report_id_is_rejected(tmp_path, demo_db):
+    with pytest.raises(ReportError, match="lower-case"):
+        run_report("../sales", period="2025-06", database=demo_db, output=tmp_path)
+
+
+def test_planted_secret_appears_in_no_output(tmp_path, demo_db):
+    secret = "PLANTED-s3cret-7f3a9"
+    hidden = tmp_path / f"vault-{secret}"
+    hidden.mkdir()
+    db = hidden / "crm.duckdb"
+    shutil.copy(demo_db, db)
+    out = tmp_path / "out"
+    preset = _preset(tmp_path, "reports: [sales]\nperiods: ['2025-06']\nteams: [all]\n")
+    env = {"CRMKIT_DATABASE": str(db),
+           "CRMKIT_DATABASE_URL": f"postgresql://crmkit:{secret}@127.0.0.1:5432/crm"}
+    proc = _cli("run-all", str(preset), "--output", str(out), "--as-of", "2025-07-01",
+                "--notebooks", str(ROOT / "notebooks"), cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".ipynb" for p in files) and any(p.suffix == ".html" for p in files)
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert secret not in text, path
+    # papermill records parameters twice: in the metadata and in the injected cell
+    nb = json.loads((out / "2025-06" / "all" / "sales.ipynb").read_text())
+    params = nb["metadata"]["papermill"]["parameters"]
+    assert "database" not in params and all(secret not in str(v) for v in params.values())
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert injected and "database" not in "".join(injected[0]["source"])
+
+
+def _complete(path: Path) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return True  # renamed away between listing and reading: not a partial file
+    if path.suffix == ".json":
+        json.loads(text)
+        return True
+    return text.rstrip().endswith("</html>")
+
+
+def test_killed_run_leaves_only_complete_files_and_rerun_is_idempotent(tmp_path, demo_db):
+    team = _team(demo_db)
+    out = tmp_path / "out"
+    preset = _preset(tmp_path, f"reports: [sales]\nperiods: ['2025-05', '2025-06']\nteams: [all, {team}]\n")
+    args = [sys.executable, "-m", "crmkit.cli", "run-all", str(preset), "--database", str(demo_db),
+            "--output", str(out), "--as-of", "2025-07-01", "--notebooks", str(ROOT / "notebooks"),
+            "--no-progress"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    killed = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        published = [p for p in out.rglob("*") if p.suffix in (".html", ".json")]
+        for path in published:  # at no point is a published file partial
+            assert _complete(path), path
+        if any(p.name == "sales.html" for p in published):
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=30)
+    assert killed, "the run finished before it could be killed"
+    for path in out.rglob("*"):
+        if path.suffix in (".html", ".json"):
+            assert _complete(path), path
+    # re-run: everything published, complete, and stale temporaries cleaned up
+    outcomes = run_all(preset, database=demo_db, output=out, notebooks=ROOT / "notebooks",
+                       workers=2, as_of="2025-07-01", progress=False)
+    assert all(o.ok for o in outcomes)
+    pages = sorted(out.glob("*/*/sales.html"))
+    assert len(pages) == 4 and all(_complete(p) for p in pages)
+    assert not list(out.glob(".tmp-*"))
+
+
+def test_two_runs_of_the_same_preset_at_once(tmp_path, demo_db):
+    out = tmp_path / "out"
+    preset = _preset(tmp_path, "reports: [sales]\nperiods: ['2025-06']\nteams: [all]\n")
+    args = ["run-all", str(preset), "--database", str(demo_db), "--output", str(out), "--as-of",
+            "2025-07-01", "--notebooks", str(ROOT / "notebooks"), "--workers", "1", "--no-progress"]
+    procs = [subprocess.Popen([sys.executable, "-m", "crmkit.cli", *args], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    data = json.loads((out / "2025-06" / "all" / "sales.json").read_text())
+    assert data["period"]["label"] == "2025-06"
+    assert _complete(out / "2025-06" / "all" / "sales.html") and _complete(out / "index.html")
+
+
+def test_new_report_is_picked_up_everywhere(tmp_path, notebooks, demo_db):
+    proc = _cli("new-report", "q3_review", "--notebooks", str(notebooks), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    created = notebooks / "q3_review.ipynb"
+    nb = json.loads(created.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "crmkit"
+    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+    assert _cli("new-report", "q3_review", "--notebooks", str(notebooks), cwd=tmp_path).returncode == 1
+    assert _cli("new-report", "../evil", "--notebooks", str(notebooks), cwd=tmp_path).returncode == 1
+    out = tmp_path / "out"
+    preset = _preset(tmp_path, "reports: [q3_review]\nperiods: ['2025-06']\nteams: [all]\n")
+    outcomes = run_all(preset, database=demo_db, output=out, notebooks=notebooks, workers=1,
+                       as_of="2025-07-01", progress=False)
+    assert outcomes[0].ok, outcomes[0].error
+    data = json.loads((out / "2025-06" / "all" / "q3_review.json").read_text())
+    assert data["report"] == "q3_review" and data["metrics"]["revenue"] > 0
+    assert "q3_review.html" in (out / "index.html").read_text()
+    page = (out / "2025-06" / "all" / "q3_review.html").read_text()
+    assert "Q3 Review report" in page and page.count("<img") >= 1
