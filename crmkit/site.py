@@ -39,20 +39,9 @@ def collect(output: Path) -> list[dict[str, Any]]:
             continue
         data["_href"] = page.relative_to(output).as_posix()
         entries.append(data)
-    entries.sort(
-        key=lambda d: (
-            d["period"].get("start", ""),
-            d["period"].get("end", ""),
-            d.get("team") != "all",
-            d.get("team", ""),
-            d.get("report", ""),
-        ),
-        reverse=False,
-    )
     # newest period first; within a period company-wide first, then teams, then reports
-    entries.sort(
-        key=lambda d: (d["period"].get("start", ""), d["period"].get("end", "")), reverse=True
-    )
+    entries.sort(key=lambda d: (d.get("team") != "all", d.get("team", ""), d.get("report", "")))
+    entries.sort(key=lambda d: (d["period"].get("start", ""), d["period"].get("end", "")), reverse=True)
     return entries
 
 

@@ -29,7 +29,7 @@ def test_notebook_rules(path):
     assert len(params) == 1 and code[0] is params[0], "the first code cell holds the parameters"
     names = {t.id for node in ast.parse(params[0].source).body if isinstance(node, ast.Assign)
              for t in node.targets if isinstance(t, ast.Name)}
-    assert STANDARD <= names, STANDARD - names
+    assert names >= STANDARD, STANDARD - names
     assert "publish()" in code[-1].source and "remove-cell" in code[-1].metadata.get("tags", [])
     assert "open_report(" in code[1].source and "header()" in code[1].source
     for cell in code:
