@@ -87,9 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # every expected failure is a one-line message, no traceback
         from crmkit.batch import PresetError
         from crmkit.model import DataValidationError
+        from crmkit.parameters import StoreError
         from crmkit.periods import PeriodError, TeamError
         from crmkit.runner import ReportError
-        from crmkit.parameters import StoreError
 
         if isinstance(exc, PeriodError | TeamError | StoreError | DataValidationError | PresetError):
             print(f"crmkit: error: {exc}", file=sys.stderr)
