@@ -39,7 +39,7 @@ test: env
 lint: env
 	$(BIN)/ruff check crmkit tests
 	$(BIN)/mypy
-	$(BIN)/nbstripout --verify notebooks/*.ipynb
+	$(BIN)/nbstripout --verify --keep-id notebooks/*.ipynb crmkit/templates/custom_report.ipynb
 
 bench: env
 	$(BIN)/python bench/bench.py
