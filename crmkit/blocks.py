@@ -147,7 +147,7 @@ def kpi_cards(cards: Sequence[Mapping[str, Any]], currency: str = "") -> HTML:
         interval = card.get("interval")
         if interval is not None and interval.low is not None:
             sub.append(
-                f"95% CI {fmt(interval.low, m.unit, currency)}–{fmt(interval.high, m.unit, currency)}"
+                f"95% CI {fmt(interval.low, m.unit, currency)} to {fmt(interval.high, m.unit, currency)}"
             )
         n = card.get("n")
         if n is not None:
