@@ -654,11 +654,11 @@ def report(ctx: Any, active_days: float = 90, lost_days: float = 180, top: int =
 
     scored = rfm(t["deals"], at)
     months = trend_months(ctx.period, cohort_months)
-    data = ReportData(
-        context=ctx,
-        metrics=current["metrics"],
-        comparison=previous["metrics"] if previous else None,
-        tests=significance(current, previous) if previous else {},
+    data = ReportData.from_summaries(
+        ctx,
+        current,
+        previous,
+        significance,
         breakdowns={
             "interactions_by_type": interactions_by_type(
                 current["metrics"], previous["metrics"] if previous else None),

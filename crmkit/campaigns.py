@@ -635,14 +635,11 @@ def report(ctx: Any) -> Any:
     found = summaries(t["leads"], t["deals"], t["campaigns"], t["campaign_costs"], periods,
                       scope, ctx.as_of_end)
     current, previous = found[0], (found[1] if ctx.comparison else None)
-    data = ReportData(
-        context=ctx,
-        metrics=current["metrics"],
-        comparison=previous["metrics"] if previous else None,
-        tests=significance(current, previous) if previous else {},
-        intervals=current["intervals"],
-        comparison_intervals=previous["intervals"] if previous else {},
-        samples=current["samples"],
+    data = ReportData.from_summaries(
+        ctx,
+        current,
+        previous,
+        significance,
         breakdowns={
             "campaign": current["campaign"],
             "channel": current["channel"],

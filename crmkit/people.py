@@ -847,14 +847,11 @@ def report(ctx: Any) -> Any:
     staff = roster(employees, ctx.period, ctx.comparison)
     staff_prev = roster(employees, ctx.comparison) if ctx.comparison else None
     employee, team_median = by_employee(current, staff, previous, staff_prev)
-    data = ReportData(
-        context=ctx,
-        metrics=current["metrics"],
-        comparison=previous["metrics"] if previous else None,
-        tests=significance(current, previous) if previous else {},
-        intervals=current["intervals"],
-        comparison_intervals=previous["intervals"] if previous else {},
-        samples=current["samples"],
+    data = ReportData.from_summaries(
+        ctx,
+        current,
+        previous,
+        significance,
         breakdowns={"employee": employee, "team_median": team_median},
         extra={"tickets": current["tickets"], "tasks": current["tasks"],
                "unassigned": current["unassigned"]},

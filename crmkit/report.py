@@ -165,6 +165,30 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_summaries(
+        cls,
+        context: ReportContext,
+        current: dict[str, Any],
+        previous: dict[str, Any] | None,
+        significance: Callable[[dict[str, Any], dict[str, Any]], dict[str, Test]],
+        **fields: Any,
+    ) -> ReportData:
+        """ReportData from a domain's summaries of the period and of the comparison period
+        (dicts with ``metrics`` and optionally ``intervals`` and ``samples``), with the
+        domain's significance tests between them; other fields (``breakdowns``, ``extra``)
+        pass through."""
+        return cls(
+            context=context,
+            metrics=current["metrics"],
+            comparison=previous["metrics"] if previous else None,
+            tests=significance(current, previous) if previous else {},
+            intervals=current.get("intervals", {}),
+            comparison_intervals=previous.get("intervals", {}) if previous else {},
+            samples=current.get("samples", {}),
+            **fields,
+        )
+
     def change(self, name: str) -> float | None:
         from crmkit.stats import change
 

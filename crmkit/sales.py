@@ -600,14 +600,11 @@ def report(ctx: Any, trend_months: int = 12) -> Any:
     months = _trend(ctx.period, trend_months)
     at = current["snapshot_at"]
     ahead = _months_after(ctx.period, 6)
-    data = ReportData(
-        context=ctx,
-        metrics=current["metrics"],
-        comparison=previous["metrics"] if previous else None,
-        tests=significance(current, previous) if previous else {},
-        intervals=current["intervals"],
-        comparison_intervals=previous["intervals"] if previous else {},
-        samples=current["samples"],
+    data = ReportData.from_summaries(
+        ctx,
+        current,
+        previous,
+        significance,
         breakdowns={
             "employee": by_employee(t["deals"], t["employees"], ctx.period, at),
             "product": by_product(t["deals"], ctx.period),

@@ -569,14 +569,11 @@ def report(ctx: Any, trend_months: int = 12, active_days: int = ACTIVE_DAYS) -> 
     )
     by_team = nps_by_team(everyone["survey_responses"], everyone["customers"],
                           everyone["employees"], everyone["teams"], ctx.period)
-    data = ReportData(
-        context=ctx,
-        metrics=current["metrics"],
-        comparison=previous["metrics"] if previous else None,
-        tests=significance(current, previous) if previous else {},
-        intervals=current["intervals"],
-        comparison_intervals=previous["intervals"] if previous else {},
-        samples=current["samples"],
+    data = ReportData.from_summaries(
+        ctx,
+        current,
+        previous,
+        significance,
         breakdowns={
             "month": monthly_trend(t["survey_responses"], _trend(ctx.period, trend_months)),
             "nps_by_team": by_team,
