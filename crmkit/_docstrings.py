@@ -18,8 +18,9 @@ PARAMS = {
         "forecast. Default: today in the company time zone, or $CRMKIT_AS_OF."
     ),
     "database": (
-        "Canonical DuckDB database. Default: $CRMKIT_DATABASE, else data/demo.duckdb in "
-        "the current folder or a parent."
+        "Canonical DuckDB database file. Default: $CRMKIT_DATABASE, else "
+        "$CRMKIT_DATABASE_URL (a PostgreSQL database, from the environment only), else "
+        "data/demo.duckdb in the current folder or a parent."
     ),
     "timezone": "IANA time zone that cuts periods. Default: the dataset's setting, else UTC.",
 }

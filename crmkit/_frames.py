@@ -93,6 +93,27 @@ def bucket(col: str, buckets: Sequence[tuple[str, datetime, datetime]]) -> nw.Ex
     return expr
 
 
+def _day_and_second(col: str) -> tuple[nw.Expr, nw.Expr]:
+    """A timestamp as (days since 0001-01-01, seconds into the day), from date parts only.
+
+    Every engine has date parts; not every one can take the seconds of a difference of
+    timestamps (narwhals' ibis adapter, used for PostgreSQL, cannot), so durations are
+    computed from these two numbers.
+    """
+    t = nw.col(col)
+    y = t.dt.year() - 1
+    day = y * 365 + y // 4 - y // 100 + y // 400 + t.dt.ordinal_day()
+    second = t.dt.hour() * 3600 + t.dt.minute() * 60 + t.dt.second()
+    return day, second + t.dt.microsecond() / 1_000_000.0
+
+
+def seconds_between(start_col: str, end_col: str) -> nw.Expr:
+    """Elapsed seconds from ``start_col`` to ``end_col`` (negative when end is earlier)."""
+    d0, s0 = _day_and_second(start_col)
+    d1, s1 = _day_and_second(end_col)
+    return (d1 - d0) * 86400 + (s1 - s0)
+
+
 def days_between(start_col: str, end_col: str) -> nw.Expr:
     """Fractional days from ``start_col`` to ``end_col``."""
-    return (nw.col(end_col) - nw.col(start_col)).dt.total_seconds() / 86400.0
+    return seconds_between(start_col, end_col) / 86400.0

@@ -25,7 +25,7 @@ from typing import Any
 from crmkit.parameters import describe, find_database, resolve
 from crmkit.periods import PeriodError
 
-PRESET_KEYS = {"reports", "periods", "teams", "compare_to", "timezone", "as_of", "timeout"}
+PRESET_KEYS = {"reports", "periods", "teams", "compare_to", "timezone", "as_of", "timeout", "params"}
 
 
 class PresetError(ValueError):
@@ -40,6 +40,7 @@ class Job:
     compare_to: str
     timezone: str | None
     as_of: str | None
+    params: tuple[tuple[str, Any], ...] = ()
 
     @property
     def label(self) -> str:
@@ -67,7 +68,7 @@ class Preset:
     timezone: str | None = None
     as_of: str | None = None
     timeout: int = 600
-    extra: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def load_preset(path: str | os.PathLike[str]) -> Preset:
@@ -99,6 +100,12 @@ def load_preset(path: str | os.PathLike[str]) -> Preset:
             raise PresetError(f"{p}: '{key}' must be a value or a non-empty list of values")
         return [str(v) for v in value]
 
+    params = raw.get("params") or {}
+    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
+        raise PresetError(
+            f"{p}: 'params' maps a report to its own parameters, "
+            "e.g. params: {activity: {active_days: 60}}"
+        )
     timeout = raw.get("timeout", 600)
     if not isinstance(timeout, int) or timeout <= 0:
         raise PresetError(f"{p}: 'timeout' must be a positive number of seconds per cell")
@@ -111,6 +118,7 @@ def load_preset(path: str | os.PathLike[str]) -> Preset:
         timezone=raw.get("timezone"),
         as_of=str(raw["as_of"]) if raw.get("as_of") else None,
         timeout=timeout,
+        params={str(k): dict(v) for k, v in params.items()},
     )
 
 
@@ -118,7 +126,8 @@ def expand(
     preset: Preset, database: Path, notebooks: Path, as_of: str | None = None
 ) -> list[Job]:
     """The runs a preset asks for, every parameter validated before anything runs."""
-    from crmkit.runner import ReportError, available_reports, report_notebook
+    from crmkit.parameters import ParameterError
+    from crmkit.runner import available_reports, report_notebook, report_parameters
 
     settings, teams = describe(database)
     known = available_reports(notebooks)
@@ -129,10 +138,18 @@ def expand(
             continue
         try:
             report_notebook(r, notebooks)
-        except ReportError as exc:
-            raise PresetError(f"{preset.path}: reports: {exc.message} (got {r!r})") from None
+        except ParameterError as exc:
+            raise PresetError(f"{preset.path}: reports: {exc}") from None
         if r not in reports:
             reports.append(r)
+    own: dict[str, tuple[tuple[str, Any], ...]] = {}
+    for r, values in preset.params.items():
+        if r not in reports:
+            raise PresetError(f"{preset.path}: params: {r!r} is not one of this preset's reports")
+        try:
+            own[r] = tuple(sorted(report_parameters(r, notebooks / f"{r}.ipynb", values).items()))
+        except ParameterError as exc:
+            raise PresetError(f"{preset.path}: params: {exc}") from None
     team_ids: list[str] = []
     for t in preset.teams:
         for tid in (list(teams) if t == "each" else [t]):
@@ -152,7 +169,7 @@ def expand(
             for report in reports:
                 jobs.append(
                     Job(report, r.period.label, r.team, r.compare_to, r.period.timezone,
-                        r.as_of.isoformat())
+                        r.as_of.isoformat(), own.get(report, ()))
                 )
     return jobs
 
@@ -170,7 +187,7 @@ def _worker_init(database: str, notebooks: str) -> None:
 
     global _KERNEL
     with contextlib.suppress(Exception):
-        _KERNEL = Kernel(Path(database), Path(notebooks))
+        _KERNEL = Kernel(find_database(database), Path(notebooks))
         multiprocessing.util.Finalize(None, _KERNEL.close, exitpriority=10)
 
 
@@ -183,6 +200,7 @@ def _run_job(job: Job, database: str, notebooks: str, output: str, timeout: int)
             job.report, period=job.period, team=job.team, compare_to=job.compare_to,
             as_of=job.as_of, database=database, timezone=job.timezone, output=output,
             notebooks=notebooks, timeout=timeout, update_index=False, kernel=_KERNEL,
+            extra=dict(job.params),
         )
     except ReportError as exc:
         return Outcome(job, False, time.perf_counter() - started, error=exc.message,
@@ -296,10 +314,14 @@ def _clean_stale_temporaries(out_root: Path) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether a process runs; a zombie (dead, not yet reaped) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
     return True

@@ -689,6 +689,11 @@ def _notes(current: dict[str, Any], ctx: Any, scope: list[str] | None) -> list[s
         "Attribution is single-touch as recorded: a lead counts for its campaign; a deal for "
         "its own campaign, else its lead's. Headline totals cover the campaigns in scope only."
     )
+    if real.empty:
+        notes.append(
+            "No campaign is in scope (the data has no campaigns for it): the headline totals "
+            "are empty; the channel table and the funnel show the leads by their own channel."
+        )
     if scope is not None:
         notes.append(
             f"Team scope: the {len(scope)} campaign(s) run by this team, with all their costs, "

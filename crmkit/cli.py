@@ -35,6 +35,24 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--timezone", default="UTC", help="company time zone (default: %(default)s)")
     demo.add_argument("--currency", default="EUR", help="currency code (default: %(default)s)")
 
+    imp = sub.add_parser(
+        "import",
+        help="import CRM export files (CSV, Parquet, Excel) into a crmkit database",
+        description="Read the export files in SOURCE_DIR, map them onto the canonical tables "
+        "(with a YAML mapping, or by name for canonical-shape files such as deals.csv), "
+        "validate them and write a DuckDB database plus a data-quality report beside it. "
+        "A failed import changes nothing.",
+    )
+    imp.add_argument("source_dir", metavar="SOURCE_DIR", help="folder holding the export files")
+    imp.add_argument(
+        "--mapping", default=None, help="YAML mapping file (default: none, files named after tables)"
+    )
+    imp.add_argument(
+        "--database",
+        default=None,
+        help="where to write (default: $CRMKIT_DATABASE, else data/crm.duckdb)",
+    )
+
     run = sub.add_parser("run", help="execute one report notebook and publish HTML + JSON")
     run.add_argument("report", help="report id: sales, ... (a notebook in notebooks/)")
     run.add_argument("--period", default="last-month", help=PARAMS["period"])
@@ -47,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--notebooks", default=None, help="notebooks folder (default: ./notebooks)")
     run.add_argument(
         "--timeout", type=int, default=600, help="seconds per cell (default: %(default)s)"
+    )
+    run.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE",
+        help="a report's own parameter, e.g. --param active_days=60 (repeatable)",
     )
 
     run_all = sub.add_parser("run-all", help="run every report of a preset (params/*.yaml) in parallel")
@@ -69,6 +91,21 @@ def _parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", help="rebuild output/index.html from the reports present")
     index.add_argument("--output", default="output")
 
+    load_pg = sub.add_parser(
+        "load-postgres",
+        help="copy a crmkit DuckDB database into PostgreSQL ($CRMKIT_DATABASE_URL)",
+        description="Copy the canonical tables, settings and data notes of a crmkit DuckDB "
+        "database into the PostgreSQL database named by $CRMKIT_DATABASE_URL (read from the "
+        "environment only, so the URL stays out of shell history and process lists), "
+        "replacing the crmkit tables of the target schema in one transaction.",
+    )
+    load_pg.add_argument(
+        "--database", default="data/demo.duckdb", help="DuckDB file to copy (default: %(default)s)"
+    )
+    load_pg.add_argument(
+        "--schema", default=None, help="target schema (default: the URL's ?schema=, else public)"
+    )
+
     teams = sub.add_parser("teams", help="list the team ids of a database, one per line")
     teams.add_argument("--database", default=None, help=PARAMS["database"])
 
@@ -87,11 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # every expected failure is a one-line message, no traceback
         from crmkit.batch import PresetError
         from crmkit.model import DataValidationError
-        from crmkit.parameters import StoreError
+        from crmkit.parameters import ParameterError, StoreError
         from crmkit.periods import PeriodError, TeamError
         from crmkit.runner import ReportError
 
-        if isinstance(exc, PeriodError | TeamError | StoreError | DataValidationError | PresetError):
+        bad_input = (PeriodError, TeamError, StoreError, DataValidationError, PresetError, ParameterError)
+        if isinstance(exc, bad_input):
             print(f"crmkit: error: {exc}", file=sys.stderr)
             return 2
         if isinstance(exc, ReportError):
@@ -100,7 +138,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
 
 
+def _pairs(items: Sequence[str]) -> dict[str, str]:
+    from crmkit.parameters import ParameterError
+
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ParameterError(f"--param {item!r}: write NAME=VALUE, e.g. active_days=60")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _no_url(database: str | None) -> None:
+    """A PostgreSQL URL on the command line would show in process lists and shell history."""
+    from crmkit.parameters import ParameterError
+
+    if database and "://" in database:
+        raise ParameterError(
+            "--database takes a DuckDB file; give a PostgreSQL database through the "
+            "CRMKIT_DATABASE_URL environment variable, so its password stays out of "
+            "process lists and shell history"
+        )
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    _no_url(getattr(args, "database", None) if args.command != "demo" else None)
     from crmkit.batch import PresetError
     from crmkit.runner import print_progress
 
@@ -127,6 +190,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         )
         print(path)
         return 0
+    if args.command == "import":
+        from crmkit.imports import import_exports
+
+        result = import_exports(args.source_dir, mapping=args.mapping, database=args.database)
+        print(result.summary(), file=sys.stderr)
+        print(result.database)
+        return 0
     if args.command == "run":
         from crmkit.runner import run_report
 
@@ -142,6 +212,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             notebooks=args.notebooks,
             timeout=args.timeout,
             progress=print_progress,
+            extra=_pairs(args.param),
         )
         print(result.html)
         return 0
@@ -170,6 +241,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from crmkit.site import write_index
 
         print(write_index(args.output))
+        return 0
+    if args.command == "load-postgres":
+        from crmkit.backends.postgres import load_from_environment
+
+        target, rows = load_from_environment(args.database, args.schema, progress=print_progress)
+        print(f"loaded {sum(rows.values()):,} rows in {len(rows)} tables into {target}")
         return 0
     if args.command == "teams":
         from crmkit.store import Store

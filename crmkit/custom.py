@@ -18,17 +18,18 @@ TEMPLATE = Path(__file__).parent / "templates" / "custom_report.ipynb"
 
 def new_report(name: str, notebooks: str | os.PathLike[str] | None = None) -> Path:
     """Create ``notebooks/<name>.ipynb``; refuse unsafe names and existing notebooks."""
-    from crmkit.runner import REPORT_ID, ReportError, find_notebooks, write_atomic
+    from crmkit.parameters import ParameterError
+    from crmkit.runner import REPORT_ID, find_notebooks, write_atomic
 
     if not REPORT_ID.match(name or ""):
-        raise ReportError(
-            repr(name)[1:-1][:60], {},
-            "a report id is lower-case letters, digits and _, starting with a letter (e.g. q3_review)",
+        raise ParameterError(
+            f"report {name!r}: a report id is lower-case letters, digits and _, "
+            "starting with a letter (e.g. q3_review)"
         )
     folder = find_notebooks(notebooks)
     target = folder / f"{name}.ipynb"
     if target.exists():
-        raise ReportError(name, {}, f"{target} already exists; choose another name or edit it")
+        raise ParameterError(f"{target} already exists; choose another name or edit it")
     nb = nbformat.read(TEMPLATE, as_version=4)
     for cell in nb.cells:
         cell.source = cell.source.replace("{{REPORT_ID}}", name)

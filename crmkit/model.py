@@ -59,6 +59,7 @@ __all__ = [
     "read_notes",
     "read_settings",
     "validate",
+    "validate_all",
     "write_database",
 ]
 
@@ -109,7 +110,9 @@ class ColumnSpec:
     """One canonical column.
 
     ``enum`` lists the allowed (lower-case) values, ``fk`` names the table whose key the
-    column refers to, ``min``/``max`` bound numeric values (inclusive).
+    column refers to, ``min``/``max`` bound numeric values (inclusive).  A required column
+    with ``null_is_note`` must be present, but a null value in it is a soft data note (the
+    row loads) rather than a hard error.
     """
 
     name: str
@@ -119,6 +122,12 @@ class ColumnSpec:
     fk: str | None = None
     min: float | None = None
     max: float | None = None
+    null_is_note: bool = False
+
+    @property
+    def not_null(self) -> bool:
+        """Whether a null value is a hard error (and the DuckDB column NOT NULL)."""
+        return self.required and not self.null_is_note
 
     @property
     def sql_type(self) -> str:
@@ -196,7 +205,7 @@ TABLES: dict[str, TableSpec] = {
             "campaign_id",
             _c("campaign_id", "id", True),
             _c("name", "str", True),
-            _c("channel", "str", True),
+            _c("channel", "str", True, null_is_note=True),
             _c("team_id", "id", fk="teams"),
             _c("started_at", "timestamp"),
             _c("ended_at", "timestamp"),
@@ -486,7 +495,7 @@ def _schema_for(spec: TableSpec, columns: Iterable[str]) -> pa.DataFrameSchema:
         else:
             dtype = str
         cols[c.name] = pa.Column(
-            dtype, checks=checks, nullable=not c.required, coerce=dtype is not None
+            dtype, checks=checks, nullable=not c.not_null, coerce=dtype is not None
         )
     return pa.DataFrameSchema(cols, unique=list(spec.key), report_duplicates="all", strict=False)
 
@@ -690,14 +699,6 @@ def _rule_mask(df: pd.DataFrame, table: str) -> list[tuple[str, str, pd.Series, 
                 ["status", "closed_at"],
             )
         )
-        rules.append(
-            (
-                "closed_at",
-                "closed_at >= created_at",
-                df["closed_at"] < df["created_at"],
-                ["created_at", "closed_at"],
-            )
-        )
     elif table == "tickets":
         rules.append(
             (
@@ -737,13 +738,16 @@ def _rule_mask(df: pd.DataFrame, table: str) -> list[tuple[str, str, pd.Series, 
     return rules
 
 
+def _is_blank(s: pd.Series) -> pd.Series:
+    """Null, empty or whitespace-only text."""
+    return s.isna() | (s.astype("str").str.strip() == "")
+
+
 def _soft_rules(df: pd.DataFrame, table: str) -> list[tuple[str, str, pd.Series, list[str]]]:
     """Soft row-level rules of a table: (column, rule, mask, example columns)."""
     rules: list[tuple[str, str, pd.Series, list[str]]] = []
     if table == "campaigns":
-        rules.append(
-            ("channel", "channel is blank", df["channel"].astype("str").str.strip() == "", [])
-        )
+        rules.append(("channel", "channel is blank", _is_blank(df["channel"]), []))
         rules.append(
             (
                 "ended_at",
@@ -762,6 +766,14 @@ def _soft_rules(df: pd.DataFrame, table: str) -> list[tuple[str, str, pd.Series,
             )
         )
     elif table == "leads":
+        rules.append(
+            (
+                "channel",
+                "lead has neither campaign_id nor channel (shown as an unknown channel)",
+                df["campaign_id"].isna() & _is_blank(df["channel"]),
+                [],
+            )
+        )
         rules.append(
             (
                 "status",
@@ -794,6 +806,14 @@ def _soft_rules(df: pd.DataFrame, table: str) -> list[tuple[str, str, pd.Series,
                 "open deal without probability (left out of the weighted pipeline)",
                 is_open & df["probability"].isna(),
                 [],
+            )
+        )
+        rules.append(
+            (
+                "closed_at",
+                "closed_at before created_at",
+                df["closed_at"] < df["created_at"],
+                ["created_at", "closed_at"],
             )
         )
         rules.append(
@@ -886,9 +906,13 @@ def _fk_notes(frames: Mapping[str, pd.DataFrame]) -> list[DataNote]:
     for name, spec in TABLES.items():
         df = frames[name]
         for col, target in spec.foreign_keys.items():
-            keys = frames[target][TABLES[target].key[0]]
             vals = df[col]
-            mask = vals.notna() & ~vals.isin(keys)
+            present = vals.notna()
+            if not present.any():
+                continue
+            # object arrays and a hash lookup: arrow-string isin is slow against many keys
+            keys = frames[target][TABLES[target].key[0]].dropna().astype(object)
+            mask = present & ~vals.astype(object).isin(keys)
             if mask.any():
                 notes.append(
                     DataNote(
@@ -908,33 +932,58 @@ def validate(frames: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame
     Tables are checked in :data:`TABLES` order; within a table: presence of the table and
     of its required columns, types (timestamps parsed to naive UTC), required values,
     enumerations, key uniqueness, value ranges (amounts >= 0, probability 0..1), then the
-    cross-column rules (won/lost deals have ``closed_at``, ``closed_at >= created_at``,
-    ticket response order, survey score ranges per kind, quota periods).  The first hard
-    violation raises :class:`DataValidationError`.
+    cross-column rules (won/lost deals have ``closed_at``, open deals have none, ticket
+    response order, survey score ranges per kind, quota periods).  The first hard violation
+    raises :class:`DataValidationError`.
 
-    Soft findings (dangling foreign keys, blank campaign channels, lead status that
-    contradicts ``converted_at``, open deals without probability, tasks completed before they
-    were created, ...) are returned as :class:`DataNote` objects.
+    Soft findings (dangling foreign keys, blank channels, deals closed before they were
+    created, lead status that contradicts ``converted_at``, open deals without probability,
+    tasks completed before they were created, ...) are returned as :class:`DataNote` objects.
 
     Returns coerced copies in canonical column order (missing optional columns added as
     nulls, extra columns dropped); the input frames are never modified.
     """
+    out, notes, errors = validate_all(frames)
+    if errors:
+        raise errors[0]
+    return out, notes
+
+
+def validate_all(
+    frames: Mapping[str, pd.DataFrame],
+) -> tuple[dict[str, pd.DataFrame], list[DataNote], list[DataValidationError]]:
+    """Like :func:`validate`, but check every table and collect instead of raising.
+
+    Returns the coerced frames of the tables that passed, the soft notes and the first hard
+    error of each table that failed (in :data:`TABLES` order).  Foreign keys are checked
+    only when every table passed.  An importer uses this to report all broken tables at once.
+    """
     out: dict[str, pd.DataFrame] = {}
     notes: list[DataNote] = []
+    errors: list[DataValidationError] = []
     for name, spec in TABLES.items():
         if name not in frames or frames[name] is None:
-            raise DataValidationError(
-                name,
-                None,
-                "table is present",
-                0,
-                message=f"{name}: table is missing (got: {', '.join(sorted(frames)) or 'none'})."
-                f" Map a source table to it or pass an empty frame. {_FIX_HINT}",
+            errors.append(
+                DataValidationError(
+                    name,
+                    None,
+                    "table is present",
+                    0,
+                    message=f"{name}: table is missing (got: "
+                    f"{', '.join(sorted(frames)) or 'none'}). Map a source table to it or pass "
+                    f"an empty frame. {_FIX_HINT}",
+                )
             )
-        out[name], table_notes = _validate_table(spec, frames[name])
+            continue
+        try:
+            out[name], table_notes = _validate_table(spec, frames[name])
+        except DataValidationError as exc:
+            errors.append(exc)
+            continue
         notes.extend(table_notes)
-    notes.extend(_fk_notes(out))
-    return out, notes
+    if not errors:
+        notes.extend(_fk_notes(out))
+    return out, notes, errors
 
 
 # --------------------------------------------------------------------------------------
@@ -956,7 +1005,7 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     """
     for spec in TABLES.values():
         cols = ",\n  ".join(
-            f"{_q(c.name)} {c.sql_type}{' NOT NULL' if c.required else ''}" for c in spec.columns
+            f"{_q(c.name)} {c.sql_type}{' NOT NULL' if c.not_null else ''}" for c in spec.columns
         )
         con.execute(f"CREATE TABLE main.{_q(spec.name)} (\n  {cols}\n)")
     con.execute("CREATE SCHEMA IF NOT EXISTS crmkit")

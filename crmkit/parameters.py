@@ -2,8 +2,8 @@
 
 Used twice with the same rules: by the runner before anything runs (so a bad period or
 team fails in a fraction of a second and writes nothing) and by the notebook through
-:func:`crmkit.report.open_report`. Only the standard library and DuckDB are imported here,
-which keeps the command line fast.
+:func:`crmkit.report.open_report`. Only the standard library and DuckDB (or psycopg, for a
+PostgreSQL database) are imported here, which keeps the command line fast.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from crmkit.backends.postgres import ENV_URL, Location, is_url
+from crmkit.backends.postgres import describe as describe_postgres
+from crmkit.backends.postgres import resolve as resolve_url
 from crmkit.periods import (
     Period,
     compare_period,
@@ -26,9 +29,16 @@ from crmkit.periods import (
 
 DEFAULT_DATABASE = Path("data") / "demo.duckdb"
 
+#: A canonical database: a DuckDB file, or a PostgreSQL schema (:class:`Location`).
+Database = Path | Location
+
 #: Media type of the notebook output that carries a report's JSON twin; the notebook
 #: emits it (:meth:`crmkit.report.ReportData.publish`) and the runner saves it.
 JSON_MIMETYPE = "application/vnd.crmkit.report+json"
+
+
+class ParameterError(ValueError):
+    """A report id or a report's own parameter is invalid (one-line message)."""
 
 
 class StoreError(RuntimeError):
@@ -76,14 +86,29 @@ def resolve(
     return Parameters(p, compare_period(p, compare_to), compare_to, team_id, as_of_date)
 
 
-def find_database(database: str | os.PathLike[str] | None = None) -> Path:
-    """Where the canonical database is: the argument, ``$CRMKIT_DATABASE``, or
-    ``data/demo.duckdb`` in the current directory or one of its parents."""
+def find_database(database: str | os.PathLike[str] | Location | None = None) -> Database:
+    """Where the canonical database is, first found of: the argument (a DuckDB file, or a
+    ``postgresql://`` URL given programmatically), ``$CRMKIT_DATABASE`` (a DuckDB file),
+    ``$CRMKIT_DATABASE_URL`` (PostgreSQL), ``data/demo.duckdb`` in the current directory
+    or one of its parents.
+
+    A PostgreSQL location prints without its password; a URL argument without one takes
+    the password of ``$CRMKIT_DATABASE_URL`` when that names the same database.
+    """
+    if isinstance(database, Location):
+        return resolve_url(database)
+    if database and is_url(str(database)):
+        return resolve_url(str(database))
     if database:
         return Path(database).expanduser().resolve()
     env = os.environ.get("CRMKIT_DATABASE")
     if env:
         return Path(env).expanduser().resolve()
+    url = os.environ.get(ENV_URL, "").strip()
+    if url:
+        if not is_url(url):
+            raise StoreError(f"${ENV_URL} must be a postgresql:// URL")
+        return Location(url)
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
         candidate = folder / DEFAULT_DATABASE
@@ -108,8 +133,10 @@ def connect(path: Path):  # noqa: ANN201 - duckdb connection
         raise StoreError(f"cannot open {path} as a DuckDB database: {first}") from None
 
 
-def describe(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+def describe(path: Database) -> tuple[dict[str, str], dict[str, str]]:
     """A database's settings and its teams (team_id -> name), read with plain SQL."""
+    if isinstance(path, Location):
+        return describe_postgres(path)
     con = connect(path)
     try:
         try:

@@ -166,7 +166,7 @@ def _key(col: str = "employee_id") -> nw.Expr:
 
 
 def _minutes(start: str, end: str) -> nw.Expr:
-    return (nw.col(end) - nw.col(start)).dt.total_seconds() / 60.0
+    return F.seconds_between(start, end) / 60.0
 
 
 def _flag(cond: nw.Expr) -> nw.Expr:

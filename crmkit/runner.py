@@ -28,7 +28,15 @@ from typing import Any
 
 import nbformat
 
-from crmkit.parameters import JSON_MIMETYPE, describe, find_database, resolve
+from crmkit.backends.postgres import ENV_URL, Location
+from crmkit.parameters import (
+    JSON_MIMETYPE,
+    Database,
+    ParameterError,
+    describe,
+    find_database,
+    resolve,
+)
 
 KERNEL_NAME = "crmkit"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -117,7 +125,7 @@ def find_notebooks(notebooks: str | os.PathLike[str] | None = None) -> Path:
     ):
         if candidate and Path(candidate).is_dir():
             return Path(candidate).resolve()
-    raise ReportError("?", {}, "no notebooks folder found; pass --notebooks DIR")
+    raise ParameterError("no notebooks folder found; pass --notebooks DIR")
 
 
 def available_reports(notebooks: str | os.PathLike[str] | None = None) -> list[str]:
@@ -128,31 +136,78 @@ def available_reports(notebooks: str | os.PathLike[str] | None = None) -> list[s
 
 def report_notebook(report: str, folder: Path) -> Path:
     """The notebook of a report id; a one-line error for an unsafe or unknown id."""
+    known = ", ".join(available_reports(folder)) or "none"
     if not REPORT_ID.match(report or ""):
-        raise ReportError(
-            repr(report)[1:-1][:60],
-            {},
-            "a report id is lower-case letters, digits and _ (e.g. sales); "
-            f"available reports: {', '.join(available_reports(folder)) or 'none'}",
+        raise ParameterError(
+            f"report {report!r}: a report id is lower-case letters, digits and _ (e.g. sales); "
+            f"available reports: {known}"
         )
     source = folder / f"{report}.ipynb"
     if not source.exists():
-        known = ", ".join(available_reports(folder)) or "none"
-        raise ReportError(report, {}, f"no such report; available reports: {known}")
+        raise ParameterError(f"no report {report!r}; available reports: {known}")
     return source
+
+
+_STANDARD = {"period", "team", "compare_to", "as_of", "database", "timezone"}
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:+\- ]{0,64}$")
+
+
+def report_parameters(report: str, source: Path, extra: dict[str, Any]) -> dict[str, Any]:
+    """Validate a report's own parameters against its notebook's parameters cell.
+
+    Names must be declared there (and not be one of the standard parameters, which have
+    their own options); values are numbers, booleans or short plain text, so nothing
+    unsafe reaches the notebook.
+    """
+    if not extra:
+        return {}
+    import papermill as pm
+
+    declared = set(pm.inspect_notebook(str(source))) - _STANDARD
+    out: dict[str, Any] = {}
+    for name, value in extra.items():
+        if name in _STANDARD:
+            option = "--" + name.replace("_", "-")
+            raise ParameterError(f"{report}: parameter {name!r} has its own option ({option})")
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise ParameterError(f"{report}: unknown parameter {name!r}; its parameters: {known}")
+        if isinstance(value, str):
+            if not _SAFE_VALUE.match(value):
+                raise ParameterError(
+                    f"{report}: parameter {name}={value!r}: use letters, digits and . _ - : + only"
+                )
+            value = _typed(value)
+        elif not isinstance(value, int | float | bool):
+            raise ParameterError(f"{report}: parameter {name}: a number, true/false or short text")
+        out[name] = value
+    return out
+
+
+def _typed(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        with contextlib.suppress(ValueError):
+            return kind(text)
+    return text
 
 
 class Kernel:
     """A warm ``crmkit`` kernel that executes report notebooks one after another.
 
     The database location reaches the kernel through its environment, never as a notebook
-    parameter, so no connection string is recorded in an output. Before each notebook the
+    parameter, so no connection string is recorded in an output: a DuckDB file as
+    ``$CRMKIT_DATABASE``, a PostgreSQL database as ``$CRMKIT_DATABASE_URL`` (with
+    ``$CRMKIT_DATABASE`` removed, which would take precedence). Before each notebook the
     user namespace is cleared (imported modules stay, which is what makes it warm). After a
     failure the kernel is restarted, so one broken report cannot poison the next.
     """
 
-    def __init__(self, database: Path, cwd: Path, startup_timeout: int = 120) -> None:
-        self.database, self.cwd, self.startup_timeout = Path(database), Path(cwd), startup_timeout
+    def __init__(self, database: Database, cwd: Path, startup_timeout: int = 120) -> None:
+        self.database = database if isinstance(database, Location) else Path(database)
+        self.cwd, self.startup_timeout = Path(cwd), startup_timeout
         self.km: Any = None
         self._start()
 
@@ -161,7 +216,13 @@ class Kernel:
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
-        env = {**os.environ, "CRMKIT_DATABASE": str(self.database)}
+        env = dict(os.environ)
+        if isinstance(self.database, Location):
+            env.pop("CRMKIT_DATABASE", None)
+            env[ENV_URL] = self.database.url
+        else:
+            env.pop(ENV_URL, None)  # a DuckDB run has no use for a PostgreSQL password
+            env["CRMKIT_DATABASE"] = str(self.database)
         self.km = AsyncKernelManager(kernel_name=KERNEL_NAME)
         try:
             run_sync(self.km.start_kernel)(cwd=str(self.cwd), env=env)
@@ -172,7 +233,10 @@ class Kernel:
                 f"Jupyter kernel '{KERNEL_NAME}' is not installed; run `crmkit install-kernel` "
                 "(make env does this)",
             ) from None
-        self._send(WARM_UP, wait=False)
+        warm = WARM_UP
+        if isinstance(self.database, Location):
+            warm += "\nimport crmkit.backends.postgres, ibis.backends.postgres"
+        self._send(warm, wait=False)
 
     def _send(self, code: str, wait: bool) -> None:
         from jupyter_core.utils import run_sync
@@ -253,11 +317,14 @@ def run_report(
     progress: Callable[[str], None] | None = None,
     update_index: bool = True,
     kernel: Kernel | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> RunResult:
     """Execute and publish one report. Raises a one-line error on bad input or failure.
 
     ``kernel`` is a warm :class:`Kernel` to run on (batch runs keep one per worker); without
-    it a kernel is started for this run and shut down after it.
+    it a kernel is started for this run and shut down after it. ``extra`` sets a report's
+    own parameters (e.g. ``{"active_days": 60}`` for activity), checked against the
+    notebook's parameters cell.
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -274,7 +341,7 @@ def run_report(
         settings=settings,
         teams=teams,
     )
-    params = resolved.for_notebook()
+    params = {**resolved.for_notebook(), **report_parameters(report, source, extra or {})}
     out_root = Path(output)
     out_dir = out_root / resolved.period.slug / resolved.team
     label = f"{report} {resolved.period.label} {resolved.team}"

@@ -124,10 +124,17 @@ def deal_size(deals: Frame, period: Period) -> dict[str, Any]:
 
 
 def sales_cycle(deals: Frame, period: Period) -> dict[str, Any]:
-    """Days from ``created_at`` to ``closed_at`` of deals won in the period."""
+    """Days from ``created_at`` to ``closed_at`` of deals won in the period.
+
+    A deal recorded as closed before it was created (an import data note) has no
+    meaningful cycle: it is left out and counted in ``excluded``.
+    """
+    lf = F.lazy(deals).filter(_won_in(period))
+    excluded = F.one_row(
+        lf.filter(nw.col("closed_at") < nw.col("created_at")).select(n=nw.len())
+    )["n"]
     row = F.one_row(
-        F.lazy(deals)
-        .filter(_won_in(period))
+        lf.filter(nw.col("closed_at") >= nw.col("created_at"))
         .with_columns(_days=F.days_between("created_at", "closed_at"))
         .select(
             n=nw.len(),
@@ -144,6 +151,7 @@ def sales_cycle(deals: Frame, period: Period) -> dict[str, Any]:
         "sales_cycle_days_p90": row["p90"] if n else None,
         "n": n,
         "var": row["var"],
+        "excluded": int(excluded or 0),
     }
 
 
@@ -331,6 +339,7 @@ def summary(
         "forecast": fc,
         "pipeline": pipe,
         "snapshot_at": snapshot_at,
+        "cycle_excluded": cycle["excluded"],
     }
 
 
@@ -644,6 +653,11 @@ def _notes(current: dict[str, Any], ctx: Any) -> list[str]:
         notes.append(
             f"{pipe['missing_amount']:,} open deal(s) have no amount: counted as open deals, "
             "add nothing to the pipeline sums."
+        )
+    if current["cycle_excluded"]:
+        notes.append(
+            f"{current['cycle_excluded']:,} won deal(s) closed before they were created: left "
+            "out of the sales cycle (they still count as won, with their revenue)."
         )
     fc = current["forecast"]
     if fc["kind"] == "at_start":

@@ -45,7 +45,17 @@ def collect(output: Path) -> list[dict[str, Any]]:
     return entries
 
 
+#: The module that defines each report's metrics (their labels and units).
+DOMAINS = {"sales": "crmkit.sales", "activity": "crmkit.activity",
+           "satisfaction": "crmkit.satisfaction", "marketing": "crmkit.campaigns",
+           "performance": "crmkit.people"}
+
+
 def render(entries: list[dict[str, Any]]) -> str:
+    from importlib import import_module
+
+    for report in {d["report"] for d in entries} & set(DOMAINS):
+        import_module(DOMAINS[report])
     e = html.escape
     rows = []
     for d in entries:

@@ -2,15 +2,16 @@
 
 A :class:`Store` hands out one narwhals ``LazyFrame`` per canonical table. On the embedded
 DuckDB store the frames are DuckDB relations, so filters and aggregations run inside DuckDB
-and only results are materialised; :meth:`Store.from_frames` gives the same interface over
+and only results are materialised; on a PostgreSQL database (``$CRMKIT_DATABASE_URL``) they
+are ibis tables, so the same metric code compiles to SQL that PostgreSQL runs
+(:mod:`crmkit.backends.postgres`); :meth:`Store.from_frames` gives the same interface over
 plain pandas frames (an analyst's data in JupyterLab, or unit tests).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ import narwhals as nw
 import pandas as pd
 
 from crmkit import _frames as F
+from crmkit.backends import fingerprint as fp
+from crmkit.backends.postgres import Location
 from crmkit.model import TABLES, DataNote, empty_frame, read_notes, read_settings
 from crmkit.parameters import StoreError, connect, find_database
 from crmkit.periods import resolve_team
@@ -60,12 +63,16 @@ class Store:
     location: str = "pandas frames"
     _connection: Any = None
     _fingerprint: str | None = None
+    _digest: Callable[[], str] | None = None
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
-    def open(cls, database: str | os.PathLike[str] | None = None) -> Store:
-        """Open a DuckDB database file read-only."""
+    def open(cls, database: str | os.PathLike[str] | Location | None = None) -> Store:
+        """Open a canonical database read-only: a DuckDB file, or a PostgreSQL schema
+        (see :func:`crmkit.parameters.find_database` for where it is looked for)."""
         path = find_database(database)
+        if isinstance(path, Location):
+            return cls._open_postgres(path)
         con = connect(path)
         present = {
             r[0]
@@ -87,8 +94,23 @@ class Store:
             notes=read_notes(con),
             location=str(path),
             _connection=con,
+            _digest=lambda: fp.of_duckdb(con),
         )
         return store
+
+    @classmethod
+    def _open_postgres(cls, location: Location) -> Store:
+        from crmkit.backends import postgres
+
+        opened = postgres.open_dataset(location)
+        return cls(
+            Tables(opened.frames),
+            settings=opened.settings,
+            notes=opened.notes,
+            location=str(location),
+            _connection=opened,
+            _digest=lambda: fp.of_postgres(opened.connection, location.schema),
+        )
 
     @classmethod
     def from_frames(
@@ -104,7 +126,11 @@ class Store:
             if df is None:
                 df = empty_frame(name)
             lazies[name] = F.lazy(df)
-        return cls(Tables(lazies), settings=dict(settings or {}))
+        return cls(
+            Tables(lazies),
+            settings=dict(settings or {}),
+            _digest=lambda: fp.of_frames({n: frames[n] for n in TABLES if n in frames}),
+        )
 
     def close(self) -> None:
         if self._connection is not None:
@@ -150,25 +176,15 @@ class Store:
 
     # -- reproducibility ---------------------------------------------------------------
     def fingerprint(self) -> str:
-        """A short hash of every canonical table's content (row count and row hashes)."""
+        """A short hash of every canonical table's content, the same for the same data on
+        every engine (:mod:`crmkit.backends.fingerprint`)."""
         if self._fingerprint is None:
-            digest = hashlib.sha256()
-            for name in TABLES:
-                digest.update(name.encode())
-                digest.update(self._table_digest(name).encode())
-            self._fingerprint = digest.hexdigest()[:16]
+            if self._digest is not None:
+                self._fingerprint = self._digest()
+            else:
+                frames = {name: F.to_pandas(self.tables[name]) for name in TABLES}
+                self._fingerprint = fp.of_frames(frames)
         return self._fingerprint
-
-    def _table_digest(self, name: str) -> str:
-        if self._connection is not None:
-            [(n, h)] = self._connection.execute(
-                f'select count(*), coalesce(sum(hash(t)), 0) from "{name}" t'
-            ).fetchall()
-            return f"{n}:{h}"
-        df = F.to_pandas(self.tables[name])
-        cols = [c.name for c in TABLES[name].columns]
-        hashed = pd.util.hash_pandas_object(df[cols].astype(str), index=False)
-        return f"{len(df)}:{int(hashed.sum())}"
 
 
 def scope_to_team(tables: Mapping[str, nw.LazyFrame], team: str) -> Tables:

@@ -16,7 +16,8 @@ import duckdb
 import pytest
 
 from crmkit.batch import PresetError, expand, load_preset, run_all, summary_table
-from crmkit.runner import ReportError, run_report
+from crmkit.parameters import ParameterError
+from crmkit.runner import run_report
 
 ROOT = Path(__file__).parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
@@ -119,7 +120,7 @@ def test_preset_expansion_and_validation(tmp_path, demo_db):
 
 
 def test_unsafe_report_id_is_rejected(tmp_path, demo_db):
-    with pytest.raises(ReportError, match="lower-case"):
+    with pytest.raises(ParameterError, match="lower-case"):
         run_report("../sales", period="2025-06", database=demo_db, output=tmp_path)
 
 
@@ -217,8 +218,8 @@ def test_new_report_is_picked_up_everywhere(tmp_path, notebooks, demo_db):
     nb = json.loads(created.read_text())
     assert nb["metadata"]["kernelspec"]["name"] == "crmkit"
     assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
-    assert _cli("new-report", "q3_review", "--notebooks", str(notebooks), cwd=tmp_path).returncode == 1
-    assert _cli("new-report", "../evil", "--notebooks", str(notebooks), cwd=tmp_path).returncode == 1
+    assert _cli("new-report", "q3_review", "--notebooks", str(notebooks), cwd=tmp_path).returncode == 2
+    assert _cli("new-report", "../evil", "--notebooks", str(notebooks), cwd=tmp_path).returncode == 2
     out = tmp_path / "out"
     preset = _preset(tmp_path, "reports: [q3_review]\nperiods: ['2025-06']\nteams: [all]\n")
     outcomes = run_all(preset, database=demo_db, output=out, notebooks=notebooks, workers=1,

@@ -67,6 +67,7 @@ def tiny() -> dict[str, pd.DataFrame]:
                 "lead_id": ["l-1", "l-2"],
                 "created_at": ["2024-03-01 11:00", "2024-03-02 12:00"],
                 "campaign_id": ["m-1", None],
+                "channel": [None, "web"],
                 "status": ["converted", "new"],
                 "converted_at": ["2024-03-05 10:00", None],
                 "customer_id": ["c-1", None],
@@ -234,7 +235,6 @@ def test_validate_does_not_mutate_inputs() -> None:
         ),
         (change("deals", closed_at=None), "deals", "closed_at", 1, "d-1"),
         (change("deals", status="open"), "deals", "closed_at", 1, "d-1"),
-        (change("deals", closed_at="2024-03-01"), "deals", "closed_at", 1, "d-1"),
         (change("deals", amount=-5.0), "deals", "amount", 1, "d-1"),
         (change("deals", probability=1.5), "deals", "probability", 1, "d-1"),
         (change("deals", status="Won"), "deals", "status", 1, "Won"),
@@ -278,16 +278,53 @@ def test_hard_rules_raise_with_table_column_count_examples(
 
 def test_error_message_shape() -> None:
     frames = tiny()
-    frames["deals"] = frames["deals"].assign(closed_at=["2024-03-01", "2024-03-01", None])
+    frames["deals"] = frames["deals"].assign(closed_at=[None, None, None])
     with pytest.raises(DataValidationError) as info:
         validate(frames)
     assert str(info.value) == (
-        'deals.closed_at: 2 rows break "closed_at >= created_at" (e.g. deal_id d-1 '
-        "(created_at 2024-03-05 10:00:00, closed_at 2024-03-01), d-2 (created_at "
-        "2024-03-06 10:00:00, closed_at 2024-03-01)). Fix the source rows or the mapping."
+        'deals.closed_at: 2 rows break "won/lost deal has closed_at" (e.g. deal_id d-1 '
+        "(status won), d-2 (status lost)). Fix the source rows or the mapping."
     )
     assert info.value.examples[0]["deal_id"] == "d-1"
-    assert info.value.rule == "closed_at >= created_at"
+    assert info.value.rule == "won/lost deal has closed_at"
+
+
+def test_deal_closed_before_created_is_a_note_not_an_error() -> None:
+    # issue 6: "a deal won before it was created" loads and is listed as a data note
+    frames = tiny()
+    frames["deals"] = frames["deals"].assign(closed_at=["2024-03-01", "2024-03-30 10:00", None])
+    out, notes = validate(frames)
+    assert len(out["deals"]) == 3
+    (note,) = [n for n in notes if (n.table, n.column) == ("deals", "closed_at")]
+    assert note.rule == "closed_at before created_at" and note.count == 1
+    assert note.examples == [
+        {"deal_id": "d-1", "created_at": "2024-03-05 10:00:00", "closed_at": "2024-03-01"}
+    ]
+
+
+def test_blank_channels_are_notes() -> None:
+    # a campaign without channel loads (the column stays required: it must be present)
+    frames = tiny()
+    change("campaigns", channel=None)(frames)
+    # a lead with neither campaign nor channel: l-2 (l-1 has campaign m-1)
+    frames["leads"] = frames["leads"].assign(channel=[None, "  "])
+    out, notes = validate(frames)
+    by_key = {(n.table, n.column): n for n in notes}
+    assert by_key[("campaigns", "channel")].count == 1
+    lead_note = by_key[("leads", "channel")]
+    assert lead_note.count == 1 and lead_note.examples == [{"lead_id": "l-2"}]
+    assert out["campaigns"]["channel"].isna().all()
+    with pytest.raises(DataValidationError, match="campaigns.channel: required column is missing"):
+        validate({**tiny(), "campaigns": tiny()["campaigns"].drop(columns=["channel"])})
+
+
+def test_validate_all_collects_the_first_error_of_each_table() -> None:
+    frames = tiny()
+    change("deals", amount=-1.0)(frames)
+    change("customers", name=None)(frames)
+    out, notes, errors = model.validate_all(frames)
+    assert [(e.table, e.column) for e in errors] == [("customers", "name"), ("deals", "amount")]
+    assert "deals" not in out and "teams" in out
 
 
 def test_nps_and_csat_ranges_named_in_message() -> None:

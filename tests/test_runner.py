@@ -234,7 +234,7 @@ def test_unknown_report_and_missing_database(tmp_path, demo_db):
         str(ROOT / "notebooks"),
         cwd=tmp_path,
     )
-    assert proc.returncode == 1 and "sales" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "sales" in proc.stderr and "Traceback" not in proc.stderr
     proc = _cli("run", "sales", "--database", str(tmp_path / "none.duckdb"), cwd=tmp_path)
     assert proc.returncode == 2 and "crmkit demo" in proc.stderr
 

@@ -198,6 +198,15 @@ def test_deal_size_and_cycle(deals):
     assert cycle["sales_cycle_days_p90"] == pytest.approx(38.0)  # 20 + 0.9 × (40 − 20)
 
 
+def test_cycle_leaves_out_deals_closed_before_created():
+    df = _deals()
+    bad = df.iloc[[1]].assign(deal_id="dx", created_at=pd.Timestamp("2025-06-25"),
+                              closed_at=pd.Timestamp("2025-06-20"))
+    cycle = sales.sales_cycle(pd.concat([df, bad], ignore_index=True), JUNE)
+    assert cycle["excluded"] == 1 and cycle["n"] == 2
+    assert cycle["sales_cycle_days_median"] == pytest.approx(30.0)
+
+
 def test_pipeline_at_period_end(deals):
     pipe = sales.pipeline(deals, JUNE.end_utc)
     assert pipe["open_deals"] == 4  # d4, d5, d6, d9 (closed exactly at the end: still open)

@@ -1,0 +1,511 @@
+"""PostgreSQL back-end: reports read the canonical tables where they are.
+
+A PostgreSQL database (the CRM's own database, a replica, or one filled with
+:func:`load`) holds the twelve canonical tables of ``DATA_MODEL.md`` in one schema
+(``public`` unless the URL says ``?schema=NAME``), beside two metadata tables that mirror
+the DuckDB file's ``crmkit`` schema: ``crmkit_settings`` (key, value) and
+``crmkit_data_notes``. One schema is one dataset.
+
+The URL comes from ``$CRMKIT_DATABASE_URL`` (or is passed programmatically); it is never a
+notebook parameter or a command-line argument, and the password never appears in a message:
+:class:`Location` prints as the URL without it. A URL without a password lets libpq find it
+(``~/.pgpass``, ``PGPASSWORD``, a service file).
+
+Only the standard library is imported at module level, so the command line stays fast;
+psycopg and the lazy-frame engine are imported when a database is opened.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from crmkit.model import DataNote
+
+ENV_URL = "CRMKIT_DATABASE_URL"
+SCHEMES = ("postgresql", "postgres")
+DEFAULT_SCHEMA = "public"
+SETTINGS_TABLE = "crmkit_settings"
+NOTES_TABLE = "crmkit_data_notes"
+
+#: Canonical logical types as PostgreSQL column types.
+PG_TYPES: dict[str, str] = {
+    "id": "text",
+    "str": "text",
+    "timestamp": "timestamp",
+    "date": "date",
+    "float": "double precision",
+    "int": "bigint",
+}
+
+#: Columns indexed after a load: the time columns the period filters use and the
+#: employee columns the team scope uses (the key columns get a primary key).
+INDEXED: dict[str, tuple[str, ...]] = {
+    "employees": ("team_id",),
+    "customers": ("owner_id", "created_at"),
+    "campaigns": ("team_id",),
+    "campaign_costs": ("date",),
+    "leads": ("created_at", "owner_id", "customer_id", "campaign_id"),
+    "deals": ("created_at", "closed_at", "owner_id", "customer_id"),
+    "activities": ("occurred_at", "employee_id", "customer_id"),
+    "tickets": ("opened_at", "resolved_at", "employee_id", "customer_id"),
+    "tasks": ("created_at", "due_at", "completed_at", "employee_id"),
+    "survey_responses": ("responded_at", "employee_id", "customer_id"),
+    "quotas": ("period_start",),
+}
+
+
+def is_url(value: object) -> bool:
+    """Whether ``value`` is a PostgreSQL URL (``postgresql://`` or ``postgres://``)."""
+    return isinstance(value, str) and value.split("://", 1)[0].lower() in SCHEMES and ("://" in value)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a PostgreSQL dataset is: a libpq URL, kept private, with crmkit's optional
+    ``schema`` query parameter (default ``public``).
+
+    ``str(location)`` and ``repr(location)`` never show the password, so a location can be
+    printed, logged or put in an error message; :attr:`url` is for handing the location on
+    through the environment only.
+    """
+
+    url: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not is_url(self.url):
+            from crmkit.parameters import StoreError
+
+            raise StoreError("a PostgreSQL URL starts with postgresql://")
+
+    @property
+    def _parts(self) -> tuple[Any, list[tuple[str, str]]]:
+        parts = urlsplit(self.url)
+        return parts, parse_qsl(parts.query, keep_blank_values=True)
+
+    @property
+    def schema(self) -> str:
+        """The schema that holds the canonical tables."""
+        _, query = self._parts
+        return next((v for k, v in query if k == "schema"), "") or DEFAULT_SCHEMA
+
+    @property
+    def conninfo(self) -> str:
+        """The libpq URL without crmkit's ``schema`` parameter (for connecting only)."""
+        parts, query = self._parts
+        rest = [(k, v) for k, v in query if k != "schema"]
+        return urlunsplit(parts._replace(query=urlencode(rest)))
+
+    @property
+    def password(self) -> str | None:
+        parts, query = self._parts
+        try:
+            secret = parts.password
+        except ValueError:  # pragma: no cover - a malformed port
+            secret = None
+        return secret or next((v for k, v in query if k.lower() == "password"), None)
+
+    def with_schema(self, schema: str) -> Location:
+        """The same database, another schema."""
+        parts, query = self._parts
+        query = [(k, v) for k, v in query if k != "schema"] + [("schema", schema)]
+        return Location(urlunsplit(parts._replace(query=urlencode(query))))
+
+    def redacted(self) -> str:
+        """The URL without the password: safe to show."""
+        parts, query = self._parts
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        if parts.username:
+            netloc = f"{quote(unquote(parts.username), safe='')}@{netloc}"
+        query = [(k, v) for k, v in query if k.lower() != "password"]
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+
+    def borrow_password(self, other: Location) -> Location:
+        """This location with ``other``'s password when it has none and both name the same
+        database (a redacted URL handed on by a batch run, say)."""
+        if self.password is not None or other.password is None:
+            return self
+        if urlsplit(other.redacted())._replace(query="") != urlsplit(self.url)._replace(query=""):
+            return self
+        return Location(other.with_schema(self.schema).url)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with this location's URL and password masked (for error messages)."""
+        out = text.replace(self.url, self.redacted()).replace(self.conninfo, self.redacted())
+        if self.password:
+            for form in {self.password, unquote(self.password)}:
+                out = out.replace(form, "***")
+        return out
+
+    def __str__(self) -> str:
+        return self.redacted()
+
+    def __repr__(self) -> str:
+        return f"Location({self.redacted()!r})"
+
+
+def from_environment() -> Location | None:
+    """The location in ``$CRMKIT_DATABASE_URL``, if that is set."""
+    url = os.environ.get(ENV_URL, "").strip()
+    if not url:
+        return None
+    if not is_url(url):
+        from crmkit.parameters import StoreError
+
+        raise StoreError(f"${ENV_URL} must be a postgresql:// URL")
+    return Location(url)
+
+
+def resolve(value: str | Location) -> Location:
+    """A URL argument as a location; a URL without a password borrows the one of
+    ``$CRMKIT_DATABASE_URL`` when that names the same database."""
+    loc = value if isinstance(value, Location) else Location(value)
+    env = os.environ.get(ENV_URL, "").strip()
+    if is_url(env):
+        loc = loc.borrow_password(Location(env))
+    return loc
+
+
+# -- connecting ----------------------------------------------------------------------------
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def connect(location: Location, *, autocommit: bool = True) -> Any:
+    """A psycopg connection, with a one-line error that never shows the password."""
+    from crmkit.parameters import StoreError
+
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - the postgres extra is part of dev installs
+        raise StoreError("PostgreSQL support needs psycopg: pip install 'crmkit[postgres]'") from None
+    try:
+        con = psycopg.connect(
+            location.conninfo, autocommit=autocommit, application_name="crmkit", connect_timeout=10
+        )
+    except (psycopg.Error, ValueError) as exc:
+        text = str(exc).strip().splitlines()
+        first = location.scrub(text[0] if text else type(exc).__name__)
+        raise StoreError(f"cannot connect to PostgreSQL at {location}: {first}") from None
+    return con
+
+
+def _missing_tables(con: Any, schema: str) -> list[str]:
+    from crmkit.model import TABLES
+
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_schema = %s", (schema,)
+    ).fetchall()
+    present = {r[0] for r in rows}
+    return [t for t in TABLES if t not in present]
+
+
+def _not_crmkit(location: Location, missing: list[str]) -> Exception:
+    from crmkit.parameters import StoreError
+
+    return StoreError(
+        f"{location} is not a crmkit database: schema {location.schema!r} lacks tables "
+        f"{', '.join(missing)}; load one with `crmkit load-postgres` (see README, "
+        "'Running on PostgreSQL')"
+    )
+
+
+def read_settings(con: Any, schema: str) -> dict[str, str]:
+    """The dataset settings; none (the defaults apply) when the table is absent."""
+    if not _exists(con, schema, SETTINGS_TABLE):
+        return {}
+    rows = con.execute(f"select key, value from {_q(schema)}.{SETTINGS_TABLE} order by key").fetchall()
+    return {str(k): str(v) for k, v in rows}
+
+
+def read_notes(con: Any, schema: str) -> list[DataNote]:
+    """The data notes recorded when the dataset was built, in their original order."""
+    import json
+
+    from crmkit.model import DataNote
+
+    if not _exists(con, schema, NOTES_TABLE):
+        return []
+    rows = con.execute(
+        "select table_name, column_name, rule, count, examples, severity "
+        f"from {_q(schema)}.{NOTES_TABLE} order by position"
+    ).fetchall()
+    return [DataNote(t, c, r, int(n), json.loads(e) if e else [], s) for t, c, r, n, e, s in rows]
+
+
+def _exists(con: Any, schema: str, table: str) -> bool:
+    row = con.execute(
+        "select 1 from information_schema.tables where table_schema = %s and table_name = %s",
+        (schema, table),
+    ).fetchone()
+    return row is not None
+
+
+def describe(location: Location) -> tuple[dict[str, str], dict[str, str]]:
+    """Settings and teams (team_id -> name) with two small queries (the runner's check)."""
+    con = connect(location)
+    try:
+        missing = _missing_tables(con, location.schema)
+        if "teams" in missing:
+            raise _not_crmkit(location, missing)
+        teams = con.execute(f"select team_id, name from {_q(location.schema)}.teams order by name").fetchall()
+        settings = read_settings(con, location.schema)
+    finally:
+        con.close()
+    return settings, {str(k): str(v) for k, v in teams}
+
+
+# -- lazy tables ---------------------------------------------------------------------------
+
+
+@dataclass
+class Opened:
+    """An open PostgreSQL dataset: lazy tables and what the Store needs besides."""
+
+    frames: dict[str, Any]
+    settings: dict[str, str]
+    notes: list[DataNote]
+    connection: Any
+    backend: Any
+
+    def close(self) -> None:
+        import contextlib
+
+        for thing in (self.backend, self.connection):
+            with contextlib.suppress(Exception):
+                thing.close() if hasattr(thing, "close") else thing.disconnect()
+
+
+def open_dataset(location: Location) -> Opened:
+    """Open a dataset read-only: one narwhals ``LazyFrame`` per canonical table.
+
+    The frames are ibis tables on a PostgreSQL connection: every filter, join and
+    aggregation a metric builds is compiled to one SQL query that PostgreSQL runs, and
+    only its (aggregated) result is fetched.
+    """
+    import narwhals as nw
+
+    from crmkit.model import TABLES
+
+    con = connect(location)
+    try:
+        missing = _missing_tables(con, location.schema)
+        if missing:
+            raise _not_crmkit(location, missing)
+        settings = read_settings(con, location.schema)
+        notes = read_notes(con, location.schema)
+        backend = _ibis_backend(con)
+        frames = {name: nw.from_native(backend.table(name, database=location.schema)) for name in TABLES}
+    except BaseException:
+        con.close()
+        raise
+    return Opened(frames, settings, notes, con, backend)
+
+
+def _ibis_backend(con: Any) -> Any:
+    """An ibis PostgreSQL backend on ``con``, its transactions read-only."""
+    con.execute("set session characteristics as transaction read only")
+    return _backend_class().from_connection(con)
+
+
+@functools.cache
+def _backend_class() -> Any:
+    """ibis's PostgreSQL backend with one compiler fix.
+
+    Metrics count with ``(condition).cast(nw.Int64).sum()``; ibis compiles that to
+    ``CAST(boolean AS BIGINT)``, which PostgreSQL rejects (it casts boolean to integer
+    only). The fix casts through ``integer``: ``CAST(CAST(b AS INTEGER) AS BIGINT)``.
+    """
+    import ibis.expr.datatypes as dt
+    from ibis.backends.postgres import Backend
+    from ibis.backends.sql.compilers.postgres import PostgresCompiler
+
+    class Compiler(PostgresCompiler):
+        def visit_Cast(self, op: Any, *, arg: Any, to: Any) -> Any:
+            if op.arg.dtype.is_boolean() and to.is_integer() and not to.is_int32():
+                return self.cast(self.cast(arg, dt.int32), to)
+            return super().visit_Cast(op, arg=arg, to=to)
+
+        visit_TryCast = visit_Cast
+
+    class CrmkitPostgres(Backend):
+        compiler = Compiler()
+
+    return CrmkitPostgres
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def load(
+    duckdb_path: str | os.PathLike[str],
+    location: Location | str,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """Copy a crmkit DuckDB database into PostgreSQL (schema of ``location``).
+
+    The canonical tables are created with their canonical types (required columns NOT
+    NULL, keys as primary keys), filled with ``COPY`` and indexed on the time and employee
+    columns the reports filter on; settings and data notes go to ``crmkit_settings`` and
+    ``crmkit_data_notes``. Everything happens in one transaction that first drops the
+    schema's previous crmkit tables, so a failed load leaves the previous data in place.
+    Returns the rows copied per table.
+    """
+    import duckdb
+
+    from crmkit.model import TABLES
+    from crmkit.model import read_notes as duck_notes
+    from crmkit.model import read_settings as duck_settings
+    from crmkit.parameters import connect as duck_connect
+
+    loc = location if isinstance(location, Location) else resolve(location)
+    say = progress or (lambda _msg: None)
+    source = duck_connect(Path(duckdb_path).expanduser().resolve())
+    settings, notes = duck_settings(source), duck_notes(source)
+    rows: dict[str, int] = {}
+    con = connect(loc, autocommit=False)
+    schema = _q(loc.schema)
+    try:
+        with con.transaction(), tempfile.TemporaryDirectory(prefix="crmkit-load-") as tmp:
+            con.execute(f"create schema if not exists {schema}")
+            _check_replaceable(con, loc)
+            for name in (*reversed(TABLES), SETTINGS_TABLE, NOTES_TABLE):
+                con.execute(f"drop table if exists {schema}.{_q(name)}")
+            for name, spec in TABLES.items():
+                started = time.perf_counter()
+                cols = ", ".join(
+                    f"{_q(c.name)} {PG_TYPES[c.type]}{' not null' if c.required else ''}"
+                    for c in spec.columns
+                )
+                con.execute(f"create table {schema}.{_q(name)} ({cols})")
+                rows[name] = _copy(source, con, loc.schema, name, Path(tmp))
+                key = ", ".join(_q(k) for k in spec.key)
+                con.execute(
+                    f"alter table {schema}.{_q(name)} add constraint {_q(f'{name}_pkey')} primary key ({key})"
+                )
+                for col in INDEXED.get(name, ()):
+                    con.execute(f"create index {_q(f'{name}_{col}_idx')} on {schema}.{_q(name)} ({_q(col)})")
+                say(f"{name}: {rows[name]:,} rows in {time.perf_counter() - started:.1f} s")
+            con.execute(f"create table {schema}.{SETTINGS_TABLE} (key text primary key, value text not null)")
+            with con.cursor() as cur:
+                cur.executemany(
+                    f"insert into {schema}.{SETTINGS_TABLE} values (%s, %s)",
+                    sorted(settings.items()),
+                )
+                con.execute(
+                    f"create table {schema}.{NOTES_TABLE} (position integer primary key, "
+                    "table_name text, column_name text, rule text, severity text, "
+                    "count bigint, examples text)"
+                )
+                cur.executemany(
+                    f"insert into {schema}.{NOTES_TABLE} values (%s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (i, n.table, n.column, n.rule, n.severity, int(n.count), _json(n.examples))
+                        for i, n in enumerate(notes)
+                    ],
+                )
+            for name in TABLES:
+                con.execute(f"analyze {schema}.{_q(name)}")
+    except duckdb.Error as exc:
+        from crmkit.parameters import StoreError
+
+        raise StoreError(f"cannot read {duckdb_path}: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:
+        import psycopg
+
+        if isinstance(exc, psycopg.Error):
+            from crmkit.parameters import StoreError
+
+            text = str(exc).strip().splitlines()
+            raise StoreError(
+                f"loading into {loc} failed: {loc.scrub(text[0] if text else type(exc).__name__)}"
+            ) from None
+        raise
+    finally:
+        con.close()
+        source.close()
+    return rows
+
+
+def _check_replaceable(con: Any, loc: Location) -> None:
+    """Refuse to replace tables that an earlier load did not create (a CRM's own tables
+    that happen to share a canonical name)."""
+    from crmkit.model import TABLES
+    from crmkit.parameters import StoreError
+
+    if _exists(con, loc.schema, SETTINGS_TABLE):
+        return
+    clash = [t for t in TABLES if t not in _missing_tables(con, loc.schema)]
+    if clash:
+        raise StoreError(
+            f"schema {loc.schema!r} already has tables {', '.join(clash)} that crmkit did not "
+            "load (no crmkit_settings table): load into another schema with --schema"
+        )
+
+
+def _json(examples: Any) -> str:
+    import json
+
+    return json.dumps(list(examples), default=str, ensure_ascii=False)
+
+
+def _copy(source: Any, con: Any, schema: str, name: str, tmp: Path) -> int:
+    """Stream one table from DuckDB to PostgreSQL as CSV (DuckDB writes it, COPY reads it)."""
+    from crmkit.model import TABLES
+
+    spec = TABLES[name]
+    cols = ", ".join(_q(c) for c in spec.column_names)
+    path = tmp / f"{name}.csv"
+    target = str(path).replace("'", "''")
+    # Doubles are written in their shortest exact form and timestamps with microseconds, so
+    # every value arrives unchanged; empty strings are quoted, NULLs are empty fields.
+    source.execute(
+        f"copy (select {cols} from main.{_q(name)}) to '{target}' "
+        "(format csv, header false, quote '\"', force_quote *, "
+        "timestampformat '%Y-%m-%d %H:%M:%S.%f', dateformat '%Y-%m-%d')"
+    )
+    with (
+        con.cursor() as cur,
+        cur.copy(f"copy {_q(schema)}.{_q(name)} ({cols}) from stdin (format csv)") as copy,
+        open(path, "rb") as fh,
+    ):
+        while chunk := fh.read(1 << 20):
+            copy.write(chunk)
+    path.unlink()
+    [(n,)] = source.execute(f"select count(*) from main.{_q(name)}").fetchall()
+    return int(n)
+
+
+def load_from_environment(
+    database: str | os.PathLike[str],
+    schema: str | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Location, dict[str, int]]:
+    """``crmkit load-postgres``: copy ``database`` into ``$CRMKIT_DATABASE_URL``
+    (``schema`` overrides the URL's). The URL is read from the environment only."""
+    from crmkit.parameters import StoreError
+
+    target = from_environment()
+    if target is None:
+        raise StoreError(
+            f"set {ENV_URL}=postgresql://USER@HOST:PORT/DBNAME (the password in the URL, "
+            "~/.pgpass or PGPASSWORD): the URL is read from the environment only, never "
+            "from the command line"
+        )
+    if schema:
+        target = target.with_schema(schema)
+    if is_url(str(database)):
+        raise StoreError("--database is the crmkit DuckDB file to copy, not a URL")
+    return target, load(database, target, progress=progress)
