@@ -165,8 +165,12 @@ def kpi_cards(cards: Sequence[Mapping[str, Any]], currency: str = "") -> HTML:
             if test is not None and test.p_value is not None:
                 sig = " · significant" if test.significant else " · not significant"
                 sig += f" (p={test.p_value:.3f})" if test.p_value >= 0.001 else " (p<0.001)"
+            shown = fmt_change(ch)
+            if m.change_in_points:
+                now, before = card.get("value"), card.get("previous")
+                shown = f"{now - before:+.1f} pts" if now is not None and before is not None else "—"
             sub.append(
-                f"<span class='{cls}'>{arrow} {fmt_change(ch)}</span> vs "
+                f"<span class='{cls}'>{arrow} {shown}</span> vs "
                 f"{fmt(card.get('previous'), m.unit, currency)}{sig}"
             )
         out.append(

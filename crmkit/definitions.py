@@ -15,6 +15,10 @@ class Metric:
     unit: str  # count | money | rate | days | money_per_day | score | minutes | hours
     definition: str
     higher_is_better: bool = True
+    #: A signed score (NPS, −100..100) whose change reads best as a difference in points:
+    #: a relative change of a value near zero is meaningless. The JSON keeps the relative
+    #: change of METRICS.md; pages show the points.
+    change_in_points: bool = False
 
 
 def _m(name: str, label: str, unit: str, definition: str, higher: bool = True) -> Metric:

@@ -61,7 +61,7 @@ register(
            "never an average of scores. 95% interval: adjusted Wald (n + 3 responses, "
            "promoters + ¾, detractors + ¾, SE = √((p + d − (p − d)²) / n)). Its change "
            "against the comparison period is tested with a two-sample z-test from these "
-           "variances."),
+           "variances.", change_in_points=True),
     Metric("nps_responses", "NPS responses", "count",
            "nps survey responses with responded_at in the period."),
     Metric("nps_promoters", "Promoters", "count",

@@ -69,6 +69,10 @@ def render(entries: list[dict[str, Any]]) -> str:
             value = fmt(d["metrics"].get(name), unit, d.get("currency", ""))
             ch = (d.get("changes") or {}).get(name, {}).get("change")
             change = f" <small>({e(fmt_change(ch))})</small>" if ch is not None else ""
+            if name in METRICS and METRICS[name].change_in_points:
+                now, before = d["metrics"].get(name), (d.get("comparison") or {}).get(name)
+                change = (f" <small>({now - before:+.1f} pts)</small>"
+                          if now is not None and before is not None else "")
             kpis.append(f"{e(label)}: <b>{e(value)}</b>{change}")
         p = d["period"]
         rows.append(
