@@ -15,6 +15,7 @@ import pandas as pd
 from crmkit import __version__
 from crmkit import _frames as F
 from crmkit._docstrings import doc
+from crmkit.definitions import METRICS
 from crmkit.parameters import JSON_MIMETYPE, resolve
 from crmkit.periods import Period, parse_period
 from crmkit.stats import Interval, Test
@@ -269,6 +270,13 @@ class ReportData:
             "samples": self.samples,
             "breakdowns": {k: F.records(v) for k, v in self.breakdowns.items()},
             "notes": self.notes,
+            "definitions": {
+                name: {"label": m.label, "unit": m.unit, "definition": m.definition,
+                       "higher_is_better": m.higher_is_better,
+                       "change_in_points": m.change_in_points}
+                for name in self.metrics
+                if (m := METRICS.get(name)) is not None
+            },
         }
 
     def publish(self) -> None:

@@ -352,7 +352,11 @@ def run_report(
     elif kernel.database != db:
         kernel.database = db
         kernel.restart()
-    # The HTML exporter takes a second to import and set up: do it while the kernel runs.
+    # While the kernel imports the report libraries: papermill here (before the thread, as
+    # two threads importing the same modules at once can see them half-initialised), and
+    # the HTML exporter, which takes a second to import and set up, in the background.
+    import papermill  # noqa: F401
+
     exporter = _Background(_html_exporter)
     try:
         out_root.mkdir(parents=True, exist_ok=True)
@@ -520,6 +524,7 @@ def to_html(nb: nbformat.NotebookNode, exporter: Any = None) -> str:
 
 
 def _html_exporter() -> Any:
+    import papermill  # noqa: F401 - imported here, off the critical path
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
     from traitlets.config import Config

@@ -11,8 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from crmkit.blocks import CSS, fmt, fmt_change
-from crmkit.definitions import METRICS
+from crmkit.formatting import CSS, fmt, fmt_change
 
 #: Headline KPIs per report on the index page.
 HEADLINES: dict[str, tuple[str, ...]] = {
@@ -45,17 +44,7 @@ def collect(output: Path) -> list[dict[str, Any]]:
     return entries
 
 
-#: The module that defines each report's metrics (their labels and units).
-DOMAINS = {"sales": "crmkit.sales", "activity": "crmkit.activity",
-           "satisfaction": "crmkit.satisfaction", "marketing": "crmkit.campaigns",
-           "performance": "crmkit.people"}
-
-
 def render(entries: list[dict[str, Any]]) -> str:
-    from importlib import import_module
-
-    for report in {d["report"] for d in entries} & set(DOMAINS):
-        import_module(DOMAINS[report])
     e = html.escape
     rows = []
     for d in entries:
@@ -64,12 +53,13 @@ def render(entries: list[dict[str, Any]]) -> str:
         for name in names:
             if name not in d.get("metrics", {}):
                 continue
-            unit = METRICS[name].unit if name in METRICS else "score"
-            label = METRICS[name].label if name in METRICS else name
+            # each JSON carries the definitions of its metrics: no report code is imported
+            spec = (d.get("definitions") or {}).get(name, {})
+            unit, label = spec.get("unit", "score"), spec.get("label", name)
             value = fmt(d["metrics"].get(name), unit, d.get("currency", ""))
             ch = (d.get("changes") or {}).get(name, {}).get("change")
             change = f" <small>({e(fmt_change(ch))})</small>" if ch is not None else ""
-            if name in METRICS and METRICS[name].change_in_points:
+            if spec.get("change_in_points"):
                 now, before = d["metrics"].get(name), (d.get("comparison") or {}).get(name)
                 change = (f" <small>({now - before:+.1f} pts)</small>"
                           if now is not None and before is not None else "")
