@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 from datetime import datetime as dt
 
-import duckdb
 import pandas as pd
 import pytest
+from engines import on_engine
 
 from crmkit import activity
 from crmkit.periods import parse_period
@@ -89,14 +89,7 @@ def _employees() -> pd.DataFrame:
 def tables(request):
     frames = {"activities": _activities(), "deals": _deals(), "customers": _customers(),
               "employees": _employees()}
-    if request.param == "pandas":
-        return frames
-    con = duckdb.connect()
-    out = {}
-    for name, df in frames.items():
-        con.register(f"{name}_df", df)
-        out[name] = con.sql(f"select * from {name}_df")
-    return out
+    return on_engine(frames, request.param)
 
 
 def test_interactions_by_type(tables):

@@ -34,9 +34,9 @@ from __future__ import annotations
 
 from datetime import datetime as dt
 
-import duckdb
 import pandas as pd
 import pytest
+from engines import on_engine
 from scipy.stats import chi2
 
 from crmkit import campaigns
@@ -114,13 +114,9 @@ def tables(request):
     frames = _frames()
     if request.param == "pandas":
         return frames
-    con = duckdb.connect()
-    out = {}
-    for name, df in frames.items():
-        con.register(f"{name}_df", df)
-        out[name] = con.sql(f"select * from {name}_df")
+    out = on_engine(frames, "duckdb")
     # the canonical column is a calendar DATE in the database
-    out["campaign_costs"] = con.sql("select * replace (cast(date as date) as date) from campaign_costs_df")
+    out["campaign_costs"] = out["campaign_costs"].project("* replace (cast(date as date) as date)")
     return out
 
 

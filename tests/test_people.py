@@ -32,10 +32,10 @@ from __future__ import annotations
 
 from datetime import datetime as dt
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from engines import on_engine
 
 from crmkit import people, sales
 from crmkit.periods import parse_period
@@ -152,14 +152,7 @@ def _frames() -> dict[str, pd.DataFrame]:
 @pytest.fixture(params=["pandas", "duckdb"])
 def tables(request):
     frames = _frames()
-    if request.param == "pandas":
-        return frames
-    con = duckdb.connect()
-    out = {}
-    for name, df in frames.items():
-        con.register(f"{name}_df", df)
-        out[name] = con.sql(f"select * from {name}_df")
-    return out
+    return on_engine(frames, request.param)
 
 
 def _by_id(df: pd.DataFrame) -> pd.DataFrame:

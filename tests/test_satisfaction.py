@@ -17,9 +17,9 @@ import json
 import math
 from datetime import datetime as dt
 
-import duckdb
 import pandas as pd
 import pytest
+from engines import on_engine
 
 from crmkit import blocks, satisfaction, stats
 from crmkit.periods import parse_period
@@ -124,14 +124,7 @@ FRAMES = {"survey_responses": _survey, "customers": _customers, "employees": _em
 def t(request):
     """The hand-made tables, as pandas frames or as DuckDB relations."""
     frames = {name: make() for name, make in FRAMES.items()}
-    if request.param == "pandas":
-        return frames
-    con = duckdb.connect()
-    out = {}
-    for name, df in frames.items():
-        con.register(f"{name}_df", df)
-        out[name] = con.sql(f"select * from {name}_df")
-    return out
+    return on_engine(frames, request.param)
 
 
 # -- NPS ---------------------------------------------------------------------------------------
