@@ -47,7 +47,8 @@ bench: env
 lab: env
 	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[lab]'
 	@test -f $(DB) || $(BIN)/crmkit demo --database $(DB)
-	CRMKIT_DATABASE=$(abspath $(DB)) $(BIN)/jupyter lab --notebook-dir=notebooks
+	CRMKIT_DATABASE=$(abspath $(DB)) $(BIN)/jupyter lab --notebook-dir=notebooks \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 clean:
 	rm -rf output/*/ output/index.html data/ .pytest_cache
