@@ -8,17 +8,15 @@ else its customer's owner's; team of a deal: its owner's).
 
 from __future__ import annotations
 
-import html as htmlmod
 import json
-import re
 
 import duckdb
 import pytest
+from published import first_team, kpi_cards, month_and_quarter
 
 from crmkit import activity  # registers the report's metric definitions
 from crmkit.blocks import fmt
 from crmkit.definitions import METRICS
-from crmkit.runner import run_report
 
 TYPES = ("call", "email", "meeting", "message", "site_visit", "request", "note", "other")
 assert TYPES == activity.ACTIVITY_TYPES  # the canonical types, spelled out independently
@@ -26,12 +24,8 @@ assert TYPES == activity.ACTIVITY_TYPES  # the canonical types, spelled out inde
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory, demo_db):
-    out = tmp_path_factory.mktemp("output")
-    con = duckdb.connect(str(demo_db), read_only=True)
-    team = con.execute("select team_id from teams order by team_id limit 1").fetchone()[0]
-    con.close()
-    month = run_report("activity", period="2025-06", team="all", database=demo_db, output=out)
-    quarter = run_report("activity", period="2025-Q2", team=team, database=demo_db, output=out)
+    team = first_team(demo_db)
+    month, quarter = month_and_quarter("activity", demo_db, tmp_path_factory.mktemp("output"), team)
     return {"month": (month, None), "quarter": (quarter, team)}
 
 
@@ -151,12 +145,10 @@ def test_html_matches_json(published):
     result = published["month"][0]
     data = json.loads(result.json.read_text())
     page = result.html.read_text()
-    cards = dict(re.findall(
-        r"""data-metric=["']([a-z_0-9]+)["']><div class=["']l["']>[^<]*</div>"""
-        r"""<div class=["']v["']>([^<]*)</div>""", page))
+    cards = kpi_cards(page)
     assert len(cards) == 14
     for name, shown in cards.items():
-        assert htmlmod.unescape(shown) == fmt(data["metrics"][name], METRICS[name].unit), name
+        assert shown == fmt(data["metrics"][name], METRICS[name].unit), name
     assert "Customer activity report" in page and "2025-06-01 to 2025-06-30" in page
     assert "<script" not in page.lower() and page.count("<img") >= 4
     assert "def " not in page and "import crmkit" not in page

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
+from published import first_team
 
 from crmkit.batch import PresetError, expand, load_preset, run_all, summary_table
 from crmkit.parameters import ParameterError
@@ -33,14 +33,6 @@ def notebooks(tmp_path):
     return folder
 
 
-def _team(db: Path) -> str:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute("select team_id from teams order by team_id").fetchall()[0][0]
-    finally:
-        con.close()
-
-
 def _preset(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "preset.yaml"
     path.write_text(text)
@@ -55,7 +47,7 @@ def _cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 300):
 
 
 def test_failing_report_is_isolated(tmp_path, notebooks, demo_db):
-    team = _team(demo_db)
+    team = first_team(demo_db)
     out = tmp_path / "out"
     preset = _preset(tmp_path, f"reports: [sales, broken]\nperiods: ['2025-06']\nteams: [all, {team}]\n")
     proc = _cli("run-all", str(preset), "--database", str(demo_db), "--output", str(out),
@@ -95,7 +87,7 @@ def test_index_lists_every_report_newest_first(tmp_path, demo_db):
 
 
 def test_preset_expansion_and_validation(tmp_path, demo_db):
-    team = _team(demo_db)
+    team = first_team(demo_db)
     preset = load_preset(_preset(tmp_path, "reports: [sales]\nperiods: [last-month]\nteams: [all, each]\n"))
     jobs = expand(preset, demo_db, ROOT / "notebooks", as_of="2025-07-01")
     assert len(jobs) == 5 and jobs[0].team == "all" and jobs[0].period == "2025-06"
@@ -162,7 +154,7 @@ def _complete(path: Path) -> bool:
 
 
 def test_killed_run_leaves_only_complete_files_and_rerun_is_idempotent(tmp_path, demo_db):
-    team = _team(demo_db)
+    team = first_team(demo_db)
     out = tmp_path / "out"
     preset = _preset(tmp_path, f"reports: [sales]\nperiods: ['2025-05', '2025-06']\nteams: [all, {team}]\n")
     args = [sys.executable, "-m", "crmkit.cli", "run-all", str(preset), "--database", str(demo_db),

@@ -8,18 +8,16 @@ report covers its campaigns whoever owns the leads and deals) without using crmk
 
 from __future__ import annotations
 
-import html as htmlmod
 import json
-import re
 from pathlib import Path
 
 import duckdb
 import pytest
+from published import kpi_cards, month_and_quarter
 
 import crmkit.campaigns  # noqa: F401  (registers the Marketing definitions)
 from crmkit.blocks import fmt
 from crmkit.definitions import METRICS
-from crmkit.runner import run_report
 
 NAMES = {"cost", "leads", "lead_conversion", "deals_won", "revenue", "cost_per_lead", "cac",
          "roi", "acquired_customers", "conversion_chi2_p_value"}
@@ -35,8 +33,7 @@ def published(tmp_path_factory, demo_db):
         where k.date >= date '2025-04-01' and k.date < date '2025-07-01' and c.team_id is not null
         group by 1 order by sum(k.cost) desc, 1 limit 1""").fetchone()[0]
     con.close()
-    month = run_report("marketing", period="2025-06", team="all", database=demo_db, output=out)
-    quarter = run_report("marketing", period="2025-Q2", team=team, database=demo_db, output=out)
+    month, quarter = month_and_quarter("marketing", demo_db, out, team)
     return out, month, quarter, team
 
 
@@ -148,12 +145,10 @@ def test_html_matches_json(published):
     result = published[1]
     data = json.loads(result.json.read_text())
     page = result.html.read_text()
-    cards = dict(re.findall(
-        r"""data-metric=["']([a-z_0-9]+)["']><div class=["']l["']>[^<]*</div>"""
-        r"""<div class=["']v["']>([^<]*)</div>""", page))
+    cards = kpi_cards(page)
     assert set(cards) == NAMES - {"conversion_chi2_p_value"}
     for name, shown in cards.items():
-        assert htmlmod.unescape(shown) == fmt(data["metrics"][name], METRICS[name].unit, data["currency"]), name
+        assert shown == fmt(data["metrics"][name], METRICS[name].unit, data["currency"]), name
     assert "Marketing campaigns report" in page and "2025-06-01 to 2025-06-30" in page
     assert page.count("<img") >= 3 and "<script" not in page.lower()
     assert "def " not in page  # code is hidden

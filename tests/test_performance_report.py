@@ -13,9 +13,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from published import first_team, month_and_quarter
 
 from crmkit.demo import STORY_IDLE_REP, STORY_OVERLOADED_AGENT
-from crmkit.runner import run_report
 
 AS_OF = "2025-07-01"
 NOW = "2025-07-02 00:00:00"
@@ -23,14 +23,9 @@ NOW = "2025-07-02 00:00:00"
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory, demo_db):
-    out = tmp_path_factory.mktemp("output")
-    con = duckdb.connect(str(demo_db), read_only=True)
-    team = con.execute("select team_id from teams order by team_id limit 1").fetchone()[0]
-    con.close()
-    month = run_report("performance", period="2025-06", team="all", as_of=AS_OF,
-                       database=demo_db, output=out)
-    quarter = run_report("performance", period="2025-Q2", team=team, as_of=AS_OF,
-                         database=demo_db, output=out)
+    team = first_team(demo_db)
+    month, quarter = month_and_quarter("performance", demo_db, tmp_path_factory.mktemp("output"),
+                                       team, as_of=AS_OF)
     return {"month": (month, None), "quarter": (quarter, team)}
 
 

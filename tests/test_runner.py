@@ -6,7 +6,6 @@ checked against its JSON twin; bad input fails early with one line and writes no
 
 from __future__ import annotations
 
-import html as htmlmod
 import json
 import re
 import shutil
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from published import chromium, first_team, kpi_cards, month_and_quarter
 
 from crmkit.blocks import fmt
 from crmkit.definitions import METRICS
@@ -29,11 +29,8 @@ ROOT = Path(__file__).parent.parent
 def published(tmp_path_factory, demo_db):
     """Sales for June 2025 (company-wide) and 2025-Q2 for one team."""
     out = tmp_path_factory.mktemp("output")
-    con = duckdb.connect(str(demo_db), read_only=True)
-    team = con.execute("select team_id from teams order by team_id limit 1").fetchone()[0]
-    con.close()
-    month = run_report("sales", period="2025-06", team="all", database=demo_db, output=out)
-    quarter = run_report("sales", period="2025-Q2", team=team, database=demo_db, output=out)
+    team = first_team(demo_db)
+    month, quarter = month_and_quarter("sales", demo_db, out, team)
     return out, month, quarter, team
 
 
@@ -139,17 +136,11 @@ def test_html_matches_json(published):
     result = published[1]
     data = json.loads(result.json.read_text())
     page = result.html.read_text()
-    cards = dict(
-        re.findall(
-            r"""data-metric=["']([a-z_0-9]+)["']><div class=["']l["']>[^<]*</div>"""
-            r"""<div class=["']v["']>([^<]*)</div>""",
-            page,
-        )
-    )
+    cards = kpi_cards(page)
     assert len(cards) >= 10
     for name, shown in cards.items():
         expected = fmt(data["metrics"][name], METRICS[name].unit, data["currency"])
-        assert htmlmod.unescape(shown) == expected, name
+        assert shown == expected, name
     # the header states report, period with dates, team, time zone, fingerprint, version
     for text in (
         "Sales report",
@@ -282,48 +273,16 @@ def test_relative_period_resolves_to_its_label(tmp_path, demo_db):
 
 
 def test_page_renders_in_headless_chromium(published, tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
         pytest.skip("Debian chromium is not installed (.ci/run installs it)")
     page = published[1].html
-    proc = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = chromium(binary, tmp_path / "profile", "--dump-dom", page.as_uri())
     dom = proc.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert dom.count("<img") >= 4 and dom.count("<table") >= 2
     assert "data-metric=" in dom
     shot = tmp_path / "page.png"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile2'}",
-            f"--screenshot={shot}",
-            "--window-size=1200,3000",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    chromium(binary, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1200,3000",
+             page.as_uri())
     assert shot.exists() and shot.stat().st_size > 20_000  # a rendered page, not a blank one
