@@ -14,17 +14,13 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import matplotlib
+import pandas as pd
+from IPython.display import HTML
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from IPython.display import HTML  # noqa: E402
-
-from crmkit.definitions import METRICS  # noqa: E402
-from crmkit.formatting import CSS, PALETTE, SERIES, compact, fmt, fmt_change  # noqa: E402,F401
-from crmkit.stats import SMALL_SAMPLE  # noqa: E402
+from crmkit.definitions import METRICS
+from crmkit.formatting import CSS, PALETTE, SERIES, compact, fmt, fmt_change  # noqa: F401
+from crmkit.plotting import plt, sns
+from crmkit.stats import SMALL_SAMPLE
 
 
 def style() -> HTML:

@@ -626,12 +626,11 @@ def _values(frame: pd.DataFrame, metric: str) -> np.ndarray:
 
 def _rank(values: np.ndarray, eligible: np.ndarray, metric: str) -> pd.Series:
     """Rank 1 = best among the eligible people (ties share the best rank)."""
-    from scipy.stats import rankdata
-
     out = pd.Series(pd.NA, index=range(len(values)), dtype="Int64")
     if eligible.any():
         sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
-        out[eligible] = rankdata(sign * values[eligible], method="min").astype(int)
+        ranks = pd.Series(sign * values[eligible]).rank(method="min")
+        out[eligible] = ranks.to_numpy(dtype=int)
     return out
 
 
@@ -763,8 +762,6 @@ def _workload(frame: pd.DataFrame) -> pd.DataFrame:
     ordinary spread; and a Poisson test with the median as the expected count gives
     p < 0.01, so small counts are not flagged by chance.
     """
-    from scipy import stats as st
-
     df = frame.copy()
     df["workload"] = (df["activities"] + df["tasks_due"] + df["tickets_assigned"]).astype(int)
     role = df["role"].fillna("(no role)")
@@ -784,9 +781,9 @@ def _workload(frame: pd.DataFrame) -> pd.DataFrame:
         flag = ""
         if f and peers.get(name, 0) >= WORKLOAD_MIN_PEERS and pd.notna(r):
             far = abs(lg - math.log1p(m)) > 3 * spread[name]
-            if far and r >= OVERLOAD_RATIO and st.poisson.sf(w - 1, m) < WORKLOAD_P / 2:
+            if far and r >= OVERLOAD_RATIO and stats.poisson_sf(w - 1, m) < WORKLOAD_P / 2:
                 flag = "high"
-            elif far and r <= IDLE_RATIO and st.poisson.cdf(w, m) < WORKLOAD_P / 2:
+            elif far and r <= IDLE_RATIO and stats.poisson_cdf(w, m) < WORKLOAD_P / 2:
                 flag = "low"
         flags.append(flag)
     df["workload_flag"] = flags

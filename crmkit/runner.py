@@ -42,10 +42,8 @@ KERNEL_NAME = "crmkit"
 TEMPLATES = Path(__file__).parent / "templates"
 REPORT_ID = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
-#: Imported by a new kernel before its first notebook, so reports start warm.
-WARM_UP = (
-    "import crmkit, crmkit.report, crmkit.blocks, crmkit.sales, crmkit.charts.sales, seaborn"
-)
+#: Imported by a new kernel as it starts, before its first notebook, so reports start warm.
+WARM_UP = ("crmkit.report", "crmkit.blocks", "crmkit.sales", "crmkit.charts.sales")
 
 
 class ReportError(RuntimeError):
@@ -209,6 +207,7 @@ class Kernel:
         self.database = database if isinstance(database, Location) else Path(database)
         self.cwd, self.startup_timeout = Path(cwd), startup_timeout
         self.km: Any = None
+        self.fresh = False
         self._start()
 
     def _start(self) -> None:
@@ -217,15 +216,28 @@ class Kernel:
         from jupyter_core.utils import run_sync
 
         env = dict(os.environ)
+        modules = list(WARM_UP)
         if isinstance(self.database, Location):
             env.pop("CRMKIT_DATABASE", None)
             env[ENV_URL] = self.database.url
+            modules += ["crmkit.backends.postgres", "ibis.backends.postgres"]
         else:
             env.pop(ENV_URL, None)  # a DuckDB run has no use for a PostgreSQL password
             env["CRMKIT_DATABASE"] = str(self.database)
+        # The kernel imports the report libraries as it starts (IPython's exec_lines), so
+        # the start-up and the imports run without waiting on this process; the names
+        # used are deleted again, leaving the user namespace empty.
+        warm = (
+            "import importlib as _ck; [_ck.import_module(_m) for _m in %r]; del _ck"
+            % (tuple(modules),)
+        )
         self.km = AsyncKernelManager(kernel_name=KERNEL_NAME)
         try:
-            run_sync(self.km.start_kernel)(cwd=str(self.cwd), env=env)
+            run_sync(self.km.start_kernel)(
+                cwd=str(self.cwd),
+                env=env,
+                extra_arguments=[f"--IPKernelApp.exec_lines={json.dumps([warm])}"],
+            )
         except NoSuchKernel:
             raise ReportError(
                 "?",
@@ -233,27 +245,7 @@ class Kernel:
                 f"Jupyter kernel '{KERNEL_NAME}' is not installed; run `crmkit install-kernel` "
                 "(make env does this)",
             ) from None
-        warm = WARM_UP
-        if isinstance(self.database, Location):
-            warm += "\nimport crmkit.backends.postgres, ibis.backends.postgres"
-        self._send(warm, wait=False)
-
-    def _send(self, code: str, wait: bool) -> None:
-        from jupyter_core.utils import run_sync
-
-        client = self.km.client()
-        client.start_channels()
-        try:
-            run_sync(client.wait_for_ready)(timeout=self.startup_timeout)
-            msg_id = client.execute(code, silent=True, store_history=False)
-            if wait:
-                deadline = time.monotonic() + self.startup_timeout
-                while time.monotonic() < deadline:
-                    reply = run_sync(client.get_shell_msg)(timeout=self.startup_timeout)
-                    if reply["parent_header"].get("msg_id") == msg_id:
-                        break
-        finally:
-            client.stop_channels()
+        self.fresh = True
 
     @property
     def alive(self) -> bool:
@@ -268,7 +260,9 @@ class Kernel:
 
         if not self.alive:
             self.restart()
-        self._send("%reset -f", wait=True)
+        if not self.fresh:  # clear what the previous notebook left
+            self._send("%reset -f", wait=True)
+        self.fresh = False
         return pm.execute_notebook(
             str(source),
             str(executed),
@@ -331,39 +325,44 @@ def run_report(
     folder = find_notebooks(notebooks)
     source = report_notebook(report, folder)
     db = find_database(database)
-    settings, teams = describe(db)
-    resolved = resolve(
-        period=period,
-        team=team,
-        compare_to=compare_to,
-        as_of=as_of,
-        timezone=timezone,
-        settings=settings,
-        teams=teams,
-    )
-    params = {**resolved.for_notebook(), **report_parameters(report, source, extra or {})}
-    out_root = Path(output)
-    out_dir = out_root / resolved.period.slug / resolved.team
-    label = f"{report} {resolved.period.label} {resolved.team}"
     own_kernel = kernel is None
     if kernel is None:
-        say(f"{label}: starting the kernel")
+        # Started first: it boots and imports the report libraries (the longest part of a
+        # single run) while this process checks the parameters and loads papermill and
+        # the HTML exporter. Bad parameters shut it down again below.
+        say(f"{report}: starting the kernel")
         kernel = Kernel(db, folder)
     elif kernel.database != db:
         kernel.database = db
         kernel.restart()
-    # While the kernel imports the report libraries: papermill here (before the thread, as
-    # two threads importing the same modules at once can see them half-initialised), and
-    # the HTML exporter, which takes a second to import and set up, in the background.
-    import papermill  # noqa: F401
-
-    exporter = _Background(_html_exporter)
     try:
+        settings, teams = describe(db)
+        resolved = resolve(
+            period=period,
+            team=team,
+            compare_to=compare_to,
+            as_of=as_of,
+            timezone=timezone,
+            settings=settings,
+            teams=teams,
+        )
+        params = {**resolved.for_notebook(), **report_parameters(report, source, extra or {})}
+        out_root = Path(output)
+        out_dir = out_root / resolved.period.slug / resolved.team
+        label = f"{report} {resolved.period.label} {resolved.team}"
+        # papermill here, before the thread (two threads importing the same modules at once
+        # can see them half-initialised); the HTML exporter, which takes a second to import
+        # and compile its templates, in the background while the notebook runs.
+        import papermill  # noqa: F401
+
+        exporter = _Background(_html_exporter)
         out_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".tmp-{os.getpid()}-", dir=out_root) as tmp:
             executed = Path(tmp) / f"{report}.ipynb"
             say(f"{label}: executing {source.name}")
             nb = _execute(kernel, report, source, executed, params, timeout, out_dir)
+            if own_kernel:
+                kernel.close()
             payload = extract_json(nb)
             if payload is None:
                 raise ReportError(
@@ -543,6 +542,8 @@ def _html_exporter() -> Any:
         config=config, template_name="crmkit", extra_template_basedirs=[str(TEMPLATES)]
     )
     exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
+    # Jinja compiles the templates on first use: do it now, on an empty notebook.
+    exporter.from_notebook_node(nbformat.v4.new_notebook())
     return exporter
 
 

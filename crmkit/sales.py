@@ -394,10 +394,7 @@ def _welch(m1: Any, v1: Any, n1: int, m2: Any, v2: Any, n2: int) -> stats.Test:
     se = math.sqrt(v1 / n1 + v2 / n2)
     if se == 0:
         return stats.Test(0.0, 1.0)
-    from scipy import stats as st
-
-    res = st.ttest_ind_from_stats(m1, math.sqrt(v1), n1, m2, math.sqrt(v2), n2, equal_var=False)
-    return stats.Test(float(res.statistic), float(res.pvalue))
+    return stats.welch_from_moments(m1, v1, n1, m2, v2, n2)
 
 
 # -- breakdowns --------------------------------------------------------------------------

@@ -2,6 +2,11 @@
 
 All functions take plain counts or sequences and return floats (or ``None`` when the
 answer is undefined, e.g. a zero denominator), so they are easy to test by hand.
+
+Distribution functions come from ``scipy.special`` (the same routines ``scipy.stats`` calls)
+and the standard library: ``scipy.stats`` takes a second to import, which would be spent in
+every report kernel (see :mod:`crmkit.plotting`). Only the Mann-Whitney test, used by the
+Performance report, imports it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,42 @@ def _scipy() -> Any:
     from scipy import stats
 
     return stats
+
+
+def _special() -> Any:
+    from scipy import special
+
+    return special
+
+
+def normal_sf(z: float) -> float:
+    """P(Z > z) for a standard normal Z."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with ``df`` degrees of freedom."""
+    return float(_special().stdtr(df, -t))
+
+
+def t_ppf(q: float, df: float) -> float:
+    """The ``q`` quantile of Student's t with ``df`` degrees of freedom."""
+    return float(_special().stdtrit(df, q))
+
+
+def chi2_sf(x: float, df: float) -> float:
+    """P(X > x) for a chi-square X with ``df`` degrees of freedom."""
+    return float(_special().chdtrc(df, x))
+
+
+def poisson_cdf(k: float, mean: float) -> float:
+    """P(X <= k) for a Poisson X with the given mean (0 when k < 0)."""
+    return float(_special().pdtr(k, mean)) if k >= 0 else 0.0
+
+
+def poisson_sf(k: float, mean: float) -> float:
+    """P(X > k) for a Poisson X with the given mean (1 when k < 0)."""
+    return float(_special().pdtrc(k, mean)) if k >= 0 else 1.0
 
 
 @dataclass(frozen=True)
@@ -105,7 +146,7 @@ def mean_t_interval(values: Sequence[float], confidence: float = 0.95) -> Interv
     if n < 2:
         return Interval(mean, None, None, n)
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(_scipy().t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+    half = t_ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n)
 
 
@@ -140,7 +181,7 @@ def two_proportion_test(x1: int, n1: int, x2: int, n2: int) -> Test:
     if se == 0:
         return Test(0.0, 1.0)
     z = (x1 / n1 - x2 / n2) / se
-    return Test(z, float(2 * _scipy().norm.sf(abs(z))))
+    return Test(z, 2 * normal_sf(abs(z)))
 
 
 def two_sample_z_test(diff: float, var1: float | None, var2: float | None) -> Test:
@@ -151,18 +192,35 @@ def two_sample_z_test(diff: float, var1: float | None, var2: float | None) -> Te
     if se == 0:
         return Test(0.0, 1.0)
     z = diff / se
-    return Test(z, float(2 * _scipy().norm.sf(abs(z))))
+    return Test(z, 2 * normal_sf(abs(z)))
 
 
 def welch_t_test(a: Sequence[float], b: Sequence[float]) -> Test:
     """Two-sided Welch t-test of two means."""
     if len(a) < 2 or len(b) < 2:
         return Test(None, None)
-    res = _scipy().ttest_ind(list(a), list(b), equal_var=False)
-    stat, p = float(res.statistic), float(res.pvalue)
-    if math.isnan(p):
+    moments = []
+    for values in (a, b):
+        mean = math.fsum(values) / len(values)
+        var = math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)
+        moments.append((mean, var, len(values)))
+    return welch_from_moments(*moments[0], *moments[1])
+
+
+def welch_from_moments(
+    mean1: float, var1: float, n1: int, mean2: float, var2: float, n2: int
+) -> Test:
+    """Two-sided Welch t-test from each sample's mean, variance (ddof 1) and size, as
+    ``scipy.stats.ttest_ind_from_stats(..., equal_var=False)``. Untestable (None) when a
+    sample has fewer than 2 values or both variances are 0."""
+    if n1 < 2 or n2 < 2 or None in (mean1, var1, mean2, var2):
         return Test(None, None)
-    return Test(stat, p)
+    s1, s2 = var1 / n1, var2 / n2
+    if s1 + s2 == 0 or any(math.isnan(x) for x in (mean1, mean2, s1, s2)):
+        return Test(None, None)
+    t = (mean1 - mean2) / math.sqrt(s1 + s2)
+    df = (s1 + s2) ** 2 / (s1 * s1 / (n1 - 1) + s2 * s2 / (n2 - 1))
+    return Test(t, min(1.0, 2 * t_sf(abs(t), df)))
 
 
 def mann_whitney_test(a: Sequence[float], b: Sequence[float]) -> Test:
@@ -174,9 +232,15 @@ def mann_whitney_test(a: Sequence[float], b: Sequence[float]) -> Test:
 
 
 def poisson_rate_test(count1: int, count2: int) -> Test:
-    """Two-sided test that two counts over equal exposure differ (conditional binomial)."""
+    """Two-sided test that two counts over equal exposure differ (conditional binomial).
+
+    Given the total n, count1 is Binomial(n, 1/2) when the rates are equal. The two-sided
+    exact p-value sums the outcomes at most as likely as the observed one; by symmetry that
+    is 2 P(X <= min(count1, count2)), capped at 1 (``scipy.stats.binomtest``'s answer).
+    """
     total = count1 + count2
     if total == 0:
         return Test(None, None)
-    res = _scipy().binomtest(count1, total, 0.5)
-    return Test(float(count1 - count2), float(res.pvalue))
+    low = min(count1, count2)
+    p = 1.0 if 2 * low == total else min(1.0, 2 * float(_special().bdtr(low, total, 0.5)))
+    return Test(float(count1 - count2), p)

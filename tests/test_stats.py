@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from crmkit import stats
@@ -51,3 +53,78 @@ def test_two_proportion_and_z_tests():
     assert stats.two_sample_z_test(1.0, 0.25, 0.25).statistic == pytest.approx(1.4142, abs=1e-4)
     assert stats.poisson_rate_test(0, 0).p_value is None
     assert stats.poisson_rate_test(10, 10).p_value == pytest.approx(1.0)
+
+
+def test_distribution_functions_known_values():
+    assert stats.normal_sf(1.959963984540054) == pytest.approx(0.025, rel=1e-12)
+    assert stats.t_ppf(0.975, 4) == pytest.approx(2.776445, abs=1e-6)  # printed t tables
+    assert stats.t_sf(2.776445, 4) == pytest.approx(0.025, abs=1e-7)
+    assert stats.chi2_sf(3.841459, 1) == pytest.approx(0.05, abs=1e-7)
+    # Poisson(2): P(X <= 1) = 3 e^-2; P(X > 1) = 1 - 3 e^-2; out-of-range k
+    assert stats.poisson_cdf(1, 2.0) == pytest.approx(3 * math.exp(-2), rel=1e-12)
+    assert stats.poisson_sf(1, 2.0) == pytest.approx(1 - 3 * math.exp(-2), rel=1e-12)
+    assert (stats.poisson_cdf(-1, 2.0), stats.poisson_sf(-1, 2.0)) == (0.0, 1.0)
+
+
+def test_exact_binomial_by_hand():
+    # 1 vs 9 out of 10: P(X <= 1) = 11/1024 for Binomial(10, 1/2); two-sided doubles it
+    t = stats.poisson_rate_test(1, 9)
+    assert t.statistic == -8
+    assert t.p_value == pytest.approx(22 / 1024, rel=1e-12)
+    assert stats.poisson_rate_test(9, 1).p_value == pytest.approx(22 / 1024, rel=1e-12)
+    assert stats.poisson_rate_test(0, 1).p_value == 1.0  # 2 x 1/2, capped
+
+
+def test_welch_by_hand():
+    # a: mean 2, var 1 (n 3); b: mean 5, var 4 (n 3): se = sqrt(1/3 + 4/3) = 1.2910,
+    # t = -3 / se = -2.3238; df = (5/3)^2 / ((1/3)^2/2 + (4/3)^2/2) = 2.9412
+    t = stats.welch_t_test([1, 2, 3], [3, 5, 7])
+    se = math.sqrt(1 / 3 + 4 / 3)
+    df = (5 / 3) ** 2 / ((1 / 3) ** 2 / 2 + (4 / 3) ** 2 / 2)
+    assert df == pytest.approx(2.9412, abs=1e-4)
+    assert t.statistic == pytest.approx(-3 / se, rel=1e-12)
+    assert t.p_value == pytest.approx(0.104479, abs=1e-6)  # 2 P(T > 2.3238), T ~ t(2.9412)
+    assert stats.welch_t_test([1, 1], [1, 1]).p_value is None  # no variance: untestable
+    assert stats.welch_t_test([1], [1, 2]).p_value is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_tests_agree_with_scipy_stats(seed):
+    """The scipy.special implementations give scipy.stats's answers."""
+    import numpy as np
+    from scipy import stats as st
+
+    rng = np.random.default_rng(seed)
+    a = rng.normal(0, rng.uniform(0.5, 3), size=rng.integers(2, 40))
+    b = rng.normal(0.5, 1, size=rng.integers(2, 40))
+    ref = st.ttest_ind(a, b, equal_var=False)
+    got = stats.welch_t_test(list(a), list(b))
+    assert (got.statistic, got.p_value) == pytest.approx((ref.statistic, ref.pvalue), rel=1e-9)
+    low, high = st.t.interval(0.95, len(a) - 1, loc=a.mean(), scale=st.sem(a))
+    i = stats.mean_t_interval(list(a))
+    assert (i.low, i.high) == pytest.approx((low, high), rel=1e-9)
+    x1, x2 = (int(v) for v in rng.integers(0, 300, size=2))
+    if x1 + x2:
+        ref_p = st.binomtest(x1, x1 + x2, 0.5).pvalue
+        assert stats.poisson_rate_test(x1, x2).p_value == pytest.approx(ref_p, rel=1e-9)
+    mean = float(rng.uniform(0, 50))
+    for k in range(0, 80, 9):
+        assert stats.poisson_sf(k - 1, mean) == pytest.approx(st.poisson.sf(k - 1, mean), rel=1e-9)
+        assert stats.poisson_cdf(k, mean) == pytest.approx(st.poisson.cdf(k, mean), rel=1e-9)
+    z = float(rng.uniform(0, 6))
+    assert stats.normal_sf(z) == pytest.approx(st.norm.sf(z), rel=1e-12)
+
+
+def test_report_libraries_load_without_scipy_stats():
+    """seaborn is loaded without scipy.stats (a second per kernel), which still imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, crmkit.blocks, crmkit.charts.sales, crmkit.sales, crmkit.satisfaction;"
+        "assert 'scipy.stats' not in sys.modules, 'scipy.stats was imported';"
+        "import scipy.stats; print(scipy.stats.norm.sf(0))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0.5"
