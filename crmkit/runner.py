@@ -226,10 +226,14 @@ class Kernel:
             env["CRMKIT_DATABASE"] = str(self.database)
         # The kernel imports the report libraries as it starts (IPython's exec_lines), so
         # the start-up and the imports run without waiting on this process; the names
-        # used are deleted again, leaving the user namespace empty.
+        # used are deleted again, leaving the user namespace empty. A library that fails
+        # to import is left for the notebook to report.
         warm = (
-            "import importlib as _ck; [_ck.import_module(_m) for _m in %r]; del _ck"
-            % (tuple(modules),)
+            "import importlib as _ck\n"
+            f"for _m in {tuple(modules)!r}:\n"
+            "    try:\n        _ck.import_module(_m)\n"
+            "    except ImportError:\n        pass\n"
+            "del _ck, _m"
         )
         self.km = AsyncKernelManager(kernel_name=KERNEL_NAME)
         try:
@@ -246,6 +250,23 @@ class Kernel:
                 "(make env does this)",
             ) from None
         self.fresh = True
+
+    def _send(self, code: str, wait: bool) -> None:
+        from jupyter_core.utils import run_sync
+
+        client = self.km.client()
+        client.start_channels()
+        try:
+            run_sync(client.wait_for_ready)(timeout=self.startup_timeout)
+            msg_id = client.execute(code, silent=True, store_history=False)
+            if wait:
+                deadline = time.monotonic() + self.startup_timeout
+                while time.monotonic() < deadline:
+                    reply = run_sync(client.get_shell_msg)(timeout=self.startup_timeout)
+                    if reply["parent_header"].get("msg_id") == msg_id:
+                        break
+        finally:
+            client.stop_channels()
 
     @property
     def alive(self) -> bool:

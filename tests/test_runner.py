@@ -286,3 +286,36 @@ def test_page_renders_in_headless_chromium(published, tmp_path):
     chromium(binary, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1200,3000",
              page.as_uri())
     assert shot.exists() and shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def test_kernel_starts_warm_with_an_empty_namespace(tmp_path, demo_db):
+    """The report libraries are imported as the kernel starts; nothing is left in the
+    user namespace, and the next notebook on the same kernel starts clean again."""
+    import nbformat
+
+    from crmkit.runner import Kernel
+
+    probe = (
+        "import json, sys\n"
+        "print(json.dumps({'names': sorted(n for n in globals() if not n.startswith('_')),"
+        " 'warm_up_names': [n for n in ('_ck', '_m') if n in globals()],"
+        " 'warm': [m in sys.modules for m in ('crmkit.sales', 'crmkit.charts.sales', 'seaborn')]}))\n"
+        "left_behind = 1"
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(probe)]
+    nb.metadata["kernelspec"] = {"name": "crmkit", "display_name": "crmkit", "language": "python"}
+    source = tmp_path / "probe.ipynb"
+    nbformat.write(nb, source)
+    seen = []
+    with Kernel(demo_db, tmp_path) as kernel:
+        for i in range(2):
+            out = kernel.execute(source, tmp_path / f"run{i}.ipynb", {}, timeout=120)
+            seen.append(json.loads(out.cells[0].outputs[0]["text"]))
+    for result in seen:
+        assert result["warm"] == [True, True, True]
+        assert set(result["names"]) - {"In", "Out", "exit", "quit", "open", "get_ipython"} == {
+            "json",
+            "sys",
+        }
+        assert result["warm_up_names"] == []
