@@ -42,6 +42,8 @@ lint: env
 	$(BIN)/nbstripout --verify --keep-id notebooks/*.ipynb crmkit/templates/custom_report.ipynb
 
 bench: env
+	@# bytecode for crmkit's own modules, as a user's installation has after its first run
+	@$(BIN)/python -m compileall -q crmkit
 	$(BIN)/python bench/bench.py
 
 lab: env

@@ -350,8 +350,8 @@ def run_report(
     if kernel is None:
         # Started first: it boots and imports the report libraries (the longest part of a
         # single run) while this process checks the parameters and loads papermill and
-        # the HTML exporter. Bad parameters shut it down again below.
-        say(f"{report}: starting the kernel")
+        # the HTML exporter. Bad parameters shut it down again below (and print one line:
+        # nothing is said before they are checked).
         kernel = Kernel(db, folder)
     elif kernel.database != db:
         kernel.database = db
