@@ -42,7 +42,7 @@ def interactions_by_type(by_type: pd.DataFrame, period: str, comparison: str | N
     if comparison:
         palette[comparison] = PALETTE["secondary"]
     sns.barplot(data=long, y="type", x="count", hue="which", order=order,
-                hue_order=list(palette), palette=palette, ax=ax)
+                hue_order=list(palette), palette=palette, ax=ax, errorbar=None)
     for container in ax.containers:
         ax.bar_label(container, labels=[f"{v:,.0f}" for v in container.datavalues],
                      padding=3, fontsize=8)

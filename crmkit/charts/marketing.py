@@ -177,7 +177,8 @@ def lead_funnel(funnel: pd.DataFrame) -> HTML:
                                        "won": "With a won deal"})
     fig, ax = blocks.figure(height=0.6 * len(funnel) + 1.4)
     sns.barplot(data=long, y="channel", x="count", hue="stage", ax=ax,
-                palette=[PALETTE["secondary"], PALETTE["primary"], PALETTE["good"]])
+                palette=[PALETTE["secondary"], PALETTE["primary"], PALETTE["good"]],
+                errorbar=None)
     for container in ax.containers:
         ax.bar_label(container, fmt="{:,.0f}", fontsize=8, padding=2)
     ax.set_xlabel("Leads created in the period (count)")

@@ -21,7 +21,8 @@ def revenue_trend(month: pd.DataFrame, current: list[str], currency: str = "") -
     fig, ax = blocks.figure()
     colours = [PALETTE["primary"] if m in current else PALETTE["secondary"] for m in month["month"]]
     sns.barplot(
-        data=month, x="month", y="revenue", hue="month", palette=colours, legend=False, ax=ax
+        data=month, x="month", y="revenue", hue="month", palette=colours, legend=False, ax=ax,
+        errorbar=None,
     )
     ax.set_xlabel("Month (closed_at)")
     ax.set_ylabel(f"Revenue ({currency})" if currency else "Revenue")
@@ -50,7 +51,7 @@ def stage_funnel(funnel: pd.DataFrame) -> HTML:
     if funnel.empty or funnel["reached"].max() == 0:
         return blocks.text("No deals were created in this period.")
     fig, ax = blocks.figure(height=0.45 * len(funnel) + 1.2)
-    sns.barplot(data=funnel, y="stage", x="reached", color=PALETTE["primary"], ax=ax)
+    sns.barplot(data=funnel, y="stage", x="reached", color=PALETTE["primary"], ax=ax, errorbar=None)
     for i, (n, share) in enumerate(zip(funnel["reached"], funnel["share"], strict=True)):
         ax.text(n, i, f"  {n:,} ({100 * (share or 0):.0f}%)", va="center", fontsize=9)
     ax.set_xlabel("Deals created in the period that reached the stage (count)")
@@ -107,6 +108,7 @@ def pipeline_by_close(pipe: pd.DataFrame, currency: str = "") -> HTML:
         hue="measure",
         palette=[PALETTE["secondary"], PALETTE["primary"]],
         ax=ax,
+        errorbar=None,
     )
     ax.set_xlabel("Expected close month")
     ax.set_ylabel(f"Open pipeline ({currency})" if currency else "Open pipeline")
