@@ -743,28 +743,26 @@ def _is_blank(s: pd.Series) -> pd.Series:
     return s.isna() | (s.astype("str").str.strip() == "")
 
 
+#: Soft rules "``later`` before ``earlier``": timestamps of a row in the wrong order.
+_ORDER_RULES: dict[str, tuple[tuple[str, str], ...]] = {
+    "campaigns": (("ended_at", "started_at"),),
+    "employees": (("left_at", "hired_at"),),
+    "leads": (("converted_at", "created_at"),),
+    "deals": (("closed_at", "created_at"),),
+    "tickets": (("sla_due_at", "opened_at"), ("resolved_at", "opened_at")),
+    "tasks": (("completed_at", "created_at"), ("due_at", "created_at")),
+}
+
+
 def _soft_rules(df: pd.DataFrame, table: str) -> list[tuple[str, str, pd.Series, list[str]]]:
     """Soft row-level rules of a table: (column, rule, mask, example columns)."""
     rules: list[tuple[str, str, pd.Series, list[str]]] = []
+    for later, earlier in _ORDER_RULES.get(table, ()):
+        rules.append(
+            (later, f"{later} before {earlier}", df[later] < df[earlier], [earlier, later])
+        )
     if table == "campaigns":
         rules.append(("channel", "channel is blank", _is_blank(df["channel"]), []))
-        rules.append(
-            (
-                "ended_at",
-                "ended_at before started_at",
-                df["ended_at"] < df["started_at"],
-                ["started_at", "ended_at"],
-            )
-        )
-    elif table == "employees":
-        rules.append(
-            (
-                "left_at",
-                "left_at before hired_at",
-                df["left_at"] < df["hired_at"],
-                ["hired_at", "left_at"],
-            )
-        )
     elif table == "leads":
         rules.append(
             (
@@ -790,14 +788,6 @@ def _soft_rules(df: pd.DataFrame, table: str) -> list[tuple[str, str, pd.Series,
                 [],
             )
         )
-        rules.append(
-            (
-                "converted_at",
-                "converted_at before created_at",
-                df["converted_at"] < df["created_at"],
-                ["created_at", "converted_at"],
-            )
-        )
     elif table == "deals":
         is_open = df["status"] == "open"
         rules.append(
@@ -809,14 +799,6 @@ def _soft_rules(df: pd.DataFrame, table: str) -> list[tuple[str, str, pd.Series,
             )
         )
         rules.append(
-            (
-                "closed_at",
-                "closed_at before created_at",
-                df["closed_at"] < df["created_at"],
-                ["created_at", "closed_at"],
-            )
-        )
-        rules.append(
             ("amount", "deal without amount (counts as no money)", df["amount"].isna(), ["status"])
         )
         rules.append(
@@ -825,40 +807,6 @@ def _soft_rules(df: pd.DataFrame, table: str) -> list[tuple[str, str, pd.Series,
                 "lost_reason on a deal that is not lost",
                 df["lost_reason"].notna() & (df["status"] != "lost"),
                 ["status"],
-            )
-        )
-    elif table == "tickets":
-        rules.append(
-            (
-                "sla_due_at",
-                "sla_due_at before opened_at",
-                df["sla_due_at"] < df["opened_at"],
-                ["opened_at", "sla_due_at"],
-            )
-        )
-        rules.append(
-            (
-                "resolved_at",
-                "resolved_at before opened_at",
-                df["resolved_at"] < df["opened_at"],
-                ["opened_at", "resolved_at"],
-            )
-        )
-    elif table == "tasks":
-        rules.append(
-            (
-                "completed_at",
-                "completed_at before created_at",
-                df["completed_at"] < df["created_at"],
-                ["created_at", "completed_at"],
-            )
-        )
-        rules.append(
-            (
-                "due_at",
-                "due_at before created_at",
-                df["due_at"] < df["created_at"],
-                ["created_at", "due_at"],
             )
         )
     elif table == "survey_responses":

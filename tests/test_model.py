@@ -379,6 +379,39 @@ def test_soft_rules_yield_notes() -> None:
     assert isinstance(notes[0], DataNote)
 
 
+@pytest.mark.parametrize(
+    "table, later, earlier",
+    [
+        ("campaigns", "ended_at", "started_at"),
+        ("employees", "left_at", "hired_at"),
+        ("leads", "converted_at", "created_at"),
+        ("deals", "closed_at", "created_at"),
+        ("tickets", "sla_due_at", "opened_at"),
+        ("tickets", "resolved_at", "opened_at"),
+        ("tasks", "completed_at", "created_at"),
+        ("tasks", "due_at", "created_at"),
+    ],
+)
+def test_timestamps_in_the_wrong_order_are_notes(table: str, later: str, earlier: str) -> None:
+    frames = tiny()
+    df = frames[table]
+    if table == "campaigns":
+        df["started_at"], df["ended_at"] = "2024-03-01", "2024-03-31"
+    if (table, later) == ("tickets", "resolved_at"):
+        df["first_response_at"] = None  # a response after the resolution is a hard error
+    # the rows whose `later` is set (all rows for an optional column the frame lacks)
+    wrong = df[earlier].notna() & (df[later].notna() if later in df else True)
+    day_before = pd.to_datetime(df[earlier]) - pd.Timedelta(days=1)
+    df[later] = df.get(later, pd.Series(None, index=df.index)).astype(object)
+    df.loc[wrong, later] = day_before[wrong].dt.strftime("%Y-%m-%d %H:%M:%S")
+    out, notes = validate(frames)
+    assert len(out[table]) == len(df), "rows in the wrong order are kept"
+    (note,) = [n for n in notes if (n.table, n.column) == (table, later)]
+    assert note.rule == f"{later} before {earlier}"
+    assert note.count == int(wrong.sum()) > 0
+    assert set(note.examples[0]) >= {earlier, later}
+
+
 def _table_names(path: Path) -> list[str]:
     with duckdb.connect(str(path), read_only=True) as con:
         return [
