@@ -39,7 +39,7 @@ test: env
 lint: env
 	$(BIN)/ruff check crmkit tests
 	$(BIN)/mypy
-	$(BIN)/nbstripout --verify --keep-id notebooks/*.ipynb crmkit/templates/custom_report.ipynb
+	$(BIN)/nbstripout --verify --keep-id notebooks/*.ipynb crmkit/publish/templates/custom_report.ipynb
 
 bench: env
 	@# bytecode for crmkit's own modules, as a user's installation has after its first run

@@ -23,11 +23,11 @@ ROOT = Path(__file__).parent
 
 
 def _demo_database() -> Path:
-    sources = [ROOT / "crmkit" / "demo.py", ROOT / "crmkit" / "model.py"]
+    sources = sorted([*(ROOT / "crmkit" / "sources").rglob("demo*.py"), *(ROOT / "crmkit" / "model").rglob("*.py")])
     key = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     path = Path(tempfile.gettempdir()) / f"crmkit-test-{PINNED_SEED}-{PINNED_END}-{key}.duckdb"
     if not path.exists():
-        from crmkit.demo import build_demo
+        from crmkit.sources.demo import build_demo
 
         build_demo(path, seed=PINNED_SEED, end=PINNED_END, scale=1)
     return path

@@ -1,7 +1,7 @@
 """crmkit: CRM reports over a canonical, validated data model.
 
 The public surface is small; everything else lives in its domain module
-(``crmkit.sales``, ``crmkit.periods``, ...). Names are imported on first use so that the
+(``crmkit.metrics.sales``, ``crmkit.periods``, ...). Names are imported on first use so that the
 command line starts fast.
 """
 
@@ -23,13 +23,13 @@ __all__ = [
 ]
 
 _LOCATIONS = {
-    "ReportContext": "crmkit.report",
-    "ReportData": "crmkit.report",
-    "open_report": "crmkit.report",
+    "ReportContext": "crmkit.reports.context",
+    "ReportData": "crmkit.reports.context",
+    "open_report": "crmkit.reports.context",
     "Store": "crmkit.store",
     "parse_period": "crmkit.periods",
     "compare_period": "crmkit.periods",
-    "run_report": "crmkit.runner",
+    "run_report": "crmkit.publish.runner",
 }
 
 

@@ -122,11 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("crmkit: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # every expected failure is a one-line message, no traceback
-        from crmkit.batch import PresetError
         from crmkit.model import DataValidationError
         from crmkit.parameters import ParameterError, StoreError
         from crmkit.periods import PeriodError, TeamError
-        from crmkit.runner import ReportError
+        from crmkit.publish.batch import PresetError
+        from crmkit.publish.runner import ReportError
 
         bad_input = (PeriodError, TeamError, StoreError, DataValidationError, PresetError, ParameterError)
         if isinstance(exc, bad_input):
@@ -164,14 +164,14 @@ def _no_url(database: str | None) -> None:
 
 def _dispatch(args: argparse.Namespace) -> int:
     _no_url(getattr(args, "database", None) if args.command != "demo" else None)
-    from crmkit.batch import PresetError
-    from crmkit.runner import print_progress
+    from crmkit.publish.batch import PresetError
+    from crmkit.publish.runner import print_progress
 
     if args.command == "demo":
         from datetime import date
 
-        from crmkit.demo import build_demo
         from crmkit.periods import PeriodError
+        from crmkit.sources.demo import build_demo
 
         try:
             end = date.fromisoformat(args.end) if args.end else None
@@ -191,14 +191,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(path)
         return 0
     if args.command == "import":
-        from crmkit.imports import import_exports
+        from crmkit.sources.imports import import_exports
 
         result = import_exports(args.source_dir, mapping=args.mapping, database=args.database)
         print(result.summary(), file=sys.stderr)
         print(result.database)
         return 0
     if args.command == "run":
-        from crmkit.runner import run_report
+        from crmkit.publish.runner import run_report
 
         result = run_report(
             args.report,
@@ -217,7 +217,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(result.html)
         return 0
     if args.command == "run-all":
-        from crmkit.batch import run_all, summary_table
+        from crmkit.publish.batch import run_all, summary_table
 
         if args.workers is not None and args.workers < 1:
             raise PresetError(f"--workers {args.workers} must be 1 or more")
@@ -228,17 +228,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(summary_table(outcomes))
         return 0 if all(o.ok for o in outcomes) else 1
     if args.command == "new-report":
-        from crmkit.custom import new_report
+        from crmkit.publish.scaffold import new_report
 
         print(new_report(args.name, args.notebooks))
         return 0
     if args.command == "install-kernel":
-        from crmkit.runner import install_kernel
+        from crmkit.publish.runner import install_kernel
 
         print(install_kernel())
         return 0
     if args.command == "index":
-        from crmkit.site import write_index
+        from crmkit.publish.site import write_index
 
         print(write_index(args.output))
         return 0
@@ -256,7 +256,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         store.close()
         return 0
     if args.command == "reports":
-        from crmkit.runner import available_reports
+        from crmkit.publish.runner import available_reports
 
         print("\n".join(available_reports(args.notebooks)))
         return 0

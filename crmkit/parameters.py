@@ -2,7 +2,7 @@
 
 Used twice with the same rules: by the runner before anything runs (so a bad period or
 team fails in a fraction of a second and writes nothing) and by the notebook through
-:func:`crmkit.report.open_report`. Only the standard library and DuckDB (or psycopg, for a
+:func:`crmkit.reports.context.open_report`. Only the standard library and DuckDB (or psycopg, for a
 PostgreSQL database) are imported here, which keeps the command line fast.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from crmkit.backends.postgres import ENV_URL, Location, is_url
 from crmkit.backends.postgres import describe as describe_postgres
 from crmkit.backends.postgres import resolve as resolve_url
+from crmkit.errors import StoreError
 from crmkit.periods import (
     Period,
     compare_period,
@@ -33,16 +34,8 @@ DEFAULT_DATABASE = Path("data") / "demo.duckdb"
 Database = Path | Location
 
 #: Media type of the notebook output that carries a report's JSON twin; the notebook
-#: emits it (:meth:`crmkit.report.ReportData.publish`) and the runner saves it.
+#: emits it (:meth:`crmkit.reports.context.ReportData.publish`) and the runner saves it.
 JSON_MIMETYPE = "application/vnd.crmkit.report+json"
-
-
-class ParameterError(ValueError):
-    """A report id or a report's own parameter is invalid (one-line message)."""
-
-
-class StoreError(RuntimeError):
-    """The database cannot be opened or is not a crmkit database (one-line message)."""
 
 
 @dataclass(frozen=True)

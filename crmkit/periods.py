@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from crmkit.errors import PeriodError, TeamError
+
 __all__ = [
     "Period",
     "PeriodError",
@@ -93,17 +95,6 @@ _LAST_ND_RE = re.compile(r"last-(\d+)d", re.ASCII)
 _TZ_RE = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*", re.ASCII)
 _FISCAL_LABEL_RE = re.compile(r"FY(\d{4})(?:-([QH])([1-4]))?", re.ASCII)
 _SLUG_BAD = re.compile(r"[^A-Za-z0-9_\-]")
-
-
-class PeriodError(ValueError):
-    """A period, ``as_of``, ``compare_to`` or time zone value is not valid.
-
-    The message is always a single line.
-    """
-
-
-class TeamError(ValueError):
-    """A team selector is unsafe or names no known team (one-line message)."""
 
 
 # --------------------------------------------------------------------------- helpers

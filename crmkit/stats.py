@@ -5,7 +5,7 @@ answer is undefined, e.g. a zero denominator), so they are easy to test by hand.
 
 Distribution functions come from ``scipy.special`` (the same routines ``scipy.stats`` calls)
 and the standard library: ``scipy.stats`` takes a second to import, which would be spent in
-every report kernel (see :mod:`crmkit.plotting`). Only the Mann-Whitney test, used by the
+every report kernel (see :mod:`crmkit.render.plotting`). Only the Mann-Whitney test, used by the
 Performance report, imports it.
 """
 

@@ -18,9 +18,9 @@ from typing import Any
 import narwhals as nw
 import pandas as pd
 
-from crmkit import _frames as F
 from crmkit.backends import fingerprint as fp
 from crmkit.backends.postgres import Location
+from crmkit.metrics import _frames as F
 from crmkit.model import TABLES, DataNote, empty_frame, read_notes, read_settings
 from crmkit.parameters import StoreError, connect, find_database
 from crmkit.periods import resolve_team

@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from crmkit.runner import RunResult, run_report
+from crmkit.publish.runner import RunResult, run_report
 
 _CARD = re.compile(
     r"""data-metric=["']([a-z_0-9]+)["']><div class=["']l["']>[^<]*</div>"""

@@ -15,8 +15,8 @@ import pytest
 from published import first_team, kpi_cards, month_and_quarter
 
 from crmkit import activity  # registers the report's metric definitions
-from crmkit.blocks import fmt
-from crmkit.definitions import METRICS
+from crmkit.render.blocks import fmt
+from crmkit.metrics.definitions import METRICS
 
 TYPES = ("call", "email", "meeting", "message", "site_visit", "request", "note", "other")
 assert TYPES == activity.ACTIVITY_TYPES  # the canonical types, spelled out independently

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from published import first_team
 
-from crmkit.batch import PresetError, expand, load_preset, run_all, summary_table
+from crmkit.publish.batch import PresetError, expand, load_preset, run_all, summary_table
 from crmkit.parameters import ParameterError
-from crmkit.runner import run_report
+from crmkit.publish.runner import run_report
 
 ROOT = Path(__file__).parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"

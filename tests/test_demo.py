@@ -1,4 +1,4 @@
-"""Tests for crmkit.demo: a deterministic demo database that tells the planted stories."""
+"""Tests for crmkit.sources.demo: a deterministic demo database that tells the planted stories."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from crmkit.demo import (
+from crmkit.sources.demo import (
     STAGES,
     STORY_IDLE_REP,
     STORY_NEGATIVE_ROI_CAMPAIGN,

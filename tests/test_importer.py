@@ -1,4 +1,4 @@
-"""Imports of CRM exports (crmkit.imports): mappings, broken files, the Olist data set.
+"""Imports of CRM exports (crmkit.sources.imports): mappings, broken files, the Olist data set.
 
 The base fixture ``tests/fixtures/exports/pipeline`` is a small export in the shape of
 Maven Analytics' "CRM Sales Opportunities" (three CSV files and ``pipeline.yaml``).  Its
@@ -33,8 +33,8 @@ import pandas as pd
 import pytest
 
 from crmkit.cli import main as cli_main
-from crmkit.imports import ImportFailed, import_exports
-from crmkit.imports.values import Cells, parse_numbers, parse_timestamps
+from crmkit.sources.imports import ImportFailed, import_exports
+from crmkit.sources.imports.values import Cells, parse_numbers, parse_timestamps
 from crmkit.model import read_notes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exports"
@@ -517,7 +517,7 @@ def test_olist_lead_conversion_by_origin_matches_raw_csvs(olist_db: Path) -> Non
 
 
 def test_olist_reports_run(olist_db: Path, tmp_path: Path) -> None:
-    from crmkit.runner import run_report
+    from crmkit.publish.runner import run_report
 
     out = tmp_path / "output"
     sales = run_report("sales", period="2018-Q1", database=olist_db, output=out, as_of="2018-12-01")
@@ -609,8 +609,8 @@ tables:
 
 
 def test_values_map_blank_default_yaml_booleans_and_canonical_spelling() -> None:
-    from crmkit.imports.mapping import _value_keys
-    from crmkit.imports.staging import _map_values
+    from crmkit.sources.imports.mapping import _value_keys
+    from crmkit.sources.imports.staging import _map_values
 
     table_map: dict[str, object] = {}
     # as YAML hands them over: `~: new`, `On: working` (a boolean), `"*": disqualified`

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-TEMPLATE = ROOT / "crmkit" / "templates" / "custom_report.ipynb"
+TEMPLATE = ROOT / "crmkit" / "publish" / "templates" / "custom_report.ipynb"
 STANDARD = {"period", "team", "compare_to", "as_of", "database", "timezone"}
 
 

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from published import first_team, month_and_quarter
 
-from crmkit.demo import STORY_IDLE_REP, STORY_OVERLOADED_AGENT
+from crmkit.sources.demo import STORY_IDLE_REP, STORY_OVERLOADED_AGENT
 
 AS_OF = "2025-07-01"
 NOW = "2025-07-02 00:00:00"

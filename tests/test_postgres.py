@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from crmkit import sales
+from crmkit.metrics import sales
 from crmkit.backends import postgres as pg
 from crmkit.backends.fingerprint import of_duckdb
 from crmkit.parameters import StoreError, describe, find_database
 from crmkit.periods import parse_period
-from crmkit.runner import Kernel, available_reports, run_report
+from crmkit.publish.runner import Kernel, available_reports, run_report
 from crmkit.store import Store
 
 ROOT = Path(__file__).parent.parent

@@ -17,9 +17,9 @@ import duckdb
 import pytest
 from published import chromium, first_team, kpi_cards, month_and_quarter
 
-from crmkit.blocks import fmt
-from crmkit.definitions import METRICS
-from crmkit.runner import ReportError, extract_json, run_report
+from crmkit.render.blocks import fmt
+from crmkit.metrics.definitions import METRICS
+from crmkit.publish.runner import ReportError, extract_json, run_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 ROOT = Path(__file__).parent.parent
@@ -293,13 +293,13 @@ def test_kernel_starts_warm_with_an_empty_namespace(tmp_path, demo_db):
     user namespace, and the next notebook on the same kernel starts clean again."""
     import nbformat
 
-    from crmkit.runner import Kernel
+    from crmkit.publish.runner import Kernel
 
     probe = (
         "import json, sys\n"
         "print(json.dumps({'names': sorted(n for n in globals() if not n.startswith('_')),"
         " 'warm_up_names': [n for n in ('_ck', '_m') if n in globals()],"
-        " 'warm': [m in sys.modules for m in ('crmkit.sales', 'crmkit.charts.sales', 'seaborn')]}))\n"
+        " 'warm': [m in sys.modules for m in ('crmkit.metrics.sales', 'crmkit.render.charts.sales', 'seaborn')]}))\n"
         "left_behind = 1"
     )
     nb = nbformat.v4.new_notebook()

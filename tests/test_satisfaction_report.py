@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from published import kpi_cards, month_and_quarter
 
-from crmkit import satisfaction
-from crmkit.blocks import fmt
-from crmkit.definitions import METRICS
-from crmkit.runner import run_report
+from crmkit.metrics import satisfaction
+from crmkit.render.blocks import fmt
+from crmkit.metrics.definitions import METRICS
+from crmkit.publish.runner import run_report
 
 PLANTED = "<script>alert(1)</script>"
 

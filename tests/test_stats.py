@@ -121,7 +121,7 @@ def test_report_libraries_load_without_scipy_stats():
     import sys
 
     code = (
-        "import sys, crmkit.blocks, crmkit.charts.sales, crmkit.sales, crmkit.satisfaction;"
+        "import sys, crmkit.render.blocks, crmkit.render.charts.sales, crmkit.metrics.sales, crmkit.metrics.satisfaction;"
         "assert 'scipy.stats' not in sys.modules, 'scipy.stats was imported';"
         "import scipy.stats; print(scipy.stats.norm.sf(0))"
     )

@@ -1,8 +1,0 @@
-"""Report charts, one module per report domain (``crmkit.charts.sales``, ...).
-
-Every chart uses the theme and palette of :mod:`crmkit.blocks`, has a title, labelled axes
-with units, and is returned as a self-contained HTML block (an embedded PNG).
-"""
-
-# Before any chart module imports seaborn: load it the quick way (see crmkit.plotting).
-import crmkit.plotting  # noqa: E402,F401

@@ -1,0 +1,758 @@
+"""Marketing campaign metrics (METRICS.md, "Marketing campaigns").
+
+Attribution is single-touch, as recorded: a lead belongs to its ``campaign_id``; a deal to
+its own ``campaign_id``, else to its lead's. The channel of a fact is its campaign's
+``channel``; a lead without a campaign keeps its own ``leads.channel`` (a deal without a
+campaign takes its lead's); a blank channel is ``(unknown)``.
+
+Scope is by campaign, not by owner (DATA_MODEL.md): a team's Marketing report covers the
+campaigns whose ``campaigns.team_id`` is the team, with all their costs, leads and
+attributed deals whoever owns them. ``campaign_ids=None`` means every campaign plus the
+leads and deals without one (shown as ``(no campaign)``: they have leads, conversion and
+revenue but no cost, and are left out of the headline totals).
+
+Every function is pure: canonical tables (any frame :func:`crmkit.metrics._frames.lazy` accepts)
+and a :class:`~crmkit.periods.Period` in, numbers or small pandas frames out. The filters
+and aggregations run inside the engine that holds the tables; only per-campaign and
+per-channel aggregates are collected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime, time
+from typing import Any
+
+import narwhals as nw
+import pandas as pd
+
+from crmkit import stats
+from crmkit.metrics import _frames as F
+from crmkit.metrics._frames import Frame
+from crmkit.metrics.definitions import Metric, register
+from crmkit.periods import Period
+from crmkit.store import ALL_TEAMS
+
+__all__ = [
+    "HEADLINE",
+    "NO_CAMPAIGN",
+    "UNKNOWN_CHANNEL",
+    "age_reference",
+    "attributed_deals",
+    "attributed_leads",
+    "by_campaign",
+    "by_channel",
+    "campaign_scope",
+    "cells",
+    "conversion_test",
+    "cost_by_campaign",
+    "days_to_win_median",
+    "funnel",
+    "lead_cells",
+    "new_customer_cells",
+    "report",
+    "significance",
+    "summaries",
+    "summary",
+    "won_cells",
+]
+
+NO_CAMPAIGN = "(no campaign)"
+UNKNOWN_CHANNEL = "(unknown)"
+
+HEADLINE = (
+    "cost", "leads", "lead_conversion", "deals_won", "revenue", "cost_per_lead", "cac",
+    "roi", "acquired_customers",
+)
+
+register(
+    Metric("cost", "Marketing cost", "money",
+           "Sum of campaign_costs.cost whose date (a calendar day in the company time zone) "
+           "falls in the period, over the campaigns in scope (a team's report: the campaigns "
+           "whose team_id is that team).", higher_is_better=False),
+    Metric("leads", "Leads", "count",
+           "Leads created in the period, attributed to a campaign by the lead's campaign_id, "
+           "per campaign and per channel (the campaign's channel; a lead without a campaign "
+           "keeps its own channel). Headline: leads of the campaigns in scope."),
+    Metric("cost_per_lead", "Cost per lead", "money",
+           "Cost / leads of the same campaigns in the period; N/A when there are no leads.",
+           higher_is_better=False),
+    Metric("acquired_customers", "Acquired customers", "count",
+           "New customers acquired by marketing: customers whose first won deal ever (by "
+           "closed_at) closes in the period, each counted for the campaign that first deal is "
+           "attributed to; the headline counts those attributed to a campaign in scope. The "
+           "denominator of CAC."),
+    Metric("cac", "Customer acquisition cost", "money",
+           "Cost / new customers: the customers whose first won deal ever is attributed to "
+           "the campaign and closes in the period. N/A when there are none.",
+           higher_is_better=False),
+    Metric("roi", "ROI", "rate",
+           "(revenue − cost) / cost, revenue of the attributed deals won in the period. N/A "
+           "when cost is 0: a campaign with zero cost has no ROI. Provisional while the "
+           "campaign's leads are still maturing: some lead created in the period is younger, "
+           "at the period end (or the as-of day if earlier), than the median days from lead "
+           "creation to won deal (all won deals with a lead, closed before that instant)."),
+    Metric("conversion_chi2_p_value", "Conversion differs by channel (p-value)", "p_value",
+           "p-value of a chi-square test of independence of converted / not converted by "
+           "channel, over the leads created in the period (every channel listed, leads "
+           "without a campaign included in the company-wide report). Below 0.05: conversion "
+           "very likely differs across channels.", higher_is_better=False),
+)
+
+
+# -- attribution ---------------------------------------------------------------------------
+
+
+def _blank(col: str) -> nw.Expr:
+    return nw.col(col).is_null() | (nw.col(col).str.strip_chars() == "")
+
+
+def _attribution(lead_channel: str) -> dict[str, nw.Expr]:
+    """``campaign`` (id or ``(no campaign)``) and ``channel`` (the campaign's; without a
+    campaign the lead's own; blank -> ``(unknown)``) from the joined columns."""
+    raw = nw.when(nw.col("campaign_id").is_null()).then(nw.col(lead_channel)).otherwise(
+        nw.col("_campaign_channel")
+    )
+    blank = raw.is_null() | (raw.str.strip_chars() == "")
+    return {
+        "campaign": nw.coalesce(nw.col("campaign_id"), nw.lit(NO_CAMPAIGN)),
+        "channel": nw.when(blank).then(nw.lit(UNKNOWN_CHANNEL)).otherwise(raw),
+        "_blank_channel": blank,
+    }
+
+
+def _clean_channel(col: str) -> nw.Expr:
+    """A channel value, with null or blank text shown as ``(unknown)``."""
+    return nw.when(_blank(col)).then(nw.lit(UNKNOWN_CHANNEL)).otherwise(nw.col(col))
+
+
+def _in_scope(campaign_ids: Sequence[str] | None) -> nw.Expr | None:
+    if campaign_ids is None:
+        return None
+    return nw.col("campaign_id").is_in(list(campaign_ids))
+
+
+def attributed_leads(
+    leads: Frame, campaigns: Frame, campaign_ids: Sequence[str] | None = None
+) -> nw.LazyFrame:
+    """Leads with their attribution: ``campaign`` (id, or ``(no campaign)``), ``channel``
+    and ``_blank_channel`` (the channel was blank), narrowed to ``campaign_ids``."""
+    camp = F.lazy(campaigns).select("campaign_id", nw.col("channel").alias("_campaign_channel"))
+    lf = F.lazy(leads)
+    scope = _in_scope(campaign_ids)
+    if scope is not None:
+        lf = lf.filter(scope)
+    return lf.join(camp, on="campaign_id", how="left").with_columns(**_attribution("channel"))
+
+
+def attributed_deals(
+    deals: Frame, leads: Frame, campaigns: Frame, campaign_ids: Sequence[str] | None = None
+) -> nw.LazyFrame:
+    """Deals with their attribution: the deal's campaign, else its lead's.
+
+    Deals with neither a campaign nor a lead are not marketing-sourced and are left out;
+    ``campaign_ids=None`` keeps every other deal (lead-sourced deals without a campaign as
+    ``(no campaign)``), a list keeps only deals attributed to those campaigns.
+    """
+    lead_attr = F.lazy(leads).select(
+        "lead_id", nw.col("campaign_id").alias("_lead_campaign"),
+        nw.col("channel").alias("_lead_channel"),
+    )
+    camp = F.lazy(campaigns).select(
+        nw.col("campaign_id").alias("_cid"), nw.col("channel").alias("_campaign_channel")
+    )
+    lf = (
+        F.lazy(deals)
+        .select("deal_id", "customer_id", "status", "amount", "closed_at", "lead_id",
+                nw.col("campaign_id").alias("_deal_campaign"))
+        .join(lead_attr, on="lead_id", how="left")
+        .with_columns(campaign_id=nw.coalesce(nw.col("_deal_campaign"), nw.col("_lead_campaign")))
+    )
+    scope = _in_scope(campaign_ids)
+    keep = ~nw.col("campaign_id").is_null() | ~nw.col("lead_id").is_null()
+    lf = lf.filter(keep if scope is None else scope)
+    return (
+        lf.join(camp, left_on="campaign_id", right_on="_cid", how="left")
+        .with_columns(**_attribution("_lead_channel"))
+    )
+
+
+def campaign_scope(campaigns: Frame, team: str) -> list[str] | None:
+    """The campaign ids a team's report covers (``None`` for ``all``: every campaign)."""
+    if team == ALL_TEAMS:
+        return None
+    df = F.to_pandas(F.lazy(campaigns).filter(nw.col("team_id") == team).select("campaign_id"))
+    return sorted(df["campaign_id"].astype(str))
+
+
+# -- per (period, campaign, channel) aggregates ------------------------------------------
+#
+# Each query labels its rows with the period they fall in (``F.bucket``), so the report's
+# period and its comparison period come out of the same few engine queries.
+
+
+def _periods(periods: Period | Sequence[Period]) -> list[Period]:
+    return [periods] if isinstance(periods, Period) else list(periods)
+
+
+def _instants(periods: list[Period]) -> list[tuple[str, datetime, datetime]]:
+    return [(p.label, p.start_utc, p.end_utc) for p in periods]
+
+
+def _days(periods: list[Period]) -> list[tuple[str, datetime, datetime]]:
+    """Local calendar days of each period as naive datetimes (for DATE columns)."""
+    return [(p.label, datetime.combine(p.start, time()), datetime.combine(p.end, time()))
+            for p in periods]
+
+
+def _labelled(lf: nw.LazyFrame, col: str, buckets: list[tuple[str, datetime, datetime]]) -> nw.LazyFrame:
+    """Rows whose ``col`` falls in one of the windows, labelled with it as ``period``."""
+    lo, hi = min(b[1] for b in buckets), max(b[2] for b in buckets)
+    return (
+        lf.filter(F.in_window(col, lo, hi))
+        .with_columns(period=F.bucket(col, buckets))
+        .filter(~nw.col("period").is_null())
+    )
+
+
+def cost_by_campaign(
+    campaign_costs: Frame, periods: Period | Sequence[Period],
+    campaign_ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Cost per period and campaign: ``campaign_costs.cost`` whose ``date`` is in the period.
+
+    ``date`` is a local calendar day, so it is compared with the period's local days, not
+    with UTC instants.
+    """
+    lf = F.lazy(campaign_costs)
+    scope = _in_scope(campaign_ids)
+    if scope is not None:
+        lf = lf.filter(scope)
+    df = F.to_pandas(
+        _labelled(lf, "date", _days(_periods(periods)))
+        .group_by("period", "campaign_id").agg(cost=nw.col("cost").sum())
+    )
+    df = df.rename(columns={"campaign_id": "campaign"})
+    df["cost"] = df["cost"].astype(float)
+    return df
+
+
+def lead_cells(
+    leads: Frame, deals: Frame, campaigns: Frame, periods: Period | Sequence[Period],
+    campaign_ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Leads created in the period per (period, campaign, channel).
+
+    Columns: ``leads``, ``converted`` (``converted_at`` not null, as in Sales),
+    ``won_leads`` (leads with a won deal, for the funnel), ``last_lead_at`` (the youngest
+    lead, for provisional ROI) and ``blank_channel`` (leads whose channel was blank).
+    """
+    won = (
+        F.lazy(deals)
+        .filter((nw.col("status") == "won") & ~nw.col("lead_id").is_null())
+        .select("lead_id").unique()
+        .with_columns(_won=nw.lit(1))
+    )
+    df = F.to_pandas(
+        _labelled(attributed_leads(leads, campaigns, campaign_ids), "created_at",
+                  _instants(_periods(periods)))
+        .join(won, on="lead_id", how="left")
+        .select(
+            "period", "campaign", "channel", "created_at",
+            _converted=(~nw.col("converted_at").is_null()).cast(nw.Int64),
+            _won=nw.col("_won").fill_null(0).cast(nw.Int64),
+            _blank=nw.col("_blank_channel").cast(nw.Int64),
+        )
+        .group_by("period", "campaign", "channel")
+        .agg(
+            leads=nw.len(),
+            converted=nw.col("_converted").sum(),
+            won_leads=nw.col("_won").sum(),
+            last_lead_at=nw.col("created_at").max(),
+            blank_channel=nw.col("_blank").sum(),
+        )
+    )
+    for col in ("leads", "converted", "won_leads", "blank_channel"):
+        df[col] = df[col].astype(int)
+    df["last_lead_at"] = pd.to_datetime(df["last_lead_at"])
+    return df
+
+
+def won_cells(
+    deals: Frame, leads: Frame, campaigns: Frame, periods: Period | Sequence[Period],
+    campaign_ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Attributed deals won in the period per (period, campaign, channel): ``deals_won``,
+    ``revenue`` and ``amount_sumsq`` (Σ amount², for the revenue test)."""
+    df = F.to_pandas(
+        _labelled(
+            attributed_deals(deals, leads, campaigns, campaign_ids).filter(nw.col("status") == "won"),
+            "closed_at", _instants(_periods(periods)),
+        )
+        .select("period", "campaign", "channel", "amount", _sq=nw.col("amount") * nw.col("amount"))
+        .group_by("period", "campaign", "channel")
+        .agg(deals_won=nw.len(), revenue=nw.col("amount").sum(), amount_sumsq=nw.col("_sq").sum())
+    )
+    df["deals_won"] = df["deals_won"].astype(int)
+    df[["revenue", "amount_sumsq"]] = df[["revenue", "amount_sumsq"]].fillna(0.0).astype(float)
+    return df
+
+
+def new_customer_cells(
+    deals: Frame, leads: Frame, campaigns: Frame, periods: Period | Sequence[Period],
+    campaign_ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """New customers per (period, campaign, channel): customers whose first won deal ever
+    closes in the period, counted for the campaign that deal is attributed to.
+
+    The first won deal is the earliest ``closed_at`` over the customer's whole history
+    (ties: the smallest ``deal_id``), so pass the unscoped deals table.
+    """
+    won = F.lazy(deals).filter((nw.col("status") == "won") & ~nw.col("customer_id").is_null())
+    first_at = _labelled(
+        won.group_by("customer_id").agg(_first_at=nw.col("closed_at").min()),
+        "_first_at", _instants(_periods(periods)),
+    )
+    first_deal = (
+        won.select("deal_id", "customer_id", "closed_at")
+        .join(first_at, on="customer_id", how="inner")
+        .filter(nw.col("closed_at") == nw.col("_first_at"))
+        .group_by("customer_id", "period").agg(_first_deal=nw.col("deal_id").min())
+        .select("period", nw.col("_first_deal").alias("deal_id"))
+    )
+    df = F.to_pandas(
+        attributed_deals(deals, leads, campaigns, campaign_ids)
+        .join(first_deal, on="deal_id", how="inner")
+        .group_by("period", "campaign", "channel")
+        .agg(acquired_customers=nw.len())
+    )
+    df["acquired_customers"] = df["acquired_customers"].astype(int)
+    return df
+
+
+def days_to_win_median(deals: Frame, leads: Frame, before: datetime) -> float | None:
+    """Median days from lead creation to won deal, over every won deal with a lead that
+    closed before ``before`` (None when there is none)."""
+    lead_created = F.lazy(leads).select("lead_id", nw.col("created_at").alias("_lead_created"))
+    row = F.one_row(
+        F.lazy(deals)
+        .filter((nw.col("status") == "won") & ~nw.col("lead_id").is_null()
+                & (nw.col("closed_at") < before))
+        .join(lead_created, on="lead_id", how="inner")
+        .select(median=F.days_between("_lead_created", "closed_at").median(), n=nw.len())
+    )
+    return float(row["median"]) if row["n"] and row["median"] is not None else None
+
+
+def cells(
+    leads: Frame, deals: Frame, campaigns: Frame, campaign_costs: Frame,
+    periods: Period | Sequence[Period], campaign_ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Every count of the report per (period, campaign, channel), in four engine queries.
+
+    Columns: ``period`` (the period's label), ``campaign``, ``channel``, ``cost``,
+    ``leads``, ``converted``, ``won_leads``, ``last_lead_at``, ``blank_channel``,
+    ``deals_won``, ``revenue``, ``amount_sumsq``, ``acquired_customers``. A real campaign has
+    one channel; ``(no campaign)`` has one row per lead channel. Overlapping periods are
+    computed one at a time (a row can only carry one label).
+    """
+    plist = _periods(periods)
+    if _overlap(plist):
+        return pd.concat(
+            [cells(leads, deals, campaigns, campaign_costs, p, campaign_ids) for p in plist],
+            ignore_index=True,
+        )
+    camp = _campaign_frame(campaigns)
+    cost = cost_by_campaign(campaign_costs, plist, campaign_ids)
+    cost = cost.merge(camp[["campaign", "channel"]], on="campaign", how="left")
+    cost["channel"] = cost["channel"].fillna(UNKNOWN_CHANNEL)
+    keys = ["period", "campaign", "channel"]
+    out = cost[[*keys, "cost"]].astype({k: object for k in keys})
+    for part in (
+        lead_cells(leads, deals, campaigns, plist, campaign_ids),
+        won_cells(deals, leads, campaigns, plist, campaign_ids),
+        new_customer_cells(deals, leads, campaigns, plist, campaign_ids),
+    ):
+        # plain object keys: empty Arrow-backed string columns cannot be merged
+        out = out.merge(part.astype({k: object for k in keys}), on=keys, how="outer")
+    counts = ["leads", "converted", "won_leads", "blank_channel", "deals_won", "acquired_customers"]
+    out[counts] = out[counts].fillna(0).astype(int)
+    out[["cost", "revenue", "amount_sumsq"]] = (
+        out[["cost", "revenue", "amount_sumsq"]].fillna(0.0).astype(float)
+    )
+    return out.sort_values(keys).reset_index(drop=True)
+
+
+def _overlap(periods: list[Period]) -> bool:
+    spans = sorted((p.start_utc, p.end_utc) for p in periods)
+    return any(a[1] > b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def _campaign_frame(campaigns: Frame) -> pd.DataFrame:
+    """The campaigns table (small), with a clean channel, keyed as ``campaign``."""
+    return F.to_pandas(F.lazy(campaigns).select(
+        nw.col("campaign_id").alias("campaign"), "name", "team_id",
+        _clean_channel("channel").alias("channel"),
+    ))
+
+
+# -- derived tables ------------------------------------------------------------------------
+
+_SUMS = ["cost", "leads", "converted", "won_leads", "deals_won", "revenue", "amount_sumsq",
+         "acquired_customers", "blank_channel"]
+
+
+def _derive(df: pd.DataFrame, median_days: float | None, at: datetime) -> pd.DataFrame:
+    """Add conversion (Wilson), cost per lead, CAC, ROI and the provisional flag."""
+    df = df.copy()
+    conv = [stats.wilson(c, n) for c, n in zip(df["converted"], df["leads"], strict=True)]
+    df["lead_conversion"] = [i.value for i in conv]
+    df["lead_conversion_low"] = [i.low for i in conv]
+    df["lead_conversion_high"] = [i.high for i in conv]
+    df["cost_per_lead"] = [_per(c, n) for c, n in zip(df["cost"], df["leads"], strict=True)]
+    df["cac"] = [_per(c, n) for c, n in zip(df["cost"], df["acquired_customers"], strict=True)]
+    df["roi"] = [_roi(r, c) for r, c in zip(df["revenue"], df["cost"], strict=True)]
+    df["provisional"] = [_maturing(t, median_days, at) for t in df["last_lead_at"]]
+    return df
+
+
+def _per(cost: float, n: int) -> float | None:
+    """cost / n; N/A without cost too (no cost recorded is not 'free')."""
+    return stats.ratio(cost, n) if cost > 0 else None
+
+
+def _roi(revenue: float, cost: float) -> float | None:
+    """(revenue − cost) / cost; a campaign with zero cost has no ROI."""
+    return stats.ratio(revenue - cost, cost) if cost > 0 else None
+
+
+def _maturing(last_lead_at: Any, median_days: float | None, at: datetime) -> bool:
+    if median_days is None or last_lead_at is None or pd.isna(last_lead_at):
+        return False
+    age_days = (at - pd.Timestamp(last_lead_at).to_pydatetime()).total_seconds() / 86400.0
+    return age_days < median_days
+
+
+def age_reference(period: Period, as_of_end: datetime | None = None) -> datetime:
+    """The instant lead ages are measured at: the period end, or the as-of instant if
+    earlier (never before the period start)."""
+    at = period.end_utc if as_of_end is None else min(period.end_utc, as_of_end)
+    return max(at, period.start_utc)
+
+
+def by_campaign(
+    grid: pd.DataFrame, campaigns: Frame | pd.DataFrame, median_days: float | None,
+    at: datetime,
+) -> pd.DataFrame:
+    """One row per campaign with any cost, lead or won deal in the period (plus
+    ``(no campaign)`` when present), sorted by ROI: best first, N/A ROI after, ``(no
+    campaign)`` last; a loss-maker has ``roi < 0``. ``grid``: :func:`cells` of one period;
+    ``at``: the instant lead ages are measured at (:func:`age_reference`)."""
+    cols = ["campaign_id", "name", "channel", "team_id", "cost", "leads", "converted",
+            "lead_conversion", "lead_conversion_low", "lead_conversion_high", "deals_won",
+            "revenue", "acquired_customers", "cost_per_lead", "cac", "roi", "provisional"]
+    if grid.empty:
+        return pd.DataFrame(columns=cols)
+    camp = campaigns if isinstance(campaigns, pd.DataFrame) else _campaign_frame(campaigns)
+    agg = grid.groupby("campaign", as_index=False).agg(
+        {**dict.fromkeys(_SUMS, "sum"), "last_lead_at": "max",
+         "channel": lambda s: ", ".join(sorted(set(s)))}
+    )
+    df = agg.merge(camp.drop(columns="channel"), on="campaign", how="left")
+    none = df["campaign"] == NO_CAMPAIGN
+    df["campaign_id"] = df["campaign"].where(~none, None)
+    df["name"] = df["name"].where(df["name"].notna(), df["campaign"])
+    df = _derive(df, median_days, at)
+    df["_order"] = [2 if n else (0 if r is not None else 1) for n, r in zip(none, df["roi"], strict=True)]
+    df["_roi"] = df["roi"].astype(float).fillna(-math.inf)
+    df = df.sort_values(["_order", "_roi", "revenue", "name"], ascending=[True, False, False, True])
+    return df[cols].reset_index(drop=True)
+
+
+def by_channel(grid: pd.DataFrame, median_days: float | None, at: datetime) -> pd.DataFrame:
+    """One row per channel: the same measures summed over the channel's campaigns (and
+    the leads without a campaign, whose channel is their own), most leads first."""
+    cols = ["channel", "campaigns", "cost", "leads", "converted", "lead_conversion",
+            "lead_conversion_low", "lead_conversion_high", "deals_won", "revenue",
+            "acquired_customers", "cost_per_lead", "cac", "roi", "provisional"]
+    if grid.empty:
+        return pd.DataFrame(columns=cols)
+    real = grid["campaign"].where(grid["campaign"] != NO_CAMPAIGN)
+    df = grid.assign(_campaign=real).groupby("channel", as_index=False).agg(
+        {**dict.fromkeys(_SUMS, "sum"), "last_lead_at": "max", "_campaign": "nunique"}
+    ).rename(columns={"_campaign": "campaigns"})
+    df = _derive(df, median_days, at)
+    return df.sort_values(["leads", "channel"], ascending=[False, True])[cols].reset_index(drop=True)
+
+
+def funnel(grid: pd.DataFrame) -> pd.DataFrame:
+    """Leads created in the period → converted → won, per channel (channels with leads).
+
+    ``won`` counts the period's leads that have a won deal (at any time, as recorded): a
+    cohort view, unlike ``deals_won`` which counts deals closed in the period.
+    """
+    cols = ["channel", "leads", "converted", "won", "converted_share", "won_share"]
+    if grid.empty:
+        return pd.DataFrame(columns=cols)
+    df = grid.groupby("channel", as_index=False)[["leads", "converted", "won_leads"]].sum()
+    df = df[df["leads"] > 0].rename(columns={"won_leads": "won"})
+    df["converted_share"] = [stats.ratio(c, n) for c, n in zip(df["converted"], df["leads"], strict=True)]
+    df["won_share"] = [stats.ratio(w, n) for w, n in zip(df["won"], df["leads"], strict=True)]
+    return df.sort_values(["leads", "channel"], ascending=[False, True])[cols].reset_index(drop=True)
+
+
+def conversion_test(channel: pd.DataFrame) -> stats.Test:
+    """Chi-square test of independence of converted / not converted by channel
+    (Pearson's statistic without continuity correction, as
+    ``scipy.stats.chi2_contingency(table, correction=False)``).
+
+    Channels without leads are dropped; with fewer than two channels, or when every lead
+    (or none) converted, there is nothing to test.
+    """
+    df = channel[channel["leads"] > 0]
+    table = [[int(c), int(n - c)] for c, n in zip(df["converted"], df["leads"], strict=True)]
+    if len(table) < 2 or sum(r[0] for r in table) == 0 or sum(r[1] for r in table) == 0:
+        return stats.Test(None, None)
+    rows = [sum(r) for r in table]
+    cols = [sum(r[0] for r in table), sum(r[1] for r in table)]
+    total = sum(rows)
+    statistic = math.fsum(
+        (observed - expected) ** 2 / expected
+        for r, row in zip(table, rows, strict=True)
+        for observed, expected in zip(r, (row * c / total for c in cols), strict=True)
+    )
+    return stats.Test(statistic, stats.chi2_sf(statistic, len(table) - 1))
+
+
+# -- summary -------------------------------------------------------------------------------
+
+
+def summaries(
+    leads: Frame, deals: Frame, campaigns: Frame, campaign_costs: Frame,
+    periods: Sequence[Period], campaign_ids: Sequence[str] | None = None,
+    as_of_end: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`summary` of several periods from the same engine queries."""
+    grid = cells(leads, deals, campaigns, campaign_costs, periods, campaign_ids)
+    camp = _campaign_frame(campaigns)
+    out = []
+    for period in periods:
+        at = age_reference(period, as_of_end)
+        median_days = days_to_win_median(deals, leads, at)
+        one = grid[grid["period"] == period.label].drop(columns="period")
+        out.append(_summarise(one, camp, median_days, at))
+    return out
+
+
+def summary(
+    leads: Frame, deals: Frame, campaigns: Frame, campaign_costs: Frame, period: Period,
+    campaign_ids: Sequence[str] | None = None, as_of_end: datetime | None = None,
+) -> dict[str, Any]:
+    """Every headline Marketing KPI for one period, with the breakdowns they come from.
+
+    Headline totals cover the campaigns in scope only (leads and deals without a campaign
+    have no cost and no ROI; they appear as ``(no campaign)`` in the breakdowns). Pass the
+    unscoped tables: scope is given by ``campaign_ids`` (``None``: every campaign).
+    Returns ``{"metrics", "intervals", "samples", "campaign", "channel", "funnel", ...}``.
+    """
+    return summaries(leads, deals, campaigns, campaign_costs, [period], campaign_ids,
+                     as_of_end)[0]
+
+
+def _summarise(
+    grid: pd.DataFrame, camp: pd.DataFrame, median_days: float | None, at: datetime
+) -> dict[str, Any]:
+    campaign = by_campaign(grid, camp, median_days, at)
+    channel = by_channel(grid, median_days, at)
+    tot = grid.loc[grid["campaign"] != NO_CAMPAIGN, _SUMS].sum()
+    n_leads, n_new = int(tot["leads"]), int(tot["acquired_customers"])
+    conv = stats.wilson(int(tot["converted"]), n_leads)
+    test = conversion_test(channel)
+    cost, revenue = float(tot["cost"]), float(tot["revenue"])
+    real = campaign[campaign["campaign_id"].notna()]
+    return {
+        "metrics": {
+            "cost": cost,
+            "leads": n_leads,
+            "lead_conversion": conv.value,
+            "deals_won": int(tot["deals_won"]),
+            "revenue": revenue,
+            "cost_per_lead": _per(cost, n_leads),
+            "cac": _per(cost, n_new),
+            "roi": _roi(revenue, cost),
+            "acquired_customers": n_new,
+            "conversion_chi2_p_value": test.p_value,
+        },
+        "intervals": {"lead_conversion": conv},
+        "samples": {"lead_conversion": conv.n,
+                    **({"cost_per_lead": n_leads} if cost > 0 and n_leads else {}),
+                    **({"cac": n_new} if cost > 0 and n_new else {})},
+        "amount_sumsq": float(tot["amount_sumsq"]),
+        "conversion_test": test,
+        "median_days_to_win": median_days,
+        "age_reference": at,
+        "provisional": bool(real.loc[real["roi"].notna(), "provisional"].any()),
+        "blank_channel_leads": int(grid["blank_channel"].sum()) if len(grid) else 0,
+        "campaign": campaign,
+        "channel": channel,
+        "funnel": funnel(grid),
+    }
+
+
+def significance(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, stats.Test]:
+    """Tests of the change of each headline KPI between two :func:`summary` results.
+
+    Counts: conditional binomial test of two Poisson counts; conversion: two-proportion
+    z-test; revenue: z-test of two compound-Poisson totals (variance Σ amount²). Cost is
+    spent, not sampled, and the ratios built on it (cost per lead, CAC, ROI) are not tested.
+    """
+    cm, pm = current["metrics"], previous["metrics"]
+    out = {name: stats.poisson_rate_test(int(cm[name]), int(pm[name]))
+           for name in ("leads", "deals_won", "acquired_customers")}
+    a, b = current["intervals"]["lead_conversion"], previous["intervals"]["lead_conversion"]
+    out["lead_conversion"] = (
+        stats.Test(None, None) if a.value is None or b.value is None
+        else stats.two_proportion_test(round(a.value * a.n), a.n, round(b.value * b.n), b.n)
+    )
+    if current["amount_sumsq"] + previous["amount_sumsq"] > 0:
+        out["revenue"] = stats.two_sample_z_test(
+            cm["revenue"] - pm["revenue"], current["amount_sumsq"], previous["amount_sumsq"]
+        )
+    else:
+        out["revenue"] = stats.Test(None, None)
+    return out
+
+
+# -- the report ----------------------------------------------------------------------------
+
+
+def report(ctx: Any) -> Any:
+    """Compute the whole Marketing report for a :class:`~crmkit.reports.context.ReportContext`.
+
+    Built from the unscoped tables (``ctx.store.tables``) narrowed to the team's campaigns,
+    not from ``ctx.tables``: a team's campaigns bring all their leads and deals.
+    """
+    from crmkit.reports.context import ReportData
+
+    t = ctx.store.tables
+    scope = campaign_scope(t["campaigns"], ctx.team)
+    periods = [ctx.period, ctx.comparison] if ctx.comparison else [ctx.period]
+    found = summaries(t["leads"], t["deals"], t["campaigns"], t["campaign_costs"], periods,
+                      scope, ctx.as_of_end)
+    current, previous = found[0], (found[1] if ctx.comparison else None)
+    data = ReportData.from_summaries(
+        ctx,
+        current,
+        previous,
+        significance,
+        breakdowns={
+            "campaign": current["campaign"],
+            "channel": current["channel"],
+            "funnel": current["funnel"],
+        },
+        extra={
+            "conversion_test": _test_words(current),
+            "roi_status": _roi_status(current),
+            "roi_provisional": current["provisional"],
+            "median_days_to_win": current["median_days_to_win"],
+        },
+    )
+    data.notes = _notes(current, ctx, scope)
+    return data
+
+
+def _test_words(current: dict[str, Any]) -> str:
+    channels = int((current["channel"]["leads"] > 0).sum()) if len(current["channel"]) else 0
+    if current["conversion_test"].p_value is None:
+        why = ("fewer than two channels have leads" if channels < 2
+               else "no lead, or every lead, converted")
+        return f"Does lead conversion differ across channels? Not testable: {why}."
+    return (f"Does lead conversion differ across channels? Chi-square test over {channels} "
+            f"channels: {current['conversion_test'].words()}.")
+
+
+def _roi_status(current: dict[str, Any]) -> str:
+    median = current["median_days_to_win"]
+    if current["metrics"]["roi"] is None:
+        return "No ROI for this period: the campaigns in scope had no cost in it."
+    if median is None:
+        return "No won deal with a lead yet: lead maturity (provisional ROI) cannot be judged."
+    if current["provisional"]:
+        return (
+            f"ROI is provisional: some campaigns still have leads younger than the median "
+            f"{median:.0f} days from lead to won deal, so more revenue is likely to come. "
+            "Those campaigns are marked in the table."
+        )
+    return f"ROI is final: every lead of the period is older than the median {median:.0f} days to win."
+
+
+def _notes(current: dict[str, Any], ctx: Any, scope: list[str] | None) -> list[str]:
+    notes = []
+    camp = current["campaign"]
+    real = camp[camp["campaign_id"].notna()]
+    notes.append(
+        "Attribution is single-touch as recorded: a lead counts for its campaign; a deal for "
+        "its own campaign, else its lead's. Headline totals cover the campaigns in scope only."
+    )
+    if real.empty:
+        notes.append(
+            "No campaign is in scope (the data has no campaigns for it): the headline totals "
+            "are empty; the channel table and the funnel show the leads by their own channel."
+        )
+    if scope is not None:
+        notes.append(
+            f"Team scope: the {len(scope)} campaign(s) run by this team, with all their costs, "
+            "leads and attributed deals, whoever owns them (the Sales report scopes by owner "
+            "instead, so its numbers differ)."
+        )
+    else:
+        n_team = int(real["team_id"].isna().sum())
+        if n_team:
+            notes.append(f"{n_team} campaign(s) listed have no team: they appear only in this "
+                         "company-wide report.")
+        if (camp["campaign_id"].isna()).any():
+            notes.append(
+                f"'{NO_CAMPAIGN}': leads without a campaign (by their own channel) and the deals "
+                "won from them. They have no cost, so no cost per lead, CAC or ROI, and are left "
+                "out of the headline totals. Deals with neither a campaign nor a lead are not "
+                "marketing-sourced and appear only in the Sales report."
+            )
+    zero = real[(real["cost"] == 0)]
+    if len(zero):
+        notes.append(
+            f"{len(zero)} campaign(s) had no cost in the period ({_names(zero)}): a campaign "
+            "with zero cost has no ROI, cost per lead or CAC (shown as —)."
+        )
+    no_leads = real[(real["cost"] > 0) & (real["leads"] == 0)]
+    if len(no_leads):
+        notes.append(
+            f"{len(no_leads)} campaign(s) had costs but no leads in the period "
+            f"({_names(no_leads)}): cost per lead is N/A."
+        )
+    if current["blank_channel_leads"]:
+        notes.append(
+            f"{current['blank_channel_leads']:,} lead(s) of the period have a blank channel "
+            f"(their campaign's or, without a campaign, their own): shown as '{UNKNOWN_CHANNEL}'."
+        )
+    median = current["median_days_to_win"]
+    if median is not None:
+        notes.append(
+            f"Provisional ROI: median lead-to-win time is {median:.1f} days (all won deals with "
+            f"a lead, closed before {current['age_reference']:%Y-%m-%d %H:%M} UTC); a campaign "
+            "whose youngest lead of the period is younger than that is marked provisional."
+        )
+    notes.append(
+        "CAC counts a customer once, for the campaign its first won deal ever is attributed to, "
+        "and only when that first deal closes in the period."
+    )
+    for note in ctx.store.notes:
+        if note.table in ("campaigns", "campaign_costs", "leads", "deals"):
+            notes.append(f"Import: {note.table}.{note.column}: {note.count:,} row(s) {note.rule}.")
+    return notes
+
+
+def _names(df: pd.DataFrame, limit: int = 5) -> str:
+    names = [str(n) for n in df["name"]]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more

@@ -1,0 +1,927 @@
+"""Employee performance metrics (METRICS.md, "Employee performance").
+
+Per employee of the team: deals won, revenue, win rate, quota attainment; activities by
+type; tasks completed, overdue and on time; tickets resolved and unanswered, first-response
+and resolution times, SLA compliance; CSAT of the surveys that rate the person. Each person
+is ranked against the team median of colleagues who were employed for the whole period.
+
+The per-table functions are pure: canonical tables (any frame :func:`crmkit.metrics._frames.lazy`
+accepts) and a :class:`~crmkit.periods.Period` in, a small pandas frame (one row per
+employee) out. Filters and aggregations run in the engine that holds the tables; only the
+per-employee aggregates are collected. Facts without an employee are kept under the key
+:data:`UNASSIGNED`: they count in the team totals, never in a person's row.
+
+Readings of METRICS.md taken here (the definitions below say the same in words):
+
+* ``tasks_overdue``: due in the period, due before the report's as-of instant, and not
+  completed by ``due_at`` (completed later, or not at all). ``tasks_on_time_rate`` is
+  on-time / (on-time + overdue): tasks due in the period that are still open but not yet
+  due are left out.
+* ``sla_compliance``: tickets opened in the period that have an ``sla_due_at``; met when the
+  first response came at or before it; an unanswered ticket is a miss once its deadline has
+  passed (as of the report) and is left out while the deadline is still ahead.
+* ``csat``: only the CSAT responses that rate an employee (``employee_id`` set).
+* Team medians and ranks leave out people who joined or left during the period, and
+  people who do not do that kind of work: only sellers for the sales metrics, only people
+  who log activities for ``activities``, only agents for the support metrics (see
+  :func:`by_employee`).
+* Team totals count every fact of the team, also those with no employee (a ticket with no
+  assignee, an activity logged by nobody); ``csat`` counts only responses that rate
+  someone. The data notes say how many.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime, time
+from typing import Any
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from crmkit import stats
+from crmkit.metrics import _frames as F
+from crmkit.metrics import sales
+from crmkit.metrics._frames import Frame
+from crmkit.metrics.definitions import Metric, register
+from crmkit.model import ACTIVITY_TYPES, empty_frame
+from crmkit.periods import Period
+
+__all__ = [
+    "HEADLINE",
+    "LOWER_IS_BETTER",
+    "SALES_METRICS",
+    "SUPPORT_METRICS",
+    "UNASSIGNED",
+    "WORK_METRICS",
+    "activities_by_employee",
+    "by_employee",
+    "csat_by_employee",
+    "deals_by_employee",
+    "per_employee",
+    "quota_by_employee",
+    "report",
+    "roster",
+    "significance",
+    "summary",
+    "tasks_by_employee",
+    "ticket_durations",
+    "tickets_by_employee",
+    "tickets_total",
+]
+
+#: Key of the facts that have no employee (they count in team totals only).
+UNASSIGNED = "(no employee)"
+
+SALES_METRICS = ("deals_won", "revenue", "win_rate", "quota_attainment")
+WORK_METRICS = ("activities", "tasks_completed", "tasks_overdue", "tasks_on_time_rate")
+SUPPORT_METRICS = (
+    "tickets_resolved",
+    "tickets_unanswered",
+    "first_response_minutes_median",
+    "first_response_minutes_p90",
+    "resolution_hours_median",
+    "sla_compliance",
+    "csat",
+)
+#: Every per-person metric; the team totals carry the same names (the KPI cards).
+HEADLINE = SALES_METRICS + WORK_METRICS + SUPPORT_METRICS
+LOWER_IS_BETTER = frozenset(
+    {
+        "tasks_overdue",
+        "tickets_unanswered",
+        "first_response_minutes_median",
+        "first_response_minutes_p90",
+        "resolution_hours_median",
+    }
+)
+
+#: A person's workload is flagged when it is this far from their role's median, further
+#: than 3 robust spreads of the role, not chance by a Poisson test at this level, and the
+#: role has at least this many colleagues employed all period (see :func:`_workload`).
+OVERLOAD_RATIO, IDLE_RATIO = 1.5, 0.5
+WORKLOAD_P = 0.01
+WORKLOAD_MIN_PEERS = 3
+
+register(
+    Metric("activities", "Activities", "count",
+           "Activities (calls, emails, meetings, messages, …) with occurred_at in the period, "
+           "counted for the employee who logged them, in total and by type. The team total "
+           "also counts the team's activities that have no employee."),
+    Metric("tasks_due", "Tasks due", "count", "Tasks whose due_at falls in the period."),
+    Metric("tasks_completed", "Tasks completed", "count",
+           "Tasks whose completed_at falls in the period."),
+    Metric("tasks_overdue", "Tasks overdue", "count",
+           "Tasks whose due_at falls in the period and that were not completed by due_at "
+           "(completed later, or not completed). A task whose due_at is still ahead at the "
+           "report's as-of time is not overdue yet.", False),
+    Metric("tasks_on_time_rate", "Tasks on time", "rate",
+           "Tasks due in the period completed by their due_at / (those + the overdue ones); "
+           "open tasks that are not due yet are left out. Wilson 95% interval."),
+    Metric("tickets_assigned", "Tickets assigned", "count",
+           "Tickets opened in the period, counted for their assignee (employee_id)."),
+    Metric("tickets_resolved", "Tickets resolved", "count",
+           "Tickets whose resolved_at falls in the period, counted for their assignee. The "
+           "team total also counts the team's tickets that have no assignee."),
+    Metric("tickets_unanswered", "Tickets unanswered", "count",
+           "Tickets opened in the period with no first response (as of the report): left out "
+           "of the first-response times.", False),
+    Metric("first_response_minutes_median", "First response (median)", "minutes",
+           "first_response_at − opened_at in minutes for the tickets opened in the period "
+           "that have a first response: the median.", False),
+    Metric("first_response_minutes_p90", "First response (90th percentile)", "minutes",
+           "The same first-response minutes: 90th percentile (linear interpolation).", False),
+    Metric("resolution_hours_median", "Resolution time (median)", "hours",
+           "resolved_at − opened_at in hours for the tickets resolved in the period: the "
+           "median.", False),
+    Metric("sla_compliance", "SLA compliance", "rate",
+           "Share of the tickets opened in the period that have an sla_due_at whose first "
+           "response came at or before it. An unanswered ticket counts as a miss once its "
+           "sla_due_at has passed (as of the report) and is left out while it is still ahead. "
+           "Wilson 95% interval."),
+    Metric("csat", "CSAT", "rate",
+           "Share of csat survey responses in the period with score 4–5 (of 1–5); in the "
+           "Employee performance report only the responses that rate an employee "
+           "(employee_id set). Wilson 95% interval."),
+    Metric("workload", "Workload", "count",
+           "Activities logged + tasks due + tickets assigned in the period, compared with the "
+           "median of the colleagues in the same role who were employed all period. Flagged "
+           "high (possible overload) or low (possibly idle) at ≥ 1.5× or ≤ 0.5× that median "
+           "when the gap is also beyond 3 robust spreads between colleagues (median absolute "
+           "deviation of log workload) and not chance (Poisson test, p < 0.01); only in roles "
+           "with at least 3 colleagues employed all period."),
+)
+
+
+# -- per-table metrics (one engine query each) -------------------------------------------------
+
+
+def _in(col: str, period: Period) -> nw.Expr:
+    return F.in_window(col, period.start_utc, period.end_utc)
+
+
+def _key(col: str = "employee_id") -> nw.Expr:
+    return nw.coalesce(nw.col(col), nw.lit(UNASSIGNED)).alias("employee_id")
+
+
+def _minutes(start: str, end: str) -> nw.Expr:
+    return F.seconds_between(start, end) / 60.0
+
+
+def _flag(cond: nw.Expr) -> nw.Expr:
+    return cond.cast(nw.Int64)
+
+
+def deals_by_employee(deals: Frame, period: Period) -> pd.DataFrame:
+    """Per deal owner: deals won and lost with ``closed_at`` in the period, revenue of the
+    won ones and the sum of their squared amounts (for the revenue test)."""
+    won = nw.col("status") == "won"
+    df = F.to_pandas(
+        F.lazy(deals)
+        .filter(_in("closed_at", period) & nw.col("status").is_in(["won", "lost"]))
+        .select(
+            _key("owner_id"),
+            deals_won=_flag(won),
+            deals_lost=_flag(nw.col("status") == "lost"),
+            revenue=nw.when(won).then(nw.col("amount")).otherwise(0.0),
+            revenue_sumsq=nw.when(won).then(nw.col("amount") * nw.col("amount")).otherwise(0.0),
+        )
+        .group_by("employee_id")
+        .agg(nw.col("deals_won", "deals_lost", "revenue", "revenue_sumsq").sum())
+    )
+    return _fill(df, ints=("deals_won", "deals_lost"), floats=("revenue", "revenue_sumsq"))
+
+
+def _quotas_in(quotas: Frame, period: Period) -> pd.DataFrame:
+    p_start, p_end = datetime.combine(period.start, time()), datetime.combine(period.end, time())
+    return F.to_pandas(
+        F.lazy(quotas)
+        .with_columns(nw.col("period_start", "period_end").cast(nw.Datetime()))
+        .filter((nw.col("period_start") < p_end) & (nw.col("period_end") > p_start))
+        .select("employee_id", "period_start", "period_end", "target_amount")
+    )
+
+
+def quota_by_employee(quotas: Frame, period: Period) -> pd.DataFrame:
+    """Per employee: the quota target of the period (:func:`crmkit.metrics.sales.quota_target`)."""
+    return _targets(_quotas_in(quotas, period), period)
+
+
+def _targets(quotas: pd.DataFrame, period: Period) -> pd.DataFrame:
+    """Per employee, the prorated target of :func:`crmkit.metrics.sales.quota_target`, vectorised
+    (the same arithmetic on the collected quota rows; the tests check they agree)."""
+    if quotas.empty:
+        return pd.DataFrame({"employee_id": pd.Series([], dtype=object),
+                             "quota_target": pd.Series([], dtype=float)})
+    p_start, p_end = datetime.combine(period.start, time()), datetime.combine(period.end, time())
+    start = pd.to_datetime(quotas["period_start"]).dt.normalize()
+    end = pd.to_datetime(quotas["period_end"]).dt.normalize()
+    inside = (end.clip(upper=p_end) - start.clip(lower=p_start)).dt.days.clip(lower=0)
+    length = (end - start).dt.days
+    share = (inside / length).where(length > 0, 0.0)
+    target = (quotas["target_amount"].astype(float) * share).groupby(quotas["employee_id"]).sum()
+    return target.rename("quota_target").rename_axis("employee_id").reset_index().astype(
+        {"employee_id": object}
+    )
+
+
+def activities_by_employee(activities: Frame, period: Period) -> pd.DataFrame:
+    """Per employee: activities with ``occurred_at`` in the period, in total
+    (``activities``) and by type (``activities_call``, ``activities_email``, …)."""
+    long = F.to_pandas(
+        F.lazy(activities)
+        .filter(_in("occurred_at", period))
+        .select(_key(), nw.coalesce(nw.col("type"), nw.lit("other")).alias("type"))
+        .group_by("employee_id", "type")
+        .agg(n=nw.len())
+    )
+    types = list(ACTIVITY_TYPES) + sorted(set(long["type"]) - set(ACTIVITY_TYPES))
+    wide = (
+        long.pivot_table(index="employee_id", columns="type", values="n", aggfunc="sum")
+        .reindex(columns=types)
+        .fillna(0)
+        .astype(int)
+    )
+    wide.columns = [f"activities_{t}" for t in types]
+    wide.insert(0, "activities", wide.sum(axis=1).astype(int))
+    return wide.rename_axis(None, axis=1).reset_index()
+
+
+def tasks_by_employee(tasks: Frame, period: Period, as_of_end: datetime) -> pd.DataFrame:
+    """Per employee: tasks due, completed, on time, overdue, and completed without a due date.
+
+    ``as_of_end`` is the instant the report is made at: a task due after it is not overdue.
+    """
+    due_in, done_in = _in("due_at", period), _in("completed_at", period)
+    done = ~nw.col("completed_at").is_null()
+    on_time = due_in & done & (nw.col("completed_at") <= nw.col("due_at"))
+    overdue = (
+        due_in
+        & (nw.col("due_at") < as_of_end)
+        & (~done | (nw.col("completed_at") > nw.col("due_at")))
+    )
+    cols = ("tasks_due", "tasks_completed", "tasks_on_time", "tasks_overdue", "tasks_no_due")
+    df = F.to_pandas(
+        F.lazy(tasks)
+        .filter(due_in | done_in)
+        .select(
+            _key(),
+            tasks_due=_flag(due_in),
+            tasks_completed=_flag(done_in),
+            tasks_on_time=_flag(on_time),
+            tasks_overdue=_flag(overdue),
+            tasks_no_due=_flag(done_in & nw.col("due_at").is_null()),
+        )
+        .group_by("employee_id")
+        .agg(nw.col(*cols).sum())
+    )
+    return _fill(df, ints=cols)
+
+
+_TICKET_COUNTS = (
+    "tickets_assigned",
+    "tickets_resolved",
+    "tickets_answered",
+    "tickets_unanswered",
+    "unanswered_past_sla",
+    "sla_met",
+    "sla_missed",
+    "sla_pending",
+    "no_sla",
+)
+
+
+def _ticket_rows(tickets: Frame, period: Period, as_of_end: datetime) -> nw.LazyFrame:
+    """One row per ticket opened or resolved in the period, with flags and durations."""
+    opened, resolved = _in("opened_at", period), _in("resolved_at", period)
+    answered = ~nw.col("first_response_at").is_null()
+    has_sla = ~nw.col("sla_due_at").is_null()
+    passed = nw.col("sla_due_at") < as_of_end
+    in_time = nw.col("first_response_at") <= nw.col("sla_due_at")
+    late = nw.col("first_response_at") > nw.col("sla_due_at")
+    return (
+        F.lazy(tickets)
+        .filter(opened | resolved)
+        .select(
+            _key(),
+            tickets_assigned=_flag(opened),
+            tickets_resolved=_flag(resolved),
+            tickets_answered=_flag(opened & answered),
+            tickets_unanswered=_flag(opened & ~answered),
+            unanswered_past_sla=_flag(opened & ~answered & has_sla & passed),
+            sla_met=_flag(opened & has_sla & answered & in_time),
+            sla_missed=_flag(opened & has_sla & ((answered & late) | (~answered & passed))),
+            sla_pending=_flag(opened & has_sla & ~answered & ~passed),
+            no_sla=_flag(opened & ~has_sla),
+            first_response_minutes=nw.when(opened & answered).then(
+                _minutes("opened_at", "first_response_at")
+            ),
+            resolution_hours=nw.when(resolved).then(_minutes("opened_at", "resolved_at") / 60.0),
+        )
+    )
+
+
+def _ticket_aggs() -> list[nw.Expr]:
+    fr, res = nw.col("first_response_minutes"), nw.col("resolution_hours")
+    return [
+        nw.col(*_TICKET_COUNTS).sum(),
+        fr.median().alias("first_response_minutes_median"),
+        fr.quantile(0.9, interpolation="linear").alias("first_response_minutes_p90"),
+        res.median().alias("resolution_hours_median"),
+    ]
+
+
+def tickets_by_employee(tickets: Frame, period: Period, as_of_end: datetime) -> pd.DataFrame:
+    """Per assignee: tickets assigned (opened in the period), resolved in the period,
+    unanswered; first-response minutes (median, p90) of the answered tickets opened in the
+    period; resolution hours (median) of the tickets resolved in it; SLA met/missed/pending."""
+    df = F.to_pandas(
+        _ticket_rows(tickets, period, as_of_end).group_by("employee_id").agg(*_ticket_aggs())
+    )
+    return _fill(df, ints=_TICKET_COUNTS)
+
+
+def tickets_total(tickets: Frame, period: Period, as_of_end: datetime) -> dict[str, Any]:
+    """The same ticket figures for all the tickets given (a team's total)."""
+    row = F.one_row(_ticket_rows(tickets, period, as_of_end).select(*_ticket_aggs()))
+    out: dict[str, Any] = {k: int(row[k] or 0) for k in _TICKET_COUNTS}
+    for k in ("first_response_minutes_median", "first_response_minutes_p90", "resolution_hours_median"):
+        out[k] = None if row[k] is None else float(row[k])
+    if not out["tickets_answered"]:
+        out["first_response_minutes_median"] = out["first_response_minutes_p90"] = None
+    if not out["tickets_resolved"]:
+        out["resolution_hours_median"] = None
+    return out
+
+
+def _ticket_totals(per_person: pd.DataFrame, durations: dict[str, list[float]]) -> dict[str, Any]:
+    """:func:`tickets_total` from the per-employee counts (whose key includes the
+    unassigned tickets) and the collected times, saving an engine query."""
+    out: dict[str, Any] = {k: int(per_person[k].sum()) for k in _TICKET_COUNTS}
+    fr = pd.Series(durations["first_response_minutes"], dtype=float)
+    res = pd.Series(durations["resolution_hours"], dtype=float)
+    out["first_response_minutes_median"] = float(fr.median()) if len(fr) else None
+    out["first_response_minutes_p90"] = float(fr.quantile(0.9)) if len(fr) else None
+    out["resolution_hours_median"] = float(res.median()) if len(res) else None
+    return out
+
+
+def ticket_durations(tickets: Frame, period: Period) -> dict[str, list[float]]:
+    """The first-response minutes and resolution hours themselves (for rank tests)."""
+    opened, resolved = _in("opened_at", period), _in("resolved_at", period)
+    df = F.to_pandas(
+        F.lazy(tickets)
+        .filter(opened | resolved)
+        .select(
+            fr=nw.when(opened & ~nw.col("first_response_at").is_null()).then(
+                _minutes("opened_at", "first_response_at")
+            ),
+            res=nw.when(resolved).then(_minutes("opened_at", "resolved_at") / 60.0),
+        )
+    )
+    return {
+        "first_response_minutes": [float(v) for v in df["fr"].dropna()],
+        "resolution_hours": [float(v) for v in df["res"].dropna()],
+    }
+
+
+def csat_by_employee(survey_responses: Frame, period: Period) -> pd.DataFrame:
+    """Per rated employee: CSAT responses in the period and those scoring 4–5."""
+    df = F.to_pandas(
+        F.lazy(survey_responses)
+        .filter((nw.col("kind") == "csat") & _in("responded_at", period))
+        .select(_key(), csat_good=_flag(nw.col("score") >= 4))
+        .group_by("employee_id")
+        .agg(csat_responses=nw.len(), csat_good=nw.col("csat_good").sum())
+    )
+    return _fill(df, ints=("csat_responses", "csat_good"))
+
+
+def _fill(df: pd.DataFrame, ints: tuple[str, ...] = (), floats: tuple[str, ...] = ()) -> pd.DataFrame:
+    df = df.copy()
+    for c in ints:
+        df[c] = df[c].fillna(0).astype(int)
+    for c in floats:
+        df[c] = df[c].fillna(0.0).astype(float)
+    df["employee_id"] = df["employee_id"].astype(object)
+    return df
+
+
+# -- per employee and team totals ---------------------------------------------------------------
+
+_TABLES = ("deals", "quotas", "activities", "tasks", "tickets", "survey_responses")
+
+
+def _table(tables: Mapping[str, Frame], name: str) -> Frame:
+    frame = tables.get(name)
+    return empty_frame(name) if frame is None else frame
+
+
+def _share(num: pd.Series, den: pd.Series) -> pd.Series:
+    return (num / den.where(den > 0)).astype(float)
+
+
+def per_employee(
+    tables: Mapping[str, Frame], period: Period, as_of_end: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every performance figure per employee id (one row each, zeros where none).
+
+    Returns ``(frame, quotas)``: the frame includes the :data:`UNASSIGNED` row of facts
+    without an employee; ``quotas`` are the quota rows overlapping the period.
+    """
+    deals = deals_by_employee(_table(tables, "deals"), period)
+    quotas = _quotas_in(_table(tables, "quotas"), period)
+    parts = [
+        deals,
+        _targets(quotas, period),
+        activities_by_employee(_table(tables, "activities"), period),
+        tasks_by_employee(_table(tables, "tasks"), period, as_of_end),
+        tickets_by_employee(_table(tables, "tickets"), period, as_of_end),
+        csat_by_employee(_table(tables, "survey_responses"), period),
+    ]
+    df = pd.concat([part.set_index("employee_id") for part in parts], axis=1, join="outer")
+    times = ["quota_target", "first_response_minutes_median", "first_response_minutes_p90",
+             "resolution_hours_median"]
+    counts = [c for c in df.columns if c not in times]
+    df[counts] = df[counts].fillna(0)
+    ints = [c for c in counts if c not in ("revenue", "revenue_sumsq")]
+    df[ints] = df[ints].astype(int)
+    df = df.rename_axis("employee_id").reset_index()
+    return _with_rates(df), quotas
+
+
+def _with_rates(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    df["deals_closed"] = df["deals_won"] + df["deals_lost"]
+    df["win_rate"] = _share(df["deals_won"], df["deals_closed"])
+    df["quota_attainment"] = _share(df["revenue"], df["quota_target"].astype(float))
+    df["tasks_on_time_rate"] = _share(df["tasks_on_time"], df["tasks_on_time"] + df["tasks_overdue"])
+    df["sla_compliance"] = _share(df["sla_met"], df["sla_met"] + df["sla_missed"])
+    df["csat"] = _share(df["csat_good"], df["csat_responses"])
+    for rate, hits, n in (
+        ("win_rate", "deals_won", "deals_closed"),
+        ("csat", "csat_good", "csat_responses"),
+    ):
+        ci = [stats.wilson(int(h), int(k)) for h, k in zip(df[hits], df[n], strict=True)]
+        df[f"{rate}_low"] = [i.low for i in ci]
+        df[f"{rate}_high"] = [i.high for i in ci]
+    return df
+
+
+def summary(tables: Mapping[str, Frame], period: Period, as_of_end: datetime) -> dict[str, Any]:
+    """Team totals of every headline metric for one period, and the per-employee figures.
+
+    ``tables`` maps canonical table names to frames (a team's scoped tables, or plain
+    pandas frames; a missing table counts as empty). Returns ``metrics`` (METRICS.md names,
+    None when N/A), ``intervals``, ``samples``, ``moments`` and ``durations`` (inputs of
+    the tests), ``tickets`` (ticket totals, with the counts the data notes need),
+    ``employees`` (one row per employee id, without the unassigned facts) and
+    ``unassigned`` (the figures of facts without an employee).
+    """
+    df, quotas = per_employee(tables, period, as_of_end)
+    durations = ticket_durations(_table(tables, "tickets"), period)
+    tickets = _ticket_totals(df, durations)
+    people = df[df["employee_id"] != UNASSIGNED].reset_index(drop=True)
+    nobody = df[df["employee_id"] == UNASSIGNED]
+    unassigned = {c: (int(nobody[c].sum()) if len(nobody) else 0) for c in
+                  ("activities", "tickets_assigned", "tickets_resolved", "csat_responses")}
+
+    def total(col: str) -> int:
+        return int(df[col].sum())
+
+    won, closed = total("deals_won"), total("deals_closed")
+    revenue = float(df["revenue"].sum())
+    target = sales.quota_target(quotas, period) if len(quotas) else None
+    win_rate = stats.wilson(won, closed)
+    on_time = stats.wilson(total("tasks_on_time"), total("tasks_on_time") + total("tasks_overdue"))
+    sla = stats.wilson(tickets["sla_met"], tickets["sla_met"] + tickets["sla_missed"])
+    csat = stats.wilson(int(people["csat_good"].sum()), int(people["csat_responses"].sum()))
+    metrics = {
+        "deals_won": won,
+        "revenue": revenue,
+        "win_rate": win_rate.value,
+        "quota_attainment": stats.ratio(revenue, target),
+        "activities": total("activities"),
+        "tasks_completed": total("tasks_completed"),
+        "tasks_overdue": total("tasks_overdue"),
+        "tasks_on_time_rate": on_time.value,
+        "tickets_resolved": tickets["tickets_resolved"],
+        "tickets_unanswered": tickets["tickets_unanswered"],
+        "first_response_minutes_median": tickets["first_response_minutes_median"],
+        "first_response_minutes_p90": tickets["first_response_minutes_p90"],
+        "resolution_hours_median": tickets["resolution_hours_median"],
+        "sla_compliance": sla.value,
+        "csat": csat.value,
+    }
+    return {
+        "metrics": metrics,
+        "intervals": {"win_rate": win_rate, "tasks_on_time_rate": on_time,
+                      "sla_compliance": sla, "csat": csat},
+        "samples": {
+            "win_rate": win_rate.n,
+            "tasks_on_time_rate": on_time.n,
+            "sla_compliance": sla.n,
+            "csat": csat.n,
+            "first_response_minutes_median": tickets["tickets_answered"],
+            "first_response_minutes_p90": tickets["tickets_answered"],
+            "resolution_hours_median": tickets["tickets_resolved"],
+        },
+        "moments": {"revenue_sumsq": float(df["revenue_sumsq"].sum()), "quota_target": target},
+        "durations": durations,
+        "tickets": tickets,
+        "tasks": {"tasks_no_due": total("tasks_no_due"), "tasks_due": total("tasks_due"),
+                  "tasks_pending": total("tasks_due") - total("tasks_on_time") - total("tasks_overdue")},
+        "employees": people,
+        "unassigned": unassigned,
+    }
+
+
+# -- who is compared with whom ------------------------------------------------------------------
+
+
+def _local_day(ts: Any, tz: str) -> str:
+    return pd.Timestamp(ts).tz_localize("UTC").tz_convert(tz).date().isoformat()
+
+
+def roster(employees: Frame, period: Period, comparison: Period | None = None) -> pd.DataFrame:
+    """The employees with their standing in the period.
+
+    Columns: ``employee_id, name, team_id, role, hired_at, left_at``; ``employed`` (worked
+    at some time in the period), ``full_period`` (employed for all of it: not hired inside
+    or after it, not left before its end), ``full_comparison`` (the same for the
+    comparison period) and ``note`` ("joined 2025-06-10: partial period", …; dates are
+    local days in the period's time zone).
+    """
+    df = F.to_pandas(F.lazy(employees)).copy()
+    for c in ("role", "hired_at", "left_at"):
+        if c not in df.columns:
+            df[c] = None
+    df["hired_at"] = pd.to_datetime(df["hired_at"])
+    df["left_at"] = pd.to_datetime(df["left_at"])
+    tz = period.timezone
+    hired, left = df["hired_at"], df["left_at"]
+    start, end = pd.Timestamp(period.start_utc), pd.Timestamp(period.end_utc)
+    df["employed"] = (hired.isna() | (hired < end)) & (left.isna() | (left >= start))
+    df["full_period"] = (hired.isna() | (hired < start)) & (left.isna() | (left >= end))
+    if comparison is not None:
+        c_start, c_end = pd.Timestamp(comparison.start_utc), pd.Timestamp(comparison.end_utc)
+        df["full_comparison"] = (hired.isna() | (hired < c_start)) & (left.isna() | (left >= c_end))
+    else:
+        df["full_comparison"] = False
+    notes = []
+    for h, lv, full, prev_full in zip(hired, left, df["full_period"], df["full_comparison"],
+                                      strict=True):
+        parts = []
+        if pd.notna(h) and h >= start:
+            parts.append(f"joined {_local_day(h, tz)}")
+        if pd.notna(lv) and lv < end:
+            parts.append(f"left {_local_day(lv, tz)}")
+        if not full:
+            when = "partial period"
+            if pd.notna(lv) and lv < start:
+                when = "before the period"
+            elif pd.notna(h) and h >= end:
+                when = "after the period"
+            notes.append(f"{', '.join(parts)}: {when}")
+        elif comparison is not None and not prev_full:
+            day = _local_day(h, tz) if pd.notna(h) else "?"
+            notes.append(f"joined {day}: no change vs {comparison.label} (partial there)")
+        else:
+            notes.append("")
+    df["note"] = notes
+    df["role"] = df["role"].astype(object)
+    cols = ["employee_id", "name", "team_id", "role", "hired_at", "left_at", "employed",
+            "full_period", "full_comparison", "note"]
+    return df[cols].astype({"employee_id": object})
+
+
+# -- breakdown: the leaderboard ------------------------------------------------------------------
+
+
+def _peers(frame: pd.DataFrame, prev: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """Who is compared on which metrics: ``sales`` metrics people with role ``sales``, closed
+    deals or a quota; ``activities`` people with role ``sales`` or activities; ``support``
+    metrics people with role ``support``, tickets or CSAT responses (activity in the
+    comparison period counts too). Everyone is compared on tasks."""
+    role = frame["role"].fillna("").to_numpy(dtype=object)
+    tickets = frame[["tickets_assigned", "tickets_resolved", "csat_responses"]].sum(axis=1)
+    seller = ((role == "sales") | (frame["deals_closed"].to_numpy() > 0)
+              | frame["quota_target"].notna().to_numpy())
+    logger = (role == "sales") | (frame["activities"].to_numpy() > 0)
+    agent = (role == "support") | (tickets.to_numpy() > 0)
+    if prev is not None:
+        p = frame[["employee_id"]].merge(prev, on="employee_id", how="left").fillna(
+            {"deals_closed": 0, "tickets_assigned": 0, "tickets_resolved": 0, "activities": 0}
+        )
+        seller = seller | (p["deals_closed"].to_numpy() > 0)
+        logger = logger | (p["activities"].to_numpy() > 0)
+        agent = agent | ((p["tickets_assigned"] + p["tickets_resolved"]).to_numpy() > 0)
+    return {"sales": seller, "activities": logger, "support": agent}
+
+
+def _values(frame: pd.DataFrame, metric: str) -> np.ndarray:
+    return frame[metric].to_numpy(dtype=float, na_value=np.nan)
+
+
+def _rank(values: np.ndarray, eligible: np.ndarray, metric: str) -> pd.Series:
+    """Rank 1 = best among the eligible people (ties share the best rank)."""
+    out = pd.Series(pd.NA, index=range(len(values)), dtype="Int64")
+    if eligible.any():
+        sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+        ranks = pd.Series(sign * values[eligible]).rank(method="min")
+        out[eligible] = ranks.to_numpy(dtype=int)
+    return out
+
+
+def _eligibility(frame: pd.DataFrame, peers: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per metric, who counts in the team median and the rank: employed all period, among
+    the metric's peers (:func:`_peers`), with a value."""
+    full = frame["full_period"].to_numpy(dtype=bool)
+    out = {}
+    for m in HEADLINE:
+        if m in SALES_METRICS:
+            fam: Any = peers["sales"]
+        elif m in SUPPORT_METRICS:
+            fam = peers["support"]
+        elif m == "activities":
+            fam = peers["activities"]
+        else:
+            fam = True
+        out[m] = full & fam & ~np.isnan(_values(frame, m))
+    return out
+
+
+def _assemble(figures: pd.DataFrame, staff: pd.DataFrame) -> pd.DataFrame:
+    """Roster (people employed in the period) joined with their figures, plus anyone with
+    figures who is not on it (left before the period, or not in the employees table)."""
+    employed = list(staff.loc[staff["employed"], "employee_id"])
+    seen = set(employed)
+    ids = employed + [i for i in figures["employee_id"] if i not in seen]
+    base = staff.set_index("employee_id").reindex(ids)
+    unknown = base["name"].isna().to_numpy()
+    if unknown.any():
+        base.loc[unknown, "name"] = base.index[unknown]
+        base.loc[unknown, "note"] = "not in the employee list"
+    for col in ("employed", "full_period", "full_comparison"):
+        base[col] = base[col].astype("boolean").fillna(False).astype(bool)
+    base["note"] = base["note"].fillna("")
+    fig = figures.set_index("employee_id").reindex(ids)
+    ints = [c for c in figures.columns if figures[c].dtype.kind == "i"]
+    fig[ints] = fig[ints].fillna(0).astype(int)
+    fig[["revenue", "revenue_sumsq"]] = fig[["revenue", "revenue_sumsq"]].fillna(0.0)
+    return pd.concat([base, fig], axis=1).rename_axis("employee_id").reset_index()
+
+
+def _medians(frame: pd.DataFrame, eligible: dict[str, np.ndarray]) -> dict[str, tuple[Any, int]]:
+    out: dict[str, tuple[Any, int]] = {}
+    for m in HEADLINE:
+        values = _values(frame, m)[eligible[m]]
+        out[m] = (float(np.median(values)) if len(values) else None, len(values))
+    return out
+
+
+def by_employee(
+    current: dict[str, Any],
+    staff: pd.DataFrame,
+    previous: dict[str, Any] | None = None,
+    staff_previous: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The leaderboard: one row per employee with every metric, its rank, the person's
+    value in the comparison period and the change; and the team medians.
+
+    ``current``/``previous`` are :func:`summary` results; ``staff`` is :func:`roster` for
+    the period (with its comparison), ``staff_previous`` the roster of the comparison
+    period. A metric's median and rank take the people employed for the whole period who
+    have a value, among the metric's peers (:func:`_peers`: sellers for the sales metrics,
+    people who log activities for ``activities``, agents for the support metrics, everyone
+    for tasks). Changes are shown only for people employed for the whole of both periods.
+    Rank 1 is the best (the lowest for times, overdue and unanswered counts).
+
+    Returns ``(employee, team_median)``; ``team_median`` has one row per metric:
+    ``metric, team_median, employees, team_median_previous, change``.
+    """
+    frame = _assemble(current["employees"], staff)
+    prev_fig = previous["employees"] if previous is not None else None
+    peers = _peers(frame, prev_fig)
+    frame["is_seller"], frame["is_agent"] = peers["sales"], peers["support"]
+    eligible = _eligibility(frame, peers)
+    medians = _medians(frame, eligible)
+    extra: dict[str, Any] = {
+        f"{m}_rank": _rank(_values(frame, m), eligible[m], m) for m in HEADLINE
+    }
+    prev_medians: dict[str, tuple[Any, int]] = {}
+    if prev_fig is not None:
+        p = frame[["employee_id"]].merge(prev_fig, on="employee_id", how="left")
+        counts = [c for c in prev_fig.columns if prev_fig[c].dtype.kind == "i"]
+        p[counts] = p[counts].fillna(0)
+        comparable = (frame["full_period"] & frame["full_comparison"]).to_numpy()
+        for m in HEADLINE:
+            extra[f"{m}_previous"] = p[m].to_numpy()
+            extra[f"{m}_change"] = [
+                stats.change(_num(c), _num(pv)) if ok else None
+                for c, pv, ok in zip(frame[m], p[m], comparable, strict=True)
+            ]
+        if staff_previous is not None:
+            pf = _assemble(prev_fig, staff_previous)
+            prev_medians = _medians(pf, _eligibility(pf, _peers(pf, None)))
+
+    frame = _workload(pd.concat([frame, pd.DataFrame(extra, index=frame.index)], axis=1))
+    frame = frame.sort_values(
+        ["full_period", "revenue", "tickets_resolved", "activities", "name"],
+        ascending=[False, False, False, False, True],
+    ).reset_index(drop=True)
+    team_median = pd.DataFrame(
+        [
+            {
+                "metric": m,
+                "team_median": medians[m][0],
+                "employees": medians[m][1],
+                "team_median_previous": prev_medians.get(m, (None, 0))[0],
+                "change": stats.change(medians[m][0], prev_medians.get(m, (None, 0))[0]),
+            }
+            for m in HEADLINE
+        ]
+    )
+    return frame, team_median
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else float(v)
+
+
+def _workload(frame: pd.DataFrame) -> pd.DataFrame:
+    """Workload = activities + tasks due + tickets assigned in the period, against the
+    median of the colleagues of the same role employed all period.
+
+    A person employed all period is flagged ``high`` (possible overload) or ``low``
+    (possibly idle) when all of these hold: the role has at least 3 such colleagues; the
+    workload is ≥ 1.5× (≤ 0.5×) the role median; it is further from the median than 3
+    robust spreads of the colleagues (1.4826 × the median absolute deviation of
+    log(workload + 1)), so a role whose people always differ a lot is not flagged for
+    ordinary spread; and a Poisson test with the median as the expected count gives
+    p < 0.01, so small counts are not flagged by chance.
+    """
+    df = frame.copy()
+    df["workload"] = (df["activities"] + df["tasks_due"] + df["tickets_assigned"]).astype(int)
+    role = df["role"].fillna("(no role)")
+    full = df["full_period"].to_numpy(dtype=bool)
+    logs = np.log1p(df["workload"].to_numpy(dtype=float))
+    median, spread, peers = {}, {}, {}
+    for name, idx in pd.Series(np.flatnonzero(full)).groupby(role[full].to_numpy()):
+        w = df["workload"].to_numpy()[idx.to_numpy()]
+        lg = logs[idx.to_numpy()]
+        median[name], peers[name] = float(np.median(w)), len(w)
+        spread[name] = 1.4826 * float(np.median(np.abs(lg - np.median(lg))))
+    df["workload_role_median"] = role.map(median).astype(float)
+    df["workload_ratio"] = _share(df["workload"], df["workload_role_median"])
+    flags = []
+    for w, lg, r, name, m, f in zip(df["workload"], logs, df["workload_ratio"], role,
+                                    df["workload_role_median"], full, strict=True):
+        flag = ""
+        if f and peers.get(name, 0) >= WORKLOAD_MIN_PEERS and pd.notna(r):
+            far = abs(lg - math.log1p(m)) > 3 * spread[name]
+            if far and r >= OVERLOAD_RATIO and stats.poisson_sf(w - 1, m) < WORKLOAD_P / 2:
+                flag = "high"
+            elif far and r <= IDLE_RATIO and stats.poisson_cdf(w, m) < WORKLOAD_P / 2:
+                flag = "low"
+        flags.append(flag)
+    df["workload_flag"] = flags
+    return df
+
+
+# -- tests ---------------------------------------------------------------------------------------
+
+
+def significance(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, stats.Test]:
+    """Tests of the change of each team total between two :func:`summary` results.
+
+    Counts: conditional binomial test of two Poisson counts; rates: two-proportion z-test;
+    revenue and quota attainment: z-test of compound-Poisson totals (variance Σ amount²,
+    divided by target² for attainment); median times: Mann-Whitney U test of the times
+    themselves. The p90 is not tested.
+    """
+    cm, pm = current["metrics"], previous["metrics"]
+    out: dict[str, stats.Test] = {}
+    for name in ("deals_won", "activities", "tasks_completed", "tasks_overdue",
+                 "tickets_resolved", "tickets_unanswered"):
+        out[name] = stats.poisson_rate_test(int(cm[name]), int(pm[name]))
+    for name in ("win_rate", "tasks_on_time_rate", "sla_compliance", "csat"):
+        a, b = current["intervals"][name], previous["intervals"][name]
+        if a.value is None or b.value is None:
+            out[name] = stats.Test(None, None)
+        else:
+            out[name] = stats.two_proportion_test(round(a.value * a.n), a.n,
+                                                  round(b.value * b.n), b.n)
+    cmo, pmo = current["moments"], previous["moments"]
+    if cmo["revenue_sumsq"] + pmo["revenue_sumsq"] > 0:
+        out["revenue"] = stats.two_sample_z_test(
+            cm["revenue"] - pm["revenue"], cmo["revenue_sumsq"], pmo["revenue_sumsq"]
+        )
+    t1, t2 = cmo["quota_target"], pmo["quota_target"]
+    if cm["quota_attainment"] is not None and pm["quota_attainment"] is not None and t1 and t2:
+        out["quota_attainment"] = stats.two_sample_z_test(
+            cm["quota_attainment"] - pm["quota_attainment"],
+            cmo["revenue_sumsq"] / t1**2, pmo["revenue_sumsq"] / t2**2,
+        )
+    for name, key in (("first_response_minutes_median", "first_response_minutes"),
+                      ("resolution_hours_median", "resolution_hours")):
+        out[name] = stats.mann_whitney_test(current["durations"][key], previous["durations"][key])
+    return out
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def report(ctx: Any) -> Any:
+    """Compute the whole Employee performance report for a :class:`~crmkit.reports.context.ReportContext`."""
+    from crmkit.reports.context import ReportData
+
+    t = ctx.tables
+    current = summary(t, ctx.period, ctx.as_of_end)
+    previous = summary(t, ctx.comparison, ctx.as_of_end) if ctx.comparison else None
+    employees = F.to_pandas(F.lazy(t["employees"]))
+    staff = roster(employees, ctx.period, ctx.comparison)
+    staff_prev = roster(employees, ctx.comparison) if ctx.comparison else None
+    employee, team_median = by_employee(current, staff, previous, staff_prev)
+    data = ReportData.from_summaries(
+        ctx,
+        current,
+        previous,
+        significance,
+        breakdowns={"employee": employee, "team_median": team_median},
+        extra={"tickets": current["tickets"], "tasks": current["tasks"],
+               "unassigned": current["unassigned"]},
+    )
+    data.notes = _notes(current, staff, employee, ctx)
+    return data
+
+
+def _notes(current: dict[str, Any], staff: pd.DataFrame, employee: pd.DataFrame, ctx: Any) -> list[str]:
+    tk, tasks, nobody = current["tickets"], current["tasks"], current["unassigned"]
+    as_of = f"as of {ctx.as_of}"
+    notes = []
+    if tk["tickets_unanswered"]:
+        notes.append(
+            f"{tk['tickets_unanswered']:,} ticket(s) opened in the period have no first response "
+            f"({as_of}): left out of the first-response times, counted as tickets unanswered; "
+            f"{tk['unanswered_past_sla']:,} of them are past their SLA deadline and count as "
+            "SLA misses."
+        )
+    if tk["sla_pending"]:
+        notes.append(
+            f"{tk['sla_pending']:,} unanswered ticket(s) still have their SLA deadline ahead "
+            f"({as_of}): left out of SLA compliance."
+        )
+    if tk["no_sla"]:
+        notes.append(f"{tk['no_sla']:,} ticket(s) opened in the period have no sla_due_at: "
+                     "left out of SLA compliance.")
+    if nobody["tickets_assigned"] or nobody["tickets_resolved"]:
+        notes.append(
+            f"Tickets with no assignee: {nobody['tickets_assigned']:,} opened and "
+            f"{nobody['tickets_resolved']:,} resolved in the period. They count in the team "
+            "totals, in no person's row."
+        )
+    if nobody["activities"]:
+        notes.append(f"{_count(nobody['activities'], 'activity', 'activities')} "
+                     "have no employee: counted in the team total of activities, in no "
+                     "person's row.")
+    if nobody["csat_responses"]:
+        notes.append(f"{nobody['csat_responses']:,} CSAT response(s) rate no employee: left out "
+                     "of CSAT here (the Customer satisfaction report counts them).")
+    if tasks["tasks_no_due"]:
+        notes.append(f"{tasks['tasks_no_due']:,} task(s) completed in the period have no due "
+                     "date: counted as completed, not in overdue or on-time.")
+    if tasks["tasks_pending"]:
+        notes.append(f"{tasks['tasks_pending']:,} task(s) due in the period are open but not due "
+                     f"yet ({as_of}): not counted as overdue or on time.")
+    partial = employee[~employee["full_period"]]
+    for name, note in zip(partial["name"], partial["note"], strict=True):
+        notes.append(f"{name}: {note}. Shown, but left out of the team medians and ranks.")
+    no_change = employee[employee["full_period"] & ~employee["full_comparison"]]
+    if ctx.comparison is not None and len(no_change):
+        notes.append(
+            f"Not compared with {ctx.comparison.label} (not employed all of it): "
+            + ", ".join(no_change["name"].astype(str)) + "."
+        )
+    gone = staff[~staff["employed"] & staff["left_at"].notna()
+                 & (staff["left_at"] < pd.Timestamp(ctx.period.start_utc))]
+    gone = gone[~gone["employee_id"].isin(employee["employee_id"])]
+    if len(gone):
+        notes.append(f"{len(gone):,} former employee(s) who left before the period and have "
+                     "nothing in it are not listed.")
+    if current["metrics"]["quota_attainment"] is None:
+        notes.append("No quota overlaps this period: quota attainment is N/A.")
+    for note in ctx.store.notes:
+        if note.table in _NOTE_TABLES or (note.table, note.column) in _NOTE_COLUMNS:
+            notes.append(f"Import: {note.table}.{note.column}: {note.count:,} row(s) {note.rule}.")
+    return notes
+
+
+_NOTE_TABLES = ("employees", "activities", "tasks", "tickets", "survey_responses", "quotas")
+_NOTE_COLUMNS = {("deals", c) for c in ("owner_id", "status", "amount", "closed_at")}
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"

@@ -1,0 +1,676 @@
+"""Sales metrics (METRICS.md, "Sales").
+
+Every function is pure: it takes canonical tables (any frame :func:`crmkit.metrics._frames.lazy`
+accepts) and a :class:`~crmkit.periods.Period`, and returns a number, an
+:class:`~crmkit.stats.Interval`, a dict of numbers or a small pandas frame. The work runs
+inside whatever engine holds the tables; only aggregates are collected.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, time
+from typing import Any
+
+import narwhals as nw
+import pandas as pd
+
+from crmkit import stats
+from crmkit.metrics import _frames as F
+from crmkit.metrics._frames import Frame
+from crmkit.periods import Period
+
+__all__ = [
+    "STAGE_ORDER_HINT",
+    "by_employee",
+    "by_product",
+    "deal_size",
+    "deals_closed",
+    "deals_created",
+    "forecast",
+    "lead_conversion",
+    "monthly_trend",
+    "pipeline",
+    "pipeline_by_expected_close",
+    "pipeline_velocity",
+    "quota_target",
+    "revenue",
+    "sales_cycle",
+    "stage_funnel",
+    "summary",
+    "win_rate",
+]
+
+STAGE_ORDER_HINT = ("qualification", "discovery", "proposal", "negotiation", "commitment")
+
+
+def _won_in(period: Period) -> nw.Expr:
+    return (nw.col("status") == "won") & F.in_window("closed_at", period.start_utc, period.end_utc)
+
+
+def _lost_in(period: Period) -> nw.Expr:
+    return (nw.col("status") == "lost") & F.in_window("closed_at", period.start_utc, period.end_utc)
+
+
+def _open_at(at: datetime) -> nw.Expr:
+    """Open at instant ``at``: created before it and not closed before it."""
+    return (nw.col("created_at") < at) & (
+        nw.col("closed_at").is_null() | (nw.col("closed_at") >= at)
+    )
+
+
+def deals_created(deals: Frame, period: Period) -> int:
+    """Deals whose ``created_at`` falls in the period."""
+    row = F.one_row(
+        F.lazy(deals)
+        .filter(F.in_window("created_at", period.start_utc, period.end_utc))
+        .select(n=nw.len())
+    )
+    return int(row["n"] or 0)
+
+
+def deals_closed(deals: Frame, period: Period) -> dict[str, int]:
+    """``{"deals_won": …, "deals_lost": …}`` by status and ``closed_at`` in period."""
+    row = F.one_row(
+        F.lazy(deals)
+        .filter(F.in_window("closed_at", period.start_utc, period.end_utc))
+        .select(
+            deals_won=(nw.col("status") == "won").cast(nw.Int64).sum(),
+            deals_lost=(nw.col("status") == "lost").cast(nw.Int64).sum(),
+        )
+    )
+    return {k: int(v or 0) for k, v in row.items()}
+
+
+def revenue(deals: Frame, period: Period) -> float:
+    """Sum of ``amount`` of deals won in the period (0 when none)."""
+    row = F.one_row(F.lazy(deals).filter(_won_in(period)).select(r=nw.col("amount").sum()))
+    return float(row["r"] or 0.0)
+
+
+def win_rate(deals: Frame, period: Period) -> stats.Interval:
+    """won / (won + lost) of deals closed in the period, with a Wilson interval."""
+    closed = deals_closed(deals, period)
+    return stats.wilson(closed["deals_won"], closed["deals_won"] + closed["deals_lost"])
+
+
+def deal_size(deals: Frame, period: Period) -> dict[str, Any]:
+    """Average and median amount of deals won in the period, with n, mean, variance.
+
+    ``avg_deal_size`` is revenue / deals won (deals without an amount count as 0 in the
+    revenue sum but still count as won deals, exactly as the definition reads).
+    """
+    row = F.one_row(
+        F.lazy(deals)
+        .filter(_won_in(period))
+        .select(
+            n=nw.len(),
+            total=nw.col("amount").sum(),
+            median=nw.col("amount").median(),
+            sumsq=(nw.col("amount") * nw.col("amount")).sum(),
+            n_amount=nw.col("amount").count(),
+            var=nw.col("amount").var(ddof=1),
+        )
+    )
+    n = int(row["n"] or 0)
+    return {
+        "avg_deal_size": stats.ratio(row["total"] or 0.0, n),
+        "deal_size_median": row["median"],
+        "n": n,
+        "amount_sumsq": float(row["sumsq"] or 0.0),
+        "amount_var": row["var"],
+        "amount_n": int(row["n_amount"] or 0),
+    }
+
+
+def sales_cycle(deals: Frame, period: Period) -> dict[str, Any]:
+    """Days from ``created_at`` to ``closed_at`` of deals won in the period.
+
+    A deal recorded as closed before it was created (an import data note) has no
+    meaningful cycle: it is left out and counted in ``excluded``.
+    """
+    lf = F.lazy(deals).filter(_won_in(period))
+    excluded = F.one_row(
+        lf.filter(nw.col("closed_at") < nw.col("created_at")).select(n=nw.len())
+    )["n"]
+    row = F.one_row(
+        lf.filter(nw.col("closed_at") >= nw.col("created_at"))
+        .with_columns(_days=F.days_between("created_at", "closed_at"))
+        .select(
+            n=nw.len(),
+            median=nw.col("_days").median(),
+            mean=nw.col("_days").mean(),
+            p90=nw.col("_days").quantile(0.9, interpolation="linear"),
+            var=nw.col("_days").var(ddof=1),
+        )
+    )
+    n = int(row["n"] or 0)
+    return {
+        "sales_cycle_days_median": row["median"] if n else None,
+        "sales_cycle_days_mean": row["mean"] if n else None,
+        "sales_cycle_days_p90": row["p90"] if n else None,
+        "n": n,
+        "var": row["var"],
+        "excluded": int(excluded or 0),
+    }
+
+
+def lead_conversion(leads: Frame, period: Period) -> stats.Interval:
+    """Leads created in the period that have ``converted_at`` / leads created."""
+    row = F.one_row(
+        F.lazy(leads)
+        .filter(F.in_window("created_at", period.start_utc, period.end_utc))
+        .select(n=nw.len(), converted=nw.col("converted_at").count())
+    )
+    return stats.wilson(int(row["converted"] or 0), int(row["n"] or 0))
+
+
+def pipeline(deals: Frame, at: datetime) -> dict[str, Any]:
+    """Deals open at instant ``at``: count, amount, probability-weighted amount.
+
+    ``missing_probability`` counts open deals whose probability is null (left out of the
+    weighted pipeline); ``missing_amount`` those without an amount.
+    """
+    row = F.one_row(
+        F.lazy(deals)
+        .filter(_open_at(at))
+        .select(
+            open_deals=nw.len(),
+            open_pipeline=nw.col("amount").sum(),
+            weighted_pipeline=(nw.col("amount") * nw.col("probability")).sum(),
+            with_probability=nw.col("probability").count(),
+            with_amount=nw.col("amount").count(),
+        )
+    )
+    n = int(row["open_deals"] or 0)
+    return {
+        "open_deals": n,
+        "open_pipeline": float(row["open_pipeline"] or 0.0),
+        "weighted_pipeline": float(row["weighted_pipeline"] or 0.0),
+        "missing_probability": n - int(row["with_probability"] or 0),
+        "missing_amount": n - int(row["with_amount"] or 0),
+    }
+
+
+def quota_target(quotas: Frame, period: Period) -> float | None:
+    """Σ target × (days of the quota inside the period / days of the quota).
+
+    Quotas are half-open ``[period_start, period_end)`` in local calendar days. Returns
+    None when no quota overlaps the period (quota attainment is then N/A).
+    """
+    p_start, p_end = datetime.combine(period.start, time()), datetime.combine(period.end, time())
+    q = F.to_pandas(
+        F.lazy(quotas)
+        .filter((nw.col("period_start") < p_end) & (nw.col("period_end") > p_start))
+        .select("period_start", "period_end", "target_amount")
+    )
+    if q.empty:
+        return None
+    start = pd.to_datetime(q["period_start"]).dt.normalize()
+    end = pd.to_datetime(q["period_end"]).dt.normalize()
+    inside = (end.clip(upper=p_end) - start.clip(lower=p_start)).dt.days.clip(lower=0)
+    length = (end - start).dt.days
+    share = (inside / length).where(length > 0, 0.0)
+    return float((q["target_amount"].astype(float) * share).sum())
+
+
+def pipeline_velocity(
+    open_deals: int,
+    win_rate_value: float | None,
+    avg_deal_size: float | None,
+    mean_cycle_days: float | None,
+) -> float | None:
+    """Open deals × win rate × average deal size / mean sales-cycle days (money per day)."""
+    if win_rate_value is None or avg_deal_size is None:
+        return None
+    return stats.ratio(open_deals * win_rate_value * avg_deal_size, mean_cycle_days)
+
+
+def forecast(deals: Frame, period: Period, as_of_end: datetime) -> dict[str, Any]:
+    """Revenue forecast for the period (METRICS.md "forecast").
+
+    ``as_of_end`` is the instant the report is made at (the end of the as-of day). While
+    the period is not over: revenue so far plus the weighted open deals expected to close
+    in the rest of the period. Once it is over: the forecast made at the period start,
+    compared with the actual revenue (``forecast_error``).
+    """
+    lf = F.lazy(deals)
+    if as_of_end < period.end_utc:
+        now = max(as_of_end, period.start_utc)
+        so_far = (
+            F.one_row(
+                lf.filter(
+                    (nw.col("status") == "won") & F.in_window("closed_at", period.start_utc, now)
+                ).select(r=nw.col("amount").sum())
+            )["r"]
+            or 0.0
+        )
+        expected = F.one_row(
+            lf.filter(_open_at(now) & F.in_window("expected_close_at", now, period.end_utc)).select(
+                w=(nw.col("amount") * nw.col("probability")).sum(), n=nw.len()
+            )
+        )
+        value = float(so_far) + float(expected["w"] or 0.0)
+        return {
+            "forecast": value,
+            "kind": "in_progress",
+            "revenue_so_far": float(so_far),
+            "forecast_error": None,
+            "open_deals_counted": int(expected["n"] or 0),
+        }
+    at_start = F.one_row(
+        lf.filter(
+            _open_at(period.start_utc)
+            & F.in_window("expected_close_at", period.start_utc, period.end_utc)
+        ).select(w=(nw.col("amount") * nw.col("probability")).sum(), n=nw.len())
+    )
+    value = float(at_start["w"] or 0.0)
+    actual = revenue(lf, period)
+    return {
+        "forecast": value,
+        "kind": "at_start",
+        "revenue_so_far": actual,
+        "forecast_error": stats.change(value, actual),
+        "open_deals_counted": int(at_start["n"] or 0),
+    }
+
+
+def summary(
+    deals: Frame, leads: Frame, quotas: Frame, period: Period, as_of_end: datetime
+) -> dict[str, Any]:
+    """Every headline Sales KPI for one period under its METRICS.md name.
+
+    Returns ``{"metrics": {...}, "intervals": {...}, "samples": {...}, "tests_input": {...},
+    "notes": {...}}``; the metrics are plain numbers (None when N/A).
+    """
+    deals_lf, leads_lf = F.lazy(deals), F.lazy(leads)
+    closed = deals_closed(deals_lf, period)
+    rev = revenue(deals_lf, period)
+    wr = stats.wilson(closed["deals_won"], closed["deals_won"] + closed["deals_lost"])
+    size = deal_size(deals_lf, period)
+    cycle = sales_cycle(deals_lf, period)
+    conv = lead_conversion(leads_lf, period)
+    snapshot_at = min(period.end_utc, max(as_of_end, period.start_utc))
+    pipe = pipeline(deals_lf, snapshot_at)
+    target = quota_target(quotas, period)
+    fc = forecast(deals_lf, period, as_of_end)
+    metrics = {
+        "deals_created": deals_created(deals_lf, period),
+        "deals_won": closed["deals_won"],
+        "deals_lost": closed["deals_lost"],
+        "revenue": rev,
+        "win_rate": wr.value,
+        "avg_deal_size": size["avg_deal_size"],
+        "deal_size_median": size["deal_size_median"],
+        "sales_cycle_days_median": cycle["sales_cycle_days_median"],
+        "sales_cycle_days_mean": cycle["sales_cycle_days_mean"],
+        "sales_cycle_days_p90": cycle["sales_cycle_days_p90"],
+        "lead_conversion": conv.value,
+        "open_deals": pipe["open_deals"],
+        "open_pipeline": pipe["open_pipeline"],
+        "weighted_pipeline": pipe["weighted_pipeline"],
+        "quota_target": target,
+        "quota_attainment": stats.ratio(rev, target),
+        "pipeline_velocity": pipeline_velocity(
+            pipe["open_deals"], wr.value, size["avg_deal_size"], cycle["sales_cycle_days_mean"]
+        ),
+        "forecast": fc["forecast"],
+        "forecast_error": fc["forecast_error"],
+    }
+    return {
+        "metrics": metrics,
+        "intervals": {"win_rate": wr, "lead_conversion": conv},
+        "samples": {
+            "win_rate": wr.n,
+            "lead_conversion": conv.n,
+            "avg_deal_size": size["n"],
+            "deal_size_median": size["n"],
+            "sales_cycle_days_median": cycle["n"],
+            "sales_cycle_days_mean": cycle["n"],
+            "sales_cycle_days_p90": cycle["n"],
+        },
+        "moments": {
+            "amount_sumsq": size["amount_sumsq"],
+            "amount_var": size["amount_var"],
+            "amount_n": size["amount_n"],
+            "cycle_var": cycle["var"],
+            "cycle_n": cycle["n"],
+        },
+        "forecast": fc,
+        "pipeline": pipe,
+        "snapshot_at": snapshot_at,
+        "cycle_excluded": cycle["excluded"],
+    }
+
+
+def significance(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, stats.Test]:
+    """Tests of the change of each KPI between two :func:`summary` results.
+
+    Counts: conditional binomial test of two Poisson counts; rates: two-proportion z-test;
+    revenue: z-test of two compound-Poisson totals (variance Σ amount²); average deal size
+    and mean cycle: Welch t-test from the moments. Snapshots (pipeline) are not tested.
+    """
+    cm, pm = current["metrics"], previous["metrics"]
+    out: dict[str, stats.Test] = {}
+    for name in ("deals_created", "deals_won", "deals_lost"):
+        out[name] = stats.poisson_rate_test(int(cm[name]), int(pm[name]))
+    for name in ("win_rate", "lead_conversion"):
+        a, b = current["intervals"][name], previous["intervals"][name]
+        if a.value is None or b.value is None:
+            out[name] = stats.Test(None, None)
+        else:
+            out[name] = stats.two_proportion_test(
+                round(a.value * a.n), a.n, round(b.value * b.n), b.n
+            )
+    cmo, pmo = current["moments"], previous["moments"]
+    if cmo["amount_sumsq"] + pmo["amount_sumsq"] > 0:
+        out["revenue"] = stats.two_sample_z_test(
+            cm["revenue"] - pm["revenue"], cmo["amount_sumsq"], pmo["amount_sumsq"]
+        )
+    else:
+        out["revenue"] = stats.Test(None, None)
+    out["avg_deal_size"] = _welch(
+        cm["avg_deal_size"],
+        cmo["amount_var"],
+        cmo["amount_n"],
+        pm["avg_deal_size"],
+        pmo["amount_var"],
+        pmo["amount_n"],
+    )
+    out["sales_cycle_days_mean"] = _welch(
+        cm["sales_cycle_days_mean"],
+        cmo["cycle_var"],
+        cmo["cycle_n"],
+        pm["sales_cycle_days_mean"],
+        pmo["cycle_var"],
+        pmo["cycle_n"],
+    )
+    return out
+
+
+def _welch(m1: Any, v1: Any, n1: int, m2: Any, v2: Any, n2: int) -> stats.Test:
+    if None in (m1, v1, m2, v2) or n1 < 2 or n2 < 2:
+        return stats.Test(None, None)
+    se = math.sqrt(v1 / n1 + v2 / n2)
+    if se == 0:
+        return stats.Test(0.0, 1.0)
+    return stats.welch_from_moments(m1, v1, n1, m2, v2, n2)
+
+
+# -- breakdowns --------------------------------------------------------------------------
+
+
+def by_employee(deals: Frame, employees: Frame, period: Period, at: datetime) -> pd.DataFrame:
+    """Per deal owner: deals won and lost, revenue, win rate with its Wilson interval,
+    average deal size and open pipeline at ``at``. Employees of the frame with no deals
+    are listed with zeros (an idle seller should be visible, not missing)."""
+    lf = F.lazy(deals)
+    in_period = F.in_window("closed_at", period.start_utc, period.end_utc)
+    agg = F.to_pandas(
+        lf.select(
+            "owner_id",
+            deals_won=((nw.col("status") == "won") & in_period).cast(nw.Int64),
+            deals_lost=((nw.col("status") == "lost") & in_period).cast(nw.Int64),
+            revenue=nw.when(_won_in(period)).then(nw.col("amount")).otherwise(0.0),
+            open_pipeline=nw.when(_open_at(at)).then(nw.col("amount")).otherwise(0.0),
+        )
+        .group_by("owner_id")
+        .agg(nw.col("deals_won", "deals_lost", "revenue", "open_pipeline").sum())
+    ).rename(columns={"owner_id": "employee_id"})
+    staff = F.to_pandas(F.lazy(employees).select("employee_id", "name", "team_id", "role"))
+    df = staff.merge(agg, on="employee_id", how="outer")
+    keep = (
+        (df["role"].isin(["sales", "manager"]))
+        | (df[["deals_won", "deals_lost"]].fillna(0).sum(axis=1) > 0)
+        | (df["open_pipeline"].fillna(0) > 0)
+    )
+    df = df[keep].copy()
+    for col in ("deals_won", "deals_lost"):
+        df[col] = df[col].fillna(0).astype(int)
+    for col in ("revenue", "open_pipeline"):
+        df[col] = df[col].fillna(0.0).astype(float)
+    intervals = [
+        stats.wilson(w, w + lo) for w, lo in zip(df["deals_won"], df["deals_lost"], strict=True)
+    ]
+    df["win_rate"] = [i.value for i in intervals]
+    df["win_rate_low"] = [i.low for i in intervals]
+    df["win_rate_high"] = [i.high for i in intervals]
+    df["closed"] = df["deals_won"] + df["deals_lost"]
+    df["avg_deal_size"] = [
+        stats.ratio(r, w) for r, w in zip(df["revenue"], df["deals_won"], strict=True)
+    ]
+    df["name"] = df["name"].fillna(df["employee_id"])
+    return df.sort_values(["revenue", "name"], ascending=[False, True]).reset_index(drop=True)[
+        [
+            "employee_id",
+            "name",
+            "team_id",
+            "deals_won",
+            "deals_lost",
+            "closed",
+            "win_rate",
+            "win_rate_low",
+            "win_rate_high",
+            "revenue",
+            "avg_deal_size",
+            "open_pipeline",
+        ]
+    ]
+
+
+def by_product(deals: Frame, period: Period) -> pd.DataFrame:
+    """Per product: deals won, revenue, average deal size and share of revenue."""
+    df = F.to_pandas(
+        F.lazy(deals)
+        .filter(_won_in(period))
+        .with_columns(product=nw.coalesce(nw.col("product"), nw.lit("(none)")))
+        .group_by("product")
+        .agg(deals_won=nw.len(), revenue=nw.col("amount").sum())
+    )
+    total = df["revenue"].sum()
+    df["avg_deal_size"] = [
+        stats.ratio(r, n) for r, n in zip(df["revenue"], df["deals_won"], strict=True)
+    ]
+    df["revenue_share"] = [stats.ratio(r, total) for r in df["revenue"]]
+    return df.sort_values(["revenue", "product"], ascending=[False, True]).reset_index(drop=True)
+
+
+def monthly_trend(deals: Frame, months: list[Period]) -> pd.DataFrame:
+    """Per month: revenue, deals won and lost, win rate (one engine query)."""
+    buckets = [(m.label, m.start_utc, m.end_utc) for m in months]
+    agg = F.to_pandas(
+        F.lazy(deals)
+        .filter(nw.col("status").is_in(["won", "lost"]))
+        .with_columns(month=F.bucket("closed_at", buckets))
+        .filter(~nw.col("month").is_null())
+        .select(
+            "month",
+            deals_won=(nw.col("status") == "won").cast(nw.Int64),
+            deals_lost=(nw.col("status") == "lost").cast(nw.Int64),
+            revenue=nw.when(nw.col("status") == "won").then(nw.col("amount")).otherwise(0.0),
+        )
+        .group_by("month")
+        .agg(nw.col("deals_won", "deals_lost", "revenue").sum())
+    )
+    frame = pd.DataFrame({"month": [m.label for m in months]}).merge(agg, on="month", how="left")
+    frame[["deals_won", "deals_lost"]] = frame[["deals_won", "deals_lost"]].fillna(0).astype(int)
+    frame["revenue"] = frame["revenue"].fillna(0.0).astype(float)
+    frame["win_rate"] = [
+        stats.ratio(w, w + lo)
+        for w, lo in zip(frame["deals_won"], frame["deals_lost"], strict=True)
+    ]
+    return frame
+
+
+def stage_funnel(
+    deals: Frame, period: Period, order: tuple[str, ...] | None = None
+) -> pd.DataFrame:
+    """Deals created in the period by the furthest stage reached.
+
+    Each row counts the deals that reached at least that stage; won deals count as having
+    passed every stage. The stage order comes from ``order`` or, failing that, from the
+    stages' mean probability (a CRM orders its stages by probability).
+    """
+    lf = F.lazy(deals).filter(F.in_window("created_at", period.start_utc, period.end_utc))
+    per_stage = F.to_pandas(
+        lf.with_columns(stage=nw.coalesce(nw.col("stage"), nw.lit("(none)")))
+        .group_by("stage", "status")
+        .agg(n=nw.len(), p=nw.col("probability").mean())
+    )
+    if per_stage.empty:
+        return pd.DataFrame({"stage": [], "reached": [], "share": []})
+    if order is None:
+        known = per_stage.groupby("stage")["p"].mean().sort_values(kind="stable")
+        order = tuple(s for s in known.index if s != "(none)")
+    rows = []
+    n_won = int(per_stage.loc[per_stage["status"] == "won", "n"].sum())
+    not_won = per_stage[per_stage["status"] != "won"].groupby("stage")["n"].sum()
+    for i, stage in enumerate(order):
+        later = sum(int(not_won.get(s, 0)) for s in order[i:])
+        rows.append({"stage": stage, "reached": later + n_won})
+    rows.append({"stage": "won", "reached": n_won})
+    funnel = pd.DataFrame(rows)
+    top = funnel["reached"].iloc[0] if len(funnel) else 0
+    funnel["share"] = [stats.ratio(r, top) for r in funnel["reached"]]
+    return funnel
+
+
+def pipeline_by_expected_close(deals: Frame, at: datetime, months: list[Period]) -> pd.DataFrame:
+    """Open deals at ``at`` by month of expected close: amount and weighted amount.
+
+    Deals whose expected close is before the first month are labelled ``overdue``; later
+    than the last month ``later``; missing ``no date``.
+    """
+    buckets = [(m.label, m.start_utc, m.end_utc) for m in months]
+    first, last = months[0].start_utc, months[-1].end_utc
+    label = (
+        nw.when(nw.col("expected_close_at").is_null())
+        .then(nw.lit("no date"))
+        .otherwise(
+            nw.when(nw.col("expected_close_at") < first)
+            .then(nw.lit("overdue"))
+            .otherwise(
+                nw.when(nw.col("expected_close_at") >= last)
+                .then(nw.lit("later"))
+                .otherwise(F.bucket("expected_close_at", buckets))
+            )
+        )
+    )
+    agg = F.to_pandas(
+        F.lazy(deals)
+        .filter(_open_at(at))
+        .with_columns(month=label)
+        .with_columns(weighted=nw.col("amount") * nw.col("probability"))
+        .group_by("month")
+        .agg(deals=nw.len(), amount=nw.col("amount").sum(), weighted=nw.col("weighted").sum())
+    )
+    order = ["overdue", *[m.label for m in months], "later", "no date"]
+    frame = pd.DataFrame({"month": order}).merge(agg, on="month", how="left")
+    frame["deals"] = frame["deals"].fillna(0).astype(int)
+    frame[["amount", "weighted"]] = frame[["amount", "weighted"]].fillna(0.0).astype(float)
+    keep = frame["month"].isin([m.label for m in months]) | (frame["deals"] > 0)
+    return frame[keep].reset_index(drop=True)
+
+
+# -- the report ----------------------------------------------------------------------------
+
+HEADLINE = (
+    "revenue",
+    "deals_won",
+    "deals_lost",
+    "win_rate",
+    "deals_created",
+    "avg_deal_size",
+    "sales_cycle_days_median",
+    "lead_conversion",
+    "open_pipeline",
+    "weighted_pipeline",
+    "quota_attainment",
+    "pipeline_velocity",
+    "forecast",
+)
+
+
+def report(ctx: Any, trend_months: int = 12) -> Any:
+    """Compute the whole Sales report for a :class:`~crmkit.reports.context.ReportContext`."""
+    from crmkit.periods import trend_months as _trend
+    from crmkit.reports.context import ReportData
+
+    t = ctx.tables
+    current = summary(t["deals"], t["leads"], t["quotas"], ctx.period, ctx.as_of_end)
+    previous = (
+        summary(t["deals"], t["leads"], t["quotas"], ctx.comparison, ctx.as_of_end)
+        if ctx.comparison
+        else None
+    )
+    months = _trend(ctx.period, trend_months)
+    at = current["snapshot_at"]
+    ahead = _months_after(ctx.period, 6)
+    data = ReportData.from_summaries(
+        ctx,
+        current,
+        previous,
+        significance,
+        breakdowns={
+            "employee": by_employee(t["deals"], t["employees"], ctx.period, at),
+            "product": by_product(t["deals"], ctx.period),
+            "month": monthly_trend(t["deals"], months),
+            "stage_funnel": stage_funnel(t["deals"], ctx.period),
+            "pipeline_by_expected_close": pipeline_by_expected_close(t["deals"], at, ahead),
+        },
+        extra={"forecast": current["forecast"], "pipeline": current["pipeline"]},
+    )
+    data.notes = _notes(current, ctx)
+    return data
+
+
+def _months_after(period: Period, n: int) -> list[Period]:
+    from crmkit.periods import parse_period
+
+    out = []
+    first = period.end if period.end.day == 1 else period.end.replace(day=1)
+    y, m = first.year, first.month
+    for _ in range(n):
+        out.append(parse_period(f"{y:04d}-{m:02d}", timezone=period.timezone))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    # the month holding the snapshot first, so nothing due this month is called "overdue"
+    current_month = parse_period(period.last_day.strftime("%Y-%m"), timezone=period.timezone)
+    return [current_month, *out]
+
+
+def _notes(current: dict[str, Any], ctx: Any) -> list[str]:
+    pipe = current["pipeline"]
+    notes = []
+    if pipe["missing_probability"]:
+        notes.append(
+            f"{pipe['missing_probability']:,} open deal(s) have no probability: left out of "
+            "the weighted pipeline and the forecast."
+        )
+    if pipe["missing_amount"]:
+        notes.append(
+            f"{pipe['missing_amount']:,} open deal(s) have no amount: counted as open deals, "
+            "add nothing to the pipeline sums."
+        )
+    if current["cycle_excluded"]:
+        notes.append(
+            f"{current['cycle_excluded']:,} won deal(s) closed before they were created: left "
+            "out of the sales cycle (they still count as won, with their revenue)."
+        )
+    fc = current["forecast"]
+    if fc["kind"] == "at_start":
+        notes.append(
+            "The period is over: the forecast shown is the one made at the period start "
+            f"from {fc['open_deals_counted']:,} open deal(s) expected to close in it, compared "
+            "with the actual revenue."
+        )
+    else:
+        notes.append(
+            f"The period is not over (as of {ctx.as_of}): the forecast is revenue so far plus "
+            f"{fc['open_deals_counted']:,} weighted open deal(s) expected to close by its end."
+        )
+    if current["metrics"]["quota_target"] is None:
+        notes.append("No quota overlaps this period: quota attainment is N/A.")
+    for note in ctx.store.notes:
+        if note.table in ("deals", "leads", "quotas", "employees", "teams"):
+            notes.append(f"Import: {note.table}.{note.column}: {note.count:,} row(s) {note.rule}.")
+    return notes

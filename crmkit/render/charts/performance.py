@@ -1,0 +1,233 @@
+"""Employee performance blocks: leaderboards, workload and response-time charts.
+
+Each function takes the breakdowns computed by :func:`crmkit.metrics.performance.report` and returns an
+HTML block (a table or an embedded PNG chart), or a short message when there is nothing to
+show. Charts use the theme and palette of :mod:`crmkit.render.blocks`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from IPython.display import HTML
+
+from crmkit.metrics.definitions import METRICS
+from crmkit.metrics.performance import SALES_METRICS, SUPPORT_METRICS, WORK_METRICS
+from crmkit.render import blocks
+from crmkit.render.blocks import PALETTE, SERIES
+
+__all__ = ["LEADERBOARDS", "activities_by_type", "leaderboard", "response_times", "workload"]
+
+#: Leaderboards: who is listed, which metrics, ranked by which one.
+LEADERBOARDS: dict[str, dict[str, Any]] = {
+    "sales": {"who": "is_seller", "metrics": SALES_METRICS, "order": "revenue"},
+    "work": {"who": None, "metrics": WORK_METRICS, "order": "tasks_completed"},
+    "support": {"who": "is_agent", "metrics": SUPPORT_METRICS, "order": "tickets_resolved"},
+}
+
+_ROLE_ORDER = ("sales", "support", "manager", "marketing", "other", "(no role)")
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+
+
+def _cell(value: Any, unit: str, rank: Any, change: Any, currency: str) -> str:
+    text = blocks.fmt(None if _missing(value) else value, unit, currency)
+    extra = []
+    if not _missing(rank):
+        extra.append(f"#{int(rank)}")
+    if not _missing(change):
+        extra.append(blocks.fmt_change(change))
+    return f"{text} ({', '.join(extra)})" if extra else text
+
+
+def leaderboard(
+    employee: pd.DataFrame,
+    team_median: pd.DataFrame,
+    board: str,
+    currency: str = "",
+    comparison: Any = None,
+) -> HTML:
+    """One leaderboard (``sales``, ``work`` or ``support``) with the team median first.
+
+    Each cell reads ``value (#rank, change)``: the rank among the colleagues employed all
+    period (1 = best) and the relative change against the comparison period
+    (``comparison``: that :class:`~crmkit.periods.Period`, its label, or None). People who
+    joined or left during the period carry a note and have no rank.
+    """
+    spec = LEADERBOARDS[board]
+    who = spec["who"]
+    df = employee if who is None else employee[employee[who]]
+    if df.empty:
+        return blocks.text("Nobody in this team does this work in the period.")
+    df = df.assign(_partial=~df["full_period"]).sort_values(
+        ["_partial", f"{spec['order']}_rank", spec["order"], "name"],
+        ascending=[True, True, False, True], na_position="last",
+    )
+    med = team_median.set_index("metric")
+    rows = []
+    head: dict[str, str] = {"Employee": "Team median", "Role": "", "Note": ""}
+    for m in spec["metrics"]:
+        head[METRICS[m].label] = _cell(med.loc[m, "team_median"], METRICS[m].unit, None,
+                                       med.loc[m, "change"], currency)
+    rows.append(head)
+    for _, r in df.iterrows():
+        row = {"Employee": r["name"], "Role": r["role"] if isinstance(r["role"], str) else "",
+               "Note": r["note"]}
+        for m in spec["metrics"]:
+            row[METRICS[m].label] = _cell(r[m], METRICS[m].unit, r[f"{m}_rank"],
+                                          r.get(f"{m}_change"), currency)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if not table["Note"].astype(bool).any():
+        table = table.drop(columns="Note")
+    label = getattr(comparison, "label", comparison)
+    since = f"; change vs {label}" if label else ""
+    return blocks.table(
+        table,
+        caption=f"Value (rank among colleagues employed all period who do this work, 1 = best"
+                f"{since}). The team median is taken over the same colleagues.",
+        max_rows=200,
+    )
+
+
+def activities_by_type(employee: pd.DataFrame) -> HTML:
+    """Activities logged in the period per employee and type (types nobody logged are left out)."""
+    types = [c for c in employee.columns if c.startswith("activities_")
+             and not c.endswith(("_rank", "_previous", "_change"))]
+    df = employee[employee["activities"] > 0]
+    if df.empty:
+        return blocks.text("No activities were logged in this period.")
+    used = [c for c in types if df[c].sum() > 0]
+    table = df.sort_values(["activities", "name"], ascending=[False, True])[
+        ["name", *used, "activities"]
+    ]
+    labels = {c: c.removeprefix("activities_").replace("_", " ") for c in used}
+    labels.update(name="Employee", activities="total")
+    return blocks.table(table, units={c: "count" for c in [*used, "activities"]}, labels=labels,
+                        caption="Activities logged in the period, by type", max_rows=200)
+
+
+def _role_groups(df: pd.DataFrame) -> pd.DataFrame:
+    role = df["role"].fillna("(no role)")
+    order = {r: i for i, r in enumerate(_ROLE_ORDER)}
+    return df.assign(
+        _role=role, _ro=role.map(lambda r: order.get(r, len(order))),
+    ).sort_values(["_ro", "_role", "workload", "name"], ascending=[False, False, True, False])
+
+
+def workload(employee: pd.DataFrame) -> HTML:
+    """Workload per person (activities + tasks due + tickets assigned), stacked, grouped by
+    role, with each role's median; people far above or below it are flagged in colour."""
+    if employee.empty or employee["workload"].sum() == 0:
+        return blocks.text("No activities, tasks or tickets in this period.")
+    df = _role_groups(employee).reset_index(drop=True)
+    # one row per person, bottom to top; a gap between roles holds the role's median label
+    y, pos, previous = [], 0.0, None
+    for role in df["_role"]:
+        if previous is not None and role != previous:
+            pos += 1.2
+        y.append(pos)
+        pos += 1.0
+        previous = role
+    y_arr = np.array(y)
+    fig, ax = blocks.figure(height=0.27 * (pos + 1) + 1.5)
+    parts = (("activities", "Activities logged", PALETTE["primary"]),
+             ("tasks_due", "Tasks due", PALETTE["secondary"]),
+             ("tickets_assigned", "Tickets assigned", SERIES[5]))
+    left = np.zeros(len(df))
+    faded = ~df["full_period"].to_numpy(dtype=bool)
+    for col, label, colour in parts:
+        values = df[col].to_numpy(dtype=float)
+        bars = ax.barh(y_arr, values, left=left, color=colour, label=label, height=0.72)
+        for bar, fade in zip(bars, faded, strict=True):
+            if fade:
+                bar.set_alpha(0.35)
+        left += values
+    top = float(left.max()) or 1.0
+    for role, grp in df.groupby("_role", sort=False):
+        med = grp["workload_role_median"].iloc[0]
+        lo, hi = y_arr[grp.index].min(), y_arr[grp.index].max()
+        if pd.notna(med):
+            ax.vlines(med, lo - 0.45, hi + 0.45, colors="#1f2933", linestyles="--", linewidth=1.3)
+            ax.text(med, hi + 0.55, f"{role} median: {med:,.0f}", fontsize=8, ha="center",
+                    va="bottom", color="#1f2933")
+    flag_colour = {"high": PALETTE["bad"], "low": PALETTE["accent"]}
+    right = top * 1.5
+    for i, r in df.iterrows():
+        flag = r["workload_flag"]
+        if flag:
+            words = "possible overload" if flag == "high" else "possibly idle"
+            text = f" {r['workload_ratio']:.1f}× median: {words}"
+            ax.text(r["workload"], y_arr[i], text, va="center", fontsize=8.5, fontweight="bold",
+                    color=flag_colour[flag])
+            # keep the label inside the axes (a bold character is about 1.2% of its width)
+            right = max(right, r["workload"] / max(1 - 0.012 * (len(text) + 2), 0.3))
+        elif not r["full_period"]:
+            ax.text(r["workload"], y_arr[i], f"  {r['note']}", va="center", fontsize=8,
+                    color=PALETTE["neutral"])
+    ax.set_yticks(y_arr)
+    labels = ax.set_yticklabels(
+        [f"{n} ({r})" for n, r in zip(df["name"], df["_role"], strict=True)]
+    )
+    for lab, flag in zip(labels, df["workload_flag"], strict=True):
+        if flag:
+            lab.set_color(flag_colour[flag])
+            lab.set_fontweight("bold")
+    ax.set_xlim(0, right)
+    ax.set_ylim(-0.8, pos + 0.4)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel("Work items in the period (count): activities logged + tasks due + tickets assigned")
+    ax.set_ylabel("Employee (role)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Workload per person against the median of their role")
+    return blocks.chart(
+        fig, "Workload per person",
+        "Dashed line: median of the role's colleagues employed all period. Red: far above it "
+        "(possible overload); orange: far below it (possibly idle) — at least 1.5× or at most "
+        "half the median and well outside the usual spread between colleagues. Faded bars: "
+        "joined or left during the period (not flagged, not in the medians).",
+    )
+
+
+def response_times(employee: pd.DataFrame, team_median: pd.DataFrame) -> HTML:
+    """First-response time per agent: median and 90th percentile, with the team median."""
+    df = employee[employee["tickets_answered"] > 0].sort_values(
+        ["first_response_minutes_median", "name"], ascending=[False, True]
+    )
+    if df.empty:
+        return blocks.text("No ticket opened in this period has a first response.")
+    scale, unit = (60.0, "hours") if df["first_response_minutes_p90"].max() >= 180 else (1.0, "minutes")
+    fig, ax = blocks.figure(height=0.45 * len(df) + 1.4)
+    y = np.arange(len(df))
+    median = df["first_response_minutes_median"].to_numpy(dtype=float) / scale
+    p90 = df["first_response_minutes_p90"].to_numpy(dtype=float) / scale
+    ax.barh(y - 0.19, median, height=0.38, color=PALETTE["primary"], label="Median")
+    ax.barh(y + 0.19, p90, height=0.38, color=PALETTE["secondary"], label="90th percentile")
+    for yy, a, b in zip(y, median, p90, strict=True):
+        ax.text(a, yy - 0.19, f" {a:,.1f}", va="center", fontsize=8)
+        ax.text(b, yy + 0.19, f" {b:,.1f}", va="center", fontsize=8)
+    ax.set_xlim(0, float(np.nanmax(p90)) * 1.12)
+    med = team_median.set_index("metric").loc["first_response_minutes_median", "team_median"]
+    if pd.notna(med):
+        ax.axvline(med / scale, color="#1f2933", linestyle="--", linewidth=1.3,
+                   label=f"Team median of the medians ({med / scale:,.1f} {unit})")
+    ax.set_yticks(y)
+    ax.set_yticklabels([
+        f"{n} (n={k}{', partial period' if not full else ''})"
+        for n, k, full in zip(df["name"], df["tickets_answered"], df["full_period"], strict=True)
+    ])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"First response time ({unit}): first_response_at − opened_at")
+    ax.set_ylabel("Agent (answered tickets)")
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title("First response time per agent")
+    return blocks.chart(
+        fig, "First response time per agent",
+        "Tickets opened in the period that have a first response; unanswered tickets are "
+        "counted in the table, not here. Agents with few tickets (small n) vary a lot by chance.",
+    )
+

@@ -1,0 +1,226 @@
+"""Customer satisfaction charts and tables, in the crmkit theme (see :mod:`crmkit.render.blocks`).
+
+Each function takes a breakdown frame computed by :mod:`crmkit.metrics.satisfaction` (or the
+report's data) and returns an HTML block, or a short message when there is nothing to show.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.transforms as mtransforms
+import pandas as pd
+from IPython.display import HTML
+
+from crmkit.render import blocks
+from crmkit.render.blocks import PALETTE, fmt
+from crmkit.stats import SMALL_SAMPLE
+
+BAND_COLOURS = {
+    "detractor": PALETTE["bad"], "passive": PALETTE["neutral"], "promoter": PALETTE["good"],
+    "not satisfied": PALETTE["bad"], "satisfied": PALETTE["good"],
+    "effort score": PALETTE["primary"],
+}
+SMALL_FLAG = f"small sample (n < {SMALL_SAMPLE})"
+#: Metrics on a signed scale whose change is stated in points, not in %.
+POINT_SCALES = ("nps",)
+
+
+def cards(data: Any, *names: str) -> HTML:
+    """KPI cards like :meth:`crmkit.reports.context.ReportData.cards`, except that NPS shows no
+    relative change: on a −100..100 scale "% change" misleads (1.8 to −29.5 would read
+    −1782%), so its card keeps the previous value and the test, and :func:`nps_change`
+    states the change in points."""
+    specs = [data.card(name) for name in names]
+    for spec in specs:
+        if spec["name"] in POINT_SCALES and "previous" in spec:
+            spec["change"] = None
+    return blocks.kpi_cards(specs, data.context.currency)
+
+
+def _num(series: pd.Series) -> pd.Series:
+    return pd.to_numeric(series, errors="coerce").astype(float)
+
+
+def trend(month: pd.DataFrame, current: list[str]) -> HTML:
+    """NPS, CSAT and CES by month with their 95% interval bands and the number of responses."""
+    total = sum(int(month[f"{k}_responses"].sum()) for k in ("nps", "csat", "ces"))
+    if month.empty or total == 0:
+        return blocks.text("No survey responses in the trend window.")
+    fig, axes = blocks.figure(height=8.4)
+    fig.clf()
+    axes = fig.subplots(3, 1, sharex=True)
+    x = list(range(len(month)))
+    panels = [
+        ("nps", "NPS (−100..100)", PALETTE["primary"], (-100, 100)),
+        ("csat", "CSAT: share scoring 4–5 (%)", PALETTE["accent"], (0, 1)),
+        ("ces", "CES: mean score (1–7, higher = easier)", PALETTE["good"], (1, 7)),
+    ]
+    for ax, (kind, label, colour, limits) in zip(axes, panels, strict=True):
+        value, low, high = (_num(month[c]) for c in (kind, f"{kind}_low", f"{kind}_high"))
+        low, high = low.clip(lower=limits[0]), high.clip(upper=limits[1])  # the scale's ends
+        ax.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0, label="95% interval")
+        ax.plot(x, value, color=colour, marker="o", label=kind.upper())
+        for i, m in enumerate(month["month"]):
+            if m in current:
+                ax.axvspan(i - 0.5, i + 0.5, color=PALETTE["grid"], zorder=0)
+        ax.set_ylim(*limits)
+        ax.set_ylabel(label, fontsize=9)
+        if kind == "nps":
+            ax.axhline(0, color=PALETTE["neutral"], linewidth=0.8)
+        if kind == "csat":
+            blocks.percent_axis(ax)
+        under = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+        for i, n in enumerate(month[f"{kind}_responses"]):
+            small = 0 < n < SMALL_SAMPLE
+            ax.text(i, 0.03, f"n={int(n)}", transform=under, ha="center", fontsize=7,
+                    color=PALETTE["bad"] if small else PALETTE["neutral"])
+        ax.legend(loc="upper left", fontsize=8, ncol=2)
+    axes[-1].set_xticks(x)
+    axes[-1].set_xticklabels(month["month"], rotation=45)
+    axes[-1].set_xlabel("Month (responded_at)")
+    axes[0].set_title("NPS, CSAT and CES by month")
+    return blocks.chart(fig, "Satisfaction trend",
+                        "Lines: the month's score; bands: its 95% interval (cut at the scale's "
+                        "ends); n: responses in the month (red when under 30). Shaded: this "
+                        "report's period.")
+
+
+def _group_labels(frame: pd.DataFrame, by: str) -> list[str]:
+    out = []
+    for name, n in zip(frame[by], frame["responses"], strict=True):
+        flag = ", small sample" if n < SMALL_SAMPLE else ""
+        out.append(f"{name} (n={int(n)}{flag})")
+    return out
+
+
+def nps_by_group(frame: pd.DataFrame, by: str, title: str) -> HTML:
+    """NPS per group (team or segment) with its adjusted-Wald 95% interval."""
+    df = frame[frame["responses"] > 0]
+    if df.empty:
+        return blocks.text("No NPS responses in this period.")
+    df = df.iloc[::-1]
+    fig, ax = blocks.figure(height=0.42 * len(df) + 1.4)
+    y = list(range(len(df)))
+    nps, low, high = _num(df["nps"]), _num(df["nps_low"]), _num(df["nps_high"])
+    small = df["small_sample"].to_numpy(dtype=bool)
+    for yi, v, lo, hi, s in zip(y, nps, low, high, small, strict=True):
+        colour = PALETTE["neutral"] if s else PALETTE["primary"]
+        ax.plot([lo, hi], [yi, yi], color=PALETTE["secondary"] if not s else PALETTE["grid"],
+                linewidth=5, solid_capstyle="butt", zorder=1)
+        ax.plot([v], [yi], "o", color=colour, zorder=2)
+        ax.text(v, yi + 0.22, f"{v:+.0f}", ha="center", fontsize=8, color=colour)
+    ax.axvline(0, color=PALETTE["neutral"], linewidth=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(_group_labels(df, by))
+    ax.set_ylim(-0.6, len(df) - 0.4)
+    ax.set_xlim(-100, 100)
+    ax.set_xlabel("NPS (−100..100), with adjusted-Wald 95% interval")
+    ax.set_ylabel(by.capitalize())
+    ax.set_title(title)
+    return blocks.chart(fig, title, "Grey points: fewer than 30 responses, read with care. "
+                        "Overlapping bars: the difference could well be chance.")
+
+
+def nps_table(frame: pd.DataFrame, by: str, caption: str, highlight: str | None = None) -> HTML:
+    """NPS per group as a table: counts, NPS, its interval and the small-sample flag.
+
+    ``highlight`` is a ``team_id`` to mark as the report's team (``all`` marks none).
+    """
+    if frame.empty:
+        return blocks.text("No NPS responses in this period.")
+    notes = []
+    for _, row in frame.iterrows():
+        flags = []
+        if highlight is not None and row.get("team_id") == highlight:
+            flags.append("this report's team")
+        if row["responses"] < SMALL_SAMPLE:
+            flags.append(SMALL_FLAG)
+        notes.append("; ".join(flags))
+    ci = [
+        "—" if pd.isna(lo) else f"{fmt(lo, 'score')} to {fmt(hi, 'score')}"
+        for lo, hi in zip(frame["nps_low"], frame["nps_high"], strict=True)
+    ]
+    shown = pd.DataFrame({
+        by: frame[by].astype(str), "responses": frame["responses"],
+        "promoters": frame["promoters"], "passives": frame["passives"],
+        "detractors": frame["detractors"], "NPS": frame["nps"], "95% interval": ci,
+        "note": notes,
+    })
+    return blocks.table(
+        shown, units={"responses": "count", "promoters": "count", "passives": "count",
+                      "detractors": "count", "NPS": "score"},
+        labels={by: by.capitalize(), "responses": "Responses", "promoters": "Promoters",
+                "passives": "Passives", "detractors": "Detractors", "note": "Note"},
+        caption=caption)
+
+
+def score_distribution(dist: pd.DataFrame) -> HTML:
+    """Bars of the responses per score: NPS 0–10, CSAT 1–5, CES 1–7, coloured by band."""
+    if dist.empty or dist["responses"].sum() == 0:
+        return blocks.text("No survey responses in this period.")
+    fig, _ = blocks.figure(width=11, height=3.6)
+    fig.clf()
+    axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [11, 5, 7]})
+    titles = {"nps": "NPS (0–10)", "csat": "CSAT (1–5)", "ces": "CES (1–7)"}
+    xlabels = {"nps": "Score (red: detractors, grey: passives,\ngreen: promoters)",
+               "csat": "Score (red: not satisfied,\ngreen: satisfied)",
+               "ces": "Score (higher = easier)"}
+    for ax, kind in zip(axes, ("nps", "csat", "ces"), strict=True):
+        d = dist[dist["kind"] == kind]
+        n = int(d["responses"].sum())
+        share = _num(d["share"]).fillna(0.0)
+        ax.bar(d["score"].astype(str), share, color=[BAND_COLOURS[b] for b in d["band"]])
+        for i, (s, c) in enumerate(zip(share, d["responses"], strict=True)):
+            if c:
+                ax.text(i, s, f"{int(c)}", ha="center", va="bottom", fontsize=7)
+        flag = ", small sample" if 0 < n < SMALL_SAMPLE else ""
+        ax.set_title(f"{titles[kind]}: n={n}{flag}", fontsize=10)
+        ax.set_xlabel(xlabels[kind], fontsize=9)
+        ax.set_ylim(0, max(0.05, float(share.max()) * 1.2))
+        blocks.percent_axis(ax)
+    axes[0].set_ylabel("Share of responses (%)")
+    return blocks.chart(fig, "Score distribution",
+                        "Bars: share of the period's responses with each score (count on top). "
+                        "NPS: detractors 0–6, passives 7–8, promoters 9–10; CSAT counts 4–5 "
+                        "as satisfied; CES: higher means easier.")
+
+
+def verbatims(frame: pd.DataFrame, limit: int = 15) -> HTML:
+    """The latest detractor comments as an escaped table (comments are text, never HTML)."""
+    if frame.empty:
+        return blocks.text("No detractor left a comment in this period.")
+    return blocks.table(
+        frame[["date", "score", "segment", "comment"]], units={"score": "count"},
+        labels={"date": "Date", "score": "NPS score", "segment": "Customer segment",
+                "comment": "Comment"},
+        caption=f"Comments of detractors (NPS 0–6) in the period, newest first "
+                f"({len(frame)} shown, at most {limit})", max_rows=limit)
+
+
+def nps_change(change: dict[str, Any] | None) -> HTML:
+    """NPS change against the comparison period in points, with its test in words."""
+    if change is None:
+        return blocks.text("No comparison period.")
+    if change["points"] is None:
+        return blocks.text(f"NPS change against {change['label']}: not available (no NPS "
+                           "responses on one side).")
+    return blocks.text(
+        f"NPS moved {change['points']:+.1f} points against {change['label']} (from "
+        f"{change['previous']:.1f} to {change['current']:.1f}); two-sample z-test "
+        f"{change['test'].words()}."
+    )
+
+
+def retention_formula(retention: dict[str, Any]) -> HTML:
+    """The retention rate spelled out with its counts: (E − N) / S."""
+    s, e, n = (retention[k] for k in ("retention_start_customers", "retention_end_customers",
+                                      "retention_new_customers"))
+    rate = retention["retention_rate"]
+    shown = fmt(rate, "rate") if rate is not None else "N/A (no customer active at the start)"
+    return blocks.text(
+        f"Retention = (E − N) / S = ({e:,} active at the end − {n:,} new) / {s:,} active at "
+        f"the start = {shown}. Active: an activity or a won deal in the "
+        f"{retention['active_days']} days before the instant. {retention['retained']:,} of the "
+        f"{s:,} customers active at the start were still active at the end."
+    )

@@ -1,0 +1,373 @@
+"""Reading export files (CSV, Parquet, Excel) into text frames that remember file and line.
+
+Every source is read as text: cells are trimmed, empty cells (and the source's
+``null_values``) become null, and two hidden columns say where each row came from:
+``_file`` (the path relative to the source folder) and ``_line`` (the line of a CSV file,
+header = line 1; the row of an Excel sheet; the 1-based row of a Parquet file).  Types are
+decided later, per canonical column (:mod:`crmkit.sources.imports.values`), so that an error can
+point at the cell that broke a rule.
+
+CSV files are decoded as UTF-8 (a byte-order mark is dropped), else Windows-1252, else
+Latin-1, unless the mapping gives ``encoding``; the delimiter is the one of ``, ; tab |``
+that splits the first lines into the most, equally wide, columns, unless the mapping gives
+``delimiter``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crmkit.sources.imports.errors import ImportFailed, Problem
+from crmkit.sources.imports.mapping import READABLE_SUFFIXES, SourceSpec
+from crmkit.sources.imports.values import as_text
+
+__all__ = ["SourceFrame", "read_source", "location"]
+
+FILE_COL = "_file"
+LINE_COL = "_line"
+_CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+@dataclass
+class SourceFrame:
+    """One source read: its rows (text, with ``_file``/``_line``) and how it was read."""
+
+    name: str
+    frame: pd.DataFrame
+    files: list[str]
+    kind: str
+    empty_files: list[str] = field(default_factory=list)
+    read_as: list[str] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        """The export's own columns (without the hidden ones)."""
+        return [c for c in self.frame.columns if c not in (FILE_COL, LINE_COL)]
+
+
+def location(kind: str, file: Any, line: Any) -> str:
+    """``deals.csv, line 7`` (CSV) or ``deals.xlsx, row 7`` (Excel, Parquet)."""
+    if file is None or (isinstance(file, float) and np.isnan(file)):
+        return ""
+    word = "line" if kind == "csv" else "row"
+    if line is None or (isinstance(line, float) and np.isnan(line)):
+        return str(file)
+    return f"{file}, {word} {int(line)}"
+
+
+def _fail(message: str, **fields: Any) -> ImportFailed:
+    return ImportFailed(Problem(message, **fields))
+
+
+# --------------------------------------------------------------------------------------
+# CSV
+# --------------------------------------------------------------------------------------
+
+
+def _decode(raw: bytes, encoding: str | None, name: str) -> tuple[str, str]:
+    """The text of a file and the encoding used."""
+    if encoding:
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise _fail(
+                f"{name}, line {line}: byte {raw[exc.start : exc.start + 1]!r} is not valid "
+                f"{encoding}. Remove 'encoding: {encoding}' from the mapping to let crmkit detect "
+                "it, or give the encoding the file was saved in (utf-8, cp1252, latin-1).",
+                file=name,
+                line=line,
+            ) from None
+        return text.lstrip("\ufeff"), encoding
+    if raw.startswith(codecs.BOM_UTF8):
+        try:
+            return raw[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8 (with BOM)"
+        except UnicodeDecodeError:
+            pass
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16"), "utf-16"
+    for enc in ("utf-8", "cp1252", "latin-1"):
+        try:
+            return raw.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The candidate delimiter that splits the first lines into the most, equally wide,
+    columns (a header of one column reads as comma-separated)."""
+    head = [line for line in text[:65536].splitlines()[:30] if line.strip()]
+    if not head:
+        return ","
+    best, best_score = ",", (0.0, 1)
+    for d in _CANDIDATE_DELIMITERS:
+        widths = [len(r) for r in csv.reader(head, delimiter=d)]
+        if not widths or widths[0] < 2:
+            continue
+        consistent = sum(w == widths[0] for w in widths) / len(widths)
+        score = (consistent, widths[0])
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
+def _record_lines(text: str, delimiter: str, n_rows: int) -> np.ndarray:
+    """The line on which each data record starts (header = line 1).
+
+    Fast path: one record per line.  When the counts disagree (quoted line breaks, blank
+    lines) the file is walked with the csv module, which knows the physical lines.
+    """
+    lines = text.splitlines()
+    if len(lines) - 1 == n_rows:
+        return np.arange(2, n_rows + 2)
+    starts: list[int] = []
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    prev = 0
+    for i, rec in enumerate(reader):
+        start = prev + 1
+        prev = reader.line_num
+        if i == 0 or not rec or all(not f.strip() for f in rec) and len(rec) <= 1:
+            continue
+        starts.append(start)
+    if len(starts) == n_rows:
+        return np.asarray(starts)
+    return np.arange(2, n_rows + 2)  # pragma: no cover - best effort
+
+
+_PANDAS_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _read_csv(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, str]:
+    raw = path.read_bytes()
+    text, encoding = _decode(raw, spec.encoding, label)
+    if not text.strip():
+        return pd.DataFrame(), f"{encoding}, empty"
+    delimiter = spec.delimiter or _sniff_delimiter(text)
+    try:
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=True,
+            engine="c",
+        )
+    except pd.errors.ParserError as exc:
+        m = _PANDAS_LINE.search(str(exc))
+        if m:
+            want, line, got = m.groups()
+            raise _fail(
+                f"{label}, line {line}: {got} fields where the header has {want} (read as "
+                f"{_DELIMITER_NAMES[delimiter]}-separated). Quote values that contain the "
+                "delimiter, or set delimiter: for this source in the mapping.",
+                file=label,
+                line=int(line),
+            ) from None
+        raise _fail(
+            f"{label}: cannot parse as {_DELIMITER_NAMES[delimiter]}-separated text "
+            f"({str(exc).splitlines()[0]}). Check the quoting, or set delimiter: in the mapping.",
+            file=label,
+        ) from None
+    df[LINE_COL] = _record_lines(text, delimiter, len(df))
+    return df, f"{encoding}, {_DELIMITER_NAMES[delimiter]}-separated"
+
+
+# --------------------------------------------------------------------------------------
+# Excel and Parquet
+# --------------------------------------------------------------------------------------
+
+
+def _cell_text(v: Any) -> Any:
+    """A typed cell as export text: dates ISO, whole floats without ``.0``."""
+    if v is None or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, pd.Timestamp):
+        if v is pd.NaT:
+            return None
+        return v.isoformat(sep=" ")
+    if isinstance(v, datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, bool | np.bool_):
+        return "true" if v else "false"
+    if isinstance(v, float | np.floating):
+        return str(int(v)) if float(v).is_integer() else repr(float(v))
+    return str(v)
+
+
+def _as_text(df: pd.DataFrame) -> pd.DataFrame:
+    out = {}
+    for c in df.columns:
+        s = df[c]
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            s = s.dt.tz_convert("UTC")
+            out[str(c)] = s.map(lambda v: None if v is pd.NaT else v.isoformat(sep=" "))
+        elif pd.api.types.is_string_dtype(s.dtype) and s.dtype != object:
+            out[str(c)] = s
+        else:
+            out[str(c)] = s.astype(object).map(_cell_text)
+    return pd.DataFrame(out, index=df.index)
+
+
+def _read_excel(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, str]:
+    if path.stat().st_size == 0:
+        return pd.DataFrame(), "empty"
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # a corrupt or non-xlsx file: openpyxl raises many kinds
+        raise _fail(
+            f"{label}: cannot open as an Excel workbook ({type(exc).__name__}: {exc}). Save it "
+            "again as .xlsx, or export CSV.",
+            file=label,
+        ) from None
+    try:
+        names = wb.sheetnames
+        sheet = spec.sheet
+        if sheet is None:
+            ws = wb[names[0]]
+        elif isinstance(sheet, int):
+            if not 0 <= sheet < len(names):
+                raise _fail(
+                    f"{label}: sheet number {sheet} does not exist (sheets, from 0: {', '.join(names)}).",
+                    file=label,
+                )
+            ws = wb[names[sheet]]
+        else:
+            if sheet not in names:
+                raise _fail(
+                    f"{label}: no sheet named {sheet!r} (sheets: {', '.join(names)}). Fix sheet: "
+                    "in the mapping.",
+                    file=label,
+                )
+            ws = wb[sheet]
+        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+        title = ws.title
+    finally:
+        wb.close()
+    rows_with_no = [(i + 1, r) for i, r in enumerate(rows) if any(_cell_text(v) not in (None, "") for v in r)]
+    if not rows_with_no:
+        return pd.DataFrame(), f"sheet {title}, empty"
+    header_row, header = rows_with_no[0]
+    names_ = [_cell_text(v) or f"column_{j + 1}" for j, v in enumerate(header)]
+    width = len(names_)
+    data = [(n, (r + [None] * width)[:width]) for n, r in rows_with_no[1:]]
+    df = pd.DataFrame([r for _, r in data], columns=names_, dtype=object)
+    df = _as_text(df) if len(df) else pd.DataFrame({c: pd.Series([], dtype=object) for c in names_})
+    df[LINE_COL] = np.asarray([n for n, _ in data], dtype=np.int64)
+    return df, f"sheet {title}, header on row {header_row}"
+
+
+def _read_parquet(path: Path, label: str) -> tuple[pd.DataFrame, str]:
+    if path.stat().st_size == 0:
+        return pd.DataFrame(), "empty"
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several kinds for a broken file
+        raise _fail(
+            f"{label}: cannot read as Parquet ({type(exc).__name__}: {exc}). Export it again.",
+            file=label,
+        ) from None
+    df = _as_text(df.reset_index(drop=True))
+    df[LINE_COL] = np.arange(1, len(df) + 1)
+    return df, "parquet"
+
+
+# --------------------------------------------------------------------------------------
+# A source
+# --------------------------------------------------------------------------------------
+
+
+def _clean(df: pd.DataFrame, nulls: tuple[str, ...]) -> pd.DataFrame:
+    """Trim cells; blanks and ``nulls`` become null; header names trimmed."""
+    df = df.rename(columns=lambda c: str(c).replace("\ufeff", "").strip())
+    out = {}
+    null_set = {n.strip() for n in nulls}
+    for c in df.columns:
+        if c == LINE_COL:
+            out[c] = df[c]
+            continue
+        s = as_text(df[c])
+        if null_set:
+            s = s.where(~s.isin(null_set), None)
+        out[c] = s
+    return pd.DataFrame(out, index=df.index)
+
+
+def read_source(spec: SourceSpec, source_dir: Path, mapping_label: str = "") -> SourceFrame:
+    """Read every file of one source (a glob) and stack them; raise :class:`ImportFailed`."""
+    pattern = spec.file
+    paths = sorted(p for p in source_dir.glob(pattern) if p.is_file()) if pattern else []
+    if not paths:
+        here = sorted(p.name for p in source_dir.iterdir() if p.is_file()) if source_dir.is_dir() else []
+        shown = ", ".join(here[:10]) + (", ..." if len(here) > 10 else "")
+        raise _fail(
+            f"{mapping_label + ': ' if mapping_label else ''}source {spec.name}: no file matches "
+            f"{pattern!r} in {source_dir} (files there: {shown or 'none'}). Fix file: in the mapping.",
+            file=pattern,
+        )
+    frames: list[pd.DataFrame] = []
+    kinds: set[str] = set()
+    sf = SourceFrame(spec.name, pd.DataFrame(), [], "csv")
+    for path in paths:
+        label = str(path.relative_to(source_dir))
+        kind = READABLE_SUFFIXES.get(path.suffix.lower())
+        if kind is None:
+            hint = " Save it as .xlsx or CSV." if path.suffix.lower() == ".xls" else ""
+            raise _fail(
+                f"{label}: crmkit cannot read {path.suffix or 'files without an extension'} "
+                f"files (it reads {', '.join(sorted(set(READABLE_SUFFIXES)))}).{hint}",
+                file=label,
+            )
+        try:
+            if kind == "csv":
+                df, how = _read_csv(path, label, spec)
+            elif kind == "excel":
+                df, how = _read_excel(path, label, spec)
+            else:
+                df, how = _read_parquet(path, label)
+        except ImportFailed:
+            raise
+        except OSError as exc:
+            raise _fail(f"{label}: cannot read the file ({exc.strerror or exc}).", file=label) from None
+        except Exception as exc:  # a file no reader foresaw: still one line, naming it
+            raise _fail(
+                f"{label}: cannot read the file as {kind} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}). Export it again, or as CSV.",
+                file=label,
+            ) from None
+        kinds.add(kind)
+        sf.files.append(label)
+        sf.read_as.append(f"{label}: {how}")
+        if df.shape[1] == 0:
+            sf.empty_files.append(label)
+            continue
+        df = _clean(df, spec.null_values)
+        df.insert(len(df.columns) - 1, FILE_COL, label)
+        frames.append(df)
+    sf.kind = kinds.pop() if len(kinds) == 1 else "mixed"
+    if frames:
+        sf.frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        for c in sf.frame.columns:
+            if c not in (FILE_COL, LINE_COL):
+                sf.frame[c] = sf.frame[c].astype(object)
+    else:
+        sf.frame = pd.DataFrame(
+            {FILE_COL: pd.Series([], dtype=object), LINE_COL: pd.Series([], dtype="int64")}
+        )
+    return sf
