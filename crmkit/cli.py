@@ -122,11 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("crmkit: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # every expected failure is a one-line message, no traceback
+        from crmkit.errors import ParameterError, PeriodError, PresetError, ReportError, StoreError, TeamError
         from crmkit.model import DataValidationError
-        from crmkit.parameters import ParameterError, StoreError
-        from crmkit.periods import PeriodError, TeamError
-        from crmkit.publish.batch import PresetError
-        from crmkit.publish.runner import ReportError
 
         bad_input = (PeriodError, TeamError, StoreError, DataValidationError, PresetError, ParameterError)
         if isinstance(exc, bad_input):
@@ -139,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _pairs(items: Sequence[str]) -> dict[str, str]:
-    from crmkit.parameters import ParameterError
+    from crmkit.errors import ParameterError
 
     out = {}
     for item in items:
@@ -152,7 +149,7 @@ def _pairs(items: Sequence[str]) -> dict[str, str]:
 
 def _no_url(database: str | None) -> None:
     """A PostgreSQL URL on the command line would show in process lists and shell history."""
-    from crmkit.parameters import ParameterError
+    from crmkit.errors import ParameterError
 
     if database and "://" in database:
         raise ParameterError(
@@ -164,13 +161,13 @@ def _no_url(database: str | None) -> None:
 
 def _dispatch(args: argparse.Namespace) -> int:
     _no_url(getattr(args, "database", None) if args.command != "demo" else None)
-    from crmkit.publish.batch import PresetError
+    from crmkit.errors import PresetError
     from crmkit.publish.runner import print_progress
 
     if args.command == "demo":
         from datetime import date
 
-        from crmkit.periods import PeriodError
+        from crmkit.errors import PeriodError
         from crmkit.sources.demo import build_demo
 
         try:

@@ -20,9 +20,10 @@ import pandas as pd
 
 from crmkit.backends import fingerprint as fp
 from crmkit.backends.postgres import Location
+from crmkit.errors import StoreError
 from crmkit.metrics import _frames as F
 from crmkit.model import TABLES, DataNote, empty_frame, read_notes, read_settings
-from crmkit.parameters import StoreError, connect, find_database
+from crmkit.parameters import connect, find_database
 from crmkit.periods import resolve_team
 
 ALL_TEAMS = "all"

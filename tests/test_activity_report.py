@@ -14,9 +14,9 @@ import duckdb
 import pytest
 from published import first_team, kpi_cards, month_and_quarter
 
-from crmkit import activity  # registers the report's metric definitions
-from crmkit.render.blocks import fmt
+from crmkit.metrics import activity  # registers the report's metric definitions
 from crmkit.metrics.definitions import METRICS
+from crmkit.render.blocks import fmt
 
 TYPES = ("call", "email", "meeting", "message", "site_visit", "request", "note", "other")
 assert TYPES == activity.ACTIVITY_TYPES  # the canonical types, spelled out independently

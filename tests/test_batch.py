@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from published import first_team
 
-from crmkit.publish.batch import PresetError, expand, load_preset, run_all, summary_table
-from crmkit.parameters import ParameterError
+from crmkit.errors import ParameterError, PresetError
+from crmkit.publish.batch import expand, load_preset, run_all, summary_table
 from crmkit.publish.runner import run_report
 
 ROOT = Path(__file__).parent.parent

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from crmkit.model import ACTIVITY_TYPES, TABLES, read_notes, read_settings, validate
 from crmkit.sources.demo import (
     STAGES,
     STORY_IDLE_REP,
@@ -18,7 +19,6 @@ from crmkit.sources.demo import (
     build_demo,
     default_end,
 )
-from crmkit.model import ACTIVITY_TYPES, TABLES, read_notes, read_settings, validate
 
 END = date(2025, 6, 30)
 

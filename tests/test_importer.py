@@ -33,9 +33,9 @@ import pandas as pd
 import pytest
 
 from crmkit.cli import main as cli_main
+from crmkit.model import read_notes
 from crmkit.sources.imports import ImportFailed, import_exports
 from crmkit.sources.imports.values import Cells, parse_numbers, parse_timestamps
-from crmkit.model import read_notes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exports"
 PIPELINE = FIXTURES / "pipeline"

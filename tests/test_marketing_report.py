@@ -16,8 +16,8 @@ import pytest
 from published import kpi_cards, month_and_quarter
 
 import crmkit.metrics.marketing  # noqa: F401  (registers the Marketing definitions)
-from crmkit.render.blocks import fmt
 from crmkit.metrics.definitions import METRICS
+from crmkit.render.blocks import fmt
 
 NAMES = {"cost", "leads", "lead_conversion", "deals_won", "revenue", "cost_per_lead", "cac",
          "roi", "acquired_customers", "conversion_chi2_p_value"}

@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 
-from crmkit.metrics import sales
 from crmkit.backends import postgres as pg
 from crmkit.backends.fingerprint import of_duckdb
-from crmkit.parameters import StoreError, describe, find_database
+from crmkit.errors import StoreError
+from crmkit.metrics import sales
+from crmkit.parameters import describe, find_database
 from crmkit.periods import parse_period
 from crmkit.publish.runner import Kernel, available_reports, run_report
 from crmkit.store import Store

@@ -17,9 +17,10 @@ import duckdb
 import pytest
 from published import chromium, first_team, kpi_cards, month_and_quarter
 
-from crmkit.render.blocks import fmt
+from crmkit.errors import ReportError
 from crmkit.metrics.definitions import METRICS
-from crmkit.publish.runner import ReportError, extract_json, run_report
+from crmkit.publish.runner import extract_json, run_report
+from crmkit.render.blocks import fmt
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 ROOT = Path(__file__).parent.parent

@@ -22,9 +22,9 @@ import pytest
 from engines import on_engine
 
 from crmkit import stats
-from crmkit.render import blocks
 from crmkit.metrics import satisfaction
 from crmkit.periods import parse_period
+from crmkit.render import blocks
 
 JUNE = parse_period("2025-06")
 MAY = parse_period("2025-05")
@@ -377,8 +377,8 @@ def test_report_on_in_memory_store():
 
 def test_nps_change_is_shown_in_points_not_percent():
     import crmkit as ck
-    from crmkit.render.charts import satisfaction as charts
     from crmkit.model import empty_frame
+    from crmkit.render.charts import satisfaction as charts
     from crmkit.store import Store
 
     frames = {"survey_responses": _survey().assign(ticket_id=None)}

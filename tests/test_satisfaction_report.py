@@ -16,9 +16,9 @@ import pytest
 from published import kpi_cards, month_and_quarter
 
 from crmkit.metrics import satisfaction
-from crmkit.render.blocks import fmt
 from crmkit.metrics.definitions import METRICS
 from crmkit.publish.runner import run_report
+from crmkit.render.blocks import fmt
 
 PLANTED = "<script>alert(1)</script>"
 

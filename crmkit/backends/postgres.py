@@ -82,7 +82,7 @@ class Location:
 
     def __post_init__(self) -> None:
         if not is_url(self.url):
-            from crmkit.parameters import StoreError
+            from crmkit.errors import StoreError
 
             raise StoreError("a PostgreSQL URL starts with postgresql://")
 
@@ -158,7 +158,7 @@ def from_environment() -> Location | None:
     if not url:
         return None
     if not is_url(url):
-        from crmkit.parameters import StoreError
+        from crmkit.errors import StoreError
 
         raise StoreError(f"${ENV_URL} must be a postgresql:// URL")
     return Location(url)
@@ -183,7 +183,7 @@ def _q(name: str) -> str:
 
 def connect(location: Location, *, autocommit: bool = True) -> Any:
     """A psycopg connection, with a one-line error that never shows the password."""
-    from crmkit.parameters import StoreError
+    from crmkit.errors import StoreError
 
     try:
         import psycopg
@@ -211,7 +211,7 @@ def _missing_tables(con: Any, schema: str) -> list[str]:
 
 
 def _not_crmkit(location: Location, missing: list[str]) -> Exception:
-    from crmkit.parameters import StoreError
+    from crmkit.errors import StoreError
 
     return StoreError(
         f"{location} is not a crmkit database: schema {location.schema!r} lacks tables "
@@ -418,14 +418,14 @@ def load(
             for name in TABLES:
                 con.execute(f"analyze {schema}.{_q(name)}")
     except duckdb.Error as exc:
-        from crmkit.parameters import StoreError
+        from crmkit.errors import StoreError
 
         raise StoreError(f"cannot read {duckdb_path}: {str(exc).splitlines()[0]}") from None
     except Exception as exc:
         import psycopg
 
         if isinstance(exc, psycopg.Error):
-            from crmkit.parameters import StoreError
+            from crmkit.errors import StoreError
 
             text = str(exc).strip().splitlines()
             raise StoreError(
@@ -441,8 +441,8 @@ def load(
 def _check_replaceable(con: Any, loc: Location) -> None:
     """Refuse to replace tables that an earlier load did not create (a CRM's own tables
     that happen to share a canonical name)."""
+    from crmkit.errors import StoreError
     from crmkit.model import TABLES
-    from crmkit.parameters import StoreError
 
     if _exists(con, loc.schema, SETTINGS_TABLE):
         return
@@ -495,7 +495,7 @@ def load_from_environment(
 ) -> tuple[Location, dict[str, int]]:
     """``crmkit load-postgres``: copy ``database`` into ``$CRMKIT_DATABASE_URL``
     (``schema`` overrides the URL's). The URL is read from the environment only."""
-    from crmkit.parameters import StoreError
+    from crmkit.errors import StoreError
 
     target = from_environment()
     if target is None:

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crmkit.errors import PresetError
+from crmkit.errors import PeriodError, PresetError
 from crmkit.parameters import describe, find_database, resolve
-from crmkit.periods import PeriodError
 
 PRESET_KEYS = {"reports", "periods", "teams", "compare_to", "timezone", "as_of", "timeout", "params"}
 
@@ -123,7 +122,7 @@ def expand(
     preset: Preset, database: Path, notebooks: Path, as_of: str | None = None
 ) -> list[Job]:
     """The runs a preset asks for, every parameter validated before anything runs."""
-    from crmkit.parameters import ParameterError
+    from crmkit.errors import ParameterError
     from crmkit.publish.runner import available_reports, report_notebook, report_parameters
 
     settings, teams = describe(database)
@@ -189,7 +188,8 @@ def _worker_init(database: str, notebooks: str) -> None:
 
 
 def _run_job(job: Job, database: str, notebooks: str, output: str, timeout: int) -> Outcome:
-    from crmkit.publish.runner import ReportError, run_report
+    from crmkit.errors import ReportError
+    from crmkit.publish.runner import run_report
 
     started = time.perf_counter()
     try:

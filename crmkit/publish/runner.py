@@ -29,11 +29,10 @@ from typing import Any
 import nbformat
 
 from crmkit.backends.postgres import ENV_URL, Location
-from crmkit.errors import ReportError
+from crmkit.errors import ParameterError, ReportError
 from crmkit.parameters import (
     JSON_MIMETYPE,
     Database,
-    ParameterError,
     describe,
     find_database,
     resolve,

@@ -18,7 +18,7 @@ TEMPLATE = Path(__file__).parent / "templates" / "custom_report.ipynb"
 
 def new_report(name: str, notebooks: str | os.PathLike[str] | None = None) -> Path:
     """Create ``notebooks/<name>.ipynb``; refuse unsafe names and existing notebooks."""
-    from crmkit.parameters import ParameterError
+    from crmkit.errors import ParameterError
     from crmkit.publish.runner import REPORT_ID, find_notebooks, write_atomic
 
     if not REPORT_ID.match(name or ""):
