@@ -23,7 +23,9 @@ ROOT = Path(__file__).parent
 
 
 def _demo_database() -> Path:
-    sources = sorted([*(ROOT / "crmkit" / "sources").rglob("demo*.py"), *(ROOT / "crmkit" / "model").rglob("*.py")])
+    code = ROOT / "crmkit"
+    demo, model = (code / "sources" / "demo").rglob("*.py"), (code / "model").rglob("*.py")
+    sources = sorted([*demo, *model, code / "backends" / "duckdb.py"])
     key = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     path = Path(tempfile.gettempdir()) / f"crmkit-test-{PINNED_SEED}-{PINNED_END}-{key}.duckdb"
     if not path.exists():

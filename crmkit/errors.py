@@ -20,6 +20,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+#: The longest user value echoed back in an error message.
+MAX_SHOWN = 80
+
+
+def shown(value: object) -> str:
+    """Quote a user value for a one-line error message (escaped, truncated)."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_SHOWN:
+        text = text[:MAX_SHOWN] + "..."
+    return repr(text)
+
+
+def one_line(text: str) -> str:
+    """Replace anything that could break a one-line message with '?'."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
 
 class CrmkitError(Exception):
     """Base of every expected failure; ``str(error)`` is one line."""

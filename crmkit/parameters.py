@@ -2,40 +2,39 @@
 
 Used twice with the same rules: by the runner before anything runs (so a bad period or
 team fails in a fraction of a second and writes nothing) and by the notebook through
-:func:`crmkit.reports.context.open_report`. Only the standard library and DuckDB (or psycopg, for a
-PostgreSQL database) are imported here, which keeps the command line fast.
+:func:`crmkit.reports.context.open_report`. :func:`resolve_team` turns a team selector
+(``all``, an id or a name) into a team id. Where the database is and what it holds
+(settings, teams) is :mod:`crmkit.backends`' job.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
-from crmkit.backends.postgres import ENV_URL, Location, is_url
-from crmkit.backends.postgres import describe as describe_postgres
-from crmkit.backends.postgres import resolve as resolve_url
-from crmkit.errors import StoreError
+from crmkit.errors import TeamError, one_line, shown
 from crmkit.periods import (
     Period,
     compare_period,
     parse_as_of,
     parse_period,
-    resolve_team,
     validate_compare_to,
     validate_timezone,
 )
 
-DEFAULT_DATABASE = Path("data") / "demo.duckdb"
+__all__ = [
+    "ALL_TEAMS",
+    "Parameters",
+    "resolve",
+    "resolve_team",
+]
 
-#: A canonical database: a DuckDB file, or a PostgreSQL schema (:class:`Location`).
-Database = Path | Location
+#: The team selector that means the whole company.
+ALL_TEAMS = "all"
 
-#: Media type of the notebook output that carries a report's JSON twin; the notebook
-#: emits it (:meth:`crmkit.reports.context.ReportData.publish`) and the runner saves it.
-JSON_MIMETYPE = "application/vnd.crmkit.report+json"
+_MAX_TEAM_LEN = 64
+_MAX_TEAMS_LISTED = 50
 
 
 @dataclass(frozen=True)
@@ -79,67 +78,62 @@ def resolve(
     return Parameters(p, compare_period(p, compare_to), compare_to, team_id, as_of_date)
 
 
-def find_database(database: str | os.PathLike[str] | Location | None = None) -> Database:
-    """Where the canonical database is, first found of: the argument (a DuckDB file, or a
-    ``postgresql://`` URL given programmatically), ``$CRMKIT_DATABASE`` (a DuckDB file),
-    ``$CRMKIT_DATABASE_URL`` (PostgreSQL), ``data/demo.duckdb`` in the current directory
-    or one of its parents.
+# -- teams ------------------------------------------------------------------------------
 
-    A PostgreSQL location prints without its password; a URL argument without one takes
-    the password of ``$CRMKIT_DATABASE_URL`` when that names the same database.
+
+def _unsafe_team_reason(value: str) -> str | None:
+    """Why ``value`` may not be used as a team (it names an output folder), or None."""
+    if not value.strip():
+        return "the team is empty"
+    if len(value) > _MAX_TEAM_LEN:
+        return f"longer than {_MAX_TEAM_LEN} characters"
+    if ".." in value:
+        return "'..' is not allowed"
+    for ch in value:
+        if ch in "/\\'\"`" or (not ch.isprintable()):
+            return f"character {ch!r} is not allowed"
+    return None
+
+
+def _team_choices(teams: Mapping[str, str]) -> str:
+    """The valid selectors for an error message: ``all, t1 (Name), ...`` (at most 50)."""
+    items = [f"{one_line(str(k))} ({one_line(str(v))})" for k, v in teams.items()]
+    more = len(items) - _MAX_TEAMS_LISTED
+    shown = ", ".join([ALL_TEAMS, *items[:_MAX_TEAMS_LISTED]])
+    return f"{shown}, ... and {more} more" if more > 0 else shown
+
+
+def resolve_team(value: str, teams: Mapping[str, str]) -> str:
+    """Resolve a team selector to a ``team_id`` (or ``"all"`` for company-wide).
+
+    Accepts ``all`` (any case), an exact team id, or a team id / team name
+    matched case-insensitively, in that order of preference.  Surrounding
+    spaces are ignored.  Unsafe text (empty, over 64 characters, ``/``, ``\\``,
+    ``..``, quotes, control characters) is rejected before any lookup.
+
+    Raises:
+        TeamError: unsafe, ambiguous or unknown team (one-line message).
     """
-    if isinstance(database, Location):
-        return resolve_url(database)
-    if database and is_url(str(database)):
-        return resolve_url(str(database))
-    if database:
-        return Path(database).expanduser().resolve()
-    env = os.environ.get("CRMKIT_DATABASE")
-    if env:
-        return Path(env).expanduser().resolve()
-    url = os.environ.get(ENV_URL, "").strip()
-    if url:
-        if not is_url(url):
-            raise StoreError(f"${ENV_URL} must be a postgresql:// URL")
-        return Location(url)
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / DEFAULT_DATABASE
-        if candidate.exists():
-            return candidate
-    return (here / DEFAULT_DATABASE).resolve()
-
-
-def connect(path: Path):  # noqa: ANN201 - duckdb connection
-    """Open a crmkit DuckDB database read-only, with a one-line error if that fails."""
-    import duckdb
-
-    if not path.exists():
-        raise StoreError(
-            f"no database at {path}: build the demo with `crmkit demo` "
-            "or point --database / CRMKIT_DATABASE at your crmkit database"
+    if not isinstance(value, str):
+        raise TeamError(
+            f"unknown team {shown(value)}: must be text. Valid teams: {_team_choices(teams)}"
         )
-    try:
-        return duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StoreError(f"cannot open {path} as a DuckDB database: {first}") from None
-
-
-def describe(path: Database) -> tuple[dict[str, str], dict[str, str]]:
-    """A database's settings and its teams (team_id -> name), read with plain SQL."""
-    if isinstance(path, Location):
-        return describe_postgres(path)
-    con = connect(path)
-    try:
-        try:
-            teams = dict(con.execute("select team_id, name from teams order by name").fetchall())
-        except Exception:  # noqa: BLE001 - any failure here means "not a crmkit database"
-            raise StoreError(f"{path} is not a crmkit database: it has no teams table") from None
-        try:
-            settings = dict(con.execute("select key, value from crmkit.settings").fetchall())
-        except Exception:  # noqa: BLE001 - databases without settings use the defaults
-            settings = {}
-    finally:
-        con.close()
-    return {str(k): str(v) for k, v in settings.items()}, {str(k): str(v) for k, v in teams.items()}
+    reason = _unsafe_team_reason(value)
+    if reason is not None:
+        raise TeamError(f"invalid team {shown(value)}: {reason}")
+    key = value.strip()
+    if key.lower() == ALL_TEAMS:
+        return ALL_TEAMS
+    ids = {str(team_id): team_id for team_id in teams}
+    if key in ids:
+        return ids[key]
+    folded = key.casefold()
+    by_id = [t for t in teams if str(t).strip().casefold() == folded]
+    by_name = [t for t, name in teams.items() if str(name).strip().casefold() == folded]
+    for hits in (by_id, by_name):
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            listed = ", ".join(one_line(str(h)) for h in hits)
+            raise TeamError(f"ambiguous team {shown(value)}: matches team ids {listed}; use the id")
+    raise TeamError(f"unknown team {shown(value)}. Valid teams: {_team_choices(teams)}")

@@ -22,31 +22,29 @@ Period grammar (case-insensitive, surrounding whitespace ignored)::
                              relative to ``as_of`` (a local date)
 
 Everything that goes wrong while reading user input raises :class:`PeriodError`
-or :class:`TeamError` (both ``ValueError``) with a one-line message that shows the
-offending value and the valid choices.
+(a ``ValueError``) with a one-line message that shows the offending value and the valid
+choices. Team selectors are resolved by :func:`crmkit.parameters.resolve_team`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from crmkit.errors import PeriodError, TeamError
+from crmkit.errors import PeriodError, one_line, shown
 
 __all__ = [
     "Period",
     "PeriodError",
-    "TeamError",
     "compare_period",
     "default_as_of",
     "month_buckets",
     "parse_as_of",
     "parse_period",
-    "resolve_team",
     "trend_months",
     "validate_compare_to",
     "validate_timezone",
@@ -76,9 +74,6 @@ _KINDS = frozenset(
 # fiscal years starting in the previous calendar year) well inside datetime's range.
 _MIN_YEAR = 1900
 _MAX_YEAR = 2999
-_MAX_TEAM_LEN = 64
-_MAX_SHOWN = 80  # longest user value echoed back in an error message
-_MAX_TEAMS_LISTED = 50
 _AS_OF_ENV = "CRMKIT_AS_OF"
 
 _PERIOD_CHARS = re.compile(r"[A-Za-z0-9.\-]")
@@ -100,21 +95,8 @@ _SLUG_BAD = re.compile(r"[^A-Za-z0-9_\-]")
 # --------------------------------------------------------------------------- helpers
 
 
-def _show(value: object) -> str:
-    """Quote a user value for a one-line error message (escaped, truncated)."""
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > _MAX_SHOWN:
-        text = text[:_MAX_SHOWN] + "..."
-    return repr(text)
-
-
-def _one_line(text: str) -> str:
-    """Replace anything that could break a one-line message with '?'."""
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
-
-
 def _period_error(value: object, reason: str) -> PeriodError:
-    return PeriodError(f"unknown period {_show(value)}: {reason}. Valid forms: {_VALID_FORMS}")
+    return PeriodError(f"unknown period {shown(value)}: {reason}. Valid forms: {_VALID_FORMS}")
 
 
 def _add_months(day: date, months: int) -> date:
@@ -193,13 +175,13 @@ class Period:
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
             raise PeriodError(
-                f"unknown period kind {_show(self.kind)}: use one of {', '.join(sorted(_KINDS))}"
+                f"unknown period kind {shown(self.kind)}: use one of {', '.join(sorted(_KINDS))}"
             )
         if isinstance(self.start, datetime) or isinstance(self.end, datetime):
-            raise PeriodError(f"period {_show(self.label)}: start and end must be dates")
+            raise PeriodError(f"period {shown(self.label)}: start and end must be dates")
         if not self.start < self.end:
             raise PeriodError(
-                f"period {_show(self.label)}: start {self.start.isoformat()} "
+                f"period {shown(self.label)}: start {self.start.isoformat()} "
                 f"must be before end {self.end.isoformat()}"
             )
         validate_timezone(self.timezone)
@@ -304,14 +286,14 @@ def validate_timezone(name: str) -> str:
     """Return ``name`` (stripped) if it is a known IANA time zone, else raise PeriodError."""
     hint = "use an IANA name such as UTC, Europe/Berlin, America/New_York"
     if not isinstance(name, str):
-        raise PeriodError(f"unknown time zone {_show(name)}: must be text; {hint}")
+        raise PeriodError(f"unknown time zone {shown(name)}: must be text; {hint}")
     candidate = name.strip()
     if not _TZ_RE.fullmatch(candidate) or ".." in candidate:
-        raise PeriodError(f"unknown time zone {_show(name)}: {hint}")
+        raise PeriodError(f"unknown time zone {shown(name)}: {hint}")
     try:
         ZoneInfo(candidate)
     except Exception:  # ZoneInfoNotFoundError, ValueError, OSError on odd files
-        raise PeriodError(f"unknown time zone {_show(name)}: {hint}") from None
+        raise PeriodError(f"unknown time zone {shown(name)}: {hint}") from None
     return candidate
 
 
@@ -328,14 +310,14 @@ def validate_compare_to(value: str) -> str:
         if normal in _COMPARE_TO:
             return normal
     raise PeriodError(
-        f"unknown compare_to {_show(value)}: valid values are {', '.join(_COMPARE_TO)}"
+        f"unknown compare_to {shown(value)}: valid values are {', '.join(_COMPARE_TO)}"
     )
 
 
 def _check_fiscal_start(month: object) -> int:
     if isinstance(month, bool) or not isinstance(month, int) or not 1 <= month <= 12:
         raise PeriodError(
-            f"invalid fiscal_year_start_month {_show(month)}: must be an integer 1..12"
+            f"invalid fiscal_year_start_month {shown(month)}: must be an integer 1..12"
         )
     return month
 
@@ -358,7 +340,7 @@ def default_as_of(timezone: str = "UTC") -> date:
         day = _parse_iso_date(pinned)
         if day is None:
             raise PeriodError(
-                f"invalid {_AS_OF_ENV} {_show(pinned)}: expected an ISO date YYYY-MM-DD"
+                f"invalid {_AS_OF_ENV} {shown(pinned)}: expected an ISO date YYYY-MM-DD"
             )
         return day
     return datetime.now(ZoneInfo(tz)).date()
@@ -386,7 +368,7 @@ def parse_as_of(value: str | date | None, timezone: str = "UTC") -> date:
         day = _parse_iso_date(text)
         if day is not None:
             return day
-    raise PeriodError(f"invalid as_of {_show(value)}: expected an ISO date YYYY-MM-DD or 'today'")
+    raise PeriodError(f"invalid as_of {shown(value)}: expected an ISO date YYYY-MM-DD or 'today'")
 
 
 # --------------------------------------------------------------------------- parsing
@@ -539,7 +521,7 @@ def parse_period(
     except PeriodError:
         raise
     except Exception as exc:  # defensive: never leak another exception type
-        raise _period_error(text, _one_line(f"cannot be parsed ({type(exc).__name__})")) from None
+        raise _period_error(text, one_line(f"cannot be parsed ({type(exc).__name__})")) from None
 
 
 # --------------------------------------------------------------------------- comparison
@@ -549,7 +531,7 @@ def _fiscal_parts(period: Period) -> tuple[int, int, int]:
     """(fiscal year, unit number, fiscal start month) from a fiscal period's label."""
     m = _FISCAL_LABEL_RE.fullmatch(period.label)
     if not m:
-        raise PeriodError(f"period {_show(period.label)}: not a fiscal label like FY2025-Q1")
+        raise PeriodError(f"period {shown(period.label)}: not a fiscal label like FY2025-Q1")
     fy = int(m.group(1))
     number = int(m.group(3)) if m.group(3) else 1
     months_in = {"fiscal_year": 12, "fiscal_quarter": 3, "fiscal_half": 6}[period.kind]
@@ -661,66 +643,7 @@ def trend_months(period: Period, n: int = 12) -> list[Period]:
     Oldest first; every item is ``kind="month"`` in the period's time zone.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise PeriodError(f"invalid number of trend months {_show(n)}: must be an integer >= 1")
+        raise PeriodError(f"invalid number of trend months {shown(n)}: must be an integer >= 1")
     last = _month_start(period.last_day)
     first = _add_months(last, -(n - 1))
     return [_month(d.year, d.month, period.timezone) for d in _month_starts(first, last)]
-
-
-# --------------------------------------------------------------------------- teams
-
-
-def _unsafe_team_reason(value: str) -> str | None:
-    if not value.strip():
-        return "the team is empty"
-    if len(value) > _MAX_TEAM_LEN:
-        return f"longer than {_MAX_TEAM_LEN} characters"
-    if ".." in value:
-        return "'..' is not allowed"
-    for ch in value:
-        if ch in "/\\'\"`" or (not ch.isprintable()):
-            return f"character {ch!r} is not allowed"
-    return None
-
-
-def _team_choices(teams: Mapping[str, str]) -> str:
-    items = [f"{_one_line(str(k))} ({_one_line(str(v))})" for k, v in teams.items()]
-    more = len(items) - _MAX_TEAMS_LISTED
-    shown = ", ".join(["all", *items[:_MAX_TEAMS_LISTED]])
-    return f"{shown}, ... and {more} more" if more > 0 else shown
-
-
-def resolve_team(value: str, teams: Mapping[str, str]) -> str:
-    """Resolve a team selector to a ``team_id`` (or ``"all"`` for company-wide).
-
-    Accepts ``all`` (any case), an exact team id, or a team id / team name
-    matched case-insensitively, in that order of preference.  Surrounding
-    spaces are ignored.  Unsafe text (empty, over 64 characters, ``/``, ``\\``,
-    ``..``, quotes, control characters) is rejected before any lookup.
-
-    Raises:
-        TeamError: unsafe, ambiguous or unknown team (one-line message).
-    """
-    if not isinstance(value, str):
-        raise TeamError(
-            f"unknown team {_show(value)}: must be text. Valid teams: {_team_choices(teams)}"
-        )
-    reason = _unsafe_team_reason(value)
-    if reason is not None:
-        raise TeamError(f"invalid team {_show(value)}: {reason}")
-    key = value.strip()
-    if key.lower() == "all":
-        return "all"
-    ids = {str(team_id): team_id for team_id in teams}
-    if key in ids:
-        return ids[key]
-    folded = key.casefold()
-    by_id = [t for t in teams if str(t).strip().casefold() == folded]
-    by_name = [t for t, name in teams.items() if str(name).strip().casefold() == folded]
-    for hits in (by_id, by_name):
-        if len(hits) == 1:
-            return hits[0]
-        if len(hits) > 1:
-            listed = ", ".join(_one_line(str(h)) for h in hits)
-            raise TeamError(f"ambiguous team {_show(value)}: matches team ids {listed}; use the id")
-    raise TeamError(f"unknown team {_show(value)}. Valid teams: {_team_choices(teams)}")

@@ -1,32 +1,30 @@
 """Read access to a canonical CRM database: lazy tables, settings, team scope, fingerprint.
 
-A :class:`Store` hands out one narwhals ``LazyFrame`` per canonical table. On the embedded
-DuckDB store the frames are DuckDB relations, so filters and aggregations run inside DuckDB
-and only results are materialised; on a PostgreSQL database (``$CRMKIT_DATABASE_URL``) they
-are ibis tables, so the same metric code compiles to SQL that PostgreSQL runs
-(:mod:`crmkit.backends.postgres`); :meth:`Store.from_frames` gives the same interface over
-plain pandas frames (an analyst's data in JupyterLab, or unit tests).
+A :class:`Store` hands out one narwhals ``LazyFrame`` per canonical table, read through a
+back-end (:class:`crmkit.backends.Backend`): on the embedded DuckDB store the frames are
+DuckDB relations, so filters and aggregations run inside DuckDB and only results are
+materialised; on a PostgreSQL database (``$CRMKIT_DATABASE_URL``) they are ibis tables, so
+the same metric code compiles to SQL that PostgreSQL runs; :meth:`Store.from_frames` gives
+the same interface over plain pandas frames (an analyst's data in JupyterLab, or unit
+tests).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import narwhals as nw
 import pandas as pd
 
-from crmkit.backends import fingerprint as fp
-from crmkit.backends.postgres import Location
+from crmkit.backends import Backend, Location, find_database, open_backend
+from crmkit.backends.base import team_names
+from crmkit.backends.fingerprint import of_frames
+from crmkit.backends.frames import FramesBackend
 from crmkit.errors import StoreError
-from crmkit.metrics import _frames as F
-from crmkit.model import TABLES, DataNote, empty_frame, read_notes, read_settings
-from crmkit.parameters import connect, find_database
-from crmkit.periods import resolve_team
-
-ALL_TEAMS = "all"
+from crmkit.model import TABLES, DataNote
+from crmkit.parameters import ALL_TEAMS, resolve_team
 
 __all__ = ["ALL_TEAMS", "Store", "StoreError", "Tables", "find_database", "scope_to_team"]
 
@@ -62,56 +60,15 @@ class Store:
     settings: dict[str, str] = field(default_factory=dict)
     notes: list[DataNote] = field(default_factory=list)
     location: str = "pandas frames"
-    _connection: Any = None
+    _backend: Backend | None = None
     _fingerprint: str | None = None
-    _digest: Callable[[], str] | None = None
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
     def open(cls, database: str | os.PathLike[str] | Location | None = None) -> Store:
         """Open a canonical database read-only: a DuckDB file, or a PostgreSQL schema
-        (see :func:`crmkit.parameters.find_database` for where it is looked for)."""
-        path = find_database(database)
-        if isinstance(path, Location):
-            return cls._open_postgres(path)
-        con = connect(path)
-        present = {
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'main'"
-            ).fetchall()
-        }
-        missing = [t for t in TABLES if t not in present]
-        if missing:
-            con.close()
-            raise StoreError(
-                f"{path} is not a crmkit database: missing tables {', '.join(missing)}; "
-                "import your data with crmkit (see README, 'Adding a data source')"
-            )
-        frames = {name: nw.from_native(con.table(name)) for name in TABLES}
-        store = cls(
-            Tables(frames),
-            settings=read_settings(con),
-            notes=read_notes(con),
-            location=str(path),
-            _connection=con,
-            _digest=lambda: fp.of_duckdb(con),
-        )
-        return store
-
-    @classmethod
-    def _open_postgres(cls, location: Location) -> Store:
-        from crmkit.backends import postgres
-
-        opened = postgres.open_dataset(location)
-        return cls(
-            Tables(opened.frames),
-            settings=opened.settings,
-            notes=opened.notes,
-            location=str(location),
-            _connection=opened,
-            _digest=lambda: fp.of_postgres(opened.connection, location.schema),
-        )
+        (see :func:`crmkit.backends.find_database` for where it is looked for)."""
+        return cls.of(open_backend(find_database(database)))
 
     @classmethod
     def from_frames(
@@ -121,22 +78,23 @@ class Store:
 
         Tables that are missing are treated as empty tables with the canonical columns.
         """
-        lazies: dict[str, nw.LazyFrame] = {}
-        for name in TABLES:
-            df = frames.get(name)
-            if df is None:
-                df = empty_frame(name)
-            lazies[name] = F.lazy(df)
+        return cls.of(FramesBackend(frames, settings))
+
+    @classmethod
+    def of(cls, backend: Backend) -> Store:
+        """A store that reads through ``backend`` (and closes it on :meth:`close`)."""
         return cls(
-            Tables(lazies),
-            settings=dict(settings or {}),
-            _digest=lambda: fp.of_frames({n: frames[n] for n in TABLES if n in frames}),
+            Tables(backend.frames()),
+            settings=backend.settings(),
+            notes=backend.notes(),
+            location=backend.location,
+            _backend=backend,
         )
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
 
     # -- settings ----------------------------------------------------------------------
     @property
@@ -154,9 +112,9 @@ class Store:
     # -- teams -------------------------------------------------------------------------
     def teams(self) -> dict[str, str]:
         """team_id -> name, sorted by name."""
-        df = F.to_pandas(self.tables["teams"].select("team_id", "name"))
-        df = df.sort_values("name")
-        return dict(zip(df["team_id"].astype(str), df["name"].astype(str), strict=True))
+        if self._backend is None:
+            return team_names(self.tables["teams"])
+        return self._backend.teams()
 
     def resolve_team(self, team: str) -> str:
         """Validate a team argument (id, name or ``all``) and return its id."""
@@ -167,7 +125,7 @@ class Store:
 
     def employees(self) -> pd.DataFrame:
         """The employees table, materialised (it is small)."""
-        return F.to_pandas(self.tables["employees"])
+        return self.tables["employees"].collect().to_pandas()
 
     def scoped(self, team: str) -> Tables:
         """The tables narrowed to one team (DATA_MODEL.md, "team of a fact")."""
@@ -180,11 +138,11 @@ class Store:
         """A short hash of every canonical table's content, the same for the same data on
         every engine (:mod:`crmkit.backends.fingerprint`)."""
         if self._fingerprint is None:
-            if self._digest is not None:
-                self._fingerprint = self._digest()
+            if self._backend is not None:
+                self._fingerprint = self._backend.fingerprint()
             else:
-                frames = {name: F.to_pandas(self.tables[name]) for name in TABLES}
-                self._fingerprint = fp.of_frames(frames)
+                frames = {name: self.tables[name].collect().to_pandas() for name in TABLES}
+                self._fingerprint = of_frames(frames)
         return self._fingerprint
 
 
@@ -194,7 +152,7 @@ def scope_to_team(tables: Mapping[str, nw.LazyFrame], team: str) -> Tables:
     The team of a fact is the current team of its own employee column; a fact with no
     employee falls back to its customer's owner. Campaigns carry their own ``team_id``.
     """
-    employees = F.to_pandas(tables["employees"].select("employee_id", "team_id"))
+    employees = tables["employees"].select("employee_id", "team_id").collect().to_pandas()
     members = sorted(employees.loc[employees["team_id"] == team, "employee_id"].astype(str))
     customers = tables["customers"].select(
         nw.col("customer_id"), nw.col("owner_id").alias("_customer_owner")
@@ -202,7 +160,7 @@ def scope_to_team(tables: Mapping[str, nw.LazyFrame], team: str) -> Tables:
 
     def by_employee(name: str, column: str) -> nw.LazyFrame:
         frame = tables[name]
-        if "customer_id" in F.columns(frame):
+        if "customer_id" in frame.collect_schema().names():
             return (
                 frame.join(customers, on="customer_id", how="left")
                 .filter(nw.coalesce(nw.col(column), nw.col("_customer_owner")).is_in(members))

@@ -10,7 +10,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from crmkit.model import ACTIVITY_TYPES, TABLES, read_notes, read_settings, validate
+from crmkit.backends.duckdb import read_notes, read_settings
+from crmkit.model import ACTIVITY_TYPES, TABLES, validate
 from crmkit.sources.demo import (
     STAGES,
     STORY_IDLE_REP,

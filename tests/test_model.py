@@ -1,4 +1,4 @@
-"""Tests for crmkit.model: the canonical contracts, validation and the database writer."""
+"""Tests for crmkit.model (the canonical contracts, validation) and the DuckDB database writer."""
 
 from __future__ import annotations
 
@@ -10,15 +10,13 @@ import pandas as pd
 import pytest
 
 from crmkit import model
+from crmkit.backends import duckdb as duckdb_backend
+from crmkit.backends.duckdb import DatabaseWriter, read_notes, read_settings, write_database
 from crmkit.model import (
     TABLES,
-    DatabaseWriter,
     DataNote,
     DataValidationError,
-    read_notes,
-    read_settings,
     validate,
-    write_database,
 )
 
 SETTINGS = {"timezone": "Europe/Berlin", "currency": "EUR", "source": "test"}
@@ -491,7 +489,7 @@ def test_write_database_failure_after_validation_leaves_no_temp(
     def boom(*args: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(model, "_write_meta", boom)
+    monkeypatch.setattr(duckdb_backend, "_write_meta", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         write_database(path, tiny(), settings=SETTINGS)
     assert path.read_bytes() == before

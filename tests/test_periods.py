@@ -6,16 +6,16 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from crmkit.errors import TeamError
+from crmkit.parameters import resolve_team
 from crmkit.periods import (
     Period,
     PeriodError,
-    TeamError,
     compare_period,
     default_as_of,
     month_buckets,
     parse_as_of,
     parse_period,
-    resolve_team,
     trend_months,
     validate_compare_to,
     validate_timezone,

@@ -21,13 +21,16 @@ from typing import Any
 
 import pytest
 
+from crmkit.backends import describe, find_database
 from crmkit.backends import postgres as pg
 from crmkit.backends.fingerprint import of_duckdb
 from crmkit.errors import StoreError
 from crmkit.metrics import sales
-from crmkit.parameters import describe, find_database
+from crmkit.model import TABLES
 from crmkit.periods import parse_period
-from crmkit.publish.runner import Kernel, available_reports, run_report
+from crmkit.publish.kernel import Kernel
+from crmkit.publish.notebooks import available_reports
+from crmkit.publish.runner import run_report
 from crmkit.store import Store
 
 ROOT = Path(__file__).parent.parent
@@ -170,7 +173,7 @@ def test_period_and_team_filters_are_pushed_down(pg_db, team):
     assert "\"closed_at\" < CAST('2025-07-01T00:00:00' AS TIMESTAMP)" in where
     assert " IN ('" in where  # the team's employees
     # PostgreSQL filters the deals table itself and returns one aggregated row
-    con = store._connection.connection
+    con = store._backend.connection
     [(plan,)] = con.execute(f"explain (analyze, format json) {sql}").fetchone()
     top = plan["Plan"]
     assert top["Actual Rows"] == 1
@@ -361,8 +364,6 @@ def test_fingerprint_of_frames_matches_the_database(demo_db):
 
     con = duckdb.connect(str(demo_db), read_only=True)
     try:
-        from crmkit.model import TABLES
-
         frames = {name: con.table(name).df() for name in TABLES}
         expected = of_duckdb(con)
     finally:

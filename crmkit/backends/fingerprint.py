@@ -18,16 +18,15 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
-from crmkit.model import TABLES
+import duckdb
+
+from crmkit.backends._sql import quote as _q
+from crmkit.model import TABLES, empty_frame
 
 Dialect = Literal["duckdb", "postgres"]
 
 _NULL = "'\\N'"
 _SEP = "chr(31)"
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _text(col: str, kind: str, dialect: Dialect) -> str:
@@ -105,10 +104,6 @@ def of_frames(frames: Mapping[str, Any]) -> str:
     """Fingerprint of pandas frames, one per canonical table (missing: empty), computed
     with an in-memory DuckDB so that it equals the fingerprint of the same data in a
     database."""
-    import duckdb
-
-    from crmkit.model import empty_frame
-
     con = duckdb.connect()
     try:
         present: dict[str, list[str]] = {}

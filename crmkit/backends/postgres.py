@@ -11,12 +11,13 @@ notebook parameter or a command-line argument, and the password never appears in
 :class:`Location` prints as the URL without it. A URL without a password lets libpq find it
 (``~/.pgpass``, ``PGPASSWORD``, a service file).
 
-Only the standard library is imported at module level, so the command line stays fast;
-psycopg and the lazy-frame engine are imported when a database is opened.
+psycopg and ibis (the lazy-frame engine) are imported when a database is opened, so the
+command line stays fast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import tempfile
@@ -24,11 +25,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-if TYPE_CHECKING:
-    from crmkit.model import DataNote
+import duckdb
+import narwhals as nw
+
+from crmkit.backends._sql import quote as _q
+from crmkit.backends.base import OpenDataset
+from crmkit.backends.duckdb import connect as duck_connect
+from crmkit.backends.duckdb import read_notes as duck_notes
+from crmkit.backends.duckdb import read_settings as duck_settings
+from crmkit.backends.fingerprint import of_postgres
+from crmkit.errors import StoreError
+from crmkit.model import TABLES, DataNote, TableSpec
 
 ENV_URL = "CRMKIT_DATABASE_URL"
 SCHEMES = ("postgresql", "postgres")
@@ -82,8 +92,6 @@ class Location:
 
     def __post_init__(self) -> None:
         if not is_url(self.url):
-            from crmkit.errors import StoreError
-
             raise StoreError("a PostgreSQL URL starts with postgresql://")
 
     @property
@@ -158,8 +166,6 @@ def from_environment() -> Location | None:
     if not url:
         return None
     if not is_url(url):
-        from crmkit.errors import StoreError
-
         raise StoreError(f"${ENV_URL} must be a postgresql:// URL")
     return Location(url)
 
@@ -177,16 +183,10 @@ def resolve(value: str | Location) -> Location:
 # -- connecting ----------------------------------------------------------------------------
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def connect(location: Location, *, autocommit: bool = True) -> Any:
     """A psycopg connection, with a one-line error that never shows the password."""
-    from crmkit.errors import StoreError
-
     try:
-        import psycopg
+        import psycopg  # lazy: psycopg costs 0.2 s of CLI start-up and is an optional extra
     except ImportError:  # pragma: no cover - the postgres extra is part of dev installs
         raise StoreError("PostgreSQL support needs psycopg: pip install 'crmkit[postgres]'") from None
     try:
@@ -201,8 +201,6 @@ def connect(location: Location, *, autocommit: bool = True) -> Any:
 
 
 def _missing_tables(con: Any, schema: str) -> list[str]:
-    from crmkit.model import TABLES
-
     rows = con.execute(
         "select table_name from information_schema.tables where table_schema = %s", (schema,)
     ).fetchall()
@@ -211,8 +209,6 @@ def _missing_tables(con: Any, schema: str) -> list[str]:
 
 
 def _not_crmkit(location: Location, missing: list[str]) -> Exception:
-    from crmkit.errors import StoreError
-
     return StoreError(
         f"{location} is not a crmkit database: schema {location.schema!r} lacks tables "
         f"{', '.join(missing)}; load one with `crmkit load-postgres` (see README, "
@@ -230,17 +226,13 @@ def read_settings(con: Any, schema: str) -> dict[str, str]:
 
 def read_notes(con: Any, schema: str) -> list[DataNote]:
     """The data notes recorded when the dataset was built, in their original order."""
-    import json
-
-    from crmkit.model import DataNote
-
     if not _exists(con, schema, NOTES_TABLE):
         return []
     rows = con.execute(
-        "select table_name, column_name, rule, count, examples, severity "
+        "select table_name, column_name, rule, severity, count, examples "
         f"from {_q(schema)}.{NOTES_TABLE} order by position"
     ).fetchall()
-    return [DataNote(t, c, r, int(n), json.loads(e) if e else [], s) for t, c, r, n, e, s in rows]
+    return [DataNote.from_row(row) for row in rows]
 
 
 def _exists(con: Any, schema: str, table: str) -> bool:
@@ -268,48 +260,37 @@ def describe(location: Location) -> tuple[dict[str, str], dict[str, str]]:
 # -- lazy tables ---------------------------------------------------------------------------
 
 
-@dataclass
-class Opened:
-    """An open PostgreSQL dataset: lazy tables and what the Store needs besides."""
-
-    frames: dict[str, Any]
-    settings: dict[str, str]
-    notes: list[DataNote]
-    connection: Any
-    backend: Any
-
-    def close(self) -> None:
-        import contextlib
-
-        for thing in (self.backend, self.connection):
-            with contextlib.suppress(Exception):
-                thing.close() if hasattr(thing, "close") else thing.disconnect()
-
-
-def open_dataset(location: Location) -> Opened:
-    """Open a dataset read-only: one narwhals ``LazyFrame`` per canonical table.
+class PostgresBackend(OpenDataset):
+    """A PostgreSQL dataset opened read-only: the :class:`crmkit.backends.Backend` of a schema.
 
     The frames are ibis tables on a PostgreSQL connection: every filter, join and
     aggregation a metric builds is compiled to one SQL query that PostgreSQL runs, and
     only its (aggregated) result is fetched.
     """
-    import narwhals as nw
 
-    from crmkit.model import TABLES
+    def __init__(self, location: Location) -> None:
+        self.schema = location.schema
+        self.connection = connect(location)
+        try:
+            missing = _missing_tables(self.connection, self.schema)
+            if missing:
+                raise _not_crmkit(location, missing)
+            settings = read_settings(self.connection, self.schema)
+            notes = read_notes(self.connection, self.schema)
+            self.ibis = _ibis_backend(self.connection)
+            frames = {name: nw.from_native(self.ibis.table(name, database=self.schema)) for name in TABLES}
+        except BaseException:
+            self.connection.close()
+            raise
+        super().__init__(str(location), frames, settings, notes)
 
-    con = connect(location)
-    try:
-        missing = _missing_tables(con, location.schema)
-        if missing:
-            raise _not_crmkit(location, missing)
-        settings = read_settings(con, location.schema)
-        notes = read_notes(con, location.schema)
-        backend = _ibis_backend(con)
-        frames = {name: nw.from_native(backend.table(name, database=location.schema)) for name in TABLES}
-    except BaseException:
-        con.close()
-        raise
-    return Opened(frames, settings, notes, con, backend)
+    def fingerprint(self) -> str:
+        return of_postgres(self.connection, self.schema)
+
+    def close(self) -> None:
+        for thing in (self.ibis, self.connection):
+            with contextlib.suppress(Exception):
+                thing.close() if hasattr(thing, "close") else thing.disconnect()
 
 
 def _ibis_backend(con: Any) -> Any:
@@ -326,6 +307,7 @@ def _backend_class() -> Any:
     ``CAST(boolean AS BIGINT)``, which PostgreSQL rejects (it casts boolean to integer
     only). The fix casts through ``integer``: ``CAST(CAST(b AS INTEGER) AS BIGINT)``.
     """
+    # lazy: ibis costs 0.6 s of CLI start-up and is needed only on PostgreSQL
     import ibis.expr.datatypes as dt
     from ibis.backends.postgres import Backend
     from ibis.backends.sql.compilers.postgres import PostgresCompiler
@@ -362,71 +344,23 @@ def load(
     schema's previous crmkit tables, so a failed load leaves the previous data in place.
     Returns the rows copied per table.
     """
-    import duckdb
-
-    from crmkit.model import TABLES
-    from crmkit.model import read_notes as duck_notes
-    from crmkit.model import read_settings as duck_settings
-    from crmkit.parameters import connect as duck_connect
-
     loc = location if isinstance(location, Location) else resolve(location)
     say = progress or (lambda _msg: None)
     source = duck_connect(Path(duckdb_path).expanduser().resolve())
     settings, notes = duck_settings(source), duck_notes(source)
-    rows: dict[str, int] = {}
     con = connect(loc, autocommit=False)
-    schema = _q(loc.schema)
     try:
         with con.transaction(), tempfile.TemporaryDirectory(prefix="crmkit-load-") as tmp:
-            con.execute(f"create schema if not exists {schema}")
-            _check_replaceable(con, loc)
-            for name in (*reversed(TABLES), SETTINGS_TABLE, NOTES_TABLE):
-                con.execute(f"drop table if exists {schema}.{_q(name)}")
-            for name, spec in TABLES.items():
-                started = time.perf_counter()
-                cols = ", ".join(
-                    f"{_q(c.name)} {PG_TYPES[c.type]}{' not null' if c.required else ''}"
-                    for c in spec.columns
-                )
-                con.execute(f"create table {schema}.{_q(name)} ({cols})")
-                rows[name] = _copy(source, con, loc.schema, name, Path(tmp))
-                key = ", ".join(_q(k) for k in spec.key)
-                con.execute(
-                    f"alter table {schema}.{_q(name)} add constraint {_q(f'{name}_pkey')} primary key ({key})"
-                )
-                for col in INDEXED.get(name, ()):
-                    con.execute(f"create index {_q(f'{name}_{col}_idx')} on {schema}.{_q(name)} ({_q(col)})")
-                say(f"{name}: {rows[name]:,} rows in {time.perf_counter() - started:.1f} s")
-            con.execute(f"create table {schema}.{SETTINGS_TABLE} (key text primary key, value text not null)")
-            with con.cursor() as cur:
-                cur.executemany(
-                    f"insert into {schema}.{SETTINGS_TABLE} values (%s, %s)",
-                    sorted(settings.items()),
-                )
-                con.execute(
-                    f"create table {schema}.{NOTES_TABLE} (position integer primary key, "
-                    "table_name text, column_name text, rule text, severity text, "
-                    "count bigint, examples text)"
-                )
-                cur.executemany(
-                    f"insert into {schema}.{NOTES_TABLE} values (%s, %s, %s, %s, %s, %s, %s)",
-                    [
-                        (i, n.table, n.column, n.rule, n.severity, int(n.count), _json(n.examples))
-                        for i, n in enumerate(notes)
-                    ],
-                )
+            rows = _replace_tables(source, con, loc, Path(tmp), say)
+            _write_meta(con, loc.schema, settings, notes)
             for name in TABLES:
-                con.execute(f"analyze {schema}.{_q(name)}")
+                con.execute(f"analyze {_q(loc.schema)}.{_q(name)}")
     except duckdb.Error as exc:
-        from crmkit.errors import StoreError
-
         raise StoreError(f"cannot read {duckdb_path}: {str(exc).splitlines()[0]}") from None
     except Exception as exc:
-        import psycopg
+        import psycopg  # lazy: psycopg is an optional extra; connect() above imported it
 
         if isinstance(exc, psycopg.Error):
-            from crmkit.errors import StoreError
-
             text = str(exc).strip().splitlines()
             raise StoreError(
                 f"loading into {loc} failed: {loc.scrub(text[0] if text else type(exc).__name__)}"
@@ -438,12 +372,64 @@ def load(
     return rows
 
 
+def _replace_tables(
+    source: Any, con: Any, loc: Location, tmp: Path, say: Callable[[str], None]
+) -> dict[str, int]:
+    """Drop the schema's previous crmkit tables, then create, fill and index each canonical
+    table; the rows copied per table."""
+    schema = _q(loc.schema)
+    con.execute(f"create schema if not exists {schema}")
+    _check_replaceable(con, loc)
+    for name in (*reversed(TABLES), SETTINGS_TABLE, NOTES_TABLE):
+        con.execute(f"drop table if exists {schema}.{_q(name)}")
+    rows: dict[str, int] = {}
+    for name, spec in TABLES.items():
+        started = time.perf_counter()
+        _create_table(con, schema, spec)
+        rows[name] = _copy(source, con, loc.schema, name, tmp)
+        _index_table(con, schema, spec)
+        say(f"{name}: {rows[name]:,} rows in {time.perf_counter() - started:.1f} s")
+    return rows
+
+
+def _create_table(con: Any, schema: str, spec: TableSpec) -> None:
+    """One canonical table with its PostgreSQL types (``schema`` is quoted already)."""
+    cols = ", ".join(
+        f"{_q(c.name)} {PG_TYPES[c.type]}{' not null' if c.required else ''}" for c in spec.columns
+    )
+    con.execute(f"create table {schema}.{_q(spec.name)} ({cols})")
+
+
+def _index_table(con: Any, schema: str, spec: TableSpec) -> None:
+    """The primary key and the indexes of :data:`INDEXED`, added after the rows (faster)."""
+    name = spec.name
+    key = ", ".join(_q(k) for k in spec.key)
+    con.execute(f"alter table {schema}.{_q(name)} add constraint {_q(f'{name}_pkey')} primary key ({key})")
+    for col in INDEXED.get(name, ()):
+        con.execute(f"create index {_q(f'{name}_{col}_idx')} on {schema}.{_q(name)} ({_q(col)})")
+
+
+def _write_meta(con: Any, schema: str, settings: dict[str, str], notes: list[DataNote]) -> None:
+    """The settings and data notes tables, filled."""
+    con.execute(f"create table {_q(schema)}.{SETTINGS_TABLE} (key text primary key, value text not null)")
+    with con.cursor() as cur:
+        cur.executemany(
+            f"insert into {_q(schema)}.{SETTINGS_TABLE} values (%s, %s)", sorted(settings.items())
+        )
+        con.execute(
+            f"create table {_q(schema)}.{NOTES_TABLE} (position integer primary key, "
+            "table_name text, column_name text, rule text, severity text, "
+            "count bigint, examples text)"
+        )
+        cur.executemany(
+            f"insert into {_q(schema)}.{NOTES_TABLE} values (%s, %s, %s, %s, %s, %s, %s)",
+            [(i, *n.as_row()) for i, n in enumerate(notes)],
+        )
+
+
 def _check_replaceable(con: Any, loc: Location) -> None:
     """Refuse to replace tables that an earlier load did not create (a CRM's own tables
     that happen to share a canonical name)."""
-    from crmkit.errors import StoreError
-    from crmkit.model import TABLES
-
     if _exists(con, loc.schema, SETTINGS_TABLE):
         return
     clash = [t for t in TABLES if t not in _missing_tables(con, loc.schema)]
@@ -454,16 +440,8 @@ def _check_replaceable(con: Any, loc: Location) -> None:
         )
 
 
-def _json(examples: Any) -> str:
-    import json
-
-    return json.dumps(list(examples), default=str, ensure_ascii=False)
-
-
 def _copy(source: Any, con: Any, schema: str, name: str, tmp: Path) -> int:
     """Stream one table from DuckDB to PostgreSQL as CSV (DuckDB writes it, COPY reads it)."""
-    from crmkit.model import TABLES
-
     spec = TABLES[name]
     cols = ", ".join(_q(c) for c in spec.column_names)
     path = tmp / f"{name}.csv"
@@ -495,8 +473,6 @@ def load_from_environment(
 ) -> tuple[Location, dict[str, int]]:
     """``crmkit load-postgres``: copy ``database`` into ``$CRMKIT_DATABASE_URL``
     (``schema`` overrides the URL's). The URL is read from the environment only."""
-    from crmkit.errors import StoreError
-
     target = from_environment()
     if target is None:
         raise StoreError(
