@@ -1,4 +1,5 @@
-"""Imports of CRM exports (crmkit.sources.imports): mappings, broken files, the Olist data set.
+"""Imports of CRM exports (crmkit.sources.imports): mappings, broken files, the Olist data set
+(``examples/olist``).
 
 The base fixture ``tests/fixtures/exports/pipeline`` is a small export in the shape of
 Maven Analytics' "CRM Sales Opportunities" (three CSV files and ``pipeline.yaml``).  Its
@@ -20,7 +21,6 @@ be imported with a data note), and leave the previous database byte-identical.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from collections.abc import Callable
@@ -32,9 +32,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crmkit.backends.duckdb import read_notes
 from crmkit.cli import main as cli_main
-from crmkit.model import read_notes
+from crmkit.publish.runner import run_report
 from crmkit.sources.imports import ImportFailed, import_exports
+from crmkit.sources.imports.mapping import _value_keys, load_mapping
+from crmkit.sources.imports.staging import _map_values
 from crmkit.sources.imports.values import Cells, parse_numbers, parse_timestamps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exports"
@@ -44,17 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PIPE = "sales_pipeline.csv"
 
 
-def _olist_dir() -> Path | None:
-    candidates = [Path(__file__).resolve().parents[2] / "shared" / "datasets" / "olist_marketing_funnel"]
-    if os.environ.get("CRMKIT_SHARED"):
-        candidates.insert(0, Path(os.environ["CRMKIT_SHARED"]) / "datasets" / "olist_marketing_funnel")
-    for c in candidates:
-        if (c / "olist_marketing_qualified_leads_dataset.csv").exists():
-            return c
-    return None
-
-
-OLIST = _olist_dir()
+#: The Olist marketing funnel export, kept in the repository with its licence and source.
+OLIST = ROOT / "examples" / "olist"
 
 
 def q(db: Path, sql: str) -> list[tuple]:
@@ -226,7 +220,7 @@ def _drop_column(path: Path, index: int) -> None:
     path.write_text("\n".join(",".join(p for i, p in enumerate(ln.split(",")) if i != index) for ln in lines) + "\n")
 
 
-BROKEN: dict[str, tuple[Callable[[Path], None], list[str]]] = {
+BROKEN: dict[str, tuple[Callable[[Path], object], list[str]]] = {
     "missing required column": (
         lambda d: _drop_column(d / PIPE, 1),  # sales_agent, mapped to deals.owner_id
         [
@@ -349,7 +343,7 @@ def _write_excel(d: Path) -> None:
     edit(d / "pipeline.yaml", "pipeline: sales_pipeline.csv", "pipeline: {file: sales_pipeline.xlsx, sheet: Pipeline}")
 
 
-TOLERATED: dict[str, Callable[[Path], None]] = {
+TOLERATED: dict[str, Callable[[Path], object]] = {
     "UTF-8 BOM": lambda d: (d / PIPE).write_bytes(b"\xef\xbb\xbf" + (d / PIPE).read_bytes()),
     "semicolons and decimal commas": lambda d: (d / PIPE).write_text(
         (d / PIPE).read_text().replace(",", ";").replace('"1;550.50"', "1.550,50")
@@ -470,8 +464,6 @@ def test_numbers() -> None:
 
 @pytest.fixture(scope="module")
 def olist_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if OLIST is None:
-        pytest.skip("../shared/datasets/olist_marketing_funnel is not here")
     path = tmp_path_factory.mktemp("olist") / "olist.duckdb"
     import_exports(OLIST, ROOT / "mappings" / "olist.yaml", path)
     return path
@@ -479,7 +471,6 @@ def olist_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _olist_truth(start: str, end: str) -> pd.DataFrame:
     """Leads and converted leads per origin from the raw CSVs, with pandas only."""
-    assert OLIST is not None
     mql = pd.read_csv(OLIST / "olist_marketing_qualified_leads_dataset.csv")
     won = pd.read_csv(OLIST / "olist_closed_deals_dataset.csv")
     in_period = mql[(mql["first_contact_date"] >= start) & (mql["first_contact_date"] < end)].copy()
@@ -517,12 +508,10 @@ def test_olist_lead_conversion_by_origin_matches_raw_csvs(olist_db: Path) -> Non
 
 
 def test_olist_reports_run(olist_db: Path, tmp_path: Path) -> None:
-    from crmkit.publish.runner import run_report
-
     out = tmp_path / "output"
     sales = run_report("sales", period="2018-Q1", database=olist_db, output=out, as_of="2018-12-01")
     data = json.loads(Path(sales.json).read_text())
-    won = pd.read_csv(OLIST / "olist_closed_deals_dataset.csv")  # type: ignore[operator]
+    won = pd.read_csv(OLIST / "olist_closed_deals_dataset.csv")
     q1 = won[(won["won_date"] >= "2018-01-01") & (won["won_date"] < "2018-04-01")]
     assert data["metrics"]["deals_won"] == len(q1)
     truth = _olist_truth("2018-01-01", "2018-04-01")
@@ -541,7 +530,6 @@ def test_olist_reports_run(olist_db: Path, tmp_path: Path) -> None:
 
 
 def _blank_origin_rows() -> pd.DataFrame:
-    assert OLIST is not None
     mql = pd.read_csv(OLIST / "olist_marketing_qualified_leads_dataset.csv")
     won = pd.read_csv(OLIST / "olist_closed_deals_dataset.csv")
     m = mql[(mql["first_contact_date"] >= "2018-01-01") & (mql["first_contact_date"] < "2018-04-01")]
@@ -608,10 +596,73 @@ tables:
     assert any(n.column == "lost_reason" for n in result.notes)
 
 
-def test_values_map_blank_default_yaml_booleans_and_canonical_spelling() -> None:
-    from crmkit.sources.imports.mapping import _value_keys
-    from crmkit.sources.imports.staging import _map_values
+MAPPING_ERRORS: dict[str, tuple[str, str, str]] = {
+    "unknown key": (
+        "    columns:\n      employee_id",
+        "    colums:\n      employee_id",
+        "pipeline.yaml, line 19: tables.employees.colums: unknown key 'colums' (allowed: from, join, "
+        "columns, values, distinct, where, sql, date_format, decimal, timezone). Did you mean 'columns'?",
+    ),
+    "not a column of the table": (
+        "owner_id: sales_agent",
+        "ownr_id: sales_agent",
+        "pipeline.yaml, line 38: tables.deals.columns.ownr_id: 'ownr_id' is not a column of deals",
+    ),
+    "undeclared source": (
+        "from: pipeline",
+        "from: pipelin",
+        "pipeline.yaml, line 35: tables.deals.from: unknown source 'pipelin': declare it under sources:",
+    ),
+    "not a time zone": (
+        "Europe/Berlin",
+        "Europe/Berlinn",
+        "pipeline.yaml, line 3: settings.timezone: 'Europe/Berlinn' is not an IANA time zone",
+    ),
+    "not a value of the enumeration": (
+        "Won: won",
+        "Won: wonn",
+        "pipeline.yaml, line 46: tables.deals.values.status.Won: 'wonn' is not a value of deals.status "
+        "(open, won, lost). Did you mean 'won'?",
+    ),
+    "a plain type": (
+        "    from: pipeline",
+        "    from: pipeline\n    distinct: maybe",
+        "pipeline.yaml, line 36: tables.deals.distinct: input should be a valid boolean",
+    ),
+}
 
+
+@pytest.mark.parametrize("case", list(MAPPING_ERRORS))
+def test_mapping_errors_name_file_line_and_fix(case: str, export: Path) -> None:
+    old, new, expected = MAPPING_ERRORS[case]
+    edit(export / "pipeline.yaml", old, new)
+    with pytest.raises(ImportFailed) as info:
+        load_mapping(export / "pipeline.yaml", export)
+    msg = str(info.value)
+    assert msg.startswith(expected) and "\n" not in msg, msg
+    assert info.value.file == "pipeline.yaml" and info.value.line == int(
+        expected.split("line ")[1].split(":")[0]
+    )
+
+
+def test_mapping_join_with_bare_on_key(export: Path) -> None:
+    """YAML 1.1 reads ``on:`` as the boolean true: the mapping reads it as the join's key."""
+    edit(
+        export / "pipeline.yaml",
+        "    from: pipeline\n",
+        "    from: pipeline\n    join:\n      - source: accounts\n        on: account\n",
+    )
+    mapping = load_mapping(export / "pipeline.yaml", export)
+    (join,) = mapping.tables["deals"].joins
+    assert (join.source, join.left, join.right, join.how) == ("accounts", ("account",), ("account",), "left")
+    edit(export / "pipeline.yaml", "on: account", "on: account\n        how: outer")
+    with pytest.raises(
+        ImportFailed, match=r"^pipeline\.yaml, line 39: tables\.deals\.join\.0\.how: input should be"
+    ):
+        load_mapping(export / "pipeline.yaml", export)
+
+
+def test_values_map_blank_default_yaml_booleans_and_canonical_spelling() -> None:
     table_map: dict[str, object] = {}
     # as YAML hands them over: `~: new`, `On: working` (a boolean), `"*": disqualified`
     for key, value in {None: "new", True: "working", "*": "disqualified"}.items():

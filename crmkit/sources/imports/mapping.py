@@ -1,7 +1,6 @@
 """The mapping file: which export files feed which canonical table, and how.
 
-A mapping is a YAML file with three sections (see ``mappings/README.md`` and the README,
-"Adding a data source")::
+A mapping is a YAML file with three sections (see ``mappings/README.md``)::
 
     settings:            # dataset settings stored with the database
       timezone: Europe/Berlin
@@ -17,23 +16,40 @@ A mapping is a YAML file with three sections (see ``mappings/README.md`` and the
 Without a mapping (or with a mapping that has no ``tables``) the folder must hold one file
 per canonical table, named after it, with canonical column names.
 
-This module only parses and checks the file; reading the sources and building the tables
-is :mod:`crmkit.sources.imports.sources` and :mod:`crmkit.sources.imports.staging`.
+The file's shape is a set of pydantic models (:class:`MappingFile` and the models it
+holds); the rules that plain types cannot say are their validators.  The first problem
+becomes one line naming the file, the line (from the line map of :func:`crmkit._yaml.load`),
+what is wrong and how to fix it.  The models are also what the rest of the import reads:
+:class:`SourceSpec`, :class:`TableMap`, :class:`Join` and :class:`ColumnMap`, gathered in a
+:class:`Mapping`.  Reading the sources and building the tables is
+:mod:`crmkit.sources.imports.sources` and :mod:`crmkit.sources.imports.staging`.
 """
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from crmkit._yaml import Lines, YamlSyntaxError, line_of, load
 from crmkit.model import TABLES
 from crmkit.sources.imports.errors import ImportFailed, Problem
 
@@ -42,11 +58,13 @@ __all__ = [
     "ColumnMap",
     "Join",
     "Mapping",
+    "MappingFile",
     "SourceSpec",
     "TableMap",
     "canonical_mapping",
     "load_mapping",
     "normalize_value",
+    "suggest",
 ]
 
 #: File name endings the importer reads.
@@ -61,120 +79,16 @@ READABLE_SUFFIXES: dict[str, str] = {
     ".xlsm": "excel",
 }
 
-SETTING_KEYS = ("timezone", "currency", "fiscal_year_start_month")
-SOURCE_KEYS = (
-    "file",
-    "delimiter",
-    "encoding",
-    "sheet",
-    "date_format",
-    "decimal",
-    "timezone",
-    "null_values",
-)
-TABLE_KEYS = (
-    "from",
-    "join",
-    "columns",
-    "values",
-    "distinct",
-    "where",
-    "sql",
-    "date_format",
-    "decimal",
-    "timezone",
-)
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _DELIMITERS = {",": ",", ";": ";", "|": "|", "\\t": "\t", "\t": "\t", "tab": "\t"}
-
-
-# --------------------------------------------------------------------------------------
-# The parsed mapping
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """One named source: a glob of files and how to read them (options may be ``None``)."""
-
-    name: str
-    file: str
-    delimiter: str | None = None
-    encoding: str | None = None
-    sheet: str | int | None = None
-    date_format: str | None = None
-    decimal: str | None = None
-    timezone: str | None = None
-    null_values: tuple[str, ...] = ()
-    line: int | None = None
-
-
-@dataclass(frozen=True)
-class Join:
-    """``LEFT JOIN source ON from.left = source.right`` (one or more column pairs)."""
-
-    source: str
-    left: tuple[str, ...]
-    right: tuple[str, ...]
-    how: Literal["left", "inner"] = "left"
-
-
-@dataclass(frozen=True)
-class ColumnMap:
-    """How one canonical column is filled: a source ``column``, an ``sql`` expression or a
-    ``const`` value."""
-
-    canonical: str
-    kind: Literal["column", "sql", "const"]
-    value: Any
-    line: int | None = None
-
-
-@dataclass(frozen=True)
-class TableMap:
-    """How one canonical table is built: declaratively (``source`` + ``columns``) or by
-    ``sql``.  ``auto`` marks a canonical-shape file (its columns are taken by name)."""
-
-    table: str
-    source: str | None = None
-    sql: str | None = None
-    columns: tuple[ColumnMap, ...] = ()
-    joins: tuple[Join, ...] = ()
-    values: dict[str, dict[str, Any]] = field(default_factory=dict)
-    distinct: bool = False
-    where: str | None = None
-    date_format: str | None = None
-    decimal: str | None = None
-    timezone: str | None = None
-    line: int | None = None
-    auto: bool = False
-
-
-@dataclass
-class Mapping:
-    """A parsed, checked mapping (or the implicit one of a canonical-shape folder)."""
-
-    source_dir: Path
-    settings: dict[str, str]
-    sources: dict[str, SourceSpec]
-    tables: dict[str, TableMap]
-    path: Path | None = None
-    lines: dict[tuple[Any, ...], int] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        """How messages name the mapping: its file name, or ``(no mapping)``."""
-        return self.path.name if self.path else "(no mapping)"
-
-    def at(self, *keys: Any) -> str:
-        """``olist.yaml, line 12`` for the mapping entry at ``keys`` (best effort)."""
-        if self.path is None:
-            return self.label
-        for n in range(len(keys), 0, -1):
-            line = self.lines.get(tuple(keys[:n]))
-            if line is not None:
-                return f"{self.label}, line {line}"
-        return self.label
+_DATE_FORMATS = {
+    "dayfirst": "dayfirst",
+    "day-first": "dayfirst",
+    "dd/mm/yyyy": "dayfirst",
+    "monthfirst": "monthfirst",
+    "month-first": "monthfirst",
+    "mm/dd/yyyy": "monthfirst",
+}
 
 
 def normalize_value(v: Any) -> str:
@@ -182,350 +96,280 @@ def normalize_value(v: Any) -> str:
     return str(v).strip().casefold()
 
 
-# --------------------------------------------------------------------------------------
-# YAML with line numbers
-# --------------------------------------------------------------------------------------
-
-
-def _load_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
-    """Parse YAML safely; also return the 1-based line of every mapping key by path."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(f"{path}: cannot read the mapping ({exc}).") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise _fail(
-            f"{path.name}{at}: the mapping is not valid YAML ({problem}). Check the indentation "
-            "and quote values that contain ':' or '#'.",
-            file=path.name,
-        ) from None
-    lines: dict[tuple[Any, ...], int] = {}
-    constructor = yaml.SafeLoader("")
-
-    def walk(n: yaml.Node | None, prefix: tuple[Any, ...]) -> None:
-        if isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                key = constructor.construct_object(k, deep=True)
-                try:
-                    hash(key)
-                except TypeError:
-                    continue
-                lines[(*prefix, key)] = k.start_mark.line + 1
-                walk(v, (*prefix, key))
-        elif isinstance(n, yaml.SequenceNode):
-            for i, v in enumerate(n.value):
-                lines[(*prefix, i)] = v.start_mark.line + 1
-                walk(v, (*prefix, i))
-
-    walk(node, ())
-    return data, lines
-
-
-def _fail(message: str, **fields: Any) -> ImportFailed:
-    return ImportFailed(Problem(message, **fields))
-
-
-def _suggest(word: str, options: Iterable[str]) -> str:
+def suggest(word: str, options: Iterable[str]) -> str:
+    """`` Did you mean 'deals'?`` for the option closest to ``word``, or nothing."""
     close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
+class Invalid(ValueError):
+    """A broken rule of the mapping, raised inside a validator: ``text`` is the complete
+    message after ``file, line N: where:``; ``at`` extends the location pydantic reports
+    (keys below the value being validated), so that the message names the exact line."""
+
+    def __init__(self, text: str, *at: Any) -> None:
+        super().__init__(text)
+        self.text, self.at = text, at
+
+
 # --------------------------------------------------------------------------------------
-# Parsing
+# Values with a rule of their own
 # --------------------------------------------------------------------------------------
 
 
-class _Parser:
-    def __init__(self, path: Path, source_dir: Path) -> None:
-        self.path = path
-        self.source_dir = source_dir
-        data, self.lines = _load_yaml(path)
-        self.data = data
-        self.m = Mapping(source_dir, {}, {}, {}, path=path, lines=self.lines)
+def _zone(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(
+            f"{tz!r} is not an IANA time zone (e.g. Europe/Berlin, America/Sao_Paulo, UTC)."
+        ) from None
+    return tz
 
-    def error(self, keys: tuple[Any, ...], text: str) -> ImportFailed:
-        dotted = ".".join(str(k) for k in keys)
-        return _fail(
-            f"{self.m.at(*keys)}: {dotted}: {text}",
-            file=self.path.name,
-            line=self._line(keys),
+
+def _delimiter(text: str) -> str:
+    if text not in _DELIMITERS:
+        raise Invalid(f"{text!r} is not a delimiter crmkit reads: use ',', ';', '|' or '\\t'.")
+    return _DELIMITERS[text]
+
+
+def _encoding(text: str) -> str:
+    try:
+        codecs.lookup(text)
+    except LookupError:
+        raise Invalid(f"unknown encoding {text!r} (e.g. utf-8, cp1252, latin-1, utf-16).") from None
+    return text
+
+
+def _decimal(text: str) -> str:
+    if text not in (".", ","):
+        raise Invalid(f"{text!r} must be '.' or ','.")
+    return text
+
+
+def _date_format(value: str) -> str:
+    text = value.strip()
+    if text.lower() in _DATE_FORMATS:
+        return _DATE_FORMATS[text.lower()]
+    if "%" in text:
+        return text
+    raise Invalid(
+        f"{text!r} is not a date format: use dayfirst, monthfirst or a strptime pattern such as "
+        "'%d.%m.%Y %H:%M'."
+    )
+
+
+def _month(value: Any) -> str:
+    text = str(value)
+    if not (text.isdigit() and 1 <= int(text) <= 12):
+        raise Invalid(f"{text!r} is not a month 1..12.")
+    return text
+
+
+def _source_name(name: str) -> str:
+    if not _IDENT.match(name):
+        raise Invalid(
+            "a source name must start with a letter and hold only letters, digits and _ "
+            "(it is the table name in SQL)."
         )
+    return name
 
-    def _line(self, keys: tuple[Any, ...]) -> int | None:
-        for n in range(len(keys), 0, -1):
-            if tuple(keys[:n]) in self.lines:
-                return self.lines[tuple(keys[:n])]
-        return None
 
-    def check_keys(self, keys: tuple[Any, ...], value: dict[str, Any], allowed: Iterable[str]) -> None:
-        allowed = list(allowed)
-        for k in value:
+def _table_name(name: str) -> str:
+    if name not in TABLES:
+        raise Invalid(f"{name!r} is not a canonical table ({', '.join(TABLES)}).{suggest(name, TABLES)}")
+    return name
+
+
+def _as_tuple(v: Any) -> Any:
+    """A single value where a list is allowed, as a one-item list (None: empty)."""
+    if v is None:
+        return ()
+    return v if isinstance(v, list | tuple) else (v,)
+
+
+def _empty_if_none(v: Any) -> Any:
+    """``key:`` with nothing after it: an empty mapping."""
+    return {} if v is None else v
+
+
+Zone = Annotated[str, AfterValidator(_zone)]
+Delimiter = Annotated[str, AfterValidator(_delimiter)]
+Encoding = Annotated[str, AfterValidator(_encoding)]
+Decimal = Annotated[str, AfterValidator(_decimal)]
+DateFormat = Annotated[str, AfterValidator(_date_format)]
+Month = Annotated[str, BeforeValidator(_month)]
+SourceName = Annotated[str, AfterValidator(_source_name)]
+TableName = Annotated[str, AfterValidator(_table_name)]
+#: ``source value: canonical value`` (keys as YAML reads them: text, numbers, booleans, null).
+ValueMap = Annotated[dict[Any, Any], BeforeValidator(_empty_if_none)]
+
+
+# --------------------------------------------------------------------------------------
+# The models
+# --------------------------------------------------------------------------------------
+
+
+class _Section(BaseModel):
+    """A YAML mapping with a fixed set of keys; ``expects`` says what it must be."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+    expects: ClassVar[str] = "a mapping"
+    #: Fields crmkit fills from the surrounding document, not keys a file may hold.
+    derived: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """The keys a mapping file may give in this section."""
+        return [f.alias or n for n, f in cls.model_fields.items() if n not in cls.derived]
+
+    @classmethod
+    def shorthand(cls, data: Any) -> Any:
+        """A short form of the section, written out (``None`` reads as empty)."""
+        return {} if data is None else data
+
+    @classmethod
+    def shape(cls, data: dict[Any, Any]) -> dict[Any, Any]:
+        """Rules on which keys go together, checked once every key is known."""
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        """Anything but a mapping, or an unknown key, is refused with the keys allowed
+        (``extra="forbid"`` would not name them)."""
+        data = cls.shorthand(data)
+        if not isinstance(data, dict):
+            raise Invalid(f"must be {cls.expects}, not {type(data).__name__} {data!r}.")
+        allowed = cls.keys()
+        for k in data:
             if k not in allowed:
-                raise self.error(
-                    (*keys, k),
-                    f"unknown key {k!r} (allowed: {', '.join(allowed)}).{_suggest(str(k), allowed)}",
+                raise Invalid(
+                    f"unknown key {k!r} (allowed: {', '.join(allowed)}).{suggest(str(k), allowed)}", k
                 )
+        return cls.shape(data)
 
-    def mapping_of(self, keys: tuple[Any, ...], value: Any, what: str) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.error(keys, f"must be {what}, not {type(value).__name__} {value!r}.")
-        return value
 
-    # -- sections -------------------------------------------------------------------
-    def parse(self) -> Mapping:
-        if self.data is None:
-            raise _fail(
-                f"{self.path.name}: the mapping is empty. Give at least 'tables:' (or only "
-                "'settings:' for a folder of canonical-shape files).",
-                file=self.path.name,
-            )
-        top = self.mapping_of((), self.data, "a YAML mapping with settings, sources, tables")
-        self.check_keys((), top, ("settings", "sources", "tables", "description"))
-        self.parse_settings(self.mapping_of(("settings",), top.get("settings"), "a mapping"))
-        sources = self.mapping_of(("sources",), top.get("sources"), "a mapping of name: file")
-        for name, spec in sources.items():
-            self.m.sources[str(name)] = self.parse_source(str(name), spec)
-        tables = top.get("tables")
-        if tables is None:
-            if sources:
-                raise self.error(
-                    ("sources",),
-                    "sources are declared but no 'tables:' section maps them onto canonical "
-                    "tables. Add tables: (see mappings/README.md).",
-                )
-            return self.m
-        tables = self.mapping_of(("tables",), tables, "a mapping of canonical table: form")
-        if not tables:
-            raise self.error(("tables",), "maps no table. Map at least one canonical table.")
-        for name, spec in tables.items():
-            self.m.tables[str(name)] = self.parse_table(str(name), spec)
-        return self.m
+class Settings(_Section):
+    """Dataset settings stored with the database."""
 
-    def parse_settings(self, settings: dict[str, Any]) -> None:
-        self.check_keys(("settings",), settings, SETTING_KEYS)
-        out: dict[str, str] = {}
-        for k, v in settings.items():
-            if v is None:
-                continue
-            out[k] = str(v)
-        tz = out.get("timezone")
-        if tz is not None:
-            _check_zone(tz, lambda text: self.error(("settings", "timezone"), text))
-        month = out.get("fiscal_year_start_month")
-        if month is not None and not (month.isdigit() and 1 <= int(month) <= 12):
-            raise self.error(("settings", "fiscal_year_start_month"), f"{month!r} is not a month 1..12.")
-        self.m.settings = out
+    timezone: Zone | None = None
+    currency: str | None = None
+    fiscal_year_start_month: Month | None = None
 
-    def parse_source(self, name: str, spec: Any) -> SourceSpec:
-        keys = ("sources", name)
-        if not _IDENT.match(name):
-            raise self.error(
-                keys,
-                "a source name must start with a letter and hold only letters, digits and _ "
-                "(it is the table name in SQL).",
-            )
-        if isinstance(spec, str):
-            spec = {"file": spec}
-        spec = self.mapping_of(keys, spec, "a file name or a mapping with file:")
-        self.check_keys(keys, spec, SOURCE_KEYS)
-        if not spec.get("file"):
-            raise self.error(keys, "needs file: (a file name or glob relative to the source folder).")
-        delimiter = spec.get("delimiter")
-        if delimiter is not None:
-            if str(delimiter) not in _DELIMITERS:
-                raise self.error(
-                    (*keys, "delimiter"),
-                    f"{delimiter!r} is not a delimiter crmkit reads: use ',', ';', '|' or '\\t'.",
-                )
-            delimiter = _DELIMITERS[str(delimiter)]
-        encoding = spec.get("encoding")
-        if encoding is not None:
-            import codecs
+    def as_dict(self) -> dict[str, str]:
+        """The settings given, as text (the database's settings table holds text)."""
+        return {k: str(v) for k, v in self.model_dump().items() if v is not None}
 
-            try:
-                codecs.lookup(str(encoding))
-            except LookupError:
-                raise self.error(
-                    (*keys, "encoding"),
-                    f"unknown encoding {encoding!r} (e.g. utf-8, cp1252, latin-1, utf-16).",
-                ) from None
-        decimal = spec.get("decimal")
-        if decimal is not None and str(decimal) not in (".", ","):
-            raise self.error((*keys, "decimal"), f"{decimal!r} must be '.' or ','.")
-        tz = spec.get("timezone")
-        if tz is not None:
-            _check_zone(str(tz), lambda text: self.error((*keys, "timezone"), text))
-        nulls = spec.get("null_values") or ()
-        if isinstance(nulls, str):
-            nulls = (nulls,)
-        sheet = spec.get("sheet")
-        return SourceSpec(
-            name,
-            str(spec["file"]),
-            delimiter=delimiter,
-            encoding=None if encoding is None else str(encoding),
-            sheet=sheet if isinstance(sheet, int) or sheet is None else str(sheet),
-            date_format=_date_format(
-                spec.get("date_format"), lambda t: self.error((*keys, "date_format"), t)
-            ),
-            decimal=None if decimal is None else str(decimal),
-            timezone=None if tz is None else str(tz),
-            null_values=tuple(str(v) for v in nulls),
-            line=self._line(keys),
-        )
 
-    def parse_table(self, name: str, spec: Any) -> TableMap:
-        keys = ("tables", name)
-        if name not in TABLES:
-            raise self.error(
-                keys,
-                f"{name!r} is not a canonical table ({', '.join(TABLES)}).{_suggest(name, TABLES)}",
-            )
-        spec = self.mapping_of(keys, spec, "a mapping with from: and columns:, or sql:")
-        self.check_keys(keys, spec, TABLE_KEYS)
-        tspec = TABLES[name]
-        common: dict[str, Any] = {
-            "date_format": _date_format(
-                spec.get("date_format"), lambda t: self.error((*keys, "date_format"), t)
-            ),
-            "decimal": None if spec.get("decimal") is None else str(spec["decimal"]),
-            "timezone": None if spec.get("timezone") is None else str(spec["timezone"]),
-            "line": self._line(keys),
-        }
-        if common["decimal"] not in (None, ".", ","):
-            raise self.error((*keys, "decimal"), f"{common['decimal']!r} must be '.' or ','.")
-        if common["timezone"] is not None:
-            _check_zone(common["timezone"], lambda t: self.error((*keys, "timezone"), t))
-        values = self.parse_values(name, self.mapping_of((*keys, "values"), spec.get("values"), "a mapping"))
-        if "sql" in spec:
-            extra = [k for k in ("from", "join", "columns", "distinct", "where") if k in spec]
-            if extra:
-                raise self.error(
-                    (*keys, extra[0]),
-                    f"use either sql: or from:/columns:, not both ({extra[0]} given with sql:).",
-                )
-            if not isinstance(spec["sql"], str) or not spec["sql"].strip():
-                raise self.error((*keys, "sql"), "must be a SELECT statement (text).")
-            return TableMap(name, sql=spec["sql"], values=values, **common)
-        if "from" not in spec:
-            raise self.error(keys, "needs from: (a source name) and columns:, or sql:.")
-        source = str(spec["from"])
-        self.known_source((*keys, "from"), source)
-        joins = tuple(
-            self.parse_join((*keys, "join", i), j) for i, j in enumerate(_as_list(spec.get("join")))
-        )
-        columns_spec = self.mapping_of(
-            (*keys, "columns"), spec.get("columns"), "a mapping of canonical: source column"
-        )
-        if not columns_spec:
-            raise self.error((*keys,), "needs columns: (canonical column: source column).")
-        columns: list[ColumnMap] = []
-        for col, how in columns_spec.items():
-            ckeys = (*keys, "columns", col)
-            if col not in tspec.column_names:
-                raise self.error(
-                    ckeys,
-                    f"{col!r} is not a column of {name} ({', '.join(tspec.column_names)})."
-                    f"{_suggest(str(col), tspec.column_names)}",
-                )
-            columns.append(self.parse_column(ckeys, str(col), how))
-        where = spec.get("where")
-        return TableMap(
-            name,
-            source=source,
-            columns=tuple(columns),
-            joins=joins,
-            values=values,
-            distinct=bool(spec.get("distinct", False)),
-            where=None if where is None else str(where),
-            **common,
-        )
+class SourceSpec(_Section):
+    """One named source: a glob of files and how to read them (options may be ``None``)."""
 
-    def known_source(self, keys: tuple[Any, ...], source: str) -> None:
-        if source not in self.m.sources:
-            raise self.error(
-                keys,
-                f"unknown source {source!r}: declare it under sources: (declared: "
-                f"{', '.join(self.m.sources) or 'none'}).{_suggest(source, self.m.sources)}",
-            )
+    expects: ClassVar[str] = "a file name or a mapping with file:"
+    derived: ClassVar[tuple[str, ...]] = ("name",)
 
-    def parse_join(self, keys: tuple[Any, ...], spec: Any) -> Join:
-        spec = self.mapping_of(keys, spec, "a mapping with source: and on:")
-        if True in spec:  # YAML 1.1 reads a bare `on:` key as the boolean true
-            spec = {("on" if k is True else k): v for k, v in spec.items()}
-            self.lines[(*keys, "on")] = self.lines.get((*keys, True), self._line(keys) or 0)
-        self.check_keys(keys, spec, ("source", "on", "how"))
-        if "source" not in spec or "on" not in spec:
-            raise self.error(keys, "a join needs source: and on: (a column, or {left: right}).")
-        source = str(spec["source"])
-        self.known_source((*keys, "source"), source)
-        on = spec["on"]
+    name: str = ""
+    file: str
+    delimiter: Delimiter | None = None
+    encoding: Encoding | None = None
+    sheet: int | str | None = None
+    date_format: DateFormat | None = None
+    decimal: Decimal | None = None
+    timezone: Zone | None = None
+    null_values: Annotated[tuple[str, ...], BeforeValidator(_as_tuple)] = ()
+
+    @classmethod
+    def shorthand(cls, data: Any) -> Any:
+        """``name: file.csv`` is short for ``name: {file: file.csv}``."""
+        return {"file": data} if isinstance(data, str) else super().shorthand(data)
+
+    @model_validator(mode="after")
+    def _has_file(self) -> SourceSpec:
+        if not self.file:
+            raise Invalid("needs file: (a file name or glob relative to the source folder).")
+        return self
+
+
+class Join(_Section):
+    """``LEFT JOIN source ON from.left = source.right`` (one or more column pairs)."""
+
+    expects: ClassVar[str] = "a mapping with source: and on:"
+
+    source: str
+    on: tuple[tuple[str, str], ...]
+    how: Literal["left", "inner"] = "left"
+
+    @classmethod
+    def shorthand(cls, data: Any) -> Any:
+        """YAML 1.1 reads a bare ``on:`` key as the boolean true: it is ``on``."""
+        if isinstance(data, dict):
+            return {("on" if k is True else k): v for k, v in data.items()}
+        return super().shorthand(data)
+
+    @classmethod
+    def shape(cls, data: dict[Any, Any]) -> dict[Any, Any]:
+        """A join needs both ``source`` and ``on``; ``how`` is read in any case."""
+        if "source" not in data or "on" not in data:
+            raise Invalid("a join needs source: and on: (a column, or {left: right}).")
+        how = data.get("how")
+        return {**data, "how": how.lower()} if isinstance(how, str) else data
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _pairs(cls, on: Any) -> list[tuple[str, str]]:
+        """``on: col``, ``on: {left: right}`` or a list of either, as column pairs."""
         pairs: list[tuple[str, str]] = []
-        for item in _as_list(on):
+        for item in _as_tuple(on):
             if isinstance(item, dict):
                 pairs.extend((str(a), str(b)) for a, b in item.items())
             else:
                 pairs.append((str(item), str(item)))
-        how = str(spec.get("how", "left")).lower()
-        if how not in ("left", "inner"):
-            raise self.error((*keys, "how"), f"{how!r} must be left or inner.")
-        return Join(source, tuple(a for a, _ in pairs), tuple(b for _, b in pairs), how)  # type: ignore[arg-type]
+        return pairs
 
-    def parse_column(self, keys: tuple[Any, ...], col: str, how: Any) -> ColumnMap:
-        line = self._line(keys)
-        if how is None:
-            return ColumnMap(col, "column", col, line)
-        if isinstance(how, str):
-            return ColumnMap(col, "column", how, line)
+    @property
+    def left(self) -> tuple[str, ...]:
+        """The columns of the ``from`` source."""
+        return tuple(a for a, _ in self.on)
+
+    @property
+    def right(self) -> tuple[str, ...]:
+        """The columns of the joined source."""
+        return tuple(b for _, b in self.on)
+
+
+class ColumnMap(BaseModel):
+    """How one canonical column is filled: a source ``column``, an ``sql`` expression or a
+    ``const`` value.  In the file: ``col: source_col``, ``col: {sql: ...}``, ``col: {const:
+    ...}`` (an empty value names the source column of the same name)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    canonical: str = ""
+    kind: Literal["column", "sql", "const"]
+    value: Any
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml(cls, how: Any) -> dict[str, Any]:
+        if how is None or isinstance(how, str):
+            return {"kind": "column", "value": how}
         if isinstance(how, dict) and len(how) == 1:
             ((kind, value),) = how.items()
             if kind == "sql" and isinstance(value, str):
-                return ColumnMap(col, "sql", value, line)
+                return {"kind": "sql", "value": value}
             if kind == "const":
-                if isinstance(value, datetime | date):
-                    value = value.isoformat()
                 if isinstance(value, list | dict):
-                    raise self.error(keys, "const: takes one value (text, number, true/false or null).")
-                return ColumnMap(col, "const", value, line)
-        raise self.error(
-            keys,
-            f"give a source column name, {{sql: expression}} or {{const: value}} (got {how!r}).",
-        )
+                    raise Invalid("const: takes one value (text, number, true/false or null).")
+                return {
+                    "kind": "const",
+                    "value": value.isoformat() if isinstance(value, datetime | date) else value,
+                }
+        raise Invalid(f"give a source column name, {{sql: expression}} or {{const: value}} (got {how!r}).")
 
-    def parse_values(self, table: str, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        spec = TABLES[table]
-        out: dict[str, dict[str, Any]] = {}
-        for col, table_map in values.items():
-            keys = ("tables", table, "values", col)
-            if col not in spec.column_names:
-                raise self.error(
-                    keys,
-                    f"{col!r} is not a column of {table}.{_suggest(str(col), spec.column_names)}",
-                )
-            table_map = self.mapping_of(keys, table_map, "a mapping of source value: canonical value")
-            cspec = spec.column(str(col))
-            norm: dict[str, Any] = {}
-            for src, dst in table_map.items():
-                if dst is not None:
-                    dst = str(dst)
-                    if cspec.enum is not None and dst not in cspec.enum:
-                        raise self.error(
-                            (*keys, src),
-                            f"{dst!r} is not a value of {table}.{col} ({', '.join(cspec.enum)})."
-                            f"{_suggest(dst, cspec.enum)}",
-                        )
-                for key in _value_keys(src):
-                    norm[key] = dst
-            out[str(col)] = norm
-        return out
+    def named(self, canonical: str) -> ColumnMap:
+        """This column map for ``canonical`` (an empty source column is the same name)."""
+        value = canonical if self.kind == "column" and self.value is None else self.value
+        return self.model_copy(update={"canonical": canonical, "value": value})
 
 
 def _value_keys(src: Any) -> list[str]:
@@ -542,41 +386,201 @@ def _value_keys(src: Any) -> list[str]:
     return [normalize_value(src)]
 
 
-def _as_list(v: Any) -> list[Any]:
-    if v is None:
-        return []
-    return v if isinstance(v, list) else [v]
+class TableMap(_Section):
+    """How one canonical table is built: declaratively (``source`` + ``columns``) or by
+    ``sql``.  ``auto`` marks a canonical-shape file (its columns are taken by name)."""
+
+    expects: ClassVar[str] = "a mapping with from: and columns:, or sql:"
+    derived: ClassVar[tuple[str, ...]] = ("table", "auto")
+
+    table: str = ""
+    source: str | None = Field(None, alias="from")
+    joins: Annotated[tuple[Join, ...], BeforeValidator(_as_tuple)] = Field((), alias="join")
+    columns: Annotated[dict[str, ColumnMap], BeforeValidator(_empty_if_none)] = {}
+    values: Annotated[dict[str, ValueMap], BeforeValidator(_empty_if_none)] = {}
+    distinct: bool = False
+    where: str | None = None
+    sql: str | None = None
+    date_format: DateFormat | None = None
+    decimal: Decimal | None = None
+    timezone: Zone | None = None
+    auto: bool = False
+
+    @classmethod
+    def shape(cls, data: dict[Any, Any]) -> dict[Any, Any]:
+        """Either ``sql:`` or ``from:``/``columns:``, and ``sql:`` holds text."""
+        if "sql" in data:
+            extra = [k for k in ("from", "join", "columns", "distinct", "where") if k in data]
+            if extra:
+                raise Invalid(
+                    f"use either sql: or from:/columns:, not both ({extra[0]} given with sql:).", extra[0]
+                )
+            if not isinstance(data["sql"], str) or not data["sql"].strip():
+                raise Invalid("must be a SELECT statement (text).", "sql")
+        elif "from" not in data:
+            raise Invalid("needs from: (a source name) and columns:, or sql:.")
+        elif not data.get("columns"):
+            raise Invalid("needs columns: (canonical column: source column).")
+        return data
+
+    def bound(self, table: str, sources: Collection[str]) -> TableMap:
+        """This map as the one of ``table``, checked against the table's columns and the
+        declared ``sources``, with ``values:`` keys normalised for matching."""
+        refs: list[tuple[tuple[Any, ...], str]] = (
+            [(("from",), self.source)] if self.source is not None else []
+        )
+        refs += [(("join", i, "source"), j.source) for i, j in enumerate(self.joins)]
+        for at, source in refs:
+            if source not in sources:
+                raise Invalid(
+                    f"unknown source {source!r}: declare it under sources: (declared: "
+                    f"{', '.join(sources) or 'none'}).{suggest(str(source), sources)}",
+                    table,
+                    *at,
+                )
+        return self.model_copy(
+            update={"table": table, "columns": self._columns(table), "values": self._values(table)}
+        )
+
+    def _columns(self, table: str) -> dict[str, ColumnMap]:
+        names = TABLES[table].column_names
+        for col in self.columns:
+            if col not in names:
+                raise Invalid(
+                    f"{col!r} is not a column of {table} ({', '.join(names)}).{suggest(col, names)}",
+                    table,
+                    "columns",
+                    col,
+                )
+        return {col: how.named(col) for col, how in self.columns.items()}
+
+    def _values(self, table: str) -> dict[str, dict[str, Any]]:
+        spec = TABLES[table]
+        out: dict[str, dict[str, Any]] = {}
+        for col, vmap in self.values.items():
+            at = (table, "values", col)
+            if col not in spec.column_names:
+                raise Invalid(f"{col!r} is not a column of {table}.{suggest(col, spec.column_names)}", *at)
+            enum = spec.column(col).enum
+            out[col] = {}
+            for src, dst in vmap.items():
+                if dst is not None and enum is not None and str(dst) not in enum:
+                    raise Invalid(
+                        f"{str(dst)!r} is not a value of {table}.{col} ({', '.join(enum)})."
+                        f"{suggest(str(dst), enum)}",
+                        *at,
+                        src,
+                    )
+                out[col].update(dict.fromkeys(_value_keys(src), None if dst is None else str(dst)))
+        return out
 
 
-def _check_zone(tz: str, error: Any) -> None:
+class MappingFile(_Section):
+    """A whole mapping file, checked."""
+
+    expects: ClassVar[str] = "a YAML mapping with settings, sources, tables"
+
+    description: str | None = None
+    settings: Settings = Settings()
+    sources: Annotated[dict[SourceName, SourceSpec], BeforeValidator(_empty_if_none)] = {}
+    tables: dict[TableName, TableMap] | None = None
+
+    @field_validator("sources", mode="after")
+    @classmethod
+    def _named_sources(cls, sources: dict[str, SourceSpec]) -> dict[str, SourceSpec]:
+        return {name: spec.model_copy(update={"name": name}) for name, spec in sources.items()}
+
+    @field_validator("tables", mode="after")
+    @classmethod
+    def _bound_tables(
+        cls, tables: dict[str, TableMap] | None, info: ValidationInfo
+    ) -> dict[str, TableMap] | None:
+        if tables is None:
+            return None
+        if not tables:
+            raise Invalid("maps no table. Map at least one canonical table.")
+        sources = info.data.get("sources") or {}
+        return {name: tm.bound(name, sources) for name, tm in tables.items()}
+
+    @model_validator(mode="after")
+    def _sources_are_used(self) -> MappingFile:
+        if self.tables is None and self.sources:
+            raise Invalid(
+                "sources are declared but no 'tables:' section maps them onto canonical "
+                "tables. Add tables: (see mappings/README.md).",
+                "sources",
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------
+# The parsed mapping
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Mapping:
+    """A parsed, checked mapping (or the implicit one of a canonical-shape folder)."""
+
+    source_dir: Path
+    settings: dict[str, str]
+    sources: dict[str, SourceSpec]
+    tables: dict[str, TableMap]
+    path: Path | None = None
+    lines: Lines = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """How messages name the mapping: its file name, or ``(no mapping)``."""
+        return self.path.name if self.path else "(no mapping)"
+
+    def at(self, *keys: Any) -> str:
+        """``olist.yaml, line 12`` for the mapping entry at ``keys`` (best effort)."""
+        line = line_of(self.lines, keys) if self.path is not None else None
+        return f"{self.label}, line {line}" if line is not None else self.label
+
+
+def _fail(message: str, **fields: Any) -> ImportFailed:
+    return ImportFailed(Problem(message, **fields))
+
+
+def _read(path: Path) -> tuple[Any, Lines]:
+    """The YAML document of ``path`` and its line map (``on`` keys read as true included)."""
     try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise error(
-            f"{tz!r} is not an IANA time zone (e.g. Europe/Berlin, America/Sao_Paulo, UTC)."
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"{path}: cannot read the mapping ({exc}).") from None
+    try:
+        data, lines = load(text)
+    except YamlSyntaxError as exc:
+        at = f", line {exc.line}" if exc.line else ""
+        raise _fail(
+            f"{path.name}{at}: the mapping is not valid YAML ({exc.problem}). Check the indentation "
+            "and quote values that contain ':' or '#'.",
+            file=path.name,
+            line=exc.line,
         ) from None
+    lines.update({(*k[:-1], "on"): n for k, n in list(lines.items()) if k and k[-1] is True})
+    return data, lines
 
 
-def _date_format(value: Any, error: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    aliases = {
-        "dayfirst": "dayfirst",
-        "day-first": "dayfirst",
-        "dd/mm/yyyy": "dayfirst",
-        "monthfirst": "monthfirst",
-        "month-first": "monthfirst",
-        "mm/dd/yyyy": "monthfirst",
-    }
-    if text.lower() in aliases:
-        return aliases[text.lower()]
-    if "%" in text:
-        return text
-    raise error(
-        f"{text!r} is not a date format: use dayfirst, monthfirst or a strptime pattern such as "
-        "'%d.%m.%Y %H:%M'."
-    )
+def _problem(path: Path, error: ValidationError, lines: Lines) -> ImportFailed:
+    """The first validation error as one line: file, line, where, what, and the fix."""
+    first = error.errors(include_url=False)[0]
+    loc = tuple(k for k in first["loc"] if k != "[key]")
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, Invalid):
+        loc, text = (*loc, *cause.at), cause.text
+    else:
+        msg = str(first["msg"])
+        text = (
+            f"{msg[:1].lower()}{msg[1:]} (got {first.get('input')!r}). Fix it in the mapping "
+            "(see mappings/README.md)."
+        )
+    line = line_of(lines, loc)
+    at = f"{path.name}, line {line}" if line is not None else path.name
+    where = ".".join(str(k) for k in loc)
+    return _fail(f"{at}: {where + ': ' if where else ''}{text}", file=path.name, line=line)
 
 
 def load_mapping(path: str | Path, source_dir: str | Path) -> Mapping:
@@ -584,17 +588,27 @@ def load_mapping(path: str | Path, source_dir: str | Path) -> Mapping:
     p = Path(path)
     if not p.is_file():
         raise _fail(f"mapping file {p} not found. Give the path of a .yaml mapping (see mappings/).")
-    m = _Parser(p, Path(source_dir)).parse()
-    if not m.tables:
-        auto = canonical_mapping(m.source_dir, m.settings)
-        auto.path, auto.lines = m.path, m.lines
+    data, lines = _read(p)
+    if data is None:
+        raise _fail(
+            f"{p.name}: the mapping is empty. Give at least 'tables:' (or only 'settings:' for a "
+            "folder of canonical-shape files).",
+            file=p.name,
+        )
+    try:
+        doc = MappingFile.model_validate(data)
+    except ValidationError as exc:
+        raise _problem(p, exc, lines) from None
+    settings = doc.settings.as_dict()
+    if doc.tables is None:
+        auto = canonical_mapping(source_dir, settings)
+        auto.path, auto.lines = p, lines
         return auto
-    return m
+    return Mapping(Path(source_dir), settings, doc.sources, doc.tables, path=p, lines=lines)
 
 
-def canonical_mapping(source_dir: str | Path, settings: dict[str, str] | None = None) -> Mapping:
-    """The implicit mapping of a folder of canonical-shape files (``deals.csv``, ...)."""
-    folder = Path(source_dir)
+def _files_by_table(folder: Path) -> dict[str, list[Path]]:
+    """The readable files of ``folder`` named after a canonical table, per table."""
     by_table: dict[str, list[Path]] = {}
     for p in sorted(folder.iterdir()):
         if not (p.is_file() and p.stem.lower() in TABLES):
@@ -607,6 +621,13 @@ def canonical_mapping(source_dir: str | Path, settings: dict[str, str] | None = 
             )
         if p.suffix.lower() in READABLE_SUFFIXES:
             by_table.setdefault(p.stem.lower(), []).append(p)
+    return by_table
+
+
+def canonical_mapping(source_dir: str | Path, settings: dict[str, str] | None = None) -> Mapping:
+    """The implicit mapping of a folder of canonical-shape files (``deals.csv``, ...)."""
+    folder = Path(source_dir)
+    by_table = _files_by_table(folder)
     if not by_table:
         present = ", ".join(sorted(p.name for p in folder.iterdir() if p.is_file())[:8]) or "no files"
         raise _fail(
@@ -625,6 +646,7 @@ def canonical_mapping(source_dir: str | Path, settings: dict[str, str] | None = 
                 table=table,
                 file=files[0].name,
             )
-        sources[table] = SourceSpec(table, files[0].name)
-        tables[table] = TableMap(table, source=table, auto=True)
+        # built here, not read from a file: nothing to validate
+        sources[table] = SourceSpec.model_construct(name=table, file=files[0].name)
+        tables[table] = TableMap.model_construct(table=table, source=table, auto=True)
     return Mapping(folder, dict(settings or {}), sources, tables)

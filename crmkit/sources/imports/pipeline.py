@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crmkit.model import TABLES, DataNote, DataValidationError, empty_frame, validate_all, write_database
+import pandas as pd
+
+from crmkit.backends.duckdb import write_database
+from crmkit.model import TABLES, DataNote, DataValidationError, empty_frame, validate_all
 from crmkit.sources.imports.errors import ImportFailed, Problem
 from crmkit.sources.imports.mapping import Mapping, canonical_mapping, load_mapping
-from crmkit.sources.imports.quality import write_quality_report
+from crmkit.sources.imports.quality import note_finding, write_quality_report
 from crmkit.sources.imports.sources import SourceFrame, read_source
 from crmkit.sources.imports.staging import StagedTable, locate, stage_tables
 
@@ -106,91 +109,109 @@ def _with_places(note: DataNote, staged: MappingABC[str, StagedTable]) -> DataNo
     return DataNote(note.table, note.column, note.rule, note.count, examples, note.severity)
 
 
-def _finding(note: DataNote) -> dict[str, Any]:
-    return {
-        "table": note.table,
-        "column": note.column,
-        "rule": note.rule,
-        "severity": note.severity,
-        "count": note.count,
-        "examples": note.examples,
-    }
+@dataclass
+class _Import:
+    """One import under way: what it has read so far, for the report of a failure."""
 
+    folder: Path
+    mapping_file: Path | None
+    database: Path
+    mapping: Mapping | None = None
+    sources: dict[str, SourceFrame] = field(default_factory=dict)
+    staged: dict[str, StagedTable] = field(default_factory=dict)
 
-def _source_rows(sources: MappingABC[str, SourceFrame]) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": sf.name,
-            "files": sf.files,
-            "rows": len(sf.frame),
-            "columns": sf.columns,
-            "read_as": sf.read_as,
-        }
-        for sf in sources.values()
-    ]
+    @property
+    def mapping_label(self) -> str:
+        return str(self.mapping_file) if self.mapping_file else "(none: canonical-shape files)"
 
-
-def _info(mapping: Mapping | None, sources: MappingABC[str, SourceFrame]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    if mapping is None:
-        return out
-    used = {t.source for t in mapping.tables.values()} | {
-        j.source for t in mapping.tables.values() for j in t.joins
-    }
-    sql_tables = [t for t in mapping.tables.values() if t.sql is not None]
-    for name, sf in sources.items():
-        if name not in used and not any(name in (t.sql or "") for t in sql_tables):
-            out.append(
-                {
-                    "table": None,
-                    "column": None,
-                    "rule": f"source {name} ({', '.join(sf.files)}) is not used by any table",
-                    "severity": "info",
-                    "count": len(sf.frame),
-                    "examples": [],
-                }
-            )
-        for f in sf.empty_files:
-            out.append(
-                {
-                    "table": None,
-                    "column": None,
-                    "rule": f"{f} is empty (no header row)",
-                    "severity": "info",
-                    "count": 0,
-                    "examples": [],
-                }
-            )
-    for t in mapping.tables.values():
-        if t.auto and t.source is not None and t.source in sources:
-            extra = [c for c in sources[t.source].columns if c not in TABLES[t.table].column_names]
-            if extra:
-                out.append(
-                    {
-                        "table": t.table,
-                        "column": None,
-                        "rule": f"columns not in the data model, not imported: {', '.join(extra)}",
-                        "severity": "info",
-                        "count": len(extra),
-                        "examples": [],
-                    }
+    def read(self) -> None:
+        """Check the paths, parse the mapping and read every source."""
+        if not self.folder.is_dir():
+            raise ImportFailed(
+                Problem(
+                    f"{self.folder}: no such folder. Give the folder that holds the export files.",
+                    file=str(self.folder),
                 )
-    return out
+            )
+        if self.database.exists() and self.database.is_dir():
+            raise ImportFailed(
+                Problem(
+                    f"--database {self.database} is a folder: give a file path such as "
+                    f"{self.database / 'crm.duckdb'}."
+                )
+            )
+        m = (
+            load_mapping(self.mapping_file, self.folder)
+            if self.mapping_file
+            else canonical_mapping(self.folder)
+        )
+        self.mapping = m
+        for name, spec in m.sources.items():
+            self.sources[name] = read_source(spec, self.folder, m.label if m.path else "")
 
+    def validated(self) -> tuple[dict[str, pd.DataFrame], list[DataNote], list[DataNote]]:
+        """Stage and validate every table: the checked frames, the data notes (soft rules
+        and value readings) and the notes of how the files were read (``info``)."""
+        assert self.mapping is not None
+        self.staged, failures = stage_tables(self.mapping, self.sources)
+        if failures:
+            raise ImportFailed([p for f in failures for p in f.problems])
+        frames = {n: self.staged[n].frame if n in self.staged else empty_frame(n) for n in TABLES}
+        checked, found, errors = validate_all(frames)
+        if errors:
+            raise ImportFailed([_problem_from_validation(e, self.staged) for e in errors])
+        read_notes = [n for st in self.staged.values() for n in st.notes]
+        infos = [n for n in read_notes if n.severity == "info"]
+        notes = [n for n in read_notes if n.severity != "info"]
+        notes += [_with_places(n, self.staged) for n in found]
+        return checked, notes, infos
 
-def _table_rows(m: Mapping | None, rows: MappingABC[str, int], failed: bool) -> list[dict[str, Any]]:
-    """Rows per canonical table, with its state: imported, failed or not mapped (empty)."""
-    out = []
-    for t in TABLES:
-        mapped = m is not None and t in m.tables
-        if not mapped:
-            state = "not mapped (empty)"
-        elif t in rows:
-            state = "checked" if failed else "imported"
-        else:
-            state = "failed"
-        out.append({"table": t, "rows": rows.get(t, 0 if not mapped else None), "state": state})
-    return out
+    def write(self, checked: dict[str, pd.DataFrame], notes: list[DataNote]) -> None:
+        """Replace the database (atomically) with the checked tables and the notes."""
+        assert self.mapping is not None
+        settings = {
+            **self.mapping.settings,
+            "source": "import",
+            "import_source_dir": str(self.folder.resolve()),
+            "import_mapping": str(self.mapping_file.resolve()) if self.mapping_file else "",
+        }
+        try:
+            write_database(self.database, checked, settings=settings, notes=notes, validate_first=False)
+        except OSError as exc:
+            raise ImportFailed(
+                Problem(
+                    f"{self.database}: cannot write the database ({exc.strerror or exc}). Check the "
+                    "path and its permissions."
+                )
+            ) from None
+
+    def report(
+        self, findings: list[dict[str, Any]], rows: MappingABC[str, int], failure: str | None
+    ) -> tuple[Path, Path]:
+        """Write the data-quality report of this import (of its failure: ``failure``)."""
+        return write_quality_report(
+            database=self.database,
+            source_dir=self.folder,
+            mapping_label=self.mapping_label,
+            mapping=self.mapping,
+            sources=self.sources,
+            findings=findings,
+            rows=rows,
+            failure=failure,
+        )
+
+    def failed(self, exc: ImportFailed) -> ImportFailed:
+        """The failure, its message pointing at the failure report written for it (none
+        for a wrong folder or mapping: the message says it all)."""
+        if not self.sources:
+            return exc
+        broken = {p.table for p in exc.problems}
+        rows = {t: len(st.frame) for t, st in self.staged.items() if t not in broken}
+        try:
+            html_path, _ = self.report([p.as_dict() for p in exc.problems], rows, exc.problems[0].message)
+        except OSError:
+            return exc
+        return exc.with_report(str(html_path))
 
 
 def import_exports(
@@ -209,87 +230,14 @@ def import_exports(
     On success the database is replaced atomically and ``<database>.quality.html/json``
     lists the data notes per table and rule.
     """
-    folder = Path(source_dir)
-    db = _database_path(database)
-    mapping_label = str(mapping) if mapping else "(none: canonical-shape files)"
-    sources: dict[str, SourceFrame] = {}
-    staged: dict[str, StagedTable] = {}
-    m: Mapping | None = None
+    run = _Import(Path(source_dir), Path(mapping) if mapping else None, _database_path(database))
     try:
-        if not folder.is_dir():
-            raise ImportFailed(
-                Problem(
-                    f"{folder}: no such folder. Give the folder that holds the export files.",
-                    file=str(folder),
-                )
-            )
-        if db.exists() and db.is_dir():
-            raise ImportFailed(
-                Problem(f"--database {db} is a folder: give a file path such as {db / 'crm.duckdb'}.")
-            )
-        m = load_mapping(Path(mapping), folder) if mapping else canonical_mapping(folder)
-        for name, spec in m.sources.items():
-            sources[name] = read_source(spec, folder, m.label if m.path else "")
-        staged, failures = stage_tables(m, sources)
-        if failures:
-            raise ImportFailed([p for f in failures for p in f.problems])
-        frames = {n: staged[n].frame if n in staged else empty_frame(n) for n in TABLES}
-        checked, found, errors = validate_all(frames)
-        if errors:
-            raise ImportFailed([_problem_from_validation(e, staged) for e in errors])
-        read_notes = [n for st in staged.values() for n in st.notes]
-        infos = [n for n in read_notes if n.severity == "info"]
-        notes = [n for n in read_notes if n.severity != "info"]
-        notes += [_with_places(n, staged) for n in found]
-        settings = {
-            **m.settings,
-            "source": "import",
-            "import_source_dir": str(folder.resolve()),
-            "import_mapping": str(Path(mapping).resolve()) if mapping else "",
-        }
-        try:
-            write_database(db, checked, settings=settings, notes=notes, validate_first=False)
-        except OSError as exc:
-            raise ImportFailed(
-                Problem(
-                    f"{db}: cannot write the database ({exc.strerror or exc}). Check the path "
-                    "and its permissions."
-                )
-            ) from None
+        run.read()
+        checked, notes, infos = run.validated()
+        run.write(checked, notes)
     except ImportFailed as exc:
-        if not sources:  # a wrong folder or mapping: the message says it all
-            raise
-        findings = [p.as_dict() for p in exc.problems] + _info(m, sources)
-        broken = {p.table for p in exc.problems}
-        try:
-            html_path, _ = write_quality_report(
-                database=db,
-                source_dir=folder,
-                mapping=mapping_label,
-                failed=True,
-                message=exc.problems[0].message,
-                findings=findings,
-                tables=_table_rows(
-                    m,
-                    {t: len(st.frame) for t, st in staged.items() if t not in broken},
-                    failed=True,
-                ),
-                sources=_source_rows(sources),
-            )
-        except OSError:
-            raise exc from None
-        raise exc.with_report(str(html_path)) from None
+        raise run.failed(exc) from None
     rows = {t: len(checked[t]) for t in TABLES}
-    findings = [_finding(n) for n in notes] + [_finding(n) for n in infos] + _info(m, sources)
-    html_path, json_path = write_quality_report(
-        database=db,
-        source_dir=folder,
-        mapping=mapping_label,
-        failed=False,
-        message=None,
-        findings=findings,
-        tables=_table_rows(m, rows, failed=False),
-        sources=_source_rows(sources),
-    )
-    files = [f for sf in sources.values() for f in sf.files]
-    return ImportResult(db, rows, notes, html_path, json_path, files)
+    html_path, json_path = run.report([note_finding(n) for n in [*notes, *infos]], rows, None)
+    files = [f for sf in run.sources.values() for f in sf.files]
+    return ImportResult(run.database, rows, notes, html_path, json_path, files)

@@ -2,37 +2,35 @@
 
 Per table and rule: severity (``error`` stops the import, ``warning`` is imported and shown
 in the reports as a data note, ``info`` says how the files were read), count and example
-rows with the file and line they came from.  The page has no scripts and no remote assets;
-every value is escaped.
+rows with the file and line they came from.  The page is rendered from
+``templates/quality.html.j2`` (Jinja2, autoescaped): no scripts, no remote assets, every
+value escaped.
 """
 
 from __future__ import annotations
 
-import html
 import json
-import os
-import uuid
+from collections.abc import Mapping as MappingABC
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["quality_paths", "write_quality_report"]
+from crmkit._files import write_atomic
+from crmkit._html import render
+from crmkit.model import TABLES, DataNote
+from crmkit.sources.imports.mapping import Mapping
+from crmkit.sources.imports.sources import SourceFrame
 
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1f2933;
-margin:2rem auto;max-width:1100px;padding:0 1rem}
-h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem}
-.meta{color:#52606d}.status{padding:.7rem 1rem;border-radius:6px;margin:1rem 0;font-weight:600}
-.ok{background:#e3f9e5;color:#05400a}.failed{background:#ffe3e3;color:#610404}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}
-th,td{border-bottom:1px solid #e4e7eb;padding:.35rem .5rem;text-align:left;vertical-align:top}
-th{background:#f5f7fa;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.sev{font-size:.8rem;font-weight:700;text-transform:uppercase;padding:.1rem .4rem;border-radius:3px}
-.error{background:#ffe3e3;color:#8a041a}.warning{background:#fff3c4;color:#8d2b0b}
-.info{background:#e6f6ff;color:#035388}code{font-size:.92em}ul{margin:.2rem 0;padding-left:1.2rem}
-table.narrow{width:auto;min-width:20rem}
-"""
+__all__ = ["note_finding", "quality_paths", "write_quality_report"]
+
+def _example_text(ex: Any) -> str:
+    """An example row as one line: ``deal_id P-3, status open, at deals.csv, line 4``."""
+    if isinstance(ex, dict):
+        return ", ".join(f"{k} {v}" for k, v in ex.items() if v is not None)
+    return str(ex)
+
+
 
 
 def quality_paths(database: Path, failed: bool = False) -> tuple[Path, Path]:
@@ -43,112 +41,128 @@ def quality_paths(database: Path, failed: bool = False) -> tuple[Path, Path]:
     return database.with_name(f"{stem}.{tag}.html"), database.with_name(f"{stem}.{tag}.json")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def note_finding(note: DataNote) -> dict[str, Any]:
+    """A data note as a row of the report's findings."""
+    return {
+        "table": note.table,
+        "column": note.column,
+        "rule": note.rule,
+        "severity": note.severity,
+        "count": note.count,
+        "examples": note.examples,
+    }
 
 
-def _example_text(ex: Any) -> str:
-    if isinstance(ex, dict):
-        return ", ".join(f"{k} {v}" for k, v in ex.items() if v is not None)
-    return str(ex)
-
-
-def _html(report: dict[str, Any]) -> str:
-    e = html.escape
-    failed = report["status"] == "failed"
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>Data quality: {e(report['source_dir'])}</title><style>{_CSS}</style></head><body>",
-        "<h1>Data quality of an import</h1>",
-        f"<p class='meta'>From <code>{e(report['source_dir'])}</code> with mapping "
-        f"<code>{e(report['mapping'])}</code> into <code>{e(report['database'])}</code>, "
-        f"{e(report['generated_at'])}.</p>",
+def _source_rows(sources: MappingABC[str, SourceFrame]) -> list[dict[str, Any]]:
+    """One row per source: its files, rows, columns and how they were read."""
+    return [
+        {
+            "name": sf.name,
+            "files": sf.files,
+            "rows": len(sf.frame),
+            "columns": sf.columns,
+            "read_as": sf.read_as,
+        }
+        for sf in sources.values()
     ]
-    if failed:
-        parts.append(
-            "<div class='status failed'>Import failed: nothing was written; the database "
-            f"(if one was there) is unchanged.<br>{e(report.get('message') or '')}</div>"
-        )
-    else:
-        n_warn = sum(1 for f in report["findings"] if f["severity"] == "warning")
-        parts.append(
-            f"<div class='status ok'>Imported. {n_warn} data note{'s' if n_warn != 1 else ''}: "
-            "the rows are loaded and the reports list these notes.</div>"
-        )
-    parts.append(
-        "<h2>Findings per table and rule</h2><p class='meta'>Errors stop the import; warnings are "
-        "imported and listed as data notes in the reports; info says how the files were read. "
-        "Times in the examples are UTC, as stored.</p>"
-    )
-    if report["findings"]:
-        parts.append(
-            "<table><tr><th>table</th><th>column</th><th>rule</th><th>severity</th>"
-            "<th>count</th><th>examples</th></tr>"
-        )
-        for f in report["findings"]:
-            examples = "".join(f"<li>{e(_example_text(x))}</li>" for x in f.get("examples") or [])
-            rule = e(f.get("message") or f["rule"]) if f["severity"] == "error" else e(f["rule"])
-            parts.append(
-                f"<tr><td>{e(str(f.get('table') or ''))}</td><td>{e(str(f.get('column') or ''))}</td>"
-                f"<td>{rule}</td><td><span class='sev {e(f['severity'])}'>{e(f['severity'])}</span></td>"
-                f"<td class='n'>{int(f.get('count') or 0):,}</td><td><ul>{examples}</ul></td></tr>"
+
+
+def _info(mapping: Mapping | None, sources: MappingABC[str, SourceFrame]) -> list[dict[str, Any]]:
+    """How the files were read: sources no table uses, empty files, columns left out."""
+    out: list[dict[str, Any]] = []
+    if mapping is None:
+        return out
+    used = {t.source for t in mapping.tables.values()} | {
+        j.source for t in mapping.tables.values() for j in t.joins
+    }
+    sql_tables = [t for t in mapping.tables.values() if t.sql is not None]
+    for name, sf in sources.items():
+        if name not in used and not any(name in (t.sql or "") for t in sql_tables):
+            out.append(
+                {
+                    "table": None,
+                    "column": None,
+                    "rule": f"source {name} ({', '.join(sf.files)}) is not used by any table",
+                    "severity": "info",
+                    "count": len(sf.frame),
+                    "examples": [],
+                }
             )
-        parts.append("</table>")
-    else:
-        parts.append("<p>No findings: every rule of the data model holds.</p>")
-    parts.append(
-        "<h2>Rows per canonical table</h2><table class='narrow'><tr><th>table</th><th>rows</th><th></th></tr>"
-    )
-    for t in report["tables"]:
-        rows = "" if t["rows"] is None else f"{t['rows']:,}"
-        parts.append(
-            f"<tr><td>{e(t['table'])}</td><td class='n'>{e(rows)}</td><td>{e(t.get('state', ''))}</td></tr>"
-        )
-    parts.append("</table><h2>Files read</h2>")
-    if report["sources"]:
-        parts.append("<table><tr><th>source</th><th>rows</th><th>read as</th><th>columns</th></tr>")
-        for s in report["sources"]:
-            parts.append(
-                f"<tr><td>{e(s['name'])}</td><td class='n'>{s['rows']:,}</td>"
-                f"<td>{'<br>'.join(e(x) for x in s['read_as'])}</td>"
-                f"<td>{e(', '.join(s['columns']))}</td></tr>"
+        for f in sf.empty_files:
+            out.append(
+                {
+                    "table": None,
+                    "column": None,
+                    "rule": f"{f} is empty (no header row)",
+                    "severity": "info",
+                    "count": 0,
+                    "examples": [],
+                }
             )
-        parts.append("</table>")
-    else:
-        parts.append("<p>No file was read.</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    for t in mapping.tables.values():
+        if t.auto and t.source is not None and t.source in sources:
+            extra = [c for c in sources[t.source].columns if c not in TABLES[t.table].column_names]
+            if extra:
+                out.append(
+                    {
+                        "table": t.table,
+                        "column": None,
+                        "rule": f"columns not in the data model, not imported: {', '.join(extra)}",
+                        "severity": "info",
+                        "count": len(extra),
+                        "examples": [],
+                    }
+                )
+    return out
+
+
+def _table_rows(m: Mapping | None, rows: MappingABC[str, int], failed: bool) -> list[dict[str, Any]]:
+    """Rows per canonical table, with its state: imported, failed or not mapped (empty)."""
+    out = []
+    for t in TABLES:
+        mapped = m is not None and t in m.tables
+        if not mapped:
+            state = "not mapped (empty)"
+        elif t in rows:
+            state = "checked" if failed else "imported"
+        else:
+            state = "failed"
+        out.append({"table": t, "rows": rows.get(t, 0 if not mapped else None), "state": state})
+    return out
 
 
 def write_quality_report(
     *,
     database: Path,
     source_dir: Path,
-    mapping: str,
-    failed: bool,
-    message: str | None,
+    mapping_label: str,
+    mapping: Mapping | None,
+    sources: MappingABC[str, SourceFrame],
     findings: Sequence[dict[str, Any]],
-    tables: Sequence[dict[str, Any]],
-    sources: Sequence[dict[str, Any]],
+    rows: MappingABC[str, int],
+    failure: str | None = None,
 ) -> tuple[Path, Path]:
-    """Write the JSON and HTML report; return their paths (HTML first)."""
+    """Write the JSON and HTML report of an import (of a failed one: ``failure`` is its
+    message); return their paths (HTML first).
+
+    ``findings`` are the errors or data notes found; how the files were read is added.
+    ``rows`` counts the rows per table imported (or, for a failure, checked).
+    """
+    failed = failure is not None
     report = {
         "status": "failed" if failed else "ok",
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "database": str(database),
         "source_dir": str(source_dir),
-        "mapping": mapping,
-        "message": message,
-        "findings": list(findings),
-        "tables": list(tables),
-        "sources": list(sources),
+        "mapping": mapping_label,
+        "message": failure,
+        "findings": [*findings, *_info(mapping, sources)],
+        "tables": _table_rows(mapping, rows, failed),
+        "sources": _source_rows(sources),
     }
     html_path, json_path = quality_paths(database, failed)
-    _atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False, default=str))
-    _atomic_write(html_path, _html(report))
+    write_atomic(json_path, json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    write_atomic(html_path, render("quality/quality.html.j2", example=_example_text, **report))
     if not failed:  # a stale failure report would contradict the database now in place
         for stale in quality_paths(database, failed=True):
             stale.unlink(missing_ok=True)

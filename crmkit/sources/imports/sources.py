@@ -226,7 +226,7 @@ def _as_text(df: pd.DataFrame) -> pd.DataFrame:
 def _read_excel(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, str]:
     if path.stat().st_size == 0:
         return pd.DataFrame(), "empty"
-    import openpyxl
+    import openpyxl  # lazy: openpyxl costs 0.3 s of start-up and only Excel exports need it
 
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -309,48 +309,69 @@ def _clean(df: pd.DataFrame, nulls: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index)
 
 
+def _no_files(spec: SourceSpec, source_dir: Path, mapping_label: str) -> ImportFailed:
+    """The error of a source whose glob matches no file, listing the files there."""
+    here = sorted(p.name for p in source_dir.iterdir() if p.is_file()) if source_dir.is_dir() else []
+    shown = ", ".join(here[:10]) + (", ..." if len(here) > 10 else "")
+    return _fail(
+        f"{mapping_label + ': ' if mapping_label else ''}source {spec.name}: no file matches "
+        f"{spec.file!r} in {source_dir} (files there: {shown or 'none'}). Fix file: in the mapping.",
+        file=spec.file,
+    )
+
+
+def _read_file(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, str, str]:
+    """One file of a source as text: its rows, its kind and how it was read."""
+    kind = READABLE_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        hint = " Save it as .xlsx or CSV." if path.suffix.lower() == ".xls" else ""
+        raise _fail(
+            f"{label}: crmkit cannot read {path.suffix or 'files without an extension'} "
+            f"files (it reads {', '.join(sorted(set(READABLE_SUFFIXES)))}).{hint}",
+            file=label,
+        )
+    try:
+        if kind == "csv":
+            df, how = _read_csv(path, label, spec)
+        elif kind == "excel":
+            df, how = _read_excel(path, label, spec)
+        else:
+            df, how = _read_parquet(path, label)
+    except ImportFailed:
+        raise
+    except OSError as exc:
+        raise _fail(f"{label}: cannot read the file ({exc.strerror or exc}).", file=label) from None
+    except Exception as exc:  # a file no reader foresaw: still one line, naming it
+        raise _fail(
+            f"{label}: cannot read the file as {kind} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}). Export it again, or as CSV.",
+            file=label,
+        ) from None
+    return df, kind, how
+
+
+def _stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of every file of a source, one frame (text columns as objects)."""
+    if not frames:
+        return pd.DataFrame({FILE_COL: pd.Series([], dtype=object), LINE_COL: pd.Series([], dtype="int64")})
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    for c in frame.columns:
+        if c not in (FILE_COL, LINE_COL):
+            frame[c] = frame[c].astype(object)
+    return frame
+
+
 def read_source(spec: SourceSpec, source_dir: Path, mapping_label: str = "") -> SourceFrame:
     """Read every file of one source (a glob) and stack them; raise :class:`ImportFailed`."""
-    pattern = spec.file
-    paths = sorted(p for p in source_dir.glob(pattern) if p.is_file()) if pattern else []
+    paths = sorted(p for p in source_dir.glob(spec.file) if p.is_file()) if spec.file else []
     if not paths:
-        here = sorted(p.name for p in source_dir.iterdir() if p.is_file()) if source_dir.is_dir() else []
-        shown = ", ".join(here[:10]) + (", ..." if len(here) > 10 else "")
-        raise _fail(
-            f"{mapping_label + ': ' if mapping_label else ''}source {spec.name}: no file matches "
-            f"{pattern!r} in {source_dir} (files there: {shown or 'none'}). Fix file: in the mapping.",
-            file=pattern,
-        )
+        raise _no_files(spec, source_dir, mapping_label)
     frames: list[pd.DataFrame] = []
     kinds: set[str] = set()
     sf = SourceFrame(spec.name, pd.DataFrame(), [], "csv")
     for path in paths:
         label = str(path.relative_to(source_dir))
-        kind = READABLE_SUFFIXES.get(path.suffix.lower())
-        if kind is None:
-            hint = " Save it as .xlsx or CSV." if path.suffix.lower() == ".xls" else ""
-            raise _fail(
-                f"{label}: crmkit cannot read {path.suffix or 'files without an extension'} "
-                f"files (it reads {', '.join(sorted(set(READABLE_SUFFIXES)))}).{hint}",
-                file=label,
-            )
-        try:
-            if kind == "csv":
-                df, how = _read_csv(path, label, spec)
-            elif kind == "excel":
-                df, how = _read_excel(path, label, spec)
-            else:
-                df, how = _read_parquet(path, label)
-        except ImportFailed:
-            raise
-        except OSError as exc:
-            raise _fail(f"{label}: cannot read the file ({exc.strerror or exc}).", file=label) from None
-        except Exception as exc:  # a file no reader foresaw: still one line, naming it
-            raise _fail(
-                f"{label}: cannot read the file as {kind} ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}). Export it again, or as CSV.",
-                file=label,
-            ) from None
+        df, kind, how = _read_file(path, label, spec)
         kinds.add(kind)
         sf.files.append(label)
         sf.read_as.append(f"{label}: {how}")
@@ -361,13 +382,5 @@ def read_source(spec: SourceSpec, source_dir: Path, mapping_label: str = "") -> 
         df.insert(len(df.columns) - 1, FILE_COL, label)
         frames.append(df)
     sf.kind = kinds.pop() if len(kinds) == 1 else "mixed"
-    if frames:
-        sf.frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        for c in sf.frame.columns:
-            if c not in (FILE_COL, LINE_COL):
-                sf.frame[c] = sf.frame[c].astype(object)
-    else:
-        sf.frame = pd.DataFrame(
-            {FILE_COL: pd.Series([], dtype=object), LINE_COL: pd.Series([], dtype="int64")}
-        )
+    sf.frame = _stacked(frames)
     return sf

@@ -21,7 +21,7 @@ import pandas as pd
 
 from crmkit.model import TABLES, DataNote, TableSpec
 from crmkit.sources.imports.errors import ImportFailed, Problem
-from crmkit.sources.imports.mapping import ColumnMap, Mapping, TableMap, _suggest, normalize_value
+from crmkit.sources.imports.mapping import ColumnMap, Mapping, TableMap, normalize_value, suggest
 from crmkit.sources.imports.sources import FILE_COL, LINE_COL, SourceFrame, location
 from crmkit.sources.imports.values import Cells, Finding, as_text, parse_ids, parse_numbers, parse_timestamps
 
@@ -93,7 +93,21 @@ def _connect(sources: MappingABC[str, SourceFrame]) -> duckdb.DuckDBPyConnection
     return con
 
 
+def _first_of_each(sql: str, columns: tuple[ColumnMap, ...], spec: TableSpec) -> str:
+    """``distinct: true``: the first row (by file and line) of each distinct set of mapped
+    values, leaving out rows whose key is empty."""
+    cols = ", ".join(_q(c.canonical) for c in columns)
+    keys = " OR ".join(f"{_q(k)} IS NOT NULL" for k in spec.key if k in {c.canonical for c in columns})
+    return (
+        f"SELECT * EXCLUDE (_crmkit_rn) FROM (SELECT *, row_number() OVER (PARTITION BY {cols} "
+        f"ORDER BY {_q(FILE_COL)}, {_q(LINE_COL)}) AS _crmkit_rn FROM ({sql}) "
+        f"{'WHERE ' + keys if keys else ''}) WHERE _crmkit_rn = 1"
+    )
+
+
 class _Builder:
+    """Turns each table map into one DuckDB query over the source views and runs it."""
+
     def __init__(self, mapping: Mapping, sources: MappingABC[str, SourceFrame]) -> None:
         self.m = mapping
         self.sources = sources
@@ -145,7 +159,7 @@ class _Builder:
             Problem(
                 f"{files}, line 1: the header has no column {ref!r}, which {at} maps to the"
                 f"{required} column {tm.table}.{cm.canonical} (the header has: {shown})."
-                f"{_suggest(ref, pool)} Add the column to the export, or fix the name in the "
+                f"{suggest(ref, pool)} Add the column to the export, or fix the name in the "
                 "mapping (names are case-sensitive).",
                 table=tm.table,
                 column=cm.canonical,
@@ -156,52 +170,57 @@ class _Builder:
             )
         )
 
-    def declarative_sql(self, tm: TableMap) -> tuple[str, dict[str, str]]:
+    def auto_columns(self, tm: TableMap, main: SourceFrame) -> tuple[ColumnMap, ...]:
+        """The canonical columns a canonical-shape file holds, taken by name; every
+        required one must be there."""
         spec = TABLES[tm.table]
-        assert tm.source is not None
-        main = self.source(tm, ("from",), tm.source)
-        columns = tm.columns
-        if tm.auto:
-            columns = tuple(ColumnMap(c, "column", c) for c in spec.column_names if c in main.columns)
-            missing = [c for c in spec.required if c not in main.columns]
-            if missing:
-                file = ", ".join(main.files)
-                raise ImportFailed(
-                    Problem(
-                        f"{file}: required column {missing[0]} of {tm.table} is missing "
-                        f"(missing: {', '.join(missing)}; the file has: {', '.join(main.columns)}). "
-                        "Add the column to the export, rename its header to the canonical name, "
-                        "or write a mapping (see mappings/README.md).",
-                        table=tm.table,
-                        column=missing[0],
-                        rule="required column is present",
-                        file=file,
-                        line=1,
-                    )
+        missing = [c for c in spec.required if c not in main.columns]
+        if missing:
+            file = ", ".join(main.files)
+            raise ImportFailed(
+                Problem(
+                    f"{file}: required column {missing[0]} of {tm.table} is missing "
+                    f"(missing: {', '.join(missing)}; the file has: {', '.join(main.columns)}). "
+                    "Add the column to the export, rename its header to the canonical name, "
+                    "or write a mapping (see mappings/README.md).",
+                    table=tm.table,
+                    column=missing[0],
+                    rule="required column is present",
+                    file=file,
+                    line=1,
                 )
-        aliases = {tm.source: main}
-        joins = []
+            )
+        return tuple(
+            ColumnMap.model_construct(canonical=c, kind="column", value=c)
+            for c in spec.column_names
+            if c in main.columns
+        )
+
+    def joins(self, tm: TableMap, main: SourceFrame, aliases: dict[str, SourceFrame]) -> list[str]:
+        """The JOIN clauses of ``tm`` (each joined source added to ``aliases``)."""
+        assert tm.source is not None
+        clauses = []
         for i, j in enumerate(tm.joins):
             other = self.source(tm, ("join", i, "source"), j.source)
             aliases[j.source] = other
             conds = []
             for left, right in zip(j.left, j.right, strict=True):
-                if left not in main.columns:
-                    raise self.error(
-                        tm,
-                        ("join", i, "on"),
-                        f"column {left!r} is not in {tm.source}.{_suggest(left, main.columns)}",
-                    )
-                if right not in other.columns:
-                    raise self.error(
-                        tm,
-                        ("join", i, "on"),
-                        f"column {right!r} is not in {j.source}.{_suggest(right, other.columns)}",
-                    )
+                for col, name, sf in ((left, tm.source, main), (right, j.source, other)):
+                    if col not in sf.columns:
+                        raise self.error(
+                            tm,
+                            ("join", i, "on"),
+                            f"column {col!r} is not in {name}.{suggest(col, sf.columns)}",
+                        )
                 conds.append(f"{_q(tm.source)}.{_q(left)} = {_q(j.source)}.{_q(right)}")
-            joins.append(f"{j.how.upper()} JOIN {_q(j.source)} AS {_q(j.source)} ON {' AND '.join(conds)}")
-        mapped = {c.canonical for c in columns}
-        missing = [c for c in spec.required if c not in mapped]
+            clauses.append(f"{j.how.upper()} JOIN {_q(j.source)} AS {_q(j.source)} ON {' AND '.join(conds)}")
+        return clauses
+
+    def select_list(
+        self, tm: TableMap, columns: tuple[ColumnMap, ...], aliases: dict[str, SourceFrame]
+    ) -> tuple[list[str], dict[str, str]]:
+        """``expr AS canonical`` per mapped column, and the source column of each direct one."""
+        missing = [c for c in TABLES[tm.table].required if c not in {cm.canonical for cm in columns}]
         if missing:
             raise self.error(
                 tm,
@@ -216,28 +235,26 @@ class _Builder:
             if cm.kind == "column":
                 ref = self.resolve(tm, cm, aliases)
                 direct[cm.canonical] = str(cm.value)
-            elif cm.kind == "sql":
-                ref = f"({cm.value})"
             else:
-                ref = _literal(cm.value)
+                ref = f"({cm.value})" if cm.kind == "sql" else _literal(cm.value)
             exprs.append(f"{ref} AS {_q(cm.canonical)}")
-        exprs += [
-            f"{_q(tm.source)}.{_q(FILE_COL)} AS {_q(FILE_COL)}",
-            f"{_q(tm.source)}.{_q(LINE_COL)} AS {_q(LINE_COL)}",
-        ]
-        sql = f"SELECT {', '.join(exprs)}\nFROM {_q(tm.source)} AS {_q(tm.source)}"
-        if joins:
-            sql += "\n" + "\n".join(joins)
-        if tm.where:
-            sql += f"\nWHERE ({tm.where})"
+        assert tm.source is not None
+        return exprs + [f"{_q(tm.source)}.{_q(c)} AS {_q(c)}" for c in _HIDDEN], direct
+
+    def declarative_sql(self, tm: TableMap) -> tuple[str, dict[str, str]]:
+        """The SELECT of a ``from:``/``columns:`` table, and its direct source columns."""
+        assert tm.source is not None
+        main = self.source(tm, ("from",), tm.source)
+        columns = self.auto_columns(tm, main) if tm.auto else tuple(tm.columns.values())
+        aliases = {tm.source: main}
+        joins = self.joins(tm, main, aliases)
+        exprs, direct = self.select_list(tm, columns, aliases)
+        sql = "\n".join(
+            [f"SELECT {', '.join(exprs)}", f"FROM {_q(tm.source)} AS {_q(tm.source)}", *joins]
+            + ([f"WHERE ({tm.where})"] if tm.where else [])
+        )
         if tm.distinct:
-            cols = ", ".join(_q(c.canonical) for c in columns)
-            keys = " OR ".join(f"{_q(k)} IS NOT NULL" for k in spec.key if k in mapped)
-            sql = (
-                f"SELECT * EXCLUDE (_crmkit_rn) FROM (SELECT *, row_number() OVER (PARTITION BY {cols} "
-                f"ORDER BY {_q(FILE_COL)}, {_q(LINE_COL)}) AS _crmkit_rn FROM ({sql}) "
-                f"{'WHERE ' + keys if keys else ''}) WHERE _crmkit_rn = 1"
-            )
+            sql = _first_of_each(sql, columns, TABLES[tm.table])
         return f"{sql}\nORDER BY {_q(FILE_COL)}, {_q(LINE_COL)}", direct
 
     def run(self, con: duckdb.DuckDBPyConnection, tm: TableMap) -> StagedTable:
@@ -268,7 +285,7 @@ class _Builder:
                 tm,
                 ("sql",),
                 f"the SQL returns column {extra[0]!r}, which is not a column of {tm.table} "
-                f"({', '.join(spec.column_names)}).{_suggest(str(extra[0]), spec.column_names)} "
+                f"({', '.join(spec.column_names)}).{suggest(str(extra[0]), spec.column_names)} "
                 "Rename it with AS or leave it out.",
             )
         missing = [c for c in spec.required if c not in df.columns]

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from dateutil import parser
 
 from crmkit.sources.imports.errors import ImportFailed, Problem
 
@@ -181,134 +182,170 @@ def parse_timestamps(
     that are not ISO (``YYYY-MM-DD...``).
     """
     s = cells.values
-    findings: list[Finding] = []
-    n = len(s)
-    if n == 0:
-        return pd.Series([], dtype="datetime64[us]", index=s.index), findings
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        out = s.dt.tz_convert("UTC").dt.tz_localize(None)
-        if date_only:
-            out = s.dt.tz_localize(None).dt.normalize()
-        return out.astype("datetime64[us]"), findings
-    if pd.api.types.is_datetime64_dtype(s.dtype):
-        out = s.astype("datetime64[us]")
-        if date_only:
-            return out.dt.normalize(), findings
-        return _to_utc(out, pd.Series(np.nan, index=s.index), timezone), findings
+    if len(s) == 0:
+        return pd.Series([], dtype="datetime64[us]", index=s.index), []
+    if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
+        return _typed_timestamps(s, timezone, date_only), []
     text = as_text(s)
-    present = text.notna().to_numpy()
+    findings: list[Finding] = []
+    parsed = _Parsed.empty(text)
+    present = ~parsed.done
     fast = _one_format(text[present], date_format) if present.any() else None
     if fast is not None:
-        parsed, aware = fast
-        naive = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us]")
-        naive[present] = parsed.to_numpy()
-        if date_only:
-            return naive.dt.normalize(), findings
-        offset = pd.Series(np.where(present & aware, 0.0, np.nan), index=s.index)
-        return _to_utc(naive, offset, timezone), findings
-    naive = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us]")
-    offset = pd.Series(np.nan, index=s.index)
-    done = ~present.copy()
-    custom = date_format is not None and "%" in date_format
-
-    # 1. year first (ISO and 2025/06/01)
-    ymd = text.str.extract(_YMD) if present.any() else pd.DataFrame(columns=_PARTS)
-    is_ymd = ymd["y"].notna().to_numpy() & present
-    if is_ymd.any():
-        p = ymd[is_ymd]
-        ts, off = _compose(p, p["a"], p["b"])
-        bad = ts.isna().to_numpy()
-        if bad.any():
-            mask = np.zeros(n, bool)
-            mask[np.flatnonzero(is_ymd)[bad]] = True
-            i = int(np.flatnonzero(mask)[0])
-            row = ymd.iloc[i]
-            raise cells.fail(
-                mask,
-                f"is not a valid date {_why_not_a_date(float(row['a']), float(row['b']), 0, 'YYYY-MM-DD')}",
-                "Fix the value in the export.",
-                f"{cells.column} is a valid date",
-            )
-        naive[is_ymd] = ts.to_numpy()
-        offset[is_ymd] = off.to_numpy()
-        done |= is_ymd
-
-    # 2. a custom strptime pattern for everything else
-    if custom and not done.all():
-        rest = ~done
-        parsed = pd.to_datetime(text[rest], format=date_format, errors="coerce")
-        bad = parsed.isna().to_numpy()
-        if bad.any():
-            mask = np.zeros(n, bool)
-            mask[np.flatnonzero(rest)[bad]] = True
-            raise cells.fail(
-                mask,
-                f"does not match the mapping's date_format {date_format!r}",
-                "Fix the value in the export or date_format: in the mapping.",
-                f"{cells.column} matches date_format",
-            )
-        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-            offset[rest] = 0.0
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-        naive[rest] = parsed.astype("datetime64[us]").to_numpy()
-        done |= rest
-
-    # 3. day or month first (01/06/2025, 01.06.2025)
-    if not done.all():
-        dmy = text.str.extract(_DMY)
-        is_dmy = dmy["a"].notna().to_numpy() & ~done
-        if is_dmy.any():
-            p = dmy[is_dmy]
-            a, b = p["a"].astype(int), p["b"].astype(int)
-            order = _day_month_order(cells, p, a, b, date_format, is_dmy, findings)
-            month, day = (b, a) if order == "dayfirst" else (a, b)
-            ts, off = _compose(p, month, day)
-            bad = ts.isna().to_numpy()
-            if bad.any():
-                mask = np.zeros(n, bool)
-                mask[np.flatnonzero(is_dmy)[bad]] = True
-                j = int(np.flatnonzero(bad)[0])
-                name = "DD/MM/YYYY" if order == "dayfirst" else "MM/DD/YYYY"
-                other = "monthfirst" if order == "dayfirst" else "dayfirst"
-                raise cells.fail(
-                    mask,
-                    "is not a valid date "
-                    + _why_not_a_date(float(month.iloc[j]), float(day.iloc[j]), 0, name),
-                    "Fix the value in the export, or, if this column's dates are "
-                    f"{'month' if other == 'monthfirst' else 'day'}-first, set "
-                    f"date_format: {other} for its source in the mapping.",
-                    f"{cells.column} is a valid date",
-                )
-            naive[is_dmy] = ts.to_numpy()
-            offset[is_dmy] = off.to_numpy()
-            done |= is_dmy
-
-    # 4. anything else: spelled-out months and the like, one value at a time
-    if not done.all():
-        rest = np.flatnonzero(~done)
-        dayfirst = date_format != "monthfirst"
-        bad = np.zeros(n, bool)
-        for i in rest.tolist():
-            v = text.iloc[i]
-            parsed_one = _parse_loose(v, dayfirst)
-            if parsed_one is None:
-                bad[i] = True
-                continue
-            ts1, off1 = parsed_one
-            naive.iloc[i] = ts1
-            offset.iloc[i] = off1
-        if bad.any():
-            raise cells.fail(
-                bad,
-                "is not a date crmkit can read",
-                "Use YYYY-MM-DD[ HH:MM:SS], DD/MM/YYYY or MM/DD/YYYY in the export, or set "
-                "date_format: (a strptime pattern such as '%d %b %Y') for its source in the mapping.",
-                f"{cells.column} is a valid date",
-            )
-
+        values, aware = fast
+        parsed.naive[present] = values.to_numpy()
+        parsed.offset[:] = np.where(present & aware, 0.0, np.nan)
+    else:
+        _year_first(cells, text, parsed)
+        if date_format is not None and "%" in date_format:
+            _with_pattern(cells, text, parsed, date_format)
+        _day_or_month_first(cells, text, parsed, date_format, findings)
+        _spelled_out(cells, text, parsed, date_format)
     if date_only:
-        return naive.dt.normalize(), findings
-    return _to_utc(naive, offset, timezone), findings
+        return parsed.naive.dt.normalize(), findings
+    return _to_utc(parsed.naive, parsed.offset, timezone), findings
+
+
+def _typed_timestamps(s: pd.Series, timezone: str, date_only: bool) -> pd.Series:
+    """A column already typed as timestamps (Parquet, Excel, SQL), as naive UTC."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        out = (
+            s.dt.tz_localize(None).dt.normalize()
+            if date_only
+            else s.dt.tz_convert("UTC").dt.tz_localize(None)
+        )
+        return out.astype("datetime64[us]")
+    out = s.astype("datetime64[us]")
+    if date_only:
+        return out.dt.normalize()
+    return _to_utc(out, pd.Series(np.nan, index=s.index), timezone)
+
+
+@dataclass
+class _Parsed:
+    """The values of a column read so far: naive timestamps, their offsets in minutes east
+    of UTC (NaN: local time) and which values are ``done`` (read, or blank)."""
+
+    naive: pd.Series
+    offset: pd.Series
+    done: np.ndarray
+
+    @classmethod
+    def empty(cls, text: pd.Series) -> _Parsed:
+        return cls(
+            pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]"),
+            pd.Series(np.nan, index=text.index),
+            ~text.notna().to_numpy(),
+        )
+
+    def set(self, rows: np.ndarray, ts: pd.Series, offset: pd.Series | float) -> None:
+        """Store the values read for the positions in the boolean mask ``rows``."""
+        self.naive[rows] = ts.to_numpy()
+        self.offset[rows] = offset.to_numpy() if isinstance(offset, pd.Series) else offset
+        self.done |= rows
+
+
+def _within(rows: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """The mask over the whole column of the ``bad`` ones among the positions in ``rows``."""
+    mask = np.zeros(len(rows), bool)
+    mask[np.flatnonzero(rows)[bad]] = True
+    return mask
+
+
+def _unread_matching(
+    text: pd.Series, parsed: _Parsed, pattern: re.Pattern[str]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The parts of the values not read yet that ``pattern`` matches, and their mask."""
+    if parsed.done.all():
+        return pd.DataFrame(columns=_PARTS), np.zeros(len(text), bool)
+    parts = text.str.extract(pattern)
+    rows = parts["y"].notna().to_numpy() & ~parsed.done
+    return parts[rows], rows
+
+
+def _year_first(cells: Cells, text: pd.Series, parsed: _Parsed) -> None:
+    """ISO dates and times and ``2025/06/01``: the year comes first."""
+    p, rows = _unread_matching(text, parsed, _YMD)
+    if not rows.any():
+        return
+    ts, off = _compose(p, p["a"], p["b"])
+    bad = ts.isna().to_numpy()
+    if bad.any():
+        row = p.iloc[int(np.flatnonzero(bad)[0])]
+        raise cells.fail(
+            _within(rows, bad),
+            f"is not a valid date {_why_not_a_date(float(row['a']), float(row['b']), 0, 'YYYY-MM-DD')}",
+            "Fix the value in the export.",
+            f"{cells.column} is a valid date",
+        )
+    parsed.set(rows, ts, off)
+
+
+def _with_pattern(cells: Cells, text: pd.Series, parsed: _Parsed, date_format: str) -> None:
+    """The mapping's strptime pattern, for every value not read yet."""
+    rows = ~parsed.done
+    if not rows.any():
+        return
+    values = pd.to_datetime(text[rows], format=date_format, errors="coerce")
+    bad = values.isna().to_numpy()
+    if bad.any():
+        raise cells.fail(
+            _within(rows, bad),
+            f"does not match the mapping's date_format {date_format!r}",
+            "Fix the value in the export or date_format: in the mapping.",
+            f"{cells.column} matches date_format",
+        )
+    aware = isinstance(values.dtype, pd.DatetimeTZDtype)
+    if aware:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    parsed.set(rows, values.astype("datetime64[us]"), 0.0 if aware else np.nan)
+
+
+def _day_or_month_first(
+    cells: Cells, text: pd.Series, parsed: _Parsed, date_format: str | None, findings: list[Finding]
+) -> None:
+    """``01/06/2025``, ``01.06.2025``: day or month first, as the column tells."""
+    p, rows = _unread_matching(text, parsed, _DMY)
+    if not rows.any():
+        return
+    a, b = p["a"].astype(int), p["b"].astype(int)
+    order = _day_month_order(cells, p, a, b, date_format, rows, findings)
+    month, day = (b, a) if order == "dayfirst" else (a, b)
+    ts, off = _compose(p, month, day)
+    bad = ts.isna().to_numpy()
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        name = "DD/MM/YYYY" if order == "dayfirst" else "MM/DD/YYYY"
+        other = "monthfirst" if order == "dayfirst" else "dayfirst"
+        raise cells.fail(
+            _within(rows, bad),
+            "is not a valid date " + _why_not_a_date(float(month.iloc[j]), float(day.iloc[j]), 0, name),
+            "Fix the value in the export, or, if this column's dates are "
+            f"{'month' if other == 'monthfirst' else 'day'}-first, set "
+            f"date_format: {other} for its source in the mapping.",
+            f"{cells.column} is a valid date",
+        )
+    parsed.set(rows, ts, off)
+
+
+def _spelled_out(cells: Cells, text: pd.Series, parsed: _Parsed, date_format: str | None) -> None:
+    """Anything else (``Jun 1, 2025`` and the like), one value at a time."""
+    dayfirst = date_format != "monthfirst"
+    bad = np.zeros(len(text), bool)
+    for i in np.flatnonzero(~parsed.done).tolist():
+        one = _parse_loose(text.iloc[i], dayfirst)
+        if one is None:
+            bad[i] = True
+            continue
+        parsed.naive.iloc[i], parsed.offset.iloc[i] = one
+    if bad.any():
+        raise cells.fail(
+            bad,
+            "is not a date crmkit can read",
+            "Use YYYY-MM-DD[ HH:MM:SS], DD/MM/YYYY or MM/DD/YYYY in the export, or set "
+            "date_format: (a strptime pattern such as '%d %b %Y') for its source in the mapping.",
+            f"{cells.column} is a valid date",
+        )
 
 
 _FIRST_DMY = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?:([ T])(\d{1,2}):(\d{2})(:\d{2})?)?$")
@@ -371,8 +408,6 @@ def _parse_loose(v: str, dayfirst: bool) -> tuple[pd.Timestamp, float] | None:
         return None  # a bare number is not a date (an Excel serial number, an id, ...)
     if not re.search(r"\d", v):
         return None
-    from dateutil import parser
-
     try:
         dt = parser.parse(v, dayfirst=dayfirst)
     except (ValueError, OverflowError):
@@ -488,43 +523,7 @@ def parse_numbers(
     if pd.api.types.is_numeric_dtype(s.dtype):
         out = s.astype("float64")
     else:
-        text = as_text(s)
-        present = text.notna()
-        out = pd.Series(np.nan, index=s.index, dtype="float64")
-        plain = pd.to_numeric(text[present], errors="coerce") if present.any() else None
-        if plain is not None and plain.notna().all() and decimal != ",":
-            out[present] = plain.astype("float64").to_numpy()
-        elif present.any():
-            t, percent = _strip_number(text[present].astype(str))
-            nums = _numbers_with(t, decimal or ".")
-            if decimal is None and nums.isna().any():
-                alt = _numbers_with(t, ",")
-                if alt.notna().all():
-                    nums = alt
-                    commas = t.str.contains(",", regex=False)
-                    example = text[present].iloc[int(np.flatnonzero(commas)[0])]
-                    findings.append(
-                        Finding(
-                            f"numbers read with a decimal comma (e.g. {example!r}); "
-                            "set decimal: '.' in the mapping if that is wrong",
-                            int(commas.sum()),
-                            [],
-                            "info",
-                        )
-                    )
-            nums = nums.where(~percent, nums / 100.0)
-            bad = nums.isna().to_numpy()
-            if bad.any():
-                mask = np.zeros(len(s), bool)
-                mask[np.flatnonzero(present.to_numpy())[bad]] = True
-                hint = (
-                    "Fix the value, or set decimal: ',' for its source in the mapping if the "
-                    "export writes 1.234,5."
-                    if decimal != ","
-                    else "Fix the value (decimal: ',' is set for its source)."
-                )
-                raise cells.fail(mask, "is not a number", hint, f"{cells.column} is a number")
-            out[present] = nums.to_numpy()
+        out = _text_numbers(cells, as_text(s), decimal, findings)
     if integer:
         frac = out.notna() & (out != np.floor(out))
         if frac.any():
@@ -536,6 +535,48 @@ def parse_numbers(
             )
         return out.astype("Int64"), findings
     return out, findings
+
+
+def _text_numbers(cells: Cells, text: pd.Series, decimal: str | None, findings: list[Finding]) -> pd.Series:
+    """Numbers written as text: plain, with thousands separators, currency or percent."""
+    present = text.notna()
+    out = pd.Series(np.nan, index=text.index, dtype="float64")
+    if not present.any():
+        return out
+    plain = pd.to_numeric(text[present], errors="coerce")
+    if plain.notna().all() and decimal != ",":
+        out[present] = plain.astype("float64").to_numpy()
+        return out
+    t, percent = _strip_number(text[present].astype(str))
+    nums = _numbers_with(t, decimal or ".")
+    if decimal is None and nums.isna().any():
+        alt = _numbers_with(t, ",")
+        if alt.notna().all():
+            nums = alt
+            commas = t.str.contains(",", regex=False)
+            example = text[present].iloc[int(np.flatnonzero(commas)[0])]
+            findings.append(
+                Finding(
+                    f"numbers read with a decimal comma (e.g. {example!r}); "
+                    "set decimal: '.' in the mapping if that is wrong",
+                    int(commas.sum()),
+                    [],
+                    "info",
+                )
+            )
+    nums = nums.where(~percent, nums / 100.0)
+    bad = nums.isna().to_numpy()
+    if bad.any():
+        hint = (
+            "Fix the value, or set decimal: ',' for its source in the mapping if the export writes 1.234,5."
+            if decimal != ","
+            else "Fix the value (decimal: ',' is set for its source)."
+        )
+        raise cells.fail(
+            _within(present.to_numpy(), bad), "is not a number", hint, f"{cells.column} is a number"
+        )
+    out[present] = nums.to_numpy()
+    return out
 
 
 def as_text(s: pd.Series) -> pd.Series:
