@@ -1,100 +1,156 @@
-"""Report building blocks: header, KPI cards, tables, charts, definitions, data notes.
+"""Report building blocks: header, KPI cards, tables, charts, definitions, data notes, and
+the JSON twin.
 
 Each block returns an :class:`IPython.display.HTML` object that renders the same in
-JupyterLab and in the published page. Charts are PNG images embedded in the page (no
-scripts, no remote assets), so a page opens offline. Every piece of user data that
-reaches HTML goes through :func:`html.escape`.
+JupyterLab and in the published page, drawn from a template of
+``crmkit/render/templates/`` by the package's one autoescaping environment
+(:mod:`crmkit.render.templating`): every piece of user data that reaches HTML is escaped
+there. Charts are PNG images embedded in the page (no scripts, no remote assets), so a page
+opens offline.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from IPython.display import HTML
+from IPython.display import HTML, display
 
-from crmkit.metrics.definitions import METRICS
-from crmkit.render.formatting import CSS, PALETTE, SERIES, compact, fmt, fmt_change  # noqa: F401
-from crmkit.render.plotting import plt, sns
+from crmkit.metrics.definitions import METRICS, Metric
+from crmkit.render.formatting import CSS, PALETTE, fmt, fmt_change
+from crmkit.render.plotting import figure, money_axis, percent_axis, plain_text, plt
+from crmkit.render.templating import html_block
+from crmkit.reports.context import ReportContext
+from crmkit.reports.data import JSON_MIMETYPE, ReportData
 from crmkit.stats import SMALL_SAMPLE
 
-
-def style() -> HTML:
-    """The page's stylesheet (emitted once, by :func:`header`)."""
-    return HTML(f"<style>{CSS}</style>")
-
-
-# -- blocks -------------------------------------------------------------------------------
+__all__ = [
+    "Cell", "Row", "cards", "chart", "definitions", "fmt", "header", "kpi_cards", "notes",
+    "publish", "table", "text", "text_table", "trend_chart",
+]
 
 
-def header(meta: Mapping[str, Any]) -> HTML:
-    """The standard report header: what, when, for whom, from which data, by which version."""
-    e = html.escape
-    rows = [
-        ("Period", f"{e(meta['period_label'])} ({e(meta['period_dates'])})"),
-        ("Team", e(meta["team_name"])),
-        ("Compared with", e(meta.get("comparison") or "none")),
-        ("Time zone", e(meta["timezone"])),
-        ("As of", e(meta["as_of"])),
-        ("Generated", e(meta["generated_at"])),
-        ("Data fingerprint", f"<code>{e(meta['fingerprint'])}</code>"),
-        ("crmkit version", e(meta["version"])),
-    ]
-    cells = "".join(f"<div><b>{k}:</b> {v}</div>" for k, v in rows)
-    return HTML(
-        f"<style>{CSS}</style><div class='ck ck-header'><h1>{e(meta['title'])}</h1>"
-        f"<div class='ck-meta'>{cells}</div></div>"
-    )
+# -- header and KPI cards -------------------------------------------------------------------
+
+
+def header(ctx: ReportContext | Mapping[str, Any]) -> HTML:
+    """The standard report header: what, when, for whom, from which data, by which version.
+
+    ``ctx`` is the report's context, or the mapping its ``meta()`` returns (title,
+    period_label, period_dates, team_name, comparison, timezone, as_of, generated_at,
+    fingerprint, version). The page's stylesheet comes with it.
+    """
+    meta = ctx if isinstance(ctx, Mapping) else ctx.meta()
+    return html_block("header.html.j2", css=CSS, meta=meta)
+
+
+def cards(data: ReportData[Any], *names: str) -> HTML:
+    """KPI cards of the named metrics of a report, with their comparison, change and test."""
+    return kpi_cards([data.card(name) for name in names], data.context.currency)
+
+
+@dataclass(frozen=True)
+class _Change:
+    css_class: str  # ck-up (better), ck-down (worse) or ck-flat
+    arrow: str
+    shown: str
+    previous: str
+    significance: str
+
+
+@dataclass(frozen=True)
+class _Card:
+    name: str
+    label: str
+    value: str
+    interval: tuple[str, str] | None
+    n: str | None
+    small: bool
+    change: _Change | None
 
 
 def kpi_cards(cards: Sequence[Mapping[str, Any]], currency: str = "") -> HTML:
     """KPI cards. Each card: ``name`` (a METRICS name), ``value``, optional ``previous``,
     ``change``, ``test`` (a :class:`~crmkit.stats.Test`), ``interval`` and ``n``."""
-    out = []
-    for card in cards:
-        m = METRICS[card["name"]]
-        value = fmt(card.get("value"), m.unit, currency)
-        sub = []
-        interval = card.get("interval")
-        if interval is not None and interval.low is not None:
-            sub.append(
-                f"95% CI {fmt(interval.low, m.unit, currency)} to {fmt(interval.high, m.unit, currency)}"
-            )
-        n = card.get("n")
-        if n is not None:
-            flag = " <span class='ck-flag'>small sample</span>" if n < SMALL_SAMPLE else ""
-            sub.append(f"n = {n:,}{flag}")
-        if "previous" in card:
-            ch = card.get("change")
-            cls = "ck-flat"
-            if ch is not None and ch != 0:
-                better = (ch > 0) == m.higher_is_better
-                cls = "ck-up" if better else "ck-down"
-            arrow = "▲" if (ch or 0) > 0 else ("▼" if (ch or 0) < 0 else "")
-            test = card.get("test")
-            sig = ""
-            if test is not None and test.p_value is not None:
-                sig = " · significant" if test.significant else " · not significant"
-                sig += f" (p={test.p_value:.3f})" if test.p_value >= 0.001 else " (p<0.001)"
-            shown = fmt_change(ch)
-            if m.change_in_points:
-                now, before = card.get("value"), card.get("previous")
-                shown = f"{now - before:+.1f} pts" if now is not None and before is not None else "—"
-            sub.append(
-                f"<span class='{cls}'>{arrow} {shown}</span> vs "
-                f"{fmt(card.get('previous'), m.unit, currency)}{sig}"
-            )
-        out.append(
-            f"<div class='ck-card' data-metric='{html.escape(m.name)}'>"
-            f"<div class='l'>{html.escape(m.label)}</div><div class='v'>{value}</div>"
-            + "".join(f"<div class='s'>{s}</div>" for s in sub)
-            + "</div>"
-        )
-    return HTML(f"<div class='ck ck-cards'>{''.join(out)}</div>")
+    return html_block("cards.html.j2", cards=[_card(card, currency) for card in cards])
+
+
+def _card(card: Mapping[str, Any], currency: str) -> _Card:
+    m = METRICS[card["name"]]
+    interval = card.get("interval")
+    n = card.get("n")
+    return _Card(
+        name=m.name,
+        label=m.label,
+        value=fmt(card.get("value"), m.unit, currency),
+        interval=(
+            (fmt(interval.low, m.unit, currency), fmt(interval.high, m.unit, currency))
+            if interval is not None and interval.low is not None
+            else None
+        ),
+        n=None if n is None else f"{n:,}",
+        small=n is not None and n < SMALL_SAMPLE,
+        change=_change(card, m, currency) if "previous" in card else None,
+    )
+
+
+def _change(card: Mapping[str, Any], m: Metric, currency: str) -> _Change:
+    """The card's last line: the change (coloured by whether it is better), the previous
+    value and the test in words."""
+    ch = card.get("change")
+    css_class = "ck-flat"
+    if ch is not None and ch != 0:
+        css_class = "ck-up" if (ch > 0) == m.higher_is_better else "ck-down"
+    shown = fmt_change(ch)
+    if m.change_in_points:
+        now, before = card.get("value"), card.get("previous")
+        shown = f"{now - before:+.1f} pts" if now is not None and before is not None else "—"
+    test = card.get("test")
+    significance = ""
+    if test is not None and test.p_value is not None:
+        significance = " · significant" if test.significant else " · not significant"
+        significance += f" (p={test.p_value:.3f})" if test.p_value >= 0.001 else " (p<0.001)"
+    return _Change(
+        css_class=css_class,
+        arrow="▲" if (ch or 0) > 0 else ("▼" if (ch or 0) < 0 else ""),
+        shown=shown,
+        previous=fmt(card.get("previous"), m.unit, currency),
+        significance=significance,
+    )
+
+
+# -- tables ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: its text, and optionally a class, an inline style, a tooltip and a
+    flag (a small tag after the text, e.g. 'provisional')."""
+
+    text: str
+    css_class: str | None = None
+    style: str | None = None
+    title: str | None = None
+    flag: str | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row: its cells and optionally an inline style (e.g. a shaded loss-maker)."""
+
+    cells: Sequence[Cell]
+    style: str | None = None
+
+
+def text_table(head: Sequence[str], rows: Sequence[Row], caption: str | None = None,
+               hidden: int = 0) -> HTML:
+    """A table of cells already formatted as text; ``hidden`` rows were left out (they are
+    in the JSON). For tables whose rows or cells carry a style; :func:`table` draws a frame."""
+    return html_block("table.html.j2", head=head, rows=rows, caption=caption, hidden=hidden)
 
 
 def table(
@@ -105,91 +161,55 @@ def table(
     caption: str | None = None,
     max_rows: int = 50,
 ) -> HTML:
-    """A small HTML table; every cell escaped; numbers formatted by ``units``."""
+    """A small HTML table of a frame's first ``max_rows`` rows; numbers formatted by
+    ``units``, headings from ``labels`` (else the column name)."""
     units = dict(units or {})
     labels = dict(labels or {})
-    e = html.escape
-    head = "".join(f"<th>{e(labels.get(c, c.replace('_', ' ')))}</th>" for c in df.columns)
-    body = []
-    for _, row in df.head(max_rows).iterrows():
-        cells = []
-        for c in df.columns:
-            v = row[c]
-            if c in units:
-                cells.append(
-                    f"<td class='n'>{e(fmt(None if pd.isna(v) else v, units[c], currency))}</td>"
-                )
-            else:
-                cells.append(
-                    f"<td>{e('' if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))}</td>"
-                )
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    more = ""
-    if len(df) > max_rows:
-        more = f"<caption style='caption-side:bottom'>{len(df) - max_rows} more rows in the JSON</caption>"
-    cap = f"<caption>{e(caption)}</caption>" if caption else ""
-    if df.empty:
-        return HTML("<div class='ck'><p><i>No rows for this period and team.</i></p></div>")
-    return HTML(
-        f"<div class='ck'><table class='ck-table'>{cap}{more}<thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table></div>"
-    )
+    head = [labels.get(c, c.replace("_", " ")) for c in df.columns]
+    rows = [
+        Row([_frame_cell(row[c], units.get(c), currency) for c in df.columns])
+        for _, row in df.head(max_rows).iterrows()
+    ]
+    return text_table(head, rows, caption, hidden=max(len(df) - max_rows, 0))
+
+
+def _frame_cell(value: Any, unit: str | None, currency: str) -> Cell:
+    if unit is not None:
+        return Cell(fmt(None if pd.isna(value) else value, unit, currency), css_class="n")
+    missing = value is None or (isinstance(value, float) and pd.isna(value))
+    return Cell("" if missing else str(value))
+
+
+# -- words ----------------------------------------------------------------------------------
 
 
 def definitions(names: Iterable[str]) -> HTML:
     """The definition in words of every metric named."""
-    items = []
-    for name in names:
-        m = METRICS[name]
-        items.append(
-            f"<dt>{html.escape(m.label)} <code>{html.escape(m.name)}</code></dt>"
-            f"<dd>{html.escape(m.definition)}</dd>"
-        )
-    return HTML(f"<div class='ck'><dl class='ck-defs'>{''.join(items)}</dl></div>")
+    return html_block("definitions.html.j2", metrics=[METRICS[name] for name in names])
 
 
 def notes(lines: Sequence[str]) -> HTML:
     """Data notes: rows excluded and why, data-quality findings from the import."""
-    if not lines:
-        return HTML("<div class='ck'><p>No rows were excluded; no data-quality findings.</p></div>")
-    items = "".join(f"<li>{html.escape(s)}</li>" for s in lines)
-    return HTML(f"<div class='ck'><ul class='ck-notes'>{items}</ul></div>")
+    return html_block("notes.html.j2", lines=lines)
 
 
 def text(message: str) -> HTML:
-    """A short escaped paragraph (e.g. a chart's 'no data' message)."""
-    return HTML(f"<div class='ck'><p>{html.escape(message)}</p></div>")
+    """A short paragraph (e.g. a chart's 'no data' message)."""
+    return html_block("text.html.j2", message=message)
 
 
-# -- charts -------------------------------------------------------------------------------
-
-
-def _theme() -> None:
-    sns.set_theme(
-        style="whitegrid",
-        palette=SERIES,
-        rc={"figure.dpi": 96, "savefig.dpi": 96, "axes.titlesize": 12, "axes.labelsize": 10},
-    )
-
-
-def figure(width: float = 9, height: float = 3.6) -> tuple[Any, Any]:
-    """A new figure in the crmkit theme."""
-    _theme()
-    return plt.subplots(figsize=(width, height))
+# -- charts ---------------------------------------------------------------------------------
 
 
 def chart(fig: Any, title: str, caption: str = "") -> HTML:
     """Embed a matplotlib figure as a PNG image (self-contained), then close it."""
     buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
+    with plain_text():  # tick labels are made as the figure is drawn: plain text too
+        fig.tight_layout()
+        fig.savefig(buf, format="png")
     plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return HTML(
-        f"<figure class='ck ck-fig' data-chart='{html.escape(title)}'>"
-        f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'/>{cap}</figure>"
-    )
+    png = base64.b64encode(buf.getvalue()).decode("ascii")
+    return html_block("figure.html.j2", title=title, caption=caption, png=png)
 
 
 def trend_chart(
@@ -215,14 +235,15 @@ def trend_chart(
     return chart(fig, title or f"{label} by {x}")
 
 
-def money_axis(ax: Any, axis: str = "y", currency: str = "") -> None:
-    from matplotlib.ticker import FuncFormatter
-
-    f = FuncFormatter(lambda v, _: compact(v))
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(f)
+# -- the JSON twin --------------------------------------------------------------------------
 
 
-def percent_axis(ax: Any, axis: str = "y") -> None:
-    from matplotlib.ticker import PercentFormatter
-
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter(1.0))
+def publish(data: ReportData[Any]) -> None:
+    """Emit the report's JSON twin as a notebook output that the runner saves beside the page."""
+    display(
+        {
+            JSON_MIMETYPE: data.to_json(),
+            "text/plain": f"crmkit {data.context.report} report data ({len(data.metrics)} metrics)",
+        },
+        raw=True,
+    )

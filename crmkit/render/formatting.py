@@ -77,6 +77,7 @@ def fmt(value: Any, unit: str = "count", currency: str = "") -> str:
 
 
 def compact(value: float) -> str:
+    """A money amount in few characters: 950, 9,999, 12.3k, 1.20M (cards, tables, axes)."""
     a = abs(value)
     if a >= 1e6:
         return f"{value / 1e6:,.2f}M"
@@ -86,6 +87,7 @@ def compact(value: float) -> str:
 
 
 def fmt_change(change: float | None) -> str:
+    """A relative change as a signed percentage (+12.5%, −3.0%); '—' without one."""
     if change is None:
         return "—"
     return f"{'+' if change >= 0 else '−'}{abs(100 * change):.1f}%"

@@ -1,4 +1,4 @@
-"""Customer activity report charts, in the crmkit theme (see :mod:`crmkit.render.blocks`).
+"""Customer activity report charts, in the crmkit theme (see :mod:`crmkit.render.plotting`).
 
 Each function takes a breakdown frame computed by :mod:`crmkit.metrics.activity` and returns the
 chart as an HTML block, or a short message when there is nothing to draw.
@@ -10,8 +10,8 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import HTML
 
-from crmkit.render import blocks
-from crmkit.render.blocks import PALETTE
+from crmkit.render import blocks, plotting
+from crmkit.render.formatting import PALETTE, fmt_change
 from crmkit.stats import Test
 
 #: One colour per customer status, the same in every chart and report.
@@ -37,7 +37,7 @@ def interactions_by_type(by_type: pd.DataFrame, period: str, comparison: str | N
     long["which"] = long["which"].map({"interactions": period, "comparison": comparison})
     long["count"] = long["count"].fillna(0)
     order = by_type.sort_values("interactions", ascending=False)["type"].map(_label).tolist()
-    fig, ax = blocks.figure(height=0.42 * len(by_type) + 1.4)
+    fig, ax = plotting.figure(height=0.42 * len(by_type) + 1.4)
     palette = {period: PALETTE["primary"]}
     if comparison:
         palette[comparison] = PALETTE["secondary"]
@@ -59,7 +59,7 @@ def customer_status(status: pd.DataFrame, comparison: str | None = None) -> HTML
     """Customers per status at the period end (and at the comparison period's end)."""
     if status["customers"].sum() == 0:
         return blocks.text("No customers in scope at the period end.")
-    fig, ax = blocks.figure(height=2.9)
+    fig, ax = plotting.figure(height=2.9)
     y = range(len(status))
     colours = [STATUS_COLOURS.get(s, PALETTE["neutral"]) for s in status["status"]]
     ax.barh(list(y), status["customers"], color=colours, height=0.6, label="Period end")
@@ -87,7 +87,7 @@ def rfm_segments(segments: pd.DataFrame, currency: str = "") -> HTML:
     """Customers and revenue per RFM segment (best segments first)."""
     if segments["customers"].sum() == 0:
         return blocks.text("No customer purchased in the 365 days before the period end.")
-    fig, _ = blocks.figure(width=10, height=0.36 * len(segments) + 1.6)
+    fig, _ = plotting.figure(width=10, height=0.36 * len(segments) + 1.6)
     fig.clf()  # two panels side by side (blocks.figure makes one)
     left = fig.add_subplot(1, 2, 1)
     right = fig.add_subplot(1, 2, 2, sharey=left)
@@ -106,7 +106,7 @@ def rfm_segments(segments: pd.DataFrame, currency: str = "") -> HTML:
     left.set_xlabel("Customers (count, share)")
     right.set_xlabel(f"Revenue in the last 365 days ({currency})" if currency
                      else "Revenue in the last 365 days")
-    blocks.money_axis(right, "x")
+    plotting.money_axis(right, "x")
     right.tick_params(axis="y", labelleft=False)
     left.set_ylabel("RFM segment")
     left.set_title("Customers per segment")
@@ -123,7 +123,7 @@ def cohort_heatmap(cohorts: pd.DataFrame) -> HTML:
     grid = cohorts.pivot(index="cohort", columns="month_offset", values="share")
     sizes = cohorts.groupby("cohort")["customers"].first()
     grid.index = [f"{c} (n={sizes[c]:,})" for c in grid.index]
-    fig, ax = blocks.figure(width=10, height=0.38 * len(grid) + 1.6)
+    fig, ax = plotting.figure(width=10, height=0.38 * len(grid) + 1.6)
     cmap = sns.light_palette(PALETTE["primary"], as_cmap=True)
     later = grid.drop(columns=[0], errors="ignore")
     vmax = float(later.max().max()) if later.notna().any().any() else 1.0
@@ -149,7 +149,7 @@ def status_table(status: pd.DataFrame) -> HTML:
         "share": status["share"],
         "comparison": status["comparison"],
         "comparison_share": status["comparison_share"],
-        "change": [blocks.fmt_change(c) for c in status["change"]],
+        "change": [fmt_change(c) for c in status["change"]],
         "share changed?": [
             Test(None, None if pd.isna(p) else float(p)).words() for p in status["p_value"]
         ],

@@ -1,14 +1,13 @@
-"""Marketing report charts and tables, in the crmkit theme (see :mod:`crmkit.render.blocks`).
+"""Marketing report charts and tables, in the crmkit theme (see :mod:`crmkit.render.plotting`).
 
 Each function takes a breakdown frame computed by :mod:`crmkit.metrics.marketing` and returns an
-HTML block, or a short message when there is nothing to show. The ROI tables are drawn
-here rather than with :func:`crmkit.render.blocks.table` because loss-makers are highlighted; every
-value still goes through :func:`html.escape`.
+HTML block, or a short message when there is nothing to show. The ROI tables are built
+here as rows of cells for :func:`crmkit.render.blocks.text_table` rather than from a frame
+with :func:`crmkit.render.blocks.table`, because loss-makers are highlighted.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,14 +16,16 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import HTML
 
-from crmkit.render import blocks
-from crmkit.render.blocks import PALETTE
+from crmkit.render import blocks, plotting
+from crmkit.render.formatting import PALETTE, fmt
 
 _LOSS_ROW = "background:#fdecea"
+_TOTAL_ROW = "font-weight:600;border-top:2px solid #d9dee4"
 _LOSS_CELL = f"color:{PALETTE['bad']};font-weight:600"
 _GAIN_CELL = f"color:{PALETTE['good']}"
+_NO_WRAP = "white-space:nowrap"
 
-# column -> (heading, unit for blocks.fmt or None for text)
+# column -> (heading, unit for fmt or None for text)
 _COLUMNS: dict[str, tuple[str, str | None]] = {
     "name": ("Campaign", None),
     "channel": ("Channel", None),
@@ -46,21 +47,49 @@ CHANNEL_COLUMNS = ("channel", "campaigns", "cost", "leads", "lead_conversion", "
                    "revenue", "acquired_customers", "cost_per_lead", "cac", "roi")
 
 
-def _cell(value: Any, unit: str | None, currency: str) -> str:
+def _text(value: Any, unit: str | None, currency: str) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "—" if unit else ""
-    return blocks.fmt(value, unit, currency) if unit else str(value)
+    return fmt(value, unit, currency) if unit else str(value)
 
 
-def _roi_cell(roi: Any, provisional: bool, currency: str) -> str:
-    e = html.escape
-    if roi is None or pd.isna(roi):
-        return "<td class='n' title='no cost in the period: no ROI'>—</td>"
-    flag = " <span class='ck-flag'>provisional</span>" if provisional else ""
-    text = e(blocks.fmt(roi, "rate", currency))
-    if roi < 0:
-        return f"<td class='n' style='{_LOSS_CELL};white-space:nowrap'>▼ {text} loss{flag}</td>"
-    return f"<td class='n' style='{_GAIN_CELL};white-space:nowrap'>{text}{flag}</td>"
+def _missing(value: Any) -> bool:
+    return value is None or pd.isna(value)
+
+
+def _is_loss(roi: Any) -> bool:
+    return not _missing(roi) and roi < 0
+
+
+def _roi_cell(roi: Any, provisional: bool, currency: str) -> blocks.Cell:
+    """ROI in the good or bad colour, '▼ … loss' when negative, '—' without cost."""
+    if _missing(roi):
+        return blocks.Cell("—", css_class="n", title="no cost in the period: no ROI")
+    flag = "provisional" if provisional else None
+    shown = fmt(roi, "rate", currency)
+    if _is_loss(roi):
+        return blocks.Cell(f"▼ {shown} loss", css_class="n", style=f"{_LOSS_CELL};{_NO_WRAP}",
+                           flag=flag)
+    return blocks.Cell(shown, css_class="n", style=f"{_GAIN_CELL};{_NO_WRAP}", flag=flag)
+
+
+def _roi_row(rec: Mapping[str, Any], columns: Sequence[str], currency: str) -> blocks.Row:
+    cells = []
+    for c in columns:
+        unit = _COLUMNS[c][1]
+        if c == "roi":
+            cells.append(_roi_cell(rec.get("roi"), bool(rec.get("provisional")), currency))
+        elif unit:
+            cells.append(blocks.Cell(_text(rec.get(c), unit, currency), css_class="n",
+                                     style=_NO_WRAP))
+        else:
+            cells.append(blocks.Cell(_text(rec.get(c), unit, currency)))
+    style = None
+    if rec.get("_total"):
+        style = _TOTAL_ROW
+    elif _is_loss(rec.get("roi")):
+        style = _LOSS_ROW
+    return blocks.Row(cells, style)
 
 
 def roi_table(
@@ -70,36 +99,16 @@ def roi_table(
     """A table whose loss-making rows (ROI < 0) are shaded and marked '▼ … loss', and
     whose ROI carries a 'provisional' tag while the row's leads are still maturing.
 
-    ``totals`` (headline metrics) adds a last row. Every value is escaped.
+    ``totals`` (headline metrics) adds a last row.
     """
     if df.empty:
         return blocks.text("No campaign had cost, leads or won deals in this period.")
-    e = html.escape
-    head = "".join(f"<th>{e(_COLUMNS[c][0])}</th>" for c in columns)
-    rows = []
-    for rec in [*df.head(max_rows).to_dict(orient="records"), *([dict(totals)] if totals else [])]:
-        cells = []
-        for c in columns:
-            unit = _COLUMNS[c][1]
-            if c == "roi":
-                cells.append(_roi_cell(rec.get("roi"), bool(rec.get("provisional")), currency))
-            else:
-                cls = " class='n' style='white-space:nowrap'" if unit else ""
-                cells.append(f"<td{cls}>{e(_cell(rec.get(c), unit, currency))}</td>")
-        roi = rec.get("roi")
-        style = ""
-        if rec.get("_total"):
-            style = " style='font-weight:600;border-top:2px solid #d9dee4'"
-        elif roi is not None and not pd.isna(roi) and roi < 0:
-            style = f" style='{_LOSS_ROW}'"
-        rows.append(f"<tr{style}>{''.join(cells)}</tr>")
-    cap = f"<caption>{e(caption)}</caption>" if caption else ""
-    more = ""
-    if len(df) > max_rows:
-        more = f"<p>{len(df) - max_rows} more rows in the JSON.</p>"
-    return HTML(
-        f"<div class='ck'><table class='ck-table'>{cap}<thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>{more}</div>"
+    records = [*df.head(max_rows).to_dict(orient="records"), *([dict(totals)] if totals else [])]
+    return blocks.text_table(
+        [_COLUMNS[c][0] for c in columns],
+        [_roi_row(rec, columns, currency) for rec in records],
+        caption,
+        hidden=max(len(df) - max_rows, 0),
     )
 
 
@@ -133,7 +142,7 @@ def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "") -> HTML:
     df = df[(df["cost"] > 0) | (df["revenue"] > 0)]
     if df.empty:
         return blocks.text("No campaign had cost or attributed revenue in this period.")
-    fig, ax = blocks.figure(width=9, height=5.2)
+    fig, ax = plotting.figure(width=9, height=5.2)
     values = pd.concat([df["cost"], df["revenue"]])
     positive = values[values > 0]
     low = 10 ** math.floor(math.log10(float(positive.min()))) if len(positive) else 1.0
@@ -157,8 +166,8 @@ def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "") -> HTML:
     ax.set_ylabel(f"Attributed revenue{unit}, log scale")
     ax.set_xlim(-0.3 * low, top)  # a little room so points at 0 are not cut in half
     ax.set_ylim(-0.3 * low, top)
-    blocks.money_axis(ax, "x")
-    blocks.money_axis(ax, "y")
+    plotting.money_axis(ax, "x")
+    plotting.money_axis(ax, "y")
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Cost vs attributed revenue per campaign")
     return blocks.chart(fig, "Cost vs revenue", (
@@ -175,7 +184,7 @@ def lead_funnel(funnel: pd.DataFrame) -> HTML:
                        var_name="stage", value_name="count")
     long["stage"] = long["stage"].map({"leads": "Leads", "converted": "Converted",
                                        "won": "With a won deal"})
-    fig, ax = blocks.figure(height=0.6 * len(funnel) + 1.4)
+    fig, ax = plotting.figure(height=0.6 * len(funnel) + 1.4)
     sns.barplot(data=long, y="channel", x="count", hue="stage", ax=ax,
                 palette=[PALETTE["secondary"], PALETTE["primary"], PALETTE["good"]],
                 errorbar=None)
@@ -197,7 +206,7 @@ def conversion_by_channel(channel: pd.DataFrame, overall: float | None = None) -
     df = channel[channel["leads"] > 0].sort_values("lead_conversion")
     if df.empty:
         return blocks.text("No leads were created in this period.")
-    fig, ax = blocks.figure(height=0.4 * len(df) + 1.4)
+    fig, ax = plotting.figure(height=0.4 * len(df) + 1.4)
     y = list(range(len(df)))
     low = (df["lead_conversion"] - df["lead_conversion_low"]).clip(lower=0)
     high = (df["lead_conversion_high"] - df["lead_conversion"]).clip(lower=0)
@@ -210,7 +219,7 @@ def conversion_by_channel(channel: pd.DataFrame, overall: float | None = None) -
     ax.set_yticks(y)
     ax.set_yticklabels([f"{c} (n={n:,})" for c, n in zip(df["channel"], df["leads"], strict=True)])
     ax.set_xlim(0, min(1.0, float(df["lead_conversion_high"].max()) * 1.2 + 0.02))
-    blocks.percent_axis(ax, "x")
+    plotting.percent_axis(ax, "x")
     ax.set_xlabel("Lead conversion: converted / leads created in the period (%), 95% Wilson interval")
     ax.set_ylabel("Channel (leads)")
     ax.set_title("Lead conversion by channel")

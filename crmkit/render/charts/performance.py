@@ -2,7 +2,7 @@
 
 Each function takes the breakdowns computed by :func:`crmkit.metrics.performance.report` and returns an
 HTML block (a table or an embedded PNG chart), or a short message when there is nothing to
-show. Charts use the theme and palette of :mod:`crmkit.render.blocks`.
+show. Charts use the theme of :mod:`crmkit.render.plotting`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from IPython.display import HTML
 
 from crmkit.metrics.definitions import METRICS
 from crmkit.metrics.performance import SALES_METRICS, SUPPORT_METRICS, WORK_METRICS
-from crmkit.render import blocks
-from crmkit.render.blocks import PALETTE, SERIES
+from crmkit.render import blocks, plotting
+from crmkit.render.formatting import PALETTE, SERIES, fmt, fmt_change
 
 __all__ = ["LEADERBOARDS", "activities_by_type", "leaderboard", "response_times", "workload"]
 
@@ -35,12 +35,12 @@ def _missing(v: Any) -> bool:
 
 
 def _cell(value: Any, unit: str, rank: Any, change: Any, currency: str) -> str:
-    text = blocks.fmt(None if _missing(value) else value, unit, currency)
+    text = fmt(None if _missing(value) else value, unit, currency)
     extra = []
     if not _missing(rank):
         extra.append(f"#{int(rank)}")
     if not _missing(change):
-        extra.append(blocks.fmt_change(change))
+        extra.append(fmt_change(change))
     return f"{text} ({', '.join(extra)})" if extra else text
 
 
@@ -119,22 +119,26 @@ def _role_groups(df: pd.DataFrame) -> pd.DataFrame:
     ).sort_values(["_ro", "_role", "workload", "name"], ascending=[False, False, True, False])
 
 
-def workload(employee: pd.DataFrame) -> HTML:
-    """Workload per person (activities + tasks due + tickets assigned), stacked, grouped by
-    role, with each role's median; people far above or below it are flagged in colour."""
-    if employee.empty or employee["workload"].sum() == 0:
-        return blocks.text("No activities, tasks or tickets in this period.")
-    df = _role_groups(employee).reset_index(drop=True)
-    # one row per person, bottom to top; a gap between roles holds the role's median label
+#: Colour of a workload flag: far above the role's median, or far below it.
+_FLAG_COLOURS = {"high": PALETTE["bad"], "low": PALETTE["accent"]}
+
+
+def _role_positions(roles: pd.Series) -> tuple[np.ndarray, float]:
+    """One bar position per person, bottom to top, with a gap between roles that holds the
+    role's median label; and the position above the last bar."""
     y, pos, previous = [], 0.0, None
-    for role in df["_role"]:
+    for role in roles:
         if previous is not None and role != previous:
             pos += 1.2
         y.append(pos)
         pos += 1.0
         previous = role
-    y_arr = np.array(y)
-    fig, ax = blocks.figure(height=0.27 * (pos + 1) + 1.5)
+    return np.array(y), pos
+
+
+def _stacked_bars(ax: Any, df: pd.DataFrame, y: np.ndarray) -> float:
+    """Activities, tasks due and tickets assigned stacked per person (faded for joiners and
+    leavers); returns the longest bar."""
     parts = (("activities", "Activities logged", PALETTE["primary"]),
              ("tasks_due", "Tasks due", PALETTE["secondary"]),
              ("tickets_assigned", "Tickets assigned", SERIES[5]))
@@ -142,40 +146,62 @@ def workload(employee: pd.DataFrame) -> HTML:
     faded = ~df["full_period"].to_numpy(dtype=bool)
     for col, label, colour in parts:
         values = df[col].to_numpy(dtype=float)
-        bars = ax.barh(y_arr, values, left=left, color=colour, label=label, height=0.72)
+        bars = ax.barh(y, values, left=left, color=colour, label=label, height=0.72)
         for bar, fade in zip(bars, faded, strict=True):
             if fade:
                 bar.set_alpha(0.35)
         left += values
-    top = float(left.max()) or 1.0
+    return float(left.max()) or 1.0
+
+
+def _role_medians(ax: Any, df: pd.DataFrame, y: np.ndarray) -> None:
+    """A dashed line at each role's median, labelled above the role's bars."""
     for role, grp in df.groupby("_role", sort=False):
         med = grp["workload_role_median"].iloc[0]
-        lo, hi = y_arr[grp.index].min(), y_arr[grp.index].max()
+        lo, hi = y[grp.index].min(), y[grp.index].max()
         if pd.notna(med):
             ax.vlines(med, lo - 0.45, hi + 0.45, colors="#1f2933", linestyles="--", linewidth=1.3)
             ax.text(med, hi + 0.55, f"{role} median: {med:,.0f}", fontsize=8, ha="center",
                     va="bottom", color="#1f2933")
-    flag_colour = {"high": PALETTE["bad"], "low": PALETTE["accent"]}
+
+
+def _bar_notes(ax: Any, df: pd.DataFrame, y: np.ndarray, top: float) -> float:
+    """The flag (or the joiner/leaver note) after each bar; returns the x limit that keeps
+    every flag inside the axes."""
     right = top * 1.5
     for i, r in df.iterrows():
         flag = r["workload_flag"]
         if flag:
             words = "possible overload" if flag == "high" else "possibly idle"
             text = f" {r['workload_ratio']:.1f}× median: {words}"
-            ax.text(r["workload"], y_arr[i], text, va="center", fontsize=8.5, fontweight="bold",
-                    color=flag_colour[flag])
+            ax.text(r["workload"], y[i], text, va="center", fontsize=8.5, fontweight="bold",
+                    color=_FLAG_COLOURS[flag])
             # keep the label inside the axes (a bold character is about 1.2% of its width)
             right = max(right, r["workload"] / max(1 - 0.012 * (len(text) + 2), 0.3))
         elif not r["full_period"]:
-            ax.text(r["workload"], y_arr[i], f"  {r['note']}", va="center", fontsize=8,
+            ax.text(r["workload"], y[i], f"  {r['note']}", va="center", fontsize=8,
                     color=PALETTE["neutral"])
-    ax.set_yticks(y_arr)
+    return right
+
+
+def workload(employee: pd.DataFrame) -> HTML:
+    """Workload per person (activities + tasks due + tickets assigned), stacked, grouped by
+    role, with each role's median; people far above or below it are flagged in colour."""
+    if employee.empty or employee["workload"].sum() == 0:
+        return blocks.text("No activities, tasks or tickets in this period.")
+    df = _role_groups(employee).reset_index(drop=True)
+    y, pos = _role_positions(df["_role"])
+    fig, ax = plotting.figure(height=0.27 * (pos + 1) + 1.5)
+    top = _stacked_bars(ax, df, y)
+    _role_medians(ax, df, y)
+    right = _bar_notes(ax, df, y, top)
+    ax.set_yticks(y)
     labels = ax.set_yticklabels(
         [f"{n} ({r})" for n, r in zip(df["name"], df["_role"], strict=True)]
     )
     for lab, flag in zip(labels, df["workload_flag"], strict=True):
         if flag:
-            lab.set_color(flag_colour[flag])
+            lab.set_color(_FLAG_COLOURS[flag])
             lab.set_fontweight("bold")
     ax.set_xlim(0, right)
     ax.set_ylim(-0.8, pos + 0.4)
@@ -201,7 +227,7 @@ def response_times(employee: pd.DataFrame, team_median: pd.DataFrame) -> HTML:
     if df.empty:
         return blocks.text("No ticket opened in this period has a first response.")
     scale, unit = (60.0, "hours") if df["first_response_minutes_p90"].max() >= 180 else (1.0, "minutes")
-    fig, ax = blocks.figure(height=0.45 * len(df) + 1.4)
+    fig, ax = plotting.figure(height=0.45 * len(df) + 1.4)
     y = np.arange(len(df))
     median = df["first_response_minutes_median"].to_numpy(dtype=float) / scale
     p90 = df["first_response_minutes_p90"].to_numpy(dtype=float) / scale

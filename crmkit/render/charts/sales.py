@@ -1,4 +1,4 @@
-"""Sales report charts, in the crmkit theme (see :mod:`crmkit.render.blocks`).
+"""Sales report charts, in the crmkit theme (see :mod:`crmkit.render.plotting`).
 
 Each function takes a breakdown frame computed by a metric module and returns the chart as
 an HTML block, or a short message when there is nothing to draw.
@@ -10,15 +10,15 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import HTML
 
-from crmkit.render import blocks
-from crmkit.render.blocks import PALETTE
+from crmkit.render import blocks, plotting
+from crmkit.render.formatting import PALETTE
 
 
 def revenue_trend(month: pd.DataFrame, current: list[str], currency: str = "") -> HTML:
     """Monthly revenue bars (the report's months highlighted) with the win rate line."""
     if month.empty:
         return blocks.text("No closed deals in the trend window.")
-    fig, ax = blocks.figure()
+    fig, ax = plotting.figure()
     colours = [PALETTE["primary"] if m in current else PALETTE["secondary"] for m in month["month"]]
     sns.barplot(
         data=month, x="month", y="revenue", hue="month", palette=colours, legend=False, ax=ax,
@@ -26,7 +26,7 @@ def revenue_trend(month: pd.DataFrame, current: list[str], currency: str = "") -
     )
     ax.set_xlabel("Month (closed_at)")
     ax.set_ylabel(f"Revenue ({currency})" if currency else "Revenue")
-    blocks.money_axis(ax)
+    plotting.money_axis(ax)
     ax.tick_params(axis="x", rotation=45)
     ax2 = ax.twinx()
     ax2.plot(
@@ -34,7 +34,7 @@ def revenue_trend(month: pd.DataFrame, current: list[str], currency: str = "") -
     )
     ax2.set_ylabel("Win rate (%)")
     ax2.set_ylim(0, 1)
-    blocks.percent_axis(ax2)
+    plotting.percent_axis(ax2)
     ax2.grid(False)
     ax2.legend(loc="upper left")
     ax.set_title("Revenue and win rate by month")
@@ -50,7 +50,7 @@ def stage_funnel(funnel: pd.DataFrame) -> HTML:
     """Deals created in the period by the furthest stage reached."""
     if funnel.empty or funnel["reached"].max() == 0:
         return blocks.text("No deals were created in this period.")
-    fig, ax = blocks.figure(height=0.45 * len(funnel) + 1.2)
+    fig, ax = plotting.figure(height=0.45 * len(funnel) + 1.2)
     sns.barplot(data=funnel, y="stage", x="reached", color=PALETTE["primary"], ax=ax, errorbar=None)
     for i, (n, share) in enumerate(zip(funnel["reached"], funnel["share"], strict=True)):
         ax.text(n, i, f"  {n:,} ({100 * (share or 0):.0f}%)", va="center", fontsize=9)
@@ -66,7 +66,7 @@ def win_rate_by_employee(employee: pd.DataFrame) -> HTML:
     df = employee[employee["closed"] > 0].sort_values("win_rate")
     if df.empty:
         return blocks.text("No deals were closed in this period.")
-    fig, ax = blocks.figure(height=0.32 * len(df) + 1.3)
+    fig, ax = plotting.figure(height=0.32 * len(df) + 1.3)
     y = range(len(df))
     low = (df["win_rate"] - df["win_rate_low"]).clip(lower=0)
     high = (df["win_rate_high"] - df["win_rate"]).clip(lower=0)
@@ -83,7 +83,7 @@ def win_rate_by_employee(employee: pd.DataFrame) -> HTML:
     ax.set_yticks(list(y))
     ax.set_yticklabels([f"{n} (n={c})" for n, c in zip(df["name"], df["closed"], strict=True)])
     ax.set_xlim(0, 1)
-    blocks.percent_axis(ax, "x")
+    plotting.percent_axis(ax, "x")
     ax.set_xlabel("Win rate: won / closed deals (%), with 95% Wilson interval")
     ax.set_ylabel("Seller")
     ax.set_title("Win rate per seller")
@@ -100,7 +100,7 @@ def pipeline_by_close(pipe: pd.DataFrame, currency: str = "") -> HTML:
         id_vars="month", value_vars=["amount", "weighted"], var_name="measure", value_name="value"
     )
     long["measure"] = long["measure"].map({"amount": "Amount", "weighted": "Amount × probability"})
-    fig, ax = blocks.figure()
+    fig, ax = plotting.figure()
     sns.barplot(
         data=long,
         x="month",
@@ -112,7 +112,7 @@ def pipeline_by_close(pipe: pd.DataFrame, currency: str = "") -> HTML:
     )
     ax.set_xlabel("Expected close month")
     ax.set_ylabel(f"Open pipeline ({currency})" if currency else "Open pipeline")
-    blocks.money_axis(ax)
+    plotting.money_axis(ax)
     ax.legend(title=None)
     ax.set_title("Open pipeline by expected close")
     return blocks.chart(

@@ -1,4 +1,4 @@
-"""Customer satisfaction charts and tables, in the crmkit theme (see :mod:`crmkit.render.blocks`).
+"""Customer satisfaction charts and tables, in the crmkit theme (see :mod:`crmkit.render.plotting`).
 
 Each function takes a breakdown frame computed by :mod:`crmkit.metrics.satisfaction` (or the
 report's data) and returns an HTML block, or a short message when there is nothing to show.
@@ -12,8 +12,10 @@ import matplotlib.transforms as mtransforms
 import pandas as pd
 from IPython.display import HTML
 
-from crmkit.render import blocks
-from crmkit.render.blocks import PALETTE, fmt
+from crmkit.metrics.definitions import METRICS
+from crmkit.render import blocks, plotting
+from crmkit.render.formatting import PALETTE, fmt
+from crmkit.reports.data import ReportData
 from crmkit.stats import SMALL_SAMPLE
 
 BAND_COLOURS = {
@@ -22,18 +24,16 @@ BAND_COLOURS = {
     "effort score": PALETTE["primary"],
 }
 SMALL_FLAG = f"small sample (n < {SMALL_SAMPLE})"
-#: Metrics on a signed scale whose change is stated in points, not in %.
-POINT_SCALES = ("nps",)
 
 
-def cards(data: Any, *names: str) -> HTML:
-    """KPI cards like :meth:`crmkit.reports.context.ReportData.cards`, except that NPS shows no
-    relative change: on a −100..100 scale "% change" misleads (1.8 to −29.5 would read
-    −1782%), so its card keeps the previous value and the test, and :func:`nps_change`
-    states the change in points."""
+def cards(data: ReportData[Any], *names: str) -> HTML:
+    """KPI cards like :func:`crmkit.render.blocks.cards`, except that a metric whose change
+    is stated in points (NPS) gets no relative change: on a −100..100 scale "% change"
+    misleads (1.8 to −29.5 would read −1782%), so its card shows the difference in points,
+    uncoloured, with the previous value and the test; :func:`nps_change` says it in words."""
     specs = [data.card(name) for name in names]
     for spec in specs:
-        if spec["name"] in POINT_SCALES and "previous" in spec:
+        if METRICS[spec["name"]].change_in_points and "previous" in spec:
             spec["change"] = None
     return blocks.kpi_cards(specs, data.context.currency)
 
@@ -47,7 +47,7 @@ def trend(month: pd.DataFrame, current: list[str]) -> HTML:
     total = sum(int(month[f"{k}_responses"].sum()) for k in ("nps", "csat", "ces"))
     if month.empty or total == 0:
         return blocks.text("No survey responses in the trend window.")
-    fig, axes = blocks.figure(height=8.4)
+    fig, axes = plotting.figure(height=8.4)
     fig.clf()
     axes = fig.subplots(3, 1, sharex=True)
     x = list(range(len(month)))
@@ -69,7 +69,7 @@ def trend(month: pd.DataFrame, current: list[str]) -> HTML:
         if kind == "nps":
             ax.axhline(0, color=PALETTE["neutral"], linewidth=0.8)
         if kind == "csat":
-            blocks.percent_axis(ax)
+            plotting.percent_axis(ax)
         under = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
         for i, n in enumerate(month[f"{kind}_responses"]):
             small = 0 < n < SMALL_SAMPLE
@@ -100,7 +100,7 @@ def nps_by_group(frame: pd.DataFrame, by: str, title: str) -> HTML:
     if df.empty:
         return blocks.text("No NPS responses in this period.")
     df = df.iloc[::-1]
-    fig, ax = blocks.figure(height=0.42 * len(df) + 1.4)
+    fig, ax = plotting.figure(height=0.42 * len(df) + 1.4)
     y = list(range(len(df)))
     nps, low, high = _num(df["nps"]), _num(df["nps_low"]), _num(df["nps_high"])
     small = df["small_sample"].to_numpy(dtype=bool)
@@ -159,7 +159,7 @@ def score_distribution(dist: pd.DataFrame) -> HTML:
     """Bars of the responses per score: NPS 0–10, CSAT 1–5, CES 1–7, coloured by band."""
     if dist.empty or dist["responses"].sum() == 0:
         return blocks.text("No survey responses in this period.")
-    fig, _ = blocks.figure(width=11, height=3.6)
+    fig, _ = plotting.figure(width=11, height=3.6)
     fig.clf()
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [11, 5, 7]})
     titles = {"nps": "NPS (0–10)", "csat": "CSAT (1–5)", "ces": "CES (1–7)"}
@@ -178,7 +178,7 @@ def score_distribution(dist: pd.DataFrame) -> HTML:
         ax.set_title(f"{titles[kind]}: n={n}{flag}", fontsize=10)
         ax.set_xlabel(xlabels[kind], fontsize=9)
         ax.set_ylim(0, max(0.05, float(share.max()) * 1.2))
-        blocks.percent_axis(ax)
+        plotting.percent_axis(ax)
     axes[0].set_ylabel("Share of responses (%)")
     return blocks.chart(fig, "Score distribution",
                         "Bars: share of the period's responses with each score (count on top). "

@@ -1,0 +1,65 @@
+"""The one place HTML is made: a Jinja2 environment with autoescape on for every template
+crmkit has (report blocks, the import's data-quality report, the site index).
+
+Every value a template prints is escaped here, once, whatever its source (a team name, a
+campaign name, a currency, a comment from a survey); the only exceptions are the package's
+own stylesheet and pre-rendered blocks, marked ``|safe`` in the templates that embed them.
+Templates are addressed by folder: ``blocks/cards.html.j2`` (``crmkit/render/templates``),
+``quality/quality.html.j2`` (``crmkit/sources/imports/templates``), ``site/index.html.j2``
+(``crmkit/publish/templates/site``). They are data files, found by path, so this module
+imports nothing from the layers that own them.
+
+Block templates are written one element a line for reading, and joined as they load (see
+:class:`_JoinLines`), so a page gets no whitespace between tags: it would show as gaps
+between inline elements.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.ext import Extension
+
+__all__ = ["ENV", "render"]
+
+_PACKAGE = Path(__file__).parent
+_FOLDERS = {
+    "blocks": _PACKAGE / "render" / "templates",
+    "quality": _PACKAGE / "sources" / "imports" / "templates",
+    "site": _PACKAGE / "publish" / "templates" / "site",
+}
+_LINE_BREAK = re.compile(r"\n[ \t]*")
+
+
+class _JoinLines(Extension):
+    """Joins a block template's lines (dropping their indentation) before it compiles, so a
+    line break in a template never reaches the page. Text that needs a space keeps it on one
+    line."""
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        # (a prefix loader hands its folders the name without the prefix: go by the file)
+        if filename is not None and Path(filename).parent == _FOLDERS["blocks"]:
+            return _LINE_BREAK.sub("", source)
+        return source
+
+
+#: The package's one Jinja2 environment (autoescape on for every template).
+ENV = jinja2.Environment(
+    loader=jinja2.PrefixLoader(
+        {prefix: jinja2.FileSystemLoader(folder) for prefix, folder in _FOLDERS.items()}
+    ),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    extensions=[_JoinLines],
+)
+ENV.filters["thousands"] = "{:,}".format
+
+
+def render(template: str, **values: Any) -> str:
+    """Render one template (``folder/name``) with every value escaped."""
+    return ENV.get_template(template).render(**values)
