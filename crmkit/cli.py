@@ -1,26 +1,71 @@
 """The ``crmkit`` command line: build the demo, run and publish reports.
 
-Errors in what the user typed (a bad period, an unknown team, a missing database) print
-one line and exit with status 2; a report that fails while running exits with 1.
+Each sub-command is a parser built next to the small handler that carries it out
+(``set_defaults(handler=...)``). Errors in what the user typed (a bad period, an unknown
+team, a missing database) print one line and exit with status 2; a report that fails while
+running exits with 1: both are :class:`crmkit.errors.CrmkitError`, the only errors
+:func:`main` catches.
+
+The handlers import what they run when they run: every command reaches pandas, DuckDB or
+Jupyter (1 to 2 s), which ``crmkit --help`` and a mistyped option must not wait for.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import TypeAlias
 
-from crmkit import __version__
 from crmkit._docstrings import PARAMS
+from crmkit._version import __version__
+from crmkit.errors import CrmkitError, ParameterError, PeriodError, ReportError
+
+_Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+_RUN_DEFAULTS = {"period": "last-month", "team": "all", "compare_to": "previous"}
+NOTEBOOKS_HELP = "notebooks folder (default: ./notebooks)"
+OUTPUT_HELP = "output folder (default: %(default)s)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command != "demo":  # demo's --database is where to write a new file
+            _no_url(getattr(args, "database", None))
+        code: int = args.handler(args)
+        return code
+    except KeyboardInterrupt:
+        print("crmkit: interrupted", file=sys.stderr)
+        return 130
+    except CrmkitError as exc:  # every expected failure is a one-line message, no traceback
+        print(f"crmkit: error: {exc}", file=sys.stderr)
+        return 1 if isinstance(exc, ReportError) else 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="crmkit", description="CRM reports: run, publish, explore."
-    )
+    parser = argparse.ArgumentParser(prog="crmkit", description="CRM reports: run, publish, explore.")
     parser.add_argument("--version", action="version", version=f"crmkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
 
+
+def _no_url(database: str | None) -> None:
+    """A PostgreSQL URL on the command line would show in process lists and shell history."""
+    if database and "://" in database:
+        raise ParameterError(
+            "--database takes a DuckDB file; give a PostgreSQL database through the "
+            "CRMKIT_DATABASE_URL environment variable, so its password stays out of "
+            "process lists and shell history"
+        )
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+
+def _add_demo(sub: _Sub) -> None:
     demo = sub.add_parser("demo", help="build the deterministic demo CRM database")
     demo.add_argument(
         "--database", default="data/demo.duckdb", help="where to write (default: %(default)s)"
@@ -34,7 +79,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--timezone", default="UTC", help="company time zone (default: %(default)s)")
     demo.add_argument("--currency", default="EUR", help="currency code (default: %(default)s)")
+    demo.set_defaults(handler=_demo)
 
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        end = date.fromisoformat(args.end) if args.end else None
+    except ValueError:
+        raise PeriodError(f"--end {args.end!r} is not a date: use YYYY-MM-DD") from None
+    if args.scale < 1:
+        raise ParameterError(f"--scale {args.scale} must be 1 or more")
+    # lazy: the demo generator loads pandas and numpy
+    from crmkit.publish.runner import print_progress
+    from crmkit.sources.demo import build_demo
+
+    path = build_demo(
+        args.database, seed=args.seed, end=end, scale=args.scale, timezone=args.timezone,
+        currency=args.currency, progress=print_progress,
+    )
+    print(path)
+    return 0
+
+
+# -- import ----------------------------------------------------------------------------------
+
+
+def _add_import(sub: _Sub) -> None:
     imp = sub.add_parser(
         "import",
         help="import CRM export files (CSV, Parquet, Excel) into a crmkit database",
@@ -52,17 +122,28 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="where to write (default: $CRMKIT_DATABASE, else data/crm.duckdb)",
     )
+    imp.set_defaults(handler=_import)
 
+
+def _import(args: argparse.Namespace) -> int:
+    from crmkit.sources.imports import import_exports  # lazy: the importer loads pandas
+
+    result = import_exports(args.source_dir, mapping=args.mapping, database=args.database)
+    print(result.summary(), file=sys.stderr)
+    print(result.database)
+    return 0
+
+
+# -- run -------------------------------------------------------------------------------------
+
+
+def _add_run(sub: _Sub) -> None:
     run = sub.add_parser("run", help="execute one report notebook and publish HTML + JSON")
     run.add_argument("report", help="report id: sales, ... (a notebook in notebooks/)")
-    run.add_argument("--period", default="last-month", help=PARAMS["period"])
-    run.add_argument("--team", default="all", help=PARAMS["team"])
-    run.add_argument("--compare-to", default="previous", help=PARAMS["compare_to"])
-    run.add_argument("--as-of", default=None, help=PARAMS["as_of"])
-    run.add_argument("--database", default=None, help=PARAMS["database"])
-    run.add_argument("--timezone", default=None, help=PARAMS["timezone"])
-    run.add_argument("--output", default="output", help="output folder (default: %(default)s)")
-    run.add_argument("--notebooks", default=None, help="notebooks folder (default: ./notebooks)")
+    for name in ("period", "team", "compare_to", "as_of", "database", "timezone"):
+        run.add_argument("--" + name.replace("_", "-"), default=_RUN_DEFAULTS.get(name), help=PARAMS[name])
+    run.add_argument("--output", default="output", help=OUTPUT_HELP)
+    run.add_argument("--notebooks", default=None, help=NOTEBOOKS_HELP)
     run.add_argument(
         "--timeout", type=int, default=600, help="seconds per cell (default: %(default)s)"
     )
@@ -70,27 +151,122 @@ def _parser() -> argparse.ArgumentParser:
         "--param", action="append", default=[], metavar="NAME=VALUE",
         help="a report's own parameter, e.g. --param active_days=60 (repeatable)",
     )
+    run.set_defaults(handler=_run)
 
+
+def _run(args: argparse.Namespace) -> int:
+    extra = _pairs(args.param)
+    from crmkit.publish.runner import print_progress, run_report  # lazy: loads Jupyter, pandas
+
+    result = run_report(
+        args.report, period=args.period, team=args.team, compare_to=args.compare_to,
+        as_of=args.as_of, database=args.database, timezone=args.timezone, output=args.output,
+        notebooks=args.notebooks, timeout=args.timeout, progress=print_progress, extra=extra,
+    )
+    print(result.html)
+    return 0
+
+
+def _pairs(items: Sequence[str]) -> dict[str, str]:
+    """``--param NAME=VALUE`` options as a mapping."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ParameterError(f"--param {item!r}: write NAME=VALUE, e.g. active_days=60")
+        out[name.strip()] = value.strip()
+    return out
+
+
+# -- run-all ---------------------------------------------------------------------------------
+
+
+def _add_run_all(sub: _Sub) -> None:
     run_all = sub.add_parser("run-all", help="run every report of a preset (params/*.yaml) in parallel")
     run_all.add_argument("preset", help="preset file, e.g. params/monthly.yaml")
     run_all.add_argument("--database", default=None, help=PARAMS["database"])
-    run_all.add_argument("--output", default="output", help="output folder (default: %(default)s)")
-    run_all.add_argument("--notebooks", default=None, help="notebooks folder (default: ./notebooks)")
+    run_all.add_argument("--output", default="output", help=OUTPUT_HELP)
+    run_all.add_argument("--notebooks", default=None, help=NOTEBOOKS_HELP)
     run_all.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     run_all.add_argument("--as-of", default=None, help=PARAMS["as_of"])
     run_all.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    run_all.set_defaults(handler=_run_all)
 
+
+def _run_all(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise ParameterError(f"--workers {args.workers} must be 1 or more")
+    from crmkit.publish.batch import run_all, summary_table  # lazy: loads Jupyter, pandas
+
+    outcomes = run_all(
+        args.preset, database=args.database, output=args.output, notebooks=args.notebooks,
+        workers=args.workers, as_of=args.as_of, progress=not args.no_progress,
+    )
+    print(summary_table(outcomes))
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+# -- new-report, install-kernel, index, reports ---------------------------------------------
+
+
+def _add_new_report(sub: _Sub) -> None:
     new = sub.add_parser("new-report", help="create notebooks/NAME.ipynb from the custom-report template")
     new.add_argument("name", help="report id: lower-case letters, digits and _")
-    new.add_argument("--notebooks", default=None, help="notebooks folder (default: ./notebooks)")
+    new.add_argument("--notebooks", default=None, help=NOTEBOOKS_HELP)
+    new.set_defaults(handler=_new_report)
 
-    sub.add_parser(
+
+def _new_report(args: argparse.Namespace) -> int:
+    from crmkit.publish.scaffold import new_report  # lazy: the registry loads pandas
+
+    print(new_report(args.name, args.notebooks))
+    return 0
+
+
+def _add_install_kernel(sub: _Sub) -> None:
+    kernel = sub.add_parser(
         "install-kernel", help="install the fixed 'crmkit' Jupyter kernel into this environment"
     )
+    kernel.set_defaults(handler=_install_kernel)
 
+
+def _install_kernel(args: argparse.Namespace) -> int:
+    from crmkit.publish.kernel import install_kernel  # lazy: the registry loads pandas
+
+    print(install_kernel())
+    return 0
+
+
+def _add_index(sub: _Sub) -> None:
     index = sub.add_parser("index", help="rebuild output/index.html from the reports present")
     index.add_argument("--output", default="output")
+    index.set_defaults(handler=_index)
 
+
+def _index(args: argparse.Namespace) -> int:
+    from crmkit.publish.site import write_index  # lazy: the registry loads pandas
+
+    print(write_index(args.output))
+    return 0
+
+
+def _add_reports(sub: _Sub) -> None:
+    reports = sub.add_parser("reports", help="list the available reports")
+    reports.add_argument("--notebooks", default=None)
+    reports.set_defaults(handler=_reports)
+
+
+def _reports(args: argparse.Namespace) -> int:
+    from crmkit.publish.notebooks import available_reports  # lazy: the registry loads pandas
+
+    print("\n".join(available_reports(args.notebooks)))
+    return 0
+
+
+# -- the database: load-postgres, teams ------------------------------------------------------
+
+
+def _add_load_postgres(sub: _Sub) -> None:
     load_pg = sub.add_parser(
         "load-postgres",
         help="copy a crmkit DuckDB database into PostgreSQL ($CRMKIT_DATABASE_URL)",
@@ -105,159 +281,47 @@ def _parser() -> argparse.ArgumentParser:
     load_pg.add_argument(
         "--schema", default=None, help="target schema (default: the URL's ?schema=, else public)"
     )
-
-    teams = sub.add_parser("teams", help="list the team ids of a database, one per line")
-    teams.add_argument("--database", default=None, help=PARAMS["database"])
-
-    reports = sub.add_parser("reports", help="list the available reports")
-    reports.add_argument("--notebooks", default=None)
-    return parser
+    load_pg.set_defaults(handler=_load_postgres)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        return _dispatch(args)
-    except KeyboardInterrupt:
-        print("crmkit: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # every expected failure is a one-line message, no traceback
-        from crmkit.errors import ParameterError, PeriodError, PresetError, ReportError, StoreError, TeamError
-        from crmkit.model import DataValidationError
-
-        bad_input = (PeriodError, TeamError, StoreError, DataValidationError, PresetError, ParameterError)
-        if isinstance(exc, bad_input):
-            print(f"crmkit: error: {exc}", file=sys.stderr)
-            return 2
-        if isinstance(exc, ReportError):
-            print(f"crmkit: error: {exc}", file=sys.stderr)
-            return 1
-        raise
-
-
-def _pairs(items: Sequence[str]) -> dict[str, str]:
-    from crmkit.errors import ParameterError
-
-    out = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise ParameterError(f"--param {item!r}: write NAME=VALUE, e.g. active_days=60")
-        out[name.strip()] = value.strip()
-    return out
-
-
-def _no_url(database: str | None) -> None:
-    """A PostgreSQL URL on the command line would show in process lists and shell history."""
-    from crmkit.errors import ParameterError
-
-    if database and "://" in database:
-        raise ParameterError(
-            "--database takes a DuckDB file; give a PostgreSQL database through the "
-            "CRMKIT_DATABASE_URL environment variable, so its password stays out of "
-            "process lists and shell history"
-        )
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    _no_url(getattr(args, "database", None) if args.command != "demo" else None)
-    from crmkit.errors import PresetError
+def _load_postgres(args: argparse.Namespace) -> int:
+    # lazy: the loader and the runner load DuckDB, pandas and Jupyter
+    from crmkit.backends.postgres import load_from_environment
     from crmkit.publish.runner import print_progress
 
-    if args.command == "demo":
-        from datetime import date
+    target, rows = load_from_environment(args.database, args.schema, progress=print_progress)
+    print(f"loaded {sum(rows.values()):,} rows in {len(rows)} tables into {target}")
+    return 0
 
-        from crmkit.errors import PeriodError
-        from crmkit.sources.demo import build_demo
 
-        try:
-            end = date.fromisoformat(args.end) if args.end else None
-        except ValueError:
-            raise PeriodError(f"--end {args.end!r} is not a date: use YYYY-MM-DD") from None
-        if args.scale < 1:
-            raise PeriodError(f"--scale {args.scale} must be 1 or more")
-        path = build_demo(
-            args.database,
-            seed=args.seed,
-            end=end,
-            scale=args.scale,
-            timezone=args.timezone,
-            currency=args.currency,
-            progress=print_progress,
-        )
-        print(path)
-        return 0
-    if args.command == "import":
-        from crmkit.sources.imports import import_exports
+def _add_teams(sub: _Sub) -> None:
+    teams = sub.add_parser("teams", help="list the team ids of a database, one per line")
+    teams.add_argument("--database", default=None, help=PARAMS["database"])
+    teams.set_defaults(handler=_teams)
 
-        result = import_exports(args.source_dir, mapping=args.mapping, database=args.database)
-        print(result.summary(), file=sys.stderr)
-        print(result.database)
-        return 0
-    if args.command == "run":
-        from crmkit.publish.runner import run_report
 
-        result = run_report(
-            args.report,
-            period=args.period,
-            team=args.team,
-            compare_to=args.compare_to,
-            as_of=args.as_of,
-            database=args.database,
-            timezone=args.timezone,
-            output=args.output,
-            notebooks=args.notebooks,
-            timeout=args.timeout,
-            progress=print_progress,
-            extra=_pairs(args.param),
-        )
-        print(result.html)
-        return 0
-    if args.command == "run-all":
-        from crmkit.publish.batch import run_all, summary_table
+def _teams(args: argparse.Namespace) -> int:
+    from crmkit.store import Store  # lazy: the store loads pandas and DuckDB
 
-        if args.workers is not None and args.workers < 1:
-            raise PresetError(f"--workers {args.workers} must be 1 or more")
-        outcomes = run_all(
-            args.preset, database=args.database, output=args.output, notebooks=args.notebooks,
-            workers=args.workers, as_of=args.as_of, progress=not args.no_progress,
-        )
-        print(summary_table(outcomes))
-        return 0 if all(o.ok for o in outcomes) else 1
-    if args.command == "new-report":
-        from crmkit.publish.scaffold import new_report
+    store = Store.open(args.database)
+    print("\n".join(store.teams()))
+    store.close()
+    return 0
 
-        print(new_report(args.name, args.notebooks))
-        return 0
-    if args.command == "install-kernel":
-        from crmkit.publish.runner import install_kernel
 
-        print(install_kernel())
-        return 0
-    if args.command == "index":
-        from crmkit.publish.site import write_index
-
-        print(write_index(args.output))
-        return 0
-    if args.command == "load-postgres":
-        from crmkit.backends.postgres import load_from_environment
-
-        target, rows = load_from_environment(args.database, args.schema, progress=print_progress)
-        print(f"loaded {sum(rows.values()):,} rows in {len(rows)} tables into {target}")
-        return 0
-    if args.command == "teams":
-        from crmkit.store import Store
-
-        store = Store.open(args.database)
-        print("\n".join(store.teams()))
-        store.close()
-        return 0
-    if args.command == "reports":
-        from crmkit.publish.runner import available_reports
-
-        print("\n".join(available_reports(args.notebooks)))
-        return 0
-    raise AssertionError(args.command)  # pragma: no cover
+#: The sub-commands, in the order ``crmkit --help`` lists them.
+COMMANDS: tuple[Callable[[_Sub], None], ...] = (
+    _add_demo,
+    _add_import,
+    _add_run,
+    _add_run_all,
+    _add_new_report,
+    _add_install_kernel,
+    _add_index,
+    _add_load_postgres,
+    _add_teams,
+    _add_reports,
+)
 
 
 if __name__ == "__main__":  # pragma: no cover

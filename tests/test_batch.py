@@ -222,3 +222,62 @@ def test_new_report_is_picked_up_everywhere(tmp_path, notebooks, demo_db):
     assert "q3_review.html" in (out / "index.html").read_text()
     page = (out / "2025-06" / "all" / "q3_review.html").read_text()
     assert "Q3 Review report" in page and page.count("<img") >= 1
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("reports: [sales]\ncolour: blue\n", "preset.yaml, line 2: unknown key(s) colour; valid keys:"),
+        ("reports: [sales]\nperiods: []\n", "preset.yaml, line 2: periods: must be a value"),
+        ("timeout: 0\n", "preset.yaml, line 1: timeout: must be a positive number"),
+        ("params: {activity: 60}\n", "preset.yaml, line 1: params: maps a report"),
+        ("reports: [sales\n", "preset.yaml, line 2: not valid YAML"),
+        ("- sales\n", "preset.yaml: a preset is a mapping"),
+    ],
+)
+def test_preset_errors_name_file_and_line(tmp_path, text, needle):
+    with pytest.raises(PresetError) as err:
+        load_preset(_preset(tmp_path, text))
+    assert needle in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_preset_that_is_a_folder_or_binary_is_one_line(tmp_path):
+    binary = tmp_path / "preset.bin"
+    binary.write_bytes(b"\xff\xfe\x00\x01" * 64)
+    for path, needle in [(tmp_path, "folder"), (binary, "not a text file"),
+                         (tmp_path / "none.yaml", "no such preset")]:
+        with pytest.raises(PresetError, match=needle) as err:
+            load_preset(path)
+        assert "\n" not in str(err.value)
+
+
+def test_preset_values_are_typed(tmp_path):
+    preset = load_preset(_preset(
+        tmp_path, "reports: sales\nperiods: [2025, '2025-06']\nas_of: 2025-07-01\ntimeout: 30\n"
+                  "compare_to: year_ago\nparams: {sales: {x: 1}}\n"))
+    assert preset.reports == ("sales",) and preset.periods == ("2025", "2025-06")
+    assert preset.as_of == "2025-07-01" and preset.timeout == 30 and preset.compare_to == "year_ago"
+    assert preset.params == {"sales": {"x": 1}} and preset.teams == ("all",)
+    assert preset.path == tmp_path / "preset.yaml"
+
+
+def test_index_escapes_and_shows_titles_and_index_kpis(tmp_path):
+    from crmkit.publish.site import render
+    from crmkit.reports import REPORTS, title
+
+    report, spec = next(iter(REPORTS.items()))
+    entry = {
+        "report": report, "_href": f"2025-06/x/{report}.html", "team": "x",
+        "team_name": "<script>alert(1)</script>", "currency": "EUR",
+        "period": {"label": "2025-06", "start": "2025-06-01", "last_day": "2025-06-30"},
+        "metrics": {name: 1 for name in (*spec.index_kpis, "not_on_the_index")},
+        "definitions": {name: {"label": f"Label {name}", "unit": "count"} for name in spec.index_kpis},
+    }
+    custom = {**entry, "report": "q3_review", "_href": "2025-06/x/q3_review.html",
+              "metrics": {"a": 1, "b": 2, "c": 3, "d": 4}, "definitions": {}}
+    page = render([entry, custom])
+    assert "<script" not in page and "&lt;script&gt;" in page
+    assert title(report) in page and "Q3 Review" in page
+    assert all(f"Label {name}" in page for name in spec.index_kpis)
+    assert "not_on_the_index" not in page and "c: " in page and "d: " not in page
+    assert "No reports yet" in render([])

@@ -30,7 +30,7 @@ def test_notebook_rules(path):
     names = {t.id for node in ast.parse(params[0].source).body if isinstance(node, ast.Assign)
              for t in node.targets if isinstance(t, ast.Name)}
     assert names >= STANDARD, STANDARD - names
-    assert "publish()" in code[-1].source and "remove-cell" in code[-1].metadata.get("tags", [])
-    assert "open_report(" in code[1].source and "header()" in code[1].source
+    assert "blocks.publish(data)" in code[-1].source and "remove-cell" in code[-1].metadata.get("tags", [])
+    assert "open_report(" in code[1].source and "blocks.header(ctx)" in code[1].source
     for cell in code:
         assert len(cell.source.splitlines()) <= 15, f"cell over 15 lines: {cell.source[:60]}"

@@ -19,7 +19,9 @@ from published import chromium, first_team, kpi_cards, month_and_quarter
 
 from crmkit.errors import ReportError
 from crmkit.metrics.definitions import METRICS
-from crmkit.publish.runner import extract_json, run_report
+from crmkit.publish.export import extract_json
+from crmkit.publish.kernel import Kernel
+from crmkit.publish.runner import run_report
 from crmkit.render.blocks import fmt
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
@@ -293,8 +295,6 @@ def test_kernel_starts_warm_with_an_empty_namespace(tmp_path, demo_db):
     """The report libraries are imported as the kernel starts; nothing is left in the
     user namespace, and the next notebook on the same kernel starts clean again."""
     import nbformat
-
-    from crmkit.publish.runner import Kernel
 
     probe = (
         "import json, sys\n"

@@ -1,35 +1,43 @@
-"""Scheduled batch runs: a preset (``params/*.yaml``) expanded into report runs that execute
-in parallel worker processes, each with a warm kernel, isolated from each other's failures.
-
-A preset::
-
-    reports: all                 # every notebook in notebooks/, or a list: [sales, activity]
-    periods: [last-month]        # any period of the grammar, relative ones resolved at run time
-    teams: [all, each]           # all = company-wide, each = every team, or team ids
-    compare_to: previous         # previous | year_ago | none
-    timezone: null               # null: the dataset's time zone
+"""Scheduled batch runs: a preset (:mod:`crmkit.publish.presets`) expanded into report runs
+that execute in parallel worker processes, each with a warm kernel, isolated from each
+other's failures; then one index for all of them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import multiprocessing.util
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crmkit.errors import PeriodError, PresetError
-from crmkit.parameters import describe, find_database, resolve
-
-PRESET_KEYS = {"reports", "periods", "teams", "compare_to", "timezone", "as_of", "timeout", "params"}
+from crmkit._files import locked, stale_temporaries
+from crmkit.backends import Database, describe, find_database
+from crmkit.errors import ParameterError, PresetError, ReportError
+from crmkit.parameters import resolve
+from crmkit.publish.kernel import Kernel
+from crmkit.publish.notebooks import (
+    available_reports,
+    find_notebooks,
+    report_notebook,
+    report_parameters,
+)
+from crmkit.publish.presets import Preset, load_preset
+from crmkit.publish.runner import run_report
+from crmkit.publish.site import write_index
 
 
 @dataclass(frozen=True)
 class Job:
+    """One run of a batch, its parameters resolved (relative periods made absolute)."""
+
     report: str
     period: str
     team: str
@@ -45,6 +53,8 @@ class Job:
 
 @dataclass
 class Outcome:
+    """How a job went: published (``html``) or failed (``error``, failing ``cell``)."""
+
     job: Job
     ok: bool
     seconds: float
@@ -54,133 +64,71 @@ class Outcome:
     notebook: str | None = None
 
 
-@dataclass
-class Preset:
-    path: Path
-    reports: list[str]
-    periods: list[str]
-    teams: list[str]
-    compare_to: str = "previous"
-    timezone: str | None = None
-    as_of: str | None = None
-    timeout: int = 600
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def load_preset(path: str | os.PathLike[str]) -> Preset:
-    """Read and check a preset file; every problem is a one-line PresetError."""
-    import yaml
-
-    p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PresetError(f"{p}: no such preset file (presets live in params/)") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise PresetError(f"{p}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    if not isinstance(raw, dict):
-        raise PresetError(f"{p}: a preset is a mapping with keys {', '.join(sorted(PRESET_KEYS))}")
-    unknown = sorted(set(raw) - PRESET_KEYS)
-    if unknown:
-        raise PresetError(
-            f"{p}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(PRESET_KEYS))}"
-        )
-
-    def listed(key: str, default: list[str]) -> list[str]:
-        value = raw.get(key, default)
-        if isinstance(value, str | int):
-            value = [value]
-        if not isinstance(value, list) or not value or not all(isinstance(v, str | int) for v in value):
-            raise PresetError(f"{p}: '{key}' must be a value or a non-empty list of values")
-        return [str(v) for v in value]
-
-    params = raw.get("params") or {}
-    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
-        raise PresetError(
-            f"{p}: 'params' maps a report to its own parameters, "
-            "e.g. params: {activity: {active_days: 60}}"
-        )
-    timeout = raw.get("timeout", 600)
-    if not isinstance(timeout, int) or timeout <= 0:
-        raise PresetError(f"{p}: 'timeout' must be a positive number of seconds per cell")
-    return Preset(
-        path=p,
-        reports=listed("reports", ["all"]),
-        periods=listed("periods", ["last-month"]),
-        teams=listed("teams", ["all"]),
-        compare_to=str(raw.get("compare_to") or "previous"),
-        timezone=raw.get("timezone"),
-        as_of=str(raw["as_of"]) if raw.get("as_of") else None,
-        timeout=timeout,
-        params={str(k): dict(v) for k, v in params.items()},
-    )
-
-
 def expand(
-    preset: Preset, database: Path, notebooks: Path, as_of: str | None = None
+    preset: Preset, database: Database, notebooks: Path, as_of: str | None = None
 ) -> list[Job]:
     """The runs a preset asks for, every parameter validated before anything runs."""
-    from crmkit.errors import ParameterError
-    from crmkit.publish.runner import available_reports, report_notebook, report_parameters
-
     settings, teams = describe(database)
-    known = available_reports(notebooks)
-    reports: list[str] = []
-    for r in preset.reports:
-        if r == "all":
-            reports += [k for k in known if k not in reports]
-            continue
-        try:
-            report_notebook(r, notebooks)
-        except ParameterError as exc:
-            raise PresetError(f"{preset.path}: reports: {exc}") from None
-        if r not in reports:
-            reports.append(r)
-    own: dict[str, tuple[tuple[str, Any], ...]] = {}
-    for r, values in preset.params.items():
-        if r not in reports:
-            raise PresetError(f"{preset.path}: params: {r!r} is not one of this preset's reports")
-        try:
-            own[r] = tuple(sorted(report_parameters(r, notebooks / f"{r}.ipynb", values).items()))
-        except ParameterError as exc:
-            raise PresetError(f"{preset.path}: params: {exc}") from None
-    team_ids: list[str] = []
-    for t in preset.teams:
-        for tid in (list(teams) if t == "each" else [t]):
-            if tid not in team_ids:
-                team_ids.append(tid)
-    as_of = as_of or preset.as_of
+    reports = _reports(preset, notebooks)
+    own = _own_parameters(preset, reports, notebooks)
+    team_ids = list(dict.fromkeys(t for sel in preset.teams for t in (teams if sel == "each" else [sel])))
     jobs = []
     for period in preset.periods:
         for team in team_ids:
             try:
                 r = resolve(
-                    period=period, team=team, compare_to=preset.compare_to, as_of=as_of,
-                    timezone=preset.timezone, settings=settings, teams=teams,
+                    period=period, team=team, compare_to=preset.compare_to,
+                    as_of=as_of or preset.as_of, timezone=preset.timezone,
+                    settings=settings, teams=teams,
                 )
-            except (PeriodError, ValueError) as exc:
+            except ValueError as exc:  # PeriodError, TeamError
                 raise PresetError(f"{preset.path}: {exc}") from None
-            for report in reports:
-                jobs.append(
-                    Job(report, r.period.label, r.team, r.compare_to, r.period.timezone,
-                        r.as_of.isoformat(), own.get(report, ()))
-                )
+            jobs += [
+                Job(report, r.period.label, r.team, r.compare_to, r.period.timezone,
+                    r.as_of.isoformat(), own.get(report, ()))
+                for report in reports
+            ]
     return jobs
+
+
+def _reports(preset: Preset, notebooks: Path) -> list[str]:
+    """The preset's report ids, each once; ``all`` is every report with a notebook."""
+    reports: list[str] = []
+    for report in preset.reports:
+        if report == "all":
+            reports += available_reports(notebooks)
+            continue
+        try:
+            report_notebook(report, notebooks)
+        except ParameterError as exc:
+            raise PresetError(f"{preset.path}: reports: {exc}") from None
+        reports.append(report)
+    return list(dict.fromkeys(reports))
+
+
+def _own_parameters(
+    preset: Preset, reports: list[str], notebooks: Path
+) -> dict[str, tuple[tuple[str, Any], ...]]:
+    """Each report's own parameters from the preset's ``params``, checked and typed."""
+    own = {}
+    for report, values in preset.params.items():
+        if report not in reports:
+            raise PresetError(f"{preset.path}: params: {report!r} is not one of this preset's reports")
+        try:
+            checked = report_parameters(report, notebooks / f"{report}.ipynb", values)
+        except ParameterError as exc:
+            raise PresetError(f"{preset.path}: params: {exc}") from None
+        own[report] = tuple(sorted(checked.items()))
+    return own
 
 
 # -- worker processes -----------------------------------------------------------------------
 
-_KERNEL: Any = None
+_KERNEL: Kernel | None = None
 
 
 def _worker_init(database: str, notebooks: str) -> None:
     """Start this worker's warm kernel (shut down when the worker exits)."""
-    import multiprocessing.util
-
-    from crmkit.publish.runner import Kernel
-
     global _KERNEL
     with contextlib.suppress(Exception):
         _KERNEL = Kernel(find_database(database), Path(notebooks))
@@ -188,9 +136,7 @@ def _worker_init(database: str, notebooks: str) -> None:
 
 
 def _run_job(job: Job, database: str, notebooks: str, output: str, timeout: int) -> Outcome:
-    from crmkit.errors import ReportError
-    from crmkit.publish.runner import run_report
-
+    """Run one job in a worker; every failure becomes a failed :class:`Outcome`."""
     started = time.perf_counter()
     try:
         result = run_report(
@@ -220,11 +166,8 @@ def run_all(
     progress: bool = True,
     stream: Any = None,
 ) -> list[Outcome]:
-    """Run every report of a preset; return one outcome per run (failures included)."""
-    from crmkit.publish.runner import find_notebooks
-    from crmkit.publish.site import write_index
-
-    stream = stream or sys.stderr
+    """Run every report of a preset; return one outcome per run (failures included), in
+    the preset's order."""
     preset = load_preset(preset_path)
     db = find_database(database)
     folder = find_notebooks(notebooks)
@@ -233,38 +176,36 @@ def run_all(
     out_root.mkdir(parents=True, exist_ok=True)
     _clean_stale_temporaries(out_root)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    bar = _progress_bar(len(jobs), progress, stream or sys.stderr)
     outcomes: list[Outcome] = []
-    bar = _progress_bar(len(jobs), progress, stream)
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(str(db), str(folder))) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init, initargs=(str(db), str(folder))) as pool:
         futures: dict[Future[Outcome], Job] = {
             pool.submit(_run_job, job, str(db), str(folder), str(out_root), preset.timeout): job
             for job in jobs
         }
-        from concurrent.futures import as_completed
-
         for future in as_completed(futures):
-            job = futures[future]
-            try:
-                outcome = future.result()
-            except Exception as exc:  # noqa: BLE001 - a worker process died
-                outcome = Outcome(job, False, 0.0, error=f"worker died: {type(exc).__name__}: {exc}")
-            outcomes.append(outcome)
-            bar(outcome, outcomes)
+            outcomes.append(_outcome(future, futures[future]))
+            bar(outcomes[-1], outcomes)
     write_index(out_root)
     order = {job: i for i, job in enumerate(jobs)}
-    outcomes.sort(key=lambda o: order[o.job])
-    return outcomes
+    return sorted(outcomes, key=lambda o: order[o.job])
+
+
+def _outcome(future: Future[Outcome], job: Job) -> Outcome:
+    """A finished job's outcome, or a failed one if its worker process died."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - a worker process died
+        return Outcome(job, False, 0.0, error=f"worker died: {type(exc).__name__}: {exc}")
 
 
 def _progress_bar(total: int, enabled: bool, stream: Any) -> Callable[[Outcome, list[Outcome]], None]:
+    """A progress bar (done, failed, remaining) that also prints each failure as it comes."""
     started = time.perf_counter()
     if not enabled:
         return lambda _o, _all: None
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: tqdm costs 0.1 s of CLI start-up
 
     bar = tqdm(total=total, file=stream, unit="report", dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}] {postfix}")
@@ -301,13 +242,17 @@ def summary_table(outcomes: Sequence[Outcome]) -> str:
 
 
 def _clean_stale_temporaries(out_root: Path) -> None:
-    """Remove temporary run folders left by runs that were killed (their process is gone)."""
-    import shutil
-
+    """Remove what runs that were killed left behind: their temporary run folders (named
+    after their process, which is gone) and half-written files in the report folders
+    (under each folder's lock, so no file another run is writing)."""
     for tmp in out_root.glob(".tmp-*"):
         parts = tmp.name.split("-")
         if len(parts) >= 3 and parts[1].isdigit() and not _pid_alive(int(parts[1])):
             shutil.rmtree(tmp, ignore_errors=True)
+    for folder in (p for p in out_root.glob("*/*") if p.is_dir() and stale_temporaries(p)):
+        with locked(folder):
+            for path in stale_temporaries(folder):
+                path.unlink(missing_ok=True)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -1,26 +1,32 @@
 """The published site: ``output/index.html`` links every report present.
 
 The index is rebuilt from the JSON twins on disk (the single source of truth), so it is
-always consistent with the pages it links, whichever run wrote them.
+always consistent with the pages it links, whichever run wrote them. Each row shows the
+report's index KPIs (:attr:`crmkit.reports.ReportSpec.index_kpis`; the first three metrics
+of a custom report) with their change; the page is rendered from an autoescaping Jinja2
+template (``templates/site/index.html.j2``, through :mod:`crmkit._html`).
 """
 
 from __future__ import annotations
 
-import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crmkit import _html
+from crmkit._files import write_atomic
 from crmkit.render.formatting import CSS, fmt, fmt_change
+from crmkit.reports import REPORTS, title
 
-#: Headline KPIs per report on the index page.
-HEADLINES: dict[str, tuple[str, ...]] = {
-    "sales": ("revenue", "deals_won", "win_rate"),
-    "activity": ("active_customers", "new_customers"),
-    "satisfaction": ("nps", "csat"),
-    "marketing": ("cost", "leads", "roi"),
-    "performance": ("tickets_resolved", "sla_compliance"),
-}
+
+@dataclass(frozen=True)
+class Kpi:
+    """A headline number as the index shows it: label, formatted value, change (or '')."""
+
+    label: str
+    value: str
+    change: str
 
 
 def collect(output: Path) -> list[dict[str, Any]]:
@@ -44,57 +50,50 @@ def collect(output: Path) -> list[dict[str, Any]]:
     return entries
 
 
+def kpis(entry: dict[str, Any]) -> list[Kpi]:
+    """The index KPIs of one published report, formatted from its JSON alone (each JSON
+    carries the definitions of its metrics: no report code runs)."""
+    metrics = entry.get("metrics", {})
+    spec = REPORTS.get(entry["report"])
+    names = spec.index_kpis if spec else tuple(metrics)[:3]
+    shown = []
+    for name in (n for n in names if n in metrics):
+        definition = (entry.get("definitions") or {}).get(name, {})
+        value = fmt(metrics.get(name), definition.get("unit", "score"), entry.get("currency", ""))
+        shown.append(Kpi(definition.get("label", name), value, _change(entry, name, definition)))
+    return shown
+
+
+def _change(entry: dict[str, Any], name: str, definition: dict[str, Any]) -> str:
+    """A metric's change against the comparison period: relative, or in points for rates
+    defined that way; '' when there is none."""
+    if definition.get("change_in_points"):
+        now, before = entry["metrics"].get(name), (entry.get("comparison") or {}).get(name)
+        return f"{now - before:+.1f} pts" if now is not None and before is not None else ""
+    change = (entry.get("changes") or {}).get(name, {}).get("change")
+    return fmt_change(change) if change is not None else ""
+
+
 def render(entries: list[dict[str, Any]]) -> str:
-    e = html.escape
-    rows = []
-    for d in entries:
-        names = HEADLINES.get(d["report"], tuple(list(d.get("metrics", {}))[:3]))
-        kpis = []
-        for name in names:
-            if name not in d.get("metrics", {}):
-                continue
-            # each JSON carries the definitions of its metrics: no report code is imported
-            spec = (d.get("definitions") or {}).get(name, {})
-            unit, label = spec.get("unit", "score"), spec.get("label", name)
-            value = fmt(d["metrics"].get(name), unit, d.get("currency", ""))
-            ch = (d.get("changes") or {}).get(name, {}).get("change")
-            change = f" <small>({e(fmt_change(ch))})</small>" if ch is not None else ""
-            if spec.get("change_in_points"):
-                now, before = d["metrics"].get(name), (d.get("comparison") or {}).get(name)
-                change = (f" <small>({now - before:+.1f} pts)</small>"
-                          if now is not None and before is not None else "")
-            kpis.append(f"{e(label)}: <b>{e(value)}</b>{change}")
-        p = d["period"]
-        rows.append(
-            "<tr>"
-            f"<td>{e(p.get('label', ''))}<br><small>{e(p.get('start', ''))} to "
-            f"{e(p.get('last_day', p.get('end', '')))}</small></td>"
-            f"<td>{e(d.get('team_name', d.get('team', '')))}</td>"
-            f"<td><a href='{e(d['_href'])}'>{e(d['report'])}</a></td>"
-            f"<td>{' · '.join(kpis)}</td>"
-            f"<td><small>{e(d.get('generated_at', ''))}</small></td>"
-            "</tr>"
-        )
-    body = (
-        "".join(rows)
-        or "<tr><td colspan='5'>No reports yet: run <code>crmkit run</code>.</td></tr>"
-    )
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>crmkit reports</title><style>{CSS} body{{margin:24px}}</style></head>"
-        "<body><div class='ck'><div class='ck-header'><h1>crmkit reports</h1>"
-        f"<div class='ck-meta'><div>{len(entries)} report(s), newest period first</div></div></div>"
-        "<table class='ck-table'><thead><tr><th>Period</th><th>Team</th><th>Report</th>"
-        f"<th>Headline (change vs comparison)</th><th>Generated</th></tr></thead><tbody>{body}"
-        "</tbody></table></div></body></html>"
-    )
+    """The index page of ``entries`` (as :func:`collect` returns them)."""
+    rows = [
+        {
+            "period": entry["period"].get("label", ""),
+            "first_day": entry["period"].get("start", ""),
+            "last_day": entry["period"].get("last_day", entry["period"].get("end", "")),
+            "team": entry.get("team_name", entry.get("team", "")),
+            "href": entry["_href"],
+            "title": title(entry["report"]),
+            "kpis": kpis(entry),
+            "generated_at": entry.get("generated_at", ""),
+        }
+        for entry in entries
+    ]
+    return _html.render("site/index.html.j2", css=CSS, rows=rows)
 
 
 def write_index(output: str | Path) -> Path:
     """Rebuild ``output/index.html`` from the reports present."""
-    from crmkit.publish.runner import write_atomic
-
     root = Path(output)
     target = root / "index.html"
     write_atomic(target, render(collect(root)))

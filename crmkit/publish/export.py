@@ -1,0 +1,76 @@
+"""From an executed notebook to what is published: its JSON twin and its HTML page.
+
+The HTML exporter (nbconvert, with the ``crmkit`` template: code hidden, bookkeeping cells
+removed) takes about a second to import and compile its templates, so a run builds it in a
+background thread while its notebook executes (:func:`start_html_exporter`).
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from crmkit.reports import JSON_MIMETYPE
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+#: Cells the page leaves out: set-up, the parameters cell and the one papermill injected.
+REMOVED_TAGS = frozenset({"remove-cell", "injected-parameters", "parameters"})
+
+
+def extract_json(nb: nbformat.NotebookNode) -> dict[str, Any] | None:
+    """The report's JSON twin, taken from the executed notebook's outputs."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if JSON_MIMETYPE in data:
+                value = data[JSON_MIMETYPE]
+                return json.loads(value) if isinstance(value, str) else dict(value)
+    return None
+
+
+def to_html(nb: nbformat.NotebookNode, exporter: Any = None) -> str:
+    """Self-contained HTML with code hidden and bookkeeping cells removed."""
+    body, _ = (exporter or html_exporter()).from_notebook_node(nb)
+    return body
+
+
+def html_exporter() -> Any:
+    """nbconvert's HTML exporter with the ``crmkit`` template, its templates compiled."""
+    # lazy: nbconvert costs about a second of CLI start-up
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+    from traitlets.config import Config
+
+    config = Config()
+    config.TagRemovePreprocessor.remove_cell_tags = set(REMOVED_TAGS)
+    config.TagRemovePreprocessor.enabled = True
+    config.HTMLExporter.exclude_input = True
+    config.HTMLExporter.exclude_input_prompt = True
+    config.HTMLExporter.exclude_output_prompt = True
+    exporter = HTMLExporter(
+        config=config, template_name="crmkit", extra_template_basedirs=[str(TEMPLATES)]
+    )
+    exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
+    # Jinja compiles the templates on first use: do it now, on an empty notebook.
+    exporter.from_notebook_node(nbformat.v4.new_notebook())
+    return exporter
+
+
+def start_html_exporter() -> Future[Any]:
+    """Build :func:`html_exporter` in a background thread; ``.result()`` waits for it.
+
+    papermill is imported here first, in the calling thread: nbconvert imports some of
+    the same modules, and two threads importing a module at once can see it half made.
+    """
+    import papermill  # noqa: F401  # lazy: papermill costs about 0.5 s of CLI start-up
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmkit-exporter")
+    try:
+        return pool.submit(html_exporter)
+    finally:
+        pool.shutdown(wait=False)  # the submitted build still runs; a failed run need not wait

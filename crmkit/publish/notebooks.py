@@ -1,0 +1,108 @@
+"""Report notebooks: where they are, which reports exist, and a report's own parameters.
+
+The standard reports are those of the registry (:data:`crmkit.reports.REPORTS`); any other
+notebook in the notebooks folder is a custom report (``crmkit new-report``) and runs the
+same way. A report's own parameters (``--param NAME=VALUE``, ``params:`` in a preset) are
+checked against its notebook's parameters cell and typed before they reach it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from crmkit.errors import ParameterError
+from crmkit.reports import REPORTS
+
+#: A report id: also a file name, so nothing that could leave the notebooks folder.
+REPORT_ID = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+#: Parameters every report notebook declares; each has its own option on the command line.
+STANDARD = frozenset({"period", "team", "compare_to", "as_of", "database", "timezone"})
+
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:+\- ]{0,64}$")
+
+
+def find_notebooks(notebooks: str | os.PathLike[str] | None = None) -> Path:
+    """The report notebooks folder: the argument, ``$CRMKIT_NOTEBOOKS``, ``./notebooks``,
+    or the repository's ``notebooks/`` beside the package."""
+    for candidate in (
+        notebooks,
+        os.environ.get("CRMKIT_NOTEBOOKS"),
+        "notebooks",
+        Path(__file__).resolve().parent.parent.parent / "notebooks",
+    ):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate).resolve()
+    raise ParameterError("no notebooks folder found; pass --notebooks DIR")
+
+
+def available_reports(notebooks: str | os.PathLike[str] | None = None) -> list[str]:
+    """Report ids with a notebook in the folder: the registry's in page order, then the
+    custom reports (any other notebook) by name."""
+    folder = find_notebooks(notebooks)
+    found = {p.stem for p in folder.glob("*.ipynb") if REPORT_ID.match(p.stem)}
+    standard = [report for report in REPORTS if report in found]
+    return standard + sorted(found - set(standard))
+
+
+def report_notebook(report: str, folder: Path) -> Path:
+    """The notebook of a report id; a one-line error for an unsafe or unknown id."""
+    known = ", ".join(available_reports(folder)) or "none"
+    if not REPORT_ID.match(report or ""):
+        raise ParameterError(
+            f"report {report!r}: a report id is lower-case letters, digits and _ (e.g. sales); "
+            f"available reports: {known}"
+        )
+    source = folder / f"{report}.ipynb"
+    if not source.exists():
+        raise ParameterError(f"no report {report!r}; available reports: {known}")
+    return source
+
+
+def report_parameters(report: str, source: Path, extra: dict[str, Any]) -> dict[str, Any]:
+    """Validate a report's own parameters against its notebook's parameters cell.
+
+    Names must be declared there (and not be one of the standard parameters, which have
+    their own options); values are numbers, booleans or short plain text, so nothing
+    unsafe reaches the notebook.
+    """
+    if not extra:
+        return {}
+    import papermill as pm  # lazy: papermill costs about 0.5 s of CLI start-up
+
+    declared = set(pm.inspect_notebook(str(source))) - STANDARD
+    return {name: _checked(report, name, value, declared) for name, value in extra.items()}
+
+
+def _checked(report: str, name: str, value: Any, declared: set[str]) -> Any:
+    """One own parameter, typed; a one-line ParameterError for a name or value it refuses."""
+    if name in STANDARD:
+        option = "--" + name.replace("_", "-")
+        raise ParameterError(f"{report}: parameter {name!r} has its own option ({option})")
+    if name not in declared:
+        known = ", ".join(sorted(declared)) or "none"
+        raise ParameterError(f"{report}: unknown parameter {name!r}; its parameters: {known}")
+    if isinstance(value, str):
+        if not _SAFE_VALUE.match(value):
+            raise ParameterError(
+                f"{report}: parameter {name}={value!r}: use letters, digits and . _ - : + only"
+            )
+        return typed(value)
+    if not isinstance(value, int | float | bool):
+        raise ParameterError(f"{report}: parameter {name}: a number, true/false or short text")
+    return value
+
+
+def typed(text: str) -> Any:
+    """A command-line value as the notebook should see it: bool, int, float or the text."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        with contextlib.suppress(ValueError):
+            return kind(text)
+    return text
