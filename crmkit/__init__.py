@@ -1,8 +1,9 @@
 """crmkit: CRM reports over a canonical, validated data model.
 
-The public surface is small; everything else lives in its domain module
-(``crmkit.metrics.sales``, ``crmkit.periods``, ...). Names are imported on first use so that the
-command line starts fast.
+The public surface is small; everything else lives in its layer (``crmkit.metrics``,
+``crmkit.reports``, ``crmkit.render``, ``crmkit.publish``, ...: see the README's
+Architecture section). Names are imported on first use so that the command line starts
+fast.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+from crmkit._version import __version__ as __version__
 
 __all__ = [
+    "REPORTS",
     "ReportContext",
     "ReportData",
     "Store",
@@ -23,9 +25,10 @@ __all__ = [
 ]
 
 _LOCATIONS = {
-    "ReportContext": "crmkit.reports.context",
-    "ReportData": "crmkit.reports.context",
-    "open_report": "crmkit.reports.context",
+    "REPORTS": "crmkit.reports",
+    "ReportContext": "crmkit.reports",
+    "ReportData": "crmkit.reports",
+    "open_report": "crmkit.reports",
     "Store": "crmkit.store",
     "parse_period": "crmkit.periods",
     "compare_period": "crmkit.periods",

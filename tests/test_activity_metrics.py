@@ -18,7 +18,6 @@ active"); c8 on 2025-07-05 (after the end: not in the status population).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime as dt
 
 import pandas as pd
@@ -306,35 +305,8 @@ def test_metrics_do_not_mutate_inputs():
         pd.testing.assert_frame_equal(df, before[name])
 
 
-def test_report_on_in_memory_store():
-    from crmkit.model import TABLES
-    from crmkit.reports.context import open_report
-    from crmkit.store import Store
 
-    frames = {"activities": _activities(), "deals": _deals(), "customers": _customers(),
-              "employees": _employees(), "teams": pd.DataFrame({"team_id": ["a", "b"], "name": ["A", "B"]})}
-    for name, df in frames.items():  # the canonical columns this test does not need, left empty
-        for col in TABLES[name].columns:
-            if col.name not in df:
-                df[col.name] = None
-    store = Store.from_frames(frames)
-    ctx = open_report("activity", period="2025-06", as_of="2025-07-15", store=store)
-    data = activity.report(ctx)
-    assert data.metrics["interactions"] == 5 and data.comparison["interactions"] == 2
-    assert data.breakdowns["went_quiet"]["name"].tolist() == ["Customer c4", "Customer c11"]
-    assert data.breakdowns["went_quiet"]["owner"].tolist() == ["Ann", "Ann"]
-    assert data.breakdowns["top_revenue"]["customer_id"].tolist() == ["c1", "c2"]
-    payload = json.loads(json.dumps(data.to_json()))
-    assert payload["metrics"]["customers_active"] == 6
-    assert {"interactions_by_type", "customer", "employee", "customer_status", "rfm_segments",
-            "cohorts", "went_quiet", "top_revenue"} <= set(payload["breakdowns"])
-    assert any("without a customer: 1." in n for n in data.notes)  # a7 in June
-    # team "b" (e2): activities a3, a6, a9, a10; deals d2, d3, d4
-    team = activity.report(open_report("activity", period="2025-06", team="b", as_of="2025-07-15",
-                                       store=store))
-    assert team.metrics["interactions"] == 1 and team.metrics["active_customers"] == 1  # c2
-    assert team.metrics["new_customers"] == 0  # c2's first purchase (of team b) is in 2024
-    assert team.breakdowns["went_quiet"]["customer_id"].tolist() == ["c4"]
-    no_cmp = activity.report(open_report("activity", period="2025-06", compare_to="none",
-                                         as_of="2025-07-15", store=store))
-    assert no_cmp.comparison is None and no_cmp.breakdowns["went_quiet"].empty
+def test_rfm_definition_quotes_the_grid_in_code():
+    from crmkit.metrics.definitions import METRICS
+
+    assert activity.rfm_grid_words() in METRICS["rfm"].definition

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from published import first_team, kpi_cards, month_and_quarter
 
-from crmkit.metrics import activity  # registers the report's metric definitions
+from crmkit.metrics import activity
 from crmkit.metrics.definitions import METRICS
 from crmkit.render.blocks import fmt
 

@@ -15,7 +15,6 @@ import duckdb
 import pytest
 from published import kpi_cards, month_and_quarter
 
-import crmkit.metrics.marketing  # noqa: F401  (registers the Marketing definitions)
 from crmkit.metrics.definitions import METRICS
 from crmkit.render.blocks import fmt
 

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from published import kpi_cards, month_and_quarter
 
-from crmkit.metrics import satisfaction
 from crmkit.metrics.definitions import METRICS
 from crmkit.publish.runner import run_report
 from crmkit.render.blocks import fmt
+from crmkit.reports import satisfaction
 
 PLANTED = "<script>alert(1)</script>"
 
@@ -155,7 +155,8 @@ def _planted_detractor_in_june(db: Path) -> bool:
 
 def _tiny_database(path: Path) -> Path:
     """A minimal canonical database with one detractor comment holding markup."""
-    from crmkit.model import TABLES, empty_frame, write_database
+    from crmkit.backends.duckdb import write_database
+    from crmkit.model import TABLES, empty_frame
 
     frames = {name: empty_frame(name) for name in TABLES}
     frames |= {

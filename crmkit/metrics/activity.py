@@ -14,7 +14,7 @@ dated by ``closed_at``); :func:`contacts` stacks both into one lazy frame.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, TypedDict
 
 import narwhals as nw
 import numpy as np
@@ -23,15 +23,11 @@ import pandas as pd
 from crmkit import stats
 from crmkit.metrics import _frames as F
 from crmkit.metrics._frames import Frame
-from crmkit.metrics.definitions import Metric, register
 from crmkit.periods import Period
 
 __all__ = [
+    "Summary",
     "ACTIVITY_TYPES",
-    "HEADLINE",
-    "PERIOD_CARDS",
-    "STATUS_CARDS",
-    "TYPE_CARDS",
     "RFM_GRID",
     "SEGMENTS",
     "STATUSES",
@@ -39,6 +35,7 @@ __all__ = [
     "by_customer",
     "by_employee",
     "cohort_retention",
+    "CustomerLists",
     "contacts",
     "customer_status",
     "interactions",
@@ -46,8 +43,11 @@ __all__ = [
     "last_contacts",
     "new_customers",
     "quintile_scores",
-    "report",
+    "customer_lists",
+    "data_gaps",
+    "snapshot_at",
     "rfm",
+    "rfm_grid_words",
     "rfm_segment",
     "rfm_segments",
     "significance",
@@ -84,9 +84,10 @@ RFM_LOOKBACK_DAYS = 365
 DAY = pd.Timedelta(days=1)
 
 
-# -- definitions (in words, printed in the report) -----------------------------------------
+# -- the RFM grid in words ----------------------------------------------------------------
 
-def _grid_words() -> str:
+def rfm_grid_words() -> str:
+    """The RFM segment grid in words (quoted in the catalogue's definition of ``rfm``)."""
     parts = []
     for seg in SEGMENTS:
         cells = [(r, fm) for (r, fm), name in RFM_GRID.items() if name == seg]
@@ -99,56 +100,6 @@ def _grid_words() -> str:
 def _span(values: list[int]) -> str:
     return str(values[0]) if len(values) == 1 else f"{values[0]}–{values[-1]}"
 
-
-register(
-    Metric("interactions", "Interactions", "count",
-           "Activities whose occurred_at falls in the period, of every type; also shown per "
-           "type, per customer and per employee. An activity without a customer counts here "
-           "but in no per-customer figure."),
-    *(
-        Metric(f"interactions_{t}", f"Interactions: {t.replace('_', ' ')}", "count",
-               f"Activities of type {t} whose occurred_at falls in the period (0 when none).")
-        for t in ACTIVITY_TYPES
-    ),
-    Metric("active_customers", "Active customers (in period)", "count",
-           "Customers with at least one activity (occurred_at) or one won deal (closed_at) "
-           "in the period."),
-    Metric("new_customers", "New customers", "count",
-           "Customers whose first won deal ever (the earliest closed_at among the won deals "
-           "in this report's scope: the team's deals for a team report) falls in the period."),
-    Metric("customers_active", "Status at end: active", "count",
-           "Customers whose last contact (activity or won deal) before the period end is at "
-           "most active_days (default 90) days before the end, counted exactly: a contact "
-           "exactly 90 days before is active. The end is the period end, or the end of the "
-           "as-of day when that is earlier."),
-    Metric("customers_at_risk", "Status at end: at risk", "count",
-           "Customers whose last contact before the period end is more than active_days "
-           "(default 90) and at most lost_days (default 180) days before the end.",
-           higher_is_better=False),
-    Metric("customers_lost", "Status at end: lost", "count",
-           "Customers whose last contact before the period end is more than lost_days "
-           "(default 180) days before the end. Customers of the scope (created before the end) "
-           "with no activity and no purchase ever before the end are 'never active' and are "
-           "in none of the three status counts.", higher_is_better=False),
-    Metric("rfm", "RFM segments", "score",
-           "Customers with at least one won deal in the 365 days before the period end. "
-           "Recency: whole days from the last such purchase to the end; frequency: number of "
-           "won deals; monetary: sum of their amounts (no amount counts 0). Each is scored "
-           "1–5 by quintile: score = ceil(5 × rank / n), rank 1..n from worst to best, tied "
-           "values all taking the lowest rank of their run (so equal values always get the "
-           "same score, and a tie never lifts a customer above the first of its group: "
-           "one-off buyers all score F = 1); recency ranks the most recent best (5). FM = "
-           "(F + M) / 2 rounded half up. Segments by R and FM: " + _grid_words() + "."),
-    Metric("cohort_retention", "Cohort retention", "rate",
-           "Customers grouped by the month of their first won deal ever (cohort); for each "
-           "later month, the share of the cohort with at least one won deal in that month. "
-           "Month 0 is 100% by construction. Months are local calendar months; purchases "
-           "after the period end are not counted."),
-    Metric("went_quiet", "Went quiet", "count",
-           "Customers with at least one contact (activity or won deal) in the comparison "
-           "period and none in this period, with their last contact before the period end, "
-           "their owner and their revenue (won deals) in the 365 days before the period end."),
-)
 
 
 # -- building blocks -------------------------------------------------------------------------
@@ -482,7 +433,9 @@ def cohort_retention(deals: Frame, months: list[Period], end: datetime) -> pd.Da
     pos = {label: i for i, label in enumerate(labels)}
     size = first.groupby("cohort").size()
     hits = first.merge(bought, on="customer_id")
-    hits["month_offset"] = hits["month"].map(pos) - hits["cohort"].map(pos)
+    # a lookup per row, not Series.map: on no rows pandas would type the result as text
+    hits["month_offset"] = [pos[m] - pos[c] for m, c in zip(hits["month"], hits["cohort"],
+                                                            strict=True)]
     retained = hits[hits["month_offset"] >= 0].groupby(["cohort", "month_offset"]).size()
     last = len(buckets) - 1
     rows = []
@@ -536,10 +489,19 @@ def went_quiet(
 
 # -- one period's headline --------------------------------------------------------------------
 
+class Summary(TypedDict):
+    """One period's Customer-activity figures."""
+
+    metrics: dict[str, Any]  # every headline KPI under its METRICS.md name
+    status: pd.DataFrame  # each customer's status at ``at``
+    status_counts: dict[str, int]
+    at: datetime  # the instant the status is taken at
+
+
 def summary(
     activities: Frame, deals: Frame, customers: Frame, period: Period, at: datetime,
     active_days: float = 90, lost_days: float = 180,
-) -> dict[str, Any]:
+) -> Summary:
     """Every headline Customer-activity KPI of one period under its METRICS.md name.
 
     ``at`` is the instant the status is taken at (the period end, or the end of the as-of
@@ -556,14 +518,14 @@ def summary(
         "customers_at_risk": counts["at_risk"],
         "customers_lost": counts["lost"],
     }
-    return {"metrics": metrics, "status": status, "status_counts": counts, "at": at}
+    return Summary(metrics=metrics, status=status, status_counts=counts, at=at)
 
 
 COUNTS = ("interactions", *(f"interactions_{t}" for t in ACTIVITY_TYPES), "active_customers",
           "new_customers", "customers_active", "customers_at_risk", "customers_lost")
 
 
-def significance(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, stats.Test]:
+def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
     """Change tests between two :func:`summary` results: every headline metric is a count,
     tested with the conditional binomial test of two Poisson counts."""
     cm, pm = current["metrics"], previous["metrics"]
@@ -571,17 +533,6 @@ def significance(current: dict[str, Any], previous: dict[str, Any]) -> dict[str,
 
 
 # -- the report -------------------------------------------------------------------------------
-
-HEADLINE = ("interactions", "active_customers", "new_customers", "customers_active",
-            "customers_at_risk", "customers_lost")
-PERIOD_CARDS = HEADLINE[:3]
-STATUS_CARDS = HEADLINE[3:]
-TYPE_CARDS = tuple(f"interactions_{t}" for t in ACTIVITY_TYPES)
-
-
-def _snapshot(period: Period, as_of_end: datetime) -> datetime:
-    return min(period.end_utc, max(as_of_end, period.start_utc))
-
 
 def _customer_details(customers: Frame, employees: Frame, ids: list[str]) -> pd.DataFrame:
     """Name and owner's name of the given customers (one query each, small)."""
@@ -613,130 +564,61 @@ def _local_date(ts: pd.Series, timezone: str) -> pd.Series:
     return stamps.dt.tz_localize("UTC").dt.tz_convert(timezone).dt.date
 
 
-def report(ctx: Any, active_days: float = 90, lost_days: float = 180, top: int = 50,
-           cohort_months: int = 12) -> Any:
-    """Compute the whole Customer activity report for a :class:`~crmkit.reports.context.ReportContext`.
+def snapshot_at(period: Period, as_of_end: datetime) -> datetime:
+    """The instant customer status is taken: the period end, or the end of the as-of day
+    while the period is not over (never before the period start)."""
+    return min(period.end_utc, max(as_of_end, period.start_utc))
 
-    ``active_days`` / ``lost_days``: status thresholds; ``top``: rows of the top-customer
-    breakdowns; ``cohort_months``: cohorts shown (ending with the period's last month).
-    """
-    from crmkit.periods import trend_months
-    from crmkit.reports.context import ReportData
 
-    _check_thresholds(active_days, lost_days)
-    t, everyone = ctx.tables, ctx.store.tables
-    at = _snapshot(ctx.period, ctx.as_of_end)
-    current = summary(t["activities"], t["deals"], t["customers"], ctx.period, at,
-                      active_days, lost_days)
-    previous = None
-    if ctx.comparison is not None:
-        previous = summary(t["activities"], t["deals"], t["customers"], ctx.comparison,
-                           _snapshot(ctx.comparison, ctx.as_of_end), active_days, lost_days)
+class CustomerLists(NamedTuple):
+    """The customer tables of the report, each with the customer's name (and owner)."""
 
-    per_customer = by_customer(t["activities"], t["deals"], ctx.period)
+    customer: pd.DataFrame  # most active in the period
+    top_revenue: pd.DataFrame  # most revenue won in the period
+    went_quiet: pd.DataFrame  # active in the comparison period, silent since (empty without one)
+    active_in_period: int  # customers with an interaction or a won deal in the period
+
+
+def customer_lists(activities: Frame, deals: Frame, customers: Frame, employees: Frame,
+                   period: Period, comparison: Period | None, at: datetime,
+                   top: int = 50) -> CustomerLists:
+    """The top ``top`` customers by activity and by revenue, and those that went quiet."""
+    per_customer = by_customer(activities, deals, period)
     top_activity = per_customer[per_customer["interactions"] > 0].head(top)
     top_revenue = (
         per_customer[per_customer["deals_won"] > 0]
         .sort_values(["revenue", "deals_won", "customer_id"], ascending=[False, False, True])
         .head(top)[["customer_id", "revenue", "deals_won", "interactions"]]
     )
-    quiet = (went_quiet(t["activities"], t["deals"], ctx.period, ctx.comparison, at)
-             if ctx.comparison is not None else
+    quiet = (went_quiet(activities, deals, period, comparison, at)
+             if comparison is not None else
              pd.DataFrame(columns=["customer_id", "last_contact", "revenue_365d"]))
     ids = sorted({*top_activity["customer_id"], *top_revenue["customer_id"],
                   *quiet["customer_id"]})
-    details = _customer_details(everyone["customers"], everyone["employees"], ids)
+    details = _customer_details(customers, employees, ids)
     quiet = quiet.assign(
-        last_contact=_local_date(quiet["last_contact"], ctx.period.timezone),
+        last_contact=_local_date(quiet["last_contact"], period.timezone),
         days_since_contact=np.floor((pd.Timestamp(at) - pd.to_datetime(quiet["last_contact"]))
                                     / DAY).astype("Int64"),
     )[["customer_id", "last_contact", "days_since_contact", "revenue_365d"]]
-
-    scored = rfm(t["deals"], at)
-    months = trend_months(ctx.period, cohort_months)
-    data = ReportData.from_summaries(
-        ctx,
-        current,
-        previous,
-        significance,
-        breakdowns={
-            "interactions_by_type": interactions_by_type(
-                current["metrics"], previous["metrics"] if previous else None),
-            "customer": _named(top_activity, details),
-            "top_revenue": _named(top_revenue, details),
-            "employee": by_employee(t["activities"], t["employees"], ctx.period),
-            "customer_status": status_table(current["status_counts"],
-                                            previous["status_counts"] if previous else None),
-            "rfm_segments": rfm_segments(scored),
-            "cohorts": cohort_retention(t["deals"], months, at),
-            "went_quiet": _named(quiet, details, owner=True),
-        },
-        extra={"at": at, "active_days": active_days, "lost_days": lost_days,
-               "rfm_customers": len(scored), "active_in_period": len(per_customer)},
-    )
-    data.samples = {"rfm": len(scored)}
-    data.notes = _notes(ctx, current, at, active_days, lost_days, scored)
-    return data
+    return CustomerLists(_named(top_activity, details), _named(top_revenue, details),
+                         _named(quiet, details, owner=True), len(per_customer))
 
 
-_DEAL_COLUMNS_USED = ("deal_id", "owner_id", "customer_id", "status", "amount", "closed_at")
-
-
-def _notes(ctx: Any, current: dict[str, Any], at: datetime, active_days: float,
-           lost_days: float, scored: pd.DataFrame) -> list[str]:
-    t = ctx.tables
-    notes = []
+def data_gaps(activities: Frame, deals: Frame, period: Period, at: datetime) -> dict[str, int]:
+    """Rows the customer figures cannot use: activities of the period without a customer,
+    won deals before ``at`` without a customer or without an amount."""
     counts = F.one_row(
-        F.lazy(t["activities"]).filter(_in(ctx.period, "occurred_at"))
+        F.lazy(activities).filter(_in(period, "occurred_at"))
         .select(n=nw.len(), with_customer=nw.col("customer_id").count())
     )
-    no_customer = _int(counts["n"]) - _int(counts["with_customer"])
-    if no_customer:
-        notes.append(f"Activities in the period without a customer: {no_customer:,}. They count "
-                     "in the interactions and in no per-customer figure.")
     won = F.one_row(
-        F.lazy(t["deals"]).filter((nw.col("status") == "won") & (nw.col("closed_at") < at))
+        F.lazy(deals).filter((nw.col("status") == "won") & (nw.col("closed_at") < at))
         .select(n=nw.len(), with_customer=nw.col("customer_id").count(),
                 with_amount=nw.col("amount").count())
     )
-    if _int(won["n"]) - _int(won["with_customer"]):
-        notes.append(f"Won deals before the period end without a customer: "
-                     f"{_int(won['n']) - _int(won['with_customer']):,}. They are left out of "
-                     "every customer figure.")
-    if _int(won["n"]) - _int(won["with_amount"]):
-        notes.append(f"Won deals before the period end without an amount: "
-                     f"{_int(won['n']) - _int(won['with_amount']):,}. They count as purchases "
-                     "of amount 0.")
-    when = "the period end" if at == ctx.period.end_utc else f"the end of the as-of day {ctx.as_of}"
-    notes.append(
-        f"Customer status is taken at {when} ({at:%Y-%m-%d %H:%M} UTC): active if the last "
-        f"contact is at most {active_days:g} days before it, at risk up to {lost_days:g} days, "
-        "lost beyond."
-    )
-    if at < ctx.period.end_utc:
-        notes.append(
-            f"The period is not over (as of {ctx.as_of}): its counts so far are compared with "
-            "the whole comparison period."
-        )
-    never = current["status_counts"]["never_active"]
-    if never:
-        notes.append(f"{never:,} customer(s) created before that instant have no activity and no "
-                     "purchase before it: status 'never active', in none of the status counts.")
-    if ctx.team != "all":
-        notes.append(
-            "Team report: customer figures use this team's activities (by the activity's "
-            "employee, else the customer's owner) and this team's won deals only; a customer's "
-            "first purchase (new customers, cohorts) is the first among this team's deals."
-        )
-    if len(scored) and len(scored) < stats.SMALL_SAMPLE:
-        notes.append(f"Only {len(scored)} customer(s) purchased in the 365-day RFM window: "
-                     "quintile scores on so few customers are rough.")
-    if ctx.comparison is None:
-        notes.append("No comparison period: changes, tests and the 'went quiet' list are not "
-                     "shown.")
-    for note in ctx.store.notes:
-        if note.table in ("activities", "customers", "employees", "teams") or (
-            note.table == "deals" and note.column in _DEAL_COLUMNS_USED
-        ):
-            notes.append(f"Import: {note.table}.{note.column}: {note.count:,} row(s) {note.rule}.")
-    return notes
+    return {
+        "activities_without_customer": _int(counts["n"]) - _int(counts["with_customer"]),
+        "won_without_customer": _int(won["n"]) - _int(won["with_customer"]),
+        "won_without_amount": _int(won["n"]) - _int(won["with_amount"]),
+    }

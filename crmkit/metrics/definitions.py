@@ -1,6 +1,9 @@
-"""Every metric's name, label, unit and definition in words (from ../shared/METRICS.md).
+"""Every metric's name, label, unit and definition in words: the one catalogue.
 
-Reports print these definitions next to the numbers, and the JSON uses the same names.
+Reports print these definitions next to the numbers, the JSON twin carries them, and
+``docs/METRICS.md`` is generated from them. A name means one thing everywhere (``deals_won``
+of Sales is the one Marketing shows), so each is defined once, grouped here by the report
+that introduces it.
 """
 
 from __future__ import annotations
@@ -12,157 +15,267 @@ from dataclasses import dataclass
 class Metric:
     name: str
     label: str
-    unit: str  # count | money | rate | days | money_per_day | score | minutes | hours
+    unit: str  # count | money | rate | days | money_per_day | score | minutes | hours | p_value
     definition: str
     higher_is_better: bool = True
     #: A signed score (NPS, −100..100) whose change reads best as a difference in points:
     #: a relative change of a value near zero is meaningless. The JSON keeps the relative
-    #: change of METRICS.md; pages show the points.
+    #: change; pages show the points.
     change_in_points: bool = False
 
 
-def _m(name: str, label: str, unit: str, definition: str, higher: bool = True) -> Metric:
-    return Metric(name, label, unit, definition, higher)
+_SALES = (
+    Metric("deals_created", "Deals created", "count",
+           "Deals whose created_at falls in the period."),
+    Metric("deals_won", "Deals won", "count",
+           "Deals with status won whose closed_at falls in the period."),
+    Metric("deals_lost", "Deals lost", "count",
+           "Deals with status lost whose closed_at falls in the period.",
+           higher_is_better=False),
+    Metric("revenue", "Revenue", "money",
+           "Sum of amount of the deals won in the period."),
+    Metric("win_rate", "Win rate", "rate",
+           "Won / (won + lost) over the deals closed in the period, with a Wilson 95% interval."),
+    Metric("avg_deal_size", "Average deal size", "money",
+           "Revenue / deals won in the period (the median deal is shown beside it)."),
+    Metric("deal_size_median", "Median deal size", "money",
+           "Median amount of the deals won in the period."),
+    Metric("sales_cycle_days_median", "Sales cycle (median)", "days",
+           "closed_at − created_at in days (fractional: elapsed hours / 24) for the deals won in the period: "
+           "the median.",
+           higher_is_better=False),
+    Metric("sales_cycle_days_mean", "Sales cycle (mean)", "days",
+           "The same days-to-win for deals won in the period: the mean.",
+           higher_is_better=False),
+    Metric("sales_cycle_days_p90", "Sales cycle (90th percentile)", "days",
+           "The same days-to-win: 90th percentile (linear interpolation).",
+           higher_is_better=False),
+    Metric("lead_conversion", "Lead conversion", "rate",
+           "Leads created in the period that are converted (converted_at not null) / leads created in the "
+           "period, with a Wilson 95% interval."),
+    Metric("open_deals", "Open deals", "count",
+           "Deals open at the period end: created before the end and not closed before it."),
+    Metric("open_pipeline", "Open pipeline", "money",
+           "Sum of amount of the deals open at the period end (created_at < end and closed_at null or "
+           "≥ end)."),
+    Metric("weighted_pipeline", "Weighted pipeline", "money",
+           "Sum of amount × probability over the same open deals; deals without a probability are left out "
+           "and counted in the data notes."),
+    Metric("quota_attainment", "Quota attainment", "rate",
+           "Revenue / target, where target = Σ quota × (days of the quota inside the period / days of the "
+           "quota). Quotas are half-open [period_start, period_end)."),
+    Metric("quota_target", "Quota target", "money",
+           "Σ quota × (days of the quota inside the period / days of the quota)."),
+    Metric("pipeline_velocity", "Pipeline velocity", "money_per_day",
+           "Open deals × win rate × average deal size / mean sales cycle days: money per day."),
+    Metric("forecast", "Forecast", "money",
+           "Period not yet over: revenue so far + Σ amount × probability of deals open now whose "
+           "expected_close_at is in the rest of the period. Past period: the forecast made at the period "
+           "start (Σ amount × probability of deals open then with expected_close_at in the period), using the"
+           " recorded probability and expected close date (the CRM keeps no history of them)."),
+    Metric("forecast_error", "Forecast error", "rate",
+           "(forecast made at period start − actual revenue) / actual revenue, past periods only.",
+           higher_is_better=False),
+)
 
+_PERFORMANCE = (
+    Metric("activities", "Activities", "count",
+           "Activities (calls, emails, meetings, messages, …) with occurred_at in the period, counted for the"
+           " employee who logged them, in total and by type. The team total also counts the team's activities"
+           " that have no employee."),
+    Metric("tasks_due", "Tasks due", "count",
+           "Tasks whose due_at falls in the period."),
+    Metric("tasks_completed", "Tasks completed", "count",
+           "Tasks whose completed_at falls in the period."),
+    Metric("tasks_overdue", "Tasks overdue", "count",
+           "Tasks whose due_at falls in the period and that were not completed by due_at (completed later, or"
+           " not completed). A task whose due_at is still ahead at the report's as-of time is not overdue "
+           "yet.",
+           higher_is_better=False),
+    Metric("tasks_on_time_rate", "Tasks on time", "rate",
+           "Tasks due in the period completed by their due_at / (those + the overdue ones); open tasks that "
+           "are not due yet are left out. Wilson 95% interval."),
+    Metric("tickets_assigned", "Tickets assigned", "count",
+           "Tickets opened in the period, counted for their assignee (employee_id)."),
+    Metric("tickets_resolved", "Tickets resolved", "count",
+           "Tickets whose resolved_at falls in the period, counted for their assignee. The team total also "
+           "counts the team's tickets that have no assignee."),
+    Metric("tickets_unanswered", "Tickets unanswered", "count",
+           "Tickets opened in the period with no first response (as of the report): left out of the "
+           "first-response times.",
+           higher_is_better=False),
+    Metric("first_response_minutes_median", "First response (median)", "minutes",
+           "first_response_at − opened_at in minutes for the tickets opened in the period that have a first "
+           "response: the median.",
+           higher_is_better=False),
+    Metric("first_response_minutes_p90", "First response (90th percentile)", "minutes",
+           "The same first-response minutes: 90th percentile (linear interpolation).",
+           higher_is_better=False),
+    Metric("resolution_hours_median", "Resolution time (median)", "hours",
+           "resolved_at − opened_at in hours for the tickets resolved in the period: the median.",
+           higher_is_better=False),
+    Metric("sla_compliance", "SLA compliance", "rate",
+           "Share of the tickets opened in the period that have an sla_due_at whose first response came at or"
+           " before it. An unanswered ticket counts as a miss once its sla_due_at has passed (as of the "
+           "report) and is left out while it is still ahead. Wilson 95% interval."),
+    Metric("csat", "CSAT", "rate",
+           "Share of csat survey responses in the period with score 4–5 (of 1–5); in the Employee performance"
+           " report only the responses that rate an employee (employee_id set). Wilson 95% interval."),
+    Metric("workload", "Workload", "count",
+           "Activities logged + tasks due + tickets assigned in the period, compared with the median of the "
+           "colleagues in the same role who were employed all period. Flagged high (possible overload) or low"
+           " (possibly idle) at ≥ 1.5× or ≤ 0.5× that median when the gap is also beyond 3 robust spreads "
+           "between colleagues (median absolute deviation of log workload) and not chance (Poisson test, p < "
+           "0.01); only in roles with at least 3 colleagues employed all period."),
+)
 
-_ALL = [
-    # -- Sales -----------------------------------------------------------------------------
-    _m("deals_created", "Deals created", "count", "Deals whose created_at falls in the period."),
-    _m(
-        "deals_won",
-        "Deals won",
-        "count",
-        "Deals with status won whose closed_at falls in the period.",
-    ),
-    _m(
-        "deals_lost",
-        "Deals lost",
-        "count",
-        "Deals with status lost whose closed_at falls in the period.",
-        higher=False,
-    ),
-    _m("revenue", "Revenue", "money", "Sum of amount of the deals won in the period."),
-    _m(
-        "win_rate",
-        "Win rate",
-        "rate",
-        "Won / (won + lost) over the deals closed in the period, with a Wilson 95% interval.",
-    ),
-    _m(
-        "avg_deal_size",
-        "Average deal size",
-        "money",
-        "Revenue / deals won in the period (the median deal is shown beside it).",
-    ),
-    _m(
-        "deal_size_median",
-        "Median deal size",
-        "money",
-        "Median amount of the deals won in the period.",
-    ),
-    _m(
-        "sales_cycle_days_median",
-        "Sales cycle (median)",
-        "days",
-        "closed_at − created_at in days (fractional: elapsed hours / 24) for the deals won in "
-        "the period: the median.",
-        higher=False,
-    ),
-    _m(
-        "sales_cycle_days_mean",
-        "Sales cycle (mean)",
-        "days",
-        "The same days-to-win for deals won in the period: the mean.",
-        higher=False,
-    ),
-    _m(
-        "sales_cycle_days_p90",
-        "Sales cycle (90th percentile)",
-        "days",
-        "The same days-to-win: 90th percentile (linear interpolation).",
-        higher=False,
-    ),
-    _m(
-        "lead_conversion",
-        "Lead conversion",
-        "rate",
-        "Leads created in the period that are converted (converted_at not null) / leads "
-        "created in the period, with a Wilson 95% interval.",
-    ),
-    _m(
-        "open_deals",
-        "Open deals",
-        "count",
-        "Deals open at the period end: created before the end and not closed before it.",
-    ),
-    _m(
-        "open_pipeline",
-        "Open pipeline",
-        "money",
-        "Sum of amount of the deals open at the period end (created_at < end and closed_at "
-        "null or ≥ end).",
-    ),
-    _m(
-        "weighted_pipeline",
-        "Weighted pipeline",
-        "money",
-        "Sum of amount × probability over the same open deals; deals without a probability "
-        "are left out and counted in the data notes.",
-    ),
-    _m(
-        "quota_attainment",
-        "Quota attainment",
-        "rate",
-        "Revenue / target, where target = Σ quota × (days of the quota inside the period / "
-        "days of the quota). Quotas are half-open [period_start, period_end).",
-    ),
-    _m(
-        "quota_target",
-        "Quota target",
-        "money",
-        "Σ quota × (days of the quota inside the period / days of the quota).",
-    ),
-    _m(
-        "pipeline_velocity",
-        "Pipeline velocity",
-        "money_per_day",
-        "Open deals × win rate × average deal size / mean sales cycle days: money per day.",
-    ),
-    _m(
-        "forecast",
-        "Forecast",
-        "money",
-        "Period not yet over: revenue so far + Σ amount × probability of deals open now "
-        "whose expected_close_at is in the rest of the period. Past period: the forecast "
-        "made at the period start (Σ amount × probability of deals open then with "
-        "expected_close_at in the period), using the recorded probability and expected close "
-        "date (the CRM keeps no history of them).",
-    ),
-    _m(
-        "forecast_error",
-        "Forecast error",
-        "rate",
-        "(forecast made at period start − actual revenue) / actual revenue, past periods only.",
-        higher=False,
-    ),
-]
+_ACTIVITY = (
+    Metric("interactions", "Interactions", "count",
+           "Activities whose occurred_at falls in the period, of every type; also shown per type, per "
+           "customer and per employee. An activity without a customer counts here but in no per-customer "
+           "figure."),
+    Metric("interactions_call", "Interactions: call", "count",
+           "Activities of type call whose occurred_at falls in the period (0 when none)."),
+    Metric("interactions_email", "Interactions: email", "count",
+           "Activities of type email whose occurred_at falls in the period (0 when none)."),
+    Metric("interactions_meeting", "Interactions: meeting", "count",
+           "Activities of type meeting whose occurred_at falls in the period (0 when none)."),
+    Metric("interactions_message", "Interactions: message", "count",
+           "Activities of type message whose occurred_at falls in the period (0 when none)."),
+    Metric("interactions_site_visit", "Interactions: site visit", "count",
+           "Activities of type site_visit whose occurred_at falls in the period (0 when none)."),
+    Metric("interactions_request", "Interactions: request", "count",
+           "Activities of type request whose occurred_at falls in the period (0 when none)."),
+    Metric("interactions_note", "Interactions: note", "count",
+           "Activities of type note whose occurred_at falls in the period (0 when none)."),
+    Metric("interactions_other", "Interactions: other", "count",
+           "Activities of type other whose occurred_at falls in the period (0 when none)."),
+    Metric("active_customers", "Active customers (in period)", "count",
+           "Customers with at least one activity (occurred_at) or one won deal (closed_at) in the period."),
+    Metric("new_customers", "New customers", "count",
+           "Customers whose first won deal ever (the earliest closed_at among the won deals in this report's "
+           "scope: the team's deals for a team report) falls in the period."),
+    Metric("customers_active", "Status at end: active", "count",
+           "Customers whose last contact (activity or won deal) before the period end is at most active_days "
+           "(default 90) days before the end, counted exactly: a contact exactly 90 days before is active. "
+           "The end is the period end, or the end of the as-of day when that is earlier."),
+    Metric("customers_at_risk", "Status at end: at risk", "count",
+           "Customers whose last contact before the period end is more than active_days (default 90) and at "
+           "most lost_days (default 180) days before the end.",
+           higher_is_better=False),
+    Metric("customers_lost", "Status at end: lost", "count",
+           "Customers whose last contact before the period end is more than lost_days (default 180) days "
+           "before the end. Customers of the scope (created before the end) with no activity and no purchase "
+           "ever before the end are 'never active' and are in none of the three status counts.",
+           higher_is_better=False),
+    Metric("rfm", "RFM segments", "score",
+           "Customers with at least one won deal in the 365 days before the period end. Recency: whole days "
+           "from the last such purchase to the end; frequency: number of won deals; monetary: sum of their "
+           "amounts (no amount counts 0). Each is scored 1–5 by quintile: score = ceil(5 × rank / n), rank "
+           "1..n from worst to best, tied values all taking the lowest rank of their run (so equal values "
+           "always get the same score, and a tie never lifts a customer above the first of its group: one-off"
+           " buyers all score F = 1); recency ranks the most recent best (5). FM = (F + M) / 2 rounded half "
+           "up. Segments by R and FM: champions: R 5, FM 4–5; loyal: R 3–4, FM 4–5; potential loyalist: R "
+           "4–5, FM 2–3; new: R 5, FM 1; promising: R 4, FM 1; need attention: R 3, FM 3; about to sleep: R "
+           "3, FM 1–2; at risk: R 1–2, FM 3–4; can't lose: R 1–2, FM 5; hibernating: R 2, FM 1–2; lost: R 1, "
+           "FM 1–2."),
+    Metric("cohort_retention", "Cohort retention", "rate",
+           "Customers grouped by the month of their first won deal ever (cohort); for each later month, the "
+           "share of the cohort with at least one won deal in that month. Month 0 is 100% by construction. "
+           "Months are local calendar months; purchases after the period end are not counted."),
+    Metric("went_quiet", "Went quiet", "count",
+           "Customers with at least one contact (activity or won deal) in the comparison period and none in "
+           "this period, with their last contact before the period end, their owner and their revenue (won "
+           "deals) in the 365 days before the period end."),
+)
 
-METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
+_MARKETING = (
+    Metric("cost", "Marketing cost", "money",
+           "Sum of campaign_costs.cost whose date (a calendar day in the company time zone) falls in the "
+           "period, over the campaigns in scope (a team's report: the campaigns whose team_id is that team).",
+           higher_is_better=False),
+    Metric("leads", "Leads", "count",
+           "Leads created in the period, attributed to a campaign by the lead's campaign_id, per campaign and"
+           " per channel (the campaign's channel; a lead without a campaign keeps its own channel). Headline:"
+           " leads of the campaigns in scope."),
+    Metric("cost_per_lead", "Cost per lead", "money",
+           "Cost / leads of the same campaigns in the period; N/A when there are no leads.",
+           higher_is_better=False),
+    Metric("acquired_customers", "Acquired customers", "count",
+           "New customers acquired by marketing: customers whose first won deal ever (by closed_at) closes in"
+           " the period, each counted for the campaign that first deal is attributed to; the headline counts "
+           "those attributed to a campaign in scope. The denominator of CAC."),
+    Metric("cac", "Customer acquisition cost", "money",
+           "Cost / new customers: the customers whose first won deal ever is attributed to the campaign and "
+           "closes in the period. N/A when there are none.",
+           higher_is_better=False),
+    Metric("roi", "ROI", "rate",
+           "(revenue − cost) / cost, revenue of the attributed deals won in the period. N/A when cost is 0: a"
+           " campaign with zero cost has no ROI. Provisional while the campaign's leads are still maturing: "
+           "some lead created in the period is younger, at the period end (or the as-of day if earlier), than"
+           " the median days from lead creation to won deal (all won deals with a lead, closed before that "
+           "instant)."),
+    Metric("conversion_chi2_p_value", "Conversion differs by channel (p-value)", "p_value",
+           "p-value of a chi-square test of independence of converted / not converted by channel, over the "
+           "leads created in the period (every channel listed, leads without a campaign included in the "
+           "company-wide report). Below 0.05: conversion very likely differs across channels.",
+           higher_is_better=False),
+)
 
+_SATISFACTION = (
+    Metric("nps", "NPS", "score",
+           "Net Promoter Score of the nps survey responses given in the period (responded_at in period): % "
+           "promoters (score 9–10) − % detractors (score 0–6), on −100..100; never an average of scores. 95% "
+           "interval: adjusted Wald (n + 3 responses, promoters + ¾, detractors + ¾, SE = √((p + d − (p − "
+           "d)²) / n)). Its change against the comparison period is tested with a two-sample z-test from "
+           "these variances.",
+           change_in_points=True),
+    Metric("nps_responses", "NPS responses", "count",
+           "nps survey responses with responded_at in the period."),
+    Metric("nps_promoters", "Promoters", "count",
+           "nps responses in the period scoring 9 or 10."),
+    Metric("nps_passives", "Passives", "count",
+           "nps responses in the period scoring 7 or 8."),
+    Metric("nps_detractors", "Detractors", "count",
+           "nps responses in the period scoring 0 to 6.",
+           higher_is_better=False),
+    Metric("nps_promoter_share", "Promoters share", "rate",
+           "Promoters / nps responses in the period, with a Wilson 95% interval."),
+    Metric("nps_detractor_share", "Detractors share", "rate",
+           "Detractors / nps responses in the period, with a Wilson 95% interval.",
+           higher_is_better=False),
+    Metric("csat_responses", "CSAT responses", "count",
+           "csat survey responses with responded_at in the period."),
+    Metric("ces", "CES", "score",
+           "Customer Effort Score: mean score of the ces survey responses given in the period, on 1–7 where "
+           "higher means the customer found it easier; Student t 95% interval. Its change is tested with "
+           "Welch's t-test."),
+    Metric("ces_responses", "CES responses", "count",
+           "ces survey responses with responded_at in the period."),
+    Metric("retention_rate", "Customer retention", "rate",
+           "(E − N) / S, where S = customers active at the period start, E = customers active at the period "
+           "end and N = new customers (first won deal in the period). A customer is active at an instant t "
+           "when it has an activity (occurred_at) or a won deal (closed_at) in the 90 days before t (the "
+           "window is a report parameter, stated in the data notes). Customers who come back after a pause "
+           "count in E, so the rate can exceed 100%. For a team: the team's activities and deals (team of a "
+           "fact). N/A when S is 0."),
+    Metric("retention_start_customers", "Active at start (S)", "count",
+           "Customers with an activity or a won deal in the 90 days before the period start."),
+    Metric("retention_end_customers", "Active at end (E)", "count",
+           "Customers with an activity or a won deal in the 90 days before the period end."),
+    Metric("retention_new_customers", "New customers (N)", "count",
+           "Customers whose first won deal (earliest closed_at among their won deals) is in the period."),
+)
 
-def register(*metrics: Metric) -> None:
-    """Add the definitions of a domain (each domain module registers its own on import).
+#: Every metric, grouped by the report that introduces it (a metric is defined once: a
+#: report that shows a metric of another group, e.g. Marketing's ``deals_won``, uses it).
+CATALOGUE: dict[str, tuple[Metric, ...]] = {
+    "Sales": _SALES,
+    "Employee performance": _PERFORMANCE,
+    "Customer activity": _ACTIVITY,
+    "Marketing campaigns": _MARKETING,
+    "Customer satisfaction": _SATISFACTION,
+}
 
-    A name means one thing everywhere: registering a name that is already defined keeps
-    the first definition (e.g. ``deals_won`` of Sales is the one Marketing shows).
-    """
-    for metric in metrics:
-        METRICS.setdefault(metric.name, metric)
-
-
-def define(name: str) -> Metric:
-    """The definition of one metric; KeyError names the known metrics."""
-    try:
-        return METRICS[name]
-    except KeyError:
-        raise KeyError(f"unknown metric {name!r}; known: {', '.join(sorted(METRICS))}") from None
+#: Every metric by name.
+METRICS: dict[str, Metric] = {m.name: m for group in CATALOGUE.values() for m in group}

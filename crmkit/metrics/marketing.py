@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, time
-from typing import Any
+from typing import Any, TypedDict
 
 import narwhals as nw
 import pandas as pd
@@ -30,12 +30,11 @@ import pandas as pd
 from crmkit import stats
 from crmkit.metrics import _frames as F
 from crmkit.metrics._frames import Frame
-from crmkit.metrics.definitions import Metric, register
 from crmkit.periods import Period
 from crmkit.store import ALL_TEAMS
 
 __all__ = [
-    "HEADLINE",
+    "Summary",
     "NO_CAMPAIGN",
     "UNKNOWN_CHANNEL",
     "age_reference",
@@ -51,7 +50,6 @@ __all__ = [
     "funnel",
     "lead_cells",
     "new_customer_cells",
-    "report",
     "significance",
     "summaries",
     "summary",
@@ -60,45 +58,6 @@ __all__ = [
 
 NO_CAMPAIGN = "(no campaign)"
 UNKNOWN_CHANNEL = "(unknown)"
-
-HEADLINE = (
-    "cost", "leads", "lead_conversion", "deals_won", "revenue", "cost_per_lead", "cac",
-    "roi", "acquired_customers",
-)
-
-register(
-    Metric("cost", "Marketing cost", "money",
-           "Sum of campaign_costs.cost whose date (a calendar day in the company time zone) "
-           "falls in the period, over the campaigns in scope (a team's report: the campaigns "
-           "whose team_id is that team).", higher_is_better=False),
-    Metric("leads", "Leads", "count",
-           "Leads created in the period, attributed to a campaign by the lead's campaign_id, "
-           "per campaign and per channel (the campaign's channel; a lead without a campaign "
-           "keeps its own channel). Headline: leads of the campaigns in scope."),
-    Metric("cost_per_lead", "Cost per lead", "money",
-           "Cost / leads of the same campaigns in the period; N/A when there are no leads.",
-           higher_is_better=False),
-    Metric("acquired_customers", "Acquired customers", "count",
-           "New customers acquired by marketing: customers whose first won deal ever (by "
-           "closed_at) closes in the period, each counted for the campaign that first deal is "
-           "attributed to; the headline counts those attributed to a campaign in scope. The "
-           "denominator of CAC."),
-    Metric("cac", "Customer acquisition cost", "money",
-           "Cost / new customers: the customers whose first won deal ever is attributed to "
-           "the campaign and closes in the period. N/A when there are none.",
-           higher_is_better=False),
-    Metric("roi", "ROI", "rate",
-           "(revenue − cost) / cost, revenue of the attributed deals won in the period. N/A "
-           "when cost is 0: a campaign with zero cost has no ROI. Provisional while the "
-           "campaign's leads are still maturing: some lead created in the period is younger, "
-           "at the period end (or the as-of day if earlier), than the median days from lead "
-           "creation to won deal (all won deals with a lead, closed before that instant)."),
-    Metric("conversion_chi2_p_value", "Conversion differs by channel (p-value)", "p_value",
-           "p-value of a chi-square test of independence of converted / not converted by "
-           "channel, over the leads created in the period (every channel listed, leads "
-           "without a campaign included in the company-wide report). Below 0.05: conversion "
-           "very likely differs across channels.", higher_is_better=False),
-)
 
 
 # -- attribution ---------------------------------------------------------------------------
@@ -532,7 +491,7 @@ def summaries(
     leads: Frame, deals: Frame, campaigns: Frame, campaign_costs: Frame,
     periods: Sequence[Period], campaign_ids: Sequence[str] | None = None,
     as_of_end: datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Summary]:
     """:func:`summary` of several periods from the same engine queries."""
     grid = cells(leads, deals, campaigns, campaign_costs, periods, campaign_ids)
     camp = _campaign_frame(campaigns)
@@ -545,16 +504,32 @@ def summaries(
     return out
 
 
+class Summary(TypedDict):
+    """One period's marketing figures over the campaigns in scope."""
+
+    metrics: dict[str, Any]  # every headline KPI under its METRICS.md name
+    intervals: dict[str, stats.Interval]
+    samples: dict[str, int]
+    amount_sumsq: float  # of the attributed won deals, for the revenue test
+    conversion_test: stats.Test  # chi-square of lead conversion across channels
+    median_days_to_win: float | None
+    age_reference: datetime  # the instant lead ages are measured at
+    provisional: bool  # some campaign's ROI may still grow
+    blank_channel_leads: int
+    campaign: pd.DataFrame
+    channel: pd.DataFrame
+    funnel: pd.DataFrame
+
+
 def summary(
     leads: Frame, deals: Frame, campaigns: Frame, campaign_costs: Frame, period: Period,
     campaign_ids: Sequence[str] | None = None, as_of_end: datetime | None = None,
-) -> dict[str, Any]:
+) -> Summary:
     """Every headline Marketing KPI for one period, with the breakdowns they come from.
 
     Headline totals cover the campaigns in scope only (leads and deals without a campaign
     have no cost and no ROI; they appear as ``(no campaign)`` in the breakdowns). Pass the
     unscoped tables: scope is given by ``campaign_ids`` (``None``: every campaign).
-    Returns ``{"metrics", "intervals", "samples", "campaign", "channel", "funnel", ...}``.
     """
     return summaries(leads, deals, campaigns, campaign_costs, [period], campaign_ids,
                      as_of_end)[0]
@@ -562,7 +537,7 @@ def summary(
 
 def _summarise(
     grid: pd.DataFrame, camp: pd.DataFrame, median_days: float | None, at: datetime
-) -> dict[str, Any]:
+) -> Summary:
     campaign = by_campaign(grid, camp, median_days, at)
     channel = by_channel(grid, median_days, at)
     tot = grid.loc[grid["campaign"] != NO_CAMPAIGN, _SUMS].sum()
@@ -571,8 +546,8 @@ def _summarise(
     test = conversion_test(channel)
     cost, revenue = float(tot["cost"]), float(tot["revenue"])
     real = campaign[campaign["campaign_id"].notna()]
-    return {
-        "metrics": {
+    return Summary(
+        metrics={
             "cost": cost,
             "leads": n_leads,
             "lead_conversion": conv.value,
@@ -584,23 +559,23 @@ def _summarise(
             "acquired_customers": n_new,
             "conversion_chi2_p_value": test.p_value,
         },
-        "intervals": {"lead_conversion": conv},
-        "samples": {"lead_conversion": conv.n,
-                    **({"cost_per_lead": n_leads} if cost > 0 and n_leads else {}),
-                    **({"cac": n_new} if cost > 0 and n_new else {})},
-        "amount_sumsq": float(tot["amount_sumsq"]),
-        "conversion_test": test,
-        "median_days_to_win": median_days,
-        "age_reference": at,
-        "provisional": bool(real.loc[real["roi"].notna(), "provisional"].any()),
-        "blank_channel_leads": int(grid["blank_channel"].sum()) if len(grid) else 0,
-        "campaign": campaign,
-        "channel": channel,
-        "funnel": funnel(grid),
-    }
+        intervals={"lead_conversion": conv},
+        samples={"lead_conversion": conv.n,
+                 **({"cost_per_lead": n_leads} if cost > 0 and n_leads else {}),
+                 **({"cac": n_new} if cost > 0 and n_new else {})},
+        amount_sumsq=float(tot["amount_sumsq"]),
+        conversion_test=test,
+        median_days_to_win=median_days,
+        age_reference=at,
+        provisional=bool(real.loc[real["roi"].notna(), "provisional"].any()),
+        blank_channel_leads=int(grid["blank_channel"].sum()) if len(grid) else 0,
+        campaign=campaign,
+        channel=channel,
+        funnel=funnel(grid),
+    )
 
 
-def significance(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, stats.Test]:
+def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
     """Tests of the change of each headline KPI between two :func:`summary` results.
 
     Counts: conditional binomial test of two Poisson counts; conversion: two-proportion
@@ -625,134 +600,3 @@ def significance(current: dict[str, Any], previous: dict[str, Any]) -> dict[str,
 
 
 # -- the report ----------------------------------------------------------------------------
-
-
-def report(ctx: Any) -> Any:
-    """Compute the whole Marketing report for a :class:`~crmkit.reports.context.ReportContext`.
-
-    Built from the unscoped tables (``ctx.store.tables``) narrowed to the team's campaigns,
-    not from ``ctx.tables``: a team's campaigns bring all their leads and deals.
-    """
-    from crmkit.reports.context import ReportData
-
-    t = ctx.store.tables
-    scope = campaign_scope(t["campaigns"], ctx.team)
-    periods = [ctx.period, ctx.comparison] if ctx.comparison else [ctx.period]
-    found = summaries(t["leads"], t["deals"], t["campaigns"], t["campaign_costs"], periods,
-                      scope, ctx.as_of_end)
-    current, previous = found[0], (found[1] if ctx.comparison else None)
-    data = ReportData.from_summaries(
-        ctx,
-        current,
-        previous,
-        significance,
-        breakdowns={
-            "campaign": current["campaign"],
-            "channel": current["channel"],
-            "funnel": current["funnel"],
-        },
-        extra={
-            "conversion_test": _test_words(current),
-            "roi_status": _roi_status(current),
-            "roi_provisional": current["provisional"],
-            "median_days_to_win": current["median_days_to_win"],
-        },
-    )
-    data.notes = _notes(current, ctx, scope)
-    return data
-
-
-def _test_words(current: dict[str, Any]) -> str:
-    channels = int((current["channel"]["leads"] > 0).sum()) if len(current["channel"]) else 0
-    if current["conversion_test"].p_value is None:
-        why = ("fewer than two channels have leads" if channels < 2
-               else "no lead, or every lead, converted")
-        return f"Does lead conversion differ across channels? Not testable: {why}."
-    return (f"Does lead conversion differ across channels? Chi-square test over {channels} "
-            f"channels: {current['conversion_test'].words()}.")
-
-
-def _roi_status(current: dict[str, Any]) -> str:
-    median = current["median_days_to_win"]
-    if current["metrics"]["roi"] is None:
-        return "No ROI for this period: the campaigns in scope had no cost in it."
-    if median is None:
-        return "No won deal with a lead yet: lead maturity (provisional ROI) cannot be judged."
-    if current["provisional"]:
-        return (
-            f"ROI is provisional: some campaigns still have leads younger than the median "
-            f"{median:.0f} days from lead to won deal, so more revenue is likely to come. "
-            "Those campaigns are marked in the table."
-        )
-    return f"ROI is final: every lead of the period is older than the median {median:.0f} days to win."
-
-
-def _notes(current: dict[str, Any], ctx: Any, scope: list[str] | None) -> list[str]:
-    notes = []
-    camp = current["campaign"]
-    real = camp[camp["campaign_id"].notna()]
-    notes.append(
-        "Attribution is single-touch as recorded: a lead counts for its campaign; a deal for "
-        "its own campaign, else its lead's. Headline totals cover the campaigns in scope only."
-    )
-    if real.empty:
-        notes.append(
-            "No campaign is in scope (the data has no campaigns for it): the headline totals "
-            "are empty; the channel table and the funnel show the leads by their own channel."
-        )
-    if scope is not None:
-        notes.append(
-            f"Team scope: the {len(scope)} campaign(s) run by this team, with all their costs, "
-            "leads and attributed deals, whoever owns them (the Sales report scopes by owner "
-            "instead, so its numbers differ)."
-        )
-    else:
-        n_team = int(real["team_id"].isna().sum())
-        if n_team:
-            notes.append(f"{n_team} campaign(s) listed have no team: they appear only in this "
-                         "company-wide report.")
-        if (camp["campaign_id"].isna()).any():
-            notes.append(
-                f"'{NO_CAMPAIGN}': leads without a campaign (by their own channel) and the deals "
-                "won from them. They have no cost, so no cost per lead, CAC or ROI, and are left "
-                "out of the headline totals. Deals with neither a campaign nor a lead are not "
-                "marketing-sourced and appear only in the Sales report."
-            )
-    zero = real[(real["cost"] == 0)]
-    if len(zero):
-        notes.append(
-            f"{len(zero)} campaign(s) had no cost in the period ({_names(zero)}): a campaign "
-            "with zero cost has no ROI, cost per lead or CAC (shown as —)."
-        )
-    no_leads = real[(real["cost"] > 0) & (real["leads"] == 0)]
-    if len(no_leads):
-        notes.append(
-            f"{len(no_leads)} campaign(s) had costs but no leads in the period "
-            f"({_names(no_leads)}): cost per lead is N/A."
-        )
-    if current["blank_channel_leads"]:
-        notes.append(
-            f"{current['blank_channel_leads']:,} lead(s) of the period have a blank channel "
-            f"(their campaign's or, without a campaign, their own): shown as '{UNKNOWN_CHANNEL}'."
-        )
-    median = current["median_days_to_win"]
-    if median is not None:
-        notes.append(
-            f"Provisional ROI: median lead-to-win time is {median:.1f} days (all won deals with "
-            f"a lead, closed before {current['age_reference']:%Y-%m-%d %H:%M} UTC); a campaign "
-            "whose youngest lead of the period is younger than that is marked provisional."
-        )
-    notes.append(
-        "CAC counts a customer once, for the campaign its first won deal ever is attributed to, "
-        "and only when that first deal closes in the period."
-    )
-    for note in ctx.store.notes:
-        if note.table in ("campaigns", "campaign_costs", "leads", "deals"):
-            notes.append(f"Import: {note.table}.{note.column}: {note.count:,} row(s) {note.rule}.")
-    return notes
-
-
-def _names(df: pd.DataFrame, limit: int = 5) -> str:
-    names = [str(n) for n in df["name"]]
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime, time
-from typing import Any
+from typing import Any, TypedDict
 
 import narwhals as nw
 import numpy as np
@@ -45,12 +45,12 @@ from crmkit import stats
 from crmkit.metrics import _frames as F
 from crmkit.metrics import sales
 from crmkit.metrics._frames import Frame
-from crmkit.metrics.definitions import Metric, register
 from crmkit.model import ACTIVITY_TYPES, empty_frame
 from crmkit.periods import Period
 
 __all__ = [
-    "HEADLINE",
+    "Summary",
+    "PERSON_METRICS",
     "LOWER_IS_BETTER",
     "SALES_METRICS",
     "SUPPORT_METRICS",
@@ -62,7 +62,6 @@ __all__ = [
     "deals_by_employee",
     "per_employee",
     "quota_by_employee",
-    "report",
     "roster",
     "significance",
     "summary",
@@ -87,7 +86,8 @@ SUPPORT_METRICS = (
     "csat",
 )
 #: Every per-person metric; the team totals carry the same names (the KPI cards).
-HEADLINE = SALES_METRICS + WORK_METRICS + SUPPORT_METRICS
+#: Every metric computed per person, in the order the report shows them.
+PERSON_METRICS = SALES_METRICS + WORK_METRICS + SUPPORT_METRICS
 LOWER_IS_BETTER = frozenset(
     {
         "tasks_overdue",
@@ -104,55 +104,6 @@ LOWER_IS_BETTER = frozenset(
 OVERLOAD_RATIO, IDLE_RATIO = 1.5, 0.5
 WORKLOAD_P = 0.01
 WORKLOAD_MIN_PEERS = 3
-
-register(
-    Metric("activities", "Activities", "count",
-           "Activities (calls, emails, meetings, messages, …) with occurred_at in the period, "
-           "counted for the employee who logged them, in total and by type. The team total "
-           "also counts the team's activities that have no employee."),
-    Metric("tasks_due", "Tasks due", "count", "Tasks whose due_at falls in the period."),
-    Metric("tasks_completed", "Tasks completed", "count",
-           "Tasks whose completed_at falls in the period."),
-    Metric("tasks_overdue", "Tasks overdue", "count",
-           "Tasks whose due_at falls in the period and that were not completed by due_at "
-           "(completed later, or not completed). A task whose due_at is still ahead at the "
-           "report's as-of time is not overdue yet.", False),
-    Metric("tasks_on_time_rate", "Tasks on time", "rate",
-           "Tasks due in the period completed by their due_at / (those + the overdue ones); "
-           "open tasks that are not due yet are left out. Wilson 95% interval."),
-    Metric("tickets_assigned", "Tickets assigned", "count",
-           "Tickets opened in the period, counted for their assignee (employee_id)."),
-    Metric("tickets_resolved", "Tickets resolved", "count",
-           "Tickets whose resolved_at falls in the period, counted for their assignee. The "
-           "team total also counts the team's tickets that have no assignee."),
-    Metric("tickets_unanswered", "Tickets unanswered", "count",
-           "Tickets opened in the period with no first response (as of the report): left out "
-           "of the first-response times.", False),
-    Metric("first_response_minutes_median", "First response (median)", "minutes",
-           "first_response_at − opened_at in minutes for the tickets opened in the period "
-           "that have a first response: the median.", False),
-    Metric("first_response_minutes_p90", "First response (90th percentile)", "minutes",
-           "The same first-response minutes: 90th percentile (linear interpolation).", False),
-    Metric("resolution_hours_median", "Resolution time (median)", "hours",
-           "resolved_at − opened_at in hours for the tickets resolved in the period: the "
-           "median.", False),
-    Metric("sla_compliance", "SLA compliance", "rate",
-           "Share of the tickets opened in the period that have an sla_due_at whose first "
-           "response came at or before it. An unanswered ticket counts as a miss once its "
-           "sla_due_at has passed (as of the report) and is left out while it is still ahead. "
-           "Wilson 95% interval."),
-    Metric("csat", "CSAT", "rate",
-           "Share of csat survey responses in the period with score 4–5 (of 1–5); in the "
-           "Employee performance report only the responses that rate an employee "
-           "(employee_id set). Wilson 95% interval."),
-    Metric("workload", "Workload", "count",
-           "Activities logged + tasks due + tickets assigned in the period, compared with the "
-           "median of the colleagues in the same role who were employed all period. Flagged "
-           "high (possible overload) or low (possibly idle) at ≥ 1.5× or ≤ 0.5× that median "
-           "when the gap is also beyond 3 robust spreads between colleagues (median absolute "
-           "deviation of log workload) and not chance (Poisson test, p < 0.01); only in roles "
-           "with at least 3 colleagues employed all period."),
-)
 
 
 # -- per-table metrics (one engine query each) -------------------------------------------------
@@ -470,15 +421,25 @@ def _with_rates(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def summary(tables: Mapping[str, Frame], period: Period, as_of_end: datetime) -> dict[str, Any]:
+class Summary(TypedDict):
+    """One period's Employee performance figures: team totals and per-employee rows."""
+
+    metrics: dict[str, Any]  # team totals under METRICS.md names (None when N/A)
+    intervals: dict[str, stats.Interval]
+    samples: dict[str, int]
+    moments: dict[str, Any]  # inputs of the tests
+    durations: pd.DataFrame  # ticket response and resolution times, inputs of the tests
+    tickets: dict[str, Any]  # ticket totals, with the counts the data notes need
+    tasks: dict[str, int]
+    employees: pd.DataFrame  # one row per employee id, without the unassigned facts
+    unassigned: dict[str, int]  # the figures of facts without an employee
+
+
+def summary(tables: Mapping[str, Frame], period: Period, as_of_end: datetime) -> Summary:
     """Team totals of every headline metric for one period, and the per-employee figures.
 
     ``tables`` maps canonical table names to frames (a team's scoped tables, or plain
-    pandas frames; a missing table counts as empty). Returns ``metrics`` (METRICS.md names,
-    None when N/A), ``intervals``, ``samples``, ``moments`` and ``durations`` (inputs of
-    the tests), ``tickets`` (ticket totals, with the counts the data notes need),
-    ``employees`` (one row per employee id, without the unassigned facts) and
-    ``unassigned`` (the figures of facts without an employee).
+    pandas frames; a missing table counts as empty).
     """
     df, quotas = per_employee(tables, period, as_of_end)
     durations = ticket_durations(_table(tables, "tickets"), period)
@@ -487,54 +448,56 @@ def summary(tables: Mapping[str, Frame], period: Period, as_of_end: datetime) ->
     nobody = df[df["employee_id"] == UNASSIGNED]
     unassigned = {c: (int(nobody[c].sum()) if len(nobody) else 0) for c in
                   ("activities", "tickets_assigned", "tickets_resolved", "csat_responses")}
-
-    def total(col: str) -> int:
-        return int(df[col].sum())
-
-    won, closed = total("deals_won"), total("deals_closed")
+    total = {c: int(df[c].sum()) for c in ("deals_won", "deals_closed", "activities",
+                                           "tasks_completed", "tasks_overdue", "tasks_on_time",
+                                           "tasks_no_due", "tasks_due")}
     revenue = float(df["revenue"].sum())
     target = sales.quota_target(quotas, period) if len(quotas) else None
-    win_rate = stats.wilson(won, closed)
-    on_time = stats.wilson(total("tasks_on_time"), total("tasks_on_time") + total("tasks_overdue"))
-    sla = stats.wilson(tickets["sla_met"], tickets["sla_met"] + tickets["sla_missed"])
-    csat = stats.wilson(int(people["csat_good"].sum()), int(people["csat_responses"].sum()))
-    metrics = {
-        "deals_won": won,
+    intervals = {
+        "win_rate": stats.wilson(total["deals_won"], total["deals_closed"]),
+        "tasks_on_time_rate": stats.wilson(total["tasks_on_time"],
+                                           total["tasks_on_time"] + total["tasks_overdue"]),
+        "sla_compliance": stats.wilson(tickets["sla_met"], tickets["sla_met"] + tickets["sla_missed"]),
+        "csat": stats.wilson(int(people["csat_good"].sum()), int(people["csat_responses"].sum())),
+    }
+    return Summary(
+        metrics=_team_metrics(total, revenue, target, intervals, tickets),
+        intervals=intervals,
+        samples={
+            **{name: i.n for name, i in intervals.items()},
+            "first_response_minutes_median": tickets["tickets_answered"],
+            "first_response_minutes_p90": tickets["tickets_answered"],
+            "resolution_hours_median": tickets["tickets_resolved"],
+        },
+        moments={"revenue_sumsq": float(df["revenue_sumsq"].sum()), "quota_target": target},
+        durations=durations,
+        tickets=tickets,
+        tasks={"tasks_no_due": total["tasks_no_due"], "tasks_due": total["tasks_due"],
+               "tasks_pending": total["tasks_due"] - total["tasks_on_time"] - total["tasks_overdue"]},
+        employees=people,
+        unassigned=unassigned,
+    )
+
+
+def _team_metrics(total: dict[str, int], revenue: float, target: float | None,
+                  intervals: dict[str, stats.Interval], tickets: dict[str, Any]) -> dict[str, Any]:
+    """The headline metrics of the team, in the order the report lists them."""
+    return {
+        "deals_won": total["deals_won"],
         "revenue": revenue,
-        "win_rate": win_rate.value,
+        "win_rate": intervals["win_rate"].value,
         "quota_attainment": stats.ratio(revenue, target),
-        "activities": total("activities"),
-        "tasks_completed": total("tasks_completed"),
-        "tasks_overdue": total("tasks_overdue"),
-        "tasks_on_time_rate": on_time.value,
+        "activities": total["activities"],
+        "tasks_completed": total["tasks_completed"],
+        "tasks_overdue": total["tasks_overdue"],
+        "tasks_on_time_rate": intervals["tasks_on_time_rate"].value,
         "tickets_resolved": tickets["tickets_resolved"],
         "tickets_unanswered": tickets["tickets_unanswered"],
         "first_response_minutes_median": tickets["first_response_minutes_median"],
         "first_response_minutes_p90": tickets["first_response_minutes_p90"],
         "resolution_hours_median": tickets["resolution_hours_median"],
-        "sla_compliance": sla.value,
-        "csat": csat.value,
-    }
-    return {
-        "metrics": metrics,
-        "intervals": {"win_rate": win_rate, "tasks_on_time_rate": on_time,
-                      "sla_compliance": sla, "csat": csat},
-        "samples": {
-            "win_rate": win_rate.n,
-            "tasks_on_time_rate": on_time.n,
-            "sla_compliance": sla.n,
-            "csat": csat.n,
-            "first_response_minutes_median": tickets["tickets_answered"],
-            "first_response_minutes_p90": tickets["tickets_answered"],
-            "resolution_hours_median": tickets["tickets_resolved"],
-        },
-        "moments": {"revenue_sumsq": float(df["revenue_sumsq"].sum()), "quota_target": target},
-        "durations": durations,
-        "tickets": tickets,
-        "tasks": {"tasks_no_due": total("tasks_no_due"), "tasks_due": total("tasks_due"),
-                  "tasks_pending": total("tasks_due") - total("tasks_on_time") - total("tasks_overdue")},
-        "employees": people,
-        "unassigned": unassigned,
+        "sla_compliance": intervals["sla_compliance"].value,
+        "csat": intervals["csat"].value,
     }
 
 
@@ -640,7 +603,7 @@ def _eligibility(frame: pd.DataFrame, peers: dict[str, np.ndarray]) -> dict[str,
     the metric's peers (:func:`_peers`), with a value."""
     full = frame["full_period"].to_numpy(dtype=bool)
     out = {}
-    for m in HEADLINE:
+    for m in PERSON_METRICS:
         if m in SALES_METRICS:
             fam: Any = peers["sales"]
         elif m in SUPPORT_METRICS:
@@ -676,16 +639,16 @@ def _assemble(figures: pd.DataFrame, staff: pd.DataFrame) -> pd.DataFrame:
 
 def _medians(frame: pd.DataFrame, eligible: dict[str, np.ndarray]) -> dict[str, tuple[Any, int]]:
     out: dict[str, tuple[Any, int]] = {}
-    for m in HEADLINE:
+    for m in PERSON_METRICS:
         values = _values(frame, m)[eligible[m]]
         out[m] = (float(np.median(values)) if len(values) else None, len(values))
     return out
 
 
 def by_employee(
-    current: dict[str, Any],
+    current: Summary,
     staff: pd.DataFrame,
-    previous: dict[str, Any] | None = None,
+    previous: Summary | None = None,
     staff_previous: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The leaderboard: one row per employee with every metric, its rank, the person's
@@ -709,20 +672,11 @@ def by_employee(
     eligible = _eligibility(frame, peers)
     medians = _medians(frame, eligible)
     extra: dict[str, Any] = {
-        f"{m}_rank": _rank(_values(frame, m), eligible[m], m) for m in HEADLINE
+        f"{m}_rank": _rank(_values(frame, m), eligible[m], m) for m in PERSON_METRICS
     }
     prev_medians: dict[str, tuple[Any, int]] = {}
     if prev_fig is not None:
-        p = frame[["employee_id"]].merge(prev_fig, on="employee_id", how="left")
-        counts = [c for c in prev_fig.columns if prev_fig[c].dtype.kind == "i"]
-        p[counts] = p[counts].fillna(0)
-        comparable = (frame["full_period"] & frame["full_comparison"]).to_numpy()
-        for m in HEADLINE:
-            extra[f"{m}_previous"] = p[m].to_numpy()
-            extra[f"{m}_change"] = [
-                stats.change(_num(c), _num(pv)) if ok else None
-                for c, pv, ok in zip(frame[m], p[m], comparable, strict=True)
-            ]
+        extra |= _person_changes(frame, prev_fig)
         if staff_previous is not None:
             pf = _assemble(prev_fig, staff_previous)
             prev_medians = _medians(pf, _eligibility(pf, _peers(pf, None)))
@@ -732,7 +686,29 @@ def by_employee(
         ["full_period", "revenue", "tickets_resolved", "activities", "name"],
         ascending=[False, False, False, False, True],
     ).reset_index(drop=True)
-    team_median = pd.DataFrame(
+    return frame, _team_medians(medians, prev_medians)
+
+
+def _person_changes(frame: pd.DataFrame, prev_fig: pd.DataFrame) -> dict[str, Any]:
+    """Each person's value in the comparison period and its change (for the people
+    employed for the whole of both periods)."""
+    p = frame[["employee_id"]].merge(prev_fig, on="employee_id", how="left")
+    counts = [c for c in prev_fig.columns if prev_fig[c].dtype.kind == "i"]
+    p[counts] = p[counts].fillna(0)
+    comparable = (frame["full_period"] & frame["full_comparison"]).to_numpy()
+    extra: dict[str, Any] = {}
+    for m in PERSON_METRICS:
+        extra[f"{m}_previous"] = p[m].to_numpy()
+        extra[f"{m}_change"] = [
+            stats.change(_num(c), _num(pv)) if ok else None
+            for c, pv, ok in zip(frame[m], p[m], comparable, strict=True)
+        ]
+    return extra
+
+
+def _team_medians(medians: dict[str, tuple[Any, int]],
+                  prev_medians: dict[str, tuple[Any, int]]) -> pd.DataFrame:
+    return pd.DataFrame(
         [
             {
                 "metric": m,
@@ -741,10 +717,9 @@ def by_employee(
                 "team_median_previous": prev_medians.get(m, (None, 0))[0],
                 "change": stats.change(medians[m][0], prev_medians.get(m, (None, 0))[0]),
             }
-            for m in HEADLINE
+            for m in PERSON_METRICS
         ]
     )
-    return frame, team_median
 
 
 def _num(v: Any) -> float | None:
@@ -794,7 +769,7 @@ def _workload(frame: pd.DataFrame) -> pd.DataFrame:
 # -- tests ---------------------------------------------------------------------------------------
 
 
-def significance(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, stats.Test]:
+def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
     """Tests of the change of each team total between two :func:`summary` results.
 
     Counts: conditional binomial test of two Poisson counts; rates: two-proportion z-test;
@@ -832,96 +807,3 @@ def significance(current: dict[str, Any], previous: dict[str, Any]) -> dict[str,
 
 
 # -- the report ----------------------------------------------------------------------------------
-
-
-def report(ctx: Any) -> Any:
-    """Compute the whole Employee performance report for a :class:`~crmkit.reports.context.ReportContext`."""
-    from crmkit.reports.context import ReportData
-
-    t = ctx.tables
-    current = summary(t, ctx.period, ctx.as_of_end)
-    previous = summary(t, ctx.comparison, ctx.as_of_end) if ctx.comparison else None
-    employees = F.to_pandas(F.lazy(t["employees"]))
-    staff = roster(employees, ctx.period, ctx.comparison)
-    staff_prev = roster(employees, ctx.comparison) if ctx.comparison else None
-    employee, team_median = by_employee(current, staff, previous, staff_prev)
-    data = ReportData.from_summaries(
-        ctx,
-        current,
-        previous,
-        significance,
-        breakdowns={"employee": employee, "team_median": team_median},
-        extra={"tickets": current["tickets"], "tasks": current["tasks"],
-               "unassigned": current["unassigned"]},
-    )
-    data.notes = _notes(current, staff, employee, ctx)
-    return data
-
-
-def _notes(current: dict[str, Any], staff: pd.DataFrame, employee: pd.DataFrame, ctx: Any) -> list[str]:
-    tk, tasks, nobody = current["tickets"], current["tasks"], current["unassigned"]
-    as_of = f"as of {ctx.as_of}"
-    notes = []
-    if tk["tickets_unanswered"]:
-        notes.append(
-            f"{tk['tickets_unanswered']:,} ticket(s) opened in the period have no first response "
-            f"({as_of}): left out of the first-response times, counted as tickets unanswered; "
-            f"{tk['unanswered_past_sla']:,} of them are past their SLA deadline and count as "
-            "SLA misses."
-        )
-    if tk["sla_pending"]:
-        notes.append(
-            f"{tk['sla_pending']:,} unanswered ticket(s) still have their SLA deadline ahead "
-            f"({as_of}): left out of SLA compliance."
-        )
-    if tk["no_sla"]:
-        notes.append(f"{tk['no_sla']:,} ticket(s) opened in the period have no sla_due_at: "
-                     "left out of SLA compliance.")
-    if nobody["tickets_assigned"] or nobody["tickets_resolved"]:
-        notes.append(
-            f"Tickets with no assignee: {nobody['tickets_assigned']:,} opened and "
-            f"{nobody['tickets_resolved']:,} resolved in the period. They count in the team "
-            "totals, in no person's row."
-        )
-    if nobody["activities"]:
-        notes.append(f"{_count(nobody['activities'], 'activity', 'activities')} "
-                     "have no employee: counted in the team total of activities, in no "
-                     "person's row.")
-    if nobody["csat_responses"]:
-        notes.append(f"{nobody['csat_responses']:,} CSAT response(s) rate no employee: left out "
-                     "of CSAT here (the Customer satisfaction report counts them).")
-    if tasks["tasks_no_due"]:
-        notes.append(f"{tasks['tasks_no_due']:,} task(s) completed in the period have no due "
-                     "date: counted as completed, not in overdue or on-time.")
-    if tasks["tasks_pending"]:
-        notes.append(f"{tasks['tasks_pending']:,} task(s) due in the period are open but not due "
-                     f"yet ({as_of}): not counted as overdue or on time.")
-    partial = employee[~employee["full_period"]]
-    for name, note in zip(partial["name"], partial["note"], strict=True):
-        notes.append(f"{name}: {note}. Shown, but left out of the team medians and ranks.")
-    no_change = employee[employee["full_period"] & ~employee["full_comparison"]]
-    if ctx.comparison is not None and len(no_change):
-        notes.append(
-            f"Not compared with {ctx.comparison.label} (not employed all of it): "
-            + ", ".join(no_change["name"].astype(str)) + "."
-        )
-    gone = staff[~staff["employed"] & staff["left_at"].notna()
-                 & (staff["left_at"] < pd.Timestamp(ctx.period.start_utc))]
-    gone = gone[~gone["employee_id"].isin(employee["employee_id"])]
-    if len(gone):
-        notes.append(f"{len(gone):,} former employee(s) who left before the period and have "
-                     "nothing in it are not listed.")
-    if current["metrics"]["quota_attainment"] is None:
-        notes.append("No quota overlaps this period: quota attainment is N/A.")
-    for note in ctx.store.notes:
-        if note.table in _NOTE_TABLES or (note.table, note.column) in _NOTE_COLUMNS:
-            notes.append(f"Import: {note.table}.{note.column}: {note.count:,} row(s) {note.rule}.")
-    return notes
-
-
-_NOTE_TABLES = ("employees", "activities", "tasks", "tickets", "survey_responses", "quotas")
-_NOTE_COLUMNS = {("deals", c) for c in ("owner_id", "status", "amount", "closed_at")}
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n:,} {one if n == 1 else many}"

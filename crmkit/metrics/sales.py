@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, time
-from typing import Any
+from typing import Any, TypedDict
 
 import narwhals as nw
 import pandas as pd
@@ -22,6 +22,7 @@ from crmkit.periods import Period
 
 __all__ = [
     "STAGE_ORDER_HINT",
+    "Summary",
     "by_employee",
     "by_product",
     "deal_size",
@@ -46,10 +47,6 @@ STAGE_ORDER_HINT = ("qualification", "discovery", "proposal", "negotiation", "co
 
 def _won_in(period: Period) -> nw.Expr:
     return (nw.col("status") == "won") & F.in_window("closed_at", period.start_utc, period.end_utc)
-
-
-def _lost_in(period: Period) -> nw.Expr:
-    return (nw.col("status") == "lost") & F.in_window("closed_at", period.start_utc, period.end_utc)
 
 
 def _open_at(at: datetime) -> nw.Expr:
@@ -275,14 +272,23 @@ def forecast(deals: Frame, period: Period, as_of_end: datetime) -> dict[str, Any
     }
 
 
+class Summary(TypedDict):
+    """One period's Sales figures: the headline metrics and what tests and notes need."""
+
+    metrics: dict[str, Any]  # every headline KPI under its METRICS.md name (None when N/A)
+    intervals: dict[str, stats.Interval]
+    samples: dict[str, int]
+    moments: dict[str, Any]  # variances and counts for the significance tests
+    forecast: dict[str, Any]
+    pipeline: dict[str, Any]
+    snapshot_at: datetime  # the instant the open pipeline is taken at
+    cycle_excluded: int  # won deals closed before they were created
+
+
 def summary(
     deals: Frame, leads: Frame, quotas: Frame, period: Period, as_of_end: datetime
-) -> dict[str, Any]:
-    """Every headline Sales KPI for one period under its METRICS.md name.
-
-    Returns ``{"metrics": {...}, "intervals": {...}, "samples": {...}, "tests_input": {...},
-    "notes": {...}}``; the metrics are plain numbers (None when N/A).
-    """
+) -> Summary:
+    """Every headline Sales KPI for one period, with its intervals, samples and moments."""
     deals_lf, leads_lf = F.lazy(deals), F.lazy(leads)
     closed = deals_closed(deals_lf, period)
     rev = revenue(deals_lf, period)
@@ -317,33 +323,38 @@ def summary(
         "forecast": fc["forecast"],
         "forecast_error": fc["forecast_error"],
     }
-    return {
-        "metrics": metrics,
-        "intervals": {"win_rate": wr, "lead_conversion": conv},
-        "samples": {
-            "win_rate": wr.n,
-            "lead_conversion": conv.n,
-            "avg_deal_size": size["n"],
-            "deal_size_median": size["n"],
-            "sales_cycle_days_median": cycle["n"],
-            "sales_cycle_days_mean": cycle["n"],
-            "sales_cycle_days_p90": cycle["n"],
-        },
-        "moments": {
+    return Summary(
+        metrics=metrics,
+        intervals={"win_rate": wr, "lead_conversion": conv},
+        samples=_samples(wr, conv, size["n"], cycle["n"]),
+        moments={
             "amount_sumsq": size["amount_sumsq"],
             "amount_var": size["amount_var"],
             "amount_n": size["amount_n"],
             "cycle_var": cycle["var"],
             "cycle_n": cycle["n"],
         },
-        "forecast": fc,
-        "pipeline": pipe,
-        "snapshot_at": snapshot_at,
-        "cycle_excluded": cycle["excluded"],
+        forecast=fc,
+        pipeline=pipe,
+        snapshot_at=snapshot_at,
+        cycle_excluded=cycle["excluded"],
+    )
+
+
+def _samples(wr: stats.Interval, conv: stats.Interval, won: int, cycles: int) -> dict[str, int]:
+    """The sample behind each headline figure (flagged on the page when small)."""
+    return {
+        "win_rate": wr.n,
+        "lead_conversion": conv.n,
+        "avg_deal_size": won,
+        "deal_size_median": won,
+        "sales_cycle_days_median": cycles,
+        "sales_cycle_days_mean": cycles,
+        "sales_cycle_days_p90": cycles,
     }
 
 
-def significance(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, stats.Test]:
+def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
     """Tests of the change of each KPI between two :func:`summary` results.
 
     Counts: conditional binomial test of two Poisson counts; rates: two-proportion z-test;
@@ -570,107 +581,3 @@ def pipeline_by_expected_close(deals: Frame, at: datetime, months: list[Period])
     frame[["amount", "weighted"]] = frame[["amount", "weighted"]].fillna(0.0).astype(float)
     keep = frame["month"].isin([m.label for m in months]) | (frame["deals"] > 0)
     return frame[keep].reset_index(drop=True)
-
-
-# -- the report ----------------------------------------------------------------------------
-
-HEADLINE = (
-    "revenue",
-    "deals_won",
-    "deals_lost",
-    "win_rate",
-    "deals_created",
-    "avg_deal_size",
-    "sales_cycle_days_median",
-    "lead_conversion",
-    "open_pipeline",
-    "weighted_pipeline",
-    "quota_attainment",
-    "pipeline_velocity",
-    "forecast",
-)
-
-
-def report(ctx: Any, trend_months: int = 12) -> Any:
-    """Compute the whole Sales report for a :class:`~crmkit.reports.context.ReportContext`."""
-    from crmkit.periods import trend_months as _trend
-    from crmkit.reports.context import ReportData
-
-    t = ctx.tables
-    current = summary(t["deals"], t["leads"], t["quotas"], ctx.period, ctx.as_of_end)
-    previous = (
-        summary(t["deals"], t["leads"], t["quotas"], ctx.comparison, ctx.as_of_end)
-        if ctx.comparison
-        else None
-    )
-    months = _trend(ctx.period, trend_months)
-    at = current["snapshot_at"]
-    ahead = _months_after(ctx.period, 6)
-    data = ReportData.from_summaries(
-        ctx,
-        current,
-        previous,
-        significance,
-        breakdowns={
-            "employee": by_employee(t["deals"], t["employees"], ctx.period, at),
-            "product": by_product(t["deals"], ctx.period),
-            "month": monthly_trend(t["deals"], months),
-            "stage_funnel": stage_funnel(t["deals"], ctx.period),
-            "pipeline_by_expected_close": pipeline_by_expected_close(t["deals"], at, ahead),
-        },
-        extra={"forecast": current["forecast"], "pipeline": current["pipeline"]},
-    )
-    data.notes = _notes(current, ctx)
-    return data
-
-
-def _months_after(period: Period, n: int) -> list[Period]:
-    from crmkit.periods import parse_period
-
-    out = []
-    first = period.end if period.end.day == 1 else period.end.replace(day=1)
-    y, m = first.year, first.month
-    for _ in range(n):
-        out.append(parse_period(f"{y:04d}-{m:02d}", timezone=period.timezone))
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    # the month holding the snapshot first, so nothing due this month is called "overdue"
-    current_month = parse_period(period.last_day.strftime("%Y-%m"), timezone=period.timezone)
-    return [current_month, *out]
-
-
-def _notes(current: dict[str, Any], ctx: Any) -> list[str]:
-    pipe = current["pipeline"]
-    notes = []
-    if pipe["missing_probability"]:
-        notes.append(
-            f"{pipe['missing_probability']:,} open deal(s) have no probability: left out of "
-            "the weighted pipeline and the forecast."
-        )
-    if pipe["missing_amount"]:
-        notes.append(
-            f"{pipe['missing_amount']:,} open deal(s) have no amount: counted as open deals, "
-            "add nothing to the pipeline sums."
-        )
-    if current["cycle_excluded"]:
-        notes.append(
-            f"{current['cycle_excluded']:,} won deal(s) closed before they were created: left "
-            "out of the sales cycle (they still count as won, with their revenue)."
-        )
-    fc = current["forecast"]
-    if fc["kind"] == "at_start":
-        notes.append(
-            "The period is over: the forecast shown is the one made at the period start "
-            f"from {fc['open_deals_counted']:,} open deal(s) expected to close in it, compared "
-            "with the actual revenue."
-        )
-    else:
-        notes.append(
-            f"The period is not over (as of {ctx.as_of}): the forecast is revenue so far plus "
-            f"{fc['open_deals_counted']:,} weighted open deal(s) expected to close by its end."
-        )
-    if current["metrics"]["quota_target"] is None:
-        notes.append("No quota overlaps this period: quota attainment is N/A.")
-    for note in ctx.store.notes:
-        if note.table in ("deals", "leads", "quotas", "employees", "teams"):
-            notes.append(f"Import: {note.table}.{note.column}: {note.count:,} row(s) {note.rule}.")
-    return notes

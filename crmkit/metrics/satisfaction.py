@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import narwhals as nw
 import pandas as pd
@@ -22,22 +22,17 @@ import pandas as pd
 from crmkit import stats
 from crmkit.metrics import _frames as F
 from crmkit.metrics._frames import Frame
-from crmkit.metrics.definitions import Metric, register
 from crmkit.periods import Period
 
 __all__ = [
-    "DEFINED",
-    "HEADLINE",
-    "RETENTION",
+    "Summary",
     "ces",
     "csat",
     "monthly_trend",
     "nps",
     "nps_by_segment",
     "nps_by_team",
-    "nps_change_points",
     "nps_counts",
-    "report",
     "retention",
     "score_distribution",
     "score_summary",
@@ -53,53 +48,6 @@ PROMOTER_MIN, DETRACTOR_MAX, CSAT_SATISFIED_MIN = 9, 6, 4
 ACTIVE_DAYS = 90
 VERBATIMS = 15
 NO_TEAM, NO_SEGMENT = "(no team)", "(unknown)"
-
-register(
-    Metric("nps", "NPS", "score",
-           "Net Promoter Score of the nps survey responses given in the period (responded_at "
-           "in period): % promoters (score 9–10) − % detractors (score 0–6), on −100..100; "
-           "never an average of scores. 95% interval: adjusted Wald (n + 3 responses, "
-           "promoters + ¾, detractors + ¾, SE = √((p + d − (p − d)²) / n)). Its change "
-           "against the comparison period is tested with a two-sample z-test from these "
-           "variances.", change_in_points=True),
-    Metric("nps_responses", "NPS responses", "count",
-           "nps survey responses with responded_at in the period."),
-    Metric("nps_promoters", "Promoters", "count",
-           "nps responses in the period scoring 9 or 10."),
-    Metric("nps_passives", "Passives", "count", "nps responses in the period scoring 7 or 8."),
-    Metric("nps_detractors", "Detractors", "count",
-           "nps responses in the period scoring 0 to 6.", False),
-    Metric("nps_promoter_share", "Promoters share", "rate",
-           "Promoters / nps responses in the period, with a Wilson 95% interval."),
-    Metric("nps_detractor_share", "Detractors share", "rate",
-           "Detractors / nps responses in the period, with a Wilson 95% interval.", False),
-    Metric("csat", "CSAT", "rate",
-           "Share of the csat survey responses given in the period (responded_at in period) "
-           "that score 4 or 5 on the 1–5 scale, with a Wilson 95% interval."),
-    Metric("csat_responses", "CSAT responses", "count",
-           "csat survey responses with responded_at in the period."),
-    Metric("ces", "CES", "score",
-           "Customer Effort Score: mean score of the ces survey responses given in the period, "
-           "on 1–7 where higher means the customer found it easier; Student t 95% interval. "
-           "Its change is tested with Welch's t-test."),
-    Metric("ces_responses", "CES responses", "count",
-           "ces survey responses with responded_at in the period."),
-    Metric("retention_rate", "Customer retention", "rate",
-           "(E − N) / S, where S = customers active at the period start, E = customers active "
-           "at the period end and N = new customers (first won deal in the period). A "
-           "customer is active at an instant t when it has an activity (occurred_at) or a "
-           "won deal (closed_at) in the 90 days before t (the window is a report parameter, "
-           "stated in the data notes). Customers who come back after a pause count in E, so "
-           "the rate can exceed 100%. "
-           "For a team: the team's activities and deals (team of a fact). N/A when S is 0."),
-    Metric("retention_start_customers", "Active at start (S)", "count",
-           "Customers with an activity or a won deal in the 90 days before the period start."),
-    Metric("retention_end_customers", "Active at end (E)", "count",
-           "Customers with an activity or a won deal in the 90 days before the period end."),
-    Metric("retention_new_customers", "New customers (N)", "count",
-           "Customers whose first won deal (earliest closed_at among their won deals) is in "
-           "the period."),
-)
 
 
 # -- the survey scores ----------------------------------------------------------------------
@@ -269,10 +217,20 @@ def retention(
 # -- one period -----------------------------------------------------------------------------
 
 
+class Summary(TypedDict):
+    """One period's satisfaction figures."""
+
+    metrics: dict[str, Any]  # every headline KPI under its METRICS.md name
+    intervals: dict[str, stats.Interval]
+    samples: dict[str, int]
+    moments: dict[str, Any]  # score counts and moments, inputs of the tests
+    retention: dict[str, Any]  # the retention formula's parts
+
+
 def summary(
     survey_responses: Frame, activities: Frame, deals: Frame, period: Period,
     active_days: int = ACTIVE_DAYS,
-) -> dict[str, Any]:
+) -> Summary:
     """Every headline satisfaction KPI for one period under its METRICS.md name.
 
     Returns ``{"metrics", "intervals", "samples", "moments", "retention"}``; metrics are
@@ -303,19 +261,19 @@ def summary(
         "retention_end_customers": ret["retention_end_customers"],
         "retention_new_customers": ret["retention_new_customers"],
     }
-    return {
-        "metrics": metrics,
-        "intervals": {"nps": nps_i, "nps_promoter_share": promoters,
-                      "nps_detractor_share": detractors, "csat": csat_i, "ces": ces_i},
-        "samples": {"nps": nps_i.n, "nps_promoter_share": nps_i.n,
-                    "nps_detractor_share": nps_i.n, "csat": csat_i.n, "ces": ces_i.n,
-                    "retention_rate": ret["retention_start_customers"]},
-        "moments": s,
-        "retention": ret,
-    }
+    return Summary(
+        metrics=metrics,
+        intervals={"nps": nps_i, "nps_promoter_share": promoters,
+                   "nps_detractor_share": detractors, "csat": csat_i, "ces": ces_i},
+        samples={"nps": nps_i.n, "nps_promoter_share": nps_i.n,
+                 "nps_detractor_share": nps_i.n, "csat": csat_i.n, "ces": ces_i.n,
+                 "retention_rate": ret["retention_start_customers"]},
+        moments=s,
+        retention=ret,
+    )
 
 
-def significance(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, stats.Test]:
+def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
     """Tests of the change of each KPI between two :func:`summary` results.
 
     NPS: two-sample z-test from the adjusted-Wald variances; CSAT and the promoter and
@@ -540,90 +498,3 @@ def verbatims(
 
 # -- the report -----------------------------------------------------------------------------
 
-HEADLINE = ("nps", "nps_promoter_share", "nps_detractor_share", "csat", "ces", "retention_rate")
-RETENTION = ("retention_rate", "retention_start_customers", "retention_end_customers",
-             "retention_new_customers")
-#: Every metric this report defines, for the page's Definitions section.
-DEFINED = (*HEADLINE, "nps_responses", "nps_promoters", "nps_passives", "nps_detractors",
-           "csat_responses", "ces_responses", *RETENTION[1:])
-
-
-def report(ctx: Any, trend_months: int = 12, active_days: int = ACTIVE_DAYS) -> Any:
-    """Compute the whole Customer satisfaction report for a ReportContext."""
-    from crmkit.periods import trend_months as _trend
-    from crmkit.reports.context import ReportData
-
-    t, everyone = ctx.tables, ctx.store.tables
-    current = summary(t["survey_responses"], t["activities"], t["deals"], ctx.period, active_days)
-    previous = (
-        summary(t["survey_responses"], t["activities"], t["deals"], ctx.comparison, active_days)
-        if ctx.comparison else None
-    )
-    by_team = nps_by_team(everyone["survey_responses"], everyone["customers"],
-                          everyone["employees"], everyone["teams"], ctx.period)
-    data = ReportData.from_summaries(
-        ctx,
-        current,
-        previous,
-        significance,
-        breakdowns={
-            "month": monthly_trend(t["survey_responses"], _trend(ctx.period, trend_months)),
-            "nps_by_team": by_team,
-            "nps_by_segment": nps_by_segment(t["survey_responses"], everyone["customers"],
-                                             ctx.period),
-            "score_distribution": score_distribution(t["survey_responses"], ctx.period),
-            "verbatims": verbatims(t["survey_responses"], everyone["customers"], ctx.period),
-        },
-        extra={"retention": current["retention"],
-               "previous_retention": previous["retention"] if previous else None},
-    )
-    data.notes = _notes(data, current, ctx)
-    return data
-
-
-def nps_change_points(data: Any) -> dict[str, Any] | None:
-    """The change of NPS against the comparison period in points (NPS is on −100..100, so
-    a relative change in % reads badly), with its test; None without a comparison."""
-    if data.comparison is None:
-        return None
-    now, before = data.metrics.get("nps"), data.comparison.get("nps")
-    points = None if now is None or before is None else now - before
-    return {"points": points, "current": now, "previous": before,
-            "test": data.tests.get("nps", stats.Test(None, None)),
-            "label": data.context.comparison.label}
-
-
-def _notes(data: Any, current: dict[str, Any], ctx: Any) -> list[str]:
-    m = current["metrics"]
-    notes = []
-    for kind, name in (("nps", "NPS"), ("csat", "CSAT"), ("ces", "CES")):
-        if not m[f"{kind}_responses"]:
-            notes.append(f"No {kind} survey responses in this period: {name} is N/A.")
-    ret = current["retention"]
-    notes.append(
-        f"Retention reads 'active at an instant' as: an activity or a won deal in the "
-        f"{ret['active_days']} days before it. Of the {ret['retention_start_customers']:,} "
-        f"customers active at the period start, {ret['retained']:,} were still active at its "
-        f"end. E − N also counts customers who were inactive at the start and came back "
-        f"(neither new nor lost for good), so the rate can exceed 100%."
-    )
-    if ret["retention_start_customers"] == 0:
-        notes.append("No customer was active at the period start: retention is N/A.")
-    team_rows = data.breakdowns["nps_by_team"]
-    no_team = team_rows.loc[team_rows["team_id"] == NO_TEAM, "responses"].sum()
-    if no_team:
-        notes.append(f"{int(no_team):,} NPS response(s) have neither a rated employee nor a "
-                     "customer owner with a team: shown as '(no team)' in NPS by team.")
-    seg_rows = data.breakdowns["nps_by_segment"]
-    unknown = seg_rows.loc[seg_rows["segment"] == NO_SEGMENT, "responses"].sum()
-    if unknown:
-        notes.append(f"{int(unknown):,} NPS response(s) have no customer or no customer "
-                     "segment: shown as '(unknown)' in NPS by segment.")
-    if ctx.team != "all":
-        notes.append("NPS by team compares every team (company-wide responses); every other "
-                     "number on this page covers this team's responses, activities and deals.")
-    for note in ctx.store.notes:
-        if note.table in ("survey_responses", "customers", "activities", "deals", "employees",
-                          "teams"):
-            notes.append(f"Import: {note.table}.{note.column}: {note.count:,} row(s) {note.rule}.")
-    return notes

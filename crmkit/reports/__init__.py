@@ -1,0 +1,68 @@
+"""The reports: one module per report id, each declaring its :class:`ReportSpec`, and the
+registry every other part reads (the runner's warm-up, the index, presets'
+``reports: all``, ``new-report``, the definitions docs).
+
+A notebook opens its context with :func:`open_report` and builds its data with its
+report's ``build`` (``crmkit.reports.sales.build(ctx)``).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+from crmkit._docstrings import doc
+from crmkit.parameters import resolve
+from crmkit.reports import activity, marketing, performance, sales, satisfaction
+from crmkit.reports.context import ReportContext
+from crmkit.reports.data import JSON_MIMETYPE, ReportData
+from crmkit.reports.spec import ReportSpec
+from crmkit.store import ALL_TEAMS, Store
+
+__all__ = ["JSON_MIMETYPE", "REPORTS", "ReportContext", "ReportData", "ReportSpec",
+           "open_report", "title"]
+
+#: The standard reports by id, in the order the index lists them.
+REPORTS: dict[str, ReportSpec] = {
+    spec.id: spec
+    for spec in (sales.SPEC, activity.SPEC, marketing.SPEC, performance.SPEC, satisfaction.SPEC)
+}
+
+
+def title(report: str) -> str:
+    """A report's title: its spec's, or the id in words for a custom report."""
+    spec = REPORTS.get(report)
+    return spec.title if spec else report.replace("_", " ").title()
+
+
+def open_report(
+    report: str,
+    *,
+    period: str = "last-month",
+    team: str = ALL_TEAMS,
+    compare_to: str = "previous",
+    as_of: str | date | None = None,
+    database: str | os.PathLike[str] | None = None,
+    timezone: str | None = None,
+    store: Store | None = None,
+) -> ReportContext:
+    """Resolve a report's parameters against the data; raise a one-line error if invalid."""
+    store = store or Store.open(database)
+    params = resolve(
+        period=period,
+        team=team,
+        compare_to=compare_to,
+        as_of=as_of,
+        timezone=timezone,
+        settings=store.settings,
+        teams=store.teams(),
+    )
+    return ReportContext(report, title(report), store, params.period, params.comparison,
+                         params.compare_to, params.team, params.as_of)
+
+
+open_report.__doc__ = (
+    (open_report.__doc__ or "")
+    + "\n\n"
+    + doc("period", "team", "compare_to", "as_of", "database", "timezone")
+)

@@ -1,0 +1,143 @@
+"""The Customer activity report: interactions, active and new customers, status at the
+period end, RFM segments, cohorts, the customers that went quiet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from crmkit import stats
+from crmkit.metrics import activity
+from crmkit.metrics.activity import ACTIVITY_TYPES
+from crmkit.periods import trend_months
+from crmkit.reports.context import ReportContext
+from crmkit.reports.data import ReportData
+from crmkit.reports.spec import ReportSpec
+from crmkit.store import ALL_TEAMS
+
+HEADLINE = ("interactions", "active_customers", "new_customers", "customers_active",
+            "customers_at_risk", "customers_lost")
+PERIOD_CARDS = HEADLINE[:3]
+STATUS_CARDS = HEADLINE[3:]
+TYPE_CARDS = tuple(f"interactions_{t}" for t in ACTIVITY_TYPES)
+
+#: The columns of deals this report reads (import findings about others are not its concern).
+_DEAL_COLUMNS_USED = ("deal_id", "owner_id", "customer_id", "status", "amount", "closed_at")
+
+
+@dataclass
+class Breakdowns:
+    """The Customer activity report's tables."""
+
+    interactions_by_type: pd.DataFrame
+    customer: pd.DataFrame
+    top_revenue: pd.DataFrame
+    employee: pd.DataFrame
+    customer_status: pd.DataFrame
+    rfm_segments: pd.DataFrame
+    cohorts: pd.DataFrame
+    went_quiet: pd.DataFrame
+
+
+def build(ctx: ReportContext, active_days: float = 90, lost_days: float = 180, top: int = 50,
+          cohort_months: int = 12) -> ReportData[Breakdowns]:
+    """Compute the whole Customer activity report.
+
+    ``active_days`` / ``lost_days``: status thresholds; ``top``: rows of the top-customer
+    breakdowns; ``cohort_months``: cohorts shown (ending with the period's last month).
+    """
+    t, everyone = ctx.tables, ctx.store.tables
+    at = activity.snapshot_at(ctx.period, ctx.as_of_end)
+    current = activity.summary(t["activities"], t["deals"], t["customers"], ctx.period, at,
+                               active_days, lost_days)
+    previous = None
+    if ctx.comparison is not None:
+        previous = activity.summary(t["activities"], t["deals"], t["customers"], ctx.comparison,
+                                    activity.snapshot_at(ctx.comparison, ctx.as_of_end),
+                                    active_days, lost_days)
+    lists = activity.customer_lists(t["activities"], t["deals"], everyone["customers"],
+                                    everyone["employees"], ctx.period, ctx.comparison, at, top)
+    scored = activity.rfm(t["deals"], at)
+    breakdowns = Breakdowns(
+        interactions_by_type=activity.interactions_by_type(
+            current["metrics"], previous["metrics"] if previous else None),
+        customer=lists.customer,
+        top_revenue=lists.top_revenue,
+        employee=activity.by_employee(t["activities"], t["employees"], ctx.period),
+        customer_status=activity.status_table(current["status_counts"],
+                                              previous["status_counts"] if previous else None),
+        rfm_segments=activity.rfm_segments(scored),
+        cohorts=activity.cohort_retention(t["deals"], trend_months(ctx.period, cohort_months), at),
+        went_quiet=lists.went_quiet,
+    )
+    data = ReportData.from_summaries(
+        ctx, current, previous, activity.significance, breakdowns,
+        extra={"at": at, "active_days": active_days, "lost_days": lost_days,
+               "rfm_customers": len(scored), "active_in_period": lists.active_in_period},
+        notes=_notes(ctx, current, at, active_days, lost_days, len(scored)),
+    )
+    data.samples = {"rfm": len(scored)}
+    return data
+
+
+def _notes(ctx: ReportContext, current: activity.Summary, at: datetime, active_days: float,
+           lost_days: float, rfm_customers: int) -> list[str]:
+    notes = [*_gap_notes(activity.data_gaps(ctx.tables["activities"], ctx.tables["deals"],
+                                            ctx.period, at))]
+    when = "the period end" if at == ctx.period.end_utc else f"the end of the as-of day {ctx.as_of}"
+    notes.append(
+        f"Customer status is taken at {when} ({at:%Y-%m-%d %H:%M} UTC): active if the last "
+        f"contact is at most {active_days:g} days before it, at risk up to {lost_days:g} days, "
+        "lost beyond."
+    )
+    if at < ctx.period.end_utc:
+        notes.append(
+            f"The period is not over (as of {ctx.as_of}): its counts so far are compared with "
+            "the whole comparison period."
+        )
+    never = current["status_counts"]["never_active"]
+    if never:
+        notes.append(f"{never:,} customer(s) created before that instant have no activity and no "
+                     "purchase before it: status 'never active', in none of the status counts.")
+    if ctx.team != ALL_TEAMS:
+        notes.append(
+            "Team report: customer figures use this team's activities (by the activity's "
+            "employee, else the customer's owner) and this team's won deals only; a customer's "
+            "first purchase (new customers, cohorts) is the first among this team's deals."
+        )
+    if rfm_customers and rfm_customers < stats.SMALL_SAMPLE:
+        notes.append(f"Only {rfm_customers} customer(s) purchased in the 365-day RFM window: "
+                     "quintile scores on so few customers are rough.")
+    if ctx.comparison is None:
+        notes.append("No comparison period: changes, tests and the 'went quiet' list are not "
+                     "shown.")
+    return notes + ctx.import_notes("activities", "customers", "employees", "teams",
+                                    columns={"deals": _DEAL_COLUMNS_USED})
+
+
+def _gap_notes(gaps: dict[str, int]) -> list[str]:
+    notes = []
+    if gaps["activities_without_customer"]:
+        notes.append(f"Activities in the period without a customer: "
+                     f"{gaps['activities_without_customer']:,}. They count in the interactions "
+                     "and in no per-customer figure.")
+    if gaps["won_without_customer"]:
+        notes.append(f"Won deals before the period end without a customer: "
+                     f"{gaps['won_without_customer']:,}. They are left out of every customer "
+                     "figure.")
+    if gaps["won_without_amount"]:
+        notes.append(f"Won deals before the period end without an amount: "
+                     f"{gaps['won_without_amount']:,}. They count as purchases of amount 0.")
+    return notes
+
+
+SPEC = ReportSpec(
+    id="activity",
+    title="Customer activity",
+    headline=HEADLINE,
+    index_kpis=("active_customers", "new_customers"),
+    definitions=(*HEADLINE, *TYPE_CARDS, "rfm", "cohort_retention", "went_quiet"),
+    build=build,
+)

@@ -1,0 +1,158 @@
+"""The Marketing campaigns report: cost, leads, conversion, CAC and ROI per campaign and
+channel, with a chi-square test of conversion across channels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from crmkit.metrics import marketing
+from crmkit.reports.context import ReportContext
+from crmkit.reports.data import ReportData
+from crmkit.reports.spec import ReportSpec
+
+HEADLINE = (
+    "cost", "leads", "lead_conversion", "deals_won", "revenue", "cost_per_lead", "cac",
+    "roi", "acquired_customers",
+)
+
+
+@dataclass
+class Breakdowns:
+    """The Marketing campaigns report's tables."""
+
+    campaign: pd.DataFrame
+    channel: pd.DataFrame
+    funnel: pd.DataFrame
+
+
+def build(ctx: ReportContext) -> ReportData[Breakdowns]:
+    """Compute the whole Marketing report.
+
+    Built from the unscoped tables (``ctx.store.tables``) narrowed to the team's campaigns,
+    not from ``ctx.tables``: a team's campaigns bring all their leads and deals.
+    """
+    t = ctx.store.tables
+    scope = marketing.campaign_scope(t["campaigns"], ctx.team)
+    periods = [ctx.period, ctx.comparison] if ctx.comparison else [ctx.period]
+    found = marketing.summaries(t["leads"], t["deals"], t["campaigns"], t["campaign_costs"],
+                                periods, scope, ctx.as_of_end)
+    current, previous = found[0], (found[1] if ctx.comparison else None)
+    return ReportData.from_summaries(
+        ctx,
+        current,
+        previous,
+        marketing.significance,
+        Breakdowns(campaign=current["campaign"], channel=current["channel"],
+                   funnel=current["funnel"]),
+        extra={
+            "conversion_test": _test_words(current),
+            "roi_status": _roi_status(current),
+            "roi_provisional": current["provisional"],
+            "median_days_to_win": current["median_days_to_win"],
+        },
+        notes=_notes(current, ctx, scope),
+    )
+
+def _test_words(current: marketing.Summary) -> str:
+    channels = int((current["channel"]["leads"] > 0).sum()) if len(current["channel"]) else 0
+    if current["conversion_test"].p_value is None:
+        why = ("fewer than two channels have leads" if channels < 2
+               else "no lead, or every lead, converted")
+        return f"Does lead conversion differ across channels? Not testable: {why}."
+    return (f"Does lead conversion differ across channels? Chi-square test over {channels} "
+            f"channels: {current['conversion_test'].words()}.")
+
+
+def _roi_status(current: marketing.Summary) -> str:
+    median = current["median_days_to_win"]
+    if current["metrics"]["roi"] is None:
+        return "No ROI for this period: the campaigns in scope had no cost in it."
+    if median is None:
+        return "No won deal with a lead yet: lead maturity (provisional ROI) cannot be judged."
+    if current["provisional"]:
+        return (
+            f"ROI is provisional: some campaigns still have leads younger than the median "
+            f"{median:.0f} days from lead to won deal, so more revenue is likely to come. "
+            "Those campaigns are marked in the table."
+        )
+    return f"ROI is final: every lead of the period is older than the median {median:.0f} days to win."
+
+
+def _notes(current: marketing.Summary, ctx: ReportContext, scope: list[str] | None) -> list[str]:
+    notes = []
+    camp = current["campaign"]
+    real = camp[camp["campaign_id"].notna()]
+    notes.append(
+        "Attribution is single-touch as recorded: a lead counts for its campaign; a deal for "
+        "its own campaign, else its lead's. Headline totals cover the campaigns in scope only."
+    )
+    if real.empty:
+        notes.append(
+            "No campaign is in scope (the data has no campaigns for it): the headline totals "
+            "are empty; the channel table and the funnel show the leads by their own channel."
+        )
+    if scope is not None:
+        notes.append(
+            f"Team scope: the {len(scope)} campaign(s) run by this team, with all their costs, "
+            "leads and attributed deals, whoever owns them (the Sales report scopes by owner "
+            "instead, so its numbers differ)."
+        )
+    else:
+        n_team = int(real["team_id"].isna().sum())
+        if n_team:
+            notes.append(f"{n_team} campaign(s) listed have no team: they appear only in this "
+                         "company-wide report.")
+        if (camp["campaign_id"].isna()).any():
+            notes.append(
+                f"'{marketing.NO_CAMPAIGN}': leads without a campaign (by their own channel) and the deals "
+                "won from them. They have no cost, so no cost per lead, CAC or ROI, and are left "
+                "out of the headline totals. Deals with neither a campaign nor a lead are not "
+                "marketing-sourced and appear only in the Sales report."
+            )
+    zero = real[(real["cost"] == 0)]
+    if len(zero):
+        notes.append(
+            f"{len(zero)} campaign(s) had no cost in the period ({_names(zero)}): a campaign "
+            "with zero cost has no ROI, cost per lead or CAC (shown as —)."
+        )
+    no_leads = real[(real["cost"] > 0) & (real["leads"] == 0)]
+    if len(no_leads):
+        notes.append(
+            f"{len(no_leads)} campaign(s) had costs but no leads in the period "
+            f"({_names(no_leads)}): cost per lead is N/A."
+        )
+    if current["blank_channel_leads"]:
+        notes.append(
+            f"{current['blank_channel_leads']:,} lead(s) of the period have a blank channel "
+            f"(their campaign's or, without a campaign, their own): shown as '{marketing.UNKNOWN_CHANNEL}'."
+        )
+    median = current["median_days_to_win"]
+    if median is not None:
+        notes.append(
+            f"Provisional ROI: median lead-to-win time is {median:.1f} days (all won deals with "
+            f"a lead, closed before {current['age_reference']:%Y-%m-%d %H:%M} UTC); a campaign "
+            "whose youngest lead of the period is younger than that is marked provisional."
+        )
+    notes.append(
+        "CAC counts a customer once, for the campaign its first won deal ever is attributed to, "
+        "and only when that first deal closes in the period."
+    )
+    return notes + ctx.import_notes("campaigns", "campaign_costs", "leads", "deals")
+
+
+def _names(df: pd.DataFrame, limit: int = 5) -> str:
+    names = [str(n) for n in df["name"]]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+SPEC = ReportSpec(
+    id="marketing",
+    title="Marketing campaigns",
+    headline=HEADLINE,
+    index_kpis=("cost", "leads", "roi"),
+    definitions=(*HEADLINE, "conversion_chi2_p_value"),
+    build=build,
+)

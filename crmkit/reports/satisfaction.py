@@ -1,0 +1,121 @@
+"""The Customer satisfaction report: NPS, CSAT and CES with honest intervals and tests,
+trends, NPS by team and segment, score distributions, retention, verbatims."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from crmkit import stats
+from crmkit.metrics import satisfaction
+from crmkit.periods import trend_months
+from crmkit.reports.context import ReportContext
+from crmkit.reports.data import ReportData
+from crmkit.reports.spec import ReportSpec
+from crmkit.store import ALL_TEAMS
+
+HEADLINE = ("nps", "nps_promoter_share", "nps_detractor_share", "csat", "ces", "retention_rate")
+RETENTION = ("retention_rate", "retention_start_customers", "retention_end_customers",
+             "retention_new_customers")
+#: Every metric this report defines, for the page's Definitions section.
+DEFINED = (*HEADLINE, "nps_responses", "nps_promoters", "nps_passives", "nps_detractors",
+           "csat_responses", "ces_responses", *RETENTION[1:])
+
+
+@dataclass
+class Breakdowns:
+    """The Customer satisfaction report's tables."""
+
+    month: pd.DataFrame
+    nps_by_team: pd.DataFrame
+    nps_by_segment: pd.DataFrame
+    score_distribution: pd.DataFrame
+    verbatims: pd.DataFrame
+
+
+def build(ctx: ReportContext, trend_months_shown: int = 12,
+          active_days: int = satisfaction.ACTIVE_DAYS) -> ReportData[Breakdowns]:
+    """Compute the whole Customer satisfaction report."""
+    t, everyone = ctx.tables, ctx.store.tables
+    responses = t["survey_responses"]
+    current = satisfaction.summary(responses, t["activities"], t["deals"], ctx.period, active_days)
+    previous = (
+        satisfaction.summary(responses, t["activities"], t["deals"], ctx.comparison, active_days)
+        if ctx.comparison else None
+    )
+    breakdowns = Breakdowns(
+        month=satisfaction.monthly_trend(responses, trend_months(ctx.period, trend_months_shown)),
+        nps_by_team=satisfaction.nps_by_team(everyone["survey_responses"], everyone["customers"],
+                                             everyone["employees"], everyone["teams"], ctx.period),
+        nps_by_segment=satisfaction.nps_by_segment(responses, everyone["customers"], ctx.period),
+        score_distribution=satisfaction.score_distribution(responses, ctx.period),
+        verbatims=satisfaction.verbatims(responses, everyone["customers"], ctx.period),
+    )
+    return ReportData.from_summaries(
+        ctx,
+        current,
+        previous,
+        satisfaction.significance,
+        breakdowns,
+        extra={"retention": current["retention"],
+               "previous_retention": previous["retention"] if previous else None},
+        notes=_notes(breakdowns, current, ctx),
+    )
+
+
+def nps_change_points(data: ReportData[Breakdowns]) -> dict[str, Any] | None:
+    """The change of NPS against the comparison period in points (NPS is on −100..100, so
+    a relative change in % reads badly), with its test; None without a comparison."""
+    comparison = data.context.comparison
+    if data.comparison is None or comparison is None:
+        return None
+    now, before = data.metrics.get("nps"), data.comparison.get("nps")
+    points = None if now is None or before is None else now - before
+    return {"points": points, "current": now, "previous": before,
+            "test": data.tests.get("nps", stats.Test(None, None)),
+            "label": comparison.label}
+
+
+def _notes(breakdowns: Breakdowns, current: satisfaction.Summary, ctx: ReportContext) -> list[str]:
+    m = current["metrics"]
+    notes = []
+    for kind, name in (("nps", "NPS"), ("csat", "CSAT"), ("ces", "CES")):
+        if not m[f"{kind}_responses"]:
+            notes.append(f"No {kind} survey responses in this period: {name} is N/A.")
+    ret = current["retention"]
+    notes.append(
+        f"Retention reads 'active at an instant' as: an activity or a won deal in the "
+        f"{ret['active_days']} days before it. Of the {ret['retention_start_customers']:,} "
+        f"customers active at the period start, {ret['retained']:,} were still active at its "
+        f"end. E − N also counts customers who were inactive at the start and came back "
+        f"(neither new nor lost for good), so the rate can exceed 100%."
+    )
+    if ret["retention_start_customers"] == 0:
+        notes.append("No customer was active at the period start: retention is N/A.")
+    team_rows = breakdowns.nps_by_team
+    no_team = team_rows.loc[team_rows["team_id"] == satisfaction.NO_TEAM, "responses"].sum()
+    if no_team:
+        notes.append(f"{int(no_team):,} NPS response(s) have neither a rated employee nor a "
+                     "customer owner with a team: shown as '(no team)' in NPS by team.")
+    seg_rows = breakdowns.nps_by_segment
+    unknown = seg_rows.loc[seg_rows["segment"] == satisfaction.NO_SEGMENT, "responses"].sum()
+    if unknown:
+        notes.append(f"{int(unknown):,} NPS response(s) have no customer or no customer "
+                     "segment: shown as '(unknown)' in NPS by segment.")
+    if ctx.team != ALL_TEAMS:
+        notes.append("NPS by team compares every team (company-wide responses); every other "
+                     "number on this page covers this team's responses, activities and deals.")
+    return notes + ctx.import_notes("survey_responses", "customers", "activities", "deals",
+                                    "employees", "teams")
+
+
+SPEC = ReportSpec(
+    id="satisfaction",
+    title="Customer satisfaction",
+    headline=HEADLINE,
+    index_kpis=("nps", "csat"),
+    definitions=DEFINED,
+    build=build,
+)

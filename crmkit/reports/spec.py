@@ -1,0 +1,35 @@
+"""What makes a report: its :class:`ReportSpec`, declared once in ``crmkit/reports/<id>.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crmkit.reports.data import ReportData
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """A standard report: everything the runner, the index and the notebook need to know.
+
+    ``id`` is the report's name everywhere: its module (``crmkit.reports.<id>``), its charts
+    (``crmkit.render.charts.<id>``), its notebook (``notebooks/<id>.ipynb``) and its files.
+    """
+
+    id: str
+    title: str
+    #: Metrics on the page's KPI cards, in order.
+    headline: tuple[str, ...]
+    #: Metrics shown for this report on the index page.
+    index_kpis: tuple[str, ...]
+    #: Every metric the page defines in its Definitions section.
+    definitions: tuple[str, ...]
+    #: ``build(ctx, **report_parameters) -> ReportData``: computes the whole report.
+    build: Callable[..., ReportData[Any]]
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """Modules a kernel imports as it starts, so that this report runs warm."""
+        return (f"crmkit.reports.{self.id}", f"crmkit.render.charts.{self.id}")
