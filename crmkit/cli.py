@@ -43,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1 if isinstance(exc, ReportError) else 2
 
 
+def print_progress(message: str) -> None:
+    """A progress line on standard error (standard output carries the result)."""
+    print(f"crmkit: {message}", file=sys.stderr, flush=True)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crmkit", description="CRM reports: run, publish, explore.")
     parser.add_argument("--version", action="version", version=f"crmkit {__version__}")
@@ -90,7 +95,6 @@ def _demo(args: argparse.Namespace) -> int:
     if args.scale < 1:
         raise ParameterError(f"--scale {args.scale} must be 1 or more")
     # lazy: the demo generator loads pandas and numpy
-    from crmkit.publish.runner import print_progress
     from crmkit.sources.demo import build_demo
 
     path = build_demo(
@@ -156,13 +160,26 @@ def _add_run(sub: _Sub) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     extra = _pairs(args.param)
-    from crmkit.publish.runner import print_progress, run_report  # lazy: loads Jupyter, pandas
+    # lazy: these three load no data library, so the report's kernel starts booting (and
+    # importing the report modules) before this process loads the runner's
+    from crmkit.backends.location import find_database
+    from crmkit.publish.kernel import Kernel
+    from crmkit.publish.notebooks import find_notebooks, report_notebook
 
-    result = run_report(
-        args.report, period=args.period, team=args.team, compare_to=args.compare_to,
-        as_of=args.as_of, database=args.database, timezone=args.timezone, output=args.output,
-        notebooks=args.notebooks, timeout=args.timeout, progress=print_progress, extra=extra,
-    )
+    folder = find_notebooks(args.notebooks)
+    report_notebook(args.report, folder)
+    kernel = Kernel(find_database(args.database), folder, reports=(args.report,))
+    try:
+        from crmkit.publish.runner import run_report  # lazy: Jupyter, pandas
+
+        result = run_report(
+            args.report, period=args.period, team=args.team, compare_to=args.compare_to,
+            as_of=args.as_of, database=args.database, timezone=args.timezone,
+            output=args.output, notebooks=folder, timeout=args.timeout,
+            progress=print_progress, extra=extra, kernel=kernel, close_kernel=True,
+        )
+    finally:
+        kernel.close()
     print(result.html)
     return 0
 
@@ -285,9 +302,8 @@ def _add_load_postgres(sub: _Sub) -> None:
 
 
 def _load_postgres(args: argparse.Namespace) -> int:
-    # lazy: the loader and the runner load DuckDB, pandas and Jupyter
+    # lazy: the loader loads DuckDB and pandas
     from crmkit.backends.postgres import load_from_environment
-    from crmkit.publish.runner import print_progress
 
     target, rows = load_from_environment(args.database, args.schema, progress=print_progress)
     print(f"loaded {sum(rows.values()):,} rows in {len(rows)} tables into {target}")

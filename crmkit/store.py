@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 import narwhals as nw
 import pandas as pd
 
-from crmkit.backends import Backend, Location, find_database, open_backend
+from crmkit.backends import Backend
 from crmkit.backends.base import team_names
+from crmkit.backends.engines import open_backend
 from crmkit.backends.fingerprint import of_frames
 from crmkit.backends.frames import FramesBackend
+from crmkit.backends.location import Location, find_database
 from crmkit.errors import StoreError
 from crmkit.model import TABLES, DataNote
 from crmkit.parameters import ALL_TEAMS, resolve_team

@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
-from crmkit.backends import describe, find_database
 from crmkit.backends import postgres as pg
+from crmkit.backends.engines import describe
 from crmkit.backends.fingerprint import of_duckdb
+from crmkit.backends.location import Location, find_database
 from crmkit.errors import StoreError
 from crmkit.metrics import sales
 from crmkit.model import TABLES
@@ -44,14 +45,14 @@ RUNS = [("2025-06", "all"), ("2025-Q2", None)]
 
 
 @pytest.fixture(scope="session")
-def server() -> pg.Location:
+def server() -> Location:
     url = os.environ.get("CRMKIT_TEST_POSTGRES_URL", "").strip()
     if not url:
         message = "CRMKIT_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{message}: under CI=true the PostgreSQL comparison must run")
         pytest.skip(message)
-    return pg.Location(url)
+    return Location(url)
 
 
 @pytest.fixture(scope="session")
@@ -204,7 +205,7 @@ def planted(server, pg_db):
     con.execute(f'grant select on all tables in schema "{pg_db.schema}" to {role}')
     parts = pg_db.redacted().split("://", 1)[1].split("@", 1)[-1]
     url = f"postgresql://{role}:{password}@{parts}"
-    yield pg.Location(url), password
+    yield Location(url), password
     con.execute(f"drop owned by {role}")
     con.execute(f"drop role {role}")
     con.close()
@@ -250,7 +251,7 @@ def test_planted_password_appears_in_no_output(planted, tmp_path):
     nb = json.loads((out / "2025-06" / "all" / "sales.ipynb").read_text())
     assert "database" not in nb["metadata"]["papermill"]["parameters"]
     # a failed connection names the database, never the password
-    wrong = pg.Location(location.url.replace(password, password[::-1]))
+    wrong = Location(location.url.replace(password, password[::-1]))
     try:
         Store.open(wrong).close()
     except StoreError as exc:
@@ -305,17 +306,17 @@ def test_load_refuses_to_replace_tables_it_did_not_create(server, demo_db):
 
 
 def test_location_never_shows_the_password():
-    loc = pg.Location("postgresql://ana:s3cr%40t@db.example:5433/crm?sslmode=require&schema=sales")
+    loc = Location("postgresql://ana:s3cr%40t@db.example:5433/crm?sslmode=require&schema=sales")
     assert loc.schema == "sales"
     assert loc.conninfo == "postgresql://ana:s3cr%40t@db.example:5433/crm?sslmode=require"
     shown = f"{loc} {loc!r} {loc.redacted()}"
     assert "s3cr" not in shown
     assert str(loc) == "postgresql://ana@db.example:5433/crm?sslmode=require&schema=sales"
     assert loc.scrub("auth failed for s3cr@t and s3cr%40t") == "auth failed for *** and ***"
-    assert pg.Location("postgresql:///crm").schema == "public"
-    assert "password" not in str(pg.Location("postgresql://h/crm?password=x1&user=u"))
+    assert Location("postgresql:///crm").schema == "public"
+    assert "password" not in str(Location("postgresql://h/crm?password=x1&user=u"))
     with pytest.raises(StoreError):
-        pg.Location("mysql://h/crm")
+        Location("mysql://h/crm")
 
 
 def test_find_database_precedence(monkeypatch, tmp_path):
@@ -325,7 +326,7 @@ def test_find_database_precedence(monkeypatch, tmp_path):
     assert find_database() == tmp_path / "a.duckdb"  # an explicit DuckDB file wins
     assert find_database(tmp_path / "b.duckdb") == tmp_path / "b.duckdb"
     monkeypatch.delenv("CRMKIT_DATABASE")
-    assert find_database() == pg.Location(url)
+    assert find_database() == Location(url)
     # a redacted URL handed on (by a batch worker, say) gets the password back
     assert find_database("postgresql://ana@127.0.0.1:5432/crm?schema=x").url == url + "?schema=x"
     assert find_database("postgresql://bob@127.0.0.1:5432/crm").password is None
@@ -349,7 +350,7 @@ def test_kernel_gets_the_url_through_its_environment_only(monkeypatch, tmp_path)
     monkeypatch.setattr(jupyter_client.manager, "AsyncKernelManager", FakeManager)
     monkeypatch.setattr(Kernel, "_send", lambda self, code, wait: None)
     monkeypatch.setenv("CRMKIT_DATABASE", "/somewhere/demo.duckdb")
-    loc = pg.Location("postgresql://ana:pw@127.0.0.1:5432/crm?schema=x")
+    loc = Location("postgresql://ana:pw@127.0.0.1:5432/crm?schema=x")
     Kernel(loc, tmp_path)
     assert seen["env"]["CRMKIT_DATABASE_URL"] == loc.url
     assert "CRMKIT_DATABASE" not in seen["env"]

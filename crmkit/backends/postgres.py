@@ -23,10 +23,8 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import duckdb
 import narwhals as nw
@@ -37,12 +35,10 @@ from crmkit.backends.duckdb import connect as duck_connect
 from crmkit.backends.duckdb import read_notes as duck_notes
 from crmkit.backends.duckdb import read_settings as duck_settings
 from crmkit.backends.fingerprint import of_postgres
+from crmkit.backends.location import ENV_URL, Location, from_environment, is_url, resolve_url
 from crmkit.errors import StoreError
 from crmkit.model import TABLES, DataNote, TableSpec
 
-ENV_URL = "CRMKIT_DATABASE_URL"
-SCHEMES = ("postgresql", "postgres")
-DEFAULT_SCHEMA = "public"
 SETTINGS_TABLE = "crmkit_settings"
 NOTES_TABLE = "crmkit_data_notes"
 
@@ -71,113 +67,6 @@ INDEXED: dict[str, tuple[str, ...]] = {
     "survey_responses": ("responded_at", "employee_id", "customer_id"),
     "quotas": ("period_start",),
 }
-
-
-def is_url(value: object) -> bool:
-    """Whether ``value`` is a PostgreSQL URL (``postgresql://`` or ``postgres://``)."""
-    return isinstance(value, str) and value.split("://", 1)[0].lower() in SCHEMES and ("://" in value)
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where a PostgreSQL dataset is: a libpq URL, kept private, with crmkit's optional
-    ``schema`` query parameter (default ``public``).
-
-    ``str(location)`` and ``repr(location)`` never show the password, so a location can be
-    printed, logged or put in an error message; :attr:`url` is for handing the location on
-    through the environment only.
-    """
-
-    url: str = field(repr=False)
-
-    def __post_init__(self) -> None:
-        if not is_url(self.url):
-            raise StoreError("a PostgreSQL URL starts with postgresql://")
-
-    @property
-    def _parts(self) -> tuple[Any, list[tuple[str, str]]]:
-        parts = urlsplit(self.url)
-        return parts, parse_qsl(parts.query, keep_blank_values=True)
-
-    @property
-    def schema(self) -> str:
-        """The schema that holds the canonical tables."""
-        _, query = self._parts
-        return next((v for k, v in query if k == "schema"), "") or DEFAULT_SCHEMA
-
-    @property
-    def conninfo(self) -> str:
-        """The libpq URL without crmkit's ``schema`` parameter (for connecting only)."""
-        parts, query = self._parts
-        rest = [(k, v) for k, v in query if k != "schema"]
-        return urlunsplit(parts._replace(query=urlencode(rest)))
-
-    @property
-    def password(self) -> str | None:
-        parts, query = self._parts
-        try:
-            secret = parts.password
-        except ValueError:  # pragma: no cover - a malformed port
-            secret = None
-        return secret or next((v for k, v in query if k.lower() == "password"), None)
-
-    def with_schema(self, schema: str) -> Location:
-        """The same database, another schema."""
-        parts, query = self._parts
-        query = [(k, v) for k, v in query if k != "schema"] + [("schema", schema)]
-        return Location(urlunsplit(parts._replace(query=urlencode(query))))
-
-    def redacted(self) -> str:
-        """The URL without the password: safe to show."""
-        parts, query = self._parts
-        netloc = parts.netloc.rsplit("@", 1)[-1]
-        if parts.username:
-            netloc = f"{quote(unquote(parts.username), safe='')}@{netloc}"
-        query = [(k, v) for k, v in query if k.lower() != "password"]
-        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
-
-    def borrow_password(self, other: Location) -> Location:
-        """This location with ``other``'s password when it has none and both name the same
-        database (a redacted URL handed on by a batch run, say)."""
-        if self.password is not None or other.password is None:
-            return self
-        if urlsplit(other.redacted())._replace(query="") != urlsplit(self.url)._replace(query=""):
-            return self
-        return Location(other.with_schema(self.schema).url)
-
-    def scrub(self, text: str) -> str:
-        """``text`` with this location's URL and password masked (for error messages)."""
-        out = text.replace(self.url, self.redacted()).replace(self.conninfo, self.redacted())
-        if self.password:
-            for form in {self.password, unquote(self.password)}:
-                out = out.replace(form, "***")
-        return out
-
-    def __str__(self) -> str:
-        return self.redacted()
-
-    def __repr__(self) -> str:
-        return f"Location({self.redacted()!r})"
-
-
-def from_environment() -> Location | None:
-    """The location in ``$CRMKIT_DATABASE_URL``, if that is set."""
-    url = os.environ.get(ENV_URL, "").strip()
-    if not url:
-        return None
-    if not is_url(url):
-        raise StoreError(f"${ENV_URL} must be a postgresql:// URL")
-    return Location(url)
-
-
-def resolve(value: str | Location) -> Location:
-    """A URL argument as a location; a URL without a password borrows the one of
-    ``$CRMKIT_DATABASE_URL`` when that names the same database."""
-    loc = value if isinstance(value, Location) else Location(value)
-    env = os.environ.get(ENV_URL, "").strip()
-    if is_url(env):
-        loc = loc.borrow_password(Location(env))
-    return loc
 
 
 # -- connecting ----------------------------------------------------------------------------
@@ -344,7 +233,7 @@ def load(
     schema's previous crmkit tables, so a failed load leaves the previous data in place.
     Returns the rows copied per table.
     """
-    loc = location if isinstance(location, Location) else resolve(location)
+    loc = location if isinstance(location, Location) else resolve_url(location)
     say = progress or (lambda _msg: None)
     source = duck_connect(Path(duckdb_path).expanduser().resolve())
     settings, notes = duck_settings(source), duck_notes(source)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from crmkit._files import locked, stale_temporaries
-from crmkit.backends import Database, describe, find_database
+from crmkit.backends.engines import describe
+from crmkit.backends.location import Database, find_database
 from crmkit.errors import ParameterError, PresetError, ReportError
 from crmkit.parameters import resolve
 from crmkit.publish.kernel import Kernel

@@ -14,7 +14,7 @@ from typing import Any
 
 import nbformat
 
-from crmkit.reports import JSON_MIMETYPE
+from crmkit._media import JSON_MIMETYPE
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -10,27 +10,24 @@ validates its parameters.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
 from jupyter_core.utils import run_sync
 
 from crmkit._files import write_atomic
-from crmkit.backends import Database
-from crmkit.backends.postgres import ENV_URL, Location
+from crmkit.backends.location import ENV_URL, Database, Location
 from crmkit.errors import ReportError
-from crmkit.reports import REPORTS
+
+if TYPE_CHECKING:
+    import nbformat
 
 KERNEL_NAME = "crmkit"
-
-#: Imported by a new kernel as it starts, before its first notebook, so reports start warm:
-#: every module a report of the registry names, each once, in page order.
-WARM_UP: tuple[str, ...] = tuple(dict.fromkeys(m for spec in REPORTS.values() for m in spec.modules))
 
 #: Also imported when the data is read from PostgreSQL.
 WARM_UP_POSTGRES = ("crmkit.backends.postgres", "ibis.backends.postgres")
@@ -53,18 +50,28 @@ def install_kernel() -> Path:
     return path
 
 
-def warm_up_code(modules: tuple[str, ...]) -> str:
-    """Code for IPython's ``exec_lines`` that imports ``modules`` and leaves no name behind.
+def warm_up_modules(reports: tuple[str, ...] | None = None) -> list[str]:
+    """The modules the registry's reports name (only ``reports``, when given), each once,
+    in page order."""
+    from crmkit.reports import REPORTS  # lazy: runs in the kernel; the CLI starts it first
 
-    A library that fails to import is left for the notebook to report.
-    """
-    return (
-        "import importlib as _ck\n"
-        f"for _m in {modules!r}:\n"
-        "    try:\n        _ck.import_module(_m)\n"
-        "    except ImportError:\n        pass\n"
-        "del _ck, _m"
-    )
+    chosen = [s for s in REPORTS.values() if reports is None or s.id in reports]
+    return list(dict.fromkeys(m for spec in chosen for m in spec.modules))
+
+
+def warm_up(reports: tuple[str, ...] | None = None, extra: tuple[str, ...] = ()) -> None:
+    """Import the report modules (and ``extra``): what a new kernel runs as it starts, so
+    its first report runs warm. A library that fails to import is left for the notebook to
+    report."""
+    for name in dict.fromkeys([*warm_up_modules(reports), *extra]):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+def warm_up_code(reports: tuple[str, ...] | None = None, extra: tuple[str, ...] = ()) -> str:
+    """Code for IPython's ``exec_lines`` that runs :func:`warm_up` and leaves no name behind
+    (the registry is read in the kernel, so the process that starts it need not load it)."""
+    return f"from crmkit.publish.kernel import warm_up as _ck\n_ck({reports!r}, {extra!r})\ndel _ck"
 
 
 class Kernel:
@@ -78,23 +85,26 @@ class Kernel:
     failure the kernel is restarted, so one broken report cannot poison the next.
     """
 
-    def __init__(self, database: Database, cwd: Path, startup_timeout: int = 120) -> None:
+    def __init__(self, database: Database, cwd: Path, startup_timeout: int = 120,
+                 reports: tuple[str, ...] | None = None) -> None:
         self.database = database if isinstance(database, Location) else Path(database)
         self.cwd, self.startup_timeout = Path(cwd), startup_timeout
+        self.reports = reports  # the reports it warms up for (None: every one)
         self.km: Any = None
         self.fresh = False
         self._start()
 
     def _environment(self) -> tuple[dict[str, str], tuple[str, ...]]:
-        """The kernel's environment (the database location) and the modules it warms up."""
+        """The kernel's environment (the database location) and the modules it warms up
+        beyond the reports'."""
         env = dict(os.environ)
         if isinstance(self.database, Location):
             env.pop("CRMKIT_DATABASE", None)
             env[ENV_URL] = self.database.url
-            return env, WARM_UP + WARM_UP_POSTGRES
+            return env, WARM_UP_POSTGRES
         env.pop(ENV_URL, None)  # a DuckDB run has no use for a PostgreSQL password
         env["CRMKIT_DATABASE"] = str(self.database)
-        return env, WARM_UP
+        return env, ()
 
     def _start(self) -> None:
         """Start the kernel process; it imports the report libraries as it starts (IPython's
@@ -104,12 +114,13 @@ class Kernel:
         from jupyter_client.manager import AsyncKernelManager
 
         env, modules = self._environment()
+        warm_up = warm_up_code(self.reports, modules)
         self.km = AsyncKernelManager(kernel_name=KERNEL_NAME)
         try:
             run_sync(self.km.start_kernel)(
                 cwd=str(self.cwd),
                 env=env,
-                extra_arguments=[f"--IPKernelApp.exec_lines={json.dumps([warm_up_code(modules)])}"],
+                extra_arguments=[f"--IPKernelApp.exec_lines={json.dumps([warm_up])}"],
             )
         except NoSuchKernel:
             raise ReportError(

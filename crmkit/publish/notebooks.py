@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from crmkit.errors import ParameterError
-from crmkit.reports import REPORTS
 
 #: A report id: also a file name, so nothing that could leave the notebooks folder.
 REPORT_ID = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -43,6 +42,8 @@ def find_notebooks(notebooks: str | os.PathLike[str] | None = None) -> Path:
 def available_reports(notebooks: str | os.PathLike[str] | None = None) -> list[str]:
     """Report ids with a notebook in the folder: the registry's in page order, then the
     custom reports (any other notebook) by name."""
+    from crmkit.reports import REPORTS  # lazy: the registry loads pandas; a run need not wait
+
     folder = find_notebooks(notebooks)
     found = {p.stem for p in folder.glob("*.ipynb") if REPORT_ID.match(p.stem)}
     standard = [report for report in REPORTS if report in found]

@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,14 +24,15 @@ from typing import Any
 import nbformat
 
 from crmkit._files import locked, replacing, write_atomic
-from crmkit.backends import Database, describe, find_database
+from crmkit._media import JSON_MIMETYPE
+from crmkit.backends.engines import describe
+from crmkit.backends.location import Database, find_database
 from crmkit.errors import ReportError
 from crmkit.parameters import resolve
 from crmkit.publish.export import extract_json, start_html_exporter, to_html
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import find_notebooks, report_notebook, report_parameters
 from crmkit.publish.site import write_index
-from crmkit.reports import JSON_MIMETYPE
 
 
 @dataclass
@@ -86,11 +86,14 @@ def run_report(
     update_index: bool = True,
     kernel: Kernel | None = None,
     extra: dict[str, Any] | None = None,
+    close_kernel: bool | None = None,
 ) -> RunResult:
     """Execute and publish one report. Raises a one-line error on bad input or failure.
 
     ``kernel`` is a warm :class:`Kernel` to run on (batch runs keep one per worker); without
-    it a kernel is started for this run and shut down after it. ``extra`` sets a report's
+    it a kernel is started for this run and shut down after it. ``close_kernel`` shuts a
+    given kernel down as soon as the notebook has run (the command line starts the kernel
+    of a single run itself, before it loads this module). ``extra`` sets a report's
     own parameters (e.g. ``{"active_days": 60}`` for activity), checked against the
     notebook's parameters cell.
     """
@@ -99,11 +102,11 @@ def run_report(
     folder = find_notebooks(notebooks)
     source = report_notebook(report, folder)
     db = find_database(database)
-    own_kernel = kernel is None
+    own_kernel = kernel is None if close_kernel is None else close_kernel
     # A kernel of its own is started first: it boots and imports the report libraries (the
     # longest part of a single run) while this process checks the parameters. Bad
     # parameters shut it down again (and print one line: nothing is said before).
-    kernel = _kernel_for(kernel, db, folder)
+    kernel = _kernel_for(kernel, db, folder, report)
     try:
         choices = {"period": period, "team": team, "compare_to": compare_to, "as_of": as_of,
                    "timezone": timezone}
@@ -119,10 +122,11 @@ def run_report(
     return result
 
 
-def _kernel_for(kernel: Kernel | None, db: Database, folder: Path) -> Kernel:
-    """The given kernel, restarted if it reads another database; else a new one."""
+def _kernel_for(kernel: Kernel | None, db: Database, folder: Path, report: str) -> Kernel:
+    """The given kernel, restarted if it reads another database; else a new one, warmed up
+    for ``report``."""
     if kernel is None:
-        return Kernel(db, folder)
+        return Kernel(db, folder, reports=(report,))
     if kernel.database != db:
         kernel.database = db
         kernel.restart()
@@ -235,8 +239,3 @@ def _keep_failed(executed: Path, run: _Run) -> Path | None:
     with locked(run.out_dir), replacing(target) as tmp:
         shutil.copyfile(executed, tmp)
     return target
-
-
-def print_progress(message: str) -> None:
-    """Progress of a run, on standard error: ``crmkit: sales 2025-06 all: executing ...``."""
-    print(f"crmkit: {message}", file=sys.stderr, flush=True)

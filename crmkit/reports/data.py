@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pandas as pd
 
+from crmkit._media import JSON_MIMETYPE
 from crmkit._version import __version__
 from crmkit.metrics import _frames as F
 from crmkit.metrics.definitions import METRICS
@@ -21,9 +22,7 @@ from crmkit.stats import Interval, Test, change
 if TYPE_CHECKING:
     from crmkit.reports.context import ReportContext
 
-#: Media type of the notebook output that carries a report's JSON twin; the notebook
-#: emits it (:func:`crmkit.render.blocks.publish`) and the runner saves it.
-JSON_MIMETYPE = "application/vnd.crmkit.report+json"
+__all__ = ["JSON_MIMETYPE", "ReportData"]
 
 #: A report's breakdowns: a dataclass of DataFrames (standard reports) or a dict of them
 #: (custom reports).

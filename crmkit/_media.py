@@ -1,0 +1,8 @@
+"""Media types of the outputs a report notebook emits for the runner.
+
+``application/vnd.crmkit.report+json`` carries a report's JSON twin: the notebook emits it
+(:func:`crmkit.render.blocks.publish`), the runner saves it beside the page
+(:func:`crmkit.publish.export.extract_json`).
+"""
+
+JSON_MIMETYPE = "application/vnd.crmkit.report+json"
