@@ -1,30 +1,63 @@
-# crmkit — the targets a newcomer guesses. Everything runs in ./.venv, built on first use.
+# crmkit — the targets a newcomer guesses. Everything runs in ./.venv, built on first use
+# from the lock files in requirements/ (exact versions with hashes; `make lock` refreshes them).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.crmkit-installed
 DB     ?= data/demo.duckdb
 PRESET ?= params/monthly.yaml
 
-.PHONY: env demo reports test lint bench lab clean help
+# One stamp per lock, so `make reports` (runtime only) then `make test` adds the dev lock.
+RUN_STAMP := $(VENV)/.stamp-run
+DEV_STAMP := $(VENV)/.stamp-dev
+LAB_STAMP := $(VENV)/.stamp-lab
+# pip checks every file against the lock's hashes; crmkit itself comes without dependencies.
+PIP_LOCKED := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
+
+# `make lock` refreshes the locks with uv, keeping every pin the dependencies still allow;
+# `make lock UPGRADE=1` moves every package to its newest allowed version. The locks are
+# universal (environment markers, hashes of every published file), for Python >= 3.11.
+UV_VERSION := 0.13.9
+LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+  --generate-hashes --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+
+.PHONY: env env-dev env-lab demo reports test lint bench lab docs lock clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make reports  build the environment and the demo data, render the reports into output/"
-	@echo "make test     build the environment and run the whole test suite"
+	@echo "make test     build the development environment and run the whole test suite"
 	@echo "make lab      JupyterLab on notebooks/ with the project's kernel"
 	@echo "make lint     ruff, mypy on the metric modules, notebooks stored without outputs"
 	@echo "make bench    wall time and peak memory of a report and of the demo build"
+	@echo "make docs     regenerate docs/METRICS.md from the metric definitions in code"
+	@echo "make lock     refresh requirements/*.txt from pyproject.toml (UPGRADE=1: newest versions)"
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "crmkit needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
-	$(BIN)/crmkit install-kernel >/dev/null
-	@touch $(STAMP)
 
-env: $(STAMP)
+# What running reports needs: the runtime lock, crmkit (editable), the `crmkit` Jupyter kernel.
+$(RUN_STAMP): requirements/run.txt pyproject.toml | $(BIN)/python
+	$(PIP_LOCKED) -r requirements/run.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/crmkit install-kernel >/dev/null
+	@touch $@
+
+# Tests, linters and the PostgreSQL back-end, on top of the runtime (same versions: the dev
+# lock is compiled under the runtime lock's constraints).
+$(DEV_STAMP): requirements/dev.txt $(RUN_STAMP)
+	$(PIP_LOCKED) -r requirements/dev.txt
+	@touch $@
+
+$(LAB_STAMP): requirements/lab.txt $(RUN_STAMP)
+	$(PIP_LOCKED) -r requirements/lab.txt
+	@touch $@
+
+env: $(RUN_STAMP)
+
+env-dev: $(DEV_STAMP)
+
+env-lab: $(LAB_STAMP)
 
 demo: env
 	$(BIN)/crmkit demo --database $(DB)
@@ -33,10 +66,10 @@ reports: demo
 	$(BIN)/crmkit run-all $(PRESET) --database $(DB)
 	@echo "Open output/index.html"
 
-test: env
+test: env-dev
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-kernel-name crmkit -p no:cacheprovider
 
-lint: env
+lint: env-dev
 	$(BIN)/ruff check crmkit tests
 	$(BIN)/mypy
 	$(BIN)/nbstripout --verify --keep-id notebooks/*.ipynb crmkit/publish/templates/custom_report.ipynb
@@ -46,11 +79,21 @@ bench: env
 	@$(BIN)/python -m compileall -q crmkit
 	$(BIN)/python bench/bench.py
 
-lab: env
-	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[lab]'
+lab: env-lab
 	@test -f $(DB) || $(BIN)/crmkit demo --database $(DB)
 	CRMKIT_DATABASE=$(abspath $(DB)) $(BIN)/jupyter lab --notebook-dir=notebooks \
 	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+docs: env
+	$(BIN)/python -m crmkit.metrics.catalogue_doc docs/METRICS.md
+
+# The dev lock is compiled under the runtime lock and the lab lock under the dev lock, so a
+# package shared by two locks has the same version in both.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+	$(LOCK) -o requirements/run.txt
+	$(LOCK) --extra dev --extra postgres -c requirements/run.txt -o requirements/dev.txt
+	$(LOCK) --extra lab -c requirements/dev.txt -o requirements/lab.txt
 
 clean:
 	rm -rf output/*/ output/index.html data/ .pytest_cache
