@@ -556,3 +556,24 @@ def test_empty_frame_has_canonical_columns() -> None:
     out, notes = validate(frames)
     assert notes == []
     assert all(len(df) == 0 for df in out.values())
+
+
+HOSTILE_CURRENCY = "<img src=x onerror=alert(1)>"
+
+
+def test_settings_are_checked_when_written(tmp_path: Path) -> None:
+    with pytest.raises(model.SettingError, match="setting currency="):
+        write_database(tmp_path / "crm.duckdb", tiny(), settings={**SETTINGS, "currency": HOSTILE_CURRENCY})
+    assert not (tmp_path / "crm.duckdb").exists()
+
+
+def test_settings_are_checked_when_read(tmp_path: Path) -> None:
+    """A settings table edited by hand (or on PostgreSQL) is as untrusted as a mapping."""
+    from crmkit.store import Store
+
+    path = write_database(tmp_path / "crm.duckdb", tiny(), settings=SETTINGS)
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE crmkit.settings SET value = ? WHERE key = 'currency'", [HOSTILE_CURRENCY])
+    con.close()
+    with pytest.raises(model.SettingError, match="not an ISO 4217 code"):
+        Store.open(path)

@@ -38,6 +38,10 @@ SURVEY_KINDS: tuple[str, ...] = ("nps", "csat", "ces")
 #: Inclusive score range per survey kind (NPS scores must also be whole numbers).
 SCORE_RANGES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 
+#: The largest amount of money the model accepts (deal amounts, budgets, costs, quota
+#: targets): far above any real figure, far below what sums and fingerprints can hold.
+MAX_AMOUNT: float = 1e15
+
 #: Settings written to ``crmkit.settings`` when the caller does not give them.
 SETTINGS_DEFAULTS: dict[str, str] = {"timezone": "UTC", "fiscal_year_start_month": "1"}
 
@@ -151,14 +155,14 @@ TABLES: dict[str, TableSpec] = {
             _c("team_id", "id", fk="teams"),
             _c("started_at", "timestamp"),
             _c("ended_at", "timestamp"),
-            _c("budget", "float", min=0.0),
+            _c("budget", "float", min=0.0, max=MAX_AMOUNT),
         ),
         _table(
             "campaign_costs",
             ("campaign_id", "date"),
             _c("campaign_id", "id", True, fk="campaigns"),
             _c("date", "date", True),
-            _c("cost", "float", True, min=0.0),
+            _c("cost", "float", True, min=0.0, max=MAX_AMOUNT),
         ),
         _table(
             "leads",
@@ -183,7 +187,7 @@ TABLES: dict[str, TableSpec] = {
             _c("lead_id", "id", fk="leads"),
             _c("campaign_id", "id", fk="campaigns"),
             _c("stage", "str"),
-            _c("amount", "float", min=0.0),
+            _c("amount", "float", min=0.0, max=MAX_AMOUNT),
             _c("probability", "float", min=0.0, max=1.0),
             _c("expected_close_at", "timestamp"),
             _c("closed_at", "timestamp"),
@@ -244,7 +248,7 @@ TABLES: dict[str, TableSpec] = {
             _c("employee_id", "id", True, fk="employees"),
             _c("period_start", "date", True),
             _c("period_end", "date", True),
-            _c("target_amount", "float", True, min=0.0),
+            _c("target_amount", "float", True, min=0.0, max=MAX_AMOUNT),
         ),
     )
 }

@@ -13,15 +13,18 @@ reports list under *Data notes*. :func:`validate_all` collects instead of raisin
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 
-from crmkit.errors import CrmkitError
+from crmkit.errors import CrmkitError, ParameterError, shown
 from crmkit.model.tables import PANDAS_DTYPES, SCORE_RANGES, TABLES, ColumnSpec, TableSpec
 
 if TYPE_CHECKING:  # pandera takes a third of a second to import: only validation needs it
@@ -31,6 +34,8 @@ __all__ = [
     "MAX_EXAMPLES",
     "DataNote",
     "DataValidationError",
+    "SettingError",
+    "check_setting",
     "short_value",
     "validate",
     "validate_all",
@@ -149,6 +154,71 @@ class DataNote:
         key = TABLES[self.table].key if self.table in TABLES else ()
         noun = "row" if self.count == 1 else "rows"
         return f"{where}: {self.count} {noun}: {self.rule}{_format_examples(self.examples, key)}"
+
+
+# --------------------------------------------------------------------------------------
+# Dataset settings
+# --------------------------------------------------------------------------------------
+
+
+class SettingError(ParameterError):
+    """A dataset setting (``currency``, ``timezone``, ``fiscal_year_start_month``) that is
+    not valid; ``problem`` is the message after the value (``is not ...: use ...``)."""
+
+    def __init__(self, name: str, value: object, problem: str) -> None:
+        self.name, self.value, self.problem = name, value, problem
+        super().__init__(f"setting {name}={shown(value)} {problem}")
+
+
+_ISO_4217 = re.compile(r"^[A-Z]{3}$")
+_ZONE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$")
+#: The longest currency symbol a setting may hold (``руб.``, ``US$``).
+MAX_SYMBOL = 4
+
+
+def _is_symbol(text: str) -> bool:
+    """A short currency symbol: letters of any script, currency signs and dots, no space
+    or markup (``€``, ``$``, ``R$``, ``kr``, ``zł``, ``руб.``)."""
+    return 0 < len(text) <= MAX_SYMBOL and all(
+        ch == "." or unicodedata.category(ch) in ("Sc", "Lu", "Ll", "Lo") for ch in text
+    )
+
+
+def _setting_problem(name: str, text: str) -> str | None:
+    if name == "currency" and not (_ISO_4217.match(text) or _is_symbol(text)):
+        return (
+            "is not an ISO 4217 code or a short currency symbol: use a code such as EUR or "
+            f"USD, or a symbol such as € or $ (at most {MAX_SYMBOL} letters or signs, no spaces "
+            "or markup)"
+        )
+    if name == "timezone":
+        try:
+            ZoneInfo(text)
+            valid = bool(_ZONE_NAME.match(text))
+        except (ZoneInfoNotFoundError, ValueError):
+            valid = False
+        if not valid:
+            return "is not an IANA time zone: use a name like Europe/Berlin, America/Sao_Paulo or UTC"
+    if name == "fiscal_year_start_month" and not (text.isascii() and text.isdigit() and 1 <= int(text) <= 12):
+        return "is not a month: use 1..12 (the month the fiscal year starts in)"
+    return None
+
+
+def check_setting(name: str, value: object) -> str:
+    """``value`` of dataset setting ``name`` as text, checked: ``currency`` an ISO 4217
+    code or a short symbol, ``timezone`` an IANA zone, ``fiscal_year_start_month`` 1..12
+    (other settings pass as text).  Raises :class:`SettingError` naming the setting."""
+    text = str(value)
+    problem = _setting_problem(name, text)
+    if problem:
+        raise SettingError(name, value, problem)
+    return str(int(text)) if name == "fiscal_year_start_month" else text
+
+
+def checked_settings(settings: Mapping[str, object]) -> dict[str, str]:
+    """Every setting as text, each checked by :func:`check_setting` (settings come from a
+    mapping file, a program or a database table: all untrusted)."""
+    return {str(k): check_setting(str(k), v) for k, v in settings.items()}
 
 
 # --------------------------------------------------------------------------------------
@@ -277,7 +347,7 @@ def short_value(v: Any) -> Any:
         return v.isoformat()
     if isinstance(v, np.generic):
         v = v.item()
-    if isinstance(v, float) and v.is_integer():
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return int(v)
     if isinstance(v, str) and len(v) > 40:
         return v[:37] + "..."

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -50,11 +49,14 @@ from pydantic import (
 )
 
 from crmkit._yaml import Lines, YamlSyntaxError, line_of, load
+from crmkit.errors import shown
 from crmkit.model import TABLES
+from crmkit.model.validate import SettingError, check_setting
 from crmkit.sources.imports.errors import ImportFailed, Problem
 
 __all__ = [
     "READABLE_SUFFIXES",
+    "outside_the_folder",
     "ColumnMap",
     "Join",
     "Mapping",
@@ -117,14 +119,38 @@ class Invalid(ValueError):
 # --------------------------------------------------------------------------------------
 
 
-def _zone(tz: str) -> str:
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid(
-            f"{tz!r} is not an IANA time zone (e.g. Europe/Berlin, America/Sao_Paulo, UTC)."
-        ) from None
-    return tz
+def _setting(name: str) -> Any:
+    """The validator of dataset setting ``name``: the model's own check
+    (:func:`crmkit.model.validate.check_setting`), told as a mapping error."""
+
+    def check(value: Any) -> Any:
+        if value is None:  # not given: the database's default
+            return None
+        try:
+            return check_setting(name, value)
+        except SettingError as exc:
+            raise Invalid(f"{shown(value)} {exc.problem}.") from None
+
+    return check
+
+
+_zone = _setting("timezone")
+
+
+def outside_the_folder(pattern: str) -> str | None:
+    """Why the file pattern of a source could reach outside the export folder (an absolute
+    path, a drive, ``..``), or None: source files must resolve inside that folder."""
+    if pattern.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", pattern):
+        return (
+            f"{shown(pattern)} is an absolute path: give file: relative to the export folder "
+            "(e.g. deals.csv or 2025/*.csv), and pass that folder to crmkit import."
+        )
+    if ".." in re.split(r"[/\\]", pattern):
+        return (
+            f"{shown(pattern)} climbs out with '..': source files must be inside the export "
+            "folder; copy the file into it, or import from a folder that holds every file."
+        )
+    return None
 
 
 def _delimiter(text: str) -> str:
@@ -159,13 +185,6 @@ def _date_format(value: str) -> str:
     )
 
 
-def _month(value: Any) -> str:
-    text = str(value)
-    if not (text.isdigit() and 1 <= int(text) <= 12):
-        raise Invalid(f"{text!r} is not a month 1..12.")
-    return text
-
-
 def _source_name(name: str) -> str:
     if not _IDENT.match(name):
         raise Invalid(
@@ -198,7 +217,8 @@ Delimiter = Annotated[str, AfterValidator(_delimiter)]
 Encoding = Annotated[str, AfterValidator(_encoding)]
 Decimal = Annotated[str, AfterValidator(_decimal)]
 DateFormat = Annotated[str, AfterValidator(_date_format)]
-Month = Annotated[str, BeforeValidator(_month)]
+Month = Annotated[str, BeforeValidator(_setting("fiscal_year_start_month"))]
+Currency = Annotated[str, BeforeValidator(_setting("currency"))]
 SourceName = Annotated[str, AfterValidator(_source_name)]
 TableName = Annotated[str, AfterValidator(_table_name)]
 #: ``source value: canonical value`` (keys as YAML reads them: text, numbers, booleans, null).
@@ -254,7 +274,7 @@ class Settings(_Section):
     """Dataset settings stored with the database."""
 
     timezone: Zone | None = None
-    currency: str | None = None
+    currency: Currency | None = None
     fiscal_year_start_month: Month | None = None
 
     def as_dict(self) -> dict[str, str]:
@@ -287,6 +307,9 @@ class SourceSpec(_Section):
     def _has_file(self) -> SourceSpec:
         if not self.file:
             raise Invalid("needs file: (a file name or glob relative to the source folder).")
+        outside = outside_the_folder(self.file)
+        if outside:
+            raise Invalid(outside, "file")
         return self
 
 

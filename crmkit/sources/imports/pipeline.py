@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Any
 import pandas as pd
 
 from crmkit.backends.duckdb import write_database
+from crmkit.errors import shown
 from crmkit.model import TABLES, DataNote, DataValidationError, empty_frame, validate_all
+from crmkit.parameters import team_id_problem
 from crmkit.sources.imports.errors import ImportFailed, Problem
-from crmkit.sources.imports.mapping import Mapping, canonical_mapping, load_mapping
+from crmkit.sources.imports.mapping import Mapping, TableMap, canonical_mapping, load_mapping
 from crmkit.sources.imports.quality import note_finding, write_quality_report
-from crmkit.sources.imports.sources import SourceFrame, read_source
+from crmkit.sources.imports.sources import FILE_COL, SourceFrame, read_source
 from crmkit.sources.imports.staging import StagedTable, locate, stage_tables
 
 __all__ = ["DEFAULT_IMPORT_DATABASE", "ImportResult", "import_exports"]
@@ -94,6 +97,36 @@ def _problem_from_validation(err: DataValidationError, staged: MappingABC[str, S
     )
 
 
+def _team_ids(teams: pd.DataFrame, staged: MappingABC[str, StagedTable]) -> list[Problem]:
+    """Team ids name output folders and are typed on the command line: each must pass the
+    check of a typed team (:func:`crmkit.parameters.team_id_problem`), else the import
+    stops naming the row."""
+    bad = [(t, r) for t in teams["team_id"] if (r := team_id_problem(t)) is not None]
+    if not bad:
+        return []
+    (team_id, reason), st = bad[0], staged.get("teams")
+    place = locate(st, {"team_id": team_id}) if st is not None else None
+    file, line, loc = place if place else (None, None, f"teams row with team_id {shown(team_id)}")
+    src = st.direct.get("team_id") if st is not None and file else None
+    col = f" (column {src!r})" if src else ""
+    more = f" ({len(bad)} team ids are not usable)" if len(bad) > 1 else ""
+    return [
+        Problem(
+            f"{loc}{col}: teams.team_id {shown(team_id)} is not a usable team id: {reason}{more}. "
+            "Team ids name output folders: use letters, digits, spaces, '-' and '_', not 'all' "
+            "or 'each'; fix the id in the export, or map another column to team_id.",
+            table="teams",
+            column="team_id",
+            rule="team id is usable",
+            count=len(bad),
+            examples=[{"team_id": str(t)} for t, _ in bad[:5]],
+            file=file,
+            line=line,
+            value=team_id,
+        )
+    ]
+
+
 def _with_places(note: DataNote, staged: MappingABC[str, StagedTable]) -> DataNote:
     """The note with ``at`` (file and line) added to its example rows."""
     st = staged.get(note.table)
@@ -107,6 +140,36 @@ def _with_places(note: DataNote, staged: MappingABC[str, StagedTable]) -> DataNo
                 ex = {**ex, "at": place[2]}
         examples.append(ex)
     return DataNote(note.table, note.column, note.rule, note.count, examples, note.severity)
+
+
+def _reads(tm: TableMap, source: str) -> bool:
+    """Whether table map ``tm`` reads ``source`` (as from:, join: or in its SQL)."""
+    if tm.sql is not None:
+        return re.search(rf"\b{re.escape(source)}\b", tm.sql, flags=re.IGNORECASE) is not None
+    return tm.source == source or any(j.source == source for j in tm.joins)
+
+
+def _encoding_notes(
+    mapping: Mapping, sources: MappingABC[str, SourceFrame], staged: MappingABC[str, StagedTable]
+) -> list[DataNote]:
+    """A data note per table fed by a file whose encoding was guessed (it is not UTF-8 and
+    the mapping gives none): names in it may be garbled if the guess is wrong."""
+    notes: list[DataNote] = []
+    for name, sf in sources.items():
+        for file, encoding in sf.guessed.items():
+            for table, st in staged.items():
+                if table not in mapping.tables or not _reads(mapping.tables[table], name):
+                    continue
+                df = st.frame
+                count = int((df[FILE_COL] == file).sum()) if FILE_COL in df.columns else len(df)
+                if count:
+                    rule = (
+                        f"read from {file} as {encoding}: the file is not UTF-8, so its encoding "
+                        f"was guessed; if text looks garbled, set encoding: for source {name} in "
+                        "the mapping (or save the file as UTF-8)"
+                    )
+                    notes.append(DataNote(table, None, rule, count, [{"file": file}]))
+    return notes
 
 
 @dataclass
@@ -160,10 +223,14 @@ class _Import:
         checked, found, errors = validate_all(frames)
         if errors:
             raise ImportFailed([_problem_from_validation(e, self.staged) for e in errors])
+        teams = _team_ids(checked["teams"], self.staged)
+        if teams:
+            raise ImportFailed(teams)
         read_notes = [n for st in self.staged.values() for n in st.notes]
         infos = [n for n in read_notes if n.severity == "info"]
         notes = [n for n in read_notes if n.severity != "info"]
         notes += [_with_places(n, self.staged) for n in found]
+        notes += _encoding_notes(self.mapping, self.sources, self.staged)
         return checked, notes, infos
 
     def write(self, checked: dict[str, pd.DataFrame], notes: list[DataNote]) -> None:

@@ -7,10 +7,15 @@ header = line 1; the row of an Excel sheet; the 1-based row of a Parquet file). 
 decided later, per canonical column (:mod:`crmkit.sources.imports.values`), so that an error can
 point at the cell that broke a rule.
 
-CSV files are decoded as UTF-8 (a byte-order mark is dropped), else Windows-1252, else
-Latin-1, unless the mapping gives ``encoding``; the delimiter is the one of ``, ; tab |``
-that splits the first lines into the most, equally wide, columns, unless the mapping gives
-``delimiter``.
+CSV files are decoded as UTF-8 (a byte-order mark is dropped), unless the mapping gives
+``encoding``.  A file that is not UTF-8 is single-byte text: Cyrillic (CP1251, KOI8-R,
+CP866, ...: whole words of bytes above 127, the code page chosen by charset-normalizer),
+else Windows-1252, else Latin-1; such a guess leaves a data note on the tables the file
+feeds.  The delimiter is the one of ``, ; tab |`` that splits the first lines into the
+most, equally wide, columns, unless the mapping gives ``delimiter``.  The header is read
+like any row: a row with more fields than the header, or a header that names a column
+twice, is an error naming the line.  Every file must resolve inside the export folder
+(no absolute path, no ``..``, no link that leads out).
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crmkit.errors import shown
 from crmkit.sources.imports.errors import ImportFailed, Problem
-from crmkit.sources.imports.mapping import READABLE_SUFFIXES, SourceSpec
+from crmkit.sources.imports.mapping import READABLE_SUFFIXES, SourceSpec, outside_the_folder
 from crmkit.sources.imports.values import as_text
 
 __all__ = ["SourceFrame", "read_source", "location"]
@@ -49,6 +55,8 @@ class SourceFrame:
     kind: str
     empty_files: list[str] = field(default_factory=list)
     read_as: list[str] = field(default_factory=list)
+    #: file -> the single-byte encoding it was read in, guessed (it is not UTF-8)
+    guessed: dict[str, str] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -97,12 +105,43 @@ def _decode(raw: bytes, encoding: str | None, name: str) -> tuple[str, str]:
             pass
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return raw.decode("utf-16"), "utf-16"
-    for enc in ("utf-8", "cp1252", "latin-1"):
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    for enc in (*_cyrillic_guess(raw), "cp1252", "latin-1"):
         try:
             return raw.decode(enc), enc
         except UnicodeDecodeError:
             continue
     raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+
+
+#: Cyrillic single-byte code pages, most common first (Windows, Unix, DOS, ISO, Mac).
+_CYRILLIC = ("cp1251", "koi8_r", "cp866", "iso8859_5", "mac_cyrillic")
+#: The encodings crmkit may guess for a file that is not UTF-8.
+_GUESSES = (*_CYRILLIC, "cp1252", "latin-1")
+#: How much of a file the encoding guess looks at.
+_SAMPLE = 1 << 20
+_WORDS = re.compile(rb"[A-Za-z]*[\x80-\xff][A-Za-z\x80-\xff]*")
+_HIGH = bytes(range(0x80, 0x100))
+
+
+def _cyrillic_guess(raw: bytes) -> tuple[str, ...]:
+    """The Cyrillic code page of text that is not UTF-8, or nothing for Western text.
+
+    In Western single-byte text a byte above 127 is an accent inside a word of plain
+    letters (``Jos\xe9``); in Cyrillic text whole words are such bytes.  Only then is
+    charset-normalizer asked which Cyrillic code page reads the text best."""
+    sample = raw[:_SAMPLE]
+    words = b"".join(_WORDS.findall(sample))  # the words that hold a byte above 127
+    high = len(words) - len(words.translate(None, _HIGH))
+    if not words or high / len(words) < 0.6:
+        return ()
+    from charset_normalizer import from_bytes  # lazy: only non-UTF-8 exports need it
+
+    best = from_bytes(sample[: sample.rfind(b"\n") + 1] or sample, cp_isolation=list(_CYRILLIC)).best()
+    return (best.encoding,) if best is not None and best.encoding in _CYRILLIC else ("cp1251",)
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -146,19 +185,38 @@ def _record_lines(text: str, delimiter: str, n_rows: int) -> np.ndarray:
     return np.arange(2, n_rows + 2)  # pragma: no cover - best effort
 
 
+def _physical_line(text: str, delimiter: str, record: int) -> int:
+    """The line on which raw row ``record`` starts (pandas counts rows, blank ones
+    included, where a quoted value may span lines)."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    prev = 0
+    for n, _ in enumerate(reader, start=1):
+        if n == record:
+            return prev + 1
+        prev = reader.line_num
+    return record  # pragma: no cover - pandas and csv agree on the rows
+
+
 _PANDAS_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
-def _read_csv(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, str]:
+def _read_csv(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, str, str | None]:
+    """The rows of a CSV file, how it was read, and the encoding if it was a guess (not
+    UTF-8, and none given in the mapping)."""
     raw = path.read_bytes()
     text, encoding = _decode(raw, spec.encoding, label)
+    guess = encoding if not spec.encoding and encoding in _GUESSES else None
     if not text.strip():
-        return pd.DataFrame(), f"{encoding}, empty"
+        return pd.DataFrame(), f"{encoding}, empty", None
     delimiter = spec.delimiter or _sniff_delimiter(text)
     try:
+        # header=None: the header is a row like the others, so a row with more fields than
+        # the header is a parser error (with header=0 pandas would silently take the first
+        # column as the index when every row has one field more)
         df = pd.read_csv(
             io.StringIO(text),
             sep=delimiter,
+            header=None,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -168,21 +226,26 @@ def _read_csv(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, s
     except pd.errors.ParserError as exc:
         m = _PANDAS_LINE.search(str(exc))
         if m:
-            want, line, got = m.groups()
+            want, record, got = m.groups()
+            line = _physical_line(text, delimiter, int(record))
             raise _fail(
                 f"{label}, line {line}: {got} fields where the header has {want} (read as "
                 f"{_DELIMITER_NAMES[delimiter]}-separated). Quote values that contain the "
                 "delimiter, or set delimiter: for this source in the mapping.",
                 file=label,
-                line=int(line),
+                line=line,
             ) from None
         raise _fail(
             f"{label}: cannot parse as {_DELIMITER_NAMES[delimiter]}-separated text "
             f"({str(exc).splitlines()[0]}). Check the quoting, or set delimiter: in the mapping.",
             file=label,
         ) from None
+    header = [str(h) if str(h).strip() else f"Unnamed: {i}" for i, h in enumerate(df.iloc[0])]
+    df = df.iloc[1:].reset_index(drop=True)
+    df.columns = pd.Index(header, dtype=object)
     df[LINE_COL] = _record_lines(text, delimiter, len(df))
-    return df, f"{encoding}, {_DELIMITER_NAMES[delimiter]}-separated"
+    how = f"{encoding}{' (a guess: not UTF-8)' if guess else ''}, {_DELIMITER_NAMES[delimiter]}-separated"
+    return df, how, guess
 
 
 # --------------------------------------------------------------------------------------
@@ -221,6 +284,31 @@ def _as_text(df: pd.DataFrame) -> pd.DataFrame:
         else:
             out[str(c)] = s.astype(object).map(_cell_text)
     return pd.DataFrame(out, index=df.index)
+
+
+def _filled_width(row: list[Any]) -> int:
+    """How many cells of a sheet row count: up to the last one that holds a value."""
+    filled = [j for j, v in enumerate(row) if _cell_text(v) not in (None, "")]
+    return filled[-1] + 1 if filled else 0
+
+
+def _sheet_table(
+    rows: list[tuple[int, list[Any]]], label: str
+) -> tuple[int, list[str], list[tuple[int, list[Any]]]]:
+    """The header row number, the column names and the data rows (padded to the header's
+    width) of a sheet's non-empty rows; a row with values beyond the header is an error."""
+    header_row, header = rows[0]
+    width = _filled_width(header)
+    names_ = [_cell_text(v) or f"column_{j + 1}" for j, v in enumerate(header[:width])]
+    for n, r in rows[1:]:
+        if _filled_width(r) > width:
+            raise _fail(
+                f"{label}, row {n}: {_filled_width(r)} fields where the header has {width} (a value "
+                "in a column without a header). Give the column a header, or clear the cell.",
+                file=label,
+                line=n,
+            )
+    return header_row, names_, [(n, (r + [None] * width)[:width]) for n, r in rows[1:]]
 
 
 def _read_excel(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, str]:
@@ -263,10 +351,7 @@ def _read_excel(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame,
     rows_with_no = [(i + 1, r) for i, r in enumerate(rows) if any(_cell_text(v) not in (None, "") for v in r)]
     if not rows_with_no:
         return pd.DataFrame(), f"sheet {title}, empty"
-    header_row, header = rows_with_no[0]
-    names_ = [_cell_text(v) or f"column_{j + 1}" for j, v in enumerate(header)]
-    width = len(names_)
-    data = [(n, (r + [None] * width)[:width]) for n, r in rows_with_no[1:]]
+    header_row, names_, data = _sheet_table(rows_with_no, label)
     df = pd.DataFrame([r for _, r in data], columns=names_, dtype=object)
     df = _as_text(df) if len(df) else pd.DataFrame({c: pd.Series([], dtype=object) for c in names_})
     df[LINE_COL] = np.asarray([n for n, _ in data], dtype=np.int64)
@@ -293,9 +378,30 @@ def _read_parquet(path: Path, label: str) -> tuple[pd.DataFrame, str]:
 # --------------------------------------------------------------------------------------
 
 
+def _header_name(column: Any) -> str:
+    """A header name as the import knows it: trimmed, without a stray byte-order mark."""
+    return str(column).replace("\ufeff", "").strip()
+
+
+def _header_once(df: pd.DataFrame, label: str, kind: str) -> None:
+    """A column named twice in the header (once trimmed) is an error naming both places."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(_header_name(c) for c in df.columns if c != LINE_COL):
+        if name in seen:
+            word = "line" if kind == "csv" else "row"
+            raise _fail(
+                f"{label}, {word} 1: column {shown(name)} appears twice in the header (columns "
+                f"{seen[name] + 1} and {i + 1}). Rename or remove one of them in the export.",
+                file=label,
+                line=1,
+                value=name,
+            )
+        seen[name] = i
+
+
 def _clean(df: pd.DataFrame, nulls: tuple[str, ...]) -> pd.DataFrame:
     """Trim cells; blanks and ``nulls`` become null; header names trimmed."""
-    df = df.rename(columns=lambda c: str(c).replace("\ufeff", "").strip())
+    df = df.rename(columns=_header_name)
     out = {}
     null_set = {n.strip() for n in nulls}
     for c in df.columns:
@@ -320,8 +426,10 @@ def _no_files(spec: SourceSpec, source_dir: Path, mapping_label: str) -> ImportF
     )
 
 
-def _read_file(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, str, str]:
-    """One file of a source as text: its rows, its kind and how it was read."""
+def _read_file(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, str, str, str | None]:
+    """One file of a source as text: its rows, its kind, how it was read and the encoding
+    guessed for it (None: UTF-8, given in the mapping, or not a text file)."""
+    guess = None
     kind = READABLE_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         hint = " Save it as .xlsx or CSV." if path.suffix.lower() == ".xls" else ""
@@ -332,7 +440,7 @@ def _read_file(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, 
         )
     try:
         if kind == "csv":
-            df, how = _read_csv(path, label, spec)
+            df, how, guess = _read_csv(path, label, spec)
         elif kind == "excel":
             df, how = _read_excel(path, label, spec)
         else:
@@ -347,7 +455,7 @@ def _read_file(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, 
             f"{str(exc).splitlines()[0] if str(exc) else ''}). Export it again, or as CSV.",
             file=label,
         ) from None
-    return df, kind, how
+    return df, kind, how, guess
 
 
 def _stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -361,9 +469,31 @@ def _stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return frame
 
 
-def read_source(spec: SourceSpec, source_dir: Path, mapping_label: str = "") -> SourceFrame:
-    """Read every file of one source (a glob) and stack them; raise :class:`ImportFailed`."""
+def _files_inside(spec: SourceSpec, source_dir: Path, mapping_label: str) -> list[Path]:
+    """The files a source's glob matches, each one checked to resolve inside the export
+    folder (no absolute pattern, no ``..``, no link that leads out)."""
+    lead = f"{mapping_label}: source {spec.name}: " if mapping_label else f"source {spec.name}: "
+    outside = outside_the_folder(spec.file) if spec.file else None
+    if outside:
+        raise _fail(lead + outside, file=spec.file)
     paths = sorted(p for p in source_dir.glob(spec.file) if p.is_file()) if spec.file else []
+    root = source_dir.resolve()
+    for path in paths:
+        target = path.resolve()
+        if not target.is_relative_to(root):
+            label = str(path.relative_to(source_dir))
+            raise _fail(
+                f"{label}: the file is a link that leads outside the export folder (to "
+                f"{target}). Source files must be inside the export folder: copy the file into it.",
+                file=label,
+            )
+    return paths
+
+
+def read_source(spec: SourceSpec, source_dir: Path, mapping_label: str = "") -> SourceFrame:
+    """Read every file of one source (a glob inside ``source_dir``) and stack them; raise
+    :class:`ImportFailed`."""
+    paths = _files_inside(spec, source_dir, mapping_label)
     if not paths:
         raise _no_files(spec, source_dir, mapping_label)
     frames: list[pd.DataFrame] = []
@@ -371,13 +501,16 @@ def read_source(spec: SourceSpec, source_dir: Path, mapping_label: str = "") -> 
     sf = SourceFrame(spec.name, pd.DataFrame(), [], "csv")
     for path in paths:
         label = str(path.relative_to(source_dir))
-        df, kind, how = _read_file(path, label, spec)
+        df, kind, how, guess = _read_file(path, label, spec)
+        if guess:
+            sf.guessed[label] = guess
         kinds.add(kind)
         sf.files.append(label)
         sf.read_as.append(f"{label}: {how}")
         if df.shape[1] == 0:
             sf.empty_files.append(label)
             continue
+        _header_once(df, label, kind)
         df = _clean(df, spec.null_values)
         df.insert(len(df.columns) - 1, FILE_COL, label)
         frames.append(df)

@@ -3,7 +3,9 @@
 Sources are DuckDB views named after the source, every column text, plus ``_file`` and
 ``_line``.  A declarative table (``from``/``join``/``columns``/``where``/``distinct``) is
 turned into a SELECT; an ``sql:`` table is run as written (dbt's staging models, in
-effect).  The result is read into pandas, the ``values:`` maps and enumerations are
+effect).  The SQL runs sandboxed on a private in-memory database that holds only the
+source views: one SELECT statement, no file, network, extension or other database, and a
+locked configuration.  The result is read into pandas, the ``values:`` maps and enumerations are
 applied, and each column is read as its canonical type (:mod:`crmkit.sources.imports.values`), so a
 bad cell is named by file, line and column.  Keys are checked for duplicates here too, with
 the lines of both copies.
@@ -79,18 +81,51 @@ def _literal(v: Any) -> str:
 # --------------------------------------------------------------------------------------
 
 
+#: Settings that sandbox the mapping's SQL once the sources are registered: no files, no
+#: network, no extensions, no pandas frames of the caller's scope, and no way back (locked).
+_SANDBOX = (
+    "SET enable_external_access = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET lock_configuration = true",
+)
+
+
 def _connect(sources: MappingABC[str, SourceFrame]) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    for name, sf in sources.items():
-        raw = f"_raw_{name}"
-        con.register(raw, sf.frame)
-        cols = [f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in sf.columns]
-        cols += [
-            f"CAST({_q(FILE_COL)} AS VARCHAR) AS {_q(FILE_COL)}",
-            f"CAST({_q(LINE_COL)} AS BIGINT) AS {_q(LINE_COL)}",
-        ]
-        con.execute(f"CREATE VIEW {_q(name)} AS SELECT {', '.join(cols)} FROM {_q(raw)}")
+    """A private in-memory database holding one view per source, then sandboxed: the
+    mapping's SQL sees the sources and nothing else (no file, no other database, no
+    network, no extension, no Python variable), and cannot lift the sandbox."""
+    con = duckdb.connect(":memory:", config={"python_enable_replacements": False})
+    try:
+        for name, sf in sources.items():
+            raw = f"_raw_{name}"
+            con.register(raw, sf.frame)
+            cols = [f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in sf.columns]
+            cols += [
+                f"CAST({_q(FILE_COL)} AS VARCHAR) AS {_q(FILE_COL)}",
+                f"CAST({_q(LINE_COL)} AS BIGINT) AS {_q(LINE_COL)}",
+            ]
+            con.execute(f"CREATE VIEW {_q(name)} AS SELECT {', '.join(cols)} FROM {_q(raw)}")
+        for setting in _SANDBOX:
+            con.execute(setting)
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def _one_select(con: duckdb.DuckDBPyConnection, sql: str) -> str | None:
+    """What is wrong with ``sql`` as mapping SQL (one SELECT statement), or None."""
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error:
+        return None  # a syntax error: running it tells what is wrong
+    if len(statements) != 1:
+        return f"it holds {len(statements)} statements"
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        return f"it is a{'n' if kind.name[:1] in 'AEIOU' else ''} {kind.name} statement"
+    return None
 
 
 def _first_of_each(sql: str, columns: tuple[ColumnMap, ...], spec: TableSpec) -> str:
@@ -257,6 +292,43 @@ class _Builder:
             sql = _first_of_each(sql, columns, TABLES[tm.table])
         return f"{sql}\nORDER BY {_q(FILE_COL)}, {_q(LINE_COL)}", direct
 
+    def query(self, con: duckdb.DuckDBPyConnection, tm: TableMap, sql: str) -> pd.DataFrame:
+        """Run the one SELECT of ``tm`` in the sandbox; every refusal names the mapping."""
+        what = "the SQL" if tm.sql is not None else "the query built from this mapping"
+        keys: tuple[str, ...] = ("sql",) if tm.sql is not None else ()
+        wrong = _one_select(con, sql)
+        if wrong:
+            raise self.error(
+                tm,
+                keys,
+                f"{what} must be one SELECT statement, but {wrong}. Mapping SQL only reads the "
+                "sources declared under sources:; write one SELECT (WITH ... SELECT for steps).",
+            )
+        try:
+            df = con.execute(sql).df()
+        except duckdb.PermissionException as exc:
+            first = str(exc).strip().splitlines()[0].removeprefix("Permission Error: ").rstrip(".")
+            raise self.error(
+                tm,
+                keys,
+                f"{what} reaches outside the sources ({first}). Mapping SQL runs sandboxed: it "
+                "reads only the sources declared under sources: (no other file, database, network "
+                "or extension); declare the file as a source instead.",
+            ) from None
+        except duckdb.Error as exc:
+            lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+            first = lines[0].rstrip("!.")
+            hint = next((ln for ln in lines[1:] if ln.startswith(("Candidate", "Did you mean"))), "")
+            if hint:
+                first += f" ({hint.rstrip('.')})"
+            raise self.error(
+                tm,
+                keys,
+                f"DuckDB cannot run {what}: {first}. Source columns are text named as in the "
+                "export header; cast them in SQL where needed (TRY_CAST(x AS DOUBLE)).",
+            ) from None
+        return df
+
     def run(self, con: duckdb.DuckDBPyConnection, tm: TableMap) -> StagedTable:
         spec = TABLES[tm.table]
         if tm.sql is not None:
@@ -264,21 +336,7 @@ class _Builder:
             direct: dict[str, str] = {}
         else:
             sql, direct = self.declarative_sql(tm)
-        try:
-            df = con.execute(sql).df()
-        except duckdb.Error as exc:
-            lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-            first = lines[0].rstrip("!.")
-            hint = next((ln for ln in lines[1:] if ln.startswith(("Candidate", "Did you mean"))), "")
-            if hint:
-                first += f" ({hint.rstrip('.')})"
-            what = "the SQL" if tm.sql is not None else "the query built from this mapping"
-            raise self.error(
-                tm,
-                ("sql",) if tm.sql is not None else (),
-                f"DuckDB cannot run {what}: {first}. Source columns are text named as in the "
-                "export header; cast them in SQL where needed (TRY_CAST(x AS DOUBLE)).",
-            ) from None
+        df = self.query(con, tm, sql)
         extra = [c for c in df.columns if c not in spec.column_names and c not in _HIDDEN]
         if extra:
             raise self.error(

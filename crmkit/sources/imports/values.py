@@ -524,6 +524,21 @@ def parse_numbers(
         out = s.astype("float64")
     else:
         out = _text_numbers(cells, as_text(s), decimal, findings)
+    endless = out.notna() & ~np.isfinite(out)
+    if endless.any():
+        raise cells.fail(
+            endless.to_numpy(),
+            "is not a finite number",
+            "Fix the value in the export.",
+            f"{cells.column} is a finite number",
+        )
+    if integer and (out.abs() >= 2**63).any():
+        raise cells.fail(
+            (out.abs() >= 2**63).to_numpy(),
+            "is too large for a whole-number column",
+            "Fix the value in the export.",
+            f"{cells.column} is a whole number in range",
+        )
     if integer:
         frac = out.notna() & (out != np.floor(out))
         if frac.any():
