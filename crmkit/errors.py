@@ -12,6 +12,8 @@ The kinds, from the bottom of the stack up:
 - :class:`DataValidationError` (in :mod:`crmkit.model`) and its ``ImportFailed``: data or a
   mapping breaks the canonical model;
 - :class:`PresetError`: a preset file is invalid;
+- :class:`OutputError`: a file or folder cannot be written (read-only, full disk);
+- :class:`SetupError`: the environment is not set up for a run (no ``crmkit`` kernel);
 - :class:`ReportError`: a report failed while running (carries report, parameters, cell).
 """
 
@@ -61,6 +63,11 @@ class PresetError(CrmkitError, ValueError):
     """A preset file (``params/*.yaml``) is invalid; the message names file and line."""
 
 
+class SetupError(CrmkitError, RuntimeError):
+    """The environment is not set up for a run (e.g. the ``crmkit`` Jupyter kernel is not
+    installed); the message says which command sets it up."""
+
+
 class ReportError(CrmkitError, RuntimeError):
     """A report failed to run; carries which report, which parameters and which cell."""
 
@@ -95,3 +102,13 @@ class ReportError(CrmkitError, RuntimeError):
             return "-"
         first = (self.source or "").strip().splitlines()
         return f"cell {self.cell}: {first[0][:50]}" if first else f"cell {self.cell}"
+
+
+class OutputError(CrmkitError, OSError):
+    """A file or folder cannot be written (read-only folder, full disk, ...)."""
+
+    @classmethod
+    def of(cls, path: Path, exc: OSError) -> OutputError:
+        reason = exc.strerror or type(exc).__name__
+        return cls(f"cannot write {str(path)!r}: {reason}; make the folder writable and check "
+                   "the free space, or choose another output folder")

@@ -1,6 +1,11 @@
 """Scheduled batch runs: a preset (:mod:`crmkit.publish.presets`) expanded into report runs
 that execute in parallel worker processes, each with a warm kernel, isolated from each
 other's failures; then one index for all of them.
+
+Whatever goes wrong with one run, or with the output folder, ends in the summary: a
+read-only output folder fails every run with one line (no worker starts), an index that
+cannot be written is a failed row of its own, and what killed runs left behind is removed
+first (:func:`crmkit._files.sweep_output`).
 """
 
 from __future__ import annotations
@@ -9,7 +14,6 @@ import contextlib
 import multiprocessing
 import multiprocessing.util
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crmkit._files import locked, stale_temporaries
+from crmkit._files import check_writable, sweep_output
 from crmkit.backends.engines import describe
 from crmkit.backends.location import Database, find_database
-from crmkit.errors import ParameterError, PresetError, ReportError
-from crmkit.parameters import resolve
+from crmkit.errors import CrmkitError, OutputError, ParameterError, PresetError, ReportError
+from crmkit.parameters import resolve, usable_teams
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import (
     available_reports,
@@ -72,7 +76,8 @@ def expand(
     settings, teams = describe(database)
     reports = _reports(preset, notebooks)
     own = _own_parameters(preset, reports, notebooks)
-    team_ids = list(dict.fromkeys(t for sel in preset.teams for t in (teams if sel == "each" else [sel])))
+    good, _ = usable_teams(teams)  # a team id the data got wrong is reported by run_all
+    team_ids = list(dict.fromkeys(t for sel in preset.teams for t in (good if sel == "each" else [sel])))
     jobs = []
     for period in preset.periods:
         for team in team_ids:
@@ -149,6 +154,8 @@ def _run_job(job: Job, database: str, notebooks: str, output: str, timeout: int)
     except ReportError as exc:
         return Outcome(job, False, time.perf_counter() - started, error=exc.message,
                        cell=exc.where, notebook=str(exc.notebook) if exc.notebook else None)
+    except CrmkitError as exc:  # e.g. an output folder that cannot be written
+        return Outcome(job, False, time.perf_counter() - started, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - isolate every failure to its own report
         text = str(exc).strip().splitlines()
         return Outcome(job, False, time.perf_counter() - started,
@@ -174,8 +181,11 @@ def run_all(
     folder = find_notebooks(notebooks)
     jobs = expand(preset, db, folder, as_of)
     out_root = Path(output)
-    out_root.mkdir(parents=True, exist_ok=True)
-    _clean_stale_temporaries(out_root)
+    try:
+        check_writable(out_root)
+    except OutputError as exc:  # every run would fail the same way: say so, run none
+        return [Outcome(job, False, 0.0, error=str(exc)) for job in jobs]
+    sweep_output(out_root)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     bar = _progress_bar(len(jobs), progress, stream or sys.stderr)
     outcomes: list[Outcome] = []
@@ -188,9 +198,30 @@ def run_all(
         for future in as_completed(futures):
             outcomes.append(_outcome(future, futures[future]))
             bar(outcomes[-1], outcomes)
-    write_index(out_root)
     order = {job: i for i, job in enumerate(jobs)}
-    return sorted(outcomes, key=lambda o: order[o.job])
+    return (_refused_teams(preset, db) + sorted(outcomes, key=lambda o: order[o.job])
+            + _index(out_root))
+
+
+def _refused_teams(preset: Preset, db: Database) -> list[Outcome]:
+    """One failed row per team of ``each`` whose id the data got wrong (with the reason):
+    the preset runs the teams it can and reports the others."""
+    if "each" not in preset.teams:
+        return []
+    _, bad = usable_teams(describe(db)[1])
+    return [Outcome(Job("-", "-", team, preset.compare_to, None, None), False, 0.0, error=reason)
+            for team, reason in bad.items()]
+
+
+def _index(out_root: Path) -> list[Outcome]:
+    """Rebuild the index; a failure is an outcome of its own (row ``index``)."""
+    started = time.perf_counter()
+    try:
+        write_index(out_root)
+    except CrmkitError as exc:
+        job = Job("index", "-", "-", "-", None, None)
+        return [Outcome(job, False, time.perf_counter() - started, error=str(exc))]
+    return []
 
 
 def _outcome(future: Future[Outcome], job: Job) -> Outcome:
@@ -241,30 +272,3 @@ def summary_table(outcomes: Sequence[Outcome]) -> str:
     lines.append(f"{ok} ok, {len(outcomes) - ok} failed")
     return "\n".join(lines)
 
-
-def _clean_stale_temporaries(out_root: Path) -> None:
-    """Remove what runs that were killed left behind: their temporary run folders (named
-    after their process, which is gone) and half-written files in the report folders
-    (under each folder's lock, so no file another run is writing)."""
-    for tmp in out_root.glob(".tmp-*"):
-        parts = tmp.name.split("-")
-        if len(parts) >= 3 and parts[1].isdigit() and not _pid_alive(int(parts[1])):
-            shutil.rmtree(tmp, ignore_errors=True)
-    for folder in (p for p in out_root.glob("*/*") if p.is_dir() and stale_temporaries(p)):
-        with locked(folder):
-            for path in stale_temporaries(folder):
-                path.unlink(missing_ok=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process runs; a zombie (dead, not yet reaped) does not."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError, IndexError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    return True

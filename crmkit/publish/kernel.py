@@ -5,6 +5,13 @@ kernel list can break a scheduled run. A :class:`Kernel` imports the report libr
 starts (the modules every report of the registry names), then runs notebooks one after
 another; batch runs keep one per worker process, and a single run starts one while it
 validates its parameters.
+
+Between two notebooks the user namespace is cleared, which is all a standard report needs.
+Code that is not a standard report (a custom report: ``trusted=False``) may change library
+state that ``%reset`` does not touch (``matplotlib.rcParams``, warnings filters, a patched
+``html.escape``...), so the kernel is restarted before it runs anything after such a
+notebook: no report ever runs after untrusted code in the same process. A cell timeout or a
+dead kernel still gives back what ran until then (:data:`ENGINE`), the failing cell marked.
 """
 
 from __future__ import annotations
@@ -22,12 +29,15 @@ from jupyter_core.utils import run_sync
 
 from crmkit._files import write_atomic
 from crmkit.backends.location import ENV_URL, Database, Location
-from crmkit.errors import ReportError
+from crmkit.errors import SetupError
 
 if TYPE_CHECKING:
     import nbformat
 
 KERNEL_NAME = "crmkit"
+
+#: The papermill engine the kernel runs notebooks with (:func:`_register_engine`).
+ENGINE = "crmkit"
 
 #: Also imported when the data is read from PostgreSQL.
 WARM_UP_POSTGRES = ("crmkit.backends.postgres", "ibis.backends.postgres")
@@ -55,8 +65,14 @@ def warm_up_modules(reports: tuple[str, ...] | None = None) -> list[str]:
     in page order."""
     from crmkit.reports import REPORTS  # lazy: runs in the kernel; the CLI starts it first
 
-    chosen = [s for s in REPORTS.values() if reports is None or s.id in reports]
-    return list(dict.fromkeys(m for spec in chosen for m in spec.modules))
+    chosen = [report for report in REPORTS if reports is None or report in reports]
+    return [m for report in chosen for m in report_modules(report)]
+
+
+def report_modules(report: str) -> tuple[str, ...]:
+    """The modules a standard report runs on: ``crmkit.reports.<id>`` and its charts
+    (a report id is the same name in every layer)."""
+    return (f"crmkit.reports.{report}", f"crmkit.render.charts.{report}")
 
 
 def warm_up(reports: tuple[str, ...] | None = None, extra: tuple[str, ...] = ()) -> None:
@@ -92,6 +108,7 @@ class Kernel:
         self.reports = reports  # the reports it warms up for (None: every one)
         self.km: Any = None
         self.fresh = False
+        self.tainted = False  # ran untrusted code: restart before the next notebook
         self._start()
 
     def _environment(self) -> tuple[dict[str, str], tuple[str, ...]]:
@@ -123,13 +140,11 @@ class Kernel:
                 extra_arguments=[f"--IPKernelApp.exec_lines={json.dumps([warm_up])}"],
             )
         except NoSuchKernel:
-            raise ReportError(
-                "?",
-                {},
+            raise SetupError(
                 f"Jupyter kernel '{KERNEL_NAME}' is not installed; run `crmkit install-kernel` "
-                "(make env does this)",
+                "(make env does this)"
             ) from None
-        self.fresh = True
+        self.fresh, self.tainted = True, False
 
     def _send(self, code: str, wait: bool) -> None:
         client = self.km.client()
@@ -151,16 +166,20 @@ class Kernel:
         return self.km is not None and bool(run_sync(self.km.is_alive)())
 
     def execute(
-        self, source: Path, executed: Path, params: dict[str, Any], timeout: int
+        self, source: Path, executed: Path, params: dict[str, Any], timeout: int,
+        trusted: bool = False,
     ) -> nbformat.NotebookNode:
-        """Run ``source`` with ``params`` into ``executed`` (papermill) on this kernel."""
+        """Run ``source`` with ``params`` into ``executed`` (papermill) on this kernel.
+
+        ``trusted``: ``source`` is a standard report; anything else taints the kernel, which
+        is restarted before its next notebook."""
         import papermill as pm  # lazy: papermill costs about 0.5 s of CLI start-up
 
-        if not self.alive:
+        if self.tainted or not self.alive:
             self.restart()
         if not self.fresh:  # clear what the previous notebook left
             self._send("%reset -f", wait=True)
-        self.fresh = False
+        self.fresh, self.tainted = False, not trusted
         return pm.execute_notebook(
             str(source),
             str(executed),
@@ -173,6 +192,7 @@ class Kernel:
             start_timeout=self.startup_timeout,
             km=self.km,
             request_save_on_cell_execute=False,
+            engine_name=_register_engine(),
         )
 
     def restart(self) -> None:
@@ -190,3 +210,45 @@ class Kernel:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _register_engine() -> str:
+    """Register (once) papermill's nbclient engine under :data:`ENGINE`, changed so that an
+    error that is not a cell's exception (a cell timeout, a dead kernel) carries the
+    notebook as executed so far (``exc.crmkit_notebook``), its failing cell marked failed
+    with the error as output. papermill itself saves nothing then."""
+    # lazy: papermill costs about 0.5 s of CLI start-up
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    if ENGINE in papermill_engines._engines:
+        return ENGINE
+
+    class KeepsPartial(NBClientEngine):  # type: ignore[misc]
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
+            try:
+                return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+            except Exception as exc:
+                _mark_failed(nb_man, exc)
+                with contextlib.suppress(Exception):
+                    exc.crmkit_notebook = nb_man.nb  # type: ignore[attr-defined]
+                raise
+
+    papermill_engines.register(ENGINE, KeepsPartial)
+    return ENGINE
+
+
+def _mark_failed(nb_man: Any, exc: Exception) -> None:
+    """Mark the last cell that started as the failed one and give it the error."""
+    import nbformat  # lazy: only on a failure, and papermill has loaded it by then
+
+    started = [c for c in nb_man.nb.cells
+               if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return
+    cell = started[-1]
+    nb_man.cell_exception(cell)
+    text = str(exc).strip().splitlines()
+    cell.setdefault("outputs", []).append(nbformat.v4.new_output(
+        "error", ename=type(exc).__name__, evalue=text[0] if text else "",
+        traceback=[f"{type(exc).__name__}: {text[0] if text else ''}"]))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crmkit.errors import ParameterError
+from crmkit.parameters import check_own_parameter
 
 #: A report id: also a file name, so nothing that could leave the notebooks folder.
 REPORT_ID = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -51,17 +52,21 @@ def available_reports(notebooks: str | os.PathLike[str] | None = None) -> list[s
 
 
 def report_notebook(report: str, folder: Path) -> Path:
-    """The notebook of a report id; a one-line error for an unsafe or unknown id."""
-    known = ", ".join(available_reports(folder)) or "none"
+    """The notebook of a report id; a one-line error for an unsafe or unknown id (the
+    registry, which lists the reports, is loaded only then)."""
     if not REPORT_ID.match(report or ""):
         raise ParameterError(
             f"report {report!r}: a report id is lower-case letters, digits and _ (e.g. sales); "
-            f"available reports: {known}"
+            f"available reports: {_listed(folder)}"
         )
     source = folder / f"{report}.ipynb"
     if not source.exists():
-        raise ParameterError(f"no report {report!r}; available reports: {known}")
+        raise ParameterError(f"no report {report!r}; available reports: {_listed(folder)}")
     return source
+
+
+def _listed(folder: Path) -> str:
+    return ", ".join(available_reports(folder)) or "none"
 
 
 def report_parameters(report: str, source: Path, extra: dict[str, Any]) -> dict[str, Any]:
@@ -69,14 +74,20 @@ def report_parameters(report: str, source: Path, extra: dict[str, Any]) -> dict[
 
     Names must be declared there (and not be one of the standard parameters, which have
     their own options); values are numbers, booleans or short plain text, so nothing
-    unsafe reaches the notebook.
+    unsafe reaches the notebook, and a number is finite, in range and of its default's kind
+    (:func:`crmkit.parameters.check_own_parameter`).
     """
     if not extra:
         return {}
     import papermill as pm  # lazy: papermill costs about 0.5 s of CLI start-up
 
-    declared = set(pm.inspect_notebook(str(source))) - STANDARD
-    return {name: _checked(report, name, value, declared) for name, value in extra.items()}
+    found = pm.inspect_notebook(str(source))
+    declared = set(found) - STANDARD
+    return {
+        name: check_own_parameter(report, name, _checked(report, name, value, declared),
+                                  found.get(name, {}).get("default"))
+        for name, value in extra.items()
+    }
 
 
 def _checked(report: str, name: str, value: Any, declared: set[str]) -> Any:

@@ -3,9 +3,15 @@
 One run: validate the parameters against the data (a bad period or team fails here, before
 anything is written), execute ``notebooks/<report>.ipynb`` on the fixed ``crmkit`` kernel
 in a temporary folder, take the JSON twin from the executed notebook, export HTML with the
-code hidden, then move the notebook, HTML and JSON into ``output/<period>/<team>/`` with
-atomic renames under the folder's lock. A failed run keeps the previous good outputs and
-leaves the failed notebook beside them for debugging.
+code hidden, then publish the notebook, HTML and JSON into ``output/<period>/<team>/`` as
+one unit under the folder's lock (:func:`crmkit._files.publish_together`: a new version
+folder and one atomic switch of a link, so a page and its JSON always come from the same
+run, even after a SIGKILL or a full disk). A failed run keeps the previous good outputs
+and leaves the failed notebook beside them for debugging, also after a cell timeout or a
+dead kernel (what ran until then, the failing cell marked). Each run first removes what
+killed runs left in the output folder and beside the database (temporary files and
+folders of processes that are gone). A report that is not in the registry (a custom
+report) is untrusted code: the kernel is restarted before it runs anything else.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,16 +28,24 @@ from typing import Any
 
 import nbformat
 
-from crmkit._files import locked, replacing, write_atomic
+from crmkit._files import (
+    locked,
+    publish_together,
+    replacing,
+    run_folder,
+    sweep_output,
+    sweep_temporaries,
+)
 from crmkit._media import JSON_MIMETYPE
 from crmkit.backends.engines import describe
 from crmkit.backends.location import Database, find_database
-from crmkit.errors import ReportError
+from crmkit.errors import OutputError, ReportError
 from crmkit.parameters import resolve
 from crmkit.publish.export import extract_json, start_html_exporter, to_html
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import find_notebooks, report_notebook, report_parameters
 from crmkit.publish.site import write_index
+from crmkit.reports import REPORTS
 
 
 @dataclass
@@ -111,6 +124,8 @@ def run_report(
         choices = {"period": period, "team": team, "compare_to": compare_to, "as_of": as_of,
                    "timezone": timezone}
         run = _checked_run(report, source, db, Path(output), choices, extra or {})
+        if isinstance(db, Path):  # a killed import's temporary database (and its .wal)
+            sweep_temporaries(db.parent, target=db.name)
         result = _execute_and_publish(run, kernel, timeout, say, close_kernel=own_kernel)
     finally:
         if own_kernel:
@@ -141,7 +156,7 @@ def _checked_run(
     settings, teams = describe(db)
     resolved = resolve(**choices, settings=settings, teams=teams)
     params = {**resolved.for_notebook(), **report_parameters(report, source, extra)}
-    out_dir = out_root / resolved.period.slug / resolved.team
+    out_dir = resolved.output_dir(out_root)
     return _Run(report, source, params, resolved.period.label, resolved.team, out_root, out_dir)
 
 
@@ -150,10 +165,10 @@ def _execute_and_publish(
 ) -> RunResult:
     """Execute the notebook in a temporary folder, export it and publish its three files."""
     exporter = start_html_exporter()  # compiles its templates while the notebook runs
-    run.out_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".tmp-{os.getpid()}-", dir=run.out_root) as tmp:
+    sweep_output(run.out_root)
+    with run_folder(run.out_root) as tmp:  # an OutputError now if nothing can be written
         say(f"{run.label}: executing {run.source.name}")
-        nb = _execute(kernel, run, Path(tmp) / f"{run.report}.ipynb", timeout)
+        nb = _execute(kernel, run, tmp / f"{run.report}.ipynb", timeout)
     if close_kernel:
         kernel.close()
     payload = extract_json(nb)
@@ -168,10 +183,10 @@ def _execute_and_publish(
     page = to_html(nb, exporter.result())
     result = RunResult(run.report, run.period, run.team, run.path(".html"), run.path(".json"),
                        run.path(".ipynb"), 0.0, payload.get("metrics", {}))
+    files = {".ipynb": nbformat.writes(nb),
+             ".json": json.dumps(payload, indent=2, ensure_ascii=False), ".html": page}
     with locked(run.out_dir):
-        write_atomic(result.notebook, nbformat.writes(nb))
-        write_atomic(result.json, json.dumps(payload, indent=2, ensure_ascii=False))
-        write_atomic(result.html, page)
+        publish_together(run.out_dir, run.report, files)
         with contextlib.suppress(FileNotFoundError):
             run.path(".failed.ipynb").unlink()
     return result
@@ -186,7 +201,8 @@ def _execute(kernel: Kernel, run: _Run, executed: Path, timeout: int) -> nbforma
     cell: int | None
     code: str | None
     try:
-        return kernel.execute(run.source, executed, run.params, timeout)
+        return kernel.execute(run.source, executed, run.params, timeout,
+                              trusted=run.report in REPORTS)
     except ReportError:
         raise
     except PapermillExecutionError as exc:
@@ -195,6 +211,7 @@ def _execute(kernel: Kernel, run: _Run, executed: Path, timeout: int) -> nbforma
         ename, evalue, message = exc.ename, exc.evalue, f"{exc.ename}: {exc.evalue}"
     except Exception as exc:  # a dead kernel, a cell timeout, ...
         kernel.restart()
+        _save_partial(exc, executed)
         cell, code = _running_cell(executed)
         text = str(exc).strip().splitlines()
         ename, evalue = type(exc).__name__, text[0] if text else ""
@@ -219,23 +236,37 @@ def _source_position(executed: Path, index: int) -> int:
     return index + 1
 
 
+def _save_partial(exc: BaseException, executed: Path) -> None:
+    """Write what ran before a timeout or a dead kernel (the kernel's papermill engine
+    attaches it to the exception, the failing cell marked) to ``executed``."""
+    nb = getattr(exc, "crmkit_notebook", None)
+    if nb is not None:
+        with contextlib.suppress(Exception):
+            nbformat.write(nb, executed)
+
+
 def _running_cell(executed: Path) -> tuple[int | None, str | None]:
-    """The cell that was running when execution stopped (papermill marks it)."""
+    """The cell that was running when execution stopped (marked failed or running)."""
     if not executed.exists():
         return None, None
     with contextlib.suppress(Exception):
         nb = nbformat.read(executed, as_version=4)
         for index, cell in enumerate(nb.cells):
-            if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+            status = cell.get("metadata", {}).get("papermill", {}).get("status")
+            if status in ("failed", "running"):
                 return _source_position(executed, index), cell.source
     return None, None
 
 
 def _keep_failed(executed: Path, run: _Run) -> Path | None:
-    """Copy the failed notebook beside the outputs as ``<report>.failed.ipynb``."""
+    """Copy the failed notebook beside the outputs as ``<report>.failed.ipynb`` (none when
+    the output folder cannot be written: the report's own error is what matters)."""
     if not executed.exists():
         return None
     target = run.path(".failed.ipynb")
-    with locked(run.out_dir), replacing(target) as tmp:
-        shutil.copyfile(executed, tmp)
+    try:
+        with locked(run.out_dir), replacing(target) as tmp:
+            shutil.copyfile(executed, tmp)
+    except OutputError:
+        return None
     return target
