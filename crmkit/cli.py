@@ -20,7 +20,9 @@ from typing import TypeAlias
 
 from crmkit._docstrings import PARAMS
 from crmkit._version import __version__
+from crmkit.backends.location import looks_like_url
 from crmkit.errors import CrmkitError, ParameterError, PeriodError, ReportError
+from crmkit.parameters import usable_teams
 
 _Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 _RUN_DEFAULTS = {"period": "last-month", "team": "all", "compare_to": "previous"}
@@ -31,8 +33,7 @@ OUTPUT_HELP = "output folder (default: %(default)s)"
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command != "demo":  # demo's --database is where to write a new file
-            _no_url(getattr(args, "database", None))
+        _no_url(getattr(args, "database", None))  # demo's and import's: where to write
         code: int = args.handler(args)
         return code
     except KeyboardInterrupt:
@@ -58,8 +59,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _no_url(database: str | None) -> None:
-    """A PostgreSQL URL on the command line would show in process lists and shell history."""
-    if database and "://" in database:
+    """A PostgreSQL URL on the command line would show in process lists and shell history
+    (and a URL, well formed or not, is never echoed: it may hold a password)."""
+    if database and looks_like_url(database):
         raise ParameterError(
             "--database takes a DuckDB file; give a PostgreSQL database through the "
             "CRMKIT_DATABASE_URL environment variable, so its password stays out of "
@@ -320,8 +322,13 @@ def _teams(args: argparse.Namespace) -> int:
     from crmkit.store import Store  # lazy: the store loads pandas and DuckDB
 
     store = Store.open(args.database)
-    print("\n".join(store.teams()))
-    store.close()
+    try:
+        good, refused = usable_teams(store.teams())
+    finally:
+        store.close()
+    print("\n".join(good))
+    for reason in refused.values():
+        print(f"crmkit: warning: {reason}", file=sys.stderr)
     return 0
 
 

@@ -9,13 +9,19 @@ team fails in a fraction of a second and writes nothing) and by the notebook thr
 
 from __future__ import annotations
 
+import ast
+import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
-from crmkit.errors import TeamError, one_line, shown
+from crmkit.backends import DATA_LAST_DAY
+from crmkit.errors import ParameterError, TeamError, one_line, shown
 from crmkit.periods import (
     Period,
+    check_reportable,
     compare_period,
     parse_as_of,
     parse_period,
@@ -25,13 +31,20 @@ from crmkit.periods import (
 
 __all__ = [
     "ALL_TEAMS",
+    "RESERVED_TEAM_IDS",
     "Parameters",
+    "check_own_parameter",
+    "check_team_id",
     "resolve",
     "resolve_team",
+    "team_id_problem",
+    "usable_teams",
 ]
 
 #: The team selector that means the whole company.
 ALL_TEAMS = "all"
+#: Words that select teams (``all``; ``each`` in presets), so no team id may be one of them.
+RESERVED_TEAM_IDS = frozenset({ALL_TEAMS, "each"})
 
 _MAX_TEAM_LEN = 64
 _MAX_TEAMS_LISTED = 50
@@ -57,6 +70,24 @@ class Parameters:
             "timezone": self.period.timezone,
         }
 
+    def output_dir(self, root: str | os.PathLike[str]) -> Path:
+        """``root/<period>/<team>``, the folder this report is published in; a TeamError if
+        the team could name anything but one folder inside ``root``."""
+        return output_dir(root, self.period, self.team)
+
+
+def output_dir(root: str | os.PathLike[str], period: Period, team: str) -> Path:
+    """``root/<period slug>/<team>``, checked to be one folder two levels inside ``root``
+    (the last line of defence against a team id from the data that names a path)."""
+    reason = None if team == ALL_TEAMS else team_id_problem(team)
+    base = Path(root).resolve()
+    folder = (base / period.slug / team).resolve()
+    if reason is None and folder.parent.parent != base:
+        reason = "it names a path, not one folder"
+    if reason is not None:
+        raise TeamError(f"team id {shown(team)} cannot name an output folder: {reason}")
+    return Path(root) / period.slug / team
+
 
 def resolve(
     *,
@@ -73,9 +104,49 @@ def resolve(
     as_of_date = parse_as_of(as_of, tz)
     fy_start = int(settings.get("fiscal_year_start_month") or 1)
     p = parse_period(period, as_of=as_of_date, timezone=tz, fiscal_year_start_month=fy_start)
+    check_reportable(p, as_of_date, _data_last_day(settings))
     compare_to = validate_compare_to(compare_to)
     team_id = resolve_team(team, teams)
     return Parameters(p, compare_period(p, compare_to), compare_to, team_id, as_of_date)
+
+
+def _data_last_day(settings: Mapping[str, str]) -> date | None:
+    """The data's last day that :func:`crmkit.backends.engines.describe` added, if any."""
+    try:
+        return date.fromisoformat(settings.get(DATA_LAST_DAY) or "")
+    except ValueError:
+        return None
+
+
+# -- a report's own parameters -----------------------------------------------------------
+
+#: The largest number a report's own numeric parameter may take (days, months, counts).
+MAX_OWN_NUMBER = 10_000
+
+
+def check_own_parameter(report: str, name: str, value: object, default: str | None) -> object:
+    """A report's own parameter checked against its notebook default (the source text of
+    the parameters cell, e.g. ``"90"``): a number takes the kind of its default (a whole
+    number for a whole-number default), is finite, at most :data:`MAX_OWN_NUMBER` in
+    magnitude, and not negative when the default is not. One-line ParameterError else."""
+    try:
+        base = ast.literal_eval(default or "None")
+    except (ValueError, SyntaxError):
+        return value
+    if isinstance(base, bool) or not isinstance(base, int | float):
+        return value
+    where = f"{report}: parameter {name}={shown(value)}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ParameterError(f"{where}: must be a number (its default is {base})")
+    if isinstance(base, int) and not isinstance(value, int):
+        if not (math.isfinite(value) and value.is_integer()):
+            raise ParameterError(f"{where}: must be a whole number (its default is {base})")
+        value = int(value)
+    if isinstance(value, float) and not math.isfinite(value) or abs(value) > MAX_OWN_NUMBER:
+        raise ParameterError(f"{where}: out of range; use a number up to {MAX_OWN_NUMBER}")
+    if base >= 0 and value < 0:
+        raise ParameterError(f"{where}: must not be negative (its default is {base})")
+    return value
 
 
 # -- teams ------------------------------------------------------------------------------
@@ -89,10 +160,54 @@ def _unsafe_team_reason(value: str) -> str | None:
         return f"longer than {_MAX_TEAM_LEN} characters"
     if ".." in value:
         return "'..' is not allowed"
+    if value.strip().startswith("."):
+        return "it may not start with '.'"
     for ch in value:
         if ch in "/\\'\"`" or (not ch.isprintable()):
             return f"character {ch!r} is not allowed"
     return None
+
+
+def team_id_problem(team_id: object) -> str | None:
+    """Why a team id from the data cannot be used (it names an output folder and is typed
+    on the command line), or None: the rules of a typed team, no surrounding spaces, and
+    not a reserved word (``all``, ``each``, in any case)."""
+    if not isinstance(team_id, str):
+        return "a team id is text"
+    reason = _unsafe_team_reason(team_id)
+    if reason is not None:
+        return reason
+    if team_id != team_id.strip():
+        return "it has leading or trailing spaces"
+    if team_id.casefold() in RESERVED_TEAM_IDS:
+        return f"{team_id.casefold()!r} is reserved ('all' means the whole company)"
+    return None
+
+
+def check_team_id(team_id: str, teams: Mapping[str, str]) -> str:
+    """``team_id`` if it is usable, else a one-line TeamError naming its row."""
+    reason = team_id_problem(team_id)
+    if reason is None:
+        return team_id
+    name = teams.get(team_id, "")
+    raise TeamError(
+        f"teams table, row team_id={shown(team_id)} (name {shown(one_line(str(name)))}): "
+        f"not a usable team id: {reason}; fix the id in the data (letters, digits, spaces, "
+        "'-' and '_') and import it again"
+    )
+
+
+def usable_teams(teams: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The teams split into those whose id is usable (id -> name) and the others (id -> the
+    one-line reason), for runs over every team that keep going past a bad row."""
+    good: dict[str, str] = {}
+    bad: dict[str, str] = {}
+    for team_id, name in teams.items():
+        try:
+            good[check_team_id(team_id, teams)] = name
+        except TeamError as exc:
+            bad[team_id] = str(exc)
+    return good, bad
 
 
 def _team_choices(teams: Mapping[str, str]) -> str:
@@ -126,13 +241,13 @@ def resolve_team(value: str, teams: Mapping[str, str]) -> str:
         return ALL_TEAMS
     ids = {str(team_id): team_id for team_id in teams}
     if key in ids:
-        return ids[key]
+        return check_team_id(ids[key], teams)
     folded = key.casefold()
     by_id = [t for t in teams if str(t).strip().casefold() == folded]
     by_name = [t for t, name in teams.items() if str(name).strip().casefold() == folded]
     for hits in (by_id, by_name):
         if len(hits) == 1:
-            return hits[0]
+            return check_team_id(hits[0], teams)
         if len(hits) > 1:
             listed = ", ".join(one_line(str(h)) for h in hits)
             raise TeamError(f"ambiguous team {shown(value)}: matches team ids {listed}; use the id")

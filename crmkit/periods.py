@@ -38,8 +38,11 @@ from zoneinfo import ZoneInfo
 from crmkit.errors import PeriodError, one_line, shown
 
 __all__ = [
+    "REPORTABLE_FIRST",
+    "REPORTABLE_LAST",
     "Period",
     "PeriodError",
+    "check_reportable",
     "compare_period",
     "default_as_of",
     "month_buckets",
@@ -75,6 +78,10 @@ _KINDS = frozenset(
 _MIN_YEAR = 1900
 _MAX_YEAR = 2999
 _AS_OF_ENV = "CRMKIT_AS_OF"
+#: The days a report may be made on and cover: one year inside the years above at each end,
+#: since a report also reads the months before its comparison period and after its period.
+REPORTABLE_FIRST = date(_MIN_YEAR + 1, 1, 1)
+REPORTABLE_LAST = date(_MAX_YEAR - 1, 12, 31)
 
 _PERIOD_CHARS = re.compile(r"[A-Za-z0-9.\-]")
 _YEAR_RE = re.compile(r"(\d{4})", re.ASCII)
@@ -332,6 +339,16 @@ def _parse_iso_date(text: str) -> date | None:
         return None
 
 
+def _as_of_in_range(day: date, what: str = "as_of") -> date:
+    """``day`` if its year is one a period may have, else a one-line PeriodError."""
+    if not _MIN_YEAR <= day.year <= _MAX_YEAR:
+        raise PeriodError(
+            f"invalid {what} {day.isoformat()}: the year must be {_MIN_YEAR}..{_MAX_YEAR}; "
+            "give the day the report is made on as YYYY-MM-DD"
+        )
+    return day
+
+
 def default_as_of(timezone: str = "UTC") -> date:
     """Today in ``timezone``, or the ISO date in the ``CRMKIT_AS_OF`` env var if set."""
     tz = validate_timezone(timezone)
@@ -342,7 +359,7 @@ def default_as_of(timezone: str = "UTC") -> date:
             raise PeriodError(
                 f"invalid {_AS_OF_ENV} {shown(pinned)}: expected an ISO date YYYY-MM-DD"
             )
-        return day
+        return _as_of_in_range(day, _AS_OF_ENV)
     return datetime.now(ZoneInfo(tz)).date()
 
 
@@ -357,17 +374,17 @@ def parse_as_of(value: str | date | None, timezone: str = "UTC") -> date:
         return default_as_of(timezone)
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            return value.astimezone(ZoneInfo(validate_timezone(timezone))).date()
-        return value.date()
+            return _as_of_in_range(value.astimezone(ZoneInfo(validate_timezone(timezone))).date())
+        return _as_of_in_range(value.date())
     if isinstance(value, date):
-        return value
+        return _as_of_in_range(value)
     if isinstance(value, str) and value.isprintable():
         text = value.strip()
         if text == "" or text.lower() == "today":
             return default_as_of(timezone)
         day = _parse_iso_date(text)
         if day is not None:
-            return day
+            return _as_of_in_range(day)
     raise PeriodError(f"invalid as_of {shown(value)}: expected an ISO date YYYY-MM-DD or 'today'")
 
 
@@ -511,6 +528,11 @@ def parse_period(
                 raise _period_error(text, f"character {ch!r} is not allowed")
         relative = _parse_relative(text, key.lower(), as_of, tz, fiscal_start)
         if relative is not None:
+            if relative.start.year < _MIN_YEAR:
+                raise _period_error(
+                    text, f"it would be {relative.label}, before the year {_MIN_YEAR}; "
+                    "give a later --as-of"
+                )
             return relative
         period = _parse_absolute(text, key.upper(), tz, fiscal_start)
         if period is not None:
@@ -522,6 +544,36 @@ def parse_period(
         raise
     except Exception as exc:  # defensive: never leak another exception type
         raise _period_error(text, one_line(f"cannot be parsed ({type(exc).__name__})")) from None
+
+
+def check_reportable(period: Period, as_of: date, data_last_day: date | None = None) -> None:
+    """Refuse (one line) a report that cannot be made: an as-of day or a period outside
+    :data:`REPORTABLE_FIRST` .. :data:`REPORTABLE_LAST`, or a period that starts after the
+    as-of day (nothing in it has happened yet) or after the data's last day (a UTC date, so
+    a day of slack for time zones ahead of UTC)."""
+    first, last = REPORTABLE_FIRST.isoformat(), REPORTABLE_LAST.isoformat()
+    if not REPORTABLE_FIRST <= as_of <= REPORTABLE_LAST:
+        raise PeriodError(
+            f"as_of {as_of.isoformat()} is out of range: reports are made on days from "
+            f"{first} to {last}"
+        )
+    if period.start < REPORTABLE_FIRST or period.last_day > REPORTABLE_LAST:
+        raise PeriodError(
+            f"period {shown(period.label)} ({period.start} to {period.last_day}) is out of "
+            f"range: a report covers days from {first} to {last}"
+        )
+    if period.start > as_of:
+        raise PeriodError(
+            f"period {shown(period.label)} starts after the as-of day {as_of.isoformat()}: "
+            f"nothing in it has happened yet; choose a period that starts by "
+            f"{as_of.isoformat()}, or pass --as-of (a later day the report is made on)"
+        )
+    if data_last_day is not None and period.start > data_last_day + timedelta(days=1):
+        raise PeriodError(
+            f"period {shown(period.label)} starts after the data's last day "
+            f"{data_last_day.isoformat()}: its page would have no data; choose a period that "
+            f"starts by {data_last_day.isoformat()}, or import newer data"
+        )
 
 
 # --------------------------------------------------------------------------- comparison

@@ -4,6 +4,7 @@ errors with their exit status, a fast start, and the registry behind ``reports``
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ import pytest
 from crmkit import cli
 from crmkit.errors import ParameterError, ReportError
 from crmkit.publish import runner
-from crmkit.publish.kernel import warm_up_modules
+from crmkit.publish.kernel import report_modules, warm_up_modules
 from crmkit.reports import REPORTS
 
 COMMANDS = ["demo", "import", "run", "run-all", "new-report", "install-kernel", "index",
@@ -93,6 +94,19 @@ def test_new_report_refuses_a_registry_id_even_without_its_notebook(tmp_path, ca
 
 def test_kernel_warms_up_every_reports_modules():
     modules = warm_up_modules()
-    for spec in REPORTS.values():
-        assert set(spec.modules) <= set(modules), spec.id
+    for report in REPORTS:
+        assert set(report_modules(report)) <= set(modules), report
+        for name in report_modules(report):  # each names a module that exists
+            importlib.import_module(name)
     assert len(modules) == len(set(modules))
+    assert warm_up_modules(("sales",)) == list(report_modules("sales"))
+
+
+def test_a_missing_kernel_is_a_setup_error_naming_the_fix(monkeypatch, tmp_path):
+    from crmkit.errors import ReportError, SetupError
+    from crmkit.publish import kernel
+
+    monkeypatch.setattr(kernel, "KERNEL_NAME", "crmkit-not-installed")
+    with pytest.raises(SetupError, match="crmkit install-kernel") as raised:
+        kernel.Kernel(tmp_path / "crm.duckdb", tmp_path)
+    assert not isinstance(raised.value, ReportError)

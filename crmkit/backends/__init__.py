@@ -23,7 +23,11 @@ if TYPE_CHECKING:
 
     from crmkit.model import DataNote
 
-__all__ = ["Backend"]
+__all__ = ["DATA_LAST_DAY", "Backend"]
+
+#: The key under which :func:`crmkit.backends.engines.describe` adds the data's last day
+#: (``YYYY-MM-DD``, UTC; absent on a database without data) to the settings it returns.
+DATA_LAST_DAY = "data_last_day"
 
 
 class Backend(Protocol):

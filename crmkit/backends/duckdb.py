@@ -29,17 +29,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import narwhals as nw
 import pandas as pd
 
 from crmkit._files import replacing
+from crmkit.backends import DATA_LAST_DAY
+from crmkit.backends._sql import EVENT_COLUMNS, last_day_sql
 from crmkit.backends._sql import quote as _q
 from crmkit.backends.base import OpenDataset
 from crmkit.backends.fingerprint import of_duckdb
-from crmkit.errors import ParameterError, StoreError
+from crmkit.errors import StoreError
 from crmkit.model import (
     MAX_EXAMPLES,
     PANDAS_DTYPES,
@@ -47,6 +48,7 @@ from crmkit.model import (
     TABLES,
     DataNote,
     DataValidationError,
+    checked_settings,
     short_value,
     validate,
     validate_table,
@@ -80,6 +82,31 @@ _NOTE_COLUMNS = "table_name, column_name, rule, severity, count, examples"
 # -- reading --------------------------------------------------------------------------------
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def unreadable(path: Path | str, exc: BaseException) -> StoreError:
+    """The one-line error for a DuckDB file that opened but cannot be read (truncated or
+    damaged, e.g. copied while it was being written)."""
+    return StoreError(
+        f"cannot read {path}: {_first_line(exc)}; the file is damaged or truncated: "
+        "build it again (crmkit import / crmkit demo) or restore a good copy"
+    )
+
+
+@contextlib.contextmanager
+def reading(path: Path | str) -> Iterator[None]:
+    """Turn a DuckDB failure while reading ``path`` into :func:`unreadable`'s one line."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.CatalogException | duckdb.BinderException):
+            raise
+        raise unreadable(path, exc) from None
+
+
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
     """Open a crmkit DuckDB database read-only, with a one-line error if that fails."""
     if not path.exists():
@@ -87,34 +114,47 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
             f"no database at {path}: build the demo with `crmkit demo` "
             "or point --database / CRMKIT_DATABASE at your crmkit database"
         )
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a DuckDB database: give the database file")
     try:
         return duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StoreError(f"cannot open {path} as a DuckDB database: {first}") from None
+        raise StoreError(f"cannot open {path} as a DuckDB database: {_first_line(exc)}") from None
 
 
 def describe(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     """A database's settings and its teams (team_id -> name), read with plain SQL."""
     con = connect(path)
     try:
-        try:
+        with reading(path):
+            if not _has_table(con, "main", "teams"):
+                raise StoreError(f"{path} is not a crmkit database: it has no teams table")
             teams = dict(con.execute("select team_id, name from teams order by name").fetchall())
-        except Exception:  # noqa: BLE001 - any failure here means "not a crmkit database"
-            raise StoreError(f"{path} is not a crmkit database: it has no teams table") from None
-        try:
-            settings = dict(con.execute("select key, value from crmkit.settings").fetchall())
-        except Exception:  # noqa: BLE001 - databases without settings use the defaults
             settings = {}
+            if _has_table(con, "crmkit", "settings"):  # without: the defaults apply
+                settings = dict(con.execute("select key, value from crmkit.settings").fetchall())
+            settings.pop(DATA_LAST_DAY, None)
+            if all(_has_table(con, "main", table) for table in EVENT_COLUMNS):
+                [(last,)] = con.execute(last_day_sql("main")).fetchall()
+                if last is not None:
+                    settings[DATA_LAST_DAY] = last.isoformat()
     finally:
         con.close()
     return {str(k): str(v) for k, v in settings.items()}, {str(k): str(v) for k, v in teams.items()}
 
 
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "select 1 from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return row is not None
+
+
 def read_settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """The dataset settings (``timezone``, ``currency``, ``fiscal_year_start_month``, ...)."""
     rows = con.execute("SELECT key, value FROM crmkit.settings ORDER BY key").fetchall()
-    return {str(k): str(v) for k, v in rows}
+    return checked_settings(dict(rows))
 
 
 def read_notes(con: duckdb.DuckDBPyConnection) -> list[DataNote]:
@@ -129,26 +169,32 @@ class DuckDBBackend(OpenDataset):
     def __init__(self, path: Path) -> None:
         self.connection = connect(path)
         try:
-            present = {
-                r[0]
-                for r in self.connection.execute(
-                    "select table_name from information_schema.tables where table_schema = 'main'"
-                ).fetchall()
-            }
-            missing = [t for t in TABLES if t not in present]
-            if missing:
-                raise StoreError(
-                    f"{path} is not a crmkit database: missing tables {', '.join(missing)}; "
-                    "import your data with crmkit (see README, 'Adding a data source')"
-                )
-            frames = {name: nw.from_native(self.connection.table(name)) for name in TABLES}
-            super().__init__(str(path), frames, read_settings(self.connection), read_notes(self.connection))
+            with reading(path):
+                self._open(path)
         except BaseException:
             self.connection.close()
             raise
 
+    def _open(self, path: Path) -> None:
+        rows = self.connection.execute(
+            "select table_name from information_schema.tables where table_schema = 'main'"
+        ).fetchall()
+        missing = [t for t in TABLES if t not in {r[0] for r in rows}]
+        if missing:
+            raise StoreError(
+                f"{path} is not a crmkit database: missing tables {', '.join(missing)}; "
+                "import your data with crmkit (see README, 'Adding a data source')"
+            )
+        frames = {name: nw.from_native(self.connection.table(name)) for name in TABLES}
+        super().__init__(str(path), frames, read_settings(self.connection), read_notes(self.connection))
+
+    def teams(self) -> dict[str, str]:
+        with reading(self.location):
+            return super().teams()
+
     def fingerprint(self) -> str:
-        return of_duckdb(self.connection)
+        with reading(self.location):
+            return of_duckdb(self.connection)
 
     def close(self) -> None:
         self.connection.close()
@@ -197,20 +243,12 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> Non
 
 
 def check_settings(settings: Mapping[str, str]) -> dict[str, str]:
-    """``settings`` over :data:`~crmkit.model.SETTINGS_DEFAULTS`, with ``built_at`` added;
-    a time zone or fiscal-year month that is not valid raises :class:`ParameterError`."""
+    """``settings`` over :data:`~crmkit.model.SETTINGS_DEFAULTS`, with ``built_at`` added,
+    each checked (:func:`~crmkit.model.checked_settings`: a markup currency, an unknown
+    time zone or a month outside 1..12 raise a one-line ``SettingError``)."""
     out = dict(SETTINGS_DEFAULTS)
-    out.update({str(k): str(v) for k, v in settings.items()})
+    out.update(checked_settings(settings))
     out.setdefault("built_at", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    try:
-        ZoneInfo(out["timezone"])
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ParameterError(
-            f"setting timezone={out['timezone']!r} is not an IANA time zone: use a name like Europe/Berlin"
-        ) from exc
-    month = out["fiscal_year_start_month"]
-    if not (month.isdigit() and 1 <= int(month) <= 12):
-        raise ParameterError(f"setting fiscal_year_start_month={month!r} is not a month: use 1..12")
     return out
 
 

@@ -9,7 +9,9 @@ MD5 inside the engine, and the table's row hashes are added up (order-independen
 integer sums). One query per database; Python only hashes the twelve (rows, sum) pairs.
 
 Floats are compared at 1e-4 and assumed below 1e11 in magnitude (money, probabilities,
-scores); beyond that the two engines print the rounded value differently.
+scores); beyond that the two engines may print the rounded value differently. The
+fingerprint is total: any double, however large, and NaN or infinities, have a text form
+(:func:`_float_text`), so no value the model accepts can make it fail.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from crmkit.model import TABLES, empty_frame
 Dialect = Literal["duckdb", "postgres"]
 
 _NULL = "'\\N'"
+#: Floats below this magnitude are fingerprinted as integers of 1e-4 (DECIMAL(38, 0) holds
+#: them); larger ones, and NaN and infinities, by their text.
+EXACT_BELOW = 1e33
 _SEP = "chr(31)"
 
 
@@ -38,10 +43,7 @@ def _text(col: str, kind: str, dialect: Dialect) -> str:
     if kind == "int":
         return f"CAST(CAST({c} AS BIGINT) AS VARCHAR)" if duck else f"CAST({c} AS text)"
     if kind == "float":
-        scaled = f"floor(CAST({c} AS DOUBLE) * 10000 + 0.5)"
-        if duck:
-            return f"CAST(CAST({scaled} AS DECIMAL(38, 0)) AS VARCHAR)"
-        return f"CAST(CAST(floor({c} * 10000 + 0.5) AS numeric(38, 0)) AS text)"
+        return _float_text(c, dialect)
     if kind == "timestamp":
         if duck:
             return f"CAST(epoch_us(CAST({c} AS TIMESTAMP)) AS VARCHAR)"
@@ -51,6 +53,27 @@ def _text(col: str, kind: str, dialect: Dialect) -> str:
             return f"CAST(CAST({c} AS DATE) - DATE '1970-01-01' AS VARCHAR)"
         return f"CAST({c} - DATE '1970-01-01' AS text)"
     raise ValueError(f"unknown logical type {kind!r}")  # pragma: no cover
+
+
+def _float_text(c: str, dialect: Dialect) -> str:
+    """A float column as text: below :data:`EXACT_BELOW` in magnitude, rounded to 1e-4 and
+    written as an integer; beyond (where that integer would overflow), ``e`` and the
+    shortest exact form, which both engines print alike; ``nan``, ``inf``, ``-inf``."""
+    if dialect == "duckdb":
+        x, text = f"CAST({c} AS DOUBLE)", "VARCHAR"
+        small = f"CAST(CAST(floor({x} * 10000 + 0.5) AS DECIMAL(38, 0)) AS VARCHAR)"
+    else:
+        x, text = c, "text"
+        small = f"CAST(CAST(floor({c} * 10000 + 0.5) AS numeric(38, 0)) AS text)"
+    double = "DOUBLE" if dialect == "duckdb" else "double precision"
+    special = " ".join(
+        f"WHEN {x} = CAST('{value}' AS {double}) THEN '{label}'"
+        for value, label in (("NaN", "nan"), ("Infinity", "inf"), ("-Infinity", "-inf"))
+    )
+    return (
+        f"CASE WHEN {x} IS NULL THEN NULL {special} WHEN abs({x}) < {EXACT_BELOW:.0e} "
+        f"THEN {small} ELSE 'e' || CAST({x} AS {text}) END"
+    )
 
 
 def table_sql(name: str, source: str, dialect: Dialect, present: Iterable[str] | None = None) -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from crmkit.errors import StoreError
 
-__all__ = ["DEFAULT_DATABASE", "ENV_URL", "Database", "Location", "find_database", "is_url"]
+__all__ = [
+    "DEFAULT_DATABASE", "ENV_URL", "Database", "Location", "find_database", "is_url", "looks_like_url",
+]
 
 ENV_URL = "CRMKIT_DATABASE_URL"
 SCHEMES = ("postgresql", "postgres")
@@ -30,6 +31,76 @@ def is_url(value: object) -> bool:
     return isinstance(value, str) and value.split("://", 1)[0].lower() in SCHEMES and ("://" in value)
 
 
+def looks_like_url(value: object) -> bool:
+    """Whether ``value`` is meant as a URL, well formed or not (``postgresql:/u:pw@h``,
+    ``mysql://...``): such a value is never a file name and is never echoed back, since it
+    may hold a password."""
+    if not isinstance(value, str):
+        return False
+    text = value.strip().lower()
+    return "://" in text or text.startswith(SCHEMES[1]) and ":" in text
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """A URL cut the way a person who wrote it meant it, whether or not it is well formed.
+
+    The user information is everything before the *last* ``@`` (so a password may hold
+    ``@``, ``#``, ``/`` or ``?`` unencoded), unless that text has a ``/``, ``?`` or ``#``
+    and no ``:``, when the ``@`` belongs to the path or the query instead.
+    """
+
+    scheme: str
+    userinfo: str | None  # as written
+    host: str  # host[:port][,host[:port]...] as written
+    path: str  # "/dbname" or ""
+    query: list[tuple[str, str]]
+
+    @property
+    def user(self) -> str | None:
+        if self.userinfo is None:
+            return None
+        return unquote(self.userinfo.split(":", 1)[0]) or None
+
+    @property
+    def secret(self) -> str | None:
+        """The password as written in the user information (not decoded), if any."""
+        if self.userinfo is None or ":" not in self.userinfo:
+            return None
+        return self.userinfo.split(":", 1)[1] or None
+
+    def url(self, query: list[tuple[str, str]], *, with_secret: bool) -> str:
+        """The URL again: with the password as written, or without it."""
+        who = ""
+        if self.userinfo is not None:
+            who = self.userinfo if with_secret else quote(self.user or "", safe="")
+            who = f"{who}@" if who else ""
+        tail = f"?{urlencode(query)}" if query else ""
+        return f"{self.scheme}://{who}{self.host}{self.path}{tail}"
+
+
+def _split(url: str) -> _Parts:
+    scheme, rest = url.split("://", 1)
+    at = rest.rfind("@")
+    userinfo: str | None = None
+    if at >= 0 and (":" in rest[:at] or not any(c in rest[:at] for c in "/?#")):
+        userinfo, rest = rest[:at], rest[at + 1 :]
+    address, _, query = rest.partition("?")
+    slash = address.find("/")
+    host, path = (address, "") if slash < 0 else (address[:slash], address[slash:])
+    return _Parts(scheme.lower(), userinfo, host, path, parse_qsl(query, keep_blank_values=True))
+
+
+def _ports_are_numbers(host: str) -> bool:
+    """Whether every ``host:port`` of a libpq host list has a numeric (or no) port."""
+    for item in host.split(","):
+        name = item.rsplit("]", 1)[-1] if item.startswith("[") else item
+        port = name.rsplit(":", 1)[1] if ":" in name else ""
+        if port and not port.isdigit():
+            return False
+    return True
+
+
 @dataclass(frozen=True)
 class Location:
     """Where a PostgreSQL dataset is: a libpq URL, kept private, with crmkit's optional
@@ -37,7 +108,10 @@ class Location:
 
     ``str(location)`` and ``repr(location)`` never show the password, so a location can be
     printed, logged or put in an error message; :attr:`url` is for handing the location on
-    through the environment only.
+    through the environment only. The password reaches libpq apart from the URL
+    (:attr:`conninfo` has none), so no message of libpq can quote it, and the URL is cut the
+    way it was meant (:class:`_Parts`) even when the password holds ``#``, ``/``, ``?`` or
+    ``@`` unencoded.
     """
 
     url: str = field(repr=False)
@@ -45,64 +119,77 @@ class Location:
     def __post_init__(self) -> None:
         if not is_url(self.url):
             raise StoreError("a PostgreSQL URL starts with postgresql://")
+        if not _ports_are_numbers(self._parts.host):
+            raise StoreError(
+                "the PostgreSQL URL has a port that is not a number: write "
+                "postgresql://USER:PASSWORD@HOST:PORT/DBNAME, with the password percent-encoded "
+                "or in ~/.pgpass / PGPASSWORD"
+            )
 
     @property
-    def _parts(self) -> tuple[Any, list[tuple[str, str]]]:
-        parts = urlsplit(self.url)
-        return parts, parse_qsl(parts.query, keep_blank_values=True)
+    def _parts(self) -> _Parts:
+        return _split(self.url)
 
     @property
     def schema(self) -> str:
         """The schema that holds the canonical tables."""
-        _, query = self._parts
-        return next((v for k, v in query if k == "schema"), "") or DEFAULT_SCHEMA
+        return next((v for k, v in self._parts.query if k == "schema"), "") or DEFAULT_SCHEMA
 
     @property
     def conninfo(self) -> str:
-        """The libpq URL without crmkit's ``schema`` parameter (for connecting only)."""
-        parts, query = self._parts
-        rest = [(k, v) for k, v in query if k != "schema"]
-        return urlunsplit(parts._replace(query=urlencode(rest)))
+        """The libpq URL without crmkit's ``schema`` parameter and without the password
+        (for connecting only, with :attr:`password` passed apart)."""
+        parts = self._parts
+        rest = [(k, v) for k, v in parts.query if k != "schema" and k.lower() != "password"]
+        return parts.url(rest, with_secret=False)
 
     @property
     def password(self) -> str | None:
-        parts, query = self._parts
-        try:
-            secret = parts.password
-        except ValueError:  # pragma: no cover - a malformed port
-            secret = None
-        return secret or next((v for k, v in query if k.lower() == "password"), None)
+        parts = self._parts
+        secret = unquote(parts.secret) if parts.secret else None
+        return secret or next((v for k, v in parts.query if k.lower() == "password"), None)
 
     def with_schema(self, schema: str) -> Location:
         """The same database, another schema."""
-        parts, query = self._parts
-        query = [(k, v) for k, v in query if k != "schema"] + [("schema", schema)]
-        return Location(urlunsplit(parts._replace(query=urlencode(query))))
+        parts = self._parts
+        query = [(k, v) for k, v in parts.query if k != "schema"] + [("schema", schema)]
+        return Location(parts.url(query, with_secret=True))
 
     def redacted(self) -> str:
         """The URL without the password: safe to show."""
-        parts, query = self._parts
-        netloc = parts.netloc.rsplit("@", 1)[-1]
-        if parts.username:
-            netloc = f"{quote(unquote(parts.username), safe='')}@{netloc}"
-        query = [(k, v) for k, v in query if k.lower() != "password"]
-        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+        parts = self._parts
+        return parts.url([(k, v) for k, v in parts.query if k.lower() != "password"], with_secret=False)
+
+    def _identity(self) -> tuple[str | None, str, str]:
+        parts = self._parts
+        return parts.user, parts.host.lower(), parts.path
 
     def borrow_password(self, other: Location) -> Location:
         """This location with ``other``'s password when it has none and both name the same
         database (a redacted URL handed on by a batch run, say)."""
         if self.password is not None or other.password is None:
             return self
-        if urlsplit(other.redacted())._replace(query="") != urlsplit(self.url)._replace(query=""):
+        if self._identity() != other._identity():
             return self
         return Location(other.with_schema(self.schema).url)
+
+    def _secrets(self) -> set[str]:
+        """Every form of the password a message could carry: as written, decoded, and the
+        raw text between the first ``:`` of the user information and the last ``@``."""
+        parts = self._parts
+        found = {self.password or "", parts.secret or ""}
+        found |= {v for k, v in parts.query if k.lower() == "password"}
+        rest = self.url.split("://", 1)[1]
+        if "@" in rest and ":" in rest[: rest.rfind("@")]:
+            found.add(rest[: rest.rfind("@")].split(":", 1)[1])
+        found |= {unquote(f) for f in found} | {quote(f, safe="") for f in found}
+        return {f for f in found if f}
 
     def scrub(self, text: str) -> str:
         """``text`` with this location's URL and password masked (for error messages)."""
         out = text.replace(self.url, self.redacted()).replace(self.conninfo, self.redacted())
-        if self.password:
-            for form in {self.password, unquote(self.password)}:
-                out = out.replace(form, "***")
+        for form in sorted(self._secrets(), key=len, reverse=True):
+            out = out.replace(form, "***")
         return out
 
     def __str__(self) -> str:
@@ -132,6 +219,17 @@ def resolve_url(value: str | Location) -> Location:
     return loc
 
 
+def _file(value: str, where: str) -> Path:
+    """A DuckDB file name; a URL (well formed or not, never echoed: it may hold a password)
+    is a one-line error."""
+    if looks_like_url(value):
+        raise StoreError(
+            f"{where} looks like a URL, not a DuckDB file: give a PostgreSQL database as "
+            f"postgresql://USER@HOST:PORT/DBNAME in ${ENV_URL} only"
+        )
+    return Path(value).expanduser().resolve()
+
+
 #: A canonical database: a DuckDB file, or a PostgreSQL schema (:class:`Location`).
 Database = Path | Location
 
@@ -150,10 +248,10 @@ def find_database(database: str | os.PathLike[str] | Location | None = None) -> 
     if database and is_url(str(database)):
         return resolve_url(str(database))
     if database:
-        return Path(database).expanduser().resolve()
+        return _file(str(database), "the database argument")
     env = os.environ.get("CRMKIT_DATABASE")
     if env:
-        return Path(env).expanduser().resolve()
+        return _file(env, "$CRMKIT_DATABASE")
     location = from_environment()
     if location is not None:
         return location

@@ -29,6 +29,8 @@ from typing import Any
 import duckdb
 import narwhals as nw
 
+from crmkit.backends import DATA_LAST_DAY
+from crmkit.backends._sql import last_day_sql
 from crmkit.backends._sql import quote as _q
 from crmkit.backends.base import OpenDataset
 from crmkit.backends.duckdb import connect as duck_connect
@@ -37,7 +39,7 @@ from crmkit.backends.duckdb import read_settings as duck_settings
 from crmkit.backends.fingerprint import of_postgres
 from crmkit.backends.location import ENV_URL, Location, from_environment, is_url, resolve_url
 from crmkit.errors import StoreError
-from crmkit.model import TABLES, DataNote, TableSpec
+from crmkit.model import TABLES, DataNote, TableSpec, checked_settings
 
 SETTINGS_TABLE = "crmkit_settings"
 NOTES_TABLE = "crmkit_data_notes"
@@ -79,8 +81,10 @@ def connect(location: Location, *, autocommit: bool = True) -> Any:
     except ImportError:  # pragma: no cover - the postgres extra is part of dev installs
         raise StoreError("PostgreSQL support needs psycopg: pip install 'crmkit[postgres]'") from None
     try:
+        secret: dict[str, Any] = {} if location.password is None else {"password": location.password}
         con = psycopg.connect(
-            location.conninfo, autocommit=autocommit, application_name="crmkit", connect_timeout=10
+            location.conninfo, autocommit=autocommit, application_name="crmkit",
+            connect_timeout=10, **secret,
         )
     except (psycopg.Error, ValueError) as exc:
         text = str(exc).strip().splitlines()
@@ -110,7 +114,7 @@ def read_settings(con: Any, schema: str) -> dict[str, str]:
     if not _exists(con, schema, SETTINGS_TABLE):
         return {}
     rows = con.execute(f"select key, value from {_q(schema)}.{SETTINGS_TABLE} order by key").fetchall()
-    return {str(k): str(v) for k, v in rows}
+    return checked_settings(dict(rows))
 
 
 def read_notes(con: Any, schema: str) -> list[DataNote]:
@@ -141,6 +145,11 @@ def describe(location: Location) -> tuple[dict[str, str], dict[str, str]]:
             raise _not_crmkit(location, missing)
         teams = con.execute(f"select team_id, name from {_q(location.schema)}.teams order by name").fetchall()
         settings = read_settings(con, location.schema)
+        settings.pop(DATA_LAST_DAY, None)
+        if not missing:
+            last = con.execute(last_day_sql(location.schema)).fetchone()
+            if last and last[0] is not None:
+                settings[DATA_LAST_DAY] = last[0].isoformat()
     finally:
         con.close()
     return settings, {str(k): str(v) for k, v in teams}

@@ -7,6 +7,7 @@ the aggregated result is collected with :func:`one_row` or :func:`records`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -33,14 +34,16 @@ def columns(frame: nw.LazyFrame) -> list[str]:
 
 
 def clean(value: Any) -> Any:
-    """Turn engine scalars into plain Python values; NaN/NaT/NA become None."""
+    """Turn engine scalars into plain Python values; NaN/NaT/NA and infinities become None
+    (JSON has no such numbers)."""
     if value is None:
         return None
     if isinstance(value, pd.Timestamp):
         return None if pd.isna(value) else value.to_pydatetime()
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
+        with contextlib.suppress(TypeError, ValueError):  # an array, not a scalar
+            value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     try:
         if value is pd.NA or value is pd.NaT:

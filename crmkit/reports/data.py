@@ -7,14 +7,19 @@ Nothing here renders: pages are drawn from a ``ReportData`` by :mod:`crmkit.rend
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pandas as pd
 
 from crmkit._media import JSON_MIMETYPE
 from crmkit._version import __version__
+from crmkit.errors import one_line
 from crmkit.metrics import _frames as F
 from crmkit.metrics.definitions import METRICS
 from crmkit.stats import Interval, Test, change
@@ -71,7 +76,10 @@ class ReportData(Generic[B]):
         """Relative change of a metric against the comparison period (None without one)."""
         if self.comparison is None:
             return None
-        return change(self.metrics.get(name), self.comparison.get(name))
+        current, previous = _number(self.metrics.get(name)), _number(self.comparison.get(name))
+        if current is None or previous is None:
+            return None
+        return change(current, previous)
 
     def card(self, name: str) -> dict[str, Any]:
         """A KPI card's data: value, interval, sample, comparison, change and test."""
@@ -97,16 +105,17 @@ class ReportData(Generic[B]):
     def to_json(self) -> dict[str, Any]:
         """The machine-readable twin of the page (the same shape for every report)."""
         ctx = self.context
-        return {
+        notes = [str(n) for n in self.notes]
+        payload = {
             "report": ctx.report,
             **ctx.describe(),
             "generated_at": ctx.generated_at,
             "data_fingerprint": ctx.store.fingerprint(),
             "version": __version__,
             "currency": ctx.currency,
-            "metrics": {k: F.clean(v) for k, v in self.metrics.items()},
+            "metrics": _numbers(self.metrics, "", notes),
             "comparison": (
-                {k: F.clean(v) for k, v in self.comparison.items()}
+                _numbers(self.comparison, " (comparison period)", notes)
                 if self.comparison is not None
                 else None
             ),
@@ -116,7 +125,7 @@ class ReportData(Generic[B]):
             },
             "samples": self.samples,
             "breakdowns": {k: F.records(v) for k, v in self.breakdown_frames().items()},
-            "notes": self.notes,
+            "notes": notes,
             "definitions": {
                 name: {"label": m.label, "unit": m.unit, "definition": m.definition,
                        "higher_is_better": m.higher_is_better,
@@ -125,6 +134,7 @@ class ReportData(Generic[B]):
                 if (m := METRICS.get(name)) is not None
             },
         }
+        return json_safe(payload)
 
     def _changes(self) -> dict[str, dict[str, Any]]:
         if self.comparison is None:
@@ -138,3 +148,65 @@ class ReportData(Generic[B]):
                 "significant": test.significant if test else None,
             }
         return changes
+
+
+def _numbers(metrics: Mapping[str, Any], where: str, notes: list[str]) -> dict[str, Any]:
+    """Metric values as JSON numbers: a missing value (NaN, NA) is null, and anything else
+    that is not a finite number (infinity, text, a list, ... from a custom report) is null
+    with a note."""
+    out: dict[str, Any] = {}
+    for name, raw in metrics.items():
+        value = F.clean(raw)
+        if isinstance(value, Decimal | Fraction):
+            value = float(value) if math.isfinite(value) else None
+        if value is not None and not isinstance(value, bool | int | float):
+            notes.append(f"Metric {name}{where} is {_shown(raw)}, not a number: published as null.")
+            value = None
+        elif value is None and not _missing(raw):
+            notes.append(
+                f"Metric {name}{where} is {_shown(raw)}, not a finite number: published as null."
+            )
+        out[str(name)] = value
+    return out
+
+
+def _number(value: Any) -> float | int | None:
+    """``value`` as a finite number, or None (missing, infinite or not a number)."""
+    value = F.clean(value)
+    if isinstance(value, Decimal | Fraction):
+        return float(value) if math.isfinite(value) else None
+    return value if isinstance(value, int | float) else None
+
+
+def _missing(value: Any) -> bool:
+    """Whether ``value`` is a missing value (None, NaN, NaT, NA): null without a note."""
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _shown(value: Any) -> str:
+    text = one_line(repr(value))
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (anywhere inside) as None and anything JSON has
+    no type for as text, so that the twin is always valid JSON (``allow_nan=False``)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    cleaned = F.clean(value)
+    if cleaned is not value:
+        return json_safe(cleaned)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | Fraction):
+        return json_safe(float(value))
+    return one_line(str(value))
