@@ -27,7 +27,7 @@ help:
 	@echo "make reports  build the environment and the demo data, render the reports into output/"
 	@echo "make test     build the development environment and run the whole test suite"
 	@echo "make lab      JupyterLab on notebooks/ with the project's kernel"
-	@echo "make lint     ruff, mypy on the metric modules, notebooks stored without outputs"
+	@echo "make lint     ruff, mypy on the whole package, notebooks stored without outputs"
 	@echo "make bench    wall time and peak memory of a report and of the demo build"
 	@echo "make docs     regenerate docs/METRICS.md from the metric definitions in code"
 	@echo "make lock     refresh requirements/*.txt from pyproject.toml (UPGRADE=1: newest versions)"
@@ -73,6 +73,7 @@ lint: env-dev
 	$(BIN)/ruff check crmkit tests
 	$(BIN)/mypy
 	$(BIN)/nbstripout --verify --keep-id notebooks/*.ipynb crmkit/publish/templates/custom_report.ipynb
+	$(BIN)/python -m crmkit.metrics.catalogue_doc --check docs/METRICS.md
 
 bench: env
 	@# bytecode for crmkit's own modules, as a user's installation has after its first run

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from crmkit._files import write_atomic
 from crmkit.errors import CrmkitError
 from crmkit.metrics.definitions import CATALOGUE, Metric
 
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 0
     if fresh != current:
-        args.page.write_text(fresh, encoding="utf-8")
+        write_atomic(args.page, fresh)
     return 0
 
 

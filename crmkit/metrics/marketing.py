@@ -30,8 +30,8 @@ import pandas as pd
 from crmkit import stats
 from crmkit.metrics import _frames as F
 from crmkit.metrics._frames import Frame
+from crmkit.parameters import ALL_TEAMS
 from crmkit.periods import Period
-from crmkit.store import ALL_TEAMS
 
 __all__ = [
     "Summary",

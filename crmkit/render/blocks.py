@@ -17,8 +17,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from IPython.display import HTML, display
+from matplotlib.collections import PathCollection, QuadMesh
+from matplotlib.patches import Rectangle
 
 from crmkit.metrics.definitions import METRICS, Metric
 from crmkit.render.formatting import CSS, PALETTE, fmt, fmt_change
@@ -29,8 +32,8 @@ from crmkit.reports.data import JSON_MIMETYPE, ReportData
 from crmkit.stats import SMALL_SAMPLE
 
 __all__ = [
-    "Cell", "Row", "cards", "chart", "definitions", "fmt", "header", "kpi_cards", "notes",
-    "publish", "table", "text", "text_table", "trend_chart",
+    "Cell", "Row", "card_specs", "cards", "chart", "definitions", "empty_note", "fmt", "header",
+    "kpi_cards", "notes", "publish", "shows_data", "table", "text", "text_table", "trend_chart",
 ]
 
 
@@ -50,11 +53,37 @@ def header(ctx: ReportContext | Mapping[str, Any]) -> HTML:
 
 def cards(data: ReportData[Any], *names: str) -> HTML:
     """KPI cards of the named metrics of a report, with their comparison, change and test."""
-    return kpi_cards([data.card(name) for name in names], data.context.currency)
+    specs = card_specs(data, *names)
+    return kpi_cards(specs, data.context.currency, note=empty_note(data.context, specs))
+
+
+def card_specs(data: ReportData[Any], *names: str) -> list[dict[str, Any]]:
+    """The cards' data (:meth:`~crmkit.reports.data.ReportData.card`). Against a comparison
+    period that begins before some kind of record does, a comparison value of 0 or N/A is
+    missing data, not a quiet period: such a card drops its change and test and says so."""
+    specs = [data.card(name) for name in names]
+    if data.context.coverage.comparison_before_data:
+        for spec in specs:
+            if "previous" in spec and spec["previous"] in (None, 0):
+                spec.update(change=None, before_data=True)
+                spec.pop("test", None)
+    return specs
+
+
+def empty_note(ctx: ReportContext, cards: Sequence[Mapping[str, Any]]) -> str | None:
+    """The sentence shown above KPI cards that all have nothing to show (every count 0,
+    every other value N/A), so a row of zeros and dashes never stands without a reason
+    (none when the page header already says that the whole page is empty)."""
+    if ctx.coverage.empty or any(card.get("value") not in (None, 0) for card in cards):
+        return None
+    return (f"Nothing was recorded for these numbers for {ctx.team_name} in {ctx.period.label} "
+            f"({ctx.period.start} to {ctx.period.last_day}): counts are 0 and rates, averages "
+            "and times are N/A (—).")
 
 
 @dataclass(frozen=True)
 class _Change:
+    words: str | None  # a change that cannot be shown, in words (never "— vs —")
     css_class: str  # ck-up (better), ck-down (worse) or ck-flat
     arrow: str
     shown: str
@@ -73,10 +102,13 @@ class _Card:
     change: _Change | None
 
 
-def kpi_cards(cards: Sequence[Mapping[str, Any]], currency: str = "") -> HTML:
+def kpi_cards(cards: Sequence[Mapping[str, Any]], currency: str = "", note: str | None = None
+              ) -> HTML:
     """KPI cards. Each card: ``name`` (a METRICS name), ``value``, optional ``previous``,
-    ``change``, ``test`` (a :class:`~crmkit.stats.Test`), ``interval`` and ``n``."""
-    return html_block("cards.html.j2", cards=[_card(card, currency) for card in cards])
+    ``change``, ``test`` (a :class:`~crmkit.stats.Test`), ``interval`` and ``n``; ``note``
+    is a sentence shown above them (see :func:`empty_note`)."""
+    return html_block("cards.html.j2", cards=[_card(card, currency) for card in cards],
+                      note=note)
 
 
 def _card(card: Mapping[str, Any], currency: str) -> _Card:
@@ -92,10 +124,20 @@ def _card(card: Mapping[str, Any], currency: str) -> _Card:
             if interval is not None and interval.low is not None
             else None
         ),
-        n=None if n is None else f"{n:,}",
-        small=n is not None and n < SMALL_SAMPLE,
+        n=None if n is None else (f"{n:,}" if n else "0 (no data)"),
+        small=n is not None and 0 < n < SMALL_SAMPLE,
         change=_change(card, m, currency) if "previous" in card else None,
     )
+
+
+def _no_change(value: Any, previous: Any, before_data: bool | None) -> str | None:
+    if before_data:
+        return "no comparison: that period is before the data"
+    if value == 0 and previous == 0:
+        return "0 in both periods"
+    if previous is None:
+        return "N/A in both periods" if value is None else "N/A in the comparison period"
+    return None
 
 
 def _change(card: Mapping[str, Any], m: Metric, currency: str) -> _Change:
@@ -115,6 +157,7 @@ def _change(card: Mapping[str, Any], m: Metric, currency: str) -> _Change:
         significance = " · significant" if test.significant else " · not significant"
         significance += f" (p={test.p_value:.3f})" if test.p_value >= 0.001 else " (p<0.001)"
     return _Change(
+        words=_no_change(card.get("value"), card.get("previous"), card.get("before_data")),
         css_class=css_class,
         arrow="▲" if (ch or 0) > 0 else ("▼" if (ch or 0) < 0 else ""),
         shown=shown,
@@ -202,7 +245,14 @@ def text(message: str) -> HTML:
 
 
 def chart(fig: Any, title: str, caption: str = "") -> HTML:
-    """Embed a matplotlib figure as a PNG image (self-contained), then close it."""
+    """Embed a matplotlib figure as a PNG image (self-contained), then close it.
+
+    A figure that shows no data (no bar of any length, no point, no cell: a period or team
+    without records) becomes a sentence instead, never empty axes."""
+    if not shows_data(fig):
+        plt.close(fig)
+        return text(f"{title}: nothing to chart, every value is 0 or missing for this period "
+                    "and team.")
     buf = io.BytesIO()
     with plain_text():  # tick labels are made as the figure is drawn: plain text too
         fig.tight_layout()
@@ -210,6 +260,47 @@ def chart(fig: Any, title: str, caption: str = "") -> HTML:
     plt.close(fig)
     png = base64.b64encode(buf.getvalue()).decode("ascii")
     return html_block("figure.html.j2", title=title, caption=caption, png=png)
+
+
+def shows_data(fig: Any) -> bool:
+    """Whether any axes of a figure draws data: a bar or patch of some size, a line or
+    marker at a finite point in data coordinates, a non-empty collection or image.
+    Reference lines (``axhline``, ``axvline``) and texts do not count."""
+    return any(_axes_shows_data(ax) for ax in fig.axes)
+
+
+def _finite_points(points: Any) -> bool:
+    """Whether an (n, 2) array of points has a point with both coordinates finite."""
+    xy = np.asarray(points, dtype=float).reshape(-1, 2)
+    return bool(np.isfinite(xy).all(axis=1).any())
+
+
+def _axes_shows_data(ax: Any) -> bool:
+    if ax.images:
+        return True
+    data = ax.transData
+    for patch in ax.patches:
+        if patch.get_data_transform() is not data:
+            continue  # a span across the axes (axvspan), not data
+        if not isinstance(patch, Rectangle):
+            return True
+        area = patch.get_width() * patch.get_height()
+        if np.isfinite(area) and area != 0:
+            return True
+    if any(line.get_transform() is data and _finite_points(line.get_xydata())
+           for line in ax.lines):
+        return True
+    for collection in ax.collections:
+        if isinstance(collection, PathCollection):  # scatter: markers at offsets
+            if _finite_points(collection.get_offsets()):
+                return True
+        elif isinstance(collection, QuadMesh):  # heatmap cells
+            cells = collection.get_array()
+            if cells is not None and np.ma.masked_invalid(cells).count():
+                return True
+        elif any(_finite_points(path.vertices) for path in collection.get_paths()):
+            return True
+    return False
 
 
 def trend_chart(

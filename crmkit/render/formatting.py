@@ -45,6 +45,8 @@ figure.ck-fig{margin:8px 0 16px}figure.ck-fig img{max-width:100%%;height:auto}
 figure.ck-fig figcaption{font-size:12px;color:#52606d}
 dl.ck-defs dt{font-weight:600;margin-top:6px}dl.ck-defs dd{margin:0 0 0 16px;color:#3e4c59}
 ul.ck-notes li{margin:2px 0}
+p.ck-coverage,p.ck-empty{background:#fff3cd;color:#5c4500;border-radius:6px;padding:6px 10px;
+  margin:8px 0;font-size:14px}
 """
     % PALETTE
 )
@@ -83,7 +85,8 @@ def compact(value: float) -> str:
         return f"{value / 1e6:,.2f}M"
     if a >= 1e4:
         return f"{value / 1e3:,.1f}k"
-    return f"{value:,.0f}"
+    text = f"{value:,.0f}"
+    return "0" if text == "-0" else text  # a rounding of a tiny negative (or -0.0) is 0
 
 
 def fmt_change(change: float | None) -> str:

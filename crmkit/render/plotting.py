@@ -84,8 +84,9 @@ def figure(width: float = 9, height: float = 3.6) -> tuple[Any, Any]:
 
 def money_axis(ax: Any, axis: str = "y") -> None:
     """Ticks of a money axis in the pages' compact form (12.3k, 1.20M); the currency goes
-    in the axis label."""
-    formatter = FuncFormatter(lambda v, _: compact(v))
+    in the axis label. Ticks under 1 (a near-empty axis) keep two decimals, so no two
+    ticks read the same ("0, 0, 0, -0")."""
+    formatter = FuncFormatter(lambda v, _: compact(v) if v == 0 or abs(v) >= 1 else f"{v:.2f}")
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
 
 

@@ -12,12 +12,12 @@ import os
 from datetime import date
 
 from crmkit._docstrings import doc
-from crmkit.parameters import resolve
+from crmkit.parameters import ALL_TEAMS, resolve
 from crmkit.reports import activity, marketing, performance, sales, satisfaction
 from crmkit.reports.context import ReportContext
 from crmkit.reports.data import JSON_MIMETYPE, ReportData
 from crmkit.reports.spec import ReportSpec
-from crmkit.store import ALL_TEAMS, Store
+from crmkit.store import Store
 
 __all__ = ["JSON_MIMETYPE", "REPORTS", "ReportContext", "ReportData", "ReportSpec",
            "open_report", "title"]

@@ -11,11 +11,11 @@ import pandas as pd
 from crmkit import stats
 from crmkit.metrics import activity
 from crmkit.metrics.activity import ACTIVITY_TYPES
+from crmkit.parameters import ALL_TEAMS
 from crmkit.periods import trend_months
 from crmkit.reports.context import ReportContext
 from crmkit.reports.data import ReportData
 from crmkit.reports.spec import ReportSpec
-from crmkit.store import ALL_TEAMS
 
 HEADLINE = ("interactions", "active_customers", "new_customers", "customers_active",
             "customers_at_risk", "customers_lost")
@@ -76,7 +76,8 @@ def build(ctx: ReportContext, active_days: float = 90, lost_days: float = 180, t
         ctx, current, previous, activity.significance, breakdowns,
         extra={"at": at, "active_days": active_days, "lost_days": lost_days,
                "rfm_customers": len(scored), "active_in_period": lists.active_in_period},
-        notes=_notes(ctx, current, at, active_days, lost_days, len(scored)),
+        notes=[*ctx.coverage_notes(),
+               *_notes(ctx, current, at, active_days, lost_days, len(scored))],
     )
     data.samples = {"rfm": len(scored)}
     return data

@@ -9,9 +9,26 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from crmkit._version import __version__
+from crmkit.metrics.coverage import EVENTS, Span, spans
+from crmkit.parameters import ALL_TEAMS
 from crmkit.periods import Period, parse_period
 from crmkit.reports.data import ReportData
 from crmkit.store import Store, Tables
+
+#: What a page of a period without data shows, said once in words.
+_EMPTY = "every count on this page is 0 and every other number N/A (—)"
+_KINDS = ", ".join(what for what, _ in EVENTS.values())
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How the data covers a report's period: the sentences that say so (none when it
+    covers the period and its comparison), whether the page can only be empty, and whether
+    the comparison period begins before some kind of record does."""
+
+    notes: tuple[str, ...]
+    empty: bool
+    comparison_before_data: bool
 
 
 def _now() -> str:
@@ -53,6 +70,50 @@ class ReportContext:
         day = parse_period(f"{self.as_of}..{self.as_of}", timezone=self.period.timezone)
         return day.end_utc
 
+    @property
+    def coverage(self) -> Coverage:
+        """How the data covers the period and its comparison (computed once)."""
+        if not hasattr(self, "_coverage"):
+            self._coverage = self._coverage_of(spans(self.store.tables, self.period.timezone))
+        return self._coverage
+
+    def coverage_notes(self) -> list[str]:
+        """Sentences that say why a page shows zeros and N/A (an empty database, a team
+        without records, a period before or after the data or only partly in it, a
+        comparison period before a kind of record starts); none when the data covers the
+        period and its comparison. Shown under the page header and kept in the JSON notes."""
+        return list(self.coverage.notes)
+
+    def _coverage_of(self, found: dict[str, Span]) -> Coverage:
+        c = self.comparison
+        later = [s for s in found.values() if c is not None and s.first > c.start]
+        if not found:
+            return Coverage((f"The data holds no records at all (no {_KINDS}): {_EMPTY}.",),
+                            empty=True, comparison_before_data=False)
+        if self.team != ALL_TEAMS and not spans(self.tables, self.period.timezone):
+            return Coverage((f"Team {self.team_name} has no records in the data (no {_KINDS} of "
+                             f"its members or of its customers): {_EMPTY}.",),
+                            empty=True, comparison_before_data=False)
+        first = min(s.first for s in found.values())
+        last = max(s.last for s in found.values())
+        p = self.period
+        if p.last_day < first or p.start > last:
+            where = f"before the data, which starts on {first}" if p.last_day < first else (
+                f"after the data, which ends on {last}")
+            return Coverage((f"This period lies {where}: {_EMPTY}.",), empty=True,
+                            comparison_before_data=bool(later))
+        notes = []
+        if p.start < first or p.last_day > last:
+            notes.append(f"The data covers only {max(first, p.start)} to {min(last, p.last_day)} "
+                         f"of this period (its records run from {first} to {last}).")
+        if c is not None and later:
+            kinds = ", ".join(f"{s.what} (from {s.first})" for s in later)
+            notes.append(f"The comparison period {c.label} ({c.start} to {c.last_day}) begins "
+                         f"before the data has {kinds}: for those its numbers are 0 or N/A "
+                         "because nothing was recorded yet, and a change against it compares "
+                         "with missing data.")
+        return Coverage(tuple(notes), empty=False, comparison_before_data=bool(later))
+
     def compute(self, metrics: Callable[[Period], dict[str, Any]]) -> ReportData[dict[str, Any]]:
         """ReportData from a function of a period that returns named metrics, evaluated for
         the report's period and its comparison period (custom reports start here)."""
@@ -61,6 +122,7 @@ class ReportContext:
             metrics=metrics(self.period),
             comparison=metrics(self.comparison) if self.comparison else None,
             breakdowns={},
+            notes=self.coverage_notes(),
         )
 
     def import_notes(self, *tables: str, columns: dict[str, tuple[str, ...]] | None = None) -> list[str]:
@@ -68,7 +130,8 @@ class ReportContext:
         in ``columns``, only findings about those columns)."""
         columns = columns or {}
         return [
-            f"Import: {note.table}.{note.column}: {note.count:,} row(s) {note.rule}."
+            f"Import: {note.table}{f'.{note.column}' if note.column else ''}: "
+            f"{note.count:,} row(s) {note.rule}."
             for note in self.store.notes
             if note.table in tables or note.column in columns.get(note.table, ())
         ]
@@ -111,4 +174,5 @@ class ReportContext:
             "generated_at": self.generated_at,
             "fingerprint": self.store.fingerprint(),
             "version": __version__,
+            "coverage": self.coverage_notes(),
         }

@@ -52,7 +52,7 @@ def build(ctx: ReportContext) -> ReportData[Breakdowns]:
             "roi_provisional": current["provisional"],
             "median_days_to_win": current["median_days_to_win"],
         },
-        notes=_notes(current, ctx, scope),
+        notes=[*ctx.coverage_notes(), *_notes(current, ctx, scope)],
     )
 
 def _test_words(current: marketing.Summary) -> str:
@@ -93,24 +93,7 @@ def _notes(current: marketing.Summary, ctx: ReportContext, scope: list[str] | No
             "No campaign is in scope (the data has no campaigns for it): the headline totals "
             "are empty; the channel table and the funnel show the leads by their own channel."
         )
-    if scope is not None:
-        notes.append(
-            f"Team scope: the {len(scope)} campaign(s) run by this team, with all their costs, "
-            "leads and attributed deals, whoever owns them (the Sales report scopes by owner "
-            "instead, so its numbers differ)."
-        )
-    else:
-        n_team = int(real["team_id"].isna().sum())
-        if n_team:
-            notes.append(f"{n_team} campaign(s) listed have no team: they appear only in this "
-                         "company-wide report.")
-        if (camp["campaign_id"].isna()).any():
-            notes.append(
-                f"'{marketing.NO_CAMPAIGN}': leads without a campaign (by their own channel) and the deals "
-                "won from them. They have no cost, so no cost per lead, CAC or ROI, and are left "
-                "out of the headline totals. Deals with neither a campaign nor a lead are not "
-                "marketing-sourced and appear only in the Sales report."
-            )
+    notes += _scope_notes(camp, real, scope)
     zero = real[(real["cost"] == 0)]
     if len(zero):
         notes.append(
@@ -140,6 +123,29 @@ def _notes(current: marketing.Summary, ctx: ReportContext, scope: list[str] | No
         "and only when that first deal closes in the period."
     )
     return notes + ctx.import_notes("campaigns", "campaign_costs", "leads", "deals")
+
+
+def _scope_notes(camp: pd.DataFrame, real: pd.DataFrame, scope: list[str] | None) -> list[str]:
+    """Which campaigns a team's report or the company-wide report covers."""
+    if scope is not None:
+        return [
+            f"Team scope: the {len(scope)} campaign(s) run by this team, with all their costs, "
+            "leads and attributed deals, whoever owns them (the Sales report scopes by owner "
+            "instead, so its numbers differ)."
+        ]
+    notes = []
+    n_team = int(real["team_id"].isna().sum())
+    if n_team:
+        notes.append(f"{n_team} campaign(s) listed have no team: they appear only in this "
+                     "company-wide report.")
+    if (camp["campaign_id"].isna()).any():
+        notes.append(
+            f"'{marketing.NO_CAMPAIGN}': leads without a campaign (by their own channel) and the deals "
+            "won from them. They have no cost, so no cost per lead, CAC or ROI, and are left "
+            "out of the headline totals. Deals with neither a campaign nor a lead are not "
+            "marketing-sourced and appear only in the Sales report."
+        )
+    return notes
 
 
 def _names(df: pd.DataFrame, limit: int = 5) -> str:

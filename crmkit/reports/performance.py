@@ -46,6 +46,7 @@ def build(ctx: ReportContext) -> ReportData[Breakdowns]:
         extra={"tickets": current["tickets"], "tasks": current["tasks"],
                "unassigned": current["unassigned"]},
         notes=[
+            *ctx.coverage_notes(),
             *_ticket_notes(current, f"as of {ctx.as_of}"),
             *_task_notes(current, f"as of {ctx.as_of}"),
             *_people_notes(current, staff, employee, ctx),

@@ -67,7 +67,7 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
         sales.significance,
         breakdowns,
         extra={"forecast": current["forecast"], "pipeline": current["pipeline"]},
-        notes=_notes(current, ctx),
+        notes=[*ctx.coverage_notes(), *_notes(current, ctx)],
     )
 
 

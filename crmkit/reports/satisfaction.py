@@ -10,11 +10,11 @@ import pandas as pd
 
 from crmkit import stats
 from crmkit.metrics import satisfaction
+from crmkit.parameters import ALL_TEAMS
 from crmkit.periods import trend_months
 from crmkit.reports.context import ReportContext
 from crmkit.reports.data import ReportData
 from crmkit.reports.spec import ReportSpec
-from crmkit.store import ALL_TEAMS
 
 HEADLINE = ("nps", "nps_promoter_share", "nps_detractor_share", "csat", "ces", "retention_rate")
 RETENTION = ("retention_rate", "retention_start_customers", "retention_end_customers",
@@ -61,7 +61,7 @@ def build(ctx: ReportContext, trend_months_shown: int = 12,
         breakdowns,
         extra={"retention": current["retention"],
                "previous_retention": previous["retention"] if previous else None},
-        notes=_notes(breakdowns, current, ctx),
+        notes=[*ctx.coverage_notes(), *_notes(breakdowns, current, ctx)],
     )
 
 

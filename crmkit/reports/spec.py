@@ -28,8 +28,3 @@ class ReportSpec:
     definitions: tuple[str, ...]
     #: ``build(ctx, **report_parameters) -> ReportData``: computes the whole report.
     build: Callable[..., ReportData[Any]]
-
-    @property
-    def modules(self) -> tuple[str, ...]:
-        """Modules a kernel imports as it starts, so that this report runs warm."""
-        return (f"crmkit.reports.{self.id}", f"crmkit.render.charts.{self.id}")

@@ -116,6 +116,21 @@ def rfm_segments(segments: pd.DataFrame, currency: str = "") -> HTML:
                         "by recency (R) and frequency + monetary (FM) scores; see Definitions.")
 
 
+def rfm_table(segments: pd.DataFrame, currency: str = "") -> HTML:
+    """The RFM segments as a table (nothing when no customer purchased:
+    :func:`rfm_segments` says so)."""
+    if segments["customers"].sum() == 0:
+        return HTML("")
+    return blocks.table(
+        segments,
+        units={"customers": "count", "share": "rate", "revenue": "money",
+               "revenue_share": "rate", "recency_days_median": "days",
+               "frequency_mean": "score", "monetary_mean": "money"},
+        labels={"share": "share of customers", "recency_days_median": "median days since purchase",
+                "frequency_mean": "mean purchases", "monetary_mean": "mean spend"},
+        currency=currency, caption="RFM segments (revenue: last 365 days)")
+
+
 def cohort_heatmap(cohorts: pd.DataFrame) -> HTML:
     """Share of each first-purchase cohort buying again in each later month."""
     if cohorts.empty:
@@ -142,7 +157,10 @@ def cohort_heatmap(cohorts: pd.DataFrame) -> HTML:
 
 
 def status_table(status: pd.DataFrame) -> HTML:
-    """The customer-status breakdown as a table, its p-values in words."""
+    """The customer-status breakdown as a table, its p-values in words (nothing when no
+    customer is in scope at either end: :func:`customer_status` says so)."""
+    if status["customers"].sum() == 0 and not status["comparison"].fillna(0).sum() > 0:
+        return HTML("")
     shown = pd.DataFrame({
         "status": status["status"],
         "customers": status["customers"],
@@ -168,11 +186,16 @@ def status_table(status: pd.DataFrame) -> HTML:
 
 
 def went_quiet_table(quiet: pd.DataFrame, comparison: str | None, currency: str = "",
-                     max_rows: int = 25) -> HTML:
-    """The customers that went quiet (a call list), largest buyers first."""
+                     max_rows: int = 25, in_touch: int | None = None) -> HTML:
+    """The customers that went quiet (a call list), largest buyers first. ``in_touch`` is
+    the number of customers in touch during the comparison period (its active customers),
+    when known: with none, nobody could go quiet and the page says so."""
     if comparison is None:
         return blocks.text("No comparison period (compare_to = none): nothing to compare "
                            "contacts with.")
+    if quiet.empty and in_touch == 0:
+        return blocks.text(f"No customer was in touch during {comparison}, so none can have "
+                           "gone quiet since.")
     if quiet.empty:
         return blocks.text(f"Every customer in touch during {comparison} was in touch again "
                            "in this period.")

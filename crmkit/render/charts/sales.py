@@ -18,6 +18,10 @@ def revenue_trend(month: pd.DataFrame, current: list[str], currency: str = "") -
     """Monthly revenue bars (the report's months highlighted) with the win rate line."""
     if month.empty:
         return blocks.text("No closed deals in the trend window.")
+    if not (month["revenue"].fillna(0) != 0).any() and month["win_rate"].isna().all():
+        return blocks.text(f"Revenue trend: no deal was won or lost from {month['month'].iloc[0]} "
+                           f"to {month['month'].iloc[-1]} (the twelve months shown), so there is "
+                           "nothing to chart.")
     fig, ax = plotting.figure()
     colours = [PALETTE["primary"] if m in current else PALETTE["secondary"] for m in month["month"]]
     sns.barplot(
@@ -27,6 +31,9 @@ def revenue_trend(month: pd.DataFrame, current: list[str], currency: str = "") -
     ax.set_xlabel("Month (closed_at)")
     ax.set_ylabel(f"Revenue ({currency})" if currency else "Revenue")
     plotting.money_axis(ax)
+    if not (month["revenue"].fillna(0) > 0).any():  # deals lost, none won: one tick, 0
+        ax.set_ylim(0, 1)
+        ax.set_yticks([0])
     ax.tick_params(axis="x", rotation=45)
     ax2 = ax.twinx()
     ax2.plot(

@@ -31,11 +31,12 @@ def cards(data: ReportData[Any], *names: str) -> HTML:
     is stated in points (NPS) gets no relative change: on a −100..100 scale "% change"
     misleads (1.8 to −29.5 would read −1782%), so its card shows the difference in points,
     uncoloured, with the previous value and the test; :func:`nps_change` says it in words."""
-    specs = [data.card(name) for name in names]
+    specs = blocks.card_specs(data, *names)
     for spec in specs:
         if METRICS[spec["name"]].change_in_points and "previous" in spec:
             spec["change"] = None
-    return blocks.kpi_cards(specs, data.context.currency)
+    return blocks.kpi_cards(specs, data.context.currency,
+                            note=blocks.empty_note(data.context, specs))
 
 
 def _num(series: pd.Series) -> pd.Series:
@@ -46,7 +47,8 @@ def trend(month: pd.DataFrame, current: list[str]) -> HTML:
     """NPS, CSAT and CES by month with their 95% interval bands and the number of responses."""
     total = sum(int(month[f"{k}_responses"].sum()) for k in ("nps", "csat", "ces"))
     if month.empty or total == 0:
-        return blocks.text("No survey responses in the trend window.")
+        window = f" ({month['month'].iloc[0]} to {month['month'].iloc[-1]})" if len(month) else ""
+        return blocks.text(f"No survey responses in the trend window{window}: nothing to chart.")
     fig, axes = plotting.figure(height=8.4)
     fig.clf()
     axes = fig.subplots(3, 1, sharex=True)
@@ -127,14 +129,16 @@ def nps_table(frame: pd.DataFrame, by: str, caption: str, highlight: str | None 
 
     ``highlight`` is a ``team_id`` to mark as the report's team (``all`` marks none).
     """
-    if frame.empty:
-        return blocks.text("No NPS responses in this period.")
+    if frame.empty or frame["responses"].sum() == 0:
+        return HTML("")  # nps_by_group, just above, says there were no responses
     notes = []
     for _, row in frame.iterrows():
         flags = []
         if highlight is not None and row.get("team_id") == highlight:
             flags.append("this report's team")
-        if row["responses"] < SMALL_SAMPLE:
+        if row["responses"] == 0:
+            flags.append("no responses")
+        elif row["responses"] < SMALL_SAMPLE:
             flags.append(SMALL_FLAG)
         notes.append("; ".join(flags))
     ci = [
