@@ -2,7 +2,7 @@
 
 Used twice with the same rules: by the runner before anything runs (so a bad period or
 team fails in a fraction of a second and writes nothing) and by the notebook through
-:func:`crmkit.reports.context.open_report`. :func:`resolve_team` turns a team selector
+:func:`crmkit.reports.open_report`. :func:`resolve_team` turns a team selector
 (``all``, an id or a name) into a team id. Where the database is and what it holds
 (settings, teams) is :mod:`crmkit.backends`' job.
 """

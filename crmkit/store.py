@@ -24,11 +24,10 @@ from crmkit.backends.engines import open_backend
 from crmkit.backends.fingerprint import of_frames
 from crmkit.backends.frames import FramesBackend
 from crmkit.backends.location import Location, find_database
-from crmkit.errors import StoreError
 from crmkit.model import TABLES, DataNote
 from crmkit.parameters import ALL_TEAMS, resolve_team
 
-__all__ = ["ALL_TEAMS", "Store", "StoreError", "Tables", "find_database", "scope_to_team"]
+__all__ = ["Store", "Tables", "scope_to_team"]
 
 
 @dataclass
@@ -69,7 +68,7 @@ class Store:
     @classmethod
     def open(cls, database: str | os.PathLike[str] | Location | None = None) -> Store:
         """Open a canonical database read-only: a DuckDB file, or a PostgreSQL schema
-        (see :func:`crmkit.backends.find_database` for where it is looked for)."""
+        (see :func:`crmkit.backends.location.find_database` for where it is looked for)."""
         return cls.of(open_backend(find_database(database)))
 
     @classmethod

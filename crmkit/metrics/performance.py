@@ -362,9 +362,6 @@ def _fill(df: pd.DataFrame, ints: tuple[str, ...] = (), floats: tuple[str, ...] 
 
 # -- per employee and team totals ---------------------------------------------------------------
 
-_TABLES = ("deals", "quotas", "activities", "tasks", "tickets", "survey_responses")
-
-
 def _table(tables: Mapping[str, Frame], name: str) -> Frame:
     frame = tables.get(name)
     return empty_frame(name) if frame is None else frame

@@ -51,13 +51,13 @@ def header(ctx: ReportContext | Mapping[str, Any]) -> HTML:
     return html_block("header.html.j2", css=CSS, meta=meta)
 
 
-def cards(data: ReportData[Any], *names: str) -> HTML:
+def cards(data: ReportData[Any, Any], *names: str) -> HTML:
     """KPI cards of the named metrics of a report, with their comparison, change and test."""
     specs = card_specs(data, *names)
     return kpi_cards(specs, data.context.currency, note=empty_note(data.context, specs))
 
 
-def card_specs(data: ReportData[Any], *names: str) -> list[dict[str, Any]]:
+def card_specs(data: ReportData[Any, Any], *names: str) -> list[dict[str, Any]]:
     """The cards' data (:meth:`~crmkit.reports.data.ReportData.card`). Against a comparison
     period that begins before some kind of record does, a comparison value of 0 or N/A is
     missing data, not a quiet period: such a card drops its change and test and says so."""
@@ -329,7 +329,7 @@ def trend_chart(
 # -- the JSON twin --------------------------------------------------------------------------
 
 
-def publish(data: ReportData[Any]) -> None:
+def publish(data: ReportData[Any, Any]) -> None:
     """Emit the report's JSON twin as a notebook output that the runner saves beside the page."""
     display(
         {

@@ -42,7 +42,7 @@ class Breakdowns:
 
 
 def build(ctx: ReportContext, active_days: float = 90, lost_days: float = 180, top: int = 50,
-          cohort_months: int = 12) -> ReportData[Breakdowns]:
+          cohort_months: int = 12) -> ReportData[Breakdowns, None]:
     """Compute the whole Customer activity report.
 
     ``active_days`` / ``lost_days``: status thresholds; ``top``: rows of the top-customer
@@ -74,8 +74,7 @@ def build(ctx: ReportContext, active_days: float = 90, lost_days: float = 180, t
     )
     data = ReportData.from_summaries(
         ctx, current, previous, activity.significance, breakdowns,
-        extra={"at": at, "active_days": active_days, "lost_days": lost_days,
-               "rfm_customers": len(scored), "active_in_period": lists.active_in_period},
+        extra=None,
         notes=[*ctx.coverage_notes(),
                *_notes(ctx, current, at, active_days, lost_days, len(scored))],
     )

@@ -114,7 +114,7 @@ class ReportContext:
                          "with missing data.")
         return Coverage(tuple(notes), empty=False, comparison_before_data=bool(later))
 
-    def compute(self, metrics: Callable[[Period], dict[str, Any]]) -> ReportData[dict[str, Any]]:
+    def compute(self, metrics: Callable[[Period], dict[str, Any]]) -> ReportData[dict[str, Any], None]:
         """ReportData from a function of a period that returns named metrics, evaluated for
         the report's period and its comparison period (custom reports start here)."""
         return ReportData(

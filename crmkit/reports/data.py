@@ -32,11 +32,15 @@ __all__ = ["JSON_MIMETYPE", "ReportData"]
 #: A report's breakdowns: a dataclass of DataFrames (standard reports) or a dict of them
 #: (custom reports).
 B = TypeVar("B")
+#: What a report's page shows beyond the published numbers (a report's ``Extra``
+#: dataclass: sentences, the parts of a formula), or None.
+E = TypeVar("E")
 
 
 @dataclass
-class ReportData(Generic[B]):
-    """Everything a report shows, in machine-readable form."""
+class ReportData(Generic[B, E]):
+    """Everything a report shows, in machine-readable form: ``breakdowns`` (type ``B``)
+    and ``extra`` (type ``E``) are typed per report."""
 
     context: ReportContext
     metrics: dict[str, Any]
@@ -46,7 +50,7 @@ class ReportData(Generic[B]):
     samples: dict[str, int] = field(default_factory=dict)
     breakdowns: B = field(default_factory=dict)  # type: ignore[assignment]
     notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: E = None  # type: ignore[assignment]
 
     @classmethod
     def from_summaries(
@@ -56,11 +60,12 @@ class ReportData(Generic[B]):
         previous: Mapping[str, Any] | None,
         significance: Callable[[Any, Any], dict[str, Test]],
         breakdowns: B,
-        **fields: Any,
-    ) -> ReportData[B]:
+        extra: E,
+        notes: list[str],
+    ) -> ReportData[B, E]:
         """ReportData from a domain's summaries of the period and of the comparison period
         (with ``metrics`` and optionally ``intervals`` and ``samples``), with the domain's
-        significance tests between them; other fields (``notes``, ``extra``) pass through."""
+        significance tests between them."""
         return cls(
             context=context,
             metrics=current["metrics"],
@@ -69,7 +74,8 @@ class ReportData(Generic[B]):
             intervals=current.get("intervals", {}),
             samples=current.get("samples", {}),
             breakdowns=breakdowns,
-            **fields,
+            notes=notes,
+            extra=extra,
         )
 
     def change(self, name: str) -> float | None:

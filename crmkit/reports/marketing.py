@@ -27,7 +27,17 @@ class Breakdowns:
     funnel: pd.DataFrame
 
 
-def build(ctx: ReportContext) -> ReportData[Breakdowns]:
+@dataclass
+class Extra:
+    """What the Marketing page says beyond its numbers."""
+
+    conversion_test: str  # the chi-square test across channels, in words
+    roi_status: str  # whether ROI is final or provisional, in words
+    roi_provisional: bool  # some campaign's ROI may still grow
+    median_days_to_win: float | None  # lead to won deal, the yardstick of "provisional"
+
+
+def build(ctx: ReportContext) -> ReportData[Breakdowns, Extra]:
     """Compute the whole Marketing report.
 
     Built from the unscoped tables (``ctx.store.tables``) narrowed to the team's campaigns,
@@ -46,12 +56,12 @@ def build(ctx: ReportContext) -> ReportData[Breakdowns]:
         marketing.significance,
         Breakdowns(campaign=current["campaign"], channel=current["channel"],
                    funnel=current["funnel"]),
-        extra={
-            "conversion_test": _test_words(current),
-            "roi_status": _roi_status(current),
-            "roi_provisional": current["provisional"],
-            "median_days_to_win": current["median_days_to_win"],
-        },
+        extra=Extra(
+            conversion_test=_test_words(current),
+            roi_status=_roi_status(current),
+            roi_provisional=current["provisional"],
+            median_days_to_win=current["median_days_to_win"],
+        ),
         notes=[*ctx.coverage_notes(), *_notes(current, ctx, scope)],
     )
 

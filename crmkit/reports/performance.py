@@ -28,7 +28,7 @@ class Breakdowns:
     team_median: pd.DataFrame
 
 
-def build(ctx: ReportContext) -> ReportData[Breakdowns]:
+def build(ctx: ReportContext) -> ReportData[Breakdowns, None]:
     """Compute the whole Employee performance report."""
     t = ctx.tables
     current = performance.summary(t, ctx.period, ctx.as_of_end)
@@ -43,8 +43,7 @@ def build(ctx: ReportContext) -> ReportData[Breakdowns]:
         previous,
         performance.significance,
         Breakdowns(employee=employee, team_median=team_median),
-        extra={"tickets": current["tickets"], "tasks": current["tasks"],
-               "unassigned": current["unassigned"]},
+        extra=None,
         notes=[
             *ctx.coverage_notes(),
             *_ticket_notes(current, f"as of {ctx.as_of}"),

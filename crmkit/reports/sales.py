@@ -41,7 +41,7 @@ class Breakdowns:
     pipeline_by_expected_close: pd.DataFrame
 
 
-def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakdowns]:
+def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakdowns, None]:
     """Compute the whole Sales report."""
     t = ctx.tables
     current = sales.summary(t["deals"], t["leads"], t["quotas"], ctx.period, ctx.as_of_end)
@@ -66,7 +66,7 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
         previous,
         sales.significance,
         breakdowns,
-        extra={"forecast": current["forecast"], "pipeline": current["pipeline"]},
+        extra=None,
         notes=[*ctx.coverage_notes(), *_notes(current, ctx)],
     )
 

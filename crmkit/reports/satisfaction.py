@@ -35,8 +35,17 @@ class Breakdowns:
     verbatims: pd.DataFrame
 
 
+@dataclass
+class Extra:
+    """What the Customer satisfaction page shows beyond its numbers: the parts of the
+    retention formula (S, E, N, retained, active days) of the period and its comparison."""
+
+    retention: dict[str, Any]
+    previous_retention: dict[str, Any] | None
+
+
 def build(ctx: ReportContext, trend_months_shown: int = 12,
-          active_days: int = satisfaction.ACTIVE_DAYS) -> ReportData[Breakdowns]:
+          active_days: int = satisfaction.ACTIVE_DAYS) -> ReportData[Breakdowns, Extra]:
     """Compute the whole Customer satisfaction report."""
     t, everyone = ctx.tables, ctx.store.tables
     responses = t["survey_responses"]
@@ -59,13 +68,13 @@ def build(ctx: ReportContext, trend_months_shown: int = 12,
         previous,
         satisfaction.significance,
         breakdowns,
-        extra={"retention": current["retention"],
-               "previous_retention": previous["retention"] if previous else None},
+        extra=Extra(retention=current["retention"],
+                    previous_retention=previous["retention"] if previous else None),
         notes=[*ctx.coverage_notes(), *_notes(breakdowns, current, ctx)],
     )
 
 
-def nps_change_points(data: ReportData[Breakdowns]) -> dict[str, Any] | None:
+def nps_change_points(data: ReportData[Breakdowns, Extra]) -> dict[str, Any] | None:
     """The change of NPS against the comparison period in points (NPS is on −100..100, so
     a relative change in % reads badly), with its test; None without a comparison."""
     comparison = data.context.comparison

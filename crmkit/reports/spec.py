@@ -27,4 +27,4 @@ class ReportSpec:
     #: Every metric the page defines in its Definitions section.
     definitions: tuple[str, ...]
     #: ``build(ctx, **report_parameters) -> ReportData``: computes the whole report.
-    build: Callable[..., ReportData[Any]]
+    build: Callable[..., ReportData[Any, Any]]

@@ -26,7 +26,7 @@ BAND_COLOURS = {
 SMALL_FLAG = f"small sample (n < {SMALL_SAMPLE})"
 
 
-def cards(data: ReportData[Any], *names: str) -> HTML:
+def cards(data: ReportData[Any, Any], *names: str) -> HTML:
     """KPI cards like :func:`crmkit.render.blocks.cards`, except that a metric whose change
     is stated in points (NPS) gets no relative change: on a −100..100 scale "% change"
     misleads (1.8 to −29.5 would read −1782%), so its card shows the difference in points,
