@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from exports import PIPE, edit, q
 
 from crmkit.errors import CrmkitError
 from crmkit.model import TABLES, DataValidationError, validate
@@ -29,34 +30,6 @@ from crmkit.sources.imports import ImportFailed, import_exports
 from crmkit.sources.imports.mapping import load_mapping
 from crmkit.sources.imports.staging import _connect
 from crmkit.sources.imports.values import Cells, parse_numbers
-
-PIPELINE = Path(__file__).parent / "fixtures" / "exports" / "pipeline"
-PIPE = "sales_pipeline.csv"
-
-
-def q(db: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
-@pytest.fixture
-def export(tmp_path: Path) -> Path:
-    d = tmp_path / "export"
-    shutil.copytree(PIPELINE, d)
-    return d
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "out" / "crm.duckdb"
-    import_exports(PIPELINE, PIPELINE / "pipeline.yaml", path)
-    return path
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, old
-    path.write_text(text.replace(old, new), encoding="utf-8")
 
 
 def fails(export: Path, db: Path, *parts: str) -> str:

@@ -31,6 +31,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from exports import PIPE, PIPELINE, edit, q
 
 from crmkit.backends.duckdb import read_notes
 from crmkit.cli import main as cli_main
@@ -41,45 +42,16 @@ from crmkit.sources.imports.staging import _map_values
 from crmkit.sources.imports.values import Cells, parse_numbers, parse_timestamps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exports"
-PIPELINE = FIXTURES / "pipeline"
 CANONICAL = FIXTURES / "canonical"
 ROOT = Path(__file__).resolve().parents[1]
-PIPE = "sales_pipeline.csv"
 
 
 #: The Olist marketing funnel export, kept in the repository with its licence and source.
 OLIST = ROOT / "examples" / "olist"
 
 
-def q(db: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
-@pytest.fixture
-def export(tmp_path: Path) -> Path:
-    """A private copy of the base export, to break."""
-    d = tmp_path / "export"
-    shutil.copytree(PIPELINE, d)
-    return d
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    """A database built from the base export (the 'previous database' of the failure tests)."""
-    path = tmp_path / "out" / "crm.duckdb"
-    import_exports(PIPELINE, PIPELINE / "pipeline.yaml", path)
-    return path
-
-
 def run(export: Path, db: Path, mapping: str | None = "pipeline.yaml"):
     return import_exports(export, export / mapping if mapping else None, db)
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, old
-    path.write_text(text.replace(old, new), encoding="utf-8")
 
 
 # --------------------------------------------------------------------------------------
