@@ -10,6 +10,7 @@ PRESET ?= params/monthly.yaml
 RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 LAB_STAMP := $(VENV)/.stamp-lab
+PG_STAMP  := $(VENV)/.stamp-postgres
 # pip checks every file against the lock's hashes; crmkit itself comes without dependencies.
 PIP_LOCKED := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
 
@@ -20,7 +21,7 @@ UV_VERSION := 0.13.9
 LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
   --generate-hashes --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 
-.PHONY: env env-dev env-lab demo reports test lint bench lab docs lock clean help
+.PHONY: env env-dev env-lab env-postgres demo reports test lint bench lab docs lock clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -53,11 +54,18 @@ $(LAB_STAMP): requirements/lab.txt $(RUN_STAMP)
 	$(PIP_LOCKED) -r requirements/lab.txt
 	@touch $@
 
+# Scheduled runs that read PostgreSQL: the runtime plus the `postgres` extra, no dev tools.
+$(PG_STAMP): requirements/postgres.txt $(RUN_STAMP)
+	$(PIP_LOCKED) -r requirements/postgres.txt
+	@touch $@
+
 env: $(RUN_STAMP)
 
 env-dev: $(DEV_STAMP)
 
 env-lab: $(LAB_STAMP)
+
+env-postgres: $(PG_STAMP)
 
 demo: env
 	$(BIN)/crmkit demo --database $(DB)
@@ -94,6 +102,7 @@ lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
 	$(LOCK) -o requirements/run.txt
 	$(LOCK) --extra dev --extra postgres -c requirements/run.txt -o requirements/dev.txt
+	$(LOCK) --extra postgres -c requirements/run.txt -o requirements/postgres.txt
 	$(LOCK) --extra lab -c requirements/dev.txt -o requirements/lab.txt
 
 clean:
