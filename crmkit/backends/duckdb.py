@@ -332,7 +332,9 @@ class DatabaseWriter:
     it.  On a clean exit the writer checks key uniqueness across chunks and foreign keys with
     SQL, stores settings and notes and renames the file over ``path``; on an exception the
     temporary file is removed and an existing database stays as it was.  Tables that were
-    never appended stay empty.
+    never appended stay empty.  With ``checked=True`` the caller has validated every chunk
+    and checked keys and foreign keys itself: chunks are inserted as they are and the notes
+    are stored as given.  ``memory_limit`` (e.g. ``"256MB"``) bounds DuckDB's own memory.
     """
 
     def __init__(
@@ -341,10 +343,15 @@ class DatabaseWriter:
         settings: Mapping[str, str] | None = None,
         *,
         notes: Iterable[DataNote] = (),
+        checked: bool = False,
+        memory_limit: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self.memory_limit = memory_limit
         self.settings = check_settings(settings or {})
+        self.checked = checked
         self._notes: dict[tuple[str, str | None, str], DataNote] = {}
+        self._given: list[DataNote] = []
         self.add_notes(notes)
         self._build: contextlib.ExitStack | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -353,10 +360,16 @@ class DatabaseWriter:
     def __enter__(self) -> DatabaseWriter:
         self._build = contextlib.ExitStack()
         self._con = self._build.enter_context(_new_database(self.path))
+        if self.memory_limit:  # DuckDB then writes table data out instead of holding it
+            self._con.execute(f"SET memory_limit = '{self.memory_limit}'")
         return self
 
     def add_notes(self, notes: Iterable[DataNote]) -> None:
-        """Record soft notes; notes with the same table, column and rule are summed."""
+        """Record soft notes; notes with the same table, column and rule are summed (a
+        ``checked`` writer stores them as given)."""
+        if self.checked:
+            self._given.extend(notes)
+            return
         for n in notes:
             k = (n.table, n.column, n.rule)
             if k in self._notes:
@@ -371,21 +384,28 @@ class DatabaseWriter:
     @property
     def notes(self) -> list[DataNote]:
         """Soft notes recorded so far."""
-        return list(self._notes.values())
+        return list(self._given) if self.checked else list(self._notes.values())
 
     def append(self, table: str, frame: pd.DataFrame) -> None:
-        """Validate one chunk of ``table`` on its own and insert it."""
+        """Validate one chunk of ``table`` on its own and insert it (a ``checked`` writer
+        inserts it as it is: a frame :func:`~crmkit.model.validate_table` returned)."""
         if self._con is None:
             raise RuntimeError("DatabaseWriter.append() outside of its 'with' block")
         if table not in TABLES:
             raise KeyError(f"{table!r} is not a canonical table ({', '.join(TABLES)})")
-        df, notes = validate_table(TABLES[table], frame)
-        self.add_notes(notes)
+        df = frame
+        if not self.checked:
+            df, notes = validate_table(TABLES[table], frame)
+            self.add_notes(notes)
         _insert(self._con, table, df)
         self.rows[table] += len(df)
 
     def _finish(self, con: duckdb.DuckDBPyConnection) -> None:
-        """The checks across chunks (keys, then foreign keys as notes), then the metadata."""
+        """The checks across chunks (keys, then foreign keys as notes), then the metadata
+        (a ``checked`` writer's caller checked both)."""
+        if self.checked:
+            _write_meta(con, self.settings, self._given)
+            return
         _check_keys(con)
         for name, spec in TABLES.items():
             for col, target in spec.foreign_keys.items():

@@ -36,6 +36,8 @@ __all__ = [
     "DataValidationError",
     "SettingError",
     "check_setting",
+    "foreign_key_notes",
+    "key_values",
     "short_value",
     "validate",
     "validate_all",
@@ -656,29 +658,40 @@ def validate_table(spec: TableSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, 
     return df.reset_index(drop=True), notes
 
 
-def _fk_notes(frames: Mapping[str, pd.DataFrame]) -> list[DataNote]:
+def foreign_key_notes(name: str, df: pd.DataFrame, keys: Mapping[str, pd.Series]) -> list[DataNote]:
+    """The dangling foreign keys of table ``name`` (a validated frame, or a chunk of one) as
+    notes; ``keys[target]`` holds the keys of each target table (object dtype, no nulls)."""
     notes: list[DataNote] = []
-    for name, spec in TABLES.items():
-        df = frames[name]
-        for col, target in spec.foreign_keys.items():
-            vals = df[col]
-            present = vals.notna()
-            if not present.any():
-                continue
-            # object arrays and a hash lookup: arrow-string isin is slow against many keys
-            keys = frames[target][TABLES[target].key[0]].dropna().astype(object)
-            mask = present & ~vals.astype(object).isin(keys)
-            if mask.any():
-                notes.append(
-                    DataNote(
-                        name,
-                        col,
-                        f"{col} not found in {target}",
-                        int(mask.sum()),
-                        _examples(df, mask, spec, [col]),
-                    )
+    spec = TABLES[name]
+    for col, target in spec.foreign_keys.items():
+        vals = df[col]
+        present = vals.notna()
+        if not present.any():
+            continue
+        # object arrays and a hash lookup: arrow-string isin is slow against many keys
+        mask = present & ~vals.astype(object).isin(keys[target])
+        if mask.any():
+            notes.append(
+                DataNote(
+                    name,
+                    col,
+                    f"{col} not found in {target}",
+                    int(mask.sum()),
+                    _examples(df, mask, spec, [col]),
                 )
+            )
     return notes
+
+
+def key_values(frame: pd.DataFrame, table: str) -> pd.Series:
+    """The keys of a validated ``table`` as :func:`foreign_key_notes` takes them."""
+    return frame[TABLES[table].key[0]].dropna().astype(object)
+
+
+def _fk_notes(frames: Mapping[str, pd.DataFrame]) -> list[DataNote]:
+    targets = {t for spec in TABLES.values() for t in spec.foreign_keys.values()}
+    keys = {t: key_values(frames[t], t) for t in targets}
+    return [n for name in TABLES for n in foreign_key_notes(name, frames[name], keys)]
 
 
 def validate(frames: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], list[DataNote]]:

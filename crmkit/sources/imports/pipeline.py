@@ -1,9 +1,14 @@
-"""One import: mapping -> sources -> staged tables -> validation -> database + report."""
+"""One import: mapping -> sources -> staged tables -> validation -> database + report.
+
+A table fed by a large CSV file read in chunks is staged, validated and written chunk by
+chunk (its key checked across the chunks, its notes summed); the others whole, first.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,19 +16,29 @@ from typing import Any
 
 import pandas as pd
 
-from crmkit.backends.duckdb import write_database
+from crmkit.backends.duckdb import DatabaseWriter
 from crmkit.errors import shown
-from crmkit.model import TABLES, DataNote, DataValidationError, empty_frame, validate_all
+from crmkit.model import MAX_EXAMPLES, TABLES, DataNote, DataValidationError, empty_frame, validate_table
+from crmkit.model.validate import foreign_key_notes, key_values
 from crmkit.parameters import team_id_problem
 from crmkit.sources.imports.errors import ImportFailed, Problem
 from crmkit.sources.imports.mapping import Mapping, TableMap, canonical_mapping, load_mapping
 from crmkit.sources.imports.quality import note_finding, write_quality_report
 from crmkit.sources.imports.sources import FILE_COL, SourceFrame, read_source
-from crmkit.sources.imports.staging import StagedTable, locate, stage_tables
+from crmkit.sources.imports.staging import (
+    StagedTable,
+    check_chunk_keys,
+    key_frame,
+    locate,
+    stage_chunks,
+    stage_tables,
+)
 
 __all__ = ["DEFAULT_IMPORT_DATABASE", "ImportResult", "import_exports"]
 
 DEFAULT_IMPORT_DATABASE = Path("data") / "crm.duckdb"
+#: What DuckDB may hold in memory while an import writes the database (it writes out the rest).
+_DUCKDB_MEMORY = "256MB"
 
 
 @dataclass
@@ -172,6 +187,75 @@ def _encoding_notes(
     return notes
 
 
+def _streamable(mapping: Mapping, source: str) -> bool:
+    """Whether ``source`` may be read in chunks: one table reads it, built from it alone
+    row by row (no join, ``distinct`` or SQL), and not the teams (checked whole)."""
+    users = [tm for tm in mapping.tables.values() if _reads(tm, source)]
+    if len(users) != 1:
+        return False
+    tm = users[0]
+    return tm.sql is None and tm.source == source and not tm.joins and not tm.distinct and tm.table != "teams"
+
+
+def _merged(into: list[DataNote], notes: list[DataNote]) -> list[DataNote]:
+    """``into`` with ``notes`` (of the next chunk) added: a note already there (same table,
+    column, rule and severity) counts the new rows and keeps its first examples."""
+    by_key = {(n.table, n.column, n.rule, n.severity): n for n in into}
+    for n in notes:
+        old = by_key.get((n.table, n.column, n.rule, n.severity))
+        if old is None:
+            new = DataNote(n.table, n.column, n.rule, n.count, list(n.examples), n.severity)
+            into.append(new)
+            by_key[(n.table, n.column, n.rule, n.severity)] = new
+        else:
+            old.count += n.count
+            old.examples = (old.examples + list(n.examples))[:MAX_EXAMPLES]
+    return into
+
+
+class _Keys(MappingABC[str, pd.Series]):
+    """The keys of each table, for foreign keys: from the validated frames, or from the
+    key columns of a table read in chunks; each built when first asked for."""
+
+    def __init__(self, checked: MappingABC[str, pd.DataFrame]) -> None:
+        self.checked = checked
+        self.parts: dict[str, list[pd.DataFrame]] = {}
+        self._done: dict[str, pd.Series] = {}
+
+    def __getitem__(self, table: str) -> pd.Series:
+        if table not in self._done:
+            if table in self.parts:
+                parts = self.parts[table]
+                frame = pd.concat(parts, ignore_index=True) if parts else empty_frame(table)
+            else:
+                frame = self.checked[table]
+            self._done[table] = key_values(frame, table)
+        return self._done[table]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(TABLES)
+
+    def __len__(self) -> int:
+        return len(TABLES)
+
+
+@dataclass
+class _Found:
+    """The notes of an import by kind and table, put in order at the end."""
+
+    read: dict[str, list[DataNote]] = field(default_factory=dict)
+    table: dict[str, list[DataNote]] = field(default_factory=dict)
+    fk: dict[str, list[DataNote]] = field(default_factory=dict)
+
+    def add(self, kind: str, table: str, notes: list[DataNote]) -> None:
+        group: dict[str, list[DataNote]] = getattr(self, kind)
+        group[table] = _merged(group.get(table, []), notes)
+
+    def ordered(self, kind: str) -> list[DataNote]:
+        group: dict[str, list[DataNote]] = getattr(self, kind)
+        return [n for t in TABLES for n in group.get(t, [])]
+
+
 @dataclass
 class _Import:
     """One import under way: what it has read so far, for the report of a failure."""
@@ -182,6 +266,9 @@ class _Import:
     mapping: Mapping | None = None
     sources: dict[str, SourceFrame] = field(default_factory=dict)
     staged: dict[str, StagedTable] = field(default_factory=dict)
+    #: tables built from a source read in chunks: staged, checked and written chunk by chunk
+    streamed: list[str] = field(default_factory=list)
+    found: _Found = field(default_factory=_Found)
 
     @property
     def mapping_label(self) -> str:
@@ -210,31 +297,76 @@ class _Import:
         )
         self.mapping = m
         for name, spec in m.sources.items():
-            self.sources[name] = read_source(spec, self.folder, m.label if m.path else "")
+            label = m.label if m.path else ""
+            self.sources[name] = read_source(spec, self.folder, label, stream=_streamable(m, name))
+        self.streamed = [
+            t
+            for t, tm in m.tables.items()
+            if tm.sql is None and tm.source in self.sources and self.sources[tm.source].chunks is not None
+        ]
 
-    def validated(self) -> tuple[dict[str, pd.DataFrame], list[DataNote], list[DataNote]]:
-        """Stage and validate every table: the checked frames, the data notes (soft rules
-        and value readings) and the notes of how the files were read (``info``)."""
+    def validated(self) -> dict[str, pd.DataFrame]:
+        """Stage and validate every table not read in chunks: the checked frames; the data
+        notes (soft rules and value readings) go to ``found``."""
         assert self.mapping is not None
-        self.staged, failures = stage_tables(self.mapping, self.sources)
+        self.staged, failures = stage_tables(self.mapping, self.sources, skip=self.streamed)
         if failures:
             raise ImportFailed([p for f in failures for p in f.problems])
-        frames = {n: self.staged[n].frame if n in self.staged else empty_frame(n) for n in TABLES}
-        checked, found, errors = validate_all(frames)
+        checked: dict[str, pd.DataFrame] = {}
+        errors: list[DataValidationError] = []
+        for name, spec in TABLES.items():
+            if name in self.streamed:
+                continue
+            try:
+                frame = self.staged[name].frame if name in self.staged else empty_frame(name)
+                checked[name], notes = validate_table(spec, frame)
+            except DataValidationError as exc:
+                errors.append(exc)
+                continue
+            self.found.add("table", name, [_with_places(n, self.staged) for n in notes])
         if errors:
             raise ImportFailed([_problem_from_validation(e, self.staged) for e in errors])
         teams = _team_ids(checked["teams"], self.staged)
         if teams:
             raise ImportFailed(teams)
-        read_notes = [n for st in self.staged.values() for n in st.notes]
+        for name, st in self.staged.items():
+            self.found.add("read", name, st.notes)
+        return checked
+
+    def stream(self, w: DatabaseWriter, name: str, keys: _Keys) -> None:
+        """Stage, validate and write table ``name`` chunk by chunk; then check its key
+        across the chunks."""
+        assert self.mapping is not None
+        spec, parts, direct = TABLES[name], keys.parts.setdefault(name, []), {}
+        for st in stage_chunks(self.mapping, self.sources, name):
+            self.found.add("read", name, st.notes)
+            here = {name: st}
+            try:
+                df, notes = validate_table(spec, st.frame)
+            except DataValidationError as exc:
+                raise ImportFailed(_problem_from_validation(exc, here)) from None
+            self.found.add("table", name, [_with_places(n, here) for n in notes])
+            self.found.add("fk", name, [_with_places(n, here) for n in foreign_key_notes(name, df, keys)])
+            parts.append(key_frame(st))
+            direct = st.direct
+            w.append(name, df)
+        check_chunk_keys(name, parts, direct)
+
+    def notes(self) -> tuple[list[DataNote], list[DataNote]]:
+        """The data notes in the order of an import read whole, and the ``info`` notes."""
+        assert self.mapping is not None
+        read_notes = self.found.ordered("read")
         infos = [n for n in read_notes if n.severity == "info"]
         notes = [n for n in read_notes if n.severity != "info"]
-        notes += [_with_places(n, self.staged) for n in found]
+        notes += self.found.ordered("table") + self.found.ordered("fk")
         notes += _encoding_notes(self.mapping, self.sources, self.staged)
-        return checked, notes, infos
+        return notes, infos
 
-    def write(self, checked: dict[str, pd.DataFrame], notes: list[DataNote]) -> None:
-        """Replace the database (atomically) with the checked tables and the notes."""
+    def write(
+        self, checked: dict[str, pd.DataFrame]
+    ) -> tuple[dict[str, int], list[DataNote], list[DataNote]]:
+        """Replace the database (atomically) with the checked tables, the tables read in
+        chunks and the notes: rows per table, the data notes and the ``info`` notes."""
         assert self.mapping is not None
         settings = {
             **self.mapping.settings,
@@ -242,8 +374,18 @@ class _Import:
             "import_source_dir": str(self.folder.resolve()),
             "import_mapping": str(self.mapping_file.resolve()) if self.mapping_file else "",
         }
+        keys = _Keys(checked)
         try:
-            write_database(self.database, checked, settings=settings, notes=notes, validate_first=False)
+            with DatabaseWriter(self.database, settings, checked=True, memory_limit=_DUCKDB_MEMORY) as w:
+                for name in TABLES:
+                    if name in self.streamed:
+                        self.stream(w, name, keys)
+                    else:
+                        w.append(name, checked[name])
+                        notes = foreign_key_notes(name, checked[name], keys)
+                        self.found.add("fk", name, [_with_places(n, self.staged) for n in notes])
+                notes, infos = self.notes()
+                w.add_notes(notes)
         except OSError as exc:
             raise ImportFailed(
                 Problem(
@@ -251,6 +393,7 @@ class _Import:
                     "path and its permissions."
                 )
             ) from None
+        return dict(w.rows), notes, infos
 
     def report(
         self, findings: list[dict[str, Any]], rows: MappingABC[str, int], failure: str | None
@@ -300,11 +443,10 @@ def import_exports(
     run = _Import(Path(source_dir), Path(mapping) if mapping else None, _database_path(database))
     try:
         run.read()
-        checked, notes, infos = run.validated()
-        run.write(checked, notes)
+        checked = run.validated()
+        rows, notes, infos = run.write(checked)
     except ImportFailed as exc:
         raise run.failed(exc) from None
-    rows = {t: len(checked[t]) for t in TABLES}
     html_path, json_path = run.report([note_finding(n) for n in [*notes, *infos]], rows, None)
     files = [f for sf in run.sources.values() for f in sf.files]
     return ImportResult(run.database, rows, notes, html_path, json_path, files)

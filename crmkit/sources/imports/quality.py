@@ -59,7 +59,7 @@ def _source_rows(sources: MappingABC[str, SourceFrame]) -> list[dict[str, Any]]:
         {
             "name": sf.name,
             "files": sf.files,
-            "rows": len(sf.frame),
+            "rows": sf.rows,
             "columns": sf.columns,
             "read_as": sf.read_as,
         }
@@ -84,7 +84,7 @@ def _info(mapping: Mapping | None, sources: MappingABC[str, SourceFrame]) -> lis
                     "column": None,
                     "rule": f"source {name} ({', '.join(sf.files)}) is not used by any table",
                     "severity": "info",
-                    "count": len(sf.frame),
+                    "count": sf.rows,
                     "examples": [],
                 }
             )

@@ -16,6 +16,11 @@ most, equally wide, columns, unless the mapping gives ``delimiter``.  The header
 like any row: a row with more fields than the header, or a header that names a column
 twice, is an error naming the line.  Every file must resolve inside the export folder
 (no absolute path, no ``..``, no link that leads out).
+
+A large CSV file (:data:`STREAM_BYTES`) that is the one file of a source feeding one table
+row by row is read in chunks of :data:`CHUNK_ROWS` rows, each chunk exactly as the whole
+file would be read: the import then stages, validates and writes that table chunk by
+chunk, so its memory does not grow with the file.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -37,10 +43,14 @@ from crmkit.sources.imports.errors import ImportFailed, Problem
 from crmkit.sources.imports.mapping import READABLE_SUFFIXES, SourceSpec, outside_the_folder
 from crmkit.sources.imports.values import as_text
 
-__all__ = ["SourceFrame", "read_source", "location"]
+__all__ = ["CHUNK_ROWS", "STREAM_BYTES", "SourceFrame", "read_source", "location"]
 
 FILE_COL = "_file"
 LINE_COL = "_line"
+#: A CSV file at least this large, the one file of a source that feeds one simple table,
+#: is read in chunks of :data:`CHUNK_ROWS` rows instead of as one frame (memory).
+STREAM_BYTES = 48 << 20
+CHUNK_ROWS = 100_000
 _CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
@@ -57,11 +67,20 @@ class SourceFrame:
     read_as: list[str] = field(default_factory=list)
     #: file -> the single-byte encoding it was read in, guessed (it is not UTF-8)
     guessed: dict[str, str] = field(default_factory=dict)
+    #: a source read in chunks: ``frame`` holds only the header; this yields the rows
+    chunks: Callable[[], Iterator[pd.DataFrame]] | None = None
+    #: rows of a source read in chunks, counted as they were read
+    streamed_rows: int = 0
 
     @property
     def columns(self) -> list[str]:
         """The export's own columns (without the hidden ones)."""
         return [c for c in self.frame.columns if c not in (FILE_COL, LINE_COL)]
+
+    @property
+    def rows(self) -> int:
+        """How many rows the source holds (of a chunked source: read so far)."""
+        return self.streamed_rows if self.chunks is not None else len(self.frame)
 
 
 def location(kind: str, file: Any, line: Any) -> str:
@@ -162,6 +181,19 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
+def _record_starts(lines: Iterable[str], delimiter: str) -> Iterator[int]:
+    """The line on which each data record of the CSV text ``lines`` starts (header = line
+    1; blank records are skipped, as pandas skips them)."""
+    reader = csv.reader(lines, delimiter=delimiter)
+    prev = 0
+    for i, rec in enumerate(reader):
+        start = prev + 1
+        prev = reader.line_num
+        if i == 0 or not rec or all(not f.strip() for f in rec) and len(rec) <= 1:
+            continue
+        yield start
+
+
 def _record_lines(text: str, delimiter: str, n_rows: int) -> np.ndarray:
     """The line on which each data record starts (header = line 1).
 
@@ -171,24 +203,16 @@ def _record_lines(text: str, delimiter: str, n_rows: int) -> np.ndarray:
     lines = text.splitlines()
     if len(lines) - 1 == n_rows:
         return np.arange(2, n_rows + 2)
-    starts: list[int] = []
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    prev = 0
-    for i, rec in enumerate(reader):
-        start = prev + 1
-        prev = reader.line_num
-        if i == 0 or not rec or all(not f.strip() for f in rec) and len(rec) <= 1:
-            continue
-        starts.append(start)
+    starts = list(_record_starts(io.StringIO(text), delimiter))
     if len(starts) == n_rows:
         return np.asarray(starts)
     return np.arange(2, n_rows + 2)  # pragma: no cover - best effort
 
 
-def _physical_line(text: str, delimiter: str, record: int) -> int:
+def _physical_line(text: str | Iterable[str], delimiter: str, record: int) -> int:
     """The line on which raw row ``record`` starts (pandas counts rows, blank ones
-    included, where a quoted value may span lines)."""
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    included, where a quoted value may span lines); ``text`` or its lines."""
+    reader = csv.reader(io.StringIO(text) if isinstance(text, str) else text, delimiter=delimiter)
     prev = 0
     for n, _ in enumerate(reader, start=1):
         if n == record:
@@ -198,6 +222,45 @@ def _physical_line(text: str, delimiter: str, record: int) -> int:
 
 
 _PANDAS_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _csv_options(delimiter: str) -> dict[str, Any]:
+    """How pandas reads a CSV file: every cell text, nothing read as missing.
+
+    header=None: the header is a row like the others, so a row with more fields than the
+    header is a parser error (with header=0 pandas would silently take the first column as
+    the index when every row has one field more)."""
+    return {
+        "sep": delimiter,
+        "header": None,
+        "dtype": str,
+        "keep_default_na": False,
+        "na_filter": False,
+        "skip_blank_lines": True,
+        "engine": "c",
+    }
+
+
+def _parser_error(
+    exc: pd.errors.ParserError, label: str, delimiter: str, lines: Callable[[], Iterable[str]]
+) -> ImportFailed:
+    """The one-line error of a CSV file pandas cannot parse (``lines``: its text again)."""
+    m = _PANDAS_LINE.search(str(exc))
+    if m:
+        want, record, got = m.groups()
+        line = _physical_line(lines(), delimiter, int(record))
+        return _fail(
+            f"{label}, line {line}: {got} fields where the header has {want} (read as "
+            f"{_DELIMITER_NAMES[delimiter]}-separated). Quote values that contain the "
+            "delimiter, or set delimiter: for this source in the mapping.",
+            file=label,
+            line=line,
+        )
+    return _fail(
+        f"{label}: cannot parse as {_DELIMITER_NAMES[delimiter]}-separated text "
+        f"({str(exc).splitlines()[0]}). Check the quoting, or set delimiter: in the mapping.",
+        file=label,
+    )
 
 
 def _read_csv(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, str, str | None]:
@@ -210,36 +273,9 @@ def _read_csv(path: Path, label: str, spec: SourceSpec) -> tuple[pd.DataFrame, s
         return pd.DataFrame(), f"{encoding}, empty", None
     delimiter = spec.delimiter or _sniff_delimiter(text)
     try:
-        # header=None: the header is a row like the others, so a row with more fields than
-        # the header is a parser error (with header=0 pandas would silently take the first
-        # column as the index when every row has one field more)
-        df = pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            header=None,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=True,
-            engine="c",
-        )
+        df = pd.read_csv(io.StringIO(text), **_csv_options(delimiter))
     except pd.errors.ParserError as exc:
-        m = _PANDAS_LINE.search(str(exc))
-        if m:
-            want, record, got = m.groups()
-            line = _physical_line(text, delimiter, int(record))
-            raise _fail(
-                f"{label}, line {line}: {got} fields where the header has {want} (read as "
-                f"{_DELIMITER_NAMES[delimiter]}-separated). Quote values that contain the "
-                "delimiter, or set delimiter: for this source in the mapping.",
-                file=label,
-                line=line,
-            ) from None
-        raise _fail(
-            f"{label}: cannot parse as {_DELIMITER_NAMES[delimiter]}-separated text "
-            f"({str(exc).splitlines()[0]}). Check the quoting, or set delimiter: in the mapping.",
-            file=label,
-        ) from None
+        raise _parser_error(exc, label, delimiter, lambda: io.StringIO(text)) from None
     header = [str(h) if str(h).strip() else f"Unnamed: {i}" for i, h in enumerate(df.iloc[0])]
     df = df.iloc[1:].reset_index(drop=True)
     df.columns = pd.Index(header, dtype=object)
@@ -490,12 +526,118 @@ def _files_inside(spec: SourceSpec, source_dir: Path, mapping_label: str) -> lis
     return paths
 
 
-def read_source(spec: SourceSpec, source_dir: Path, mapping_label: str = "") -> SourceFrame:
+# --------------------------------------------------------------------------------------
+# A large CSV file, read in chunks
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _CsvPlan:
+    """How a large CSV file is read in chunks: the codec, the delimiter and the line on
+    which each data record starts."""
+
+    path: Path
+    label: str
+    codec: str
+    delimiter: str
+    starts: np.ndarray
+    how: str
+
+    def lines(self) -> Iterator[str]:
+        """The file's lines, as the csv module reads them (``\\n`` ends a line)."""
+        with open(self.path, encoding=self.codec, newline="\n") as f:
+            yield from f
+
+
+def _csv_plan(path: Path, label: str, spec: SourceSpec) -> _CsvPlan | None:
+    """The plan to read ``path`` in chunks, or None when it is read whole (an encoding
+    that was guessed or is not UTF-8-like for pandas, or an empty file)."""
+    text, encoding = _decode(path.read_bytes(), spec.encoding, label)
+    if spec.encoding:
+        utf8 = codecs.lookup(spec.encoding).name == "utf-8"
+        codec: str | None = "utf-8-sig" if utf8 else spec.encoding
+    else:
+        codec = {"utf-8": "utf-8", "utf-8 (with BOM)": "utf-8-sig"}.get(encoding)
+    if codec is None or not text.strip():
+        return None
+    delimiter = spec.delimiter or _sniff_delimiter(text)
+    del text
+    how = f"{encoding}, {_DELIMITER_NAMES[delimiter]}-separated"
+    plan = _CsvPlan(path, label, codec, delimiter, np.empty(0, np.int64), how)
+    plan.starts = np.fromiter(_record_starts(plan.lines(), delimiter), dtype=np.int64)
+    return plan
+
+
+def _header_frame(plan: _CsvPlan) -> pd.DataFrame:
+    """The header of a file read in chunks, as an empty text frame with ``_line``."""
+    first = pd.read_csv(plan.path, encoding=plan.codec, nrows=1, **_csv_options(plan.delimiter))
+    header = [str(h) if str(h).strip() else f"Unnamed: {i}" for i, h in enumerate(first.iloc[0])]
+    df = pd.DataFrame(columns=pd.Index(header, dtype=object), dtype=object)
+    df[LINE_COL] = np.empty(0, np.int64)
+    return df
+
+
+def _chunks(plan: _CsvPlan, sf: SourceFrame, nulls: tuple[str, ...]) -> Iterator[pd.DataFrame]:
+    """The rows of a large CSV file, :data:`CHUNK_ROWS` at a time, read as
+    :func:`read_source` reads a file whole (text, trimmed, ``_file`` and ``_line``)."""
+    header = [c for c in sf.frame.columns if c not in (FILE_COL, LINE_COL)]
+    sf.streamed_rows, first = 0, True
+    reader = pd.read_csv(plan.path, encoding=plan.codec, chunksize=CHUNK_ROWS, **_csv_options(plan.delimiter))
+    with reader:
+        while True:
+            try:
+                raw = next(reader)
+            except StopIteration:
+                return
+            except pd.errors.ParserError as exc:
+                raise _parser_error(exc, plan.label, plan.delimiter, plan.lines) from None
+            df = (raw.iloc[1:] if first else raw).reset_index(drop=True)
+            del raw
+            first = False
+            df.columns = pd.Index(header, dtype=object)
+            done, n = sf.streamed_rows, len(df)
+            fits = done + n <= len(plan.starts)
+            df[LINE_COL] = plan.starts[done : done + n] if fits else np.arange(done + 2, done + n + 2)
+            df = _clean(df, nulls)
+            df.insert(len(df.columns) - 1, FILE_COL, plan.label)
+            sf.streamed_rows = done + n
+            yield df
+
+
+def _streamed_source(spec: SourceSpec, path: Path, label: str) -> SourceFrame | None:
+    """A source of one large CSV file, to be read in chunks (None: read it whole)."""
+    plan = _csv_plan(path, label, spec)
+    if plan is None:
+        return None
+    head = _header_frame(plan)
+    _header_once(head, label, "csv")
+    head = _clean(head, spec.null_values)
+    head.insert(len(head.columns) - 1, FILE_COL, pd.Series([], dtype=object))
+    sf = SourceFrame(spec.name, head, [label], "csv", read_as=[f"{label}: {plan.how}"])
+    sf.chunks = lambda: _chunks(plan, sf, spec.null_values)
+    return sf
+
+
+def _large_csv(paths: list[Path]) -> bool:
+    """Whether ``paths`` is one CSV file of at least :data:`STREAM_BYTES`."""
+    if len(paths) != 1 or READABLE_SUFFIXES.get(paths[0].suffix.lower()) != "csv":
+        return False
+    return paths[0].stat().st_size >= STREAM_BYTES
+
+
+def read_source(
+    spec: SourceSpec, source_dir: Path, mapping_label: str = "", *, stream: bool = False
+) -> SourceFrame:
     """Read every file of one source (a glob inside ``source_dir``) and stack them; raise
-    :class:`ImportFailed`."""
+    :class:`ImportFailed`.  With ``stream``, a source of one CSV file of at least
+    :data:`STREAM_BYTES` is left to be read in chunks (:attr:`SourceFrame.chunks`)."""
     paths = _files_inside(spec, source_dir, mapping_label)
     if not paths:
         raise _no_files(spec, source_dir, mapping_label)
+    if stream and _large_csv(paths):
+        sf = _streamed_source(spec, paths[0], str(paths[0].relative_to(source_dir)))
+        if sf is not None:
+            return sf
     frames: list[pd.DataFrame] = []
     kinds: set[str] = set()
     sf = SourceFrame(spec.name, pd.DataFrame(), [], "csv")

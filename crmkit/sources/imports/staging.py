@@ -13,8 +13,10 @@ the lines of both copies.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterator
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -27,7 +29,7 @@ from crmkit.sources.imports.mapping import ColumnMap, Mapping, TableMap, normali
 from crmkit.sources.imports.sources import FILE_COL, LINE_COL, SourceFrame, location
 from crmkit.sources.imports.values import Cells, Finding, as_text, parse_ids, parse_numbers, parse_timestamps
 
-__all__ = ["StagedTable", "stage_tables"]
+__all__ = ["StagedTable", "check_chunk_keys", "key_frame", "stage_chunks", "stage_tables"]
 
 _HIDDEN = (FILE_COL, LINE_COL)
 
@@ -489,11 +491,40 @@ def _source_options(mapping: Mapping, tm: TableMap) -> dict[str, Any]:
     return out
 
 
+def _built(name: str, build: Callable[[], StagedTable]) -> StagedTable:
+    """``build()``, any failure crmkit did not foresee turned into one line naming the table."""
+    try:
+        return build()
+    except ImportFailed:
+        raise
+    except Exception as exc:  # an export crmkit did not foresee: still one line
+        raise ImportFailed(
+            Problem(
+                f"{name}: crmkit could not build this table ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}). Check the mapping of "
+                f"{name}; if it looks right, report this with the mapping and a sample.",
+                table=name,
+            )
+        ) from None
+
+
+def _stage_one(
+    builder: _Builder, con: duckdb.DuckDBPyConnection, tm: TableMap, *, keys: bool = True
+) -> StagedTable:
+    """Build and type one table (and check its key, with ``keys``)."""
+    mapping = builder.m
+    st = builder.run(con, tm)
+    st.notes = _convert(st, tm, TABLES[tm.table], mapping, _source_options(mapping, tm))
+    if keys:
+        _check_keys(st, TABLES[tm.table])
+    return st
+
+
 def stage_tables(
-    mapping: Mapping, sources: MappingABC[str, SourceFrame]
+    mapping: Mapping, sources: MappingABC[str, SourceFrame], skip: Collection[str] = ()
 ) -> tuple[dict[str, StagedTable], list[ImportFailed]]:
-    """Build, type and key-check every mapped table.  Returns the staged tables and the
-    failures (at most one per table: the first problem found in it)."""
+    """Build, type and key-check every mapped table (but those in ``skip``).  Returns the
+    staged tables and the failures (at most one per table: the first problem found in it)."""
     con = _connect(sources)
     builder = _Builder(mapping, sources)
     staged: dict[str, StagedTable] = {}
@@ -501,31 +532,66 @@ def stage_tables(
     try:
         for name in TABLES:
             tm = mapping.tables.get(name)
-            if tm is None:
+            if tm is None or name in skip:
                 continue
             try:
-                st = builder.run(con, tm)
-                st.notes = _convert(st, tm, TABLES[name], mapping, _source_options(mapping, tm))
-                _check_keys(st, TABLES[name])
+                staged[name] = _built(name, partial(_stage_one, builder, con, tm))
             except ImportFailed as exc:
                 failures.append(exc)
-                continue
-            except Exception as exc:  # an export crmkit did not foresee: still one line
-                failures.append(
-                    ImportFailed(
-                        Problem(
-                            f"{name}: crmkit could not build this table ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}). Check the mapping of "
-                            f"{name}; if it looks right, report this with the mapping and a sample.",
-                            table=name,
-                        )
-                    )
-                )
-                continue
-            staged[name] = st
     finally:
         con.close()
     return staged, failures
+
+
+def stage_chunks(
+    mapping: Mapping, sources: MappingABC[str, SourceFrame], table: str
+) -> Iterator[StagedTable]:
+    """Build and type ``table`` from its one source read in chunks: one staged table per
+    chunk, keys unchecked (:func:`key_frame` and :func:`check_chunk_keys` check them)."""
+    tm = mapping.tables[table]
+    assert tm.source is not None
+    sf = sources[tm.source]
+    assert sf.chunks is not None
+    builder = _Builder(mapping, sources)
+    for chunk in sf.chunks():
+        con = _connect({tm.source: replace(sf, frame=chunk, chunks=None)})
+        try:
+            yield _built(table, partial(_stage_one, builder, con, tm, keys=False))
+        finally:
+            con.close()
+
+
+def key_frame(staged: StagedTable) -> pd.DataFrame:
+    """The key columns of a staged chunk with ``_file`` and ``_line``, compact."""
+    df = staged.frame
+    cols = [k for k in TABLES[staged.name].key if k in df.columns]
+    out = {k: df[k].astype("str") if df[k].dtype == object else df[k] for k in cols}
+    if FILE_COL in df.columns:
+        out[FILE_COL] = df[FILE_COL].astype("category")
+    if LINE_COL in df.columns:
+        out[LINE_COL] = df[LINE_COL]
+    return pd.DataFrame(out)
+
+
+def check_chunk_keys(table: str, parts: list[pd.DataFrame], direct: dict[str, str]) -> None:
+    """Raise :class:`ImportFailed` for a key that repeats across the chunks of ``table``
+    (``parts``: their :func:`key_frame`), as for a table read whole.
+
+    Only hashes of the keys are compared across all chunks; the rows whose hash repeats
+    are then checked as a table read whole would be (same message, same places)."""
+    key = [k for k in TABLES[table].key if parts and k in parts[0].columns]
+    if not parts or len(key) < len(TABLES[table].key):
+        return
+    hashes = [pd.util.hash_pandas_object(p[key], index=False).to_numpy() for p in parts]
+    every = pd.Series(np.concatenate(hashes))
+    repeated = set(every[every.duplicated(keep=False)].unique().tolist())
+    if not repeated:
+        return
+    rows = [p[np.isin(h, list(repeated))] for p, h in zip(parts, hashes, strict=True)]
+    frame = pd.concat(rows, ignore_index=True)
+    if FILE_COL in frame.columns:
+        frame[FILE_COL] = frame[FILE_COL].astype(object)
+    _check_keys(StagedTable(table, frame, direct=direct), TABLES[table])
 
 
 def locate(staged: StagedTable, example: MappingABC[str, Any]) -> tuple[str | None, int | None, str] | None:
