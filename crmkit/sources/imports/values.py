@@ -524,32 +524,23 @@ def parse_numbers(
         out = s.astype("float64")
     else:
         out = _text_numbers(cells, as_text(s), decimal, findings)
-    endless = out.notna() & ~np.isfinite(out)
-    if endless.any():
-        raise cells.fail(
-            endless.to_numpy(),
-            "is not a finite number",
-            "Fix the value in the export.",
-            f"{cells.column} is a finite number",
-        )
-    if integer and (out.abs() >= 2**63).any():
-        raise cells.fail(
-            (out.abs() >= 2**63).to_numpy(),
-            "is too large for a whole-number column",
-            "Fix the value in the export.",
-            f"{cells.column} is a whole number in range",
-        )
+    _check_numbers(cells, out, integer)
+    return (out.astype("Int64") if integer else out), findings
+
+
+def _check_numbers(cells: Cells, out: pd.Series, integer: bool) -> None:
+    """Refuse, naming the first bad cell, a number that is infinite or, in a whole-number
+    column, out of range or fractional (the first rule broken, in that order)."""
+    rules = [(out.notna() & ~np.isfinite(out), "is not a finite number", "a finite number")]
     if integer:
-        frac = out.notna() & (out != np.floor(out))
-        if frac.any():
-            raise cells.fail(
-                frac.to_numpy(),
-                "is not a whole number",
-                "Fix the value in the export.",
-                f"{cells.column} is a whole number",
-            )
-        return out.astype("Int64"), findings
-    return out, findings
+        rules += [
+            (out.abs() >= 2**63, "is too large for a whole-number column", "a whole number in range"),
+            (out.notna() & (out != np.floor(out)), "is not a whole number", "a whole number"),
+        ]
+    for bad, problem, rule in rules:
+        if bad.any():
+            raise cells.fail(bad.to_numpy(), problem, "Fix the value in the export.",
+                             f"{cells.column} is {rule}")
 
 
 def _text_numbers(cells: Cells, text: pd.Series, decimal: str | None, findings: list[Finding]) -> pd.Series:
