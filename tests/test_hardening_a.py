@@ -253,7 +253,9 @@ def test_huge_amount_is_an_error_naming_the_row(export: Path, db: Path, value: s
     fails(export, db, "sales_pipeline.csv, line 2", "close_value", "deals.amount")
 
 
-@pytest.mark.parametrize(("value", "why"), [("1e34", "too large"), ("inf", "not a finite number")])
+@pytest.mark.parametrize(
+    ("value", "why"), [("1e34", "too large"), ("inf", "not a finite number"), ("12.5", "not a whole number")]
+)
 def test_huge_whole_number_is_an_error_naming_the_cell(value: str, why: str) -> None:
     def where(i: int) -> tuple[str, int, str]:
         return "activities.csv", i + 2, f"activities.csv, line {i + 2}"
