@@ -6,6 +6,7 @@ the index without loading the charting stack.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 #: Colours used by every report, so a metric looks the same everywhere.
@@ -20,36 +21,8 @@ PALETTE = {
 }
 SERIES = ["#2f6db5", "#e08a2f", "#2e8b57", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d"]
 
-CSS = (
-    """
-.ck{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#1f2933;
-  line-height:1.4;max-width:1100px}
-.ck-header{border-bottom:3px solid %(primary)s;padding:4px 0 10px;margin-bottom:8px}
-.ck-header h1{margin:0 0 4px;font-size:26px}
-.ck-meta{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:2px 16px;
-  font-size:13px;color:#52606d}
-.ck-meta b{color:#1f2933}
-.ck-cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:10px}
-.ck-card{border:1px solid #d9dee4;border-radius:8px;padding:10px 12px;background:#fff}
-.ck-card .l{font-size:12px;color:#52606d;text-transform:uppercase;letter-spacing:.03em}
-.ck-card .v{font-size:24px;font-weight:600;margin:2px 0}
-.ck-card .s{font-size:12px;color:#52606d}
-.ck-up{color:%(good)s}.ck-down{color:%(bad)s}.ck-flat{color:%(neutral)s}
-.ck-flag{display:inline-block;background:#fff3cd;color:#7a5b00;border-radius:4px;
-  padding:0 4px;font-size:11px}
-table.ck-table{border-collapse:collapse;font-size:13px;margin:6px 0 14px}
-table.ck-table th{background:#f1f4f8;text-align:left;padding:4px 8px;border-bottom:2px solid #d9dee4}
-table.ck-table td{padding:3px 8px;border-bottom:1px solid #edf0f3}
-table.ck-table td.n{text-align:right;font-variant-numeric:tabular-nums}
-figure.ck-fig{margin:8px 0 16px}figure.ck-fig img{max-width:100%%;height:auto}
-figure.ck-fig figcaption{font-size:12px;color:#52606d}
-dl.ck-defs dt{font-weight:600;margin-top:6px}dl.ck-defs dd{margin:0 0 0 16px;color:#3e4c59}
-ul.ck-notes li{margin:2px 0}
-p.ck-coverage,p.ck-empty{background:#fff3cd;color:#5c4500;border-radius:6px;padding:6px 10px;
-  margin:8px 0;font-size:14px}
-"""
-    % PALETTE
-)
+#: The stylesheet shared by every page and the index (``page.css`` beside this module).
+CSS = (Path(__file__).with_name("page.css")).read_text(encoding="utf-8")
 
 
 # -- formatting ---------------------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""One rule for how a change is shown, on every card, table, index row and summary.
+
+* The arrow follows the direction of the change (▲ up, ▼ down, none when flat or unknown).
+* The colour says whether that direction is good: ``ck-up`` (better, green) when the metric
+  moved the way that is better for it, ``ck-down`` (worse, red) the other way, ``ck-flat``
+  (grey) when it did not move or the change is unknown. Significance never changes the
+  colour: it is said in words beside the change ("significant (p<0.001)").
+* Rates and shares change in percentage points ("+3.1 pp"), NPS and other signed scores
+  in points ("+24.2 pts"); counts, money and times change relatively ("−5.5%").
+* A rate or score from fewer than :data:`crmkit.stats.SMALL_SAMPLE` observations is flagged.
+
+Kept free of heavy imports: the index uses it without the charting stack.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from crmkit.stats import SMALL_SAMPLE
+
+__all__ = ["MINUS", "Verdict", "in_points", "signed", "small_sample", "verdict"]
+
+#: The minus sign every page uses (never a hyphen).
+MINUS = "\u2212"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A change as shown: ``arrow`` (▲, ▼ or ''), ``css_class`` (ck-up, ck-down, ck-flat),
+    ``shown`` (e.g. '+3.1 pp', '−5.5%', '' when there is none), ``significance`` in words
+    ('significant (p=0.012)', 'not significant (p=0.41)', '' without a test),
+    ``better`` (True, False, or None when flat or unknown) and ``small`` (a small sample)."""
+
+    arrow: str
+    css_class: str
+    shown: str
+    significance: str
+    better: bool | None
+    small: bool
+
+
+def signed(value: float, decimals: int = 1, suffix: str = "") -> str:
+    """``value`` with an explicit sign and a true minus: '+3.1', '−0.4' ('0.0' unsigned)."""
+    text = f"{abs(value):,.{decimals}f}"
+    if float(text.replace(",", "")) == 0:
+        return f"{text}{suffix}"
+    return f"{'+' if value > 0 else MINUS}{text}{suffix}"
+
+
+def in_points(unit: str, change_in_points: bool) -> bool:
+    """Whether a metric's change is a difference in points: every rate or share, and the
+    signed scores marked so (NPS)."""
+    return unit == "rate" or change_in_points
+
+
+def small_sample(n: Any) -> bool:
+    """Whether a sample size is small enough to flag (1..29 observations)."""
+    return isinstance(n, int | float) and not isinstance(n, bool) and 0 < n < SMALL_SAMPLE
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def verdict(
+    *,
+    unit: str,
+    higher_is_better: bool,
+    change_in_points: bool = False,
+    value: Any = None,
+    previous: Any = None,
+    change: Any = None,
+    p_value: Any = None,
+    significant: Any = None,
+    n: Any = None,
+) -> Verdict:
+    """How the change of one metric is shown. ``change`` is the relative change (counts,
+    money, times); for metrics that change in points it is ignored and the difference of
+    ``value`` and ``previous`` is used."""
+    if in_points(unit, change_in_points):
+        delta = value - previous if _finite(value) and _finite(previous) else None
+        scale = 100.0 if unit == "rate" else 1.0
+        shown = "" if delta is None else signed(scale * delta, 1, " pp" if unit == "rate" else " pts")
+        moved = None if delta is None else round(scale * delta, 1)
+    else:
+        moved = round(100 * change, 1) if _finite(change) else None
+        shown = "" if moved is None else signed(100 * change, 1, "%")
+    better = None if not moved else (moved > 0) == higher_is_better
+    words = ""
+    if _finite(p_value):
+        test = "significant" if significant else "not significant"
+        words = f"{test} (p<0.001)" if p_value < 0.001 else f"{test} (p={p_value:.3f})"
+    return Verdict(
+        arrow="" if not moved else ("▲" if moved > 0 else "▼"),
+        css_class={True: "ck-up", False: "ck-down", None: "ck-flat"}[better],
+        shown=shown,
+        significance=words,
+        better=better,
+        small=small_sample(n),
+    )
