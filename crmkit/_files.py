@@ -309,6 +309,29 @@ def sweep_folder(folder: Path) -> None:
             _remove(path)
 
 
+def _visible(folder: Path) -> list[Path]:
+    """The entries of ``folder`` whose names do not start with a dot, sorted; none when it
+    is gone (another process may remove its run folder or a stale version meanwhile)."""
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(Path(e.path) for e in entries if not e.name.startswith("."))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def report_folders(root: Path) -> list[Path]:
+    """The ``<period>/<team>`` folders of an output folder: never the hidden run folders
+    and version stores that other processes create and remove while this one looks."""
+    return [team for period in _visible(root) if period.is_dir() and not period.is_symlink()
+            for team in _visible(period) if team.is_dir() and not team.is_symlink()]
+
+
+def report_files(root: Path, suffix: str) -> list[Path]:
+    """The published ``<period>/<team>/<report><suffix>`` files of an output folder."""
+    return [path for folder in report_folders(root) for path in _visible(folder)
+            if path.name.endswith(suffix)]
+
+
 def sweep_output(root: Path) -> None:
     """Remove what killed runs left anywhere in an output folder: run folders
     (``.tmp-<pid>-*``) and temporaries of dead processes at the top, and every report
@@ -319,10 +342,9 @@ def sweep_output(root: Path) -> None:
         if path.is_dir() and _owner_gone(_RUN_FOLDER.match(path.name), False, path):
             shutil.rmtree(path, ignore_errors=True)
     sweep_temporaries(root)
-    for folder in root.glob("*/*"):
-        if folder.is_dir() and not folder.is_symlink() and not folder.name.startswith("."):
-            with contextlib.suppress(OutputError):  # a read-only folder keeps its leftovers
-                sweep_folder(folder)
+    for folder in report_folders(root):
+        with contextlib.suppress(OutputError):  # a read-only folder keeps its leftovers
+            sweep_folder(folder)
 
 
 @contextlib.contextmanager

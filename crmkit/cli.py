@@ -28,6 +28,8 @@ _Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 _RUN_DEFAULTS = {"period": "last-month", "team": "all", "compare_to": "previous"}
 NOTEBOOKS_HELP = "notebooks folder (default: ./notebooks)"
 OUTPUT_HELP = "output folder (default: %(default)s)"
+BRANDING_HELP = ("branding file: company name, logo and accent colour of every page and "
+                 "index (default: params/branding.yaml if it exists)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,6 +159,7 @@ def _add_run(sub: _Sub) -> None:
         "--param", action="append", default=[], metavar="NAME=VALUE",
         help="a report's own parameter, e.g. --param active_days=60 (repeatable)",
     )
+    run.add_argument("--branding", default=None, help=BRANDING_HELP)
     run.set_defaults(handler=_run)
 
 
@@ -172,13 +175,17 @@ def _run(args: argparse.Namespace) -> int:
     report_notebook(args.report, folder)
     kernel = Kernel(find_database(args.database), folder, reports=(args.report,))
     try:
-        from crmkit.publish.runner import run_report  # lazy: Jupyter, pandas
+        # lazy: pydantic, Jupyter, pandas (while the kernel boots)
+        from crmkit.publish.presets import find_branding
+        from crmkit.publish.runner import run_report
 
+        branding = find_branding(args.branding)
         result = run_report(
             args.report, period=args.period, team=args.team, compare_to=args.compare_to,
             as_of=args.as_of, database=args.database, timezone=args.timezone,
             output=args.output, notebooks=folder, timeout=args.timeout,
             progress=print_progress, extra=extra, kernel=kernel, close_kernel=True,
+            branding=branding,
         )
     finally:
         kernel.close()
@@ -209,6 +216,7 @@ def _add_run_all(sub: _Sub) -> None:
     run_all.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     run_all.add_argument("--as-of", default=None, help=PARAMS["as_of"])
     run_all.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    run_all.add_argument("--branding", default=None, help=BRANDING_HELP)
     run_all.set_defaults(handler=_run_all)
 
 
@@ -216,10 +224,12 @@ def _run_all(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise ParameterError(f"--workers {args.workers} must be 1 or more")
     from crmkit.publish.batch import run_all, summary_table  # lazy: loads Jupyter, pandas
+    from crmkit.publish.presets import find_branding  # lazy: loads pydantic
 
     outcomes = run_all(
         args.preset, database=args.database, output=args.output, notebooks=args.notebooks,
         workers=args.workers, as_of=args.as_of, progress=not args.no_progress,
+        branding=find_branding(args.branding),
     )
     print(summary_table(outcomes))
     return 0 if all(o.ok for o in outcomes) else 1
@@ -259,13 +269,16 @@ def _install_kernel(args: argparse.Namespace) -> int:
 def _add_index(sub: _Sub) -> None:
     index = sub.add_parser("index", help="rebuild output/index.html from the reports present")
     index.add_argument("--output", default="output")
+    index.add_argument("--branding", default=None, help=BRANDING_HELP)
     index.set_defaults(handler=_index)
 
 
 def _index(args: argparse.Namespace) -> int:
-    from crmkit.publish.site import write_index  # lazy: the registry loads pandas
+    # lazy: the registry loads pandas, the branding pydantic
+    from crmkit.publish.presets import find_branding
+    from crmkit.publish.site import write_index
 
-    print(write_index(args.output))
+    print(write_index(args.output, branding=find_branding(args.branding)))
     return 0
 
 

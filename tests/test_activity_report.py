@@ -2,8 +2,11 @@
 
 The JSON twin's interactions (total and per type), active and new customers and the status
 counts are checked against independent SQL written directly against the DuckDB file, for a
-month company-wide and for a quarter of one team (team of an activity: its employee's team,
-else its customer's owner's; team of a deal: its owner's).
+month company-wide and for a quarter of one team. A team's interactions are its activities
+(team of an activity: its employee's team, else its customer's owner's); its customer
+figures count its customers (owner in the team; without an owner, the owner of the first won
+deal) with all their activities and won deals, and a customer is new in the period of its
+first won deal ever, company-wide.
 """
 
 from __future__ import annotations
@@ -29,28 +32,35 @@ def published(tmp_path_factory, demo_db):
     return {"month": (month, None), "quarter": (quarter, team)}
 
 
-def _scoped(team: str | None) -> tuple[str, str]:
-    """CTEs of the team's activities and won deals, written straight in SQL."""
+def _scoped(team: str | None) -> tuple[str, str, str]:
+    """CTEs of the team's activities, and of every activity and won deal of the team's
+    customers, written straight in SQL."""
     if team is None:
-        return "select * from activities", "select * from deals where status = 'won'"
+        return ("select * from activities", "select * from activities",
+                "select * from deals where status = 'won'")
     members = f"(select employee_id from employees where team_id = '{team}')"
     acts = f"""select a.* from activities a left join customers c using (customer_id)
                where coalesce(a.employee_id, c.owner_id) in {members}"""
-    deals = f"""select d.* from deals d left join customers c using (customer_id)
-                where d.status = 'won' and coalesce(d.owner_id, c.owner_id) in {members}"""
-    return acts, deals
+    first_owner = """(select owner_id from deals f where f.customer_id = c.customer_id
+                      and f.status = 'won' and f.closed_at is not null
+                      order by f.closed_at, f.deal_id limit 1)"""
+    theirs = f"""select customer_id from customers c
+                 where c.owner_id in {members}
+                    or (c.owner_id is null and {first_owner} in {members})"""
+    return (acts, f"select * from activities where customer_id in ({theirs})",
+            f"select * from deals where status = 'won' and customer_id in ({theirs})")
 
 
 def _truth(db, start: str, end: str, team: str | None) -> dict:
-    acts, won = _scoped(team)
+    team_acts, acts, won = _scoped(team)
     con = duckdb.connect(str(db), read_only=True)
-    cte = f"with acts as ({acts}), won as ({won})"
+    cte = f"with team_acts as ({team_acts}), acts as ({acts}), won as ({won})"
     truth = {"interactions": con.execute(
-        f"{cte} select count(*) from acts where occurred_at >= '{start}' and occurred_at < '{end}'"
-    ).fetchone()[0]}
+        f"{cte} select count(*) from team_acts where occurred_at >= '{start}' "
+        f"and occurred_at < '{end}'").fetchone()[0]}
     for t in TYPES:
         truth[f"interactions_{t}"] = con.execute(
-            f"{cte} select count(*) from acts where type = '{t}' "
+            f"{cte} select count(*) from team_acts where type = '{t}' "
             f"and occurred_at >= '{start}' and occurred_at < '{end}'").fetchone()[0]
     truth["active_customers"] = con.execute(f"""{cte}
         select count(distinct customer_id) from (
@@ -149,6 +159,6 @@ def test_html_matches_json(published):
     assert len(cards) == 14
     for name, shown in cards.items():
         assert shown == fmt(data["metrics"][name], METRICS[name].unit), name
-    assert "Customer activity report" in page and "2025-06-01 to 2025-06-30" in page
+    assert f"<h1>Customer activity — {data['team_name']} — {data['period']['label']}</h1>" in page and "2025-06-01 to 2025-06-30" in page
     assert "<script" not in page.lower() and page.count("<img") >= 4
     assert "def " not in page and "import crmkit" not in page

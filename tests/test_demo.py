@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pytest
 
 from crmkit.backends.duckdb import read_notes, read_settings
@@ -87,15 +88,15 @@ def test_settings_and_schema(con: duckdb.DuckDBPyConnection) -> None:
     [
         ("teams", 4, 4),
         ("employees", 28, 32),
-        ("customers", 2500, 3600),
+        ("customers", 3500, 4500),
         ("campaigns", 10, 14),
         ("campaign_costs", 2000, 8000),
         ("leads", 6500, 10000),
-        ("deals", 3300, 4800),
-        ("activities", 50_000, 70_000),
+        ("deals", 13_000, 18_000),
+        ("activities", 65_000, 90_000),
         ("tickets", 5000, 7000),
         ("tasks", 7000, 9000),
-        ("survey_responses", 3300, 4800),
+        ("survey_responses", 4300, 5800),
         ("quotas", 80, 200),
     ],
 )
@@ -127,6 +128,26 @@ def test_history_window_and_business_hours(con: duckdb.DuckDBPyConnection) -> No
     assert office > 0.9
     weekend = one(con, "SELECT avg((isodow(created_at) >= 6)::INT) FROM deals")
     assert weekend < 0.1
+
+
+def attainment(con: duckdb.DuckDBPyConnection, first: str, last: str) -> pd.DataFrame:
+    """Per seller and month from ``first`` to ``last`` (first days): the quota target (each
+    quota pro rata of its days in the month, as METRICS.md defines it) and revenue won."""
+    return con.execute(f"""
+        WITH months AS (
+            SELECT unnest(generate_series(DATE '{first}', DATE '{last}', INTERVAL 1 MONTH))::DATE AS m),
+        target AS (
+            SELECT m, q.employee_id, e.team_id,
+                   sum(q.target_amount * (least(q.period_end, m + INTERVAL 1 MONTH)::DATE
+                       - greatest(q.period_start, m)) / (q.period_end - q.period_start)) AS target
+            FROM months, quotas q JOIN employees e USING (employee_id)
+            WHERE q.period_start < m + INTERVAL 1 MONTH AND q.period_end > m GROUP BY ALL),
+        won AS (
+            SELECT date_trunc('month', closed_at)::DATE AS m, owner_id AS employee_id,
+                   sum(amount) AS revenue
+            FROM deals WHERE status = 'won' GROUP BY ALL)
+        SELECT m, employee_id, team_id, target, coalesce(revenue, 0) AS revenue
+        FROM target LEFT JOIN won USING (m, employee_id)""").df()
 
 
 def duckdb_ts(text: str) -> Any:
@@ -188,7 +209,7 @@ def test_deals_pipeline(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall():
         assert stage_p[stage] == prob
     win_rate = one(con, "SELECT avg((status = 'won')::INT) FROM deals WHERE status <> 'open'")
-    assert 0.25 <= win_rate <= 0.42
+    assert 0.3 <= win_rate <= 0.5  # new business wins less often than repeat business
     open_ = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE expected_close_at < '2025-07-01'), "
         "count(*) FILTER (WHERE expected_close_at >= '2025-08-01') FROM deals "
@@ -255,6 +276,10 @@ def test_story_midmarket_declines(con: duckdb.DuckDBPyConnection) -> None:
         "AND closed_at >= '2024-01-01'"
     ).fetchone()
     assert wr is not None and wr[0] < 0.8 * wr[1]
+    # the quotas were set before the decline: the team misses them, the others do not
+    last = attainment(con, "2025-04-01", "2025-06-01").groupby("team_id")[["revenue", "target"]].sum()
+    share = last["revenue"] / last["target"]
+    assert share["midmarket"] < 0.7 and share.drop("midmarket").min() > share["midmarket"] + 0.2
 
 
 def test_story_overloaded_agent(con: duckdb.DuckDBPyConnection) -> None:
@@ -285,12 +310,20 @@ def test_story_negative_roi_campaign(con: duckdb.DuckDBPyConnection) -> None:
         SELECT c.campaign_id,
                (SELECT sum(cost) FROM campaign_costs k WHERE k.campaign_id = c.campaign_id),
                coalesce((SELECT sum(amount) FROM attributed a
-                         WHERE a.campaign_id = c.campaign_id), 0)
+                         WHERE a.campaign_id = c.campaign_id), 0),
+               c.started_at < TIMESTAMP '2025-07-01' - INTERVAL 180 DAY
         FROM campaigns c""").fetchall()
-    negative = [cid for cid, cost, revenue in rows if revenue < cost]
-    assert negative == [STORY_NEGATIVE_ROI_CAMPAIGN]
-    cost, revenue = next((c, r) for cid, c, r in rows if cid == STORY_NEGATIVE_ROI_CAMPAIGN)
-    assert (revenue - cost) / cost < -0.5
+    roi = {cid: (revenue - cost) / cost for cid, cost, revenue, _ in rows}
+    assert roi[STORY_NEGATIVE_ROI_CAMPAIGN] < -0.5
+    # every other campaign old enough for its leads to have closed pays back or nearly (a
+    # younger one may not have won its first deals yet)
+    mature = [cid for cid, *_, old in rows if old and cid != STORY_NEGATIVE_ROI_CAMPAIGN]
+    assert len(mature) >= 8 and all(roi[cid] > -0.5 for cid in mature)
+    assert sum(roi[cid] > 0 for cid in mature) >= 0.75 * len(mature)
+    running = one(
+        con, f"SELECT ended_at IS NULL FROM campaigns WHERE campaign_id = '{STORY_NEGATIVE_ROI_CAMPAIGN}'"
+    )
+    assert running  # still spending in the last month, so the monthly pages show it
     channels = {r[0] for r in con.execute("SELECT DISTINCT channel FROM campaigns").fetchall()}
     assert {
         "email",
@@ -312,6 +345,8 @@ def test_story_idle_rep(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()
     assert rows[0][0] == STORY_IDLE_REP
     assert rows[0][1] < 0.2 * rows[1][1]
+    quarter = attainment(con, "2025-04-01", "2025-06-01").groupby("employee_id")[["revenue", "target"]].sum()
+    assert quarter.loc[STORY_IDLE_REP, "revenue"] < 0.5 * quarter.loc[STORY_IDLE_REP, "target"]
 
 
 def test_tickets_and_surveys(con: duckdb.DuckDBPyConnection) -> None:
@@ -332,8 +367,7 @@ def test_tickets_and_surveys(con: duckdb.DuckDBPyConnection) -> None:
         == 0
     )
     comments = {r[0] for r in con.execute("SELECT comment FROM survey_responses").fetchall()}
-    assert "<script>alert(1)</script> still broken" in comments
-    assert "Tom & Jerry <b>rock</b>" in comments
+    assert len(comments - {None}) >= 10
     nps_by_team = dict(
         con.execute(
             "SELECT e.team_id, avg((s.score >= 9)::INT) - avg((s.score <= 6)::INT) "
@@ -418,3 +452,48 @@ def test_facts_follow_customer_creation(
         f"WHERE f.{at} < c.created_at",
     )
     assert early == 0
+
+
+def test_texts_are_plain(con: duckdb.DuckDBPyConnection) -> None:
+    """The demo is a showcase: no markup, no spreadsheet formulas, no control or exotic
+    characters in any text (the tests that check escaping plant their own hostile text)."""
+    columns = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND data_type = 'VARCHAR'"
+    ).fetchall()
+    assert len(columns) > 20
+    for table, column in columns:
+        bad = one(
+            con,
+            f"SELECT count(*) FROM {table} WHERE regexp_matches({column}, '[<>]|^[=+@-]|[^ -~]')",
+        )
+        assert bad == 0, (table, column)
+
+
+def test_a_plausible_company(con: duckdb.DuckDBPyConnection) -> None:
+    """Over the last twelve months: marketing costs a few percent of revenue, most seller
+    months and nearly all team months land near the quota (the stories aside), and the
+    cost of a customer won through marketing is below what that customer first buys."""
+    cost, revenue = con.execute(
+        "SELECT (SELECT sum(cost) FROM campaign_costs WHERE date >= '2024-07-01'), "
+        "(SELECT sum(amount) FROM deals WHERE status = 'won' AND closed_at >= '2024-07-01')"
+    ).fetchone()  # type: ignore[misc]
+    assert 0.03 <= cost / revenue <= 0.08
+    df = attainment(con, "2024-07-01", "2025-06-01")
+    story = (df["employee_id"] == STORY_IDLE_REP) | (
+        (df["team_id"] == "midmarket") & (df["m"] >= pd.Timestamp("2025-01-01"))
+    )
+    share = (df["revenue"] / df["target"])[~story]
+    assert share.between(0.6, 1.3).mean() >= 0.55 and 0.85 <= share.median() <= 1.15
+    assert (share > 2.5).mean() < 0.05
+    teams = df[~story].groupby(["team_id", "m"])[["revenue", "target"]].sum()
+    assert (teams["revenue"] / teams["target"]).between(0.6, 1.3).mean() >= 0.75
+    cac, first_deal = con.execute("""
+        WITH first_won AS (
+            SELECT customer_id, arg_min(campaign_id, closed_at) AS campaign_id,
+                   arg_min(amount, closed_at) AS amount, min(closed_at) AS won_at
+            FROM deals WHERE status = 'won' GROUP BY 1)
+        SELECT (SELECT sum(cost) FROM campaign_costs WHERE date >= '2024-07-01') / count(*),
+               avg(amount)
+        FROM first_won WHERE campaign_id IS NOT NULL AND won_at >= '2024-07-01'""").fetchone()  # type: ignore[misc]
+    assert cac < first_deal

@@ -192,7 +192,7 @@ def test_revenue_trend_of_an_empty_window_says_so():
 
 
 def test_a_money_axis_never_repeats_a_tick_label():
-    assert compact(-0.0) == "0" and compact(-0.2) == "0" and compact(-12) == "-12"
+    assert compact(-0.0) == "0" and compact(-0.2) == "0" and compact(-12) == "\u221212"
     fig, ax = plotting.figure()
     ax.bar(["a", "b"], [0.0, 0.0])
     plotting.money_axis(ax)

@@ -148,7 +148,7 @@ def test_html_matches_json(published):
     assert set(cards) == NAMES - {"conversion_chi2_p_value"}
     for name, shown in cards.items():
         assert shown == fmt(data["metrics"][name], METRICS[name].unit, data["currency"]), name
-    assert "Marketing campaigns report" in page and "2025-06-01 to 2025-06-30" in page
+    assert f"<h1>Marketing campaigns — {data['team_name']} — {data['period']['label']}</h1>" in page and "2025-06-01 to 2025-06-30" in page
     assert page.count("<img") >= 3 and "<script" not in page.lower()
     assert "def " not in page  # code is hidden
     losses = [r for r in data["breakdowns"]["campaign"] if r["roi"] is not None and r["roi"] < 0]

@@ -131,7 +131,9 @@ def test_json_shape_and_planted_stories(published):
 def test_page(published):
     result, _ = published["month"]
     page = result.html.read_text()
-    assert "Employee performance report" in page and "<script" not in page.lower()
+    data = json.loads(result.json.read_text())
+    title = f"Employee performance — {data['team_name']} — {data['period']['label']}"
+    assert f"<h1>{title}</h1>" in page and "<script" not in page.lower()
     assert page.count("<img") >= 2 and page.count("<table") >= 4
     assert "Team median" in page
     assert "import crmkit" not in page  # code is hidden

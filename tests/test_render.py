@@ -93,17 +93,21 @@ def test_header_escapes_every_field_and_accepts_a_context():
     assert "<b>Compared with:</b> none" in blocks.header(_meta(comparison=None)).data
 
 
-def test_table_escapes_headings_cells_and_caption():
-    df = pd.DataFrame({MARKUP: [ATTACK, None], "amount": [1500.0, float("nan")]})
-    page = blocks.table(df, units={"amount": "money"}, currency=ATTACK, caption=QUOTED).data
+def test_table_escapes_headings_cells_caption_names_and_file_name():
+    df = pd.DataFrame({MARKUP: [ATTACK, None], "amount": [1500.0, float("nan")],
+                       "team_id": ["t1", "t2"]})
+    page = blocks.table(df, units={"amount": "money"}, currency=ATTACK, caption=QUOTED,
+                        names={"team_id": {"t1": MARKUP, "t2": QUOTED}}, filename=QUOTED).data
     _safe(page)
-    assert page.count(ESCAPED) == 2  # the text cell and the amount's currency
+    assert page.count(ESCAPED) == 2  # the text cell and the amount's heading (its currency)
     assert "<td class='n'>—</td>" in page and "<td></td>" in page
+    assert "<td>&lt;b&gt;x&lt;/b&gt;</td>" in page  # a team's name
+    assert "download='x-onmouseover-alert-1.csv'" in page
 
 
 def test_table_mentions_the_rows_left_out_and_says_when_empty():
     page = blocks.table(pd.DataFrame({"n": range(5)}), max_rows=2).data
-    assert page.count("<tr>") == 3 and "3 more rows in the JSON" in page
+    assert page.count("<tr>") == 3 and "3 more rows are in the CSV download (all 5 rows)." in page
     assert "No rows for this period and team." in blocks.table(pd.DataFrame({"n": []})).data
 
 
@@ -135,7 +139,7 @@ def test_roi_table_escapes_names_currency_and_caption():
     page = marketing.campaign_table(campaign, {"cost": 150.0, "roi": 0.67}, currency=ATTACK).data
     _safe(page)
     assert ESCAPED in page
-    assert "▼ -100.0% loss <span class='ck-flag'>provisional</span>" in page
+    assert "▼ \u2212100.0% loss <span class='ck-flag'>provisional</span>" in page
     assert "style='background:#fdecea'" in page and "Total (campaigns in scope)" in page
 
 

@@ -37,12 +37,17 @@ def test_activity_report_on_in_memory_store():
     assert {"interactions_by_type", "customer", "employee", "customer_status", "rfm_segments",
             "cohorts", "went_quiet", "top_revenue"} <= set(payload["breakdowns"])
     assert any("without a customer: 1." in n for n in data.notes)  # a7 in June
-    # team "b" (e2): activities a3, a6, a9, a10; deals d2, d3, d4
+    # team "b" (e2) logged a3, a6, a9, a10 and won d2, d3, d4, but every customer is owned by
+    # e1 (team "a"): b's interactions are its own activities, its customer figures are empty
     team = reports.activity.build(open_report("activity", period="2025-06", team="b", as_of="2025-07-15",
                                        store=store))
-    assert team.metrics["interactions"] == 1 and team.metrics["active_customers"] == 1  # c2
-    assert team.metrics["new_customers"] == 0  # c2's first purchase (of team b) is in 2024
-    assert team.breakdowns.went_quiet["customer_id"].tolist() == ["c4"]
+    assert team.metrics["interactions"] == 1 and team.metrics["active_customers"] == 0
+    assert team.metrics["new_customers"] == 0 and team.breakdowns.went_quiet.empty
+    owner = reports.activity.build(open_report("activity", period="2025-06", team="a",
+                                               as_of="2025-07-15", store=store))
+    for name in ("active_customers", "new_customers", "customers_active", "customers_lost"):
+        assert owner.metrics[name] == data.metrics[name], name  # a owns every customer
+    assert owner.breakdowns.went_quiet["customer_id"].tolist() == ["c4", "c11"]
     no_cmp = reports.activity.build(open_report("activity", period="2025-06", compare_to="none",
                                          as_of="2025-07-15", store=store))
     assert no_cmp.comparison is None and no_cmp.breakdowns.went_quiet.empty

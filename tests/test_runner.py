@@ -144,9 +144,12 @@ def test_html_matches_json(published):
     for name, shown in cards.items():
         expected = fmt(data["metrics"][name], METRICS[name].unit, data["currency"])
         assert shown == expected, name
-    # the header states report, period with dates, team, time zone, fingerprint, version
+    # the title and heading name report, team and period; the header states the period
+    # with dates, team, time zone, fingerprint, version
+    assert data["title"] == "Sales — All teams — 2025-06"
+    assert "<title>Sales — All teams — 2025-06</title>" in page
     for text in (
-        "Sales report",
+        "<h1>Sales — All teams — 2025-06</h1>",
         "2025-06-01 to 2025-06-30",
         "All teams",
         data["period"]["timezone"],

@@ -92,7 +92,8 @@ def _teams() -> pd.DataFrame:
 #   ck: activity Apr 15             -> start and end
 #   an activity without customer    -> ignored
 # S = {ca, cb, cf, cj, ck} = 5, E = {ca, cc, cd, cj, ck} = 5, N = {cc} = 1,
-# retention = (5 - 1) / 5 = 0.8; active at both instants = {ca, cj, ck} = 3.
+# still active at the end R = S ∩ E = {ca, cj, ck} = 3: retention = R / S = 3 / 5 = 0.6
+# (the old (E − N) / S gave 0.8, counting cd, who came back, as retained).
 def _activities() -> pd.DataFrame:
     rows = [("a1", "ca", dt(2025, 5, 10)), ("a2", "cb", dt(2025, 3, 10)),
             ("a3", "cd", dt(2025, 6, 20)), ("a4", "ce", dt(2025, 7, 1)),
@@ -201,18 +202,26 @@ def test_retention_with_hand_made_customers(t):
     r = satisfaction.retention(t["activities"], t["deals"], JUNE, active_days=90)
     assert r["retention_start_customers"] == 5
     assert r["retention_end_customers"] == 5
-    assert r["retention_new_customers"] == 1
-    assert r["retained"] == 3
-    assert r["retention_rate"] == pytest.approx(0.8)
+    assert r["retention_retained_customers"] == 3
+    assert r["retention_rate"] == pytest.approx(0.6)
 
 
 def test_retention_window_is_a_parameter(t):
     # 30 days: start window [May 2, Jun 1): ca (May 10), cj (May 20); ck (Apr 15) is out.
-    # End window [Jun 1, Jul 1): cc, cd, cj. (3 − 1) / 2 = 1.0; active at both: cj only.
+    # End window [Jun 1, Jul 1): cc, cd, cj. Active at both: cj only: 1 / 2 (the old
+    # (E − N) / S said (3 − 1) / 2 = 100%).
     r = satisfaction.retention(t["activities"], t["deals"], JUNE, active_days=30)
     assert (r["retention_start_customers"], r["retention_end_customers"]) == (2, 3)
-    assert (r["retention_new_customers"], r["retained"]) == (1, 1)
-    assert r["retention_rate"] == pytest.approx(1.0)
+    assert r["retention_retained_customers"] == 1
+    assert r["retention_rate"] == pytest.approx(0.5)
+
+
+def test_retention_of_a_period_not_over_stops_at_the_as_of_instant(t):
+    # as of Jun 12: end window [Mar 14, Jun 12): ca, cj (May 20, Jun 10), ck; cb (Mar 10)
+    # and cf (Mar 3) have dropped out, cc (Jun 15) and cd (Jun 20) are still ahead.
+    r = satisfaction.retention(t["activities"], t["deals"], JUNE, as_of_end=dt(2025, 6, 12))
+    assert (r["retention_start_customers"], r["retention_retained_customers"],
+            r["retention_end_customers"]) == (5, 3, 3)
 
 
 # -- one period, comparison, empty period --------------------------------------------------------
@@ -225,7 +234,7 @@ def test_summary_and_tests(t):
     assert (m["nps_promoters"], m["nps_passives"], m["nps_detractors"]) == (4, 1, 3)
     assert m["nps_promoter_share"] == 0.5 and m["nps_detractor_share"] == 0.375
     assert (m["csat"], m["csat_responses"], m["ces"], m["ces_responses"]) == (0.6, 5, 5.0, 4)
-    assert m["retention_rate"] == pytest.approx(0.8)
+    assert m["retention_rate"] == pytest.approx(0.6)
     may = satisfaction.summary(t["survey_responses"], t["activities"], t["deals"], MAY)
     tests = satisfaction.significance(june, may)
     # NPS: diff (0.125 − (−1)) against the adjusted variances of June and May

@@ -23,6 +23,7 @@ import pandas as pd
 from crmkit import stats
 from crmkit.metrics import _frames as F
 from crmkit.metrics._frames import Frame
+from crmkit.metrics.customers import CustomerBook, first_won_deals
 from crmkit.periods import Period
 
 __all__ = [
@@ -240,14 +241,14 @@ def active_customers(activities: Frame, deals: Frame, period: Period) -> int:
 
 
 def new_customers(deals: Frame, period: Period) -> int:
-    """Customers whose first won deal (earliest ``closed_at`` in ``deals``) is in the period."""
+    """Customers whose first won deal (earliest ``closed_at`` in ``deals``) is in the period.
+
+    Pass every deal of the customers counted (a :class:`~crmkit.metrics.customers.CustomerBook`'s
+    deals, or the unscoped table), not a team's own deals: a customer is new once,
+    company-wide, in the period of its first won deal ever.
+    """
     row = F.one_row(
-        F.lazy(deals)
-        .filter((nw.col("status") == "won") & ~nw.col("customer_id").is_null()
-                & ~nw.col("closed_at").is_null())
-        .group_by("customer_id").agg(first=nw.col("closed_at").min())
-        .filter(_in(period, "first"))
-        .select(n=nw.len())
+        first_won_deals(deals).filter(_in(period, "closed_at")).select(n=nw.len())
     )
     return _int(row["n"])
 
@@ -419,8 +420,8 @@ def cohort_retention(deals: Frame, months: list[Period], end: datetime) -> pd.Da
         & ~nw.col("closed_at").is_null()
     )
     first = F.to_pandas(
-        won.group_by("customer_id").agg(first=nw.col("closed_at").min())
-        .with_columns(cohort=F.bucket("first", buckets))
+        first_won_deals(deals)
+        .with_columns(cohort=F.bucket("closed_at", buckets))
         .filter(~nw.col("cohort").is_null())
         .select("customer_id", "cohort")
     )
@@ -500,18 +501,22 @@ class Summary(TypedDict):
 
 def summary(
     activities: Frame, deals: Frame, customers: Frame, period: Period, at: datetime,
-    active_days: float = 90, lost_days: float = 180,
+    active_days: float = 90, lost_days: float = 180, book: CustomerBook | None = None,
 ) -> Summary:
     """Every headline Customer-activity KPI of one period under its METRICS.md name.
 
-    ``at`` is the instant the status is taken at (the period end, or the end of the as-of
-    day when earlier). Returns ``{"metrics": {...}, "status": frame, "status_counts": {...}}``.
+    Interactions count ``activities``; the customer figures (active, new, status) count the
+    customers of ``book`` with all their activities and deals (:func:`crmkit.metrics.customers.book`;
+    without one: ``customers`` with ``activities`` and ``deals``). ``at`` is the instant the
+    status is taken at (the period end, or the end of the as-of day when earlier). Returns
+    ``{"metrics": {...}, "status": frame, "status_counts": {...}}``.
     """
-    acts, dls = F.lazy(activities), F.lazy(deals)
-    status = customer_status(acts, dls, customers, at, active_days, lost_days)
+    book = book or CustomerBook(customers, activities, deals)
+    acts, dls = F.lazy(book.activities), F.lazy(book.deals)
+    status = customer_status(acts, dls, book.customers, at, active_days, lost_days)
     counts = _status_counts(status)
     metrics: dict[str, Any] = {
-        **interactions(acts, period),
+        **interactions(F.lazy(activities), period),
         "active_customers": active_customers(acts, dls, period),
         "new_customers": new_customers(dls, period),
         "customers_active": counts["active"],

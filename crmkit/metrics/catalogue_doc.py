@@ -2,7 +2,8 @@
 
 The page has a hand-written part (conventions: periods, intervals, changes, small samples)
 and, below a marker line, the catalogue: one table per report of every metric's name,
-label, unit, direction, how its change reads and its definition, as
+label, unit, direction, how its change reads (pp, pts or %), whether team figures add up
+to the company figure, and its definition, as
 :mod:`crmkit.metrics.definitions` holds them. :func:`regenerate` keeps the hand-written part
 and rewrites the rest; ``make docs`` runs it (``python -m crmkit.metrics.catalogue_doc
 docs/METRICS.md``), and ``tests/test_docs.py`` fails when the file is not what it would write.
@@ -58,16 +59,17 @@ def _row(metric: Metric) -> str:
             f"explain; add it to UNITS in {__name__}"
         )
     better = "higher" if metric.higher_is_better else "lower"
-    change = "points" if metric.change_in_points else "%"
+    adds_up = "yes" if metric.additive else "no"
     return (
-        f"| `{metric.name}` | {_cell(metric.label)} | {metric.unit} | {better} | {change} | "
-        f"{_cell(metric.definition)} |"
+        f"| `{metric.name}` | {_cell(metric.label)} | {metric.unit} | {better} | "
+        f"{metric.change_reads} | {adds_up} | {_cell(metric.definition)} |"
     )
 
 
 def _table(metrics: Iterable[Metric]) -> list[str]:
     rows = [_row(m) for m in metrics]
-    return ["| metric | label | unit | better | change | definition |", "|---|---|---|---|---|---|", *rows]
+    return ["| metric | label | unit | better | change | adds up | definition |",
+            "|---|---|---|---|---|---|---|", *rows]
 
 
 def catalogue_markdown(catalogue: Mapping[str, Sequence[Metric]] = CATALOGUE) -> str:

@@ -3,25 +3,86 @@
 Reports print these definitions next to the numbers, the JSON twin carries them, and
 ``docs/METRICS.md`` is generated from them. A name means one thing everywhere (``deals_won``
 of Sales is the one Marketing shows), so each is defined once, grouped here by the report
-that introduces it.
+that introduces it. Beside its words, a metric says as data how its change reads (in
+points, or relative) and whether team figures add up to the company figure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from crmkit import stats
+
+__all__ = ["ADDITIVE_UNITS", "CATALOGUE", "METRICS", "Metric"]
+
+#: Units whose team figures add up to the company figure unless a metric says otherwise:
+#: counts and money. Rates, scores, times, per-unit money and p-values never add up.
+ADDITIVE_UNITS = frozenset({"count", "money"})
+
+#: A field left to its unit (see :meth:`Metric.__post_init__`).
+_FROM_UNIT: Any = None
 
 
 @dataclass(frozen=True)
 class Metric:
+    """One metric of the catalogue: its name in the JSON, its label on the page, its unit,
+    its definition in words, and how its changes and team figures read."""
+
     name: str
     label: str
     unit: str  # count | money | rate | days | money_per_day | score | minutes | hours | p_value
     definition: str
     higher_is_better: bool = True
-    #: A signed score (NPS, −100..100) whose change reads best as a difference in points:
-    #: a relative change of a value near zero is meaningless. The JSON keeps the relative
-    #: change; pages show the points.
-    change_in_points: bool = False
+    #: Whether a change reads as a difference in points rather than a relative change:
+    #: every rate or share (in percentage points: ``change_pp`` in the JSON, "+3.1 pp" on
+    #: the page) and signed scores such as NPS (in points: ``change_points``, "+24.2 pts"),
+    #: whose relative change near zero means nothing. Not given: True for unit ``rate`` (a
+    #: rate cannot say False), False otherwise (counts, money and times change relatively).
+    change_in_points: bool = _FROM_UNIT
+    #: Whether the team figures add up to the company figure (every team's report of the
+    #: same period, summed). Not given: True for counts and money (:data:`ADDITIVE_UNITS`);
+    #: an average, median or ratio in those units says False and its definition says why.
+    additive: bool = _FROM_UNIT
+
+    def __post_init__(self) -> None:
+        if self.change_in_points is None:
+            object.__setattr__(self, "change_in_points", self.unit == "rate")
+        if self.additive is None:
+            object.__setattr__(self, "additive", self.unit in ADDITIVE_UNITS)
+        if self.unit == "rate" and not self.change_in_points:
+            raise ValueError(f"metric {self.name!r}: a rate changes in percentage points")
+        if self.additive and self.unit not in ADDITIVE_UNITS:
+            raise ValueError(f"metric {self.name!r}: only counts and money add up over teams")
+
+    @property
+    def change_reads(self) -> str:
+        """How a change of this metric is stated: ``pp`` (percentage points), ``pts``
+        (points) or ``%`` (relative change)."""
+        if not self.change_in_points:
+            return "%"
+        return "pp" if self.unit == "rate" else "pts"
+
+    @property
+    def points_key(self) -> str | None:
+        """Where the JSON keeps a change in points: ``change_pp`` for a rate,
+        ``change_points`` for a score that changes in points, None otherwise."""
+        if not self.change_in_points:
+            return None
+        return "change_pp" if self.unit == "rate" else "change_points"
+
+    def change_between(self, current: float | None, previous: float | None
+                       ) -> dict[str, float | None]:
+        """The change from ``previous`` to ``current`` as the JSON states it: ``change``,
+        the relative change (None for a metric that changes in points, or when ``previous``
+        is 0 or N/A), and for a metric that changes in points its difference, under
+        :attr:`points_key`: in percentage points for a rate (3.1 for +3.1 pp), in points
+        for a score."""
+        if self.points_key is None:
+            return {"change": stats.change(current, previous)}
+        scale = 100.0 if self.unit == "rate" else 1.0
+        diff = None if current is None or previous is None else scale * (current - previous)
+        return {"change": None, self.points_key: diff}
 
 
 _SALES = (
@@ -37,9 +98,13 @@ _SALES = (
     Metric("win_rate", "Win rate", "rate",
            "Won / (won + lost) over the deals closed in the period, with a Wilson 95% interval."),
     Metric("avg_deal_size", "Average deal size", "money",
-           "Revenue / deals won in the period (the median deal is shown beside it)."),
+           "Revenue / deals won in the period (the median deal is shown beside it). An average: "
+           "team figures do not add up to the company figure.",
+           additive=False),
     Metric("deal_size_median", "Median deal size", "money",
-           "Median amount of the deals won in the period."),
+           "Median amount of the deals won in the period. A median: team figures do not add up to "
+           "the company figure.",
+           additive=False),
     Metric("sales_cycle_days_median", "Sales cycle (median)", "days",
            "closed_at − created_at in days (fractional: elapsed hours / 24) for the deals won in the period: "
            "the median.",
@@ -126,14 +191,25 @@ _PERFORMANCE = (
            "colleagues in the same role who were employed all period. Flagged high (possible overload) or low"
            " (possibly idle) at ≥ 1.5× or ≤ 0.5× that median when the gap is also beyond 3 robust spreads "
            "between colleagues (median absolute deviation of log workload) and not chance (Poisson test, p < "
-           "0.01); only in roles with at least 3 colleagues employed all period."),
+           "0.01); only in roles with at least 3 colleagues employed all period. A per-person figure, read "
+           "against colleagues: not summed over teams.",
+           additive=False),
+)
+
+#: Which customers a team's customer figures count (activity and retention).
+_TEAM_CUSTOMERS = (
+    "For a team: the team's customers, those whose owner (customers.owner_id) is a member or, for a "
+    "customer without an owner, whose first won deal's owner is, with all their activities and won "
+    "deals whoever logged them, so each customer counts for one team (a customer with neither an "
+    "owner nor a won deal counts for the company only)."
 )
 
 _ACTIVITY = (
     Metric("interactions", "Interactions", "count",
            "Activities whose occurred_at falls in the period, of every type; also shown per type, per "
            "customer and per employee. An activity without a customer counts here but in no per-customer "
-           "figure."),
+           "figure. For a team: the team's activities (its members', and those without an employee whose "
+           "customer the team owns)."),
     Metric("interactions_call", "Interactions: call", "count",
            "Activities of type call whose occurred_at falls in the period (0 when none)."),
     Metric("interactions_email", "Interactions: email", "count",
@@ -151,22 +227,26 @@ _ACTIVITY = (
     Metric("interactions_other", "Interactions: other", "count",
            "Activities of type other whose occurred_at falls in the period (0 when none)."),
     Metric("active_customers", "Active customers (in period)", "count",
-           "Customers with at least one activity (occurred_at) or one won deal (closed_at) in the period."),
+           "Customers with at least one activity (occurred_at) or one won deal (closed_at) in the period. "
+           + _TEAM_CUSTOMERS),
     Metric("new_customers", "New customers", "count",
-           "Customers whose first won deal ever (the earliest closed_at among the won deals in this report's "
-           "scope: the team's deals for a team report) falls in the period."),
+           "Customers whose first won deal ever falls in the period: the earliest closed_at among all their "
+           "won deals in the whole data, whichever team won them, so a customer is new once, company-wide. A"
+           " team's new customers are those of its customers (owned by a member or, without an owner, whose "
+           "first won deal's owner is a member): team figures add up to the company figure."),
     Metric("customers_active", "Status at end: active", "count",
            "Customers whose last contact (activity or won deal) before the period end is at most active_days "
            "(default 90) days before the end, counted exactly: a contact exactly 90 days before is active. "
-           "The end is the period end, or the end of the as-of day when that is earlier."),
+           "The end is the period end, or the end of the as-of day when that is earlier. " + _TEAM_CUSTOMERS),
     Metric("customers_at_risk", "Status at end: at risk", "count",
            "Customers whose last contact before the period end is more than active_days (default 90) and at "
-           "most lost_days (default 180) days before the end.",
+           "most lost_days (default 180) days before the end. " + _TEAM_CUSTOMERS,
            higher_is_better=False),
     Metric("customers_lost", "Status at end: lost", "count",
            "Customers whose last contact before the period end is more than lost_days (default 180) days "
            "before the end. Customers of the scope (created before the end) with no activity and no purchase "
-           "ever before the end are 'never active' and are in none of the three status counts.",
+           "ever before the end are 'never active' and are in none of the three status counts. "
+           + _TEAM_CUSTOMERS,
            higher_is_better=False),
     Metric("rfm", "RFM segments", "score",
            "Customers with at least one won deal in the 365 days before the period end. Recency: whole days "
@@ -178,36 +258,45 @@ _ACTIVITY = (
            "up. Segments by R and FM: champions: R 5, FM 4–5; loyal: R 3–4, FM 4–5; potential loyalist: R "
            "4–5, FM 2–3; new: R 5, FM 1; promising: R 4, FM 1; need attention: R 3, FM 3; about to sleep: R "
            "3, FM 1–2; at risk: R 1–2, FM 3–4; can't lose: R 1–2, FM 5; hibernating: R 2, FM 1–2; lost: R 1, "
-           "FM 1–2."),
+           "FM 1–2. For a team: the team's customers, with all their won deals."),
     Metric("cohort_retention", "Cohort retention", "rate",
            "Customers grouped by the month of their first won deal ever (cohort); for each later month, the "
            "share of the cohort with at least one won deal in that month. Month 0 is 100% by construction. "
-           "Months are local calendar months; purchases after the period end are not counted."),
+           "Months are local calendar months; purchases after the period end are not counted. For a team: "
+           "the team's customers, with all their won deals."),
     Metric("went_quiet", "Went quiet", "count",
            "Customers with at least one contact (activity or won deal) in the comparison period and none in "
            "this period, with their last contact before the period end, their owner and their revenue (won "
-           "deals) in the 365 days before the period end."),
+           "deals) in the 365 days before the period end. " + _TEAM_CUSTOMERS),
 )
 
 _MARKETING = (
     Metric("cost", "Marketing cost", "money",
            "Sum of campaign_costs.cost whose date (a calendar day in the company time zone) falls in the "
-           "period, over the campaigns in scope (a team's report: the campaigns whose team_id is that team).",
+           "period, over the campaigns in scope (a team's report: the campaigns whose team_id is that team;"
+           " a campaign without a team counts in the company figure only).",
            higher_is_better=False),
     Metric("leads", "Leads", "count",
            "Leads created in the period, attributed to a campaign by the lead's campaign_id, per campaign and"
            " per channel (the campaign's channel; a lead without a campaign keeps its own channel). Headline:"
-           " leads of the campaigns in scope."),
+           " leads of the campaigns in scope (a campaign without a team counts in the company figure "
+           "only)."),
     Metric("cost_per_lead", "Cost per lead", "money",
-           "Cost / leads of the same campaigns in the period; N/A when there are no leads.",
+           "Cost / leads of the same campaigns in the period; N/A when there are no leads. A ratio: "
+           "team figures do not add up to the company figure.",
+           additive=False,
            higher_is_better=False),
     Metric("acquired_customers", "Acquired customers", "count",
-           "New customers acquired by marketing: customers whose first won deal ever (by closed_at) closes in"
-           " the period, each counted for the campaign that first deal is attributed to; the headline counts "
-           "those attributed to a campaign in scope. The denominator of CAC."),
+           "New customers acquired by marketing: customers whose first won deal ever (the earliest closed_at "
+           "in the whole data, all teams; ties: the smallest deal_id) closes in the period, the new customers"
+           " of Customer activity, each counted for the campaign that first deal is attributed to; the "
+           "headline counts those attributed to a campaign in scope (a campaign without a team counts in the"
+           " company figure only). The denominator of CAC."),
     Metric("cac", "Customer acquisition cost", "money",
-           "Cost / new customers: the customers whose first won deal ever is attributed to the campaign and "
-           "closes in the period. N/A when there are none.",
+           "Cost / acquired customers: the customers whose first won deal ever is attributed to the campaign "
+           "and closes in the period. N/A when there are none. A ratio: team figures do not add up to the "
+           "company figure.",
+           additive=False,
            higher_is_better=False),
     Metric("roi", "ROI", "rate",
            "(revenue − cost) / cost, revenue of the attributed deals won in the period. N/A when cost is 0: a"
@@ -253,18 +342,23 @@ _SATISFACTION = (
     Metric("ces_responses", "CES responses", "count",
            "ces survey responses with responded_at in the period."),
     Metric("retention_rate", "Customer retention", "rate",
-           "(E − N) / S, where S = customers active at the period start, E = customers active at the period "
-           "end and N = new customers (first won deal in the period). A customer is active at an instant t "
-           "when it has an activity (occurred_at) or a won deal (closed_at) in the 90 days before t (the "
-           "window is a report parameter, stated in the data notes). Customers who come back after a pause "
-           "count in E, so the rate can exceed 100%. For a team: the team's activities and deals (team of a "
-           "fact). N/A when S is 0."),
+           "R / S: of the S customers active at the period start, the share R still active at its end (or "
+           "at the end of the as-of day while the period is not over); always between 0 and 100%. A "
+           "customer is active at an instant t when it has an activity (occurred_at) or a won deal "
+           "(closed_at) in the 90 days before t (the window is a report parameter, stated on the page). "
+           "Customers who were not active at the start (new ones, or back after a pause) are not in it. Its "
+           "change is tested with a two-proportion z-test of R out of S. "
+           + _TEAM_CUSTOMERS + " N/A when S is 0."),
     Metric("retention_start_customers", "Active at start (S)", "count",
-           "Customers with an activity or a won deal in the 90 days before the period start."),
+           "Customers with an activity or a won deal in the 90 days before the period start. "
+           + _TEAM_CUSTOMERS),
+    Metric("retention_retained_customers", "Still active at end (R)", "count",
+           "Customers active at the period start (S) who are also active at its end: an activity or a won "
+           "deal in the 90 days before the period end. " + _TEAM_CUSTOMERS),
     Metric("retention_end_customers", "Active at end (E)", "count",
-           "Customers with an activity or a won deal in the 90 days before the period end."),
-    Metric("retention_new_customers", "New customers (N)", "count",
-           "Customers whose first won deal (earliest closed_at among their won deals) is in the period."),
+           "Customers with an activity or a won deal in the 90 days before the period end: the R still "
+           "active since the start, and E − R who were not active at the start (new customers, or customers"
+           " back after a pause). " + _TEAM_CUSTOMERS),
 )
 
 #: Every metric, grouped by the report that introduces it (a metric is defined once: a

@@ -30,6 +30,7 @@ import pandas as pd
 from crmkit import stats
 from crmkit.metrics import _frames as F
 from crmkit.metrics._frames import Frame
+from crmkit.metrics.customers import first_won_deals
 from crmkit.parameters import ALL_TEAMS
 from crmkit.periods import Period
 
@@ -265,21 +266,13 @@ def new_customer_cells(
     """New customers per (period, campaign, channel): customers whose first won deal ever
     closes in the period, counted for the campaign that deal is attributed to.
 
-    The first won deal is the earliest ``closed_at`` over the customer's whole history
-    (ties: the smallest ``deal_id``), so pass the unscoped deals table.
+    The first won deal is :func:`crmkit.metrics.customers.first_won_deals`' (the earliest
+    ``closed_at`` over the customer's whole history, all teams; ties: the smallest
+    ``deal_id``): the new customers of Customer activity. Pass the unscoped deals table.
     """
-    won = F.lazy(deals).filter((nw.col("status") == "won") & ~nw.col("customer_id").is_null())
-    first_at = _labelled(
-        won.group_by("customer_id").agg(_first_at=nw.col("closed_at").min()),
-        "_first_at", _instants(_periods(periods)),
-    )
-    first_deal = (
-        won.select("deal_id", "customer_id", "closed_at")
-        .join(first_at, on="customer_id", how="inner")
-        .filter(nw.col("closed_at") == nw.col("_first_at"))
-        .group_by("customer_id", "period").agg(_first_deal=nw.col("deal_id").min())
-        .select("period", nw.col("_first_deal").alias("deal_id"))
-    )
+    first_deal = _labelled(
+        first_won_deals(deals), "closed_at", _instants(_periods(periods))
+    ).select("period", "deal_id")
     df = F.to_pandas(
         attributed_deals(deals, leads, campaigns, campaign_ids)
         .join(first_deal, on="deal_id", how="inner")

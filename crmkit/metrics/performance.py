@@ -45,6 +45,7 @@ from crmkit import stats
 from crmkit.metrics import _frames as F
 from crmkit.metrics import sales
 from crmkit.metrics._frames import Frame
+from crmkit.metrics.definitions import METRICS
 from crmkit.model import ACTIVITY_TYPES, empty_frame
 from crmkit.periods import Period
 
@@ -688,7 +689,9 @@ def by_employee(
 
 def _person_changes(frame: pd.DataFrame, prev_fig: pd.DataFrame) -> dict[str, Any]:
     """Each person's value in the comparison period and its change (for the people
-    employed for the whole of both periods)."""
+    employed for the whole of both periods): ``<metric>_change`` relative, and for a rate
+    ``<metric>_change_pp`` in percentage points (its ``_change`` is then N/A), by
+    :meth:`~crmkit.metrics.definitions.Metric.change_between`."""
     p = frame[["employee_id"]].merge(prev_fig, on="employee_id", how="left")
     counts = [c for c in prev_fig.columns if prev_fig[c].dtype.kind == "i"]
     p[counts] = p[counts].fillna(0)
@@ -696,27 +699,24 @@ def _person_changes(frame: pd.DataFrame, prev_fig: pd.DataFrame) -> dict[str, An
     extra: dict[str, Any] = {}
     for m in PERSON_METRICS:
         extra[f"{m}_previous"] = p[m].to_numpy()
-        extra[f"{m}_change"] = [
-            stats.change(_num(c), _num(pv)) if ok else None
-            for c, pv, ok in zip(frame[m], p[m], comparable, strict=True)
-        ]
+        found = [METRICS[m].change_between(_num(c), _num(pv)) if ok else {}
+                 for c, pv, ok in zip(frame[m], p[m], comparable, strict=True)]
+        for key in ("change", *filter(None, [METRICS[m].points_key])):
+            extra[f"{m}_{key}"] = [f.get(key) for f in found]
     return extra
 
 
 def _team_medians(medians: dict[str, tuple[Any, int]],
                   prev_medians: dict[str, tuple[Any, int]]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "metric": m,
-                "team_median": medians[m][0],
-                "employees": medians[m][1],
-                "team_median_previous": prev_medians.get(m, (None, 0))[0],
-                "change": stats.change(medians[m][0], prev_medians.get(m, (None, 0))[0]),
-            }
-            for m in PERSON_METRICS
-        ]
-    )
+    """One row per metric: the team median, its colleagues, the comparison period's median
+    and the change (``change`` relative; ``change_pp`` for a rate, whose ``change`` is N/A)."""
+    rows = []
+    for m in PERSON_METRICS:
+        now, before = medians[m][0], prev_medians.get(m, (None, 0))[0]
+        rows.append({"metric": m, "team_median": now, "employees": medians[m][1],
+                     "team_median_previous": before, "change_pp": None,
+                     **METRICS[m].change_between(now, before)})
+    return pd.DataFrame(rows)
 
 
 def _num(v: Any) -> float | None:

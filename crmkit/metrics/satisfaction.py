@@ -13,7 +13,7 @@ satisfied (scale 1–5); CES is the mean score on 1–7, where higher means easi
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 import narwhals as nw
@@ -34,6 +34,7 @@ __all__ = [
     "nps_by_team",
     "nps_counts",
     "retention",
+    "retention_sentence",
     "score_distribution",
     "score_summary",
     "significance",
@@ -163,17 +164,23 @@ def _welch(a: dict[str, Any], b: dict[str, Any]) -> stats.Test:
 
 
 def retention(
-    activities: Frame, deals: Frame, period: Period, active_days: int = ACTIVE_DAYS
+    activities: Frame, deals: Frame, period: Period, active_days: int = ACTIVE_DAYS,
+    as_of_end: datetime | None = None,
 ) -> dict[str, Any]:
-    """Customer retention rate (E − N) / S over the period.
+    """Customer retention over the period: R / S, always within 0..1.
 
-    S: customers active at the period start, E: active at the period end, N: customers
-    whose first won deal is in the period. Active at instant t: an activity (occurred_at)
-    or a won deal (closed_at) in ``[t − active_days, t)``. Also returns ``retained``, the
-    customers active at both instants (shown in the data notes).
+    S: customers active at the period start; R: those of them still active at its end (the
+    period end, or ``as_of_end``, the instant the report is made at, when earlier); E: every
+    customer active at the end (R, and E − R who were not active at the start: new, or back
+    after a pause). Active at instant t: an activity (occurred_at) or a won deal (closed_at)
+    in ``[t − active_days, t)``. Pass every activity and deal of the customers counted (a
+    :class:`~crmkit.metrics.customers.CustomerBook`), so each customer counts once. The rate
+    is N/A when S is 0.
     """
     window = timedelta(days=active_days)
     start, end = period.start_utc, period.end_utc
+    if as_of_end is not None:
+        end = max(min(end, as_of_end), start)
     s_from, e_from = start - window, end - window
     won = F.lazy(deals).filter(
         (nw.col("status") == "won") & ~nw.col("customer_id").is_null()
@@ -194,24 +201,34 @@ def retention(
         .group_by("customer_id")
         .agg(nw.col("s").max(), nw.col("e").max())
         .select(
-            S=nw.col("s").sum(), E=nw.col("e").sum(), retained=(nw.col("s") * nw.col("e")).sum()
+            S=nw.col("s").sum(), E=nw.col("e").sum(), R=(nw.col("s") * nw.col("e")).sum()
         )
     )
-    new = F.one_row(
-        won.group_by("customer_id").agg(first=nw.col("closed_at").min())
-        .filter(F.in_window("first", start, end))
-        .select(n=nw.len())
-    )
-    s, e = int(row["S"] or 0), int(row["E"] or 0)
-    n_new = int(new["n"] or 0)
+    s, r, e = int(row["S"] or 0), int(row["R"] or 0), int(row["E"] or 0)
     return {
-        "retention_rate": stats.ratio(e - n_new, s),
+        "retention_rate": stats.ratio(r, s),
         "retention_start_customers": s,
+        "retention_retained_customers": r,
         "retention_end_customers": e,
-        "retention_new_customers": n_new,
-        "retained": int(row["retained"] or 0),
         "active_days": active_days,
     }
+
+
+def retention_sentence(parts: dict[str, Any]) -> str:
+    """The retention of :func:`retention` in words, with the same numbers as its card."""
+    s, r, e = (parts[k] for k in ("retention_start_customers", "retention_retained_customers",
+                                  "retention_end_customers"))
+    window = (f"(an activity or a won deal in the {parts['active_days']} days before the "
+              "instant)")
+    if not s:
+        return (f"No customer was active at the period start {window}: retention is N/A. "
+                f"{e:,} customer(s) were active at its end.")
+    return (
+        f"Retention = R / S: {r:,} of the {s:,} customers active at the period start {window} "
+        f"were still active at its end: {100 * r / s:.1f}%. Of the {e:,} customers active at "
+        f"the end, {e - r:,} were not active at the start (new customers, or back after a "
+        "pause): they do not count in the rate."
+    )
 
 
 # -- one period -----------------------------------------------------------------------------
@@ -229,10 +246,13 @@ class Summary(TypedDict):
 
 def summary(
     survey_responses: Frame, activities: Frame, deals: Frame, period: Period,
-    active_days: int = ACTIVE_DAYS,
+    active_days: int = ACTIVE_DAYS, as_of_end: datetime | None = None,
 ) -> Summary:
     """Every headline satisfaction KPI for one period under its METRICS.md name.
 
+    The scores count ``survey_responses``; retention counts the customers of ``activities``
+    and ``deals`` (pass a :class:`~crmkit.metrics.customers.CustomerBook`'s, so each
+    customer counts for one team), at the period end or ``as_of_end`` when earlier.
     Returns ``{"metrics", "intervals", "samples", "moments", "retention"}``; metrics are
     plain numbers, None when N/A.
     """
@@ -243,7 +263,7 @@ def summary(
     detractors = stats.wilson(n_nps["detractors"], n_nps["n"])
     csat_i = stats.wilson(s["csat"]["satisfied"], s["csat"]["n"])
     ces_i = t_interval(s["ces"]["n"], s["ces"]["mean"], s["ces"]["var"])
-    ret = retention(activities, deals, period, active_days)
+    ret = retention(activities, deals, period, active_days, as_of_end)
     metrics = {
         "nps": nps_i.value,
         "nps_responses": n_nps["n"],
@@ -258,8 +278,8 @@ def summary(
         "ces_responses": s["ces"]["n"],
         "retention_rate": ret["retention_rate"],
         "retention_start_customers": ret["retention_start_customers"],
+        "retention_retained_customers": ret["retention_retained_customers"],
         "retention_end_customers": ret["retention_end_customers"],
-        "retention_new_customers": ret["retention_new_customers"],
     }
     return Summary(
         metrics=metrics,
@@ -278,8 +298,7 @@ def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
 
     NPS: two-sample z-test from the adjusted-Wald variances; CSAT and the promoter and
     detractor shares: two-proportion z-test; CES: Welch's t-test from the moments;
-    retention: two-proportion z-test of (E − N) out of S, when E − N lies in 0..S on both
-    sides (otherwise the rate is not a proportion and is not tested).
+    retention: two-proportion z-test of R out of S.
     """
     cm, pm = current["moments"], previous["moments"]
     a, b = cm["nps"], pm["nps"]
@@ -303,12 +322,10 @@ def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
 
 
 def _retention_test(a: dict[str, Any], b: dict[str, Any]) -> stats.Test:
-    xa = a["retention_end_customers"] - a["retention_new_customers"]
-    xb = b["retention_end_customers"] - b["retention_new_customers"]
-    na, nb = a["retention_start_customers"], b["retention_start_customers"]
-    if not (0 <= xa <= na and 0 <= xb <= nb):
-        return stats.Test(None, None)
-    return stats.two_proportion_test(xa, na, xb, nb)
+    return stats.two_proportion_test(
+        a["retention_retained_customers"], a["retention_start_customers"],
+        b["retention_retained_customers"], b["retention_start_customers"],
+    )
 
 
 # -- breakdowns -----------------------------------------------------------------------------

@@ -34,9 +34,9 @@ from crmkit.publish.notebooks import (
     report_notebook,
     report_parameters,
 )
-from crmkit.publish.presets import Preset, load_preset
+from crmkit.publish.presets import Branding, Preset, load_preset
 from crmkit.publish.runner import run_report
-from crmkit.publish.site import write_index
+from crmkit.publish.site import Page, write_index
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,16 @@ class Job:
     timezone: str | None
     as_of: str | None
     params: tuple[tuple[str, Any], ...] = ()
+    slug: str = ""  # the period's folder
 
     @property
     def label(self) -> str:
         return f"{self.report} {self.period} {self.team}"
+
+    @property
+    def page(self) -> Page:
+        """The page this job publishes."""
+        return Page(self.slug, self.team, self.report, self.period)
 
 
 @dataclass
@@ -91,7 +97,7 @@ def expand(
                 raise PresetError(f"{preset.path}: {exc}") from None
             jobs += [
                 Job(report, r.period.label, r.team, r.compare_to, r.period.timezone,
-                    r.as_of.isoformat(), own.get(report, ()))
+                    r.as_of.isoformat(), own.get(report, ()), r.period.slug)
                 for report in reports
             ]
     return jobs
@@ -131,11 +137,15 @@ def _own_parameters(
 # -- worker processes -----------------------------------------------------------------------
 
 _KERNEL: Kernel | None = None
+#: What every page of the batch shows and links: the branding, the batch's pages.
+_SITE: dict[str, Any] = {}
 
 
-def _worker_init(database: str, notebooks: str) -> None:
-    """Start this worker's warm kernel (shut down when the worker exits)."""
+def _worker_init(database: str, notebooks: str, site: dict[str, Any] | None = None) -> None:
+    """Start this worker's warm kernel (shut down when the worker exits); keep the batch's
+    branding and pages."""
     global _KERNEL
+    _SITE.update(site or {})
     with contextlib.suppress(Exception):
         _KERNEL = Kernel(find_database(database), Path(notebooks))
         multiprocessing.util.Finalize(None, _KERNEL.close, exitpriority=10)
@@ -149,7 +159,7 @@ def _run_job(job: Job, database: str, notebooks: str, output: str, timeout: int)
             job.report, period=job.period, team=job.team, compare_to=job.compare_to,
             as_of=job.as_of, database=database, timezone=job.timezone, output=output,
             notebooks=notebooks, timeout=timeout, update_index=False, kernel=_KERNEL,
-            extra=dict(job.params),
+            extra=dict(job.params), **_SITE,
         )
     except ReportError as exc:
         return Outcome(job, False, time.perf_counter() - started, error=exc.message,
@@ -173,9 +183,10 @@ def run_all(
     as_of: str | None = None,
     progress: bool = True,
     stream: Any = None,
+    branding: Branding | None = None,
 ) -> list[Outcome]:
     """Run every report of a preset; return one outcome per run (failures included), in
-    the preset's order."""
+    the preset's order. Every page shows ``branding`` and links the others of the batch."""
     preset = load_preset(preset_path)
     db = find_database(database)
     folder = find_notebooks(notebooks)
@@ -189,8 +200,9 @@ def run_all(
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     bar = _progress_bar(len(jobs), progress, stream or sys.stderr)
     outcomes: list[Outcome] = []
+    site = {"branding": branding, "batch": frozenset(job.page for job in jobs)}
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init, initargs=(str(db), str(folder))) as pool:
+                             initializer=_worker_init, initargs=(str(db), str(folder), site)) as pool:
         futures: dict[Future[Outcome], Job] = {
             pool.submit(_run_job, job, str(db), str(folder), str(out_root), preset.timeout): job
             for job in jobs
@@ -200,7 +212,7 @@ def run_all(
             bar(outcomes[-1], outcomes)
     order = {job: i for i, job in enumerate(jobs)}
     return (_refused_teams(preset, db) + sorted(outcomes, key=lambda o: order[o.job])
-            + _index(out_root))
+            + _index(out_root, branding))
 
 
 def _refused_teams(preset: Preset, db: Database) -> list[Outcome]:
@@ -213,11 +225,11 @@ def _refused_teams(preset: Preset, db: Database) -> list[Outcome]:
             for team, reason in bad.items()]
 
 
-def _index(out_root: Path) -> list[Outcome]:
+def _index(out_root: Path, branding: Branding | None) -> list[Outcome]:
     """Rebuild the index; a failure is an outcome of its own (row ``index``)."""
     started = time.perf_counter()
     try:
-        write_index(out_root)
+        write_index(out_root, branding=branding)
     except CrmkitError as exc:
         job = Job("index", "-", "-", "-", None, None)
         return [Outcome(job, False, time.perf_counter() - started, error=str(exc))]

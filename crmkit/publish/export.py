@@ -1,13 +1,15 @@
 """From an executed notebook to what is published: its JSON twin and its HTML page.
 
 The HTML exporter (nbconvert, with the ``crmkit`` template: code hidden, bookkeeping cells
-removed) takes about a second to import and compile its templates, so a run builds it in a
-background thread while its notebook executes (:func:`start_html_exporter`).
+removed, the site's branding and navigation around the report) takes about a second to
+import and compile its templates, so a run builds it in a background thread while its
+notebook executes (:func:`start_html_exporter`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,14 @@ def extract_json(nb: nbformat.NotebookNode) -> dict[str, Any] | None:
     return None
 
 
-def to_html(nb: nbformat.NotebookNode, exporter: Any = None) -> str:
-    """Self-contained HTML with code hidden and bookkeeping cells removed."""
-    body, _ = (exporter or html_exporter()).from_notebook_node(nb)
+def to_html(nb: nbformat.NotebookNode, exporter: Any = None,
+            chrome: Mapping[str, Any] | None = None) -> str:
+    """Self-contained HTML with code hidden and bookkeeping cells removed. ``chrome`` is
+    what the site adds around the report (:func:`crmkit.publish.site.chrome`: the title,
+    and the head, top and bottom of the page as markup), printed by the ``crmkit`` template
+    with autoescape on."""
+    resources = {"crmkit": dict(chrome)} if chrome else None
+    body, _ = (exporter or html_exporter()).from_notebook_node(nb, resources=resources)
     return body
 
 

@@ -15,11 +15,21 @@ The file is read as safe YAML and checked by a typed model (:class:`Preset`); ev
 is one line naming the file, the line and the fix (:class:`crmkit.errors.PresetError`).
 Whether the reports, periods and teams exist is checked against the data when the preset
 is expanded into runs (:func:`crmkit.publish.batch.expand`).
+
+The site's branding is a settings file of its own (``params/branding.yaml`` by default,
+:func:`find_branding`), read the same way and checked by :class:`Branding`: one look for
+every page and index of an output folder, whichever preset or single run writes it::
+
+    company: Acme GmbH           # shown at the top of every page and index
+    logo: acme.svg               # PNG, JPEG or SVG, at most 200 kB; relative to this file
+    accent: "#0b6e4f"            # header rule and links; #rrggbb, in quotes
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,7 +45,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from crmkit._yaml import YamlSyntaxError, first_problem, line_of, load
-from crmkit.errors import PresetError
+from crmkit.errors import PresetError, one_line, shown
 
 
 def _values(value: Any) -> tuple[str, ...]:
@@ -126,15 +136,146 @@ def load_preset(path: str | os.PathLike[str]) -> Preset:
         raise PresetError(f"{p}{where}: {message}") from None
 
 
-def _read(p: Path) -> str:
-    """The text of a preset file; a one-line PresetError if it is not one."""
+def _read(p: Path, kind: str = "preset") -> str:
+    """The text of a preset (or branding) file; a one-line PresetError if it is not one."""
+    example = "params/monthly.yaml" if kind == "preset" else str(DEFAULT_BRANDING)
     if p.is_dir():
-        raise PresetError(f"{p}: is a folder; give a preset file, e.g. params/monthly.yaml")
+        raise PresetError(f"{p}: is a folder; give a {kind} file, e.g. {example}")
     try:
         return p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PresetError(f"{p}: no such preset file (presets live in params/)") from None
+        raise PresetError(f"{p}: no such {kind} file (e.g. {example})") from None
     except UnicodeDecodeError:
-        raise PresetError(f"{p}: not a text file; a preset is YAML text (UTF-8)") from None
+        raise PresetError(f"{p}: not a text file; a {kind} file is YAML text (UTF-8)") from None
     except OSError as exc:
         raise PresetError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+
+
+# -- branding ----------------------------------------------------------------------------------
+
+#: Where the commands look for the branding when none is given (relative to the working folder).
+DEFAULT_BRANDING = Path("params") / "branding.yaml"
+#: The largest logo file, embedded in every page (a logo shows about 40 px high).
+LOGO_MAX_BYTES = 200_000
+_MAX_COMPANY = 80
+_ACCENT = re.compile(r"#[0-9a-fA-F]{6}")
+_SVG = re.compile(rb"^(?:\s|<\?xml[^>]*>|<!--.*?-->|<!DOCTYPE[^>]*>)*<svg[\s>]", re.DOTALL)
+#: Image type by file extension: (name in messages, media type, test of the content).
+_LOGO_TYPES = {
+    ".png": ("PNG", "image/png", lambda b: b.startswith(b"\x89PNG\r\n\x1a\n")),
+    ".jpg": ("JPEG", "image/jpeg", lambda b: b.startswith(b"\xff\xd8\xff")),
+    ".jpeg": ("JPEG", "image/jpeg", lambda b: b.startswith(b"\xff\xd8\xff")),
+    ".svg": ("SVG", "image/svg+xml", lambda b: bool(_SVG.match(b.removeprefix(b"\xef\xbb\xbf")))),
+}
+
+
+def _company(value: Any) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+        raise PydanticCustomError("company", "must be the company's name as text, e.g. company: Acme GmbH")
+    text = str(value).strip()
+    if one_line(text) != text or len(text) > _MAX_COMPANY:
+        raise PydanticCustomError(
+            "company", f"must be one line of at most {_MAX_COMPANY} characters"
+        )
+    return text
+
+
+def _accent(value: Any) -> str:
+    if value is None:
+        raise PydanticCustomError(
+            "accent", 'is empty: write the colour in quotes, e.g. accent: "#2f6db5" (YAML reads '
+            "an unquoted # as the start of a comment)")
+    if not isinstance(value, str) or not _ACCENT.fullmatch(value.strip()):
+        raise PydanticCustomError(
+            "accent", "{value} is not a colour: write it as #rrggbb in quotes, e.g. accent: "
+            '"#2f6db5"', {"value": shown(one_line(str(value)))})
+    return value.strip().lower()
+
+
+def _logo(value: Any, info: ValidationInfo) -> str:
+    """The logo file, checked and read, as a ``data:`` URI (what every page embeds)."""
+    if not isinstance(value, str) or not value.strip():
+        raise PydanticCustomError("logo", "must be the path of a PNG, JPEG or SVG file")
+    base = Path(info.context["path"]).parent if info.context else Path()
+    path = base / value.strip()
+    content = _logo_bytes(path)
+    kind = _LOGO_TYPES.get(path.suffix.lower())
+    if kind is None:
+        raise PydanticCustomError(
+            "logo", "{path}: use a PNG, JPEG or SVG file (.png, .jpg, .jpeg or .svg)",
+            {"path": str(path)})
+    name, media_type, looks_right = kind
+    if not looks_right(content):
+        raise PydanticCustomError(
+            "logo", "{path}: not a {name} image (its content does not start like one); "
+            "save the logo as {name} or give a file of the type its name says",
+            {"path": str(path), "name": name})
+    return f"data:{media_type};base64,{base64.b64encode(content).decode('ascii')}"
+
+
+def _logo_bytes(path: Path) -> bytes:
+    """The logo file's content; what is wrong with the path, where, and how to fix it."""
+    where = {"path": str(path)}
+    fix = " (a relative path starts at the branding file's folder)"
+    if not path.exists():
+        raise PydanticCustomError("logo", "{path} does not exist: give an image file" + fix, where)
+    if not path.is_file():
+        raise PydanticCustomError("logo", "{path} is not a file: give an image file" + fix, where)
+    size = path.stat().st_size
+    if size > LOGO_MAX_BYTES:
+        raise PydanticCustomError(
+            "logo", "{path} is {size} bytes, over the limit of {limit}: every page embeds "
+            "it, so use a smaller image (it shows about 40 px high)",
+            {**where, "size": f"{size:,}", "limit": f"{LOGO_MAX_BYTES:,}"})
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise PydanticCustomError(
+            "logo", "{path} cannot be read ({reason}): make it readable by the user that "
+            "runs crmkit", {**where, "reason": exc.strerror or type(exc).__name__}) from None
+
+
+class Branding(BaseModel):
+    """The look of a published site: the company's name, its logo (``logo`` holds the image
+    as a ``data:`` URI, read from the file when the settings are loaded) and an accent
+    colour (``#rrggbb``) for the header rule and the links. Every key is optional."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    company: Annotated[str | None, BeforeValidator(_company)] = None
+    logo: Annotated[str | None, BeforeValidator(_logo)] = None
+    accent: Annotated[str | None, BeforeValidator(_accent)] = None
+
+
+BRANDING_KEYS = ", ".join(Branding.model_fields)
+
+
+def load_branding(path: str | os.PathLike[str]) -> Branding:
+    """Read and check a branding file; every problem is a one-line PresetError naming the
+    file, the line, what is wrong and how to fix it."""
+    p = Path(path)
+    try:
+        raw, lines = load(_read(p, "branding"))
+    except YamlSyntaxError as exc:
+        where = f", line {exc.line}" if exc.line else ""
+        raise PresetError(f"{p}{where}: not valid YAML ({exc.problem})") from None
+    if not isinstance(raw, dict):
+        raise PresetError(f"{p}: branding is a mapping with keys {BRANDING_KEYS}")
+    try:
+        return Branding.model_validate(raw, context={"path": p})
+    except ValidationError as exc:
+        line, message = first_problem(exc, lines)
+        unknown = [e["loc"][0] for e in exc.errors() if e["type"] == "extra_forbidden"]
+        if unknown:
+            line = line_of(lines, unknown[:1])
+            message = f"unknown key(s) {', '.join(map(str, unknown))}; valid keys: {BRANDING_KEYS}"
+        where = f", line {line}" if line else ""
+        raise PresetError(f"{p}{where}: {one_line(message)}") from None
+
+
+def find_branding(path: str | os.PathLike[str] | None = None) -> Branding | None:
+    """The branding of ``path``; without one, of :data:`DEFAULT_BRANDING` if that file
+    exists, else none (pages keep the plain look)."""
+    if path is not None:
+        return load_branding(path)
+    return load_branding(DEFAULT_BRANDING) if DEFAULT_BRANDING.is_file() else None

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,8 +44,9 @@ from crmkit.parameters import resolve
 from crmkit.publish.export import extract_json, start_html_exporter, to_html
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import find_notebooks, report_notebook, report_parameters
-from crmkit.publish.site import write_index
-from crmkit.reports import REPORTS
+from crmkit.publish.presets import Branding
+from crmkit.publish.site import Page, chrome, page_title, pages_on_disk, team_label, write_index
+from crmkit.reports import REPORTS, title
 
 
 @dataclass
@@ -73,6 +74,7 @@ class _Run:
     team: str
     out_root: Path
     out_dir: Path
+    team_names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -100,6 +102,8 @@ def run_report(
     kernel: Kernel | None = None,
     extra: dict[str, Any] | None = None,
     close_kernel: bool | None = None,
+    branding: Branding | None = None,
+    batch: Iterable[Page] = (),
 ) -> RunResult:
     """Execute and publish one report. Raises a one-line error on bad input or failure.
 
@@ -108,7 +112,8 @@ def run_report(
     given kernel down as soon as the notebook has run (the command line starts the kernel
     of a single run itself, before it loads this module). ``extra`` sets a report's
     own parameters (e.g. ``{"active_days": 60}`` for activity), checked against the
-    notebook's parameters cell.
+    notebook's parameters cell. The page shows ``branding`` and links the pages on disk and
+    the ``batch`` (the other pages the caller is about to publish).
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -126,12 +131,13 @@ def run_report(
         run = _checked_run(report, source, db, Path(output), choices, extra or {})
         if isinstance(db, Path):  # a killed import's temporary database (and its .wal)
             sweep_temporaries(db.parent, target=db.name)
-        result = _execute_and_publish(run, kernel, timeout, say, close_kernel=own_kernel)
+        site = {"branding": branding, "batch": frozenset(batch)}
+        result = _execute_and_publish(run, kernel, timeout, say, site, close_kernel=own_kernel)
     finally:
         if own_kernel:
             kernel.close()
     if update_index:
-        write_index(run.out_root)
+        write_index(run.out_root, branding=branding)
     result.seconds = time.perf_counter() - started
     say(f"{run.label}: wrote {result.html} in {result.seconds:.1f} s")
     return result
@@ -157,11 +163,13 @@ def _checked_run(
     resolved = resolve(**choices, settings=settings, teams=teams)
     params = {**resolved.for_notebook(), **report_parameters(report, source, extra)}
     out_dir = resolved.output_dir(out_root)
-    return _Run(report, source, params, resolved.period.label, resolved.team, out_root, out_dir)
+    return _Run(report, source, params, resolved.period.label, resolved.team, out_root, out_dir,
+                teams)
 
 
 def _execute_and_publish(
-    run: _Run, kernel: Kernel, timeout: int, say: Callable[[str], None], *, close_kernel: bool
+    run: _Run, kernel: Kernel, timeout: int, say: Callable[[str], None], site: dict[str, Any],
+    *, close_kernel: bool,
 ) -> RunResult:
     """Execute the notebook in a temporary folder, export it and publish its three files."""
     exporter = start_html_exporter()  # compiles its templates while the notebook runs
@@ -180,7 +188,7 @@ def _execute_and_publish(
             "(its last cell must call blocks.publish(data))",
         )
     say(f"{run.label}: converting to HTML")
-    page = to_html(nb, exporter.result())
+    page = to_html(nb, exporter.result(), _chrome(run, payload, **site))
     result = RunResult(run.report, run.period, run.team, run.path(".html"), run.path(".json"),
                        run.path(".ipynb"), 0.0, payload.get("metrics", {}))
     files = {".ipynb": nbformat.writes(nb),
@@ -190,6 +198,17 @@ def _execute_and_publish(
         with contextlib.suppress(FileNotFoundError):
             run.path(".failed.ipynb").unlink()
     return result
+
+
+def _chrome(run: _Run, payload: dict[str, Any], branding: Branding | None,
+            batch: frozenset[Page]) -> dict[str, Any]:
+    """The branding, title and navigation of the page: it links the pages on disk and the
+    other pages of its batch."""
+    page = Page(run.out_dir.parent.name, run.team, run.report, run.period)
+    name = payload.get("title")
+    if not isinstance(name, str):
+        name = page_title(title(run.report), team_label(run.team, run.team_names), run.period)
+    return chrome(page, pages_on_disk(run.out_root) | batch, run.team_names, branding, name)
 
 
 def _execute(kernel: Kernel, run: _Run, executed: Path, timeout: int) -> nbformat.NotebookNode:

@@ -1,10 +1,25 @@
-"""The published site: ``output/index.html`` links every report present.
+"""The published site: the index pages, and the branding and navigation of every page.
+
+- ``output/index.html`` lists every report present, grouped by period (newest first), then
+  by team (company-wide first), each report by its title with its index KPIs
+  (:attr:`crmkit.reports.ReportSpec.index_kpis`; the first three metrics of a custom report):
+  the value, the change shown by the one rule of :mod:`crmkit.verdict` (arrow, colour,
+  points for rates and NPS, significance in words) and a flag on a small sample.
+- A filter that needs no script: one page per period (``output/periods/<period>.html``) and
+  one per team (``output/teams/<team>.html``), linked from every index page. (A period's own
+  folder cannot hold its page: ``index.html`` is a usable team id.) Pages of periods and
+  teams no longer present are removed.
+- Every report page gets, when it is exported (:func:`chrome`), the branding and a
+  navigation: back to the index, to its period's and its team's pages, to the same report
+  for the other teams, to the previous and the next period of the same kind (months with
+  months, quarters with quarters), and to the other reports of its period and team. It
+  links the pages on disk and those its run will publish (a preset's whole batch).
+- Every link is relative, so an output folder works copied anywhere or served from any base
+  path; a folder name (a team id may hold ``#``, ``?``, ``%`` or spaces) is percent-encoded.
 
 The index is rebuilt from the JSON twins on disk (the single source of truth), so it is
-always consistent with the pages it links, whichever run wrote them. Each row shows the
-report's index KPIs (:attr:`crmkit.reports.ReportSpec.index_kpis`; the first three metrics
-of a custom report) with their change; the page is rendered from an autoescaping Jinja2
-template (``templates/site/index.html.j2``, through :mod:`crmkit._html`).
+always consistent with the pages it links, whichever run wrote them. Every page is rendered
+from autoescaping Jinja2 templates (``templates/site/``, through :mod:`crmkit._html`).
 
 A JSON twin is data a custom report wrote: one that cannot be read, has not the shape of a
 twin, or holds values the index cannot show (``"inf"`` as text, ``Infinity``) is left out
@@ -15,28 +30,168 @@ or ``index`` for the others. A page and its twin are read from the same publishe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import re
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+
+from markupsafe import Markup
 
 from crmkit import _html
-from crmkit._files import locked, sweep_output, write_atomic
-from crmkit.render.formatting import CSS, fmt, fmt_change
+from crmkit._files import locked, report_files, sweep_output, write_atomic
+from crmkit.parameters import ALL_TEAMS
+from crmkit.publish.presets import Branding
+from crmkit.render.formatting import CSS, fmt
 from crmkit.reports import REPORTS, title
+from crmkit.verdict import Verdict, verdict
+
+#: The folders of the filter pages, beside the period folders (no period is named so).
+PERIODS, TEAMS = "periods", "teams"
+#: How the company-wide "team" is named (as the store names it).
+ALL_TEAMS_NAME = "All teams"
+#: Between the parts of a page's title: "Sales — Mid-Market — 2026-11".
+TITLE_SEPARATOR = " — "
+_DIGIT = re.compile(r"\d")
+
+
+# -- pages and their places ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class Page:
+    """A report page of the site, by its place: period folder, team id (its folder) and report
+    id; ``period`` is the period's label (not part of the identity)."""
+
+    slug: str
+    team: str
+    report: str
+    period: str = field(default="", compare=False)
+
+    @property
+    def href(self) -> str:
+        """Its address relative to the output folder, each part percent-encoded."""
+        return "/".join(quote(p, safe="") for p in (self.slug, self.team, f"{self.report}.html"))
+
+    @property
+    def kind(self) -> str:
+        """The shape of its period label (``9999-99`` for a month, ``9999-Q9`` for a quarter):
+        periods of one shape follow each other."""
+        return _DIGIT.sub("9", self.period)
+
+
+def period_page(slug: str) -> str:
+    """The address of a period's index page, relative to the output folder."""
+    return f"{PERIODS}/{quote(slug, safe='')}.html"
+
+
+def team_page(team: str) -> str:
+    """The address of a team's index page, relative to the output folder."""
+    return f"{TEAMS}/{quote(team, safe='')}.html"
+
+
+def team_label(team: str, names: Mapping[str, str]) -> str:
+    """A team's name for people: from ``names``, the company-wide one, else its id."""
+    return names.get(team) or (ALL_TEAMS_NAME if team == ALL_TEAMS else team)
+
+
+def page_title(report_title: str, team_name: str, period: str) -> str:
+    """A report page's title and heading: "Sales — Mid-Market — 2026-11"."""
+    return TITLE_SEPARATOR.join((report_title, team_name, period))
+
+
+def pages_on_disk(output: str | Path) -> set[Page]:
+    """The report pages published under ``output`` (found by their names; none is read)."""
+    found = set()
+    for html in report_files(Path(output), ".html"):
+        slug, team = html.parent.parent.name, html.parent.name
+        if any(part.startswith(".") for part in (slug, team, html.name)) or not html.exists():
+            continue
+        found.add(Page(slug, team, html.stem, slug.replace("_to_", "..")))
+    return found
+
+
+# -- the navigation of a report page ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Kpi:
-    """A headline number as the index shows it: label, formatted value, change (or '')."""
+class Link:
+    """A link of a navigation: its text, its address, whether it is the page shown."""
 
-    label: str
-    value: str
-    change: str
+    text: str
+    href: str
+    current: bool = False
 
+
+@dataclass(frozen=True)
+class Nav:
+    """Where a report page leads (addresses relative to the page)."""
+
+    index: str
+    period: Link
+    team: Link
+    previous: Link | None
+    next: Link | None
+    teams: tuple[Link, ...]
+    reports: tuple[Link, ...]
+
+
+def _team_order(names: Mapping[str, str]) -> Callable[[str], tuple[bool, str, str]]:
+    return lambda team: (team != ALL_TEAMS, team_label(team, names).casefold(), team)
+
+
+def _report_order(report: str) -> tuple[int, str]:
+    order = list(REPORTS)
+    return (order.index(report) if report in order else len(order), report)
+
+
+def navigation(page: Page, known: Iterable[Page], names: Mapping[str, str]) -> Nav:
+    """The navigation of ``page`` among the ``known`` pages (``names``: team id -> name)."""
+    up = "../../"
+    pages = {page} | set(known)
+    series = sorted(p for p in pages
+                    if (p.report, p.team, p.kind) == (page.report, page.team, page.kind))
+    at = series.index(page)
+    before = series[at - 1] if at > 0 else None
+    after = series[at + 1] if at + 1 < len(series) else None
+    teams = sorted({p.team for p in pages if (p.slug, p.report) == (page.slug, page.report)},
+                   key=_team_order(names))
+    reports = sorted({p.report for p in pages if (p.slug, p.team) == (page.slug, page.team)},
+                     key=_report_order)
+    return Nav(
+        index=up + "index.html",
+        period=Link(page.period, up + period_page(page.slug)),
+        team=Link(team_label(page.team, names), up + team_page(page.team)),
+        previous=Link(before.period, up + before.href) if before else None,
+        next=Link(after.period, up + after.href) if after else None,
+        teams=tuple(Link(team_label(t, names), up + Page(page.slug, t, page.report).href,
+                         t == page.team) for t in teams),
+        reports=tuple(Link(title(r), up + Page(page.slug, page.team, r).href, r == page.report)
+                      for r in reports),
+    )
+
+
+def chrome(page: Page, known: Iterable[Page], names: Mapping[str, str],
+           branding: Branding | None, page_name: str) -> dict[str, Any]:
+    """What the page template (``templates/crmkit``) shows around a report page: its
+    ``title``, and the ``head`` (stylesheet, accent colour), ``top`` (branding, navigation)
+    and ``bottom`` (navigation) of the page, rendered through the autoescaping environment."""
+    nav = navigation(page, known, names)
+    values = {"nav": nav, "brand": branding, "css": CSS, "home": nav.index}
+    return {
+        "title": page_name,
+        "head": Markup(_html.render("site/page_head.html.j2", **values)),
+        "top": Markup(_html.render("site/page_top.html.j2", **values)),
+        "bottom": Markup(_html.render("site/page_bottom.html.j2", **values)),
+    }
+
+
+# -- reading the JSON twins ---------------------------------------------------------------------
 
 #: Told about each JSON twin the index leaves out: its path and why.
 Skip = Callable[[Path, str], None]
@@ -48,12 +203,14 @@ def warn_skipped(path: Path, reason: str) -> None:
 
 
 def collect(output: Path, skip: Skip | None = None) -> list[dict[str, Any]]:
-    """Every published report under ``output``: its JSON plus the page's relative path;
-    twins that cannot be shown are passed to ``skip`` (default: ignored)."""
+    """Every published report under ``output``: its JSON plus the page's relative path
+    (``_href``, not encoded); twins that cannot be shown are passed to ``skip`` (default:
+    ignored). Newest period first; then company-wide first, teams by name, reports in the
+    registry's order."""
     entries = []
-    for path in sorted(output.glob("*/*/*.json")):
+    for path in report_files(output, ".json"):
         page = path.with_suffix(".html")
-        if not page.exists():
+        if not page.exists() or path.parent.name.startswith("."):
             continue
         data, problem = _read(path)
         if data is None:
@@ -62,9 +219,10 @@ def collect(output: Path, skip: Skip | None = None) -> list[dict[str, Any]]:
             continue
         data["_href"] = page.relative_to(output).as_posix()
         entries.append(data)
-    # newest period first; within a period company-wide first, then teams, then reports
-    entries.sort(key=lambda d: (d.get("team") != "all", d.get("team", ""), d.get("report", "")))
-    entries.sort(key=lambda d: (d["period"].get("start", ""), d["period"].get("end", "")), reverse=True)
+    entries.sort(key=lambda d: (d.get("team") != ALL_TEAMS, str(d.get("team_name", "")).casefold(),
+                                _href_parts(d)[1], _report_order(d["report"])))
+    entries.sort(key=lambda d: (d["period"].get("start", ""), d["period"].get("end", "")),
+                 reverse=True)
     return entries
 
 
@@ -81,10 +239,31 @@ def _read(path: Path) -> tuple[dict[str, Any] | None, str]:
         if not isinstance(data["period"].get(key, ""), str):
             return None, f"period.{key} is not text"
     try:
-        row(data | {"_href": ""})
+        row(data | {"_href": path.with_suffix(".html").name})
     except Exception as exc:  # noqa: BLE001 - any value a custom report wrote
         return None, f"a value the index cannot show ({type(exc).__name__}: {str(exc)[:80]})"
     return data, ""
+
+
+def _href_parts(entry: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(period folder, team folder, file name) of an entry's page."""
+    parts = ["", "", *str(entry.get("_href", "")).split("/")][-3:]
+    return parts[0], parts[1], parts[2]
+
+
+# -- one report on an index page ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """A headline number as the index shows it: its metric, label, formatted value, its
+    change by the one rule (:class:`crmkit.verdict.Verdict`) and the sample size."""
+
+    name: str
+    label: str
+    value: str
+    change: Verdict
+    n: int | None
 
 
 def _number(value: Any) -> bool:
@@ -92,60 +271,155 @@ def _number(value: Any) -> bool:
                              and math.isfinite(value))
 
 
+def _checked(value: Any, where: str) -> Any:
+    if not _number(value):
+        raise ValueError(f"{where} is not a finite number or null")
+    return value
+
+
 def kpis(entry: dict[str, Any]) -> list[Kpi]:
     """The index KPIs of one published report, formatted from its JSON alone (each JSON
     carries the definitions of its metrics: no report code runs)."""
-    metrics = entry.get("metrics", {})
+    metrics = entry.get("metrics") or {}
     spec = REPORTS.get(entry["report"])
     names = spec.index_kpis if spec else tuple(metrics)[:3]
-    shown = []
-    for name in (n for n in names if n in metrics):
-        if not _number(metrics[name]):
-            raise ValueError(f"metrics.{name} is not a finite number or null")
-        definition = (entry.get("definitions") or {}).get(name, {})
-        value = fmt(metrics.get(name), definition.get("unit", "score"), entry.get("currency", ""))
-        shown.append(Kpi(definition.get("label", name), value, _change(entry, name, definition)))
-    return shown
+    return [_kpi(entry, name) for name in names if name in metrics]
 
 
-def _change(entry: dict[str, Any], name: str, definition: dict[str, Any]) -> str:
-    """A metric's change against the comparison period: relative, or in points for rates
-    defined that way; '' when there is none."""
-    if definition.get("change_in_points"):
-        now, before = entry["metrics"].get(name), (entry.get("comparison") or {}).get(name)
-        return f"{now - before:+.1f} pts" if now is not None and before is not None else ""
-    change = (entry.get("changes") or {}).get(name, {}).get("change")
-    if not _number(change):
-        raise ValueError(f"changes.{name}.change is not a finite number or null")
-    return fmt_change(change) if change is not None else ""
+def _kpi(entry: dict[str, Any], name: str) -> Kpi:
+    value = _checked(entry["metrics"][name], f"metrics.{name}")
+    definition = (entry.get("definitions") or {}).get(name) or {}
+    unit = str(definition.get("unit") or "score")
+    change = (entry.get("changes") or {}).get(name) or {}
+    n = (entry.get("samples") or {}).get(name)
+    n = n if isinstance(n, int) and not isinstance(n, bool) else None
+    shown = verdict(
+        unit=unit, higher_is_better=definition.get("higher_is_better", True) is not False,
+        change_in_points=definition.get("change_in_points") is True, value=value,
+        previous=_previous(entry, name, unit, value, change),
+        change=_checked(change.get("change"), f"changes.{name}.change"),
+        p_value=_checked(change.get("p_value"), f"changes.{name}.p_value"),
+        significant=change.get("significant") is True, n=n,
+    )
+    return Kpi(name, str(definition.get("label") or name),
+               fmt(value, unit, str(entry.get("currency") or "")), shown, n)
+
+
+def _previous(entry: dict[str, Any], name: str, unit: str, value: Any, change: Mapping[str, Any]
+              ) -> Any:
+    """A metric's value in the comparison period: from ``comparison``, else from the
+    change in points of the twin (``change_pp`` of a rate, ``change_points`` of a score)."""
+    previous = _checked((entry.get("comparison") or {}).get(name), f"comparison.{name}")
+    if previous is not None or value is None:
+        return previous
+    points = _checked(change.get("change_pp" if unit == "rate" else "change_points"),
+                      f"changes.{name}")
+    if points is None:
+        return None
+    return value - (points / 100 if unit == "rate" else points)
 
 
 def row(entry: dict[str, Any]) -> dict[str, Any]:
-    """One line of the index."""
+    """One report of an index page (``href`` relative to the output folder)."""
+    slug, team, name = _href_parts(entry)
     return {
         "period": entry["period"].get("label", ""),
+        "slug": slug,
         "first_day": entry["period"].get("start", ""),
         "last_day": entry["period"].get("last_day", entry["period"].get("end", "")),
-        "team": str(entry.get("team_name", entry.get("team", ""))),
-        "href": entry["_href"],
+        "comparison": _comparison_label(entry),
+        "team": team,
+        "team_name": str(entry.get("team_name") or team_label(team, {})),
+        "href": "/".join(quote(p, safe="") for p in (slug, team, name)),
         "title": title(entry["report"]),
         "kpis": kpis(entry),
         "generated_at": str(entry.get("generated_at", "")),
     }
 
 
-def render(entries: list[dict[str, Any]]) -> str:
-    """The index page of ``entries`` (as :func:`collect` returns them)."""
-    return _html.render("site/index.html.j2", css=CSS, rows=[row(e) for e in entries])
+def _comparison_label(entry: Mapping[str, Any]) -> str:
+    comparison = entry.get("comparison_period")
+    label = comparison.get("label") if isinstance(comparison, dict) else None
+    return label if isinstance(label, str) else ""
 
 
-def write_index(output: str | Path, skip: Skip | None = warn_skipped) -> Path:
-    """Rebuild ``output/index.html`` from the reports present (under the output folder's
-    lock); a twin it cannot show is left out and named through ``skip``. What killed runs
-    left in the folder is removed first."""
+# -- the index pages ----------------------------------------------------------------------------
+
+#: An index page's scope: the whole site (None), one period (``("periods", slug)``) or one
+#: team (``("teams", team)``).
+Scope = tuple[str, str] | None
+
+
+def _groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows grouped by period, then by team, in the order of :func:`collect`."""
+    periods: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        period = periods.setdefault(r["slug"], {**r, "href": period_page(r["slug"]), "teams": {}})
+        team = period["teams"].setdefault(
+            r["team"], {"team": r["team"], "name": r["team_name"], "href": team_page(r["team"]),
+                        "rows": []})
+        team["rows"].append(r)
+    return [{**p, "teams": list(p["teams"].values())} for p in periods.values()]
+
+
+def _filters(rows: list[dict[str, Any]], scope: Scope) -> dict[str, list[Link]]:
+    """The links of the filter bar of an index page: every period and every team present
+    (addresses relative to the page)."""
+    up = "" if scope is None else "../"
+    periods = {r["slug"]: r["period"] for r in rows}
+    teams = {r["team"]: r["team_name"] for r in rows}
+    return {
+        "periods": [Link(label, up + period_page(slug), scope == (PERIODS, slug))
+                    for slug, label in periods.items()],
+        "teams": [Link(teams[t], up + team_page(t), scope == (TEAMS, t))
+                  for t in sorted(teams, key=_team_order(teams))],
+    }
+
+
+def render(entries: list[dict[str, Any]], *, branding: Branding | None = None,
+           scope: Scope = None, filters: Mapping[str, list[Link]] | None = None) -> str:
+    """An index page of ``entries`` (as :func:`collect` returns them): the whole site, or
+    the ``scope`` of a filter page (``filters``: its links, from every entry)."""
+    rows = [row(e) for e in entries]
+    heading = "Reports"
+    if scope is not None and rows:
+        heading = TITLE_SEPARATOR.join(
+            (heading, rows[0]["period"] if scope[0] == PERIODS else rows[0]["team_name"]))
+    return _html.render(
+        "site/index.html.j2", css=CSS, brand=branding, heading=heading, scope=scope,
+        up="" if scope is None else "../", groups=_groups(rows), count=len(rows),
+        filters=filters if filters is not None else _filters(rows, scope),
+    )
+
+
+def write_index(output: str | Path, skip: Skip | None = warn_skipped,
+                branding: Branding | None = None) -> Path:
+    """Rebuild ``output/index.html`` and the pages of every period and team from the
+    reports present (under the output folder's lock); a twin it cannot show is left out and
+    named through ``skip``. What killed runs left in the folder is removed first."""
     root = Path(output)
     target = root / "index.html"
     sweep_output(root)
     with locked(root):
-        write_atomic(target, render(collect(root, skip)))
+        entries = collect(root, skip)
+        write_atomic(target, render(entries, branding=branding))
+        rows = [row(e) for e in entries]
+        kept: dict[str, set[str]] = {PERIODS: set(), TEAMS: set()}
+        for kind, key in dict.fromkeys([(PERIODS, r["slug"]) for r in rows] +
+                                       [(TEAMS, r["team"]) for r in rows]):
+            part = [e for e, r in zip(entries, rows, strict=True)
+                    if (r["slug"] if kind == PERIODS else r["team"]) == key]
+            write_atomic(root / kind / f"{key}.html", render(
+                part, branding=branding, scope=(kind, key), filters=_filters(rows, (kind, key))))
+            kept[kind].add(f"{key}.html")
+        _remove_stale(root, kept)
     return target
+
+
+def _remove_stale(root: Path, kept: Mapping[str, set[str]]) -> None:
+    """Remove the pages of periods and teams no longer present."""
+    for kind, names in kept.items():
+        for page in (root / kind).glob("*.html"):
+            if page.name not in names and not page.name.startswith("."):
+                with contextlib.suppress(OSError):
+                    page.unlink()

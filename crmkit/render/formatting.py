@@ -6,8 +6,13 @@ the index without loading the charting stack.
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from crmkit.verdict import MINUS, signed
 
 #: Colours used by every report, so a metric looks the same everywhere.
 PALETTE = {
@@ -26,44 +31,70 @@ CSS = (Path(__file__).with_name("page.css")).read_text(encoding="utf-8")
 
 
 # -- formatting ---------------------------------------------------------------------------
+#
+# Every negative number a page shows carries the true minus sign (U+2212), never a hyphen,
+# and a number that rounds to zero carries no sign at all ("0", "0.0%", never "-0").
+
+#: Money scales, largest first: (from this size on, divide by, suffix, decimals).
+_MONEY_SCALES = ((1e6, 1e6, "M", 2), (1e4, 1e3, "k", 1), (0.0, 1.0, "", 0))
+
+
+def number(value: float, spec: str = ",.0f") -> str:
+    """``value`` formatted by ``spec`` with a true minus, and unsigned when it rounds to 0:
+    ``number(-1234.5)`` → '−1,234' (U+2212), ``number(-0.04, ".1f")`` → '0.0'."""
+    text = format(abs(value), spec)
+    if value < 0 and any(ch in "123456789" for ch in text):
+        return MINUS + text
+    return text
+
+
+def money_scale(values: Iterable[Any]) -> tuple[float, str, int]:
+    """The scale of a set of amounts, chosen by the largest (absolute, finite) of them, so a
+    column reads in one unit: (divide by, suffix, decimals), e.g. ``(1e3, "k", 1)`` when
+    the largest is 10,000 or more and under a million."""
+    finite = [abs(v) for v in values if _finite(v)]
+    largest = max(finite, default=0.0)
+    return next(scale[1:] for scale in _MONEY_SCALES if largest >= scale[0])
+
+
+def scaled(value: float, scale: tuple[float, str, int]) -> str:
+    """An amount in a given scale (:func:`money_scale`): '9.1k' in thousands ('0' for 0)."""
+    divide, suffix, decimals = scale
+    if value == 0:
+        return "0"
+    return number(value / divide, f",.{decimals}f") + suffix
 
 
 def fmt(value: Any, unit: str = "count", currency: str = "") -> str:
-    """Format a value for people: thousands separators, %, units; '—' for N/A."""
+    """Format a value for people: thousands separators, %, units, a true minus; '—' for N/A."""
     if value is None or (isinstance(value, float) and value != value):
         return "—"
-    if unit == "count":
-        return f"{int(round(value)):,}"
-    if unit == "rate":
-        return f"{100 * value:.1f}%"
     if unit in ("money", "money_per_day"):
-        text = compact(value)
         suffix = f" {currency}" if currency else ""
-        return f"{text}{suffix}" + ("/day" if unit == "money_per_day" else "")
-    if unit == "days":
-        return f"{value:.1f} d"
-    if unit == "minutes":
-        return f"{value:.0f} min"
-    if unit == "hours":
-        return f"{value:.1f} h"
-    if unit == "score":
-        return f"{value:.1f}"
-    return f"{value:,.2f}"
+        return f"{compact(value)}{suffix}" + ("/day" if unit == "money_per_day" else "")
+    if unit == "rate":
+        return number(100 * value, ".1f") + "%"
+    spec, suffix = _UNITS.get(unit, (",.2f", ""))
+    return number(round(value) if unit == "count" else value, spec) + suffix
+
+
+#: Unit → (format spec, suffix) of the units that are a plain number and a suffix.
+_UNITS = {"count": (",.0f", ""), "days": (".1f", " d"), "minutes": (".0f", " min"),
+          "hours": (".1f", " h"), "score": (".1f", "")}
 
 
 def compact(value: float) -> str:
-    """A money amount in few characters: 950, 9,999, 12.3k, 1.20M (cards, tables, axes)."""
-    a = abs(value)
-    if a >= 1e6:
-        return f"{value / 1e6:,.2f}M"
-    if a >= 1e4:
-        return f"{value / 1e3:,.1f}k"
-    text = f"{value:,.0f}"
-    return "0" if text == "-0" else text  # a rounding of a tiny negative (or -0.0) is 0
+    """A money amount in few characters: 950, 9,999, 12.3k, 1.20M, −4.5k (cards, axes)."""
+    return scaled(value, money_scale([value]))
 
 
 def fmt_change(change: float | None) -> str:
-    """A relative change as a signed percentage (+12.5%, −3.0%); '—' without one."""
+    """A relative change as a signed percentage (+12.5%, −3.0%, 0.0%); '—' without one."""
     if change is None:
         return "—"
-    return f"{'+' if change >= 0 else '−'}{abs(100 * change):.1f}%"
+    return signed(100 * change, 1, "%")
+
+
+def _finite(value: Any) -> bool:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))

@@ -21,10 +21,11 @@ from types import ModuleType
 from typing import Any
 
 import matplotlib
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from matplotlib.typing import RcKeyType
 
-from crmkit.render.formatting import SERIES, compact
+from crmkit.render.formatting import SERIES, compact, number
 
 matplotlib.use("Agg")
 
@@ -48,7 +49,10 @@ sns = _import_seaborn()
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["PLAIN_TEXT", "figure", "money_axis", "percent_axis", "plain_text", "plt", "sns"]
+__all__ = [
+    "DPI", "MAX_WIDTH", "MIN_TEXT_PX", "PHONE_WIDTH", "PLAIN_TEXT", "TICK_PT", "figure", "money_axis",
+    "percent_axis", "plain_text", "plt", "sns",
+]
 
 #: Every text on a chart is plain text: names from the data (campaigns, channels, stages,
 #: people, teams, segments, months) reach titles, tick labels, legends and annotations, and
@@ -60,12 +64,30 @@ __all__ = ["PLAIN_TEXT", "figure", "money_axis", "percent_axis", "plain_text", "
 PLAIN_TEXT: dict[RcKeyType, Any] = {"text.parse_math": False, "text.usetex": False}
 
 
+#: How a chart's text reads at both widths. Charts are PNG images scaled down with the page:
+#: on a 390 px phone a chart gets :data:`PHONE_WIDTH` CSS pixels, so a text of ``pt``
+#: points on a figure ``w`` inches wide shows ``pt * PHONE_WIDTH / (72 * w)`` pixels there,
+#: whatever the dpi: tick labels of :data:`TICK_PT` on a figure at most :data:`MAX_WIDTH`
+#: wide show 9.1 px (at least :data:`MIN_TEXT_PX`). On a desktop an image shows at its own
+#: size, :data:`DPI` pixels an inch: tick labels of 14 px, a default chart 558 px wide.
+PHONE_WIDTH = 366
+MIN_TEXT_PX = 9
+TICK_PT = 11.5
+MAX_WIDTH = 6.4
+WIDTH, HEIGHT = 6.2, 3.4
+DPI = 90
+
+_TEXT: dict[RcKeyType, Any] = {
+    "font.size": TICK_PT, "axes.titlesize": 12.5, "axes.labelsize": 11, "xtick.labelsize": TICK_PT,
+    "ytick.labelsize": TICK_PT, "legend.fontsize": 10.5, "legend.title_fontsize": 11,
+}
+
+
 def _theme() -> None:
     sns.set_theme(
         style="whitegrid",
         palette=SERIES,
-        rc={"figure.dpi": 96, "savefig.dpi": 96, "axes.titlesize": 12, "axes.labelsize": 10,
-            **PLAIN_TEXT},
+        rc={"figure.dpi": DPI, "savefig.dpi": DPI, **_TEXT, **PLAIN_TEXT},
     )
 
 
@@ -75,18 +97,43 @@ def plain_text() -> AbstractContextManager[None]:
     return plt.rc_context(PLAIN_TEXT)
 
 
-def figure(width: float = 9, height: float = 3.6) -> tuple[Any, Any]:
+class _Figure(Figure):
+    """A figure whose titles and axis labels wrap onto more lines rather than run past its
+    edges (a long title on a figure :data:`MAX_WIDTH` wide), before it is laid out and
+    drawn: so on every axes it holds, those made after :func:`figure` included."""
+
+    def _wrap_labels(self) -> None:
+        for ax in self.axes:
+            for text in (ax.title, ax.xaxis.label, ax.yaxis.label):
+                # matplotlib measures a wrapped line holding two '$' as mathtext, whatever
+                # PLAIN_TEXT says, and fails on most: such a text stays on one line
+                text.set_wrap(text.get_text().count("$") < 2)
+
+    def tight_layout(self, *args: Any, **kwargs: Any) -> None:
+        self._wrap_labels()
+        super().tight_layout(*args, **kwargs)  # places the axes, then wraps to that place:
+        super().tight_layout(*args, **kwargs)
+
+    def draw(self, renderer: Any) -> None:
+        self._wrap_labels()
+        super().draw(renderer)
+
+
+def figure(width: float = WIDTH, height: float = HEIGHT) -> tuple[Any, Any]:
     """A new figure and its axes in the crmkit theme (embed it with
-    :func:`crmkit.render.blocks.chart`)."""
+    :func:`crmkit.render.blocks.chart`). Sizes are in inches; a width over
+    :data:`MAX_WIDTH` is narrowed to it, so that no chart's text is too small to read on a
+    phone (lay panels out one above the other rather than side by side). Titles and axis
+    labels too long for the width wrap onto a second line."""
     _theme()
-    return plt.subplots(figsize=(width, height))
+    return plt.subplots(figsize=(min(width, MAX_WIDTH), height), FigureClass=_Figure)
 
 
 def money_axis(ax: Any, axis: str = "y") -> None:
     """Ticks of a money axis in the pages' compact form (12.3k, 1.20M); the currency goes
     in the axis label. Ticks under 1 (a near-empty axis) keep two decimals, so no two
     ticks read the same ("0, 0, 0, -0")."""
-    formatter = FuncFormatter(lambda v, _: compact(v) if v == 0 or abs(v) >= 1 else f"{v:.2f}")
+    formatter = FuncFormatter(lambda v, _: compact(v) if v == 0 or abs(v) >= 1 else number(v, ".2f"))
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 import pandas as pd
 
 from crmkit import stats
-from crmkit.metrics import activity
+from crmkit.metrics import activity, customers
 from crmkit.metrics.activity import ACTIVITY_TYPES
 from crmkit.parameters import ALL_TEAMS
 from crmkit.periods import trend_months
@@ -49,17 +49,18 @@ def build(ctx: ReportContext, active_days: float = 90, lost_days: float = 180, t
     breakdowns; ``cohort_months``: cohorts shown (ending with the period's last month).
     """
     t, everyone = ctx.tables, ctx.store.tables
+    book = customers.book(everyone, ctx.team)
     at = activity.snapshot_at(ctx.period, ctx.as_of_end)
     current = activity.summary(t["activities"], t["deals"], t["customers"], ctx.period, at,
-                               active_days, lost_days)
+                               active_days, lost_days, book=book)
     previous = None
     if ctx.comparison is not None:
         previous = activity.summary(t["activities"], t["deals"], t["customers"], ctx.comparison,
                                     activity.snapshot_at(ctx.comparison, ctx.as_of_end),
-                                    active_days, lost_days)
-    lists = activity.customer_lists(t["activities"], t["deals"], everyone["customers"],
+                                    active_days, lost_days, book=book)
+    lists = activity.customer_lists(book.activities, book.deals, everyone["customers"],
                                     everyone["employees"], ctx.period, ctx.comparison, at, top)
-    scored = activity.rfm(t["deals"], at)
+    scored = activity.rfm(book.deals, at)
     breakdowns = Breakdowns(
         interactions_by_type=activity.interactions_by_type(
             current["metrics"], previous["metrics"] if previous else None),
@@ -69,14 +70,15 @@ def build(ctx: ReportContext, active_days: float = 90, lost_days: float = 180, t
         customer_status=activity.status_table(current["status_counts"],
                                               previous["status_counts"] if previous else None),
         rfm_segments=activity.rfm_segments(scored),
-        cohorts=activity.cohort_retention(t["deals"], trend_months(ctx.period, cohort_months), at),
+        cohorts=activity.cohort_retention(book.deals, trend_months(ctx.period, cohort_months), at),
         went_quiet=lists.went_quiet,
     )
     data = ReportData.from_summaries(
         ctx, current, previous, activity.significance, breakdowns,
         extra=None,
         notes=[*ctx.coverage_notes(),
-               *_notes(ctx, current, at, active_days, lost_days, len(scored))],
+               *([] if ctx.coverage.empty
+                 else _notes(ctx, current, at, active_days, lost_days, len(scored)))],
     )
     data.samples = {"rfm": len(scored)}
     return data
@@ -103,9 +105,12 @@ def _notes(ctx: ReportContext, current: activity.Summary, at: datetime, active_d
                      "purchase before it: status 'never active', in none of the status counts.")
     if ctx.team != ALL_TEAMS:
         notes.append(
-            "Team report: customer figures use this team's activities (by the activity's "
-            "employee, else the customer's owner) and this team's won deals only; a customer's "
-            "first purchase (new customers, cohorts) is the first among this team's deals."
+            "Team report: interactions and the per-employee table count this team's activities "
+            "(by the activity's employee, else the customer's owner). Customer figures count "
+            "this team's customers (owned by a member; a customer without an owner goes with "
+            "the owner of its first won deal) with all their activities and won deals, "
+            "whichever team logged them, so every customer counts for one team. A customer is "
+            "new once, company-wide: in the period of its first won deal ever."
         )
     if rfm_customers and rfm_customers < stats.SMALL_SAMPLE:
         notes.append(f"Only {rfm_customers} customer(s) purchased in the 365-day RFM window: "

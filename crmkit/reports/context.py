@@ -3,7 +3,7 @@ canonical tables narrowed to its team."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,6 +18,19 @@ from crmkit.store import Store, Tables
 #: What a page of a period without data shows, said once in words.
 _EMPTY = "every count on this page is 0 and every other number N/A (—)"
 _KINDS = ", ".join(what for what, _ in EVENTS.values())
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+def period_in_words(period: Period) -> str:
+    """A period as a title says it: "November 2026" for a month, "2026-11-01 to
+    2026-11-15" for a range of days, the label for the others ("2026-Q4", "2026-W47")."""
+    if period.kind == "month":
+        return f"{_MONTHS[period.start.month - 1]} {period.start.year}"
+    if period.kind == "range":
+        return f"{period.start} to {period.last_day}"
+    return period.label
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,12 @@ class ReportContext:
         period and its comparison. Shown under the page header and kept in the JSON notes."""
         return list(self.coverage.notes)
 
+    def page_notes(self, notes: Sequence[str]) -> list[str]:
+        """The notes listed under the page's "Data notes": ``notes`` without the coverage
+        sentences, which the page says once, under its header (the JSON keeps them all)."""
+        said = set(self.coverage.notes)
+        return [note for note in notes if note not in said]
+
     def _coverage_of(self, found: dict[str, Span]) -> Coverage:
         c = self.comparison
         later = [s for s in found.values() if c is not None and s.first > c.start]
@@ -125,21 +144,26 @@ class ReportContext:
             notes=self.coverage_notes(),
         )
 
-    def import_notes(self, *tables: str, columns: dict[str, tuple[str, ...]] | None = None) -> list[str]:
+    def import_notes(self, *tables: str, columns: dict[str, tuple[str, ...]] | None = None,
+                     said: dict[str, tuple[str, ...]] | None = None) -> list[str]:
         """The import's data-quality findings about the tables a report reads (for a table
-        in ``columns``, only findings about those columns)."""
-        columns = columns or {}
+        in ``columns``, only findings about those columns), except findings about the
+        columns in ``said``, which the report's own notes state for its period."""
+        columns, said = columns or {}, said or {}
         return [
             f"Import: {note.table}{f'.{note.column}' if note.column else ''}: "
             f"{note.count:,} row(s) {note.rule}."
             for note in self.store.notes
-            if note.table in tables or note.column in columns.get(note.table, ())
+            if (note.table in tables or note.column in columns.get(note.table, ()))
+            and note.column not in said.get(note.table, ())
         ]
 
     def describe(self) -> dict[str, Any]:
-        """Which period, team and comparison the report covers, as JSON fields."""
+        """Which period, team and comparison the report covers, as JSON fields; ``title``
+        names all three, as the page's title and heading: "Sales — Mid-Market — 2026-11"."""
         p, c = self.period, self.comparison
         return {
+            "title": " — ".join((self.title, self.team_name, p.label)),
             "period": {
                 "label": p.label,
                 "start": p.start.isoformat(),
@@ -158,16 +182,18 @@ class ReportContext:
                 else None
             ),
             "as_of": self.as_of.isoformat(),
+            "coverage": {"empty": self.coverage.empty,
+                         "comparison_before_data": self.coverage.comparison_before_data},
         }
 
     def meta(self) -> dict[str, Any]:
-        """The header fields of the page."""
+        """The header fields of the page (its heading is the title of :meth:`describe`)."""
         p, c = self.period, self.comparison
         return {
-            "title": f"{self.title} report",
+            "title": self.describe()["title"],
             "period_label": p.label,
             "period_dates": f"{p.start.isoformat()} to {p.last_day.isoformat()}",
-            "team_name": f"{self.team_name} ({self.team})",
+            "team_name": self.team_name,
             "comparison": f"{c.label} ({c.start} to {c.last_day})" if c else None,
             "timezone": p.timezone,
             "as_of": self.as_of.isoformat(),

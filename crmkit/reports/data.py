@@ -22,6 +22,7 @@ from crmkit._version import __version__
 from crmkit.errors import one_line
 from crmkit.metrics import _frames as F
 from crmkit.metrics.definitions import METRICS
+from crmkit.reports.summary import summarize
 from crmkit.stats import Interval, Test, change
 
 if TYPE_CHECKING:
@@ -79,13 +80,23 @@ class ReportData(Generic[B, E]):
         )
 
     def change(self, name: str) -> float | None:
-        """Relative change of a metric against the comparison period (None without one)."""
+        """Relative change of a metric against the comparison period: None without one,
+        and None for a metric that changes in points (see :meth:`changes_of`)."""
+        return self.changes_of(name).get("change")
+
+    def changes_of(self, name: str) -> dict[str, Any]:
+        """A metric's change as the JSON's ``changes[name]`` holds it, without its test:
+        ``change`` (relative, or None), and ``change_pp`` for a rate or ``change_points``
+        for a score that changes in points (:meth:`Metric.change_between
+        <crmkit.metrics.definitions.Metric.change_between>`; a metric outside the catalogue,
+        e.g. of a custom report, changes relatively). Empty without a comparison."""
         if self.comparison is None:
-            return None
+            return {}
         current, previous = _number(self.metrics.get(name)), _number(self.comparison.get(name))
-        if current is None or previous is None:
-            return None
-        return change(current, previous)
+        m = METRICS.get(name)
+        if m is None:
+            return {"change": change(current, previous)}
+        return m.change_between(current, previous)
 
     def card(self, name: str) -> dict[str, Any]:
         """A KPI card's data: value, interval, sample, comparison, change and test."""
@@ -96,7 +107,7 @@ class ReportData(Generic[B, E]):
             spec["n"] = self.samples[name]
         if self.comparison is not None:
             spec["previous"] = self.comparison.get(name)
-            spec["change"] = self.change(name)
+            spec.update({"change": None, **self.changes_of(name)})
             if name in self.tests:
                 spec["test"] = self.tests[name]
         return spec
@@ -135,12 +146,14 @@ class ReportData(Generic[B, E]):
             "definitions": {
                 name: {"label": m.label, "unit": m.unit, "definition": m.definition,
                        "higher_is_better": m.higher_is_better,
-                       "change_in_points": m.change_in_points}
+                       "change_in_points": m.change_in_points, "additive": m.additive}
                 for name in self.metrics
                 if (m := METRICS.get(name)) is not None
             },
         }
-        return json_safe(payload)
+        safe = json_safe(payload)
+        safe["summary"] = summarize(safe)  # written from the published values, so it traces
+        return safe
 
     def _changes(self) -> dict[str, dict[str, Any]]:
         if self.comparison is None:
@@ -149,7 +162,8 @@ class ReportData(Generic[B, E]):
         for name in self.metrics:
             test = self.tests.get(name)
             changes[name] = {
-                "change": self.change(name),
+                "change": None,
+                **self.changes_of(name),
                 "p_value": test.p_value if test else None,
                 "significant": test.significant if test else None,
             }

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from crmkit.metrics import marketing
+from crmkit.metrics.definitions import METRICS
 from crmkit.reports.context import ReportContext
 from crmkit.reports.data import ReportData
 from crmkit.reports.spec import ReportSpec
@@ -16,6 +17,9 @@ HEADLINE = (
     "cost", "leads", "lead_conversion", "deals_won", "revenue", "cost_per_lead", "cac",
     "roi", "acquired_customers",
 )
+#: The columns of deals this report reads (import findings about others are not its concern).
+_DEAL_COLUMNS_USED = ("deal_id", "lead_id", "campaign_id", "customer_id", "status", "amount",
+                      "closed_at")
 
 
 @dataclass
@@ -62,17 +66,21 @@ def build(ctx: ReportContext) -> ReportData[Breakdowns, Extra]:
             roi_provisional=current["provisional"],
             median_days_to_win=current["median_days_to_win"],
         ),
-        notes=[*ctx.coverage_notes(), *_notes(current, ctx, scope)],
+        notes=[*ctx.coverage_notes(),
+               *([] if ctx.coverage.empty else _notes(current, ctx, scope))],
     )
 
+
 def _test_words(current: marketing.Summary) -> str:
+    """The chi-square test across channels in words, under the label of its metric."""
     channels = int((current["channel"]["leads"] > 0).sum()) if len(current["channel"]) else 0
+    said = f"{METRICS['conversion_chi2_p_value'].label}: "
     if current["conversion_test"].p_value is None:
         why = ("fewer than two channels have leads" if channels < 2
                else "no lead, or every lead, converted")
-        return f"Does lead conversion differ across channels? Not testable: {why}."
-    return (f"Does lead conversion differ across channels? Chi-square test over {channels} "
-            f"channels: {current['conversion_test'].words()}.")
+        return f"{said}not testable, {why}."
+    return (f"{said}chi-square test of lead conversion over {channels} channels, "
+            f"{current['conversion_test'].words()}.")
 
 
 def _roi_status(current: marketing.Summary) -> str:
@@ -132,7 +140,8 @@ def _notes(current: marketing.Summary, ctx: ReportContext, scope: list[str] | No
         "CAC counts a customer once, for the campaign its first won deal ever is attributed to, "
         "and only when that first deal closes in the period."
     )
-    return notes + ctx.import_notes("campaigns", "campaign_costs", "leads", "deals")
+    return notes + ctx.import_notes("campaigns", "campaign_costs", "leads",
+                                    columns={"deals": _DEAL_COLUMNS_USED})
 
 
 def _scope_notes(camp: pd.DataFrame, real: pd.DataFrame, scope: list[str] | None) -> list[str]:

@@ -44,14 +44,21 @@ def build(ctx: ReportContext) -> ReportData[Breakdowns, None]:
         performance.significance,
         Breakdowns(employee=employee, team_median=team_median),
         extra=None,
-        notes=[
-            *ctx.coverage_notes(),
-            *_ticket_notes(current, f"as of {ctx.as_of}"),
-            *_task_notes(current, f"as of {ctx.as_of}"),
-            *_people_notes(current, staff, employee, ctx),
-            *ctx.import_notes(*_NOTE_TABLES, columns={"deals": _NOTE_DEAL_COLUMNS}),
-        ],
+        notes=[*ctx.coverage_notes(),
+               *([] if ctx.coverage.empty else _notes(current, staff, employee, ctx))],
     )
+
+
+def _notes(current: performance.Summary, staff: pd.DataFrame, employee: pd.DataFrame,
+           ctx: ReportContext) -> list[str]:
+    """What the page's numbers leave out (a page without data has none: its coverage
+    sentence says why)."""
+    return [
+        *_ticket_notes(current, f"as of {ctx.as_of}"),
+        *_task_notes(current, f"as of {ctx.as_of}"),
+        *_people_notes(current, staff, employee, ctx),
+        *ctx.import_notes(*_NOTE_TABLES, columns={"deals": _NOTE_DEAL_COLUMNS}),
+    ]
 
 
 def _ticket_notes(current: performance.Summary, as_of: str) -> list[str]:

@@ -67,7 +67,7 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
         sales.significance,
         breakdowns,
         extra=None,
-        notes=[*ctx.coverage_notes(), *_notes(current, ctx)],
+        notes=[*ctx.coverage_notes(), *([] if ctx.coverage.empty else _notes(current, ctx))],
     )
 
 
@@ -85,6 +85,10 @@ def _months_after(period: Period, n: int) -> list[Period]:
 
 
 def _notes(current: sales.Summary, ctx: ReportContext) -> list[str]:
+    """What the page's numbers leave out, once each (a page without data has none: its
+    coverage sentence says why). The import's findings about open deals without a
+    probability and deals closed before they were created are stated here for the period,
+    so they are not repeated as import findings."""
     pipe = current["pipeline"]
     notes = []
     if pipe["missing_probability"]:
@@ -105,7 +109,8 @@ def _notes(current: sales.Summary, ctx: ReportContext) -> list[str]:
     notes.append(_forecast_note(current["forecast"], ctx))
     if current["metrics"]["quota_target"] is None:
         notes.append("No quota overlaps this period: quota attainment is N/A.")
-    return notes + ctx.import_notes("deals", "leads", "quotas", "employees", "teams")
+    return notes + ctx.import_notes("deals", "leads", "quotas", "employees", "teams",
+                                    said={"deals": ("probability", "closed_at")})
 
 
 def _forecast_note(fc: dict[str, Any], ctx: ReportContext) -> str:
@@ -126,9 +131,6 @@ SPEC = ReportSpec(
     title="Sales",
     headline=HEADLINE,
     index_kpis=("revenue", "deals_won", "win_rate"),
-    definitions=(
-        *HEADLINE, "deal_size_median", "sales_cycle_days_mean", "sales_cycle_days_p90",
-        "open_deals", "quota_target", "forecast_error",
-    ),
+    definitions=HEADLINE,
     build=build,
 )

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from crmkit import stats
-from crmkit.metrics import satisfaction
+from crmkit.metrics import customers, satisfaction
 from crmkit.parameters import ALL_TEAMS
 from crmkit.periods import trend_months
 from crmkit.reports.context import ReportContext
@@ -17,8 +17,8 @@ from crmkit.reports.data import ReportData
 from crmkit.reports.spec import ReportSpec
 
 HEADLINE = ("nps", "nps_promoter_share", "nps_detractor_share", "csat", "ces", "retention_rate")
-RETENTION = ("retention_rate", "retention_start_customers", "retention_end_customers",
-             "retention_new_customers")
+RETENTION = ("retention_rate", "retention_start_customers", "retention_retained_customers",
+             "retention_end_customers")
 #: Every metric this report defines, for the page's Definitions section.
 DEFINED = (*HEADLINE, "nps_responses", "nps_promoters", "nps_passives", "nps_detractors",
            "csat_responses", "ces_responses", *RETENTION[1:])
@@ -38,10 +38,12 @@ class Breakdowns:
 @dataclass
 class Extra:
     """What the Customer satisfaction page shows beyond its numbers: the parts of the
-    retention formula (S, E, N, retained, active days) of the period and its comparison."""
+    retention rate R / S (S, R, E, active days) of the period and its comparison, and
+    the rate in words with the same numbers as its card."""
 
     retention: dict[str, Any]
     previous_retention: dict[str, Any] | None
+    retention_text: str
 
 
 def build(ctx: ReportContext, trend_months_shown: int = 12,
@@ -49,9 +51,12 @@ def build(ctx: ReportContext, trend_months_shown: int = 12,
     """Compute the whole Customer satisfaction report."""
     t, everyone = ctx.tables, ctx.store.tables
     responses = t["survey_responses"]
-    current = satisfaction.summary(responses, t["activities"], t["deals"], ctx.period, active_days)
+    book = customers.book(everyone, ctx.team)
+    current = satisfaction.summary(responses, book.activities, book.deals, ctx.period,
+                                   active_days, ctx.as_of_end)
     previous = (
-        satisfaction.summary(responses, t["activities"], t["deals"], ctx.comparison, active_days)
+        satisfaction.summary(responses, book.activities, book.deals, ctx.comparison,
+                             active_days, ctx.as_of_end)
         if ctx.comparison else None
     )
     breakdowns = Breakdowns(
@@ -69,8 +74,10 @@ def build(ctx: ReportContext, trend_months_shown: int = 12,
         satisfaction.significance,
         breakdowns,
         extra=Extra(retention=current["retention"],
-                    previous_retention=previous["retention"] if previous else None),
-        notes=[*ctx.coverage_notes(), *_notes(breakdowns, current, ctx)],
+                    previous_retention=previous["retention"] if previous else None,
+                    retention_text=satisfaction.retention_sentence(current["retention"])),
+        notes=[*ctx.coverage_notes(),
+               *([] if ctx.coverage.empty else _notes(breakdowns, current, ctx))],
     )
 
 
@@ -81,7 +88,7 @@ def nps_change_points(data: ReportData[Breakdowns, Extra]) -> dict[str, Any] | N
     if data.comparison is None or comparison is None:
         return None
     now, before = data.metrics.get("nps"), data.comparison.get("nps")
-    points = None if now is None or before is None else now - before
+    points = data.changes_of("nps").get("change_points")
     return {"points": points, "current": now, "previous": before,
             "test": data.tests.get("nps", stats.Test(None, None)),
             "label": comparison.label}
@@ -96,10 +103,7 @@ def _notes(breakdowns: Breakdowns, current: satisfaction.Summary, ctx: ReportCon
     ret = current["retention"]
     notes.append(
         f"Retention reads 'active at an instant' as: an activity or a won deal in the "
-        f"{ret['active_days']} days before it. Of the {ret['retention_start_customers']:,} "
-        f"customers active at the period start, {ret['retained']:,} were still active at its "
-        f"end. E − N also counts customers who were inactive at the start and came back "
-        f"(neither new nor lost for good), so the rate can exceed 100%."
+        f"{ret['active_days']} days before it, whoever logged it."
     )
     if ret["retention_start_customers"] == 0:
         notes.append("No customer was active at the period start: retention is N/A.")
@@ -114,10 +118,14 @@ def _notes(breakdowns: Breakdowns, current: satisfaction.Summary, ctx: ReportCon
         notes.append(f"{int(unknown):,} NPS response(s) have no customer or no customer "
                      "segment: shown as '(unknown)' in NPS by segment.")
     if ctx.team != ALL_TEAMS:
-        notes.append("NPS by team compares every team (company-wide responses); every other "
-                     "number on this page covers this team's responses, activities and deals.")
-    return notes + ctx.import_notes("survey_responses", "customers", "activities", "deals",
-                                    "employees", "teams")
+        notes.append("NPS by team compares every team (company-wide responses); the other "
+                     "scores cover this team's responses. Retention counts this team's customers "
+                     "(owned by a member; a customer without an owner goes with the owner of its "
+                     "first won deal) with all their activities and won deals, so every customer "
+                     "counts for one team.")
+    return notes + ctx.import_notes(
+        "survey_responses", "customers", "activities", "employees", "teams",
+        columns={"deals": ("deal_id", "owner_id", "customer_id", "status", "closed_at")})
 
 
 SPEC = ReportSpec(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from crmkit.reports.context import ReportContext
     from crmkit.reports.data import ReportData
 
 
@@ -24,7 +25,13 @@ class ReportSpec:
     headline: tuple[str, ...]
     #: Metrics shown for this report on the index page.
     index_kpis: tuple[str, ...]
-    #: Every metric the page defines in its Definitions section.
+    #: The metrics the page shows (on its cards, tables and charts), each defined in its
+    #: Definitions section; no other (the JSON twin defines every metric it holds).
     definitions: tuple[str, ...]
     #: ``build(ctx, **report_parameters) -> ReportData``: computes the whole report.
     build: Callable[..., ReportData[Any, Any]]
+
+    def defined_on(self, ctx: ReportContext) -> tuple[str, ...]:
+        """The metrics a page defines: :attr:`definitions`, or none on a page whose period
+        and team have no data (it shows no number; its header says why)."""
+        return () if ctx.coverage.empty else self.definitions

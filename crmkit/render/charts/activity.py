@@ -1,17 +1,23 @@
-"""Customer activity report charts, in the crmkit theme (see :mod:`crmkit.render.plotting`).
+"""Customer activity report charts and tables, in the crmkit theme (see
+:mod:`crmkit.render.plotting`).
 
-Each function takes a breakdown frame computed by :mod:`crmkit.metrics.activity` and returns the
-chart as an HTML block, or a short message when there is nothing to draw.
+Each function takes a breakdown frame computed by :mod:`crmkit.metrics.activity` and returns an
+HTML block: the chart or table, a short message when there is nothing to show, or nothing at
+all on a page without data (``empty``, see :mod:`crmkit.render.charts`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import pandas as pd
 import seaborn as sns
 from IPython.display import HTML
 
 from crmkit.render import blocks, plotting
+from crmkit.render.charts._page import NOTHING
 from crmkit.render.formatting import PALETTE, fmt_change
+from crmkit.render.labels import label
 from crmkit.stats import Test
 
 #: One colour per customer status, the same in every chart and report.
@@ -24,11 +30,22 @@ STATUS_COLOURS = {
 
 
 def _label(text: str) -> str:
-    return text.replace("_", " ")
+    """An activity type in words ('site_visit' → 'Site visit'; any other '_' as a space)."""
+    return label(text).replace("_", " ")
 
 
-def interactions_by_type(by_type: pd.DataFrame, period: str, comparison: str | None) -> HTML:
+def _name(value: str) -> str:
+    """A category of this report (a customer status, an RFM segment) as a name on a chart:
+    in words, capitalised ('at risk' → 'At risk', 'potential loyalist' → 'Potential loyalist')."""
+    text = label(value)
+    return text[:1].upper() + text[1:]
+
+
+def interactions_by_type(by_type: pd.DataFrame, period: str, comparison: str | None, *,
+                         empty: bool = False) -> HTML:
     """Interactions per activity type: this period beside the comparison period."""
+    if empty:
+        return NOTHING
     if by_type["interactions"].sum() == 0 and not (by_type["comparison"].fillna(0).sum() > 0):
         return blocks.text("No activities were logged in this period.")
     value_vars = ["interactions"] + (["comparison"] if comparison else [])
@@ -45,18 +62,21 @@ def interactions_by_type(by_type: pd.DataFrame, period: str, comparison: str | N
                 hue_order=list(palette), palette=palette, ax=ax, errorbar=None)
     for container in ax.containers:
         ax.bar_label(container, labels=[f"{v:,.0f}" for v in container.datavalues],
-                     padding=3, fontsize=8)
+                     padding=3, fontsize="small")
     ax.set_xlim(0, long["count"].max() * 1.15)
     ax.set_xlabel("Activities logged (count)")
     ax.set_ylabel("Activity type")
     ax.legend(title=None, loc="lower right")
     ax.set_title("Interactions by type" + (f": {period} vs {comparison}" if comparison else ""))
     return blocks.chart(fig, "Interactions by type",
-                        "Activities whose occurred_at falls in the period, by type.")
+                        "Activities logged in the period, by type.")
 
 
-def customer_status(status: pd.DataFrame, comparison: str | None = None) -> HTML:
+def customer_status(status: pd.DataFrame, comparison: str | None = None, *,
+                    empty: bool = False) -> HTML:
     """Customers per status at the period end (and at the comparison period's end)."""
+    if empty:
+        return NOTHING
     if status["customers"].sum() == 0:
         return blocks.text("No customers in scope at the period end.")
     fig, ax = plotting.figure(height=2.9)
@@ -68,11 +88,11 @@ def customer_status(status: pd.DataFrame, comparison: str | None = None) -> HTML
                    label=f"End of {comparison}")
         ax.legend(loc="lower right")
     for i, (n, share) in enumerate(zip(status["customers"], status["share"], strict=True)):
-        ax.text(n, i, f"  {n:,} ({100 * (share or 0):.0f}%)", va="center", fontsize=9)
+        ax.text(n, i, f"  {n:,} ({100 * (share or 0):.0f}%)", va="center", fontsize="small")
     top = max(status["customers"].max(), status["comparison"].fillna(0).max())
     ax.set_xlim(0, top * 1.25)
     ax.set_yticks(list(y))
-    ax.set_yticklabels(status["status"])
+    ax.set_yticklabels([_name(s) for s in status["status"]])
     ax.invert_yaxis()
     ax.set_xlabel("Customers (count)")
     ax.set_ylabel("Status at period end")
@@ -83,44 +103,46 @@ def customer_status(status: pd.DataFrame, comparison: str | None = None) -> HTML
     return blocks.chart(fig, "Customer status", caption)
 
 
-def rfm_segments(segments: pd.DataFrame, currency: str = "") -> HTML:
+def rfm_segments(segments: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
     """Customers and revenue per RFM segment (best segments first)."""
+    if empty:
+        return NOTHING
     if segments["customers"].sum() == 0:
         return blocks.text("No customer purchased in the 365 days before the period end.")
-    fig, _ = plotting.figure(width=10, height=0.36 * len(segments) + 1.6)
-    fig.clf()  # two panels side by side (blocks.figure makes one)
-    left = fig.add_subplot(1, 2, 1)
-    right = fig.add_subplot(1, 2, 2, sharey=left)
+    fig, _ = plotting.figure(height=2 * (0.3 * len(segments) + 1.1))
+    fig.clf()  # two panels, one above the other (plotting.figure makes one)
+    top, bottom = fig.subplots(2, 1, sharey=True)
     y = list(range(len(segments)))
-    left.barh(y, segments["customers"], color=PALETTE["primary"], height=0.65)
-    right.barh(y, segments["revenue"], color=PALETTE["accent"], height=0.65)
+    top.barh(y, segments["customers"], color=PALETTE["primary"], height=0.65)
+    bottom.barh(y, segments["revenue"], color=PALETTE["accent"], height=0.65)
     for i, (n, s) in enumerate(zip(segments["customers"], segments["share"], strict=True)):
-        left.text(n, i, f" {n:,} ({100 * (s or 0):.0f}%)", va="center", fontsize=8)
+        top.text(n, i, f" {n:,} ({100 * (s or 0):.0f}%)", va="center", fontsize="small")
     for i, (r, s) in enumerate(zip(segments["revenue"], segments["revenue_share"], strict=True)):
-        right.text(r, i, f" {100 * (s or 0):.0f}%", va="center", fontsize=8)
-    left.set_yticks(y)
-    left.set_yticklabels(segments["segment"])
-    left.invert_yaxis()
-    left.set_xlim(0, segments["customers"].max() * 1.35)
-    right.set_xlim(0, segments["revenue"].max() * 1.2)
-    left.set_xlabel("Customers (count, share)")
-    right.set_xlabel(f"Revenue in the last 365 days ({currency})" if currency
-                     else "Revenue in the last 365 days")
-    plotting.money_axis(right, "x")
-    right.tick_params(axis="y", labelleft=False)
-    left.set_ylabel("RFM segment")
-    left.set_title("Customers per segment")
-    right.set_title("Revenue per segment")
+        bottom.text(r, i, f" {100 * (s or 0):.0f}%", va="center", fontsize="small")
+    top.set_yticks(y)
+    top.set_yticklabels([_name(s) for s in segments["segment"]])
+    bottom.tick_params(axis="y", labelleft=True)
+    top.invert_yaxis()
+    top.set_xlim(0, segments["customers"].max() * 1.3)
+    bottom.set_xlim(0, segments["revenue"].max() * 1.2)
+    top.set_xlabel("Customers (count, share)")
+    bottom.set_xlabel(f"Revenue in the last 365 days ({currency})" if currency
+                      else "Revenue in the last 365 days")
+    plotting.money_axis(bottom, "x")
+    top.set_ylabel("RFM segment")
+    bottom.set_ylabel("RFM segment")
+    top.set_title("Customers per segment")
+    bottom.set_title("Revenue per segment")
     return blocks.chart(fig, "RFM segments",
                         "Customers with a purchase in the 365 days before the period end, "
                         "by recency (R) and frequency + monetary (FM) scores; see Definitions.")
 
 
-def rfm_table(segments: pd.DataFrame, currency: str = "") -> HTML:
+def rfm_table(segments: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
     """The RFM segments as a table (nothing when no customer purchased:
     :func:`rfm_segments` says so)."""
-    if segments["customers"].sum() == 0:
-        return HTML("")
+    if empty or segments["customers"].sum() == 0:
+        return NOTHING
     return blocks.table(
         segments,
         units={"customers": "count", "share": "rate", "revenue": "money",
@@ -128,24 +150,26 @@ def rfm_table(segments: pd.DataFrame, currency: str = "") -> HTML:
                "frequency_mean": "score", "monetary_mean": "money"},
         labels={"share": "share of customers", "recency_days_median": "median days since purchase",
                 "frequency_mean": "mean purchases", "monetary_mean": "mean spend"},
-        currency=currency, caption="RFM segments (revenue: last 365 days)")
+        currency=currency, caption="RFM segments (revenue: last 365 days)", filename="rfm-segments")
 
 
-def cohort_heatmap(cohorts: pd.DataFrame) -> HTML:
+def cohort_heatmap(cohorts: pd.DataFrame, *, empty: bool = False) -> HTML:
     """Share of each first-purchase cohort buying again in each later month."""
+    if empty:
+        return NOTHING
     if cohorts.empty:
         return blocks.text("No customer made a first purchase in the cohort months.")
     grid = cohorts.pivot(index="cohort", columns="month_offset", values="share")
     sizes = cohorts.groupby("cohort")["customers"].first()
     grid.index = [f"{c} (n={sizes[c]:,})" for c in grid.index]
-    fig, ax = plotting.figure(width=10, height=0.38 * len(grid) + 1.6)
+    fig, ax = plotting.figure(height=0.38 * len(grid) + 1.6)
     cmap = sns.light_palette(PALETTE["primary"], as_cmap=True)
     later = grid.drop(columns=[0], errors="ignore")
     vmax = float(later.max().max()) if later.notna().any().any() else 1.0
     sns.heatmap(grid, annot=True, fmt=".0%", cmap=cmap, vmin=0, vmax=max(vmax, 0.05),
                 linewidths=0.5, linecolor="white", cbar_kws={"label": "Share of the cohort buying",
                                                             "format": "{x:.0%}"},
-                annot_kws={"fontsize": 8}, ax=ax)
+                annot_kws={"fontsize": "small"}, ax=ax)
     ax.grid(False)
     ax.set_xlabel("Months since the first purchase")
     ax.set_ylabel("First-purchase month (customers)")
@@ -156,11 +180,12 @@ def cohort_heatmap(cohorts: pd.DataFrame) -> HTML:
                         "months so their differences show.")
 
 
-def status_table(status: pd.DataFrame) -> HTML:
+def status_table(status: pd.DataFrame, *, empty: bool = False) -> HTML:
     """The customer-status breakdown as a table, its p-values in words (nothing when no
     customer is in scope at either end: :func:`customer_status` says so)."""
-    if status["customers"].sum() == 0 and not status["comparison"].fillna(0).sum() > 0:
-        return HTML("")
+    if empty or (status["customers"].sum() == 0
+                 and not status["comparison"].fillna(0).sum() > 0):
+        return NOTHING
     shown = pd.DataFrame({
         "status": status["status"],
         "customers": status["customers"],
@@ -182,17 +207,20 @@ def status_table(status: pd.DataFrame) -> HTML:
                       "comparison_share": "rate"},
         labels={"share": "share of customers", "comparison": "at comparison end",
                 "comparison_share": "share then"},
-        caption=caption)
+        caption=caption, filename="customer-status")
 
 
 def went_quiet_table(quiet: pd.DataFrame, comparison: str | None, currency: str = "",
-                     max_rows: int = 25, in_touch: int | None = None) -> HTML:
+                     max_rows: int = 25, in_touch: int | None = None, *,
+                     empty: bool = False) -> HTML:
     """The customers that went quiet (a call list), largest buyers first. ``in_touch`` is
     the number of customers in touch during the comparison period (its active customers),
     when known: with none, nobody could go quiet and the page says so."""
+    if empty:
+        return NOTHING
     if comparison is None:
-        return blocks.text("No comparison period (compare_to = none): nothing to compare "
-                           "contacts with.")
+        return blocks.text("No comparison period (the report compares with none): nothing "
+                           "to compare contacts with.")
     if quiet.empty and in_touch == 0:
         return blocks.text(f"No customer was in touch during {comparison}, so none can have "
                            "gone quiet since.")
@@ -204,6 +232,43 @@ def went_quiet_table(quiet: pd.DataFrame, comparison: str | None, currency: str 
         units={"days_since_contact": "count", "revenue_365d": "money"},
         labels={"name": "customer", "last_contact": "last contact",
                 "days_since_contact": "days since", "revenue_365d": "revenue, last 365 days"},
-        currency=currency, max_rows=max_rows,
+        currency=currency, max_rows=max_rows, verbatim=("name", "owner"), filename="went-quiet",
         caption=f"{len(quiet):,} customers in touch during {comparison} and not since, by "
                 "revenue in the 365 days to the period end")
+
+
+def employee_table(employee: pd.DataFrame, types: tuple[str, ...], teams: Mapping[str, str], *,
+                   empty: bool = False) -> HTML:
+    """Activities logged in the period per employee and type (``types``), teams by name
+    (``teams``: team id → name)."""
+    if empty:
+        return NOTHING
+    return blocks.table(
+        employee, units=dict.fromkeys(["interactions", *types], "count"),
+        names={"team_id": teams}, verbatim=("name",), filename="activities-per-employee",
+        caption="Activities logged in the period per employee and type (sellers and managers "
+                "are listed even with none; (no employee): activities logged without one, "
+                "e.g. web visits)")
+
+
+def customer_table(customer: pd.DataFrame, types: tuple[str, ...], currency: str = "", *,
+                   empty: bool = False) -> HTML:
+    """The most active customers: activities in the period by type, deals and revenue won."""
+    if empty:
+        return NOTHING
+    return blocks.table(
+        customer, units=dict.fromkeys(["interactions", *types, "deals_won"], "count")
+        | {"revenue": "money"}, labels={"name": "Customer"}, currency=currency,
+        verbatim=("name",), filename="most-active-customers",
+        caption="Most active customers: activities in the period by type, revenue won")
+
+
+def top_revenue_table(top: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
+    """The customers with the most revenue won in the period."""
+    if empty:
+        return NOTHING
+    return blocks.table(
+        top, units={"revenue": "money", "deals_won": "count", "interactions": "count"},
+        labels={"name": "Customer"}, currency=currency, verbatim=("name",),
+        filename="top-customers-by-revenue",
+        caption="Top customers by revenue won in the period")

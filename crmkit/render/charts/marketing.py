@@ -1,9 +1,12 @@
 """Marketing report charts and tables, in the crmkit theme (see :mod:`crmkit.render.plotting`).
 
 Each function takes a breakdown frame computed by :mod:`crmkit.metrics.marketing` and returns an
-HTML block, or a short message when there is nothing to show. The ROI tables are built
-here as rows of cells for :func:`crmkit.render.blocks.text_table` rather than from a frame
-with :func:`crmkit.render.blocks.table`, because loss-makers are highlighted.
+HTML block: the chart or table, a sentence when there is nothing to show, or nothing at all
+on a page without data (``empty``, see :mod:`crmkit.render.charts`). The ROI tables are
+built here as rows of cells for :func:`crmkit.render.blocks.text_table` rather than from a
+frame with :func:`crmkit.render.blocks.table`, because loss-makers are highlighted; they
+follow the same rules: channels in words, teams by name, each money column at one scale with
+the currency in its heading, a CSV download of every row.
 """
 
 from __future__ import annotations
@@ -15,9 +18,18 @@ from typing import Any
 import pandas as pd
 import seaborn as sns
 from IPython.display import HTML
+from matplotlib.ticker import MaxNLocator
 
+from crmkit.periods import Period
 from crmkit.render import blocks, plotting
-from crmkit.render.formatting import PALETTE, fmt
+from crmkit.render.charts._page import NOTHING, words
+from crmkit.render.formatting import PALETTE, fmt, money_scale, scaled
+from crmkit.render.labels import label
+from crmkit.reports.context import period_in_words
+
+__all__ = ["CAMPAIGN_COLUMNS", "CHANNEL_COLUMNS", "campaign_table", "channel_table",
+           "channel_words", "conversion_by_channel", "cost_vs_revenue", "lead_funnel",
+           "roi_table", "words"]
 
 _LOSS_ROW = "background:#fdecea"
 _TOTAL_ROW = "font-weight:600;border-top:2px solid #d9dee4"
@@ -47,14 +59,15 @@ CHANNEL_COLUMNS = ("channel", "campaigns", "cost", "leads", "lead_conversion", "
                    "revenue", "acquired_customers", "cost_per_lead", "cac", "roi")
 
 
-def _text(value: Any, unit: str | None, currency: str) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "—" if unit else ""
-    return fmt(value, unit, currency) if unit else str(value)
+def channel_words(channel: Any) -> str:
+    """A channel, or a list of channels ('direct, organic'), in words ('Direct, Organic')."""
+    if not isinstance(channel, str):
+        return "" if _missing(channel) else str(channel)
+    return ", ".join(label(part) for part in channel.split(", "))
 
 
 def _missing(value: Any) -> bool:
-    return value is None or pd.isna(value)
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
 def _is_loss(roi: Any) -> bool:
@@ -73,17 +86,28 @@ def _roi_cell(roi: Any, provisional: bool, currency: str) -> blocks.Cell:
     return blocks.Cell(shown, css_class="n", style=f"{_GAIN_CELL};{_NO_WRAP}", flag=flag)
 
 
-def _roi_row(rec: Mapping[str, Any], columns: Sequence[str], currency: str) -> blocks.Row:
-    cells = []
-    for c in columns:
-        unit = _COLUMNS[c][1]
-        if c == "roi":
-            cells.append(_roi_cell(rec.get("roi"), bool(rec.get("provisional")), currency))
-        elif unit:
-            cells.append(blocks.Cell(_text(rec.get(c), unit, currency), css_class="n",
-                                     style=_NO_WRAP))
-        else:
-            cells.append(blocks.Cell(_text(rec.get(c), unit, currency)))
+def _cell(rec: Mapping[str, Any], column: str, teams: Mapping[str, str],
+          scales: Mapping[str, tuple[float, str, int]]) -> blocks.Cell:
+    """One cell: money at its column's scale, other numbers by their unit, channels in
+    words, teams by name, names as they are."""
+    value: Any = rec.get(column)
+    unit = _COLUMNS[column][1]
+    if unit is None:
+        if column == "channel":
+            return blocks.Cell(channel_words(value))
+        if column == "team_id":
+            return blocks.Cell("" if _missing(value) else teams.get(value, str(value)))
+        return blocks.Cell("" if _missing(value) else str(value))
+    if _missing(value):
+        return blocks.Cell("—", css_class="n", style=_NO_WRAP)
+    text = scaled(value, scales[column]) if column in scales else fmt(value, unit)
+    return blocks.Cell(text, css_class="n", style=_NO_WRAP)
+
+
+def _roi_row(rec: Mapping[str, Any], columns: Sequence[str], teams: Mapping[str, str],
+             scales: Mapping[str, tuple[float, str, int]], currency: str) -> blocks.Row:
+    cells = [_roi_cell(rec.get("roi"), bool(rec.get("provisional")), currency) if c == "roi"
+             else _cell(rec, c, teams, scales) for c in columns]
     style = None
     if rec.get("_total"):
         style = _TOTAL_ROW
@@ -92,57 +116,94 @@ def _roi_row(rec: Mapping[str, Any], columns: Sequence[str], currency: str) -> b
     return blocks.Row(cells, style)
 
 
+def _heading(column: str, currency: str) -> str:
+    text, unit = _COLUMNS[column]
+    return f"{text} ({currency})" if unit == "money" and currency else text
+
+
+def _download(df: pd.DataFrame, columns: Sequence[str], teams: Mapping[str, str],
+              currency: str) -> pd.DataFrame:
+    """The rows of a table for its CSV: raw numbers, channels in words, teams by name."""
+    out = {}
+    for c in columns:
+        values = df[c] if c in df else pd.Series([None] * len(df), index=df.index)
+        if c == "channel":
+            values = values.map(channel_words)
+        elif c == "team_id":
+            values = values.map(lambda v: "" if _missing(v) else teams.get(v, str(v)))
+        heading = _heading(c, currency)
+        out[f"{heading} (fraction)" if _COLUMNS[c][1] == "rate" else heading] = values
+    return pd.DataFrame(out)
+
+
 def roi_table(
     df: pd.DataFrame, columns: Sequence[str], currency: str = "", caption: str | None = None,
     totals: Mapping[str, Any] | None = None, max_rows: int = 50,
+    teams: Mapping[str, str] | None = None, filename: str | None = None,
 ) -> HTML:
     """A table whose loss-making rows (ROI < 0) are shaded and marked '▼ … loss', and
     whose ROI carries a 'provisional' tag while the row's leads are still maturing.
 
-    ``totals`` (headline metrics) adds a last row.
+    ``totals`` (headline metrics) adds a last row; ``teams`` names the teams (team id →
+    name). Each money column is shown at one scale (the largest amount's, with the total
+    row), the currency in its heading; the CSV download holds every row, unrounded.
     """
     if df.empty:
         return blocks.text("No campaign had cost, leads or won deals in this period.")
+    teams = dict(teams or {})
     records = [*df.head(max_rows).to_dict(orient="records"), *([dict(totals)] if totals else [])]
+    scales = {c: money_scale([*df[c].tolist(), *([totals.get(c)] if totals else [])])
+              for c in columns if _COLUMNS[c][1] == "money" and c in df}
     return blocks.text_table(
-        [_COLUMNS[c][0] for c in columns],
-        [_roi_row(rec, columns, currency) for rec in records],
+        [_heading(c, currency) for c in columns],
+        [_roi_row(rec, columns, teams, scales, currency) for rec in records],
         caption,
         hidden=max(len(df) - max_rows, 0),
+        csv=_download(df, columns, teams, currency),
+        filename=filename,
     )
 
 
 def campaign_table(campaign: pd.DataFrame, metrics: Mapping[str, Any], currency: str = "",
-                   provisional: bool = False) -> HTML:
-    """Per campaign, best ROI first, loss-makers shaded, with a total row (campaigns in scope)."""
+                   provisional: bool = False, teams: Mapping[str, str] | None = None, *,
+                   empty: bool = False) -> HTML:
+    """Per campaign, best ROI first, loss-makers shaded, with a total row (campaigns in
+    scope); ``teams``: team id → name."""
+    if empty:
+        return NOTHING
     totals = {**metrics, "name": "Total (campaigns in scope)", "_total": True,
               "provisional": provisional}
     caption = ("Campaigns with cost, leads or won deals in the period, best ROI first. Shaded: "
                "loss-makers (ROI below 0).")
     if len(campaign) and campaign["campaign_id"].isna().any():
         caption += " '(no campaign)': leads without a campaign, no cost, not in the total."
-    return roi_table(campaign, CAMPAIGN_COLUMNS, currency, totals=totals, caption=caption)
+    return roi_table(campaign, CAMPAIGN_COLUMNS, currency, totals=totals, caption=caption,
+                     teams=teams, filename="campaigns")
 
 
-def channel_table(channel: pd.DataFrame, currency: str = "") -> HTML:
+def channel_table(channel: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
     """Per channel, most leads first, loss-making channels shaded."""
+    if empty:
+        return NOTHING
     return roi_table(channel, CHANNEL_COLUMNS, currency, caption=(
         "Per channel: the campaigns' channel, or a lead's own channel when it has no campaign."
-    ))
+    ), filename="channels")
 
 
-def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "") -> HTML:
+def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
     """Scatter of cost against attributed revenue per campaign, with the break-even line.
 
     Both axes share one logarithmic scale (linear near 0, so campaigns without revenue or
     cost still show), which keeps small and large campaigns readable and the break-even
     line at 45°.
     """
+    if empty:
+        return NOTHING
     df = campaign[campaign["campaign_id"].notna()]
     df = df[(df["cost"] > 0) | (df["revenue"] > 0)]
     if df.empty:
         return blocks.text("No campaign had cost or attributed revenue in this period.")
-    fig, ax = plotting.figure(width=9, height=5.2)
+    fig, ax = plotting.figure(height=5.2)
     values = pd.concat([df["cost"], df["revenue"]])
     positive = values[values > 0]
     low = 10 ** math.floor(math.log10(float(positive.min()))) if len(positive) else 1.0
@@ -160,7 +221,7 @@ def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "") -> HTML:
     ax.scatter(df["cost"], df["revenue"], c=colours, s=60, zorder=3, edgecolor="white")
     for i, (name, x, y) in enumerate(zip(df["name"], df["cost"], df["revenue"], strict=True)):
         ax.annotate(str(name), (x, y), xytext=(7, 3 + 7 * (i % 2)), textcoords="offset points",
-                    fontsize=8)
+                    fontsize="small")
     unit = f" ({currency})" if currency else ""
     ax.set_xlabel(f"Cost in the period{unit}, log scale")
     ax.set_ylabel(f"Attributed revenue{unit}, log scale")
@@ -168,7 +229,7 @@ def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "") -> HTML:
     ax.set_ylim(-0.3 * low, top)
     plotting.money_axis(ax, "x")
     plotting.money_axis(ax, "y")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", fontsize="small")
     ax.set_title("Cost vs attributed revenue per campaign")
     return blocks.chart(fig, "Cost vs revenue", (
         "Green: ROI above 0; red: loss-maker, below the dashed break-even line; grey: no "
@@ -176,12 +237,18 @@ def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "") -> HTML:
     ))
 
 
-def lead_funnel(funnel: pd.DataFrame) -> HTML:
-    """Leads created in the period → converted → won, per channel."""
+def lead_funnel(funnel: pd.DataFrame, period: Period | None = None, *,
+                empty: bool = False) -> HTML:
+    """The leads *created* in the period → converted → with a won deal, per channel: a
+    cohort, not the deals won in the period (the Deals won card), and titled so."""
+    if empty:
+        return NOTHING
+    when = f"in {period_in_words(period)}" if period is not None else "in the period"
     if funnel.empty or funnel["leads"].sum() == 0:
-        return blocks.text("No leads were created in this period.")
-    long = funnel.melt(id_vars="channel", value_vars=["leads", "converted", "won"],
-                       var_name="stage", value_name="count")
+        return blocks.text(f"No leads were created {when}: no lead funnel.")
+    long = funnel.assign(channel=funnel["channel"].map(channel_words)).melt(
+        id_vars="channel", value_vars=["leads", "converted", "won"], var_name="stage",
+        value_name="count")
     long["stage"] = long["stage"].map({"leads": "Leads", "converted": "Converted",
                                        "won": "With a won deal"})
     fig, ax = plotting.figure(height=0.6 * len(funnel) + 1.4)
@@ -189,20 +256,28 @@ def lead_funnel(funnel: pd.DataFrame) -> HTML:
                 palette=[PALETTE["secondary"], PALETTE["primary"], PALETTE["good"]],
                 errorbar=None)
     for container in ax.containers:
-        ax.bar_label(container, fmt="{:,.0f}", fontsize=8, padding=2)
-    ax.set_xlabel("Leads created in the period (count)")
+        ax.bar_label(container, fmt="{:,.0f}", fontsize="small", padding=2)
+    ax.set_xlabel(f"Leads created {when} (count)")
     ax.set_ylabel("Channel")
     ax.set_xlim(0, funnel["leads"].max() * 1.15)
-    ax.legend(title=None, loc="lower right", fontsize=8)
-    ax.set_title("Lead funnel per channel")
-    return blocks.chart(fig, "Lead funnel", (
-        "Of the leads created in the period: how many converted, and how many have a won deal "
-        "so far. Recent leads have had little time to win, so the last step grows later."
-    ))
+    ax.legend(title=None, loc="lower right", fontsize="small")
+    title = f"Leads created {when}, by how far they got"
+    ax.set_title(title)
+    caption = (f"A cohort: all {int(funnel['leads'].sum()):,} leads created {when}, with or "
+               "without a campaign (the Leads card counts those of the campaigns in scope), "
+               "how many converted and how many have a won deal so far. Not the deals won in "
+               "the period, which the Deals won card counts. Recent leads have had little time "
+               "to win, so the last step grows later.")
+    if not funnel["won"].fillna(0).any():
+        caption += " None of these leads has a won deal yet: that bar is 0 for every channel."
+    return blocks.chart(fig, title, caption)
 
 
-def conversion_by_channel(channel: pd.DataFrame, overall: float | None = None) -> HTML:
+def conversion_by_channel(channel: pd.DataFrame, overall: float | None = None, *,
+                          empty: bool = False) -> HTML:
     """Lead conversion per channel with its Wilson 95% interval."""
+    if empty:
+        return NOTHING
     df = channel[channel["leads"] > 0].sort_values("lead_conversion")
     if df.empty:
         return blocks.text("No leads were created in this period.")
@@ -215,11 +290,13 @@ def conversion_by_channel(channel: pd.DataFrame, overall: float | None = None) -
     if overall is not None:
         ax.axvline(overall, color=PALETTE["accent"], linestyle="--", linewidth=1,
                    label="All campaigns in scope")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="lower right", fontsize="small")
     ax.set_yticks(y)
-    ax.set_yticklabels([f"{c} (n={n:,})" for c, n in zip(df["channel"], df["leads"], strict=True)])
+    ax.set_yticklabels([f"{channel_words(c)} (n={n:,})"
+                        for c, n in zip(df["channel"], df["leads"], strict=True)])
     ax.set_xlim(0, min(1.0, float(df["lead_conversion_high"].max()) * 1.2 + 0.02))
     plotting.percent_axis(ax, "x")
+    ax.xaxis.set_major_locator(MaxNLocator(5))  # few ticks: each reads at a phone's width
     ax.set_xlabel("Lead conversion: converted / leads created in the period (%), 95% Wilson interval")
     ax.set_ylabel("Channel (leads)")
     ax.set_title("Lead conversion by channel")

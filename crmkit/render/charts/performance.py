@@ -1,8 +1,11 @@
 """Employee performance blocks: leaderboards, workload and response-time charts.
 
-Each function takes the breakdowns computed by :func:`crmkit.metrics.performance.report` and returns an
-HTML block (a table or an embedded PNG chart), or a short message when there is nothing to
-show. Charts use the theme of :mod:`crmkit.render.plotting`.
+Each function takes the breakdowns computed by :func:`crmkit.metrics.performance.report` and
+returns an HTML block (a table or an embedded PNG chart), a short message when there is
+nothing to show, or nothing at all on a page without data (``empty``, see
+:mod:`crmkit.render.charts`). Charts use the theme of :mod:`crmkit.render.plotting`; times
+are shown in the unit of their metric (first response in minutes, as on its cards), roles in
+words, changes by the one rule of :mod:`crmkit.verdict` (rates in points).
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from IPython.display import HTML
+from matplotlib.ticker import FuncFormatter
 
-from crmkit.metrics.definitions import METRICS
+from crmkit.metrics.definitions import METRICS, Metric
 from crmkit.metrics.performance import SALES_METRICS, SUPPORT_METRICS, WORK_METRICS
 from crmkit.render import blocks, plotting
-from crmkit.render.formatting import PALETTE, SERIES, fmt, fmt_change
+from crmkit.render.charts._page import NOTHING
+from crmkit.render.formatting import PALETTE, SERIES, fmt, number
+from crmkit.render.labels import label
+from crmkit.verdict import verdict
 
 __all__ = ["LEADERBOARDS", "activities_by_type", "leaderboard", "response_times", "workload"]
 
@@ -34,13 +41,19 @@ def _missing(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
 
 
-def _cell(value: Any, unit: str, rank: Any, change: Any, currency: str) -> str:
-    text = fmt(None if _missing(value) else value, unit, currency)
+def _cell(value: Any, m: Metric, rank: Any, previous: Any, change: Any, currency: str) -> str:
+    """``value (#rank, change)``: the change as every page states it (rates in points)."""
+    value = None if _missing(value) else value
+    text = fmt(value, m.unit, currency)
     extra = []
     if not _missing(rank):
         extra.append(f"#{int(rank)}")
-    if not _missing(change):
-        extra.append(fmt_change(change))
+    shown = verdict(unit=m.unit, higher_is_better=m.higher_is_better,
+                    change_in_points=m.change_in_points, value=value,
+                    previous=None if _missing(previous) else previous,
+                    change=None if _missing(change) else change).shown
+    if shown:
+        extra.append(shown)
     return f"{text} ({', '.join(extra)})" if extra else text
 
 
@@ -50,14 +63,19 @@ def leaderboard(
     board: str,
     currency: str = "",
     comparison: Any = None,
+    *,
+    empty: bool = False,
 ) -> HTML:
     """One leaderboard (``sales``, ``work`` or ``support``) with the team median first.
 
     Each cell reads ``value (#rank, change)``: the rank among the colleagues employed all
-    period (1 = best) and the relative change against the comparison period
-    (``comparison``: that :class:`~crmkit.periods.Period`, its label, or None). People who
-    joined or left during the period carry a note and have no rank.
+    period (1 = best) and the change against the comparison period (``comparison``: that
+    :class:`~crmkit.periods.Period`, its label, or None), in percentage points for rates
+    and relative for counts, money and times. People who joined or left during the period
+    carry a note and have no rank.
     """
+    if empty:
+        return NOTHING
     spec = LEADERBOARDS[board]
     who = spec["who"]
     df = employee if who is None else employee[employee[who]]
@@ -71,31 +89,36 @@ def leaderboard(
     rows = []
     head: dict[str, str] = {"Employee": "Team median", "Role": "", "Note": ""}
     for m in spec["metrics"]:
-        head[METRICS[m].label] = _cell(med.loc[m, "team_median"], METRICS[m].unit, None,
+        head[METRICS[m].label] = _cell(med.loc[m, "team_median"], METRICS[m], None,
+                                       med.loc[m].get("team_median_previous"),
                                        med.loc[m, "change"], currency)
     rows.append(head)
     for _, r in df.iterrows():
-        row = {"Employee": r["name"], "Role": r["role"] if isinstance(r["role"], str) else "",
+        row = {"Employee": r["name"],
+               "Role": label(r["role"]) if isinstance(r["role"], str) else "",
                "Note": r["note"]}
         for m in spec["metrics"]:
-            row[METRICS[m].label] = _cell(r[m], METRICS[m].unit, r[f"{m}_rank"],
-                                          r.get(f"{m}_change"), currency)
+            row[METRICS[m].label] = _cell(r[m], METRICS[m], r[f"{m}_rank"],
+                                          r.get(f"{m}_previous"), r.get(f"{m}_change"),
+                                          currency)
         rows.append(row)
     table = pd.DataFrame(rows)
     if not table["Note"].astype(bool).any():
         table = table.drop(columns="Note")
-    label = getattr(comparison, "label", comparison)
-    since = f"; change vs {label}" if label else ""
+    against = getattr(comparison, "label", comparison)
+    since = f"; change vs {against}" if against else ""
     return blocks.table(
         table,
         caption=f"Value (rank among colleagues employed all period who do this work, 1 = best"
                 f"{since}). The team median is taken over the same colleagues.",
-        max_rows=200,
+        max_rows=200, verbatim=("Employee", "Note"), filename=f"leaderboard-{board}",
     )
 
 
-def activities_by_type(employee: pd.DataFrame) -> HTML:
+def activities_by_type(employee: pd.DataFrame, *, empty: bool = False) -> HTML:
     """Activities logged in the period per employee and type (types nobody logged are left out)."""
+    if empty:
+        return NOTHING
     types = [c for c in employee.columns if c.startswith("activities_")
              and not c.endswith(("_rank", "_previous", "_change"))]
     df = employee[employee["activities"] > 0]
@@ -105,10 +128,11 @@ def activities_by_type(employee: pd.DataFrame) -> HTML:
     table = df.sort_values(["activities", "name"], ascending=[False, True])[
         ["name", *used, "activities"]
     ]
-    labels = {c: c.removeprefix("activities_").replace("_", " ") for c in used}
-    labels.update(name="Employee", activities="total")
+    labels = {c: label(c.removeprefix("activities_")) for c in used}
+    labels.update(name="Employee", activities="Total")
     return blocks.table(table, units={c: "count" for c in [*used, "activities"]}, labels=labels,
-                        caption="Activities logged in the period, by type", max_rows=200)
+                        caption="Activities logged in the period, by type", max_rows=200,
+                        verbatim=("name",), filename="activities-by-type")
 
 
 def _role_groups(df: pd.DataFrame) -> pd.DataFrame:
@@ -144,9 +168,9 @@ def _stacked_bars(ax: Any, df: pd.DataFrame, y: np.ndarray) -> float:
              ("tickets_assigned", "Tickets assigned", SERIES[5]))
     left = np.zeros(len(df))
     faded = ~df["full_period"].to_numpy(dtype=bool)
-    for col, label, colour in parts:
+    for col, name, colour in parts:
         values = df[col].to_numpy(dtype=float)
-        bars = ax.barh(y, values, left=left, color=colour, label=label, height=0.72)
+        bars = ax.barh(y, values, left=left, color=colour, label=name, height=0.72)
         for bar, fade in zip(bars, faded, strict=True):
             if fade:
                 bar.set_alpha(0.35)
@@ -161,7 +185,7 @@ def _role_medians(ax: Any, df: pd.DataFrame, y: np.ndarray) -> None:
         lo, hi = y[grp.index].min(), y[grp.index].max()
         if pd.notna(med):
             ax.vlines(med, lo - 0.45, hi + 0.45, colors="#1f2933", linestyles="--", linewidth=1.3)
-            ax.text(med, hi + 0.55, f"{role} median: {med:,.0f}", fontsize=8, ha="center",
+            ax.text(med, hi + 0.55, f"{label(role)} median: {med:,.0f}", fontsize="small", ha="center",
                     va="bottom", color="#1f2933")
 
 
@@ -173,20 +197,23 @@ def _bar_notes(ax: Any, df: pd.DataFrame, y: np.ndarray, top: float) -> float:
         flag = r["workload_flag"]
         if flag:
             words = "possible overload" if flag == "high" else "possibly idle"
-            text = f" {r['workload_ratio']:.1f}× median: {words}"
-            ax.text(r["workload"], y[i], text, va="center", fontsize=8.5, fontweight="bold",
-                    color=_FLAG_COLOURS[flag])
-            # keep the label inside the axes (a bold character is about 1.2% of its width)
-            right = max(right, r["workload"] / max(1 - 0.012 * (len(text) + 2), 0.3))
+            text = f" {r['workload_ratio']:.1f}× median:\n {words}"
+            ax.text(r["workload"], y[i], text, va="center", fontsize="small", fontweight="bold",
+                    color=_FLAG_COLOURS[flag], linespacing=0.95)
+            # keep the label inside the axes (a small bold character is about 2% of its width)
+            longest = max(len(line) for line in text.splitlines())
+            right = max(right, r["workload"] / max(1 - 0.02 * (longest + 2), 0.3))
         elif not r["full_period"]:
-            ax.text(r["workload"], y[i], f"  {r['note']}", va="center", fontsize=8,
+            ax.text(r["workload"], y[i], f"  {r['note']}", va="center", fontsize="small",
                     color=PALETTE["neutral"])
     return right
 
 
-def workload(employee: pd.DataFrame) -> HTML:
+def workload(employee: pd.DataFrame, *, empty: bool = False) -> HTML:
     """Workload per person (activities + tasks due + tickets assigned), stacked, grouped by
     role, with each role's median; people far above or below it are flagged in colour."""
+    if empty:
+        return NOTHING
     if employee.empty or employee["workload"].sum() == 0:
         return blocks.text("No activities, tasks or tickets in this period.")
     df = _role_groups(employee).reset_index(drop=True)
@@ -197,7 +224,7 @@ def workload(employee: pd.DataFrame) -> HTML:
     right = _bar_notes(ax, df, y, top)
     ax.set_yticks(y)
     labels = ax.set_yticklabels(
-        [f"{n} ({r})" for n, r in zip(df["name"], df["_role"], strict=True)]
+        [f"{n} ({label(r)})" for n, r in zip(df["name"], df["_role"], strict=True)]
     )
     for lab, flag in zip(labels, df["workload_flag"], strict=True):
         if flag:
@@ -208,7 +235,7 @@ def workload(employee: pd.DataFrame) -> HTML:
     ax.grid(axis="y", visible=False)
     ax.set_xlabel("Work items in the period (count): activities logged + tasks due + tickets assigned")
     ax.set_ylabel("Employee (role)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize="small")
     ax.set_title("Workload per person against the median of their role")
     return blocks.chart(
         fig, "Workload per person",
@@ -219,41 +246,46 @@ def workload(employee: pd.DataFrame) -> HTML:
     )
 
 
-def response_times(employee: pd.DataFrame, team_median: pd.DataFrame) -> HTML:
-    """First-response time per agent: median and 90th percentile, with the team median."""
+def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
+                   empty: bool = False) -> HTML:
+    """First-response time per agent: median and 90th percentile, with the team median, in
+    minutes like the First response cards and the support leaderboard."""
+    if empty:
+        return NOTHING
     df = employee[employee["tickets_answered"] > 0].sort_values(
         ["first_response_minutes_median", "name"], ascending=[False, True]
     )
     if df.empty:
         return blocks.text("No ticket opened in this period has a first response.")
-    scale, unit = (60.0, "hours") if df["first_response_minutes_p90"].max() >= 180 else (1.0, "minutes")
+    unit = METRICS["first_response_minutes_median"].unit  # minutes, as on the cards
     fig, ax = plotting.figure(height=0.45 * len(df) + 1.4)
     y = np.arange(len(df))
-    median = df["first_response_minutes_median"].to_numpy(dtype=float) / scale
-    p90 = df["first_response_minutes_p90"].to_numpy(dtype=float) / scale
+    median = df["first_response_minutes_median"].to_numpy(dtype=float)
+    p90 = df["first_response_minutes_p90"].to_numpy(dtype=float)
     ax.barh(y - 0.19, median, height=0.38, color=PALETTE["primary"], label="Median")
     ax.barh(y + 0.19, p90, height=0.38, color=PALETTE["secondary"], label="90th percentile")
     for yy, a, b in zip(y, median, p90, strict=True):
-        ax.text(a, yy - 0.19, f" {a:,.1f}", va="center", fontsize=8)
-        ax.text(b, yy + 0.19, f" {b:,.1f}", va="center", fontsize=8)
+        ax.text(a, yy - 0.19, f" {number(a)}", va="center", fontsize="small")
+        ax.text(b, yy + 0.19, f" {number(b)}", va="center", fontsize="small")
     ax.set_xlim(0, float(np.nanmax(p90)) * 1.12)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: number(v)))  # 1,200 not 1200
     med = team_median.set_index("metric").loc["first_response_minutes_median", "team_median"]
     if pd.notna(med):
-        ax.axvline(med / scale, color="#1f2933", linestyle="--", linewidth=1.3,
-                   label=f"Team median of the medians ({med / scale:,.1f} {unit})")
+        ax.axvline(med, color="#1f2933", linestyle="--", linewidth=1.3,
+                   label=f"Team median of the medians ({fmt(med, unit)})")
     ax.set_yticks(y)
     ax.set_yticklabels([
         f"{n} (n={k}{', partial period' if not full else ''})"
         for n, k, full in zip(df["name"], df["tickets_answered"], df["full_period"], strict=True)
     ])
     ax.invert_yaxis()
-    ax.set_xlabel(f"First response time ({unit}): first_response_at − opened_at")
+    ax.set_xlabel(f"First response time ({unit}): from opening to first response")
     ax.set_ylabel("Agent (answered tickets)")
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="lower right", fontsize="small")
     ax.set_title("First response time per agent")
     return blocks.chart(
         fig, "First response time per agent",
-        "Tickets opened in the period that have a first response; unanswered tickets are "
-        "counted in the table, not here. Agents with few tickets (small n) vary a lot by chance.",
+        "Tickets opened in the period that have a first response, in minutes (as on the First "
+        "response cards); unanswered tickets are counted in the table, not here. Agents with "
+        "few tickets (small n) vary a lot by chance.",
     )
-

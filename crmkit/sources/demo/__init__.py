@@ -4,13 +4,18 @@
 that exercises every metric in ``METRICS.md``: seasonality (weaker summer and December,
 stronger March, June and November) and ~20 % yearly growth, channels that convert and pay
 differently, repeat purchases, support tickets with SLAs, surveys of all three kinds and
-quarterly quotas.  It also plants stories that the reports must reveal:
+quarterly quotas.  Its numbers are those of a plausible software company: marketing costs
+about 5 % of revenue, most campaigns pay back, most sellers land near their quota, and
+every text is plain (hostile text belongs in the tests that plant it).  It also plants
+stories that the reports must reveal:
 
-* the ``midmarket`` team's revenue and win rate trend down over the last six months;
+* the ``midmarket`` team's revenue and win rate trend down over the last six months, and
+  it falls well short of its quota;
 * one support agent (``STORY_OVERLOADED_AGENT``) carries about three times the tickets of
   a peer, with worse first-response times and SLA compliance;
-* one campaign (``STORY_NEGATIVE_ROI_CAMPAIGN``) costs far more than it brings in;
-* one sales rep (``STORY_IDLE_REP``) is idle: few activities, few deals;
+* one campaign (``STORY_NEGATIVE_ROI_CAMPAIGN``), still running at the end, costs far more
+  than it brings in;
+* one sales rep (``STORY_IDLE_REP``) is idle: few activities, few deals, far below quota;
 * a handful of open deals have no probability (counted in the data notes).
 
 The same ``seed``, ``end`` and ``scale`` give identical table contents.  Scale ``n`` builds
@@ -95,8 +100,8 @@ def build_demo(
         seed: random seed; the same ``seed``, ``end`` and ``scale`` give the same data.
         end: last day covered (data runs up to the end of that day, company time);
             default :func:`default_end`.  History starts two years earlier.
-        scale: number of business units; scale 1 is ~30 employees, ~3,000 customers,
-            ~4,000 deals and ~60,000 activities.
+        scale: number of business units; scale 1 is ~30 employees, ~4,000 customers,
+            ~16,000 deals and ~80,000 activities.
         timezone: company time zone (IANA name); business hours are local to it.
         currency: currency code stored in the settings.
         progress: called with short progress messages such as ``"customers 3,000"``.

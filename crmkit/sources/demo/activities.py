@@ -1,8 +1,9 @@
 """The demo's customer activity: calls, emails, meetings, ... around deals and accounts.
 
-Activities happen around each deal while it is open, and over each customer's active
-life (more for big, keen customers); site visits and requests come from customers at
-customers' hours. The idle rep logs few activities.
+Activities happen around each deal while it is open (fewer around a deal with an existing
+customer), and over each customer's active life (more for big, keen customers); site
+visits and requests come from customers at customers' hours. The idle rep logs few
+activities.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def _drawn(u: Unit, cu: Customers, dl: Deals) -> tuple[np.ndarray, ...]:
     lo = np.maximum(dl.created, c.start)
     hi = np.where(dl.status == "open", c.end, dl.closed)
     days = np.clip((hi - lo) / DAY, 0, None)
-    n_deal = rng.poisson(np.where(hi > lo, 1.5 + days / 5.5, 0.0))
+    per_deal = np.where(dl.repeat, 0.5 + days / 12, 1.5 + days / 5.5)
+    n_deal = rng.poisson(np.where(hi > lo, per_deal, 0.0))
     d = np.repeat(np.arange(len(n_deal)), n_deal)
     t_deal = c.sample(rng, lo[d], hi[d])
     type_deal = rng.choice(8, len(d), p=[0.3, 0.33, 0.15, 0.1, 0, 0, 0.12, 0])

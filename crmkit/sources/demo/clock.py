@@ -138,10 +138,10 @@ class Clock:
         return np.maximum(t, base + 15 * 60)
 
     def decline(self, t: np.ndarray) -> np.ndarray:
-        """The midmarket story: 1 until six months before the end, then down to 0.3."""
+        """The midmarket story: 1 until six months before the end, then down to 0.4."""
         span = 182 * DAY
         frac = np.clip((t - (self.end - span)) / span, 0.0, 1.0)
-        return 1.0 - 0.7 * frac
+        return 1.0 - 0.6 * frac
 
     def to_utc(self, t: np.ndarray, valid: np.ndarray | None = None) -> pd.Series:
         """Local seconds -> naive UTC ``datetime64[us]`` (NaT where not valid)."""

@@ -43,7 +43,10 @@ PRODUCT_P = np.array(
     ]
 )
 SEGMENTS = np.array(["enterprise", "midmarket", "smb"])
-SEG_AMOUNT = np.array([48_000.0, 11_000.0, 2_500.0])  # median deal by segment
+SEG_AMOUNT = np.array([40_000.0, 11_000.0, 2_500.0])  # median first deal by segment
+AMOUNT_SIGMA = 0.25  # spread (log) of amounts around the price list
+REPEAT_RATE = np.array([6.0, 3.0, 3.5])  # renewals, add-ons, more seats: deals a year by segment
+REPEAT_AMOUNT = np.array([0.2, 0.35, 0.45])  # their size against a first deal
 SEG_CYCLE = np.array([[4.0, 85.0], [3.5, 45.0], [3.0, 21.0]])  # gamma shape, mean days
 TEAM_WIN = np.array([0.9, 1.0, 1.1, 1.0])
 LOST_REASONS = np.array(["price", "competitor", "no_budget", "no_decision", "timing"])
@@ -66,23 +69,29 @@ CHANNELS: dict[str, tuple[float, float, float]] = {
     "direct": (0.25, 1.0, 1.1),
 }
 
-# name, channel, team index (None: company-wide), start day offset in the window,
-# duration days (None: always on), cost per day, leads per day
-CAMPAIGNS: tuple[tuple[str, str, int | None, int, int | None, float, float], ...] = (
-    ("Always-on Search", "paid_search", SMB, -150, None, 90.0, 2.3),
-    ("Monthly Newsletter", "email", MM, -150, None, 15.0, 1.7),
-    ("LinkedIn Thought Leadership", "social", MM, 60, 300, 60.0, 1.0),
-    ("Spring Trade Fair", "events", ENT, 250, 4, 12_000.0, 30.0),
-    ("Partner Referral Program", "referral", PAR, -150, None, 25.0, 1.1),
-    ("Product Webinars", "webinar", ENT, 100, 420, 60.0, 0.6),
-    ("Summer Promo Mailing", "email", SMB, 335, 45, 40.0, 4.0),
-    ("Programmatic Display Push", "display", SMB, 400, 150, 900.0, 2.0),
-    ("Industry Summit", "events", ENT, 490, 3, 15_000.0, 35.0),
-    ("Instagram Stories", "social", SMB, 450, 120, 35.0, 2.0),
-    ("Mid-Market Webinar Series", "webinar", MM, 480, 200, 50.0, 0.7),
-    ("Brand Search", "paid_search", None, 300, None, 45.0, 0.8),
+# name, channel, team index (None: company-wide), start, duration days (None: still running
+# at the end), cost per day, leads per day.  A start is days before the end of the data, or
+# (month, day) for a date of the calendar: its latest occurrence at least 30 days before the end.
+CAMPAIGNS: tuple[tuple[str, str, int | None, int | tuple[int, int], int | None, float, float], ...] = (
+    ("Always-on Search", "paid_search", SMB, 880, None, 100.0, 2.3),
+    ("Monthly Newsletter", "email", MM, 880, None, 180.0, 1.7),
+    ("LinkedIn Thought Leadership", "social", MM, 430, None, 55.0, 1.0),
+    ("Spring Trade Fair", "events", ENT, (3, 12), 4, 20_000.0, 8.0),
+    ("Partner Referral Program", "referral", PAR, 880, None, 180.0, 1.1),
+    ("Product Webinars", "webinar", ENT, 560, None, 240.0, 0.25),
+    ("Summer Promo Mailing", "email", SMB, (6, 23), 45, 110.0, 4.0),
+    ("Programmatic Display Push", "display", SMB, 170, None, 230.0, 2.0),
+    ("Industry Summit", "events", ENT, (10, 7), 3, 25_000.0, 10.0),
+    ("Instagram Stories", "social", SMB, 330, 120, 35.0, 2.0),
+    ("Mid-Market Webinar Series", "webinar", MM, 300, 200, 160.0, 0.7),
+    ("Brand Search", "paid_search", None, 430, None, 60.0, 0.8),
+    ("Executive Roundtables", "events", ENT, 500, None, 300.0, 0.4),
 )
 NEGATIVE_CAMPAIGN = 7  # the display push
+#: Channels that also bring existing customers back: this share of their team's repeat deals
+#: created while one runs is credited to it.
+NURTURE_CHANNELS = ("email", "webinar", "events")
+NURTURE_SHARE = 0.04
 
 # Roster of one business unit, team by team.  Stories pick fixed positions in it.
 STAFFING: tuple[tuple[int, tuple[str, ...]], ...] = (
@@ -180,8 +189,3 @@ COMMENTS = {
         "Missing the integrations we were promised.",
     ],
 }
-HTML_COMMENTS = (
-    "<script>alert(1)</script> still broken",
-    'Price went up >20% & "support" never called back',
-    "Tom & Jerry <b>rock</b>",
-)

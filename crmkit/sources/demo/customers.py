@@ -25,6 +25,7 @@ from crmkit.sources.demo.company import (
     REGIONS,
     SEGMENTS,
     SMB,
+    TEAMS,
 )
 from crmkit.sources.demo.marketing import Campaigns, Leads
 from crmkit.sources.demo.people import Staff
@@ -56,10 +57,10 @@ def customers(u: Unit, staff: Staff, leads: Leads) -> tuple[Customers, pd.DataFr
     conv = np.flatnonzero(leads.converted)
     existing = rng.random(len(conv)) < 0.22  # converted into an existing customer
     new_from_lead = conv[~existing]
-    n_base, n_direct = int(rng.poisson(1350)), int(rng.poisson(500))
+    n_base, n_direct = int(rng.poisson(2200)), int(rng.poisson(800))
     created, team, owner0, origin, segment, order = _founded(u, staff, leads, new_from_lead, n_base, n_direct)
     n = len(created)
-    _link_leads(u, leads, created, order, conv[existing], new_from_lead, n_base + n_direct)
+    _link_leads(u, leads, created, team, order, conv[existing], new_from_lead, n_base + n_direct)
     # current owner: the owner's successor if the owner left
     owner = np.where(staff.left[owner0] < NEVER, staff.successor[owner0], owner0)
     propensity = np.minimum(rng.gamma(0.9, 1 / 0.9, n), 5.0)
@@ -100,7 +101,7 @@ def _founded(
     )
     team = np.concatenate(
         [
-            rng.choice(4, n_base + n_direct, p=[0.15, 0.28, 0.42, 0.15]),
+            rng.choice(4, n_base + n_direct, p=[0.12, 0.26, 0.47, 0.15]),
             leads.team[new_from_lead],
         ]
     )
@@ -109,7 +110,7 @@ def _founded(
     segment = np.where(
         team == ENT,
         0,
-        np.where(team == MM, 1, np.where(team == SMB, 2, rng.choice(3, n, p=[0.1, 0.35, 0.55]))),
+        np.where(team == MM, 1, np.where(team == SMB, 2, rng.choice(3, n, p=[0.0, 0.4, 0.6]))),
     )
     order = np.argsort(created, kind="stable")
     return (*(a[order] for a in (created, team, owner0, origin, segment)), order)
@@ -119,22 +120,30 @@ def _link_leads(
     u: Unit,
     leads: Leads,
     created: np.ndarray,
+    team: np.ndarray,
     order: np.ndarray,
     existing: np.ndarray,
     new_from_lead: np.ndarray,
     first_from_lead: int,
 ) -> None:
-    """Set ``leads.customer``: the customer a converted lead created, or an existing one
-    created before the lead (a lead with none left stays ``working``, not converted)."""
+    """Set ``leads.customer``: the customer a converted lead created, or an existing one of
+    the lead's team created before the lead (a lead with none left stays ``working``, not
+    converted)."""
     n = len(created)
     # position of each lead-created customer after sorting
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n)
     lead_customer = np.full(len(leads.created), -1)
     lead_customer[new_from_lead] = pos[first_from_lead + np.arange(len(new_from_lead))]
-    cands = np.searchsorted(created, leads.created[existing])  # customers created before
-    ok = cands > 0
-    chosen = (u.rng.random(len(existing)) * np.maximum(cands, 1)).astype(np.int64)
+    chosen = np.full(len(existing), -1)
+    draw = u.rng.random(len(existing))
+    for t in range(len(TEAMS)):
+        rows = np.flatnonzero(leads.team[existing] == t)
+        pool = np.flatnonzero(team == t)  # in creation order, as ``created``
+        cands = np.searchsorted(created[pool], leads.created[existing[rows]])  # created before
+        pick = pool[np.minimum((draw[rows] * cands).astype(np.int64), len(pool) - 1)] if len(pool) else -1
+        chosen[rows] = np.where(cands > 0, pick, -1)
+    ok = chosen >= 0
     lead_customer[existing[ok]] = chosen[ok]
     leads.converted[existing[~ok]] = False
     leads.status[existing[~ok]] = "working"

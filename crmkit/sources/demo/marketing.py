@@ -8,14 +8,18 @@ midmarket leads convert less and less over the last six months.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
-from crmkit.sources.demo.clock import DAY, HOUR
+from crmkit.sources.demo.clock import DAY, HOUR, Clock
 from crmkit.sources.demo.company import CAMPAIGNS, CHANNELS, IDLE, MM, SEASON, TEAMS
 from crmkit.sources.demo.people import Staff
 from crmkit.sources.demo.unit import Unit, pick
+
+#: ``date.toordinal()`` of 1970-01-01: day numbers here count from the epoch.
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 @dataclass
@@ -54,8 +58,7 @@ def campaigns(u: Unit) -> tuple[Campaigns, pd.DataFrame, pd.DataFrame]:
     names = np.array([f"{x[0]}{suffix}" for x in CAMPAIGNS])
     channel = np.array([x[1] for x in CAMPAIGNS])
     team = np.array([-1 if x[2] is None else x[2] for x in CAMPAIGNS])
-    window_days = (c.end - c.start) // DAY
-    start_day = c.start // DAY + np.array([min(x[3], window_days - 30) for x in CAMPAIGNS])
+    start_day = np.array([_start_day(c, x[3]) for x in CAMPAIGNS])
     dur = np.array([x[4] or 0 for x in CAMPAIGNS])
     ongoing = np.array([x[4] is None for x in CAMPAIGNS])
     end_day = np.where(ongoing, c.end // DAY, np.minimum(start_day + dur, c.end // DAY))
@@ -76,6 +79,17 @@ def campaigns(u: Unit) -> tuple[Campaigns, pd.DataFrame, pd.DataFrame]:
         }
     )
     return cmp, frame, _costs(u, cmp, start_day, end_day, daily)
+
+
+def _start_day(c: Clock, start: int | tuple[int, int]) -> int:
+    """The first day (days since 1970) of a campaign: ``start`` days before the end of the
+    data, or the latest ``(month, day)`` at least 30 days before it; never later than that."""
+    latest = c.end // DAY - 30
+    if isinstance(start, int):
+        return min(c.end // DAY - start, latest)
+    last = date.fromordinal(latest + EPOCH_ORDINAL)
+    on = date(last.year - (start > (last.month, last.day)), *start)
+    return on.toordinal() - EPOCH_ORDINAL
 
 
 def _costs(
@@ -147,7 +161,7 @@ def _outcomes(
     rng, c = u.rng, u.clock
     n = len(created)
     conv_p = np.array([CHANNELS[ch][0] for ch in channel])
-    conv_p = conv_p * np.where(team == MM, c.decline(created), 1.0)
+    conv_p = conv_p * np.where(team == MM, 0.8 + 0.2 * c.decline(created), 1.0)
     conv_p = conv_p * np.where(owner == IDLE, 0.5, 1.0)
     lag = 1.0 + rng.gamma(2.0, 5.0, n)
     converted_at = c.later(rng, created, lag)

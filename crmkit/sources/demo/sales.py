@@ -1,9 +1,11 @@
-"""The demo's sales: deals (from leads, first deals of direct customers, repeat business)
-and the quarterly quotas of the sales reps.
+"""The demo's sales: deals (from leads, first deals of direct customers, and repeat
+business: renewals, add-ons, more seats) and the quarterly quotas of the sales reps.
 
-Win rates depend on the team, the seller and the channel; the midmarket team wins less
-and smaller over the last six months, the idle rep opens few deals, and a handful of open
-deals have no probability (a data note).
+Win rates depend on the team, the seller, the channel and whether the customer already
+buys; the midmarket team wins less and smaller over the last six months, the idle rep
+opens few deals, and a handful of open deals have no probability (a data note). Quotas
+follow a sales plan that expects what each rep's deals should bring in, so most reps land
+near their quota, and the stories show as misses.
 """
 
 from __future__ import annotations
@@ -13,16 +15,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crmkit.sources.demo.clock import DAY, HOUR, epoch_month
+from crmkit.sources.demo.clock import DAY, HOUR, Clock, epoch_month
 from crmkit.sources.demo.company import (
+    AMOUNT_SIGMA,
     CHANNELS,
-    GROWTH,
     IDLE,
     LOST_P,
     LOST_REASONS,
     MM,
+    NURTURE_CHANNELS,
+    NURTURE_SHARE,
     PRODUCT_P,
     PRODUCTS,
+    REPEAT_AMOUNT,
+    REPEAT_RATE,
     SEG_AMOUNT,
     SEG_CYCLE,
     STAGES,
@@ -35,8 +41,19 @@ from crmkit.sources.demo.unit import Unit, none_where, pick
 
 
 @dataclass
+class Plan:
+    """What the sales plan expects of every deal drafted: its owner, when it would close
+    and its amount times its chance to win, as if no story happened (no midmarket decline,
+    an idle rep who works)."""
+
+    owner: np.ndarray
+    closes: np.ndarray
+    value: np.ndarray
+
+
+@dataclass
 class Deals:
-    """The deals of a unit in creation order (times in local seconds)."""
+    """The deals of a unit in creation order (times in local seconds), and the plan."""
 
     ids: np.ndarray
     created: np.ndarray
@@ -45,6 +62,8 @@ class Deals:
     owner: np.ndarray
     cust: np.ndarray
     amount: np.ndarray
+    repeat: np.ndarray  # a deal with an existing customer (renewal, add-on, more seats)
+    plan: Plan
 
 
 @dataclass
@@ -62,7 +81,7 @@ class _Draft:
     channel: np.ndarray
 
 
-def _draft(u: Unit, staff: Staff, leads: Leads, cu: Customers) -> _Draft:
+def _draft(u: Unit, staff: Staff, cmp: Campaigns, leads: Leads, cu: Customers) -> _Draft:
     """Candidate deals: one per converted lead, a first deal for customers created directly,
     and repeat / expansion deals over each customer's life."""
     rng, c = u.rng, u.clock
@@ -75,7 +94,7 @@ def _draft(u: Unit, staff: Staff, leads: Leads, cu: Customers) -> _Draft:
     lo = np.maximum(cu.created + 20 * DAY, c.start - 365 * DAY)
     hi = np.minimum(cu.churn, c.end)
     years = np.clip((hi - lo) / (365.25 * DAY), 0, None)
-    rate = np.array([0.55, 0.65, 0.75])[cu.segment] * cu.propensity * years
+    rate = REPEAT_RATE[cu.segment] * cu.propensity * years
     n_rep = rng.poisson(rate)
     rep = np.repeat(np.arange(len(n_rep)), n_rep)
     r_created = c.sample(rng, lo[rep], hi[rep], growth=False)
@@ -87,9 +106,22 @@ def _draft(u: Unit, staff: Staff, leads: Leads, cu: Customers) -> _Draft:
     owner = staff.on_duty(owner, created)
     campaign = np.where(lead_idx >= 0, leads.campaign[np.maximum(lead_idx, 0)], -1)
     channel = np.where(lead_idx >= 0, leads.channel[np.maximum(lead_idx, 0)], "direct")
-    return _Draft(
-        cust, created, kind, lead_idx, owner, staff.team[owner], cu.segment[cust], campaign, channel
-    )
+    team = staff.team[owner]
+    campaign = _nurtured(u, cmp, campaign, np.where(kind == 2, team, -1), created)
+    return _Draft(cust, created, kind, lead_idx, owner, team, cu.segment[cust], campaign, channel)
+
+
+def _nurtured(
+    u: Unit, cmp: Campaigns, campaign: np.ndarray, team: np.ndarray, created: np.ndarray
+) -> np.ndarray:
+    """Credit some repeat deals (``team`` >= 0) to a nurture campaign (a newsletter, a
+    webinar, an event) of their team running when they are created, as a CRM records the
+    campaign that brought an existing customer back."""
+    out = campaign.copy()
+    for j in np.flatnonzero(np.isin(cmp.channel, NURTURE_CHANNELS)):
+        running = (team == cmp.team[j]) & (created >= cmp.start[j]) & (created < cmp.end[j])
+        out = np.where(running & (u.rng.random(len(out)) < NURTURE_SHARE), j, out)
+    return out
 
 
 def _outcomes(u: Unit, staff: Staff, d: _Draft) -> dict[str, np.ndarray]:
@@ -102,8 +134,8 @@ def _outcomes(u: Unit, staff: Staff, d: _Draft) -> dict[str, np.ndarray]:
     base_win = np.where(d.kind == 2, 0.42, 0.26)
     close_guess = d.created + (actual * DAY).astype(np.int64)
     ch_win = np.array([CHANNELS[x][2] for x in d.channel])
-    p_win = base_win * TEAM_WIN[d.team] * staff.skill[d.owner] * ch_win
-    p_win = np.clip(p_win * np.where(d.team == MM, c.decline(close_guess) ** 1.5, 1.0), 0.02, 0.9)
+    p_plan = np.clip(base_win * TEAM_WIN[d.team] * staff.skill[d.owner] * ch_win, 0.02, 0.9)
+    p_win = np.clip(p_plan * np.where(d.team == MM, c.decline(close_guess) ** 0.8, 1.0), 0.02, 0.9)
     won = rng.random(n) < p_win
     actual = np.where(won, actual, actual * rng.uniform(0.35, 1.0, n))
     closed_at = c.later(rng, d.created, actual)
@@ -121,12 +153,14 @@ def _outcomes(u: Unit, staff: Staff, d: _Draft) -> dict[str, np.ndarray]:
         "status": status,
         "stage": stage,
         "prob": np.array([p for _, p in STAGES])[stage],
+        "p_plan": p_plan,
     }
 
 
-def _amounts(u: Unit, d: _Draft, close_guess: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _amounts(u: Unit, d: _Draft, close_guess: np.ndarray) -> tuple[np.ndarray, ...]:
     """Product and amount of every deal: the segment's typical deal times the product's,
-    the channel's and a repeat deal's multiplier, rounded."""
+    the channel's and a repeat deal's multiplier, rounded; and the amount the plan expects
+    (before the midmarket decline)."""
     rng, n = u.rng, len(d.cust)
     product = np.zeros(n, dtype=np.int64)
     for s in range(3):
@@ -137,25 +171,25 @@ def _amounts(u: Unit, d: _Draft, close_guess: np.ndarray) -> tuple[np.ndarray, n
         SEG_AMOUNT[d.seg]
         * np.array([m for _, m in PRODUCTS])[product]
         * ch_amount
-        * np.where(d.kind == 2, 0.8, 1.0)
-        * np.exp(rng.normal(0, 0.55, n))
+        * np.where(d.kind == 2, REPEAT_AMOUNT[d.seg], 1.0)
+        * np.exp(rng.normal(0, AMOUNT_SIGMA, n))
     )
-    amount *= np.where(d.team == MM, 0.4 + 0.6 * u.clock.decline(close_guess), 1.0)
+    planned = amount
+    amount = amount * np.where(d.team == MM, 0.85 + 0.15 * u.clock.decline(close_guess), 1.0)
     amount = np.where(d.seg == 2, np.round(amount, -1), np.round(amount, -2)).clip(50)
-    return product, amount
+    return product, amount, planned
 
 
 def deals(u: Unit, staff: Staff, cmp: Campaigns, leads: Leads, cu: Customers) -> tuple[Deals, pd.DataFrame]:
     """The deals of the unit and the ``deals`` table."""
     rng, c = u.rng, u.clock
-    d = _draft(u, staff, leads, cu)
+    d = _draft(u, staff, cmp, leads, cu)
     n = len(d.cust)
-    # thin: the idle rep, and fewer midmarket deals lately
-    keep = np.where(d.owner == IDLE, rng.random(n) < 0.3, True)
-    keep &= np.where((d.team == MM) & (d.kind == 2), rng.random(n) < c.decline(d.created), True)
-    keep &= d.cust >= 0
+    # thin: the idle rep opens few deals
+    drafted = d.cust >= 0
+    keep = np.where(d.owner == IDLE, rng.random(n) < 0.3, True) & drafted
     out = _outcomes(u, staff, d)
-    product, amount = _amounts(u, d, out["close_guess"])
+    product, amount, planned = _amounts(u, d, out["close_guess"])
     expected = (d.created + (out["planned"] * DAY).astype(np.int64)) // DAY * DAY
     lost_reason = LOST_REASONS[rng.choice(len(LOST_REASONS), n, p=LOST_P)]
     # keep, order by creation
@@ -173,6 +207,8 @@ def deals(u: Unit, staff: Staff, cmp: Campaigns, leads: Leads, cu: Customers) ->
         d.owner[sel],
         d.cust[sel],
         amount[sel],
+        d.kind[sel] == 2,
+        Plan(d.owner[drafted], out["close_guess"][drafted], (out["p_plan"] * planned)[drafted]),
     )
     frame = pd.DataFrame(
         {
@@ -195,42 +231,50 @@ def deals(u: Unit, staff: Staff, cmp: Campaigns, leads: Leads, cu: Customers) ->
     return dl, frame
 
 
-def quotas(u: Unit, staff: Staff, dl: Deals) -> pd.DataFrame:
-    """The ``quotas`` table: a quarterly target per sales rep, from their typical revenue."""
-    c = u.clock
-    # quarters (as epoch months) from the one holding the window start to the last one
+def _quarters(c: Clock) -> tuple[np.ndarray, np.ndarray]:
+    """First and end (exclusive) day of every calendar quarter the window touches."""
     first_m = epoch_month(c.start)
     last_m = epoch_month(c.end - 1)
     months = np.arange(first_m - first_m % 3, last_m - last_m % 3 + 1, 3)
     starts = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
     ends = (months + 3).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    return starts, ends
+
+
+def quotas(u: Unit, staff: Staff, dl: Deals) -> pd.DataFrame:
+    """The ``quotas`` table: a quarterly target per sales rep, from the sales plan (what the
+    rep's deals were expected to bring in that quarter, :class:`Plan`, give or take 6 %).
+
+    The plan knows each rep's book, takeovers and events, but not the stories: the
+    midmarket decline and the idle rep miss their quotas. A quarter only partly inside the
+    data is planned from the part inside, scaled to the whole quarter. A rep's quota is at
+    least half the team's median, pro rata of the quarter employed (a new hire's ramp).
+    """
+    c = u.clock
+    starts, ends = _quarters(c)
+    s_sec, e_sec = starts * DAY, ends * DAY
+    covered = np.minimum(e_sec, c.end) - np.maximum(s_sec, c.start)
     reps = np.flatnonzero(staff.role == "sales")
-    # typical quarterly revenue per rep (won deals in the window)
-    won = (dl.status == "won") & (dl.closed >= c.start)
-    rev = np.bincount(dl.owner[won], weights=dl.amount[won], minlength=len(staff.ids))
-    days_on = np.clip(
-        (np.minimum(staff.left, c.end) - np.maximum(staff.hired, c.start)) / (91.3 * DAY),
-        0.5,
-        None,
-    )
-    rep_q = rev / days_on
-    team_med = np.array([np.median(rep_q[reps][staff.team[reps] == t]) for t in range(4)])
-    typical = 0.5 * rep_q + 0.5 * team_med[staff.team]
-    grid_r, grid_q = np.meshgrid(reps, np.arange(len(starts)), indexing="ij")
-    r, q = grid_r.ravel(), grid_q.ravel()
-    s_sec, e_sec = starts[q] * DAY, ends[q] * DAY
-    active = (s_sec < staff.left[r]) & (e_sec > staff.hired[r])
-    r, q, s_sec, e_sec = r[active], q[active], s_sec[active], e_sec[active]
-    mid = (s_sec + e_sec) / 2
-    growth = (1 + GROWTH) ** ((mid - (c.start + c.end) / 2) / (365.25 * DAY))
-    ramp = np.where(s_sec < staff.hired[r], 0.5, 1.0)
-    target = typical[r] * growth * ramp * np.exp(u.rng.normal(0, 0.08, len(r)))
-    target = np.round(np.maximum(target, 1000.0), -3)
+    p = dl.plan
+    inside = (p.closes >= c.start) & (p.closes < c.end)
+    quarter = np.searchsorted(ends * DAY, p.closes[inside], side="right")
+    plan = np.zeros((len(staff.ids), len(starts)))
+    np.add.at(plan, (p.owner[inside], quarter), p.value[inside])
+    noise = np.exp(u.rng.normal(0, 0.06, (len(reps), len(starts))))
+    target = plan[reps] * (e_sec - s_sec) / covered * noise
+    employed = np.minimum(staff.left[reps, None], e_sec) - np.maximum(staff.hired[reps, None], s_sec)
+    employed = np.clip(employed / (e_sec - s_sec), 0.0, 1.0)
+    team = staff.team[reps]
+    for t in np.unique(team):  # a new hire's ramp quota: half a colleague's, pro rata
+        full = np.where(employed[team == t] == 1.0, target[team == t], np.nan)
+        floor = 0.5 * np.nan_to_num(np.nanmedian(full, axis=0)) * employed[team == t]
+        target[team == t] = np.maximum(target[team == t], floor)
+    r, q = np.nonzero(employed > 0)
     return pd.DataFrame(
         {
-            "employee_id": staff.ids[r],
-            "period_start": c.to_date(s_sec),
-            "period_end": c.to_date(e_sec),
-            "target_amount": target,
+            "employee_id": staff.ids[reps[r]],
+            "period_start": c.to_date(s_sec[q]),
+            "period_end": c.to_date(e_sec[q]),
+            "target_amount": np.round(np.maximum(target[r, q], 1000.0), -3),
         }
     )

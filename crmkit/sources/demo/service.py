@@ -1,8 +1,8 @@
 """The demo's customer service: support tickets with priorities, SLAs and response times.
 
-Tickets come from active customers at customers' hours; one support agent
-(``STORY_OVERLOADED_AGENT``) carries about three times a peer's tickets and answers and
-resolves them more slowly.
+Tickets come from active customers at customers' hours and are assigned round robin (a
+few by hand); one support agent (``STORY_OVERLOADED_AGENT``) takes three turns, so carries
+about three times a peer's tickets, and answers and resolves them more slowly.
 """
 
 from __future__ import annotations
@@ -49,8 +49,12 @@ def tickets(u: Unit, staff: Staff, cu: Customers) -> tuple[Tickets, pd.DataFrame
     order = np.argsort(opened, kind="stable")
     opened, cust = opened[order], cust[order]
     agents = np.flatnonzero(staff.role == "support")
-    aw = np.where(agents == OVERLOADED, 3.0, 1.0)
-    agent = agents[rng.choice(len(agents), n, p=aw / aw.sum())]
+    aw = np.where(agents == OVERLOADED, 3, 1)
+    # a round-robin queue in which the overloaded agent takes three turns, some picked by hand
+    slots = np.repeat(agents, aw)
+    queue = rng.permuted(np.tile(slots, (-(-n // len(slots)), 1)), axis=1).ravel()[:n]
+    by_hand = agents[rng.choice(len(agents), n, p=aw / aw.sum())]
+    agent = np.where(rng.random(n) < 0.15, by_hand, queue)
     overloaded = agent == OVERLOADED
     prio = rng.choice(4, n, p=[0.25, 0.5, 0.18, 0.07])
     sla = opened + (SLA_HOURS[prio] * HOUR).astype(np.int64)

@@ -1,8 +1,8 @@
 """The demo's surveys: NPS of active customers, CSAT and CES after resolved tickets.
 
 The NPS mix depends on the owner's team (midmarket sours with its decline); CSAT and CES
-rate the agent, worse for the overloaded one. Some responses carry a short comment, and
-the latest NPS comments hold HTML-like text (the pages must escape it).
+rate the agent, worse for the overloaded one. Some responses carry a short comment in the
+words of a customer of that mood.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 
 from crmkit.sources.demo.clock import DAY, HOUR
-from crmkit.sources.demo.company import COMMENTS, HTML_COMMENTS, MM
+from crmkit.sources.demo.company import COMMENTS, MM
 from crmkit.sources.demo.customers import Customers
 from crmkit.sources.demo.people import Staff
 from crmkit.sources.demo.service import Tickets
 from crmkit.sources.demo.unit import Unit, pick
 
 #: Detractor / passive / promoter shares of the NPS by team.
-_NPS_MIX = np.array([[0.16, 0.30, 0.54], [0.24, 0.33, 0.43], [0.26, 0.36, 0.38], [0.14, 0.30, 0.56]])
+_NPS_MIX = np.array([[0.12, 0.32, 0.56], [0.18, 0.34, 0.48], [0.22, 0.36, 0.42], [0.14, 0.30, 0.56]])
 
 
 def _nps(u: Unit, staff: Staff, cu: Customers) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -26,12 +26,12 @@ def _nps(u: Unit, staff: Staff, cu: Customers) -> tuple[np.ndarray, np.ndarray, 
     rng, c = u.rng, u.clock
     a_lo, a_hi = cu.active(c, settled=30 * DAY)
     w = np.clip((a_hi - a_lo) / DAY, 0, None)
-    n_nps = int(rng.poisson(1400))
+    n_nps = int(rng.poisson(2400))
     n_cust = rng.choice(len(w), n_nps, p=w / w.sum())
     n_t = c.sample(rng, a_lo[n_cust], a_hi[n_cust], customer=True, growth=False)
     team = staff.team[cu.owner0[n_cust]]
     sour = np.where(team == MM, 1.0 - c.decline(n_t), 0.0)
-    mix = _NPS_MIX[team] + np.outer(sour, [0.5, 0.0, -0.5])
+    mix = _NPS_MIX[team] + np.outer(sour, [0.3, 0.0, -0.3])
     x = rng.random(n_nps)
     bucket = (x > mix[:, 0]).astype(np.int64) + (x > mix[:, 0] + mix[:, 1])
     low = rng.choice(7, n_nps, p=[0.05, 0.05, 0.08, 0.12, 0.15, 0.25, 0.30])
@@ -61,7 +61,7 @@ def _ratings(u: Unit, tk: Tickets) -> tuple[np.ndarray, ...]:
 
 
 def _comments(u: Unit, kind: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Short verbatims by sentiment (None: no comment), HTML-like text in the latest NPS."""
+    """Short verbatims by sentiment (None: no comment)."""
     n = len(kind)
     sentiment = np.where(
         kind == "nps",
@@ -78,12 +78,6 @@ def _comments(u: Unit, kind: np.ndarray, score: np.ndarray) -> np.ndarray:
     for s, pool in enumerate(pools):
         rows = np.flatnonzero(has_comment & (sentiment == s))
         comment[rows] = pool[u.rng.integers(0, len(pool), len(rows))]
-    det = np.flatnonzero((kind == "nps") & (sentiment == 0))[::-1]
-    pro = np.flatnonzero((kind == "nps") & (sentiment == 2))[::-1]
-    for i, row in enumerate(det[:2]):
-        comment[row] = HTML_COMMENTS[i]
-    if len(pro):
-        comment[pro[0]] = HTML_COMMENTS[2]
     return comment
 
 

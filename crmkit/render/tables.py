@@ -1,0 +1,267 @@
+"""Tables a manager reads right and can take away.
+
+:func:`table` draws a frame: headings in words (:func:`crmkit.render.labels.column_label`),
+identifier-like values in words (``paid_search`` → "Paid search"), internal ``*_id``
+columns left out unless a mapping names their values (``names={"team_id": teams}`` shows
+the team's name), every money column at one scale with the currency in its heading
+("Revenue (EUR)": "9.1k" beside "73.2k"), rates from a small sample tagged (``samples``),
+negative numbers with a true minus. Long tables show their top rows and say how many more
+are in the CSV download: every table carries its whole frame as a ``data:`` link (no
+script), raw values under readable headings, cells that a spreadsheet would run as a
+formula defused. Each table scrolls sideways inside its own box, so a page never does.
+
+:func:`text_table` draws cells already formatted (e.g. the marketing ROI tables, whose rows
+carry a style). Both are re-exported by :mod:`crmkit.render.blocks`.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+from IPython.display import HTML
+
+from crmkit.render.formatting import fmt, money_scale, number, scaled
+from crmkit.render.labels import column_label, label
+from crmkit.render.templating import html_block
+from crmkit.verdict import small_sample
+
+__all__ = ["MAX_ROWS", "Cell", "Download", "Row", "csv_download", "table", "text_table"]
+
+#: Rows a table shows before it says how many more are in its CSV download.
+MAX_ROWS = 15
+#: The first characters that make a spreadsheet read a cell as a formula (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_MONEY = ("money", "money_per_day")
+#: A text column with a value longer than this wraps (comments); others keep to one line.
+_LONG_TEXT = 40
+#: A phrase of lower case words ("at risk", "can't lose").
+_PHRASE = re.compile(r"[a-z][a-z0-9']*(?: [a-z0-9']+)+")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: its text, and optionally a class, an inline style, a tooltip and a
+    flag (a small tag after the text, e.g. 'provisional')."""
+
+    text: str
+    css_class: str | None = None
+    style: str | None = None
+    title: str | None = None
+    flag: str | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row: its cells and optionally an inline style (e.g. a shaded loss-maker)."""
+
+    cells: Sequence[Cell]
+    style: str | None = None
+
+
+@dataclass(frozen=True)
+class Download:
+    """A table's CSV download: a ``data:`` URL, the file name it saves as, its row count."""
+
+    href: str
+    filename: str
+    rows: int
+
+
+def text_table(head: Sequence[str], rows: Sequence[Row], caption: str | None = None,
+               hidden: int = 0, *, csv: pd.DataFrame | None = None,
+               filename: str | None = None) -> HTML:
+    """A table of cells already formatted as text; ``hidden`` rows were left out. ``csv``,
+    the whole frame behind the table, becomes its CSV download (column names in words,
+    see :func:`csv_download`), named ``filename`` (else after the caption)."""
+    download = None if csv is None else csv_download(csv, filename or caption)
+    return html_block("table.html.j2", head=head, rows=rows, caption=caption, hidden=hidden,
+                      more=_more(hidden, download), download=download)
+
+
+def table(
+    df: pd.DataFrame,
+    units: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    currency: str = "",
+    caption: str | None = None,
+    max_rows: int = MAX_ROWS,
+    *,
+    samples: Mapping[str, str] | None = None,
+    names: Mapping[str, Mapping[Any, str]] | None = None,
+    verbatim: Iterable[str] = (),
+    show_ids: bool = False,
+    filename: str | None = None,
+) -> HTML:
+    """A table of a frame's first ``max_rows`` rows, and a CSV download of all of them.
+
+    ``units`` formats numbers by column (``fmt`` units; money columns share one scale and
+    put ``currency`` in the heading); ``labels`` names columns (else
+    :func:`~crmkit.render.labels.column_label`); ``samples`` maps a rate column to the
+    column holding its sample size (``{"win_rate": "closed"}``), tagging rates from fewer
+    than 30 as a "small sample"; ``names`` maps an id column to the names of its values
+    (``{"team_id": ctx.store.teams()}`` shows a "Team" column of team names); other
+    ``*_id`` columns are left out unless ``show_ids``; text columns in ``verbatim`` (free
+    text such as comments) are shown as they are, other identifier-like text in words
+    (:func:`~crmkit.render.labels.label`); ``filename`` names the CSV (else the caption).
+    """
+    units, labels, names = dict(units or {}), dict(labels or {}), dict(names or {})
+    shown = [c for c in df.columns if show_ids or c in names or not _is_id(c)]
+    head = [_heading(c, labels, units.get(c), currency, c in names) for c in shown]
+    top = df.head(max_rows)
+    as_is = {*verbatim, *filter(_is_id, df.columns)}  # free text and ids are not words
+    cells = {c: _column_cells(top, c, units.get(c), names.get(c), c in as_is,
+                              money_scale(df[c]) if units.get(c) in _MONEY else None)
+             for c in shown}
+    for rate, sample in dict(samples or {}).items():
+        if rate in cells and sample in df.columns:
+            cells[rate] = [_flag_small(cell, n) for cell, n in zip(cells[rate], top[sample],
+                                                                     strict=True)]
+    rows = [Row([cells[c][i] for c in shown]) for i in range(len(top))]
+    csv = _csv_frame(df, labels, units, currency, names)
+    return text_table(head, rows, caption, hidden=max(len(df) - max_rows, 0), csv=csv,
+                      filename=filename)
+
+
+def csv_download(frame: pd.DataFrame, name: str | None = None) -> Download:
+    """A frame as a CSV ``data:`` link: UTF-8 with a byte-order mark (spreadsheets then read
+    accents right), headings in words, raw values; a text cell or heading starting with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'`` so that a
+    spreadsheet shows it instead of running it as a formula."""
+    safe = pd.DataFrame({
+        i: values if pd.api.types.is_numeric_dtype(values) else values.map(_defuse)
+        for i, (_, values) in enumerate(frame.items())
+    }, index=frame.index)
+    safe.columns = [_defuse(column_label(str(c))) for c in frame.columns]
+    text = "\ufeff" + safe.to_csv(index=False, lineterminator="\r\n")
+    href = "data:text/csv;charset=utf-8," + quote(text, safe=",")
+    return Download(href=href, filename=_filename(name), rows=len(frame))
+
+
+# -- headings and cells ---------------------------------------------------------------------
+
+
+def _is_id(column: Any) -> bool:
+    return isinstance(column, str) and (column == "id" or column.endswith("_id"))
+
+
+def _heading(column: str, labels: Mapping[str, str], unit: str | None, currency: str,
+             named: bool) -> str:
+    """A column heading in words, the currency of a money column in brackets."""
+    if column in labels:
+        text = column_label(labels[column])
+    else:
+        text = column_label(column.removesuffix("_id") if named else column)
+    text = text[:1].upper() + text[1:]
+    if unit in _MONEY and currency:
+        return f"{text} ({currency}{'/day' if unit == 'money_per_day' else ''})"
+    return f"{text} (per day)" if unit == "money_per_day" else text
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, float) and value != value)
+
+
+def _column_cells(frame: pd.DataFrame, column: str, unit: str | None,
+                  names: Mapping[Any, str] | None, verbatim: bool,
+                  scale: tuple[float, str, int] | None) -> list[Cell]:
+    """The cells of one column, formatted by its unit, its value names or its kind."""
+    show: Callable[[Any], Cell]
+    if scale is not None:
+        show = lambda v: Cell(scaled(v, scale), css_class="n")  # noqa: E731
+    elif unit is not None:
+        show = lambda v: Cell(fmt(v, unit), css_class="n")  # noqa: E731
+    elif names is not None:
+        show = lambda v: Cell(str(names.get(v, v)))  # noqa: E731
+    else:
+        values = frame[column].tolist()
+        wrap = any(isinstance(v, str) and len(v) > _LONG_TEXT for v in values)
+        show = lambda v: _plain_cell(v, verbatim, wrap)  # noqa: E731
+    return [(Cell("—", css_class="n") if unit else Cell("")) if _missing(v) else show(v)
+            for v in frame[column].tolist()]
+
+
+def _plain_cell(value: Any, verbatim: bool, wrap: bool) -> Cell:
+    """A cell of a column without a unit: numbers right-aligned with a true minus, text
+    in words unless it is free text; ``wrap``: a column of long texts, which wraps (class
+    ``t``) where other cells keep to one line."""
+    if isinstance(value, bool):
+        return Cell("yes" if value else "no")
+    if isinstance(value, numbers.Integral):
+        return Cell(fmt(value, "count"), css_class="n")
+    if isinstance(value, numbers.Real):
+        return Cell(number(float(value), ",.2f"), css_class="n")
+    return Cell(str(value) if verbatim else _words(value), css_class="t" if wrap else None)
+
+
+def _words(value: Any) -> str:
+    """A text value as a person reads it: an identifier in words
+    (:func:`~crmkit.render.labels.label`: ``at_risk`` → "At risk"), and a phrase of lower
+    case words capitalised like one ("at risk" → "At risk", "can't lose" → "Can't lose"), so
+    the values of a column read alike; any other text as it is."""
+    text = label(value)
+    if text == str(value) and _PHRASE.fullmatch(text):
+        return text[0].upper() + text[1:]
+    return text
+
+
+def _flag_small(cell: Cell, n: Any) -> Cell:
+    """A rate's cell tagged "small sample" when its sample is 1..29."""
+    size = int(float(n)) if isinstance(n, numbers.Real) and not _missing(n) else None
+    if not small_sample(size):
+        return cell
+    return Cell(cell.text, cell.css_class, cell.style, f"n = {size}: fewer than 30, read with care",
+                "small sample")
+
+
+# -- the CSV download -----------------------------------------------------------------------
+
+
+def _csv_frame(df: pd.DataFrame, labels: Mapping[str, str], units: Mapping[str, str],
+               currency: str, names: Mapping[str, Mapping[Any, str]]) -> pd.DataFrame:
+    """The whole frame for the CSV: raw values; headings as on the page (ids as "Team ID"
+    beside the name column a mapping adds; rates marked as fractions)."""
+    columns: dict[str, pd.Series] = {}
+    for c in df.columns:
+        unit = units.get(c)
+        if c in names:
+            columns[column_label(c)] = df[c]
+        heading = _heading(c, labels, unit, currency, c in names)
+        values = df[c].map(lambda v, m=names[c]: m.get(v, v)) if c in names else df[c]
+        columns[f"{heading} (fraction)" if unit == "rate" else heading] = values
+    return pd.DataFrame(columns)
+
+
+def _defuse(value: Any) -> Any:
+    """A text that a spreadsheet would run as a formula, prefixed with ``'``."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _filename(name: str | None) -> str:
+    """A safe file name from a caption or a given name: lower case words joined by dashes,
+    cut after a whole word at about 50 characters, ``.csv``."""
+    words = re.findall(r"[a-z0-9]+", (name or "").lower().removesuffix(".csv"))
+    stem = ""
+    for word in words:
+        if stem and len(stem) + 1 + len(word) > 50:
+            break
+        stem = f"{stem}-{word}" if stem else word[:50]
+    return (stem or "table") + ".csv"
+
+
+def _more(hidden: int, download: Download | None) -> str:
+    """The sentence under a long table: how many more rows there are, and where."""
+    if not hidden:
+        return ""
+    rows = "1 more row is" if hidden == 1 else f"{hidden:,} more rows are"
+    if download is None:
+        return f"{rows} not shown."
+    return f"{rows} in the CSV download (all {download.rows:,} rows)."

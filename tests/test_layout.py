@@ -1,0 +1,310 @@
+"""Pages that hold at a 390 px phone width, at 1280 px and in print, with chart text that
+reads at both widths.
+
+The monthly pack of the pinned demo (every report, company-wide and for each team, one team
+without any record among them), the reports of a period before the data and the index pages are
+opened in Debian's headless Chromium, driven over its DevTools pipe (one browser for every
+page and width, no script in the pages). At each width no page scrolls sideways, and what
+is wider than the screen (a long table) scrolls inside its own box. Without Chromium the
+browser tests are skipped, except under ``CI=true`` where they fail.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import select
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from crmkit.publish.batch import run_all
+from crmkit.render import plotting
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = "2025-07-01"
+#: A4 less the page margins of the print stylesheet (210 mm - 2 x 12 mm), in CSS pixels.
+A4_WIDTH = round((210 - 24) / 25.4 * 96)
+WIDTHS = {"desktop": 1280, "phone": 390}
+#: Boxes that may scroll sideways inside a page: the tables' own boxes.
+SCROLL_BOXES = ".ck-scroll, .jp-MarkdownOutput table"
+#: Tick labels on a desktop: readable, not shouting (CSS pixels).
+MAX_DESKTOP_TEXT_PX = 16
+
+#: One page, measured: its width against the window's, what runs past the window outside
+#: a table's box, boxes that scroll up and down, the charts (natural and shown width), the
+#: fonts of its headings and text, and in print the navigation shown and the break rules of
+#: cells and figures.
+MEASURE = """(() => {
+  const W = window.innerWidth, name = e => e.tagName.toLowerCase() + (e.className ?
+    '.' + String(e.className).trim().split(/\\s+/).join('.') : '');
+  const clipper = e => { for (let a = e.parentElement; a; a = a.parentElement) {
+    if (getComputedStyle(a).overflowX !== 'visible') return a; } return null; };
+  const loose = [];
+  for (const e of document.body.querySelectorAll('*')) {
+    const r = e.getBoundingClientRect();
+    if (!r.width || r.right <= W + 1) continue;
+    const box = clipper(e), how = box && getComputedStyle(box).overflowX;
+    if (!box || ((how === 'auto' || how === 'scroll') && !box.matches(SCROLL_BOXES)))
+      loose.push(name(e) + ' in ' + (box ? name(box) : 'the page'));
+  }
+  const style = s => [...document.querySelectorAll(s)].map(e => getComputedStyle(e));
+  return {
+    width: document.documentElement.scrollWidth, window: W, loose: loose.slice(0, 5),
+    charts: [...document.querySelectorAll('figure.ck-fig img')].map(i =>
+      [i.alt, i.naturalWidth, i.getBoundingClientRect().width]),
+    fonts: [...document.querySelectorAll('h1, h2, h3, h4, p, li, td, dd')].map(e =>
+      [name(e) + ' ' + e.textContent.trim().slice(0, 30), getComputedStyle(e).fontFamily]),
+    tall: [...document.querySelectorAll('.jp-OutputArea-output, ' + SCROLL_BOXES)]
+      .filter(e => e.scrollHeight > e.clientHeight + 1).map(name),
+    navShown: style('nav').filter(s => s.display !== 'none').length,
+    markdown: style('.jp-MarkdownCell').map(s => s.breakInside + '/' + s.breakAfter),
+    figures: style('figure.ck-fig').map(s => s.breakInside),
+  };
+})()"""
+
+
+# -- the pages ----------------------------------------------------------------------------
+
+
+def _preset(path: Path, periods: str, teams: str) -> Path:
+    path.write_text(f"reports: all\nperiods: {periods}\nteams: {teams}\ncompare_to: previous\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory, demo_db: Path) -> tuple[Path, list[Any]]:
+    """The published site and the outcome of every run: the monthly pack on a copy of the
+    pinned demo with a team that has no records, then every report of a period before the
+    data (company-wide)."""
+    folder = tmp_path_factory.mktemp("layout")
+    db = folder / "demo.duckdb"
+    shutil.copy(demo_db, db)
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("insert into teams values ('ghost', 'Ghost')")
+    finally:
+        con.close()
+    out = folder / "output"
+    common = {"database": db, "output": out, "notebooks": ROOT / "notebooks", "workers": 2,
+              "progress": False}
+    outcomes = run_all(ROOT / "params" / "monthly.yaml", as_of=AS_OF, **common)
+    outcomes += run_all(_preset(folder / "before.yaml", "['2020-01']", "[all]"), as_of=AS_OF,
+                        **common)
+    return out, outcomes
+
+
+def _pages(out: Path) -> list[Path]:
+    """Every page of a published site (report pages, the index and its pages), without the
+    version folders the report pages link into."""
+    return sorted(p for p in out.rglob("*.html")
+                  if not any(part.startswith(".") for part in p.relative_to(out).parts))
+
+
+# -- headless Chromium over its DevTools pipe ----------------------------------------------
+
+
+class Browser:
+    """Headless Chromium driven over ``--remote-debugging-pipe``: it reads commands on file
+    descriptor 3 and answers on 4, each message JSON ended by a NUL byte."""
+
+    def __init__(self, binary: str, profile: Path) -> None:
+        to_browser, self._commands = os.pipe()
+        self._answers, from_browser = os.pipe()
+        # the browser's ends as numbers from 10 up, so that moving them to 3 and 4 (left to
+        # right, by the bash that starts it) overwrites neither
+        theirs = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser, from_browser)]
+        move = "exec \"$@\" 3<&{0} 4>&{1} {0}<&- {1}>&-".format(*theirs)
+        self._proc = subprocess.Popen(
+            ["bash", "-c", move, "bash", binary, "--headless", "--no-sandbox", "--disable-gpu",
+             "--hide-scrollbars", "--remote-debugging-pipe", "--disable-background-networking",
+             "--no-first-run", "--disable-component-update", f"--user-data-dir={profile}",
+             "about:blank"],
+            pass_fds=theirs, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        for fd in (to_browser, from_browser, *theirs):
+            os.close(fd)
+        self._buffer, self._sent, self._events = b"", 0, []
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
+        self._session = self.send("Target.attachToTarget", targetId=target,
+                                  flatten=True)["sessionId"]
+        self.page("Page.enable")
+
+    def _message(self) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            ready, _, _ = select.select([self._answers], [], [], 60)
+            chunk = os.read(self._answers, 1 << 16) if ready else b""
+            if not chunk:
+                raise RuntimeError("Chromium stopped answering")
+            self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def send(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+        """Send one command and return its result (events met on the way are kept)."""
+        self._sent += 1
+        command = {"id": self._sent, "method": method, "params": params}
+        if session:
+            command["sessionId"] = session
+        os.write(self._commands, json.dumps(command).encode() + b"\0")
+        while (message := self._message()).get("id") != self._sent:
+            self._events.append(message.get("method"))
+        if "error" in message:
+            raise RuntimeError(f"{method}: {message['error']}")
+        return message["result"]
+
+    def page(self, method: str, **params: Any) -> dict[str, Any]:
+        return self.send(method, self._session, **params)
+
+    def measure(self, page: Path) -> dict[str, Any]:
+        """Load a page and measure it (:data:`MEASURE`) once it has loaded."""
+        self._events.clear()
+        self.page("Page.navigate", url=page.as_uri())
+        while "Page.loadEventFired" not in self._events:
+            self._events.append(self._message().get("method"))
+        script = MEASURE.replace("SCROLL_BOXES", json.dumps(SCROLL_BOXES))
+        return self.page("Runtime.evaluate", expression=script, returnByValue=True)["result"]["value"]
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close")
+        finally:
+            self._proc.wait(timeout=30)
+            os.close(self._commands)
+            os.close(self._answers)
+
+
+def _chromium() -> str:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        message = "Debian's chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + ": the layout tests need it in CI")
+        pytest.skip(message)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def measured(site: tuple[Path, list[Any]], tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[dict[str, dict[str, dict[str, Any]]]]:
+    """view ("desktop", "phone", "print") -> page (relative path) -> its measure."""
+    browser = Browser(_chromium(), tmp_path_factory.mktemp("chromium-profile"))
+    out, _ = site
+    views: dict[str, dict[str, dict[str, Any]]] = {}
+    try:
+        for view, width in [*WIDTHS.items(), ("print", A4_WIDTH)]:
+            browser.page("Emulation.setEmulatedMedia", media="print" if view == "print" else "")
+            browser.page("Emulation.setDeviceMetricsOverride", width=width, height=900,
+                         deviceScaleFactor=1, mobile=False)
+            views[view] = {str(p.relative_to(out)): browser.measure(p) for p in _pages(out)}
+        yield views
+    finally:
+        browser.close()
+
+
+# -- the tests ------------------------------------------------------------------------------
+
+
+def test_every_page_of_the_packs_is_published(site):
+    out, outcomes = site
+    assert [o.error for o in outcomes if not o.ok] == []
+    reports = [p for p in _pages(out) if p.parent.parent.parent == out]
+    teams = {p.parent.name for p in reports if p.parent.parent.name == "2025-06"}
+    assert {"all", "ghost"} < teams and len(teams) >= 4, teams
+    notebooks = len(list((ROOT / "notebooks").glob("*.ipynb")))
+    assert len(reports) == notebooks * (len(teams) + 1)  # + the period before the data
+
+
+@pytest.mark.parametrize("view", [*WIDTHS, "print"])
+def test_no_page_scrolls_sideways(measured, view):
+    pages = measured[view]
+    wide = {page: f"{m['width']} px in {m['window']}" for page, m in pages.items()
+            if m["width"] > m["window"]}
+    assert wide == {}
+    assert len(pages) > 35
+
+
+@pytest.mark.parametrize("view", [*WIDTHS, "print"])
+def test_only_tables_scroll_inside_their_box(measured, view):
+    """What is wider than the window scrolls in a table's own box, never in the page nor
+    in another box (an output area scrolling sideways hides a layout that does not hold),
+    and no box scrolls up and down."""
+    loose = {page: m["loose"] for page, m in measured[view].items() if m["loose"]}
+    assert loose == {}
+    assert {page: m["tall"] for page, m in measured[view].items() if m["tall"]} == {}
+
+
+def test_chart_text_reads_on_a_phone_and_on_a_desktop(measured):
+    """Tick labels of TICK_PT points, scaled with the image: at least MIN_TEXT_PX CSS pixels
+    on a 390 px phone, and on a desktop at the image's own size and not shouting."""
+    natural_px = plotting.TICK_PT * plotting.DPI / 72
+    problems, charts = [], 0
+    for view, pages in measured.items():
+        for page, m in pages.items():
+            for alt, natural, shown in m["charts"]:
+                charts += 1
+                text = natural_px * shown / natural
+                if view == "phone" and text < plotting.MIN_TEXT_PX:
+                    problems.append(f"{page} {alt}: tick labels {text:.1f} px on a phone")
+                if view == "desktop" and not (shown == natural and text <= MAX_DESKTOP_TEXT_PX):
+                    problems.append(f"{page} {alt}: {natural} px image shown {shown:.0f} px wide")
+    assert problems == []
+    assert charts > 100
+
+
+def test_every_text_is_sans_serif(measured):
+    """Headings of the notebooks' markdown cells included (a `###` heading came out in the
+    browser's serif default)."""
+    serif = {f"{page}: {what}": family for page, m in measured["desktop"].items()
+             for what, family in m["fonts"]
+             if not family.endswith("sans-serif") and not family.endswith("monospace")}
+    assert serif == {}
+
+
+def test_print_keeps_headings_with_what_follows_and_drops_the_navigation(measured):
+    pages = measured["print"]
+    reports = {page: m for page, m in pages.items() if m["markdown"]}
+    assert len(reports) >= 35
+    for page, m in reports.items():
+        assert m["navShown"] == 0, page
+        assert set(m["markdown"]) == {"avoid/avoid"}, page
+        assert set(m["figures"]) <= {"avoid"}, page
+
+
+# -- chart defaults (no browser) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [None, 12.0])
+def test_tick_labels_of_any_figure_read_on_a_phone(width, tmp_path):
+    """A figure asked for wider than MAX_WIDTH is narrowed: its text would shrink below
+    MIN_TEXT_PX when the image is scaled to a phone's width."""
+    fig, ax = plotting.figure() if width is None else plotting.figure(width=width)
+    ax.bar(["2025-05", "2025-06"], [3, 4])
+    fig.savefig(tmp_path / "chart.png")
+    inches = fig.get_size_inches()[0]
+    tick = ax.get_xticklabels()[0].get_fontsize()
+    assert tick * plotting.PHONE_WIDTH / (72 * inches) >= plotting.MIN_TEXT_PX
+    assert fig.canvas.get_width_height()[0] == round(inches * plotting.DPI)
+    assert inches <= plotting.MAX_WIDTH
+
+
+def test_a_title_longer_than_the_figure_wraps_inside_it():
+    """On a narrow figure a long title and axis label would run past the image's edges and
+    be cut; they wrap instead, on axes made by figure() and on axes made afterwards."""
+    fig, _ = plotting.figure(width=10, height=3)
+    fig.clf()
+    left, right = fig.subplots(1, 2)
+    left.set_title("Workload per person against the median of the people in their role")
+    right.set_xlabel("Work items in the period (count): activities logged + tasks due + tickets")
+    fig.tight_layout()
+    fig.canvas.draw()
+    box = fig.bbox
+    for text in (left.title, right.xaxis.label):
+        extent = text.get_window_extent()
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1 and extent.y1 <= box.y1, extent

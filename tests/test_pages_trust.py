@@ -1,0 +1,465 @@
+"""Pages that say what they mean: one unit per quantity, empty pages said once in words,
+cohort views labelled as such, names instead of internal ids, one heading style, each note
+once where it applies, and definitions of exactly the numbers a page shows.
+
+Most tests run the report notebooks' cells in this process, as the kernel would (parameters
+injected after the ``parameters`` cell, the last expression of a cell as its output), on
+the pinned demo database: fast, and the calls tested are the notebooks' own. The figures a
+page embeds are captured from :func:`crmkit.render.blocks.chart` before they become PNGs.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import nbformat
+import pandas as pd
+import pytest
+from matplotlib.text import Text
+
+from crmkit.errors import CrmkitError
+from crmkit.metrics.definitions import METRICS
+from crmkit.periods import parse_period
+from crmkit.publish.runner import run_report
+from crmkit.render import blocks
+from crmkit.render.charts import marketing as marketing_charts
+from crmkit.render.charts import performance as performance_charts
+from crmkit.render.charts import sales as sales_charts
+from crmkit.render.labels import label
+from crmkit.reports import REPORTS, open_report
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+AS_OF = "2025-07-01"
+JUNE = "2025-06"
+
+
+# -- the notebooks, run cell by cell in this process ------------------------------------------
+
+
+@dataclass
+class Output:
+    """One block of a page: a markdown cell or a code cell's output, in its section."""
+
+    section: str
+    kind: str  # "markdown" or "output"
+    html: str
+    source: str
+
+
+@dataclass
+class Page:
+    """A report page as its notebook makes it: the blocks in order, the figures drawn."""
+
+    report: str
+    blocks: list[Output]
+    figures: list[Any] = field(default_factory=list)
+    namespace: dict[str, Any] = field(default_factory=dict)
+
+    def outputs(self, section: str | None = None) -> list[Output]:
+        return [b for b in self.blocks
+                if b.kind == "output" and (section is None or b.section == section)]
+
+    def sections(self) -> list[str]:
+        return list(dict.fromkeys(b.section for b in self.blocks))
+
+    def text(self, skip: Callable[[Output], bool] = lambda b: False) -> str:
+        """The page's words (markdown and outputs, tags and style removed)."""
+        return " ".join(_words(b.html) for b in self.blocks if not skip(b))
+
+    def charts(self) -> list[str]:
+        """The titles of the charts embedded in the page."""
+        return [html.unescape(t) for b in self.outputs()
+                for t in re.findall(r"<figure[^>]*data-chart='([^']*)'", b.html)]
+
+    def figure_texts(self) -> list[str]:
+        return [t.get_text() for fig in self.figures for t in fig.findobj(Text) if t.get_text()]
+
+
+def _words(fragment: str) -> str:
+    fragment = re.sub(r"<style.*?</style>", " ", fragment, flags=re.S)
+    fragment = re.sub(r"<a [^>]*href='data:[^']*'[^>]*>", " ", fragment)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment))).strip()
+
+
+def _heading(markdown: str) -> str | None:
+    found = re.search(r"^(#+)\s+(.*)$", markdown, flags=re.M)
+    return found.group(2).strip() if found else None
+
+
+def run_page(report: str, **params: Any) -> Page:
+    """Run ``notebooks/<report>.ipynb`` here with ``params`` injected after its parameters
+    cell (the runner's ``remove-cell`` cells left out), keeping the figures it embeds."""
+    page = Page(report, [])
+    real = blocks.chart
+
+    def capture(fig: Any, title: str, caption: str = "") -> Any:
+        page.figures.append(fig)
+        return real(fig, title, caption)
+
+    blocks.chart = capture  # type: ignore[assignment]  # chart modules call blocks.chart
+    try:
+        _run_cells(page, params)
+    finally:
+        blocks.chart = real  # type: ignore[assignment]
+    return page
+
+
+def _run_cells(page: Page, params: dict[str, Any]) -> None:
+    report = page.report
+    nb = nbformat.read(NOTEBOOKS / f"{report}.ipynb", as_version=4)
+    ns: dict[str, Any] = {"__name__": f"notebook_{report}"}
+    section = "(top)"
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "remove-cell" in tags:
+            continue
+        if cell.cell_type == "markdown":
+            section = _heading(cell.source) or section
+            page.blocks.append(Output(section, "markdown", cell.source, cell.source))
+            continue
+        tree = ast.parse(cell.source)
+        *body, last = tree.body
+        exec(compile(ast.Module(body=body, type_ignores=[]), report, "exec"), ns)  # noqa: S102
+        value = None
+        if isinstance(last, ast.Expr):
+            value = eval(compile(ast.Expression(last.value), report, "eval"), ns)  # noqa: S307
+        else:
+            exec(compile(ast.Module(body=[last], type_ignores=[]), report, "exec"), ns)  # noqa: S102
+        if "parameters" in tags:
+            ns.update(params)
+        shown = getattr(value, "data", None)
+        if isinstance(shown, str) and shown.strip():
+            page.blocks.append(Output(section, "output", shown, cell.source))
+    page.namespace = ns
+
+
+@pytest.fixture(scope="module")
+def databases(tmp_path_factory: pytest.TempPathFactory, demo_db: Path) -> dict[str, Path]:
+    """The pinned demo as it is, with a team that has no records ('ghost'), and without
+    its last-day setting (so a period after the data reaches a page)."""
+    folder = tmp_path_factory.mktemp("pages")
+    ghost = folder / "ghost.duckdb"
+    shutil.copy(demo_db, ghost)
+    con = duckdb.connect(str(ghost))
+    try:
+        con.execute("insert into teams values ('ghost', 'Ghost')")
+        con.execute("delete from crmkit.settings where key = 'data_last_day'")
+    finally:
+        con.close()
+    return {"demo": demo_db, "ghost": ghost}
+
+
+@pytest.fixture(scope="module")
+def june() -> dict[str, Page]:
+    """Every report's page of June 2025, company-wide, built once."""
+    return {report: run_page(report, period=JUNE, as_of=AS_OF) for report in REPORTS}
+
+
+#: Pages whose period and team have no data: (database, period, team, as of, what the
+#: header says).
+EMPTY_CASES = {
+    "team-without-records": ("ghost", JUNE, "ghost", AS_OF, "Team Ghost has no records"),
+    "before-the-data": ("demo", "2020-01", "all", AS_OF, "This period lies before the data"),
+    "after-the-data": ("ghost", "2025-09", "all", "2025-10-01", "This period lies after the data"),
+}
+
+
+@pytest.fixture(scope="module")
+def empty_pages(databases: dict[str, Path]) -> dict[tuple[str, str], Page]:
+    return {(report, case): run_page(report, period=period, team=team, as_of=as_of,
+                                     database=str(databases[db]))
+            for case, (db, period, team, as_of, _) in EMPTY_CASES.items() for report in REPORTS}
+
+
+def _definitions(page: Page) -> Output:
+    found = [b for b in page.outputs() if "<dl class='ck-defs'>" in b.html]
+    assert len(found) == 1, f"{page.report}: one Definitions block"
+    return found[0]
+
+
+def _defined(page: Page) -> list[str]:
+    return [html.unescape(label) for label in
+            re.findall(r"<dt>(.*?) <code>", _definitions(page).html, flags=re.S)]
+
+
+# -- 1. units ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    figures: list[Any] = []
+    real = blocks.chart
+
+    def capture(fig: Any, title: str, caption: str = "") -> Any:
+        figures.append(fig)
+        return real(fig, title, caption)
+
+    monkeypatch.setattr(blocks, "chart", capture)
+    return figures
+
+
+def _agents(p90: list[float]) -> pd.DataFrame:
+    n = len(p90)
+    return pd.DataFrame({
+        "name": [f"Agent {i}" for i in range(n)], "tickets_answered": [40] * n,
+        "first_response_minutes_median": [p / 4 for p in p90],
+        "first_response_minutes_p90": p90, "full_period": [True] * n,
+    })
+
+
+@pytest.mark.parametrize("p90", [[30.0, 90.0], [400.0, 2000.0]])
+def test_first_response_is_charted_in_the_minutes_of_its_cards(drawn, p90):
+    """A p90 of 2,000 minutes used to switch the chart to hours beside cards in minutes."""
+    assert METRICS["first_response_minutes_median"].unit == "minutes"
+    team = pd.DataFrame({"metric": ["first_response_minutes_median"], "team_median": [50.0]})
+    performance_charts.response_times(_agents(p90), team)
+    (fig,) = drawn
+    ax = fig.axes[0]
+    assert "minutes" in ax.get_xlabel() and "hours" not in ax.get_xlabel()
+    widths = sorted(round(p.get_width(), 6) for p in ax.patches)
+    assert widths == sorted([p / 4 for p in p90] + p90)  # bars are the minutes themselves
+    assert any(t.get_text() == "Team median of the medians (50 min)"
+               for t in ax.get_legend().get_texts())
+
+
+def test_a_time_on_a_chart_is_in_the_unit_of_the_cards_beside_it(june):
+    """Every page: a time unit named on a chart axis is the unit of a card of that page
+    (a chart in hours beside cards in minutes fails); the first response, in minutes on
+    its cards, is charted in minutes."""
+    for page in june.values():
+        on_cards = {METRICS[name].unit for name in REPORTS[page.report].headline}
+        for fig in page.figures:
+            for ax in fig.axes:
+                for axis_label in (ax.get_xlabel(), ax.get_ylabel()):
+                    for unit in re.findall(r"\((minutes|hours|days)\)", axis_label):
+                        assert unit in on_cards, (page.report, axis_label)
+    performance = june["performance"]
+    (chart,) = [f for f in performance.figures
+                if f.axes[0].get_title() == "First response time per agent"]
+    assert "(minutes)" in chart.axes[0].get_xlabel()
+    cards = re.findall(r"data-metric='first_response_minutes_\w+'>.*?<div class='v'>([^<]*)<",
+                       performance.outputs("Team totals")[0].html, flags=re.S)
+    assert cards and all(v.endswith(" min") for v in cards), cards
+
+
+# -- 2. empty and future periods ----------------------------------------------------------
+
+
+def _sentences(block: Output) -> int:
+    """Sentences a block says (a table or a chart counts as more than one; KPI cards are
+    tested on their own, below)."""
+    if "<div class='ck ck-cards'>" in block.html:
+        return 0
+    if "<table" in block.html or "<figure" in block.html:
+        return 99
+    return len(re.findall(r"<p[ >]", block.html))
+
+
+#: Blocks of company-wide data that a team's page shows even when the team has none.
+COMPANY_WIDE = {("satisfaction", "team-without-records"): "NPS by team"}
+
+
+@pytest.mark.parametrize("case", list(EMPTY_CASES))
+@pytest.mark.parametrize("report", list(REPORTS))
+def test_a_page_without_data_says_so_once_and_shows_no_chart_or_table(empty_pages, report, case):
+    page = empty_pages[report, case]
+    sentence = EMPTY_CASES[case][4]
+    assert page.namespace["ctx"].coverage.empty
+    assert page.text().count(sentence) == 1, "the coverage sentence, once (under the header)"
+    assert not [f for f in page.figures if f.axes] or COMPANY_WIDE.get((report, case)), \
+        "no chart"
+    for section in page.sections():
+        if section in ("(top)", "Data notes", COMPANY_WIDE.get((report, case))):
+            continue  # the header, with its sentence; the notes; company-wide data
+        said = sum(_sentences(b) for b in page.outputs(section))
+        assert said <= 1, f"{report}/{case}: section {section!r} says {said} things"
+    assert _defined(page) == [], "no definitions of numbers the page does not show"
+    notes = [b for b in page.outputs("Data notes")]
+    assert all(sentence not in b.html for b in notes)
+
+
+@pytest.mark.parametrize("report", list(REPORTS))
+def test_a_page_without_data_has_no_row_of_dashes(empty_pages, report):
+    for case in EMPTY_CASES:
+        page = empty_pages[report, case]
+        assert not [b for b in page.outputs() if "<div class='ck ck-cards'>" in b.html], f"{report}/{case}"
+
+
+def test_a_period_after_the_data_is_refused_or_said_in_words(demo_db, databases):
+    """With the data's last day known, a later period is refused before anything runs;
+    without it, its page says in words that it lies after the data (tested above)."""
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        known = con.execute("select count(*) from crmkit.settings where key = 'data_last_day'"
+                            ).fetchone()[0]
+    if known:
+        with pytest.raises(CrmkitError, match="after the data's last day"):
+            open_report("sales", period="2025-09", as_of="2025-10-01", database=demo_db)
+    ctx = open_report("sales", period="2025-09", as_of="2025-10-01", database=databases["ghost"])
+    assert ctx.coverage.empty and "after the data" in ctx.coverage_notes()[0]
+
+
+def test_an_empty_page_is_published_with_its_sentence_once(databases, tmp_path):
+    """End to end through the runner: the published HTML of a team without records."""
+    result = run_report("sales", period=JUNE, team="ghost", as_of=AS_OF,
+                        database=databases["ghost"], output=tmp_path, update_index=False)
+    page = result.html.read_text(encoding="utf-8")
+    text = _words(page)
+    assert text.count("Team Ghost has no records in the data") == 1
+    assert "<figure" not in page and "<table" not in page
+    assert "ck-defs" in page and "<dt>" not in page
+
+
+def test_charts_of_zeros_say_so_in_words(drawn):
+    lost_only = pd.DataFrame({"month": ["2025-05", "2025-06"], "revenue": [0.0, 0.0],
+                              "win_rate": [0.0, 0.0]})
+    shown = sales_charts.revenue_trend(lost_only, ["2025-06"], "EUR").data
+    assert "revenue is 0 in every one" in shown
+    unwon = pd.DataFrame({"channel": ["paid_search", "email"], "leads": [10, 5],
+                          "converted": [2, 1], "won": [0, 0]})
+    shown = marketing_charts.lead_funnel(unwon, parse_period(JUNE)).data
+    assert "None of these leads has a won deal yet" in shown
+    open_without_amount = pd.DataFrame({"month": ["2025-06"], "deals": [3], "amount": [0.0],
+                                        "weighted": [0.0]})
+    shown = sales_charts.pipeline_by_close(open_without_amount, "EUR").data
+    assert "<img" not in shown and "3 deal(s) open at the period end, none with an amount" in shown
+
+
+# -- 3. cohort views say so ------------------------------------------------------------------
+
+
+def test_the_stage_funnel_is_titled_as_the_cohort_it_counts(june, drawn):
+    page = june["sales"]
+    shown = page.text()
+    assert "Deals created in June 2025, by furthest stage reached" in page.charts()
+    assert "Not the deals closed in the period, which the Deals won and Deals lost cards count" \
+        in shown
+    funnel = pd.DataFrame({"stage": ["qualification", "won"], "reached": [140, 13],
+                           "share": [1.0, 13 / 140]})
+    sales_charts.stage_funnel(funnel, parse_period("2026-11"))
+    (fig,) = drawn
+    assert fig.axes[0].get_title() == "Deals created in November 2026, by furthest stage reached"
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["Qualification", "Won"]
+
+
+def test_the_lead_funnel_is_titled_as_the_cohort_it_counts(june):
+    shown = june["marketing"].text()
+    assert "Leads created in June 2025, by how far they got" in june["marketing"].charts()
+    assert "Not the deals won in the period, which the Deals won card counts" in shown
+
+
+# -- 4. no internal ids ----------------------------------------------------------------------
+
+_SNAKE = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b")
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+
+
+def _category_texts(fig: Any) -> list[str]:
+    """Texts that name categories: tick labels and legend entries."""
+    out = []
+    for ax in fig.axes:
+        out += [t.get_text() for t in (*ax.get_xticklabels(), *ax.get_yticklabels())]
+        if ax.get_legend() is not None:
+            out += [t.get_text() for t in ax.get_legend().get_texts()]
+    return [t for t in out if t]
+
+
+@pytest.mark.parametrize("report", list(REPORTS))
+def test_charts_show_names_not_internal_ids(june, databases, report):
+    page = june[report]
+    assert page.figures, f"{report}: no chart drawn"
+    with duckdb.connect(str(databases["demo"]), read_only=True) as con:
+        team_ids = {t for (t,) in con.execute("select team_id from teams").fetchall()}
+    for text in page.figure_texts():
+        assert not _SNAKE.search(text), f"{report}: {text!r} shows an identifier"
+        words = set(re.findall(r"[A-Za-z-]+", text))
+        assert not words & {t for t in team_ids if label(t) != t}, f"{report}: {text!r}"
+    for fig in page.figures:
+        for text in _category_texts(fig):
+            name = text.split(" (")[0]
+            assert not (_IDENTIFIER.fullmatch(name) and label(name) != name), \
+                f"{report}: category {text!r} is an identifier, not a name"
+
+
+@pytest.mark.parametrize("report", list(REPORTS))
+def test_notebook_prose_names_no_internal_id(report):
+    nb = nbformat.read(NOTEBOOKS / f"{report}.ipynb", as_version=4)
+    prose = " ".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert not _SNAKE.search(prose), _SNAKE.search(prose)
+    assert not re.search(r"team[ _]id|midmarket|paid_search", prose, flags=re.I)
+
+
+def test_captions_and_sentences_of_charts_show_no_column_names(june):
+    for page in june.values():
+        for block in page.outputs():
+            if "<dl class='ck-defs'>" in block.html or "<ul class='ck-notes'>" in block.html or "<table" in block.html:
+                continue  # definitions name columns on purpose; tables: crmkit.render.tables
+            found = _SNAKE.search(_words(block.html))
+            assert not found, f"{page.report}: {found.group(0)!r} in {_words(block.html)[:120]}"
+
+
+def test_team_columns_show_team_names(june):
+    shown = june["sales"].text() + june["activity"].text()
+    assert "Mid-Market" in shown
+    assert not re.search(r"\bmidmarket\b|team id", shown, flags=re.I)
+
+
+# -- 5. one heading style ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("report", list(REPORTS))
+def test_notebook_sections_use_one_heading_level(report):
+    nb = nbformat.read(NOTEBOOKS / f"{report}.ipynb", as_version=4)
+    headings = [line for c in nb.cells if c.cell_type == "markdown"
+                for line in c.source.splitlines() if line.startswith("#")]
+    assert headings and all(re.match(r"## \S", h) for h in headings), headings
+
+
+# -- 6. each note once, where it applies -------------------------------------------------------
+
+
+def test_the_demo_has_open_deals_without_probability(june):
+    store = june["sales"].namespace["ctx"].store
+    assert any(n.table == "deals" and n.column == "probability" for n in store.notes)
+
+
+@pytest.mark.parametrize("report", list(REPORTS))
+def test_each_note_is_shown_once_and_where_it_applies(june, report):
+    page = june[report]
+    notes = page.namespace["data"].notes
+    assert len(notes) == len(set(notes)), "a note repeated"
+    mentions = len(re.findall(r"probabilit", " ".join(notes)))
+    if report == "sales":
+        assert mentions == 1 and "have no probability" in " ".join(notes)
+    else:
+        assert mentions == 0, f"{report} reads no probability: {notes}"
+    shown = page.text(skip=lambda b: "<dl class='ck-defs'>" in b.html)
+    assert shown.count("no probability") == (1 if report == "sales" else 0)
+
+
+# -- 7. definitions shown = numbers shown -------------------------------------------------------
+
+
+@pytest.mark.parametrize("report", list(REPORTS))
+def test_definitions_list_exactly_the_numbers_the_page_shows(june, report):
+    page = june[report]
+    defined = _defined(page)
+    assert defined == [METRICS[n].label for n in REPORTS[report].definitions]
+    elsewhere = page.text(skip=lambda b: "<dl class='ck-defs'>" in b.html).lower()
+    missing = [name for name in defined if name.lower() not in elsewhere]
+    assert not missing, f"{report} defines numbers it does not show: {missing}"
+
+
+def test_sales_defines_no_number_it_does_not_show(june):
+    page = june["sales"]
+    assert "Forecast error" not in _defined(page)
+    assert "forecast_error" in page.namespace["data"].to_json()["definitions"]  # the JSON keeps it
+
