@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DB     ?= data/demo.duckdb
 PRESET ?= params/monthly.yaml
+BRANDING ?= examples/demo/branding.yaml  # the demo company's name, logo and colour (BRANDING= for none)
 
 # One stamp per lock, so `make reports` (runtime only) then `make test` adds the dev lock.
 RUN_STAMP := $(VENV)/.stamp-run
@@ -27,7 +28,7 @@ LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-versio
 help:
 	@echo "make reports  build the environment and the demo data, render the reports into output/"
 	@echo "make test     build the development environment and run the whole test suite"
-	@echo "make lab      JupyterLab on notebooks/ with the project's kernel"
+	@echo "make lab      JupyterLab on work/ (your copies, explore.ipynb) with the project's kernel"
 	@echo "make lint     ruff, mypy on the whole package, notebooks stored without outputs"
 	@echo "make bench    wall time and peak memory of a report and of the demo build"
 	@echo "make docs     regenerate docs/METRICS.md from the metric definitions in code"
@@ -71,16 +72,17 @@ demo: env
 	$(BIN)/crmkit demo --database $(DB)
 
 reports: demo
-	$(BIN)/crmkit run-all $(PRESET) --database $(DB)
+	$(BIN)/crmkit run-all $(PRESET) --database $(DB) $(if $(BRANDING),--branding $(BRANDING))
 	@echo "Open output/index.html"
 
 test: env-dev
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-kernel-name crmkit -p no:cacheprovider
+	$(BIN)/python -m pytest tests notebooks crmkit/publish/templates/lab/explore.ipynb --nbval-lax --nbval-kernel-name crmkit -p no:cacheprovider
 
 lint: env-dev
 	$(BIN)/ruff check crmkit tests
 	$(BIN)/mypy
-	$(BIN)/nbstripout --verify --keep-id notebooks/*.ipynb crmkit/publish/templates/custom_report.ipynb
+	$(BIN)/nbstripout --verify --keep-id notebooks/*.ipynb crmkit/publish/templates/custom_report.ipynb \
+	  crmkit/publish/templates/lab/explore.ipynb
 	$(BIN)/python -m crmkit.metrics.catalogue_doc --check docs/METRICS.md
 
 bench: env
@@ -88,9 +90,12 @@ bench: env
 	@$(BIN)/python -m compileall -q crmkit
 	$(BIN)/python bench/bench.py
 
-lab: env-lab
+# work/ (ignored by git) holds copies of the report notebooks and the starter explore.ipynb;
+# the nbstripout filter stores notebooks/ without outputs whatever JupyterLab saved.
+lab: env-dev env-lab
 	@test -f $(DB) || $(BIN)/crmkit demo --database $(DB)
-	CRMKIT_DATABASE=$(abspath $(DB)) $(BIN)/jupyter lab --notebook-dir=notebooks \
+	$(BIN)/crmkit prepare-lab
+	CRMKIT_DATABASE=$(abspath $(DB)) $(BIN)/jupyter lab --notebook-dir=work \
 	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 docs: env

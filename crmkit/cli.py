@@ -217,21 +217,27 @@ def _add_run_all(sub: _Sub) -> None:
     run_all.add_argument("--as-of", default=None, help=PARAMS["as_of"])
     run_all.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     run_all.add_argument("--branding", default=None, help=BRANDING_HELP)
+    run_all.add_argument("--dry-run", action="store_true",
+                         help="write the preset's e-mails into OUTPUT/outbox/*.eml instead of sending them")
     run_all.set_defaults(handler=_run_all)
 
 
 def _run_all(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise ParameterError(f"--workers {args.workers} must be 1 or more")
-    from crmkit.publish.batch import run_all, summary_table  # lazy: loads Jupyter, pandas
+    from crmkit.publish.batch import delivery_table, run_all, summary_table  # lazy: loads Jupyter, pandas
     from crmkit.publish.presets import find_branding  # lazy: loads pydantic
 
+    deliveries: list = []
     outcomes = run_all(
         args.preset, database=args.database, output=args.output, notebooks=args.notebooks,
         workers=args.workers, as_of=args.as_of, progress=not args.no_progress,
-        branding=find_branding(args.branding),
+        branding=find_branding(args.branding), dry_run=args.dry_run, deliveries=deliveries,
     )
     print(summary_table(outcomes))
+    if deliveries:  # a failed e-mail is listed here and in status.json; it fails no report
+        print()
+        print(delivery_table(deliveries))
     return 0 if all(o.ok for o in outcomes) else 1
 
 
@@ -242,13 +248,26 @@ def _add_new_report(sub: _Sub) -> None:
     new = sub.add_parser("new-report", help="create notebooks/NAME.ipynb from the custom-report template")
     new.add_argument("name", help="report id: lower-case letters, digits and _")
     new.add_argument("--notebooks", default=None, help=NOTEBOOKS_HELP)
+    new.add_argument("--from", dest="source", default=None, metavar="NOTEBOOK",
+                     help="promote this notebook (e.g. work/explore.ipynb) instead of the template")
     new.set_defaults(handler=_new_report)
+    lab = sub.add_parser("prepare-lab", help="lay out work/ (copies of the report notebooks, "
+                         "explore.ipynb) and the nbstripout git filter for make lab")
+    lab.add_argument("--root", default=".", help="the project folder (default: here)")
+    lab.set_defaults(handler=_prepare_lab)
 
 
 def _new_report(args: argparse.Namespace) -> int:
     from crmkit.publish.scaffold import new_report  # lazy: the registry loads pandas
 
-    print(new_report(args.name, args.notebooks))
+    print(new_report(args.name, args.notebooks, args.source))
+    return 0
+
+
+def _prepare_lab(args: argparse.Namespace) -> int:
+    from crmkit.publish.scaffold import prepare_lab  # lazy: the registry loads pandas
+
+    print(prepare_lab(args.root))
     return 0
 
 

@@ -16,7 +16,7 @@ from crmkit.publish import runner
 from crmkit.publish.kernel import report_modules, warm_up_modules
 from crmkit.reports import REPORTS
 
-COMMANDS = ["demo", "import", "run", "run-all", "new-report", "install-kernel", "index",
+COMMANDS = ["demo", "import", "run", "run-all", "new-report", "prepare-lab", "install-kernel", "index",
             "load-postgres", "teams", "reports"]
 
 

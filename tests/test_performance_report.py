@@ -137,3 +137,19 @@ def test_page(published):
     assert page.count("<img") >= 2 and page.count("<table") >= 4
     assert "Team median" in page
     assert "import crmkit" not in page  # code is hidden
+
+
+def test_per_person_rates_from_small_samples_are_flagged(published):
+    """A seller's win rate from 8 closed deals is not ranked and compared without saying
+    that it rests on 8 deals (the same rule as the cards: n < 30)."""
+    result, _ = published["month"]
+    data = json.loads(result.json.read_text())
+    page = result.html.read_text()
+    small = [r for r in data["breakdowns"]["employee"]
+             if r["is_seller"] and r["win_rate"] is not None and 0 < r["deals_closed"] < 30]
+    assert small, "the demo month has sellers with few closed deals"
+    for r in small:
+        assert f"small sample, n={r['deals_closed']}" in page, r["name"]
+    large = [r for r in data["breakdowns"]["employee"] if r["is_seller"] and r["deals_closed"] >= 30]
+    for r in large:
+        assert f"small sample, n={r['deals_closed']}" not in page

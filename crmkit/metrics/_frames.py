@@ -16,6 +16,9 @@ from typing import Any
 import narwhals as nw
 import pandas as pd
 
+from crmkit.errors import ParameterError
+from crmkit.model.tables import TABLES
+
 Frame = Any  # pandas/Polars DataFrame, DuckDB relation, or narwhals (Lazy)Frame
 
 
@@ -25,8 +28,55 @@ def lazy(frame: Frame) -> nw.LazyFrame:
         return frame
     if isinstance(frame, nw.DataFrame):
         return frame.lazy()
+    if isinstance(frame, pd.DataFrame):
+        frame = tidy(frame)
     wrapped = nw.from_native(frame)
     return wrapped.lazy() if isinstance(wrapped, nw.DataFrame) else wrapped
+
+
+#: Canonical columns by name whose values are an enumeration (lower-case) or instants.
+_ENUMS = {c.name for t in TABLES.values() for c in t.columns if c.enum}
+_INSTANTS = {c.name for t in TABLES.values() for c in t.columns if c.type in ("timestamp", "date")}
+
+
+def tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """A plain pandas frame as the canonical model reads it (the frame itself when it
+    already does; never mutated): enumerations in any case and with surrounding spaces as
+    their lower-case values, time-zone-aware instants as naive UTC (naive ones are UTC
+    already). A column that is neither raises one error that names it."""
+    fixed = {}
+    for name in frame.columns:
+        s = frame[name]
+        new = _instants(name, s) if name in _INSTANTS else _enum(name, s) if name in _ENUMS else s
+        if new is not s:
+            fixed[name] = new
+    return frame.assign(**fixed) if fixed else frame
+
+
+def _enum(name: str, s: pd.Series) -> pd.Series:
+    if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+        if s.isna().all():
+            return s
+        raise ParameterError(f"column {name} holds {s.dtype} values, not text (e.g. 'won')")
+    present = s.dropna()
+    if not present.map(lambda v: isinstance(v, str)).all():
+        bad = present[~present.map(lambda v: isinstance(v, str))].iloc[0]
+        raise ParameterError(f"column {name} holds {bad!r}, not text (e.g. 'won')")
+    tidy = s.str.strip().str.lower()
+    return s if tidy.equals(s) else tidy
+
+
+def _instants(name: str, s: pd.Series) -> pd.Series:
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(s):
+        return s
+    if s.isna().all():
+        return s.astype("datetime64[us]")
+    bad = s.dropna().iloc[0]
+    raise ParameterError(
+        f"column {name} holds {bad!r} ({s.dtype}), not timestamps: parse it first, e.g. "
+        f"pd.read_csv(..., parse_dates=[{name!r}]) or pd.to_datetime(frame[{name!r}], utc=True)")
 
 
 def columns(frame: nw.LazyFrame) -> list[str]:

@@ -13,8 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmkit import stats
+from crmkit.errors import CrmkitError, ParameterError, shown
 
-__all__ = ["ADDITIVE_UNITS", "CATALOGUE", "METRICS", "Metric"]
+__all__ = ["ADDITIVE_UNITS", "CATALOGUE", "METRICS", "UNITS", "Metric", "UnknownMetricError",
+           "custom_metric", "lookup"]
+
+#: Every unit a page knows how to show.
+UNITS = ("count", "money", "rate", "days", "money_per_day", "score", "minutes", "hours", "p_value")
 
 #: Units whose team figures add up to the company figure unless a metric says otherwise:
 #: counts and money. Rates, scores, times, per-unit money and p-values never add up.
@@ -373,3 +378,39 @@ CATALOGUE: dict[str, tuple[Metric, ...]] = {
 
 #: Every metric by name.
 METRICS: dict[str, Metric] = {m.name: m for group in CATALOGUE.values() for m in group}
+
+
+class UnknownMetricError(CrmkitError, LookupError):
+    """A card, a definition or the JSON twin names a metric that has no definition."""
+
+
+def lookup(name: str, custom: dict[str, Metric] | None = None) -> Metric:
+    """The definition of metric ``name``: a custom metric of the report run (``custom``),
+    else the catalogue's; a name found in neither raises an error that names the fix."""
+    m = (custom or {}).get(name) or METRICS.get(name)
+    if m is None:
+        raise UnknownMetricError(
+            f"metric {shown(name)} has no definition: a card shows a label, a unit and a "
+            f"definition in words, so define it first with ctx.metric({name!r}, label=..., "
+            "unit=..., definition=...) before ctx.compute (README, 'Exploring in JupyterLab')"
+        )
+    return m
+
+
+def custom_metric(name: str, label: str, unit: str, definition: str, **how: bool) -> Metric:
+    """A metric of one report run, checked like the catalogue's (``how``: the keyword
+    fields of :class:`Metric`); a catalogue name cannot be redefined."""
+    if name in METRICS:
+        raise ParameterError(
+            f"metric {shown(name)} is in the catalogue already ({METRICS[name].label}); "
+            "give a custom metric a name of its own")
+    if unit not in UNITS:
+        raise ParameterError(f"metric {shown(name)}: unit {shown(unit)} is not one of "
+                             f"{', '.join(UNITS)}")
+    if not (name and label and definition):
+        raise ParameterError(f"metric {shown(name)}: a name, a label and a definition in "
+                             "words are needed")
+    try:
+        return Metric(name, label, unit, definition, **how)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None

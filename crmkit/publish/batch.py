@@ -11,6 +11,7 @@ first (:func:`crmkit._files.sweep_output`).
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import multiprocessing.util
 import os
@@ -19,14 +20,17 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crmkit._files import check_writable, sweep_output
+from crmkit._files import check_writable, sweep_output, write_atomic
 from crmkit.backends.engines import describe
 from crmkit.backends.location import Database, find_database
 from crmkit.errors import CrmkitError, OutputError, ParameterError, PresetError, ReportError
 from crmkit.parameters import resolve, usable_teams
+from crmkit.publish import deliver
+from crmkit.publish.alerts import Alert, evaluate, write_alerts
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import (
     available_reports,
@@ -184,9 +188,14 @@ def run_all(
     progress: bool = True,
     stream: Any = None,
     branding: Branding | None = None,
+    dry_run: bool = False,
+    deliveries: list[deliver.Delivery] | None = None,
 ) -> list[Outcome]:
     """Run every report of a preset; return one outcome per run (failures included), in
-    the preset's order. Every page shows ``branding`` and links the others of the batch."""
+    the preset's order. Every page shows ``branding`` and links the others of the batch.
+    Then the preset's alerts are evaluated (``output/alerts.json``, the index) and its
+    e-mails sent (``dry_run``: written to ``output/outbox/``), each appended to
+    ``deliveries``; ``output/status.json`` records the run."""
     preset = load_preset(preset_path)
     db = find_database(database)
     folder = find_notebooks(notebooks)
@@ -200,7 +209,8 @@ def run_all(
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     bar = _progress_bar(len(jobs), progress, stream or sys.stderr)
     outcomes: list[Outcome] = []
-    site = {"branding": branding, "batch": frozenset(job.page for job in jobs)}
+    site = {"branding": branding, "batch": frozenset(job.page for job in jobs),
+            "alerts": tuple(preset.alerts)}
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_worker_init, initargs=(str(db), str(folder), site)) as pool:
         futures: dict[Future[Outcome], Job] = {
@@ -211,8 +221,75 @@ def run_all(
             outcomes.append(_outcome(future, futures[future]))
             bar(outcomes[-1], outcomes)
     order = {job: i for i, job in enumerate(jobs)}
-    return (_refused_teams(preset, db) + sorted(outcomes, key=lambda o: order[o.job])
-            + _index(out_root, branding))
+    outcomes = _refused_teams(preset, db) + sorted(outcomes, key=lambda o: order[o.job])
+    pages = _published(out_root, outcomes)
+    fired = _alerts(preset, out_root, pages)
+    outcomes += _index(out_root, branding)
+    sent = _deliver(preset, out_root, pages, fired, dry_run)
+    _status(out_root, preset, outcomes, sent, fired)
+    if deliveries is not None:
+        deliveries += sent
+    return outcomes
+
+
+def _published(out_root: Path, outcomes: list[Outcome]) -> list[tuple[dict[str, Any], str]]:
+    """The JSON twin (with its ``_href``) and the HTML of every page the run published."""
+    pages = []
+    for o in outcomes:
+        if not o.ok:
+            continue
+        href = f"{o.job.slug}/{o.job.team}/{o.job.report}.html"
+        try:
+            entry = json.loads((out_root / href).with_suffix(".json").read_text(encoding="utf-8"))
+            page = (out_root / href).read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            continue  # the index names a twin it cannot read
+        if isinstance(entry, dict):
+            pages.append(({**entry, "_href": href}, page))
+    return pages
+
+
+def _alerts(preset: Preset, out_root: Path, pages: list[tuple[dict[str, Any], str]]) -> list[Alert]:
+    """The preset's alerts on the pages of the run, recorded in ``alerts.json``."""
+    if not preset.alerts:
+        return []
+    fired = evaluate(preset.alerts, [entry for entry, _ in pages])
+    published = [(e["_href"].split("/")[0], e["_href"].split("/")[1], str(e["report"])) for e, _ in pages]
+    try:
+        write_alerts(out_root, fired, published)
+    except (CrmkitError, OSError) as exc:
+        print(f"crmkit: warning: alerts.json not written: {exc}", file=sys.stderr)
+    return fired
+
+
+def _deliver(preset: Preset, out_root: Path, pages: list[tuple[dict[str, Any], str]],
+             fired: list[Alert], dry_run: bool) -> list[deliver.Delivery]:
+    """Send the preset's e-mails; a problem is a failed delivery, never a failed report."""
+    if preset.deliver is None:
+        return []
+    try:
+        mails = deliver.plan(preset.deliver, pages, fired, deliver.read_ledger(out_root))
+        return deliver.send(mails, preset.deliver, out_root, dry_run=dry_run)
+    except (CrmkitError, OSError, ValueError) as exc:
+        return [deliver.Delivery("-", "-", "-", "-", "failed", error=deliver.header_text(exc))]
+
+
+def _status(out_root: Path, preset: Preset, outcomes: list[Outcome],
+            sent: list[deliver.Delivery], fired: list[Alert]) -> None:
+    """``status.json``: how the last run of a preset went (reports, deliveries, alerts)."""
+    document = {
+        "preset": str(preset.path), "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "reports": [{"report": o.job.report, "period": o.job.period, "team": o.job.team,
+                     "ok": o.ok, "seconds": round(o.seconds, 1), "error": o.error} for o in outcomes],
+        "deliveries": [{"kind": d.kind, "what": d.what, "to": d.to, "subject": d.subject,
+                        "status": d.status, "attempts": d.attempts, "error": d.error,
+                        "file": d.file} for d in sent],
+        "alerts": len(fired),
+    }
+    try:
+        write_atomic(out_root / "status.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    except (CrmkitError, OSError) as exc:
+        print(f"crmkit: warning: status.json not written: {exc}", file=sys.stderr)
 
 
 def _refused_teams(preset: Preset, db: Database) -> list[Outcome]:
@@ -284,3 +361,19 @@ def summary_table(outcomes: Sequence[Outcome]) -> str:
     lines.append(f"{ok} ok, {len(outcomes) - ok} failed")
     return "\n".join(lines)
 
+
+
+def delivery_table(deliveries: Sequence[deliver.Delivery]) -> str:
+    """A plain-text table of a run's e-mails: what, to whom, status, attempts and error."""
+    if not deliveries:
+        return ""
+    rows = [("e-mail", "to", "status", "attempts", "error")]
+    rows += [(d.what, d.to, d.status.upper() if not d.ok else d.status, str(d.attempts or ""),
+              d.error[:120]) for d in deliveries]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    statuses = ("sent", "already sent", "dry run", "failed")
+    counts = {s: sum(d.status == s for d in deliveries) for s in statuses}
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + " e-mail(s)")
+    return "\n".join(lines)

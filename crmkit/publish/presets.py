@@ -10,6 +10,8 @@ A preset::
     as_of: null                  # null: --as-of, else today
     timeout: 600                 # seconds per cell
     params: {activity: {active_days: 60}}   # a report's own parameters
+    deliver: {...}               # who gets which pages by e-mail (:class:`Deliver`)
+    alerts: [...]                # threshold rules on the published JSON (:class:`AlertRule`)
 
 The file is read as safe YAML and checked by a typed model (:class:`Preset`); every problem
 is one line naming the file, the line and the fix (:class:`crmkit.errors.PresetError`).
@@ -28,15 +30,18 @@ every page and index of an output folder, whichever preset or single run writes 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     PrivateAttr,
     ValidationError,
     ValidationInfo,
@@ -46,6 +51,7 @@ from pydantic_core import PydanticCustomError
 
 from crmkit._yaml import YamlSyntaxError, first_problem, line_of, load
 from crmkit.errors import PresetError, one_line, shown
+from crmkit.metrics.definitions import METRICS
 
 
 def _values(value: Any) -> tuple[str, ...]:
@@ -82,6 +88,150 @@ def _params(value: Any) -> dict[str, dict[str, Any]]:
 
 Values = Annotated[tuple[str, ...], BeforeValidator(_values)]
 
+# -- delivery and alerts ---------------------------------------------------------------------
+
+#: An e-mail address as a preset may give it: one ``local@domain.tld``, nothing that could
+#: end a header or add a recipient (no spaces, commas, angle brackets or line breaks).
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def _address(value: Any) -> str:
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value.strip()):
+        raise PydanticCustomError(
+            "address", "{value} is not an e-mail address: write one address as name@example.com "
+            "(a list for several)", {"value": shown(one_line(str(value)))})
+    return value.strip()
+
+
+def _addresses(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise PydanticCustomError("addresses", "must name at least one e-mail address")
+    return tuple(_address(v) for v in items)
+
+
+def _base_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"https?://[^\s\"'<>]+", value.strip()):
+        raise PydanticCustomError(
+            "base_url", "must be the address of the published output folder, e.g. "
+            "https://reports.example.com/crmkit/")
+    return value.strip().rstrip("/") + "/"
+
+
+Address = Annotated[str, BeforeValidator(_address)]
+Addresses = Annotated[tuple[str, ...], BeforeValidator(_addresses)]
+
+
+class Smtp(BaseModel):
+    """The mail server; every field may also come from the environment
+    (``CRMKIT_SMTP_HOST``, ``_PORT``, ``_USER``, ``_TLS``). The password never comes from a
+    preset: only from ``CRMKIT_SMTP_PASSWORD`` or the file ``CRMKIT_SMTP_PASSWORD_FILE`` names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    user: str | None = None
+    tls: Literal["starttls", "ssl", "none"] | None = None
+    timeout: float = Field(default=30.0, gt=0, le=600)
+
+
+class Route(BaseModel):
+    """Who gets which pages: the addresses ``to`` get every page of ``reports`` (``all`` or
+    report ids) for ``teams`` (``all`` = the company-wide pages, ``each`` = every team's,
+    or team ids)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    to: Addresses
+    reports: Values = ("all",)
+    teams: Values = ("all",)
+
+
+class Deliver(BaseModel):
+    """The ``deliver:`` section: the sender, the routes, the server and the retries
+    (``retries`` more attempts after the first, waiting ``backoff`` seconds, doubled each
+    time). With ``base_url`` the e-mail links the published page instead of attaching it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    sender: Address = Field(alias="from")
+    to: tuple[Route, ...] = Field(min_length=1)
+    smtp: Smtp = Smtp()
+    base_url: Annotated[str | None, BeforeValidator(_base_url)] = None
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff: float = Field(default=2.0, ge=0, le=300)
+
+
+class Bound(BaseModel):
+    """A condition on one number: ``below`` and/or ``above`` (strictly)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    below: float | None = None
+    above: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Bound:
+        if self.below is None and self.above is None:
+            raise PydanticCustomError("bound", "give below: or above: (a number), e.g. {below: 0}")
+        return self
+
+
+class AlertRule(Bound):
+    """One alert: a headline ``metric`` below/above a threshold or that ``drops``
+    (``significantly``: a significant change the worse way for the metric), or any row of a
+    ``breakdown`` matching every condition of ``where``; for ``teams`` (``all``, ``each``,
+    team ids; default: every page of the run) and optionally one ``report``; e-mailed to
+    ``to`` once per period."""
+
+    metric: str | None = None
+    breakdown: str | None = None
+    where: dict[str, Bound] = {}
+    drops: Literal["significantly"] | None = None
+    report: str | None = None
+    teams: Values | None = None
+    to: Addresses = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise PydanticCustomError(
+                "rule", "an alert is a mapping, e.g. {metric: win_rate, below: 0.25, teams: each}")
+        return data
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> AlertRule:
+        if (self.metric is None) == (self.breakdown is None):
+            raise PydanticCustomError(
+                "rule", "give either metric: (e.g. {metric: win_rate, below: 0.25}) or breakdown: "
+                "(e.g. {breakdown: campaign, where: {roi: {below: 0}}})")
+        if self.metric is not None:
+            self._check_metric(self.metric)
+        elif not self.where or self.drops or self.below is not None or self.above is not None:
+            raise PydanticCustomError(
+                "rule", "a breakdown rule needs where: (conditions on its columns, e.g. "
+                "{roi: {below: 0}, cost: {above: 1000}}) and no below:, above: or drops:")
+        return self
+
+    def _check_metric(self, name: str) -> None:
+        if name not in METRICS and self.report is None:
+            raise PydanticCustomError(
+                "metric", "unknown metric {name}: use a name of docs/METRICS.md, or add "
+                "report: <id> for a custom report's own metric", {"name": shown(name)})
+        if (self.below is None and self.above is None) == (self.drops is None):
+            raise PydanticCustomError(
+                "rule", "give one condition: below:/above: a number, or drops: significantly")
+
+    @property
+    def key(self) -> str:
+        """A stable name of this rule (its settings), for the ledger and ``alerts.json``."""
+        text = json.dumps(self.model_dump(exclude={"to"}), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
 
 class Preset(BaseModel):
     """A preset file's settings, validated; :attr:`path` is the file it was read from."""
@@ -96,6 +246,8 @@ class Preset(BaseModel):
     as_of: Annotated[str | None, BeforeValidator(_as_of)] = None
     timeout: Annotated[int, BeforeValidator(_timeout)] = 600
     params: Annotated[dict[str, dict[str, Any]], BeforeValidator(_params)] = {}
+    deliver: Deliver | None = None
+    alerts: tuple[AlertRule, ...] = ()
 
     _path: Path = PrivateAttr(default=Path("preset.yaml"))
 
@@ -112,6 +264,11 @@ class Preset(BaseModel):
 
 
 KEYS = ", ".join(Preset.model_fields)
+_NESTED_KEYS = (
+    "deliver: takes from, to, smtp, base_url, retries, backoff; a route takes to, reports, teams; "
+    "smtp takes host, port, user, tls, timeout; an alert takes metric or breakdown, below, "
+    "above, drops, where, report, teams, to"
+)
 
 
 def load_preset(path: str | os.PathLike[str]) -> Preset:
@@ -128,10 +285,13 @@ def load_preset(path: str | os.PathLike[str]) -> Preset:
         return Preset.model_validate(raw, context={"path": p})
     except ValidationError as exc:
         line, message = first_problem(exc, lines)
-        unknown = [e["loc"][0] for e in exc.errors() if e["type"] == "extra_forbidden"]
+        unknown = [e["loc"][0] for e in exc.errors() if e["type"] == "extra_forbidden"
+                   and len(e["loc"]) == 1]
         if unknown:
             line = line_of(lines, unknown[:1])
             message = f"unknown key(s) {', '.join(map(str, unknown))}; valid keys: {KEYS}"
+        elif exc.errors()[0]["type"] == "extra_forbidden":
+            message = f"{message.split(':')[0]}: unknown key; {_NESTED_KEYS}"
         where = f", line {line}" if line else ""
         raise PresetError(f"{p}{where}: {message}") from None
 

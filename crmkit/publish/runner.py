@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,10 +41,11 @@ from crmkit.backends.engines import describe
 from crmkit.backends.location import Database, find_database
 from crmkit.errors import OutputError, ReportError
 from crmkit.parameters import resolve
+from crmkit.publish.alerts import evaluate
 from crmkit.publish.export import extract_json, start_html_exporter, to_html
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import find_notebooks, report_notebook, report_parameters
-from crmkit.publish.presets import Branding
+from crmkit.publish.presets import AlertRule, Branding
 from crmkit.publish.site import Page, chrome, page_title, pages_on_disk, team_label, write_index
 from crmkit.reports import REPORTS, title
 
@@ -104,6 +105,7 @@ def run_report(
     close_kernel: bool | None = None,
     branding: Branding | None = None,
     batch: Iterable[Page] = (),
+    alerts: Sequence[AlertRule] = (),
 ) -> RunResult:
     """Execute and publish one report. Raises a one-line error on bad input or failure.
 
@@ -113,7 +115,8 @@ def run_report(
     of a single run itself, before it loads this module). ``extra`` sets a report's
     own parameters (e.g. ``{"active_days": 60}`` for activity), checked against the
     notebook's parameters cell. The page shows ``branding`` and links the pages on disk and
-    the ``batch`` (the other pages the caller is about to publish).
+    the ``batch`` (the other pages the caller is about to publish); the ``alerts`` rules
+    that fire on the page are stated at its top.
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -131,7 +134,7 @@ def run_report(
         run = _checked_run(report, source, db, Path(output), choices, extra or {})
         if isinstance(db, Path):  # a killed import's temporary database (and its .wal)
             sweep_temporaries(db.parent, target=db.name)
-        site = {"branding": branding, "batch": frozenset(batch)}
+        site = {"branding": branding, "batch": frozenset(batch), "alerts": tuple(alerts)}
         result = _execute_and_publish(run, kernel, timeout, say, site, close_kernel=own_kernel)
     finally:
         if own_kernel:
@@ -201,14 +204,17 @@ def _execute_and_publish(
 
 
 def _chrome(run: _Run, payload: dict[str, Any], branding: Branding | None,
-            batch: frozenset[Page]) -> dict[str, Any]:
-    """The branding, title and navigation of the page: it links the pages on disk and the
-    other pages of its batch."""
+            batch: frozenset[Page], alerts: tuple[AlertRule, ...] = ()) -> dict[str, Any]:
+    """The branding, title, alerts and navigation of the page: it links the pages on disk
+    and the other pages of its batch, and states the alert rules that fire on it."""
     page = Page(run.out_dir.parent.name, run.team, run.report, run.period)
     name = payload.get("title")
     if not isinstance(name, str):
         name = page_title(title(run.report), team_label(run.team, run.team_names), run.period)
-    return chrome(page, pages_on_disk(run.out_root) | batch, run.team_names, branding, name)
+    href = (run.out_dir / f"{run.report}.html").relative_to(run.out_root).as_posix()
+    fired = [alert.text for alert in evaluate(alerts, [payload | {"_href": href}])]
+    return chrome(page, pages_on_disk(run.out_root) | batch, run.team_names, branding, name,
+                  alerts=fired)
 
 
 def _execute(kernel: Kernel, run: _Run, executed: Path, timeout: int) -> nbformat.NotebookNode:

@@ -35,7 +35,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,8 @@ ALL_TEAMS_NAME = "All teams"
 #: Between the parts of a page's title: "Sales — Mid-Market — 2026-11".
 TITLE_SEPARATOR = " — "
 _DIGIT = re.compile(r"\d")
+#: The firing alerts of the last runs (written by :mod:`crmkit.publish.alerts`).
+ALERTS_FILE = "alerts.json"
 
 
 # -- pages and their places ---------------------------------------------------------------------
@@ -177,12 +179,13 @@ def navigation(page: Page, known: Iterable[Page], names: Mapping[str, str]) -> N
 
 
 def chrome(page: Page, known: Iterable[Page], names: Mapping[str, str],
-           branding: Branding | None, page_name: str) -> dict[str, Any]:
+           branding: Branding | None, page_name: str, alerts: Sequence[str] = ()
+           ) -> dict[str, Any]:
     """What the page template (``templates/crmkit``) shows around a report page: its
     ``title``, and the ``head`` (stylesheet, accent colour), ``top`` (branding, navigation)
     and ``bottom`` (navigation) of the page, rendered through the autoescaping environment."""
     nav = navigation(page, known, names)
-    values = {"nav": nav, "brand": branding, "css": CSS, "home": nav.index}
+    values = {"nav": nav, "brand": branding, "css": CSS, "home": nav.index, "alerts": alerts}
     return {
         "title": page_name,
         "head": Markup(_html.render("site/page_head.html.j2", **values)),
@@ -286,6 +289,11 @@ def kpis(entry: dict[str, Any]) -> list[Kpi]:
     return [_kpi(entry, name) for name in names if name in metrics]
 
 
+def kpi(entry: dict[str, Any], name: str) -> Kpi:
+    """Any metric of a published report, formatted and its change shown as on the index."""
+    return _kpi(entry, name)
+
+
 def _kpi(entry: dict[str, Any], name: str) -> Kpi:
     value = _checked(entry["metrics"][name], f"metrics.{name}")
     definition = (entry.get("definitions") or {}).get(name) or {}
@@ -376,10 +384,27 @@ def _filters(rows: list[dict[str, Any]], scope: Scope) -> dict[str, list[Link]]:
     }
 
 
+def _alerts(root: Path, entries: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The firing alerts of ``alerts.json`` (written by a preset's run) whose pages are
+    present: the sentence and the page's address."""
+    present = {e["_href"] for e in entries}
+    try:
+        data = json.loads((root / ALERTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    found = data.get("alerts") if isinstance(data, dict) else None
+    return [{"text": str(a.get("text", "")),
+             "href": "/".join(quote(p, safe="") for p in a["href"].split("/"))}
+            for a in (found if isinstance(found, list) else [])
+            if isinstance(a, dict) and isinstance(a.get("href"), str) and a["href"] in present]
+
+
 def render(entries: list[dict[str, Any]], *, branding: Branding | None = None,
-           scope: Scope = None, filters: Mapping[str, list[Link]] | None = None) -> str:
+           scope: Scope = None, filters: Mapping[str, list[Link]] | None = None,
+           alerts: list[dict[str, str]] | None = None) -> str:
     """An index page of ``entries`` (as :func:`collect` returns them): the whole site, or
-    the ``scope`` of a filter page (``filters``: its links, from every entry)."""
+    the ``scope`` of a filter page (``filters``: its links, from every entry); ``alerts``
+    (firing alert rules: text and page) are listed at the top."""
     rows = [row(e) for e in entries]
     heading = "Reports"
     if scope is not None and rows:
@@ -388,7 +413,7 @@ def render(entries: list[dict[str, Any]], *, branding: Branding | None = None,
     return _html.render(
         "site/index.html.j2", css=CSS, brand=branding, heading=heading, scope=scope,
         up="" if scope is None else "../", groups=_groups(rows), count=len(rows),
-        filters=filters if filters is not None else _filters(rows, scope),
+        filters=filters if filters is not None else _filters(rows, scope), alerts=alerts or [],
     )
 
 
@@ -402,7 +427,7 @@ def write_index(output: str | Path, skip: Skip | None = warn_skipped,
     sweep_output(root)
     with locked(root):
         entries = collect(root, skip)
-        write_atomic(target, render(entries, branding=branding))
+        write_atomic(target, render(entries, branding=branding, alerts=_alerts(root, entries)))
         rows = [row(e) for e in entries]
         kept: dict[str, set[str]] = {PERIODS: set(), TEAMS: set()}
         for kind, key in dict.fromkeys([(PERIODS, r["slug"]) for r in rows] +

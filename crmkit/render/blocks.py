@@ -23,7 +23,7 @@ from IPython.display import HTML, display
 from matplotlib.collections import PathCollection, QuadMesh
 from matplotlib.patches import Rectangle
 
-from crmkit.metrics.definitions import METRICS
+from crmkit.metrics.definitions import lookup
 from crmkit.render.cards import card_specs, cards, empty_note, kpi_cards
 from crmkit.render.formatting import CSS, PALETTE, fmt
 from crmkit.render.plotting import figure, money_axis, percent_axis, plain_text, plt
@@ -58,9 +58,11 @@ def header(ctx: ReportContext | Mapping[str, Any]) -> HTML:
 # -- words ----------------------------------------------------------------------------------
 
 
-def definitions(names: Iterable[str]) -> HTML:
-    """The definition in words of every metric named."""
-    return html_block("definitions.html.j2", metrics=[METRICS[name] for name in names])
+def definitions(names: Iterable[str], ctx: ReportContext | None = None) -> HTML:
+    """The definition in words of every metric named: with the report's context, its
+    custom metrics (:meth:`ReportContext.metric`) too."""
+    find = ctx.definition if ctx is not None else lookup
+    return html_block("definitions.html.j2", metrics=[find(name) for name in names])
 
 
 def notes(lines: Sequence[str]) -> HTML:

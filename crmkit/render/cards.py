@@ -15,7 +15,7 @@ from typing import Any
 
 from IPython.display import HTML
 
-from crmkit.metrics.definitions import METRICS, Metric
+from crmkit.metrics.definitions import Metric, lookup
 from crmkit.render.formatting import fmt
 from crmkit.render.templating import html_block
 from crmkit.reports.context import ReportContext
@@ -81,7 +81,8 @@ class _Card:
 
 def kpi_cards(cards: Sequence[Mapping[str, Any]], currency: str = "", note: str | None = None
               ) -> HTML:
-    """KPI cards. Each card: ``name`` (a METRICS name), ``value``, optional ``previous``,
+    """KPI cards. Each card: ``name`` (a catalogue name, or any name with its ``metric``
+    definition), ``value``, optional ``previous``,
     ``change`` (relative; metrics that change in points use value − previous), ``test``
     (a :class:`~crmkit.stats.Test`), ``interval`` and ``n``; ``note`` is a sentence shown
     above them (see :func:`empty_note`)."""
@@ -97,7 +98,7 @@ def _plain(value: Any) -> Any:
 
 
 def _card(card: Mapping[str, Any], currency: str) -> _Card:
-    m = METRICS[card["name"]]
+    m = card.get("metric") or lookup(card["name"])
     interval = card.get("interval")
     n = _plain(card.get("n"))
     return _Card(

@@ -3,13 +3,21 @@ canonical tables narrowed to its team."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import duckdb
+import narwhals as nw
+import pandas as pd
+
 from crmkit._version import __version__
+from crmkit.backends import sandbox
+from crmkit.errors import ParameterError, one_line, shown
 from crmkit.metrics.coverage import EVENTS, Span, spans
+from crmkit.metrics.definitions import Metric, custom_metric, lookup
 from crmkit.parameters import ALL_TEAMS
 from crmkit.periods import Period, parse_period
 from crmkit.reports.data import ReportData
@@ -61,6 +69,8 @@ class ReportContext:
     team: str
     as_of: date
     generated_at: str = field(default_factory=_now)
+    #: The custom metrics of this run by name (:meth:`metric`), beside the catalogue's.
+    custom_metrics: dict[str, Metric] = field(default_factory=dict)
 
     @property
     def team_name(self) -> str:
@@ -144,6 +154,71 @@ class ReportContext:
             notes=self.coverage_notes(),
         )
 
+    # -- the analyst's side ----------------------------------------------------------------
+
+    def metric(self, name: str, label: str, unit: str, definition: str, *,
+               higher_is_better: bool = True, **how: bool) -> Metric:
+        """Define a custom metric for this run, so that its card, its definition and the
+        JSON twin can show it: ``label`` on the page, ``unit`` (count, money, rate, days,
+        ...), ``definition`` in words; ``how``: ``change_in_points`` or ``additive`` when the
+        unit's default does not fit. Defining the same name again replaces it."""
+        m = custom_metric(name, label, unit, definition, higher_is_better=higher_is_better,
+                          **how)
+        self.custom_metrics[name] = m
+        return m
+
+    def definition(self, name: str) -> Metric:
+        """The definition of metric ``name``: this run's custom metric, else the
+        catalogue's; an undefined name raises an error that names the fix."""
+        return lookup(name, self.custom_metrics)
+
+    def frame(self, table: str, period: str | None = None) -> pd.DataFrame:
+        """A canonical table narrowed to the report's team, as a pandas frame; with
+        ``period``, only the rows whose timestamp column ``period`` lies in the report's
+        period (e.g. ``ctx.frame("deals", period="closed_at")``)."""
+        if table not in self.tables:
+            raise ParameterError(f"there is no table {shown(table)}; the tables are "
+                                 f"{', '.join(self.tables)}")
+        lf = self.tables[table]
+        if period is not None:
+            if period not in lf.collect_schema().names():
+                raise ParameterError(f"table {table} has no column {shown(period)}")
+            lf = lf.filter((nw.col(period) >= self.period.start_utc)
+                           & (nw.col(period) < self.period.end_utc))
+        return lf.collect().to_pandas()
+
+    def sql_parameters(self) -> dict[str, Any]:
+        """The scope a query of :meth:`sql` reads as parameters: ``$start``, ``$end`` (the
+        period as naive UTC instants, end exclusive), ``$team`` (an id, or ``all``) and,
+        with a comparison period, ``$previous_start`` and ``$previous_end``."""
+        scope: dict[str, Any] = {"start": self.period.start_utc, "end": self.period.end_utc,
+                                 "team": self.team}
+        if self.comparison is not None:
+            scope.update(previous_start=self.comparison.start_utc,
+                         previous_end=self.comparison.end_utc)
+        return scope
+
+    def sql(self, query: str, **params: Any) -> pd.DataFrame:
+        """Run one SELECT on the canonical tables narrowed to the report's team, with the
+        scope of :meth:`sql_parameters` and ``params`` as ``$name`` parameters, and return
+        the result as pandas. The query runs sandboxed on a private DuckDB database that
+        holds only the tables it names (whatever the report's engine): it reads no file,
+        no other database, no network."""
+        scope = self.sql_parameters()
+        taken = sorted(set(params) & set(scope))
+        if taken:
+            raise ParameterError(f"parameter {', '.join(taken)} is the report's scope already "
+                                 "(ctx.sql_parameters()); give yours another name")
+        used = set(re.findall(r"\$([A-Za-z_]\w*)", query))
+        values = {k: v for k, v in {**scope, **params}.items() if k in used}
+        words = set(re.findall(r"[a-z_]+", query.lower()))
+        named = {t: self.tables[t].collect().to_arrow() for t in self.tables if t in words}
+        con = sandbox.connect(named)
+        try:
+            return _run(con, query, values)
+        finally:
+            con.close()
+
     def import_notes(self, *tables: str, columns: dict[str, tuple[str, ...]] | None = None,
                      said: dict[str, tuple[str, ...]] | None = None) -> list[str]:
         """The import's data-quality findings about the tables a report reads (for a table
@@ -202,3 +277,19 @@ class ReportContext:
             "version": __version__,
             "coverage": self.coverage_notes(),
         }
+
+
+def _run(con: duckdb.DuckDBPyConnection, query: str, values: dict[str, Any]) -> pd.DataFrame:
+    """One SELECT in the sandbox; every refusal says what is allowed."""
+    wrong = sandbox.one_select(con, query)
+    if wrong:
+        raise ParameterError(f"ctx.sql runs one SELECT statement, but {wrong}")
+    try:
+        return con.execute(query, values).df()
+    except duckdb.PermissionException as exc:
+        raise ParameterError(f"ctx.sql reaches outside the report's tables "
+                             f"({sandbox.permission_problem(exc)}): it reads only the "
+                             "canonical tables, narrowed to the report's team") from None
+    except duckdb.Error as exc:
+        first = one_line(str(exc).strip().splitlines()[0])
+        raise ParameterError(f"DuckDB cannot run the query: {first}") from None

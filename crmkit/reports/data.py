@@ -93,14 +93,17 @@ class ReportData(Generic[B, E]):
         if self.comparison is None:
             return {}
         current, previous = _number(self.metrics.get(name)), _number(self.comparison.get(name))
-        m = METRICS.get(name)
+        m = self.context.custom_metrics.get(name) or METRICS.get(name)
         if m is None:
             return {"change": change(current, previous)}
         return m.change_between(current, previous)
 
     def card(self, name: str) -> dict[str, Any]:
-        """A KPI card's data: value, interval, sample, comparison, change and test."""
+        """A KPI card's data: value, interval, sample, comparison, change and test, and
+        the ``metric`` definition of a custom metric of the run."""
         spec: dict[str, Any] = {"name": name, "value": self.metrics.get(name)}
+        if name in self.context.custom_metrics:
+            spec["metric"] = self.context.custom_metrics[name]
         if name in self.intervals:
             spec["interval"] = self.intervals[name]
         if name in self.samples:
@@ -148,7 +151,7 @@ class ReportData(Generic[B, E]):
                        "higher_is_better": m.higher_is_better,
                        "change_in_points": m.change_in_points, "additive": m.additive}
                 for name in self.metrics
-                if (m := METRICS.get(name)) is not None
+                if (m := self.context.custom_metrics.get(name) or METRICS.get(name)) is not None
             },
         }
         safe = json_safe(payload)

@@ -23,6 +23,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from crmkit.backends import sandbox
 from crmkit.model import TABLES, DataNote, TableSpec
 from crmkit.sources.imports.errors import ImportFailed, Problem
 from crmkit.sources.imports.mapping import ColumnMap, Mapping, TableMap, normalize_value, suggest
@@ -83,51 +84,18 @@ def _literal(v: Any) -> str:
 # --------------------------------------------------------------------------------------
 
 
-#: Settings that sandbox the mapping's SQL once the sources are registered: no files, no
-#: network, no extensions, no pandas frames of the caller's scope, and no way back (locked).
-_SANDBOX = (
-    "SET enable_external_access = false",
-    "SET autoinstall_known_extensions = false",
-    "SET autoload_known_extensions = false",
-    "SET lock_configuration = true",
-)
-
-
 def _connect(sources: MappingABC[str, SourceFrame]) -> duckdb.DuckDBPyConnection:
-    """A private in-memory database holding one view per source, then sandboxed: the
-    mapping's SQL sees the sources and nothing else (no file, no other database, no
-    network, no extension, no Python variable), and cannot lift the sandbox."""
-    con = duckdb.connect(":memory:", config={"python_enable_replacements": False})
-    try:
-        for name, sf in sources.items():
-            raw = f"_raw_{name}"
-            con.register(raw, sf.frame)
-            cols = [f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in sf.columns]
-            cols += [
-                f"CAST({_q(FILE_COL)} AS VARCHAR) AS {_q(FILE_COL)}",
-                f"CAST({_q(LINE_COL)} AS BIGINT) AS {_q(LINE_COL)}",
-            ]
-            con.execute(f"CREATE VIEW {_q(name)} AS SELECT {', '.join(cols)} FROM {_q(raw)}")
-        for setting in _SANDBOX:
-            con.execute(setting)
-    except BaseException:
-        con.close()
-        raise
-    return con
+    """A private, sandboxed in-memory database (:mod:`crmkit.backends.sandbox`) holding one
+    view per source, every column as text plus the file and line of each row: the mapping's
+    SQL sees the sources and nothing else."""
+    extra = (f"CAST({_q(FILE_COL)} AS VARCHAR) AS {_q(FILE_COL)}, "
+             f"CAST({_q(LINE_COL)} AS BIGINT) AS {_q(LINE_COL)}")
 
+    def view(name: str, raw: str) -> str:
+        cols = [f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in sources[name].columns]
+        return f"SELECT {', '.join([*cols, extra])} FROM {_q(raw)}"
 
-def _one_select(con: duckdb.DuckDBPyConnection, sql: str) -> str | None:
-    """What is wrong with ``sql`` as mapping SQL (one SELECT statement), or None."""
-    try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error:
-        return None  # a syntax error: running it tells what is wrong
-    if len(statements) != 1:
-        return f"it holds {len(statements)} statements"
-    kind = statements[0].type
-    if kind != duckdb.StatementType.SELECT:
-        return f"it is a{'n' if kind.name[:1] in 'AEIOU' else ''} {kind.name} statement"
-    return None
+    return sandbox.connect({name: sf.frame for name, sf in sources.items()}, view=view)
 
 
 def _first_of_each(sql: str, columns: tuple[ColumnMap, ...], spec: TableSpec) -> str:
@@ -298,7 +266,7 @@ class _Builder:
         """Run the one SELECT of ``tm`` in the sandbox; every refusal names the mapping."""
         what = "the SQL" if tm.sql is not None else "the query built from this mapping"
         keys: tuple[str, ...] = ("sql",) if tm.sql is not None else ()
-        wrong = _one_select(con, sql)
+        wrong = sandbox.one_select(con, sql)
         if wrong:
             raise self.error(
                 tm,
@@ -309,7 +277,7 @@ class _Builder:
         try:
             df = con.execute(sql).df()
         except duckdb.PermissionException as exc:
-            first = str(exc).strip().splitlines()[0].removeprefix("Permission Error: ").rstrip(".")
+            first = sandbox.permission_problem(exc)
             raise self.error(
                 tm,
                 keys,

@@ -1,0 +1,242 @@
+"""The analyst's side in JupyterLab: custom metric cards, scoped pandas frames and SQL,
+plain-pandas input as real exports hold it, and the ``work/`` folder of ``make lab``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from crmkit.errors import ParameterError
+from crmkit.metrics import sales
+from crmkit.metrics.definitions import METRICS, UnknownMetricError
+from crmkit.periods import parse_period
+from crmkit.render import blocks
+from crmkit.reports import open_report
+
+PERIOD = "2025-05"
+
+
+@pytest.fixture
+def ctx(demo_db):
+    return open_report("sales", period=PERIOD, team="all", database=demo_db)
+
+
+def _big_deals(ctx):
+    deals = ctx.frame("deals")
+
+    def metrics(p):
+        won = deals[(deals.status == "won") & (deals.closed_at >= p.start_utc)
+                    & (deals.closed_at < p.end_utc)]
+        return {"big_deals": int((won.amount >= 20_000).sum()), "revenue": float(won.amount.sum())}
+    return metrics
+
+
+# -- custom metrics (item 3) ----------------------------------------------------------------
+
+
+def test_card_of_an_undefined_metric_names_the_fix(ctx):
+    data = ctx.compute(_big_deals(ctx))
+    with pytest.raises(UnknownMetricError) as err:
+        blocks.cards(data, "big_deals")
+    message = str(err.value)
+    assert "'big_deals'" in message and "ctx.metric(" in message
+    assert not message.startswith('"')  # one readable line, not a KeyError's repr
+
+
+def test_custom_metric_shows_as_a_card_with_its_definition(ctx):
+    ctx.metric("big_deals", "Big <deals>", "count", "Won deals of 20,000 or more.",
+               higher_is_better=True)
+    data = ctx.compute(_big_deals(ctx))
+    html = blocks.cards(data, "big_deals", "revenue").data
+    assert "Big &lt;deals&gt;" in html and "Big <deals>" not in html
+    assert "Revenue" in html
+    words = blocks.definitions(["big_deals", "revenue"], ctx).data
+    assert "Won deals of 20,000 or more." in words and METRICS["revenue"].definition[:20] in words
+    twin = data.to_json()
+    assert twin["definitions"]["big_deals"]["label"] == "Big <deals>"
+    assert twin["definitions"]["big_deals"]["unit"] == "count"
+    assert set(twin["changes"]["big_deals"]) >= {"change", "p_value"}
+    assert "big_deals" not in METRICS  # the catalogue is untouched: defined for this run only
+
+
+def test_custom_rate_changes_in_points(ctx):
+    ctx.metric("big_share", "Big share", "rate", "Share of won deals of 20,000 or more.")
+    data = ctx.compute(lambda p: {"big_share": 0.30 if p == ctx.period else 0.25})
+    assert data.changes_of("big_share")["change_pp"] == pytest.approx(5.0)
+    assert "pp" in blocks.cards(data, "big_share").data
+
+
+def test_custom_metric_cannot_redefine_the_catalogue(ctx):
+    with pytest.raises(ParameterError, match="revenue"):
+        ctx.metric("revenue", "My revenue", "money", "Something else.")
+    with pytest.raises(ParameterError, match="unit"):
+        ctx.metric("odd", "Odd", "furlongs", "A unit the pages cannot show.")
+
+
+# -- scoped frames and SQL (item 2) ---------------------------------------------------------
+
+
+def test_frame_is_the_scoped_table_as_pandas(demo_db):
+    whole = open_report("sales", period=PERIOD, team="all", database=demo_db)
+    team = next(iter(whole.store.teams()))
+    one = open_report("sales", period=PERIOD, team=team, database=demo_db)
+    deals_all, deals_team = whole.frame("deals"), one.frame("deals")
+    assert isinstance(deals_team, pd.DataFrame)
+    assert 0 < len(deals_team) < len(deals_all)
+    assert set(deals_team.deal_id) <= set(deals_all.deal_id)
+    won = one.frame("deals", period="closed_at")
+    p = one.period
+    assert len(won) and won.closed_at.between(p.start_utc, p.end_utc, inclusive="left").all()
+    with pytest.raises(ParameterError, match="no table 'dealz'.*deals"):
+        one.frame("dealz")
+
+
+def test_sql_runs_on_the_scoped_tables_with_the_period_as_parameters(demo_db):
+    team = next(iter(open_report("sales", period=PERIOD, database=demo_db).store.teams()))
+    ctx = open_report("sales", period=PERIOD, team=team, database=demo_db)
+    got = ctx.sql("SELECT count(*) AS won, sum(amount) AS revenue FROM deals "
+                  "WHERE status = 'won' AND closed_at >= $start AND closed_at < $end "
+                  "AND amount >= $floor", floor=0)
+    deals = ctx.frame("deals", period="closed_at")
+    won = deals[deals.status == "won"]
+    assert got.won.iloc[0] == len(won) > 0
+    assert got.revenue.iloc[0] == pytest.approx(won.amount.sum())
+    assert ctx.sql("SELECT $team AS t").t.iloc[0] == team
+
+
+@pytest.mark.parametrize("query, words", [
+    ("SELECT * FROM read_csv('/etc/passwd')", "outside the report's tables"),
+    ("COPY deals TO '/tmp/analyst_leak.csv'", "one SELECT"),
+    ("SELECT 1; SELECT 2", "one SELECT"),
+    ("SET enable_external_access = true", "one SELECT"),
+    ("SELECT * FROM nope", "cannot run"),
+])
+def test_sql_is_sandboxed(ctx, query, words):
+    with pytest.raises(ParameterError, match=words):
+        ctx.sql(query)
+
+
+def test_sql_cannot_shadow_the_scope(ctx):
+    with pytest.raises(ParameterError, match="team"):
+        ctx.sql("SELECT $team AS t", team="other")
+
+
+# -- plain pandas as real exports hold it (item 4) ------------------------------------------
+
+
+def _deals(status: list[str], closed: list[object]) -> pd.DataFrame:
+    n = len(status)
+    return pd.DataFrame({
+        "deal_id": [f"d{i}" for i in range(n)], "owner_id": ["e1"] * n,
+        "created_at": pd.to_datetime(["2025-04-01"] * n),
+        "status": status, "amount": [100.0] * n, "closed_at": closed,
+    })
+
+
+def test_plain_pandas_reads_enumerations_in_any_case_and_spacing():
+    q2 = parse_period("2025-Q2")
+    closed = pd.to_datetime(["2025-05-01"] * 4)
+    tidy = sales.win_rate(_deals(["won", "won", "lost", "open"], closed), q2)
+    messy = sales.win_rate(_deals(["Won", " WON ", "Lost", "Open"], closed), q2)
+    assert tidy.n == 3 and messy == tidy
+
+
+def test_plain_pandas_reads_aware_timestamps_as_utc():
+    q2 = parse_period("2025-Q2")
+    naive = _deals(["won", "lost"], pd.to_datetime(["2025-06-30 23:30", "2025-07-01 00:30"]))
+    aware = naive.copy()
+    # the same instants, written in New York time
+    aware["closed_at"] = naive.closed_at.dt.tz_localize("UTC").dt.tz_convert("America/New_York")
+    assert sales.deals_closed(aware, q2) == sales.deals_closed(naive, q2) == {
+        "deals_won": 1, "deals_lost": 0}
+    assert naive.closed_at.dt.tz is None and aware.closed_at.dt.tz is not None  # not mutated
+
+
+def test_plain_pandas_names_the_column_it_cannot_read():
+    q2 = parse_period("2025-Q2")
+    bad = _deals(["won"], ["soon"])
+    with pytest.raises(ParameterError, match="closed_at"):
+        sales.revenue(bad, q2)
+    odd = _deals(["won"], [datetime(2025, 5, 1)])
+    odd["status"] = [3]
+    with pytest.raises(ParameterError, match="status"):
+        sales.revenue(odd, q2)
+
+
+# -- make lab: work/, the nbstripout filter, promoting a notebook (items 5, 6) ---------------
+
+
+def _project(tmp_path):
+    import shutil
+    import subprocess
+
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copyfile("notebooks/sales.ipynb", root / "notebooks" / "sales.ipynb")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    return root
+
+
+def test_prepare_lab_lays_out_work_and_the_strip_filter(tmp_path):
+    import subprocess
+
+    from crmkit.publish.scaffold import prepare_lab
+
+    root = _project(tmp_path)
+    work = prepare_lab(root)
+    assert sorted(p.name for p in work.iterdir()) == ["explore.ipynb", "sales.ipynb"]
+    (work / "explore.ipynb").write_text("{}")  # the analyst's edits are never overwritten
+    prepare_lab(root)
+    assert (work / "explore.ipynb").read_text() == "{}"
+    clean = subprocess.run(["git", "-C", str(root), "config", "filter.nbstripout.clean"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "nbstripout" in clean and "--keep-id" in clean
+    with open(".gitattributes") as f:
+        assert "notebooks/*.ipynb filter=nbstripout" in f.read()
+    with open(".gitignore") as f:
+        assert "work/" in f.read().split()
+
+
+def test_saved_outputs_are_stripped_by_the_filter(tmp_path):
+    """A notebook saved with outputs is stored without them once the filter is set."""
+    import shutil
+    import subprocess
+
+    import nbformat
+
+    from crmkit.publish.scaffold import prepare_lab
+
+    root = _project(tmp_path)
+    shutil.copyfile(".gitattributes", root / ".gitattributes")
+    prepare_lab(root)
+    nb = nbformat.read(root / "notebooks" / "sales.ipynb", as_version=4)
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="saved output\n")]
+    nbformat.write(nb, root / "notebooks" / "sales.ipynb")
+    subprocess.run(["git", "-C", str(root), "add", "notebooks/sales.ipynb"], check=True)
+    stored = subprocess.run(["git", "-C", str(root), "show", ":notebooks/sales.ipynb"],
+                            capture_output=True, text=True, check=True).stdout
+    assert "saved output" not in stored and "sales.build(ctx)" in stored
+
+
+def test_new_report_promotes_a_notebook_from_work(tmp_path):
+    import nbformat
+
+    from crmkit.publish.scaffold import EXPLORE, new_report
+
+    nb = nbformat.read(EXPLORE, as_version=4)
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="an output\n")]
+    nb.cells[2].execution_count = 3
+    source = tmp_path / "mine.ipynb"
+    nbformat.write(nb, source)
+    (tmp_path / "notebooks").mkdir()
+    target = new_report("big_deals", tmp_path / "notebooks", source)
+    promoted = nbformat.read(target, as_version=4)
+    assert [c.source for c in promoted.cells] == [c.source for c in nb.cells]
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in promoted.cells if c.cell_type == "code")
+    del nb.cells[1].metadata["tags"]
+    nbformat.write(nb, source)
+    with pytest.raises(ParameterError, match="parameters"):
+        new_report("other", tmp_path / "notebooks", source)
