@@ -463,3 +463,37 @@ def test_sales_defines_no_number_it_does_not_show(june):
     assert "Forecast error" not in _defined(page)
     assert "forecast_error" in page.namespace["data"].to_json()["definitions"]  # the JSON keeps it
 
+
+
+def test_the_status_table_states_the_change_its_test_is_about():
+    """The table tests the share of customers in a status, so the change beside the test is
+    the share's, in points; the count's relative change (tested on the cards) is not in it."""
+    import pandas as pd
+
+    from crmkit.render.charts import activity as activity_charts
+
+    status = pd.DataFrame({
+        "status": ["active", "at_risk"], "customers": [600, 400], "share": [0.6, 0.4],
+        "comparison": [500, 500], "comparison_share": [0.5, 0.5], "change": [0.2, -0.2],
+        "p_value": [0.0001, 0.0001],
+    })
+    html = activity_charts.status_table(status).data
+    assert "+10.0 pp" in html and "\u221210.0 pp" in html
+    assert "+20.0%" not in html and "Share change" in html
+
+
+def test_revenue_of_campaigns_paid_for_earlier_is_stated_beside_the_roi():
+    """An event paid for last month brings revenue this month: the headline ROI weighs it
+    against this month's cost, so a note says how much it is and the ROI without it."""
+    import pandas as pd
+
+    from crmkit.reports.marketing import _unpaid_revenue_note
+
+    campaigns = pd.DataFrame({"name": ["Summit", "Search"], "cost": [0.0, 10_000.0],
+                              "revenue": [30_000.0, 15_000.0]})
+    [note] = _unpaid_revenue_note(campaigns, "EUR")
+    assert "30,000 EUR" in note and "(67%)" in note and "Summit" in note
+    assert "ROI would be 50.0%" in note  # (15,000 - 10,000) / 10,000
+    losing = campaigns.assign(revenue=[30_000.0, 5_000.0])
+    assert "ROI would be \u221250.0%" in _unpaid_revenue_note(losing, "EUR")[0]
+    assert _unpaid_revenue_note(campaigns.assign(cost=[1.0, 10_000.0]), "EUR") == []

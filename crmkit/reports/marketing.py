@@ -12,6 +12,7 @@ from crmkit.metrics.definitions import METRICS
 from crmkit.reports.context import ReportContext
 from crmkit.reports.data import ReportData
 from crmkit.reports.spec import ReportSpec
+from crmkit.verdict import MINUS
 
 HEADLINE = (
     "cost", "leads", "lead_conversion", "deals_won", "revenue", "cost_per_lead", "cac",
@@ -118,6 +119,7 @@ def _notes(current: marketing.Summary, ctx: ReportContext, scope: list[str] | No
             f"{len(zero)} campaign(s) had no cost in the period ({_names(zero)}): a campaign "
             "with zero cost has no ROI, cost per lead or CAC (shown as —)."
         )
+    notes += _unpaid_revenue_note(real, ctx.currency)
     no_leads = real[(real["cost"] > 0) & (real["leads"] == 0)]
     if len(no_leads):
         notes.append(
@@ -142,6 +144,26 @@ def _notes(current: marketing.Summary, ctx: ReportContext, scope: list[str] | No
     )
     return notes + ctx.import_notes("campaigns", "campaign_costs", "leads",
                                     columns={"deals": _DEAL_COLUMNS_USED})
+
+
+def _unpaid_revenue_note(real: pd.DataFrame, currency: str) -> list[str]:
+    """The revenue of campaigns that cost nothing in the period (their spending fell in
+    earlier periods, e.g. an event paid for last month): the headline ROI weighs it against
+    this period's cost, so the note says how much it is and what ROI would be without it."""
+    unpaid = real[(real["cost"] == 0) & (real["revenue"] > 0)]
+    cost, revenue = float(real["cost"].sum()), float(real["revenue"].sum())
+    if unpaid.empty or cost <= 0:
+        return []
+    amount = float(unpaid["revenue"].sum())
+    without = (revenue - amount - cost) / cost
+    roi = f"{abs(without):.1%}"
+    roi = f"{MINUS}{roi}" if without < 0 and roi != "0.0%" else roi
+    return [
+        f"{amount:,.0f} {currency} of the attributed revenue ({amount / revenue:.0%}) comes "
+        f"from campaign(s) with no cost in the period ({_names(unpaid)}): their spending fell "
+        "in earlier periods, so the headline ROI weighs that revenue against this period's "
+        f"cost only. Without it, ROI would be {roi}."
+    ]
 
 
 def _scope_notes(camp: pd.DataFrame, real: pd.DataFrame, scope: list[str] | None) -> list[str]:

@@ -16,9 +16,10 @@ from IPython.display import HTML
 
 from crmkit.render import blocks, plotting
 from crmkit.render.charts._page import NOTHING
-from crmkit.render.formatting import PALETTE, fmt_change
+from crmkit.render.formatting import PALETTE
 from crmkit.render.labels import label
 from crmkit.stats import Test
+from crmkit.verdict import signed
 
 #: One colour per customer status, the same in every chart and report.
 STATUS_COLOURS = {
@@ -192,15 +193,22 @@ def status_table(status: pd.DataFrame, *, empty: bool = False) -> HTML:
         "share": status["share"],
         "comparison": status["comparison"],
         "comparison_share": status["comparison_share"],
-        "change": [fmt_change(c) for c in status["change"]],
+        # the test is of the share, so the change beside it is the share's, in points (the
+        # cards above test the counts)
+        "share change": [
+            "—" if pd.isna(now) or pd.isna(then) else signed(100 * (now - then), 1, " pp")
+            for now, then in zip(status["share"], status["comparison_share"], strict=True)
+        ],
         "share changed?": [
             Test(None, None if pd.isna(p) else float(p)).words() for p in status["p_value"]
         ],
     })
     caption = ("Customers per status at the period end; the test asks whether the share of "
-               "customers in the status changed (two-proportion z-test)")
+               "customers in the status changed (two-proportion z-test; the cards above test "
+               "the counts, so their p-values differ)")
     if status["comparison"].isna().all():
-        shown = shown.drop(columns=["comparison", "comparison_share", "change", "share changed?"])
+        shown = shown.drop(columns=["comparison", "comparison_share", "share change",
+                                    "share changed?"])
         caption = "Customers per status at the period end"
     return blocks.table(
         shown, units={"customers": "count", "share": "rate", "comparison": "count",

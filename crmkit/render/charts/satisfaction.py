@@ -79,7 +79,9 @@ def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> HT
         under = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
         for i, n in enumerate(month[f"{kind}_responses"]):
             small = 0 < n < SMALL_SAMPLE
-            ax.text(i, 0.03, f"n={int(n)}", transform=under, ha="center", fontsize="small",
+            # upright: twelve months of "n=106" side by side would run into each other
+            ax.text(i, 0.03, f"n={int(n)}", transform=under, ha="center", va="bottom",
+                    rotation=90, fontsize="small",
                     color=PALETTE["bad"] if small else PALETTE["neutral"])
         ax.legend(loc="upper left", fontsize="small", ncol=2)
     axes[-1].set_xticks(x)
