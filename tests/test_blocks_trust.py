@@ -160,7 +160,7 @@ def test_headings_and_identifier_values_are_words_and_ids_are_left_out():
                         verbatim=["comment"]).data
     assert _head(page) == ["Channel", "Segment", "Customer", "Comment", "Deals won"]
     assert _cells(page) == [["Paid search", "SMB", "Acme GmbH", "too_slow", "3"],
-                            ["Email", "Mid-market", "Spring promo", "ok", f"{MINUS}2"]]
+                            ["Email", "Mid-Market", "Spring promo", "ok", f"{MINUS}2"]]
     assert "c1" not in page.split("<a ")[0]  # the id stays out of the shown table
     status = pd.DataFrame({"status": ["active", "at risk", "can't lose", "(no status)"]})
     assert [row[0] for row in _cells(blocks.table(status).data)] == [
@@ -320,3 +320,7 @@ def test_a_wide_table_does_not_widen_a_phone_page(tmp_path):
     assert widths, proc.stderr[-2000:]
     main_scroll, main_width, page_scroll, page_width = map(int, widths.groups())
     assert main_width == 390 and main_scroll <= main_width and page_scroll <= page_width
+
+
+def test_long_times_in_minutes_have_thousands_separators():
+    assert fmt(1458.4, "minutes") == "1,458 min"

@@ -79,8 +79,8 @@ def fmt(value: Any, unit: str = "count", currency: str = "") -> str:
 
 
 #: Unit → (format spec, suffix) of the units that are a plain number and a suffix.
-_UNITS = {"count": (",.0f", ""), "days": (".1f", " d"), "minutes": (".0f", " min"),
-          "hours": (".1f", " h"), "score": (".1f", "")}
+_UNITS = {"count": (",.0f", ""), "days": (",.1f", " d"), "minutes": (",.0f", " min"),
+          "hours": (",.1f", " h"), "score": (".1f", "")}
 
 
 def compact(value: float) -> str:

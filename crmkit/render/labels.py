@@ -17,7 +17,7 @@ _IDENTIFIER = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 
 #: Words whose usual spelling is not the capitalised identifier.
 _WORDS = {
-    "smb": "SMB", "midmarket": "Mid-market", "sla": "SLA", "nps": "NPS", "csat": "CSAT",
+    "smb": "SMB", "midmarket": "Mid-Market", "sla": "SLA", "nps": "NPS", "csat": "CSAT",
     "ces": "CES", "cac": "CAC", "roi": "ROI", "rfm": "RFM", "crm": "CRM", "seo": "SEO",
     "ppc": "PPC", "id": "ID", "b2b": "B2B", "b2c": "B2C", "p90": "P90", "pp": "pp",
 }
