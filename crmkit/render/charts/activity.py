@@ -167,15 +167,16 @@ def cohort_heatmap(cohorts: pd.DataFrame, *, empty: bool = False) -> HTML:
     cmap = sns.light_palette(PALETTE["primary"], as_cmap=True)
     later = grid.drop(columns=[0], errors="ignore")
     vmax = float(later.max().max()) if later.notna().any().any() else 1.0
-    sns.heatmap(grid, annot=True, fmt=".0%", cmap=cmap, vmin=0, vmax=max(vmax, 0.05),
+    # cells are narrow: percentages without the sign (the title and the scale say %)
+    sns.heatmap(grid, annot=grid * 100, fmt=".0f", cmap=cmap, vmin=0, vmax=max(vmax, 0.05),
                 linewidths=0.5, linecolor="white", cbar_kws={"label": "Share of the cohort buying",
                                                             "format": "{x:.0%}"},
-                annot_kws={"fontsize": "small"}, ax=ax)
+                annot_kws={"fontsize": "x-small"}, ax=ax)
     ax.grid(False)
     ax.set_xlabel("Months since the first purchase")
     ax.set_ylabel("First-purchase month (customers)")
     ax.tick_params(axis="y", rotation=0)
-    ax.set_title("Cohort retention: share of each cohort with a purchase in the month")
+    ax.set_title("Cohort retention: % of each cohort buying in the month")
     return blocks.chart(fig, "Cohort retention",
                         "Month 0 is 100% by construction; the colour scale is set by the later "
                         "months so their differences show.")
