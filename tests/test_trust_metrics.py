@@ -383,11 +383,12 @@ TEAMLESS = {
 
 @pytest.fixture(scope="module")
 def everyone_and_teams(demo_db):
-    """Every report of June 2025 and of 2025-Q2, company-wide and for each team."""
+    """Every report of June 2025 (the monthly preset's month at the pinned as-of date),
+    company-wide and for each team."""
     store = Store.open(demo_db)
     built = {}
     try:
-        for period in ("2025-06", "2025-Q2"):
+        for period in ("2025-06",):
             for report, spec in reports.REPORTS.items():
                 for team in ["all", *store.teams()]:
                     ctx = open_report(report, period=period, team=team, as_of=AS_OF, store=store)
@@ -417,7 +418,7 @@ def test_the_pinned_demo_has_no_records_without_a_team_but_one_campaign(demo_db)
     assert campaigns >= 1  # its cost, leads and deals count for the company only
 
 
-@pytest.mark.parametrize("period", ["2025-06", "2025-Q2"])
+@pytest.mark.parametrize("period", ["2025-06"])
 @pytest.mark.parametrize("report", sorted(reports.REPORTS))
 def test_team_figures_of_every_additive_metric_sum_to_the_company_figure(
         everyone_and_teams, report, period):
