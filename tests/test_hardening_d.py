@@ -14,13 +14,12 @@ import json
 import os
 import re
 import secrets
-import shutil
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 import pytest
+from databases import GHOST_TEAM, demo_copy
 
 from crmkit import model
 from crmkit.backends import postgres as pg
@@ -65,13 +64,7 @@ def databases(tmp_path_factory: pytest.TempPathFactory, demo_db: Path) -> dict[s
     team = pd.DataFrame({"team_id": ["solo"], "name": ["Solo"]})
     write_database(empty, {n: model.empty_frame(n) for n in model.TABLES} | {"teams": team},
                    settings={"timezone": "UTC", "currency": "EUR"})
-    demo = folder / "demo.duckdb"
-    shutil.copy(demo_db, demo)
-    con = duckdb.connect(str(demo))
-    try:
-        con.execute("insert into teams values ('ghost', 'Ghost')")
-    finally:
-        con.close()
+    demo = demo_copy(demo_db, folder / "demo.duckdb", GHOST_TEAM)
     return {"empty": empty, "demo": demo}
 
 

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
+from databases import GHOST_TEAM, demo_copy
 
 from crmkit.publish.batch import run_all
 from crmkit.render import plotting
@@ -84,13 +84,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, demo_db: Path) -> tuple[Path,
     pinned demo with a team that has no records, then every report of a period before the
     data (company-wide)."""
     folder = tmp_path_factory.mktemp("layout")
-    db = folder / "demo.duckdb"
-    shutil.copy(demo_db, db)
-    con = duckdb.connect(str(db))
-    try:
-        con.execute("insert into teams values ('ghost', 'Ghost')")
-    finally:
-        con.close()
+    db = demo_copy(demo_db, folder / "demo.duckdb", GHOST_TEAM)
     out = folder / "output"
     common = {"database": db, "output": out, "notebooks": ROOT / "notebooks", "workers": 2,
               "progress": False}

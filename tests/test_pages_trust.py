@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import html
 import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import duckdb
 import nbformat
 import pandas as pd
 import pytest
+from databases import GHOST_TEAM, demo_copy
 from matplotlib.text import Text
 
 from crmkit.errors import CrmkitError
@@ -147,14 +147,8 @@ def databases(tmp_path_factory: pytest.TempPathFactory, demo_db: Path) -> dict[s
     """The pinned demo as it is, with a team that has no records ('ghost'), and without
     its last-day setting (so a period after the data reaches a page)."""
     folder = tmp_path_factory.mktemp("pages")
-    ghost = folder / "ghost.duckdb"
-    shutil.copy(demo_db, ghost)
-    con = duckdb.connect(str(ghost))
-    try:
-        con.execute("insert into teams values ('ghost', 'Ghost')")
-        con.execute("delete from crmkit.settings where key = 'data_last_day'")
-    finally:
-        con.close()
+    ghost = demo_copy(demo_db, folder / "ghost.duckdb", GHOST_TEAM,
+                      "delete from crmkit.settings where key = 'data_last_day'")
     return {"demo": demo_db, "ghost": ghost}
 
 

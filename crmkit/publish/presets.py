@@ -49,7 +49,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from crmkit._yaml import YamlSyntaxError, first_problem, line_of, load
+from crmkit._yaml import Lines, YamlSyntaxError, first_problem, line_of, load
 from crmkit.errors import PresetError, one_line, shown
 from crmkit.metrics.definitions import METRICS
 
@@ -274,13 +274,7 @@ _NESTED_KEYS = (
 def load_preset(path: str | os.PathLike[str]) -> Preset:
     """Read and check a preset file; every problem is a one-line PresetError."""
     p = Path(path)
-    try:
-        raw, lines = load(_read(p))
-    except YamlSyntaxError as exc:
-        where = f", line {exc.line}" if exc.line else ""
-        raise PresetError(f"{p}{where}: not valid YAML ({exc.problem})") from None
-    if not isinstance(raw, dict):
-        raise PresetError(f"{p}: a preset is a mapping with keys {KEYS}")
+    raw, lines = _mapping(p, "preset", f"a preset is a mapping with keys {KEYS}")
     try:
         return Preset.model_validate(raw, context={"path": p})
     except ValidationError as exc:
@@ -294,6 +288,19 @@ def load_preset(path: str | os.PathLike[str]) -> Preset:
             message = f"{message.split(':')[0]}: unknown key; {_NESTED_KEYS}"
         where = f", line {line}" if line else ""
         raise PresetError(f"{p}{where}: {message}") from None
+
+
+def _mapping(p: Path, kind: str, expected: str) -> tuple[dict[str, Any], Lines]:
+    """The YAML mapping of a preset or branding file and its line numbers; a one-line
+    PresetError when it cannot be read, is not YAML or is not a mapping (``expected``)."""
+    try:
+        raw, lines = load(_read(p, kind))
+    except YamlSyntaxError as exc:
+        where = f", line {exc.line}" if exc.line else ""
+        raise PresetError(f"{p}{where}: not valid YAML ({exc.problem})") from None
+    if not isinstance(raw, dict):
+        raise PresetError(f"{p}: {expected}")
+    return raw, lines
 
 
 def _read(p: Path, kind: str = "preset") -> str:
@@ -414,13 +421,7 @@ def load_branding(path: str | os.PathLike[str]) -> Branding:
     """Read and check a branding file; every problem is a one-line PresetError naming the
     file, the line, what is wrong and how to fix it."""
     p = Path(path)
-    try:
-        raw, lines = load(_read(p, "branding"))
-    except YamlSyntaxError as exc:
-        where = f", line {exc.line}" if exc.line else ""
-        raise PresetError(f"{p}{where}: not valid YAML ({exc.problem})") from None
-    if not isinstance(raw, dict):
-        raise PresetError(f"{p}: branding is a mapping with keys {BRANDING_KEYS}")
+    raw, lines = _mapping(p, "branding", f"branding is a mapping with keys {BRANDING_KEYS}")
     try:
         return Branding.model_validate(raw, context={"path": p})
     except ValidationError as exc:

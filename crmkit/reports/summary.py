@@ -405,14 +405,19 @@ def _sales_drivers(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
             f"Most revenue came from {s.text(f'{row}.product')}: "
             f"{s.number(f'{row}.revenue', 'money')}, {s.number(f'{row}.revenue_share', 'rate')} "
             f"of the total.")))
-    sellers = _rows(payload, "employee")
-    if (i := _top(sellers, "revenue")) is not None:
-        s = _Sentence(payload)
-        row = f"breakdowns.employee.{i}"
-        out.append(s.item("driver", (
-            f"The seller with the most revenue was {s.text(f'{row}.name')}: "
-            f"{s.number(f'{row}.revenue', 'money')} from {s.count(f'{row}.deals_won', 'won deal')}.")))
-    return out
+    return out + _most_revenue(payload, "employee", "seller")
+
+
+def _most_revenue(payload: Mapping[str, Any], breakdown: str, who: str) -> list[dict[str, Any]]:
+    """The row of ``breakdown`` with the most revenue, and its won deals (a seller, a
+    customer)."""
+    if (i := _top(_rows(payload, breakdown), "revenue")) is None:
+        return []
+    s = _Sentence(payload)
+    row = f"breakdowns.{breakdown}.{i}"
+    return [s.item("driver", (
+        f"The {who} with the most revenue was {s.text(f'{row}.name')}: "
+        f"{s.number(f'{row}.revenue', 'money')} from {s.count(f'{row}.deals_won', 'won deal')}."))]
 
 
 def _activity_drivers(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -425,14 +430,7 @@ def _activity_drivers(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
             f"{s.text(f'{row}.name')} logged the most interactions: "
             f"{s.number(f'{row}.interactions', 'count')} of "
             f"{s.number('metrics.interactions', 'count')}.")))
-    customers = _rows(payload, "top_revenue")
-    if (i := _top(customers, "revenue")) is not None:
-        s = _Sentence(payload)
-        row = f"breakdowns.top_revenue.{i}"
-        out.append(s.item("driver", (
-            f"The customer with the most revenue was {s.text(f'{row}.name')}: "
-            f"{s.number(f'{row}.revenue', 'money')} from {s.count(f'{row}.deals_won', 'won deal')}.")))
-    return out
+    return out + _most_revenue(payload, "top_revenue", "customer")
 
 
 def _marketing_drivers(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
