@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DB     ?= data/demo.duckdb
+DB_RU  ?= data/demo-ru.duckdb
 PRESET ?= params/monthly.yaml
 BRANDING ?= examples/demo/branding.yaml  # the demo company's name, logo and colour (BRANDING= for none)
 
@@ -12,6 +13,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 LAB_STAMP := $(VENV)/.stamp-lab
 PG_STAMP  := $(VENV)/.stamp-postgres
+SPARK_STAMP := $(VENV)/.stamp-spark
 # pip checks every file against the lock's hashes; crmkit itself comes without dependencies.
 PIP_LOCKED := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
 
@@ -22,7 +24,7 @@ UV_VERSION := 0.13.9
 LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
   --generate-hashes --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 
-.PHONY: env env-dev env-lab env-postgres demo reports test lint bench lab docs lock clean help
+.PHONY: env env-dev env-lab env-postgres env-spark demo reports reports-ru test lint bench lab docs messages lock clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -30,8 +32,10 @@ help:
 	@echo "make test     build the development environment and run the whole test suite"
 	@echo "make lab      JupyterLab on work/ (your copies, explore.ipynb) with the project's kernel"
 	@echo "make lint     ruff, mypy on the whole package, notebooks stored without outputs"
-	@echo "make bench    wall time and peak memory of a report and of the demo build"
+	@echo "make bench    wall time and peak memory of a report, the demo build, a refresh and Spark"
+	@echo "make reports-ru  the same with the Russian demo company, pages in Russian (params/monthly-ru.yaml)"
 	@echo "make docs     regenerate docs/METRICS.md from the metric definitions in code"
+	@echo "make messages collect the page texts into crmkit/locale/crmkit.pot, update the catalogues"
 	@echo "make lock     refresh requirements/*.txt from pyproject.toml (UPGRADE=1: newest versions)"
 
 $(BIN)/python:
@@ -45,7 +49,7 @@ $(RUN_STAMP): requirements/run.txt pyproject.toml | $(BIN)/python
 	$(BIN)/crmkit install-kernel >/dev/null
 	@touch $@
 
-# Tests, linters and the PostgreSQL back-end, on top of the runtime (same versions: the dev
+# Tests, linters and the PostgreSQL and Spark back-ends, on top of the runtime (same versions: the dev
 # lock is compiled under the runtime lock's constraints).
 $(DEV_STAMP): requirements/dev.txt $(RUN_STAMP)
 	$(PIP_LOCKED) -r requirements/dev.txt
@@ -68,11 +72,25 @@ env-lab: $(LAB_STAMP)
 
 env-postgres: $(PG_STAMP)
 
+# Scheduled runs that read Parquet or catalog tables with Spark: the runtime plus the `spark`
+# extra (pyspark; a local Spark also needs Java 17+, e.g. apt install openjdk-17-jre-headless).
+$(SPARK_STAMP): requirements/spark.txt $(RUN_STAMP)
+	$(PIP_LOCKED) -r requirements/spark.txt
+	@touch $@
+
+env-spark: $(SPARK_STAMP)
+
 demo: env
 	$(BIN)/crmkit demo --database $(DB)
 
 reports: demo
 	$(BIN)/crmkit run-all $(PRESET) --database $(DB) $(if $(BRANDING),--branding $(BRANDING))
+	@echo "Open output/index.html"
+
+# The Russian demo company (Cyrillic names, RUB, Europe/Moscow, locale: ru), its monthly pack.
+reports-ru: env
+	$(BIN)/crmkit demo --locale ru --database $(DB_RU)
+	$(BIN)/crmkit run-all params/monthly-ru.yaml --database $(DB_RU)
 	@echo "Open output/index.html"
 
 test: env-dev
@@ -85,10 +103,12 @@ lint: env-dev
 	  crmkit/publish/templates/lab/explore.ipynb
 	$(BIN)/python -m crmkit.metrics.catalogue_doc --check docs/METRICS.md
 
-bench: env
+bench: env env-spark
 	@# bytecode for crmkit's own modules, as a user's installation has after its first run
 	@$(BIN)/python -m compileall -q crmkit
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/refresh.py
+	$(BIN)/python bench/spark.py
 
 # work/ (ignored by git) holds copies of the report notebooks and the starter explore.ipynb;
 # the nbstripout filter stores notebooks/ without outputs whatever JupyterLab saved.
@@ -101,13 +121,19 @@ lab: env-dev env-lab
 docs: env
 	$(BIN)/python -m crmkit.metrics.catalogue_doc docs/METRICS.md
 
+# Every text a reader sees, from the code, the templates, the metric catalogue and the
+# notebooks, into crmkit/locale/crmkit.pot; each catalogue keeps its translations (docs/i18n.md).
+messages: env
+	$(BIN)/python -m crmkit.locale.extract
+
 # The dev lock is compiled under the runtime lock and the lab lock under the dev lock, so a
 # package shared by two locks has the same version in both.
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
 	$(LOCK) -o requirements/run.txt
-	$(LOCK) --extra dev --extra postgres -c requirements/run.txt -o requirements/dev.txt
+	$(LOCK) --extra dev --extra postgres --extra spark -c requirements/run.txt -o requirements/dev.txt
 	$(LOCK) --extra postgres -c requirements/run.txt -o requirements/postgres.txt
+	$(LOCK) --extra spark -c requirements/run.txt -o requirements/spark.txt
 	$(LOCK) --extra lab -c requirements/dev.txt -o requirements/lab.txt
 
 clean:

@@ -9,6 +9,9 @@ Templates are addressed by folder: ``blocks/cards.html.j2`` (``crmkit/render/tem
 (``crmkit/publish/templates/site``). They are data files, found by path, so this module
 imports nothing from the layers that own them.
 
+Every text of a template is a message of the catalogue (Jinja2's i18n extension, the
+translations of :mod:`crmkit.i18n`'s active locale), and a page's ``lang`` is that locale.
+
 Block templates are written one element a line for reading, and joined as they load (see
 :class:`_JoinLines`), so a page gets no whitespace between tags: it would show as gaps
 between inline elements.
@@ -22,6 +25,8 @@ from typing import Any
 
 import jinja2
 from jinja2.ext import Extension
+
+from crmkit import i18n
 
 __all__ = ["ENV", "render"]
 
@@ -55,9 +60,14 @@ ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
-    extensions=[_JoinLines],
+    extensions=[_JoinLines, "jinja2.ext.i18n"],
 )
-ENV.filters["thousands"] = "{:,}".format
+# Every text of a template goes through the catalogue of the active locale (crmkit.i18n):
+# ``{{ _("Period:") }}``, ``{{ ngettext("%(num)d row", "%(num)d rows", n) }}``; new-style
+# gettext escapes the values put into a translation like any other value.
+ENV.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+ENV.globals["lang"] = i18n.active
+ENV.filters["thousands"] = lambda n: i18n.decimal(f"{n:,}")
 
 
 def render(template: str, **values: Any) -> str:

@@ -20,7 +20,7 @@ from typing import TypeAlias
 
 from crmkit._docstrings import PARAMS
 from crmkit._version import __version__
-from crmkit.backends.location import looks_like_url
+from crmkit.backends.location import is_spark_source, looks_like_url
 from crmkit.errors import CrmkitError, ParameterError, PeriodError, ReportError
 from crmkit.parameters import usable_teams
 
@@ -30,6 +30,8 @@ NOTEBOOKS_HELP = "notebooks folder (default: ./notebooks)"
 OUTPUT_HELP = "output folder (default: %(default)s)"
 BRANDING_HELP = ("branding file: company name, logo and accent colour of every page and "
                  "index (default: params/branding.yaml if it exists)")
+LOCALE_HELP = ("language and formats of the pages: en, ru (default: the preset's locale, else "
+               "the dataset's locale setting, else en)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 def _no_url(database: str | None) -> None:
     """A PostgreSQL URL on the command line would show in process lists and shell history
     (and a URL, well formed or not, is never echoed: it may hold a password)."""
-    if database and looks_like_url(database):
+    if database and looks_like_url(database) and not is_spark_source(database):
         raise ParameterError(
             "--database takes a DuckDB file; give a PostgreSQL database through the "
             "CRMKIT_DATABASE_URL environment variable, so its password stays out of "
@@ -87,7 +89,10 @@ def _add_demo(sub: _Sub) -> None:
         "--scale", type=int, default=1, help="volume multiplier for benchmarks (default: 1)"
     )
     demo.add_argument("--timezone", default="UTC", help="company time zone (default: %(default)s)")
-    demo.add_argument("--currency", default="EUR", help="currency code (default: %(default)s)")
+    demo.add_argument("--currency", default=None, help="currency code (default: EUR; RUB for ru)")
+    demo.add_argument("--locale", default="en", choices=("en", "ru"),
+                      help="the company's language: ru makes a Russian company (Cyrillic "
+                      "names, RUB, Europe/Moscow, pages in Russian; default: %(default)s)")
     demo.set_defaults(handler=_demo)
 
 
@@ -103,7 +108,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     path = build_demo(
         args.database, seed=args.seed, end=end, scale=args.scale, timezone=args.timezone,
-        currency=args.currency, progress=print_progress,
+        currency=args.currency, progress=print_progress, locale=args.locale,
     )
     print(path)
     return 0
@@ -160,6 +165,7 @@ def _add_run(sub: _Sub) -> None:
         help="a report's own parameter, e.g. --param active_days=60 (repeatable)",
     )
     run.add_argument("--branding", default=None, help=BRANDING_HELP)
+    run.add_argument("--locale", default=None, help=LOCALE_HELP)
     run.set_defaults(handler=_run)
 
 
@@ -185,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
             as_of=args.as_of, database=args.database, timezone=args.timezone,
             output=args.output, notebooks=folder, timeout=args.timeout,
             progress=print_progress, extra=extra, kernel=kernel, close_kernel=True,
-            branding=branding,
+            branding=branding, locale=args.locale,
         )
     finally:
         kernel.close()
@@ -217,8 +223,11 @@ def _add_run_all(sub: _Sub) -> None:
     run_all.add_argument("--as-of", default=None, help=PARAMS["as_of"])
     run_all.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     run_all.add_argument("--branding", default=None, help=BRANDING_HELP)
+    run_all.add_argument("--locale", default=None, help=LOCALE_HELP)
     run_all.add_argument("--dry-run", action="store_true",
                          help="write the preset's e-mails into OUTPUT/outbox/*.eml instead of sending them")
+    run_all.add_argument("--force", action="store_true",
+                         help="render every report, also those whose inputs have not changed")
     run_all.set_defaults(handler=_run_all)
 
 
@@ -233,12 +242,51 @@ def _run_all(args: argparse.Namespace) -> int:
         args.preset, database=args.database, output=args.output, notebooks=args.notebooks,
         workers=args.workers, as_of=args.as_of, progress=not args.no_progress,
         branding=find_branding(args.branding), dry_run=args.dry_run, deliveries=deliveries,
+        force=args.force, locale=args.locale,
     )
     print(summary_table(outcomes))
     if deliveries:  # a failed e-mail is listed here and in status.json; it fails no report
         print()
         print(delivery_table(deliveries))
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+# -- watch -----------------------------------------------------------------------------------
+
+
+def _add_watch(sub: _Sub) -> None:
+    watch = sub.add_parser("watch", help="run a preset again and again (a live site): only "
+                           "what changed is rendered; SIGTERM stops it cleanly")
+    watch.add_argument("preset", help="preset file, e.g. params/monthly.yaml")
+    watch.add_argument("--every", default="15m",
+                       help="time between runs: 30s, 15m, 1h (default: %(default)s)")
+    watch.add_argument("--runs", type=int, default=None, help="stop after this many runs (default: never)")
+    watch.add_argument("--database", default=None, help=PARAMS["database"])
+    watch.add_argument("--output", default="output", help=OUTPUT_HELP)
+    watch.add_argument("--notebooks", default=None, help=NOTEBOOKS_HELP)
+    watch.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    watch.add_argument("--branding", default=None, help=BRANDING_HELP)
+    watch.add_argument("--locale", default=None, help=LOCALE_HELP)
+    watch.add_argument("--force", action="store_true", help="render every report in the first run")
+    watch.add_argument("--dry-run", action="store_true",
+                       help="write the preset's e-mails into OUTPUT/outbox/*.eml instead of sending them")
+    watch.set_defaults(handler=_watch)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    if args.runs is not None and args.runs < 1:
+        raise ParameterError(f"--runs {args.runs} must be 1 or more")
+    if args.workers is not None and args.workers < 1:
+        raise ParameterError(f"--workers {args.workers} must be 1 or more")
+    from crmkit.publish.presets import find_branding, load_preset  # lazy: loads pydantic
+    from crmkit.publish.watch import parse_every, watch  # lazy: loads Jupyter, pandas
+
+    every = parse_every(args.every)
+    load_preset(args.preset)  # a bad preset is refused before the loop starts
+    return watch(args.preset, every=every, output=args.output, runs=args.runs,
+                 database=args.database, notebooks=args.notebooks, workers=args.workers,
+                 branding=find_branding(args.branding), force=args.force, dry_run=args.dry_run,
+                 progress=False, locale=args.locale)
 
 
 # -- new-report, install-kernel, index, reports ---------------------------------------------
@@ -344,6 +392,31 @@ def _load_postgres(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_parquet(sub: _Sub) -> None:
+    export = sub.add_parser(
+        "export-parquet",
+        help="write a database's canonical tables as Parquet, for Spark",
+        description="Write the canonical tables, settings, data notes and pipeline snapshots of "
+        "a crmkit database (a DuckDB file, or PostgreSQL through $CRMKIT_DATABASE_URL) as "
+        "Parquet into a folder Spark reads (CRMKIT_SPARK_SOURCE=parquet:FOLDER, see "
+        "docs/spark.md); the large fact tables one folder per month. The folder appears "
+        "complete or not at all.",
+    )
+    export.add_argument("--database", default=None, help=PARAMS["database"])
+    export.add_argument("--to", required=True, help="the folder to write (new, empty or a previous export)")
+    export.add_argument("--replace", action="store_true",
+                        help="replace the folder even when it is not a previous export")
+    export.set_defaults(handler=_export_parquet)
+
+
+def _export_parquet(args: argparse.Namespace) -> int:
+    from crmkit.backends.parquet import export_parquet  # lazy: loads pyarrow and DuckDB
+
+    rows = export_parquet(args.database, args.to, replace=args.replace, progress=print_progress)
+    print(f"wrote {sum(rows.values()):,} rows in {len(rows)} tables to {args.to}")
+    return 0
+
+
 def _add_teams(sub: _Sub) -> None:
     teams = sub.add_parser("teams", help="list the team ids of a database, one per line")
     teams.add_argument("--database", default=None, help=PARAMS["database"])
@@ -364,18 +437,56 @@ def _teams(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- snapshot --------------------------------------------------------------------------------
+
+
+def _add_snapshot(sub: _Sub) -> None:
+    snap = sub.add_parser(
+        "snapshot", help="record today's open deals in the database's pipeline history",
+        description="Record the deals open now (or at the end of --day) with their stage, amount, "
+        "probability and expected close, once per day: the Sales report's pipeline movement "
+        "and forecast accuracy read them. Run it daily (cron, a systemd timer) or let "
+        "`crmkit watch` take one on each run.")
+    snap.add_argument("--database", default=None, help=PARAMS["database"])
+    snap.add_argument("--day", default=None,
+                      help="the day, YYYY-MM-DD, in the company time zone (default: today; a "
+                      "past day is recorded from the deals as they are now)")
+    snap.set_defaults(handler=_snapshot)
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from crmkit.backends.snapshots import take_snapshot  # lazy: loads DuckDB
+
+    result = take_snapshot(args.database, args.day)
+    amount = f"{result.amount:,.0f}{f' {result.currency}' if result.currency else ''}"
+    what = {
+        "new": "the first snapshot of that day",
+        "replaced": "replaced the earlier snapshot of that day",
+        "unchanged": f"the same deals as the snapshot of that day taken at "
+                     f"{result.taken_at:%H:%M} UTC, kept as it was",
+    }[result.outcome]
+    over = ""
+    if result.day_over and result.outcome != "unchanged":
+        over = " (the day is over: its deals as recorded now)"
+    print(f"snapshot {result.day}: {result.open_deals:,} open deals, {amount}; {what}{over}")
+    return 0
+
+
 #: The sub-commands, in the order ``crmkit --help`` lists them.
 COMMANDS: tuple[Callable[[_Sub], None], ...] = (
     _add_demo,
     _add_import,
     _add_run,
     _add_run_all,
+    _add_watch,
     _add_new_report,
     _add_install_kernel,
     _add_index,
     _add_load_postgres,
+    _add_export_parquet,
     _add_teams,
     _add_reports,
+    _add_snapshot,
 )
 
 

@@ -19,10 +19,13 @@ from pathlib import Path
 
 from crmkit.backends import DATA_LAST_DAY
 from crmkit.errors import ParameterError, TeamError, one_line, shown
+from crmkit.i18n import DEFAULT as DEFAULT_LOCALE
+from crmkit.i18n import check_locale
 from crmkit.periods import (
     Period,
     check_reportable,
     compare_period,
+    is_to_date,
     parse_as_of,
     parse_period,
     validate_compare_to,
@@ -52,22 +55,32 @@ _MAX_TEAMS_LISTED = 50
 
 @dataclass(frozen=True)
 class Parameters:
-    """A report's parameters, validated and resolved (relative periods made absolute)."""
+    """A report's parameters, validated and resolved (relative periods made absolute).
+
+    ``as_of`` is the local day the report is made on, or a local instant (a naive
+    ``datetime``, wall-clock time in the period's time zone) when one was given or the
+    period is cut at it (``month-to-date`` without an as-of: now); its ``isoformat()``
+    reads back with :func:`crmkit.periods.parse_as_of`.
+    """
 
     period: Period
     comparison: Period | None
     compare_to: str
     team: str
     as_of: date
+    #: The language and formats of the page (:mod:`crmkit.i18n`): ``en``, ``ru``.
+    locale: str = DEFAULT_LOCALE
 
     def for_notebook(self) -> dict[str, str]:
-        """The values the runner injects into a notebook (reproducible: no relative dates)."""
+        """The values the runner injects into a notebook (reproducible: no relative dates; a
+        to-date period's label, ``2025-06 to date``, reads back with its as-of instant)."""
         return {
             "period": self.period.label,
             "team": self.team,
             "compare_to": self.compare_to,
             "as_of": self.as_of.isoformat(),
             "timezone": self.period.timezone,
+            "locale": self.locale,
         }
 
     def output_dir(self, root: str | os.PathLike[str]) -> Path:
@@ -98,16 +111,24 @@ def resolve(
     timezone: str | None,
     settings: Mapping[str, str],
     teams: Mapping[str, str],
+    locale: str | None = None,
 ) -> Parameters:
-    """Validate every parameter; raise PeriodError/TeamError with a one-line message."""
+    """Validate every parameter; raise PeriodError/TeamError/ParameterError with a one-line
+    message. ``locale`` (None: the dataset's ``locale`` setting, else English) must be a
+    language crmkit has a catalogue for.
+
+    Without an as-of, a to-date period (``today``, ``month-to-date``...) is cut now; every
+    other period is made on today (both in the company time zone, or ``$CRMKIT_AS_OF``)."""
     tz = validate_timezone(timezone or settings.get("timezone") or "UTC")
-    as_of_date = parse_as_of(as_of, tz)
+    made_on = parse_as_of(as_of, tz, instant=is_to_date(period))
     fy_start = int(settings.get("fiscal_year_start_month") or 1)
-    p = parse_period(period, as_of=as_of_date, timezone=tz, fiscal_year_start_month=fy_start)
-    check_reportable(p, as_of_date, _data_last_day(settings))
+    p = parse_period(period, as_of=made_on, timezone=tz, fiscal_year_start_month=fy_start)
+    check_reportable(p, made_on, _data_last_day(settings))
     compare_to = validate_compare_to(compare_to)
     team_id = resolve_team(team, teams)
-    return Parameters(p, compare_period(p, compare_to), compare_to, team_id, as_of_date)
+    language = (check_locale(locale) if locale else
+                check_locale(settings.get("locale") or DEFAULT_LOCALE, "the dataset's locale setting"))
+    return Parameters(p, compare_period(p, compare_to), compare_to, team_id, made_on, language)
 
 
 def _data_last_day(settings: Mapping[str, str]) -> date | None:

@@ -19,20 +19,22 @@ import narwhals as nw
 import pandas as pd
 
 from crmkit.backends import Backend
-from crmkit.backends.base import team_names
+from crmkit.backends.base import SNAPSHOT_COLUMNS, SNAPSHOTS, team_names
+from crmkit.backends.changes import stamp
 from crmkit.backends.engines import open_backend
 from crmkit.backends.fingerprint import of_frames
 from crmkit.backends.frames import FramesBackend
-from crmkit.backends.location import Location, find_database
-from crmkit.model import TABLES, DataNote
+from crmkit.backends.location import Database, Location, find_database
+from crmkit.model import PANDAS_DTYPES, TABLES, DataNote
 from crmkit.parameters import ALL_TEAMS, resolve_team
 
-__all__ = ["Store", "Tables", "scope_to_team"]
+__all__ = ["Store", "Tables", "no_snapshots", "scope_to_team"]
 
 
 @dataclass
 class Tables(Mapping[str, nw.LazyFrame]):
-    """The canonical tables as lazy frames, possibly narrowed to one team."""
+    """The canonical tables and crmkit's pipeline snapshots (``pipeline_snapshots``) as
+    lazy frames, possibly narrowed to one team."""
 
     frames: dict[str, nw.LazyFrame]
     team: str = ALL_TEAMS
@@ -63,13 +65,17 @@ class Store:
     location: str = "pandas frames"
     _backend: Backend | None = None
     _fingerprint: str | None = None
+    _database: Database | None = None
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
     def open(cls, database: str | os.PathLike[str] | Location | None = None) -> Store:
         """Open a canonical database read-only: a DuckDB file, or a PostgreSQL schema
         (see :func:`crmkit.backends.location.find_database` for where it is looked for)."""
-        return cls.of(open_backend(find_database(database)))
+        where = find_database(database)
+        store = cls.of(open_backend(where))
+        store._database = where
+        return store
 
     @classmethod
     def from_frames(
@@ -77,15 +83,22 @@ class Store:
     ) -> Store:
         """Wrap in-memory frames (validated elsewhere) with the same interface.
 
-        Tables that are missing are treated as empty tables with the canonical columns.
+        Tables that are missing are treated as empty tables with the canonical columns;
+        ``frames["pipeline_snapshots"]``, if given, is read as the pipeline snapshots.
         """
-        return cls.of(FramesBackend(frames, settings))
+        store = cls.of(FramesBackend(frames, settings))
+        if frames.get(SNAPSHOTS) is not None:
+            store.tables.frames[SNAPSHOTS] = nw.from_native(frames[SNAPSHOTS], eager_only=True).lazy()
+        return store
 
     @classmethod
     def of(cls, backend: Backend) -> Store:
         """A store that reads through ``backend`` (and closes it on :meth:`close`)."""
+        frames = backend.frames()
+        if SNAPSHOTS not in frames:  # a back-end that keeps none: no snapshot yet
+            frames[SNAPSHOTS] = nw.from_native(no_snapshots(), eager_only=True).lazy()
         return cls(
-            Tables(backend.frames()),
+            Tables(frames),
             settings=backend.settings(),
             notes=backend.notes(),
             location=backend.location,
@@ -139,6 +152,8 @@ class Store:
         """A short hash of every canonical table's content, the same for the same data on
         every engine (:mod:`crmkit.backends.fingerprint`)."""
         if self._fingerprint is None:
+            self._fingerprint = self._known_fingerprint()
+        if self._fingerprint is None:
             if self._backend is not None:
                 self._fingerprint = self._backend.fingerprint()
             else:
@@ -146,12 +161,36 @@ class Store:
                 self._fingerprint = of_frames(frames)
         return self._fingerprint
 
+    def _known_fingerprint(self) -> str | None:
+        """The fingerprint a batch run handed over (:data:`FINGERPRINT_ENV`), if the
+        database has not changed since it was computed."""
+        known, _, value = os.environ.get(FINGERPRINT_ENV, "").partition(":")
+        if not (known and value) or self._database is None:
+            return None
+        try:
+            return value if stamp(self._database) == known else None
+        except Exception:  # noqa: BLE001 - the stamp is an optimisation: compute instead
+            return None
+
+
+def no_snapshots() -> pd.DataFrame:
+    """The pipeline snapshots of a database that has none: no rows, the right columns."""
+    return pd.DataFrame({name: pd.Series([], dtype=PANDAS_DTYPES[kind])
+                         for name, kind in SNAPSHOT_COLUMNS.items()})
+
+
+#: ``<stamp>:<fingerprint>`` of the database, computed once by a batch run for every
+#: report it starts (:func:`crmkit.publish.cache.known_fingerprint`): a notebook uses it
+#: while the database's stamp is unchanged instead of hashing every table again.
+FINGERPRINT_ENV = "CRMKIT_FINGERPRINT"
+
 
 def scope_to_team(tables: Mapping[str, nw.LazyFrame], team: str) -> Tables:
     """Narrow every table to the facts of one team.
 
     The team of a fact is the current team of its own employee column; a fact with no
     employee falls back to its customer's owner. Campaigns carry their own ``team_id``.
+    A pipeline snapshot's row goes with the current team of the deal's owner then.
     """
     employees = tables["employees"].select("employee_id", "team_id").collect().to_pandas()
     members = sorted(employees.loc[employees["team_id"] == team, "employee_id"].astype(str))
@@ -187,4 +226,6 @@ def scope_to_team(tables: Mapping[str, nw.LazyFrame], team: str) -> Tables:
         survey_responses=by_employee("survey_responses", "employee_id"),
         quotas=tables["quotas"].filter(nw.col("employee_id").is_in(members)),
     )
+    if SNAPSHOTS in tables:  # a deal always has an owner: no customer to fall back on
+        frames[SNAPSHOTS] = tables[SNAPSHOTS].filter(nw.col("owner_id").is_in(members))
     return Tables(frames, team=team)

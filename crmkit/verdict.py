@@ -9,6 +9,9 @@
   in points ("+24.2 pts"); counts, money and times change relatively ("−5.5%").
 * A rate or score from fewer than :data:`crmkit.stats.SMALL_SAMPLE` observations is flagged.
 
+Every word and number is in the active locale (:mod:`crmkit.i18n`): "+3,1 п.п.",
+"значимо (p<0,001)" in Russian.
+
 Kept free of heavy imports: the index uses it without the charting stack.
 """
 
@@ -18,9 +21,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from crmkit import i18n
+from crmkit.i18n import N_
+from crmkit.i18n import gettext as _
 from crmkit.stats import SMALL_SAMPLE
 
-__all__ = ["MINUS", "Verdict", "in_points", "signed", "small_sample", "verdict"]
+__all__ = ["MINUS", "Verdict", "in_points", "p_words", "signed", "small_sample", "verdict"]
 
 #: The minus sign every page uses (never a hyphen).
 MINUS = "\u2212"
@@ -41,12 +47,32 @@ class Verdict:
     small: bool
 
 
+#: The units a change is stated in, as messages ("%" is the locale's percent sign).
+_SUFFIXES = {" pp": N_(" pp"), " pts": N_(" pts")}
+
+
 def signed(value: float, decimals: int = 1, suffix: str = "") -> str:
-    """``value`` with an explicit sign and a true minus: '+3.1', '−0.4' ('0.0' unsigned)."""
+    """``value`` with an explicit sign and a true minus: '+3.1', '−0.4' ('0.0' unsigned),
+    in the active locale's digits; a ``suffix`` of ``%``, `` pp`` or `` pts`` in its words."""
     text = f"{abs(value):,.{decimals}f}"
-    if float(text.replace(",", "")) == 0:
+    zero = float(text.replace(",", "")) == 0
+    text = i18n.decimal(text)
+    suffix = i18n.percent_sign() if suffix == "%" else _(_SUFFIXES.get(suffix, suffix))
+    if zero:
         return f"{text}{suffix}"
     return f"{'+' if value > 0 else MINUS}{text}{suffix}"
+
+
+def p_words(p_value: float | None) -> str:
+    """A p-value in words a manager can read ("p < 0.001: very unlikely to be chance"), in
+    the active locale (:meth:`crmkit.stats.Test.words` in English)."""
+    if p_value is None:
+        return _("not testable (no data on one side)")
+    if p_value < 0.001:
+        return _("p < 0.001: very unlikely to be chance").replace("0.001", i18n.decimal("0.001"))
+    if p_value < 0.05:
+        return _("p = {p}: unlikely to be chance").format(p=i18n.decimal(f"{p_value:.3f}"))
+    return _("p = {p}: could well be chance").format(p=i18n.decimal(f"{p_value:.2f}"))
 
 
 def in_points(unit: str, change_in_points: bool) -> bool:
@@ -90,8 +116,13 @@ def verdict(
     better = None if not moved else (moved > 0) == higher_is_better
     words = ""
     if _finite(p_value):
-        test = "significant" if significant else "not significant"
-        words = f"{test} (p<0.001)" if p_value < 0.001 else f"{test} (p={p_value:.3f})"
+        if p_value < 0.001:
+            words = _("significant (p<0.001)") if significant else _("not significant (p<0.001)")
+            words = words.replace("0.001", i18n.decimal("0.001"))
+        else:
+            p = i18n.decimal(f"{p_value:.3f}")
+            words = (_("significant (p={p})") if significant
+                     else _("not significant (p={p})")).format(p=p)
     return Verdict(
         arrow="" if not moved else ("▲" if moved > 0 else "▼"),
         css_class={True: "ck-up", False: "ck-down", None: "ck-flat"}[better],

@@ -1,16 +1,41 @@
-"""Helpers for the end-to-end tests of published reports."""
+"""Helpers for the end-to-end tests of published reports: warm kernels shared by the
+session's report runs, the monthly pack that every test which only reads published pages
+shares (the session fixture ``monthly_pack`` of ``tests/conftest.py``), and the renders of a
+session made in the background by this file run as a script (:class:`Background`)."""
 
 from __future__ import annotations
 
+import contextlib
 import html
+import importlib
+import json
+import os
+import pickle
 import re
+import signal
 import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+from databases import GHOST_TEAM, demo_copy
 
+from crmkit.backends.location import find_database
+from crmkit.publish.batch import Outcome, run_all
+from crmkit.publish.kernel import Kernel
 from crmkit.publish.runner import RunResult, run_report
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+#: The pinned "today" of the root conftest.py: the monthly preset's last month is June 2025.
+AS_OF = "2025-07-01"
+#: The period of the pack before the demo's data (company-wide only).
+BEFORE_THE_DATA = "2020-01"
 
 _CARD = re.compile(
     r"""data-metric=["']([a-z_0-9]+)["']><div class=["']l["']>[^<]*</div>"""
@@ -27,9 +52,34 @@ def first_team(db: Path) -> str:
         con.close()
 
 
+# -- warm kernels -------------------------------------------------------------------------------
+
+#: One warm kernel per database for the whole session, as a batch worker keeps one: a report
+#: run on it is the run of a batch, without a kernel start of its own.
+_KERNELS: dict[Path, Kernel] = {}
+
+
+def warm_kernel(db: Path) -> Kernel:
+    """The session's warm kernel on ``db`` (started on first use; see :func:`close_kernels`)."""
+    path = find_database(db)
+    assert isinstance(path, Path), path
+    if path not in _KERNELS:
+        _KERNELS[path] = Kernel(path, NOTEBOOKS)
+    return _KERNELS[path]
+
+
+def close_kernels() -> None:
+    """Shut down every kernel :func:`warm_kernel` started."""
+    while _KERNELS:
+        _KERNELS.popitem()[1].close()
+
+
 def month_and_quarter(report: str, db: Path, out: Path, team: str, **kwargs: Any
                       ) -> tuple[RunResult, RunResult]:
-    """The report for June 2025 company-wide and for 2025-Q2 of ``team``."""
+    """The report for June 2025 company-wide and for 2025-Q2 of ``team``, on the session's
+    warm kernel of ``db`` unless ``kwargs`` name a kernel or another notebooks folder."""
+    if "kernel" not in kwargs and "notebooks" not in kwargs:
+        kwargs["kernel"] = warm_kernel(db)
     month = run_report(report, period="2025-06", team="all", database=db, output=out, **kwargs)
     quarter = run_report(report, period="2025-Q2", team=team, database=db, output=out, **kwargs)
     return month, quarter
@@ -47,3 +97,132 @@ def chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProc
          "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", *args],
         capture_output=True, text=True, timeout=120,
     )
+
+
+# -- the monthly pack -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A published site: the database it was rendered from (a copy of the pinned demo with
+    a team without records), the output folder and the outcome of every run. Read-only: a
+    test that changes the database or the output works on a copy."""
+
+    database: Path
+    output: Path
+    outcomes: list[Outcome]
+
+    def twins(self, period: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """(report, team) -> the published JSON twin of every page of ``period``."""
+        found = {}
+        for o in self.outcomes:
+            if o.job.period == period:
+                assert o.ok and o.html, o.error
+                path = Path(o.html).with_suffix(".json")
+                found[o.job.report, o.job.team] = json.loads(path.read_text(encoding="utf-8"))
+        return found
+
+
+def render_pack(demo_db: Path, folder: Path) -> Pack:
+    """The monthly preset (every report, company-wide and for each team: June 2025) on a
+    copy of ``demo_db`` with a team that has no records, then every report of
+    :data:`BEFORE_THE_DATA` company-wide, published into ``folder/output`` by ``run-all``
+    with two workers."""
+    db = demo_copy(demo_db, folder / "demo.duckdb", GHOST_TEAM)
+    out = folder / "output"
+    before = folder / "before.yaml"
+    before.write_text(f"reports: all\nperiods: ['{BEFORE_THE_DATA}']\nteams: [all]\n"
+                      "compare_to: previous\n")
+    common: dict[str, Any] = {"database": db, "output": out, "notebooks": NOTEBOOKS,
+                              "workers": 2, "progress": False, "as_of": AS_OF}
+    outcomes = run_all(ROOT / "params" / "monthly.yaml", **common)
+    outcomes += run_all(before, **common)
+    return Pack(db, out, outcomes)
+
+
+# -- renders in the background -------------------------------------------------------------------
+
+#: What the session may render in the background: fixture name -> ``module:function`` of
+#: tests/, called with the pinned demo database and an empty folder of its own; what it
+#: returns is the fixture's value.
+JOBS = {"monthly_pack": "published:render_pack", "branded_site": "test_site:render_branded"}
+_RESULT, _FAILED = "result.pickle", "failed.txt"
+#: The session's background process (tests/conftest.py starts it after collection).
+_BACKGROUND: list[Background] = []
+
+
+class Background:
+    """The renders of :data:`JOBS` a session needs, one after the other in a process of its
+    own, started as soon as the session knows what it needs: they run while the tests
+    before the first that needs them run (most keep one core of two busy). The process gets
+    the environment of this one as it is when it starts."""
+
+    def __init__(self, demo_db: Path, folder: Path, jobs: list[str]) -> None:
+        self.folder, self.jobs, self.log = folder, jobs, folder / "render.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, __file__, str(demo_db), str(folder), *jobs],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+
+    def result(self, job: str) -> Any:
+        """What ``job`` rendered, once the process has it; an error if it failed."""
+        done, failed = self.folder / job / _RESULT, self.folder / job / _FAILED
+        while not done.exists() and not failed.exists():
+            if self.proc.poll() is not None and not done.exists() and not failed.exists():
+                tail = self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
+                raise RuntimeError(f"the background renders stopped before {job}:\n{tail}")
+            time.sleep(0.1)
+        if failed.exists():
+            raise RuntimeError(f"rendering {job} failed:\n{failed.read_text(encoding='utf-8')}")
+        return pickle.loads(done.read_bytes())
+
+    def cancel(self) -> None:
+        """Stop the process and its workers (the session ended before it needed them)."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def start_background(demo_db: Path, folder: Path, jobs: list[str]) -> None:
+    """Start rendering ``jobs`` (names of :data:`JOBS`, in the order the session needs them)."""
+    _BACKGROUND.append(Background(demo_db, folder, jobs))
+
+
+def background(job: str, demo_db: Path, folder: Callable[[], Path]) -> Any:
+    """What ``job`` renders: from the session's background process, or from one started now
+    in ``folder()`` (for a fixture the collection did not see coming)."""
+    running = next((b for b in _BACKGROUND if job in b.jobs), None)
+    if running is None:
+        running = Background(demo_db, folder(), [job])
+        _BACKGROUND.append(running)
+    return running.result(job)
+
+
+def stop_background() -> None:
+    while _BACKGROUND:
+        _BACKGROUND.pop().cancel()
+
+
+def _render_all(demo_db: Path, folder: Path, jobs: list[str]) -> None:
+    """Render ``jobs`` one after the other, each result pickled once complete (a failure
+    leaves its traceback instead, and the next job still runs)."""
+    for job in jobs:
+        target = folder / job
+        target.mkdir()
+        module, name = JOBS[job].split(":")
+        try:
+            result = getattr(importlib.import_module(module), name)(demo_db, target)
+        except Exception:  # noqa: BLE001 - said to the test that needs it
+            (target / _FAILED).write_text(traceback.format_exc(), encoding="utf-8")
+            continue
+        partial = target / f"{_RESULT}.part"
+        partial.write_bytes(pickle.dumps(result))
+        os.replace(partial, target / _RESULT)
+
+
+if __name__ == "__main__":  # the background process
+    import published  # its classes by the names the session unpickles them with
+
+    published._render_all(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:])

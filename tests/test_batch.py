@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from published import first_team
+from published import BEFORE_THE_DATA, first_team
 
 from crmkit.errors import ParameterError, PresetError
 from crmkit.publish.batch import expand, load_preset, run_all, summary_table
@@ -69,19 +69,21 @@ def test_failing_report_is_isolated(tmp_path, notebooks, demo_db):
     assert "failed 2" in proc.stderr and "remaining 0" in proc.stderr
 
 
-def test_index_lists_every_report_newest_first(tmp_path, demo_db):
-    out = tmp_path / "out"
-    preset = _preset(tmp_path, "reports: [sales]\nperiods: ['2025-05', '2025-06']\nteams: [all]\n")
-    outcomes = run_all(preset, database=demo_db, output=out, notebooks=ROOT / "notebooks",
-                       workers=1, as_of="2025-07-01", progress=False)
-    assert [o.ok for o in outcomes] == [True, True]
+def test_index_lists_every_report_newest_first(monthly_pack):
+    """The session's monthly pack (tests/conftest.py): June 2025, then a period before the
+    data, of every report."""
+    out, outcomes = monthly_pack.output, monthly_pack.outcomes
+    assert outcomes and all(o.ok for o in outcomes)
     index = (out / "index.html").read_text()
-    assert index.index("2025-06/all/sales.html") < index.index("2025-05/all/sales.html")
+    for report in {o.job.report for o in outcomes}:
+        assert index.index(f"2025-06/all/{report}.html") < index.index(f"{BEFORE_THE_DATA}/all/{report}.html")
     june = json.loads((out / "2025-06" / "all" / "sales.json").read_text())
-    # headline KPI and its change are on the index
-    assert "Revenue" in index and "Win rate" in index
+    # headline KPI and its change are on the index, in the entry of the page
+    entry = index[index.index('href="2025-06/all/sales.html"'):]
+    entry = entry[:entry.index('class="ck-report-title"')]
+    assert "Revenue" in entry and "Win rate" in entry
     change = june["changes"]["revenue"]["change"]
-    assert f"{'+' if change >= 0 else '−'}{abs(100 * change):.1f}%" in index
+    assert f"{'+' if change >= 0 else '−'}{abs(100 * change):.1f}%" in entry
     assert "<script" not in index.lower() and "http" not in index
     assert "sales" in summary_table(outcomes)
 

@@ -16,8 +16,8 @@ from crmkit.publish import runner
 from crmkit.publish.kernel import report_modules, warm_up_modules
 from crmkit.reports import REPORTS
 
-COMMANDS = ["demo", "import", "run", "run-all", "new-report", "prepare-lab", "install-kernel", "index",
-            "load-postgres", "teams", "reports"]
+COMMANDS = ["demo", "import", "run", "run-all", "watch", "new-report", "prepare-lab", "install-kernel", "index",
+            "load-postgres", "export-parquet", "teams", "reports", "snapshot"]
 
 
 def _one_error_line(capsys: pytest.CaptureFixture[str], needle: str) -> None:
@@ -41,6 +41,9 @@ def test_every_command_has_a_handler():
         (["run", "sales", "--param", "novalue"], "NAME=VALUE"),
         (["run", "sales", "--database", "postgresql://u:p@h/db"], "CRMKIT_DATABASE_URL"),
         (["run-all", "params/monthly.yaml", "--workers", "0"], "--workers 0"),
+        (["watch", "params/monthly.yaml", "--every", "5x"], "--every"),
+        (["watch", "params/monthly.yaml", "--runs", "0"], "--runs 0"),
+        (["watch", "params/missing.yaml", "--runs", "1"], "missing.yaml"),
         (["new-report", "../evil"], "lower-case"),
         (["new-report", "sales"], "standard report"),
     ],

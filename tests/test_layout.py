@@ -22,13 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from databases import GHOST_TEAM, demo_copy
+from published import Pack
 
-from crmkit.publish.batch import run_all
 from crmkit.render import plotting
 
 ROOT = Path(__file__).resolve().parent.parent
-AS_OF = "2025-07-01"
 #: A4 less the page margins of the print stylesheet (210 mm - 2 x 12 mm), in CSS pixels.
 A4_WIDTH = round((210 - 24) / 25.4 * 96)
 WIDTHS = {"desktop": 1280, "phone": 390}
@@ -73,25 +71,12 @@ MEASURE = """(() => {
 # -- the pages ----------------------------------------------------------------------------
 
 
-def _preset(path: Path, periods: str, teams: str) -> Path:
-    path.write_text(f"reports: all\nperiods: {periods}\nteams: {teams}\ncompare_to: previous\n")
-    return path
-
-
 @pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory, demo_db: Path) -> tuple[Path, list[Any]]:
+def site(monthly_pack: Pack) -> tuple[Path, list[Any]]:
     """The published site and the outcome of every run: the monthly pack on a copy of the
     pinned demo with a team that has no records, then every report of a period before the
-    data (company-wide)."""
-    folder = tmp_path_factory.mktemp("layout")
-    db = demo_copy(demo_db, folder / "demo.duckdb", GHOST_TEAM)
-    out = folder / "output"
-    common = {"database": db, "output": out, "notebooks": ROOT / "notebooks", "workers": 2,
-              "progress": False}
-    outcomes = run_all(ROOT / "params" / "monthly.yaml", as_of=AS_OF, **common)
-    outcomes += run_all(_preset(folder / "before.yaml", "['2020-01']", "[all]"), as_of=AS_OF,
-                        **common)
-    return out, outcomes
+    data (company-wide): the session's pack (tests/conftest.py)."""
+    return monthly_pack.output, monthly_pack.outcomes
 
 
 def _pages(out: Path) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -11,8 +12,10 @@ from crmkit.parameters import resolve_team
 from crmkit.periods import (
     Period,
     PeriodError,
+    check_reportable,
     compare_period,
     default_as_of,
+    is_to_date,
     month_buckets,
     parse_as_of,
     parse_period,
@@ -137,6 +140,9 @@ def test_to_dict() -> None:
         "timezone": "Europe/Berlin",
         "start_utc": "2025-05-31T22:00:00",
         "end_utc": "2025-06-30T22:00:00",
+        "start_at": "2025-06-01T00:00:00+02:00",
+        "end_at": "2025-07-01T00:00:00+02:00",
+        "cut": None,
         "requested": None,
     }
 
@@ -547,7 +553,8 @@ def test_parse_error_message_format() -> None:
     assert str(err.value) == (
         "unknown period '2025-13': month must be 01..12. Valid forms: 2025-06, 2025-Q2, "
         "2025-H1, 2025, 2025-W23, 2025-06-01..2025-06-15, FY2025, FY2025-Q1, FY2025-H1, "
-        "this-month, last-month, this-quarter, last-quarter, ytd, last-7d, last-30d, last-90d"
+        "this-month, last-month, this-quarter, last-quarter, ytd, last-7d, last-30d, last-90d, "
+        "today, this-week, month-to-date, quarter-to-date, '2025-06 to date'"
     )
 
 
@@ -602,10 +609,11 @@ def test_parse_as_of(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_as_of(None) == D(2026, 11, 28)
     assert parse_as_of("") == D(2026, 11, 28)
     assert parse_as_of("today") == D(2026, 11, 28)
-    # an aware datetime is read in the company time zone: 23:30 UTC is the next day in Berlin
+    # an aware datetime is the local time in the company time zone: 23:30 UTC is 01:30 of the
+    # next day in Berlin; a naive one is local wall-clock time (both to the second)
     aware = datetime(2025, 6, 15, 23, 30, tzinfo=UTC)
-    assert parse_as_of(aware, "Europe/Berlin") == D(2025, 6, 16)
-    assert parse_as_of(datetime(2025, 6, 15, 23, 30)) == D(2025, 6, 15)
+    assert parse_as_of(aware, "Europe/Berlin") == datetime(2025, 6, 16, 1, 30)
+    assert parse_as_of(datetime(2025, 6, 15, 23, 30, 5, 999)) == datetime(2025, 6, 15, 23, 30, 5)
 
 
 @pytest.mark.parametrize(
@@ -616,6 +624,244 @@ def test_parse_as_of_rejects(bad: object) -> None:
         parse_as_of(bad)  # type: ignore[arg-type]
     msg = str(err.value)
     assert "\n" not in msg and repr(str(bad)) in msg
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2025-06-15T14:00", datetime(2025, 6, 15, 14, 0)),
+        ("2025-06-15T14:00:30", datetime(2025, 6, 15, 14, 0, 30)),
+        (" 2025-06-15 14:00 ", datetime(2025, 6, 15, 14, 0)),
+        ("2025-06-15T00:00", datetime(2025, 6, 15, 0, 0)),
+        ("2024-02-29T23:59:59", datetime(2024, 2, 29, 23, 59, 59)),
+    ],
+)
+def test_parse_as_of_local_time(text: str, expected: datetime) -> None:
+    as_of = parse_as_of(text, "Europe/Berlin")
+    assert as_of == expected and as_of.tzinfo is None  # type: ignore[attr-defined]
+    assert parse_as_of(as_of.isoformat()) == as_of  # what the batch passes on reads back
+
+
+@pytest.mark.parametrize(
+    "bad", ["2025-06-15T14:00Z", "2025-06-15T14:00:30z", "2025-06-15T14:00+02:00",
+            "2025-06-15T14:00-0500", "2025-06-15 14:00:00.5+01:00"],
+)
+def test_parse_as_of_refuses_an_offset(bad: str) -> None:
+    with pytest.raises(PeriodError) as err:
+        parse_as_of(bad, "Europe/Berlin")
+    msg = str(err.value)
+    assert "\n" not in msg and repr(bad) in msg
+    assert "local time in the company time zone (Europe/Berlin) without an offset or Z" in msg
+
+
+@pytest.mark.parametrize(
+    "bad", ["2025-06-15T24:00", "2025-06-15T14:60", "2025-06-31T10:00", "2025-06-15T14",
+            "2025-06-15T1400", "2025-06-15T14:00:00.250", "14:00", "now", "2025-06-15TT14:00"],
+)
+def test_parse_as_of_rejects_nonsense_times(bad: str) -> None:
+    with pytest.raises(PeriodError) as err:
+        parse_as_of(bad)
+    msg = str(err.value)
+    assert "\n" not in msg and repr(bad) in msg
+    assert "YYYY-MM-DD, a local time YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS" in msg
+
+
+def test_default_as_of_instant(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMKIT_AS_OF", "2026-11-28T09:15")
+    assert default_as_of() == datetime(2026, 11, 28, 9, 15)
+    assert parse_as_of(None, instant=True) == datetime(2026, 11, 28, 9, 15)
+    monkeypatch.setenv("CRMKIT_AS_OF", "2026-11-28T09:15+01:00")
+    with pytest.raises(PeriodError, match="CRMKIT_AS_OF.*without an offset"):
+        default_as_of()
+    monkeypatch.delenv("CRMKIT_AS_OF")
+    now = default_as_of("Asia/Tokyo", instant=True)
+    assert isinstance(now, datetime) and now.tzinfo is None and now.microsecond == 0
+    assert type(default_as_of("Asia/Tokyo")) is date  # whole-day periods keep today
+
+
+# --------------------------------------------------------------------------- to date
+
+NOON = datetime(2026, 11, 18, 14, 0)  # a Wednesday
+
+
+@pytest.mark.parametrize(
+    "text, label, kind, start, end, full_end",
+    [
+        ("today", "2026-11-18 to date", "range", D(2026, 11, 18), D(2026, 11, 19),
+         D(2026, 11, 19)),
+        ("this-week", "2026-W47 to date", "week", D(2026, 11, 16), D(2026, 11, 19),
+         D(2026, 11, 23)),
+        ("month-to-date", "2026-11 to date", "month", D(2026, 11, 1), D(2026, 11, 19),
+         D(2026, 12, 1)),
+        ("quarter-to-date", "2026-Q4 to date", "quarter", D(2026, 10, 1), D(2026, 11, 19),
+         D(2027, 1, 1)),
+    ],
+)
+def test_to_date_forms(text: str, label: str, kind: str, start: date, end: date,
+                       full_end: date) -> None:
+    p = parse_period(text, as_of=NOON)
+    assert span(p) == (label, kind, text, start, end)
+    assert (p.cut, p.full_end, p.last_day) == (NOON, full_end, D(2026, 11, 18))
+    assert (p.start_utc, p.end_utc) == (datetime.combine(start, datetime.min.time()), NOON)
+    assert p.days == (end - start).days and p.uncut.end == full_end
+    # the label reads back with the same as-of: the runner hands it to the notebook
+    assert parse_period(p.label, as_of=NOON.isoformat()) == replace(p, requested=None)
+
+
+def test_to_date_slug_is_stable_all_month() -> None:
+    slugs = {parse_period("month-to-date", as_of=at).slug
+             for at in (datetime(2025, 6, 1, 0, 0, 1), datetime(2025, 6, 15, 14, 0),
+                        D(2025, 6, 30), "2025-06-30T23:59:59")}
+    assert slugs == {"2025-06_to_date"}
+    assert parse_period("today", as_of=NOON).slug == "2026-11-18_to_date"
+    assert parse_period("this-week", as_of=NOON).slug == "2026-W47_to_date"
+
+
+def test_to_date_with_a_date_runs_to_the_end_of_that_day() -> None:
+    p = parse_period("month-to-date", as_of=D(2026, 11, 18), timezone="Europe/Berlin")
+    assert (p.label, p.start, p.end, p.cut) == ("2026-11 to date", D(2026, 11, 1),
+                                                D(2026, 11, 19), datetime(2026, 11, 19))
+    assert p.end_utc == datetime(2026, 11, 18, 23, 0)  # midnight in Berlin (UTC+1)
+    # a cut at midnight touches nothing of its day
+    q = parse_period("month-to-date", as_of="2026-11-18T00:00")
+    assert (q.end, q.last_day, q.days) == (D(2026, 11, 18), D(2026, 11, 17), 17)
+
+
+def test_quarter_to_date_follows_the_fiscal_calendar() -> None:
+    p = parse_period("quarter-to-date", as_of="2025-05-15T14:00", fiscal_year_start_month=4)
+    assert (p.label, p.kind, p.start, p.full_end) == ("FY2026-Q1 to date", "fiscal_quarter",
+                                                      D(2025, 4, 1), D(2025, 7, 1))
+    back = parse_period(p.label, as_of="2025-05-15T14:00", fiscal_year_start_month=4)
+    assert back.cut == p.cut and back.start == p.start
+
+
+@pytest.mark.parametrize(
+    "text, as_of, needle",
+    [
+        ("today", "2026-11-18T00:00", "is empty"),
+        ("month-to-date", "2026-11-01T00:00", "is empty"),
+        ("2026-11 to date", "2026-12-02T10:00", "is not inside 2026-11"),
+        ("2026-11 to date", "2026-11-01T00:00", "is not inside 2026-11"),
+        ("2026-11-01..2026-11-18 to date", "2026-11-18T10:00", "'to date' follows"),
+        ("2026-13 to date", "2026-11-18T10:00", "month must be 01..12"),
+        ("soon to date", "2026-11-18T10:00", "'to date' follows"),
+        ("2026-11 to date!", "2026-11-18T10:00", "not allowed"),
+        ("2026-11\tto date", "2026-11-18T10:00", "not allowed"),
+        ("month-to-date", "2026-11-18T14:00Z", "without an offset"),
+    ],
+)
+def test_to_date_errors(text: str, as_of: str, needle: str) -> None:
+    with pytest.raises(PeriodError) as err:
+        parse_period(text, as_of=as_of)
+    msg = str(err.value)
+    assert "\n" not in msg and needle in msg
+
+
+def test_to_date_default_as_of_is_now_or_the_pinned_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMKIT_AS_OF", "2026-11-18T09:30")
+    assert parse_period("today").cut == datetime(2026, 11, 18, 9, 30)
+    assert is_to_date(" Month-To-Date ") and is_to_date("2026-11 to date")
+    assert not is_to_date("this-month") and not is_to_date(2026)
+
+
+def test_cut_period_is_checked() -> None:
+    cut = datetime(2025, 6, 15, 14, 0)
+    ok = Period("2025-06 to date", "month", D(2025, 6, 1), D(2025, 6, 16), cut=cut)
+    assert ok.full_end == D(2025, 7, 1)
+    for bad in (
+        dict(cut=datetime(2025, 7, 1, 0, 1)),  # after the month
+        dict(cut=datetime(2025, 6, 1, 0, 0)),  # at its start: empty
+        dict(cut=cut.replace(tzinfo=UTC)),  # aware
+        dict(end=D(2025, 6, 17)),  # end does not follow the cut
+        dict(label="2025-06"),  # a cut period's label says so
+    ):
+        with pytest.raises(PeriodError):
+            replace(ok, **bad)
+
+
+@pytest.mark.parametrize(
+    "text, as_of, mode, label, start, cut",
+    [
+        # month-to-date on the 15th at 14:00: the previous month up to the 15th at 14:00
+        ("month-to-date", "2025-06-15T14:00", "previous", "2025-05 to date", D(2025, 5, 1),
+         datetime(2025, 5, 15, 14, 0)),
+        ("month-to-date", "2025-06-15T14:00", "year_ago", "2024-06 to date", D(2024, 6, 1),
+         datetime(2024, 6, 15, 14, 0)),
+        # 31 March: the elapsed part is longer than February, which is compared whole
+        ("month-to-date", "2025-03-31T14:00", "previous", "2025-02 to date", D(2025, 2, 1),
+         datetime(2025, 3, 1)),
+        ("month-to-date", "2024-03-30T10:00", "previous", "2024-02 to date", D(2024, 2, 1),
+         datetime(2024, 3, 1)),
+        ("month-to-date", "2024-03-29T10:00", "previous", "2024-02 to date", D(2024, 2, 1),
+         datetime(2024, 2, 29, 10, 0)),
+        ("today", "2025-06-15T14:00", "previous", "2025-06-14 to date", D(2025, 6, 14),
+         datetime(2025, 6, 14, 14, 0)),
+        ("today", "2024-02-29T09:00", "year_ago", "2023-02-28 to date", D(2023, 2, 28),
+         datetime(2023, 2, 28, 9, 0)),
+        # this-week on Wednesday 14:00: last week up to Wednesday 14:00
+        ("this-week", "2026-11-18T14:00", "previous", "2026-W46 to date", D(2026, 11, 9),
+         datetime(2026, 11, 11, 14, 0)),
+        ("this-week", "2026-01-01T08:00", "previous", "2025-W52 to date", D(2025, 12, 22),
+         datetime(2025, 12, 25, 8, 0)),
+        # quarter-to-date: 44 days and 14 hours into Q2, the same into Q1
+        ("quarter-to-date", "2025-05-15T14:00", "previous", "2025-Q1 to date", D(2025, 1, 1),
+         datetime(2025, 2, 14, 14, 0)),
+        ("quarter-to-date", "2025-05-15T14:00", "year_ago", "2024-Q2 to date", D(2024, 4, 1),
+         datetime(2024, 5, 15, 14, 0)),
+    ],
+)
+def test_compare_to_date_with_the_same_elapsed_part(
+    text: str, as_of: str, mode: str, label: str, start: date, cut: datetime
+) -> None:
+    c = compare_period(parse_period(text, as_of=as_of), mode)
+    assert c is not None
+    assert (c.label, c.start, c.cut, c.requested) == (label, start, cut, None)
+    assert compare_period(parse_period(text, as_of=as_of), "none") is None
+
+
+def test_to_date_buckets_carry_the_cut() -> None:
+    p = parse_period("month-to-date", as_of="2025-06-15T14:00")
+    assert labels(month_buckets(p)) == ["2025-06 to date"]
+    weeks = week_buckets(p)
+    assert labels(weeks) == ["2025-06-01..2025-06-01", "2025-W23", "2025-W24 to date"]
+    assert weeks[-1].end_utc == p.end_utc and weeks[-1].start == D(2025, 6, 9)
+    months = trend_months(p, 3)
+    assert labels(months) == ["2025-04", "2025-05", "2025-06 to date"]
+    assert months[-1].end_utc == p.end_utc  # the trend counts nothing after the cut
+    q = parse_period("quarter-to-date", as_of="2025-05-15T14:00")
+    assert labels(month_buckets(q)) == ["2025-04", "2025-05 to date"]
+    # a cut at midnight leaves whole days: the week ending there is whole
+    whole = parse_period("month-to-date", as_of=D(2025, 6, 15))
+    assert labels(week_buckets(whole))[-1] == "2025-W24"
+
+
+def test_cut_on_dst_change_days_in_berlin() -> None:
+    berlin = "Europe/Berlin"
+    # 30 March 2025: clocks jump from 02:00 to 03:00 (UTC+1 -> UTC+2)
+    spring = parse_period("today", as_of="2025-03-30T14:00", timezone=berlin)
+    assert (spring.start_utc, spring.end_utc) == (datetime(2025, 3, 29, 23), datetime(2025, 3, 30, 12))
+    assert spring.to_dict()["end_at"] == "2025-03-30T14:00:00+02:00"
+    yesterday = compare_period(spring, "previous")
+    assert yesterday is not None and yesterday.cut == datetime(2025, 3, 29, 14, 0)
+    assert (yesterday.start_utc, yesterday.end_utc) == (datetime(2025, 3, 28, 23),
+                                                        datetime(2025, 3, 29, 13))
+    # 26 October 2025: clocks fall back from 03:00 to 02:00 (UTC+2 -> UTC+1)
+    autumn = parse_period("month-to-date", as_of="2025-10-26T14:00", timezone=berlin)
+    assert (autumn.start_utc, autumn.end_utc) == (datetime(2025, 9, 30, 22), datetime(2025, 10, 26, 13))
+    before = compare_period(autumn, "previous")
+    assert before is not None and before.end_utc == datetime(2025, 9, 26, 12)
+    # a wall time the jump skips reads with the offset before it (fold=0): 02:30 -> 01:30 UTC
+    gap = parse_period("today", as_of="2025-03-30T02:30", timezone=berlin)
+    assert gap.end_utc == datetime(2025, 3, 30, 1, 30) and gap.end_utc > gap.start_utc
+
+
+def test_check_reportable_takes_an_instant() -> None:
+    p = parse_period("month-to-date", as_of="2025-06-15T14:00")
+    check_reportable(p, datetime(2025, 6, 15, 14, 0), D(2025, 6, 30))
+    with pytest.raises(PeriodError, match="as_of 1900-06-15 14:00:00 is out of range"):
+        check_reportable(p, datetime(1900, 6, 15, 14, 0))
+    with pytest.raises(PeriodError, match="starts after the data's last day"):
+        check_reportable(p, datetime(2025, 6, 15, 14, 0), D(2025, 5, 1))
 
 
 # --------------------------------------------------------------------------- buckets

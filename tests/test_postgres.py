@@ -29,6 +29,7 @@ from crmkit.errors import StoreError
 from crmkit.metrics import sales
 from crmkit.model import TABLES
 from crmkit.periods import parse_period
+from crmkit.publish import cache
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import available_reports
 from crmkit.publish.runner import run_report
@@ -377,3 +378,29 @@ def test_fingerprint_of_frames_matches_the_database(demo_db):
     assert Store.from_frames(changed).fingerprint() != expected
     for name, df in frames.items():
         assert df.equals(before[name]), f"{name} was mutated"
+
+
+def test_the_refresh_cache_sees_one_teams_change(pg_db, demo_db, tmp_path):
+    """PostgreSQL's stamp (storage ids and write counters) moves with a commit, and the
+    hashes per team say whose inputs changed: the company's and that team's deals only."""
+    teams = sorted(describe(Path(demo_db))[1])
+    mine, other = teams[0], teams[-1]
+    scopes = {"all", mine, other}
+    before = cache.data_state(pg_db, tmp_path, scopes, {"UTC"})
+    assert cache.data_state(pg_db, tmp_path, scopes, {"UTC"}) == before  # unchanged: reused
+    con = pg.connect(pg_db)
+    try:
+        con.execute(f'set search_path to "{pg_db.schema}"')
+        con.execute(
+            "insert into deals (deal_id, owner_id, created_at, status, amount, closed_at) "
+            "select 'cache-test', employee_id, TIMESTAMP '2025-06-02 09:00', 'won', 1000.0, "
+            f"TIMESTAMP '2025-06-20 15:00' from employees where team_id = '{mine}' limit 1")
+        con.execute("select pg_stat_force_next_flush()")
+        after = cache.data_state(pg_db, tmp_path, scopes, {"UTC"})
+    finally:
+        con.execute("delete from deals where deal_id = 'cache-test'")
+        con.close()
+    assert after.stamp != before.stamp
+    moved = {(team, table) for team in scopes for table in after.hashes[team]
+             if after.hashes[team][table] != before.hashes[team][table]}
+    assert moved == {("all", "deals"), (mine, "deals")}

@@ -18,11 +18,11 @@ from urllib.parse import unquote
 
 import nbformat
 import pytest
-from published import first_team
+from published import background, first_team, warm_kernel
 
 from crmkit.errors import PresetError
 from crmkit.metrics.definitions import METRICS
-from crmkit.publish.batch import run_all
+from crmkit.publish.batch import Outcome, run_all
 from crmkit.publish.export import html_exporter, to_html
 from crmkit.publish.presets import LOGO_MAX_BYTES, find_branding, load_branding
 from crmkit.publish.runner import run_report
@@ -439,18 +439,36 @@ def test_run_and_run_all_refuse_a_bad_branding_before_writing(tmp_path, demo_db)
 # -- published pages end to end -----------------------------------------------------------------
 
 
-def test_batch_pages_link_each_other_and_show_the_branding(tmp_path, demo_db):
-    """A batch links its pages both ways (the earlier period's page links the later one,
-    published after it); a single run links what is on disk; every link leads somewhere."""
+def render_branded(demo_db: Path, folder: Path) -> tuple[str, Path, list[Outcome]]:
+    """Sales of May and June 2025, company-wide and for the first team, published by one
+    batch (one worker: May is published before June) with a company name, an SVG logo
+    holding a script and an accent colour: (the team, the output folder, the outcomes).
+    A background render of the session (tests/published.py)."""
     team = first_team(demo_db)
-    out = tmp_path / "out"
-    branding_path = _branding_file(tmp_path / "conf", "company: Acme GmbH\nlogo: logo.svg\n"
+    out = folder / "out"
+    branding_path = _branding_file(folder / "conf", "company: Acme GmbH\nlogo: logo.svg\n"
                                    "accent: '#0b6e4f'\n", ("logo.svg", SVG_WITH_SCRIPT))
-    preset = tmp_path / "preset.yaml"
+    preset = folder / "preset.yaml"
     preset.write_text(f"reports: [sales]\nperiods: ['2025-05', '2025-06']\nteams: [all, {team}]\n")
     outcomes = run_all(preset, database=demo_db, output=out, notebooks=ROOT / "notebooks",
                        workers=1, as_of="2025-07-01", progress=False,
                        branding=load_branding(branding_path))
+    return team, out, outcomes
+
+
+@pytest.fixture(scope="module")
+def branded_site(tmp_path_factory, demo_db) -> tuple[str, Path, list[Outcome]]:
+    """:func:`render_branded`, rendered in the background while earlier tests run. Its
+    output is this module's to change."""
+    site: tuple[str, Path, list[Outcome]] = background(
+        "branded_site", demo_db, lambda: tmp_path_factory.mktemp("background"))
+    return site
+
+
+def test_batch_pages_link_each_other_and_show_the_branding(branded_site, demo_db):
+    """A batch links its pages both ways (the earlier period's page links the later one,
+    published after it); a single run links what is on disk; every link leads somewhere."""
+    team, out, outcomes = branded_site
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
     may = (out / "2025-05" / "all" / "sales.html").read_text(encoding="utf-8")
     assert "<title>Sales — All teams — 2025-05</title>" in may
@@ -462,7 +480,7 @@ def test_batch_pages_link_each_other_and_show_the_branding(tmp_path, demo_db):
         assert "Acme GmbH" in text and "--ck-accent:#0b6e4f" in text, page
         assert "<script" not in text.lower() and 'href="../../index.html"' in text, page
     single = run_report("sales", period="2025-04", team="all", database=demo_db, output=out,
-                        as_of="2025-07-01")
+                        as_of="2025-07-01", kernel=warm_kernel(demo_db))
     april = single.html.read_text(encoding="utf-8")
     assert 'href="../../2025-05/all/sales.html" rel="next"' in april and "Acme GmbH" not in april
     assert json.loads(single.json.read_text())["title"] == "Sales — All teams — 2025-04"

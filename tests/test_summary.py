@@ -55,10 +55,14 @@ def store(demo_db) -> Store:
 
 
 @pytest.fixture(scope="module")
-def pack(store) -> dict[tuple[str, str], dict[str, Any]]:
-    """Every report of the monthly preset (company-wide and every team)."""
-    return {(r, team): twin(r, store, team=team)
-            for team in ["all", *store.teams()] for r in reports.REPORTS}
+def pack(monthly_pack, store) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every report of the monthly preset (company-wide and every team): the JSON twins the
+    session's monthly pack published (tests/conftest.py), on the pinned demo with a team
+    without records."""
+    assert AS_OF == "2025-07-01"  # the as-of date of the pack, whose last month is PERIOD
+    twins = {key: documented(twin) for key, twin in monthly_pack.twins(PERIOD).items()}
+    assert {(r, team) for team in ["all", *store.teams()] for r in reports.REPORTS} < set(twins)
+    return twins
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -27,11 +28,8 @@ from crmkit.model import TABLES, empty_frame
 from crmkit.periods import parse_period
 from crmkit.reports import open_report
 from crmkit.reports.data import ReportData
-from crmkit.sources.imports import import_exports
 from crmkit.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
-OLIST = ROOT / "examples" / "olist"
 AS_OF = "2025-07-01"
 
 
@@ -334,13 +332,6 @@ def test_retention_is_within_0_and_1_and_equals_sql_for_every_team_and_month_of_
             assert sum(p[i] for t, p in teams.items() if t != "all") == teams["all"][i], (month, name)
 
 
-@pytest.fixture(scope="module")
-def olist_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("olist") / "olist.duckdb"
-    import_exports(OLIST, ROOT / "mappings" / "olist.yaml", path)
-    return path
-
-
 def test_retention_is_within_0_and_1_and_equals_sql_on_the_public_olist_data(olist_db):
     found = _retention_everywhere(olist_db)
     _check_retention(found)
@@ -382,26 +373,23 @@ TEAMLESS = {
 
 
 @pytest.fixture(scope="module")
-def everyone_and_teams(demo_db):
+def everyone_and_teams(monthly_pack):
     """Every report of June 2025 (the monthly preset's month at the pinned as-of date),
-    company-wide and for each team."""
-    store = Store.open(demo_db)
-    built = {}
-    try:
-        for period in ("2025-06",):
-            for report, spec in reports.REPORTS.items():
-                for team in ["all", *store.teams()]:
-                    ctx = open_report(report, period=period, team=team, as_of=AS_OF, store=store)
-                    built[period, report, team] = spec.build(ctx)
-        yield built, list(store.teams())
-    finally:
-        store.close()
+    company-wide and for each team: the JSON twins of the session's monthly pack
+    (tests/conftest.py), published from the pinned demo with a team without records."""
+    built = {("2025-06", report, team): twin
+             for (report, team), twin in monthly_pack.twins("2025-06").items()}
+    with duckdb.connect(str(monthly_pack.database), read_only=True) as con:
+        teams = sorted(t for (t,) in con.execute("select team_id from teams").fetchall())
+    assert {key for key in built} == {("2025-06", r, t) for r in reports.REPORTS
+                                      for t in ["all", *teams]}
+    return built, teams
 
 
-def _campaigns_without_team(company: ReportData) -> dict[str, float]:
+def _campaigns_without_team(company: dict[str, Any]) -> dict[str, float]:
     """The part of Marketing's additive figures from campaigns without a team, read from the
     company-wide campaign table (they count for the company only)."""
-    rows = company.breakdowns.campaign
+    rows = pd.DataFrame(company["breakdowns"]["campaign"])
     rows = rows[rows["campaign_id"].notna() & rows["team_id"].isna()]
     return {name: float(rows[name].sum()) for name in
             ("cost", "leads", "deals_won", "revenue", "acquired_customers")}
@@ -425,11 +413,11 @@ def test_team_figures_of_every_additive_metric_sum_to_the_company_figure(
     built, teams = everyone_and_teams
     company = built[period, report, "all"]
     outside = _campaigns_without_team(company) if report == "marketing" else {}
-    additive = [n for n in company.metrics if n in METRICS and METRICS[n].additive]
+    additive = [n for n in company["metrics"] if n in METRICS and METRICS[n].additive]
     assert additive, f"{report} has no additive metric"
     for name in additive:
-        parts = [built[period, report, team].metrics[name] or 0 for team in teams]
-        expected = (company.metrics[name] or 0) - outside.get(name, 0)
+        parts = [built[period, report, team]["metrics"][name] or 0 for team in teams]
+        expected = (company["metrics"][name] or 0) - outside.get(name, 0)
         assert sum(parts) == pytest.approx(expected, rel=1e-9, abs=1e-6), (name, parts)
-    nonzero = [n for n in additive if company.metrics[n]]
+    nonzero = [n for n in additive if company["metrics"][n]]
     assert len(nonzero) >= len(additive) // 2, "mostly zeros: the test would prove little"

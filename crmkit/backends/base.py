@@ -13,6 +13,33 @@ import narwhals as nw
 
 from crmkit.model import DataNote
 
+#: The crmkit-owned table of pipeline snapshots (docs/DATA_MODEL.md, "Tables crmkit
+#: keeps") under the name reports read it by (``ctx.tables["pipeline_snapshots"]``): one
+#: row per snapshot day and deal open at the instant it was taken. Not a canonical table:
+#: imports never fill it and the data fingerprint leaves it out.
+SNAPSHOTS = "pipeline_snapshots"
+
+#: Its columns and their logical types, in order.
+SNAPSHOT_COLUMNS: dict[str, str] = {
+    "snapshot_date": "date",
+    "taken_at": "timestamp",
+    "deal_id": "id",
+    "owner_id": "id",
+    "customer_id": "id",
+    "created_at": "timestamp",
+    "stage": "str",
+    "amount": "float",
+    "probability": "float",
+    "expected_close_at": "timestamp",
+}
+
+
+def no_snapshots_sql(types: Mapping[str, str]) -> str:
+    """A ``SELECT`` of no rows with the snapshot columns, typed with an engine's ``types``
+    (logical type -> SQL type): what a database without the table reads as."""
+    cols = ", ".join(f"CAST(NULL AS {types[kind]}) AS {name}" for name, kind in SNAPSHOT_COLUMNS.items())
+    return f"SELECT {cols} WHERE 1 = 0"
+
 
 def team_names(teams: nw.LazyFrame) -> dict[str, str]:
     """The teams table as ``team_id -> name``, sorted by name (the same on every engine:

@@ -2,7 +2,9 @@
 
 The file holds the twelve canonical tables in its ``main`` schema (canonical names, column
 order and types; required columns NOT NULL) and dataset metadata in a ``crmkit`` schema:
-``crmkit.settings`` (key, value) and ``crmkit.data_notes``.
+``crmkit.settings`` (key, value) and ``crmkit.data_notes``, beside crmkit's own
+``crmkit.pipeline_snapshots`` (:mod:`crmkit.backends.snapshots`), which a rebuild of the
+canonical tables keeps.
 
 Writing: :func:`write_database` validates a full set of frames and writes them;
 :class:`DatabaseWriter` builds a database chunk by chunk (for data that does not fit in
@@ -33,12 +35,13 @@ from typing import Any
 import duckdb
 import narwhals as nw
 import pandas as pd
+import pyarrow as pa
 
 from crmkit._files import replacing
 from crmkit.backends import DATA_LAST_DAY
 from crmkit.backends._sql import EVENT_COLUMNS, last_day_sql
 from crmkit.backends._sql import quote as _q
-from crmkit.backends.base import OpenDataset
+from crmkit.backends.base import SNAPSHOT_COLUMNS, SNAPSHOTS, OpenDataset, no_snapshots_sql
 from crmkit.backends.fingerprint import of_duckdb
 from crmkit.errors import StoreError
 from crmkit.model import (
@@ -77,6 +80,12 @@ DUCKDB_TYPES: dict[str, str] = {
 }
 
 _NOTE_COLUMNS = "table_name, column_name, rule, severity, count, examples"
+
+#: The crmkit-owned pipeline snapshots (:data:`crmkit.backends.base.SNAPSHOTS`), in the
+#: ``crmkit`` schema beside the settings; written by :mod:`crmkit.backends.snapshots`.
+SNAPSHOT_TABLE = f"crmkit.{SNAPSHOTS}"
+#: Snapshot columns that are never null (a deal's id, owner and creation are required).
+SNAPSHOT_NOT_NULL = ("snapshot_date", "taken_at", "deal_id", "owner_id", "created_at")
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -186,6 +195,11 @@ class DuckDBBackend(OpenDataset):
                 "import your data with crmkit (see README, 'Adding a data source')"
             )
         frames = {name: nw.from_native(self.connection.table(name)) for name in TABLES}
+        has_snapshots = _has_table(self.connection, "crmkit", SNAPSHOTS)
+        frames[SNAPSHOTS] = nw.from_native(
+            self.connection.table(SNAPSHOT_TABLE) if has_snapshots
+            else self.connection.sql(no_snapshots_sql(DUCKDB_TYPES))
+        )
         super().__init__(str(path), frames, read_settings(self.connection), read_notes(self.connection))
 
     def teams(self) -> dict[str, str]:
@@ -222,6 +236,60 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
         "CREATE TABLE crmkit.data_notes (table_name VARCHAR, column_name VARCHAR, "
         "rule VARCHAR, severity VARCHAR, count BIGINT, examples VARCHAR)"
     )
+    create_snapshot_table(con)
+
+
+def create_snapshot_table(con: duckdb.DuckDBPyConnection) -> None:
+    """The crmkit-owned pipeline snapshots table, unless it exists (``crmkit`` schema)."""
+    cols = ", ".join(
+        f"{_q(name)} {DUCKDB_TYPES[kind]}{' NOT NULL' if name in SNAPSHOT_NOT_NULL else ''}"
+        for name, kind in SNAPSHOT_COLUMNS.items()
+    )
+    con.execute("CREATE SCHEMA IF NOT EXISTS crmkit")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {SNAPSHOT_TABLE} ({cols})")
+
+
+def insert_snapshots(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+    """Append pipeline snapshot rows (a frame with the snapshot columns)."""
+    if len(frame) == 0:
+        return
+    view = f"_crmkit_snapshots_{uuid.uuid4().hex}"
+    # through Arrow: DuckDB scans it at half the cost of a pandas frame (demo builds)
+    con.register(view, pa.Table.from_pandas(frame[list(SNAPSHOT_COLUMNS)], preserve_index=False))
+    try:
+        select = ", ".join(f"CAST({_q(c)} AS {DUCKDB_TYPES[t]})" for c, t in SNAPSHOT_COLUMNS.items())
+        con.execute(f"INSERT INTO {SNAPSHOT_TABLE} SELECT {select} FROM {view}")
+    finally:
+        con.unregister(view)
+
+
+def carry_snapshots(con: duckdb.DuckDBPyConnection, previous: Path) -> None:
+    """Copy the pipeline snapshots of the database a new one replaces (an import rebuilds
+    the canonical tables; the history crmkit took of them stays). A file that is not a
+    readable crmkit database has none to give; one locked by a writer is an error, so that
+    no history is lost."""
+    if not previous.is_file():
+        return
+    target = str(previous).replace("'", "''")
+    try:
+        con.execute(f"ATTACH '{target}' AS crmkit_previous (READ_ONLY)")
+    except duckdb.Error as exc:
+        if "lock" in str(exc).lower():
+            raise StoreError(
+                f"cannot keep the pipeline snapshots of {previous}: another process is writing "
+                "to it; run again when it has finished"
+            ) from None
+        return
+    try:
+        found = con.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_catalog = 'crmkit_previous' "
+            "AND table_schema = 'crmkit' AND table_name = ?", [SNAPSHOTS]).fetchone()
+        if found:
+            cols = ", ".join(_q(c) for c in SNAPSHOT_COLUMNS)
+            con.execute(f"INSERT INTO {SNAPSHOT_TABLE} ({cols}) SELECT {cols} "
+                        f"FROM crmkit_previous.{SNAPSHOT_TABLE}")
+    finally:
+        con.execute("DETACH crmkit_previous")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
@@ -313,6 +381,7 @@ def write_database(
             if name in checked:
                 _insert(con, name, checked[name])
         _write_meta(con, all_settings, all_notes)
+        carry_snapshots(con, Path(path))
     return Path(path)
 
 
@@ -356,6 +425,7 @@ class DatabaseWriter:
         self._build: contextlib.ExitStack | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self.rows: dict[str, int] = dict.fromkeys(TABLES, 0)
+        self.snapshot_rows: int | None = None  # None: none appended, keep the old ones
 
     def __enter__(self) -> DatabaseWriter:
         self._build = contextlib.ExitStack()
@@ -400,9 +470,19 @@ class DatabaseWriter:
         _insert(self._con, table, df)
         self.rows[table] += len(df)
 
+    def append_snapshots(self, frame: pd.DataFrame) -> None:
+        """Append pipeline snapshot rows (the demo's history); a writer that appends any
+        keeps no snapshot of the database it replaces (:func:`carry_snapshots`)."""
+        if self._con is None:
+            raise RuntimeError("DatabaseWriter.append_snapshots() outside of its 'with' block")
+        insert_snapshots(self._con, frame)
+        self.snapshot_rows = (self.snapshot_rows or 0) + len(frame)
+
     def _finish(self, con: duckdb.DuckDBPyConnection) -> None:
         """The checks across chunks (keys, then foreign keys as notes), then the metadata
-        (a ``checked`` writer's caller checked both)."""
+        (a ``checked`` writer's caller checked both) and the pipeline snapshots kept."""
+        if self.snapshot_rows is None:
+            carry_snapshots(con, self.path)
         if self.checked:
             _write_meta(con, self.settings, self._given)
             return

@@ -1,13 +1,16 @@
-"""Where a canonical database is: a DuckDB file, or a PostgreSQL schema named by a URL.
+"""Where a canonical database is: a DuckDB file, a PostgreSQL schema named by a URL, or
+canonical tables that Apache Spark reads (a Parquet folder or a catalog database).
 
 Standard library only, so that the command line can find the database and start a report's
 kernel before it loads any data library. A :class:`Location` never shows its password:
-``str()`` and ``repr()`` print the URL without it.
+``str()`` and ``repr()`` print the URL without it; a :class:`SparkLocation` never shows a
+Spark Connect token.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode
@@ -15,10 +18,16 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 from crmkit.errors import StoreError
 
 __all__ = [
-    "DEFAULT_DATABASE", "ENV_URL", "Database", "Location", "find_database", "is_url", "looks_like_url",
+    "DEFAULT_DATABASE", "ENV_SPARK", "ENV_SPARK_SOURCE", "ENV_URL", "Database", "Location",
+    "SparkLocation", "find_database", "is_spark_source", "is_url", "looks_like_url",
 ]
 
 ENV_URL = "CRMKIT_DATABASE_URL"
+#: The Spark master URL (``local[2]``, ``spark://HOST:7077``, ``yarn``, ``k8s://...``,
+#: ``sc://HOST:15002`` for Spark Connect): set, it makes Spark read the data.
+ENV_SPARK = "CRMKIT_SPARK"
+#: Where Spark finds the canonical tables: ``parquet:PATH`` (or a bare path), ``catalog:DB``.
+ENV_SPARK_SOURCE = "CRMKIT_SPARK_SOURCE"
 SCHEMES = ("postgresql", "postgres")
 DEFAULT_SCHEMA = "public"
 
@@ -230,23 +239,173 @@ def _file(value: str, where: str) -> Path:
     return Path(value).expanduser().resolve()
 
 
-#: A canonical database: a DuckDB file, or a PostgreSQL schema (:class:`Location`).
-Database = Path | Location
+# -- Spark ------------------------------------------------------------------------------------
+
+#: A Spark master URL: local mode, a standalone cluster, YARN, Kubernetes, Spark Connect.
+_MASTER = re.compile(
+    r"local(\[(\d+|\*)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|yarn"
+    r"|spark://[\w.\-]+(:\d+)?(,[\w.\-]+(:\d+)?)*|k8s://https?://[^\s@]+"
+    r"|sc://[\w.\-\[\]:]+(/;[^\s]*)?",
+    re.ASCII,
+)
+#: A catalog database: ``db`` or ``catalog.db`` (identifiers of letters, digits, ``_``).
+_CATALOG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", re.ASCII)
+_SPARK_SOURCES = ("parquet:", "catalog:")
 
 
-def find_database(database: str | os.PathLike[str] | Location | None = None) -> Database:
-    """Where the canonical database is, first found of: the argument (a DuckDB file, or a
-    ``postgresql://`` URL given programmatically), ``$CRMKIT_DATABASE`` (a DuckDB file),
-    ``$CRMKIT_DATABASE_URL`` (PostgreSQL), ``data/demo.duckdb`` in the current directory
-    or one of its parents.
+def is_spark_source(value: object) -> bool:
+    """Whether ``value`` names data Spark reads: ``parquet:PATH`` or ``catalog:DB``."""
+    return isinstance(value, str) and value.strip().lower().startswith(_SPARK_SOURCES)
+
+
+def _redact_master(master: str) -> str:
+    """A master URL safe to show: a Spark Connect URL without its ``token`` (and any
+    user information), other URLs without user information."""
+    scheme, sep, rest = master.partition("://")
+    if not sep:
+        return master
+    address, semi, params = rest.partition("/;")
+    address = address.rsplit("@", 1)[-1]
+    kept = [p for p in params.split(";") if p and p.split("=", 1)[0].lower() != "token"]
+    tail = "/;" + ";".join(kept + (["token=***"] if "token=" in params.lower() else [])) if semi else ""
+    return f"{scheme}://{address}{tail}"
+
+
+@dataclass(frozen=True)
+class SparkLocation:
+    """Canonical tables read by Apache Spark: ``master`` is the Spark master URL, ``source``
+    where the tables are, ``parquet:PATH`` (a folder ``crmkit export-parquet`` wrote, on any
+    file system Spark reads: a local path, ``hdfs://``, ``s3a://``) or ``catalog:DB`` (tables
+    of a catalog database, e.g. a Hive metastore's).
+
+    ``str()`` and ``repr()`` never show a Spark Connect token; :meth:`environment` hands the
+    location on to a report's kernel.
+    """
+
+    master: str = field(repr=False)
+    source: str
+
+    def __post_init__(self) -> None:
+        master = self.master.strip()
+        if not _MASTER.fullmatch(master):
+            raise StoreError(
+                f"${ENV_SPARK} is not a Spark master URL: give local[2], spark://HOST:7077, yarn, "
+                "k8s://https://HOST:443 or sc://HOST:15002 (Spark Connect)"
+            )
+        object.__setattr__(self, "master", master)
+        object.__setattr__(self, "source", _spark_source(self.source))
+
+    @property
+    def kind(self) -> str:
+        """``parquet`` or ``catalog``."""
+        return self.source.split(":", 1)[0]
+
+    @property
+    def target(self) -> str:
+        """The Parquet folder (a path or a URI) or the catalog database."""
+        return self.source.split(":", 1)[1]
+
+    @property
+    def connect(self) -> bool:
+        """Whether the master is a Spark Connect server (``sc://``)."""
+        return self.master.startswith("sc://")
+
+    @property
+    def local(self) -> bool:
+        """Whether Spark runs in this process's own JVM on this machine (``local[...]``)."""
+        return self.master.startswith("local")
+
+    def environment(self) -> dict[str, str]:
+        """The variables that name this location in a report kernel's environment."""
+        return {ENV_SPARK: self.master, ENV_SPARK_SOURCE: self.source}
+
+    @property
+    def shown_master(self) -> str:
+        """The master URL without a Spark Connect token: safe to show."""
+        return _redact_master(self.master)
+
+    def redacted(self) -> str:
+        return f"{self.source} on Spark {self.shown_master}"
+
+    def __str__(self) -> str:
+        return self.redacted()
+
+    def __repr__(self) -> str:
+        return f"SparkLocation({self.redacted()!r})"
+
+
+def _spark_source(value: str) -> str:
+    """``parquet:PATH`` (a bare path counts as one; a local path made absolute) or
+    ``catalog:DB``, checked."""
+    text = value.strip()
+    kind, sep, rest = text.partition(":")
+    if kind.lower() == "catalog" and sep:
+        if not _CATALOG.fullmatch(rest):
+            raise StoreError(
+                "a Spark catalog source is catalog:DATABASE (or catalog:CATALOG.DATABASE), "
+                "letters, digits and _ only"
+            )
+        return f"catalog:{rest}"
+    path = rest if kind.lower() == "parquet" and sep else text
+    if not path:
+        raise StoreError(f"${ENV_SPARK_SOURCE} is empty: give parquet:PATH or catalog:DATABASE")
+    if any(ord(c) < 32 for c in path):
+        raise StoreError("the Parquet folder's name holds a control character: rename the folder")
+    if "://" not in path:  # a local folder; a URI (hdfs://, s3a://) is Spark's to resolve
+        path = str(Path(path).expanduser().resolve())
+    return f"parquet:{path}"
+
+
+def _master() -> str:
+    return os.environ.get(ENV_SPARK, "").strip()
+
+
+def spark_location(source: str) -> SparkLocation:
+    """``source`` (``parquet:PATH``, ``catalog:DB``) read by the Spark of ``$CRMKIT_SPARK``."""
+    if not _master():
+        raise StoreError(
+            f"{source.split(':', 1)[0]}: data is read by Apache Spark: set {ENV_SPARK} to a "
+            "master URL (local[2] on this machine, spark://HOST:7077, sc://HOST:15002)"
+        )
+    return SparkLocation(_master(), source)
+
+
+def spark_from_environment() -> SparkLocation | None:
+    """The Spark location of ``$CRMKIT_SPARK`` and ``$CRMKIT_SPARK_SOURCE``, if the first is
+    set (a one-line error when the second is not)."""
+    if not _master():
+        return None
+    where = os.environ.get(ENV_SPARK_SOURCE, "").strip()
+    if not where:
+        raise StoreError(
+            f"{ENV_SPARK} is set but not where the tables are: set {ENV_SPARK_SOURCE}=parquet:PATH "
+            "(a folder `crmkit export-parquet` wrote) or catalog:DATABASE, or pass --database parquet:PATH"
+        )
+    return SparkLocation(_master(), where)
+
+
+#: A canonical database: a DuckDB file, a PostgreSQL schema (:class:`Location`) or tables
+#: Spark reads (:class:`SparkLocation`).
+Database = Path | Location | SparkLocation
+
+
+def find_database(database: str | os.PathLike[str] | Location | SparkLocation | None = None) -> Database:
+    """Where the canonical database is, first found of: the argument (a DuckDB file,
+    ``parquet:PATH`` or ``catalog:DB`` for Spark, or a ``postgresql://`` URL given
+    programmatically), ``$CRMKIT_DATABASE`` (a DuckDB file), ``$CRMKIT_DATABASE_URL``
+    (PostgreSQL), ``$CRMKIT_SPARK`` with ``$CRMKIT_SPARK_SOURCE`` (Spark), ``data/demo.duckdb``
+    in the current directory or one of its parents.
 
     A PostgreSQL location prints without its password; a URL argument without one takes
-    the password of ``$CRMKIT_DATABASE_URL`` when that names the same database.
+    the password of ``$CRMKIT_DATABASE_URL`` when that names the same database. Data Spark
+    reads needs ``$CRMKIT_SPARK`` (the master URL), whichever way its source is given.
     """
-    if isinstance(database, Location):
-        return resolve_url(database)
+    if isinstance(database, Location | SparkLocation):
+        return resolve_url(database) if isinstance(database, Location) else database
     if database and is_url(str(database)):
         return resolve_url(str(database))
+    if database and is_spark_source(str(database)):
+        return spark_location(str(database))
     if database:
         return _file(str(database), "the database argument")
     env = os.environ.get("CRMKIT_DATABASE")
@@ -255,6 +414,9 @@ def find_database(database: str | os.PathLike[str] | Location | None = None) -> 
     location = from_environment()
     if location is not None:
         return location
+    spark = spark_from_environment()
+    if spark is not None:
+        return spark
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
         candidate = folder / DEFAULT_DATABASE

@@ -32,7 +32,8 @@ import narwhals as nw
 from crmkit.backends import DATA_LAST_DAY
 from crmkit.backends._sql import last_day_sql
 from crmkit.backends._sql import quote as _q
-from crmkit.backends.base import OpenDataset
+from crmkit.backends.base import SNAPSHOT_COLUMNS, SNAPSHOTS, OpenDataset, no_snapshots_sql
+from crmkit.backends.duckdb import SNAPSHOT_NOT_NULL, SNAPSHOT_TABLE
 from crmkit.backends.duckdb import connect as duck_connect
 from crmkit.backends.duckdb import read_notes as duck_notes
 from crmkit.backends.duckdb import read_settings as duck_settings
@@ -43,6 +44,9 @@ from crmkit.model import TABLES, DataNote, TableSpec, checked_settings
 
 SETTINGS_TABLE = "crmkit_settings"
 NOTES_TABLE = "crmkit_data_notes"
+#: crmkit's own pipeline snapshots (:mod:`crmkit.backends.snapshots`), kept by a load
+#: that brings none.
+SNAPSHOTS_TABLE = f"crmkit_{SNAPSHOTS}"
 
 #: Canonical logical types as PostgreSQL column types.
 PG_TYPES: dict[str, str] = {
@@ -177,6 +181,11 @@ class PostgresBackend(OpenDataset):
             notes = read_notes(self.connection, self.schema)
             self.ibis = _ibis_backend(self.connection)
             frames = {name: nw.from_native(self.ibis.table(name, database=self.schema)) for name in TABLES}
+            frames[SNAPSHOTS] = nw.from_native(
+                self.ibis.table(SNAPSHOTS_TABLE, database=self.schema)
+                if _exists(self.connection, self.schema, SNAPSHOTS_TABLE)
+                else self.ibis.sql(no_snapshots_sql(PG_TYPES))
+            )
         except BaseException:
             self.connection.close()
             raise
@@ -251,6 +260,7 @@ def load(
         with con.transaction(), tempfile.TemporaryDirectory(prefix="crmkit-load-") as tmp:
             rows = _replace_tables(source, con, loc, Path(tmp), say)
             _write_meta(con, loc.schema, settings, notes)
+            _copy_snapshots(source, con, loc.schema, Path(tmp))
             for name in TABLES:
                 con.execute(f"analyze {_q(loc.schema)}.{_q(name)}")
     except duckdb.Error as exc:
@@ -325,6 +335,38 @@ def _write_meta(con: Any, schema: str, settings: dict[str, str], notes: list[Dat
         )
 
 
+def create_snapshot_table(con: Any, schema: str) -> None:
+    """crmkit's pipeline snapshots table in ``schema``, unless it exists."""
+    cols = ", ".join(
+        f"{_q(name)} {PG_TYPES[kind]}{' not null' if name in SNAPSHOT_NOT_NULL else ''}"
+        for name, kind in SNAPSHOT_COLUMNS.items()
+    )
+    con.execute(
+        f"create table if not exists {_q(schema)}.{SNAPSHOTS_TABLE} ({cols}, "
+        f"constraint {_q(SNAPSHOTS_TABLE + '_pkey')} primary key (snapshot_date, deal_id))"
+    )
+    # reports pick a snapshot by the instant it describes
+    con.execute(f"create index if not exists {_q(SNAPSHOTS_TABLE + '_taken_at_idx')} "
+                f"on {_q(schema)}.{SNAPSHOTS_TABLE} (taken_at)")
+
+
+def _copy_snapshots(source: Any, con: Any, schema: str, tmp: Path) -> None:
+    """The DuckDB file's pipeline snapshots, replacing the schema's; a file without any
+    leaves the schema's history as it is."""
+    found = source.execute(
+        "select count(*) from information_schema.tables where table_schema = 'crmkit' "
+        "and table_name = ?", [SNAPSHOTS]).fetchone()
+    if not found or not found[0]:
+        return
+    [(n,)] = source.execute(f"select count(*) from {SNAPSHOT_TABLE}").fetchall()
+    if not n:
+        return
+    con.execute(f"drop table if exists {_q(schema)}.{SNAPSHOTS_TABLE}")
+    create_snapshot_table(con, schema)
+    _stream(source, con, SNAPSHOT_TABLE, f"{_q(schema)}.{SNAPSHOTS_TABLE}", list(SNAPSHOT_COLUMNS),
+            tmp / f"{SNAPSHOTS}.csv")
+
+
 def _check_replaceable(con: Any, loc: Location) -> None:
     """Refuse to replace tables that an earlier load did not create (a CRM's own tables
     that happen to share a canonical name)."""
@@ -340,27 +382,32 @@ def _check_replaceable(con: Any, loc: Location) -> None:
 
 def _copy(source: Any, con: Any, schema: str, name: str, tmp: Path) -> int:
     """Stream one table from DuckDB to PostgreSQL as CSV (DuckDB writes it, COPY reads it)."""
-    spec = TABLES[name]
-    cols = ", ".join(_q(c) for c in spec.column_names)
-    path = tmp / f"{name}.csv"
-    target = str(path).replace("'", "''")
+    _stream(source, con, f"main.{_q(name)}", f"{_q(schema)}.{_q(name)}", TABLES[name].column_names,
+            tmp / f"{name}.csv")
+    [(n,)] = source.execute(f"select count(*) from main.{_q(name)}").fetchall()
+    return int(n)
+
+
+def _stream(source: Any, con: Any, table: str, target: str, columns: list[str], path: Path) -> None:
+    """Copy DuckDB ``table`` into PostgreSQL ``target`` (both quoted already) through a CSV
+    file at ``path`` (removed afterwards)."""
+    cols = ", ".join(_q(c) for c in columns)
+    where = str(path).replace("'", "''")
     # Doubles are written in their shortest exact form and timestamps with microseconds, so
     # every value arrives unchanged; empty strings are quoted, NULLs are empty fields.
     source.execute(
-        f"copy (select {cols} from main.{_q(name)}) to '{target}' "
+        f"copy (select {cols} from {table}) to '{where}' "
         "(format csv, header false, quote '\"', force_quote *, "
         "timestampformat '%Y-%m-%d %H:%M:%S.%f', dateformat '%Y-%m-%d')"
     )
     with (
         con.cursor() as cur,
-        cur.copy(f"copy {_q(schema)}.{_q(name)} ({cols}) from stdin (format csv)") as copy,
+        cur.copy(f"copy {target} ({cols}) from stdin (format csv)") as copy,
         open(path, "rb") as fh,
     ):
         while chunk := fh.read(1 << 20):
             copy.write(chunk)
     path.unlink()
-    [(n,)] = source.execute(f"select count(*) from main.{_q(name)}").fetchall()
-    return int(n)
 
 
 def load_from_environment(

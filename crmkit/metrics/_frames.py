@@ -146,16 +146,27 @@ def bucket(col: str, buckets: Sequence[tuple[str, datetime, datetime]]) -> nw.Ex
     return expr
 
 
+def _whole_part(value: nw.Expr, divisor: int) -> nw.Expr:
+    """``value // divisor`` for a whole ``value >= 0`` (null stays null), as a float that
+    is a whole number, without a division: the multiple of ``divisor`` below ``value``
+    times ``1 / divisor`` is within a rounding error of the quotient, which rounding
+    removes. Spark expands every division into a guard against a zero divisor (a tree of
+    cases per division that it analyses on each query); remainders and products it keeps
+    as they are."""
+    return ((value - value % divisor) * (1.0 / divisor)).round(0)
+
+
 def _day_and_second(col: str) -> tuple[nw.Expr, nw.Expr]:
     """A timestamp as (days since 0001-01-01, seconds into the day), from date parts only.
 
     Every engine has date parts; not every one can take the seconds of a difference of
-    timestamps (narwhals' ibis adapter, used for PostgreSQL, cannot), so durations are
-    computed from these two numbers.
+    timestamps (narwhals' ibis adapter, used for PostgreSQL, and its Spark adapter cannot),
+    so durations are computed from these two numbers (whole numbers, so exact).
     """
     t = nw.col(col)
     y = t.dt.year() - 1
-    day = y * 365 + y // 4 - y // 100 + y // 400 + t.dt.ordinal_day()
+    leap_days = _whole_part(y, 4) - _whole_part(y, 100) + _whole_part(y, 400)
+    day = y * 365 + leap_days + t.dt.ordinal_day()
     second = t.dt.hour() * 3600 + t.dt.minute() * 60 + t.dt.second()
     return day, second + t.dt.microsecond() / 1_000_000.0
 

@@ -9,10 +9,11 @@ points, or relative) and whether team figures add up to the company figure.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from crmkit import stats
+from crmkit import i18n, stats
 from crmkit.errors import CrmkitError, ParameterError, shown
 
 __all__ = ["ADDITIVE_UNITS", "CATALOGUE", "METRICS", "UNITS", "Metric", "UnknownMetricError",
@@ -139,13 +140,74 @@ _SALES = (
     Metric("pipeline_velocity", "Pipeline velocity", "money_per_day",
            "Open deals × win rate × average deal size / mean sales cycle days: money per day."),
     Metric("forecast", "Forecast", "money",
-           "Period not yet over: revenue so far + Σ amount × probability of deals open now whose "
-           "expected_close_at is in the rest of the period. Past period: the forecast made at the period "
-           "start (Σ amount × probability of deals open then with expected_close_at in the period), using the"
-           " recorded probability and expected close date (the CRM keeps no history of them)."),
+           "Period not yet over (also a to-date period): revenue won up to the as-of instant + Σ amount × "
+           "probability of deals open at it whose expected_close_at falls before the period's natural end "
+           "(the month end for month-to-date). Past period: the forecast made at the period start (Σ amount "
+           "× probability of deals open then with expected_close_at in the period), from the probability and "
+           "expected close date recorded now; the forecast as it stood at past pipeline snapshots is in the "
+           "forecast accuracy table."),
     Metric("forecast_error", "Forecast error", "rate",
            "(forecast made at period start − actual revenue) / actual revenue, past periods only.",
            higher_is_better=False),
+)
+
+_MOVED = (
+    " A deal handed to another team between the snapshots leaves one team's pipeline as removed and "
+    "joins the other's as new, so team parts do not add up to the company's (the opening and closing "
+    "pipelines do).")
+
+_PIPELINE_HISTORY = (
+    Metric("pipeline_opening", "Opening pipeline", "money",
+           "Sum of amount of the deals open in the pipeline snapshot at (or last before) the period start, "
+           "or the first one in the period when none is older; its deals are counted beside it."),
+    Metric("pipeline_new", "New", "money",
+           "Deals in the closing snapshot that are not in the opening one (created in the period, or not "
+           "open at its start): their amount." + _MOVED,
+           additive=False),
+    Metric("pipeline_advanced", "Advanced", "money",
+           "Deals in both snapshots whose stage moved forward (stages ordered by their mean probability: "
+           "the data model gives no order): how many, and the change of their amount (a deal whose stage "
+           "moved carries its amount change here, not under Amount changes). Team figures do not add up to "
+           "the company's: see New.",
+           additive=False),
+    Metric("pipeline_slipped", "Slipped", "money",
+           "Deals in both snapshots whose stage moved back: how many, and the change of their amount. Team "
+           "figures do not add up to the company's: see New.",
+           additive=False),
+    Metric("pipeline_amount_changes", "Amount changes", "money",
+           "Deals in both snapshots at the same stage whose amount changed: how many, and the change of "
+           "their amount. Team figures do not add up to the company's: see New.",
+           additive=False),
+    Metric("pipeline_won", "Won", "money",
+           "Deals in the opening snapshot only, recorded won before the closing one was taken: the amount "
+           "they had in the opening snapshot, taken out of the pipeline. Team figures do not add up to the "
+           "company's: see New.",
+           additive=False),
+    Metric("pipeline_lost", "Lost", "money",
+           "Deals in the opening snapshot only, recorded lost before the closing one was taken: their "
+           "amount then, taken out. Team figures do not add up to the company's: see New.",
+           higher_is_better=False, additive=False),
+    Metric("pipeline_removed", "Removed", "money",
+           "Deals in the opening snapshot only that are neither won nor lost (deleted, reopened later, or "
+           "handed to another team): their amount then, taken out. Team figures do not add up to the "
+           "company's: see New.",
+           higher_is_better=False, additive=False),
+    Metric("pipeline_closing", "Closing pipeline", "money",
+           "Sum of amount of the deals open in the snapshot at (or last before) the period end. Opening + "
+           "new + advanced + slipped + amount changes − won − lost − removed = closing, exactly (amounts "
+           "added in cents; a deal without an amount counts as 0)."),
+    Metric("forecast_at_month_start", "Forecast at start", "money",
+           "For a past month with a pipeline snapshot taken in the 7 days before it began (the last one): "
+           "Σ amount × probability of the deals open in that snapshot whose expected_close_at falls in the "
+           "month, as they stood then (deals without a probability add nothing)."),
+    Metric("forecast_month_error", "Forecast − won", "money",
+           "Forecast at the month start − revenue won in the month (deals won with closed_at in it): "
+           "above 0, the forecast promised more than was won. Its relative error divides it by that "
+           "revenue."),
+    Metric("forecast_bias", "Forecast bias", "money",
+           "The mean of the monthly forecast errors over the months shown (at most the last 12 up to the "
+           "period): how far, and which way, the forecast at a month start usually misses. Said in words "
+           "against the mean revenue won (Σ error / Σ revenue)."),
 )
 
 _PERFORMANCE = (
@@ -370,6 +432,7 @@ _SATISFACTION = (
 #: report that shows a metric of another group, e.g. Marketing's ``deals_won``, uses it).
 CATALOGUE: dict[str, tuple[Metric, ...]] = {
     "Sales": _SALES,
+    "Sales: pipeline history": _PIPELINE_HISTORY,
     "Employee performance": _PERFORMANCE,
     "Customer activity": _ACTIVITY,
     "Marketing campaigns": _MARKETING,
@@ -386,8 +449,13 @@ class UnknownMetricError(CrmkitError, LookupError):
 
 def lookup(name: str, custom: dict[str, Metric] | None = None) -> Metric:
     """The definition of metric ``name``: a custom metric of the report run (``custom``),
-    else the catalogue's; a name found in neither raises an error that names the fix."""
+    else the catalogue's, its label and definition in the active locale (:mod:`crmkit.i18n`:
+    the English text is the message); a name found in neither raises an error that names
+    the fix."""
     m = (custom or {}).get(name) or METRICS.get(name)
+    if m is not None and i18n.active() != i18n.DEFAULT:
+        return dataclasses.replace(m, label=i18n.gettext(m.label),
+                                   definition=i18n.gettext(m.definition))
     if m is None:
         raise UnknownMetricError(
             f"metric {shown(name)} has no definition: a card shows a label, a unit and a "

@@ -147,7 +147,7 @@ def deals_by_employee(deals: Frame, period: Period) -> pd.DataFrame:
 
 
 def _quotas_in(quotas: Frame, period: Period) -> pd.DataFrame:
-    p_start, p_end = datetime.combine(period.start, time()), datetime.combine(period.end, time())
+    p_start, p_end = datetime.combine(period.start, time()), period.end_local
     return F.to_pandas(
         F.lazy(quotas)
         .with_columns(nw.col("period_start", "period_end").cast(nw.Datetime()))
@@ -167,11 +167,12 @@ def _targets(quotas: pd.DataFrame, period: Period) -> pd.DataFrame:
     if quotas.empty:
         return pd.DataFrame({"employee_id": pd.Series([], dtype=object),
                              "quota_target": pd.Series([], dtype=float)})
-    p_start, p_end = datetime.combine(period.start, time()), datetime.combine(period.end, time())
+    p_start, p_end = datetime.combine(period.start, time()), period.end_local
     start = pd.to_datetime(quotas["period_start"]).dt.normalize()
     end = pd.to_datetime(quotas["period_end"]).dt.normalize()
-    inside = (end.clip(upper=p_end) - start.clip(lower=p_start)).dt.days.clip(lower=0)
-    length = (end - start).dt.days
+    day = pd.Timedelta(days=1)  # a to-date period holds a fraction of its last day
+    inside = ((end.clip(upper=p_end) - start.clip(lower=p_start)) / day).clip(lower=0)
+    length = (end - start) / day
     share = (inside / length).where(length > 0, 0.0)
     target = (quotas["target_amount"].astype(float) * share).groupby(quotas["employee_id"]).sum()
     return target.rename("quota_target").rename_axis("employee_id").reset_index().astype(

@@ -192,10 +192,11 @@ def pipeline(deals: Frame, at: datetime) -> dict[str, Any]:
 def quota_target(quotas: Frame, period: Period) -> float | None:
     """Σ target × (days of the quota inside the period / days of the quota).
 
-    Quotas are half-open ``[period_start, period_end)`` in local calendar days. Returns
-    None when no quota overlaps the period (quota attainment is then N/A).
+    Quotas are half-open ``[period_start, period_end)`` in local calendar days; a to-date
+    period ends at its cut, so it holds a fraction of its last day. Returns None when no
+    quota overlaps the period (quota attainment is then N/A).
     """
-    p_start, p_end = datetime.combine(period.start, time()), datetime.combine(period.end, time())
+    p_start, p_end = datetime.combine(period.start, time()), period.end_local
     q = F.to_pandas(
         F.lazy(quotas)
         .filter((nw.col("period_start") < p_end) & (nw.col("period_end") > p_start))
@@ -205,8 +206,9 @@ def quota_target(quotas: Frame, period: Period) -> float | None:
         return None
     start = pd.to_datetime(q["period_start"]).dt.normalize()
     end = pd.to_datetime(q["period_end"]).dt.normalize()
-    inside = (end.clip(upper=p_end) - start.clip(lower=p_start)).dt.days.clip(lower=0)
-    length = (end - start).dt.days
+    day = pd.Timedelta(days=1)
+    inside = ((end.clip(upper=p_end) - start.clip(lower=p_start)) / day).clip(lower=0)
+    length = (end - start) / day
     share = (inside / length).where(length > 0, 0.0)
     return float((q["target_amount"].astype(float) * share).sum())
 
@@ -226,14 +228,18 @@ def pipeline_velocity(
 def forecast(deals: Frame, period: Period, as_of_end: datetime) -> dict[str, Any]:
     """Revenue forecast for the period (METRICS.md "forecast").
 
-    ``as_of_end`` is the instant the report is made at (the end of the as-of day). While
-    the period is not over: revenue so far plus the weighted open deals expected to close
-    in the rest of the period. Once it is over: the forecast made at the period start,
-    compared with the actual revenue (``forecast_error``).
+    ``as_of_end`` is the instant the report is made at (the end of the as-of day, or the
+    as-of instant). What is known then, ``now`` (the earlier of it and the period's end; a
+    to-date period's cut): while the whole unit is not over, revenue won from the period
+    start up to ``now`` plus the weighted deals open at ``now`` expected to close before
+    the unit's natural end (the month end for month-to-date). Once it is over: the
+    forecast made at the period start, compared with the actual revenue
+    (``forecast_error``).
     """
     lf = F.lazy(deals)
-    if as_of_end < period.end_utc:
-        now = max(as_of_end, period.start_utc)
+    now = max(min(as_of_end, period.end_utc), period.start_utc)
+    horizon = period.uncut.end_utc  # the natural end: the period's own unless it is cut
+    if now < horizon:
         so_far = (
             F.one_row(
                 lf.filter(
@@ -243,7 +249,7 @@ def forecast(deals: Frame, period: Period, as_of_end: datetime) -> dict[str, Any
             or 0.0
         )
         expected = F.one_row(
-            lf.filter(_open_at(now) & F.in_window("expected_close_at", now, period.end_utc)).select(
+            lf.filter(_open_at(now) & F.in_window("expected_close_at", now, horizon)).select(
                 w=(nw.col("amount") * nw.col("probability")).sum(), n=nw.len()
             )
         )

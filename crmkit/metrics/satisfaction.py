@@ -34,7 +34,6 @@ __all__ = [
     "nps_by_team",
     "nps_counts",
     "retention",
-    "retention_sentence",
     "score_distribution",
     "score_summary",
     "significance",
@@ -212,23 +211,6 @@ def retention(
         "retention_end_customers": e,
         "active_days": active_days,
     }
-
-
-def retention_sentence(parts: dict[str, Any]) -> str:
-    """The retention of :func:`retention` in words, with the same numbers as its card."""
-    s, r, e = (parts[k] for k in ("retention_start_customers", "retention_retained_customers",
-                                  "retention_end_customers"))
-    window = (f"(an activity or a won deal in the {parts['active_days']} days before the "
-              "instant)")
-    if not s:
-        return (f"No customer was active at the period start {window}: retention is N/A. "
-                f"{e:,} customer(s) were active at its end.")
-    return (
-        f"Retention = R / S: {r:,} of the {s:,} customers active at the period start {window} "
-        f"were still active at its end: {100 * r / s:.1f}%. Of the {e:,} customers active at "
-        f"the end, {e - r:,} were not active at the start (new customers, or back after a "
-        "pause): they do not count in the rate."
-    )
 
 
 # -- one period -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import multiprocessing.util
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,10 +26,12 @@ from typing import Any
 
 from crmkit._files import check_writable, sweep_output, write_atomic
 from crmkit.backends.engines import describe
-from crmkit.backends.location import Database, find_database
+from crmkit.backends.location import Database, SparkLocation, find_database
+from crmkit.backends.snapshots import snapshot_instant, take_snapshot
 from crmkit.errors import CrmkitError, OutputError, ParameterError, PresetError, ReportError
-from crmkit.parameters import resolve, usable_teams
-from crmkit.publish import deliver
+from crmkit.parameters import Parameters, resolve, usable_teams
+from crmkit.periods import AS_OF_ENV
+from crmkit.publish import cache, deliver
 from crmkit.publish.alerts import Alert, evaluate, write_alerts
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import (
@@ -40,7 +42,8 @@ from crmkit.publish.notebooks import (
 )
 from crmkit.publish.presets import Branding, Preset, load_preset
 from crmkit.publish.runner import run_report
-from crmkit.publish.site import Page, write_index
+from crmkit.publish.site import STATUS_FILE, Page, write_index
+from crmkit.store import FINGERPRINT_ENV
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,12 @@ class Job:
     as_of: str | None
     params: tuple[tuple[str, Any], ...] = ()
     slug: str = ""  # the period's folder
+    #: What the page is computed from besides the data (JSON): the resolved period and
+    #: comparison, the as-of instant while the period is not over, the own parameters, the
+    #: locale.
+    inputs: str = ""
+    #: The language and formats of the page (crmkit.i18n), resolved.
+    locale: str | None = None
 
     @property
     def label(self) -> str:
@@ -77,12 +86,22 @@ class Outcome:
     error: str | None = None
     cell: str = "-"
     notebook: str | None = None
+    #: ``fresh`` (its inputs had not changed: not rendered), ``rendered`` or ``failed``.
+    status: str = ""
+    #: Why it was rendered: ``new``, ``data: deals``, ``forced``...
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            self.status = "rendered" if self.ok else "failed"
 
 
 def expand(
-    preset: Preset, database: Database, notebooks: Path, as_of: str | None = None
+    preset: Preset, database: Database, notebooks: Path, as_of: str | None = None,
+    locale: str | None = None,
 ) -> list[Job]:
-    """The runs a preset asks for, every parameter validated before anything runs."""
+    """The runs a preset asks for, every parameter validated before anything runs; the
+    pages in ``locale``, else the preset's, else the dataset's."""
     settings, teams = describe(database)
     reports = _reports(preset, notebooks)
     own = _own_parameters(preset, reports, notebooks)
@@ -95,16 +114,31 @@ def expand(
                 r = resolve(
                     period=period, team=team, compare_to=preset.compare_to,
                     as_of=as_of or preset.as_of, timezone=preset.timezone,
-                    settings=settings, teams=teams,
+                    settings=settings, teams=teams, locale=locale or preset.locale,
                 )
-            except ValueError as exc:  # PeriodError, TeamError
+            except ValueError as exc:  # PeriodError, TeamError, ParameterError
                 raise PresetError(f"{preset.path}: {exc}") from None
             jobs += [
                 Job(report, r.period.label, r.team, r.compare_to, r.period.timezone,
-                    r.as_of.isoformat(), own.get(report, ()), r.period.slug)
+                    r.as_of.isoformat(), own.get(report, ()), r.period.slug,
+                    _inputs(r, own.get(report, ())), r.locale)
                 for report in reports
             ]
     return jobs
+
+
+def _inputs(r: Parameters, own: tuple[tuple[str, Any], ...]) -> str:
+    """A job's parameters as its page's cache key holds them (relative periods resolved;
+    the as-of instant only while the period is not over: a closed period's page does not
+    change with it)."""
+    as_of = r.as_of.date() if isinstance(r.as_of, datetime) else r.as_of
+    live = r.period.last_day >= as_of
+    return json.dumps({
+        "period": r.period.to_dict(), "compare_to": r.compare_to,
+        "comparison": r.comparison.to_dict() if r.comparison else None,
+        "as_of": r.as_of.isoformat() if live else None, "own": [list(p) for p in own],
+        "locale": r.locale,
+    }, sort_keys=True, default=str)
 
 
 def _reports(preset: Preset, notebooks: Path) -> list[str]:
@@ -145,25 +179,30 @@ _KERNEL: Kernel | None = None
 _SITE: dict[str, Any] = {}
 
 
-def _worker_init(database: str, notebooks: str, site: dict[str, Any] | None = None) -> None:
+def _worker_init(database: str, notebooks: str, site: dict[str, Any] | None = None,
+                 fingerprint: str | None = None) -> None:
     """Start this worker's warm kernel (shut down when the worker exits); keep the batch's
-    branding and pages."""
+    branding and pages; hand the data's fingerprint to the notebooks."""
     global _KERNEL
     _SITE.update(site or {})
+    if fingerprint:
+        os.environ[FINGERPRINT_ENV] = fingerprint
     with contextlib.suppress(Exception):
         _KERNEL = Kernel(find_database(database), Path(notebooks))
         multiprocessing.util.Finalize(None, _KERNEL.close, exitpriority=10)
 
 
-def _run_job(job: Job, database: str, notebooks: str, output: str, timeout: int) -> Outcome:
-    """Run one job in a worker; every failure becomes a failed :class:`Outcome`."""
+def _run_job(job: Job, database: str, notebooks: str, output: str, timeout: int,
+             key: str | None = None) -> Outcome:
+    """Run one job in a worker (its page published with its cache ``key``); every failure
+    becomes a failed :class:`Outcome`."""
     started = time.perf_counter()
     try:
         result = run_report(
             job.report, period=job.period, team=job.team, compare_to=job.compare_to,
             as_of=job.as_of, database=database, timezone=job.timezone, output=output,
             notebooks=notebooks, timeout=timeout, update_index=False, kernel=_KERNEL,
-            extra=dict(job.params), **_SITE,
+            extra=dict(job.params), cache_key=key, locale=job.locale, **_SITE,
         )
     except ReportError as exc:
         return Outcome(job, False, time.perf_counter() - started, error=exc.message,
@@ -190,46 +229,138 @@ def run_all(
     branding: Branding | None = None,
     dry_run: bool = False,
     deliveries: list[deliver.Delivery] | None = None,
+    force: bool = False,
+    heartbeat: Mapping[str, Any] | None = None,
+    locale: str | None = None,
 ) -> list[Outcome]:
     """Run every report of a preset; return one outcome per run (failures included), in
-    the preset's order. Every page shows ``branding`` and links the others of the batch.
-    Then the preset's alerts are evaluated (``output/alerts.json``, the index) and its
-    e-mails sent (``dry_run``: written to ``output/outbox/``), each appended to
-    ``deliveries``; ``output/status.json`` records the run."""
+    the preset's order. A page whose inputs have not changed since it was published is
+    kept (``fresh``, :mod:`crmkit.publish.cache`) unless ``force``. A live run (no as-of)
+    first records today's pipeline snapshot. Every page shows
+    ``branding`` and links the others of the batch. Then the preset's alerts are evaluated
+    (``output/alerts.json``, the index) and its e-mails sent (``dry_run``: written to
+    ``output/outbox/``), each appended to ``deliveries``; ``output/status.json`` records
+    the run (with the refresh loop's ``heartbeat``: its period and next run). The pages
+    are written in ``locale``, else the preset's ``locale``, else the dataset's."""
     preset = load_preset(preset_path)
     db = find_database(database)
     folder = find_notebooks(notebooks)
-    jobs = expand(preset, db, folder, as_of)
+    jobs = expand(preset, db, folder, as_of, locale)
     out_root = Path(output)
     try:
         check_writable(out_root)
     except OutputError as exc:  # every run would fail the same way: say so, run none
         return [Outcome(job, False, 0.0, error=str(exc)) for job in jobs]
     sweep_output(out_root)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    bar = _progress_bar(len(jobs), progress, stream or sys.stderr)
-    outcomes: list[Outcome] = []
+    stream = stream or sys.stderr
+    checked = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     site = {"branding": branding, "batch": frozenset(job.page for job in jobs),
             "alerts": tuple(preset.alerts)}
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init, initargs=(str(db), str(folder), site)) as pool:
-        futures: dict[Future[Outcome], Job] = {
-            pool.submit(_run_job, job, str(db), str(folder), str(out_root), preset.timeout): job
-            for job in jobs
-        }
-        for future in as_completed(futures):
-            outcomes.append(_outcome(future, futures[future]))
-            bar(outcomes[-1], outcomes)
+    if not (as_of or preset.as_of or os.environ.get(AS_OF_ENV)):  # a live run, not a replay
+        _snapshot(db, out_root, stream)
+    keys = _keys(jobs, db, out_root, folder, site, stream)
+    fresh, todo = _split(jobs, keys, out_root, force)
+    if progress:
+        print(f"crmkit: {len(jobs)} report(s): {len(fresh)} fresh, {len(todo)} to render", file=stream)
+    outcomes = fresh + _render(todo, keys, (db, folder, out_root), preset.timeout, workers,
+                               site, _progress_bar(len(todo), progress, stream))
     order = {job: i for i, job in enumerate(jobs)}
     outcomes = _refused_teams(preset, db) + sorted(outcomes, key=lambda o: order[o.job])
     pages = _published(out_root, outcomes)
     fired = _alerts(preset, out_root, pages)
-    outcomes += _index(out_root, branding)
+    outcomes += _index(out_root, branding, (checked, (heartbeat or {}).get("next_run")))
     sent = _deliver(preset, out_root, pages, fired, dry_run)
-    _status(out_root, preset, outcomes, sent, fired)
+    _status(out_root, preset, outcomes, sent, fired, {"checked_at": checked, "watch": heartbeat})
     if deliveries is not None:
         deliveries += sent
     return outcomes
+
+
+_Where = tuple[Database, Path, Path]  # the database, the notebooks, the output folder
+
+
+def _render(jobs: list[tuple[Job, str]], keys: dict[Job, dict[str, Any] | None], where: _Where,
+            timeout: int, workers: int | None, site: dict[str, Any],
+            bar: Callable[[Outcome, list[Outcome]], None]) -> list[Outcome]:
+    """Render ``jobs`` (each with why) in worker processes, each with a warm kernel; none
+    is started when nothing is to render."""
+    if not jobs:
+        return []
+    db, folder, out_root = where
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    outcomes: list[Outcome] = []
+    start = (str(db), str(folder), site, cache.known_fingerprint(db, out_root))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init, initargs=start) as pool:
+        futures: dict[Future[Outcome], tuple[Job, str]] = {
+            pool.submit(_run_job, job, str(db), str(folder), str(out_root), timeout,
+                        _key_text(keys.get(job))): (job, reason)
+            for job, reason in jobs
+        }
+        for future in as_completed(futures):
+            job, reason = futures[future]
+            outcomes.append(_outcome(future, job))
+            outcomes[-1].reason = reason
+            bar(outcomes[-1], outcomes)
+    return outcomes
+
+
+def _key_text(key: dict[str, Any] | None) -> str | None:
+    return None if key is None else json.dumps(key, sort_keys=True)
+
+
+def _snapshot(db: Database, out_root: Path, stream: Any) -> None:
+    """Record today's pipeline snapshot (:mod:`crmkit.backends.snapshots`) unless this
+    output already took it and the data has not changed since; a failure (another process
+    holds the database) is a warning: the pages are still rendered."""
+    if isinstance(db, SparkLocation):  # the snapshots are kept where the CRM data is written
+        return
+    try:
+        settings, _ = describe(db)
+        day, _, _ = snapshot_instant(None, settings.get("timezone") or "UTC")
+        if cache.snapshot_due(db, out_root, day.isoformat()):
+            taken = take_snapshot(db)
+            cache.snapshot_taken(db, out_root, taken.day.isoformat())
+    except (CrmkitError, OSError) as exc:
+        print(f"crmkit: warning: no pipeline snapshot today: {exc}", file=stream)
+
+
+def _keys(jobs: list[Job], db: Database, out_root: Path, folder: Path, site: dict[str, Any],
+          stream: Any) -> dict[Job, dict[str, Any] | None]:
+    """Every job's cache key; none (everything renders) when the data's state cannot be
+    read, with a one-line warning."""
+    branding, alerts = site["branding"], site["alerts"]
+    around = {"branding": branding.model_dump(mode="json") if branding else None,
+              "alerts": [a.model_dump(mode="json") for a in alerts],
+              "batch": sorted(page.href for page in site["batch"])}
+    try:
+        state = cache.data_state(db, out_root, {j.team for j in jobs},
+                                 {j.timezone or "UTC" for j in jobs})
+        return {job: cache.page_key(
+            report=job.report, team=job.team, timezone=job.timezone or "UTC",
+            parameters=json.loads(job.inputs or "{}"),
+            notebook=report_notebook(job.report, folder), site=around, state=state)
+            for job in jobs}
+    except Exception as exc:  # noqa: BLE001 - without a cache every page renders
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"crmkit: warning: cannot tell what changed, rendering every report: "
+              f"{type(exc).__name__}: {first}", file=stream)
+        return dict.fromkeys(jobs)
+
+
+def _split(jobs: list[Job], keys: dict[Job, dict[str, Any] | None], out_root: Path,
+           force: bool) -> tuple[list[Outcome], list[tuple[Job, str]]]:
+    """The fresh pages (as outcomes) and the jobs to render, each with why."""
+    fresh, todo = [], []
+    for job in jobs:
+        page = out_root / job.slug / job.team / f"{job.report}.html"
+        if force:
+            todo.append((job, "forced"))
+        elif cache.is_fresh(page, keys.get(job)):
+            fresh.append(Outcome(job, True, 0.0, html=str(page), status="fresh"))
+        else:
+            todo.append((job, cache.stale_inputs(page, keys.get(job))))
+    return fresh, todo
 
 
 def _published(out_root: Path, outcomes: list[Outcome]) -> list[tuple[dict[str, Any], str]]:
@@ -275,19 +406,26 @@ def _deliver(preset: Preset, out_root: Path, pages: list[tuple[dict[str, Any], s
 
 
 def _status(out_root: Path, preset: Preset, outcomes: list[Outcome],
-            sent: list[deliver.Delivery], fired: list[Alert]) -> None:
-    """``status.json``: how the last run of a preset went (reports, deliveries, alerts)."""
+            sent: list[deliver.Delivery], fired: list[Alert], extra: Mapping[str, Any]) -> None:
+    """``status.json``: how the last run of a preset went (reports, deliveries, alerts),
+    with ``extra`` (when the data was checked, the refresh loop's heartbeat)."""
     document = {
         "preset": str(preset.path), "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **{k: v for k, v in extra.items() if v is not None},
+        "result": "ok" if all(o.ok for o in outcomes) else "failed",
+        "counts": {"fresh": sum(o.status == "fresh" for o in outcomes),
+                   "rendered": sum(o.status == "rendered" for o in outcomes),
+                   "failed": sum(not o.ok for o in outcomes)},
         "reports": [{"report": o.job.report, "period": o.job.period, "team": o.job.team,
-                     "ok": o.ok, "seconds": round(o.seconds, 1), "error": o.error} for o in outcomes],
+                     "ok": o.ok, "status": o.status, "reason": o.reason,
+                     "seconds": round(o.seconds, 1), "error": o.error} for o in outcomes],
         "deliveries": [{"kind": d.kind, "what": d.what, "to": d.to, "subject": d.subject,
                         "status": d.status, "attempts": d.attempts, "error": d.error,
                         "file": d.file} for d in sent],
         "alerts": len(fired),
     }
     try:
-        write_atomic(out_root / "status.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        write_atomic(out_root / STATUS_FILE, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     except (CrmkitError, OSError) as exc:
         print(f"crmkit: warning: status.json not written: {exc}", file=sys.stderr)
 
@@ -302,11 +440,13 @@ def _refused_teams(preset: Preset, db: Database) -> list[Outcome]:
             for team, reason in bad.items()]
 
 
-def _index(out_root: Path, branding: Branding | None) -> list[Outcome]:
-    """Rebuild the index; a failure is an outcome of its own (row ``index``)."""
+def _index(out_root: Path, branding: Branding | None, refresh: tuple[str, str | None]
+           ) -> list[Outcome]:
+    """Rebuild the index (``refresh``: when the data was checked, the next check; said in
+    the index's language); a failure is an outcome of its own (row ``index``)."""
     started = time.perf_counter()
     try:
-        write_index(out_root, branding=branding)
+        write_index(out_root, branding=branding, refresh=refresh)
     except CrmkitError as exc:
         job = Job("index", "-", "-", "-", None, None)
         return [Outcome(job, False, time.perf_counter() - started, error=str(exc))]
@@ -324,7 +464,7 @@ def _outcome(future: Future[Outcome], job: Job) -> Outcome:
 def _progress_bar(total: int, enabled: bool, stream: Any) -> Callable[[Outcome, list[Outcome]], None]:
     """A progress bar (done, failed, remaining) that also prints each failure as it comes."""
     started = time.perf_counter()
-    if not enabled:
+    if not enabled or not total:
         return lambda _o, _all: None
     from tqdm import tqdm  # lazy: tqdm costs 0.1 s of CLI start-up
 
@@ -351,16 +491,23 @@ def summary_table(outcomes: Sequence[Outcome]) -> str:
     rows = [("report", "period", "team", "status", "seconds", "cell", "error")]
     for o in outcomes:
         rows.append((
-            o.job.report, o.job.period, o.job.team, "ok" if o.ok else "FAILED",
+            o.job.report, o.job.period, o.job.team,
+            "FAILED" if not o.ok else "fresh" if o.status == "fresh" else "ok",
             f"{o.seconds:.1f}", o.cell if not o.ok else "", (o.error or "")[:90],
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    ok = sum(o.ok for o in outcomes)
-    lines.append(f"{ok} ok, {len(outcomes) - ok} failed")
+    lines.append(counts_line(outcomes))
     return "\n".join(lines)
 
+
+
+def counts_line(outcomes: Sequence[Outcome]) -> str:
+    """``25 ok, 0 failed (20 fresh, 5 re-rendered)``."""
+    ok = sum(o.ok for o in outcomes)
+    fresh = sum(o.status == "fresh" for o in outcomes)
+    return f"{ok} ok, {len(outcomes) - ok} failed ({fresh} fresh, {ok - fresh} re-rendered)"
 
 
 def delivery_table(deliveries: Sequence[deliver.Delivery]) -> str:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_core.utils import run_sync
 
 from crmkit._files import write_atomic
-from crmkit.backends.location import ENV_URL, Database, Location
+from crmkit.backends.location import ENV_URL, Database, Location, SparkLocation
 from crmkit.errors import SetupError
 
 if TYPE_CHECKING:
@@ -103,7 +103,8 @@ class Kernel:
 
     def __init__(self, database: Database, cwd: Path, startup_timeout: int = 120,
                  reports: tuple[str, ...] | None = None) -> None:
-        self.database = database if isinstance(database, Location) else Path(database)
+        self.database: Database = (database if isinstance(database, Location | SparkLocation)
+                                   else Path(database))
         self.cwd, self.startup_timeout = Path(cwd), startup_timeout
         self.reports = reports  # the reports it warms up for (None: every one)
         self.km: Any = None
@@ -115,6 +116,10 @@ class Kernel:
         """The kernel's environment (the database location) and the modules it warms up
         beyond the reports'."""
         env = dict(os.environ)
+        if isinstance(self.database, SparkLocation):  # Spark's master and source, no file
+            env.pop("CRMKIT_DATABASE", None)
+            env.pop(ENV_URL, None)
+            return {**env, **self.database.environment()}, ()
         if isinstance(self.database, Location):
             env.pop("CRMKIT_DATABASE", None)
             env[ENV_URL] = self.database.url

@@ -21,7 +21,7 @@ from crmkit.parameters import check_own_parameter
 REPORT_ID = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 #: Parameters every report notebook declares; each has its own option on the command line.
-STANDARD = frozenset({"period", "team", "compare_to", "as_of", "database", "timezone"})
+STANDARD = frozenset({"period", "team", "compare_to", "as_of", "database", "timezone", "locale"})
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:+\- ]{0,64}$")
 

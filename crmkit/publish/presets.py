@@ -7,7 +7,9 @@ A preset::
     teams: [all, each]           # all = company-wide, each = every team, or team ids
     compare_to: previous         # previous | year_ago | none
     timezone: null               # null: the dataset's time zone
-    as_of: null                  # null: --as-of, else today
+    locale: null                 # null: the dataset's language (ru, en; --locale overrides)
+    as_of: null                  # null: --as-of, else today (now for to-date periods);
+                                 # a date 2025-06-15 or a local time 2025-06-15T14:00
     timeout: 600                 # seconds per cell
     params: {activity: {active_days: 60}}   # a report's own parameters
     deliver: {...}               # who gets which pages by e-mail (:class:`Deliver`)
@@ -34,6 +36,7 @@ import hashlib
 import json
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -51,6 +54,7 @@ from pydantic_core import PydanticCustomError
 
 from crmkit._yaml import Lines, YamlSyntaxError, first_problem, line_of, load
 from crmkit.errors import PresetError, one_line, shown
+from crmkit.i18n import check_locale
 from crmkit.metrics.definitions import METRICS
 
 
@@ -67,7 +71,11 @@ def _compare_to(value: Any) -> str:
 
 
 def _as_of(value: Any) -> str | None:
-    return str(value) if value else None  # YAML reads 2025-07-01 as a date
+    """The as-of text; YAML reads 2025-07-01 as a date and 2025-07-01T14:00:30 as a datetime
+    (with its offset, if any, which :func:`crmkit.periods.parse_as_of` then refuses)."""
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value) if value else None
 
 
 def _timeout(value: Any) -> int:
@@ -233,6 +241,11 @@ class AlertRule(Bound):
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def _locale(value: Any) -> str | None:
+    """A preset's ``locale``: null (the dataset's), or a language crmkit has."""
+    return None if value is None else check_locale(value, "locale")
+
+
 class Preset(BaseModel):
     """A preset file's settings, validated; :attr:`path` is the file it was read from."""
 
@@ -243,6 +256,7 @@ class Preset(BaseModel):
     teams: Values = ("all",)
     compare_to: Annotated[str, BeforeValidator(_compare_to)] = "previous"
     timezone: str | None = None
+    locale: Annotated[str | None, BeforeValidator(_locale)] = None
     as_of: Annotated[str | None, BeforeValidator(_as_of)] = None
     timeout: Annotated[int, BeforeValidator(_timeout)] = 600
     params: Annotated[dict[str, dict[str, Any]], BeforeValidator(_params)] = {}

@@ -28,6 +28,7 @@ from typing import Any
 
 import nbformat
 
+from crmkit import i18n
 from crmkit._files import (
     locked,
     publish_together,
@@ -42,6 +43,7 @@ from crmkit.backends.location import Database, find_database
 from crmkit.errors import OutputError, ReportError
 from crmkit.parameters import resolve
 from crmkit.publish.alerts import evaluate
+from crmkit.publish.cache import KEY_SUFFIX, sealed
 from crmkit.publish.export import extract_json, start_html_exporter, to_html
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import find_notebooks, report_notebook, report_parameters
@@ -98,6 +100,7 @@ def run_report(
     output: str | os.PathLike[str] = "output",
     notebooks: str | os.PathLike[str] | None = None,
     timeout: int = 600,
+    locale: str | None = None,
     progress: Callable[[str], None] | None = None,
     update_index: bool = True,
     kernel: Kernel | None = None,
@@ -106,6 +109,7 @@ def run_report(
     branding: Branding | None = None,
     batch: Iterable[Page] = (),
     alerts: Sequence[AlertRule] = (),
+    cache_key: str | None = None,
 ) -> RunResult:
     """Execute and publish one report. Raises a one-line error on bad input or failure.
 
@@ -114,28 +118,27 @@ def run_report(
     given kernel down as soon as the notebook has run (the command line starts the kernel
     of a single run itself, before it loads this module). ``extra`` sets a report's
     own parameters (e.g. ``{"active_days": 60}`` for activity), checked against the
-    notebook's parameters cell. The page shows ``branding`` and links the pages on disk and
-    the ``batch`` (the other pages the caller is about to publish); the ``alerts`` rules
-    that fire on the page are stated at its top.
-    """
+    notebook's parameters cell. The page is in ``locale`` (None: the dataset's), shows
+    ``branding`` and links the pages on disk and the ``batch`` (the other pages the caller
+    is about to publish); the ``alerts`` rules that fire on the page are stated at its top;
+    ``cache_key`` is published beside it."""
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     folder = find_notebooks(notebooks)
     source = report_notebook(report, folder)
     db = find_database(database)
     own_kernel = kernel is None if close_kernel is None else close_kernel
-    # A kernel of its own is started first: it boots and imports the report libraries (the
-    # longest part of a single run) while this process checks the parameters. Bad
-    # parameters shut it down again (and print one line: nothing is said before).
+    # A kernel of its own is started first: it boots and imports the report libraries while
+    # this process checks the parameters (bad ones shut it down again, saying one line).
     kernel = _kernel_for(kernel, db, folder, report)
     try:
-        choices = {"period": period, "team": team, "compare_to": compare_to, "as_of": as_of,
-                   "timezone": timezone}
+        choices = dict(period=period, team=team, compare_to=compare_to, as_of=as_of,
+                       timezone=timezone, locale=locale)
         run = _checked_run(report, source, db, Path(output), choices, extra or {})
         if isinstance(db, Path):  # a killed import's temporary database (and its .wal)
             sweep_temporaries(db.parent, target=db.name)
         site = {"branding": branding, "batch": frozenset(batch), "alerts": tuple(alerts)}
-        result = _execute_and_publish(run, kernel, timeout, say, site, close_kernel=own_kernel)
+        result = _execute_and_publish(run, kernel, timeout, say, site, close_kernel=own_kernel, key=cache_key)
     finally:
         if own_kernel:
             kernel.close()
@@ -172,7 +175,7 @@ def _checked_run(
 
 def _execute_and_publish(
     run: _Run, kernel: Kernel, timeout: int, say: Callable[[str], None], site: dict[str, Any],
-    *, close_kernel: bool,
+    *, close_kernel: bool, key: str | None = None,
 ) -> RunResult:
     """Execute the notebook in a temporary folder, export it and publish its three files."""
     exporter = start_html_exporter()  # compiles its templates while the notebook runs
@@ -190,12 +193,15 @@ def _execute_and_publish(
             f"the notebook published no {JSON_MIMETYPE} output "
             "(its last cell must call blocks.publish(data))",
         )
+    _translate_prose(nb, _page_locale(payload))
     say(f"{run.label}: converting to HTML")
     page = to_html(nb, exporter.result(), _chrome(run, payload, **site))
     result = RunResult(run.report, run.period, run.team, run.path(".html"), run.path(".json"),
                        run.path(".ipynb"), 0.0, payload.get("metrics", {}))
     files = {".ipynb": nbformat.writes(nb),
              ".json": json.dumps(payload, indent=2, ensure_ascii=False), ".html": page}
+    if key is not None:
+        files[KEY_SUFFIX] = sealed(key, files)
     with locked(run.out_dir):
         publish_together(run.out_dir, run.report, files)
         with contextlib.suppress(FileNotFoundError):
@@ -212,9 +218,24 @@ def _chrome(run: _Run, payload: dict[str, Any], branding: Branding | None,
     if not isinstance(name, str):
         name = page_title(title(run.report), team_label(run.team, run.team_names), run.period)
     href = (run.out_dir / f"{run.report}.html").relative_to(run.out_root).as_posix()
-    fired = [alert.text for alert in evaluate(alerts, [payload | {"_href": href}])]
-    return chrome(page, pages_on_disk(run.out_root) | batch, run.team_names, branding, name,
-                  alerts=fired)
+    with i18n.activated(_page_locale(payload)):  # the navigation in the page's language
+        fired = [alert.text for alert in evaluate(alerts, [payload | {"_href": href}])]
+        return chrome(page, pages_on_disk(run.out_root) | batch, run.team_names, branding,
+                      name, alerts=fired)
+
+
+def _translate_prose(nb: nbformat.NotebookNode, locale: str | None) -> None:
+    """The notebook's markdown cells (headings, short prose) in the page's language."""
+    with i18n.activated(locale):
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source = i18n.translate_markdown(cell.source)
+
+
+def _page_locale(payload: dict[str, Any]) -> str | None:
+    """The locale a page was written in, from its JSON twin (None: not a known one)."""
+    locale = payload.get("locale")
+    return locale if isinstance(locale, str) and locale in i18n.locales() else None
 
 
 def _execute(kernel: Kernel, run: _Run, executed: Path, timeout: int) -> nbformat.NotebookNode:

@@ -43,7 +43,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
-from crmkit import _html
+from crmkit import _html, i18n
 from crmkit._files import locked, report_files, sweep_output, write_atomic
 from crmkit.parameters import ALL_TEAMS
 from crmkit.publish.presets import Branding
@@ -53,13 +53,16 @@ from crmkit.verdict import Verdict, verdict
 
 #: The folders of the filter pages, beside the period folders (no period is named so).
 PERIODS, TEAMS = "periods", "teams"
-#: How the company-wide "team" is named (as the store names it).
-ALL_TEAMS_NAME = "All teams"
+#: How the company-wide "team" is named (as the store names it; a message of the catalogue).
+ALL_TEAMS_NAME = i18n.N_("All teams")
 #: Between the parts of a page's title: "Sales — Mid-Market — 2026-11".
 TITLE_SEPARATOR = " — "
 _DIGIT = re.compile(r"\d")
 #: The firing alerts of the last runs (written by :mod:`crmkit.publish.alerts`).
 ALERTS_FILE = "alerts.json"
+#: How the last preset run went (:mod:`crmkit.publish.batch`), and the refresh loop's
+#: heartbeat (:mod:`crmkit.publish.watch`).
+STATUS_FILE = "status.json"
 
 
 # -- pages and their places ---------------------------------------------------------------------
@@ -99,7 +102,9 @@ def team_page(team: str) -> str:
 
 def team_label(team: str, names: Mapping[str, str]) -> str:
     """A team's name for people: from ``names``, the company-wide one, else its id."""
-    return names.get(team) or (ALL_TEAMS_NAME if team == ALL_TEAMS else team)
+    if team == ALL_TEAMS and names.get(team) in (None, "", ALL_TEAMS_NAME):
+        return i18n.gettext(ALL_TEAMS_NAME)
+    return names.get(team) or team
 
 
 def page_title(report_title: str, team_name: str, period: str) -> str:
@@ -188,6 +193,7 @@ def chrome(page: Page, known: Iterable[Page], names: Mapping[str, str],
     values = {"nav": nav, "brand": branding, "css": CSS, "home": nav.index, "alerts": alerts}
     return {
         "title": page_name,
+        "lang": i18n.active(),
         "head": Markup(_html.render("site/page_head.html.j2", **values)),
         "top": Markup(_html.render("site/page_top.html.j2", **values)),
         "bottom": Markup(_html.render("site/page_bottom.html.j2", **values)),
@@ -334,7 +340,7 @@ def row(entry: dict[str, Any]) -> dict[str, Any]:
         "period": entry["period"].get("label", ""),
         "slug": slug,
         "first_day": entry["period"].get("start", ""),
-        "last_day": entry["period"].get("last_day", entry["period"].get("end", "")),
+        "last_day": _cut(entry["period"]) or entry["period"].get("last_day", entry["period"].get("end", "")),
         "comparison": _comparison_label(entry),
         "team": team,
         "team_name": str(entry.get("team_name") or team_label(team, {})),
@@ -343,6 +349,12 @@ def row(entry: dict[str, Any]) -> dict[str, Any]:
         "kpis": kpis(entry),
         "generated_at": str(entry.get("generated_at", "")),
     }
+
+
+def _cut(period: Mapping[str, Any]) -> str | None:
+    """A to-date period's as-of instant, ``2026-11-15 14:00`` (local); None otherwise."""
+    cut = period.get("cut")
+    return cut.replace("T", " ")[:16] if isinstance(cut, str) and cut else None
 
 
 def _comparison_label(entry: Mapping[str, Any]) -> str:
@@ -399,14 +411,34 @@ def _alerts(root: Path, entries: list[dict[str, Any]]) -> list[dict[str, str]]:
             if isinstance(a, dict) and isinstance(a.get("href"), str) and a["href"] in present]
 
 
+def refresh_line(checked_at: str, next_run: str | None = None) -> str:
+    """The index's freshness sentence: when the data was last checked, and the next check."""
+    line = i18n.gettext("Data checked {at}").format(at=checked_at)
+    if next_run:
+        return f"{line} · " + i18n.gettext("next check {at}").format(at=next_run)
+    return line
+
+
+def _last_check(root: Path) -> str | None:
+    """The freshness sentence of the last preset run recorded in ``status.json``."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        data = json.loads((root / STATUS_FILE).read_text(encoding="utf-8"))
+        watch = data.get("watch") if isinstance(data.get("watch"), dict) else {}
+        checked = data.get("finished_at")
+        if isinstance(checked, str):
+            nxt = watch.get("next_run")
+            return refresh_line(checked, nxt if isinstance(nxt, str) else None)
+    return None
+
+
 def render(entries: list[dict[str, Any]], *, branding: Branding | None = None,
            scope: Scope = None, filters: Mapping[str, list[Link]] | None = None,
-           alerts: list[dict[str, str]] | None = None) -> str:
+           alerts: list[dict[str, str]] | None = None, refresh: str | None = None) -> str:
     """An index page of ``entries`` (as :func:`collect` returns them): the whole site, or
     the ``scope`` of a filter page (``filters``: its links, from every entry); ``alerts``
     (firing alert rules: text and page) are listed at the top."""
     rows = [row(e) for e in entries]
-    heading = "Reports"
+    heading = i18n.gettext("Reports")
     if scope is not None and rows:
         heading = TITLE_SEPARATOR.join(
             (heading, rows[0]["period"] if scope[0] == PERIODS else rows[0]["team_name"]))
@@ -414,31 +446,55 @@ def render(entries: list[dict[str, Any]], *, branding: Branding | None = None,
         "site/index.html.j2", css=CSS, brand=branding, heading=heading, scope=scope,
         up="" if scope is None else "../", groups=_groups(rows), count=len(rows),
         filters=filters if filters is not None else _filters(rows, scope), alerts=alerts or [],
+        refresh=refresh,
     )
 
 
 def write_index(output: str | Path, skip: Skip | None = warn_skipped,
-                branding: Branding | None = None) -> Path:
+                branding: Branding | None = None,
+                refresh: str | tuple[str, str | None] | None = None) -> Path:
     """Rebuild ``output/index.html`` and the pages of every period and team from the
     reports present (under the output folder's lock); a twin it cannot show is left out and
-    named through ``skip``. What killed runs left in the folder is removed first."""
+    named through ``skip``. What killed runs left in the folder is removed first. The index
+    says when the data was last checked: ``refresh`` (:func:`refresh_line`, or its
+    arguments, said in the index's language), else what the last preset run recorded in
+    ``status.json``. The index is in the language of most pages it lists."""
     root = Path(output)
     target = root / "index.html"
     sweep_output(root)
     with locked(root):
         entries = collect(root, skip)
-        write_atomic(target, render(entries, branding=branding, alerts=_alerts(root, entries)))
-        rows = [row(e) for e in entries]
-        kept: dict[str, set[str]] = {PERIODS: set(), TEAMS: set()}
-        for kind, key in dict.fromkeys([(PERIODS, r["slug"]) for r in rows] +
-                                       [(TEAMS, r["team"]) for r in rows]):
-            part = [e for e, r in zip(entries, rows, strict=True)
-                    if (r["slug"] if kind == PERIODS else r["team"]) == key]
-            write_atomic(root / kind / f"{key}.html", render(
-                part, branding=branding, scope=(kind, key), filters=_filters(rows, (kind, key))))
-            kept[kind].add(f"{key}.html")
-        _remove_stale(root, kept)
+        with i18n.activated(index_locale(entries)):
+            _write_pages(root, entries, branding, refresh)
     return target
+
+
+def index_locale(entries: Sequence[Mapping[str, Any]]) -> str:
+    """The language of the index pages: that of most pages they list (their JSON twins
+    say which), English without any."""
+    known = i18n.locales()
+    found = [str(e["locale"]) for e in entries if e.get("locale") in known]
+    return max(dict.fromkeys(found), key=found.count) if found else i18n.DEFAULT
+
+
+def _write_pages(root: Path, entries: list[dict[str, Any]], branding: Branding | None,
+                 refresh: str | tuple[str, str | None] | None) -> None:
+    """Write the index and the page of every period and team present (under the lock)."""
+    if isinstance(refresh, tuple):
+        refresh = refresh_line(*refresh)
+    write_atomic(root / "index.html", render(entries, branding=branding,
+                                             alerts=_alerts(root, entries),
+                                             refresh=refresh or _last_check(root)))
+    rows = [row(e) for e in entries]
+    kept: dict[str, set[str]] = {PERIODS: set(), TEAMS: set()}
+    for kind, key in dict.fromkeys([(PERIODS, r["slug"]) for r in rows] +
+                                   [(TEAMS, r["team"]) for r in rows]):
+        part = [e for e, r in zip(entries, rows, strict=True)
+                if (r["slug"] if kind == PERIODS else r["team"]) == key]
+        write_atomic(root / kind / f"{key}.html", render(
+            part, branding=branding, scope=(kind, key), filters=_filters(rows, (kind, key))))
+        kept[kind].add(f"{key}.html")
+    _remove_stale(root, kept)
 
 
 def _remove_stale(root: Path, kept: Mapping[str, set[str]]) -> None:

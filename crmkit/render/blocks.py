@@ -23,6 +23,7 @@ from IPython.display import HTML, display
 from matplotlib.collections import PathCollection, QuadMesh
 from matplotlib.patches import Rectangle
 
+from crmkit.i18n import gettext as _
 from crmkit.metrics.definitions import lookup
 from crmkit.render.cards import card_specs, cards, empty_note, kpi_cards
 from crmkit.render.formatting import CSS, PALETTE, fmt
@@ -85,8 +86,8 @@ def chart(fig: Any, title: str, caption: str = "") -> HTML:
     without records) becomes a sentence instead, never empty axes."""
     if not shows_data(fig):
         plt.close(fig)
-        return text(f"{title}: nothing to chart, every value is 0 or missing for this period "
-                    "and team.")
+        return text(_("{title}: nothing to chart, every value is 0 or missing for this period "
+                      "and team.").format(title=title))
     buf = io.BytesIO()
     with plain_text():  # tick labels are made as the figure is drawn: plain text too
         fig.tight_layout()
@@ -144,20 +145,21 @@ def trend_chart(
     """A bar chart of one measure over time (e.g. ``sales.monthly_trend``); bars whose ``x``
     is in ``highlight`` are drawn darker."""
     if df.empty:
-        return text("Nothing to chart for this period.")
+        return text(_("Nothing to chart for this period."))
     fig, ax = figure()
     colours = [PALETTE["primary"] if v in highlight else PALETTE["secondary"] for v in df[x]]
     ax.bar(df[x].astype(str), df[y], color=colours)
-    label = y.replace("_", " ").capitalize()
+    label = _(y.replace("_", " ").capitalize())
     ax.set_ylabel(f"{label} ({currency})" if unit == "money" and currency else label)
-    ax.set_xlabel(x.replace("_", " ").capitalize())
+    ax.set_xlabel(_(x.replace("_", " ").capitalize()))
     if unit == "money":
         money_axis(ax)
     elif unit == "rate":
         percent_axis(ax)
     ax.tick_params(axis="x", rotation=45)
-    ax.set_title(title or f"{label} by {x}")
-    return chart(fig, title or f"{label} by {x}")
+    title = title or _("{label} by {x}").format(label=label, x=x)
+    ax.set_title(title)
+    return chart(fig, title)
 
 
 # -- the JSON twin --------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from typing import Any
 
 from IPython.display import HTML
 
+from crmkit import i18n
+from crmkit.i18n import gettext as _
 from crmkit.metrics.definitions import Metric, lookup
 from crmkit.render.formatting import fmt
 from crmkit.render.templating import html_block
@@ -53,9 +55,10 @@ def empty_note(ctx: ReportContext, cards: Sequence[Mapping[str, Any]]) -> str | 
     (none when the page header already says that the whole page is empty)."""
     if ctx.coverage.empty or any(card.get("value") not in (None, 0) for card in cards):
         return None
-    return (f"Nothing was recorded for these numbers for {ctx.team_name} in {ctx.period.label} "
-            f"({ctx.period.start} to {ctx.period.last_day}): counts are 0 and rates, averages "
-            "and times are N/A (—).")
+    return _("Nothing was recorded for these numbers for {team} in {period} ({first} to "
+             "{last}): counts are 0 and rates, averages and times are N/A (—).").format(
+        team=ctx.team_name, period=ctx.period.label, first=ctx.period.start,
+        last=ctx.period.last_day)
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def _card(card: Mapping[str, Any], currency: str) -> _Card:
             if interval is not None and interval.low is not None
             else None
         ),
-        n=None if n is None else (f"{n:,}" if n else "0 (no data)"),
+        n=None if n is None else (i18n.decimal(f"{n:,}") if n else _("0 (no data)")),
         small=small_sample(n),
         change=_change(card, m, currency) if "previous" in card else None,
     )
@@ -118,11 +121,11 @@ def _card(card: Mapping[str, Any], currency: str) -> _Card:
 
 def _no_change(value: Any, previous: Any, before_data: bool | None) -> str | None:
     if before_data:
-        return "no comparison: that period is before the data"
+        return _("no comparison: that period is before the data")
     if value == 0 and previous == 0:
-        return "0 in both periods"
+        return _("0 in both periods")
     if previous is None:
-        return "N/A in both periods" if value is None else "N/A in the comparison period"
+        return _("N/A in both periods") if value is None else _("N/A in the comparison period")
     return None
 
 

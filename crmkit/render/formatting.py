@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from crmkit import i18n
+from crmkit.i18n import gettext as _
 from crmkit.verdict import MINUS, signed
 
 #: Colours used by every report, so a metric looks the same everywhere.
@@ -33,7 +35,9 @@ CSS = (Path(__file__).with_name("page.css")).read_text(encoding="utf-8")
 # -- formatting ---------------------------------------------------------------------------
 #
 # Every negative number a page shows carries the true minus sign (U+2212), never a hyphen,
-# and a number that rounds to zero carries no sign at all ("0", "0.0%", never "-0").
+# and a number that rounds to zero carries no sign at all ("0", "0.0%", never "-0"). Digits
+# are grouped, and units named, in the active locale (crmkit.i18n): "1 234,5", "36,6 %",
+# "1,20 млн ₽" in Russian.
 
 #: Money scales, largest first: (from this size on, divide by, suffix, decimals).
 _MONEY_SCALES = ((1e6, 1e6, "M", 2), (1e4, 1e3, "k", 1), (0.0, 1.0, "", 0))
@@ -42,7 +46,7 @@ _MONEY_SCALES = ((1e6, 1e6, "M", 2), (1e4, 1e3, "k", 1), (0.0, 1.0, "", 0))
 def number(value: float, spec: str = ",.0f") -> str:
     """``value`` formatted by ``spec`` with a true minus, and unsigned when it rounds to 0:
     ``number(-1234.5)`` → '−1,234' (U+2212), ``number(-0.04, ".1f")`` → '0.0'."""
-    text = format(abs(value), spec)
+    text = i18n.decimal(format(abs(value), spec))
     if value < 0 and any(ch in "123456789" for ch in text):
         return MINUS + text
     return text
@@ -62,7 +66,7 @@ def scaled(value: float, scale: tuple[float, str, int]) -> str:
     divide, suffix, decimals = scale
     if value == 0:
         return "0"
-    return number(value / divide, f",.{decimals}f") + suffix
+    return number(value / divide, f",.{decimals}f") + i18n.compact_suffix(suffix)
 
 
 def fmt(value: Any, unit: str = "count", currency: str = "") -> str:
@@ -70,22 +74,33 @@ def fmt(value: Any, unit: str = "count", currency: str = "") -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "—"
     if unit in ("money", "money_per_day"):
-        suffix = f" {currency}" if currency else ""
-        return f"{compact(value)}{suffix}" + ("/day" if unit == "money_per_day" else "")
+        suffix = f" {i18n.currency_symbol(currency)}" if currency else ""
+        return f"{compact(value)}{suffix}" + (_("/day") if unit == "money_per_day" else "")
     if unit == "rate":
-        return number(100 * value, ".1f") + "%"
+        return number(100 * value, ".1f") + i18n.percent_sign()
     spec, suffix = _UNITS.get(unit, (",.2f", ""))
-    return number(round(value) if unit == "count" else value, spec) + suffix
+    return number(round(value) if unit == "count" else value, spec) + _(suffix)
 
 
 #: Unit → (format spec, suffix) of the units that are a plain number and a suffix.
-_UNITS = {"count": (",.0f", ""), "days": (",.1f", " d"), "minutes": (",.0f", " min"),
-          "hours": (",.1f", " h"), "score": (".1f", "")}
+_UNITS = {"count": (",.0f", ""), "days": (",.1f", i18n.N_(" d")),
+          "minutes": (",.0f", i18n.N_(" min")), "hours": (",.1f", i18n.N_(" h")),
+          "score": (".1f", "")}
 
 
 def compact(value: float) -> str:
     """A money amount in few characters: 950, 9,999, 12.3k, 1.20M, −4.5k (cards, axes)."""
     return scaled(value, money_scale([value]))
+
+
+def count_share(n: int, share: float | None) -> str:
+    """A count and its share, as bar labels show them: '1,234 (36%)'."""
+    return f"{number(n)} ({number(100 * (share or 0), '.0f')}{i18n.percent_sign()})"
+
+
+def share(value: float | None) -> str:
+    """A share in whole percent, as bar labels show it: '36%' ('0%' for none)."""
+    return number(100 * (value or 0), ".0f") + i18n.percent_sign()
 
 
 def fmt_change(change: float | None) -> str:

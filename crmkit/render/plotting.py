@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from matplotlib.typing import RcKeyType
 
+from crmkit import i18n
 from crmkit.render.formatting import SERIES, compact, number
 
 matplotlib.use("Agg")
@@ -138,5 +139,12 @@ def money_axis(ax: Any, axis: str = "y") -> None:
 
 
 def percent_axis(ax: Any, axis: str = "y") -> None:
-    """Ticks of a rate axis (0..1) in percent."""
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter(1.0))
+    """Ticks of a rate axis (0..1) in percent (the active locale's digits and sign)."""
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(LocalPercent(1.0))
+
+
+class LocalPercent(PercentFormatter):
+    """matplotlib's percent ticks in the active locale: "12.5%"; "12,5 %" in Russian."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return i18n.decimal(super().__call__(x, pos)).replace("%", i18n.percent_sign())

@@ -26,6 +26,9 @@ from urllib.parse import quote
 import pandas as pd
 from IPython.display import HTML
 
+from crmkit import i18n
+from crmkit.i18n import gettext as _
+from crmkit.i18n import ngettext
 from crmkit.render.formatting import fmt, money_scale, number, scaled
 from crmkit.render.labels import column_label, label
 from crmkit.render.templating import html_block
@@ -135,7 +138,7 @@ def csv_download(frame: pd.DataFrame, name: str | None = None) -> Download:
     spreadsheet shows it instead of running it as a formula."""
     safe = pd.DataFrame({
         i: values if pd.api.types.is_numeric_dtype(values) else values.map(_defuse)
-        for i, (_, values) in enumerate(frame.items())
+        for i, (_name, values) in enumerate(frame.items())
     }, index=frame.index)
     safe.columns = [_defuse(column_label(str(c))) for c in frame.columns]
     text = "\ufeff" + safe.to_csv(index=False, lineterminator="\r\n")
@@ -157,10 +160,11 @@ def _heading(column: str, labels: Mapping[str, str], unit: str | None, currency:
         text = column_label(labels[column])
     else:
         text = column_label(column.removesuffix("_id") if named else column)
-    text = text[:1].upper() + text[1:]
+    text = _(text[:1].upper() + text[1:])
     if unit in _MONEY and currency:
-        return f"{text} ({currency}{'/day' if unit == 'money_per_day' else ''})"
-    return f"{text} (per day)" if unit == "money_per_day" else text
+        per_day = _("/day") if unit == "money_per_day" else ""
+        return f"{text} ({i18n.currency_symbol(currency)}{per_day})"
+    return f"{text} ({_('per day')})" if unit == "money_per_day" else text
 
 
 def _missing(value: Any) -> bool:
@@ -192,23 +196,29 @@ def _plain_cell(value: Any, verbatim: bool, wrap: bool) -> Cell:
     in words unless it is free text; ``wrap``: a column of long texts, which wraps (class
     ``t``) where other cells keep to one line."""
     if isinstance(value, bool):
-        return Cell("yes" if value else "no")
+        return Cell(_("yes") if value else _("no"))
     if isinstance(value, numbers.Integral):
         return Cell(fmt(value, "count"), css_class="n")
     if isinstance(value, numbers.Real):
         return Cell(number(float(value), ",.2f"), css_class="n")
-    return Cell(str(value) if verbatim else _words(value), css_class="t" if wrap else None)
+    text = (_(str(value)) if _is_placeholder(value) else str(value)) if verbatim else _words(value)
+    return Cell(text, css_class="t" if wrap else None)
+
+
+def _is_placeholder(value: Any) -> bool:
+    """A row that stands for no one ("(no employee)"): words of the catalogue, not a name."""
+    return isinstance(value, str) and value.startswith("(") and value.endswith(")")
 
 
 def _words(value: Any) -> str:
     """A text value as a person reads it: an identifier in words
     (:func:`~crmkit.render.labels.label`: ``at_risk`` → "At risk"), and a phrase of lower
     case words capitalised like one ("at risk" → "At risk", "can't lose" → "Can't lose"), so
-    the values of a column read alike; any other text as it is."""
+    the values of a column read alike, in the active locale; any other text as it is."""
     text = label(value)
     if text == str(value) and _PHRASE.fullmatch(text):
-        return text[0].upper() + text[1:]
-    return text
+        text = text[0].upper() + text[1:]
+    return _(text)  # a value the catalogue has (a placeholder: "(no employee)") in words
 
 
 def _flag_small(cell: Cell, n: Any) -> Cell:
@@ -216,8 +226,8 @@ def _flag_small(cell: Cell, n: Any) -> Cell:
     size = int(float(n)) if isinstance(n, numbers.Real) and not _missing(n) else None
     if not small_sample(size):
         return cell
-    return Cell(cell.text, cell.css_class, cell.style, f"n = {size}: fewer than 30, read with care",
-                "small sample")
+    return Cell(cell.text, cell.css_class, cell.style,
+                _("n = {n}: fewer than 30, read with care").format(n=size), _("small sample"))
 
 
 # -- the CSV download -----------------------------------------------------------------------
@@ -234,7 +244,7 @@ def _csv_frame(df: pd.DataFrame, labels: Mapping[str, str], units: Mapping[str, 
             columns[column_label(c)] = df[c]
         heading = _heading(c, labels, unit, currency, c in names)
         values = df[c].map(lambda v, m=names[c]: m.get(v, v)) if c in names else df[c]
-        columns[f"{heading} (fraction)" if unit == "rate" else heading] = values
+        columns[f"{heading} ({_('fraction')})" if unit == "rate" else heading] = values
     return pd.DataFrame(columns)
 
 
@@ -261,7 +271,11 @@ def _more(hidden: int, download: Download | None) -> str:
     """The sentence under a long table: how many more rows there are, and where."""
     if not hidden:
         return ""
-    rows = "1 more row is" if hidden == 1 else f"{hidden:,} more rows are"
+    count = i18n.decimal(f"{hidden:,}")
     if download is None:
-        return f"{rows} not shown."
-    return f"{rows} in the CSV download (all {download.rows:,} rows)."
+        return ngettext("1 more row is not shown.", "{n} more rows are not shown.",
+                        hidden).format(n=count)
+    total = i18n.decimal(f"{download.rows:,}")
+    return ngettext("1 more row is in the CSV download (all {total} rows).",
+                    "{n} more rows are in the CSV download (all {total} rows).",
+                    hidden).format(n=count, total=total)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 from datetime import date
 
+from crmkit import i18n
 from crmkit._docstrings import doc
+from crmkit.i18n import gettext as _
 from crmkit.parameters import ALL_TEAMS, resolve
 from crmkit.reports import activity, marketing, performance, sales, satisfaction
 from crmkit.reports.context import ReportContext
@@ -30,9 +32,10 @@ REPORTS: dict[str, ReportSpec] = {
 
 
 def title(report: str) -> str:
-    """A report's title: its spec's, or the id in words for a custom report."""
+    """A report's title in the active locale: its spec's, or the id in words for a custom
+    report."""
     spec = REPORTS.get(report)
-    return spec.title if spec else report.replace("_", " ").title()
+    return _(spec.title) if spec else report.replace("_", " ").title()
 
 
 def open_report(
@@ -45,9 +48,13 @@ def open_report(
     database: str | os.PathLike[str] | None = None,
     timezone: str | None = None,
     store: Store | None = None,
+    locale: str | None = None,
 ) -> ReportContext:
-    """Resolve a report's parameters against the data; raise a one-line error if invalid."""
+    """Resolve a report's parameters against the data; raise a one-line error if invalid.
+    The report is written in ``locale`` (None: the dataset's ``locale`` setting, else
+    English), which becomes the active locale of the run (:mod:`crmkit.i18n`)."""
     store = store or Store.open(database)
+    i18n.set_locale(locale or store.settings.get("locale") or i18n.DEFAULT)
     params = resolve(
         period=period,
         team=team,
@@ -65,4 +72,5 @@ open_report.__doc__ = (
     (open_report.__doc__ or "")
     + "\n\n"
     + doc("period", "team", "compare_to", "as_of", "database", "timezone")
+    + "\n    locale: the language and formats of the page (``ru``, ``en``); None: the dataset's."
 )

@@ -8,12 +8,14 @@ from datetime import datetime
 
 import pandas as pd
 
-from crmkit import stats
+from crmkit import i18n, stats
+from crmkit.i18n import gettext as _
+from crmkit.i18n import ngettext
 from crmkit.metrics import activity, customers
 from crmkit.metrics.activity import ACTIVITY_TYPES
 from crmkit.parameters import ALL_TEAMS
 from crmkit.periods import trend_months
-from crmkit.reports.context import ReportContext
+from crmkit.reports.context import ReportContext, as_of_in_words
 from crmkit.reports.data import ReportData
 from crmkit.reports.spec import ReportSpec
 
@@ -88,54 +90,70 @@ def _notes(ctx: ReportContext, current: activity.Summary, at: datetime, active_d
            lost_days: float, rfm_customers: int) -> list[str]:
     notes = [*_gap_notes(activity.data_gaps(ctx.tables["activities"], ctx.tables["deals"],
                                             ctx.period, at))]
-    when = "the period end" if at == ctx.period.end_utc else f"the end of the as-of day {ctx.as_of}"
-    notes.append(
-        f"Customer status is taken at {when} ({at:%Y-%m-%d %H:%M} UTC): active if the last "
-        f"contact is at most {active_days:g} days before it, at risk up to {lost_days:g} days, "
-        "lost beyond."
-    )
+    notes.append(_status_note(ctx, at, active_days, lost_days))
     if at < ctx.period.end_utc:
-        notes.append(
-            f"The period is not over (as of {ctx.as_of}): its counts so far are compared with "
-            "the whole comparison period."
-        )
+        notes.append(_("The period is not over (as of {as_of}): its counts so far are compared "
+                       "with the whole comparison period.").format(as_of=as_of_in_words(ctx.as_of)))
     never = current["status_counts"]["never_active"]
     if never:
-        notes.append(f"{never:,} customer(s) created before that instant have no activity and no "
-                     "purchase before it: status 'never active', in none of the status counts.")
+        notes.append(_count_note(never, ngettext(
+            "{n} customer(s) created before that instant have no activity and no purchase "
+            "before it: status 'never active', in none of the status counts.",
+            "{n} customer(s) created before that instant have no activity and no purchase "
+            "before it: status 'never active', in none of the status counts.", never)))
     if ctx.team != ALL_TEAMS:
-        notes.append(
+        notes.append(_(
             "Team report: interactions and the per-employee table count this team's activities "
             "(by the activity's employee, else the customer's owner). Customer figures count "
             "this team's customers (owned by a member; a customer without an owner goes with "
             "the owner of its first won deal) with all their activities and won deals, "
             "whichever team logged them, so every customer counts for one team. A customer is "
-            "new once, company-wide: in the period of its first won deal ever."
-        )
+            "new once, company-wide: in the period of its first won deal ever."))
     if rfm_customers and rfm_customers < stats.SMALL_SAMPLE:
-        notes.append(f"Only {rfm_customers} customer(s) purchased in the 365-day RFM window: "
-                     "quintile scores on so few customers are rough.")
+        notes.append(ngettext(
+            "Only {n} customer(s) purchased in the 365-day RFM window: quintile scores on so "
+            "few customers are rough.", "Only {n} customer(s) purchased in the 365-day RFM "
+            "window: quintile scores on so few customers are rough.", rfm_customers
+        ).format(n=rfm_customers))
     if ctx.comparison is None:
-        notes.append("No comparison period: changes, tests and the 'went quiet' list are not "
-                     "shown.")
+        notes.append(_("No comparison period: changes, tests and the 'went quiet' list are not "
+                       "shown."))
     return notes + ctx.import_notes("activities", "customers", "employees", "teams",
                                     columns={"deals": _DEAL_COLUMNS_USED})
+
+
+def _status_note(ctx: ReportContext, at: datetime, active_days: float, lost_days: float) -> str:
+    """The instant customer status is taken at, and its thresholds."""
+    when = (_("the period end") if at == ctx.period.end_utc
+            else _("the as-of time {time}").format(time=as_of_in_words(ctx.as_of))
+            if isinstance(ctx.as_of, datetime)
+            else _("the end of the as-of day {day}").format(day=ctx.as_of))
+    return _("Customer status is taken at {when} ({at} UTC): active if the last contact is at "
+             "most {active} days before it, at risk up to {lost} days, lost beyond.").format(
+        when=when, at=f"{at:%Y-%m-%d %H:%M}", active=i18n.decimal(f"{active_days:g}"),
+        lost=i18n.decimal(f"{lost_days:g}"))
 
 
 def _gap_notes(gaps: dict[str, int]) -> list[str]:
     notes = []
     if gaps["activities_without_customer"]:
-        notes.append(f"Activities in the period without a customer: "
-                     f"{gaps['activities_without_customer']:,}. They count in the interactions "
-                     "and in no per-customer figure.")
+        notes.append(_count_note(gaps["activities_without_customer"], _(
+            "Activities in the period without a customer: {n}. They count in the interactions "
+            "and in no per-customer figure.")))
     if gaps["won_without_customer"]:
-        notes.append(f"Won deals before the period end without a customer: "
-                     f"{gaps['won_without_customer']:,}. They are left out of every customer "
-                     "figure.")
+        notes.append(_count_note(gaps["won_without_customer"], _(
+            "Won deals before the period end without a customer: {n}. They are left out of "
+            "every customer figure.")))
     if gaps["won_without_amount"]:
-        notes.append(f"Won deals before the period end without an amount: "
-                     f"{gaps['won_without_amount']:,}. They count as purchases of amount 0.")
+        notes.append(_count_note(gaps["won_without_amount"], _(
+            "Won deals before the period end without an amount: {n}. They count as purchases "
+            "of amount 0.")))
     return notes
+
+
+def _count_note(n: int, text: str) -> str:
+    """A note about ``n`` records: ``text`` (its plural form chosen) with the count."""
+    return text.format(n=i18n.decimal(f"{n:,}"))
 
 
 SPEC = ReportSpec(
@@ -145,4 +163,5 @@ SPEC = ReportSpec(
     index_kpis=("active_customers", "new_customers"),
     definitions=(*HEADLINE, *TYPE_CARDS, "rfm", "cohort_retention", "went_quiet"),
     build=build,
+    reads=("activities", "customers", "deals", "employees"),
 )

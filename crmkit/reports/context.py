@@ -3,41 +3,82 @@ canonical tables narrowed to its team."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import duckdb
 import narwhals as nw
 import pandas as pd
 
+from crmkit import i18n
 from crmkit._version import __version__
 from crmkit.backends import sandbox
 from crmkit.errors import ParameterError, one_line, shown
+from crmkit.i18n import N_
+from crmkit.i18n import gettext as _
 from crmkit.metrics.coverage import EVENTS, Span, spans
 from crmkit.metrics.definitions import Metric, custom_metric, lookup
 from crmkit.parameters import ALL_TEAMS
-from crmkit.periods import Period, parse_period
+from crmkit.periods import Period, as_of_end_utc
 from crmkit.reports.data import ReportData
 from crmkit.store import Store, Tables
 
 #: What a page of a period without data shows, said once in words.
-_EMPTY = "every count on this page is 0 and every other number N/A (—)"
-_KINDS = ", ".join(what for what, _ in EVENTS.values())
+_EMPTY = N_("every count on this page is 0 and every other number N/A (—)")
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
+
+def _kinds() -> str:
+    """The kinds of record, in words: "deals, leads, activities, ..."."""
+    return ", ".join(_(what) for what, _when in EVENTS.values())
+
+
+#: What the unit of a to-date period is called ("the same elapsed part of the month").
+_UNITS = {"month": "month", "quarter": "quarter", "fiscal_quarter": "quarter",
+          "half": "half-year", "fiscal_half": "half-year", "year": "year",
+          "fiscal_year": "year", "week": "week", "range": "day"}
+
+
+def _days_words(first: date, last: date) -> str:
+    """Days as a reader says them (:mod:`crmkit.i18n`: "1 июня 2025" in Russian): "15 June
+    2025", "1–15 June 2025", "1 April – 15 May 2025", "29 December 2025 – 2 January 2026"."""
+    if first == last:
+        return i18n.day(first)
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{i18n.day(last)}"
+    if first.year == last.year:
+        return f"{i18n.day_month(first)} – {i18n.day(last)}"
+    return f"{i18n.day(first)} – {i18n.day(last)}"
+
+
+def clock(at: datetime) -> str:
+    """A local time of day: "14:00", or "14:00:30" when it has seconds."""
+    return at.strftime("%H:%M:%S" if at.second else "%H:%M")
+
+
+def as_of_in_words(as_of: date) -> str:
+    """An as-of day ("2025-06-15") or local instant ("2025-06-15 14:00")."""
+    if isinstance(as_of, datetime):
+        return f"{as_of.date()} {clock(as_of)}"
+    return as_of.isoformat()
 
 
 def period_in_words(period: Period) -> str:
     """A period as a title says it: "November 2026" for a month, "2026-11-01 to
-    2026-11-15" for a range of days, the label for the others ("2026-Q4", "2026-W47")."""
+    2026-11-15" for a range of days, the label for the others ("2026-Q4", "2026-W47"); a
+    to-date period by its days and cut: "1–15 June 2025 until 14:00"."""
+    if period.cut is not None:
+        days = _days_words(period.start, period.last_day)
+        if period.cut.time() == time(0):
+            return days
+        return _("{days} until {time}").format(days=days, time=clock(period.cut))
     if period.kind == "month":
-        return f"{_MONTHS[period.start.month - 1]} {period.start.year}"
+        return i18n.month_year(period.start)
     if period.kind == "range":
-        return f"{period.start} to {period.last_day}"
+        return _("{first} to {last}").format(first=period.start, last=period.last_day)
     return period.label
 
 
@@ -56,6 +97,57 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _unit(period: Period) -> str:
+    """What a to-date period's unit is called: month, quarter, week, day..."""
+    several_days = period.kind == "range" and period.days > 1
+    return "period" if several_days else _UNITS.get(period.kind, "period")
+
+
+#: How a to-date comparison was cut, per unit (whole, previous): messages of the catalogue,
+#: whole sentences so that a language can inflect the unit.
+_SAME_PART = {
+    (False, True): N_("the same elapsed part of the previous {unit}"),
+    (False, False): N_("the same elapsed part of the {unit} a year earlier"),
+    (True, True): N_("the whole previous {unit}, shorter than the elapsed part"),
+    (True, False): N_("the whole {unit} a year earlier, shorter than the elapsed part"),
+}
+#: The kinds of record (:data:`crmkit.metrics.coverage.EVENTS`), for the catalogue.
+_RECORDS = (N_("activities"), N_("deals"), N_("leads"), N_("tickets"), N_("tasks"),
+            N_("survey responses"))
+#: The units of a to-date period, for the catalogue (the text is the unit's message).
+_UNIT_WORDS = (N_("month"), N_("quarter"), N_("half-year"), N_("year"), N_("week"), N_("day"),
+               N_("period"))
+
+
+def _same_part(period: Period, comparison: Period, compare_to: str) -> str:
+    """How a to-date period's comparison was cut, in words: "the same elapsed part of the
+    previous month", or "the whole previous month, shorter than the elapsed part"."""
+    whole = comparison.end_local - comparison.start_local < period.end_local - period.start_local
+    text = _SAME_PART[whole, compare_to == "previous"]
+    return _(text).format(unit=_(_unit(period)))
+
+
+def to_date_statement(period: Period, comparison: Period | None, compare_to: str) -> str:
+    """What a to-date page covers and compares, said once under its header: "Month to
+    date: 1–15 June 2025 until 14:00, compared with 1–15 May 2025 until 14:00 (the same
+    elapsed part of the previous month)."""
+    head = _("{unit} to date: {days}").format(unit=_(_unit(period)), days=period_in_words(period))
+    head = head[:1].upper() + head[1:]
+    if comparison is None:
+        return _("{head}, not compared with another period.").format(head=head)
+    return _("{head}, compared with {days} ({part}).").format(
+        head=head, days=period_in_words(comparison),
+        part=_same_part(period, comparison, compare_to))
+
+
+def _span(p: Period) -> dict[str, Any]:
+    """A period's range for the JSON twin: its days and its bounds as instants (naive UTC
+    and with the local offset), and the local cut of a to-date period."""
+    fields = p.to_dict()
+    return {key: fields[key] for key in ("label", "start", "end", "last_day", "timezone",
+                                         "start_utc", "end_utc", "start_at", "end_at", "cut")}
+
+
 @dataclass
 class ReportContext:
     """Parameters of one report run, resolved and validated against the data."""
@@ -67,6 +159,7 @@ class ReportContext:
     comparison: Period | None
     compare_to: str
     team: str
+    #: The local day the report is made on, or a local instant (a naive datetime).
     as_of: date
     generated_at: str = field(default_factory=_now)
     #: The custom metrics of this run by name (:meth:`metric`), beside the catalogue's.
@@ -74,7 +167,9 @@ class ReportContext:
 
     @property
     def team_name(self) -> str:
-        return self.store.team_name(self.team)
+        """The team's name; the whole company's in the active locale ("All teams")."""
+        name = self.store.team_name(self.team)
+        return _(name) if self.team == ALL_TEAMS else name
 
     @property
     def currency(self) -> str:
@@ -89,22 +184,28 @@ class ReportContext:
 
     @property
     def as_of_end(self) -> datetime:
-        """The instant the report is made at: the end of the as-of day, naive UTC."""
-        day = parse_period(f"{self.as_of}..{self.as_of}", timezone=self.period.timezone)
-        return day.end_utc
+        """The instant the report is made at, naive UTC: the as-of instant when one is
+        given (a to-date period's cut), else the end of the as-of day."""
+        return as_of_end_utc(self.as_of, self.period.timezone)
 
     @property
     def coverage(self) -> Coverage:
         """How the data covers the period and its comparison (computed once)."""
         if not hasattr(self, "_coverage"):
-            self._coverage = self._coverage_of(spans(self.store.tables, self.period.timezone))
+            found = self._coverage_of(spans(self.store.tables, self.period.timezone))
+            if self.period.cut is not None:  # a to-date page says first what it compares
+                said = to_date_statement(self.period, self.comparison, self.compare_to)
+                found = dataclasses.replace(found, notes=(said, *found.notes))
+            self._coverage = found
         return self._coverage
 
     def coverage_notes(self) -> list[str]:
         """Sentences that say why a page shows zeros and N/A (an empty database, a team
         without records, a period before or after the data or only partly in it, a
         comparison period before a kind of record starts); none when the data covers the
-        period and its comparison. Shown under the page header and kept in the JSON notes."""
+        period and its comparison. A to-date period's page says first what it covers and
+        compares (:func:`to_date_statement`). Shown under the page header and kept in the
+        JSON notes."""
         return list(self.coverage.notes)
 
     def page_notes(self, notes: Sequence[str]) -> list[str]:
@@ -117,30 +218,36 @@ class ReportContext:
         c = self.comparison
         later = [s for s in found.values() if c is not None and s.first > c.start]
         if not found:
-            return Coverage((f"The data holds no records at all (no {_KINDS}): {_EMPTY}.",),
-                            empty=True, comparison_before_data=False)
+            return Coverage((_("The data holds no records at all (no {kinds}): {empty}.").format(
+                kinds=_kinds(), empty=_(_EMPTY)),), empty=True, comparison_before_data=False)
         if self.team != ALL_TEAMS and not spans(self.tables, self.period.timezone):
-            return Coverage((f"Team {self.team_name} has no records in the data (no {_KINDS} of "
-                             f"its members or of its customers): {_EMPTY}.",),
-                            empty=True, comparison_before_data=False)
+            return Coverage((_("Team {team} has no records in the data (no {kinds} of its members "
+                               "or of its customers): {empty}.").format(
+                team=self.team_name, kinds=_kinds(), empty=_(_EMPTY)),),
+                empty=True, comparison_before_data=False)
         first = min(s.first for s in found.values())
         last = max(s.last for s in found.values())
         p = self.period
         if p.last_day < first or p.start > last:
-            where = f"before the data, which starts on {first}" if p.last_day < first else (
-                f"after the data, which ends on {last}")
-            return Coverage((f"This period lies {where}: {_EMPTY}.",), empty=True,
+            where = (_("This period lies before the data, which starts on {day}: {empty}.")
+                     if p.last_day < first else
+                     _("This period lies after the data, which ends on {day}: {empty}."))
+            return Coverage((where.format(day=first if p.last_day < first else last,
+                                          empty=_(_EMPTY)),), empty=True,
                             comparison_before_data=bool(later))
         notes = []
         if p.start < first or p.last_day > last:
-            notes.append(f"The data covers only {max(first, p.start)} to {min(last, p.last_day)} "
-                         f"of this period (its records run from {first} to {last}).")
+            notes.append(_("The data covers only {start} to {end} of this period (its records run "
+                           "from {first} to {last}).").format(
+                start=max(first, p.start), end=min(last, p.last_day), first=first, last=last))
         if c is not None and later:
-            kinds = ", ".join(f"{s.what} (from {s.first})" for s in later)
-            notes.append(f"The comparison period {c.label} ({c.start} to {c.last_day}) begins "
-                         f"before the data has {kinds}: for those its numbers are 0 or N/A "
-                         "because nothing was recorded yet, and a change against it compares "
-                         "with missing data.")
+            kinds = ", ".join(_("{what} (from {first})").format(what=_(s.what), first=s.first)
+                              for s in later)
+            notes.append(_("The comparison period {period} ({start} to {end}) begins before the "
+                           "data has {kinds}: for those its numbers are 0 or N/A because nothing "
+                           "was recorded yet, and a change against it compares with missing "
+                           "data.").format(period=c.label, start=c.start, end=c.last_day,
+                                           kinds=kinds))
         return Coverage(tuple(notes), empty=False, comparison_before_data=bool(later))
 
     def compute(self, metrics: Callable[[Period], dict[str, Any]]) -> ReportData[dict[str, Any], None]:
@@ -226,8 +333,9 @@ class ReportContext:
         columns in ``said``, which the report's own notes state for its period."""
         columns, said = columns or {}, said or {}
         return [
-            f"Import: {note.table}{f'.{note.column}' if note.column else ''}: "
-            f"{note.count:,} row(s) {note.rule}."
+            _("Import: {where}: {count} row(s) {rule}.").format(
+                where=f"{note.table}{f'.{note.column}' if note.column else ''}",
+                count=i18n.decimal(f"{note.count:,}"), rule=_(note.rule))
             for note in self.store.notes
             if (note.table in tables or note.column in columns.get(note.table, ()))
             and note.column not in said.get(note.table, ())
@@ -239,23 +347,11 @@ class ReportContext:
         p, c = self.period, self.comparison
         return {
             "title": " — ".join((self.title, self.team_name, p.label)),
-            "period": {
-                "label": p.label,
-                "start": p.start.isoformat(),
-                "end": p.end.isoformat(),
-                "last_day": p.last_day.isoformat(),
-                "timezone": p.timezone,
-                "start_utc": p.start_utc.isoformat(),
-                "end_utc": p.end_utc.isoformat(),
-            },
+            "period": _span(p),
             "team": self.team,
             "team_name": self.team_name,
             "compare_to": self.compare_to,
-            "comparison_period": (
-                {"label": c.label, "start": c.start.isoformat(), "end": c.end.isoformat()}
-                if c
-                else None
-            ),
+            "comparison_period": _span(c) if c else None,
             "as_of": self.as_of.isoformat(),
             "coverage": {"empty": self.coverage.empty,
                          "comparison_before_data": self.coverage.comparison_before_data},
@@ -264,14 +360,24 @@ class ReportContext:
     def meta(self) -> dict[str, Any]:
         """The header fields of the page (its heading is the title of :meth:`describe`)."""
         p, c = self.period, self.comparison
+        dates = _("{first} to {last}").format(first=p.start.isoformat(),
+                                              last=p.last_day.isoformat())
+        compared = None
+        if c is not None:
+            compared = f"{c.label} ({_('{first} to {last}').format(first=c.start, last=c.last_day)})"
+        if p.cut is not None:  # to date: the days and the cut, the part compared
+            dates = period_in_words(p)
+            if c is not None:
+                compared = (f"{c.label} ({period_in_words(c)}, "
+                            f"{_same_part(p, c, self.compare_to)})")
         return {
             "title": self.describe()["title"],
             "period_label": p.label,
-            "period_dates": f"{p.start.isoformat()} to {p.last_day.isoformat()}",
+            "period_dates": dates,
             "team_name": self.team_name,
-            "comparison": f"{c.label} ({c.start} to {c.last_day})" if c else None,
+            "comparison": compared,
             "timezone": p.timezone,
-            "as_of": self.as_of.isoformat(),
+            "as_of": as_of_in_words(self.as_of),
             "generated_at": self.generated_at,
             "fingerprint": self.store.fingerprint(),
             "version": __version__,

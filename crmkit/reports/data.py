@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pandas as pd
 
+from crmkit import i18n
 from crmkit._media import JSON_MIMETYPE
 from crmkit._version import __version__
 from crmkit.errors import one_line
+from crmkit.i18n import gettext as _
 from crmkit.metrics import _frames as F
 from crmkit.metrics.definitions import METRICS
 from crmkit.reports.summary import summarize
@@ -133,6 +135,7 @@ class ReportData(Generic[B, E]):
             "data_fingerprint": ctx.store.fingerprint(),
             "version": __version__,
             "currency": ctx.currency,
+            "locale": i18n.active(),
             "metrics": _numbers(self.metrics, "", notes),
             "comparison": (
                 _numbers(self.comparison, " (comparison period)", notes)
@@ -147,7 +150,7 @@ class ReportData(Generic[B, E]):
             "breakdowns": {k: F.records(v) for k, v in self.breakdown_frames().items()},
             "notes": notes,
             "definitions": {
-                name: {"label": m.label, "unit": m.unit, "definition": m.definition,
+                name: {"label": _(m.label), "unit": m.unit, "definition": _(m.definition),
                        "higher_is_better": m.higher_is_better,
                        "change_in_points": m.change_in_points, "additive": m.additive}
                 for name in self.metrics

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from crmkit import i18n
+from crmkit.i18n import gettext as _
+from crmkit.i18n import ngettext
 from crmkit.metrics import marketing
 from crmkit.metrics.definitions import METRICS
 from crmkit.reports.context import ReportContext
 from crmkit.reports.data import ReportData
 from crmkit.reports.spec import ReportSpec
-from crmkit.verdict import MINUS
+from crmkit.verdict import MINUS, p_words
 
 HEADLINE = (
     "cost", "leads", "lead_conversion", "deals_won", "revenue", "cost_per_lead", "cac",
@@ -75,75 +78,82 @@ def build(ctx: ReportContext) -> ReportData[Breakdowns, Extra]:
 def _test_words(current: marketing.Summary) -> str:
     """The chi-square test across channels in words, under the label of its metric."""
     channels = int((current["channel"]["leads"] > 0).sum()) if len(current["channel"]) else 0
-    said = f"{METRICS['conversion_chi2_p_value'].label}: "
+    said = f"{_(METRICS['conversion_chi2_p_value'].label)}: "
     if current["conversion_test"].p_value is None:
-        why = ("fewer than two channels have leads" if channels < 2
-               else "no lead, or every lead, converted")
-        return f"{said}not testable, {why}."
-    return (f"{said}chi-square test of lead conversion over {channels} channels, "
-            f"{current['conversion_test'].words()}.")
+        why = (_("not testable, fewer than two channels have leads.") if channels < 2
+               else _("not testable, no lead, or every lead, converted."))
+        return said + why
+    return said + ngettext("chi-square test of lead conversion over {n} channels, {test}.",
+                           "chi-square test of lead conversion over {n} channels, {test}.",
+                           channels).format(n=channels,
+                                            test=p_words(current["conversion_test"].p_value))
 
 
 def _roi_status(current: marketing.Summary) -> str:
     median = current["median_days_to_win"]
     if current["metrics"]["roi"] is None:
-        return "No ROI for this period: the campaigns in scope had no cost in it."
+        return _("No ROI for this period: the campaigns in scope had no cost in it.")
     if median is None:
-        return "No won deal with a lead yet: lead maturity (provisional ROI) cannot be judged."
+        return _("No won deal with a lead yet: lead maturity (provisional ROI) cannot be judged.")
     if current["provisional"]:
-        return (
-            f"ROI is provisional: some campaigns still have leads younger than the median "
-            f"{median:.0f} days from lead to won deal, so more revenue is likely to come. "
-            "Those campaigns are marked in the table."
-        )
-    return f"ROI is final: every lead of the period is older than the median {median:.0f} days to win."
+        return _("ROI is provisional: some campaigns still have leads younger than the median "
+                 "{days} days from lead to won deal, so more revenue is likely to come. Those "
+                 "campaigns are marked in the table.").format(days=f"{median:.0f}")
+    return _("ROI is final: every lead of the period is older than the median {days} days to "
+             "win.").format(days=f"{median:.0f}")
 
 
 def _notes(current: marketing.Summary, ctx: ReportContext, scope: list[str] | None) -> list[str]:
-    notes = []
     camp = current["campaign"]
     real = camp[camp["campaign_id"].notna()]
-    notes.append(
-        "Attribution is single-touch as recorded: a lead counts for its campaign; a deal for "
-        "its own campaign, else its lead's. Headline totals cover the campaigns in scope only."
-    )
+    notes = [_("Attribution is single-touch as recorded: a lead counts for its campaign; a deal "
+               "for its own campaign, else its lead's. Headline totals cover the campaigns in "
+               "scope only.")]
     if real.empty:
-        notes.append(
-            "No campaign is in scope (the data has no campaigns for it): the headline totals "
-            "are empty; the channel table and the funnel show the leads by their own channel."
-        )
+        notes.append(_("No campaign is in scope (the data has no campaigns for it): the headline "
+                       "totals are empty; the channel table and the funnel show the leads by "
+                       "their own channel."))
     notes += _scope_notes(camp, real, scope)
-    zero = real[(real["cost"] == 0)]
-    if len(zero):
-        notes.append(
-            f"{len(zero)} campaign(s) had no cost in the period ({_names(zero)}): a campaign "
-            "with zero cost has no ROI, cost per lead or CAC (shown as —)."
-        )
-    notes += _unpaid_revenue_note(real, ctx.currency)
-    no_leads = real[(real["cost"] > 0) & (real["leads"] == 0)]
-    if len(no_leads):
-        notes.append(
-            f"{len(no_leads)} campaign(s) had costs but no leads in the period "
-            f"({_names(no_leads)}): cost per lead is N/A."
-        )
-    if current["blank_channel_leads"]:
-        notes.append(
-            f"{current['blank_channel_leads']:,} lead(s) of the period have a blank channel "
-            f"(their campaign's or, without a campaign, their own): shown as '{marketing.UNKNOWN_CHANNEL}'."
-        )
+    notes += _campaign_notes(real, ctx.currency)
+    blank = current["blank_channel_leads"]
+    if blank:
+        notes.append(ngettext(
+            "{n} lead(s) of the period have a blank channel (their campaign's or, without a "
+            "campaign, their own): shown as '{name}'.", "{n} lead(s) of the period have a blank "
+            "channel (their campaign's or, without a campaign, their own): shown as '{name}'.",
+            blank).format(n=i18n.decimal(f"{blank:,}"), name=_(marketing.UNKNOWN_CHANNEL)))
     median = current["median_days_to_win"]
     if median is not None:
-        notes.append(
-            f"Provisional ROI: median lead-to-win time is {median:.1f} days (all won deals with "
-            f"a lead, closed before {current['age_reference']:%Y-%m-%d %H:%M} UTC); a campaign "
-            "whose youngest lead of the period is younger than that is marked provisional."
-        )
-    notes.append(
-        "CAC counts a customer once, for the campaign its first won deal ever is attributed to, "
-        "and only when that first deal closes in the period."
-    )
+        notes.append(_(
+            "Provisional ROI: median lead-to-win time is {days} days (all won deals with a lead, "
+            "closed before {instant} UTC); a campaign whose youngest lead of the period is "
+            "younger than that is marked provisional.").format(
+            days=i18n.decimal(f"{median:.1f}"), instant=f"{current['age_reference']:%Y-%m-%d %H:%M}"))
+    notes.append(_("CAC counts a customer once, for the campaign its first won deal ever is "
+                   "attributed to, and only when that first deal closes in the period."))
     return notes + ctx.import_notes("campaigns", "campaign_costs", "leads",
                                     columns={"deals": _DEAL_COLUMNS_USED})
+
+
+def _campaign_notes(real: pd.DataFrame, currency: str) -> list[str]:
+    """The campaigns without cost, or with cost but no leads, in the period."""
+    notes = []
+    zero = real[(real["cost"] == 0)]
+    if len(zero):
+        notes.append(ngettext(
+            "{n} campaign(s) had no cost in the period ({names}): a campaign with zero cost has "
+            "no ROI, cost per lead or CAC (shown as —).", "{n} campaign(s) had no cost in the "
+            "period ({names}): a campaign with zero cost has no ROI, cost per lead or CAC (shown "
+            "as —).", len(zero)).format(n=len(zero), names=_names(zero)))
+    notes += _unpaid_revenue_note(real, currency)
+    no_leads = real[(real["cost"] > 0) & (real["leads"] == 0)]
+    if len(no_leads):
+        notes.append(ngettext(
+            "{n} campaign(s) had costs but no leads in the period ({names}): cost per lead is "
+            "N/A.", "{n} campaign(s) had costs but no leads in the period ({names}): cost per "
+            "lead is N/A.", len(no_leads)).format(n=len(no_leads),
+                                                  names=_names(no_leads)))
+    return notes
 
 
 def _unpaid_revenue_note(real: pd.DataFrame, currency: str) -> list[str]:
@@ -158,41 +168,52 @@ def _unpaid_revenue_note(real: pd.DataFrame, currency: str) -> list[str]:
     without = (revenue - amount - cost) / cost
     roi = f"{abs(without):.1%}"
     roi = f"{MINUS}{roi}" if without < 0 and roi != "0.0%" else roi
-    return [
-        f"{amount:,.0f} {currency} of the attributed revenue ({amount / revenue:.0%}) comes "
-        f"from campaign(s) with no cost in the period ({_names(unpaid)}): their spending fell "
-        "in earlier periods, so the headline ROI weighs that revenue against this period's "
-        f"cost only. Without it, ROI would be {roi}."
-    ]
+    return [_(
+        "{money} of the attributed revenue ({share}) comes from campaign(s) with no cost in the "
+        "period ({names}): their spending fell in earlier periods, so the headline ROI weighs "
+        "that revenue against this period's cost only. Without it, ROI would be {roi}.").format(
+        money=i18n.decimal(f"{amount:,.0f}") + f" {i18n.currency_symbol(currency)}",
+        share=_percent(f"{amount / revenue:.0%}"), names=_names(unpaid), roi=_percent(roi))]
 
 
 def _scope_notes(camp: pd.DataFrame, real: pd.DataFrame, scope: list[str] | None) -> list[str]:
     """Which campaigns a team's report or the company-wide report covers."""
     if scope is not None:
-        return [
-            f"Team scope: the {len(scope)} campaign(s) run by this team, with all their costs, "
-            "leads and attributed deals, whoever owns them (the Sales report scopes by owner "
-            "instead, so its numbers differ)."
-        ]
+        return [ngettext(
+            "Team scope: the {n} campaign(s) run by this team, with all their costs, leads and "
+            "attributed deals, whoever owns them (the Sales report scopes by owner instead, so "
+            "its numbers differ).", "Team scope: the {n} campaign(s) run by this team, with all "
+            "their costs, leads and attributed deals, whoever owns them (the Sales report "
+            "scopes by owner instead, so its numbers differ).", len(scope)
+        ).format(n=len(scope))]
     notes = []
     n_team = int(real["team_id"].isna().sum())
     if n_team:
-        notes.append(f"{n_team} campaign(s) listed have no team: they appear only in this "
-                     "company-wide report.")
+        notes.append(ngettext(
+            "{n} campaign(s) listed have no team: they appear only in this company-wide report.",
+            "{n} campaign(s) listed have no team: they appear only in this company-wide report.",
+            n_team).format(n=n_team))
     if (camp["campaign_id"].isna()).any():
-        notes.append(
-            f"'{marketing.NO_CAMPAIGN}': leads without a campaign (by their own channel) and the deals "
-            "won from them. They have no cost, so no cost per lead, CAC or ROI, and are left "
-            "out of the headline totals. Deals with neither a campaign nor a lead are not "
-            "marketing-sourced and appear only in the Sales report."
-        )
+        notes.append(_(
+            "'{name}': leads without a campaign (by their own channel) and the deals won from "
+            "them. They have no cost, so no cost per lead, CAC or ROI, and are left out of the "
+            "headline totals. Deals with neither a campaign nor a lead are not "
+            "marketing-sourced and appear only in the Sales report.").format(
+            name=_(marketing.NO_CAMPAIGN)))
     return notes
 
 
 def _names(df: pd.DataFrame, limit: int = 5) -> str:
     names = [str(n) for n in df["name"]]
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
+    if len(names) <= limit:
+        return ", ".join(names)
+    return _("{names} and {n} more").format(names=", ".join(names[:limit]),
+                                            n=len(names) - limit)
+
+
+def _percent(text: str) -> str:
+    """A percentage formatted by Python in the active locale (``12.5%`` → ``12,5 %``)."""
+    return i18n.decimal(text).replace("%", i18n.percent_sign())
 
 
 SPEC = ReportSpec(
@@ -202,4 +223,5 @@ SPEC = ReportSpec(
     index_kpis=("cost", "leads", "roi"),
     definitions=(*HEADLINE, "conversion_chi2_p_value"),
     build=build,
+    reads=("campaign_costs", "campaigns", "deals", "leads"),
 )

@@ -3,10 +3,14 @@ and CSAT, with the team median, rank, change and workload flags."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
 
+from crmkit import i18n
+from crmkit.i18n import gettext as _
+from crmkit.i18n import ngettext
 from crmkit.metrics import _frames as F
 from crmkit.metrics import performance
 from crmkit.reports.context import ReportContext
@@ -53,9 +57,10 @@ def _notes(current: performance.Summary, staff: pd.DataFrame, employee: pd.DataF
            ctx: ReportContext) -> list[str]:
     """What the page's numbers leave out (a page without data has none: its coverage
     sentence says why)."""
+    as_of = _("as of {as_of}").format(as_of=ctx.as_of)
     return [
-        *_ticket_notes(current, f"as of {ctx.as_of}"),
-        *_task_notes(current, f"as of {ctx.as_of}"),
+        *_ticket_notes(current, as_of),
+        *_task_notes(current, as_of),
         *_people_notes(current, staff, employee, ctx),
         *ctx.import_notes(*_NOTE_TABLES, columns={"deals": _NOTE_DEAL_COLUMNS}),
     ]
@@ -65,26 +70,30 @@ def _ticket_notes(current: performance.Summary, as_of: str) -> list[str]:
     tk, nobody = current["tickets"], current["unassigned"]
     notes = []
     if tk["tickets_unanswered"]:
-        notes.append(
-            f"{tk['tickets_unanswered']:,} ticket(s) opened in the period have no first response "
-            f"({as_of}): left out of the first-response times, counted as tickets unanswered; "
-            f"{tk['unanswered_past_sla']:,} of them are past their SLA deadline and count as "
-            "SLA misses."
-        )
+        notes.append(ngettext(
+            "{n} ticket(s) opened in the period have no first response ({as_of}): left out of "
+            "the first-response times, counted as tickets unanswered; {past} of them are past "
+            "their SLA deadline and count as SLA misses.", "{n} ticket(s) opened in the period "
+            "have no first response ({as_of}): left out of the first-response times, counted as "
+            "tickets unanswered; {past} of them are past their SLA deadline and count as SLA "
+            "misses.", tk["tickets_unanswered"]).format(
+            n=_count(tk["tickets_unanswered"]), as_of=as_of, past=_count(tk["unanswered_past_sla"])))
     if tk["sla_pending"]:
-        notes.append(
-            f"{tk['sla_pending']:,} unanswered ticket(s) still have their SLA deadline ahead "
-            f"({as_of}): left out of SLA compliance."
-        )
+        notes.append(ngettext(
+            "{n} unanswered ticket(s) still have their SLA deadline ahead ({as_of}): left out of "
+            "SLA compliance.", "{n} unanswered ticket(s) still have their SLA deadline ahead "
+            "({as_of}): left out of SLA compliance.", tk["sla_pending"]).format(
+            n=_count(tk["sla_pending"]), as_of=as_of))
     if tk["no_sla"]:
-        notes.append(f"{tk['no_sla']:,} ticket(s) opened in the period have no sla_due_at: "
-                     "left out of SLA compliance.")
+        notes.append(ngettext(
+            "{n} ticket(s) opened in the period have no sla_due_at: left out of SLA compliance.",
+            "{n} ticket(s) opened in the period have no sla_due_at: left out of SLA compliance.",
+            tk["no_sla"]).format(n=_count(tk["no_sla"])))
     if nobody["tickets_assigned"] or nobody["tickets_resolved"]:
-        notes.append(
-            f"Tickets with no assignee: {nobody['tickets_assigned']:,} opened and "
-            f"{nobody['tickets_resolved']:,} resolved in the period. They count in the team "
-            "totals, in no person's row."
-        )
+        notes.append(_(
+            "Tickets with no assignee: {opened} opened and {resolved} resolved in the period. "
+            "They count in the team totals, in no person's row.").format(
+            opened=_count(nobody["tickets_assigned"]), resolved=_count(nobody["tickets_resolved"])))
     return notes
 
 
@@ -92,18 +101,29 @@ def _task_notes(current: performance.Summary, as_of: str) -> list[str]:
     tasks, nobody = current["tasks"], current["unassigned"]
     notes = []
     if nobody["activities"]:
-        notes.append(f"{_count(nobody['activities'], 'activity', 'activities')} "
-                     "have no employee: counted in the team total of activities, in no "
-                     "person's row.")
+        notes.append(ngettext(
+            "{n} activity have no employee: counted in the team total of activities, in no "
+            "person's row.", "{n} activities have no employee: counted in the team total of "
+            "activities, in no person's row.", nobody["activities"]).format(
+            n=_count(nobody["activities"])))
     if nobody["csat_responses"]:
-        notes.append(f"{nobody['csat_responses']:,} CSAT response(s) rate no employee: left out "
-                     "of CSAT here (the Customer satisfaction report counts them).")
+        notes.append(ngettext(
+            "{n} CSAT response(s) rate no employee: left out of CSAT here (the Customer "
+            "satisfaction report counts them).", "{n} CSAT response(s) rate no employee: left "
+            "out of CSAT here (the Customer satisfaction report counts them).",
+            nobody["csat_responses"]).format(n=_count(nobody["csat_responses"])))
     if tasks["tasks_no_due"]:
-        notes.append(f"{tasks['tasks_no_due']:,} task(s) completed in the period have no due "
-                     "date: counted as completed, not in overdue or on-time.")
+        notes.append(ngettext(
+            "{n} task(s) completed in the period have no due date: counted as completed, not in "
+            "overdue or on-time.", "{n} task(s) completed in the period have no due date: "
+            "counted as completed, not in overdue or on-time.", tasks["tasks_no_due"]).format(
+            n=_count(tasks["tasks_no_due"])))
     if tasks["tasks_pending"]:
-        notes.append(f"{tasks['tasks_pending']:,} task(s) due in the period are open but not due "
-                     f"yet ({as_of}): not counted as overdue or on time.")
+        notes.append(ngettext(
+            "{n} task(s) due in the period are open but not due yet ({as_of}): not counted as "
+            "overdue or on time.", "{n} task(s) due in the period are open but not due yet "
+            "({as_of}): not counted as overdue or on time.", tasks["tasks_pending"]).format(
+            n=_count(tasks["tasks_pending"]), as_of=as_of))
     return notes
 
 
@@ -112,26 +132,38 @@ def _people_notes(current: performance.Summary, staff: pd.DataFrame, employee: p
     notes = []
     partial = employee[~employee["full_period"]]
     for name, note in zip(partial["name"], partial["note"], strict=True):
-        notes.append(f"{name}: {note}. Shown, but left out of the team medians and ranks.")
+        notes.append(_("{name}: {note}. Shown, but left out of the team medians and ranks.")
+                     .format(name=name, note=_person_note(note)))
     no_change = employee[employee["full_period"] & ~employee["full_comparison"]]
     if ctx.comparison is not None and len(no_change):
-        notes.append(
-            f"Not compared with {ctx.comparison.label} (not employed all of it): "
-            + ", ".join(no_change["name"].astype(str)) + "."
-        )
+        notes.append(_("Not compared with {period} (not employed all of it): {names}.").format(
+            period=ctx.comparison.label, names=", ".join(no_change["name"].astype(str))))
     gone = staff[~staff["employed"] & staff["left_at"].notna()
                  & (staff["left_at"] < pd.Timestamp(ctx.period.start_utc))]
     gone = gone[~gone["employee_id"].isin(employee["employee_id"])]
     if len(gone):
-        notes.append(f"{len(gone):,} former employee(s) who left before the period and have "
-                     "nothing in it are not listed.")
+        notes.append(ngettext(
+            "{n} former employee(s) who left before the period and have nothing in it are not "
+            "listed.", "{n} former employee(s) who left before the period and have nothing in "
+            "it are not listed.", len(gone)).format(n=_count(len(gone))))
     if current["metrics"]["quota_attainment"] is None:
-        notes.append("No quota overlaps this period: quota attainment is N/A.")
+        notes.append(_("No quota overlaps this period: quota attainment is N/A."))
     return notes
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n:,} {one if n == 1 else many}"
+#: The words of a person's note (``crmkit.metrics.performance.roster``), translated one by
+#: one as the leaderboard translates them: the note's dates and period stay as they are.
+_NOTE = re.compile(r"joined|left|partial period|before the period|after the period|"
+                   r"no change vs|\(partial there\)|not in the employee list")
+
+
+def _person_note(note: object) -> str:
+    """A note on a person ("joined 2025-06-10: partial period") in the active locale."""
+    return _NOTE.sub(lambda m: _(m.group(0)), str(note))
+
+
+def _count(n: int) -> str:
+    return i18n.decimal(f"{n:,}")
 
 
 SPEC = ReportSpec(
@@ -141,4 +173,5 @@ SPEC = ReportSpec(
     index_kpis=("tickets_resolved", "sla_compliance"),
     definitions=(*HEADLINE, "tasks_due", "tickets_assigned", "workload"),
     build=build,
+    reads=("activities", "deals", "employees", "quotas", "survey_responses", "tasks", "tickets"),
 )

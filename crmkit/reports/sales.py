@@ -1,15 +1,22 @@
-"""The Sales report: deals, revenue, win rate, cycle, pipeline, quota, forecast, per seller."""
+"""The Sales report: deals, revenue, win rate, cycle, pipeline, quota, forecast, per seller,
+and, from crmkit's pipeline snapshots, how the pipeline moved and how good the forecast was."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pandas as pd
 
-from crmkit.metrics import sales
+from crmkit import i18n
+from crmkit.backends.base import SNAPSHOTS
+from crmkit.i18n import gettext as _
+from crmkit.i18n import ngettext
+from crmkit.metrics import pipeline_history, sales
+from crmkit.metrics.definitions import METRICS
 from crmkit.periods import Period, parse_period, trend_months
-from crmkit.reports.context import ReportContext
+from crmkit.reports.context import ReportContext, as_of_in_words
 from crmkit.reports.data import ReportData
 from crmkit.reports.spec import ReportSpec
 
@@ -39,9 +46,36 @@ class Breakdowns:
     month: pd.DataFrame
     stage_funnel: pd.DataFrame
     pipeline_by_expected_close: pd.DataFrame
+    #: How the open pipeline moved over the period (pipeline_history.PARTS, in order; no
+    #: rows without two snapshots to compare).
+    pipeline_movement: pd.DataFrame
+    #: Per past month with a snapshot at its start: forecast then, revenue won, errors.
+    forecast_accuracy: pd.DataFrame
 
 
-def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakdowns, None]:
+#: The pipeline history's metrics, defined on a page that shows them.
+HISTORY = tuple(f"pipeline_{part}" for part in pipeline_history.PARTS) + (
+    "forecast_at_month_start", "forecast_month_error", "forecast_bias")
+
+#: How to start the pipeline history, said where it is missing.
+START_SNAPSHOTS = i18n.N_("To collect them, run the command crmkit snapshot once a day (from cron "
+                          "or a systemd timer), or keep crmkit watch running, which takes one on "
+                          "each run")
+
+
+@dataclass
+class Extra:
+    """What the Sales page says about its pipeline history beyond the two tables."""
+
+    snapshots: bool  # the database holds pipeline snapshots
+    movement: str  # which snapshots the movement compares, or why there is none
+    accuracy: str  # the forecast bias in words, or why there is no accuracy table
+    movement_from: date | None  # the snapshots compared (None without a movement)
+    movement_to: date | None
+    bias: dict[str, Any]  # pipeline_history.forecast_bias of the accuracy table
+
+
+def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakdowns, Extra]:
     """Compute the whole Sales report."""
     t = ctx.tables
     current = sales.summary(t["deals"], t["leads"], t["quotas"], ctx.period, ctx.as_of_end)
@@ -51,14 +85,18 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
         else None
     )
     at = current["snapshot_at"]
+    month = sales.monthly_trend(t["deals"], trend_months(ctx.period, trend_months_shown))
+    movement, accuracy, extra = _history(ctx, trend_months_shown, month)
     breakdowns = Breakdowns(
         employee=sales.by_employee(t["deals"], t["employees"], ctx.period, at),
         product=sales.by_product(t["deals"], ctx.period),
-        month=sales.monthly_trend(t["deals"], trend_months(ctx.period, trend_months_shown)),
+        month=month,
         stage_funnel=sales.stage_funnel(t["deals"], ctx.period),
         pipeline_by_expected_close=sales.pipeline_by_expected_close(
             t["deals"], at, _months_after(ctx.period, 6)
         ),
+        pipeline_movement=movement,
+        forecast_accuracy=accuracy,
     )
     return ReportData.from_summaries(
         ctx,
@@ -66,9 +104,104 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
         previous,
         sales.significance,
         breakdowns,
-        extra=None,
+        extra=extra,
         notes=[*ctx.coverage_notes(), *([] if ctx.coverage.empty else _notes(current, ctx))],
     )
+
+
+def _history(ctx: ReportContext, months_shown: int, won: pd.DataFrame
+             ) -> tuple[pd.DataFrame, pd.DataFrame, Extra]:
+    """The pipeline movement over the period and the forecast accuracy of the past months
+    (at most ``months_shown``, up to the period; ``won``: their revenue), from the pipeline
+    snapshots."""
+    snapshots, deals = ctx.tables[SNAPSHOTS], ctx.tables["deals"]
+    days = pipeline_history.snapshot_days(ctx.store.tables[SNAPSHOTS])  # the company's
+    movement = pipeline_history.pipeline_movement(snapshots, deals, ctx.period, days=days,
+                                                  until=ctx.as_of_end)
+    months = [m for m in trend_months(ctx.period, months_shown) if m.end_utc <= ctx.as_of_end]
+    accuracy = pipeline_history.forecast_accuracy(snapshots, deals, months, days=days, won=won)
+    bias = pipeline_history.forecast_bias(accuracy)
+    parts = movement["parts"] if movement else pd.DataFrame(
+        {"part": [], "deals": [], "amount": [], "snapshot_date": []})
+    extra = Extra(
+        snapshots=not days.empty,
+        movement=_movement_words(ctx, days, movement),
+        accuracy=_accuracy_words(days, bias, ctx.currency, len(months)),
+        movement_from=movement["start"]["snapshot_date"] if movement else None,
+        movement_to=movement["end"]["snapshot_date"] if movement else None,
+        bias=bias,
+    )
+    return parts, accuracy, extra
+
+
+def _movement_words(ctx: ReportContext, days: pd.DataFrame,
+                    movement: pipeline_history.Movement | None) -> str:
+    """Which snapshots the movement compares, or why there is no movement."""
+    if days.empty:
+        return _("No pipeline snapshots yet, so how the pipeline moved cannot be shown. {start}: "
+                 "movement and forecast accuracy appear once the snapshots cover a period.").format(
+            start=_(START_SNAPSHOTS))
+    first, last = days["snapshot_date"].iloc[0], days["snapshot_date"].iloc[-1]
+    if movement is None:
+        return _("No pipeline movement for this period: it needs two pipeline snapshots, one at or "
+                 "before its start (or in it) and a later one by its end, and the snapshots run "
+                 "from {first} to {last}. {start}.").format(first=first, last=last,
+                                                            start=_(START_SNAPSHOTS))
+    start, end = movement["start"]["snapshot_date"], movement["end"]["snapshot_date"]
+    late = (" " + _("(the first snapshot in the period: none was taken before it began)")
+            if movement["start"]["taken_at"] > ctx.period.start_utc else "")
+    return _("From the pipeline snapshot at the end of {start}{late} to the one at the end of "
+             "{end}: every deal open in either is counted once, in the part that says what "
+             "became of it.").format(start=start, late=late, end=end)
+
+
+def _accuracy_words(days: pd.DataFrame, bias: dict[str, Any], currency: str, months: int) -> str:
+    """The forecast bias in one sentence, or why there is no accuracy table."""
+    if days.empty:
+        return ""
+    if not bias["months"]:
+        if not months:
+            return _("No forecast accuracy yet: no month up to this period is over.")
+        return ngettext("No forecast accuracy yet: none of the {n} past month(s) shown has a "
+                        "pipeline snapshot taken in the 7 days before it began.",
+                        "No forecast accuracy yet: none of the {n} past month(s) shown has a "
+                        "pipeline snapshot taken in the 7 days before it began.", months
+                        ).format(n=months)
+    n, relative = bias["months"], bias["bias_relative"]
+    money = (i18n.decimal(f"{abs(bias['bias']):,.0f}")
+             + (f" {i18n.currency_symbol(currency)}" if currency else ""))
+    label = _(METRICS["forecast_bias"].label)
+    if relative is None:
+        if not bias["bias"]:
+            return ngettext("{label}: nothing was forecast and nothing was won in the {n} "
+                            "month(s) shown.", "{label}: nothing was forecast and nothing was "
+                            "won in the {n} month(s) shown.", n).format(label=label, n=n)
+        return ngettext("{label}: nothing was won in the {n} month(s) shown, so the forecast at "
+                        "the month start was on average {money} too high.",
+                        "{label}: nothing was won in the {n} month(s) shown, so the forecast at "
+                        "the month start was on average {money} too high.", n
+                        ).format(label=label, n=n, money=money)
+    share = i18n.decimal(f"{abs(relative):.0%}").replace("%", i18n.percent_sign())
+    text = (ngettext("{label}: over the {n} month(s) shown, on average the forecast at the month "
+                     "start was {share} above what was won ({money} a month).",
+                     "{label}: over the {n} month(s) shown, on average the forecast at the month "
+                     "start was {share} above what was won ({money} a month).", n)
+            if relative > 0 else
+            ngettext("{label}: over the {n} month(s) shown, on average the forecast at the month "
+                     "start was {share} below what was won ({money} a month).",
+                     "{label}: over the {n} month(s) shown, on average the forecast at the month "
+                     "start was {share} below what was won ({money} a month).", n))
+    return text.format(label=label, n=n, share=share, money=money)
+
+
+def definitions(data: ReportData[Breakdowns, Extra]) -> tuple[str, ...]:
+    """The metrics the page defines: the spec's, and the pipeline history's where it shows."""
+    if data.context.coverage.empty:  # a page without data shows none of them
+        return SPEC.defined_on(data.context)
+    shown = {"pipeline_": len(data.breakdowns.pipeline_movement) > 0,
+             "forecast_": len(data.breakdowns.forecast_accuracy) > 0}
+    return SPEC.defined_on(data.context) + tuple(
+        name for name in HISTORY if shown[name[: name.index("_") + 1]])
 
 
 def _months_after(period: Period, n: int) -> list[Period]:
@@ -77,7 +210,7 @@ def _months_after(period: Period, n: int) -> list[Period]:
     out = []
     first = period.end if period.end.day == 1 else period.end.replace(day=1)
     y, m = first.year, first.month
-    for _ in range(n):
+    for _month in range(n):
         out.append(parse_period(f"{y:04d}-{m:02d}", timezone=period.timezone))
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     current_month = parse_period(period.last_day.strftime("%Y-%m"), timezone=period.timezone)
@@ -92,38 +225,50 @@ def _notes(current: sales.Summary, ctx: ReportContext) -> list[str]:
     pipe = current["pipeline"]
     notes = []
     if pipe["missing_probability"]:
-        notes.append(
-            f"{pipe['missing_probability']:,} open deal(s) have no probability: left out of "
-            "the weighted pipeline and the forecast."
-        )
+        notes.append(_count_note(
+            pipe["missing_probability"], ngettext(
+                "{n} open deal(s) have no probability: left out of the weighted pipeline and "
+                "the forecast.", "{n} open deal(s) have no probability: left out of the "
+                "weighted pipeline and the forecast.", pipe["missing_probability"])))
     if pipe["missing_amount"]:
-        notes.append(
-            f"{pipe['missing_amount']:,} open deal(s) have no amount: counted as open deals, "
-            "add nothing to the pipeline sums."
-        )
+        notes.append(_count_note(
+            pipe["missing_amount"], ngettext(
+                "{n} open deal(s) have no amount: counted as open deals, add nothing to the "
+                "pipeline sums.", "{n} open deal(s) have no amount: counted as open deals, add "
+                "nothing to the pipeline sums.", pipe["missing_amount"])))
     if current["cycle_excluded"]:
-        notes.append(
-            f"{current['cycle_excluded']:,} won deal(s) closed before they were created: left "
-            "out of the sales cycle (they still count as won, with their revenue)."
-        )
+        notes.append(_count_note(
+            current["cycle_excluded"], ngettext(
+                "{n} won deal(s) closed before they were created: left out of the sales cycle "
+                "(they still count as won, with their revenue).", "{n} won deal(s) closed "
+                "before they were created: left out of the sales cycle (they still count as "
+                "won, with their revenue).", current["cycle_excluded"])))
     notes.append(_forecast_note(current["forecast"], ctx))
     if current["metrics"]["quota_target"] is None:
-        notes.append("No quota overlaps this period: quota attainment is N/A.")
+        notes.append(_("No quota overlaps this period: quota attainment is N/A."))
     return notes + ctx.import_notes("deals", "leads", "quotas", "employees", "teams",
                                     said={"deals": ("probability", "closed_at")})
 
 
+def _count_note(n: int, text: str) -> str:
+    """A note about ``n`` records: ``text`` (its plural form chosen) with the count."""
+    return text.format(n=i18n.decimal(f"{n:,}"))
+
+
 def _forecast_note(fc: dict[str, Any], ctx: ReportContext) -> str:
+    n = fc["open_deals_counted"]
     if fc["kind"] == "at_start":
-        return (
-            "The period is over: the forecast shown is the one made at the period start "
-            f"from {fc['open_deals_counted']:,} open deal(s) expected to close in it, compared "
-            "with the actual revenue."
-        )
-    return (
-        f"The period is not over (as of {ctx.as_of}): the forecast is revenue so far plus "
-        f"{fc['open_deals_counted']:,} weighted open deal(s) expected to close by its end."
-    )
+        return _count_note(n, ngettext(
+            "The period is over: the forecast shown is the one made at the period start from {n} "
+            "open deal(s) expected to close in it, compared with the actual revenue.",
+            "The period is over: the forecast shown is the one made at the period start from {n} "
+            "open deal(s) expected to close in it, compared with the actual revenue.", n))
+    return _count_note(n, ngettext(
+        "The period is not over (as of {as_of}): the forecast is revenue so far plus {n} "
+        "weighted open deal(s) expected to close by its end.",
+        "The period is not over (as of {as_of}): the forecast is revenue so far plus {n} "
+        "weighted open deal(s) expected to close by its end.", n).replace("{as_of}",
+                                                                          as_of_in_words(ctx.as_of)))
 
 
 SPEC = ReportSpec(
@@ -133,4 +278,5 @@ SPEC = ReportSpec(
     index_kpis=("revenue", "deals_won", "win_rate"),
     definitions=HEADLINE,
     build=build,
+    reads=("deals", "employees", "leads", "quotas", SNAPSHOTS),
 )

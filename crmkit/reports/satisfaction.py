@@ -8,7 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from crmkit import stats
+from crmkit import i18n, stats
+from crmkit.i18n import N_, ngettext
+from crmkit.i18n import gettext as _
 from crmkit.metrics import customers, satisfaction
 from crmkit.parameters import ALL_TEAMS
 from crmkit.periods import trend_months
@@ -75,7 +77,7 @@ def build(ctx: ReportContext, trend_months_shown: int = 12,
         breakdowns,
         extra=Extra(retention=current["retention"],
                     previous_retention=previous["retention"] if previous else None,
-                    retention_text=satisfaction.retention_sentence(current["retention"])),
+                    retention_text=retention_words(current["retention"])),
         notes=[*ctx.coverage_notes(),
                *([] if ctx.coverage.empty else _notes(breakdowns, current, ctx))],
     )
@@ -94,38 +96,88 @@ def nps_change_points(data: ReportData[Breakdowns, Extra]) -> dict[str, Any] | N
             "label": comparison.label}
 
 
+def retention_words(parts: dict[str, Any]) -> str:
+    """The retention of :func:`crmkit.metrics.satisfaction.retention` (S, R, E, active days)
+    in words, with the same numbers as its card."""
+    s, r, e = (parts[k] for k in ("retention_start_customers", "retention_retained_customers",
+                                  "retention_end_customers"))
+    days = parts["active_days"]
+    window = ngettext("(an activity or a won deal in the {days} days before the instant)",
+                      "(an activity or a won deal in the {days} days before the instant)",
+                      days).format(days=days)
+    if not s:
+        return (_("No customer was active at the period start {window}: retention is N/A.")
+                .format(window=window) + " "
+                + ngettext("{n} customer(s) were active at its end.",
+                           "{n} customer(s) were active at its end.", e).format(n=_count(e)))
+    rate = i18n.decimal(f"{100 * r / s:.1f}") + i18n.percent_sign()
+    return (ngettext("Retention = R / S: {r} of the {s} customers active at the period start "
+                     "{window} were still active at its end: {rate}.",
+                     "Retention = R / S: {r} of the {s} customers active at the period start "
+                     "{window} were still active at its end: {rate}.", s).format(
+                r=_count(r), s=_count(s), window=window, rate=rate) + " "
+            + ngettext("Of the {e} customers active at the end, {new} were not active at the "
+                       "start (new customers, or back after a pause): they do not count in the "
+                       "rate.", "Of the {e} customers active at the end, {new} were not active "
+                       "at the start (new customers, or back after a pause): they do not count "
+                       "in the rate.", e).format(e=_count(e), new=_count(e - r)))
+
+
+#: The names of missing values the notes quote, as the catalogue has them.
+_PLACEHOLDERS = (N_("(unknown)"),)
+
+
 def _notes(breakdowns: Breakdowns, current: satisfaction.Summary, ctx: ReportContext) -> list[str]:
     m = current["metrics"]
-    notes = []
-    for kind, name in (("nps", "NPS"), ("csat", "CSAT"), ("ces", "CES")):
-        if not m[f"{kind}_responses"]:
-            notes.append(f"No {kind} survey responses in this period: {name} is N/A.")
+    notes = [text for kind, text in (
+        ("nps", _("No nps survey responses in this period: NPS is N/A.")),
+        ("csat", _("No csat survey responses in this period: CSAT is N/A.")),
+        ("ces", _("No ces survey responses in this period: CES is N/A."))
+    ) if not m[f"{kind}_responses"]]
     ret = current["retention"]
-    notes.append(
-        f"Retention reads 'active at an instant' as: an activity or a won deal in the "
-        f"{ret['active_days']} days before it, whoever logged it."
-    )
+    notes.append(ngettext(
+        "Retention reads 'active at an instant' as: an activity or a won deal in the {days} "
+        "days before it, whoever logged it.", "Retention reads 'active at an instant' as: an "
+        "activity or a won deal in the {days} days before it, whoever logged it.",
+        ret["active_days"]).format(days=ret["active_days"]))
     if ret["retention_start_customers"] == 0:
-        notes.append("No customer was active at the period start: retention is N/A.")
-    team_rows = breakdowns.nps_by_team
-    no_team = team_rows.loc[team_rows["team_id"] == satisfaction.NO_TEAM, "responses"].sum()
-    if no_team:
-        notes.append(f"{int(no_team):,} NPS response(s) have neither a rated employee nor a "
-                     "customer owner with a team: shown as '(no team)' in NPS by team.")
-    seg_rows = breakdowns.nps_by_segment
-    unknown = seg_rows.loc[seg_rows["segment"] == satisfaction.NO_SEGMENT, "responses"].sum()
-    if unknown:
-        notes.append(f"{int(unknown):,} NPS response(s) have no customer or no customer "
-                     "segment: shown as '(unknown)' in NPS by segment.")
+        notes.append(_("No customer was active at the period start: retention is N/A."))
+    notes += _group_notes(breakdowns)
     if ctx.team != ALL_TEAMS:
-        notes.append("NPS by team compares every team (company-wide responses); the other "
-                     "scores cover this team's responses. Retention counts this team's customers "
-                     "(owned by a member; a customer without an owner goes with the owner of its "
-                     "first won deal) with all their activities and won deals, so every customer "
-                     "counts for one team.")
+        notes.append(_("NPS by team compares every team (company-wide responses); the other "
+                       "scores cover this team's responses. Retention counts this team's "
+                       "customers (owned by a member; a customer without an owner goes with the "
+                       "owner of its first won deal) with all their activities and won deals, "
+                       "so every customer counts for one team."))
     return notes + ctx.import_notes(
         "survey_responses", "customers", "activities", "employees", "teams",
         columns={"deals": ("deal_id", "owner_id", "customer_id", "status", "closed_at")})
+
+
+def _group_notes(breakdowns: Breakdowns) -> list[str]:
+    """The NPS responses without a team or a segment."""
+    notes = []
+    team_rows = breakdowns.nps_by_team
+    no_team = int(team_rows.loc[team_rows["team_id"] == satisfaction.NO_TEAM, "responses"].sum())
+    if no_team:
+        notes.append(ngettext(
+            "{n} NPS response(s) have neither a rated employee nor a customer owner with a "
+            "team: shown as '{name}' in NPS by team.", "{n} NPS response(s) have neither a "
+            "rated employee nor a customer owner with a team: shown as '{name}' in NPS by team.",
+            no_team).format(n=_count(no_team), name=_(satisfaction.NO_TEAM)))
+    seg_rows = breakdowns.nps_by_segment
+    unknown = int(seg_rows.loc[seg_rows["segment"] == satisfaction.NO_SEGMENT, "responses"].sum())
+    if unknown:
+        notes.append(ngettext(
+            "{n} NPS response(s) have no customer or no customer segment: shown as '{name}' in "
+            "NPS by segment.", "{n} NPS response(s) have no customer or no customer segment: "
+            "shown as '{name}' in NPS by segment.", unknown).format(
+            n=_count(unknown), name=_(satisfaction.NO_SEGMENT)))
+    return notes
+
+
+def _count(n: int) -> str:
+    return i18n.decimal(f"{n:,}")
 
 
 SPEC = ReportSpec(
@@ -135,4 +187,5 @@ SPEC = ReportSpec(
     index_kpis=("nps", "csat"),
     definitions=DEFINED,
     build=build,
+    reads=("activities", "customers", "deals", "employees", "survey_responses", "teams"),
 )

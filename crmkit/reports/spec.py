@@ -30,6 +30,9 @@ class ReportSpec:
     definitions: tuple[str, ...]
     #: ``build(ctx, **report_parameters) -> ReportData``: computes the whole report.
     build: Callable[..., ReportData[Any, Any]]
+    #: The tables ``build`` reads (besides the coverage every page states): the refresh
+    #: cache re-renders the page when one of them changes for its team. Empty: all tables.
+    reads: tuple[str, ...] = ()
 
     def defined_on(self, ctx: ReportContext) -> tuple[str, ...]:
         """The metrics a page defines: :attr:`definitions`, or none on a page whose period

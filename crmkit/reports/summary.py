@@ -25,7 +25,9 @@ Each sentence is an item ``{"kind", "text", "refs"}`` (a movement also names its
 (``metrics.win_rate``, ``changes.win_rate.p_value``, ``breakdowns.employee.0.name``) to that
 value, so every number and every name in a sentence can be traced to the twin. Numbers are
 formatted as the cards format them, with a true minus sign. The same twin gives the same
-sentences. The text is plain text: pages escape it when they show it.
+sentences. The text is plain text: pages escape it when they show it. It is written in the
+active locale (:mod:`crmkit.i18n`): every sentence is a message of the catalogue with named
+places for its values, numbers in the locale's digits, counts with the plural form they need.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from crmkit import i18n
+from crmkit.i18n import gettext as _
+from crmkit.i18n import ngettext
 from crmkit.parameters import ALL_TEAMS
 from crmkit.verdict import MINUS, signed, small_sample, verdict
 
@@ -92,18 +97,22 @@ def _plain(value: float, unit: str, currency: str) -> str:
     a = abs(value)
     suffix = ""
     if unit == "count":
-        text = f"{round(a):,}"
+        text = i18n.decimal(f"{round(a):,}")
     elif unit == "rate":
-        text, suffix = f"{100 * a:.1f}", "%"
+        text, suffix = i18n.decimal(f"{100 * a:.1f}"), i18n.percent_sign()
     elif unit in ("money", "money_per_day"):
-        text = f"{a / 1e6:,.2f}M" if a >= 1e6 else f"{a / 1e3:,.1f}k" if a >= 1e4 else f"{a:,.0f}"
-        suffix = (f" {currency}" if currency else "") + ("/day" if unit == "money_per_day" else "")
+        text = (i18n.decimal(f"{a / 1e6:,.2f}") + i18n.compact_suffix("M") if a >= 1e6 else
+                i18n.decimal(f"{a / 1e3:,.1f}") + i18n.compact_suffix("k") if a >= 1e4 else
+                i18n.decimal(f"{a:,.0f}"))
+        suffix = ((f" {i18n.currency_symbol(currency)}" if currency else "")
+                  + (_("/day") if unit == "money_per_day" else ""))
     elif unit in ("days", "hours", "score"):
-        text, suffix = f"{a:.1f}", {"days": " days", "hours": " h", "score": ""}[unit]
+        text = i18n.decimal(f"{a:.1f}")
+        suffix = {"days": _(" days"), "hours": _(" h"), "score": ""}[unit]
     elif unit == "minutes":
-        text, suffix = f"{a:.0f}", " min"
+        text, suffix = f"{a:.0f}", _(" min")
     else:
-        text = f"{a:,.2f}"
+        text = i18n.decimal(f"{a:,.2f}")
     sign = MINUS if value < 0 and any(c in "123456789" for c in text) else ""
     return f"{sign}{text}{suffix}"
 
@@ -135,7 +144,7 @@ class _Sentence:
         """A ratio as a multiple: '2.9×'."""
         value = _at(self.payload, path)
         self.refs[path] = value
-        return f"{value:.1f}×"
+        return i18n.decimal(f"{value:.1f}") + "×"
 
     def small(self, path: str) -> str:
         """'a small sample: n=12' when the sample at ``path`` is small (1 to 29), else ''."""
@@ -143,7 +152,7 @@ class _Sentence:
         if not small_sample(value):
             return ""
         self.refs[path] = value
-        return f"a small sample: n={value:,}"
+        return _("a small sample: n={n}").format(n=i18n.decimal(f"{value:,}"))
 
     def change(self, name: str, where: str = "") -> str:
         """A metric's change against the comparison period, with its test in words
@@ -161,9 +170,12 @@ class _Sentence:
                     p_value=ch["p_value"], significant=ch.get("significant"))
         return f"{shown}{where}, {v.significance}"
 
-    def count(self, path: str, noun: str) -> str:
-        """A count with its noun: '1 won deal', '3 won deals'."""
-        return f"{self.number(path, 'count')} {noun}{'' if _at(self.payload, path) == 1 else 's'}"
+    def won_deals(self, path: str) -> str:
+        """A count of won deals in the plural form it needs ('1 won deal', '3 won deals';
+        '1 выигранная сделка', '5 выигранных сделок')."""
+        value = _at(self.payload, path)
+        n = value if isinstance(value, int) else round(value)
+        return ngettext("{n} won deal", "{n} won deals", n).format(n=self.number(path, "count"))
 
     def item(self, kind: str, text: str, **extra: Any) -> dict[str, Any]:
         return {"kind": kind, "text": text, "refs": dict(self.refs), **extra}
@@ -237,11 +249,14 @@ def _none(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _nothing_recorded(payload: Mapping[str, Any]) -> dict[str, Any]:
     s = _Sentence(payload)
-    text = f"Nothing was recorded for {s.text('team_name')} in {s.text('period.label')}"
+    team, period = s.text("team_name"), s.text("period.label")
     if payload.get("comparison_period"):
-        text += f", so there is nothing to compare with {s.text('comparison_period.label')}."
+        text = _("Nothing was recorded for {team} in {period}, so there is nothing to compare "
+                 "with {comparison}.").format(team=team, period=period,
+                                              comparison=s.text("comparison_period.label"))
     else:
-        text += ", so there is nothing to compare."
+        text = _("Nothing was recorded for {team} in {period}, so there is nothing to "
+                 "compare.").format(team=team, period=period)
     return s.item("empty", text)
 
 
@@ -250,23 +265,23 @@ def _movements(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     one sentence saying why none is stated."""
     if not payload.get("comparison_period") or payload.get("comparison") is None:
         return [_Sentence(payload).item(
-            "movement", "There is no comparison period, so no change is stated.")]
+            "movement", _("There is no comparison period, so no change is stated."))]
     if _nothing_in(payload["comparison"]):
         s = _Sentence(payload)
-        return [s.item("movement", f"Nothing was recorded in {s.text('comparison_period.label')}"
-                                   ", so no change is stated.")]
+        return [s.item("movement", _("Nothing was recorded in {period}, so no change is "
+                                     "stated.").format(period=s.text("comparison_period.label")))]
     moved = sorted((ch["p_value"], name) for name, ch in (payload.get("changes") or {}).items()
                    if _significant(payload, name))
     if moved:
-        return [_movement(payload, name) for _, name in moved]
+        return [_movement(payload, name) for _p, name in moved]
     tested = any(_finite(ch.get("p_value")) for ch in payload["changes"].values()
                  if isinstance(ch, Mapping))
     s = _Sentence(payload)
     cmp = s.text("comparison_period.label")
     return [s.item("movement",
-                   f"No number changed significantly against {cmp}." if tested else
-                   f"No number has a significance test against {cmp}, so none is called up "
-                   "or down.")]
+                   (_("No number changed significantly against {period}.") if tested else
+                    _("No number has a significance test against {period}, so none is called "
+                      "up or down.")).format(period=cmp))]
 
 
 def _significant(payload: Mapping[str, Any], name: str) -> bool:
@@ -285,10 +300,13 @@ def _movement(payload: Mapping[str, Any], name: str) -> dict[str, Any]:
     d = payload["definitions"][name]
     up = payload["changes"][name][_change_key(d)] > 0
     s = _Sentence(payload)
-    text = (f"{s.text(f'definitions.{name}.label')} {'rose' if up else 'fell'} to "
-            f"{s.number(f'metrics.{name}', d['unit'])} in {s.text('period.label')} from "
-            f"{s.number(f'comparison.{name}', d['unit'])} in "
-            f"{s.text('comparison_period.label')}: {s.change(name)}")
+    text = (_("{label} rose to {value} in {period} from {previous} in {comparison}: {change}")
+            if up else
+            _("{label} fell to {value} in {period} from {previous} in {comparison}: {change}")
+            ).format(label=s.text(f"definitions.{name}.label"),
+                     value=s.number(f"metrics.{name}", d["unit"]), period=s.text("period.label"),
+                     previous=s.number(f"comparison.{name}", d["unit"]),
+                     comparison=s.text("comparison_period.label"), change=s.change(name))
     small = s.small(f"samples.{name}")
     return s.item("movement", f"{text}{'; ' + small if small else ''}.", metric=name)
 
@@ -300,7 +318,8 @@ def _trend(payload: Mapping[str, Any], column: str, n_column: str | None
     rows = _rows(payload, "month")
     d = _defined(payload, column)
     period = (payload.get("period") or {}).get("label")
-    if d is None or not rows or rows[-1].get("month") != period or not _finite(rows[-1].get(column)):
+    if (d is None or not rows or rows[-1].get("month") != period or not _finite(rows[-1].get(column))
+            or (payload.get("period") or {}).get("cut")):  # a part of a month is no month
         return []
     before = [i for i, r in enumerate(rows[:-1]) if _finite(r.get(column))]
     if len(before) < 3:
@@ -312,18 +331,23 @@ def _trend(payload: Mapping[str, Any], column: str, n_column: str | None
 
     def at(i: int) -> str:
         small = s.small(f"breakdowns.month.{i}.{n_column}") if n_column else ""
-        return (f"{s.number(f'breakdowns.month.{i}.{column}', d['unit'])} in "
-                f"{s.text(f'breakdowns.month.{i}.month')}{f' ({small})' if small else ''}")
+        return _("{value} in {month}").format(
+            value=s.number(f"breakdowns.month.{i}.{column}", d["unit"]),
+            month=s.text(f"breakdowns.month.{i}.month")) + (f" ({small})" if small else "")
 
-    head = f"{s.text(f'definitions.{column}.label')}, {at(last)}, is "
+    label = s.text(f"definitions.{column}.label")
+    now = at(last)
     since = s.text(f"breakdowns.month.{before[0]}.month")
     value = rows[last][column]
     if value > rows[high][column]:
-        text = f"{head}the highest of any month since {since} (the previous high: {at(high)})."
+        text = _("{label}, {now}, is the highest of any month since {since} (the previous high: "
+                 "{other}).").format(label=label, now=now, since=since, other=at(high))
     elif value < rows[low][column]:
-        text = f"{head}the lowest of any month since {since} (the previous low: {at(low)})."
+        text = _("{label}, {now}, is the lowest of any month since {since} (the previous low: "
+                 "{other}).").format(label=label, now=now, since=since, other=at(low))
     else:
-        text = f"{head}within the range of the months since {since}: {at(low)} to {at(high)}."
+        text = _("{label}, {now}, is within the range of the months since {since}: {low} to "
+                 "{high}.").format(label=label, now=now, since=since, low=at(low), high=at(high))
     return [s.item("trend", text)]
 
 
@@ -344,7 +368,8 @@ def _key_figures(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         parts.append(f"{s.text(f'definitions.{name}.label')} "
                      f"{s.number(f'metrics.{name}', payload['definitions'][name]['unit'])}"
                      f"{f' ({small})' if small else ''}")
-    return [s.item("level", f"Key figures for {s.text('period.label')}: {_series(parts)}.")]
+    return [s.item("level", _("Key figures for {period}: {figures}.").format(
+        period=s.text("period.label"), figures=_series(parts)))]
 
 
 def _quiet_period(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -356,8 +381,11 @@ def _quiet_period(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     s = _Sentence(payload)
     parts = [f"{s.text(f'definitions.{n}.label')} "
              f"{s.number(f'comparison.{n}', payload['definitions'][n]['unit'])}" for n in names]
-    text = (f"Nothing was recorded for {s.text('team_name')} in {s.text('period.label')}"
-            + (f"; in {s.text('comparison_period.label')}: {_series(parts)}." if parts else "."))
+    team, period = s.text("team_name"), s.text("period.label")
+    text = (_("Nothing was recorded for {team} in {period}; in {comparison}: {figures}.").format(
+        team=team, period=period, comparison=s.text("comparison_period.label"),
+        figures=_series(parts)) if parts else
+        _("Nothing was recorded for {team} in {period}.").format(team=team, period=period))
     return [s.item("level", text)]
 
 
@@ -375,12 +403,15 @@ def _small_samples(payload: Mapping[str, Any], shown: Collection[str] = ()
     parts = [f"{s.text(f'definitions.{n}.label')} "
              f"{s.number(f'metrics.{n}', payload['definitions'][n]['unit'])} "
              f"(n={s.number(f'samples.{n}', 'count')})" for n in names[:4]]
-    return [s.item("small", f"Read with care, from a small sample: {_series(parts)}.")]
+    return [s.item("small", _("Read with care, from a small sample: {figures}.").format(
+        figures=_series(parts)))]
 
 
 def _series(parts: Sequence[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    """'a', 'a and b', 'a, b and c' (the active locale's 'and')."""
+    if len(parts) == 1:
+        return parts[0]
+    return _("{first} and {last}").format(first=", ".join(parts[:-1]), last=parts[-1])
 
 
 # -- contributions, from the breakdowns ---------------------------------------------------
@@ -401,10 +432,10 @@ def _sales_drivers(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
             products[i].get("revenue_share")):
         s = _Sentence(payload)
         row = f"breakdowns.product.{i}"
-        out.append(s.item("driver", (
-            f"Most revenue came from {s.text(f'{row}.product')}: "
-            f"{s.number(f'{row}.revenue', 'money')}, {s.number(f'{row}.revenue_share', 'rate')} "
-            f"of the total.")))
+        out.append(s.item("driver", _(
+            "Most revenue came from {product}: {revenue}, {share} of the total.").format(
+            product=s.text(f"{row}.product"), revenue=s.number(f"{row}.revenue", "money"),
+            share=s.number(f"{row}.revenue_share", "rate"))))
     return out + _most_revenue(payload, "employee", "seller")
 
 
@@ -415,9 +446,12 @@ def _most_revenue(payload: Mapping[str, Any], breakdown: str, who: str) -> list[
         return []
     s = _Sentence(payload)
     row = f"breakdowns.{breakdown}.{i}"
-    return [s.item("driver", (
-        f"The {who} with the most revenue was {s.text(f'{row}.name')}: "
-        f"{s.number(f'{row}.revenue', 'money')} from {s.count(f'{row}.deals_won', 'won deal')}."))]
+    text = (_("The seller with the most revenue was {name}: {revenue} from {deals}.")
+            if who == "seller" else
+            _("The customer with the most revenue was {name}: {revenue} from {deals}."))
+    return [s.item("driver", text.format(
+        name=s.text(f"{row}.name"), revenue=s.number(f"{row}.revenue", "money"),
+        deals=s.won_deals(f"{row}.deals_won")))]
 
 
 def _activity_drivers(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -426,10 +460,10 @@ def _activity_drivers(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     if (i := _top(people, "interactions")) is not None:
         s = _Sentence(payload)
         row = f"breakdowns.employee.{i}"
-        out.append(s.item("driver", (
-            f"{s.text(f'{row}.name')} logged the most interactions: "
-            f"{s.number(f'{row}.interactions', 'count')} of "
-            f"{s.number('metrics.interactions', 'count')}.")))
+        out.append(s.item("driver", _(
+            "{name} logged the most interactions: {count} of {total}.").format(
+            name=s.text(f"{row}.name"), count=s.number(f"{row}.interactions", "count"),
+            total=s.number("metrics.interactions", "count"))))
     return out + _most_revenue(payload, "top_revenue", "customer")
 
 
@@ -438,7 +472,7 @@ def _marketing_drivers(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     campaigns in scope: the headline totals leave out leads without a campaign)."""
     campaigns = [r if r.get("campaign_id") is not None else {} for r in _rows(payload, "campaign")]
     out = []
-    for column, what in (("revenue", " of revenue"), ("leads", " leads")):
+    for column in ("revenue", "leads"):
         i = _top(campaigns, column)
         total = payload["metrics"].get(column)
         if i is None or not _finite(total):
@@ -446,13 +480,18 @@ def _marketing_drivers(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         s = _Sentence(payload)
         unit = "money" if column == "revenue" else "count"
         row = f"breakdowns.campaign.{i}"
+        whole = s.number(f"metrics.{column}", unit)
         if campaigns[i][column] == total:
-            text = (f"All {s.number(f'metrics.{column}', unit)}{what} from campaigns came "
-                    f"from {s.text(f'{row}.name')}.")
+            text = (_("All {total} of revenue from campaigns came from {name}.")
+                    if column == "revenue" else
+                    _("All {total} leads from campaigns came from {name}.")).format(
+                total=whole, name=s.text(f"{row}.name"))
         else:
-            text = (f"Of the {s.number(f'metrics.{column}', unit)}{what} from campaigns, "
-                    f"the most came from {s.text(f'{row}.name')}: "
-                    f"{s.number(f'{row}.{column}', unit)}.")
+            text = (_("Of the {total} of revenue from campaigns, the most came from {name}: "
+                      "{value}.") if column == "revenue" else
+                    _("Of the {total} leads from campaigns, the most came from {name}: "
+                      "{value}.")).format(total=whole, name=s.text(f"{row}.name"),
+                                          value=s.number(f"{row}.{column}", unit))
         out.append(s.item("driver", text))
     return out
 
@@ -471,7 +510,8 @@ def _satisfaction_drivers(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         return (f"{s.text(f'{row}.team')} ({s.number(f'{row}.nps', 'score')}"
                 f"{', ' + small if small else ''})")
 
-    return [s.item("driver", f"By team, NPS is lowest in {team(low)} and highest in {team(high)}.")]
+    return [s.item("driver", _("By team, NPS is lowest in {low} and highest in {high}.").format(
+        low=team(low), high=team(high)))]
 
 
 def _performance_drivers(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -495,10 +535,12 @@ def _performance_drivers(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     i = max(found, key=lambda j: (gap[j], -j))
     s = _Sentence(payload)
     row, unit = f"breakdowns.employee.{i}", payload["definitions"][moved]["unit"]
-    text = (f"{s.text(f'{row}.name')} contributed most to the change of "
-            f"{s.text(f'definitions.{moved}.label')}: {s.number(f'{row}.{moved}', unit)} "
-            f"against {s.number(f'{row}.{moved}_previous', unit)} in "
-            f"{s.text('comparison_period.label')}.")
+    text = _("{name} contributed most to the change of {label}: {value} against {previous} in "
+             "{comparison}.").format(
+        name=s.text(f"{row}.name"), label=s.text(f"definitions.{moved}.label"),
+        value=s.number(f"{row}.{moved}", unit),
+        previous=s.number(f"{row}.{moved}_previous", unit),
+        comparison=s.text("comparison_period.label"))
     return [s.item("driver", text)]
 
 
@@ -506,16 +548,20 @@ def _performance_leaders(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Without a significant change to explain: who did the most of the team's work (the
     most revenue won, the most tickets resolved), as levels, no change claimed."""
     rows, out = _rows(payload, "employee"), []
-    for column, noun in (("revenue", "revenue won"), ("tickets_resolved", "tickets resolved")):
+    for column, most in (("revenue", N_REVENUE), ("tickets_resolved", N_TICKETS)):
         if (i := _top(rows, column)) is None:
             continue
         s = _Sentence(payload)
         row = f"breakdowns.employee.{i}"
         unit = "money" if column == "revenue" else "count"
-        out.append(s.item("driver", (
-            f"The most {noun} in {s.text('period.label')}: {s.text(f'{row}.name')}, "
-            f"{s.number(f'{row}.{column}', unit)}.")))
+        out.append(s.item("driver", _(most).format(
+            period=s.text("period.label"), name=s.text(f"{row}.name"),
+            value=s.number(f"{row}.{column}", unit))))
     return out
+
+
+N_REVENUE = i18n.N_("The most revenue won in {period}: {name}, {value}.")
+N_TICKETS = i18n.N_("The most tickets resolved in {period}: {name}, {value}.")
 
 
 # -- flags --------------------------------------------------------------------------------
@@ -524,7 +570,8 @@ def _performance_leaders(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _workload_flags(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows = _rows(payload, "employee")
     out = []
-    for flag, words in (("high", "Possible overload"), ("low", "Possibly idle")):
+    for flag, words in (("high", i18n.N_("Possible overload: {people}.")),
+                        ("low", i18n.N_("Possibly idle: {people}."))):
         found = [i for i, r in enumerate(rows) if r.get("workload_flag") == flag
                  and _finite(r.get("workload_ratio")) and isinstance(r.get("name"), str)]
         found.sort(key=lambda i: (-rows[i]["workload_ratio"] if flag == "high"
@@ -532,12 +579,14 @@ def _workload_flags(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         if not found:
             continue
         s = _Sentence(payload)
-        people = [f"{s.text(f'breakdowns.employee.{i}.name')} with a workload of "
-                  f"{s.number(f'breakdowns.employee.{i}.workload', 'count')}, "
-                  f"{s.times(f'breakdowns.employee.{i}.workload_ratio')} the median of the role "
-                  f"({s.number(f'breakdowns.employee.{i}.workload_role_median', 'count')})"
-                  for i in found[:3]]
-        out.append(s.item("flag", f"{words}: {_series(people)}."))
+        people = [_("{name} with a workload of {workload}, {ratio} the median of the role "
+                    "({median})").format(
+            name=s.text(f"breakdowns.employee.{i}.name"),
+            workload=s.number(f"breakdowns.employee.{i}.workload", "count"),
+            ratio=s.times(f"breakdowns.employee.{i}.workload_ratio"),
+            median=s.number(f"breakdowns.employee.{i}.workload_role_median", "count"))
+            for i in found[:3]]
+        out.append(s.item("flag", _(words).format(people=_series(people))))
     return out
 
 
@@ -548,10 +597,12 @@ def _roi_flags(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     if not found:
         return []
     s = _Sentence(payload)
-    parts = [f"{s.text(f'breakdowns.campaign.{i}.name')} (ROI "
-             f"{s.number(f'breakdowns.campaign.{i}.roi', 'rate')} on "
-             f"{s.number(f'breakdowns.campaign.{i}.cost', 'money')} of cost)" for _, i in found[:3]]
-    return [s.item("flag", f"Negative return on marketing cost: {_series(parts)}.")]
+    parts = [_("{name} (ROI {roi} on {cost} of cost)").format(
+        name=s.text(f"breakdowns.campaign.{i}.name"),
+        roi=s.number(f"breakdowns.campaign.{i}.roi", "rate"),
+        cost=s.number(f"breakdowns.campaign.{i}.cost", "money")) for _roi, i in found[:3]]
+    return [s.item("flag", _("Negative return on marketing cost: {campaigns}.").format(
+        campaigns=_series(parts)))]
 
 
 def _quiet_flags(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -564,14 +615,17 @@ def _quiet_flags(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
 
     def customer(i: int) -> str:
         row = f"breakdowns.went_quiet.{i}"
-        owner = (f", owner {s.text(f'{row}.owner')}" if isinstance(rows[i].get("owner"), str)
-                 else "")
-        return (f"{s.text(f'{row}.name')} ({s.number(f'{row}.revenue_365d', 'money')} "
-                f"of revenue in the past year{owner})")
+        name, revenue = s.text(f"{row}.name"), s.number(f"{row}.revenue_365d", "money")
+        if isinstance(rows[i].get("owner"), str):
+            return _("{name} ({revenue} of revenue in the past year, owner {owner})").format(
+                name=name, revenue=revenue, owner=s.text(f"{row}.owner"))
+        return _("{name} ({revenue} of revenue in the past year)").format(name=name,
+                                                                         revenue=revenue)
 
-    text = (f"Went quiet (a contact in {s.text('comparison_period.label')}, none in "
-            f"{s.text('period.label')}), largest customers first: "
-            f"{_series([customer(i) for i in found])}.")
+    text = _("Went quiet (a contact in {comparison}, none in {period}), largest customers "
+             "first: {customers}.").format(
+        comparison=s.text("comparison_period.label"), period=s.text("period.label"),
+        customers=_series([customer(i) for i in found]))
     return [s.item("flag", text)]
 
 
@@ -581,13 +635,15 @@ def _detractor_flags(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
             payload["metrics"].get("nps_responses")):
         return []
     s = _Sentence(payload)
-    text = (f"Detractors were {s.number(f'metrics.{name}', 'rate')} of the "
-            f"{s.number('metrics.nps_responses', 'count')} NPS responses"
-            f"{' (a small sample)' if small_sample(payload['metrics']['nps_responses']) else ''}")
+    text = _("Detractors were {share} of the {n} NPS responses").format(
+        share=s.number(f"metrics.{name}", "rate"), n=s.number("metrics.nps_responses", "count"))
+    if small_sample(payload["metrics"]["nps_responses"]):
+        text += " " + _("(a small sample)")
     ch, d = (payload.get("changes") or {}).get(name), _defined(payload, name)
     if (isinstance(ch, Mapping) and d is not None and _finite(ch.get(_change_key(d)))
             and _finite(ch.get("p_value"))):
-        text += ", " + s.change(name, f" against {s.text('comparison_period.label')}")
+        text += ", " + s.change(name, " " + _("against {period}").format(
+            period=s.text("comparison_period.label")))
     return [s.item("flag", text + ".")]
 
 

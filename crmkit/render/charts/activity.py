@@ -14,12 +14,13 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import HTML
 
+from crmkit import i18n
+from crmkit.i18n import gettext as _
 from crmkit.render import blocks, plotting
 from crmkit.render.charts._page import NOTHING
-from crmkit.render.formatting import PALETTE
+from crmkit.render.formatting import PALETTE, count_share, number, share
 from crmkit.render.labels import label
-from crmkit.stats import Test
-from crmkit.verdict import signed
+from crmkit.verdict import p_words, signed
 
 #: One colour per customer status, the same in every chart and report.
 STATUS_COLOURS = {
@@ -48,7 +49,7 @@ def interactions_by_type(by_type: pd.DataFrame, period: str, comparison: str | N
     if empty:
         return NOTHING
     if by_type["interactions"].sum() == 0 and not (by_type["comparison"].fillna(0).sum() > 0):
-        return blocks.text("No activities were logged in this period.")
+        return blocks.text(_("No activities were logged in this period."))
     value_vars = ["interactions"] + (["comparison"] if comparison else [])
     long = by_type.assign(type=by_type["type"].map(_label)).melt(
         id_vars="type", value_vars=value_vars, var_name="which", value_name="count")
@@ -62,15 +63,16 @@ def interactions_by_type(by_type: pd.DataFrame, period: str, comparison: str | N
     sns.barplot(data=long, y="type", x="count", hue="which", order=order,
                 hue_order=list(palette), palette=palette, ax=ax, errorbar=None)
     for container in ax.containers:
-        ax.bar_label(container, labels=[f"{v:,.0f}" for v in container.datavalues],
+        ax.bar_label(container, labels=[number(v) for v in container.datavalues],
                      padding=3, fontsize="small")
     ax.set_xlim(0, long["count"].max() * 1.15)
-    ax.set_xlabel("Activities logged (count)")
-    ax.set_ylabel("Activity type")
+    ax.set_xlabel(_("Activities logged (count)"))
+    ax.set_ylabel(_("Activity type"))
     ax.legend(title=None, loc="lower right")
-    ax.set_title("Interactions by type" + (f": {period} vs {comparison}" if comparison else ""))
-    return blocks.chart(fig, "Interactions by type",
-                        "Activities logged in the period, by type.")
+    ax.set_title(_("Interactions by type: {period} vs {comparison}").format(
+        period=period, comparison=comparison) if comparison else _("Interactions by type"))
+    return blocks.chart(fig, _("Interactions by type"),
+                        _("Activities logged in the period, by type."))
 
 
 def customer_status(status: pd.DataFrame, comparison: str | None = None, *,
@@ -79,29 +81,29 @@ def customer_status(status: pd.DataFrame, comparison: str | None = None, *,
     if empty:
         return NOTHING
     if status["customers"].sum() == 0:
-        return blocks.text("No customers in scope at the period end.")
+        return blocks.text(_("No customers in scope at the period end."))
     fig, ax = plotting.figure(height=2.9)
     y = range(len(status))
     colours = [STATUS_COLOURS.get(s, PALETTE["neutral"]) for s in status["status"]]
-    ax.barh(list(y), status["customers"], color=colours, height=0.6, label="Period end")
+    ax.barh(list(y), status["customers"], color=colours, height=0.6, label=_("Period end"))
     if comparison and status["comparison"].notna().any():
         ax.scatter(status["comparison"], list(y), marker="|", s=500, color="#1f2933", zorder=3,
-                   label=f"End of {comparison}")
+                   label=_("End of {period}").format(period=comparison))
         ax.legend(loc="lower right")
-    for i, (n, share) in enumerate(zip(status["customers"], status["share"], strict=True)):
-        ax.text(n, i, f"  {n:,} ({100 * (share or 0):.0f}%)", va="center", fontsize="small")
+    for i, (n, part) in enumerate(zip(status["customers"], status["share"], strict=True)):
+        ax.text(n, i, "  " + count_share(n, part), va="center", fontsize="small")
     top = max(status["customers"].max(), status["comparison"].fillna(0).max())
     ax.set_xlim(0, top * 1.25)
     ax.set_yticks(list(y))
     ax.set_yticklabels([_name(s) for s in status["status"]])
     ax.invert_yaxis()
-    ax.set_xlabel("Customers (count)")
-    ax.set_ylabel("Status at period end")
-    ax.set_title("Customer status by last contact")
-    caption = "Last contact = last activity or purchase before the period end."
+    ax.set_xlabel(_("Customers (count)"))
+    ax.set_ylabel(_("Status at period end"))
+    ax.set_title(_("Customer status by last contact"))
+    caption = _("Last contact = last activity or purchase before the period end.")
     if comparison:
-        caption += " Black ticks: the same counts at the end of the comparison period."
-    return blocks.chart(fig, "Customer status", caption)
+        caption += " " + _("Black ticks: the same counts at the end of the comparison period.")
+    return blocks.chart(fig, _("Customer status"), caption)
 
 
 def rfm_segments(segments: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
@@ -109,34 +111,34 @@ def rfm_segments(segments: pd.DataFrame, currency: str = "", *, empty: bool = Fa
     if empty:
         return NOTHING
     if segments["customers"].sum() == 0:
-        return blocks.text("No customer purchased in the 365 days before the period end.")
-    fig, _ = plotting.figure(height=2 * (0.3 * len(segments) + 1.1))
+        return blocks.text(_("No customer purchased in the 365 days before the period end."))
+    fig, _axes = plotting.figure(height=2 * (0.3 * len(segments) + 1.1))
     fig.clf()  # two panels, one above the other (plotting.figure makes one)
     top, bottom = fig.subplots(2, 1, sharey=True)
     y = list(range(len(segments)))
     top.barh(y, segments["customers"], color=PALETTE["primary"], height=0.65)
     bottom.barh(y, segments["revenue"], color=PALETTE["accent"], height=0.65)
     for i, (n, s) in enumerate(zip(segments["customers"], segments["share"], strict=True)):
-        top.text(n, i, f" {n:,} ({100 * (s or 0):.0f}%)", va="center", fontsize="small")
+        top.text(n, i, " " + count_share(n, s), va="center", fontsize="small")
     for i, (r, s) in enumerate(zip(segments["revenue"], segments["revenue_share"], strict=True)):
-        bottom.text(r, i, f" {100 * (s or 0):.0f}%", va="center", fontsize="small")
+        bottom.text(r, i, " " + share(s), va="center", fontsize="small")
     top.set_yticks(y)
     top.set_yticklabels([_name(s) for s in segments["segment"]])
     bottom.tick_params(axis="y", labelleft=True)
     top.invert_yaxis()
     top.set_xlim(0, segments["customers"].max() * 1.3)
     bottom.set_xlim(0, segments["revenue"].max() * 1.2)
-    top.set_xlabel("Customers (count, share)")
-    bottom.set_xlabel(f"Revenue in the last 365 days ({currency})" if currency
-                      else "Revenue in the last 365 days")
+    top.set_xlabel(_("Customers (count, share)"))
+    revenue = _("Revenue in the last 365 days")
+    bottom.set_xlabel(f"{revenue} ({i18n.currency_symbol(currency)})" if currency else revenue)
     plotting.money_axis(bottom, "x")
-    top.set_ylabel("RFM segment")
-    bottom.set_ylabel("RFM segment")
-    top.set_title("Customers per segment")
-    bottom.set_title("Revenue per segment")
-    return blocks.chart(fig, "RFM segments",
-                        "Customers with a purchase in the 365 days before the period end, "
-                        "by recency (R) and frequency + monetary (FM) scores; see Definitions.")
+    top.set_ylabel(_("RFM segment"))
+    bottom.set_ylabel(_("RFM segment"))
+    top.set_title(_("Customers per segment"))
+    bottom.set_title(_("Revenue per segment"))
+    return blocks.chart(fig, _("RFM segments"),
+                        _("Customers with a purchase in the 365 days before the period end, "
+                        "by recency (R) and frequency + monetary (FM) scores; see Definitions."))
 
 
 def rfm_table(segments: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
@@ -149,9 +151,9 @@ def rfm_table(segments: pd.DataFrame, currency: str = "", *, empty: bool = False
         units={"customers": "count", "share": "rate", "revenue": "money",
                "revenue_share": "rate", "recency_days_median": "days",
                "frequency_mean": "score", "monetary_mean": "money"},
-        labels={"share": "share of customers", "recency_days_median": "median days since purchase",
-                "frequency_mean": "mean purchases", "monetary_mean": "mean spend"},
-        currency=currency, caption="RFM segments (revenue: last 365 days)", filename="rfm-segments")
+        labels={"share": _("share of customers"), "recency_days_median": _("median days since purchase"),
+                "frequency_mean": _("mean purchases"), "monetary_mean": _("mean spend")},
+        currency=currency, caption=_("RFM segments (revenue: last 365 days)"), filename="rfm-segments")
 
 
 def cohort_heatmap(cohorts: pd.DataFrame, *, empty: bool = False) -> HTML:
@@ -159,27 +161,27 @@ def cohort_heatmap(cohorts: pd.DataFrame, *, empty: bool = False) -> HTML:
     if empty:
         return NOTHING
     if cohorts.empty:
-        return blocks.text("No customer made a first purchase in the cohort months.")
+        return blocks.text(_("No customer made a first purchase in the cohort months."))
     grid = cohorts.pivot(index="cohort", columns="month_offset", values="share")
     sizes = cohorts.groupby("cohort")["customers"].first()
-    grid.index = [f"{c} (n={sizes[c]:,})" for c in grid.index]
+    grid.index = [f"{c} (n={number(sizes[c])})" for c in grid.index]
     fig, ax = plotting.figure(height=0.38 * len(grid) + 1.6)
     cmap = sns.light_palette(PALETTE["primary"], as_cmap=True)
     later = grid.drop(columns=[0], errors="ignore")
     vmax = float(later.max().max()) if later.notna().any().any() else 1.0
     # cells are narrow: percentages without the sign (the title and the scale say %)
     sns.heatmap(grid, annot=grid * 100, fmt=".0f", cmap=cmap, vmin=0, vmax=max(vmax, 0.05),
-                linewidths=0.5, linecolor="white", cbar_kws={"label": "Share of the cohort buying",
-                                                            "format": "{x:.0%}"},
+                linewidths=0.5, linecolor="white", cbar_kws={"label": _("Share of the cohort buying"),
+                                                            "format": plotting.LocalPercent(1.0, 0)},
                 annot_kws={"fontsize": "x-small"}, ax=ax)
     ax.grid(False)
-    ax.set_xlabel("Months since the first purchase")
-    ax.set_ylabel("First-purchase month (customers)")
+    ax.set_xlabel(_("Months since the first purchase"))
+    ax.set_ylabel(_("First-purchase month (customers)"))
     ax.tick_params(axis="y", rotation=0)
-    ax.set_title("Cohort retention: % of each cohort buying in the month")
-    return blocks.chart(fig, "Cohort retention",
-                        "Month 0 is 100% by construction; the colour scale is set by the later "
-                        "months so their differences show.")
+    ax.set_title(_("Cohort retention: % of each cohort buying in the month"))
+    return blocks.chart(fig, _("Cohort retention"),
+                        _("Month 0 is 100% by construction; the colour scale is set by the later "
+                        "months so their differences show."))
 
 
 def status_table(status: pd.DataFrame, *, empty: bool = False) -> HTML:
@@ -201,21 +203,21 @@ def status_table(status: pd.DataFrame, *, empty: bool = False) -> HTML:
             for now, then in zip(status["share"], status["comparison_share"], strict=True)
         ],
         "share changed?": [
-            Test(None, None if pd.isna(p) else float(p)).words() for p in status["p_value"]
+            p_words(None if pd.isna(p) else float(p)) for p in status["p_value"]
         ],
     })
-    caption = ("Customers per status at the period end; the test asks whether the share of "
-               "customers in the status changed (two-proportion z-test; the cards above test "
-               "the counts, so their p-values differ)")
+    caption = _("Customers per status at the period end; the test asks whether the share of "
+                "customers in the status changed (two-proportion z-test; the cards above test "
+                "the counts, so their p-values differ)")
     if status["comparison"].isna().all():
         shown = shown.drop(columns=["comparison", "comparison_share", "share change",
                                     "share changed?"])
-        caption = "Customers per status at the period end"
+        caption = _("Customers per status at the period end")
     return blocks.table(
         shown, units={"customers": "count", "share": "rate", "comparison": "count",
                       "comparison_share": "rate"},
-        labels={"share": "share of customers", "comparison": "at comparison end",
-                "comparison_share": "share then"},
+        labels={"share": _("share of customers"), "comparison": _("at comparison end"),
+                "comparison_share": _("share then")},
         caption=caption, filename="customer-status")
 
 
@@ -228,22 +230,25 @@ def went_quiet_table(quiet: pd.DataFrame, comparison: str | None, currency: str 
     if empty:
         return NOTHING
     if comparison is None:
-        return blocks.text("No comparison period (the report compares with none): nothing "
-                           "to compare contacts with.")
+        return blocks.text(_("No comparison period (the report compares with none): nothing "
+                           "to compare contacts with."))
     if quiet.empty and in_touch == 0:
-        return blocks.text(f"No customer was in touch during {comparison}, so none can have "
-                           "gone quiet since.")
+        return blocks.text(_("No customer was in touch during {period}, so none can have gone "
+                             "quiet since.").format(period=comparison))
     if quiet.empty:
-        return blocks.text(f"Every customer in touch during {comparison} was in touch again "
-                           "in this period.")
+        return blocks.text(_("Every customer in touch during {period} was in touch again in "
+                             "this period.").format(period=comparison))
     return blocks.table(
         quiet.drop(columns=["customer_id"]),
         units={"days_since_contact": "count", "revenue_365d": "money"},
-        labels={"name": "customer", "last_contact": "last contact",
-                "days_since_contact": "days since", "revenue_365d": "revenue, last 365 days"},
+        labels={"name": "customer", "last_contact": _("last contact"),
+                "days_since_contact": _("days since"), "revenue_365d": _("revenue, last 365 days")},
         currency=currency, max_rows=max_rows, verbatim=("name", "owner"), filename="went-quiet",
-        caption=f"{len(quiet):,} customers in touch during {comparison} and not since, by "
-                "revenue in the 365 days to the period end")
+        caption=i18n.ngettext(
+            "{n} customers in touch during {period} and not since, by revenue in the 365 days "
+            "to the period end",
+            "{n} customers in touch during {period} and not since, by revenue in the 365 days "
+            "to the period end", len(quiet)).format(n=number(len(quiet)), period=comparison))
 
 
 def employee_table(employee: pd.DataFrame, types: tuple[str, ...], teams: Mapping[str, str], *,
@@ -255,9 +260,9 @@ def employee_table(employee: pd.DataFrame, types: tuple[str, ...], teams: Mappin
     return blocks.table(
         employee, units=dict.fromkeys(["interactions", *types], "count"),
         names={"team_id": teams}, verbatim=("name",), filename="activities-per-employee",
-        caption="Activities logged in the period per employee and type (sellers and managers "
+        caption=_("Activities logged in the period per employee and type (sellers and managers "
                 "are listed even with none; (no employee): activities logged without one, "
-                "e.g. web visits)")
+                "e.g. web visits)"))
 
 
 def customer_table(customer: pd.DataFrame, types: tuple[str, ...], currency: str = "", *,
@@ -267,9 +272,9 @@ def customer_table(customer: pd.DataFrame, types: tuple[str, ...], currency: str
         return NOTHING
     return blocks.table(
         customer, units=dict.fromkeys(["interactions", *types, "deals_won"], "count")
-        | {"revenue": "money"}, labels={"name": "Customer"}, currency=currency,
+        | {"revenue": "money"}, labels={"name": _("Customer")}, currency=currency,
         verbatim=("name",), filename="most-active-customers",
-        caption="Most active customers: activities in the period by type, revenue won")
+        caption=_("Most active customers: activities in the period by type, revenue won"))
 
 
 def top_revenue_table(top: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
@@ -278,6 +283,6 @@ def top_revenue_table(top: pd.DataFrame, currency: str = "", *, empty: bool = Fa
         return NOTHING
     return blocks.table(
         top, units={"revenue": "money", "deals_won": "count", "interactions": "count"},
-        labels={"name": "Customer"}, currency=currency, verbatim=("name",),
+        labels={"name": _("Customer")}, currency=currency, verbatim=("name",),
         filename="top-customers-by-revenue",
-        caption="Top customers by revenue won in the period")
+        caption=_("Top customers by revenue won in the period"))

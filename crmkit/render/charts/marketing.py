@@ -20,10 +20,12 @@ import seaborn as sns
 from IPython.display import HTML
 from matplotlib.ticker import MaxNLocator
 
+from crmkit import i18n
+from crmkit.i18n import gettext as _
 from crmkit.periods import Period
 from crmkit.render import blocks, plotting
 from crmkit.render.charts._page import NOTHING, words
-from crmkit.render.formatting import PALETTE, fmt, money_scale, scaled
+from crmkit.render.formatting import PALETTE, fmt, money_scale, number, scaled
 from crmkit.render.labels import label
 from crmkit.reports.context import period_in_words
 
@@ -39,19 +41,19 @@ _NO_WRAP = "white-space:nowrap"
 
 # column -> (heading, unit for fmt or None for text)
 _COLUMNS: dict[str, tuple[str, str | None]] = {
-    "name": ("Campaign", None),
-    "channel": ("Channel", None),
-    "team_id": ("Team", None),
-    "campaigns": ("Campaigns", "count"),
-    "cost": ("Cost", "money"),
-    "leads": ("Leads", "count"),
-    "lead_conversion": ("Lead conversion", "rate"),
-    "deals_won": ("Deals won", "count"),
-    "revenue": ("Revenue", "money"),
-    "acquired_customers": ("Acquired customers", "count"),
-    "cost_per_lead": ("Cost per lead", "money"),
-    "cac": ("CAC", "money"),
-    "roi": ("ROI", "rate"),
+    "name": (i18n.N_("Campaign"), None),
+    "channel": (i18n.N_("Channel"), None),
+    "team_id": (i18n.N_("Team"), None),
+    "campaigns": (i18n.N_("Campaigns"), "count"),
+    "cost": (i18n.N_("Cost"), "money"),
+    "leads": (i18n.N_("Leads"), "count"),
+    "lead_conversion": (i18n.N_("Lead conversion"), "rate"),
+    "deals_won": (i18n.N_("Deals won"), "count"),
+    "revenue": (i18n.N_("Revenue"), "money"),
+    "acquired_customers": (i18n.N_("Acquired customers"), "count"),
+    "cost_per_lead": (i18n.N_("Cost per lead"), "money"),
+    "cac": (i18n.N_("CAC"), "money"),
+    "roi": (i18n.N_("ROI"), "rate"),
 }
 CAMPAIGN_COLUMNS = ("name", "channel", "team_id", "cost", "leads", "lead_conversion", "deals_won",
                     "revenue", "acquired_customers", "cost_per_lead", "cac", "roi")
@@ -77,11 +79,12 @@ def _is_loss(roi: Any) -> bool:
 def _roi_cell(roi: Any, provisional: bool, currency: str) -> blocks.Cell:
     """ROI in the good or bad colour, '▼ … loss' when negative, '—' without cost."""
     if _missing(roi):
-        return blocks.Cell("—", css_class="n", title="no cost in the period: no ROI")
-    flag = "provisional" if provisional else None
+        return blocks.Cell("—", css_class="n", title=_("no cost in the period: no ROI"))
+    flag = _("provisional") if provisional else None
     shown = fmt(roi, "rate", currency)
     if _is_loss(roi):
-        return blocks.Cell(f"▼ {shown} loss", css_class="n", style=f"{_LOSS_CELL};{_NO_WRAP}",
+        return blocks.Cell("▼ " + _("{roi} loss").format(roi=shown), css_class="n",
+                           style=f"{_LOSS_CELL};{_NO_WRAP}",
                            flag=flag)
     return blocks.Cell(shown, css_class="n", style=f"{_GAIN_CELL};{_NO_WRAP}", flag=flag)
 
@@ -97,7 +100,7 @@ def _cell(rec: Mapping[str, Any], column: str, teams: Mapping[str, str],
             return blocks.Cell(channel_words(value))
         if column == "team_id":
             return blocks.Cell("" if _missing(value) else teams.get(value, str(value)))
-        return blocks.Cell("" if _missing(value) else str(value))
+        return blocks.Cell("" if _missing(value) else _(str(value)))  # "(no campaign)"
     if _missing(value):
         return blocks.Cell("—", css_class="n", style=_NO_WRAP)
     text = scaled(value, scales[column]) if column in scales else fmt(value, unit)
@@ -118,7 +121,8 @@ def _roi_row(rec: Mapping[str, Any], columns: Sequence[str], teams: Mapping[str,
 
 def _heading(column: str, currency: str) -> str:
     text, unit = _COLUMNS[column]
-    return f"{text} ({currency})" if unit == "money" and currency else text
+    text = _(text)
+    return f"{text} ({i18n.currency_symbol(currency)})" if unit == "money" and currency else text
 
 
 def _download(df: pd.DataFrame, columns: Sequence[str], teams: Mapping[str, str],
@@ -132,7 +136,7 @@ def _download(df: pd.DataFrame, columns: Sequence[str], teams: Mapping[str, str]
         elif c == "team_id":
             values = values.map(lambda v: "" if _missing(v) else teams.get(v, str(v)))
         heading = _heading(c, currency)
-        out[f"{heading} (fraction)" if _COLUMNS[c][1] == "rate" else heading] = values
+        out[f"{heading} ({_('fraction')})" if _COLUMNS[c][1] == "rate" else heading] = values
     return pd.DataFrame(out)
 
 
@@ -149,7 +153,7 @@ def roi_table(
     row), the currency in its heading; the CSV download holds every row, unrounded.
     """
     if df.empty:
-        return blocks.text("No campaign had cost, leads or won deals in this period.")
+        return blocks.text(_("No campaign had cost, leads or won deals in this period."))
     teams = dict(teams or {})
     records = [*df.head(max_rows).to_dict(orient="records"), *([dict(totals)] if totals else [])]
     scales = {c: money_scale([*df[c].tolist(), *([totals.get(c)] if totals else [])])
@@ -171,12 +175,12 @@ def campaign_table(campaign: pd.DataFrame, metrics: Mapping[str, Any], currency:
     scope); ``teams``: team id → name."""
     if empty:
         return NOTHING
-    totals = {**metrics, "name": "Total (campaigns in scope)", "_total": True,
+    totals = {**metrics, "name": _("Total (campaigns in scope)"), "_total": True,
               "provisional": provisional}
-    caption = ("Campaigns with cost, leads or won deals in the period, best ROI first. Shaded: "
-               "loss-makers (ROI below 0).")
+    caption = _("Campaigns with cost, leads or won deals in the period, best ROI first. Shaded: "
+                "loss-makers (ROI below 0).")
     if len(campaign) and campaign["campaign_id"].isna().any():
-        caption += " '(no campaign)': leads without a campaign, no cost, not in the total."
+        caption += " " + _("'(no campaign)': leads without a campaign, no cost, not in the total.")
     return roi_table(campaign, CAMPAIGN_COLUMNS, currency, totals=totals, caption=caption,
                      teams=teams, filename="campaigns")
 
@@ -186,7 +190,7 @@ def channel_table(channel: pd.DataFrame, currency: str = "", *, empty: bool = Fa
     if empty:
         return NOTHING
     return roi_table(channel, CHANNEL_COLUMNS, currency, caption=(
-        "Per channel: the campaigns' channel, or a lead's own channel when it has no campaign."
+        _("Per channel: the campaigns' channel, or a lead's own channel when it has no campaign.")
     ), filename="channels")
 
 
@@ -202,7 +206,7 @@ def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "", *, empty: bool =
     df = campaign[campaign["campaign_id"].notna()]
     df = df[(df["cost"] > 0) | (df["revenue"] > 0)]
     if df.empty:
-        return blocks.text("No campaign had cost or attributed revenue in this period.")
+        return blocks.text(_("No campaign had cost or attributed revenue in this period."))
     fig, ax = plotting.figure(height=5.2)
     values = pd.concat([df["cost"], df["revenue"]])
     positive = values[values > 0]
@@ -212,8 +216,8 @@ def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "", *, empty: bool =
         (ax.set_xscale if axis == "x" else ax.set_yscale)("symlog", linthresh=low)
     line = [0.0, top]
     ax.plot(line, line, color=PALETTE["neutral"], linestyle="--", linewidth=1,
-            label="Break-even: revenue = cost")
-    ax.fill_between(line, 0, line, color=PALETTE["bad"], alpha=0.07, label="Loss: below the line")
+            label=_("Break-even: revenue = cost"))
+    ax.fill_between(line, 0, line, color=PALETTE["bad"], alpha=0.07, label=_("Loss: below the line"))
     colours = [
         PALETTE["neutral"] if r is None or pd.isna(r) else (PALETTE["bad"] if r < 0 else PALETTE["good"])
         for r in df["roi"]
@@ -222,18 +226,18 @@ def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "", *, empty: bool =
     for i, (name, x, y) in enumerate(zip(df["name"], df["cost"], df["revenue"], strict=True)):
         ax.annotate(str(name), (x, y), xytext=(7, 3 + 7 * (i % 2)), textcoords="offset points",
                     fontsize="small")
-    unit = f" ({currency})" if currency else ""
-    ax.set_xlabel(f"Cost in the period{unit}, log scale")
-    ax.set_ylabel(f"Attributed revenue{unit}, log scale")
+    unit = f" ({i18n.currency_symbol(currency)})" if currency else ""
+    ax.set_xlabel(_("Cost in the period{unit}, log scale").format(unit=unit))
+    ax.set_ylabel(_("Attributed revenue{unit}, log scale").format(unit=unit))
     ax.set_xlim(-0.3 * low, top)  # a little room so points at 0 are not cut in half
     ax.set_ylim(-0.3 * low, top)
     plotting.money_axis(ax, "x")
     plotting.money_axis(ax, "y")
     ax.legend(loc="upper left", fontsize="small")
-    ax.set_title("Cost vs attributed revenue per campaign")
-    return blocks.chart(fig, "Cost vs revenue", (
-        "Green: ROI above 0; red: loss-maker, below the dashed break-even line; grey: no "
-        "cost, so no ROI. Both axes use the same logarithmic scale."
+    ax.set_title(_("Cost vs attributed revenue per campaign"))
+    return blocks.chart(fig, _("Cost vs revenue"), (
+        _("Green: ROI above 0; red: loss-maker, below the dashed break-even line; grey: no "
+        "cost, so no ROI. Both axes use the same logarithmic scale.")
     ))
 
 
@@ -243,33 +247,36 @@ def lead_funnel(funnel: pd.DataFrame, period: Period | None = None, *,
     cohort, not the deals won in the period (the Deals won card), and titled so."""
     if empty:
         return NOTHING
-    when = f"in {period_in_words(period)}" if period is not None else "in the period"
+    when = (_("in {period}").format(period=period_in_words(period)) if period is not None
+            else _("in the period"))
     if funnel.empty or funnel["leads"].sum() == 0:
-        return blocks.text(f"No leads were created {when}: no lead funnel.")
+        return blocks.text(_("No leads were created {when}: no lead funnel.").format(when=when))
     long = funnel.assign(channel=funnel["channel"].map(channel_words)).melt(
         id_vars="channel", value_vars=["leads", "converted", "won"], var_name="stage",
         value_name="count")
-    long["stage"] = long["stage"].map({"leads": "Leads", "converted": "Converted",
-                                       "won": "With a won deal"})
+    long["stage"] = long["stage"].map({"leads": _("Leads"), "converted": _("Converted"),
+                                       "won": _("With a won deal")})
     fig, ax = plotting.figure(height=0.6 * len(funnel) + 1.4)
     sns.barplot(data=long, y="channel", x="count", hue="stage", ax=ax,
                 palette=[PALETTE["secondary"], PALETTE["primary"], PALETTE["good"]],
                 errorbar=None)
     for container in ax.containers:
-        ax.bar_label(container, fmt="{:,.0f}", fontsize="small", padding=2)
-    ax.set_xlabel(f"Leads created {when} (count)")
-    ax.set_ylabel("Channel")
+        ax.bar_label(container, labels=[number(v) for v in container.datavalues],
+                     fontsize="small", padding=2)
+    ax.set_xlabel(_("Leads created {when} (count)").format(when=when))
+    ax.set_ylabel(_("Channel"))
     ax.set_xlim(0, funnel["leads"].max() * 1.15)
     ax.legend(title=None, loc="lower right", fontsize="small")
-    title = f"Leads created {when}, by how far they got"
+    title = _("Leads created {when}, by how far they got").format(when=when)
     ax.set_title(title)
-    caption = (f"A cohort: all {int(funnel['leads'].sum()):,} leads created {when}, with or "
-               "without a campaign (the Leads card counts those of the campaigns in scope), "
-               "how many converted and how many have a won deal so far. Not the deals won in "
-               "the period, which the Deals won card counts. Recent leads have had little time "
-               "to win, so the last step grows later.")
+    caption = _("A cohort: all {n} leads created {when}, with or without a campaign (the Leads "
+                "card counts those of the campaigns in scope), how many converted and how many "
+                "have a won deal so far. Not the deals won in the period, which the Deals won "
+                "card counts. Recent leads have had little time to win, so the last step grows "
+                "later.").format(n=number(int(funnel["leads"].sum())), when=when)
     if not funnel["won"].fillna(0).any():
-        caption += " None of these leads has a won deal yet: that bar is 0 for every channel."
+        caption += " " + _("None of these leads has a won deal yet: that bar is 0 for every "
+                           "channel.")
     return blocks.chart(fig, title, caption)
 
 
@@ -280,7 +287,7 @@ def conversion_by_channel(channel: pd.DataFrame, overall: float | None = None, *
         return NOTHING
     df = channel[channel["leads"] > 0].sort_values("lead_conversion")
     if df.empty:
-        return blocks.text("No leads were created in this period.")
+        return blocks.text(_("No leads were created in this period."))
     fig, ax = plotting.figure(height=0.4 * len(df) + 1.4)
     y = list(range(len(df)))
     low = (df["lead_conversion"] - df["lead_conversion_low"]).clip(lower=0)
@@ -289,16 +296,16 @@ def conversion_by_channel(channel: pd.DataFrame, overall: float | None = None, *
                 ecolor=PALETTE["secondary"], elinewidth=3, capsize=0)
     if overall is not None:
         ax.axvline(overall, color=PALETTE["accent"], linestyle="--", linewidth=1,
-                   label="All campaigns in scope")
+                   label=_("All campaigns in scope"))
         ax.legend(loc="lower right", fontsize="small")
     ax.set_yticks(y)
-    ax.set_yticklabels([f"{channel_words(c)} (n={n:,})"
+    ax.set_yticklabels([f"{channel_words(c)} (n={number(n)})"
                         for c, n in zip(df["channel"], df["leads"], strict=True)])
     ax.set_xlim(0, min(1.0, float(df["lead_conversion_high"].max()) * 1.2 + 0.02))
     plotting.percent_axis(ax, "x")
     ax.xaxis.set_major_locator(MaxNLocator(5))  # few ticks: each reads at a phone's width
-    ax.set_xlabel("Lead conversion: converted / leads created in the period (%), 95% Wilson interval")
-    ax.set_ylabel("Channel (leads)")
-    ax.set_title("Lead conversion by channel")
-    return blocks.chart(fig, "Conversion by channel",
-                        "Wide bars mean few leads: read them with care.")
+    ax.set_xlabel(_("Lead conversion: converted / leads created in the period (%), 95% Wilson interval"))
+    ax.set_ylabel(_("Channel (leads)"))
+    ax.set_title(_("Lead conversion by channel"))
+    return blocks.chart(fig, _("Conversion by channel"),
+                        _("Wide bars mean few leads: read them with care."))

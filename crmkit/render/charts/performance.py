@@ -10,6 +10,7 @@ words, changes by the one rule of :mod:`crmkit.verdict` (rates in points).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,8 @@ import pandas as pd
 from IPython.display import HTML
 from matplotlib.ticker import FuncFormatter
 
+from crmkit.i18n import N_
+from crmkit.i18n import gettext as _
 from crmkit.metrics.definitions import METRICS, Metric
 from crmkit.metrics.performance import SALES_METRICS, SUPPORT_METRICS, WORK_METRICS
 from crmkit.render import blocks, plotting
@@ -74,7 +77,22 @@ def _cell(value: Any, m: Metric, rank: Any, previous: Any, change: Any, currency
     if shown:
         extra.append(shown)
     text = f"{text} ({', '.join(extra)})" if extra else text
-    return f"{text} · small sample, n={n}" if value is not None and small_sample(n) else text
+    if value is not None and small_sample(n):
+        return f"{text} · " + _("small sample, n={n}").format(n=n)
+    return text
+
+
+#: The words of the notes on people who joined or left (crmkit.metrics.performance), as
+#: messages: the note's dates and period stay as they are.
+_NOTE_WORDS = (N_("joined"), N_("left"), N_("partial period"), N_("before the period"),
+               N_("after the period"), N_("no change vs"), N_("(partial there)"),
+               N_("not in the employee list"))
+_NOTE = re.compile("|".join(re.escape(w) for w in sorted(_NOTE_WORDS, key=len, reverse=True)))
+
+
+def note_words(note: Any) -> str:
+    """A note on a person ("joined 2025-06-10: partial period") in the active locale."""
+    return "" if _missing(note) else _NOTE.sub(lambda m: _(m.group(0)), str(note))
 
 
 def leaderboard(
@@ -100,38 +118,39 @@ def leaderboard(
     who = spec["who"]
     df = employee if who is None else employee[employee[who]]
     if df.empty:
-        return blocks.text("Nobody in this team does this work in the period.")
+        return blocks.text(_("Nobody in this team does this work in the period."))
     df = df.assign(_partial=~df["full_period"]).sort_values(
         ["_partial", f"{spec['order']}_rank", spec["order"], "name"],
         ascending=[True, True, False, True], na_position="last",
     )
     med = team_median.set_index("metric")
     rows = []
-    head: dict[str, str] = {"Employee": "Team median", "Role": "", "Note": ""}
+    head: dict[str, str] = {_("Employee"): _("Team median"), _("Role"): "", _("Note"): ""}
     for m in spec["metrics"]:
-        head[METRICS[m].label] = _cell(med.loc[m, "team_median"], METRICS[m], None,
+        head[_(METRICS[m].label)] = _cell(med.loc[m, "team_median"], METRICS[m], None,
                                        med.loc[m].get("team_median_previous"),
                                        med.loc[m, "change"], currency)
     rows.append(head)
-    for _, r in df.iterrows():
-        row = {"Employee": r["name"],
-               "Role": label(r["role"]) if isinstance(r["role"], str) else "",
-               "Note": r["note"]}
+    for _index, r in df.iterrows():
+        row = {_("Employee"): r["name"],
+               _("Role"): label(r["role"]) if isinstance(r["role"], str) else "",
+               _("Note"): note_words(r["note"])}
         for m in spec["metrics"]:
-            row[METRICS[m].label] = _cell(r[m], METRICS[m], r[f"{m}_rank"],
+            row[_(METRICS[m].label)] = _cell(r[m], METRICS[m], r[f"{m}_rank"],
                                           r.get(f"{m}_previous"), r.get(f"{m}_change"),
                                           currency, _sample(r, m))
         rows.append(row)
     table = pd.DataFrame(rows)
-    if not table["Note"].astype(bool).any():
-        table = table.drop(columns="Note")
+    if not table[_("Note")].astype(bool).any():
+        table = table.drop(columns=_("Note"))
     against = getattr(comparison, "label", comparison)
-    since = f"; change vs {against}" if against else ""
+    since = "; " + _("change vs {period}").format(period=against) if against else ""
     return blocks.table(
         table,
-        caption=f"Value (rank among colleagues employed all period who do this work, 1 = best"
-                f"{since}). The team median is taken over the same colleagues.",
-        max_rows=200, verbatim=("Employee", "Note"), filename=f"leaderboard-{board}",
+        caption=_("Value (rank among colleagues employed all period who do this work, 1 = best"
+                  "{since}). The team median is taken over the same colleagues.").format(
+            since=since),
+        max_rows=200, verbatim=(_("Employee"), _("Note")), filename=f"leaderboard-{board}",
     )
 
 
@@ -143,7 +162,7 @@ def activities_by_type(employee: pd.DataFrame, *, empty: bool = False) -> HTML:
              and not c.endswith(("_rank", "_previous", "_change"))]
     df = employee[employee["activities"] > 0]
     if df.empty:
-        return blocks.text("No activities were logged in this period.")
+        return blocks.text(_("No activities were logged in this period."))
     used = [c for c in types if df[c].sum() > 0]
     table = df.sort_values(["activities", "name"], ascending=[False, True])[
         ["name", *used, "activities"]
@@ -151,7 +170,7 @@ def activities_by_type(employee: pd.DataFrame, *, empty: bool = False) -> HTML:
     labels = {c: label(c.removeprefix("activities_")) for c in used}
     labels.update(name="Employee", activities="Total")
     return blocks.table(table, units={c: "count" for c in [*used, "activities"]}, labels=labels,
-                        caption="Activities logged in the period, by type", max_rows=200,
+                        caption=_("Activities logged in the period, by type"), max_rows=200,
                         verbatim=("name",), filename="activities-by-type")
 
 
@@ -183,9 +202,9 @@ def _role_positions(roles: pd.Series) -> tuple[np.ndarray, float]:
 def _stacked_bars(ax: Any, df: pd.DataFrame, y: np.ndarray) -> float:
     """Activities, tasks due and tickets assigned stacked per person (faded for joiners and
     leavers); returns the longest bar."""
-    parts = (("activities", "Activities logged", PALETTE["primary"]),
-             ("tasks_due", "Tasks due", PALETTE["secondary"]),
-             ("tickets_assigned", "Tickets assigned", SERIES[5]))
+    parts = (("activities", _("Activities logged"), PALETTE["primary"]),
+             ("tasks_due", _("Tasks due"), PALETTE["secondary"]),
+             ("tickets_assigned", _("Tickets assigned"), SERIES[5]))
     left = np.zeros(len(df))
     faded = ~df["full_period"].to_numpy(dtype=bool)
     for col, name, colour in parts:
@@ -205,7 +224,9 @@ def _role_medians(ax: Any, df: pd.DataFrame, y: np.ndarray) -> None:
         lo, hi = y[grp.index].min(), y[grp.index].max()
         if pd.notna(med):
             ax.vlines(med, lo - 0.45, hi + 0.45, colors="#1f2933", linestyles="--", linewidth=1.3)
-            ax.text(med, hi + 0.55, f"{label(role)} median: {med:,.0f}", fontsize="small", ha="center",
+            ax.text(med, hi + 0.55, _("{role} median: {value}").format(role=label(role),
+                                                                        value=number(med)),
+                    fontsize="small", ha="center",
                     va="bottom", color="#1f2933")
 
 
@@ -216,15 +237,16 @@ def _bar_notes(ax: Any, df: pd.DataFrame, y: np.ndarray, top: float) -> float:
     for i, r in df.iterrows():
         flag = r["workload_flag"]
         if flag:
-            words = "possible overload" if flag == "high" else "possibly idle"
-            text = f" {r['workload_ratio']:.1f}× median:\n {words}"
+            words = _("possible overload") if flag == "high" else _("possibly idle")
+            ratio = number(r["workload_ratio"], ".1f")
+            text = " " + _("{ratio}× median:").format(ratio=ratio) + f"\n {words}"
             ax.text(r["workload"], y[i], text, va="center", fontsize="small", fontweight="bold",
                     color=_FLAG_COLOURS[flag], linespacing=0.95)
             # keep the label inside the axes (a small bold character is about 2% of its width)
             longest = max(len(line) for line in text.splitlines())
             right = max(right, r["workload"] / max(1 - 0.02 * (longest + 2), 0.3))
         elif not r["full_period"]:
-            ax.text(r["workload"], y[i], f"  {r['note']}", va="center", fontsize="small",
+            ax.text(r["workload"], y[i], f"  {note_words(r['note'])}", va="center", fontsize="small",
                     color=PALETTE["neutral"])
     return right
 
@@ -235,7 +257,7 @@ def workload(employee: pd.DataFrame, *, empty: bool = False) -> HTML:
     if empty:
         return NOTHING
     if employee.empty or employee["workload"].sum() == 0:
-        return blocks.text("No activities, tasks or tickets in this period.")
+        return blocks.text(_("No activities, tasks or tickets in this period."))
     df = _role_groups(employee).reset_index(drop=True)
     y, pos = _role_positions(df["_role"])
     fig, ax = plotting.figure(height=0.27 * (pos + 1) + 1.5)
@@ -253,16 +275,16 @@ def workload(employee: pd.DataFrame, *, empty: bool = False) -> HTML:
     ax.set_xlim(0, right)
     ax.set_ylim(-0.8, pos + 0.4)
     ax.grid(axis="y", visible=False)
-    ax.set_xlabel("Work items in the period (count): activities logged + tasks due + tickets assigned")
-    ax.set_ylabel("Employee (role)")
+    ax.set_xlabel(_("Work items in the period (count): activities logged + tasks due + tickets assigned"))
+    ax.set_ylabel(_("Employee (role)"))
     ax.legend(loc="lower right", fontsize="small")
-    ax.set_title("Workload per person against the median of their role")
+    ax.set_title(_("Workload per person against the median of their role"))
     return blocks.chart(
-        fig, "Workload per person",
-        "Dashed line: median of the role's colleagues employed all period. Red: far above it "
+        fig, _("Workload per person"),
+        _("Dashed line: median of the role's colleagues employed all period. Red: far above it "
         "(possible overload); orange: far below it (possibly idle) — at least 1.5× or at most "
         "half the median and well outside the usual spread between colleagues. Faded bars: "
-        "joined or left during the period (not flagged, not in the medians).",
+        "joined or left during the period (not flagged, not in the medians)."),
     )
 
 
@@ -276,36 +298,37 @@ def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
         ["first_response_minutes_median", "name"], ascending=[False, True]
     )
     if df.empty:
-        return blocks.text("No ticket opened in this period has a first response.")
+        return blocks.text(_("No ticket opened in this period has a first response."))
     unit = METRICS["first_response_minutes_median"].unit  # minutes, as on the cards
     fig, ax = plotting.figure(height=0.45 * len(df) + 1.4)
     y = np.arange(len(df))
     median = df["first_response_minutes_median"].to_numpy(dtype=float)
     p90 = df["first_response_minutes_p90"].to_numpy(dtype=float)
-    ax.barh(y - 0.19, median, height=0.38, color=PALETTE["primary"], label="Median")
-    ax.barh(y + 0.19, p90, height=0.38, color=PALETTE["secondary"], label="90th percentile")
+    ax.barh(y - 0.19, median, height=0.38, color=PALETTE["primary"], label=_("Median"))
+    ax.barh(y + 0.19, p90, height=0.38, color=PALETTE["secondary"], label=_("90th percentile"))
     for yy, a, b in zip(y, median, p90, strict=True):
         ax.text(a, yy - 0.19, f" {number(a)}", va="center", fontsize="small")
         ax.text(b, yy + 0.19, f" {number(b)}", va="center", fontsize="small")
     ax.set_xlim(0, float(np.nanmax(p90)) * 1.12)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: number(v)))  # 1,200 not 1200
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: number(v)))  # 1,200 not 1200
     med = team_median.set_index("metric").loc["first_response_minutes_median", "team_median"]
     if pd.notna(med):
         ax.axvline(med, color="#1f2933", linestyle="--", linewidth=1.3,
-                   label=f"Team median of the medians ({fmt(med, unit)})")
+                   label=_("Team median of the medians ({value})").format(value=fmt(med, unit)))
     ax.set_yticks(y)
     ax.set_yticklabels([
-        f"{n} (n={k}{', partial period' if not full else ''})"
+        f"{n} (n={k}{', ' + _('partial period') if not full else ''})"
         for n, k, full in zip(df["name"], df["tickets_answered"], df["full_period"], strict=True)
     ])
     ax.invert_yaxis()
-    ax.set_xlabel(f"First response time ({unit}): from opening to first response")
-    ax.set_ylabel("Agent (answered tickets)")
+    ax.set_xlabel(_("First response time ({unit}): from opening to first response").format(
+        unit=_(unit)))
+    ax.set_ylabel(_("Agent (answered tickets)"))
     ax.legend(loc="lower right", fontsize="small")
-    ax.set_title("First response time per agent")
+    ax.set_title(_("First response time per agent"))
     return blocks.chart(
-        fig, "First response time per agent",
-        "Tickets opened in the period that have a first response, in minutes (as on the First "
+        fig, _("First response time per agent"),
+        _("Tickets opened in the period that have a first response, in minutes (as on the First "
         "response cards); unanswered tickets are counted in the table, not here. Agents with "
-        "few tickets (small n) vary a lot by chance.",
+        "few tickets (small n) vary a lot by chance."),
     )

@@ -12,11 +12,15 @@ from collections.abc import Mapping
 import pandas as pd
 import seaborn as sns
 from IPython.display import HTML
+from matplotlib.ticker import MaxNLocator
 
+from crmkit import i18n
+from crmkit.i18n import gettext as _
+from crmkit.metrics.definitions import METRICS
 from crmkit.periods import Period
 from crmkit.render import blocks, plotting
 from crmkit.render.charts._page import NOTHING
-from crmkit.render.formatting import PALETTE
+from crmkit.render.formatting import PALETTE, compact, count_share, fmt, money_scale, number, scaled
 from crmkit.render.labels import label
 from crmkit.reports.context import period_in_words
 
@@ -27,20 +31,20 @@ def revenue_trend(month: pd.DataFrame, current: list[str], currency: str = "", *
     if empty:
         return NOTHING
     if month.empty:
-        return blocks.text("No closed deals in the trend window.")
+        return blocks.text(_("No closed deals in the trend window."))
     won = (month["revenue"].fillna(0) != 0).any()
     if not won and month["win_rate"].isna().all():
-        return blocks.text(f"Revenue trend: no deal was won or lost from {month['month'].iloc[0]} "
-                           f"to {month['month'].iloc[-1]} (the twelve months shown), so there is "
-                           "nothing to chart.")
+        return blocks.text(_("Revenue trend: no deal was won or lost from {first} to {last} (the "
+                             "twelve months shown), so there is nothing to chart.").format(
+            first=month["month"].iloc[0], last=month["month"].iloc[-1]))
     fig, ax = plotting.figure()
     colours = [PALETTE["primary"] if m in current else PALETTE["secondary"] for m in month["month"]]
     sns.barplot(
         data=month, x="month", y="revenue", hue="month", palette=colours, legend=False, ax=ax,
         errorbar=None,
     )
-    ax.set_xlabel("Month the deals closed")
-    ax.set_ylabel(f"Revenue ({currency})" if currency else "Revenue")
+    ax.set_xlabel(_("Month the deals closed"))
+    ax.set_ylabel(_("Revenue") + (f" ({i18n.currency_symbol(currency)})" if currency else ""))
     plotting.money_axis(ax)
     if not (month["revenue"].fillna(0) > 0).any():  # deals lost, none won: one tick, 0
         ax.set_ylim(0, 1)
@@ -48,19 +52,19 @@ def revenue_trend(month: pd.DataFrame, current: list[str], currency: str = "", *
     ax.tick_params(axis="x", rotation=45)
     ax2 = ax.twinx()
     ax2.plot(
-        range(len(month)), month["win_rate"], color=PALETTE["accent"], marker="o", label="Win rate"
+        range(len(month)), month["win_rate"], color=PALETTE["accent"], marker="o", label=_("Win rate")
     )
-    ax2.set_ylabel("Win rate (%)")
+    ax2.set_ylabel(_("Win rate (%)"))
     ax2.set_ylim(0, 1)
     plotting.percent_axis(ax2)
     ax2.grid(False)
     ax2.legend(loc="upper left")
-    ax.set_title("Revenue and win rate by month")
-    caption = ("Bars: revenue of deals won in the month; line: win rate of deals closed in the "
-               "month (the cards count the same deals). Darker bars: this report's period.")
+    ax.set_title(_("Revenue and win rate by month"))
+    caption = _("Bars: revenue of deals won in the month; line: win rate of deals closed in the "
+                "month (the cards count the same deals). Darker bars: this report's period.")
     if not won:
-        caption += " No deal was won in these months: revenue is 0 in every one."
-    return blocks.chart(fig, "Revenue trend", caption)
+        caption += " " + _("No deal was won in these months: revenue is 0 in every one.")
+    return blocks.chart(fig, _("Revenue trend"), caption)
 
 
 def stage_funnel(funnel: pd.DataFrame, period: Period | None = None, *,
@@ -69,24 +73,26 @@ def stage_funnel(funnel: pd.DataFrame, period: Period | None = None, *,
     deals closed in it (those are the cards' deals won and lost), and titled so."""
     if empty:
         return NOTHING
-    when = f"in {period_in_words(period)}" if period is not None else "in the period"
+    when = (_("in {period}").format(period=period_in_words(period)) if period is not None
+            else _("in the period"))
     if funnel.empty or funnel["reached"].max() == 0:
-        return blocks.text(f"No deals were created {when}: no stage funnel.")
+        return blocks.text(_("No deals were created {when}: no stage funnel.").format(when=when))
     fig, ax = plotting.figure(height=0.45 * len(funnel) + 1.2)
     shown = funnel.assign(stage=funnel["stage"].map(label))
     sns.barplot(data=shown, y="stage", x="reached", color=PALETTE["primary"], ax=ax, errorbar=None)
     for i, (n, share) in enumerate(zip(funnel["reached"], funnel["share"], strict=True)):
-        ax.text(n, i, f"  {n:,} ({100 * (share or 0):.0f}%)", va="center", fontsize="small")
-    ax.set_xlabel("Deals created (count) that reached the stage")
-    ax.set_ylabel("Furthest stage reached")
+        ax.text(n, i, "  " + count_share(n, share), va="center", fontsize="small")
+    ax.set_xlabel(_("Deals created (count) that reached the stage"))
+    ax.set_ylabel(_("Furthest stage reached"))
     ax.set_xlim(0, funnel["reached"].max() * 1.2)
-    title = f"Deals created {when}, by furthest stage reached"
+    title = _("Deals created {when}, by furthest stage reached").format(when=when)
     ax.set_title(title)
     return blocks.chart(
         fig, title,
-        f"A cohort: the {int(funnel['reached'].iloc[0]):,} deals created {when} and how far each "
-        "has got so far (won deals count as having passed every stage). Not the deals closed "
-        "in the period, which the Deals won and Deals lost cards count.",
+        _("A cohort: the {n} deals created {when} and how far each has got so far (won deals "
+          "count as having passed every stage). Not the deals closed in the period, which the "
+          "Deals won and Deals lost cards count.").format(n=number(int(funnel["reached"].iloc[0])),
+                                                          when=when),
     )
 
 
@@ -96,7 +102,7 @@ def win_rate_by_employee(employee: pd.DataFrame, *, empty: bool = False) -> HTML
         return NOTHING
     df = employee[employee["closed"] > 0].sort_values("win_rate")
     if df.empty:
-        return blocks.text("No deals were closed in this period.")
+        return blocks.text(_("No deals were closed in this period."))
     fig, ax = plotting.figure(height=0.32 * len(df) + 1.3)
     y = range(len(df))
     low = (df["win_rate"] - df["win_rate_low"]).clip(lower=0)
@@ -115,12 +121,12 @@ def win_rate_by_employee(employee: pd.DataFrame, *, empty: bool = False) -> HTML
     ax.set_yticklabels([f"{n} (n={c})" for n, c in zip(df["name"], df["closed"], strict=True)])
     ax.set_xlim(0, 1)
     plotting.percent_axis(ax, "x")
-    ax.set_xlabel("Win rate: won / closed deals (%), with 95% Wilson interval")
-    ax.set_ylabel("Seller (deals closed)")
-    ax.set_title("Win rate per seller")
+    ax.set_xlabel(_("Win rate: won / closed deals (%), with 95% Wilson interval"))
+    ax.set_ylabel(_("Seller (deals closed)"))
+    ax.set_title(_("Win rate per seller"))
     return blocks.chart(
-        fig, "Win rate per seller", "Deals closed in the period. Wide bars mean few closed "
-        "deals: read them with care."
+        fig, _("Win rate per seller"), _("Deals closed in the period. Wide bars mean few closed "
+        "deals: read them with care.")
     )
 
 
@@ -131,13 +137,16 @@ def pipeline_by_close(pipe: pd.DataFrame, currency: str = "", *, empty: bool = F
     deals = int(pipe["deals"].sum()) if "deals" in pipe else 0
     if pipe.empty or pipe["amount"].fillna(0).sum() == 0:
         if deals:
-            return blocks.text(f"{deals:,} deal(s) open at the period end, none with an amount: "
-                               "no pipeline to chart.")
-        return blocks.text("No open deals at the period end.")
+            return blocks.text(i18n.ngettext(
+                "{n} deal open at the period end, none with an amount: no pipeline to chart.",
+                "{n} deals open at the period end, none with an amount: no pipeline to chart.",
+                deals).format(n=number(deals)))
+        return blocks.text(_("No open deals at the period end."))
     long = pipe.assign(month=pipe["month"].map(label)).melt(
         id_vars="month", value_vars=["amount", "weighted"], var_name="measure", value_name="value"
     )
-    long["measure"] = long["measure"].map({"amount": "Amount", "weighted": "Amount × probability"})
+    long["measure"] = long["measure"].map({"amount": _("Amount"),
+                                           "weighted": _("Amount × probability")})
     fig, ax = plotting.figure()
     sns.barplot(
         data=long,
@@ -148,17 +157,17 @@ def pipeline_by_close(pipe: pd.DataFrame, currency: str = "", *, empty: bool = F
         ax=ax,
         errorbar=None,
     )
-    ax.set_xlabel("Expected close month")
+    ax.set_xlabel(_("Expected close month"))
     ax.tick_params(axis="x", rotation=45)
-    ax.set_ylabel(f"Open pipeline ({currency})" if currency else "Open pipeline")
+    ax.set_ylabel(_("Open pipeline") + (f" ({i18n.currency_symbol(currency)})" if currency else ""))
     plotting.money_axis(ax)
     ax.legend(title=None)
-    ax.set_title("Open pipeline at the period end, by expected close")
+    ax.set_title(_("Open pipeline at the period end, by expected close"))
     return blocks.chart(
         fig,
-        "Pipeline by expected close",
-        "Deals open at the period end (the Open pipeline and Weighted pipeline cards); "
-        "'Overdue': expected close already passed.",
+        _("Pipeline by expected close"),
+        _("Deals open at the period end (the Open pipeline and Weighted pipeline cards); "
+        "'Overdue': expected close already passed."),
     )
 
 
@@ -173,10 +182,10 @@ def seller_table(employee: pd.DataFrame, teams: Mapping[str, str], currency: str
         units={"deals_won": "count", "deals_lost": "count", "closed": "count",
                "win_rate": "rate", "revenue": "money", "avg_deal_size": "money",
                "open_pipeline": "money"},
-        labels={"name": "Seller", "closed": "Deals closed"},
+        labels={"name": _("Seller"), "closed": _("Deals closed")},
         currency=currency, samples={"win_rate": "closed"}, names={"team_id": teams},
         verbatim=("name",),
-        caption="Per seller: deals closed in the period, open pipeline at its end",
+        caption=_("Per seller: deals closed in the period, open pipeline at its end"),
         filename="sellers")
 
 
@@ -188,5 +197,108 @@ def product_table(product: pd.DataFrame, currency: str = "", *, empty: bool = Fa
         product,
         units={"deals_won": "count", "revenue": "money", "avg_deal_size": "money",
                "revenue_share": "rate"},
-        currency=currency, verbatim=("product",), caption="Deals won in the period by product",
+        currency=currency, verbatim=("product",), caption=_("Deals won in the period by product"),
         filename="products")
+
+
+# -- pipeline history ------------------------------------------------------------------------
+
+#: The waterfall's one colour rule: the open pipeline at each snapshot, what a part added to
+#: it, what a part took out of it.
+_TOTAL, _ADDED, _TAKEN = PALETTE["neutral"], PALETTE["primary"], PALETTE["accent"]
+_TOTALS = ("opening", "closing")
+#: The accuracy table's amounts, by the metric each is (the revenue won is the Revenue).
+_ACCURACY_MONEY = ("forecast_at_month_start", "revenue", "forecast_month_error")
+
+
+def _part_label(part: str) -> str:
+    return _(METRICS[f"pipeline_{part}"].label)
+
+
+def pipeline_movement(parts: pd.DataFrame, words: str, currency: str = "", *,
+                      empty: bool = False) -> HTML:
+    """A waterfall of the open pipeline from the opening snapshot to the closing one, every
+    part labelled with its amount and its deals; without a movement, ``words`` (why, and
+    how to start collecting snapshots)."""
+    if empty:
+        return NOTHING
+    if parts.empty:
+        return blocks.text(words)
+    fig, ax = plotting.figure(height=0.4 * len(parts) + 1.5)
+    running, ends = 0.0, []
+    for i, row in enumerate(parts.itertuples(index=False)):
+        total = row.part in _TOTALS
+        left = 0.0 if total else running
+        running = row.amount if total else running + row.amount
+        colour = _TOTAL if total else _ADDED if row.amount >= 0 else _TAKEN
+        ax.barh(i, row.amount, left=left, color=colour, height=0.6)
+        if i + 1 < len(parts):  # the step to the next bar
+            ax.plot([running, running], [i + 0.3, i + 0.7], color=_TOTAL, linewidth=0.8)
+        ends.append(max(left, left + row.amount))
+        shown = compact(row.amount) if total else _signed_money(row.amount)
+        ax.text(ends[-1], i, f" {shown}", va="center")
+    ax.set_yticks(range(len(parts)))
+    ax.set_yticklabels([f"{_part_label(p)} ({number(n)})" for p, n in zip(parts["part"], parts["deals"],
+                                                                       strict=True)])
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(ends) * 1.3 or 1)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # room for "1.25M" on a phone
+    plotting.money_axis(ax, "x")
+    ax.set_xlabel(_("Open pipeline") + (f" ({i18n.currency_symbol(currency)})" if currency else ""))
+    ax.set_ylabel(_("Part (deals)"))
+    ax.set_title(_("How the open pipeline moved"))
+    caption = words + " " + _("Grey: the open pipeline in each snapshot; blue: what a part added "
+                              "to it; orange: what a part took out (won deals leave the open "
+                              "pipeline too). In brackets: the deals of each part.")
+    return blocks.chart(fig, _("Pipeline movement"), caption)
+
+
+def _signed_money(value: float) -> str:
+    """An amount with its sign, in the compact form: +2.71M, −684.3k, 0."""
+    text = compact(value)
+    return f"+{text}" if value > 0 and text != "0" else text
+
+
+def movement_table(parts: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
+    """The waterfall's parts as a table: deals and amount of each."""
+    if empty or parts.empty:
+        return NOTHING
+    shown = parts.assign(part=[_part_label(p) for p in parts["part"]])
+    return blocks.table(
+        shown, units={"deals": "count", "amount": "money"},
+        labels={"part": _("Part"), "deals": _("Deals"), "amount": _("Amount"),
+                "snapshot_date": _("Snapshot of")},
+        currency=currency, verbatim=("part",),
+        caption=_("Pipeline movement: opening and closing are the open pipeline; each part between "
+                "is what it added, or took out (−)"),
+        filename="pipeline-movement")
+
+
+def forecast_accuracy(accuracy: pd.DataFrame, words: str, currency: str = "", *,
+                      empty: bool = False) -> HTML:
+    """Per past month: the forecast at its start (from the snapshot then) against what was
+    won, with the errors, the three amounts at one scale so they compare at a glance; then
+    the bias in one sentence (or why there is no table)."""
+    if empty or not words:
+        return NOTHING
+    if accuracy.empty:
+        return blocks.text(words)
+    money = ("forecast", "actual", "error")
+    scale = money_scale(accuracy[list(money)].to_numpy().ravel().tolist())
+    rows = [blocks.Row([
+        blocks.Cell(str(r["month"])),
+        *(blocks.Cell(scaled(r[c], scale), css_class="n") for c in money),
+        blocks.Cell(fmt(r["relative_error"], "rate"), css_class="n"),
+        blocks.Cell(fmt(r["deals_counted"], "count"), css_class="n"),
+        blocks.Cell(str(r["snapshot_date"])),
+    ]) for r in accuracy.to_dict("records")]
+    unit = f" ({i18n.currency_symbol(currency)})" if currency else ""
+    head = [_("Month"), *(f"{_(METRICS[n].label)}{unit}" for n in _ACCURACY_MONEY),
+            _("Relative error"), _("Deals in forecast"), _("Snapshot of")]
+    csv = accuracy[["month", *money, "relative_error", "deals_counted", "snapshot_date"]]
+    csv.columns = [*head[:4], f"{_('Relative error')} ({_('fraction')})", *head[5:]]
+    table = blocks.text_table(
+        head, rows, _("Forecast at each month start (from the pipeline snapshot at the end of "
+                      "the day before) against the revenue won in the month"),
+        csv=csv, filename="forecast-accuracy")
+    return HTML(table.data + blocks.text(words).data)

@@ -15,6 +15,8 @@ import matplotlib.transforms as mtransforms
 import pandas as pd
 from IPython.display import HTML
 
+from crmkit.i18n import N_
+from crmkit.i18n import gettext as _
 from crmkit.metrics.definitions import METRICS
 from crmkit.render import blocks, plotting
 from crmkit.render.charts._page import NOTHING, words
@@ -22,7 +24,7 @@ from crmkit.render.formatting import PALETTE, fmt
 from crmkit.render.labels import label
 from crmkit.reports.data import ReportData
 from crmkit.stats import SMALL_SAMPLE
-from crmkit.verdict import signed
+from crmkit.verdict import p_words, signed
 
 __all__ = ["cards", "nps_by_group", "nps_change", "nps_table", "score_distribution", "trend",
            "verbatims", "words"]
@@ -32,7 +34,12 @@ BAND_COLOURS = {
     "not satisfied": PALETTE["bad"], "satisfied": PALETTE["good"],
     "effort score": PALETTE["primary"],
 }
-SMALL_FLAG = f"small sample (n < {SMALL_SAMPLE})"
+SMALL_FLAG = N_("small sample (n < 30)")
+#: The titles and captions the satisfaction notebook gives its NPS charts and tables (the
+#: functions translate what they are given: these are its messages).
+_NOTEBOOK_TEXTS = (N_("NPS by team"), N_("NPS responses in the period by team"),
+                   N_("NPS by customer segment"),
+                   N_("NPS responses in the period by customer segment"))
 
 
 def cards(data: ReportData[Any, Any], *names: str) -> HTML:
@@ -51,21 +58,24 @@ def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> HT
         return NOTHING
     total = sum(int(month[f"{k}_responses"].sum()) for k in ("nps", "csat", "ces"))
     if month.empty or total == 0:
-        window = f" ({month['month'].iloc[0]} to {month['month'].iloc[-1]})" if len(month) else ""
-        return blocks.text(f"No survey responses in the trend window{window}: nothing to chart.")
+        window = (" (" + _("{first} to {last}").format(first=month["month"].iloc[0],
+                                                       last=month["month"].iloc[-1]) + ")"
+                  if len(month) else "")
+        return blocks.text(_("No survey responses in the trend window{window}: nothing to "
+                             "chart.").format(window=window))
     fig, axes = plotting.figure(height=8.4)
     fig.clf()
     axes = fig.subplots(3, 1, sharex=True)
     x = list(range(len(month)))
     panels = [
         ("nps", "NPS (−100..100)", PALETTE["primary"], (-100, 100)),
-        ("csat", "CSAT: share scoring 4–5 (%)", PALETTE["accent"], (0, 1)),
-        ("ces", "CES: mean score (1–7, higher = easier)", PALETTE["good"], (1, 7)),
+        ("csat", _("CSAT: share scoring 4–5 (%)"), PALETTE["accent"], (0, 1)),
+        ("ces", _("CES: mean score (1–7, higher = easier)"), PALETTE["good"], (1, 7)),
     ]
     for ax, (kind, axis_label, colour, limits) in zip(axes, panels, strict=True):
         value, low, high = (_num(month[c]) for c in (kind, f"{kind}_low", f"{kind}_high"))
         low, high = low.clip(lower=limits[0]), high.clip(upper=limits[1])  # the scale's ends
-        ax.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0, label="95% interval")
+        ax.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0, label=_("95% interval"))
         ax.plot(x, value, color=colour, marker="o", label=kind.upper())
         for i, m in enumerate(month["month"]):
             if m in current:
@@ -86,23 +96,25 @@ def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> HT
         ax.legend(loc="upper left", fontsize="small", ncol=2)
     axes[-1].set_xticks(x)
     axes[-1].set_xticklabels(month["month"], rotation=45)
-    axes[-1].set_xlabel("Month of the response")
-    axes[0].set_title("NPS, CSAT and CES by month")
-    return blocks.chart(fig, "Satisfaction trend",
-                        "Lines: the month's score; bands: its 95% interval (cut at the scale's "
+    axes[-1].set_xlabel(_("Month of the response"))
+    axes[0].set_title(_("NPS, CSAT and CES by month"))
+    return blocks.chart(fig, _("Satisfaction trend"),
+                        _("Lines: the month's score; bands: its 95% interval (cut at the scale's "
                         "ends); n: responses in the month (red when under 30). Shaded: this "
-                        "report's period.")
+                        "report's period."))
 
 
 def _group(value: Any, by: str) -> str:
     """A group as shown: a team by its name as it is, a segment in words."""
-    return str(value) if by == "team" else label(value)
+    if by == "team":  # a team by its name as it is; crmkit's "(no team)" in words
+        return label(value) if str(value).startswith("(") else str(value)
+    return label(value)
 
 
 def _group_labels(frame: pd.DataFrame, by: str) -> list[str]:
     out = []
     for name, n in zip(frame[by], frame["responses"], strict=True):
-        flag = ", small sample" if n < SMALL_SAMPLE else ""
+        flag = ", " + _("small sample") if n < SMALL_SAMPLE else ""
         out.append(f"{_group(name, by)} (n={int(n)}{flag})")
     return out
 
@@ -114,7 +126,7 @@ def nps_by_group(frame: pd.DataFrame, by: str, title: str, *, empty: bool = Fals
         return NOTHING
     df = frame[frame["responses"] > 0]
     if df.empty:
-        return blocks.text("No NPS responses in this period.")
+        return blocks.text(_("No NPS responses in this period."))
     df = df.iloc[::-1]
     fig, ax = plotting.figure(height=0.42 * len(df) + 1.4)
     y = list(range(len(df)))
@@ -131,11 +143,12 @@ def nps_by_group(frame: pd.DataFrame, by: str, title: str, *, empty: bool = Fals
     ax.set_yticklabels(_group_labels(df, by))
     ax.set_ylim(-0.6, len(df) - 0.4)
     ax.set_xlim(-100, 100)
-    ax.set_xlabel("NPS (−100..100), with adjusted-Wald 95% interval")
-    ax.set_ylabel(by.capitalize())
+    ax.set_xlabel(_("NPS (−100..100), with adjusted-Wald 95% interval"))
+    ax.set_ylabel(_(by.capitalize()))
+    title = _(title)
     ax.set_title(title)
-    return blocks.chart(fig, title, "Grey points: fewer than 30 responses, read with care. "
-                        "Overlapping bars: the difference could well be chance.")
+    return blocks.chart(fig, title, _("Grey points: fewer than 30 responses, read with care. "
+                        "Overlapping bars: the difference could well be chance."))
 
 
 def nps_table(frame: pd.DataFrame, by: str, caption: str, highlight: str | None = None, *,
@@ -147,32 +160,33 @@ def nps_table(frame: pd.DataFrame, by: str, caption: str, highlight: str | None 
     if empty or frame.empty or frame["responses"].sum() == 0:
         return NOTHING  # nps_by_group, just above, says there were no responses
     notes = []
-    for _, row in frame.iterrows():
+    for _index, row in frame.iterrows():
         flags = []
         if highlight is not None and row.get("team_id") == highlight:
-            flags.append("this report's team")
+            flags.append(_("this report's team"))
         if row["responses"] == 0:
-            flags.append("no responses")
+            flags.append(_("no responses"))
         elif row["responses"] < SMALL_SAMPLE:
-            flags.append(SMALL_FLAG)
+            flags.append(_(SMALL_FLAG))
         notes.append("; ".join(flags))
     ci = [
-        "—" if pd.isna(lo) else f"{fmt(lo, 'score')} to {fmt(hi, 'score')}"
+        "—" if pd.isna(lo) else _("{first} to {last}").format(first=fmt(lo, "score"),
+                                                              last=fmt(hi, "score"))
         for lo, hi in zip(frame["nps_low"], frame["nps_high"], strict=True)
     ]
     shown = pd.DataFrame({
         by: [_group(v, by) for v in frame[by]], "responses": frame["responses"],
         "promoters": frame["promoters"], "passives": frame["passives"],
-        "detractors": frame["detractors"], "NPS": frame["nps"], "95% interval": ci,
+        "detractors": frame["detractors"], "NPS": frame["nps"], _("95% interval"): ci,
         "note": notes,
     })
     counts = {"responses": "nps_responses", "promoters": "nps_promoters",
               "passives": "nps_passives", "detractors": "nps_detractors"}
     return blocks.table(
         shown, units={**dict.fromkeys(counts, "count"), "NPS": "score"},
-        labels={by: by.capitalize(), "note": "Note",
-                **{c: METRICS[m].label for c, m in counts.items()}},
-        verbatim=(by, "note", "95% interval"), caption=caption, filename=f"nps-by-{by}")
+        labels={by: _(by.capitalize()), "note": _("Note"),
+                **{c: _(METRICS[m].label) for c, m in counts.items()}},
+        verbatim=(by, "note", _("95% interval")), caption=_(caption), filename=f"nps-by-{by}")
 
 
 def score_distribution(dist: pd.DataFrame, *, empty: bool = False) -> HTML:
@@ -180,14 +194,14 @@ def score_distribution(dist: pd.DataFrame, *, empty: bool = False) -> HTML:
     if empty:
         return NOTHING
     if dist.empty or dist["responses"].sum() == 0:
-        return blocks.text("No survey responses in this period.")
-    fig, _ = plotting.figure(height=8.4)
+        return blocks.text(_("No survey responses in this period."))
+    fig, _axes = plotting.figure(height=8.4)
     fig.clf()  # three panels, one above the other (plotting.figure makes one)
     axes = fig.subplots(3, 1)
     titles = {"nps": "NPS (0–10)", "csat": "CSAT (1–5)", "ces": "CES (1–7)"}
-    xlabels = {"nps": "Score (red: detractors, grey: passives, green: promoters)",
-               "csat": "Score (red: not satisfied, green: satisfied)",
-               "ces": "Score (higher = easier)"}
+    xlabels = {"nps": _("Score (red: detractors, grey: passives, green: promoters)"),
+               "csat": _("Score (red: not satisfied, green: satisfied)"),
+               "ces": _("Score (higher = easier)")}
     for ax, kind in zip(axes, ("nps", "csat", "ces"), strict=True):
         d = dist[dist["kind"] == kind]
         n = int(d["responses"].sum())
@@ -196,17 +210,17 @@ def score_distribution(dist: pd.DataFrame, *, empty: bool = False) -> HTML:
         for i, (s, c) in enumerate(zip(share, d["responses"], strict=True)):
             if c:
                 ax.text(i, s, f"{int(c)}", ha="center", va="bottom", fontsize="small")
-        flag = ", small sample" if 0 < n < SMALL_SAMPLE else ""
+        flag = ", " + _("small sample") if 0 < n < SMALL_SAMPLE else ""
         ax.set_title(f"{titles[kind]}: n={n}{flag}")
         ax.set_xlabel(xlabels[kind])
-        ax.set_ylabel("Share of responses (%)")
+        ax.set_ylabel(_("Share of responses (%)"))
         ax.set_ylim(0, max(0.05, float(share.max()) * 1.2))
         plotting.percent_axis(ax)
-    responses = ", ".join(METRICS[f"{k}_responses"].label for k in ("nps", "csat", "ces"))
-    return blocks.chart(fig, "Score distribution",
-                        "Bars: share of the period's responses with each score (count on top); "
-                        f"n: {responses} in the period. NPS: detractors 0–6, passives 7–8, "
-                        "promoters 9–10; CSAT counts 4–5 as satisfied; CES: higher means easier.")
+    responses = ", ".join(_(METRICS[f"{k}_responses"].label) for k in ("nps", "csat", "ces"))
+    return blocks.chart(fig, _("Score distribution"), _(
+        "Bars: share of the period's responses with each score (count on top); n: {responses} "
+        "in the period. NPS: detractors 0–6, passives 7–8, promoters 9–10; CSAT counts 4–5 as "
+        "satisfied; CES: higher means easier.").format(responses=responses))
 
 
 def verbatims(frame: pd.DataFrame, limit: int = 15, *, empty: bool = False) -> HTML:
@@ -215,24 +229,25 @@ def verbatims(frame: pd.DataFrame, limit: int = 15, *, empty: bool = False) -> H
     if empty:
         return NOTHING
     if frame.empty:
-        return blocks.text("No detractor left a comment in this period.")
+        return blocks.text(_("No detractor left a comment in this period."))
     return blocks.table(
         frame[["date", "score", "segment", "comment"]], units={"score": "count"},
-        labels={"date": "Date", "score": "NPS score", "segment": "Customer segment",
-                "comment": "Comment"}, verbatim=("comment",), filename="detractor-comments",
-        caption=f"Comments of detractors (NPS 0–6) in the period, newest first "
-                f"({len(frame)} shown, at most {limit})", max_rows=limit)
+        labels={"date": _("Date"), "score": _("NPS score"), "segment": _("Customer segment"),
+                "comment": _("Comment")}, verbatim=("comment",), filename="detractor-comments",
+        caption=_("Comments of detractors (NPS 0–6) in the period, newest first ({n} shown, at "
+                  "most {limit})").format(n=len(frame), limit=limit), max_rows=limit)
 
 
 def nps_change(change: dict[str, Any] | None) -> HTML:
     """NPS change against the comparison period in points, with its test in words."""
     if change is None:
-        return blocks.text("No comparison period.")
+        return blocks.text(_("No comparison period."))
     if change["points"] is None:
-        return blocks.text(f"NPS change against {change['label']}: not available (no NPS "
-                           "responses on one side).")
-    return blocks.text(
-        f"NPS moved {signed(change['points'], 1)} points against {change['label']} (from "
-        f"{fmt(change['previous'], 'score')} to {fmt(change['current'], 'score')}); "
-        f"two-sample z-test {change['test'].words()}."
-    )
+        return blocks.text(_("NPS change against {period}: not available (no NPS responses on "
+                             "one side).").format(period=change["label"]))
+    return blocks.text(_(
+        "NPS moved {points} points against {period} (from {previous} to {current}); two-sample "
+        "z-test {test}.").format(points=signed(change["points"], 1), period=change["label"],
+                                 previous=fmt(change["previous"], "score"),
+                                 current=fmt(change["current"], "score"),
+                                 test=p_words(change["test"].p_value)))

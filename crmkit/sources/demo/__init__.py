@@ -18,6 +18,10 @@ stories that the reports must reveal:
 * one sales rep (``STORY_IDLE_REP``) is idle: few activities, few deals, far below quota;
 * a handful of open deals have no probability (counted in the data notes).
 
+Beside the canonical tables it writes a pipeline history (:mod:`.history`): the snapshots
+``crmkit snapshot`` would have taken, daily for the last 90 days and at each month start
+before, so the Sales page shows how the pipeline moved and how good the forecast was.
+
 The same ``seed``, ``end`` and ``scale`` give identical table contents.  Scale ``n`` builds
 ``n`` independent business units (each with its own staff, customers and campaigns, all in
 the same four teams) one at a time and streams them through
@@ -57,8 +61,12 @@ from crmkit.sources.demo.company import (
     TEAMS,
 )
 from crmkit.sources.demo.customers import customers, leads_frame
+from crmkit.sources.demo.history import pipeline_snapshots
 from crmkit.sources.demo.marketing import campaigns, leads
 from crmkit.sources.demo.people import employees, tasks
+from crmkit.sources.demo.russian import SETTINGS as RUSSIAN
+from crmkit.sources.demo.russian import TEAM_NAMES as RUSSIAN_TEAMS
+from crmkit.sources.demo.russian import russian_frames
 from crmkit.sources.demo.sales import deals, quotas
 from crmkit.sources.demo.service import tickets
 from crmkit.sources.demo.surveys import surveys
@@ -77,6 +85,10 @@ __all__ = [
 ]
 
 
+#: The random stream of the pipeline history, apart from the units' own.
+HISTORY_STREAM = 1_000_003
+
+
 def default_end(today: date | None = None) -> date:
     """The last day of the last full month before ``today`` (default: today)."""
     today = today or date.today()
@@ -90,8 +102,9 @@ def build_demo(
     end: date | None = None,
     scale: int = 1,
     timezone: str = "UTC",
-    currency: str = "EUR",
+    currency: str | None = None,
     progress: Callable[[str], None] | None = None,
+    locale: str = "en",
 ) -> Path:
     """Build the demo CRM database at ``path`` and return the path.
 
@@ -103,8 +116,11 @@ def build_demo(
         scale: number of business units; scale 1 is ~30 employees, ~4,000 customers,
             ~16,000 deals and ~80,000 activities.
         timezone: company time zone (IANA name); business hours are local to it.
-        currency: currency code stored in the settings.
+        currency: currency code stored in the settings (default EUR; RUB for ``ru``).
         progress: called with short progress messages such as ``"customers 3,000"``.
+        locale: ``ru`` makes the same company Russian (:mod:`.russian`: Cyrillic names,
+            RUB, Europe/Moscow unless ``timezone`` says otherwise, ``locale: ru`` in the
+            settings); ``en`` (the default) is the English demo, unchanged.
 
     Raises:
         ParameterError: a scale below 1 or a time zone that is not an IANA name.
@@ -113,29 +129,46 @@ def build_demo(
         raise ParameterError(f"demo scale {scale} must be 1 or more")
     end = end or default_end()
     say = progress or (lambda _msg: None)
-    clock = Clock(end, timezone)
-    settings = {
-        "timezone": timezone,
-        "currency": currency,
-        "fiscal_year_start_month": "1",
-        "source": f"demo seed={seed} end={end.isoformat()} scale={scale}",
-    }
+    settings = _settings(locale, timezone, currency, f"demo seed={seed} end={end.isoformat()} "
+                         f"scale={scale}")
+    russian = locale == "ru"
+    clock = Clock(end, settings["timezone"])
+    team_names = [RUSSIAN_TEAMS.get(n, n) if russian else n for _, n in TEAMS]
     width = len(str(scale - 1)) if scale > 1 else 0
     with DatabaseWriter(path, settings) as writer:
         writer.append(
-            "teams", pd.DataFrame({"team_id": [t for t, _ in TEAMS], "name": [n for _, n in TEAMS]})
+            "teams", pd.DataFrame({"team_id": [t for t, _ in TEAMS], "name": team_names})
         )
         for number in range(scale):
             frames = unit_frames(Unit(np.random.default_rng([seed, number]), clock, number, width, scale))
+            if russian:
+                frames = russian_frames(frames)
             for name in TABLES:
                 if name in frames:
                     writer.append(name, frames[name])
+            history = np.random.default_rng([seed, number, HISTORY_STREAM])  # not the unit's
+            writer.append_snapshots(pipeline_snapshots(frames["deals"], clock, history))
             if scale > 1:
                 counts = ", ".join(f"{n} {writer.rows[n]:,}" for n in ("customers", "deals", "activities"))
                 say(f"unit {number + 1}/{scale}: {counts}")
         for name in TABLES:
             say(f"{name} {writer.rows[name]:,}")
     return Path(path)
+
+
+def _settings(locale: str, timezone: str, currency: str | None, source: str) -> dict[str, str]:
+    """The demo's settings: the English company's, or (``ru``) the Russian company's
+    (:mod:`.russian`: RUB, Europe/Moscow unless a time zone is given, ``locale: ru``)."""
+    if locale not in ("en", "ru"):
+        raise ParameterError(f"demo locale {locale!r}: use en or ru")
+    russian = locale == "ru"
+    return {
+        "timezone": RUSSIAN["timezone"] if russian and timezone == "UTC" else timezone,
+        "currency": currency or (RUSSIAN["currency"] if russian else "EUR"),
+        "fiscal_year_start_month": "1",
+        "source": source,
+        **({"locale": "ru"} if russian else {}),
+    }
 
 
 def unit_frames(u: Unit) -> dict[str, pd.DataFrame]:

@@ -1,0 +1,284 @@
+"""Pipeline history metrics (METRICS.md, "Sales: pipeline history"), from crmkit's pipeline
+snapshots (:mod:`crmkit.backends.snapshots`): how the open pipeline moved over a period,
+and how far the forecast made at each month's start was from what was won.
+
+Pure functions like the other metric modules: the snapshots and the deals in (any frame
+:func:`crmkit.metrics._frames.lazy` accepts, one engine), a small pandas frame out. A
+snapshot is named by the instant it describes (``taken_at``). Which snapshots exist is
+read from ``days`` (:func:`snapshot_days`, of the company-wide table), so a team without an
+open deal at a snapshot still has that snapshot, with nothing in it.
+
+Pipeline movement: between the snapshot at (or last before) the period start and the one
+at (or last before) its end, every deal of either snapshot falls in exactly one part:
+
+* **new**: in the end snapshot only (created in the period, or not open at the start);
+* **won** / **lost**: in the start snapshot only, recorded won / lost since;
+* **removed**: in the start snapshot only and neither won nor lost (deleted, reopened
+  later, or handed to another team);
+* **advanced** / **slipped**: in both, the stage moved forward / back;
+* **amount changes**: in both, the same stage, another amount.
+
+A deal whose stage moved carries its amount change in advanced or slipped (never in amount
+changes), so each deal is counted once. Amounts are added in whole cents in the engine, so
+``opening + new + advanced + slipped + amount changes − won − lost − removed = closing``
+holds exactly. Won, lost and removed take the amount the deal had in the start snapshot.
+The stage order: the data model gives none, so stages are ordered by their mean probability
+in the two snapshots (a CRM orders its stages by probability, as the stage funnel does); a
+deal without a stage is before the first stage, a stage without any probability after the
+last (by name).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
+
+import narwhals as nw
+import pandas as pd
+
+from crmkit import stats
+from crmkit.metrics import _frames as F
+from crmkit.metrics._frames import Frame
+from crmkit.metrics.sales import monthly_trend
+from crmkit.periods import Period
+
+__all__ = [
+    "ACCURACY_WINDOW",
+    "PARTS",
+    "Movement",
+    "forecast_accuracy",
+    "forecast_bias",
+    "movement_snapshots",
+    "pipeline_movement",
+    "snapshot_days",
+]
+
+#: The parts of a pipeline movement, in the order the waterfall shows them (between the
+#: two totals, ``opening`` and ``closing``).
+PARTS = ("opening", "new", "advanced", "slipped", "amount_changes", "won", "lost", "removed",
+         "closing")
+#: Parts that take deals out of the open pipeline (their amounts are subtracted).
+_OUT = ("won", "lost", "removed")
+#: How long before a month's start its forecast snapshot may have been taken.
+ACCURACY_WINDOW = timedelta(days=7)
+_NO_STAGE = "(none)"
+
+
+def _cents() -> nw.Expr:
+    """An amount in whole cents (a deal without an amount counts as 0)."""
+    return (nw.col("amount").fill_null(0.0) * 100).round(0).cast(nw.Int64)
+
+
+def snapshot_days(snapshots: Frame) -> pd.DataFrame:
+    """The snapshots there are: ``snapshot_date`` (a local day) and ``taken_at`` (the
+    instant it describes, naive UTC), oldest first."""
+    df = F.to_pandas(F.lazy(snapshots).select("snapshot_date", "taken_at").unique())
+    if df.empty:
+        return pd.DataFrame({"snapshot_date": pd.Series([], dtype=object),
+                             "taken_at": pd.Series([], dtype="datetime64[us]")})
+    df["snapshot_date"] = pd.to_datetime(df["snapshot_date"]).dt.date
+    df["taken_at"] = pd.to_datetime(df["taken_at"]).astype("datetime64[us]")
+    return df.sort_values("taken_at", kind="stable").reset_index(drop=True)
+
+
+def _last_at(days: pd.DataFrame, at: datetime) -> dict[str, Any] | None:
+    """The latest snapshot taken at or before ``at``."""
+    before = days[days["taken_at"] <= pd.Timestamp(at)]
+    return None if before.empty else _row(before.iloc[-1])
+
+
+def _row(row: pd.Series) -> dict[str, Any]:
+    return {"snapshot_date": row["snapshot_date"],
+            "taken_at": pd.Timestamp(row["taken_at"]).to_pydatetime()}
+
+
+def movement_snapshots(days: pd.DataFrame, period: Period, until: datetime | None = None
+                       ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The two snapshots a movement over ``period`` compares: at (or last before) its
+    start, or failing that the first inside it, and at (or last before) its end (or
+    ``until``, if earlier); None without two distinct ones."""
+    end_at = min(period.end_utc, until) if until is not None else period.end_utc
+    start = _last_at(days, period.start_utc)
+    if start is None:
+        inside = days[days["taken_at"] > pd.Timestamp(period.start_utc)]
+        start = _row(inside.iloc[0]) if not inside.empty else None
+    end = _last_at(days, end_at)
+    if start is None or end is None or end["taken_at"] <= start["taken_at"]:
+        return None
+    return start, end
+
+
+class Movement(TypedDict):
+    """A pipeline movement: its parts and the snapshots it runs between."""
+
+    parts: pd.DataFrame  # part, deals, amount, snapshot_date (PARTS order)
+    start: dict[str, Any]  # snapshot_date, taken_at
+    end: dict[str, Any]
+    stage_order: list[str]
+
+
+def pipeline_movement(snapshots: Frame, deals: Frame, period: Period, *,
+                      days: pd.DataFrame | None = None, until: datetime | None = None
+                      ) -> Movement | None:
+    """How the open pipeline moved over ``period`` (see the module docstring), or None
+    when fewer than two snapshots bracket it (:func:`movement_snapshots`).
+
+    ``parts`` has one row per part of :data:`PARTS`: ``deals``, how many deals it holds,
+    and ``amount``: the open pipeline for ``opening`` and ``closing``, else the signed
+    change the part brings (negative for won, lost and removed).
+    """
+    days = snapshot_days(snapshots) if days is None else days
+    pair = movement_snapshots(days, period, until)
+    if pair is None:
+        return None
+    start, end = pair
+    lf = F.lazy(snapshots)
+    s0 = lf.filter(nw.col("taken_at") == start["taken_at"])
+    s1 = lf.filter(nw.col("taken_at") == end["taken_at"])
+    totals, order = _totals_and_stages(lf, start["taken_at"], end["taken_at"])
+    kept, both = _kept(s0, s1, order)
+    cents = {
+        "opening": totals[0],
+        "closing": totals[1],
+        "new": (totals[1][0] - both[0], totals[1][1] - both[1]),  # in the closing one only
+        **_gone(s0, s1, F.lazy(deals), end["taken_at"]),
+        **kept,
+    }
+    rows = [{"part": part, "deals": cents[part][0],
+             "amount": (-1 if part in _OUT else 1) * cents[part][1] / 100.0,
+             "snapshot_date": {"opening": start, "closing": end}.get(part, {}).get("snapshot_date")}
+            for part in PARTS]
+    return Movement(parts=pd.DataFrame(rows), start=start, end=end, stage_order=order)
+
+
+def _totals_and_stages(snapshots: nw.LazyFrame, t0: datetime, t1: datetime
+                       ) -> tuple[tuple[tuple[int, int], tuple[int, int]], list[str]]:
+    """(deals, Σ amount in cents) of the snapshots taken at ``t0`` and at ``t1``, and the
+    stage order: stages by their mean probability in both (without any probability: last,
+    by name)."""
+    found = F.to_pandas(
+        snapshots.filter(nw.col("taken_at").is_in([t0, t1]))
+        .with_columns(_c=_cents(), _p=nw.col("probability"))
+        .group_by("taken_at", nw.col("stage").fill_null(_NO_STAGE))
+        .agg(n=nw.len(), c=nw.col("_c").sum(), p_sum=nw.col("_p").sum(), p_n=nw.col("_p").count())
+    )
+    found["taken_at"] = pd.to_datetime(found["taken_at"])
+    totals = tuple(
+        (int(part["n"].sum()), int(part["c"].sum()))
+        for part in (found[found["taken_at"] == pd.Timestamp(t)] for t in (t0, t1)))
+    stages = found[found["stage"] != _NO_STAGE].groupby("stage")[["p_sum", "p_n"]].sum()
+    mean = (stages["p_sum"] / stages["p_n"].where(stages["p_n"] > 0)).rename("p").reset_index()
+    mean["known"] = mean["p"].notna()
+    mean = mean.sort_values(["known", "p", "stage"], ascending=[False, True, True],
+                            na_position="last", kind="stable")
+    return (totals[0], totals[1]), [str(s) for s in mean["stage"]]
+
+
+def _gone(s0: nw.LazyFrame, s1: nw.LazyFrame, deals: nw.LazyFrame, end: datetime
+          ) -> dict[str, tuple[int, int]]:
+    """The deals of the start snapshot missing from the end one, by what became of them:
+    won or lost before the end snapshot (as the deals record it now), else removed."""
+    closed = deals.select("deal_id", nw.col("status").alias("_status"),
+                          nw.col("closed_at").alias("_closed_at"))
+    before_end = nw.col("_closed_at") < end
+    outcome = (nw.when((nw.col("_status") == "won") & before_end).then(nw.lit("won"))
+               .otherwise(nw.when((nw.col("_status") == "lost") & before_end).then(nw.lit("lost"))
+                          .otherwise(nw.lit("removed"))))
+    found = F.to_pandas(
+        s0.join(s1.select("deal_id"), on="deal_id", how="anti")
+        .join(closed, on="deal_id", how="left")
+        .with_columns(_outcome=outcome, _c=_cents())
+        .group_by("_outcome").agg(n=nw.len(), c=nw.col("_c").sum())
+    ).set_index("_outcome")
+    return {part: (int(found["n"].get(part, 0)), int(found["c"].get(part, 0))) for part in _OUT}
+
+
+def _kept(s0: nw.LazyFrame, s1: nw.LazyFrame, order: list[str]
+          ) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
+    """The deals in both snapshots: advanced, slipped (by the stage order) or, at the same
+    stage, with another amount (each part's deals and amount change in cents); and all of
+    them (deals, Σ amount in cents in the end snapshot)."""
+    def side(frame: nw.LazyFrame, k: str) -> nw.LazyFrame:
+        return frame.select("deal_id", nw.col("stage").fill_null(_NO_STAGE).alias(f"_stage{k}"),
+                            _cents().alias(f"_c{k}"))
+
+    pairs = F.to_pandas(
+        side(s0, "0").join(side(s1, "1"), on="deal_id", how="inner")
+        .with_columns(_d=nw.col("_c1") - nw.col("_c0"))
+        .with_columns(_changed=(nw.col("_d") != 0).cast(nw.Int64))
+        .group_by("_stage0", "_stage1")
+        .agg(n=nw.len(), d=nw.col("_d").sum(), c1=nw.col("_c1").sum(),
+             changed=nw.col("_changed").sum())
+    )
+    rank = {_NO_STAGE: -1, **{stage: i for i, stage in enumerate(order)}}
+    out = {"advanced": [0, 0], "slipped": [0, 0], "amount_changes": [0, 0]}
+    for r in pairs.to_dict("records"):
+        before, after = (rank.get(str(r[k]), len(order)) for k in ("_stage0", "_stage1"))
+        if r["_stage0"] == r["_stage1"] or before == after:
+            out["amount_changes"][0] += int(r["changed"])
+            out["amount_changes"][1] += int(r["d"])
+        else:
+            part = out["advanced" if after > before else "slipped"]
+            part[0] += int(r["n"])
+            part[1] += int(r["d"])
+    both = (int(pairs["n"].sum()), int(pairs["c1"].sum())) if len(pairs) else (0, 0)
+    return {k: (v[0], v[1]) for k, v in out.items()}, both
+
+
+# -- forecast accuracy ---------------------------------------------------------------------
+
+
+def forecast_accuracy(snapshots: Frame, deals: Frame, months: list[Period], *,
+                      days: pd.DataFrame | None = None, won: pd.DataFrame | None = None,
+                      window: timedelta = ACCURACY_WINDOW) -> pd.DataFrame:
+    """Per month with a snapshot at or just before its start (within ``window``): the
+    forecast as it stood then (Σ amount × probability of the deals open in that snapshot
+    whose expected close falls in the month; deals without a probability add nothing)
+    against the revenue won in the month (the deals' ``amount``, status won, ``closed_at``
+    in the month); ``error`` = forecast − actual, ``relative_error`` = error / actual.
+    Months without such a snapshot are left out. ``won``: the revenue per month already
+    computed (:func:`crmkit.metrics.sales.monthly_trend` of these months or more)."""
+    days = snapshot_days(snapshots) if days is None else days
+    chosen = {}
+    for m in months:
+        snap = _last_at(days, m.start_utc)
+        if snap is not None and snap["taken_at"] >= m.start_utc - window:
+            chosen[m.label] = (m, snap)
+    columns = ["month", "snapshot_date", "forecast", "actual", "error", "relative_error",
+               "deals_counted"]
+    if not chosen:
+        return pd.DataFrame({c: [] for c in columns})
+    buckets = [(label, m.start_utc, m.end_utc) for label, (m, _) in chosen.items()]
+    found = F.to_pandas(
+        F.lazy(snapshots)
+        .filter(nw.col("taken_at").is_in([snap["taken_at"] for _, snap in chosen.values()]))
+        .with_columns(month=F.bucket("expected_close_at", buckets),
+                      _w=nw.col("amount") * nw.col("probability"))
+        .filter(~nw.col("month").is_null())
+        .group_by("taken_at", "month").agg(forecast=nw.col("_w").sum(), n=nw.len())
+    )
+    found["taken_at"] = pd.to_datetime(found["taken_at"])
+    if won is None:
+        won = monthly_trend(deals, [m for m, _ in chosen.values()])
+    actual = won.set_index("month")["revenue"]
+    rows = []
+    for label, (_, snap) in chosen.items():
+        hit = found[(found["month"] == label) & (found["taken_at"] == pd.Timestamp(snap["taken_at"]))]
+        forecast = float(hit["forecast"].fillna(0.0).sum())
+        won = float(actual.get(label, 0.0))
+        rows.append({"month": label, "snapshot_date": snap["snapshot_date"], "forecast": forecast,
+                     "actual": won, "error": forecast - won,
+                     "relative_error": stats.ratio(forecast - won, won),
+                     "deals_counted": int(hit["n"].sum())})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def forecast_bias(accuracy: pd.DataFrame) -> dict[str, Any]:
+    """The bias of the forecasts of :func:`forecast_accuracy`: ``bias``, the mean signed
+    error over the months shown, and ``bias_relative``, that mean against the mean actual
+    revenue (Σ error / Σ actual; None when nothing was won); ``months`` counted."""
+    n = len(accuracy)
+    if not n:
+        return {"months": 0, "bias": None, "bias_relative": None}
+    error, actual = float(accuracy["error"].sum()), float(accuracy["actual"].sum())
+    return {"months": n, "bias": error / n, "bias_relative": stats.ratio(error, actual)}
