@@ -325,7 +325,7 @@ def test_charts_of_zeros_say_so_in_words(drawn):
     open_without_amount = pd.DataFrame({"month": ["2025-06"], "deals": [3], "amount": [0.0],
                                         "weighted": [0.0]})
     shown = sales_charts.pipeline_by_close(open_without_amount, "EUR").data
-    assert "<img" not in shown and "3 deal(s) open at the period end, none with an amount" in shown
+    assert "<img" not in shown and "3 deals open at the period end, none with an amount" in shown
 
 
 # -- 3. cohort views say so ------------------------------------------------------------------
