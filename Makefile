@@ -94,7 +94,9 @@ reports-ru: env
 	@echo "Open output/index.html"
 
 test: env-dev
-	$(BIN)/python -m pytest tests notebooks crmkit/publish/templates/lab/explore.ipynb --nbval-lax --nbval-kernel-name crmkit -p no:cacheprovider
+	@# bytecode for crmkit's own modules: every test kernel and subprocess imports them
+	@$(BIN)/python -m compileall -q crmkit
+	$(BIN)/python -m pytest tests notebooks crmkit/publish/templates/lab/explore.ipynb --nbval-lax --nbval-kernel-name crmkit -p no:cacheprovider --durations=40
 
 lint: env-dev
 	$(BIN)/ruff check crmkit tests

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from exports import PIPELINE
-from published import JOBS, Pack, background, close_kernels, start_background, stop_background
 
 from crmkit.sources.imports import import_exports
+
+if TYPE_CHECKING:
+    from published import Pack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,25 +42,30 @@ def db(tmp_path: Path) -> Path:
 # -- shared by the session ------------------------------------------------------------------
 
 
+#: What the session renders in the background (tests/published.py): fixture -> the
+#: ``module:function`` of tests/ that renders it, into a folder of its own.
+BACKGROUND = {"monthly_pack": "published:render_pack", "branded_site": "test_site:render_branded"}
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the background renders the collected tests need (tests/published.py), in the
-    order they first need them."""
-    jobs = list(dict.fromkeys(job for item in session.items for job in JOBS
-                              if job in getattr(item, "fixturenames", ())))
+    """Start the background renders the collected tests need, in the order they first need
+    them. A session without them does not load the publishing stack here, so the unit tests
+    still run while it is broken."""
+    jobs = {job: BACKGROUND[job] for item in session.items for job in BACKGROUND
+            if job in getattr(item, "fixturenames", ())}
     if jobs:
+        # lazy: only sessions with end-to-end tests need it (whose modules import it anyway)
+        from published import start_background
+
         folder = session.config._tmp_path_factory.mktemp("background")  # tmp_path_factory's
         start_background(Path(os.environ["CRMKIT_DATABASE"]), folder, jobs)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    stop_background()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _warm_kernels() -> Iterator[None]:
-    """The warm kernels of tests/published.py, shut down when the session ends."""
-    yield
-    close_kernels()
+    published = sys.modules.get("published")
+    if published is not None:  # what its background and kernels still run
+        published.stop_background()
+        published.close_kernels()
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +74,10 @@ def monthly_pack(tmp_path_factory: pytest.TempPathFactory, demo_db: Path) -> Pac
     report of a period before the data, as ``run-all`` publishes them (tests/published.py),
     rendered in the background while the tests before the first that needs it run.
     Read-only use."""
-    pack: Pack = background("monthly_pack", demo_db, lambda: tmp_path_factory.mktemp("background"))
+    from published import background  # lazy: see pytest_collection_finish
+
+    pack: Pack = background("monthly_pack", BACKGROUND["monthly_pack"], demo_db,
+                            lambda: tmp_path_factory.mktemp("background"))
     return pack
 
 

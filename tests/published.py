@@ -142,26 +142,24 @@ def render_pack(demo_db: Path, folder: Path) -> Pack:
 
 # -- renders in the background -------------------------------------------------------------------
 
-#: What the session may render in the background: fixture name -> ``module:function`` of
-#: tests/, called with the pinned demo database and an empty folder of its own; what it
-#: returns is the fixture's value.
-JOBS = {"monthly_pack": "published:render_pack", "branded_site": "test_site:render_branded"}
 _RESULT, _FAILED = "result.pickle", "failed.txt"
 #: The session's background process (tests/conftest.py starts it after collection).
 _BACKGROUND: list[Background] = []
 
 
 class Background:
-    """The renders of :data:`JOBS` a session needs, one after the other in a process of its
-    own, started as soon as the session knows what it needs: they run while the tests
-    before the first that needs them run (most keep one core of two busy). The process gets
-    the environment of this one as it is when it starts."""
+    """Renders a session needs, one after the other in a process of its own started as soon
+    as the session knows what it needs: they run while the tests before the first that needs
+    them run (most keep one core of two busy). ``jobs`` maps a name to the ``module:function``
+    of tests/ that renders it, called with the pinned demo database and an empty folder of
+    its own; the process gets the environment of this one as it is when it starts."""
 
-    def __init__(self, demo_db: Path, folder: Path, jobs: list[str]) -> None:
+    def __init__(self, demo_db: Path, folder: Path, jobs: dict[str, str]) -> None:
         self.folder, self.jobs, self.log = folder, jobs, folder / "render.log"
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, __file__, str(demo_db), str(folder), *jobs],
+                [sys.executable, __file__, str(demo_db), str(folder),
+                 *(f"{job}={render}" for job, render in jobs.items())],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
 
@@ -185,17 +183,18 @@ class Background:
             self.proc.wait()
 
 
-def start_background(demo_db: Path, folder: Path, jobs: list[str]) -> None:
-    """Start rendering ``jobs`` (names of :data:`JOBS`, in the order the session needs them)."""
+def start_background(demo_db: Path, folder: Path, jobs: dict[str, str]) -> None:
+    """Start rendering ``jobs`` (see :class:`Background`), in the order the session needs them."""
     _BACKGROUND.append(Background(demo_db, folder, jobs))
 
 
-def background(job: str, demo_db: Path, folder: Callable[[], Path]) -> Any:
-    """What ``job`` renders: from the session's background process, or from one started now
-    in ``folder()`` (for a fixture the collection did not see coming)."""
+def background(job: str, render: str, demo_db: Path, folder: Callable[[], Path]) -> Any:
+    """What ``job`` renders (with ``render``, a ``module:function``): from the session's
+    background process, or from one started now in ``folder()`` (for a fixture the
+    collection did not see coming)."""
     running = next((b for b in _BACKGROUND if job in b.jobs), None)
     if running is None:
-        running = Background(demo_db, folder(), [job])
+        running = Background(demo_db, folder(), {job: render})
         _BACKGROUND.append(running)
     return running.result(job)
 
@@ -206,12 +205,12 @@ def stop_background() -> None:
 
 
 def _render_all(demo_db: Path, folder: Path, jobs: list[str]) -> None:
-    """Render ``jobs`` one after the other, each result pickled once complete (a failure
-    leaves its traceback instead, and the next job still runs)."""
-    for job in jobs:
+    """Render ``jobs`` (``name=module:function``) one after the other, each result pickled
+    once complete (a failure leaves its traceback instead, and the next job still runs)."""
+    for job, _, render in (j.partition("=") for j in jobs):
         target = folder / job
         target.mkdir()
-        module, name = JOBS[job].split(":")
+        module, _, name = render.partition(":")
         try:
             result = getattr(importlib.import_module(module), name)(demo_db, target)
         except Exception:  # noqa: BLE001 - said to the test that needs it

@@ -11,7 +11,6 @@ are tested without a server.
 from __future__ import annotations
 
 import json
-import math
 import os
 import secrets
 import subprocess
@@ -34,6 +33,7 @@ from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import available_reports
 from crmkit.publish.runner import run_report
 from crmkit.store import Store
+from tests.engines import json_differences
 
 ROOT = Path(__file__).parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -86,32 +86,9 @@ def kernels(demo_db, pg_db):
 # -- the same JSON on both engines ---------------------------------------------------------------
 
 
-def _differences(a: Any, b: Any, path: str = "") -> list[str]:
-    """Where two JSON documents differ, ignoring ``generated_at``.
-
-    Floats are equal when they agree to 1e-9 relative: the engines add doubles up in
-    different orders, so the last bits of a sum, variance or quantile may differ; every
-    other value (counts, strings, nulls, structure, the fingerprint) must be identical.
-    """
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for key in sorted(set(a) | set(b)):
-            if key == "generated_at":
-                continue
-            if key not in a or key not in b:
-                out.append(f"{path}/{key}: only on one engine")
-            else:
-                out += _differences(a[key], b[key], f"{path}/{key}")
-        return out
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return [f"{path}: {len(a)} items on DuckDB, {len(b)} on PostgreSQL"]
-        return [
-            d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _differences(x, y, f"{path}[{i}]")
-        ]
-    if isinstance(a, float) and isinstance(b, float | int) and not isinstance(b, bool):
-        return [] if math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) else [f"{path}: {a!r} != {b!r}"]
-    return [] if a == b and type(a) is type(b) else [f"{path}: {a!r} != {b!r}"]
+def _differences(a: Any, b: Any) -> list[str]:
+    """Where the JSON on DuckDB and on PostgreSQL differ (:func:`tests.engines.json_differences`)."""
+    return json_differences(a, b, "PostgreSQL")
 
 
 @pytest.mark.parametrize("period,team_id", RUNS, ids=[p for p, _ in RUNS])

@@ -461,7 +461,8 @@ def branded_site(tmp_path_factory, demo_db) -> tuple[str, Path, list[Outcome]]:
     """:func:`render_branded`, rendered in the background while earlier tests run. Its
     output is this module's to change."""
     site: tuple[str, Path, list[Outcome]] = background(
-        "branded_site", demo_db, lambda: tmp_path_factory.mktemp("background"))
+        "branded_site", f"{__name__}:render_branded", demo_db,
+        lambda: tmp_path_factory.mktemp("background"))
     return site
 
 

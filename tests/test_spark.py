@@ -14,12 +14,13 @@ are tested without Spark.
 
 from __future__ import annotations
 
+import faulthandler
 import json
-import math
 import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,8 @@ from crmkit.metrics import sales
 from crmkit.model import TABLES
 from crmkit.periods import parse_period
 from crmkit.reports import REPORTS, open_report
-from crmkit.store import Store
+from crmkit.store import Store, Tables
+from tests.engines import json_differences
 
 AS_OF = "2025-07-01"
 MONTH, QUARTER = "2025-06", "2025-Q2"
@@ -55,13 +57,28 @@ TEST_CONF = {
     # a short-lived JVM: the quick compiler only; out of memory, it stops (a test fails)
     # instead of leaving a query waiting forever
     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError",
-    "spark.driver.memory": "1g",
+    "spark.driver.memory": "2g",
     # hundreds of small queries: keep the status of a few only
     "spark.sql.ui.retainedExecutions": "20",
     "spark.ui.retainedJobs": "20",
     "spark.ui.retainedStages": "20",
     "spark.sql.maxMetadataStringLength": "2000",  # plans show whole filters
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "10000",
 }
+
+
+#: The longest this module may take (seconds; about 5 minutes on two idle cores). Past it
+#: the test process prints every thread's stack and exits: a local Spark whose driver was
+#: starved for 15 s can leave a collect waiting forever (its socket for the result stops
+#: waiting for Python, and nothing tells the caller), and CI must fail, not hang.
+WATCHDOG = 1800
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _watchdog():
+    faulthandler.dump_traceback_later(WATCHDOG, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 # -- without Spark: where the data is ---------------------------------------------------------
@@ -263,64 +280,82 @@ def duck_store(demo_db):
     store.close()
 
 
-def _differences(a: Any, b: Any, path: str = "") -> list[str]:
-    """Where two JSON documents differ, ignoring ``generated_at``; floats agree to 1e-9
-    relative (Spark adds doubles up in another order), everything else exactly."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for key in sorted(set(a) | set(b)):
-            if key == "generated_at":
-                continue
-            if key not in a or key not in b:
-                out.append(f"{path}/{key}: only on one engine")
-            else:
-                out += _differences(a[key], b[key], f"{path}/{key}")
-        return out
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return [f"{path}: {len(a)} items on DuckDB, {len(b)} on Spark"]
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _differences(x, y, f"{path}[{i}]")]
-    if isinstance(a, float) and isinstance(b, float | int) and not isinstance(b, bool):
-        return [] if math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) else [f"{path}: {a!r} != {b!r}"]
-    return [] if a == b and type(a) is type(b) else [f"{path}: {a!r} != {b!r}"]
+def _differences(a: Any, b: Any) -> list[str]:
+    """Where the JSON on DuckDB and on Spark differ (:func:`tests.engines.json_differences`)."""
+    return json_differences(a, b, "Spark")
 
 
-def _payload(report: str, period: str, team: str, store: Store) -> dict[str, Any]:
+def _payload(report: str, period: str, team: str, store: Store, tables: Tables | None = None) -> dict[str, Any]:
+    """A report's JSON twin as its notebook builds it (``tables``: the team's tables, when
+    they are at hand already)."""
     ctx = open_report(report, period=period, team=team, as_of=AS_OF, store=store)
+    if tables is not None:
+        ctx._tables = tables
     return json.loads(json.dumps(REPORTS[report].build(ctx).to_json(), default=str))
 
 
 #: (period, team): company-wide for a month and a quarter, then each team for the month
 #: (the team ids of the pinned demo, checked against the data below).
 SCOPES = [(MONTH, "all"), (QUARTER, "all"), *[(MONTH, t) for t in ("enterprise", "midmarket", "partners", "smb")]]
+RUNS = [(report, period, team) for report in REPORTS for period, team in SCOPES]
+
+
+@pytest.fixture(scope="session")
+def spark_payloads(spark_store) -> dict[tuple[str, str, str], Any]:
+    """Every report's JSON on Spark for every scope, built two at a time (Spark's fixed cost
+    per query dominates on small data; two builds keep both cores busy). Each team's tables
+    (``Store.scoped``, the same lazy frames the notebooks read) are cached by Spark once
+    instead of being joined again in every query; an error is kept for its own test."""
+    scoped = {
+        team: Tables({k: nw.from_native(nw.to_native(v).cache()) for k, v in spark_store.scoped(team).items()},
+                     team=team)
+        for team in {t for _, t in SCOPES if t != "all"}
+    }
+
+    def build(run: tuple[str, str, str]) -> Any:
+        report, period, team = run
+        try:
+            return _payload(report, period, team, spark_store, scoped.get(team))
+        except Exception as exc:  # reported by the run's own test
+            return exc
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        payloads = dict(zip(RUNS, pool.map(build, RUNS), strict=True))
+    yield payloads
+    for tables in scoped.values():
+        for frame in tables.values():
+            nw.to_native(frame).unpersist()
 
 
 def test_the_scopes_cover_every_team(duck_store):
     assert sorted(t for p, t in SCOPES if t != "all") == sorted(duck_store.teams())
 
 
-@pytest.mark.parametrize("period,team", SCOPES, ids=[f"{p}-{t}" for p, t in SCOPES])
-@pytest.mark.parametrize("report", list(REPORTS))
-def test_same_json_on_spark_and_duckdb(report, period, team, spark_store, duck_store):
+@pytest.mark.parametrize("report,period,team", RUNS, ids=["-".join(run) for run in RUNS])
+def test_same_json_on_spark_and_duckdb(report, period, team, spark_payloads, duck_store):
+    spark = spark_payloads[(report, period, team)]
+    if isinstance(spark, Exception):
+        raise spark
     duck = _payload(report, period, team, duck_store)
-    spark = _payload(report, period, team, spark_store)
     assert duck["report"] == report and duck["metrics"], "the report published no metrics"
     assert spark["data_fingerprint"] == duck["data_fingerprint"]
     differences = _differences(duck, spark)
     assert not differences, f"{report} {period} {team}: " + "; ".join(differences[:20])
 
 
-def test_teams_command_on_spark_writes_no_jvm_log(spark_session, exported, duck_store, tmp_path):
-    """The command line reads a Parquet export with its own local Spark; the JVM's log goes
-    to a file (a notebook would publish it, and it names the machine's addresses)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CRMKIT_DATABASE", "CRMKIT_DATABASE_URL")}
-    env.update(CRMKIT_SPARK="local[1]", TMPDIR=str(tmp_path))
-    cmd = [sys.executable, "-m", "crmkit.cli", "teams", "--database", f"parquet:{exported}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+def test_a_driver_crmkit_starts_writes_no_jvm_log(spark_session, tmp_path):
+    """The JVM of a driver crmkit starts logs to a file, never to the process's error stream
+    (a notebook would publish it, and it names the machine's addresses)."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    code = ("from crmkit.backends.location import SparkLocation\n"
+            "from crmkit.backends.spark import session\n"
+            f"print(session(SparkLocation('local[1]', {str(tmp_path)!r})).range(3).count())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split() == list(duck_store.teams())
-    assert proc.stderr == ""
-    assert [p.name.startswith("crmkit-spark-") for p in tmp_path.glob("*.log")] == [True]
+    assert proc.stdout.strip() == "3" and proc.stderr == ""
+    [log] = tmp_path.glob("crmkit-spark-*.log")
+    assert log.stat().st_size > 0
 
 
 def test_settings_notes_teams_and_last_day_are_the_same(spark_store, duck_store, demo_db, exported):

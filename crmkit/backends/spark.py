@@ -73,10 +73,12 @@ _JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
 SQL_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.timestampType": "TIMESTAMP_NTZ"}
 #: Settings of a driver this module starts: also no console progress bars in notebooks.
 SESSION_CONF = {**SQL_CONF, "spark.ui.showConsoleProgress": "false"}
-#: Added for a local master: no web UI for a batch of reports, and the status of the last
-#: few queries only (a warm kernel runs hundreds; each keeps its plan's text otherwise).
+#: Added for a local master: no web UI for a batch of reports, the status of the last few
+#: queries only (a warm kernel runs hundreds; each keeps its plan's text otherwise).
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
+    # list the month folders of a table here, not in a Spark job of its own
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "10000",
     "spark.sql.ui.retainedExecutions": "50",
     "spark.ui.retainedJobs": "50",
     "spark.ui.retainedStages": "50",
@@ -132,6 +134,7 @@ def _start_jvm(location: SparkLocation, conf: Mapping[str, str]) -> None:
 
     if SparkContext._active_spark_context is not None:  # started already: reused
         return
+    check_java()
     spark_conf = SparkConf().setMaster(location.master).setAppName("crmkit").setAll(list(conf.items()))
     with open(jvm_log(), "ab") as log:
         gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": log, "stderr": log})
@@ -153,7 +156,6 @@ def session(location: SparkLocation) -> Any:
         if location.connect:
             spark = SparkSession.builder.remote(location.master).appName("crmkit").getOrCreate()
         else:
-            check_java()
             _start_jvm(location, {**SESSION_CONF, **(LOCAL_CONF if location.local else {})})
             spark = SparkSession.builder.getOrCreate()
         for key, value in SQL_CONF.items():
