@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 
 #: Each lock and the pyproject.toml groups it must cover ("run": the base dependencies).
-LOCKS = {"run": ("run",), "dev": ("run", "dev", "postgres"), "lab": ("run", "lab"),
-         "postgres": ("run", "postgres")}
+LOCKS = {"run": ("run",), "dev": ("run", "dev", "postgres", "spark"), "lab": ("run", "lab"),
+         "postgres": ("run", "postgres"), "spark": ("run", "spark")}
 
 #: conda-forge packages whose name differs from PyPI's (extras are conda packages of their own).
 CONDA_NAMES = {
@@ -102,7 +102,8 @@ def versions(lock: str) -> dict[str, set[Version]]:
 
 
 @pytest.mark.parametrize(("base", "larger"), [("run", "dev"), ("run", "lab"), ("dev", "lab"),
-                                               ("run", "postgres"), ("postgres", "dev")])
+                                               ("run", "postgres"), ("postgres", "dev"),
+                                               ("run", "spark"), ("spark", "dev")])
 def test_locks_agree_on_shared_packages(base: str, larger: str) -> None:
     """`make reports` then `make test` (or `make lab`) never changes an installed version."""
     a, b = versions(base), versions(larger)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from databases import GHOST_TEAM, demo_copy
+from published import AS_OF, Pack
 
 from crmkit import model
 from crmkit.backends import postgres as pg
@@ -34,7 +34,6 @@ from crmkit.reports import REPORTS, open_report
 from crmkit.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-AS_OF = "2025-07-01"
 
 #: case -> (database, period, team, a sentence the page and its JSON notes must carry)
 CASES: dict[str, tuple[str, str, str, str]] = {
@@ -57,37 +56,49 @@ _CARDS = re.compile(r"""<div class=["']ck ck-cards["']>(.*?)</div></div></div>""
 
 
 @pytest.fixture(scope="module")
-def databases(tmp_path_factory: pytest.TempPathFactory, demo_db: Path) -> dict[str, Path]:
-    """An empty database with one team, and the pinned demo plus a team with no records."""
+def databases(tmp_path_factory: pytest.TempPathFactory, monthly_pack: Pack) -> dict[str, Path]:
+    """An empty database with one team, and the pinned demo plus a team with no records
+    (the one the session's monthly pack is published from, tests/conftest.py)."""
     folder = tmp_path_factory.mktemp("hd")
     empty = folder / "empty.duckdb"
     team = pd.DataFrame({"team_id": ["solo"], "name": ["Solo"]})
     write_database(empty, {n: model.empty_frame(n) for n in model.TABLES} | {"teams": team},
                    settings={"timezone": "UTC", "currency": "EUR"})
-    demo = demo_copy(demo_db, folder / "demo.duckdb", GHOST_TEAM)
-    return {"empty": empty, "demo": demo}
+    return {"empty": empty, "demo": monthly_pack.database}
 
 
 @pytest.fixture(scope="module")
-def published(databases: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
+def published(databases: dict[str, Path], monthly_pack: Pack,
+              tmp_path_factory: pytest.TempPathFactory):
     """case -> {report: (page, JSON)}, each case run once, every report of it on one warm
-    kernel per database."""
+    kernel per database; the pages the session's monthly pack holds (the team without
+    records in June, the period before the data) are read from it."""
+    assert monthly_pack.database == databases["demo"]
     out = tmp_path_factory.mktemp("hd-out")
     kernels: dict[str, Kernel] = {}
     pages: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
+    packed = {(o.job.report, o.job.period, o.job.team): o for o in monthly_pack.outcomes}
+
+    def page(report: str, case: str) -> tuple[Path, Path]:
+        db, period, team, _ = CASES[case]
+        if db == "demo" and (report, period, team) in packed:
+            outcome = packed[report, period, team]
+            assert outcome.ok and outcome.html, outcome.error
+            return Path(outcome.html), Path(outcome.html).with_suffix(".json")
+        if db not in kernels:
+            kernels[db] = Kernel(databases[db], ROOT / "notebooks")
+        result = run_report(report, period=period, team=team, as_of=AS_OF,
+                            database=databases[db], output=out / case, kernel=kernels[db],
+                            update_index=False)
+        return result.html, result.json
 
     def get(case: str) -> dict[str, tuple[str, dict[str, Any]]]:
         if case not in pages:
-            db, period, team, _ = CASES[case]
-            if db not in kernels:
-                kernels[db] = Kernel(databases[db], ROOT / "notebooks")
             pages[case] = {}
             for report in REPORTS:
-                result = run_report(report, period=period, team=team, as_of=AS_OF,
-                                    database=databases[db], output=out / case,
-                                    kernel=kernels[db], update_index=False)
-                payload = json.loads(result.json.read_text(), parse_constant=_no_constant)
-                pages[case][report] = (result.html.read_text(), payload)
+                html_path, json_path = page(report, case)
+                payload = json.loads(json_path.read_text(), parse_constant=_no_constant)
+                pages[case][report] = (html_path.read_text(), payload)
         return pages[case]
 
     yield get
@@ -170,17 +181,17 @@ def test_a_chart_of_nothing_is_a_sentence():
     ax.bar(["2025-05", "2025-06"], [0, 0])
     ax.plot([0, 1], [float("nan"), float("nan")])
     ax.axhline(0)
-    shown = blocks.chart(fig, "Revenue trend").data
+    shown = blocks.chart(fig, "Revenue trend")._repr_html_()
     assert "<img" not in shown and "nothing to chart" in shown
     fig, ax = plotting.figure()
     ax.bar(["2025-05", "2025-06"], [0, 3])
-    assert "<img" in blocks.chart(fig, "Revenue trend").data
+    assert "<img" in blocks.chart(fig, "Revenue trend")._repr_html_()
 
 
 def test_revenue_trend_of_an_empty_window_says_so():
     month = pd.DataFrame({"month": ["2030-11", "2030-12"], "revenue": [0.0, 0.0],
                           "win_rate": [float("nan")] * 2})
-    shown = sales_charts.revenue_trend(month, ["2030-12"], "EUR").data
+    shown = sales_charts.revenue_trend(month, ["2030-12"], "EUR")._repr_html_()
     assert "<img" not in shown and "no deal was won or lost from 2030-11 to 2030-12" in shown
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from exports import PIPE, PIPELINE, edit, q
 
 from crmkit.backends.duckdb import read_notes
 from crmkit.cli import main as cli_main
+from crmkit.publish.kernel import Kernel
 from crmkit.publish.runner import run_report
 from crmkit.sources.imports import ImportFailed, import_exports
 from crmkit.sources.imports.mapping import _value_keys, load_mapping
@@ -434,11 +435,12 @@ def test_numbers() -> None:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def olist_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("olist") / "olist.duckdb"
-    import_exports(OLIST, ROOT / "mappings" / "olist.yaml", path)
-    return path
+@pytest.fixture
+def olist_kernel(olist_db: Path) -> Iterator[Kernel]:
+    """One warm kernel for the reports of a test on the Olist import (``olist_db`` is the
+    session's, tests/conftest.py)."""
+    with Kernel(olist_db, ROOT / "notebooks") as kernel:
+        yield kernel
 
 
 def _olist_truth(start: str, end: str) -> pd.DataFrame:
@@ -479,9 +481,10 @@ def test_olist_lead_conversion_by_origin_matches_raw_csvs(olist_db: Path) -> Non
     pd.testing.assert_frame_equal(got.sort_index(), truth.sort_index(), check_dtype=False)
 
 
-def test_olist_reports_run(olist_db: Path, tmp_path: Path) -> None:
+def test_olist_reports_run(olist_db: Path, olist_kernel: Kernel, tmp_path: Path) -> None:
     out = tmp_path / "output"
-    sales = run_report("sales", period="2018-Q1", database=olist_db, output=out, as_of="2018-12-01")
+    sales = run_report("sales", period="2018-Q1", database=olist_db, output=out, as_of="2018-12-01",
+                       kernel=olist_kernel)
     data = json.loads(Path(sales.json).read_text())
     won = pd.read_csv(OLIST / "olist_closed_deals_dataset.csv")
     q1 = won[(won["won_date"] >= "2018-01-01") & (won["won_date"] < "2018-04-01")]
@@ -492,7 +495,8 @@ def test_olist_reports_run(olist_db: Path, tmp_path: Path) -> None:
     )
     if not (ROOT / "notebooks" / "marketing.ipynb").exists():
         return
-    marketing = run_report("marketing", period="2018-Q1", database=olist_db, output=out, as_of="2018-12-01")
+    marketing = run_report("marketing", period="2018-Q1", database=olist_db, output=out, as_of="2018-12-01",
+                           kernel=olist_kernel)
     mdata = json.loads(Path(marketing.json).read_text())
     by_channel = {r["channel"]: r for r in mdata["breakdowns"]["channel"]}
     for origin, row in truth.iterrows():

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from crmkit.backends import postgres as pg
+from crmkit.backends.base import SNAPSHOT_COLUMNS, SNAPSHOTS
 from crmkit.backends.engines import describe
 from crmkit.backends.fingerprint import of_duckdb
 from crmkit.backends.location import Location, find_database
@@ -381,3 +382,21 @@ def test_the_refresh_cache_sees_one_teams_change(pg_db, demo_db, tmp_path):
     moved = {(team, table) for team in scopes for table in after.hashes[team]
              if after.hashes[team][table] != before.hashes[team][table]}
     assert moved == {("all", "deals"), (mine, "deals")}
+
+
+def test_a_schema_without_snapshots_reads_as_no_snapshots(pg_db):
+    """A schema loaded by another tool has no ``crmkit_snapshots`` table: it opens (on the
+    read-only connection every dataset gets) with an empty snapshots frame of the right
+    columns, and the pipeline movement reads as not yet recorded."""
+    con = pg.connect(pg_db)
+    con.execute(f'alter table "{pg_db.schema}".{pg.SNAPSHOTS_TABLE} rename to crmkit_snapshots_away')
+    try:
+        store = Store.of(pg.PostgresBackend(pg_db))
+        try:
+            frame = store.tables[SNAPSHOTS].collect().to_pandas()
+        finally:
+            store.close()
+    finally:
+        con.execute(f'alter table "{pg_db.schema}".crmkit_snapshots_away rename to {pg.SNAPSHOTS_TABLE}')
+        con.close()
+    assert frame.empty and list(frame.columns) == list(SNAPSHOT_COLUMNS)

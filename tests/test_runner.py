@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from published import chromium, first_team, kpi_cards, month_and_quarter
+from published import chromium, first_team, kpi_cards, month_and_quarter, warm_kernel
 
 from crmkit.errors import ReportError
 from crmkit.metrics.definitions import METRICS
@@ -273,6 +273,7 @@ def test_relative_period_resolves_to_its_label(tmp_path, demo_db):
         compare_to="year_ago",
         database=demo_db,
         output=tmp_path,
+        kernel=warm_kernel(demo_db),
     )
     data = json.loads(result.json.read_text())
     assert result.period == "2025-06" and data["comparison_period"]["label"] == "2024-06"

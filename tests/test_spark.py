@@ -5,8 +5,8 @@ local Spark (``local[2]``, one session for the whole test session, its tables ca
 report's JSON is built on DuckDB and on Spark through the notebooks' own code path
 (``REPORTS[id].build(ctx).to_json()``) and compared, fingerprint included.
 
-What the comparison covers: every report, company-wide, for a month and a quarter; and
-every report for every team for the month. Spark needs Java 17+: without it (or without
+What the comparison covers: every report for a month, company-wide and for one team; and
+Sales company-wide for a quarter. Spark needs Java 17+: without it (or without
 pyspark) the Spark tests skip and say why, except under ``CI=true``, where they fail: CI
 must not pass without having compared the engines. Locations, Java detection and the export
 are tested without Spark.
@@ -64,6 +64,8 @@ TEST_CONF = {
     "spark.ui.retainedStages": "20",
     "spark.sql.maxMetadataStringLength": "2000",  # plans show whole filters
     "spark.sql.sources.parallelPartitionDiscovery.threshold": "10000",
+    # a starved Python side still gets its results (Spark waits 15 s for it otherwise)
+    "spark.python.authenticate.socketTimeout": "600s",
 }
 
 
@@ -294,10 +296,15 @@ def _payload(report: str, period: str, team: str, store: Store, tables: Tables |
     return json.loads(json.dumps(REPORTS[report].build(ctx).to_json(), default=str))
 
 
-#: (period, team): company-wide for a month and a quarter, then each team for the month
-#: (the team ids of the pinned demo, checked against the data below).
-SCOPES = [(MONTH, "all"), (QUARTER, "all"), *[(MONTH, t) for t in ("enterprise", "midmarket", "partners", "smb")]]
-RUNS = [(report, period, team) for report in REPORTS for period, team in SCOPES]
+#: One team of the pinned demo (checked against the data below): Mid-Market has activities,
+#: tickets and survey responses without an employee, which the team scope assigns through
+#: their customer's owner, so the scope's join to customers is compared too.
+TEAM = "midmarket"
+#: (report, period, team): every report company-wide and for one team for the month (the
+#: team scope is one function for every team), and Sales for the quarter (a period of
+#: several months, whose comparison is the quarter before). Spark's fixed cost per query
+#: makes each run take seconds on two cores, so the runs are chosen, not multiplied.
+RUNS = [*[(report, MONTH, team) for report in REPORTS for team in ("all", TEAM)], ("sales", QUARTER, "all")]
 
 
 @pytest.fixture(scope="session")
@@ -309,7 +316,7 @@ def spark_payloads(spark_store) -> dict[tuple[str, str, str], Any]:
     scoped = {
         team: Tables({k: nw.from_native(nw.to_native(v).cache()) for k, v in spark_store.scoped(team).items()},
                      team=team)
-        for team in {t for _, t in SCOPES if t != "all"}
+        for team in {t for _, _, t in RUNS if t != "all"}
     }
 
     def build(run: tuple[str, str, str]) -> Any:
@@ -327,8 +334,13 @@ def spark_payloads(spark_store) -> dict[tuple[str, str, str], Any]:
             nw.to_native(frame).unpersist()
 
 
-def test_the_scopes_cover_every_team(duck_store):
-    assert sorted(t for p, t in SCOPES if t != "all") == sorted(duck_store.teams())
+def test_the_team_compared_has_facts_placed_by_their_customer(duck_store):
+    """The team the comparison scopes to has facts without an employee of their own."""
+    assert TEAM in duck_store.teams()
+    scoped = duck_store.scoped(TEAM)
+    for table in ("activities", "tickets", "survey_responses"):
+        rows = scoped[table].collect().to_pandas()
+        assert rows["employee_id"].isna().sum() > 0, table
 
 
 @pytest.mark.parametrize("report,period,team", RUNS, ids=["-".join(run) for run in RUNS])

@@ -58,6 +58,16 @@ PG_TYPES: dict[str, str] = {
     "int": "bigint",
 }
 
+#: The same logical types as ibis names them.
+IBIS_TYPES: dict[str, str] = {
+    "id": "string",
+    "str": "string",
+    "timestamp": "timestamp",
+    "date": "date",
+    "float": "float64",
+    "int": "int64",
+}
+
 #: Columns indexed after a load: the time columns the period filters use and the
 #: employee columns the team scope uses (the key columns get a primary key).
 INDEXED: dict[str, tuple[str, ...]] = {
@@ -184,7 +194,10 @@ class PostgresBackend(OpenDataset):
             frames[SNAPSHOTS] = nw.from_native(
                 self.ibis.table(SNAPSHOTS_TABLE, database=self.schema)
                 if _exists(self.connection, self.schema, SNAPSHOTS_TABLE)
-                else self.ibis.sql(no_snapshots_sql(PG_TYPES))
+                # with its schema given: ibis would ask the server with a temporary view,
+                # which a read-only transaction refuses
+                else self.ibis.sql(no_snapshots_sql(PG_TYPES), schema={
+                    name: IBIS_TYPES[kind] for name, kind in SNAPSHOT_COLUMNS.items()})
             )
         except BaseException:
             self.connection.close()

@@ -71,8 +71,11 @@ _JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
 #: (a metric's ``datetime`` bound is then a literal of the columns' own type, so Spark
 #: compares the column as stored and the filter reaches the Parquet scan).
 SQL_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.timestampType": "TIMESTAMP_NTZ"}
-#: Settings of a driver this module starts: also no console progress bars in notebooks.
-SESSION_CONF = {**SQL_CONF, "spark.ui.showConsoleProgress": "false"}
+#: Settings of a driver this module starts: also no console progress bars in notebooks, and
+#: results handed to Python over a local socket wait for Python up to 10 minutes (Spark's 15 s
+#: fails a collect when a busy machine starves the Python side of the driver for that long).
+SESSION_CONF = {**SQL_CONF, "spark.ui.showConsoleProgress": "false",
+                "spark.python.authenticate.socketTimeout": "600s"}
 #: Added for a local master: no web UI for a batch of reports, the status of the last few
 #: queries only (a warm kernel runs hundreds; each keeps its plan's text otherwise).
 LOCAL_CONF = {

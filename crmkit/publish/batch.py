@@ -22,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmkit._files import check_writable, sweep_output, write_atomic
 from crmkit.backends.engines import describe
@@ -33,7 +33,6 @@ from crmkit.parameters import Parameters, resolve, usable_teams
 from crmkit.periods import AS_OF_ENV
 from crmkit.publish import cache, deliver
 from crmkit.publish.alerts import Alert, evaluate, write_alerts
-from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import (
     available_reports,
     find_notebooks,
@@ -41,9 +40,11 @@ from crmkit.publish.notebooks import (
     report_parameters,
 )
 from crmkit.publish.presets import Branding, Preset, load_preset
-from crmkit.publish.runner import run_report
 from crmkit.publish.site import STATUS_FILE, Page, write_index
 from crmkit.store import FINGERPRINT_ENV
+
+if TYPE_CHECKING:
+    from crmkit.publish.kernel import Kernel
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,10 @@ def _worker_init(database: str, notebooks: str, site: dict[str, Any] | None = No
                  fingerprint: str | None = None) -> None:
     """Start this worker's warm kernel (shut down when the worker exits); keep the batch's
     branding and pages; hand the data's fingerprint to the notebooks."""
+    # lazy: only a worker that renders needs Jupyter's client (a refresh with nothing to
+    # render starts no worker and stays quick)
+    from crmkit.publish.kernel import Kernel
+
     global _KERNEL
     _SITE.update(site or {})
     if fingerprint:
@@ -196,6 +201,9 @@ def _run_job(job: Job, database: str, notebooks: str, output: str, timeout: int,
              key: str | None = None) -> Outcome:
     """Run one job in a worker (its page published with its cache ``key``); every failure
     becomes a failed :class:`Outcome`."""
+    # lazy: as in _worker_init (nbformat, papermill)
+    from crmkit.publish.runner import run_report
+
     started = time.perf_counter()
     try:
         result = run_report(
