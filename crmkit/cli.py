@@ -213,27 +213,35 @@ def _pairs(items: Sequence[str]) -> dict[str, str]:
 # -- run-all ---------------------------------------------------------------------------------
 
 
+def _batch_arguments(parser: argparse.ArgumentParser, force: str) -> None:
+    """The arguments run-all and watch share (``force``: what --force does)."""
+    parser.add_argument("preset", help="preset file, e.g. params/monthly.yaml")
+    parser.add_argument("--database", default=None, help=PARAMS["database"])
+    parser.add_argument("--output", default="output", help=OUTPUT_HELP)
+    parser.add_argument("--notebooks", default=None, help=NOTEBOOKS_HELP)
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    parser.add_argument("--branding", default=None, help=BRANDING_HELP)
+    parser.add_argument("--locale", default=None, help=LOCALE_HELP)
+    parser.add_argument("--dry-run", action="store_true",
+                        help="write the preset's e-mails into OUTPUT/outbox/*.eml instead of sending them")
+    parser.add_argument("--force", action="store_true", help=force)
+
+
+def _check_workers(args: argparse.Namespace) -> None:
+    if args.workers is not None and args.workers < 1:
+        raise ParameterError(f"--workers {args.workers} must be 1 or more")
+
+
 def _add_run_all(sub: _Sub) -> None:
     run_all = sub.add_parser("run-all", help="run every report of a preset (params/*.yaml) in parallel")
-    run_all.add_argument("preset", help="preset file, e.g. params/monthly.yaml")
-    run_all.add_argument("--database", default=None, help=PARAMS["database"])
-    run_all.add_argument("--output", default="output", help=OUTPUT_HELP)
-    run_all.add_argument("--notebooks", default=None, help=NOTEBOOKS_HELP)
-    run_all.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    _batch_arguments(run_all, "render every report, also those whose inputs have not changed")
     run_all.add_argument("--as-of", default=None, help=PARAMS["as_of"])
     run_all.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
-    run_all.add_argument("--branding", default=None, help=BRANDING_HELP)
-    run_all.add_argument("--locale", default=None, help=LOCALE_HELP)
-    run_all.add_argument("--dry-run", action="store_true",
-                         help="write the preset's e-mails into OUTPUT/outbox/*.eml instead of sending them")
-    run_all.add_argument("--force", action="store_true",
-                         help="render every report, also those whose inputs have not changed")
     run_all.set_defaults(handler=_run_all)
 
 
 def _run_all(args: argparse.Namespace) -> int:
-    if args.workers is not None and args.workers < 1:
-        raise ParameterError(f"--workers {args.workers} must be 1 or more")
+    _check_workers(args)
     from crmkit.publish.batch import delivery_table, run_all, summary_table  # lazy: loads Jupyter, pandas
     from crmkit.publish.presets import find_branding  # lazy: loads pydantic
 
@@ -257,27 +265,17 @@ def _run_all(args: argparse.Namespace) -> int:
 def _add_watch(sub: _Sub) -> None:
     watch = sub.add_parser("watch", help="run a preset again and again (a live site): only "
                            "what changed is rendered; SIGTERM stops it cleanly")
-    watch.add_argument("preset", help="preset file, e.g. params/monthly.yaml")
+    _batch_arguments(watch, "render every report in the first run")
     watch.add_argument("--every", default="15m",
                        help="time between runs: 30s, 15m, 1h (default: %(default)s)")
     watch.add_argument("--runs", type=int, default=None, help="stop after this many runs (default: never)")
-    watch.add_argument("--database", default=None, help=PARAMS["database"])
-    watch.add_argument("--output", default="output", help=OUTPUT_HELP)
-    watch.add_argument("--notebooks", default=None, help=NOTEBOOKS_HELP)
-    watch.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
-    watch.add_argument("--branding", default=None, help=BRANDING_HELP)
-    watch.add_argument("--locale", default=None, help=LOCALE_HELP)
-    watch.add_argument("--force", action="store_true", help="render every report in the first run")
-    watch.add_argument("--dry-run", action="store_true",
-                       help="write the preset's e-mails into OUTPUT/outbox/*.eml instead of sending them")
     watch.set_defaults(handler=_watch)
 
 
 def _watch(args: argparse.Namespace) -> int:
     if args.runs is not None and args.runs < 1:
         raise ParameterError(f"--runs {args.runs} must be 1 or more")
-    if args.workers is not None and args.workers < 1:
-        raise ParameterError(f"--workers {args.workers} must be 1 or more")
+    _check_workers(args)
     from crmkit.publish.presets import find_branding, load_preset  # lazy: loads pydantic
     from crmkit.publish.watch import parse_every, watch  # lazy: loads Jupyter, pandas
 

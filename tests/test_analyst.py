@@ -1,18 +1,27 @@
-"""The analyst's side in JupyterLab: custom metric cards, scoped pandas frames and SQL,
-plain-pandas input as real exports hold it, and the ``work/`` folder of ``make lab``."""
+"""The analyst's side in JupyterLab: charts and tables to restyle and export, custom metric
+cards, scoped pandas frames and SQL, plain-pandas input as real exports hold it, and the
+``work/`` folder of ``make lab``."""
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
+from urllib.parse import unquote
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from IPython.core.formatters import DisplayFormatter
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+from pandas.io.formats.style import Styler
 
 from crmkit.errors import ParameterError
 from crmkit.metrics import sales
 from crmkit.metrics.definitions import METRICS, UnknownMetricError
 from crmkit.periods import parse_period
 from crmkit.render import blocks
+from crmkit.render.charts import sales as sales_charts
 from crmkit.reports import open_report
 
 PERIOD = "2025-05"
@@ -163,6 +172,105 @@ def test_plain_pandas_names_the_column_it_cannot_read():
     odd["status"] = [3]
     with pytest.raises(ParameterError, match="status"):
         sales.revenue(odd, q2)
+
+
+# -- charts and tables an analyst can edit (item 1) ------------------------------------------
+
+
+def _month() -> pd.DataFrame:
+    return pd.DataFrame({"month": ["2025-04", "2025-05"], "revenue": [1200.0, 1800.0],
+                         "win_rate": [0.4, 0.5]})
+
+
+def _png(page: str) -> bytes:
+    return base64.b64decode(page.split("base64,")[1].split("'")[0])
+
+
+def test_a_chart_is_a_figure_whose_edits_show_when_it_is_displayed():
+    fig = sales_charts.revenue_trend(_month(), ["2025-05"], "EUR")
+    assert isinstance(fig, Figure)
+    before = fig._repr_html_()
+    assert "alt='Revenue trend'" in before and _png(before).startswith(b"\x89PNG")
+    fig.axes[0].set_title("Mine")
+    fig.axes[0].patches[0].set_facecolor("#ff00ff")
+    fig.page_title = "Revenue, restyled"
+    after = fig._repr_html_()
+    assert "alt='Revenue, restyled'" in after and _png(after) != _png(before)
+    assert "Mine" in [t.get_text() for t in fig.findobj(Text)]
+
+
+def test_a_chart_saves_like_any_figure_and_leaves_no_pyplot_figure_open(tmp_path):
+    open_before = plt.get_fignums()
+    fig = blocks.trend_chart(_month(), "month", "revenue", "money", currency="EUR")
+    fig.savefig(tmp_path / "chart.png")
+    fig.savefig(tmp_path / "chart.svg")
+    assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")
+    assert "<svg" in (tmp_path / "chart.svg").read_text()
+    fig._repr_html_()
+    assert plt.get_fignums() == open_before  # nothing for an inline backend to show again
+
+
+def test_a_chart_displays_as_html_only():
+    """A notebook output holds the page's block once, not also a PNG copy of the figure."""
+    fig = blocks.trend_chart(_month(), "month", "revenue")
+    shown, _ = DisplayFormatter().format(fig)
+    assert set(shown) == {"text/plain", "text/html"} and "<figure" in shown["text/html"]
+
+
+def test_a_pyplot_figure_is_embedded_at_once_and_closed():
+    fig, ax = plt.subplots()
+    ax.bar(["a"], [1.0])
+    shown = blocks.chart(fig, "By hand")
+    assert "alt='By hand'" in shown._repr_html_() and fig.number not in plt.get_fignums()
+
+
+def _sellers(n: int = 20) -> pd.DataFrame:
+    return pd.DataFrame({"employee_id": [f"e{i}" for i in range(n)],
+                         "name": [f"Seller {i}" for i in range(n)],
+                         "revenue": [1000.0 * i for i in range(n)],
+                         "win_rate": [i / n for i in range(n)], "closed": [i + 1 for i in range(n)]})
+
+
+def _rows(page: str) -> list[str]:
+    return page.split("<tbody>")[1].split("</tbody>")[0].split("</tr>")[:-1]
+
+
+def test_a_table_is_a_styler_of_every_row_with_raw_values(tmp_path):
+    df = _sellers()
+    shown = blocks.table(df, units={"revenue": "money", "win_rate": "rate"}, currency="EUR",
+                         caption="Sellers", samples={"win_rate": "closed"})
+    assert isinstance(shown, Styler)
+    pd.testing.assert_frame_equal(shown.data, df)  # every row, the ids too, raw values
+    page = shown._repr_html_()
+    assert len(_rows(page)) == 15 and "5 more rows are in the CSV download (all 20 rows)" in page
+    assert "<th>Revenue (EUR)</th>" in page and "employee_id" not in page.split("href=")[0]
+    shown.to_excel(tmp_path / "sellers.xlsx")
+    assert pd.read_excel(tmp_path / "sellers.xlsx", index_col=0).shape == df.shape
+    assert "Seller 19" in shown.to_html()
+
+
+def test_an_analysts_styles_formats_and_hidden_columns_reach_the_page():
+    shown = (blocks.table(_sellers(4), units={"revenue": "money"}, currency="EUR")
+             .highlight_max(subset=["revenue"], color="#ffee00")
+             .format(lambda v: f"{v:.0%} of deals", subset=["win_rate"])
+             .hide(["closed"], axis="columns"))
+    page = shown._repr_html_()
+    rows = _rows(page)
+    assert "background-color: #ffee00" in rows[3] and "#ffee00" not in "".join(rows[:3])
+    assert "75% of deals" in rows[3] and "<th>Closed</th>" not in page
+    assert "employee_id" not in page.split("href=")[0]  # the ids stay out of the page
+    csv = unquote(page.split("href='")[1].split("'")[0])
+    assert "Employee ID" in csv and "Closed" not in csv  # ... and in the CSV; hidden by hand: out
+
+
+def test_a_sorted_table_keeps_its_house_formats_and_styles():
+    shown = blocks.table(_sellers(4), units={"revenue": "money"}, currency="EUR")
+    top = shown.highlight_max(subset=["revenue"], color="#ffee00").sort_values(
+        "revenue", ascending=False)
+    assert isinstance(top, Styler) and top.data["name"].tolist()[0] == "Seller 3"
+    rows = _rows(top._repr_html_())
+    assert "Seller 3" in rows[0] and "#ffee00" in rows[0] and ">3,000<" in rows[0]
+    assert "Seller 0" in rows[3] and "style" not in rows[3]
 
 
 # -- make lab: work/, the nbstripout filter, promoting a notebook (items 5, 6) ---------------

@@ -20,6 +20,7 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape
 from published import chromium
 
 from crmkit import stats
@@ -139,7 +140,7 @@ def test_a_money_column_reads_in_one_scale_with_the_currency_in_its_heading():
     df = pd.DataFrame({"seller": ["A", "B", "C", "D"], "revenue": [9145.0, 73210.0, -1500.0, 0.0],
                        "avg_deal_size": [950.0, 4999.0, float("nan"), 0.0]})
     page = blocks.table(df, units={"revenue": "money", "avg_deal_size": "money"},
-                        currency="EUR").data
+                        currency="EUR")._repr_html_()
     assert _head(page) == ["Seller", "Revenue (EUR)", "Avg deal size (EUR)"]
     assert [row[1:] for row in _cells(page)] == [["9.1k", "950"], ["73.2k", "4,999"],
                                                  [f"{MINUS}1.5k", "—"], ["0", "0"]]
@@ -148,7 +149,7 @@ def test_a_money_column_reads_in_one_scale_with_the_currency_in_its_heading():
 
 def test_a_column_in_millions_stays_in_millions():
     df = pd.DataFrame({"pipeline": [1_250_000.0, 9145.0]})
-    page = blocks.table(df, units={"pipeline": "money"}, currency="USD").data
+    page = blocks.table(df, units={"pipeline": "money"}, currency="USD")._repr_html_()
     assert _cells(page) == [["1.25M"], ["0.01M"]] and _head(page) == ["Pipeline (USD)"]
 
 
@@ -157,15 +158,15 @@ def test_headings_and_identifier_values_are_words_and_ids_are_left_out():
                        "segment": ["smb", "midmarket"], "name": ["Acme GmbH", "spring_promo"],
                        "comment": ["too_slow", "ok"], "deals_won": [3, -2]})
     page = blocks.table(df, units={"deals_won": "count"}, labels={"name": "customer"},
-                        verbatim=["comment"]).data
+                        verbatim=["comment"])._repr_html_()
     assert _head(page) == ["Channel", "Segment", "Customer", "Comment", "Deals won"]
     assert _cells(page) == [["Paid search", "SMB", "Acme GmbH", "too_slow", "3"],
                             ["Email", "Mid-Market", "Spring promo", "ok", f"{MINUS}2"]]
     assert "c1" not in page.split("<a ")[0]  # the id stays out of the shown table
     status = pd.DataFrame({"status": ["active", "at risk", "can't lose", "(no status)"]})
-    assert [row[0] for row in _cells(blocks.table(status).data)] == [
+    assert [row[0] for row in _cells(blocks.table(status)._repr_html_())] == [
         "Active", "At risk", "Can't lose", "(no status)"]  # the values of a column read alike
-    shown = blocks.table(df, show_ids=True).data
+    shown = blocks.table(df, show_ids=True)._repr_html_()
     assert _head(shown)[0] == "Campaign ID" and _cells(shown)[0][0] == "c1"
 
 
@@ -173,7 +174,7 @@ def test_a_column_of_long_texts_wraps_and_other_cells_keep_to_one_line():
     df = pd.DataFrame({"segment": ["smb", "enterprise"],
                        "comment": ["Support took days to reply, twice, and nobody called back.",
                                    "ok"]})
-    page = blocks.table(df, verbatim=["comment"]).data
+    page = blocks.table(df, verbatim=["comment"])._repr_html_()
     assert page.count("<td class='t'>") == 2 and "<td>SMB</td>" in page
     assert re.search(r"\.ck-scroll table\.ck-table td\{white-space:nowrap", CSS.replace(
         ".ck-scroll table.ck-table th,", ""))
@@ -184,10 +185,10 @@ def test_a_team_id_column_shows_the_team_names_given():
     df = pd.DataFrame({"employee_id": ["e1", "e2"], "name": ["Ann", "Bo"],
                        "team_id": ["t_smb", "t_ent"], "interactions": [4, 5]})
     page = blocks.table(df, units={"interactions": "count"}, labels={"team_id": "team"},
-                        names={"team_id": {"t_smb": "SMB Team", "t_ent": "Enterprise"}}).data
+                        names={"team_id": {"t_smb": "SMB Team", "t_ent": "Enterprise"}})._repr_html_()
     assert _head(page) == ["Name", "Team", "Interactions"]
     assert [row[1] for row in _cells(page)] == ["SMB Team", "Enterprise"]
-    plain = blocks.table(df.drop(columns="employee_id"), names={"team_id": {}}).data
+    plain = blocks.table(df.drop(columns="employee_id"), names={"team_id": {}})._repr_html_()
     assert _head(plain)[1] == "Team" and _cells(plain)[0][1] == "t_smb"  # unknown: as it is
 
 
@@ -195,11 +196,11 @@ def test_a_rate_from_a_small_sample_is_tagged():
     df = pd.DataFrame({"name": ["A", "B", "C", "D"], "closed": [12, 29, 30, 0],
                        "win_rate": [0.5, 0.2, 0.4, float("nan")]})
     page = blocks.table(df, units={"closed": "count", "win_rate": "rate"},
-                        samples={"win_rate": "closed"}).data
+                        samples={"win_rate": "closed"})._repr_html_()
     assert [row[2] for row in _cells(page)] == ["50.0% small sample", "20.0% small sample",
                                                 "40.0%", "—"]
     assert "title='n = 12: fewer than 30, read with care'" in page
-    assert "small sample" not in blocks.table(df, units={"win_rate": "rate"}).data
+    assert "small sample" not in blocks.table(df, units={"win_rate": "rate"})._repr_html_()
 
 
 # -- tables: the CSV download ------------------------------------------------------------------
@@ -223,7 +224,7 @@ def test_a_long_table_shows_its_top_rows_and_downloads_every_row_raw():
                        "revenue": [1000.0 * i + 0.5 for i in range(40)],
                        "win_rate": [i / 40 for i in range(40)]})
     page = blocks.table(df, units={"revenue": "money", "win_rate": "rate"}, currency="EUR",
-                        caption="Top customers by revenue").data
+                        caption="Top customers by revenue")._repr_html_()
     assert len(_cells(page)) == tables.MAX_ROWS == 15
     assert "25 more rows are in the CSV download (all 40 rows)." in page
     assert "JSON" not in page and "Download CSV (40 rows)" in page
@@ -235,7 +236,7 @@ def test_a_long_table_shows_its_top_rows_and_downloads_every_row_raw():
 
 def test_the_download_names_the_team_beside_its_id():
     df = pd.DataFrame({"team_id": ["t1"], "deals": [3]})
-    rows, _ = _download(blocks.table(df, names={"team_id": {"t1": "North"}}).data)
+    rows, _ = _download(blocks.table(df, names={"team_id": {"t1": "North"}})._repr_html_())
     assert rows == [["Team ID", "Team", "Deals"], ["t1", "North", "3"]]
 
 
@@ -246,21 +247,54 @@ FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+cmd|' /C calc'!A0",
 def test_the_download_defuses_spreadsheet_formulas():
     """CSV injection: a campaign or comment that a spreadsheet would run as a formula."""
     df = pd.DataFrame({"comment": [*FORMULAS, "fine"], "amount": [-5.0] * 7})
-    page = blocks.table(df, units={"amount": "money"}, verbatim=["comment"]).data
+    page = blocks.table(df, units={"amount": "money"}, verbatim=["comment"])._repr_html_()
     rows, _ = _download(page)
     assert [row[0] for row in rows[1:]] == [f"'{f}" for f in FORMULAS] + ["fine"]
     assert {row[1] for row in rows[1:]} == {"-5.0"}  # numbers stay numbers
     heading = pd.DataFrame({"=cmd()": ["x"]})
-    assert _download(blocks.table(heading).data)[0][0] == ["'=cmd()"]
+    assert _download(blocks.table(heading)._repr_html_())[0][0] == ["'=cmd()"]
 
 
 def test_the_download_cannot_break_out_of_the_page():
     attack = "x' onclick='alert(1)'><script>alert(1)</script>"
     df = pd.DataFrame({"name": [attack], "n": [1]})
-    page = blocks.table(df, caption=attack, filename=attack).data
+    page = blocks.table(df, caption=attack, filename=attack)._repr_html_()
     assert "<script" not in page and "' onclick='" not in page
     rows, name = _download(page)
     assert rows[1][0] == attack and re.fullmatch(r"[a-z0-9-]+\.csv", name)
+
+
+ATTACKS = {"cell": "<script>alert(1)</script>", "column": "<img src=x onerror=alert(1)>",
+           "caption": "Won & lost <b>deals</b>", "formula": "=HYPERLINK(\"http://evil.example\")"}
+
+
+def _styled_attack() -> tables.Table:
+    """A table of hostile data, then styled and formatted by an analyst as a Styler."""
+    df = pd.DataFrame({ATTACKS["column"]: [ATTACKS["cell"], ATTACKS["formula"]],
+                       "amount": [5.0, 7.0]})
+    shown = blocks.table(df, units={"amount": "money"}, caption=ATTACKS["caption"],
+                         verbatim=[ATTACKS["column"]])
+    return shown.highlight_max(subset=["amount"]).format(lambda v: f"<i>{v}</i>",
+                                                         subset=["amount"])
+
+
+def test_a_styled_table_escapes_every_text_from_data_once():
+    page = _styled_attack()._repr_html_()
+    for attack in ATTACKS.values():
+        assert attack not in page  # no tag, attribute or ampersand from data survives raw
+        assert str(escape(attack)) in page  # ... and each is there, escaped once
+    assert "&amp;amp;" not in page and "&amp;lt;" not in page
+    assert "&lt;i&gt;7.0&lt;/i&gt;" in page  # an analyst's format is text, not markup
+    rows, _ = _download(page)
+    assert rows[0][0] == ATTACKS["column"] and rows[1][0] == ATTACKS["cell"]
+    assert rows[2][0] == "'" + ATTACKS["formula"]  # the CSV is defused
+
+
+def test_a_tables_own_to_html_escapes_every_text_from_data():
+    exported = _styled_attack().to_html()
+    assert "<script" not in exported and "<img" not in exported and "<b>" not in exported
+    assert "&lt;script&gt;" in exported and "&lt;img src=x" in exported
+    assert "Won &amp; lost" in exported and "&amp;amp;" not in exported
 
 
 def test_a_text_table_downloads_the_frame_it_is_given():
@@ -275,7 +309,7 @@ def test_a_text_table_downloads_the_frame_it_is_given():
 
 def test_a_table_keeps_the_notebooks_positional_call():
     df = pd.DataFrame({"amount": [1.0, 2.0, 3.0]})
-    page = blocks.table(df, {"amount": "money"}, {"amount": "paid"}, "EUR", "Caption", 2).data
+    page = blocks.table(df, {"amount": "money"}, {"amount": "paid"}, "EUR", "Caption", 2)._repr_html_()
     assert _head(page) == ["Paid (EUR)"] and len(_cells(page)) == 2
     assert "1 more row is in the CSV download (all 3 rows)." in page
 
@@ -284,7 +318,7 @@ def test_a_table_keeps_the_notebooks_positional_call():
 
 
 def test_every_table_sits_in_a_box_that_scrolls_sideways():
-    page = blocks.table(pd.DataFrame({"a": [1]})).data
+    page = blocks.table(pd.DataFrame({"a": [1]}))._repr_html_()
     assert re.search(r"<div class='ck-scroll'[^>]*><table class='ck-table'>", page)
     assert re.search(r"\.ck-scroll\{[^}]*overflow-x:auto", CSS)
 
@@ -295,7 +329,7 @@ def _wide_page(tmp_path: Path) -> Path:
     body = blocks.header({"title": "T", "period_label": "2026-11", "period_dates": "",
                           "team_name": "All", "comparison": None, "timezone": "UTC",
                           "as_of": "", "generated_at": "", "fingerprint": "", "version": ""}).data
-    body += blocks.table(wide, caption="A wide table " * 20).data
+    body += blocks.table(wide, caption="A wide table " * 20)._repr_html_()
     probe = ("<script>var m=document.querySelector('main'),d=document.documentElement;"
              "document.body.setAttribute('data-width',m.scrollWidth+' '+m.clientWidth+' '"
              "+d.scrollWidth+' '+d.clientWidth)</script>")

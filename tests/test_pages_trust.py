@@ -23,7 +23,10 @@ import nbformat
 import pandas as pd
 import pytest
 from databases import GHOST_TEAM, demo_copy
+from IPython.display import HTML
+from matplotlib.figure import Figure
 from matplotlib.text import Text
+from pandas.io.formats.style import Styler
 
 from crmkit.errors import CrmkitError
 from crmkit.metrics.definitions import METRICS
@@ -135,7 +138,8 @@ def _run_cells(page: Page, params: dict[str, Any]) -> None:
             exec(compile(ast.Module(body=[last], type_ignores=[]), report, "exec"), ns)  # noqa: S102
         if "parameters" in tags:
             ns.update(params)
-        shown = getattr(value, "data", None)
+        # a block: words (HTML), a chart (its figure) or a table (a Styler), shown as HTML
+        shown = value._repr_html_() if isinstance(value, HTML | Figure | Styler) else None
         if isinstance(shown, str) and shown.strip():
             page.blocks.append(Output(section, "output", shown, cell.source))
     page.namespace = ns
@@ -316,15 +320,15 @@ def test_an_empty_page_is_published_with_its_sentence_once(monthly_pack):
 def test_charts_of_zeros_say_so_in_words(drawn):
     lost_only = pd.DataFrame({"month": ["2025-05", "2025-06"], "revenue": [0.0, 0.0],
                               "win_rate": [0.0, 0.0]})
-    shown = sales_charts.revenue_trend(lost_only, ["2025-06"], "EUR").data
+    shown = sales_charts.revenue_trend(lost_only, ["2025-06"], "EUR")._repr_html_()
     assert "revenue is 0 in every one" in shown
     unwon = pd.DataFrame({"channel": ["paid_search", "email"], "leads": [10, 5],
                           "converted": [2, 1], "won": [0, 0]})
-    shown = marketing_charts.lead_funnel(unwon, parse_period(JUNE)).data
+    shown = marketing_charts.lead_funnel(unwon, parse_period(JUNE))._repr_html_()
     assert "None of these leads has a won deal yet" in shown
     open_without_amount = pd.DataFrame({"month": ["2025-06"], "deals": [3], "amount": [0.0],
                                         "weighted": [0.0]})
-    shown = sales_charts.pipeline_by_close(open_without_amount, "EUR").data
+    shown = sales_charts.pipeline_by_close(open_without_amount, "EUR")._repr_html_()
     assert "<img" not in shown and "3 deals open at the period end, none with an amount" in shown
 
 
@@ -473,7 +477,7 @@ def test_the_status_table_states_the_change_its_test_is_about():
         "comparison": [500, 500], "comparison_share": [0.5, 0.5], "change": [0.2, -0.2],
         "p_value": [0.0001, 0.0001],
     })
-    html = activity_charts.status_table(status).data
+    html = activity_charts.status_table(status)._repr_html_()
     assert "+10.0 pp" in html and "\u221210.0 pp" in html
     assert "+20.0%" not in html and "Share change" in html
 

@@ -97,7 +97,7 @@ def test_table_escapes_headings_cells_caption_names_and_file_name():
     df = pd.DataFrame({MARKUP: [ATTACK, None], "amount": [1500.0, float("nan")],
                        "team_id": ["t1", "t2"]})
     page = blocks.table(df, units={"amount": "money"}, currency=ATTACK, caption=QUOTED,
-                        names={"team_id": {"t1": MARKUP, "t2": QUOTED}}, filename=QUOTED).data
+                        names={"team_id": {"t1": MARKUP, "t2": QUOTED}}, filename=QUOTED)._repr_html_()
     _safe(page)
     assert page.count(ESCAPED) == 2  # the text cell and the amount's heading (its currency)
     assert "<td class='n'>—</td>" in page and "<td></td>" in page
@@ -106,9 +106,9 @@ def test_table_escapes_headings_cells_caption_names_and_file_name():
 
 
 def test_table_mentions_the_rows_left_out_and_says_when_empty():
-    page = blocks.table(pd.DataFrame({"n": range(5)}), max_rows=2).data
+    page = blocks.table(pd.DataFrame({"n": range(5)}), max_rows=2)._repr_html_()
     assert page.count("<tr>") == 3 and "3 more rows are in the CSV download (all 5 rows)." in page
-    assert "No rows for this period and team." in blocks.table(pd.DataFrame({"n": []})).data
+    assert "No rows for this period and team." in blocks.table(pd.DataFrame({"n": []}))._repr_html_()
 
 
 def test_definitions_notes_and_text_escape(evil_metric):
@@ -122,7 +122,7 @@ def test_definitions_notes_and_text_escape(evil_metric):
 def test_chart_escapes_title_and_caption():
     fig, ax = plotting.figure(2, 1)
     ax.plot([0, 1], [0, 1])
-    page = blocks.chart(fig, QUOTED + MARKUP, ATTACK).data
+    page = blocks.chart(fig, QUOTED + MARKUP, ATTACK)._repr_html_()
     _safe(page)
     assert "data-chart='x&#39; onmouseover=&#39;alert(1)&lt;b&gt;" in page
     assert "src='data:image/png;base64," in page and f"<figcaption>{ESCAPED}</figcaption>" in page
@@ -173,12 +173,13 @@ HOSTILE = ("Q4 $ push #1 $", "$$\\int$$", "a_b^c $x$", "\\frac{1}{2}")
 
 @pytest.fixture
 def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The figures embedded by :func:`blocks.chart` (after it has saved them as PNG)."""
+    """The figures embedded by :func:`blocks.chart` (after they were shown as PNG)."""
     figures: list[Any] = []
     real = blocks.chart
 
     def capture(fig: Any, title: str, caption: str = "") -> Any:
-        out = real(fig, title, caption)  # draws the figure: a math parse error raises here
+        out = real(fig, title, caption)
+        out._repr_html_()  # draws the figure as a page shows it: a math parse error raises here
         figures.append(fig)
         return out
 
@@ -323,7 +324,7 @@ def test_charts_stay_plain_text_after_someone_turned_on_usetex_or_mathtext(drawn
 
 def test_normal_names_render_as_before(drawn):
     df = pd.DataFrame({"month": ["2024-01", "2024-02"], "revenue": [1.0, 2.0]})
-    page = blocks.trend_chart(df, "month", "revenue", "money", currency="EUR").data
+    page = blocks.trend_chart(df, "month", "revenue", "money", currency="EUR")._repr_html_()
     assert "src='data:image/png;base64," in page
     _literal(drawn, "2024-01", "2024-02", "Revenue (EUR)", "Revenue by month")
 

@@ -343,7 +343,7 @@ def test_verbatims_latest_detractor_comments(t):
 def test_verbatims_are_shown_as_text():
     from crmkit.render.charts import satisfaction as charts
 
-    html = charts.verbatims(satisfaction.verbatims(_survey(), _customers(), JUNE)).data
+    html = charts.verbatims(satisfaction.verbatims(_survey(), _customers(), JUNE))._repr_html_()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script" not in html.lower()
 
@@ -352,7 +352,7 @@ def test_small_samples_are_flagged_in_tables():
     from crmkit.render.charts import satisfaction as charts
 
     frame = satisfaction.nps_by_segment(_survey(), _customers(), JUNE)
-    html = charts.nps_table(frame, "segment", "NPS by segment").data
+    html = charts.nps_table(frame, "segment", "NPS by segment")._repr_html_()
     assert html.count(charts.SMALL_FLAG.replace("<", "&lt;")) == 3
 
 

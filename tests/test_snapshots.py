@@ -397,10 +397,10 @@ def test_the_sales_page_says_how_much_moved_and_how_good_the_forecast_was(demo_d
     way = "above" if bias > 0 else "below"
     assert f"was {abs(bias):.0%} {way} what was won" in data.extra.accuracy
     html = sales_charts.pipeline_movement(data.breakdowns.pipeline_movement, data.extra.movement,
-                                          ctx.currency).data
+                                          ctx.currency)._repr_html_()
     assert "<img" in html and "From the pipeline snapshot at the end of 2025-05-31" in html
     table = sales_charts.forecast_accuracy(data.breakdowns.forecast_accuracy, data.extra.accuracy,
-                                           ctx.currency).data
+                                           ctx.currency)._repr_html_()
     assert "Forecast at start (EUR)" in table and data.extra.accuracy.split(":")[0] in table
     assert "pipeline_opening" in sales.definitions(data)
 
@@ -413,7 +413,7 @@ def test_without_snapshots_the_sales_page_says_how_to_start(demo_db: Path, tmp_p
     ctx = ck.open_report("sales", period=MONTH, as_of="2025-07-01", database=db)
     data = sales.build(ctx)
     html = sales_charts.pipeline_movement(data.breakdowns.pipeline_movement, data.extra.movement,
-                                          ctx.currency).data
+                                          ctx.currency)._repr_html_()
     assert "No pipeline snapshots yet" in html and "crmkit snapshot" in html
     assert "crmkit watch" in html and "<img" not in html
     assert sales_charts.forecast_accuracy(data.breakdowns.forecast_accuracy, data.extra.accuracy,

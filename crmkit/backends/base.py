@@ -19,6 +19,13 @@ from crmkit.model import DataNote
 #: imports never fill it and the data fingerprint leaves it out.
 SNAPSHOTS = "pipeline_snapshots"
 
+#: crmkit's own tables beside the canonical ones in a database, a schema or a Parquet export:
+#: the dataset's settings, its data notes, and the pipeline snapshots (where a load brings
+#: them, or crmkit keeps them).
+SETTINGS_TABLE = "crmkit_settings"
+NOTES_TABLE = "crmkit_data_notes"
+SNAPSHOTS_TABLE = f"crmkit_{SNAPSHOTS}"
+
 #: Its columns and their logical types, in order.
 SNAPSHOT_COLUMNS: dict[str, str] = {
     "snapshot_date": "date",

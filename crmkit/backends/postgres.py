@@ -32,7 +32,15 @@ import narwhals as nw
 from crmkit.backends import DATA_LAST_DAY
 from crmkit.backends._sql import last_day_sql
 from crmkit.backends._sql import quote as _q
-from crmkit.backends.base import SNAPSHOT_COLUMNS, SNAPSHOTS, OpenDataset, no_snapshots_sql
+from crmkit.backends.base import (
+    NOTES_TABLE,
+    SETTINGS_TABLE,
+    SNAPSHOT_COLUMNS,
+    SNAPSHOTS,
+    SNAPSHOTS_TABLE,
+    OpenDataset,
+    no_snapshots_sql,
+)
 from crmkit.backends.duckdb import SNAPSHOT_NOT_NULL, SNAPSHOT_TABLE
 from crmkit.backends.duckdb import connect as duck_connect
 from crmkit.backends.duckdb import read_notes as duck_notes
@@ -41,12 +49,6 @@ from crmkit.backends.fingerprint import of_postgres
 from crmkit.backends.location import ENV_URL, Location, from_environment, is_url, resolve_url
 from crmkit.errors import StoreError
 from crmkit.model import TABLES, DataNote, TableSpec, checked_settings
-
-SETTINGS_TABLE = "crmkit_settings"
-NOTES_TABLE = "crmkit_data_notes"
-#: crmkit's own pipeline snapshots (:mod:`crmkit.backends.snapshots`), kept by a load
-#: that brings none.
-SNAPSHOTS_TABLE = f"crmkit_{SNAPSHOTS}"
 
 #: Canonical logical types as PostgreSQL column types.
 PG_TYPES: dict[str, str] = {

@@ -39,7 +39,14 @@ import narwhals as nw
 
 from crmkit.backends import DATA_LAST_DAY
 from crmkit.backends._sql import EVENT_COLUMNS
-from crmkit.backends.base import SNAPSHOT_COLUMNS, SNAPSHOTS, OpenDataset
+from crmkit.backends.base import (
+    NOTES_TABLE,
+    SETTINGS_TABLE,
+    SNAPSHOT_COLUMNS,
+    SNAPSHOTS,
+    SNAPSHOTS_TABLE,
+    OpenDataset,
+)
 from crmkit.backends.fingerprint import EXACT_BELOW, combine
 from crmkit.backends.location import SparkLocation
 from crmkit.errors import StoreError
@@ -49,10 +56,6 @@ __all__ = [
     "JAVA_HINT", "SPARK_TYPES", "SparkBackend", "change_stamp", "check_java", "check_source",
     "describe", "of_spark", "session", "stored_name",
 ]
-
-SETTINGS_TABLE = "crmkit_settings"
-NOTES_TABLE = "crmkit_data_notes"
-SNAPSHOTS_TABLE = f"crmkit_{SNAPSHOTS}"
 
 #: Canonical logical types as Spark SQL types (timestamps naive, in UTC, like DuckDB's).
 SPARK_TYPES: dict[str, str] = {

@@ -2,18 +2,18 @@
 the JSON twin (the cards live in :mod:`crmkit.render.cards`, the tables in
 :mod:`crmkit.render.tables`; both are re-exported here, where notebooks call them).
 
-Each block returns an :class:`IPython.display.HTML` object that renders the same in
-JupyterLab and in the published page, drawn from a template of
-``crmkit/render/templates/`` by the package's one autoescaping environment
+Each block renders the same in JupyterLab and in the published page, drawn from a template
+of ``crmkit/render/templates/`` by the package's one autoescaping environment
 (:mod:`crmkit.render.templating`): every piece of user data that reaches HTML is escaped
-there. Charts are PNG images embedded in the page (no scripts, no remote assets), so a page
-opens offline.
+there. Words are :class:`IPython.display.HTML` objects; a chart is its matplotlib figure
+(:class:`~crmkit.render.plotting.ChartFigure`) and a table a pandas ``Styler``
+(:class:`~crmkit.render.tables.Table`), which an analyst restyles before they are shown.
+Charts are PNG images embedded in the page (no scripts, no remote assets), so a page opens
+offline.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,13 +21,14 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, display
 from matplotlib.collections import PathCollection, QuadMesh
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from crmkit.i18n import gettext as _
 from crmkit.metrics.definitions import lookup
 from crmkit.render.cards import card_specs, cards, empty_note, kpi_cards
 from crmkit.render.formatting import CSS, PALETTE, fmt
-from crmkit.render.plotting import figure, money_axis, percent_axis, plain_text, plt
+from crmkit.render.plotting import ChartFigure, figure, money_axis, percent_axis, plt, png
 from crmkit.render.tables import Cell, Download, Row, csv_download, table, text_table
 from crmkit.render.templating import html_block
 from crmkit.render.whatchanged import summary
@@ -79,22 +80,25 @@ def text(message: str) -> HTML:
 # -- charts ---------------------------------------------------------------------------------
 
 
-def chart(fig: Any, title: str, caption: str = "") -> HTML:
-    """Embed a matplotlib figure as a PNG image (self-contained), then close it.
+def chart(fig: Figure, title: str, caption: str = "") -> ChartFigure | HTML:
+    """A figure as a report chart: the figure itself, carrying its ``title`` and
+    ``caption``, which a notebook shows as the page's embedded PNG (an analyst may restyle
+    or save it first: ``fig.axes[0].set_title("Mine")``, ``fig.savefig("chart.png")``).
 
     A figure that shows no data (no bar of any length, no point, no cell: a period or team
-    without records) becomes a sentence instead, never empty axes."""
+    without records) becomes a sentence instead, never empty axes. A figure not made by
+    :func:`~crmkit.render.plotting.figure` (``plt.subplots()``) is embedded at once and
+    closed in pyplot."""
     if not shows_data(fig):
         plt.close(fig)
         return text(_("{title}: nothing to chart, every value is 0 or missing for this period "
                       "and team.").format(title=title))
-    buf = io.BytesIO()
-    with plain_text():  # tick labels are made as the figure is drawn: plain text too
-        fig.tight_layout()
-        fig.savefig(buf, format="png")
-    plt.close(fig)
-    png = base64.b64encode(buf.getvalue()).decode("ascii")
-    return html_block("figure.html.j2", title=title, caption=caption, png=png)
+    if not isinstance(fig, ChartFigure):
+        image = html_block("figure.html.j2", title=title, caption=caption, png=png(fig))
+        plt.close(fig)
+        return image
+    fig.page_title, fig.caption = title, caption
+    return fig
 
 
 def shows_data(fig: Any) -> bool:
@@ -141,7 +145,7 @@ def _axes_shows_data(ax: Any) -> bool:
 def trend_chart(
     df: pd.DataFrame, x: str, y: str, unit: str = "count", title: str = "", currency: str = "",
     highlight: Sequence[str] = (),
-) -> HTML:
+) -> ChartFigure | HTML:
     """A bar chart of one measure over time (e.g. ``sales.monthly_trend``); bars whose ``x``
     is in ``highlight`` are drawn darker."""
     if df.empty:

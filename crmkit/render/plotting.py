@@ -2,6 +2,11 @@
 are embedded as PNG images) and seaborn, with the crmkit theme, new figures in it and the
 axis formats of money and rates.
 
+A chart is a :class:`ChartFigure`: a matplotlib figure made without pyplot (nothing to
+close, nothing a notebook's inline backend shows a second time), which an analyst restyles
+and saves like any figure (``fig.axes[0].set_title(...)``, ``fig.savefig("x.png")``) and
+which becomes the page's embedded PNG only when it is displayed (:meth:`ChartFigure._repr_html_`).
+
 seaborn imports ``scipy.stats`` as it loads, only for its kernel density estimate, and
 falls back to the copy of that estimator it ships when ``scipy.stats`` cannot be imported.
 Importing ``scipy.stats`` costs about a second (it rewrites hundreds of docstrings), which
@@ -15,18 +20,22 @@ cumulative KDE (``kdeplot(cumulative=True)``) needs ``import scipy.stats`` befor
 
 from __future__ import annotations
 
+import base64
+import io
 import sys
 from contextlib import AbstractContextManager
 from types import ModuleType
 from typing import Any
 
 import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from matplotlib.typing import RcKeyType
 
 from crmkit import i18n
 from crmkit.render.formatting import SERIES, compact, number
+from crmkit.render.templating import html_block
 
 matplotlib.use("Agg")
 
@@ -51,8 +60,8 @@ sns = _import_seaborn()
 import matplotlib.pyplot as plt  # noqa: E402
 
 __all__ = [
-    "DPI", "MAX_WIDTH", "MIN_TEXT_PX", "PHONE_WIDTH", "PLAIN_TEXT", "TICK_PT", "figure", "money_axis",
-    "percent_axis", "plain_text", "plt", "sns",
+    "DPI", "MAX_WIDTH", "MIN_TEXT_PX", "PHONE_WIDTH", "PLAIN_TEXT", "TICK_PT", "ChartFigure", "figure",
+    "money_axis", "percent_axis", "plain_text", "plt", "png", "sns",
 ]
 
 #: Every text on a chart is plain text: names from the data (campaigns, channels, stages,
@@ -95,13 +104,33 @@ def _theme() -> None:
 def plain_text() -> AbstractContextManager[None]:
     """A context in which new texts are plain (see :data:`PLAIN_TEXT`): figures are drawn
     and saved in it, so tick labels made at that moment are plain whatever the rcParams."""
-    return plt.rc_context(PLAIN_TEXT)
+    return matplotlib.rc_context(PLAIN_TEXT)
 
 
-class _Figure(Figure):
-    """A figure whose titles and axis labels wrap onto more lines rather than run past its
-    edges (a long title on a figure :data:`MAX_WIDTH` wide), before it is laid out and
-    drawn: so on every axes it holds, those made after :func:`figure` included."""
+def png(fig: Figure) -> str:
+    """A figure laid out and saved as PNG (base64), its texts plain (:func:`plain_text`)."""
+    buf = io.BytesIO()
+    with plain_text():  # tick labels are made as the figure is drawn: plain text too
+        fig.tight_layout()
+        fig.savefig(buf, format="png", dpi=DPI)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+class ChartFigure(Figure):
+    """A report's chart: a matplotlib figure carrying its page ``title`` (the image's alt
+    text) and ``caption``, shown as the page's embedded PNG (``figure.html.j2``) when it is
+    displayed, so edits made before then show.
+
+    Its titles and axis labels wrap onto more lines rather than run past its edges (a long
+    title on a figure :data:`MAX_WIDTH` wide), before it is laid out and drawn: so on every
+    axes it holds, those made after :func:`figure` included."""
+
+    page_title: str = ""
+    caption: str = ""
+
+    def _repr_html_(self) -> str:
+        return str(html_block("figure.html.j2", title=self.page_title, caption=self.caption,
+                              png=png(self)).data)
 
     def _wrap_labels(self) -> None:
         for ax in self.axes:
@@ -120,14 +149,17 @@ class _Figure(Figure):
         super().draw(renderer)
 
 
-def figure(width: float = WIDTH, height: float = HEIGHT) -> tuple[Any, Any]:
-    """A new figure and its axes in the crmkit theme (embed it with
+def figure(width: float = WIDTH, height: float = HEIGHT) -> tuple[ChartFigure, Any]:
+    """A new figure and its axes in the crmkit theme (give it a title with
     :func:`crmkit.render.blocks.chart`). Sizes are in inches; a width over
     :data:`MAX_WIDTH` is narrowed to it, so that no chart's text is too small to read on a
     phone (lay panels out one above the other rather than side by side). Titles and axis
-    labels too long for the width wrap onto a second line."""
+    labels too long for the width wrap onto a second line. The figure is not pyplot's: it
+    needs no closing, and ``plt.gcf()`` does not return it."""
     _theme()
-    return plt.subplots(figsize=(min(width, MAX_WIDTH), height), FigureClass=_Figure)
+    fig = ChartFigure(figsize=(min(width, MAX_WIDTH), height))
+    FigureCanvasAgg(fig)  # draws off-screen whatever pyplot's backend is
+    return fig, fig.subplots()
 
 
 def money_axis(ax: Any, axis: str = "y") -> None:

@@ -10,21 +10,28 @@ are in the CSV download: every table carries its whole frame as a ``data:`` link
 script), raw values under readable headings, cells that a spreadsheet would run as a
 formula defused. Each table scrolls sideways inside its own box, so a page never does.
 
-:func:`text_table` draws cells already formatted (e.g. the marketing ROI tables, whose rows
-carry a style). Both are re-exported by :mod:`crmkit.render.blocks`.
+:func:`table` returns a :class:`Table`, a pandas ``Styler`` of the whole frame, which an
+analyst sorts, styles and exports before it is shown as the house block. :func:`text_table`
+draws cells already formatted (e.g. the marketing ROI tables, whose rows carry a style) as
+an HTML block. Both are re-exported by :mod:`crmkit.render.blocks`.
 """
 
 from __future__ import annotations
 
+import copy
+import html
 import numbers
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
 from IPython.display import HTML
+from pandas.io.formats.style import Styler
 
 from crmkit import i18n
 from crmkit.i18n import gettext as _
@@ -34,7 +41,7 @@ from crmkit.render.labels import column_label, label
 from crmkit.render.templating import html_block
 from crmkit.verdict import small_sample
 
-__all__ = ["MAX_ROWS", "Cell", "Download", "Row", "csv_download", "table", "text_table"]
+__all__ = ["MAX_ROWS", "Cell", "Download", "Row", "Table", "csv_download", "table", "text_table"]
 
 #: Rows a table shows before it says how many more are in its CSV download.
 MAX_ROWS = 15
@@ -100,8 +107,9 @@ def table(
     verbatim: Iterable[str] = (),
     show_ids: bool = False,
     filename: str | None = None,
-) -> HTML:
-    """A table of a frame's first ``max_rows`` rows, and a CSV download of all of them.
+) -> Table:
+    """A table of a frame's first ``max_rows`` rows, and a CSV download of all of them: a
+    :class:`Table` (a pandas ``Styler`` of the whole frame, see there).
 
     ``units`` formats numbers by column (``fmt`` units; money columns share one scale and
     put ``currency`` in the heading); ``labels`` names columns (else
@@ -114,21 +122,139 @@ def table(
     (:func:`~crmkit.render.labels.label`); ``filename`` names the CSV (else the caption).
     """
     units, labels, names = dict(units or {}), dict(labels or {}), dict(names or {})
-    shown = [c for c in df.columns if show_ids or c in names or not _is_id(c)]
-    head = [_heading(c, labels, units.get(c), currency, c in names) for c in shown]
-    top = df.head(max_rows)
+    ids = frozenset(c for c in df.columns if not (show_ids or c in names or not _is_id(c)))
     as_is = {*verbatim, *filter(_is_id, df.columns)}  # free text and ids are not words
-    cells = {c: _column_cells(top, c, units.get(c), names.get(c), c in as_is,
+    shows = {c: _column_cells(df.head(max_rows), c, units.get(c), names.get(c), c in as_is,
                               money_scale(df[c]) if units.get(c) in _MONEY else None)
-             for c in shown}
-    for rate, sample in dict(samples or {}).items():
-        if rate in cells and sample in df.columns:
-            cells[rate] = [_flag_small(cell, n) for cell, n in zip(cells[rate], top[sample],
-                                                                     strict=True)]
-    rows = [Row([cells[c][i] for c in shown]) for i in range(len(top))]
-    csv = _csv_frame(df, labels, units, currency, names)
-    return text_table(head, rows, caption, hidden=max(len(df) - max_rows, 0), csv=csv,
-                      filename=filename)
+             for c in df.columns}
+    house = _House(shows=shows, ids=ids, samples=dict(samples or {}), max_rows=max_rows,
+                   filename=filename,
+                   csv=lambda frame: _csv_frame(frame, labels, units, currency, names))
+    styled = Table(df, house=house, caption=caption)
+    for c, show in shows.items():
+        styled.format(lambda v, show=show: show(v).text, subset=[c])
+    headings = {c: _heading(c, labels, units.get(c), currency, c in names) for c in df.columns}
+    styled.format_index(lambda c: headings.get(c, str(c)), axis="columns")
+    styled.hide(axis="index")
+    return styled.hide(list(ids), axis="columns") if ids else styled
+
+
+@dataclass(frozen=True)
+class _House:
+    """How a :class:`Table` shows its frame: the cell of a value in each column (its
+    default text, alignment), the id columns it leaves out, the rates it tags by their
+    sample, how many rows it shows, and its CSV (headings in words, raw values)."""
+
+    shows: Mapping[Any, Callable[[Any], Cell]] = field(default_factory=dict)
+    ids: frozenset[Any] = frozenset()
+    samples: Mapping[str, str] = field(default_factory=dict)
+    max_rows: int = MAX_ROWS
+    filename: str | None = None
+    csv: Callable[[pd.DataFrame], pd.DataFrame] = lambda frame: frame
+
+
+class Table(Styler):
+    """A table as a pandas ``Styler`` of the whole frame it shows: ``.data`` holds every
+    row with raw values, and it sorts, styles and exports as any Styler
+    (``.sort_values("revenue")``, ``.highlight_max(subset=[...])``, ``.format(...)``,
+    ``.hide(...)``, ``.to_excel(path)``).
+
+    Displayed, it is the house table block (``table.html.j2``): its caption, the first
+    rows and how many more are in the CSV download, headings in words with the currency,
+    small samples tagged; the cells' texts are the Styler's formats (the house's, then an
+    analyst's), their inline styles and classes the Styler's (``highlight_max``,
+    ``set_td_classes``), hidden rows and columns are left out of the page and the CSV.
+    Every text (cells, headings, caption) is escaped once, by the block's template; so a
+    format returns text, not markup. ``.to_html()`` escapes every text as well (pandas'
+    own leaves them as they are)."""
+
+    def __init__(self, data: pd.DataFrame, *args: Any, house: _House | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(data, *args, **kwargs)
+        self.house = house or _House()
+
+    def _copy(self, deepcopy: bool = False) -> Table:
+        copied = super()._copy(deepcopy)
+        copied.house = self.house
+        return copied  # type: ignore[return-value]
+
+    def _repr_html_(self) -> str:
+        return str(self.block().data)
+
+    def block(self) -> HTML:
+        """The house table block of what the Styler shows (see the class)."""
+        self._compute()  # the analyst's styles (highlight_max...) into self.ctx
+        ids = {int(j) for j in self.columns.get_indexer_for(list(self.house.ids))}
+        hidden = {int(j) for j in self.hidden_columns} - ids  # hidden by hand
+        kept = [j for j in range(len(self.columns)) if j not in hidden]  # the CSV has ids
+        hidden_rows = {int(i) for i in self.hidden_rows}
+        rows = [i for i in range(len(self.data)) if i not in hidden_rows]
+        top = rows[:self.house.max_rows]
+        head = [str(self._display_funcs_columns[(0, j)](self.columns[j]))
+                for j in kept if j not in ids]
+        body = [Row([self._cell(i, j) for j in kept if j not in ids]) for i in top]
+        csv = self.house.csv(self.data.iloc[rows, kept])
+        return text_table(head, body, _caption(self.caption), hidden=len(rows) - len(top),
+                          csv=csv, filename=self.house.filename)
+
+    def _cell(self, i: int, j: int) -> Cell:
+        """Row ``i``, column ``j`` (positions) as the house shows it, in the Styler's
+        format, style and class, tagged when its rate comes from a small sample."""
+        column, value = self.columns[j], self.data.iat[i, j]
+        show = self.house.shows.get(column)
+        house = show(value) if show is not None else Cell("")
+        style = "; ".join(f"{name}: {css}" for name, css in self.ctx.get((i, j), ()))
+        classes = " ".join(filter(None, (house.css_class, self.cell_context.get((i, j)))))
+        cell = Cell(str(self._display_funcs[(i, j)](value)), classes or None, style or None)
+        sample = self.house.samples.get(str(column))
+        if sample is not None and sample in self.columns:
+            return _flag_small(cell, self.data.iat[i, self.columns.get_loc(sample)])
+        return cell
+
+    def sort_values(self, by: Any, *, ascending: bool | Sequence[bool] = True,
+                    **kwargs: Any) -> Table:
+        """The same table with its rows sorted (``DataFrame.sort_values``'s arguments),
+        the formats, styles and hidden rows and columns kept."""
+        order = self.data.reset_index(drop=True).sort_values(
+            by, ascending=ascending, **kwargs).index.tolist()
+        moved = {old: new for new, old in enumerate(order)}
+        styled = Table(self.data.iloc[order], house=self.house, caption=self.caption)
+        for kept in ("_display_funcs_columns", "_todo", "hidden_columns", "hide_index_"):
+            setattr(styled, kept, copy.copy(getattr(self, kept)))
+        for by_cell in ("_display_funcs", "cell_context"):  # keyed by (row, column) position
+            getattr(styled, by_cell).update(
+                {(moved[i], j): v for (i, j), v in getattr(self, by_cell).items()})
+        styled.hidden_rows = sorted(moved[i] for i in self.hidden_rows)
+        return styled
+
+    def to_html(self, *args: Any, **kwargs: Any) -> Any:
+        """pandas' HTML of this Styler with every text escaped: its cells, headings and
+        caption (pandas' own leaves a cell ``<script>`` as it is)."""
+        escaped = self._copy()
+        for name in ("_display_funcs", "_display_funcs_columns", "_display_funcs_index"):
+            funcs = getattr(self, name)
+            safe: defaultdict[Any, Callable[[Any], str]] = defaultdict(
+                partial(_escaping_default, funcs.default_factory))
+            safe.update({key: _escaping(f) for key, f in funcs.items()})
+            setattr(escaped, name, safe)
+        if self.caption is not None:
+            escaped.caption = html.escape(str(self.caption))
+        return Styler.to_html(escaped, *args, **kwargs)
+
+
+def _escaping(func: Callable[[Any], Any]) -> Callable[[Any], str]:
+    return lambda value: html.escape(str(func(value)))
+
+
+def _escaping_default(made: Callable[[], Callable[[Any], Any]]) -> Callable[[Any], str]:
+    return _escaping(made())
+
+
+def _caption(caption: Any) -> str | None:
+    """A Styler's caption as the block's text (pandas also takes a (long, short) pair)."""
+    if isinstance(caption, tuple | list):
+        caption = caption[0] if caption else None
+    return None if caption is None else str(caption)
 
 
 def csv_download(frame: pd.DataFrame, name: str | None = None) -> Download:
@@ -172,10 +298,10 @@ def _missing(value: Any) -> bool:
         isinstance(value, float) and value != value)
 
 
-def _column_cells(frame: pd.DataFrame, column: str, unit: str | None,
+def _column_cells(frame: pd.DataFrame, column: Any, unit: str | None,
                   names: Mapping[Any, str] | None, verbatim: bool,
-                  scale: tuple[float, str, int] | None) -> list[Cell]:
-    """The cells of one column, formatted by its unit, its value names or its kind."""
+                  scale: tuple[float, str, int] | None) -> Callable[[Any], Cell]:
+    """How a value of one column shows, by its unit, its value names or its kind."""
     show: Callable[[Any], Cell]
     if scale is not None:
         show = lambda v: Cell(scaled(v, scale), css_class="n")  # noqa: E731
@@ -187,8 +313,8 @@ def _column_cells(frame: pd.DataFrame, column: str, unit: str | None,
         values = frame[column].tolist()
         wrap = any(isinstance(v, str) and len(v) > _LONG_TEXT for v in values)
         show = lambda v: _plain_cell(v, verbatim, wrap)  # noqa: E731
-    return [(Cell("—", css_class="n") if unit else Cell("")) if _missing(v) else show(v)
-            for v in frame[column].tolist()]
+    empty = Cell("—", css_class="n") if unit else Cell("")
+    return lambda v: empty if _missing(v) else show(v)
 
 
 def _plain_cell(value: Any, verbatim: bool, wrap: bool) -> Cell:

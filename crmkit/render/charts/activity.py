@@ -20,6 +20,8 @@ from crmkit.render import blocks, plotting
 from crmkit.render.charts._page import NOTHING
 from crmkit.render.formatting import PALETTE, count_share, number, share
 from crmkit.render.labels import label
+from crmkit.render.plotting import ChartFigure
+from crmkit.render.tables import Table
 from crmkit.verdict import p_words, signed
 
 #: One colour per customer status, the same in every chart and report.
@@ -44,7 +46,7 @@ def _name(value: str) -> str:
 
 
 def interactions_by_type(by_type: pd.DataFrame, period: str, comparison: str | None, *,
-                         empty: bool = False) -> HTML:
+                         empty: bool = False) -> ChartFigure | HTML:
     """Interactions per activity type: this period beside the comparison period."""
     if empty:
         return NOTHING
@@ -76,7 +78,7 @@ def interactions_by_type(by_type: pd.DataFrame, period: str, comparison: str | N
 
 
 def customer_status(status: pd.DataFrame, comparison: str | None = None, *,
-                    empty: bool = False) -> HTML:
+                    empty: bool = False) -> ChartFigure | HTML:
     """Customers per status at the period end (and at the comparison period's end)."""
     if empty:
         return NOTHING
@@ -106,7 +108,7 @@ def customer_status(status: pd.DataFrame, comparison: str | None = None, *,
     return blocks.chart(fig, _("Customer status"), caption)
 
 
-def rfm_segments(segments: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
+def rfm_segments(segments: pd.DataFrame, currency: str = "", *, empty: bool = False) -> ChartFigure | HTML:
     """Customers and revenue per RFM segment (best segments first)."""
     if empty:
         return NOTHING
@@ -141,7 +143,7 @@ def rfm_segments(segments: pd.DataFrame, currency: str = "", *, empty: bool = Fa
                         "by recency (R) and frequency + monetary (FM) scores; see Definitions."))
 
 
-def rfm_table(segments: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
+def rfm_table(segments: pd.DataFrame, currency: str = "", *, empty: bool = False) -> Table | HTML:
     """The RFM segments as a table (nothing when no customer purchased:
     :func:`rfm_segments` says so)."""
     if empty or segments["customers"].sum() == 0:
@@ -156,7 +158,7 @@ def rfm_table(segments: pd.DataFrame, currency: str = "", *, empty: bool = False
         currency=currency, caption=_("RFM segments (revenue: last 365 days)"), filename="rfm-segments")
 
 
-def cohort_heatmap(cohorts: pd.DataFrame, *, empty: bool = False) -> HTML:
+def cohort_heatmap(cohorts: pd.DataFrame, *, empty: bool = False) -> ChartFigure | HTML:
     """Share of each first-purchase cohort buying again in each later month."""
     if empty:
         return NOTHING
@@ -184,7 +186,7 @@ def cohort_heatmap(cohorts: pd.DataFrame, *, empty: bool = False) -> HTML:
                         "months so their differences show."))
 
 
-def status_table(status: pd.DataFrame, *, empty: bool = False) -> HTML:
+def status_table(status: pd.DataFrame, *, empty: bool = False) -> Table | HTML:
     """The customer-status breakdown as a table, its p-values in words (nothing when no
     customer is in scope at either end: :func:`customer_status` says so)."""
     if empty or (status["customers"].sum() == 0
@@ -223,7 +225,7 @@ def status_table(status: pd.DataFrame, *, empty: bool = False) -> HTML:
 
 def went_quiet_table(quiet: pd.DataFrame, comparison: str | None, currency: str = "",
                      max_rows: int = 25, in_touch: int | None = None, *,
-                     empty: bool = False) -> HTML:
+                     empty: bool = False) -> Table | HTML:
     """The customers that went quiet (a call list), largest buyers first. ``in_touch`` is
     the number of customers in touch during the comparison period (its active customers),
     when known: with none, nobody could go quiet and the page says so."""
@@ -252,7 +254,7 @@ def went_quiet_table(quiet: pd.DataFrame, comparison: str | None, currency: str 
 
 
 def employee_table(employee: pd.DataFrame, types: tuple[str, ...], teams: Mapping[str, str], *,
-                   empty: bool = False) -> HTML:
+                   empty: bool = False) -> Table | HTML:
     """Activities logged in the period per employee and type (``types``), teams by name
     (``teams``: team id → name)."""
     if empty:
@@ -266,7 +268,7 @@ def employee_table(employee: pd.DataFrame, types: tuple[str, ...], teams: Mappin
 
 
 def customer_table(customer: pd.DataFrame, types: tuple[str, ...], currency: str = "", *,
-                   empty: bool = False) -> HTML:
+                   empty: bool = False) -> Table | HTML:
     """The most active customers: activities in the period by type, deals and revenue won."""
     if empty:
         return NOTHING
@@ -277,7 +279,7 @@ def customer_table(customer: pd.DataFrame, types: tuple[str, ...], currency: str
         caption=_("Most active customers: activities in the period by type, revenue won"))
 
 
-def top_revenue_table(top: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
+def top_revenue_table(top: pd.DataFrame, currency: str = "", *, empty: bool = False) -> Table | HTML:
     """The customers with the most revenue won in the period."""
     if empty:
         return NOTHING

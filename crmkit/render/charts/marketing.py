@@ -27,6 +27,7 @@ from crmkit.render import blocks, plotting
 from crmkit.render.charts._page import NOTHING, words
 from crmkit.render.formatting import PALETTE, fmt, money_scale, number, scaled
 from crmkit.render.labels import label
+from crmkit.render.plotting import ChartFigure
 from crmkit.reports.context import period_in_words
 
 __all__ = ["CAMPAIGN_COLUMNS", "CHANNEL_COLUMNS", "campaign_table", "channel_table",
@@ -194,7 +195,7 @@ def channel_table(channel: pd.DataFrame, currency: str = "", *, empty: bool = Fa
     ), filename="channels")
 
 
-def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
+def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "", *, empty: bool = False) -> ChartFigure | HTML:
     """Scatter of cost against attributed revenue per campaign, with the break-even line.
 
     Both axes share one logarithmic scale (linear near 0, so campaigns without revenue or
@@ -242,7 +243,7 @@ def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "", *, empty: bool =
 
 
 def lead_funnel(funnel: pd.DataFrame, period: Period | None = None, *,
-                empty: bool = False) -> HTML:
+                empty: bool = False) -> ChartFigure | HTML:
     """The leads *created* in the period → converted → with a won deal, per channel: a
     cohort, not the deals won in the period (the Deals won card), and titled so."""
     if empty:
@@ -281,7 +282,7 @@ def lead_funnel(funnel: pd.DataFrame, period: Period | None = None, *,
 
 
 def conversion_by_channel(channel: pd.DataFrame, overall: float | None = None, *,
-                          empty: bool = False) -> HTML:
+                          empty: bool = False) -> ChartFigure | HTML:
     """Lead conversion per channel with its Wilson 95% interval."""
     if empty:
         return NOTHING

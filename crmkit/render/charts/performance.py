@@ -26,6 +26,8 @@ from crmkit.render import blocks, plotting
 from crmkit.render.charts._page import NOTHING
 from crmkit.render.formatting import PALETTE, SERIES, fmt, number
 from crmkit.render.labels import label
+from crmkit.render.plotting import ChartFigure
+from crmkit.render.tables import Table
 from crmkit.verdict import small_sample, verdict
 
 __all__ = ["LEADERBOARDS", "activities_by_type", "leaderboard", "response_times", "workload"]
@@ -103,7 +105,7 @@ def leaderboard(
     comparison: Any = None,
     *,
     empty: bool = False,
-) -> HTML:
+) -> Table | HTML:
     """One leaderboard (``sales``, ``work`` or ``support``) with the team median first.
 
     Each cell reads ``value (#rank, change)``: the rank among the colleagues employed all
@@ -154,7 +156,7 @@ def leaderboard(
     )
 
 
-def activities_by_type(employee: pd.DataFrame, *, empty: bool = False) -> HTML:
+def activities_by_type(employee: pd.DataFrame, *, empty: bool = False) -> Table | HTML:
     """Activities logged in the period per employee and type (types nobody logged are left out)."""
     if empty:
         return NOTHING
@@ -251,7 +253,7 @@ def _bar_notes(ax: Any, df: pd.DataFrame, y: np.ndarray, top: float) -> float:
     return right
 
 
-def workload(employee: pd.DataFrame, *, empty: bool = False) -> HTML:
+def workload(employee: pd.DataFrame, *, empty: bool = False) -> ChartFigure | HTML:
     """Workload per person (activities + tasks due + tickets assigned), stacked, grouped by
     role, with each role's median; people far above or below it are flagged in colour."""
     if empty:
@@ -289,7 +291,7 @@ def workload(employee: pd.DataFrame, *, empty: bool = False) -> HTML:
 
 
 def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
-                   empty: bool = False) -> HTML:
+                   empty: bool = False) -> ChartFigure | HTML:
     """First-response time per agent: median and 90th percentile, with the team median, in
     minutes like the First response cards and the support leaderboard."""
     if empty:

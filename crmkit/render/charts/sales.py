@@ -22,11 +22,13 @@ from crmkit.render import blocks, plotting
 from crmkit.render.charts._page import NOTHING
 from crmkit.render.formatting import PALETTE, compact, count_share, fmt, money_scale, number, scaled
 from crmkit.render.labels import label
+from crmkit.render.plotting import ChartFigure
+from crmkit.render.tables import Table
 from crmkit.reports.context import period_in_words
 
 
 def revenue_trend(month: pd.DataFrame, current: list[str], currency: str = "", *,
-                  empty: bool = False) -> HTML:
+                  empty: bool = False) -> ChartFigure | HTML:
     """Monthly revenue bars (the report's months highlighted) with the win rate line."""
     if empty:
         return NOTHING
@@ -68,7 +70,7 @@ def revenue_trend(month: pd.DataFrame, current: list[str], currency: str = "", *
 
 
 def stage_funnel(funnel: pd.DataFrame, period: Period | None = None, *,
-                 empty: bool = False) -> HTML:
+                 empty: bool = False) -> ChartFigure | HTML:
     """The deals *created* in the period by the furthest stage reached: a cohort, not the
     deals closed in it (those are the cards' deals won and lost), and titled so."""
     if empty:
@@ -96,7 +98,7 @@ def stage_funnel(funnel: pd.DataFrame, period: Period | None = None, *,
     )
 
 
-def win_rate_by_employee(employee: pd.DataFrame, *, empty: bool = False) -> HTML:
+def win_rate_by_employee(employee: pd.DataFrame, *, empty: bool = False) -> ChartFigure | HTML:
     """Win rate per seller with its Wilson 95% interval."""
     if empty:
         return NOTHING
@@ -130,7 +132,7 @@ def win_rate_by_employee(employee: pd.DataFrame, *, empty: bool = False) -> HTML
     )
 
 
-def pipeline_by_close(pipe: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
+def pipeline_by_close(pipe: pd.DataFrame, currency: str = "", *, empty: bool = False) -> ChartFigure | HTML:
     """Open pipeline by month of expected close: full and probability-weighted amounts."""
     if empty:
         return NOTHING
@@ -172,7 +174,7 @@ def pipeline_by_close(pipe: pd.DataFrame, currency: str = "", *, empty: bool = F
 
 
 def seller_table(employee: pd.DataFrame, teams: Mapping[str, str], currency: str = "", *,
-                 empty: bool = False) -> HTML:
+                 empty: bool = False) -> Table | HTML:
     """Per seller: deals closed in the period, win rate (small samples flagged), revenue
     and open pipeline at its end; teams by name (``teams``: team id → name)."""
     if empty:
@@ -189,7 +191,7 @@ def seller_table(employee: pd.DataFrame, teams: Mapping[str, str], currency: str
         filename="sellers")
 
 
-def product_table(product: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
+def product_table(product: pd.DataFrame, currency: str = "", *, empty: bool = False) -> Table | HTML:
     """Deals won in the period by product, with their share of the revenue."""
     if empty:
         return NOTHING
@@ -216,7 +218,7 @@ def _part_label(part: str) -> str:
 
 
 def pipeline_movement(parts: pd.DataFrame, words: str, currency: str = "", *,
-                      empty: bool = False) -> HTML:
+                      empty: bool = False) -> ChartFigure | HTML:
     """A waterfall of the open pipeline from the opening snapshot to the closing one, every
     part labelled with its amount and its deals; without a movement, ``words`` (why, and
     how to start collecting snapshots)."""
@@ -259,7 +261,7 @@ def _signed_money(value: float) -> str:
     return f"+{text}" if value > 0 and text != "0" else text
 
 
-def movement_table(parts: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
+def movement_table(parts: pd.DataFrame, currency: str = "", *, empty: bool = False) -> Table | HTML:
     """The waterfall's parts as a table: deals and amount of each."""
     if empty or parts.empty:
         return NOTHING

@@ -22,6 +22,8 @@ from crmkit.render import blocks, plotting
 from crmkit.render.charts._page import NOTHING, words
 from crmkit.render.formatting import PALETTE, fmt
 from crmkit.render.labels import label
+from crmkit.render.plotting import ChartFigure
+from crmkit.render.tables import Table
 from crmkit.reports.data import ReportData
 from crmkit.stats import SMALL_SAMPLE
 from crmkit.verdict import p_words, signed
@@ -52,7 +54,7 @@ def _num(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce").astype(float)
 
 
-def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> HTML:
+def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> ChartFigure | HTML:
     """NPS, CSAT and CES by month with their 95% interval bands and the number of responses."""
     if empty:
         return NOTHING
@@ -119,7 +121,7 @@ def _group_labels(frame: pd.DataFrame, by: str) -> list[str]:
     return out
 
 
-def nps_by_group(frame: pd.DataFrame, by: str, title: str, *, empty: bool = False) -> HTML:
+def nps_by_group(frame: pd.DataFrame, by: str, title: str, *, empty: bool = False) -> ChartFigure | HTML:
     """NPS per group (``by``: ``team``, by name, or ``segment``) with its adjusted-Wald 95%
     interval."""
     if empty:
@@ -152,7 +154,7 @@ def nps_by_group(frame: pd.DataFrame, by: str, title: str, *, empty: bool = Fals
 
 
 def nps_table(frame: pd.DataFrame, by: str, caption: str, highlight: str | None = None, *,
-              empty: bool = False) -> HTML:
+              empty: bool = False) -> Table | HTML:
     """NPS per group as a table: counts, NPS, its interval and the small-sample flag.
 
     ``highlight`` is a ``team_id`` to mark as the report's team (``all`` marks none).
@@ -189,7 +191,7 @@ def nps_table(frame: pd.DataFrame, by: str, caption: str, highlight: str | None 
         verbatim=(by, "note", _("95% interval")), caption=_(caption), filename=f"nps-by-{by}")
 
 
-def score_distribution(dist: pd.DataFrame, *, empty: bool = False) -> HTML:
+def score_distribution(dist: pd.DataFrame, *, empty: bool = False) -> ChartFigure | HTML:
     """Bars of the responses per score: NPS 0–10, CSAT 1–5, CES 1–7, coloured by band."""
     if empty:
         return NOTHING
@@ -223,7 +225,7 @@ def score_distribution(dist: pd.DataFrame, *, empty: bool = False) -> HTML:
         "satisfied; CES: higher means easier.").format(responses=responses))
 
 
-def verbatims(frame: pd.DataFrame, limit: int = 15, *, empty: bool = False) -> HTML:
+def verbatims(frame: pd.DataFrame, limit: int = 15, *, empty: bool = False) -> Table | HTML:
     """The latest detractor comments as an escaped table (comments are text, never HTML,
     shown exactly as written)."""
     if empty:
