@@ -21,6 +21,7 @@ from crmkit.metrics import sales
 from crmkit.metrics.definitions import METRICS, UnknownMetricError
 from crmkit.periods import parse_period
 from crmkit.render import blocks
+from crmkit.render.charts import marketing as marketing_charts
 from crmkit.render.charts import sales as sales_charts
 from crmkit.reports import open_report
 
@@ -271,6 +272,50 @@ def test_a_sorted_table_keeps_its_house_formats_and_styles():
     rows = _rows(top._repr_html_())
     assert "Seller 3" in rows[0] and "#ffee00" in rows[0] and ">3,000<" in rows[0]
     assert "Seller 0" in rows[3] and "style" not in rows[3]
+
+
+def _campaigns() -> pd.DataFrame:
+    return pd.DataFrame({
+        "campaign_id": ["c1", "c2", "c3"], "name": ["Spring mail", "Trade fair", "Search ads"],
+        "channel": ["email", "events", "paid_search"], "team_id": ["t1", "t1", "t2"],
+        "cost": [100.0, 400.0, 50.0], "leads": [10, 4, 6], "lead_conversion": [0.3, 0.25, 0.5],
+        "deals_won": [2, 0, 1], "revenue": [300.0, 0.0, 250.0], "acquired_customers": [2, 0, 1],
+        "cost_per_lead": [10.0, 100.0, 8.33], "cac": [50.0, None, 50.0],
+        "roi": [2.0, -1.0, 4.0], "provisional": [False, True, False]})
+
+
+def _campaign_table() -> Styler:
+    totals = {"cost": 550.0, "leads": 20, "lead_conversion": 0.3, "deals_won": 3,
+              "revenue": 550.0, "acquired_customers": 3, "cost_per_lead": 27.5, "cac": 183.3,
+              "roi": 0.0}
+    return marketing_charts.campaign_table(_campaigns(), totals, "EUR",
+                                           teams={"t1": "North", "t2": "South"})
+
+
+def test_a_campaign_table_is_a_styler_of_every_campaign_and_the_total():
+    shown = _campaign_table()
+    assert isinstance(shown, Styler)
+    assert shown.data["name"].tolist() == ["Spring mail", "Trade fair", "Search ads",
+                                           "Total (campaigns in scope)"]
+    assert shown.data["roi"].tolist() == [2.0, -1.0, 4.0, 0.0]  # raw values
+    page = shown._repr_html_()
+    rows = _rows(page)
+    assert len(rows) == 4 and "Total (campaigns in scope)" in rows[3] and "North" in rows[0]
+    assert "background-color: #fdecea" in rows[1] and "▼" in rows[1]  # the loss-maker
+    assert "provisional" in rows[1] and "provisional" not in rows[0]
+    assert "Download CSV (3 rows)" in page  # the campaigns, not the total
+
+
+def test_an_analysts_highlight_and_sort_reach_the_campaign_table():
+    campaigns = ([0, 1, 2], ["cost"])  # rows by label: the campaigns, not the total
+    shown = (_campaign_table().highlight_max(subset=campaigns, color="#ffee00")
+             .sort_values("roi", ascending=False))
+    assert shown.data["name"].tolist() == ["Search ads", "Spring mail", "Trade fair",
+                                           "Total (campaigns in scope)"]  # the total last
+    rows = _rows(shown._repr_html_())
+    assert "Trade fair" in rows[2] and "background-color: #ffee00" in rows[2]
+    assert "#ffee00" not in "".join(rows[:2] + rows[3:])
+    assert "background-color: #fdecea" in rows[2]  # still shaded as a loss-maker
 
 
 # -- make lab: work/, the nbstripout filter, promoting a notebook (items 5, 6) ---------------

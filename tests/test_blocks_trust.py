@@ -97,8 +97,7 @@ def test_a_card_from_fewer_than_30_says_small_sample(n, small):
 
 def test_blocks_keeps_the_names_notebooks_call():
     assert blocks.kpi_cards is cards.kpi_cards and blocks.cards is cards.cards
-    assert blocks.table is tables.table and blocks.text_table is tables.text_table
-    assert blocks.Cell is tables.Cell and blocks.Row is tables.Row
+    assert blocks.table is tables.table and blocks.Cell is tables.Cell
 
 
 # -- numbers: a true minus, never "-0" ----------------------------------------------------
@@ -297,14 +296,20 @@ def test_a_tables_own_to_html_escapes_every_text_from_data():
     assert "Won &amp; lost" in exported and "&amp;amp;" not in exported
 
 
-def test_a_text_table_downloads_the_frame_it_is_given():
-    df = pd.DataFrame({"channel": ["email"], "roi": [-1.0]})
-    page = blocks.text_table(["Channel", "ROI"], [blocks.Row([blocks.Cell("Email"),
-                                                              blocks.Cell(f"{MINUS}100.0%")])],
-                             "Per channel", hidden=0, csv=df, filename="channels").data
+def test_a_totals_row_is_shown_last_and_left_out_of_the_csv():
+    df = pd.DataFrame({"channel": ["email", "=cmd"], "leads": [3, 4], "cost": [10.0, 20.0]})
+    shown = blocks.table(df, {"leads": "count", "cost": "money"}, currency="EUR",
+                         caption="Per channel", max_rows=1, filename="channels",
+                         totals={"channel": "Total", "cost": 30.0})
+    assert shown.data["channel"].tolist() == ["email", "=cmd", "Total"]
+    page = shown.sort_values("cost", ascending=False)._repr_html_()
+    assert [c[0] for c in _cells(page)] == ["=cmd", "Total"]  # the top row, then the total
+    assert "1 more row is in the CSV download (all 2 rows)." in page
     rows, name = _download(page)
-    assert name == "channels.csv" and rows == [["Channel", "ROI"], ["email", "-1.0"]]
-    assert "more row" not in page and "Download CSV (1 row)" in page
+    assert name == "channels.csv" and rows[0] == ["Channel", "Leads", "Cost (EUR)"]
+    assert rows[1:] == [["'=cmd", "4", "20.0"], ["email", "3", "10.0"]]  # whole counts again
+    pd.testing.assert_frame_equal(df, pd.DataFrame({"channel": ["email", "=cmd"], "leads": [3, 4],
+                                                    "cost": [10.0, 20.0]}))  # not mutated
 
 
 def test_a_table_keeps_the_notebooks_positional_call():

@@ -136,11 +136,12 @@ def test_roi_table_escapes_names_currency_and_caption():
         "acquired_customers": [1, 0], "cost_per_lead": [33.3, 12.5], "cac": [100.0, None],
         "roi": [1.5, -1.0], "provisional": [False, True],
     })
-    page = marketing.campaign_table(campaign, {"cost": 150.0, "roi": 0.67}, currency=ATTACK).data
+    page = marketing.campaign_table(campaign, {"cost": 150.0, "roi": 0.67},
+                                    currency=ATTACK)._repr_html_()
     _safe(page)
     assert ESCAPED in page
     assert "▼ \u2212100.0% loss <span class='ck-flag'>provisional</span>" in page
-    assert "style='background:#fdecea'" in page and "Total (campaigns in scope)" in page
+    assert "background-color: #fdecea" in page and "Total (campaigns in scope)" in page
 
 
 def test_publish_displays_the_json_twin(monkeypatch):

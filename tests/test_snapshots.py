@@ -399,9 +399,12 @@ def test_the_sales_page_says_how_much_moved_and_how_good_the_forecast_was(demo_d
     html = sales_charts.pipeline_movement(data.breakdowns.pipeline_movement, data.extra.movement,
                                           ctx.currency)._repr_html_()
     assert "<img" in html and "From the pipeline snapshot at the end of 2025-05-31" in html
-    table = sales_charts.forecast_accuracy(data.breakdowns.forecast_accuracy, data.extra.accuracy,
-                                           ctx.currency)._repr_html_()
+    styled = sales_charts.forecast_accuracy(data.breakdowns.forecast_accuracy,
+                                            data.extra.accuracy, ctx.currency)
+    assert styled.data["month"].tolist() == [row["month"] for row in accuracy]  # a Styler
+    table = styled._repr_html_()
     assert "Forecast at start (EUR)" in table and data.extra.accuracy.split(":")[0] in table
+    assert table.index("</table>") < table.index(data.extra.accuracy.split(":")[0])  # under it
     assert "pipeline_opening" in sales.definitions(data)
 
 

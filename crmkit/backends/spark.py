@@ -77,8 +77,11 @@ SQL_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.timestampType": "TIM
 #: Settings of a driver this module starts: also no console progress bars in notebooks, and
 #: results handed to Python over a local socket wait for Python up to 10 minutes (Spark's 15 s
 #: fails a collect when a busy machine starves the Python side of the driver for that long).
+AUTH_TIMEOUT_S = 600
 SESSION_CONF = {**SQL_CONF, "spark.ui.showConsoleProgress": "false",
-                "spark.python.authenticate.socketTimeout": "600s"}
+                "spark.python.authenticate.socketTimeout": f"{AUTH_TIMEOUT_S}s"}
+#: What pyspark's side of that socket waits, in seconds (its own default is 15).
+AUTH_TIMEOUT_ENV = "SPARK_AUTH_SOCKET_TIMEOUT"
 #: Added for a local master: no web UI for a batch of reports, the status of the last few
 #: queries only (a warm kernel runs hundreds; each keeps its plan's text otherwise).
 LOCAL_CONF = {
@@ -141,6 +144,8 @@ def _start_jvm(location: SparkLocation, conf: Mapping[str, str]) -> None:
     if SparkContext._active_spark_context is not None:  # started already: reused
         return
     check_java()
+    # the Python side of a result's socket waits as long as the JVM side (SESSION_CONF)
+    os.environ.setdefault(AUTH_TIMEOUT_ENV, str(AUTH_TIMEOUT_S))
     spark_conf = SparkConf().setMaster(location.master).setAppName("crmkit").setAll(list(conf.items()))
     with open(jvm_log(), "ab") as log:
         gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": log, "stderr": log})

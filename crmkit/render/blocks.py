@@ -29,17 +29,16 @@ from crmkit.metrics.definitions import lookup
 from crmkit.render.cards import card_specs, cards, empty_note, kpi_cards
 from crmkit.render.formatting import CSS, PALETTE, fmt
 from crmkit.render.plotting import ChartFigure, figure, money_axis, percent_axis, plt, png
-from crmkit.render.tables import Cell, Download, Row, csv_download, table, text_table
+from crmkit.render.tables import Cell, Download, csv_download, table
 from crmkit.render.templating import html_block
 from crmkit.render.whatchanged import summary
 from crmkit.reports.context import ReportContext
 from crmkit.reports.data import JSON_MIMETYPE, ReportData
 
 __all__ = [
-    "Cell", "Download", "Row", "card_specs", "cards", "chart", "csv_download", "definitions",
+    "Cell", "Download", "card_specs", "cards", "chart", "csv_download", "definitions",
     "empty_note", "fmt", "header", "kpi_cards", "notes", "publish", "shows_data", "summary", "table",
-    "text",
-    "text_table", "trend_chart",
+    "text", "trend_chart",
 ]
 
 

@@ -10,10 +10,9 @@ are in the CSV download: every table carries its whole frame as a ``data:`` link
 script), raw values under readable headings, cells that a spreadsheet would run as a
 formula defused. Each table scrolls sideways inside its own box, so a page never does.
 
-:func:`table` returns a :class:`Table`, a pandas ``Styler`` of the whole frame, which an
-analyst sorts, styles and exports before it is shown as the house block. :func:`text_table`
-draws cells already formatted (e.g. the marketing ROI tables, whose rows carry a style) as
-an HTML block. Both are re-exported by :mod:`crmkit.render.blocks`.
+:func:`table` returns a :class:`Table`, a pandas ``Styler`` of the whole frame (and of a
+totals row, when it has one), which an analyst sorts, styles and exports before it is shown
+as the house block; it is re-exported by :mod:`crmkit.render.blocks`.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import numbers
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -41,7 +40,7 @@ from crmkit.render.labels import column_label, label
 from crmkit.render.templating import html_block
 from crmkit.verdict import small_sample
 
-__all__ = ["MAX_ROWS", "Cell", "Download", "Row", "Table", "csv_download", "table", "text_table"]
+__all__ = ["MAX_ROWS", "Cell", "Download", "Row", "Table", "csv_download", "table"]
 
 #: Rows a table shows before it says how many more are in its CSV download.
 MAX_ROWS = 15
@@ -68,10 +67,9 @@ class Cell:
 
 @dataclass(frozen=True)
 class Row:
-    """One table row: its cells and optionally an inline style (e.g. a shaded loss-maker)."""
+    """One table row: its cells."""
 
     cells: Sequence[Cell]
-    style: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,17 +79,6 @@ class Download:
     href: str
     filename: str
     rows: int
-
-
-def text_table(head: Sequence[str], rows: Sequence[Row], caption: str | None = None,
-               hidden: int = 0, *, csv: pd.DataFrame | None = None,
-               filename: str | None = None) -> HTML:
-    """A table of cells already formatted as text; ``hidden`` rows were left out. ``csv``,
-    the whole frame behind the table, becomes its CSV download (column names in words,
-    see :func:`csv_download`), named ``filename`` (else after the caption)."""
-    download = None if csv is None else csv_download(csv, filename or caption)
-    return html_block("table.html.j2", head=head, rows=rows, caption=caption, hidden=hidden,
-                      more=_more(hidden, download), download=download)
 
 
 def table(
@@ -107,6 +94,10 @@ def table(
     verbatim: Iterable[str] = (),
     show_ids: bool = False,
     filename: str | None = None,
+    cells: Mapping[str, Callable[[Any], Cell]] | None = None,
+    flags: Mapping[str, tuple[str, str]] | None = None,
+    totals: Mapping[str, Any] | None = None,
+    csv: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> Table:
     """A table of a frame's first ``max_rows`` rows, and a CSV download of all of them: a
     :class:`Table` (a pandas ``Styler`` of the whole frame, see there).
@@ -120,37 +111,69 @@ def table(
     ``*_id`` columns are left out unless ``show_ids``; text columns in ``verbatim`` (free
     text such as comments) are shown as they are, other identifier-like text in words
     (:func:`~crmkit.render.labels.label`); ``filename`` names the CSV (else the caption).
+
+    ``cells`` shows every value of a column, missing ones too, as a function makes its
+    :class:`Cell` (text, class, tooltip); ``flags`` tags a column's cells where a
+    true-or-false column, left out of the page, is true (``{"roi": ("provisional",
+    _("provisional"))}``); ``totals`` adds a last row (``{"name": _("Total"), ...}``): shown
+    after the top rows, last when sorted, counted in the money scales, not in the CSV;
+    ``csv`` makes the CSV's frame from the rows of the frame shown (else headings in words
+    and raw values).
     """
     units, labels, names = dict(units or {}), dict(labels or {}), dict(names or {})
-    ids = frozenset(c for c in df.columns if not (show_ids or c in names or not _is_id(c)))
+    frame, cells = _with_totals(df, totals), dict(cells or {})
+    hides = {c for c in df.columns if not (show_ids or c in names or not _is_id(c))}
     as_is = {*verbatim, *filter(_is_id, df.columns)}  # free text and ids are not words
-    shows = {c: _column_cells(df.head(max_rows), c, units.get(c), names.get(c), c in as_is,
-                              money_scale(df[c]) if units.get(c) in _MONEY else None)
-             for c in df.columns}
-    house = _House(shows=shows, ids=ids, samples=dict(samples or {}), max_rows=max_rows,
-                   filename=filename,
-                   csv=lambda frame: _csv_frame(frame, labels, units, currency, names))
-    styled = Table(df, house=house, caption=caption)
+    shows = {c: cells.get(c) or _column_cells(
+        df.head(max_rows), c, units.get(c), names.get(c), c in as_is,
+        money_scale(frame[c]) if units.get(c) in _MONEY else None) for c in df.columns}
+    made = csv or (lambda rows: _csv_frame(rows, labels, units, currency, names))
+    house = _House(shows=shows, ids=frozenset(hides | {f for f, _t in (flags or {}).values()}),
+                   samples=dict(samples or {}), flags=dict(flags or {}), max_rows=max_rows,
+                   totals=len(frame) - len(df), filename=filename,
+                   csv=made if totals is None else partial(_as_typed, made, df.dtypes))
+    styled = Table(frame, house=house, caption=caption)
     for c, show in shows.items():
         styled.format(lambda v, show=show: show(v).text, subset=[c])
     headings = {c: _heading(c, labels, units.get(c), currency, c in names) for c in df.columns}
     styled.format_index(lambda c: headings.get(c, str(c)), axis="columns")
     styled.hide(axis="index")
-    return styled.hide(list(ids), axis="columns") if ids else styled
+    return styled.hide(list(house.ids), axis="columns") if house.ids else styled
+
+
+def _with_totals(df: pd.DataFrame, totals: Mapping[str, Any] | None) -> pd.DataFrame:
+    """The frame and, when there are ``totals``, a last row of them (by column, others
+    missing); the frame itself is left as it is."""
+    if totals is None:
+        return df
+    last = pd.DataFrame([dict(totals)]).reindex(columns=df.columns)
+    return pd.concat([df, last], ignore_index=True)
+
+
+def _as_typed(made: Callable[[pd.DataFrame], pd.DataFrame], dtypes: pd.Series,
+              rows: pd.DataFrame) -> pd.DataFrame:
+    """The CSV of rows of a frame with a totals row, in the frame's own types (a count
+    column whose total is missing holds whole numbers again)."""
+    return made(rows.astype({c: dtypes[c] for c in rows.columns if c in dtypes.index}))
 
 
 @dataclass(frozen=True)
 class _House:
     """How a :class:`Table` shows its frame: the cell of a value in each column (its
-    default text, alignment), the id columns it leaves out, the rates it tags by their
-    sample, how many rows it shows, and its CSV (headings in words, raw values)."""
+    default text, alignment, tooltip), the columns it leaves out of the page (ids, flags;
+    the CSV keeps them), the rates it tags by their sample, the cells it flags, how many
+    rows it shows, how many last rows are totals, its CSV (headings in words, raw values)
+    and a note under it."""
 
     shows: Mapping[Any, Callable[[Any], Cell]] = field(default_factory=dict)
     ids: frozenset[Any] = frozenset()
     samples: Mapping[str, str] = field(default_factory=dict)
+    flags: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     max_rows: int = MAX_ROWS
+    totals: int = 0
     filename: str | None = None
     csv: Callable[[pd.DataFrame], pd.DataFrame] = lambda frame: frame
+    note: str | None = None
 
 
 class Table(Styler):
@@ -160,8 +183,9 @@ class Table(Styler):
     ``.hide(...)``, ``.to_excel(path)``).
 
     Displayed, it is the house table block (``table.html.j2``): its caption, the first
-    rows and how many more are in the CSV download, headings in words with the currency,
-    small samples tagged; the cells' texts are the Styler's formats (the house's, then an
+    rows (then its totals row, if any) and how many more are in the CSV download, headings
+    in words with the currency, small samples tagged, its note (:meth:`set_note`) under it;
+    the cells' texts are the Styler's formats (the house's, then an
     analyst's), their inline styles and classes the Styler's (``highlight_max``,
     ``set_td_classes``), hidden rows and columns are left out of the page and the CSV.
     Every text (cells, headings, caption) is escaped once, by the block's template; so a
@@ -181,6 +205,12 @@ class Table(Styler):
     def _repr_html_(self) -> str:
         return str(self.block().data)
 
+    def set_note(self, note: str | None) -> Table:
+        """A sentence shown under the table (e.g. what the figures add up to); returns
+        the table, as ``set_caption`` does."""
+        self.house = replace(self.house, note=note)
+        return self
+
     def block(self) -> HTML:
         """The house table block of what the Styler shows (see the class)."""
         self._compute()  # the analyst's styles (highlight_max...) into self.ctx
@@ -188,35 +218,53 @@ class Table(Styler):
         hidden = {int(j) for j in self.hidden_columns} - ids  # hidden by hand
         kept = [j for j in range(len(self.columns)) if j not in hidden]  # the CSV has ids
         hidden_rows = {int(i) for i in self.hidden_rows}
-        rows = [i for i in range(len(self.data)) if i not in hidden_rows]
-        top = rows[:self.house.max_rows]
+        body = len(self.data) - self.house.totals
+        rows = [i for i in range(body) if i not in hidden_rows]
+        top = rows[:self.house.max_rows] + [i for i in range(body, len(self.data))
+                                            if i not in hidden_rows]
         head = [str(self._display_funcs_columns[(0, j)](self.columns[j]))
                 for j in kept if j not in ids]
-        body = [Row([self._cell(i, j) for j in kept if j not in ids]) for i in top]
-        csv = self.house.csv(self.data.iloc[rows, kept])
-        return text_table(head, body, _caption(self.caption), hidden=len(rows) - len(top),
-                          csv=csv, filename=self.house.filename)
+        cells = [Row([self._cell(i, j) for j in kept if j not in ids]) for i in top]
+        caption = _caption(self.caption)
+        download = csv_download(self.house.csv(self.data.iloc[rows, kept]),
+                                self.house.filename or caption)
+        left = max(len(rows) - self.house.max_rows, 0)
+        return html_block("table.html.j2", head=head, rows=cells, caption=caption, hidden=left,
+                          more=_more(left, download), download=download, note=self.house.note)
 
     def _cell(self, i: int, j: int) -> Cell:
         """Row ``i``, column ``j`` (positions) as the house shows it, in the Styler's
-        format, style and class, tagged when its rate comes from a small sample."""
+        format, style and class, flagged, and tagged when its rate comes from a small
+        sample."""
         column, value = self.columns[j], self.data.iat[i, j]
         show = self.house.shows.get(column)
         house = show(value) if show is not None else Cell("")
         style = "; ".join(f"{name}: {css}" for name, css in self.ctx.get((i, j), ()))
         classes = " ".join(filter(None, (house.css_class, self.cell_context.get((i, j)))))
-        cell = Cell(str(self._display_funcs[(i, j)](value)), classes or None, style or None)
+        cell = Cell(str(self._display_funcs[(i, j)](value)), classes or None, style or None,
+                    house.title)
+        flag = self.house.flags.get(str(column))
+        if flag is not None and not _missing(value) and self._true(i, flag[0]):
+            cell = replace(cell, flag=flag[1])
         sample = self.house.samples.get(str(column))
         if sample is not None and sample in self.columns:
             return _flag_small(cell, self.data.iat[i, self.columns.get_loc(sample)])
         return cell
 
+    def _true(self, i: int, column: str) -> bool:
+        """Whether row ``i`` (position) holds a true value in ``column``."""
+        if column not in self.columns:
+            return False
+        value = self.data.iat[i, self.columns.get_loc(column)]
+        return not _missing(value) and bool(value)
+
     def sort_values(self, by: Any, *, ascending: bool | Sequence[bool] = True,
                     **kwargs: Any) -> Table:
-        """The same table with its rows sorted (``DataFrame.sort_values``'s arguments),
-        the formats, styles and hidden rows and columns kept."""
-        order = self.data.reset_index(drop=True).sort_values(
-            by, ascending=ascending, **kwargs).index.tolist()
+        """The same table with its rows sorted (``DataFrame.sort_values``'s arguments), a
+        totals row kept last, the formats, styles and hidden rows and columns kept."""
+        body = len(self.data) - self.house.totals
+        order = self.data.iloc[:body].reset_index(drop=True).sort_values(
+            by, ascending=ascending, **kwargs).index.tolist() + list(range(body, len(self.data)))
         moved = {old: new for new, old in enumerate(order)}
         styled = Table(self.data.iloc[order], house=self.house, caption=self.caption)
         for kept in ("_display_funcs_columns", "_todo", "hidden_columns", "hide_index_"):

@@ -1,18 +1,19 @@
 """Marketing report charts and tables, in the crmkit theme (see :mod:`crmkit.render.plotting`).
 
 Each function takes a breakdown frame computed by :mod:`crmkit.metrics.marketing` and returns an
-HTML block: the chart or table, a sentence when there is nothing to show, or nothing at all
-on a page without data (``empty``, see :mod:`crmkit.render.charts`). The ROI tables are
-built here as rows of cells for :func:`crmkit.render.blocks.text_table` rather than from a
-frame with :func:`crmkit.render.blocks.table`, because loss-makers are highlighted; they
-follow the same rules: channels in words, teams by name, each money column at one scale with
-the currency in its heading, a CSV download of every row.
+block: the chart or table, a sentence when there is nothing to show, or nothing at all on a
+page without data (``empty``, see :mod:`crmkit.render.charts`). The ROI tables are
+:class:`~crmkit.render.tables.Table` Stylers of the breakdown (and of its totals row), which
+an analyst restyles: loss-makers shaded and marked by Styler styles, channels in words, teams
+by name, each money column at one scale with the currency in its heading, a CSV download of
+every row.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -25,16 +26,17 @@ from crmkit.i18n import gettext as _
 from crmkit.periods import Period
 from crmkit.render import blocks, plotting
 from crmkit.render.charts._page import NOTHING, words
-from crmkit.render.formatting import PALETTE, fmt, money_scale, number, scaled
+from crmkit.render.formatting import PALETTE, fmt, number
 from crmkit.render.labels import label
 from crmkit.render.plotting import ChartFigure
+from crmkit.render.tables import Table
 from crmkit.reports.context import period_in_words
 
 __all__ = ["CAMPAIGN_COLUMNS", "CHANNEL_COLUMNS", "campaign_table", "channel_table",
            "channel_words", "conversion_by_channel", "cost_vs_revenue", "lead_funnel",
            "roi_table", "words"]
 
-_LOSS_ROW = "background:#fdecea"
+_LOSS_ROW = "background-color:#fdecea"
 _TOTAL_ROW = "font-weight:600;border-top:2px solid #d9dee4"
 _LOSS_CELL = f"color:{PALETTE['bad']};font-weight:600"
 _GAIN_CELL = f"color:{PALETTE['good']}"
@@ -77,47 +79,36 @@ def _is_loss(roi: Any) -> bool:
     return not _missing(roi) and roi < 0
 
 
-def _roi_cell(roi: Any, provisional: bool, currency: str) -> blocks.Cell:
-    """ROI in the good or bad colour, '▼ … loss' when negative, '—' without cost."""
+def _roi_cell(roi: Any, currency: str) -> blocks.Cell:
+    """ROI as a percentage, '▼ … loss' when negative, '—' without cost."""
     if _missing(roi):
         return blocks.Cell("—", css_class="n", title=_("no cost in the period: no ROI"))
-    flag = _("provisional") if provisional else None
     shown = fmt(roi, "rate", currency)
     if _is_loss(roi):
-        return blocks.Cell("▼ " + _("{roi} loss").format(roi=shown), css_class="n",
-                           style=f"{_LOSS_CELL};{_NO_WRAP}",
-                           flag=flag)
-    return blocks.Cell(shown, css_class="n", style=f"{_GAIN_CELL};{_NO_WRAP}", flag=flag)
+        return blocks.Cell("▼ " + _("{roi} loss").format(roi=shown), css_class="n")
+    return blocks.Cell(shown, css_class="n")
 
 
-def _cell(rec: Mapping[str, Any], column: str, teams: Mapping[str, str],
-          scales: Mapping[str, tuple[float, str, int]]) -> blocks.Cell:
-    """One cell: money at its column's scale, other numbers by their unit, channels in
-    words, teams by name, names as they are."""
-    value: Any = rec.get(column)
-    unit = _COLUMNS[column][1]
-    if unit is None:
-        if column == "channel":
-            return blocks.Cell(channel_words(value))
-        if column == "team_id":
-            return blocks.Cell("" if _missing(value) else teams.get(value, str(value)))
-        return blocks.Cell("" if _missing(value) else _(str(value)))  # "(no campaign)"
-    if _missing(value):
-        return blocks.Cell("—", css_class="n", style=_NO_WRAP)
-    text = scaled(value, scales[column]) if column in scales else fmt(value, unit)
-    return blocks.Cell(text, css_class="n", style=_NO_WRAP)
+def _roi_style(roi: Any) -> str:
+    """ROI in the good or bad colour, on one line."""
+    if _missing(roi):
+        return ""
+    return f"{_LOSS_CELL if _is_loss(roi) else _GAIN_CELL};{_NO_WRAP}"
 
 
-def _roi_row(rec: Mapping[str, Any], columns: Sequence[str], teams: Mapping[str, str],
-             scales: Mapping[str, tuple[float, str, int]], currency: str) -> blocks.Row:
-    cells = [_roi_cell(rec.get("roi"), bool(rec.get("provisional")), currency) if c == "roi"
-             else _cell(rec, c, teams, scales) for c in columns]
-    style = None
-    if rec.get("_total"):
-        style = _TOTAL_ROW
-    elif _is_loss(rec.get("roi")):
-        style = _LOSS_ROW
-    return blocks.Row(cells, style)
+def _name_cell(name: Any) -> blocks.Cell:
+    """A campaign's name as it is; crmkit's own '(no campaign)' in words."""
+    if _missing(name):
+        return blocks.Cell("")
+    text = str(name)
+    return blocks.Cell(_(text) if text.startswith("(") and text.endswith(")") else text)
+
+
+def _row_styles(row: pd.Series, total_at: Any) -> list[str]:
+    """The styles of a row's cells: the totals row set apart, a loss-maker shaded."""
+    if total_at is not None and row.name == total_at:
+        return [_TOTAL_ROW] * len(row)
+    return [_LOSS_ROW if _is_loss(row.get("roi")) else ""] * len(row)
 
 
 def _heading(column: str, currency: str) -> str:
@@ -130,8 +121,8 @@ def _download(df: pd.DataFrame, columns: Sequence[str], teams: Mapping[str, str]
               currency: str) -> pd.DataFrame:
     """The rows of a table for its CSV: raw numbers, channels in words, teams by name."""
     out = {}
-    for c in columns:
-        values = df[c] if c in df else pd.Series([None] * len(df), index=df.index)
+    for c in (c for c in columns if c in df):  # a column hidden by hand is left out
+        values = df[c]
         if c == "channel":
             values = values.map(channel_words)
         elif c == "team_id":
@@ -145,9 +136,10 @@ def roi_table(
     df: pd.DataFrame, columns: Sequence[str], currency: str = "", caption: str | None = None,
     totals: Mapping[str, Any] | None = None, max_rows: int = 50,
     teams: Mapping[str, str] | None = None, filename: str | None = None,
-) -> HTML:
+) -> Table | HTML:
     """A table whose loss-making rows (ROI < 0) are shaded and marked '▼ … loss', and
-    whose ROI carries a 'provisional' tag while the row's leads are still maturing.
+    whose ROI carries a 'provisional' tag while the row's leads are still maturing: a
+    :class:`~crmkit.render.tables.Table` of ``columns`` (and ``provisional``, not shown).
 
     ``totals`` (headline metrics) adds a last row; ``teams`` names the teams (team id →
     name). Each money column is shown at one scale (the largest amount's, with the total
@@ -156,28 +148,28 @@ def roi_table(
     if df.empty:
         return blocks.text(_("No campaign had cost, leads or won deals in this period."))
     teams = dict(teams or {})
-    records = [*df.head(max_rows).to_dict(orient="records"), *([dict(totals)] if totals else [])]
-    scales = {c: money_scale([*df[c].tolist(), *([totals.get(c)] if totals else [])])
-              for c in columns if _COLUMNS[c][1] == "money" and c in df}
-    return blocks.text_table(
-        [_heading(c, currency) for c in columns],
-        [_roi_row(rec, columns, teams, scales, currency) for rec in records],
-        caption,
-        hidden=max(len(df) - max_rows, 0),
-        csv=_download(df, columns, teams, currency),
-        filename=filename,
-    )
+    units = {c: unit for c in columns if (unit := _COLUMNS[c][1]) is not None}
+    styled = blocks.table(
+        df.reindex(columns=[*columns, "provisional"]), units,
+        {c: _COLUMNS[c][0] for c in columns}, currency, caption, max_rows,
+        names={"team_id": teams}, filename=filename, totals=totals,
+        cells={"name": _name_cell, "channel": lambda v: blocks.Cell(channel_words(v)),
+               "roi": partial(_roi_cell, currency=currency)},
+        flags={"roi": ("provisional", _("provisional"))},
+        csv=lambda rows: _download(rows, columns, teams, currency))
+    styled.apply(_row_styles, axis=1, total_at=len(df) if totals else None)
+    styled.map(_roi_style, subset=[c for c in columns if c == "roi"])
+    return styled.map(lambda _v: _NO_WRAP, subset=[c for c in units if c != "roi"])
 
 
 def campaign_table(campaign: pd.DataFrame, metrics: Mapping[str, Any], currency: str = "",
                    provisional: bool = False, teams: Mapping[str, str] | None = None, *,
-                   empty: bool = False) -> HTML:
+                   empty: bool = False) -> Table | HTML:
     """Per campaign, best ROI first, loss-makers shaded, with a total row (campaigns in
-    scope); ``teams``: team id → name."""
+    scope), as a :class:`~crmkit.render.tables.Table`; ``teams``: team id → name."""
     if empty:
         return NOTHING
-    totals = {**metrics, "name": _("Total (campaigns in scope)"), "_total": True,
-              "provisional": provisional}
+    totals = {**metrics, "name": _("Total (campaigns in scope)"), "provisional": provisional}
     caption = _("Campaigns with cost, leads or won deals in the period, best ROI first. Shaded: "
                 "loss-makers (ROI below 0).")
     if len(campaign) and campaign["campaign_id"].isna().any():
@@ -186,8 +178,10 @@ def campaign_table(campaign: pd.DataFrame, metrics: Mapping[str, Any], currency:
                      teams=teams, filename="campaigns")
 
 
-def channel_table(channel: pd.DataFrame, currency: str = "", *, empty: bool = False) -> HTML:
-    """Per channel, most leads first, loss-making channels shaded."""
+def channel_table(channel: pd.DataFrame, currency: str = "", *,
+                  empty: bool = False) -> Table | HTML:
+    """Per channel, most leads first, loss-making channels shaded, as a
+    :class:`~crmkit.render.tables.Table`."""
     if empty:
         return NOTHING
     return roi_table(channel, CHANNEL_COLUMNS, currency, caption=(

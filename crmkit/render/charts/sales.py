@@ -8,6 +8,8 @@ on a page without data (``empty``, see :mod:`crmkit.render.charts`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
+from typing import Any
 
 import pandas as pd
 import seaborn as sns
@@ -20,7 +22,7 @@ from crmkit.metrics.definitions import METRICS
 from crmkit.periods import Period
 from crmkit.render import blocks, plotting
 from crmkit.render.charts._page import NOTHING
-from crmkit.render.formatting import PALETTE, compact, count_share, fmt, money_scale, number, scaled
+from crmkit.render.formatting import PALETTE, compact, count_share, money_scale, number, scaled
 from crmkit.render.labels import label
 from crmkit.render.plotting import ChartFigure
 from crmkit.render.tables import Table
@@ -277,30 +279,33 @@ def movement_table(parts: pd.DataFrame, currency: str = "", *, empty: bool = Fal
 
 
 def forecast_accuracy(accuracy: pd.DataFrame, words: str, currency: str = "", *,
-                      empty: bool = False) -> HTML:
+                      empty: bool = False) -> Table | HTML:
     """Per past month: the forecast at its start (from the snapshot then) against what was
-    won, with the errors, the three amounts at one scale so they compare at a glance; then
-    the bias in one sentence (or why there is no table)."""
+    won, with the errors, the three amounts at one scale so they compare at a glance, as a
+    :class:`~crmkit.render.tables.Table`; then the bias in one sentence, its note (or why
+    there is no table)."""
     if empty or not words:
         return NOTHING
     if accuracy.empty:
         return blocks.text(words)
     money = ("forecast", "actual", "error")
     scale = money_scale(accuracy[list(money)].to_numpy().ravel().tolist())
-    rows = [blocks.Row([
-        blocks.Cell(str(r["month"])),
-        *(blocks.Cell(scaled(r[c], scale), css_class="n") for c in money),
-        blocks.Cell(fmt(r["relative_error"], "rate"), css_class="n"),
-        blocks.Cell(fmt(r["deals_counted"], "count"), css_class="n"),
-        blocks.Cell(str(r["snapshot_date"])),
-    ]) for r in accuracy.to_dict("records")]
-    unit = f" ({i18n.currency_symbol(currency)})" if currency else ""
-    head = [_("Month"), *(f"{_(METRICS[n].label)}{unit}" for n in _ACCURACY_MONEY),
-            _("Relative error"), _("Deals in forecast"), _("Snapshot of")]
-    csv = accuracy[["month", *money, "relative_error", "deals_counted", "snapshot_date"]]
-    csv.columns = [*head[:4], f"{_('Relative error')} ({_('fraction')})", *head[5:]]
-    table = blocks.text_table(
-        head, rows, _("Forecast at each month start (from the pipeline snapshot at the end of "
-                      "the day before) against the revenue won in the month"),
-        csv=csv, filename="forecast-accuracy")
-    return HTML(table.data + blocks.text(words).data)
+    shown = accuracy[["month", *money, "relative_error", "deals_counted", "snapshot_date"]]
+    return blocks.table(
+        shown, {**dict.fromkeys(money, "money"), "relative_error": "rate", "deals_counted": "count"},
+        {"month": _("Month"), **{c: _(METRICS[n].label) for c, n in zip(money, _ACCURACY_MONEY,
+                                                                       strict=True)},
+         "relative_error": _("Relative error"), "deals_counted": _("Deals in forecast"),
+         "snapshot_date": _("Snapshot of")},
+        currency, _("Forecast at each month start (from the pipeline snapshot at the end of the "
+                    "day before) against the revenue won in the month"),
+        verbatim=("month", "snapshot_date"), filename="forecast-accuracy",
+        cells=dict.fromkeys(money, partial(_amount_cell, scale=scale)),
+    ).set_note(words)
+
+
+def _amount_cell(value: Any, scale: tuple[float, str, int]) -> blocks.Cell:
+    """An amount at a scale shared with other columns ('—' when missing)."""
+    if value is None or value != value:
+        return blocks.Cell("—", css_class="n")
+    return blocks.Cell(scaled(value, scale), css_class="n")
