@@ -87,3 +87,19 @@ def olist_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("olist") / "olist.duckdb"
     import_exports(ROOT / "examples" / "olist", ROOT / "mappings" / "olist.yaml", path)
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The PostgreSQL server of ``$CRMKIT_TEST_POSTGRES_URL`` (``.ci/run`` starts one): tests
+    that need it skip without it, except under ``CI=true``, where they fail: CI must not pass
+    without having run them."""
+    from crmkit.backends.location import Location  # lazy: see pytest_collection_finish
+
+    url = os.environ.get("CRMKIT_TEST_POSTGRES_URL", "").strip()
+    if not url:
+        message = "CRMKIT_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}: under CI=true the PostgreSQL tests must run")
+        pytest.skip(message)
+    return Location(url)

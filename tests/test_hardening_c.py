@@ -117,11 +117,8 @@ def test_command_line_never_echoes_the_password(tmp_path, args, env):
 
 
 @pytest.fixture
-def pg_server() -> Location:
-    url = os.environ.get("CRMKIT_TEST_POSTGRES_URL", "").strip()
-    if not url:
-        pytest.skip("CRMKIT_TEST_POSTGRES_URL is not set")
-    return Location(url)
+def pg_server(postgres_server) -> Location:
+    return postgres_server
 
 
 def test_unencoded_password_connects_and_a_wrong_one_never_shows(pg_server):

@@ -24,7 +24,6 @@ from published import AS_OF, Pack
 from crmkit import model
 from crmkit.backends import postgres as pg
 from crmkit.backends.duckdb import write_database
-from crmkit.backends.location import Location
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.runner import run_report
 from crmkit.render import blocks, plotting
@@ -151,16 +150,13 @@ def test_the_demo_month_needs_no_coverage_sentence(demo_db):
         assert ctx.coverage_notes() == [] and ctx.meta()["coverage"] == []
 
 
-def test_coverage_on_frames_and_on_postgresql(databases):
+def test_coverage_on_frames_and_on_postgresql(databases, request):
     """The same sentences from every engine (PostgreSQL refuses an aggregate of nulls for a
     NOT NULL column, so the spans must not ask for one)."""
     store = Store.from_frames({n: model.empty_frame(n) for n in model.TABLES})
     ctx = open_report("sales", period="2025-06", as_of=AS_OF, store=store)
     assert ctx.coverage.empty and "The data holds no records at all" in ctx.coverage_notes()[0]
-    url = os.environ.get("CRMKIT_TEST_POSTGRES_URL", "").strip()
-    if not url:
-        pytest.skip("CRMKIT_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server)")
-    server = Location(url)
+    server = request.getfixturevalue("postgres_server")  # the frames' part runs without it
     location = server.with_schema(f"crmkit_hd_{os.getpid()}_{secrets.token_hex(3)}")
     pg.load(databases["demo"], location)
     try:

@@ -47,14 +47,8 @@ RUNS = [("2025-06", "all"), ("2025-Q2", None)]
 
 
 @pytest.fixture(scope="session")
-def server() -> Location:
-    url = os.environ.get("CRMKIT_TEST_POSTGRES_URL", "").strip()
-    if not url:
-        message = "CRMKIT_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}: under CI=true the PostgreSQL comparison must run")
-        pytest.skip(message)
-    return Location(url)
+def server(postgres_server) -> Location:
+    return postgres_server
 
 
 @pytest.fixture(scope="session")

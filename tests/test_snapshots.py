@@ -456,17 +456,11 @@ def test_frames_without_snapshots_read_as_an_empty_table_of_the_right_columns() 
 
 
 @pytest.fixture
-def pg_schema(demo_db: Path) -> Iterator[Location]:
+def pg_schema(demo_db: Path, postgres_server: Location) -> Iterator[Location]:
     """The pinned demo (with its history) loaded into a fresh schema, dropped afterwards."""
-    url = os.environ.get("CRMKIT_TEST_POSTGRES_URL", "").strip()
-    if not url:
-        message = "CRMKIT_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}: under CI=true the PostgreSQL snapshots must run")
-        pytest.skip(message)
     from crmkit.backends import postgres as pg
 
-    server = Location(url)
+    server = postgres_server
     location = server.with_schema(f"crmkit_snap_{os.getpid()}_{secrets.token_hex(3)}")
     pg.load(demo_db, location)
     yield location
