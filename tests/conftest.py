@@ -44,7 +44,8 @@ def db(tmp_path: Path) -> Path:
 
 #: What the session renders in the background (tests/published.py): fixture -> the
 #: ``module:function`` of tests/ that renders it, into a folder of its own.
-BACKGROUND = {"monthly_pack": "published:render_pack", "branded_site": "test_site:render_branded"}
+BACKGROUND = {"monthly_pack": "published:render_pack", "branded_site": "test_site:render_branded",
+              "spark_payloads": "spark_parity:spark_payloads"}
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

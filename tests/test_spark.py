@@ -1,9 +1,10 @@
 """The same reports on Apache Spark (issue 15): locations, the Parquet export, and parity.
 
 The pinned demo database is exported to Parquet (``crmkit export-parquet``) and read by a
-local Spark (``local[2]``, one session for the whole test session, its tables cached); every
-report's JSON is built on DuckDB and on Spark through the notebooks' own code path
-(``REPORTS[id].build(ctx).to_json()``) and compared, fingerprint included.
+local Spark (``local[2]``, its tables cached); every report's JSON is built on DuckDB and on
+Spark through the notebooks' own code path (``REPORTS[id].build(ctx).to_json()``) and
+compared, fingerprint included. The Spark side of that comparison is built in the session's
+background process (``tests/spark_parity.py``), while the tests before this module run.
 
 What the comparison covers: every report for a month, company-wide and for one team; and
 Sales company-wide for a quarter. ``CRMKIT_TEST_SPARK_ALL=1`` compares every report for
@@ -16,12 +17,10 @@ are tested without Spark.
 from __future__ import annotations
 
 import faulthandler
-import json
 import os
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,34 +40,17 @@ from crmkit.errors import StoreError
 from crmkit.metrics import sales
 from crmkit.model import TABLES
 from crmkit.periods import parse_period
-from crmkit.reports import REPORTS, open_report
-from crmkit.store import Store, Tables
+from crmkit.store import Store
 from tests.engines import json_differences
-
-AS_OF = "2025-07-01"
-MONTH, QUARTER = "2025-06", "2025-Q2"
-#: Settings that make a local Spark quick on small data (one session for every test).
-TEST_CONF = {
-    "spark.sql.shuffle.partitions": "2",
-    "spark.sql.adaptive.enabled": "false",
-    "spark.sql.codegen.wholeStage": "false",
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.sql.session.timeZone": "UTC",
-    # a short-lived JVM: the quick compiler only; out of memory, it stops (a test fails)
-    # instead of leaving a query waiting forever
-    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError",
-    "spark.driver.memory": "2g",
-    # hundreds of small queries: keep the status of a few only
-    "spark.sql.ui.retainedExecutions": "20",
-    "spark.ui.retainedJobs": "20",
-    "spark.ui.retainedStages": "20",
-    "spark.sql.maxMetadataStringLength": "2000",  # plans show whole filters
-    "spark.sql.sources.parallelPartitionDiscovery.threshold": "10000",
-    # a starved Python side still gets its results (Spark waits 15 s for it otherwise)
-    "spark.python.authenticate.socketTimeout": f"{spark_engine.AUTH_TIMEOUT_S}s",
-}
-
+from tests.spark_parity import (
+    MONTH,
+    RUNS,
+    TEAM,
+    TEAMS,
+    payload,
+    spark_problem,
+    start_session,
+)
 
 #: The longest this module may take (seconds; about 5 minutes on two idle cores). Past it
 #: the test process prints every thread's stack and exits: a local Spark whose driver was
@@ -244,28 +226,21 @@ def test_export_parquet_command(demo_db, tmp_path):
 # -- Spark ---------------------------------------------------------------------------------------
 
 
+def _unavailable(problem: str) -> None:
+    """Skip a test Spark cannot run here, or fail it under CI=true."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{problem}: under CI=true the Spark comparison must run")
+    pytest.skip(problem)
+
+
 @pytest.fixture(scope="session")
 def spark_session():
-    """One local Spark for the test session; skipped (failed under CI=true) without Java
-    17+ or pyspark."""
-    problem = None
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        problem = "pyspark is not installed (pip install 'crmkit[spark]', make env-dev)"
-    if problem is None:
-        try:
-            spark_engine.check_java()
-        except StoreError as exc:
-            problem = str(exc)
+    """One local Spark for the tests of this process; skipped (failed under CI=true) without
+    Java 17+ or pyspark."""
+    problem = spark_problem()
     if problem is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{problem}: under CI=true the Spark comparison must run")
-        pytest.skip(problem)
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault(spark_engine.AUTH_TIMEOUT_ENV, str(spark_engine.AUTH_TIMEOUT_S))  # as crmkit's drivers
-    session = SparkSession.builder.master("local[2]").appName("crmkit-tests").config(map=TEST_CONF).getOrCreate()
+        _unavailable(problem)
+    session = start_session()
     yield session
     session.stop()
 
@@ -289,58 +264,18 @@ def _differences(a: Any, b: Any) -> list[str]:
     return json_differences(a, b, "Spark")
 
 
-def _payload(report: str, period: str, team: str, store: Store, tables: Tables | None = None) -> dict[str, Any]:
-    """A report's JSON twin as its notebook builds it (``tables``: the team's tables, when
-    they are at hand already)."""
-    ctx = open_report(report, period=period, team=team, as_of=AS_OF, store=store)
-    if tables is not None:
-        ctx._tables = tables
-    return json.loads(json.dumps(REPORTS[report].build(ctx).to_json(), default=str))
-
-
-#: One team of the pinned demo (checked against the data below): Mid-Market has activities,
-#: tickets and survey responses without an employee, which the team scope assigns through
-#: their customer's owner, so the scope's join to customers is compared too.
-TEAM = "midmarket"
-#: Every team of the pinned demo (checked against the data below), for the whole matrix.
-TEAMS = ("enterprise", "midmarket", "partners", "smb")
-#: ``CRMKIT_TEST_SPARK_ALL=1``: every report for every scope (company-wide and each team) and
-#: both periods, 50 runs (about 25 minutes on two idle cores).
-ALL = os.environ.get("CRMKIT_TEST_SPARK_ALL", "") == "1"
-#: (report, period, team). By default every report company-wide and for one team for the
-#: month (the team scope is one function for every team), and Sales for the quarter (a
-#: period of several months, whose comparison is the quarter before): 11 runs. Spark's fixed
-#: cost per query makes each run take seconds, so the default runs are chosen, not multiplied.
-RUNS = ([(report, period, team) for report in REPORTS for period in (MONTH, QUARTER) for team in ("all", *TEAMS)]
-        if ALL else
-        [*[(report, MONTH, team) for report in REPORTS for team in ("all", TEAM)], ("sales", QUARTER, "all")])
-
-
 @pytest.fixture(scope="session")
-def spark_payloads(spark_store) -> dict[tuple[str, str, str], Any]:
-    """Every report's JSON on Spark for every scope, built two at a time (Spark's fixed cost
-    per query dominates on small data; two builds keep both cores busy). Each team's tables
-    (``Store.scoped``, the same lazy frames the notebooks read) are cached by Spark once
-    instead of being joined again in every query; an error is kept for its own test."""
-    scoped = {
-        team: Tables({k: nw.from_native(nw.to_native(v).cache()) for k, v in spark_store.scoped(team).items()},
-                     team=team)
-        for team in {t for _, _, t in RUNS if t != "all"}
-    }
+def spark_payloads(demo_db, tmp_path_factory) -> dict[tuple[str, str, str], Any]:
+    """Every run's JSON on Spark, built in the session's background process
+    (:func:`spark_parity.spark_payloads`); skipped (failed under CI=true) without Spark."""
+    from published import background  # lazy: as in tests/conftest.py
 
-    def build(run: tuple[str, str, str]) -> Any:
-        report, period, team = run
-        try:
-            return _payload(report, period, team, spark_store, scoped.get(team))
-        except Exception as exc:  # reported by the run's own test
-            return exc
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        payloads = dict(zip(RUNS, pool.map(build, RUNS), strict=True))
-    yield payloads
-    for tables in scoped.values():
-        for frame in tables.values():
-            nw.to_native(frame).unpersist()
+    built = background("spark_payloads", "spark_parity:spark_payloads", demo_db,
+                       lambda: tmp_path_factory.mktemp("background"))
+    if "problem" in built:
+        _unavailable(built["problem"])
+    payloads: dict[tuple[str, str, str], Any] = built["payloads"]
+    return payloads
 
 
 def test_the_team_compared_has_facts_placed_by_their_customer(duck_store):
@@ -356,9 +291,9 @@ def test_the_team_compared_has_facts_placed_by_their_customer(duck_store):
 @pytest.mark.parametrize("report,period,team", RUNS, ids=["-".join(run) for run in RUNS])
 def test_same_json_on_spark_and_duckdb(report, period, team, spark_payloads, duck_store):
     spark = spark_payloads[(report, period, team)]
-    if isinstance(spark, Exception):
-        raise spark
-    duck = _payload(report, period, team, duck_store)
+    if isinstance(spark, str):
+        pytest.fail(f"{report} {period} {team} on Spark:\n{spark}")
+    duck = payload(report, period, team, duck_store)
     assert duck["report"] == report and duck["metrics"], "the report published no metrics"
     assert spark["data_fingerprint"] == duck["data_fingerprint"]
     differences = _differences(duck, spark)
