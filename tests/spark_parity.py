@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +101,10 @@ def spark_payloads(demo_db: Path, folder: Path) -> dict[str, Any]:
     ``{"payloads": {run: JSON, or the traceback of its failure as text}}``.
 
     ``demo_db`` is exported to Parquet in ``folder`` and read by one local Spark. The runs are
-    built two at a time (Spark's fixed cost per query dominates on small data; two builds keep
-    both cores busy); each team's tables (``Store.scoped``, the lazy frames the notebooks
-    read) are cached by Spark once instead of being joined again in every query."""
+    built one after the other: two threads collecting at once can garble the handshake of a
+    result's socket (the JVM's serving thread dies reading a negative length, and the caller
+    then waits for its result forever). Each team's tables (``Store.scoped``, the lazy frames
+    the notebooks read) are cached by Spark once instead of being joined again in every query."""
     problem = spark_problem()
     if problem is not None:
         return {"problem": problem}
@@ -125,8 +125,7 @@ def spark_payloads(demo_db: Path, folder: Path) -> dict[str, Any]:
             return traceback.format_exc()
 
     try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            return {"payloads": dict(zip(RUNS, pool.map(build, RUNS), strict=True))}
+        return {"payloads": {run: build(run) for run in RUNS}}
     finally:
         store.close()
         session.stop()
