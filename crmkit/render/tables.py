@@ -5,8 +5,9 @@ identifier-like values in words (``paid_search`` → "Paid search"), internal ``
 columns left out unless a mapping names their values (``names={"team_id": teams}`` shows
 the team's name), every money column at one scale with the currency in its heading
 ("Revenue (EUR)": "9.1k" beside "73.2k"), rates from a small sample tagged (``samples``),
-negative numbers with a true minus. Long tables show their top rows and say how many more
-are in the CSV download: every table carries its whole frame as a ``data:`` link (no
+negative numbers with a true minus. Long tables show their top rows (a ranked list its top
+and bottom rows, around a row that counts those between) and say how many more are in the
+CSV download: every table carries its whole frame as a ``data:`` link (no
 script), raw values under readable headings, cells that a spreadsheet would run as a
 formula defused. Each table scrolls sideways inside its own box, so a page never does.
 
@@ -35,8 +36,9 @@ from pandas.io.formats.style import Styler
 from crmkit import i18n
 from crmkit.i18n import gettext as _
 from crmkit.i18n import ngettext
-from crmkit.render.formatting import fmt, money_scale, number, scaled
+from crmkit.render.formatting import PALETTE, fmt, money_scale, number, scaled
 from crmkit.render.labels import column_label, label
+from crmkit.render.ranking import gap_words
 from crmkit.render.templating import html_block
 from crmkit.verdict import small_sample
 
@@ -97,10 +99,11 @@ def table(
     cells: Mapping[str, Callable[[Any], Cell]] | None = None,
     flags: Mapping[str, tuple[str, str]] | None = None,
     totals: Mapping[str, Any] | None = None,
-    csv: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    csv: Callable[[pd.DataFrame], pd.DataFrame] | None = None, bottom: int = 0,
 ) -> Table:
-    """A table of a frame's first ``max_rows`` rows, and a CSV download of all of them: a
-    :class:`Table` (a pandas ``Styler`` of the whole frame, see there).
+    """A table of a frame's first ``max_rows`` rows (with ``bottom``, and its last ``bottom``
+    rows after a row counting those between: a ranked list's two ends, see
+    :mod:`crmkit.render.ranking`), and a CSV download of all of them: a :class:`Table`.
 
     ``units`` formats numbers by column (``fmt`` units; money columns share one scale and
     put ``currency`` in the heading); ``labels`` names columns (else
@@ -125,12 +128,12 @@ def table(
     hides = {c for c in df.columns if not (show_ids or c in names or not _is_id(c))}
     as_is = {*verbatim, *filter(_is_id, df.columns)}  # free text and ids are not words
     shows = {c: cells.get(c) or _column_cells(
-        df.head(max_rows), c, units.get(c), names.get(c), c in as_is,
+        _ends(df, max_rows, bottom), c, units.get(c), names.get(c), c in as_is,
         money_scale(frame[c]) if units.get(c) in _MONEY else None) for c in df.columns}
     made = csv or (lambda rows: _csv_frame(rows, labels, units, currency, names))
     house = _House(shows=shows, ids=frozenset(hides | {f for f, _t in (flags or {}).values()}),
                    samples=dict(samples or {}), flags=dict(flags or {}), max_rows=max_rows,
-                   totals=len(frame) - len(df), filename=filename,
+                   bottom=bottom, totals=len(frame) - len(df), filename=filename,
                    csv=made if totals is None else partial(_as_typed, made, df.dtypes))
     styled = Table(frame, house=house, caption=caption)
     for c, show in shows.items():
@@ -139,6 +142,11 @@ def table(
     styled.format_index(lambda c: headings.get(c, str(c)), axis="columns")
     styled.hide(axis="index")
     return styled.hide(list(house.ids), axis="columns") if house.ids else styled
+
+
+def _ends(df: pd.DataFrame, top: int, bottom: int) -> pd.DataFrame:
+    """The rows a table shows of a frame: its first ``top`` and last ``bottom`` rows."""
+    return df if len(df) <= top + bottom else pd.concat([df.head(top), df.tail(bottom)])
 
 
 def _with_totals(df: pd.DataFrame, totals: Mapping[str, Any] | None) -> pd.DataFrame:
@@ -162,14 +170,15 @@ class _House:
     """How a :class:`Table` shows its frame: the cell of a value in each column (its
     default text, alignment, tooltip), the columns it leaves out of the page (ids, flags;
     the CSV keeps them), the rates it tags by their sample, the cells it flags, how many
-    rows it shows, how many last rows are totals, its CSV (headings in words, raw values)
-    and a note under it."""
+    rows it shows from the top and from the bottom, how many last rows are totals, its CSV
+    (headings in words, raw values) and a note under it."""
 
     shows: Mapping[Any, Callable[[Any], Cell]] = field(default_factory=dict)
     ids: frozenset[Any] = frozenset()
     samples: Mapping[str, str] = field(default_factory=dict)
     flags: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     max_rows: int = MAX_ROWS
+    bottom: int = 0
     totals: int = 0
     filename: str | None = None
     csv: Callable[[pd.DataFrame], pd.DataFrame] = lambda frame: frame
@@ -220,17 +229,31 @@ class Table(Styler):
         hidden_rows = {int(i) for i in self.hidden_rows}
         body = len(self.data) - self.house.totals
         rows = [i for i in range(body) if i not in hidden_rows]
-        top = rows[:self.house.max_rows] + [i for i in range(body, len(self.data))
-                                            if i not in hidden_rows]
+        first, last = self._ends(rows)
         head = [str(self._display_funcs_columns[(0, j)](self.columns[j]))
                 for j in kept if j not in ids]
-        cells = [Row([self._cell(i, j) for j in kept if j not in ids]) for i in top]
+        cells = [Row([self._cell(i, j) for j in kept if j not in ids]) for i in first]
+        left = len(rows) - len(first) - len(last)
+        if last:
+            cells.append(_gap(left, len(head)))
+        cells += [Row([self._cell(i, j) for j in kept if j not in ids]) for i in last
+                  + [i for i in range(body, len(self.data)) if i not in hidden_rows]]
         caption = _caption(self.caption)
         download = csv_download(self.house.csv(self.data.iloc[rows, kept]),
                                 self.house.filename or caption)
-        left = max(len(rows) - self.house.max_rows, 0)
         return html_block("table.html.j2", head=head, rows=cells, caption=caption, hidden=left,
                           more=_more(left, download), download=download, note=self.house.note)
+
+    def _ends(self, rows: list[int]) -> tuple[list[int], list[int]]:
+        """The rows (positions) shown first, and those shown last after a gap row: the
+        first ``max_rows``; with ``bottom``, every row or, when there are more, the first
+        ``max_rows`` and the last ``bottom``."""
+        top, bottom = self.house.max_rows, self.house.bottom
+        if bottom <= 0:
+            return rows[:top], []
+        if len(rows) <= top + bottom:
+            return rows, []
+        return rows[:top], rows[len(rows) - bottom:]
 
     def _cell(self, i: int, j: int) -> Cell:
         """Row ``i``, column ``j`` (positions) as the house shows it, in the Styler's
@@ -439,6 +462,12 @@ def _filename(name: str | None) -> str:
             break
         stem = f"{stem}-{word}" if stem else word[:50]
     return (stem or "table") + ".csv"
+
+
+def _gap(left: int, width: int) -> Row:
+    """The row between the two ends of a cut table: how many rows it stands for."""
+    words = Cell(gap_words(left), style=f"font-style:italic;color:{PALETTE['neutral']};white-space:nowrap")
+    return Row([words, *(Cell("") for _ in range(width - 1))])
 
 
 def _more(hidden: int, download: Download | None) -> str:

@@ -223,12 +223,19 @@ def status_table(status: pd.DataFrame, *, empty: bool = False) -> Table | HTML:
         caption=caption, filename="customer-status")
 
 
+#: The customers that went quiet in the CSV download of their table: the largest buyers (a
+#: call list); a company of 400,000 customers has tens of thousands, which the page's JSON
+#: data lists (a CSV of them all would make the page megabytes long).
+QUIET_CSV_ROWS = 1000
+
+
 def went_quiet_table(quiet: pd.DataFrame, comparison: str | None, currency: str = "",
                      max_rows: int = 25, in_touch: int | None = None, *,
-                     empty: bool = False) -> Table | HTML:
-    """The customers that went quiet (a call list), largest buyers first. ``in_touch`` is
-    the number of customers in touch during the comparison period (its active customers),
-    when known: with none, nobody could go quiet and the page says so."""
+                     empty: bool = False, csv_rows: int = QUIET_CSV_ROWS) -> Table | HTML:
+    """The customers that went quiet (a call list), largest buyers first, the first
+    ``csv_rows`` of them in the CSV download. ``in_touch`` is the number of customers in
+    touch during the comparison period (its active customers), when known: with none,
+    nobody could go quiet and the page says so."""
     if empty:
         return NOTHING
     if comparison is None:
@@ -240,8 +247,8 @@ def went_quiet_table(quiet: pd.DataFrame, comparison: str | None, currency: str 
     if quiet.empty:
         return blocks.text(_("Every customer in touch during {period} was in touch again in "
                              "this period.").format(period=comparison))
-    return blocks.table(
-        quiet.drop(columns=["customer_id"]),
+    table = blocks.table(
+        quiet.head(csv_rows).drop(columns=["customer_id"]),
         units={"days_since_contact": "count", "revenue_365d": "money"},
         labels={"name": "customer", "last_contact": _("last contact"),
                 "days_since_contact": _("days since"), "revenue_365d": _("revenue, last 365 days")},
@@ -251,6 +258,11 @@ def went_quiet_table(quiet: pd.DataFrame, comparison: str | None, currency: str 
             "to the period end",
             "{n} customers in touch during {period} and not since, by revenue in the 365 days "
             "to the period end", len(quiet)).format(n=number(len(quiet)), period=comparison))
+    if len(quiet) <= csv_rows:
+        return table
+    return table.set_note(_("The CSV download holds the {shown} largest buyers of the {n}; the "
+                            "page's JSON data lists them all.").format(
+        shown=number(csv_rows), n=number(len(quiet))))
 
 
 def employee_table(employee: pd.DataFrame, types: tuple[str, ...], teams: Mapping[str, str], *,

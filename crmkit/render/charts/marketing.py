@@ -23,8 +23,9 @@ from matplotlib.ticker import MaxNLocator
 
 from crmkit import i18n
 from crmkit.i18n import gettext as _
+from crmkit.i18n import ngettext
 from crmkit.periods import Period
-from crmkit.render import blocks, plotting
+from crmkit.render import blocks, plotting, ranking
 from crmkit.render.charts._page import NOTHING, words
 from crmkit.render.formatting import PALETTE, fmt, number
 from crmkit.render.labels import label
@@ -135,7 +136,8 @@ def _download(df: pd.DataFrame, columns: Sequence[str], teams: Mapping[str, str]
 def roi_table(
     df: pd.DataFrame, columns: Sequence[str], currency: str = "", caption: str | None = None,
     totals: Mapping[str, Any] | None = None, max_rows: int = 50,
-    teams: Mapping[str, str] | None = None, filename: str | None = None,
+    teams: Mapping[str, str] | None = None, filename: str | None = None, bottom: int = 0,
+    rest: pd.DataFrame | None = None,
 ) -> Table | HTML:
     """A table whose loss-making rows (ROI < 0) are shaded and marked '▼ … loss', and
     whose ROI carries a 'provisional' tag while the row's leads are still maturing: a
@@ -143,7 +145,9 @@ def roi_table(
 
     ``totals`` (headline metrics) adds a last row; ``teams`` names the teams (team id →
     name). Each money column is shown at one scale (the largest amount's, with the total
-    row), the currency in its heading; the CSV download holds every row, unrounded.
+    row), the currency in its heading; the CSV download holds every row, unrounded. A long
+    table shows its first ``max_rows`` rows and, with ``bottom``, its last ``bottom``;
+    ``rest`` holds rows for the CSV download only, after the table's.
     """
     if df.empty:
         return blocks.text(_("No campaign had cost, leads or won deals in this period."))
@@ -152,11 +156,12 @@ def roi_table(
     styled = blocks.table(
         df.reindex(columns=[*columns, "provisional"]), units,
         {c: _COLUMNS[c][0] for c in columns}, currency, caption, max_rows,
-        names={"team_id": teams}, filename=filename, totals=totals,
+        names={"team_id": teams}, filename=filename, totals=totals, bottom=bottom,
         cells={"name": _name_cell, "channel": lambda v: blocks.Cell(channel_words(v)),
                "roi": partial(_roi_cell, currency=currency)},
         flags={"roi": ("provisional", _("provisional"))},
-        csv=lambda rows: _download(rows, columns, teams, currency))
+        csv=lambda rows: _download(rows if rest is None else pd.concat(
+            [rows, rest.reindex(columns=rows.columns)]), columns, teams, currency))
     styled.apply(_row_styles, axis=1, total_at=len(df) if totals else None)
     styled.map(_roi_style, subset=[c for c in columns if c == "roi"])
     return styled.map(lambda _v: _NO_WRAP, subset=[c for c in units if c != "roi"])
@@ -172,10 +177,20 @@ def campaign_table(campaign: pd.DataFrame, metrics: Mapping[str, Any], currency:
     totals = {**metrics, "name": _("Total (campaigns in scope)"), "provisional": provisional}
     caption = _("Campaigns with cost, leads or won deals in the period, best ROI first. Shaded: "
                 "loss-makers (ROI below 0).")
-    if len(campaign) and campaign["campaign_id"].isna().any():
+    top, bottom = ranking.ends(int(campaign["roi"].notna().sum()) if len(campaign) else 0)
+    unranked = campaign["roi"].isna() if bottom else pd.Series(False, index=campaign.index)
+    shown = campaign[~unranked]  # a long list: the two ends by ROI; those without one in the CSV
+    if len(shown) and shown["campaign_id"].isna().any():
         caption += " " + _("'(no campaign)': leads without a campaign, no cost, not in the total.")
-    return roi_table(campaign, CAMPAIGN_COLUMNS, currency, totals=totals, caption=caption,
-                     teams=teams, filename="campaigns")
+    table = roi_table(shown, CAMPAIGN_COLUMNS, currency, totals=totals, caption=caption,
+                      teams=teams, filename="campaigns", max_rows=top if bottom else 50,
+                      bottom=bottom, rest=campaign[unranked] if bottom else None)
+    if not unranked.any() or not isinstance(table, Table):
+        return table
+    return table.set_note(ngettext(
+        "{n} campaign without a cost (no ROI) is in the CSV download, not listed here.",
+        "{n} campaigns without a cost (no ROI) are in the CSV download, not listed here.",
+        int(unranked.sum())).format(n=number(int(unranked.sum()))))
 
 
 def channel_table(channel: pd.DataFrame, currency: str = "", *,
@@ -217,23 +232,64 @@ def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "", *, empty: bool =
         PALETTE["neutral"] if r is None or pd.isna(r) else (PALETTE["bad"] if r < 0 else PALETTE["good"])
         for r in df["roi"]
     ]
-    ax.scatter(df["cost"], df["revenue"], c=colours, s=60, zorder=3, edgecolor="white")
-    for i, (name, x, y) in enumerate(zip(df["name"], df["cost"], df["revenue"], strict=True)):
-        ax.annotate(str(name), (x, y), xytext=(7, 3 + 7 * (i % 2)), textcoords="offset points",
-                    fontsize="small")
+    ax.scatter(df["cost"], df["revenue"], c=colours, s=60 if len(df) <= ranking.WHOLE else 24,
+               zorder=3, edgecolor="white")
     unit = f" ({i18n.currency_symbol(currency)})" if currency else ""
     ax.set_xlabel(_("Cost in the period{unit}, log scale").format(unit=unit))
     ax.set_ylabel(_("Attributed revenue{unit}, log scale").format(unit=unit))
     ax.set_xlim(-0.3 * low, top)  # a little room so points at 0 are not cut in half
     ax.set_ylim(-0.3 * low, top)
+    named = _name_campaigns(ax, df)
     plotting.money_axis(ax, "x")
     plotting.money_axis(ax, "y")
     ax.legend(loc="upper left", fontsize="small")
     ax.set_title(_("Cost vs attributed revenue per campaign"))
-    return blocks.chart(fig, _("Cost vs revenue"), (
-        _("Green: ROI above 0; red: loss-maker, below the dashed break-even line; grey: no "
-        "cost, so no ROI. Both axes use the same logarithmic scale.")
-    ))
+    caption = _("Green: ROI above 0; red: loss-maker, below the dashed break-even line; grey: no "
+                "cost, so no ROI. Both axes use the same logarithmic scale.")
+    if named.is_cut:
+        caption += " " + ngettext(
+            "Every campaign is a point; named: the {top} with the largest profit (revenue − cost) "
+            "and the {bottom} with the largest loss, of {total}; every campaign is in the CSV "
+            "download of the campaign table.",
+            "Every campaign is a point; named: the {top} with the largest profit (revenue − cost) "
+            "and the {bottom} with the largest loss, of {total}; every campaign is in the CSV "
+            "download of the campaign table.",
+            named.total).format(total=number(named.total), top=named.top, bottom=named.bottom)
+    return blocks.chart(fig, _("Cost vs revenue"), caption)
+
+
+#: Campaigns a scatter of many names from each end: more names would hide one another.
+_NAMED = 5
+
+
+def _name_campaigns(ax: Any, df: pd.DataFrame) -> ranking.Cut:
+    """Each campaign's name beside its point; of a long list only the ends by profit
+    (revenue − cost, of the campaigns with a cost), each name moved up where it would cover
+    one placed before (points of many campaigns sit close together). Returns the campaigns
+    named."""
+    profit = (df["revenue"] - df["cost"]).where(df["cost"] > 0)
+    named = ranking.cut(df.assign(_profit=profit), "_profit", n=_NAMED)
+    points = zip(named.frame["name"], named.frame["cost"], named.frame["revenue"], strict=True)
+    if not named.is_cut:  # every campaign named, as the points come
+        for i, (name, x, y) in enumerate(points):
+            ax.annotate(str(name), (x, y), xytext=(7, 3 + 7 * (i % 2)), textcoords="offset points",
+                        fontsize="small")
+        return named
+    to_points = 72 / ax.figure.dpi
+    middle = ax.transAxes.transform((0, 0.5))[1] * to_points
+    placed: list[tuple[float, float]] = []  # names stack away from the nearer edge
+    for name, x, y in sorted(points, key=lambda p: -abs(ax.transData.transform(p[1:])[1]
+                                                         * to_points - middle)):
+        px, py = (v * to_points for v in ax.transData.transform((x, y)))
+        step = -12.0 if py > middle else 12.0
+        shift = 3.0 if step > 0 else -12.0
+        while any(abs(px - qx) < 150 and abs(py + shift - qy) < 12 for qx, qy in placed):
+            shift += step
+        placed.append((px, py + shift))
+        ax.annotate(str(name), (x, y), xytext=(7, shift), textcoords="offset points",
+                    fontsize="small", arrowprops={"arrowstyle": "-", "color": PALETTE["neutral"],
+                                                  "linewidth": 0.6})
+    return named
 
 
 def lead_funnel(funnel: pd.DataFrame, period: Period | None = None, *,

@@ -18,11 +18,11 @@ import pandas as pd
 from IPython.display import HTML
 from matplotlib.ticker import FuncFormatter
 
-from crmkit.i18n import N_
+from crmkit.i18n import N_, ngettext
 from crmkit.i18n import gettext as _
 from crmkit.metrics.definitions import METRICS, Metric
 from crmkit.metrics.performance import SALES_METRICS, SUPPORT_METRICS, WORK_METRICS
-from crmkit.render import blocks, plotting
+from crmkit.render import blocks, plotting, ranking
 from crmkit.render.charts._page import NOTHING
 from crmkit.render.formatting import PALETTE, SERIES, fmt, number
 from crmkit.render.labels import label
@@ -112,7 +112,8 @@ def leaderboard(
     period (1 = best) and the change against the comparison period (``comparison``: that
     :class:`~crmkit.periods.Period`, its label, or None), in percentage points for rates
     and relative for counts, money and times. People who joined or left during the period
-    carry a note and have no rank.
+    carry a note and have no rank. A long list shows its two ends by rank
+    (:mod:`crmkit.render.ranking`), and the people without a rank only in its CSV download.
     """
     if empty:
         return NOTHING
@@ -126,34 +127,92 @@ def leaderboard(
         ascending=[True, True, False, True], na_position="last",
     )
     med = team_median.set_index("metric")
-    rows = []
+    raw = _leaderboard_csv(df, med, board)
+    # the team median, then the ranked people (at their two ends, when there are many)
+    top, bottom = ranking.ends(int((~df["_partial"]).sum()))
+    left_out = int(df["_partial"].sum()) if bottom else 0  # unranked: at neither end
+    table = _leaderboard_rows(df.iloc[:len(df) - left_out], med, spec["metrics"], currency)
+    if not table[_("Note")].astype(bool).any():
+        table = table.drop(columns=_("Note"))
+    if not raw["note"].astype(bool).any():
+        raw = raw.drop(columns="note")
+    against = getattr(comparison, "label", comparison)
+    since = "; " + _("change vs {period}").format(period=against) if against else ""
+    shown = blocks.table(
+        table,
+        caption=_("Value (rank among colleagues employed all period who do this work, 1 = best"
+                  "{since}). The team median is taken over the same colleagues.").format(
+            since=since), max_rows=top + 1 if bottom else len(table), bottom=bottom,
+        verbatim=(_("Employee"), _("Note")),
+        filename=f"leaderboard-{board}",  # the people left out last, as they are sorted
+        csv=lambda rows: pd.concat([raw.loc[rows.index], raw.iloc[len(table):]]))
+    return shown.set_note(ngettext(
+        "{n} person who joined or left during the period (no rank) is in the CSV download, "
+        "not listed here.", "{n} people who joined or left during the period (no rank) are "
+        "in the CSV download, not listed here.", left_out).format(n=number(left_out))
+        if left_out else None)
+
+
+def _leaderboard_rows(df: pd.DataFrame, med: pd.DataFrame, metrics: tuple[str, ...],
+                      currency: str) -> pd.DataFrame:
+    """A leaderboard as shown: the team median, then a row per person, each cell
+    ``value (#rank, change)``."""
     head: dict[str, str] = {_("Employee"): _("Team median"), _("Role"): "", _("Note"): ""}
-    for m in spec["metrics"]:
+    for m in metrics:
         head[_(METRICS[m].label)] = _cell(med.loc[m, "team_median"], METRICS[m], None,
                                        med.loc[m].get("team_median_previous"),
                                        med.loc[m, "change"], currency)
-    rows.append(head)
+    rows = [head]
     for _index, r in df.iterrows():
         row = {_("Employee"): r["name"],
                _("Role"): label(r["role"]) if isinstance(r["role"], str) else "",
                _("Note"): note_words(r["note"])}
-        for m in spec["metrics"]:
+        for m in metrics:
             row[_(METRICS[m].label)] = _cell(r[m], METRICS[m], r[f"{m}_rank"],
                                           r.get(f"{m}_previous"), r.get(f"{m}_change"),
                                           currency, _sample(r, m))
         rows.append(row)
-    table = pd.DataFrame(rows)
-    if not table[_("Note")].astype(bool).any():
-        table = table.drop(columns=_("Note"))
-    against = getattr(comparison, "label", comparison)
-    since = "; " + _("change vs {period}").format(period=against) if against else ""
-    return blocks.table(
-        table,
-        caption=_("Value (rank among colleagues employed all period who do this work, 1 = best"
-                  "{since}). The team median is taken over the same colleagues.").format(
-            since=since),
-        max_rows=200, verbatim=(_("Employee"), _("Note")), filename=f"leaderboard-{board}",
-    )
+    return pd.DataFrame(rows)
+
+
+#: What a leaderboard's CSV adds to its metrics: the parts of the workload chart (tasks and
+#: activities), the times of the response-time chart (support).
+_CSV_EXTRA = {"sales": ("deals_closed",),
+              "work": ("tasks_due", "tickets_assigned", "workload", "workload_role_median",
+                       "workload_flag"),
+              "support": ("tickets_answered",)}
+
+
+def _leaderboard_csv(people: pd.DataFrame, med: pd.DataFrame, board: str) -> pd.DataFrame:
+    """A leaderboard's CSV, row for row (the team median first): values and ranks under
+    headings in words, rates as fractions, so a spreadsheet sorts and sums them (whole
+    numbers without decimals, others to 4 decimals: the CSV of thousands of people stays
+    small)."""
+    metrics = LEADERBOARDS[board]["metrics"]
+    columns: dict[str, list[Any]] = {
+        "name": [_("Team median"), *people["name"]],
+        "role": ["", *(label(r) if isinstance(r, str) else "" for r in people["role"])],
+        "note": ["", *(note_words(n) for n in people["note"])],
+    }
+    for m in metrics:
+        heading = _(METRICS[m].label)
+        heading = f"{heading} ({_('fraction')})" if METRICS[m].unit == "rate" else heading
+        columns[heading] = [med.loc[m, "team_median"], *people[m]]
+        columns[f"{m}_rank"] = [None, *people[f"{m}_rank"]]
+    for extra in _CSV_EXTRA[board]:
+        columns[extra] = [None, *people[extra]]
+    frame = pd.DataFrame(columns)
+    return frame.apply(lambda c: c if c.name in ("name", "role", "note", "workload_flag")
+                       else _short(c))
+
+
+def _short(values: pd.Series) -> pd.Series:
+    """A number column as short as its values allow: whole numbers without decimals (missing
+    ones left empty), others rounded to 4 decimals."""
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    known = numbers.dropna()
+    whole = bool(np.isfinite(known).all() and (known == known.round()).all())
+    return numbers.astype("Int64") if whole else numbers.round(4)
 
 
 def activities_by_type(employee: pd.DataFrame, *, empty: bool = False) -> Table | HTML:
@@ -171,9 +230,10 @@ def activities_by_type(employee: pd.DataFrame, *, empty: bool = False) -> Table 
     ]
     labels = {c: label(c.removeprefix("activities_")) for c in used}
     labels.update(name="Employee", activities="Total")
+    top, bottom = ranking.ends(len(table))
     return blocks.table(table, units={c: "count" for c in [*used, "activities"]}, labels=labels,
-                        caption=_("Activities logged in the period, by type"), max_rows=200,
-                        verbatim=("name",), filename="activities-by-type")
+                        caption=_("Activities logged in the period, by type"), max_rows=top,
+                        bottom=bottom, verbatim=("name",), filename="activities-by-type")
 
 
 def _role_groups(df: pd.DataFrame) -> pd.DataFrame:
@@ -260,7 +320,10 @@ def workload(employee: pd.DataFrame, *, empty: bool = False) -> ChartFigure | HT
         return NOTHING
     if employee.empty or employee["workload"].sum() == 0:
         return blocks.text(_("No activities, tasks or tickets in this period."))
-    df = _role_groups(employee).reset_index(drop=True)
+    # the ends of a long list: furthest above and below the role's median (full period)
+    shown = ranking.cut(employee.assign(_against=employee["workload_ratio"].where(
+        employee["full_period"].astype(bool))), "_against", then="workload")
+    df = _role_groups(shown.frame).reset_index(drop=True)
     y, pos = _role_positions(df["_role"])
     fig, ax = plotting.figure(height=0.27 * (pos + 1) + 1.5)
     top = _stacked_bars(ax, df, y)
@@ -281,13 +344,20 @@ def workload(employee: pd.DataFrame, *, empty: bool = False) -> ChartFigure | HT
     ax.set_ylabel(_("Employee (role)"))
     ax.legend(loc="lower right", fontsize="small")
     ax.set_title(_("Workload per person against the median of their role"))
-    return blocks.chart(
-        fig, _("Workload per person"),
-        _("Dashed line: median of the role's colleagues employed all period. Red: far above it "
-        "(possible overload); orange: far below it (possibly idle) — at least 1.5× or at most "
-        "half the median and well outside the usual spread between colleagues. Faded bars: "
-        "joined or left during the period (not flagged, not in the medians)."),
-    )
+    caption = _("Dashed line: median of the role's colleagues employed all period. Red: far above "
+                "it (possible overload); orange: far below it (possibly idle) — at least 1.5× or "
+                "at most half the median and well outside the usual spread between colleagues. "
+                "Faded bars: joined or left during the period (not flagged, not in the medians).")
+    if shown.is_cut:
+        caption = ngettext(
+            "Of {total} person, the {top} furthest above their role's median and the {bottom} "
+            "furthest below it (colleagues employed all period); every person's workload is in "
+            "the CSV download of the tasks and activities table.",
+            "Of {total} people, the {top} furthest above their role's median and the {bottom} "
+            "furthest below it (colleagues employed all period); every person's workload is in "
+            "the CSV download of the tasks and activities table.", shown.total).format(
+            total=number(shown.total), top=shown.top, bottom=shown.bottom) + " " + caption
+    return blocks.chart(fig, _("Workload per person"), caption)
 
 
 def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
@@ -296,14 +366,16 @@ def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
     minutes like the First response cards and the support leaderboard."""
     if empty:
         return NOTHING
-    df = employee[employee["tickets_answered"] > 0].sort_values(
-        ["first_response_minutes_median", "name"], ascending=[False, True]
-    )
+    shown = ranking.cut(employee[employee["tickets_answered"] > 0],
+                        "first_response_minutes_median", then="tickets_answered")
+    df = shown.frame.sort_values(["first_response_minutes_median", "name"], ascending=[False, True])
     if df.empty:
         return blocks.text(_("No ticket opened in this period has a first response."))
     unit = METRICS["first_response_minutes_median"].unit  # minutes, as on the cards
-    fig, ax = plotting.figure(height=0.45 * len(df) + 1.4)
-    y = np.arange(len(df))
+    fig, ax = plotting.figure(height=0.45 * (len(df) + 2 * shown.is_cut) + 1.4)
+    y = ranking.positions(len(df), shown.top if shown.is_cut else None)
+    if shown.is_cut:
+        ranking.mark_gap(ax, shown.top + 0.5, shown.left)
     median = df["first_response_minutes_median"].to_numpy(dtype=float)
     p90 = df["first_response_minutes_p90"].to_numpy(dtype=float)
     ax.barh(y - 0.19, median, height=0.38, color=PALETTE["primary"], label=_("Median"))
@@ -328,9 +400,15 @@ def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
     ax.set_ylabel(_("Agent (answered tickets)"))
     ax.legend(loc="lower right", fontsize="small")
     ax.set_title(_("First response time per agent"))
-    return blocks.chart(
-        fig, _("First response time per agent"),
-        _("Tickets opened in the period that have a first response, in minutes (as on the First "
-        "response cards); unanswered tickets are counted in the table, not here. Agents with "
-        "few tickets (small n) vary a lot by chance."),
-    )
+    caption = _("Tickets opened in the period that have a first response, in minutes (as on the "
+                "First response cards); unanswered tickets are counted in the table, not here. "
+                "Agents with few tickets (small n) vary a lot by chance.")
+    if shown.is_cut:
+        caption = ngettext(
+            "Of {total} agent, the {top} slowest and the {bottom} fastest by median first "
+            "response; every agent is in the CSV download of the support table.",
+            "Of {total} agents, the {top} slowest and the {bottom} fastest by median first "
+            "response; every agent is in the CSV download of the support table.",
+            shown.total).format(total=number(shown.total), top=shown.top,
+                                bottom=shown.bottom) + " " + caption
+    return blocks.chart(fig, _("First response time per agent"), caption)

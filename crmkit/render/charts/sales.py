@@ -18,9 +18,10 @@ from matplotlib.ticker import MaxNLocator
 
 from crmkit import i18n
 from crmkit.i18n import gettext as _
+from crmkit.i18n import ngettext
 from crmkit.metrics.definitions import METRICS
 from crmkit.periods import Period
-from crmkit.render import blocks, plotting
+from crmkit.render import blocks, plotting, ranking
 from crmkit.render.charts._page import NOTHING
 from crmkit.render.formatting import PALETTE, compact, count_share, money_scale, number, scaled
 from crmkit.render.labels import label
@@ -104,11 +105,14 @@ def win_rate_by_employee(employee: pd.DataFrame, *, empty: bool = False) -> Char
     """Win rate per seller with its Wilson 95% interval."""
     if empty:
         return NOTHING
-    df = employee[employee["closed"] > 0].sort_values("win_rate")
+    shown = ranking.cut(employee[employee["closed"] > 0], "win_rate", then="closed")
+    df = shown.frame.sort_values("win_rate")
     if df.empty:
         return blocks.text(_("No deals were closed in this period."))
-    fig, ax = plotting.figure(height=0.32 * len(df) + 1.3)
-    y = range(len(df))
+    fig, ax = plotting.figure(height=0.32 * (len(df) + 2 * shown.is_cut) + 1.3)
+    y = ranking.positions(len(df), shown.bottom if shown.is_cut else None)
+    if shown.is_cut:  # lowest first, from the bottom up
+        ranking.mark_gap(ax, shown.bottom + 0.5, shown.left)
     low = (df["win_rate"] - df["win_rate_low"]).clip(lower=0)
     high = (df["win_rate_high"] - df["win_rate"]).clip(lower=0)
     ax.errorbar(
@@ -128,10 +132,17 @@ def win_rate_by_employee(employee: pd.DataFrame, *, empty: bool = False) -> Char
     ax.set_xlabel(_("Win rate: won / closed deals (%), with 95% Wilson interval"))
     ax.set_ylabel(_("Seller (deals closed)"))
     ax.set_title(_("Win rate per seller"))
-    return blocks.chart(
-        fig, _("Win rate per seller"), _("Deals closed in the period. Wide bars mean few closed "
-        "deals: read them with care.")
-    )
+    caption = _("Deals closed in the period. Wide bars mean few closed deals: read them with care.")
+    if shown.is_cut:
+        caption = ngettext(
+            "Of {total} seller, the {top} with the highest win rate and the {bottom} with the "
+            "lowest (ties: most deals closed first); every seller is in the CSV download of the "
+            "table below.",
+            "Of {total} sellers, the {top} with the highest win rate and the {bottom} with the "
+            "lowest (ties: most deals closed first); every seller is in the CSV download of the "
+            "table below.", shown.total).format(total=number(shown.total), top=shown.top,
+                                                bottom=shown.bottom) + " " + caption
+    return blocks.chart(fig, _("Win rate per seller"), caption)
 
 
 def pipeline_by_close(pipe: pd.DataFrame, currency: str = "", *, empty: bool = False) -> ChartFigure | HTML:
