@@ -13,6 +13,7 @@ dated by ``closed_at``); :func:`contacts` stacks both into one lazy frame.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypedDict
 
@@ -23,7 +24,7 @@ import pandas as pd
 from crmkit import stats
 from crmkit.metrics import _frames as F
 from crmkit.metrics._frames import Frame
-from crmkit.metrics.customers import CustomerBook, first_won_deals
+from crmkit.metrics.customers import CustomerBook
 from crmkit.periods import Period
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "CustomerLists",
     "contacts",
     "customer_status",
+    "first_purchases",
     "interactions",
     "interactions_by_type",
     "last_contacts",
@@ -52,8 +54,10 @@ __all__ = [
     "rfm_segment",
     "rfm_segments",
     "significance",
+    "status_counts",
     "status_table",
     "summary",
+    "summaries",
     "went_quiet",
 ]
 
@@ -77,6 +81,8 @@ _GRID_ROWS = {
 RFM_GRID: dict[tuple[int, int], str] = {
     (r, fm): name for r, row in _GRID_ROWS.items() for fm, name in enumerate(row, start=1)
 }
+#: The segment of each cell, by ``10 × R + FM`` (a lookup without a loop over customers).
+_GRID_CODES = {10 * r + fm: name for (r, fm), name in RFM_GRID.items()}
 #: Segments from best to worst (the order of tables and charts).
 SEGMENTS = ("champions", "loyal", "potential loyalist", "new", "promising", "need attention",
             "about to sleep", "at risk", "can't lose", "hibernating", "lost")
@@ -234,7 +240,7 @@ def by_customer(activities: Frame, deals: Frame, period: Period) -> pd.DataFrame
 def active_customers(activities: Frame, deals: Frame, period: Period) -> int:
     """Customers with at least one activity or one won deal in the period."""
     row = F.one_row(
-        contacts(activities, deals).filter(_in(period)).select("customer_id").unique()
+        F.distinct(contacts(activities, deals).filter(_in(period)), "customer_id")
         .select(n=nw.len())
     )
     return _int(row["n"])
@@ -247,10 +253,19 @@ def new_customers(deals: Frame, period: Period) -> int:
     deals, or the unscoped table), not a team's own deals: a customer is new once,
     company-wide, in the period of its first won deal ever.
     """
-    row = F.one_row(
-        first_won_deals(deals).filter(_in(period, "closed_at")).select(n=nw.len())
-    )
+    row = F.one_row(first_purchases(deals).filter(_in(period, "first_at")).select(n=nw.len()))
     return _int(row["n"])
+
+
+def first_purchases(deals: Frame) -> nw.LazyFrame:
+    """Each customer's first purchase ever, lazily: ``customer_id, first_at`` (the
+    earliest ``closed_at`` of its won deals; which deal it was does not matter here)."""
+    return (
+        F.lazy(deals)
+        .filter((nw.col("status") == "won") & ~nw.col("customer_id").is_null()
+                & ~nw.col("closed_at").is_null())
+        .group_by("customer_id").agg(first_at=nw.col("closed_at").min())
+    )
 
 
 # -- status at an instant ---------------------------------------------------------------------
@@ -301,9 +316,29 @@ def _check_thresholds(active_days: float, lost_days: float) -> None:
         )
 
 
-def _status_counts(status: pd.DataFrame) -> dict[str, int]:
-    counts = status["status"].value_counts()
-    return {s: int(counts.get(s, 0)) for s in STATUSES}
+def status_counts(
+    activities: Frame, deals: Frame, customers: Frame, at: datetime,
+    active_days: float = 90, lost_days: float = 180,
+) -> dict[str, int]:
+    """Customers per status at instant ``at`` (:func:`customer_status`'s, counted in the
+    engine: two aggregate queries, no customer leaves it)."""
+    _check_thresholds(active_days, lost_days)
+    last = (contacts(activities, deals).filter(nw.col("at") < at)
+            .group_by("customer_id").agg(last_contact=nw.col("at").max()))
+    known = F.lazy(customers).filter(nw.col("created_at") < at).select("customer_id")
+    active_from, lost_from = at - timedelta(days=active_days), at - timedelta(days=lost_days)
+    seen = nw.col("last_contact")
+    row = F.one_row(
+        last.join(known.with_columns(_known=nw.lit(1)), on="customer_id", how="left").select(
+            active=(seen >= active_from).cast(nw.Int64).sum(),
+            at_risk=((seen < active_from) & (seen >= lost_from)).cast(nw.Int64).sum(),
+            lost=(seen < lost_from).cast(nw.Int64).sum(),
+            known_seen=nw.col("_known").count(),
+        )
+    )
+    never = _int(F.one_row(known.select(n=nw.len()))["n"]) - _int(row["known_seen"])
+    return {"active": _int(row["active"]), "at_risk": _int(row["at_risk"]),
+            "lost": _int(row["lost"]), "never_active": never}
 
 
 def status_table(current: dict[str, int], previous: dict[str, int] | None) -> pd.DataFrame:
@@ -372,7 +407,7 @@ def rfm(deals: Frame, at: datetime, lookback_days: int = RFM_LOOKBACK_DAYS) -> p
     df["f"] = quintile_scores(df["frequency"])
     df["m"] = quintile_scores(df["monetary"])
     df["fm"] = ((df["f"] + df["m"] + 1) // 2).astype(int)
-    df["segment"] = [rfm_segment(r, fm) for r, fm in zip(df["r"], df["fm"], strict=True)]
+    df["segment"] = (10 * df["r"] + df["fm"]).map(_GRID_CODES).astype(object)
     cols = ["customer_id", "last_purchase", "recency_days", "frequency", "monetary",
             "r", "f", "m", "fm", "segment"]
     return df.sort_values("customer_id").reset_index(drop=True)[cols]
@@ -419,25 +454,23 @@ def cohort_retention(deals: Frame, months: list[Period], end: datetime) -> pd.Da
         (nw.col("status") == "won") & ~nw.col("customer_id").is_null()
         & ~nw.col("closed_at").is_null()
     )
-    first = F.to_pandas(
-        first_won_deals(deals)
-        .with_columns(cohort=F.bucket("closed_at", buckets))
-        .filter(~nw.col("cohort").is_null())
-        .select("customer_id", "cohort")
+    first = (
+        first_purchases(deals).with_columns(cohort=F.bucket("first_at", buckets))
+        .filter(~nw.col("cohort").is_null()).select("customer_id", "cohort")
     )
-    bought = F.to_pandas(
+    bought = F.distinct(
         won.filter(F.in_window("closed_at", months[0].start_utc, min(months[-1].end_utc, end)))
         .with_columns(month=F.bucket("closed_at", buckets))
-        .filter(~nw.col("month").is_null())
-        .select("customer_id", "month").unique()
+        .filter(~nw.col("month").is_null()),
+        "customer_id", "month",
     )
     pos = {label: i for i, label in enumerate(labels)}
-    size = first.groupby("cohort").size()
-    hits = first.merge(bought, on="customer_id")
-    # a lookup per row, not Series.map: on no rows pandas would type the result as text
-    hits["month_offset"] = [pos[m] - pos[c] for m, c in zip(hits["month"], hits["cohort"],
-                                                            strict=True)]
-    retained = hits[hits["month_offset"] >= 0].groupby(["cohort", "month_offset"]).size()
+    # every customer of a cohort bought in its cohort's month: month 0 is the cohort's size
+    hits = F.to_pandas(first.join(bought, on="customer_id", how="inner")
+                       .group_by("cohort", "month").agg(n=nw.len()))
+    retained = {(c, pos[m] - pos[c]): int(n) for c, m, n
+                in zip(hits["cohort"], hits["month"], hits["n"], strict=True)}
+    size = {c: n for (c, k), n in retained.items() if k == 0}
     last = len(buckets) - 1
     rows = []
     for label in labels:
@@ -464,28 +497,40 @@ def went_quiet(
     (won deals in ``[at − lookback_days, at)``), sorted by that revenue, then by the most
     recent contact.
     """
+    df = F.to_pandas(_went_quiet(activities, deals, period, comparison, at, lookback_days))
+    return _quiet_sorted(df)[["customer_id", "last_contact", "revenue_365d"]]
+
+
+def _went_quiet(activities: Frame, deals: Frame, period: Period, comparison: Period,
+                at: datetime, lookback_days: int = RFM_LOOKBACK_DAYS) -> nw.LazyFrame:
+    """:func:`went_quiet`'s rows, lazily and unsorted."""
     c = contacts(activities, deals)
-    before = c.filter(_in(comparison)).select("customer_id").unique()
-    now = c.filter(_in(period)).select("customer_id").unique()
-    start = at - timedelta(days=lookback_days)
-    detail = (
-        c.filter(nw.col("at") < at)
-        .with_columns(
-            _rev=nw.when((nw.col("kind") == "purchase") & (nw.col("at") >= start))
-            .then(nw.col("amount")).otherwise(0.0)
-        )
-        .group_by("customer_id")
-        .agg(last_contact=nw.col("at").max(), revenue_365d=nw.col("_rev").sum())
+    before = F.distinct(c.filter(_in(comparison)), "customer_id")
+    now = F.distinct(c.filter(_in(period)), "customer_id")
+    quiet = before.join(now, on="customer_id", how="anti")
+    # a quiet customer's last contact before ``at`` is at or after its contact in the
+    # comparison period, when that period ends by ``at``: no older contact is read
+    recent = nw.col("at") < at
+    if comparison.end_utc <= at:
+        recent = recent & (nw.col("at") >= comparison.start_utc)
+    last = (c.filter(recent).join(quiet, on="customer_id", how="semi")
+            .group_by("customer_id").agg(last_contact=nw.col("at").max()))
+    revenue = (
+        c.filter((nw.col("kind") == "purchase")
+                 & F.in_window("at", at - timedelta(days=lookback_days), at))
+        .join(quiet, on="customer_id", how="semi")
+        .group_by("customer_id").agg(revenue_365d=nw.col("amount").sum())
     )
-    df = F.to_pandas(
-        before.join(now, on="customer_id", how="anti").join(detail, on="customer_id", how="left")
-    )
+    return last.join(revenue, on="customer_id", how="left")
+
+
+def _quiet_sorted(df: pd.DataFrame) -> pd.DataFrame:
     df["customer_id"] = df["customer_id"].astype(object)
     df["last_contact"] = pd.to_datetime(df["last_contact"])
     df["revenue_365d"] = df["revenue_365d"].fillna(0.0).astype(float)
     df = df.sort_values(["revenue_365d", "last_contact", "customer_id"],
                         ascending=[False, False, True])
-    return df.reset_index(drop=True)[["customer_id", "last_contact", "revenue_365d"]]
+    return df.reset_index(drop=True)
 
 
 # -- one period's headline --------------------------------------------------------------------
@@ -494,7 +539,6 @@ class Summary(TypedDict):
     """One period's Customer-activity figures."""
 
     metrics: dict[str, Any]  # every headline KPI under its METRICS.md name
-    status: pd.DataFrame  # each customer's status at ``at``
     status_counts: dict[str, int]
     at: datetime  # the instant the status is taken at
 
@@ -509,21 +553,85 @@ def summary(
     customers of ``book`` with all their activities and deals (:func:`crmkit.metrics.customers.book`;
     without one: ``customers`` with ``activities`` and ``deals``). ``at`` is the instant the
     status is taken at (the period end, or the end of the as-of day when earlier). Returns
-    ``{"metrics": {...}, "status": frame, "status_counts": {...}}``.
+    ``{"metrics": {...}, "status_counts": {...}, "at": at}``; each customer's status is
+    :func:`customer_status`'s.
     """
+    return summaries(activities, deals, customers, [(period, at)], active_days, lost_days,
+                     book)[0]
+
+
+def summaries(
+    activities: Frame, deals: Frame, customers: Frame,
+    snapshots: Sequence[tuple[Period, datetime]], active_days: float = 90,
+    lost_days: float = 180, book: CustomerBook | None = None,
+) -> list[Summary]:
+    """:func:`summary` of several periods, each with the instant its status is taken at,
+    from four aggregate queries in all (the contacts are read once for every period)."""
+    _check_thresholds(active_days, lost_days)
     book = book or CustomerBook(customers, activities, deals)
     acts, dls = F.lazy(book.activities), F.lazy(book.deals)
-    status = customer_status(acts, dls, book.customers, at, active_days, lost_days)
-    counts = _status_counts(status)
-    metrics: dict[str, Any] = {
-        **interactions(F.lazy(activities), period),
-        "active_customers": active_customers(acts, dls, period),
-        "new_customers": new_customers(dls, period),
-        "customers_active": counts["active"],
-        "customers_at_risk": counts["at_risk"],
-        "customers_lost": counts["lost"],
-    }
-    return Summary(metrics=metrics, status=status, status_counts=counts, at=at)
+    periods = [p for p, _ in snapshots]
+    typed = _interaction_counts(F.lazy(activities), periods)
+    found = _customer_counts(acts, dls, book.customers, snapshots, active_days, lost_days)
+    fresh = F.one_row(first_purchases(dls).select(
+        *[_in(p, "first_at").cast(nw.Int64).sum().alias(f"n{i}") for i, p in enumerate(periods)]))
+    out = []
+    for i, (_period, at) in enumerate(snapshots):
+        counts = found[i]
+        metrics: dict[str, Any] = {
+            **typed[i],
+            "active_customers": counts.pop("active_customers"),
+            "new_customers": _int(fresh[f"n{i}"]),
+            "customers_active": counts["active"],
+            "customers_at_risk": counts["at_risk"],
+            "customers_lost": counts["lost"],
+        }
+        out.append(Summary(metrics=metrics, status_counts=counts, at=at))
+    return out
+
+
+def _interaction_counts(activities: nw.LazyFrame, periods: list[Period]) -> list[dict[str, int]]:
+    """:func:`interactions` of each period (one grouped query each: a period's rows are
+    found by their time, which the engine prunes by, and grouped by type)."""
+    return [interactions(activities, p) for p in periods]
+
+
+def _customer_counts(
+    acts: nw.LazyFrame, dls: nw.LazyFrame, customers: Frame,
+    snapshots: Sequence[tuple[Period, datetime]], active_days: float, lost_days: float,
+) -> list[dict[str, int]]:
+    """Per snapshot: ``active_customers`` (a contact in its period) and the customers per
+    status at its instant (:func:`status_counts`), from one pass over the contacts."""
+    marks: dict[str, nw.Expr] = {}
+    for i, (period, at) in enumerate(snapshots):
+        marks[f"_last{i}"] = nw.when(nw.col("at") < at).then(nw.col("at"))
+        marks[f"_in{i}"] = _in(period).cast(nw.Int64)
+    until = max(max(at, p.end_utc) for p, at in snapshots)
+    per_customer = (
+        contacts(acts, dls).filter(nw.col("at") < until).with_columns(**marks)
+        .group_by("customer_id").agg(nw.col(*marks).max())
+        .join(F.lazy(customers).select("customer_id", nw.col("created_at").alias("_created")),
+              on="customer_id", how="left")
+    )
+    aggs, known = [], []
+    for i, (_period, at) in enumerate(snapshots):
+        seen = nw.col(f"_last{i}")
+        active_from, lost_from = at - timedelta(days=active_days), at - timedelta(days=lost_days)
+        aggs += [
+            nw.col(f"_in{i}").sum().alias(f"active_customers{i}"),
+            (seen >= active_from).cast(nw.Int64).sum().alias(f"active{i}"),
+            ((seen < active_from) & (seen >= lost_from)).cast(nw.Int64).sum().alias(f"at_risk{i}"),
+            (seen < lost_from).cast(nw.Int64).sum().alias(f"lost{i}"),
+            (~seen.is_null() & (nw.col("_created") < at)).cast(nw.Int64).sum().alias(f"seen{i}"),
+        ]
+        known.append((nw.col("created_at") < at).cast(nw.Int64).sum().alias(f"known{i}"))
+    row = F.one_row(per_customer.select(*aggs))
+    created = F.one_row(F.lazy(customers).select(*known))
+    return [{"active_customers": _int(row[f"active_customers{i}"]),
+             "active": _int(row[f"active{i}"]), "at_risk": _int(row[f"at_risk{i}"]),
+             "lost": _int(row[f"lost{i}"]),
+             "never_active": _int(created[f"known{i}"]) - _int(row[f"seen{i}"])}
+            for i in range(len(snapshots))]
 
 
 COUNTS = ("interactions", *(f"interactions_{t}" for t in ACTIVITY_TYPES), "active_customers",
@@ -539,29 +647,24 @@ def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
 
 # -- the report -------------------------------------------------------------------------------
 
-def _customer_details(customers: Frame, employees: Frame, ids: list[str]) -> pd.DataFrame:
-    """Name and owner's name of the given customers (one query each, small)."""
-    if not ids:
-        return pd.DataFrame({"customer_id": [], "name": [], "owner": []}, dtype=object)
-    cust = F.to_pandas(
-        F.lazy(customers).filter(nw.col("customer_id").is_in(ids))
-        .select("customer_id", "name", "owner_id")
-    ).astype({"customer_id": object, "owner_id": object})
-    owners = cust["owner_id"].dropna().unique().tolist()
-    emp = F.to_pandas(
-        F.lazy(employees).filter(nw.col("employee_id").is_in(owners or [""]))
-        .select(nw.col("employee_id").alias("owner_id"), nw.col("name").alias("owner"))
-    ).astype({"owner_id": object})
-    df = cust.merge(emp, on="owner_id", how="left")
-    df["owner"] = df["owner"].fillna(df["owner_id"])
-    return df[["customer_id", "name", "owner"]]
-
-
-def _named(df: pd.DataFrame, details: pd.DataFrame, owner: bool = False) -> pd.DataFrame:
-    out = df.merge(details, on="customer_id", how="left")
-    out["name"] = out["name"].fillna(out["customer_id"])
+def _named(lf: nw.LazyFrame, customers: Frame, employees: Frame,
+           owner: bool = False) -> pd.DataFrame:
+    """``lf`` (few rows) collected with each customer's name (and its owner's), joined in
+    the engine; a customer without a name shows its id."""
+    out = lf.join(F.lazy(customers).select("customer_id", "name", "owner_id"),
+                  on="customer_id", how="left")
+    if owner:
+        out = out.join(F.lazy(employees).select(nw.col("employee_id").alias("owner_id"),
+                                                nw.col("name").alias("owner")),
+                       on="owner_id", how="left")
+    df = F.to_pandas(out)
+    df["customer_id"] = df["customer_id"].astype(object)
+    df["name"] = df["name"].astype(object).fillna(df["customer_id"])
+    if owner:
+        df["owner"] = df["owner"].astype(object).fillna(df["owner_id"].astype(object))
     first = ["customer_id", "name", *(["owner"] if owner else [])]
-    return out[first + [c for c in df.columns if c not in first]]
+    kept = [c for c in F.columns(lf) if c not in first]
+    return df[first + kept]
 
 
 def _local_date(ts: pd.Series, timezone: str) -> pd.Series:
@@ -581,33 +684,79 @@ class CustomerLists(NamedTuple):
     customer: pd.DataFrame  # most active in the period
     top_revenue: pd.DataFrame  # most revenue won in the period
     went_quiet: pd.DataFrame  # active in the comparison period, silent since (empty without one)
-    active_in_period: int  # customers with an interaction or a won deal in the period
+
+
+def _per_customer(activities: Frame, deals: Frame,
+                  period: Period) -> tuple[nw.LazyFrame, nw.LazyFrame]:
+    """Lazily: the period's activities with a customer, and per customer the deals won in
+    the period with their revenue."""
+    acts = F.lazy(activities).filter(_in(period, "occurred_at")
+                                      & ~nw.col("customer_id").is_null())
+    won = (
+        F.lazy(deals)
+        .filter((nw.col("status") == "won") & _in(period, "closed_at")
+                & ~nw.col("customer_id").is_null())
+        .group_by("customer_id").agg(deals_won=nw.len(), revenue=nw.col("amount").sum())
+    )
+    return acts, won
+
+
+def _top(lf: nw.LazyFrame, by: list[str], top: int) -> nw.LazyFrame:
+    """The first ``top`` rows by ``by`` (descending; ties by customer id)."""
+    return lf.sort([*by, "customer_id"], descending=[*(True for _ in by), False]).head(top)
+
+
+def _counted(df: pd.DataFrame) -> pd.DataFrame:
+    for c in ("interactions", *ACTIVITY_TYPES, "deals_won"):
+        if c in df:
+            df[c] = df[c].fillna(0).astype(int)
+    df["revenue"] = df["revenue"].fillna(0.0).astype(float)
+    return df
 
 
 def customer_lists(activities: Frame, deals: Frame, customers: Frame, employees: Frame,
                    period: Period, comparison: Period | None, at: datetime,
                    top: int = 50) -> CustomerLists:
-    """The top ``top`` customers by activity and by revenue, and those that went quiet."""
-    per_customer = by_customer(activities, deals, period)
-    top_activity = per_customer[per_customer["interactions"] > 0].head(top)
-    top_revenue = (
-        per_customer[per_customer["deals_won"] > 0]
-        .sort_values(["revenue", "deals_won", "customer_id"], ascending=[False, False, True])
-        .head(top)[["customer_id", "revenue", "deals_won", "interactions"]]
+    """The top ``top`` customers by activity and by revenue, and those that went quiet.
+    Only those rows leave the engine, with their names."""
+    acts, won = _per_customer(activities, deals, period)
+    zero = {"deals_won": nw.col("deals_won").fill_null(0),
+            "revenue": nw.col("revenue").fill_null(0.0)}
+    busiest = _top(acts.group_by("customer_id").agg(interactions=nw.len())
+                   .join(won, on="customer_id", how="left").with_columns(**zero),
+                   ["interactions", "revenue"], top)
+    typed = (  # counted by type for the top customers only
+        acts.join(busiest.select("customer_id"), on="customer_id", how="semi")
+        .select("customer_id",
+                *[(nw.col("type") == t).cast(nw.Int64).alias(t) for t in ACTIVITY_TYPES])
+        .group_by("customer_id").agg(nw.col(*ACTIVITY_TYPES).sum())
     )
-    quiet = (went_quiet(activities, deals, period, comparison, at)
-             if comparison is not None else
-             pd.DataFrame(columns=["customer_id", "last_contact", "revenue_365d"]))
-    ids = sorted({*top_activity["customer_id"], *top_revenue["customer_id"],
-                  *quiet["customer_id"]})
-    details = _customer_details(customers, employees, ids)
-    quiet = quiet.assign(
-        last_contact=_local_date(quiet["last_contact"], period.timezone),
-        days_since_contact=np.floor((pd.Timestamp(at) - pd.to_datetime(quiet["last_contact"]))
-                                    / DAY).astype("Int64"),
-    )[["customer_id", "last_contact", "days_since_contact", "revenue_365d"]]
-    return CustomerLists(_named(top_activity, details), _named(top_revenue, details),
-                         _named(quiet, details, owner=True), len(per_customer))
+    by_activity = busiest.join(typed, on="customer_id", how="left").select(
+        "customer_id", "interactions", *ACTIVITY_TYPES, "deals_won", "revenue")
+    best = _top(won.with_columns(revenue=nw.col("revenue").fill_null(0.0)),
+                ["revenue", "deals_won"], top)
+    their = (acts.join(best.select("customer_id"), on="customer_id", how="semi")
+             .group_by("customer_id").agg(interactions=nw.len()))
+    by_revenue = (best.join(their, on="customer_id", how="left")
+                  .with_columns(interactions=nw.col("interactions").fill_null(0))
+                  .select("customer_id", "revenue", "deals_won", "interactions"))
+    top_activity = _counted(_named(by_activity, customers, employees)).sort_values(
+        ["interactions", "revenue", "customer_id"], ascending=[False, False, True])
+    top_revenue = _counted(_named(by_revenue, customers, employees)).sort_values(
+        ["revenue", "deals_won", "customer_id"], ascending=[False, False, True])
+    if comparison is None:
+        quiet = pd.DataFrame(columns=["customer_id", "name", "owner", "last_contact",
+                                      "days_since_contact", "revenue_365d"])
+    else:
+        quiet = _quiet_sorted(_named(_went_quiet(activities, deals, period, comparison, at),
+                                     customers, employees, owner=True))
+        quiet = quiet.assign(
+            last_contact=_local_date(quiet["last_contact"], period.timezone),
+            days_since_contact=np.floor((pd.Timestamp(at) - quiet["last_contact"]) / DAY)
+            .astype("Int64"),
+        )[["customer_id", "name", "owner", "last_contact", "days_since_contact", "revenue_365d"]]
+    return CustomerLists(top_activity.reset_index(drop=True), top_revenue.reset_index(drop=True),
+                         quiet)
 
 
 def data_gaps(activities: Frame, deals: Frame, period: Period, at: datetime) -> dict[str, int]:

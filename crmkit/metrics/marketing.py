@@ -30,7 +30,6 @@ import pandas as pd
 from crmkit import stats
 from crmkit.metrics import _frames as F
 from crmkit.metrics._frames import Frame
-from crmkit.metrics.customers import first_won_deals
 from crmkit.parameters import ALL_TEAMS
 from crmkit.periods import Period
 
@@ -48,6 +47,7 @@ __all__ = [
     "conversion_test",
     "cost_by_campaign",
     "days_to_win_median",
+    "days_to_win_medians",
     "funnel",
     "lead_cells",
     "new_customer_cells",
@@ -208,12 +208,10 @@ def lead_cells(
     ``won_leads`` (leads with a won deal, for the funnel), ``last_lead_at`` (the youngest
     lead, for provisional ROI) and ``blank_channel`` (leads whose channel was blank).
     """
-    won = (
-        F.lazy(deals)
-        .filter((nw.col("status") == "won") & ~nw.col("lead_id").is_null())
-        .select("lead_id").unique()
-        .with_columns(_won=nw.lit(1))
-    )
+    won = F.distinct(
+        F.lazy(deals).filter((nw.col("status") == "won") & ~nw.col("lead_id").is_null()),
+        "lead_id",
+    ).with_columns(_won=nw.lit(1))
     df = F.to_pandas(
         _labelled(attributed_leads(leads, campaigns, campaign_ids), "created_at",
                   _instants(_periods(periods)))
@@ -270,11 +268,24 @@ def new_customer_cells(
     ``closed_at`` over the customer's whole history, all teams; ties: the smallest
     ``deal_id``): the new customers of Customer activity. Pass the unscoped deals table.
     """
-    first_deal = _labelled(
-        first_won_deals(deals), "closed_at", _instants(_periods(periods))
-    ).select("period", "deal_id")
+    won = F.lazy(deals).filter(
+        (nw.col("status") == "won") & ~nw.col("customer_id").is_null()
+        & ~nw.col("closed_at").is_null()
+    )
+    # the customers whose first purchase falls in a period first, then their first deal
+    # (first_won_deals' tie-break) among their own deals only
+    new = _labelled(won.group_by("customer_id").agg(_first_at=nw.col("closed_at").min()),
+                    "_first_at", _instants(_periods(periods)))
+    first_deal = (
+        won.select("customer_id", "deal_id", "closed_at")
+        .join(new, on="customer_id", how="inner")
+        .filter(nw.col("closed_at") == nw.col("_first_at"))
+        .group_by("customer_id", "period").agg(nw.col("deal_id").min())
+        .select("period", "deal_id")
+    )
+    theirs = F.lazy(deals).join(first_deal.select("deal_id"), on="deal_id", how="semi")
     df = F.to_pandas(
-        attributed_deals(deals, leads, campaigns, campaign_ids)
+        attributed_deals(theirs, leads, campaigns, campaign_ids)
         .join(first_deal, on="deal_id", how="inner")
         .group_by("period", "campaign", "channel")
         .agg(acquired_customers=nw.len())
@@ -286,15 +297,27 @@ def new_customer_cells(
 def days_to_win_median(deals: Frame, leads: Frame, before: datetime) -> float | None:
     """Median days from lead creation to won deal, over every won deal with a lead that
     closed before ``before`` (None when there is none)."""
+    return days_to_win_medians(deals, leads, [before])[0]
+
+
+def days_to_win_medians(deals: Frame, leads: Frame, befores: Sequence[datetime]
+                        ) -> list[float | None]:
+    """:func:`days_to_win_median` before each instant, from one query."""
+    if not befores:
+        return []
     lead_created = F.lazy(leads).select("lead_id", nw.col("created_at").alias("_lead_created"))
+    days = F.days_between("_lead_created", "closed_at")
     row = F.one_row(
         F.lazy(deals)
         .filter((nw.col("status") == "won") & ~nw.col("lead_id").is_null()
-                & (nw.col("closed_at") < before))
+                & (nw.col("closed_at") < max(befores)))
         .join(lead_created, on="lead_id", how="inner")
-        .select(median=F.days_between("_lead_created", "closed_at").median(), n=nw.len())
+        .select(*[agg for i, before in enumerate(befores) for agg in (
+            nw.when(nw.col("closed_at") < before).then(days).median().alias(f"median{i}"),
+            (nw.col("closed_at") < before).cast(nw.Int64).sum().alias(f"n{i}"))])
     )
-    return float(row["median"]) if row["n"] and row["median"] is not None else None
+    return [float(row[f"median{i}"]) if row[f"n{i}"] and row[f"median{i}"] is not None else None
+            for i in range(len(befores))]
 
 
 def cells(
@@ -488,10 +511,10 @@ def summaries(
     """:func:`summary` of several periods from the same engine queries."""
     grid = cells(leads, deals, campaigns, campaign_costs, periods, campaign_ids)
     camp = _campaign_frame(campaigns)
+    ats = [age_reference(period, as_of_end) for period in periods]
+    medians = days_to_win_medians(deals, leads, ats)
     out = []
-    for period in periods:
-        at = age_reference(period, as_of_end)
-        median_days = days_to_win_median(deals, leads, at)
+    for period, at, median_days in zip(periods, ats, medians, strict=True):
         one = grid[grid["period"] == period.label].drop(columns="period")
         out.append(_summarise(one, camp, median_days, at))
     return out

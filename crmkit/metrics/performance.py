@@ -309,7 +309,7 @@ def tickets_total(tickets: Frame, period: Period, as_of_end: datetime) -> dict[s
     return out
 
 
-def _ticket_totals(per_person: pd.DataFrame, durations: dict[str, list[float]]) -> dict[str, Any]:
+def _ticket_totals(per_person: pd.DataFrame, durations: dict[str, np.ndarray]) -> dict[str, Any]:
     """:func:`tickets_total` from the per-employee counts (whose key includes the
     unassigned tickets) and the collected times, saving an engine query."""
     out: dict[str, Any] = {k: int(per_person[k].sum()) for k in _TICKET_COUNTS}
@@ -321,7 +321,7 @@ def _ticket_totals(per_person: pd.DataFrame, durations: dict[str, list[float]]) 
     return out
 
 
-def ticket_durations(tickets: Frame, period: Period) -> dict[str, list[float]]:
+def ticket_durations(tickets: Frame, period: Period) -> dict[str, np.ndarray]:
     """The first-response minutes and resolution hours themselves (for rank tests)."""
     opened, resolved = _in("opened_at", period), _in("resolved_at", period)
     df = F.to_pandas(
@@ -335,8 +335,8 @@ def ticket_durations(tickets: Frame, period: Period) -> dict[str, list[float]]:
         )
     )
     return {
-        "first_response_minutes": [float(v) for v in df["fr"].dropna()],
-        "resolution_hours": [float(v) for v in df["res"].dropna()],
+        "first_response_minutes": df["fr"].dropna().to_numpy(dtype=float),
+        "resolution_hours": df["res"].dropna().to_numpy(dtype=float),
     }
 
 
@@ -700,11 +700,31 @@ def _person_changes(frame: pd.DataFrame, prev_fig: pd.DataFrame) -> dict[str, An
     extra: dict[str, Any] = {}
     for m in PERSON_METRICS:
         extra[f"{m}_previous"] = p[m].to_numpy()
-        found = [METRICS[m].change_between(_num(c), _num(pv)) if ok else {}
-                 for c, pv, ok in zip(frame[m], p[m], comparable, strict=True)]
-        for key in ("change", *filter(None, [METRICS[m].points_key])):
-            extra[f"{m}_{key}"] = [f.get(key) for f in found]
+        extra |= _changes_between(m, _floats(frame[m]), _floats(p[m]), comparable)
     return extra
+
+
+def _floats(values: pd.Series) -> np.ndarray:
+    """A column as floats, NaN where it has no value (None, NaN, NA)."""
+    return pd.to_numeric(values, errors="coerce").astype(float).to_numpy(na_value=np.nan)
+
+
+def _changes_between(m: str, now: np.ndarray, before: np.ndarray,
+                     comparable: np.ndarray) -> dict[str, list[float | None]]:
+    """:meth:`~crmkit.metrics.definitions.Metric.change_between` for every person at once:
+    ``<m>_change`` (and ``<m>_change_pp``/``_points``), None where not comparable or N/A."""
+    both = comparable & ~np.isnan(now) & ~np.isnan(before)
+    key = METRICS[m].points_key
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if key is None:
+            ok = both & (before != 0)
+            return {f"{m}_change": _kept((now - before) / np.abs(before), ok)}
+        scale = 100.0 if METRICS[m].unit == "rate" else 1.0
+        return {f"{m}_change": [None] * len(now), f"{m}_{key}": _kept(scale * (now - before), both)}
+
+
+def _kept(values: np.ndarray, ok: np.ndarray) -> list[float | None]:
+    return [v if k else None for v, k in zip(values.tolist(), ok.tolist(), strict=True)]
 
 
 def _team_medians(medians: dict[str, tuple[Any, int]],

@@ -34,6 +34,7 @@ __all__ = [
     "nps_by_team",
     "nps_counts",
     "retention",
+    "retentions",
     "score_distribution",
     "score_summary",
     "significance",
@@ -176,11 +177,21 @@ def retention(
     :class:`~crmkit.metrics.customers.CustomerBook`), so each customer counts once. The rate
     is N/A when S is 0.
     """
+    return retentions(activities, deals, [period], active_days, as_of_end)[0]
+
+
+def retentions(
+    activities: Frame, deals: Frame, periods: list[Period], active_days: int = ACTIVE_DAYS,
+    as_of_end: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`retention` of each period, from one pass over the customers' events."""
     window = timedelta(days=active_days)
-    start, end = period.start_utc, period.end_utc
-    if as_of_end is not None:
-        end = max(min(end, as_of_end), start)
-    s_from, e_from = start - window, end - window
+    bounds = []
+    for period in periods:
+        start, end = period.start_utc, period.end_utc
+        if as_of_end is not None:
+            end = max(min(end, as_of_end), start)
+        bounds.append((start - window, start, end - window, end))
     won = F.lazy(deals).filter(
         (nw.col("status") == "won") & ~nw.col("customer_id").is_null()
         & ~nw.col("closed_at").is_null()
@@ -191,26 +202,30 @@ def retention(
         .select("customer_id", t=nw.col("occurred_at").cast(ts)),
         won.select("customer_id", t=nw.col("closed_at").cast(ts)),
     ], how="vertical")
+    flags: dict[str, nw.Expr] = {}
+    for i, (s_from, start, e_from, end) in enumerate(bounds):
+        flags[f"s{i}"] = F.in_window("t", s_from, start).cast(nw.Int64)
+        flags[f"e{i}"] = F.in_window("t", e_from, end).cast(nw.Int64)
+    first = min(min(s_from, e_from) for s_from, _, e_from, _ in bounds)
+    last = max(max(start, end) for _, start, _, end in bounds)
     row = F.one_row(
-        events.filter(F.in_window("t", min(s_from, e_from), max(start, end)))
-        .with_columns(
-            s=F.in_window("t", s_from, start).cast(nw.Int64),
-            e=F.in_window("t", e_from, end).cast(nw.Int64),
-        )
-        .group_by("customer_id")
-        .agg(nw.col("s").max(), nw.col("e").max())
-        .select(
-            S=nw.col("s").sum(), E=nw.col("e").sum(), R=(nw.col("s") * nw.col("e")).sum()
-        )
+        events.filter(F.in_window("t", first, last)).with_columns(**flags)
+        .group_by("customer_id").agg(nw.col(*flags).max())
+        .select(*[agg for i in range(len(bounds)) for agg in (
+            nw.col(f"s{i}").sum().alias(f"S{i}"), nw.col(f"e{i}").sum().alias(f"E{i}"),
+            (nw.col(f"s{i}") * nw.col(f"e{i}")).sum().alias(f"R{i}"))])
     )
-    s, r, e = int(row["S"] or 0), int(row["R"] or 0), int(row["E"] or 0)
-    return {
-        "retention_rate": stats.ratio(r, s),
-        "retention_start_customers": s,
-        "retention_retained_customers": r,
-        "retention_end_customers": e,
-        "active_days": active_days,
-    }
+    out = []
+    for i in range(len(bounds)):
+        s, r, e = int(row[f"S{i}"] or 0), int(row[f"R{i}"] or 0), int(row[f"E{i}"] or 0)
+        out.append({
+            "retention_rate": stats.ratio(r, s),
+            "retention_start_customers": s,
+            "retention_retained_customers": r,
+            "retention_end_customers": e,
+            "active_days": active_days,
+        })
+    return out
 
 
 # -- one period -----------------------------------------------------------------------------
@@ -229,6 +244,7 @@ class Summary(TypedDict):
 def summary(
     survey_responses: Frame, activities: Frame, deals: Frame, period: Period,
     active_days: int = ACTIVE_DAYS, as_of_end: datetime | None = None,
+    retained: dict[str, Any] | None = None,
 ) -> Summary:
     """Every headline satisfaction KPI for one period under its METRICS.md name.
 
@@ -236,7 +252,8 @@ def summary(
     and ``deals`` (pass a :class:`~crmkit.metrics.customers.CustomerBook`'s, so each
     customer counts for one team), at the period end or ``as_of_end`` when earlier.
     Returns ``{"metrics", "intervals", "samples", "moments", "retention"}``; metrics are
-    plain numbers, None when N/A.
+    plain numbers, None when N/A. ``retained``: the period's :func:`retention`, when
+    computed already (:func:`retentions` of several periods in one query).
     """
     s = score_summary(survey_responses, period)
     n_nps = s["nps"]
@@ -245,7 +262,7 @@ def summary(
     detractors = stats.wilson(n_nps["detractors"], n_nps["n"])
     csat_i = stats.wilson(s["csat"]["satisfied"], s["csat"]["n"])
     ces_i = t_interval(s["ces"]["n"], s["ces"]["mean"], s["ces"]["var"])
-    ret = retention(activities, deals, period, active_days, as_of_end)
+    ret = retained or retention(activities, deals, period, active_days, as_of_end)
     metrics = {
         "nps": nps_i.value,
         "nps_responses": n_nps["n"],

@@ -53,13 +53,12 @@ def build(ctx: ReportContext, active_days: float = 90, lost_days: float = 180, t
     t, everyone = ctx.tables, ctx.store.tables
     book = customers.book(everyone, ctx.team)
     at = activity.snapshot_at(ctx.period, ctx.as_of_end)
-    current = activity.summary(t["activities"], t["deals"], t["customers"], ctx.period, at,
-                               active_days, lost_days, book=book)
-    previous = None
+    snapshots = [(ctx.period, at)]
     if ctx.comparison is not None:
-        previous = activity.summary(t["activities"], t["deals"], t["customers"], ctx.comparison,
-                                    activity.snapshot_at(ctx.comparison, ctx.as_of_end),
-                                    active_days, lost_days, book=book)
+        snapshots.append((ctx.comparison, activity.snapshot_at(ctx.comparison, ctx.as_of_end)))
+    current, *before = activity.summaries(t["activities"], t["deals"], t["customers"], snapshots,
+                                          active_days, lost_days, book=book)
+    previous = before[0] if before else None
     lists = activity.customer_lists(book.activities, book.deals, everyone["customers"],
                                     everyone["employees"], ctx.period, ctx.comparison, at, top)
     scored = activity.rfm(book.deals, at)

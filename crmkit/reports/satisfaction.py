@@ -54,11 +54,14 @@ def build(ctx: ReportContext, trend_months_shown: int = 12,
     t, everyone = ctx.tables, ctx.store.tables
     responses = t["survey_responses"]
     book = customers.book(everyone, ctx.team)
+    periods = [ctx.period, *([ctx.comparison] if ctx.comparison else [])]
+    retained = satisfaction.retentions(book.activities, book.deals, periods, active_days,
+                                       ctx.as_of_end)
     current = satisfaction.summary(responses, book.activities, book.deals, ctx.period,
-                                   active_days, ctx.as_of_end)
+                                   active_days, ctx.as_of_end, retained=retained[0])
     previous = (
         satisfaction.summary(responses, book.activities, book.deals, ctx.comparison,
-                             active_days, ctx.as_of_end)
+                             active_days, ctx.as_of_end, retained=retained[1])
         if ctx.comparison else None
     )
     breakdowns = Breakdowns(
