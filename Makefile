@@ -105,10 +105,11 @@ lint: env-dev
 	  crmkit/publish/templates/lab/explore.ipynb
 	$(BIN)/python -m crmkit.metrics.catalogue_doc --check docs/METRICS.md
 
+# BENCH_ARGS=--quick skips scale 100 (minutes); BENCH_ARGS="--db100 FILE" reuses a scale-100 demo.
 bench: env env-spark
 	@# bytecode for crmkit's own modules, as a user's installation has after its first run
 	@$(BIN)/python -m compileall -q crmkit
-	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/refresh.py
 	$(BIN)/python bench/spark.py
 

@@ -39,6 +39,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ["CRMKIT_DATABASE"] = str(_demo_database())
     os.environ["CRMKIT_AS_OF"] = PINNED_AS_OF
+    # the tests' `crmkit run` talks to no `crmkit serve` a developer may have running
+    os.environ["CRMKIT_SERVE_SOCKET"] = str(Path(tempfile.mkdtemp(prefix="crmkit-serve-")) / "serve.sock")
 
 
 @pytest.fixture(scope="session")

@@ -1,163 +1,294 @@
-"""Benchmark: wall time and peak memory of the demo build, of one Sales report and of the
-import of a 200 MB activities CSV (``bench/big_export.py`` writes it, once, not timed).
+"""Benchmark, side by side in one run on this machine (``make bench``):
 
-Run with ``make bench``. Each measurement runs in a fresh process (so peak memory is that
-process's own) several times; the median is reported. Machines are noisy: read the
-medians and the ratios, not single numbers.
+1. one Sales report at scale 1: ``crmkit run`` cold (its own kernel), the same run handed to
+   a report server (``crmkit serve`` up), and the naive pipeline on the same notebook
+   (``papermill`` then ``jupyter nbconvert --to html``), with the ratios to the naive one;
+2. the monthly preset (every report x team, ``--force``: nothing skipped by the refresh
+   cache), then the same again without ``--force`` (what the cache keeps);
+3. each report at scales 10 and 100: wall time, the growth 10 -> 100 and the peak memory of
+   the whole process tree (the command, its kernel and every other descendant, summed);
+4. the metric layer against hand-written SQL (``bench/metric_layer.py``);
+5. the demo build and the import of a 200 MB activities CSV (``bench/big_export.py``).
+
+Runs of one comparison are interleaved (their order rotates) and each is a fresh process;
+medians are reported. Memory is the peak of the sum of the resident set sizes of a process
+and all its descendants, sampled every 20 ms (``psutil``), not the largest single process.
+``--quick`` skips scale 100, the import and the metric layer; ``--db100`` reuses a scale-100
+database (opened read-only) instead of building one, which takes minutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import metric_layer as bench_metric_layer  # bench/, on the path of a script run from it
+import psutil
 from big_export import write_export
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 PY = sys.executable
+BIN = Path(PY).parent
+CRMKIT = [PY, "-m", "crmkit.cli"]
+#: The demo's last day, the period every figure is of, the as-of day that pins it.
+END, PERIOD, AS_OF = "2025-06-30", "2025-06", "2025-07-01"
+REPORTS = ("sales", "activity", "marketing", "performance", "satisfaction")
+MiB = 2**20
 
 
-def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of the command and its children."""
-    wrapper = (
-        "import resource, subprocess, sys, time, json;"
-        "t=time.perf_counter(); r=subprocess.run(sys.argv[1:]);"
-        "w=time.perf_counter()-t;"
-        "m=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024;"
-        "print(json.dumps({'rc': r.returncode, 'wall': w, 'rss': m}))"
-    )
-    proc = subprocess.run(
-        [PY, "-c", wrapper, *cmd],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=ROOT,
-    )
-    last = proc.stdout.strip().splitlines()[-1]
-    res = json.loads(last)
-    if res["rc"] != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    return res["wall"], res["rss"]
+@dataclass
+class Run:
+    wall: float
+    tree_mib: float
+    stderr: str = ""
 
 
-def row(name: str, runs: list[tuple[float, float]]) -> dict:
-    walls = [w for w, _ in runs]
-    return {
-        "what": name,
-        "runs": len(runs),
-        "wall_median_s": statistics.median(walls),
-        "wall_min_s": min(walls),
-        "peak_rss_mib": max(m for _, m in runs),
-    }
+def tree_rss(proc: psutil.Process) -> int:
+    """Resident bytes of ``proc`` and all its descendants."""
+    total = 0
+    with contextlib.suppress(psutil.Error):
+        for p in [proc, *proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+    return total
 
 
-def import_row(tmp: Path, rows: int, crmkit: list[str]) -> dict:
-    """One import of a canonical export whose activities.csv holds ``rows`` rows (3.3 M:
-    about 200 MB), in a fresh process; the file is written first (not timed)."""
+def measure(cmd: list[str] | str, env: dict[str, str] | None = None) -> Run:
+    """Wall seconds and peak process-tree memory (MiB) of one command; exits on failure."""
+    peak, done = [0], threading.Event()
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT,
+                            env={**os.environ, **(env or {})}, shell=isinstance(cmd, str))
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], tree_rss(proc))
+                done.wait(0.02)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = proc.wait()
+        wall = time.perf_counter() - started
+        done.set()
+        sampler.join()
+        err.seek(0)
+        said = err.read().decode(errors="replace")
+        if code != 0:
+            raise SystemExit(f"benchmark command failed ({code}): {cmd}\n{said[-2000:]}")
+    return Run(wall, peak[0] / MiB, said)
+
+
+def settle(proc: psutil.Popen | None, limit: float = 60.0) -> None:
+    """Wait until ``proc``'s tree is idle (a report server booting its spare kernel), so it
+    takes no CPU from the run being measured."""
+    if proc is None:
+        return
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        tree = [proc, *proc.children(recursive=True)]
+        for p in tree:  # the first reading of each starts its count
+            with contextlib.suppress(psutil.Error):
+                p.cpu_percent(None)
+        time.sleep(0.5)
+        busy = 0.0
+        for p in tree:
+            with contextlib.suppress(psutil.Error):
+                busy += p.cpu_percent(None)
+        if busy < 5:
+            return
+
+
+def median(runs: list[Run]) -> Run:
+    return Run(statistics.median(r.wall for r in runs), max(r.tree_mib for r in runs))
+
+
+# -- 1. one report, cold, served and naive ---------------------------------------------------
+
+
+def run_cmd(db: Path, out: Path, report: str = "sales", *extra: str) -> list[str]:
+    return [*CRMKIT, "run", report, "--period", PERIOD, "--team", "all", "--as-of", AS_OF,
+            "--database", str(db), "--output", str(out), *extra]
+
+
+def naive_cmd(db: Path, tmp: Path) -> str:
+    """papermill, then nbconvert: the notebook reads its database from $CRMKIT_DATABASE,
+    like every run (its ``database`` parameter may also name it)."""
+    executed = tmp / "naive.ipynb"
+    return (f"CRMKIT_DATABASE={db} {BIN / 'papermill'} -k crmkit --log-level ERROR "
+            f"notebooks/sales.ipynb {executed} -p period {PERIOD} -p team all -p as_of {AS_OF}"
+            f" && {BIN / 'jupyter'} nbconvert --to html --log-level ERROR {executed}")
+
+
+@contextlib.contextmanager
+def report_server(tmp: Path) -> Iterator[tuple[psutil.Popen, dict[str, str]]]:
+    """A ``crmkit serve`` on a socket of its own; its environment for the clients."""
+    folder = tmp / "server"
+    folder.mkdir(mode=0o700)
+    env = {"CRMKIT_SERVE_SOCKET": str(folder / "serve.sock")}
+    proc = psutil.Popen([*CRMKIT, "serve"], cwd=ROOT, env={**os.environ, **env},
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not (folder / "serve.sock").exists():
+            if proc.poll() is not None:
+                raise SystemExit("crmkit serve did not start")
+            time.sleep(0.1)
+        yield proc, env
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def served(run: Run) -> Run:
+    """A run the report server carried out (not one it declined, which ran on its own)."""
+    if "running here" in run.stderr:
+        raise SystemExit(f"the report server did not serve a run: {run.stderr.strip()[-500:]}")
+    return run
+
+
+def one_report(db: Path, tmp: Path, repeat: int) -> dict[str, Run]:
+    """Sales at scale 1, three ways, interleaved; a first served run warms the server up."""
+    runs: dict[str, list[Run]] = {"cold": [], "served": [], "naive": []}
+    with report_server(tmp) as (server, env):
+        settle(server)
+        measure(run_cmd(db, tmp / "out-served"), env)  # not counted: the server's first run
+        ways = {
+            "cold": lambda: measure(run_cmd(db, tmp / "out-cold", "sales", "--no-server")),
+            "served": lambda: served(measure(run_cmd(db, tmp / "out-served"), env)),
+            "naive": lambda: measure(naive_cmd(db, tmp)),
+        }
+        names = list(ways)
+        for i in range(repeat):
+            for name in names[i % 3:] + names[: i % 3]:
+                settle(server)
+                runs[name].append(ways[name]())
+    return {name: median(found) for name, found in runs.items()}
+
+
+# -- 2. the monthly preset -------------------------------------------------------------------
+
+
+def pack(db: Path, tmp: Path, repeat: int) -> tuple[Run, Run, str]:
+    """The monthly preset with ``--force`` (median), then once without it (the cache)."""
+    out = tmp / "out-monthly"
+    cmd = [*CRMKIT, "run-all", "params/monthly.yaml", "--database", str(db), "--output", str(out),
+           "--as-of", AS_OF, "--no-progress", "--workers", "2"]
+    forced = median([measure([*cmd, "--force"]) for _ in range(repeat)])
+    cached = measure(cmd)
+    status = json.loads((out / "status.json").read_text())
+    return forced, cached, json.dumps(status["counts"])
+
+
+# -- 3. each report at scales 10 and 100 -----------------------------------------------------
+
+
+def scales(dbs: dict[int, Path], tmp: Path, repeat: int) -> dict[tuple[str, int], Run]:
+    """Every report on every database (cold, its own kernel), interleaved by report."""
+    found: dict[tuple[str, int], list[Run]] = {}
+    for _ in range(repeat):
+        for scale, db in dbs.items():
+            for report in REPORTS:
+                run = measure(run_cmd(db, tmp / f"out-{scale}", report, "--no-server"))
+                found.setdefault((report, scale), []).append(run)
+    return {key: median(runs) for key, runs in found.items()}
+
+
+# -- 4. the metric layer against hand-written SQL -------------------------------------------
+
+
+def metric_layer(db: Path, repeat: int) -> str:
+    """``bench/metric_layer.py``'s table: the metric layer vs ``bench/sql_baseline.py`` on
+    ``db``, for the month and its year."""
+    rows = bench_metric_layer.rows(str(db), periods=(PERIOD, PERIOD[:4]), repeat=repeat, as_of=AS_OF)
+    return str(bench_metric_layer.table(rows))
+
+
+# -- 5. the demo build and a big import ------------------------------------------------------
+
+
+def build_demo(db: Path, scale: int) -> Run:
+    return measure([*CRMKIT, "demo", "--database", str(db), "--scale", str(scale), "--end", END])
+
+
+def big_import(tmp: Path, rows: int) -> tuple[str, Run]:
     csv = write_export(tmp / "big-export", rows)
-    mb = csv.stat().st_size / 1e6
-    db = tmp / "big-import.duckdb"
-    run = measure([*crmkit, "import", str(tmp / "big-export"), "--database", str(db)])
-    return row(f"import of a {mb:.0f} MB activities CSV", [run])
+    run = measure([*CRMKIT, "import", str(tmp / "big-export"), "--database", str(tmp / "big.duckdb")])
+    return f"import of a {csv.stat().st_size / 1e6:.0f} MB activities CSV", run
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def line(what: str, run: Run, note: str = "") -> str:
+    return f"{what:<52}{run.wall:>9.2f}{run.tree_mib:>10.0f}  {note}"
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "OVER THE BAR"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--scales", default="1,10")
-    parser.add_argument("--preset-repeat", type=int, default=1)
-    parser.add_argument(
-        "--import-rows", type=int, default=3_300_000, help="activities rows to import (0: skip)"
-    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5, help="runs per figure (median)")
+    parser.add_argument("--scale-repeat", type=int, default=1, help="runs per report and scale")
+    parser.add_argument("--pack-repeat", type=int, default=3)
+    parser.add_argument("--db100", default=None, help="a scale-100 demo (end 2025-06-30) to reuse")
+    parser.add_argument("--quick", action="store_true",
+                        help="skip scale 100, the metric layer and the big import")
+    parser.add_argument("--import-rows", type=int, default=3_300_000, help="0: skip the import")
+    parser.add_argument("--keep", default=None, help="work in this folder and keep it")
     args = parser.parse_args()
-    crmkit = [PY, "-m", "crmkit.cli"]
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        dbs = {}
-        for scale in [int(s) for s in args.scales.split(",")]:
-            db = Path(tmp) / f"demo-{scale}.duckdb"
-            runs = [
-                measure(
-                    [
-                        *crmkit,
-                        "demo",
-                        "--database",
-                        str(db),
-                        "--scale",
-                        str(scale),
-                        "--end",
-                        "2025-06-30",
-                    ]
-                )
-                for _ in range(args.repeat)
-            ]
-            results.append(row(f"demo build, scale {scale}", runs))
-            dbs[scale] = db
-            print(json.dumps(results[-1]), flush=True)
-        for scale, db in dbs.items():
-            out = Path(tmp) / f"out-{scale}"
-            runs = [
-                measure(
-                    [
-                        *crmkit,
-                        "run",
-                        "sales",
-                        "--period",
-                        "2025-06",
-                        "--team",
-                        "all",
-                        "--database",
-                        str(db),
-                        "--output",
-                        str(out),
-                    ]
-                )
-                for _ in range(args.repeat)
-            ]
-            results.append(row(f"sales report 2025-06 all, scale {scale}", runs))
-            print(json.dumps(results[-1]), flush=True)
-        out = Path(tmp) / "out-monthly"
-        runs = [
-            measure(
-                [
-                    *crmkit,
-                    "run-all",
-                    "params/monthly.yaml",
-                    "--database",
-                    str(dbs[min(dbs)]),
-                    "--output",
-                    str(out),
-                    "--as-of",
-                    "2025-07-01",
-                    "--no-progress",
-                ]
-            )
-            for _ in range(args.preset_repeat)
-        ]
-        results.append(row(f"monthly preset (every report x team), scale {min(dbs)}", runs))
-        print(json.dumps(results[-1]), flush=True)
-        if args.import_rows:
-            results.append(import_row(Path(tmp), args.import_rows, crmkit))
-            print(json.dumps(results[-1]), flush=True)
-    print()
-    print(f"{'what':42} {'median s':>9} {'min s':>7} {'peak MiB':>9}")
-    for r in results:
-        print(f"{r['what']:42} {r['wall_median_s']:9.2f} {r['wall_min_s']:7.2f} {r['peak_rss_mib']:9.0f}")
-    base = {r["what"].split(",")[0]: r["wall_median_s"] for r in results if r["what"].endswith("scale 1")}
-    for r in results:
-        head = r["what"].split(",")[0]
-        if not r["what"].endswith("scale 1") and head in base and base[head]:
-            print(f"ratio {r['what']} / scale 1: {r['wall_median_s'] / base[head]:.1f}x")
-    print(
-        f"targets on {os.cpu_count()} cores: one Sales report under 6 s at scale 1; "
-        "the monthly preset under 60 s; the import of the 200 MB activities CSV under 1024 MiB"
-    )
+    with contextlib.ExitStack() as stack:
+        tmp = Path(args.keep or stack.enter_context(tempfile.TemporaryDirectory()))
+        tmp.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp / "server", ignore_errors=True)
+        report(args, tmp)
+
+
+def report(args: argparse.Namespace, tmp: Path) -> None:
+    print(f"{'what':<52}{'median s':>9}{'tree MiB':>10}", flush=True)
+    dbs: dict[int, Path] = {}
+    for scale in (1, 10) if args.quick or args.db100 else (1, 10, 100):
+        dbs[scale] = tmp / f"demo-{scale}.duckdb"
+        print(line(f"demo build, scale {scale}", build_demo(dbs[scale], scale)), flush=True)
+    if args.db100 and not args.quick:
+        dbs[100] = Path(args.db100)
+    one = one_report(dbs[1], tmp, args.repeat)
+    for name in ("cold", "served", "naive"):
+        ratio = one[name].wall / one["naive"].wall
+        note = "" if name == "naive" else f"{ratio:.2f}x the naive pipeline, {verdict(ratio <= 0.4)} (0.4)"
+        print(line(f"one Sales report, scale 1, {name}", one[name], note), flush=True)
+    forced, cached, counts = pack(dbs[1], tmp, args.pack_repeat)
+    print(line("monthly preset, --force, 2 workers", forced, verdict(forced.wall <= 20) + " (20 s)"))
+    print(line("monthly preset again, refresh cache", cached, counts), flush=True)
+    each = scales({s: db for s, db in dbs.items() if s > 1}, tmp, args.scale_repeat)
+    for (name, scale), run in each.items():
+        note = ""
+        if scale == 100 and (name, 10) in each:
+            growth = run.wall / each[(name, 10)].wall
+            note = (f"growth 10->100 {growth:.1f}x {verdict(growth <= 10)}; "
+                    f"{verdict(run.wall <= 5)} (5 s); memory {verdict(run.tree_mib <= 1024)} (1 GiB)")
+        print(line(f"{name}, scale {scale}, cold", run, note), flush=True)
+    if 100 in dbs:
+        print("\nmetric layer vs hand-written SQL, scale 100 (bar: 1.5x)", flush=True)
+        print(metric_layer(dbs[100], 3), flush=True)
+    if args.import_rows and not args.quick:
+        what, run = big_import(tmp, args.import_rows)
+        print(line(what, run, verdict(run.tree_mib <= 1024) + " (1 GiB)"))
+    print(f"\n{os.cpu_count()} cores; medians of interleaved runs: read ratios, not single numbers")
 
 
 if __name__ == "__main__":

@@ -16,13 +16,16 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import TypeAlias
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from crmkit._docstrings import PARAMS
 from crmkit._version import __version__
 from crmkit.backends.location import is_spark_source, looks_like_url
 from crmkit.errors import CrmkitError, ParameterError, PeriodError, ReportError
-from crmkit.parameters import usable_teams
+
+if TYPE_CHECKING:
+    from crmkit.publish.channel import Served
 
 _Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 _RUN_DEFAULTS = {"period": "last-month", "team": "all", "compare_to": "previous"}
@@ -166,11 +169,20 @@ def _add_run(sub: _Sub) -> None:
     )
     run.add_argument("--branding", default=None, help=BRANDING_HELP)
     run.add_argument("--locale", default=None, help=LOCALE_HELP)
+    run.add_argument("--no-server", action="store_true",
+                     help="run here even when a report server (crmkit serve) is up")
     run.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     extra = _pairs(args.param)
+    served = None if args.no_server else _served(args, extra)
+    if served is not None:  # a report server ran it (crmkit serve)
+        if served.code:
+            print(f"crmkit: error: {served.error}", file=sys.stderr)
+        else:
+            print(served.html)
+        return served.code
     # lazy: these three load no data library, so the report's kernel starts booting (and
     # importing the report modules) before this process loads the runner's
     from crmkit.backends.location import find_database
@@ -199,6 +211,22 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _served(args: argparse.Namespace, extra: dict[str, str]) -> Served | None:
+    """The run carried out by the report server, if one is up and takes it (a DuckDB file
+    only: no password is handed over); None: run here."""
+    from crmkit.backends.location import find_database  # lazy: standard library only
+    from crmkit.publish.channel import request_run  # lazy: standard library only
+
+    try:
+        if not isinstance(find_database(args.database), Path):
+            return None
+    except CrmkitError:
+        return None  # the run here says what is wrong
+    names = ("report", "period", "team", "compare_to", "as_of", "database", "timezone",
+             "output", "notebooks", "timeout", "branding", "locale")
+    return request_run({**{n: getattr(args, n) for n in names}, "extra": extra}, print_progress)
+
+
 def _pairs(items: Sequence[str]) -> dict[str, str]:
     """``--param NAME=VALUE`` options as a mapping."""
     out = {}
@@ -208,6 +236,27 @@ def _pairs(items: Sequence[str]) -> dict[str, str]:
             raise ParameterError(f"--param {item!r}: write NAME=VALUE, e.g. active_days=60")
         out[name.strip()] = value.strip()
     return out
+
+
+def _add_serve(sub: _Sub) -> None:
+    serve = sub.add_parser(
+        "serve", help="keep a warm kernel ready: crmkit run hands its runs to it while it is up",
+        description="A local report server: it keeps a booted, warm kernel and nbconvert's "
+        "compiled templates ready, and `crmkit run` in this user's sessions hands its run to it "
+        "(each report on a fresh kernel) instead of starting its own. It listens on a Unix "
+        "socket only this user can reach ($CRMKIT_SERVE_SOCKET, else $XDG_RUNTIME_DIR/crmkit/, "
+        "else a private folder in the temporary directory). SIGTERM or Ctrl-C stops it.")
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from crmkit.publish.serve import serve  # lazy: loads Jupyter, pandas
+
+    try:
+        serve(print_progress)
+    except KeyboardInterrupt:
+        print_progress("report server stopped")
+    return 0
 
 
 # -- run-all ---------------------------------------------------------------------------------
@@ -422,6 +471,7 @@ def _add_teams(sub: _Sub) -> None:
 
 
 def _teams(args: argparse.Namespace) -> int:
+    from crmkit.parameters import usable_teams  # lazy: loads babel, which a served run skips
     from crmkit.store import Store  # lazy: the store loads pandas and DuckDB
 
     store = Store.open(args.database)
@@ -475,6 +525,7 @@ COMMANDS: tuple[Callable[[_Sub], None], ...] = (
     _add_demo,
     _add_import,
     _add_run,
+    _add_serve,
     _add_run_all,
     _add_watch,
     _add_new_report,

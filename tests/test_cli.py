@@ -16,7 +16,7 @@ from crmkit.publish import runner
 from crmkit.publish.kernel import report_modules, warm_up_modules
 from crmkit.reports import REPORTS
 
-COMMANDS = ["demo", "import", "run", "run-all", "watch", "new-report", "prepare-lab", "install-kernel", "index",
+COMMANDS = ["demo", "import", "run", "serve", "run-all", "watch", "new-report", "prepare-lab", "install-kernel", "index",
             "load-postgres", "export-parquet", "teams", "reports", "snapshot"]
 
 

@@ -3,8 +3,9 @@
 Every notebook names this kernel and the runner passes it explicitly, so no analyst's local
 kernel list can break a scheduled run. A :class:`Kernel` imports the report libraries as it
 starts (the modules every report of the registry names), then runs notebooks one after
-another; batch runs keep one per worker process, and a single run starts one while it
-validates its parameters.
+another; batch runs keep one per worker process, a single run starts one while it
+validates its parameters, and the report server (:mod:`crmkit.publish.serve`) keeps one
+booted for the next run and uses each for one report only.
 
 Between two notebooks the user namespace is cleared, which is all a standard report needs.
 Code that is not a standard report (a custom report: ``trusted=False``) may change library
@@ -42,6 +43,12 @@ ENGINE = "crmkit"
 #: Also imported when the data is read from PostgreSQL.
 WARM_UP_POSTGRES = ("crmkit.backends.postgres", "ibis.backends.postgres")
 
+#: What every report imports as it first runs, not as it is imported (narwhals loads its
+#: DuckDB, Arrow and pandas back-ends on first use; the tests' distributions): imported as
+#: the kernel starts, they are not on a run's critical path.
+WARM_UP_RUNTIME = ("narwhals._duckdb.dataframe", "narwhals._arrow.dataframe",
+                   "narwhals._pandas_like.dataframe", "pyarrow.pandas_compat", "scipy.special")
+
 
 def install_kernel() -> Path:
     """Install the ``crmkit`` kernelspec into this environment (``sys.prefix``).
@@ -76,10 +83,10 @@ def report_modules(report: str) -> tuple[str, ...]:
 
 
 def warm_up(reports: tuple[str, ...] | None = None, extra: tuple[str, ...] = ()) -> None:
-    """Import the report modules (and ``extra``): what a new kernel runs as it starts, so
-    its first report runs warm. A library that fails to import is left for the notebook to
-    report."""
-    for name in dict.fromkeys([*warm_up_modules(reports), *extra]):
+    """Import the report modules, :data:`WARM_UP_RUNTIME` and ``extra``: what a new kernel
+    runs as it starts, so its first report runs warm. A library that fails to import is
+    left for the notebook to report."""
+    for name in dict.fromkeys([*warm_up_modules(reports), *WARM_UP_RUNTIME, *extra]):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
 
@@ -152,10 +159,12 @@ class Kernel:
         self.fresh, self.tainted = True, False
 
     def _send(self, code: str, wait: bool) -> None:
+        """Run ``code`` on the kernel, which has run a notebook already: no handshake (a
+        client's ``wait_for_ready`` idles 0.2 s or more on the output channel), the request
+        waits on the shell channel until the kernel takes it."""
         client = self.km.client()
         client.start_channels()
         try:
-            run_sync(client.wait_for_ready)(timeout=self.startup_timeout)
             msg_id = client.execute(code, silent=True, store_history=False)
             if wait:
                 deadline = time.monotonic() + self.startup_timeout
@@ -194,6 +203,9 @@ class Kernel:
             progress_bar=False,
             log_output=False,
             execution_timeout=timeout,
+            # a cell's outputs (a page's images, its JSON twin) may arrive well after the
+            # cell ends on a busy machine: papermill's 4 s would fail the report
+            iopub_timeout=timeout,
             start_timeout=self.startup_timeout,
             km=self.km,
             request_save_on_cell_execute=False,

@@ -22,6 +22,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,13 +122,13 @@ def run_report(
     notebook's parameters cell. The page is in ``locale`` (None: the dataset's), shows
     ``branding`` and links the pages on disk and the ``batch`` (the other pages the caller
     is about to publish); the ``alerts`` rules that fire on the page are stated at its top;
-    ``cache_key`` is published beside it."""
+    ``cache_key`` is published beside it; a given kernel that ran nothing stays up."""
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     folder = find_notebooks(notebooks)
     source = report_notebook(report, folder)
     db = find_database(database)
-    own_kernel = kernel is None if close_kernel is None else close_kernel
+    own_kernel, given = kernel is None if close_kernel is None else close_kernel, kernel is not None
     # A kernel of its own is started first: it boots and imports the report libraries while
     # this process checks the parameters (bad ones shut it down again, saying one line).
     kernel = _kernel_for(kernel, db, folder, report)
@@ -140,8 +141,8 @@ def run_report(
         site = {"branding": branding, "batch": frozenset(batch), "alerts": tuple(alerts)}
         result = _execute_and_publish(run, kernel, timeout, say, site, close_kernel=own_kernel, key=cache_key)
     finally:
-        if own_kernel:
-            kernel.close()
+        if own_kernel and not (given and kernel.fresh):  # a given kernel that ran nothing
+            kernel.close()                                # stays up for its owner
     if update_index:
         write_index(run.out_root, branding=branding)
     result.seconds = time.perf_counter() - started
@@ -178,7 +179,7 @@ def _execute_and_publish(
     *, close_kernel: bool, key: str | None = None,
 ) -> RunResult:
     """Execute the notebook in a temporary folder, export it and publish its three files."""
-    exporter = start_html_exporter()  # compiles its templates while the notebook runs
+    exporter = shared_exporter()  # compiles its templates while the notebook runs (once)
     sweep_output(run.out_root)
     with run_folder(run.out_root) as tmp:  # an OutputError now if nothing can be written
         say(f"{run.label}: executing {run.source.name}")
@@ -207,6 +208,19 @@ def _execute_and_publish(
         with contextlib.suppress(FileNotFoundError):
             run.path(".failed.ipynb").unlink()
     return result
+
+
+#: This process's HTML exporter, its templates compiled once (by the first run, in the
+#: background): later runs of a batch worker or of ``crmkit serve`` reuse it.
+_EXPORTER: list[Future[Any]] = []
+
+
+def shared_exporter() -> Future[Any]:
+    """The process's exporter (:func:`start_html_exporter`), built again if building it
+    failed."""
+    if not _EXPORTER or (_EXPORTER[0].done() and _EXPORTER[0].exception() is not None):
+        _EXPORTER[:] = [start_html_exporter()]
+    return _EXPORTER[0]
 
 
 def _chrome(run: _Run, payload: dict[str, Any], branding: Branding | None,

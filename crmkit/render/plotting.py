@@ -8,19 +8,21 @@ and saves like any figure (``fig.axes[0].set_title(...)``, ``fig.savefig("x.png"
 which becomes the page's embedded PNG only when it is displayed (:meth:`ChartFigure._repr_html_`).
 
 seaborn imports ``scipy.stats`` as it loads, only for its kernel density estimate, and
-falls back to the copy of that estimator it ships when ``scipy.stats`` cannot be imported.
-Importing ``scipy.stats`` costs about a second (it rewrites hundreds of docstrings), which
-is a sixth of a single report run and is spent again in every new kernel, while the reports
-draw no density estimate. So seaborn is imported here with ``scipy.stats`` hidden for that
-moment; afterwards ``import scipy.stats`` works as usual. The one difference for a custom
-report is that seaborn's KDE plots use seaborn's own estimator (same results), and a
-cumulative KDE (``kdeplot(cumulative=True)``) needs ``import scipy.stats`` before
-``import crmkit``.
+falls back to the copy of that estimator it ships when ``scipy.stats`` cannot be imported;
+it imports ``scipy.cluster`` (with ``scipy.spatial`` and ``scipy.linalg``) only for
+``clustermap``. Importing ``scipy.stats`` costs about a second (it rewrites hundreds of
+docstrings) and ``scipy.cluster`` a third of one, spent again in every new kernel, while the
+reports draw neither. So seaborn is imported here with both hidden for that moment;
+afterwards ``import scipy.stats`` works as usual, and ``clustermap`` imports
+``scipy.cluster.hierarchy`` when it is first called. The one difference for a custom report
+is that seaborn's KDE plots use seaborn's own estimator (same results), and a cumulative KDE
+(``kdeplot(cumulative=True)``) needs ``import scipy.stats`` before ``import crmkit``.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import sys
 from contextlib import AbstractContextManager
@@ -40,18 +42,32 @@ from crmkit.render.templating import html_block
 matplotlib.use("Agg")
 
 
-def _import_seaborn() -> ModuleType:
-    # imported here, not at the top, to hide scipy.stats for that moment (module docstring)
-    if "seaborn" in sys.modules or "scipy.stats" in sys.modules:
-        import seaborn
+#: What seaborn imports as it loads and the reports never use (module docstring).
+_HIDDEN = ("scipy.stats", "scipy.cluster")
 
-        return seaborn
-    sys.modules["scipy.stats"] = None  # type: ignore[assignment]  # seaborn: use own KDE
+
+class _OnFirstUse(ModuleType):
+    """A module imported when one of its names is first read (seaborn's ``hierarchy``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+def _import_seaborn() -> ModuleType:
+    # imported here, not at the top, to hide scipy.stats and scipy.cluster for that moment
+    hidden = [] if "seaborn" in sys.modules else [n for n in _HIDDEN if n not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # seaborn: do without it
     try:
         import seaborn
+        import seaborn.matrix
     finally:
-        if sys.modules.get("scipy.stats", ...) is None:
-            del sys.modules["scipy.stats"]
+        for name in hidden:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+    if seaborn.matrix._no_scipy:  # clustermap still works: scipy is imported on first use
+        seaborn.matrix.hierarchy = _OnFirstUse("scipy.cluster.hierarchy")
+        seaborn.matrix._no_scipy = False
     return seaborn
 
 

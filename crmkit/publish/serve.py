@@ -1,0 +1,303 @@
+"""``crmkit serve``: a local report server that ``crmkit run`` hands its run to when it is up.
+
+A cold ``crmkit run`` spends most of its time before the report's first line runs: a kernel
+boots and imports pandas, DuckDB, matplotlib and seaborn, and nbconvert compiles its
+templates. The server keeps one spare kernel booted and warm, and its HTML exporter
+compiled, so a run only executes the notebook and publishes it. It runs everything the cold
+path runs, with the same checks (:func:`crmkit.publish.runner.run_report`), in the client's
+folder and with the client's ``CRMKIT_*`` and ``TZ`` variables.
+
+No report sees another's state: a kernel runs one report and is shut down, and a new spare
+is started for the next run. A spare started for another database, notebooks folder or
+environment is replaced by a new kernel first. A server that runs another checkout's code
+declines the run (the client runs the report itself); one whose code changed since it
+started (:func:`crmkit.publish.channel.code_stamp`) declines it too, and starts again on
+the new code. Where it listens and who may talk to it: :mod:`crmkit.publish.channel`. Runs
+are served one at a time, in the order they came.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from crmkit.backends.location import find_database
+from crmkit.errors import CrmkitError, ReportError, SetupError, one_line
+from crmkit.publish import channel
+from crmkit.publish.kernel import Kernel
+from crmkit.publish.notebooks import find_notebooks, report_notebook
+from crmkit.publish.presets import find_branding
+from crmkit.publish.runner import run_report, shared_exporter
+
+#: The arguments of a run request, each with the types it may have.
+RUN_ARGUMENTS: dict[str, tuple[type, ...]] = {
+    "report": (str,), "period": (str,), "team": (str,), "compare_to": (str,),
+    "as_of": (str, type(None)), "database": (str, type(None)), "timezone": (str, type(None)),
+    "output": (str,), "notebooks": (str, type(None)), "timeout": (int,),
+    "branding": (str, type(None)), "locale": (str, type(None)), "extra": (dict,),
+}
+
+#: Seconds a client has to send its request once connected.
+REQUEST_TIMEOUT = 10.0
+
+_Key = tuple[str, str, tuple[tuple[str, str], ...]]
+
+
+class ReportServer:
+    """The server's state: its socket, its spare kernel (and what it was started for) and
+    the code stamp it started with."""
+
+    def __init__(self, path: Path, say: Callable[[str], None]) -> None:
+        self.path, self.say = path, say
+        self.stamp = channel.code_stamp()
+        self.spare: Kernel | None = None
+        self.spare_key: _Key | None = None
+        self.listener: socket.socket | None = None
+        self.next_spare: tuple[Path, Path] | None = None  # what the last run read
+        self.stale = False  # its code changed: stop serving and start again
+
+    # -- kernels ---------------------------------------------------------------------------
+
+    def start_spare(self, database: Path, folder: Path) -> None:
+        """Boot the next run's kernel (warm for every report) with the current environment."""
+        self.drop_spare()
+        with contextlib.suppress(CrmkitError, OSError):
+            self.spare = Kernel(database, folder)
+            self.spare_key = _key(database, folder)
+
+    def drop_spare(self) -> None:
+        if self.spare is not None:
+            self.spare.close()
+        self.spare, self.spare_key = None, None
+
+    def take_kernel(self, database: Path, folder: Path, report: str) -> Kernel:
+        """The spare if it was started for this run's database, folder and environment and
+        is still alive; else a new kernel (the spare, if any, is shut down)."""
+        kernel, fits = self.spare, self.spare_key == _key(database, folder)
+        self.spare, self.spare_key = None, None
+        if kernel is not None and fits and kernel.alive:
+            return kernel
+        if kernel is not None:
+            kernel.close()
+        return Kernel(database, folder, reports=(report,))
+
+    # -- one run ----------------------------------------------------------------------------
+
+    def run(self, request: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any]:
+        """Carry out a checked run request in the client's folder and environment; the
+        answer (``done``, ``error`` or ``declined``)."""
+        if request["root"] != str(channel.PACKAGE):
+            return {"declined": f"the server runs crmkit from {channel.PACKAGE}"}
+        if channel.code_stamp() != self.stamp:
+            self.stale = True  # it starts again, on the new code, once this is answered
+            return {"declined": "crmkit changed since the server started; it restarts"}
+        args = request["args"]
+        with _as_client(Path(request["cwd"]), request["env"]):
+            try:
+                folder = find_notebooks(args["notebooks"])
+                report_notebook(args["report"], folder)
+                database = find_database(args["database"])
+                if not isinstance(database, Path):
+                    return {"declined": "the server runs reports on DuckDB files only"}
+                return {"done": self._publish(args, database, folder, say)}
+            except CrmkitError as exc:
+                return {"error": str(exc), "exit": 1 if isinstance(exc, ReportError) else 2}
+
+    def _publish(self, args: dict[str, Any], database: Path, folder: Path,
+                 say: Callable[[str], None]) -> str:
+        kernel = self.take_kernel(database, folder, args["report"])
+        self.next_spare = (database, folder)
+        try:
+            result = run_report(
+                args["report"], period=args["period"], team=args["team"],
+                compare_to=args["compare_to"], as_of=args["as_of"], database=database,
+                timezone=args["timezone"], output=args["output"], notebooks=folder,
+                timeout=args["timeout"], progress=say, extra=args["extra"], kernel=kernel,
+                close_kernel=True, branding=find_branding(args["branding"]),
+                locale=args["locale"],
+            )
+        finally:  # one report per kernel: the next run gets a fresh one
+            if kernel.fresh and kernel.alive:  # nothing ran on it (refused parameters)
+                self.spare, self.spare_key = kernel, _key(database, folder)
+            else:
+                kernel.close()
+        return str(result.html)
+
+    # -- the socket -------------------------------------------------------------------------
+
+    def handle(self, conn: socket.socket) -> None:
+        """Serve one connection: check who it is, read its request, answer."""
+        uid = channel.peer_uid(conn)
+        with conn, conn.makefile("rwb") as stream:
+            if uid is not None and uid != os.getuid():
+                _answer(stream, {"declined": "not this server's user"})
+                return
+            conn.settimeout(REQUEST_TIMEOUT)
+            try:
+                request = checked_request(channel.receive(stream))
+            except (OSError, ValueError) as exc:
+                _answer(stream, {"error": f"bad request: {one_line(str(exc))}", "exit": 2})
+                return
+            conn.settimeout(None)
+            if request["kind"] == "ping":
+                _answer(stream, {"pong": os.getpid(), "root": str(channel.PACKAGE)})
+                return
+            started = time.perf_counter()
+            try:
+                answer = self.run(request, lambda text: _answer(stream, {"progress": text}))
+            except Exception as exc:  # noqa: BLE001 - a bug in one run does not stop the server
+                lines = str(exc).strip().splitlines()
+                answer = {"error": f"{type(exc).__name__}: {lines[0] if lines else ''}", "exit": 1}
+            _answer(stream, answer)
+        what = " ".join(str(request["args"][k]) for k in ("report", "period", "team"))
+        self.say(f"{what}: {next(iter(answer))} in {time.perf_counter() - started:.1f} s")
+        self.refill(request)
+
+    def refill(self, request: dict[str, Any]) -> None:
+        """After a run has been answered: boot the next run's kernel (unless the run left
+        its own unused), in the folder and environment of the client (the next run most
+        likely comes from the same place)."""
+        if self.next_spare is not None and self.spare is None:
+            with _as_client(Path(request["cwd"]), request["env"]):
+                self.start_spare(*self.next_spare)
+        self.next_spare = None
+
+
+def _key(database: Path, folder: Path) -> _Key:
+    """What a kernel is started for: database, notebooks folder, run environment."""
+    return str(database), str(folder), tuple(sorted(channel.run_environment().items()))
+
+
+def _answer(stream: io.BufferedIOBase, message: dict[str, Any]) -> None:
+    """Send; a client that went away (Ctrl-C) does not stop the run."""
+    with contextlib.suppress(OSError, ValueError):
+        channel.send(stream, message)
+
+
+def checked_request(message: dict[str, Any] | None) -> dict[str, Any]:
+    """A request as the server accepts it; a ValueError naming what is wrong."""
+    if message is None:
+        raise ValueError("no request")
+    if message.get("kind") == "ping":
+        return {"kind": "ping"}
+    if message.get("kind") != "run":
+        raise ValueError("kind must be run or ping")
+    root, cwd, env, args = (message.get(k) for k in ("root", "cwd", "env", "args"))
+    if not isinstance(root, str) or not isinstance(cwd, str) or not Path(cwd).is_absolute():
+        raise ValueError("root and cwd must be absolute paths")
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and channel.ENV_NAME.match(k)
+        and k not in channel.UNSENT and "\0" not in v for k, v in env.items()
+    ):
+        raise ValueError("env holds CRMKIT_* and TZ text variables only")
+    if not isinstance(args, dict) or set(args) != set(RUN_ARGUMENTS):
+        raise ValueError(f"args must be exactly {', '.join(sorted(RUN_ARGUMENTS))}")
+    for name, kinds in RUN_ARGUMENTS.items():
+        if not isinstance(args[name], kinds) or isinstance(args[name], bool):
+            raise ValueError(f"args.{name} has the wrong type")
+    extra = args["extra"]
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
+        raise ValueError("args.extra maps names to text")
+    return {"kind": "run", "root": root, "cwd": cwd, "env": env, "args": args}
+
+
+@contextlib.contextmanager
+def _as_client(cwd: Path, env: dict[str, str]) -> Iterator[None]:
+    """Run in the client's folder with its ``CRMKIT_*`` and ``TZ`` variables (others of the
+    server's, the database URL among them, removed), then put the server's back."""
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    for name in [k for k in os.environ if channel.ENV_NAME.match(k)]:
+        del os.environ[name]
+    os.environ.update(env)
+    try:
+        os.chdir(cwd)
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+
+
+def serve(say: Callable[[str], None], ready: Callable[[Path], None] | None = None) -> None:
+    """Listen on :func:`crmkit.publish.channel.socket_path` until SIGTERM or Ctrl-C; a
+    one-line :class:`SetupError` if another server holds it or its folder is not safe."""
+    path = channel.socket_path()
+    channel.private_folder(path.parent, create=True)
+    server = ReportServer(path, say)
+    with _only_server(path), _listening(path) as listener:
+        server.listener = listener
+        with contextlib.suppress(CrmkitError, OSError):  # a spare for where it was started
+            database = find_database(None)
+            if isinstance(database, Path):
+                server.start_spare(database, find_notebooks(None))
+        shared_exporter()  # nbconvert's templates compile while the spare boots
+        say(f"serving reports on {path} (Ctrl-C stops)")
+        if ready is not None:
+            ready(path)
+        try:
+            while not server.stale:
+                conn, _ = listener.accept()
+                server.handle(conn)
+        finally:
+            server.drop_spare()
+    if server.stale:  # the socket and the lock are released: the new process takes them
+        say("crmkit changed since the server started: starting again on the new code")
+        os.execv(sys.executable, [sys.executable, "-m", "crmkit.cli", "serve"])
+
+
+@contextlib.contextmanager
+def _only_server(path: Path) -> Iterator[None]:
+    """Hold the server's lock beside its socket; a one-line error if another holds it."""
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SetupError(f"a report server already listens on {path}") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _listening(path: Path) -> Iterator[socket.socket]:
+    """A listening Unix socket at ``path`` only this user may connect to (a stale one left
+    by a killed server is replaced); removed when the server stops, SIGTERM included."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # we hold the lock: whatever is there is a dead server's
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_mask = os.umask(0o177)
+    try:
+        listener.bind(str(path))
+    except OSError as exc:
+        listener.close()
+        raise SetupError(f"cannot listen on {path}: {exc.strerror}") from None
+    finally:
+        os.umask(old_mask)
+    listener.listen(16)
+    main = threading.current_thread() is threading.main_thread()  # only it takes signals
+    previous = signal.signal(signal.SIGTERM, _stop) if main else None
+    try:
+        yield listener
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _stop(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+

@@ -1,0 +1,240 @@
+"""The report server (``crmkit serve``) and how ``crmkit run`` talks to it.
+
+A served run publishes what a run of its own publishes; no report sees the state another
+left (each runs on a fresh kernel); only this user reaches the socket, in a folder closed to
+others; whatever it is sent is checked; without a server, or with one that declines,
+``crmkit run`` runs the report itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from published import warm_kernel
+
+from crmkit._media import JSON_MIMETYPE
+from crmkit.errors import SetupError
+from crmkit.publish import channel, serve
+from crmkit.publish.runner import run_report
+
+ROOT = Path(__file__).parent.parent
+
+#: A custom report that says which kernel ran it and whether an earlier report's change to
+#: a library module is still there, then makes that change.
+PROBE = (
+    "import os, json\n"
+    "import crmkit.render.plotting as plotting\n"
+    "from IPython.display import display\n"
+    f"display({{{JSON_MIMETYPE!r}: json.dumps({{'pid': os.getpid(),"
+    " 'left_behind': getattr(plotting, 'LEFT_BEHIND', None)})}, raw=True)\n"
+    "plotting.LEFT_BEHIND = 'by the previous report'\n"
+)
+
+
+def _private(folder: Path) -> Path:
+    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.chmod(0o700)
+    return folder / "serve.sock"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``crmkit serve`` on a socket of its own; the environment its clients run with."""
+    sock = _private(tmp_path_factory.mktemp("server") / "private")
+    env = {**os.environ, channel.SOCKET_ENV: str(sock)}
+    log = tmp_path_factory.mktemp("server-log") / "serve.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "crmkit.cli", "serve"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + 120
+    while not sock.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    yield env, sock, log
+    proc.terminate()
+    assert proc.wait(60) == 0
+    assert not sock.exists()  # removed as it stops
+
+
+def _cli(*args: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "crmkit.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_served_run_publishes_what_a_run_of_its_own_does(server, tmp_path, demo_db):
+    env, _, log = server
+    served = _cli("run", "sales", "--period", "2025-06", "--database", str(demo_db),
+                  "--output", str(tmp_path / "served"), env=env)
+    assert served.returncode == 0, served.stderr
+    assert "running here" not in served.stderr  # the server ran it, not the command
+    deadline = time.monotonic() + 60  # the server logs the run just after answering
+    while "sales 2025-06 all: done" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    page = Path(served.stdout.strip())
+    assert page == tmp_path / "served" / "2025-06" / "all" / "sales.html" and page.exists()
+    own = run_report("sales", period="2025-06", database=demo_db, output=tmp_path / "own",
+                     kernel=warm_kernel(demo_db))
+    twin = json.loads(page.with_suffix(".json").read_text())
+    assert twin == json.loads(own.json.read_text())
+
+
+def test_no_report_sees_what_the_previous_one_left(server, tmp_path, demo_db):
+    """Each report runs on a fresh kernel: a module changed by one report is new again in
+    the next (the second run takes the spare kernel the server booted after the first)."""
+    env, _, _ = server
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROBE)])
+    nb.metadata["kernelspec"] = {"name": "crmkit", "display_name": "crmkit", "language": "python"}
+    nbformat.write(nb, notebooks / "probe.ipynb")
+    seen = []
+    for _ in range(2):
+        done = _cli("run", "probe", "--period", "2025-06", "--database", str(demo_db),
+                    "--notebooks", str(notebooks), "--output", str(tmp_path / "out"), env=env)
+        assert done.returncode == 0 and "running here" not in done.stderr, done.stderr
+        seen.append(json.loads(Path(done.stdout.strip()).with_suffix(".json").read_text()))
+    assert [s["left_behind"] for s in seen] == [None, None]
+    assert seen[0]["pid"] != seen[1]["pid"]
+
+
+def test_a_failing_served_run_is_one_line_with_the_exit_status(server, tmp_path, demo_db):
+    env, _, _ = server
+    done = _cli("run", "sales", "--period", "2025-13", "--database", str(demo_db),
+                "--output", str(tmp_path / "out"), env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("crmkit: error: ")
+    assert "2025-13" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_socket_is_this_users_alone(server):
+    _, sock, _ = server
+    assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+
+
+def test_a_second_server_on_the_same_socket_is_refused(server):
+    env, sock, _ = server
+    done = _cli("serve", env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"crmkit: error: a report server already listens on {sock}"
+
+
+@pytest.mark.parametrize("request_line", [
+    b"not json\n",
+    b'["a list"]\n',
+    b'{"kind": "shell", "cmd": "id"}\n',
+    b'{"kind": "run", "root": "/", "cwd": "relative", "env": {}, "args": {}}\n',
+    b"x" * (channel.MAX_MESSAGE + 10) + b"\n",
+])
+def test_a_bad_request_is_answered_and_the_server_keeps_serving(server, request_line):
+    _, sock, _ = server
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(str(sock))
+        conn.sendall(request_line)
+        answer = json.loads(conn.makefile("rb").readline())
+    assert answer["exit"] == 2 and answer["error"].startswith("bad request: ")
+    with socket.socket(socket.AF_UNIX) as conn:  # still serving
+        conn.connect(str(sock))
+        conn.sendall(b'{"kind": "ping"}\n')
+        assert json.loads(conn.makefile("rb").readline())["pong"] > 0
+
+
+def _request(**changes):
+    args = {name: None for name in serve.RUN_ARGUMENTS}
+    args.update(report="sales", period="2025-06", team="all", compare_to="previous",
+                output="output", timeout=600, extra={})
+    request = {"kind": "run", "root": "/x", "cwd": "/tmp", "env": {}, "args": args}
+    for key, value in changes.items():
+        if key in args:
+            args[key] = value
+        else:
+            request[key] = value
+    return request
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"env": {"CRMKIT_DATABASE_URL": "postgresql://u:secret@h/db"}}, "env"),
+    ({"env": {"LD_PRELOAD": "/tmp/evil.so"}}, "env"),
+    ({"env": {"CRMKIT_AS_OF": 1}}, "env"),
+    ({"cwd": "../etc"}, "cwd"),
+    ({"timeout": "600"}, "timeout"),
+    ({"timeout": True}, "timeout"),
+    ({"extra": {"active_days": 60}}, "extra"),
+    ({"args": {"report": "sales"}}, "args"),
+])
+def test_run_requests_are_checked(changes, needle):
+    request = _request(**changes)
+    with pytest.raises(ValueError, match=needle):
+        serve.checked_request(request)
+
+
+def test_a_good_request_passes_unchanged():
+    request = _request(env={"CRMKIT_AS_OF": "2025-07-01", "TZ": "UTC"})
+    assert serve.checked_request(json.loads(json.dumps(request))) == request
+
+
+def test_a_run_takes_the_clients_folder_and_environment_then_gives_them_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRMKIT_DATABASE_URL", "postgresql://u:secret@h/db")
+    monkeypatch.setenv("CRMKIT_AS_OF", "2024-01-01")
+    here = os.getcwd()
+    with serve._as_client(tmp_path, {"CRMKIT_AS_OF": "2025-07-01"}):
+        assert os.getcwd() == str(tmp_path)
+        assert os.environ["CRMKIT_AS_OF"] == "2025-07-01"
+        assert "CRMKIT_DATABASE_URL" not in os.environ  # the server's password stays out
+    assert os.getcwd() == here
+    assert os.environ["CRMKIT_AS_OF"] == "2024-01-01"
+    assert os.environ["CRMKIT_DATABASE_URL"].endswith("@h/db")
+
+
+def test_without_a_server_the_command_runs_the_report_itself(tmp_path, monkeypatch):
+    monkeypatch.setenv(channel.SOCKET_ENV, str(_private(tmp_path / "none")))
+    said = []
+    assert channel.request_run({}, said.append) is None
+    assert said == []  # no server up is not worth a word
+    monkeypatch.setenv(channel.SOCKET_ENV, str(tmp_path / "missing" / "serve.sock"))
+    assert channel.request_run({}, said.append) is None
+
+
+def test_a_folder_open_to_others_is_not_used(tmp_path, monkeypatch):
+    sock = _private(tmp_path / "open")
+    sock.parent.chmod(0o755)
+    monkeypatch.setenv(channel.SOCKET_ENV, str(sock))
+    said = []
+    assert channel.request_run({}, said.append) is None
+    assert len(said) == 1 and "not using the report server" in said[0] and "0700" in said[0]
+    with pytest.raises(SetupError, match="0700"):
+        serve.serve(said.append)
+    link = tmp_path / "link"
+    link.symlink_to(_private(tmp_path / "real").parent)
+    with pytest.raises(SetupError, match="not a link"):
+        channel.private_folder(link)
+
+
+def test_a_postgresql_run_is_never_handed_over(monkeypatch):
+    """The database URL (a password) would travel: such a run stays in the command."""
+    from crmkit import cli
+
+    monkeypatch.delenv("CRMKIT_DATABASE", raising=False)
+    monkeypatch.setenv("CRMKIT_DATABASE_URL", "postgresql://u:secret@localhost/db")
+    monkeypatch.setattr(channel, "request_run", lambda *a: pytest.fail("handed over"))
+    args = cli._parser().parse_args(["run", "sales"])
+    assert cli._served(args, {}) is None
+
+
+def test_the_code_stamp_changes_with_the_code(tmp_path, monkeypatch):
+    (tmp_path / "m.py").write_text("x = 1\n")
+    monkeypatch.setattr(channel, "PACKAGE", tmp_path)
+    before = channel.code_stamp()
+    (tmp_path / "m.py").write_text("x = 22\n")
+    assert channel.code_stamp() != before
