@@ -8,6 +8,7 @@ notebooks' default period (last month) is the demo's last month.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -41,6 +42,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["CRMKIT_AS_OF"] = PINNED_AS_OF
     # the tests' `crmkit run` talks to no `crmkit serve` a developer may have running
     os.environ["CRMKIT_SERVE_SOCKET"] = str(Path(tempfile.mkdtemp(prefix="crmkit-serve-")) / "serve.sock")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    with contextlib.suppress(OSError, KeyError):
+        Path(os.environ["CRMKIT_SERVE_SOCKET"]).parent.rmdir()  # empty: no server ran there
 
 
 @pytest.fixture(scope="session")

@@ -117,3 +117,19 @@ def test_retentions_of_two_periods_are_each_periods_retention(engine):
                         satisfaction.retention(t["activities"], t["deals"], may, as_of_end=as_of)]
     assert both[0]["retention_start_customers"] == 5
 
+
+
+def test_ties_at_the_cut_are_decided_in_pandas_by_customer_id(engine):
+    """The engine keeps every row tied at the cut and pandas orders the ties by id, code
+    point by code point: a database's collation (PostgreSQL under en_US ignores the hyphen
+    and the case) never decides which customers are listed."""
+    ids = ["ab", "a-c", "C2", "c1", "b", "Z"]
+    df = pd.DataFrame({"customer_id": ids, "interactions": [5, 3, 3, 3, 3, 1],
+                       "revenue": [0.0, 2.0, 1.0, 1.0, 1.0, 0.0]})
+    lf = F.lazy(on_engine({"df": df}, engine)["df"])
+    kept = F.to_pandas(activity._top(lf, ["interactions", "revenue"], 3))
+    assert sorted(kept["customer_id"]) == sorted(["ab", "a-c", "C2", "c1", "b"])  # all tied at 3 kept
+    assert len(F.to_pandas(activity._top(lf, ["interactions", "revenue"], 10))) == len(ids)
+    ordered = kept.sort_values(["interactions", "revenue", "customer_id"],
+                               ascending=[False, False, True]).head(3)
+    assert list(ordered["customer_id"]) == ["ab", "a-c", "C2"]  # "C" (67) < "b" (98) < "c" (99)

@@ -76,22 +76,20 @@ def test_a_served_run_publishes_what_a_run_of_its_own_does(server, tmp_path, dem
                   "--output", str(tmp_path / "served"), env=env)
     assert served.returncode == 0, served.stderr
     assert "running here" not in served.stderr  # the server ran it, not the command
-    deadline = time.monotonic() + 60  # the server logs the run just after answering
-    while "sales 2025-06 all: done" not in log.read_text():
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.1)
+    _logged(log, "sales 2025-06 all: done")
     page = Path(served.stdout.strip())
     assert page == tmp_path / "served" / "2025-06" / "all" / "sales.html" and page.exists()
     own = run_report("sales", period="2025-06", database=demo_db, output=tmp_path / "own",
                      kernel=warm_kernel(demo_db))
-    twin = json.loads(page.with_suffix(".json").read_text())
-    assert twin == json.loads(own.json.read_text())
+    twin, own_twin = (json.loads(p.read_text()) for p in (page.with_suffix(".json"), own.json))
+    assert twin.pop("generated_at") and own_twin.pop("generated_at")  # the clock moved on
+    assert twin == own_twin
 
 
 def test_no_report_sees_what_the_previous_one_left(server, tmp_path, demo_db):
     """Each report runs on a fresh kernel: a module changed by one report is new again in
     the next (the second run takes the spare kernel the server booted after the first)."""
-    env, _, _ = server
+    env, _, log = server
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROBE)])
@@ -105,6 +103,10 @@ def test_no_report_sees_what_the_previous_one_left(server, tmp_path, demo_db):
         seen.append(json.loads(Path(done.stdout.strip()).with_suffix(".json").read_text()))
     assert [s["left_behind"] for s in seen] == [None, None]
     assert seen[0]["pid"] != seen[1]["pid"]
+    deadline = time.monotonic() + 60  # both ran on the server (a silent fallback would not log)
+    while log.read_text().count("probe 2025-06 all: done") < 2:
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
 
 
 def test_a_failing_served_run_is_one_line_with_the_exit_status(server, tmp_path, demo_db):
@@ -114,7 +116,43 @@ def test_a_failing_served_run_is_one_line_with_the_exit_status(server, tmp_path,
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("crmkit: error: ")
     assert "2025-13" in done.stderr and "Traceback" not in done.stderr
+    assert "running here" not in done.stderr
     assert not (tmp_path / "out").exists()
+    _logged(server[2], "sales 2025-13 all: error")  # the server refused it, not the command
+
+
+def _logged(log: Path, line: str) -> None:
+    """Wait until the server's log has ``line`` (it logs a run just after answering)."""
+    deadline = time.monotonic() + 60
+    while line not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+
+
+def test_a_client_of_another_version_is_declined_and_runs_the_report_itself(server, tmp_path):
+    """A server started before an upgrade declines a request with other arguments (the
+    client then runs the report itself) and keeps serving."""
+    _, sock, _ = server
+    request = _request(cwd=str(tmp_path), args={"report": "sales", "new_option": True})
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(str(sock))
+        conn.sendall(json.dumps(request).encode() + b"\n")
+        answer = json.loads(conn.makefile("rb").readline())
+    assert answer == {"declined": "the server's crmkit takes other run arguments"}
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(str(sock))
+        conn.sendall(b'{"kind": "ping"}\n')
+        assert json.loads(conn.makefile("rb").readline())["pong"] > 0
+
+
+def test_a_request_carries_no_secret(monkeypatch):
+    for name, value in {"CRMKIT_DATABASE_URL": "postgresql://u:pw@h/db", "CRMKIT_SMTP_PASSWORD": "pw",
+                        "CRMKIT_SMTP_PASSWORD_FILE": "/s", "CRMKIT_AS_OF": "2025-07-01",
+                        "LD_PRELOAD": "x.so"}.items():
+        monkeypatch.setenv(name, value)
+    sent = channel.run_environment()
+    assert sent["CRMKIT_AS_OF"] == "2025-07-01" and set(sent) <= channel.RUN_VARIABLES
+    assert "pw" not in json.dumps(sent)
 
 
 def test_the_socket_is_this_users_alone(server):
@@ -136,6 +174,7 @@ def test_a_second_server_on_the_same_socket_is_refused(server):
     b'{"kind": "shell", "cmd": "id"}\n',
     b'{"kind": "run", "root": "/", "cwd": "relative", "env": {}, "args": {}}\n',
     b"x" * (channel.MAX_MESSAGE + 10) + b"\n",
+    b"[" * 30_000 + b"]" * 30_000 + b"\n",  # nested deeper than the JSON parser recurses
 ])
 def test_a_bad_request_is_answered_and_the_server_keeps_serving(server, request_line):
     _, sock, _ = server
@@ -154,7 +193,7 @@ def _request(**changes):
     args = {name: None for name in serve.RUN_ARGUMENTS}
     args.update(report="sales", period="2025-06", team="all", compare_to="previous",
                 output="output", timeout=600, extra={})
-    request = {"kind": "run", "root": "/x", "cwd": "/tmp", "env": {}, "args": args}
+    request = {"kind": "run", "root": str(channel.PACKAGE), "cwd": "/tmp", "env": {}, "args": args}
     for key, value in changes.items():
         if key in args:
             args[key] = value
@@ -171,7 +210,9 @@ def _request(**changes):
     ({"timeout": "600"}, "timeout"),
     ({"timeout": True}, "timeout"),
     ({"extra": {"active_days": 60}}, "extra"),
-    ({"args": {"report": "sales"}}, "args"),
+    ({"env": {"CRMKIT_SMTP_PASSWORD": "secret"}}, "env"),
+    ({"args": {"report": "sales"}}, "other run arguments"),
+    ({"root": "/another/checkout/crmkit"}, "runs crmkit from"),
 ])
 def test_run_requests_are_checked(changes, needle):
     request = _request(**changes)
@@ -238,3 +279,9 @@ def test_the_code_stamp_changes_with_the_code(tmp_path, monkeypatch):
     before = channel.code_stamp()
     (tmp_path / "m.py").write_text("x = 22\n")
     assert channel.code_stamp() != before
+    (tmp_path / "page.css").write_text("a {}\n")  # templates, styles, catalogues too
+    after_css = channel.code_stamp()
+    assert after_css != before
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "m.pyc").write_bytes(b"x")
+    assert channel.code_stamp() == after_css

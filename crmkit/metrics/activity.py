@@ -702,8 +702,16 @@ def _per_customer(activities: Frame, deals: Frame,
 
 
 def _top(lf: nw.LazyFrame, by: list[str], top: int) -> nw.LazyFrame:
-    """The first ``top`` rows by ``by`` (descending; ties by customer id)."""
-    return lf.sort([*by, "customer_id"], descending=[*(True for _ in by), False]).head(top)
+    """Every row that can be among the first ``top`` by ``by`` (descending): those whose
+    first measure reaches the ``top``-th row's, with a margin for the last bits of a sum.
+    Ties are broken by customer id in pandas, after collection: a database's collation
+    (PostgreSQL's en_US) orders ids differently from DuckDB, Spark and pandas."""
+    first = by[0]
+    cut = lf.sort(by, descending=True).head(top).select(first).collect().to_pandas()[first]
+    if len(cut) < top:
+        return lf
+    floor = float(cut.iloc[-1])
+    return lf.filter(nw.col(first) >= floor - 1e-9 * max(1.0, abs(floor)))
 
 
 def _counted(df: pd.DataFrame) -> pd.DataFrame:
@@ -741,9 +749,9 @@ def customer_lists(activities: Frame, deals: Frame, customers: Frame, employees:
                   .with_columns(interactions=nw.col("interactions").fill_null(0))
                   .select("customer_id", "revenue", "deals_won", "interactions"))
     top_activity = _counted(_named(by_activity, customers, employees)).sort_values(
-        ["interactions", "revenue", "customer_id"], ascending=[False, False, True])
+        ["interactions", "revenue", "customer_id"], ascending=[False, False, True]).head(top)
     top_revenue = _counted(_named(by_revenue, customers, employees)).sort_values(
-        ["revenue", "deals_won", "customer_id"], ascending=[False, False, True])
+        ["revenue", "deals_won", "customer_id"], ascending=[False, False, True]).head(top)
     if comparison is None:
         quiet = pd.DataFrame(columns=["customer_id", "name", "owner", "last_contact",
                                       "days_since_contact", "revenue_365d"])

@@ -41,10 +41,11 @@ SOCKET_NAME = "serve.sock"
 #: The longest message either side reads (a run request is a few hundred bytes).
 MAX_MESSAGE = 1 << 16
 
-#: Variables a run request carries: what a run and its kernel read. The database URL (a
-#: password) is never sent: a run on PostgreSQL is not handed over.
-ENV_NAME = re.compile(r"^(CRMKIT_[A-Z0-9_]{1,40}|TZ)$")
-UNSENT = frozenset({"CRMKIT_DATABASE_URL", SOCKET_ENV})
+#: The variables a run request carries: what a run and its kernel read, nothing else (no
+#: database URL, no SMTP password: a run on PostgreSQL or Spark is not handed over).
+RUN_VARIABLES = frozenset({"CRMKIT_DATABASE", "CRMKIT_AS_OF", "CRMKIT_NOTEBOOKS", "TZ"})
+#: The server's own variables of these names are put aside during a run.
+ENV_NAME = re.compile(r"CRMKIT_[A-Z0-9_]{1,40}|TZ")
 
 #: The package whose code a server runs (a client of another checkout is declined).
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -74,7 +75,8 @@ def private_folder(folder: Path, create: bool = False) -> bool:
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise SetupError(
             f"report server folder {folder} is not a folder of this user closed to others "
-            f"(mode 0700, not a link); remove it, or set ${SOCKET_ENV} to a socket in one"
+            f"(mode 0700, not a link); remove it, or set ${SOCKET_ENV} (or $XDG_RUNTIME_DIR) "
+            "to a folder of your own"
         )
     return True
 
@@ -109,16 +111,19 @@ def receive(stream: io.BufferedIOBase) -> dict[str, Any] | None:
 
 
 def run_environment(environ: dict[str, str] | os._Environ[str] | None = None) -> dict[str, str]:
-    """The variables a run request carries (:data:`ENV_NAME`, without :data:`UNSENT`)."""
+    """The variables a run request carries (:data:`RUN_VARIABLES`)."""
     source = os.environ if environ is None else environ
-    return {k: v for k, v in source.items() if ENV_NAME.match(k) and k not in UNSENT}
+    return {k: v for k, v in source.items() if k in RUN_VARIABLES}
 
 
 def code_stamp() -> str:
-    """A stamp of the package's code (every module's size and modification time): a server
-    whose code changed since it started declines runs rather than run the old code."""
+    """A stamp of the package's files (every module, template, stylesheet and catalogue:
+    size and modification time): a server whose code changed since it started declines runs
+    rather than run the old code or publish with old templates."""
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path in sorted(PACKAGE.rglob("*")):
+        if "__pycache__" in path.parts or not path.is_file():
+            continue
         with contextlib.suppress(OSError):
             info = path.stat()
             digest.update(f"{path.relative_to(PACKAGE)}:{info.st_size}:{info.st_mtime_ns}\n".encode())

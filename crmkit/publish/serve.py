@@ -96,8 +96,6 @@ class ReportServer:
     def run(self, request: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any]:
         """Carry out a checked run request in the client's folder and environment; the
         answer (``done``, ``error`` or ``declined``)."""
-        if request["root"] != str(channel.PACKAGE):
-            return {"declined": f"the server runs crmkit from {channel.PACKAGE}"}
         if channel.code_stamp() != self.stamp:
             self.stale = True  # it starts again, on the new code, once this is answered
             return {"declined": "crmkit changed since the server started; it restarts"}
@@ -145,8 +143,13 @@ class ReportServer:
             conn.settimeout(REQUEST_TIMEOUT)
             try:
                 request = checked_request(channel.receive(stream))
-            except (OSError, ValueError) as exc:
-                _answer(stream, {"error": f"bad request: {one_line(str(exc))}", "exit": 2})
+            except Declined as exc:
+                self.stale = channel.code_stamp() != self.stamp  # a newer client: start again
+                _answer(stream, {"declined": str(exc)})
+                return
+            except (OSError, ValueError, RecursionError) as exc:  # JSON nested too deep: RecursionError
+                _answer(stream, {"error": f"bad request: {one_line(str(exc)) or type(exc).__name__}",
+                                 "exit": 2})
                 return
             conn.settimeout(None)
             if request["kind"] == "ping":
@@ -184,8 +187,14 @@ def _answer(stream: io.BufferedIOBase, message: dict[str, Any]) -> None:
         channel.send(stream, message)
 
 
+class Declined(ValueError):
+    """A well-formed request this server does not take (another checkout's or version's
+    client): the client runs the report itself."""
+
+
 def checked_request(message: dict[str, Any] | None) -> dict[str, Any]:
-    """A request as the server accepts it; a ValueError naming what is wrong."""
+    """A request as the server accepts it; a ValueError naming what is wrong (a
+    :class:`Declined` for one that another server could take)."""
     if message is None:
         raise ValueError("no request")
     if message.get("kind") == "ping":
@@ -196,12 +205,14 @@ def checked_request(message: dict[str, Any] | None) -> dict[str, Any]:
     if not isinstance(root, str) or not isinstance(cwd, str) or not Path(cwd).is_absolute():
         raise ValueError("root and cwd must be absolute paths")
     if not isinstance(env, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and channel.ENV_NAME.match(k)
-        and k not in channel.UNSENT and "\0" not in v for k, v in env.items()
+        isinstance(k, str) and isinstance(v, str) and k in channel.RUN_VARIABLES
+        and "\0" not in v for k, v in env.items()
     ):
-        raise ValueError("env holds CRMKIT_* and TZ text variables only")
-    if not isinstance(args, dict) or set(args) != set(RUN_ARGUMENTS):
-        raise ValueError(f"args must be exactly {', '.join(sorted(RUN_ARGUMENTS))}")
+        raise ValueError(f"env holds only {', '.join(sorted(channel.RUN_VARIABLES))}, as text")
+    if root != str(channel.PACKAGE):
+        raise Declined(f"the server runs crmkit from {channel.PACKAGE}")
+    if not isinstance(args, dict) or set(args) != set(RUN_ARGUMENTS):  # another version's client
+        raise Declined("the server's crmkit takes other run arguments")
     for name, kinds in RUN_ARGUMENTS.items():
         if not isinstance(args[name], kinds) or isinstance(args[name], bool):
             raise ValueError(f"args.{name} has the wrong type")
@@ -247,7 +258,10 @@ def serve(say: Callable[[str], None], ready: Callable[[Path], None] | None = Non
         try:
             while not server.stale:
                 conn, _ = listener.accept()
-                server.handle(conn)
+                try:
+                    server.handle(conn)
+                except Exception as exc:  # noqa: BLE001 - one connection never stops the server
+                    say(f"a connection failed: {type(exc).__name__}: {one_line(str(exc))}")
         finally:
             server.drop_spare()
     if server.stale:  # the socket and the lock are released: the new process takes them
