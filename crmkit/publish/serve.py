@@ -19,7 +19,6 @@ are served one at a time, in the order they came.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import os
 import signal
@@ -30,6 +29,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from crmkit.backends.location import find_database
 from crmkit.errors import CrmkitError, ReportError, SetupError, one_line
@@ -272,16 +273,15 @@ def serve(say: Callable[[str], None], ready: Callable[[Path], None] | None = Non
 @contextlib.contextmanager
 def _only_server(path: Path) -> Iterator[None]:
     """Hold the server's lock beside its socket; a one-line error if another holds it."""
-    lock = path.with_name(path.name + ".lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    lock = FileLock(path.with_name(path.name + ".lock"), mode=0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SetupError(f"a report server already listens on {path}") from None
+        lock.acquire(blocking=False)
+    except Timeout:
+        raise SetupError(f"a report server already listens on {path}") from None
+    try:
         yield
     finally:
-        os.close(fd)
+        lock.release()
 
 
 @contextlib.contextmanager
