@@ -202,3 +202,24 @@ def test_a_long_campaign_table_shows_the_best_and_worst_roi_and_downloads_every_
     rows, name = _download(page)
     assert name == "campaigns.csv" and len(rows) == n + 1  # heading and every campaign
     assert {row[0] for row in rows[-30:]} == {f"Campaign {i}" for i in range(5, n, 10)}
+
+
+def test_rows_tied_across_the_two_ends_stay_on_their_side_of_the_gap():
+    """45 of 50 sellers share one win rate, so both ends hold tied rows: the cut ranks the
+    ties by deals closed, and the chart keeps each end on its side of the gap."""
+    sellers = _sellers(50)
+    rate = np.where(np.arange(50) < 5, 0.9, 0.5)
+    sellers = sellers.assign(win_rate=rate, win_rate_low=rate * 0.8, win_rate_high=rate * 1.1,
+                             closed=np.arange(150, 100, -1), name=[f"S{i}" for i in range(50)])
+    shown = ranking.cut(sellers[sellers["closed"] > 0], "win_rate", then="closed")
+    top_end = {f"S{i}" for i in range(10)}  # 0.9, then the most closed at 0.5
+    bottom_end = {f"S{i}" for i in range(40, 50)}  # 0.5 with the fewest closed
+    assert set(shown.ranked["name"].head(10)) == top_end
+    assert set(shown.ranked["name"].tail(10)) == bottom_end
+    ax = sales.win_rate_by_employee(sellers).axes[0]
+    by_position = [t.get_text().split(" (")[0] for t in sorted(ax.get_yticklabels(),
+                                                                 key=lambda t: t.get_position()[1])]
+    assert set(by_position[:10]) == bottom_end and set(by_position[10:]) == top_end
+    gap = next(t for t in ax.texts if "more" in t.get_text())
+    below = [t.get_position()[1] for t in ax.get_yticklabels() if t.get_text().split(" (")[0] in bottom_end]
+    assert max(below) < gap.get_position()[1]

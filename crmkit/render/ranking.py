@@ -44,12 +44,16 @@ class Cut:
     """A frame cut to the rows a page shows: ``frame`` holds them in the order of the frame
     that was cut (so a chart sorts them as it sorts a whole list), ``total`` counts the
     rows of the whole list, ``top`` and ``bottom`` the rows shown from each end of the
-    ranking (``bottom`` is 0 when nothing was cut)."""
+    ranking (``bottom`` is 0 when nothing was cut). ``ranked`` holds the shown rows in the
+    order of the ranking, first end first (a chart that draws a cut list in this order, or
+    its reverse, puts its gap between the two ends even when values are tied across them);
+    uncut, it is ``frame``."""
 
     frame: pd.DataFrame
     total: int
     top: int
     bottom: int
+    ranked: pd.DataFrame
 
     @property
     def left(self) -> int:
@@ -71,15 +75,16 @@ def cut(frame: pd.DataFrame, by: str, *, ascending: bool = False, then: str | No
     The frame itself is left as it is."""
     top, bottom = ends(len(frame), n, whole)
     if not bottom:
-        return Cut(frame, len(frame), top, 0)
+        return Cut(frame, len(frame), top, 0, frame)
     ranked = frame[frame[by].notna()]
     keys = [by, *([then] if then else [])]
     order = ranked.reset_index(drop=True).sort_values(
         keys, ascending=[ascending, False][:len(keys)], kind="stable").index.to_numpy()
     shown = min(top, len(order) // 2), min(bottom, len(order) - len(order) // 2)
     picked = np.concatenate([order[:shown[0]], order[len(order) - shown[1]:]])
-    positions_in_frame = np.flatnonzero(frame[by].notna().to_numpy())[np.sort(picked)]
-    return Cut(frame.iloc[positions_in_frame], len(frame), shown[0], shown[1])
+    in_frame = np.flatnonzero(frame[by].notna().to_numpy())
+    return Cut(frame.iloc[in_frame[np.sort(picked)]], len(frame), shown[0], shown[1],
+               frame.iloc[in_frame[picked]])
 
 
 def positions(count: int, gap_after: int | None, step: float = 1.0) -> np.ndarray:

@@ -368,7 +368,8 @@ def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
         return NOTHING
     shown = ranking.cut(employee[employee["tickets_answered"] > 0],
                         "first_response_minutes_median", then="tickets_answered")
-    df = shown.frame.sort_values(["first_response_minutes_median", "name"], ascending=[False, True])
+    df = (shown.ranked if shown.is_cut  # slowest first, each end as ranked
+          else shown.frame.sort_values(["first_response_minutes_median", "name"], ascending=[False, True]))
     if df.empty:
         return blocks.text(_("No ticket opened in this period has a first response."))
     unit = METRICS["first_response_minutes_median"].unit  # minutes, as on the cards

@@ -106,7 +106,8 @@ def win_rate_by_employee(employee: pd.DataFrame, *, empty: bool = False) -> Char
     if empty:
         return NOTHING
     shown = ranking.cut(employee[employee["closed"] > 0], "win_rate", then="closed")
-    df = shown.frame.sort_values("win_rate")
+    # cut: lowest first, each end as ranked (ties across the two ends stay on their side)
+    df = shown.ranked.iloc[::-1] if shown.is_cut else shown.frame.sort_values("win_rate")
     if df.empty:
         return blocks.text(_("No deals were closed in this period."))
     fig, ax = plotting.figure(height=0.32 * (len(df) + 2 * shown.is_cut) + 1.3)
