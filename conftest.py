@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -42,11 +43,14 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["CRMKIT_AS_OF"] = PINNED_AS_OF
     # the tests' `crmkit run` talks to no `crmkit serve` a developer may have running
     os.environ["CRMKIT_SERVE_SOCKET"] = str(Path(tempfile.mkdtemp(prefix="crmkit-serve-")) / "serve.sock")
+    # remembered fingerprints go to a folder of this session, not the developer's cache
+    os.environ["CRMKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="crmkit-cache-")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     with contextlib.suppress(OSError, KeyError):
         Path(os.environ["CRMKIT_SERVE_SOCKET"]).parent.rmdir()  # empty: no server ran there
+    shutil.rmtree(os.environ.get("CRMKIT_CACHE_DIR", ""), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

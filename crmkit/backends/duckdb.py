@@ -43,6 +43,7 @@ from crmkit.backends._sql import EVENT_COLUMNS, last_day_sql
 from crmkit.backends._sql import quote as _q
 from crmkit.backends.base import SNAPSHOT_COLUMNS, SNAPSHOTS, OpenDataset, no_snapshots_sql
 from crmkit.backends.fingerprint import of_duckdb
+from crmkit.backends.remembered import fingerprint_of
 from crmkit.errors import StoreError
 from crmkit.model import (
     MAX_EXAMPLES,
@@ -207,8 +208,10 @@ class DuckDBBackend(OpenDataset):
             return super().teams()
 
     def fingerprint(self) -> str:
+        """Remembered for the file's state (:mod:`crmkit.backends.remembered`): hashing
+        every row costs seconds on a large database, once per change of the data."""
         with reading(self.location):
-            return of_duckdb(self.connection)
+            return fingerprint_of(Path(self.location), lambda: of_duckdb(self.connection))
 
     def close(self) -> None:
         self.connection.close()
