@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import multiprocessing.util
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -303,7 +304,7 @@ def _render(jobs: list[tuple[Job, str]], keys: dict[Job, dict[str, Any] | None],
         futures: dict[Future[Outcome], tuple[Job, str]] = {
             pool.submit(_run_job, job, str(db), str(folder), str(out_root), timeout,
                         _key_text(keys.get(job))): (job, reason)
-            for job, reason in jobs
+            for job, reason in longest_first(jobs, out_root)
         }
         for future in as_completed(futures):
             job, reason = futures[future]
@@ -311,6 +312,23 @@ def _render(jobs: list[tuple[Job, str]], keys: dict[Job, dict[str, Any] | None],
             outcomes[-1].reason = reason
             bar(outcomes[-1], outcomes)
     return outcomes
+
+
+def longest_first(jobs: list[tuple[Job, str]], out_root: Path) -> list[tuple[Job, str]]:
+    """``jobs`` in the order that ends soonest on a few workers: the longest first, by how
+    long each page took to render last time (``status.json``), so no worker is left alone
+    with a long page at the end. A page never rendered counts as a typical one (the median);
+    without a usable record the order stays as given."""
+    taken: dict[tuple[str, str, str], float] = {}
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
+        for row in json.loads((out_root / STATUS_FILE).read_text(encoding="utf-8"))["reports"]:
+            seconds = row["seconds"]
+            if row["status"] == "rendered" and isinstance(seconds, int | float) and seconds >= 0:
+                taken[(str(row["report"]), str(row["period"]), str(row["team"]))] = float(seconds)
+    if not taken:
+        return list(jobs)
+    typical = statistics.median(taken.values())
+    return sorted(jobs, key=lambda item: -taken.get((item[0].report, item[0].period, item[0].team), typical))
 
 
 def _key_text(key: dict[str, Any] | None) -> str | None:

@@ -18,15 +18,18 @@ dead kernel still gives back what ran until then (:data:`ENGINE`), the failing c
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import importlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
+from queue import Empty
 from typing import TYPE_CHECKING, Any
 
-from jupyter_core.utils import run_sync
+from jupyter_core.utils import ensure_async, run_sync
 
 from crmkit._files import write_atomic
 from crmkit.backends.location import ENV_URL, Database, Location, SparkLocation
@@ -84,11 +87,16 @@ def report_modules(report: str) -> tuple[str, ...]:
 
 def warm_up(reports: tuple[str, ...] | None = None, extra: tuple[str, ...] = ()) -> None:
     """Import the report modules, :data:`WARM_UP_RUNTIME` and ``extra``: what a new kernel
-    runs as it starts, so its first report runs warm. A library that fails to import is
-    left for the notebook to report."""
+    runs as it starts, so its first report runs warm, then freeze what they made out of
+    the garbage collector's scans. A library that fails to import is left for the notebook
+    to report."""
     for name in dict.fromkeys([*warm_up_modules(reports), *WARM_UP_RUNTIME, *extra]):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    # What the imports made lives as long as the kernel: out of the collector's sight, a
+    # full collection (IPython's %reset runs one between two reports; pandas and matplotlib
+    # trigger them as they go) scans what a report made only: 0.04 s instead of 0.2 s.
+    gc.freeze()
 
 
 def warm_up_code(reports: tuple[str, ...] | None = None, extra: tuple[str, ...] = ()) -> str:
@@ -144,7 +152,7 @@ class Kernel:
 
         env, modules = self._environment()
         warm_up = warm_up_code(self.reports, modules)
-        self.km = AsyncKernelManager(kernel_name=KERNEL_NAME)
+        self.km = AsyncKernelManager(kernel_name=KERNEL_NAME, client_factory=_ready_client())
         try:
             run_sync(self.km.start_kernel)(
                 cwd=str(self.cwd),
@@ -227,6 +235,49 @@ class Kernel:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+async def _handshake(client: Any, wait: float) -> bool:
+    """One kernel_info request: True once its reply is in and its last IOPub message
+    (the kernel going idle) arrived, which shows IOPub is connected; False when either
+    did not come within ``wait`` seconds (IOPub may not have been connected yet)."""
+    msg_id = client.kernel_info()
+    for channel, wanted in ((client.shell_channel, "kernel_info_reply"), (client.iopub_channel, "status")):
+        while True:
+            try:
+                msg = await ensure_async(channel.get_msg(timeout=wait))
+            except Empty:
+                return False
+            if msg["parent_header"].get("msg_id") != msg_id or msg["msg_type"] != wanted:
+                continue
+            if wanted == "kernel_info_reply":
+                client._handle_kernel_info_reply(msg)
+                break
+            if msg["content"].get("execution_state") == "idle":
+                return True
+    return False  # pragma: no cover - the loop returns
+
+
+@functools.cache
+def _ready_client() -> type:
+    """A kernel client whose handshake ends as soon as the kernel answered it on both
+    channels (made on first use: jupyter_client is imported lazily)."""
+    from jupyter_client.asynchronous import AsyncKernelClient  # lazy: as in Kernel._start
+
+    class ReadyClient(AsyncKernelClient):  # type: ignore[misc]
+        """jupyter_client's handshake then waits for 0.2 s of silence on IOPub, on every
+        notebook run. What arrives later belongs to no request of this client, and
+        nbclient reads only the replies to its own requests."""
+
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+            while not await _handshake(self, 1.0):
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+
+    return ReadyClient
 
 
 def _register_engine() -> str:
