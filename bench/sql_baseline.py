@@ -116,7 +116,7 @@ SELECT p.name, p.a >= p.e AS past, coalesce(c.deals_created, 0) AS deals_created
   coalesce(x.revenue, 0) AS revenue, x.deal_size_median, x.cyc_med, x.cyc_mean, x.cyc_p90,
   coalesce(l.leads, 0) AS leads, coalesce(l.converted, 0) AS converted,
   coalesce(o.open_deals, 0) AS open_deals, coalesce(o.open_pipeline, 0) AS open_pipeline,
-  coalesce(o.weighted_pipeline, 0) AS weighted_pipeline, coalesce(q.quota_target, 0) AS quota_target,
+  coalesce(o.weighted_pipeline, 0) AS weighted_pipeline, q.quota_target,
   coalesce(f.weighted, 0) AS weighted_due, coalesce(w.won, 0) AS won_so_far
 FROM p LEFT JOIN closed x USING (name) LEFT JOIN created c USING (name)
   LEFT JOIN opened o USING (name) LEFT JOIN lead l USING (name) LEFT JOIN quota q USING (name)
@@ -142,8 +142,9 @@ def _sales(r: dict[str, Any]) -> dict[str, Any]:
         "lead_conversion": _ratio(r["converted"], r["leads"]), "open_deals": r["open_deals"],
         "open_pipeline": float(r["open_pipeline"]),
         "weighted_pipeline": float(r["weighted_pipeline"]),
-        "quota_target": float(r["quota_target"]),
-        "quota_attainment": _ratio(revenue, float(r["quota_target"])),
+        # no quota overlaps the period: no target (N/A), not a target of 0
+        "quota_target": None if r["quota_target"] is None else float(r["quota_target"]),
+        "quota_attainment": _ratio(revenue, None if r["quota_target"] is None else float(r["quota_target"])),
         "pipeline_velocity": velocity, "forecast": forecast,
         "forecast_error": _ratio(forecast - revenue, revenue) if r["past"] else None,
     }

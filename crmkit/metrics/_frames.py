@@ -188,3 +188,23 @@ def seconds_between(start_col: str, end_col: str) -> nw.Expr:
 def days_between(start_col: str, end_col: str) -> nw.Expr:
     """Fractional days from ``start_col`` to ``end_col``."""
     return seconds_between(start_col, end_col) / 86400.0
+
+
+#: The column that :func:`stacked` frames carry their part's number in.
+PART = "_part"
+
+
+def stacked(parts: Sequence[nw.LazyFrame]) -> nw.LazyFrame:
+    """Frames with the same columns one below the other (one ``UNION ALL``, so that one
+    grouping answers them all); the frame itself when there is only one. Each part carries
+    its number in column :data:`PART` (``nw.lit(i).alias(PART)`` in its select), so that
+    overlapping parts (two periods that share days) still count each row in each."""
+    return parts[0] if len(parts) == 1 else nw.concat(list(parts), how="vertical")
+
+
+def split(df: pd.DataFrame, n: int) -> list[pd.DataFrame]:
+    """A collected result of :func:`stacked` parts, one frame per part number ``0..n-1``
+    (in the rows' order, without the :data:`PART` column, index reset)."""
+    part = df[PART].to_numpy()
+    rest = df.drop(columns=PART)
+    return [rest[part == i].reset_index(drop=True) for i in range(n)]

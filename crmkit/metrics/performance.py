@@ -33,7 +33,7 @@ Readings of METRICS.md taken here (the definitions below say the same in words):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, time
 from typing import Any, TypedDict
 
@@ -65,6 +65,7 @@ __all__ = [
     "quota_by_employee",
     "roster",
     "significance",
+    "summaries",
     "summary",
     "tasks_by_employee",
     "ticket_durations",
@@ -107,7 +108,12 @@ WORKLOAD_P = 0.01
 WORKLOAD_MIN_PEERS = 3
 
 
-# -- per-table metrics (one engine query each) -------------------------------------------------
+# -- per-table metrics (one engine query per table for every period asked) ----------------------
+#
+# Each ``_..._of(table, periods, ...)`` stacks one filtered select per period (its rows
+# labelled with the period's number, :func:`crmkit.metrics._frames.stacked`), groups them in
+# one engine query by employee and period, and splits the small result per period; the
+# public per-period functions are the one-period case.
 
 
 def _in(col: str, period: Period) -> nw.Expr:
@@ -118,6 +124,10 @@ def _key(col: str = "employee_id") -> nw.Expr:
     return nw.coalesce(nw.col(col), nw.lit(UNASSIGNED)).alias("employee_id")
 
 
+def _part(index: int) -> nw.Expr:
+    return nw.lit(index).alias(F.PART)
+
+
 def _minutes(start: str, end: str) -> nw.Expr:
     return F.seconds_between(start, end) / 60.0
 
@@ -126,34 +136,72 @@ def _flag(cond: nw.Expr) -> nw.Expr:
     return cond.cast(nw.Int64)
 
 
+def _grouped(parts: list[nw.LazyFrame], keys: tuple[str, ...], *aggs: nw.Expr,
+             ints: tuple[str, ...] = (), **named: nw.Expr) -> list[pd.DataFrame]:
+    """The per-period ``parts`` grouped by ``keys`` in one engine query, split per period;
+    the ``ints`` (sums of flags) as 64-bit integers: an engine may widen a sum of integers
+    to a decimal, which pandas would hold as Python objects."""
+    found = F.stacked(parts).group_by(*keys, F.PART).agg(*aggs, **named)
+    if ints:
+        found = found.with_columns(nw.col(*ints).cast(nw.Int64))
+    return F.split(F.to_pandas(found), len(parts))
+
+
 def deals_by_employee(deals: Frame, period: Period) -> pd.DataFrame:
     """Per deal owner: deals won and lost with ``closed_at`` in the period, revenue of the
     won ones and the sum of their squared amounts (for the revenue test)."""
-    won = nw.col("status") == "won"
-    df = F.to_pandas(
-        F.lazy(deals)
-        .filter(_in("closed_at", period) & nw.col("status").is_in(["won", "lost"]))
-        .select(
+    return _deals_of(deals, [period])[0]
+
+
+def _deals_of(deals: Frame, periods: list[Period]) -> list[pd.DataFrame]:
+    """:func:`deals_by_employee` of each period, from one engine query."""
+    won, lf = nw.col("status") == "won", F.lazy(deals)
+    parts = [
+        lf.filter(_in("closed_at", p) & nw.col("status").is_in(["won", "lost"])).select(
             _key("owner_id"),
+            _part(i),
             deals_won=_flag(won),
             deals_lost=_flag(nw.col("status") == "lost"),
             revenue=nw.when(won).then(nw.col("amount")).otherwise(0.0),
             revenue_sumsq=nw.when(won).then(nw.col("amount") * nw.col("amount")).otherwise(0.0),
         )
-        .group_by("employee_id")
-        .agg(nw.col("deals_won", "deals_lost", "revenue", "revenue_sumsq").sum())
-    )
-    return _fill(df, ints=("deals_won", "deals_lost"), floats=("revenue", "revenue_sumsq"))
+        for i, p in enumerate(periods)
+    ]
+    found = _grouped(parts, ("employee_id",),
+                     nw.col("deals_won", "deals_lost", "revenue", "revenue_sumsq").sum(),
+                     ints=("deals_won", "deals_lost"))
+    return [_fill(df, ints=("deals_won", "deals_lost"), floats=("revenue", "revenue_sumsq"))
+            for df in found]
+
+
+def _overlapping(period: Period) -> tuple[datetime, datetime]:
+    """The local calendar bounds a quota must overlap to count in the period."""
+    return datetime.combine(period.start, time()), period.end_local
 
 
 def _quotas_in(quotas: Frame, period: Period) -> pd.DataFrame:
-    p_start, p_end = datetime.combine(period.start, time()), period.end_local
-    return F.to_pandas(
+    return _quotas_of(quotas, [period])[0]
+
+
+def _quotas_of(quotas: Frame, periods: list[Period]) -> list[pd.DataFrame]:
+    """The quota rows overlapping each period, from one engine query of the rows that
+    overlap any of them (each period's rows kept in the table's order)."""
+    bounds = [_overlapping(p) for p in periods]
+    start, end = nw.col("period_start"), nw.col("period_end")
+    overlaps = [(start < p_end) & (end > p_start) for p_start, p_end in bounds]
+    rows = F.to_pandas(
         F.lazy(quotas)
         .with_columns(nw.col("period_start", "period_end").cast(nw.Datetime()))
-        .filter((nw.col("period_start") < p_end) & (nw.col("period_end") > p_start))
+        .filter(nw.any_horizontal(*overlaps, ignore_nulls=False))
         .select("employee_id", "period_start", "period_end", "target_amount")
     )
+    if len(periods) == 1:
+        return [rows]
+    out = []
+    for p_start, p_end in bounds:
+        inside = (rows["period_start"] < p_end) & (rows["period_end"] > p_start)
+        out.append(rows[inside.fillna(False).to_numpy(dtype=bool)].reset_index(drop=True))
+    return out
 
 
 def quota_by_employee(quotas: Frame, period: Period) -> pd.DataFrame:
@@ -167,7 +215,7 @@ def _targets(quotas: pd.DataFrame, period: Period) -> pd.DataFrame:
     if quotas.empty:
         return pd.DataFrame({"employee_id": pd.Series([], dtype=object),
                              "quota_target": pd.Series([], dtype=float)})
-    p_start, p_end = datetime.combine(period.start, time()), period.end_local
+    p_start, p_end = _overlapping(period)
     start = pd.to_datetime(quotas["period_start"]).dt.normalize()
     end = pd.to_datetime(quotas["period_end"]).dt.normalize()
     day = pd.Timedelta(days=1)  # a to-date period holds a fraction of its last day
@@ -183,16 +231,25 @@ def _targets(quotas: pd.DataFrame, period: Period) -> pd.DataFrame:
 def activities_by_employee(activities: Frame, period: Period) -> pd.DataFrame:
     """Per employee: activities with ``occurred_at`` in the period, in total
     (``activities``) and by type (``activities_call``, ``activities_email``, …)."""
-    long = F.to_pandas(
-        F.lazy(activities)
-        .filter(_in("occurred_at", period))
-        .select(_key(), nw.coalesce(nw.col("type"), nw.lit("other")).alias("type"))
-        .group_by("employee_id", "type")
-        .agg(n=nw.len())
-    )
+    return _activities_of(activities, [period])[0]
+
+
+def _activities_of(activities: Frame, periods: list[Period]) -> list[pd.DataFrame]:
+    """:func:`activities_by_employee` of each period, from one engine query."""
+    lf = F.lazy(activities)
+    parts = [
+        lf.filter(_in("occurred_at", p)).select(
+            _key(), nw.coalesce(nw.col("type"), nw.lit("other")).alias("type"), _part(i))
+        for i, p in enumerate(periods)
+    ]
+    return [_by_type(long) for long in _grouped(parts, ("employee_id", "type"), n=nw.len())]
+
+
+def _by_type(long: pd.DataFrame) -> pd.DataFrame:
+    """Activity counts per (employee, type) as one row per employee, a column per type."""
     types = list(ACTIVITY_TYPES) + sorted(set(long["type"]) - set(ACTIVITY_TYPES))
     wide = (
-        long.pivot_table(index="employee_id", columns="type", values="n", aggfunc="sum")
+        long.groupby(["employee_id", "type"])["n"].sum().unstack("type")
         .reindex(columns=types)
         .fillna(0)
         .astype(int)
@@ -202,11 +259,20 @@ def activities_by_employee(activities: Frame, period: Period) -> pd.DataFrame:
     return wide.rename_axis(None, axis=1).reset_index()
 
 
+_TASK_COUNTS = ("tasks_due", "tasks_completed", "tasks_on_time", "tasks_overdue", "tasks_no_due")
+
+
 def tasks_by_employee(tasks: Frame, period: Period, as_of_end: datetime) -> pd.DataFrame:
     """Per employee: tasks due, completed, on time, overdue, and completed without a due date.
 
     ``as_of_end`` is the instant the report is made at: a task due after it is not overdue.
     """
+    return _tasks_of(tasks, [period], as_of_end)[0]
+
+
+def _task_rows(tasks: nw.LazyFrame, period: Period, as_of_end: datetime,
+               index: int) -> nw.LazyFrame:
+    """One row per task due or completed in the period, with its flags."""
     due_in, done_in = _in("due_at", period), _in("completed_at", period)
     done = ~nw.col("completed_at").is_null()
     on_time = due_in & done & (nw.col("completed_at") <= nw.col("due_at"))
@@ -215,22 +281,24 @@ def tasks_by_employee(tasks: Frame, period: Period, as_of_end: datetime) -> pd.D
         & (nw.col("due_at") < as_of_end)
         & (~done | (nw.col("completed_at") > nw.col("due_at")))
     )
-    cols = ("tasks_due", "tasks_completed", "tasks_on_time", "tasks_overdue", "tasks_no_due")
-    df = F.to_pandas(
-        F.lazy(tasks)
-        .filter(due_in | done_in)
-        .select(
-            _key(),
-            tasks_due=_flag(due_in),
-            tasks_completed=_flag(done_in),
-            tasks_on_time=_flag(on_time),
-            tasks_overdue=_flag(overdue),
-            tasks_no_due=_flag(done_in & nw.col("due_at").is_null()),
-        )
-        .group_by("employee_id")
-        .agg(nw.col(*cols).sum())
+    return tasks.filter(due_in | done_in).select(
+        _key(),
+        _part(index),
+        tasks_due=_flag(due_in),
+        tasks_completed=_flag(done_in),
+        tasks_on_time=_flag(on_time),
+        tasks_overdue=_flag(overdue),
+        tasks_no_due=_flag(done_in & nw.col("due_at").is_null()),
     )
-    return _fill(df, ints=cols)
+
+
+def _tasks_of(tasks: Frame, periods: list[Period], as_of_end: datetime) -> list[pd.DataFrame]:
+    """:func:`tasks_by_employee` of each period, from one engine query."""
+    lf = F.lazy(tasks)
+    parts = [_task_rows(lf, p, as_of_end, i) for i, p in enumerate(periods)]
+    return [_fill(df, ints=_TASK_COUNTS)
+            for df in _grouped(parts, ("employee_id",), nw.col(*_TASK_COUNTS).sum(),
+                               ints=_TASK_COUNTS)]
 
 
 _TICKET_COUNTS = (
@@ -246,8 +314,20 @@ _TICKET_COUNTS = (
 )
 
 
-def _ticket_rows(tickets: Frame, period: Period, as_of_end: datetime) -> nw.LazyFrame:
-    """One row per ticket opened or resolved in the period, with flags and durations."""
+def _timed(tickets: Frame) -> nw.LazyFrame:
+    """The tickets with their first-response minutes (``_fr``) and resolution hours
+    (``_res``), built once for every period's rows that read them."""
+    return F.lazy(tickets).with_columns(
+        _fr=_minutes("opened_at", "first_response_at"),
+        _res=_minutes("opened_at", "resolved_at") / 60.0,
+    )
+
+
+def _ticket_rows(timed: nw.LazyFrame, period: Period, as_of_end: datetime,
+                 index: int | None = None) -> nw.LazyFrame:
+    """One row per ticket of :func:`_timed` opened or resolved in the period, with flags
+    and durations (and the period's number in :data:`crmkit.metrics._frames.PART` when
+    ``index`` is given)."""
     opened, resolved = _in("opened_at", period), _in("resolved_at", period)
     answered = ~nw.col("first_response_at").is_null()
     has_sla = ~nw.col("sla_due_at").is_null()
@@ -255,10 +335,11 @@ def _ticket_rows(tickets: Frame, period: Period, as_of_end: datetime) -> nw.Lazy
     in_time = nw.col("first_response_at") <= nw.col("sla_due_at")
     late = nw.col("first_response_at") > nw.col("sla_due_at")
     return (
-        F.lazy(tickets)
+        timed
         .filter(opened | resolved)
         .select(
             _key(),
+            *([] if index is None else [_part(index)]),
             tickets_assigned=_flag(opened),
             tickets_resolved=_flag(resolved),
             tickets_answered=_flag(opened & answered),
@@ -268,10 +349,8 @@ def _ticket_rows(tickets: Frame, period: Period, as_of_end: datetime) -> nw.Lazy
             sla_missed=_flag(opened & has_sla & ((answered & late) | (~answered & passed))),
             sla_pending=_flag(opened & has_sla & ~answered & ~passed),
             no_sla=_flag(opened & ~has_sla),
-            first_response_minutes=nw.when(opened & answered).then(
-                _minutes("opened_at", "first_response_at")
-            ),
-            resolution_hours=nw.when(resolved).then(_minutes("opened_at", "resolved_at") / 60.0),
+            first_response_minutes=nw.when(opened & answered).then(nw.col("_fr")),
+            resolution_hours=nw.when(resolved).then(nw.col("_res")),
         )
     )
 
@@ -290,15 +369,21 @@ def tickets_by_employee(tickets: Frame, period: Period, as_of_end: datetime) -> 
     """Per assignee: tickets assigned (opened in the period), resolved in the period,
     unanswered; first-response minutes (median, p90) of the answered tickets opened in the
     period; resolution hours (median) of the tickets resolved in it; SLA met/missed/pending."""
-    df = F.to_pandas(
-        _ticket_rows(tickets, period, as_of_end).group_by("employee_id").agg(*_ticket_aggs())
-    )
-    return _fill(df, ints=_TICKET_COUNTS)
+    return _tickets_of(_timed(tickets), [period], as_of_end)[0]
+
+
+def _tickets_of(timed: nw.LazyFrame, periods: list[Period],
+                as_of_end: datetime) -> list[pd.DataFrame]:
+    """:func:`tickets_by_employee` of each period (``timed``: :func:`_timed` tickets), from
+    one engine query."""
+    parts = [_ticket_rows(timed, p, as_of_end, i) for i, p in enumerate(periods)]
+    return [_fill(df, ints=_TICKET_COUNTS)
+            for df in _grouped(parts, ("employee_id",), *_ticket_aggs(), ints=_TICKET_COUNTS)]
 
 
 def tickets_total(tickets: Frame, period: Period, as_of_end: datetime) -> dict[str, Any]:
     """The same ticket figures for all the tickets given (a team's total)."""
-    row = F.one_row(_ticket_rows(tickets, period, as_of_end).select(*_ticket_aggs()))
+    row = F.one_row(_ticket_rows(_timed(tickets), period, as_of_end).select(*_ticket_aggs()))
     out: dict[str, Any] = {k: int(row[k] or 0) for k in _TICKET_COUNTS}
     for k in ("first_response_minutes_median", "first_response_minutes_p90", "resolution_hours_median"):
         out[k] = None if row[k] is None else float(row[k])
@@ -323,33 +408,40 @@ def _ticket_totals(per_person: pd.DataFrame, durations: dict[str, np.ndarray]) -
 
 def ticket_durations(tickets: Frame, period: Period) -> dict[str, np.ndarray]:
     """The first-response minutes and resolution hours themselves (for rank tests)."""
-    opened, resolved = _in("opened_at", period), _in("resolved_at", period)
-    df = F.to_pandas(
-        F.lazy(tickets)
-        .filter(opened | resolved)
-        .select(
-            fr=nw.when(opened & ~nw.col("first_response_at").is_null()).then(
-                _minutes("opened_at", "first_response_at")
-            ),
-            res=nw.when(resolved).then(_minutes("opened_at", "resolved_at") / 60.0),
-        )
-    )
-    return {
-        "first_response_minutes": df["fr"].dropna().to_numpy(dtype=float),
-        "resolution_hours": df["res"].dropna().to_numpy(dtype=float),
-    }
+    return _durations_of(_timed(tickets), [period])[0]
+
+
+def _durations_of(timed: nw.LazyFrame, periods: list[Period]) -> list[dict[str, np.ndarray]]:
+    """:func:`ticket_durations` of each period (``timed``: :func:`_timed` tickets), from one
+    engine query."""
+    parts = []
+    for i, p in enumerate(periods):
+        opened, resolved = _in("opened_at", p), _in("resolved_at", p)
+        parts.append(timed.filter(opened | resolved).select(
+            _part(i),
+            fr=nw.when(opened & ~nw.col("first_response_at").is_null()).then(nw.col("_fr")),
+            res=nw.when(resolved).then(nw.col("_res")),
+        ))
+    return [
+        {"first_response_minutes": df["fr"].dropna().to_numpy(dtype=float),
+         "resolution_hours": df["res"].dropna().to_numpy(dtype=float)}
+        for df in F.split(F.to_pandas(F.stacked(parts)), len(periods))
+    ]
 
 
 def csat_by_employee(survey_responses: Frame, period: Period) -> pd.DataFrame:
     """Per rated employee: CSAT responses in the period and those scoring 4–5."""
-    df = F.to_pandas(
-        F.lazy(survey_responses)
-        .filter((nw.col("kind") == "csat") & _in("responded_at", period))
-        .select(_key(), csat_good=_flag(nw.col("score") >= 4))
-        .group_by("employee_id")
-        .agg(csat_responses=nw.len(), csat_good=nw.col("csat_good").sum())
-    )
-    return _fill(df, ints=("csat_responses", "csat_good"))
+    return _csat_of(survey_responses, [period])[0]
+
+
+def _csat_of(survey_responses: Frame, periods: list[Period]) -> list[pd.DataFrame]:
+    """:func:`csat_by_employee` of each period, from one engine query."""
+    lf, csat = F.lazy(survey_responses), nw.col("kind") == "csat"
+    parts = [lf.filter(csat & _in("responded_at", p)).select(
+        _key(), _part(i), csat_good=_flag(nw.col("score") >= 4)) for i, p in enumerate(periods)]
+    found = _grouped(parts, ("employee_id",), csat_responses=nw.len(),
+                     csat_good=nw.col("csat_good").sum(), ints=("csat_good",))
+    return [_fill(df, ints=("csat_responses", "csat_good")) for df in found]
 
 
 def _fill(df: pd.DataFrame, ints: tuple[str, ...] = (), floats: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -381,16 +473,29 @@ def per_employee(
     Returns ``(frame, quotas)``: the frame includes the :data:`UNASSIGNED` row of facts
     without an employee; ``quotas`` are the quota rows overlapping the period.
     """
-    deals = deals_by_employee(_table(tables, "deals"), period)
-    quotas = _quotas_in(_table(tables, "quotas"), period)
-    parts = [
-        deals,
-        _targets(quotas, period),
-        activities_by_employee(_table(tables, "activities"), period),
-        tasks_by_employee(_table(tables, "tasks"), period, as_of_end),
-        tickets_by_employee(_table(tables, "tickets"), period, as_of_end),
-        csat_by_employee(_table(tables, "survey_responses"), period),
+    return _per_employee_of(tables, [period], as_of_end, _timed(_table(tables, "tickets")))[0]
+
+
+def _per_employee_of(
+    tables: Mapping[str, Frame], periods: list[Period], as_of_end: datetime,
+    timed: nw.LazyFrame,
+) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """:func:`per_employee` of each period (``timed``: the :func:`_timed` tickets), from
+    one engine query per table."""
+    quotas = _quotas_of(_table(tables, "quotas"), periods)
+    by_table = [
+        _deals_of(_table(tables, "deals"), periods),
+        [_targets(q, p) for q, p in zip(quotas, periods, strict=True)],
+        _activities_of(_table(tables, "activities"), periods),
+        _tasks_of(_table(tables, "tasks"), periods, as_of_end),
+        _tickets_of(timed, periods, as_of_end),
+        _csat_of(_table(tables, "survey_responses"), periods),
     ]
+    return [(_joined([parts[i] for parts in by_table]), quotas[i]) for i in range(len(periods))]
+
+
+def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The per-table frames of one period side by side, one row per employee id."""
     df = pd.concat([part.set_index("employee_id") for part in parts], axis=1, join="outer")
     times = ["quota_target", "first_response_minutes_median", "first_response_minutes_p90",
              "resolution_hours_median"]
@@ -399,9 +504,7 @@ def per_employee(
     ints = [c for c in counts if c not in ("revenue", "revenue_sumsq")]
     df[ints] = df[ints].astype(int)
     df = df.rename_axis("employee_id").reset_index()
-    return _with_rates(df), quotas
-
-
+    return _with_rates(df)
 def _with_rates(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
     df["deals_closed"] = df["deals_won"] + df["deals_lost"]
@@ -414,10 +517,25 @@ def _with_rates(df: pd.DataFrame) -> pd.DataFrame:
         ("win_rate", "deals_won", "deals_closed"),
         ("csat", "csat_good", "csat_responses"),
     ):
-        ci = [stats.wilson(int(h), int(k)) for h, k in zip(df[hits], df[n], strict=True)]
-        df[f"{rate}_low"] = [i.low for i in ci]
-        df[f"{rate}_high"] = [i.high for i in ci]
+        df[f"{rate}_low"], df[f"{rate}_high"] = _wilson_bounds(df[hits], df[n])
     return df
+
+
+def _wilson_bounds(hits: pd.Series, n: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds of :func:`crmkit.stats.wilson` for every row at once (the same
+    operations in the same order, so the same numbers; NaN where ``n`` is 0)."""
+    h, k = hits.to_numpy(dtype=float), n.to_numpy(dtype=float)
+    z = stats.Z95
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = h / k
+        denom = 1 + z * z / k
+        centre = (p + z * z / (2 * k)) / denom
+        half = z * np.sqrt(p * (1 - p) / k + z * z / (4 * k * k)) / denom
+        low, high = np.maximum(0.0, centre - half), np.minimum(1.0, centre + half)
+    empty = k <= 0
+    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
+
+
 
 
 class Summary(TypedDict):
@@ -440,8 +558,25 @@ def summary(tables: Mapping[str, Frame], period: Period, as_of_end: datetime) ->
     ``tables`` maps canonical table names to frames (a team's scoped tables, or plain
     pandas frames; a missing table counts as empty).
     """
-    df, quotas = per_employee(tables, period, as_of_end)
-    durations = ticket_durations(_table(tables, "tickets"), period)
+    return summaries(tables, [period], as_of_end)[0]
+
+
+def summaries(tables: Mapping[str, Frame], periods: Sequence[Period],
+              as_of_end: datetime) -> list[Summary]:
+    """:func:`summary` of each period (the report's period and its comparison), from one
+    engine query per table for all of them: each table's rows of every period are
+    grouped by employee and period at once, and the small result split per period."""
+    periods = list(periods)
+    timed = _timed(_table(tables, "tickets"))
+    found = _per_employee_of(tables, periods, as_of_end, timed)
+    durations = _durations_of(timed, periods)
+    return [_summary_of(df, quotas, times, period)
+            for (df, quotas), times, period in zip(found, durations, periods, strict=True)]
+
+
+def _summary_of(df: pd.DataFrame, quotas: pd.DataFrame, durations: dict[str, np.ndarray],
+                period: Period) -> Summary:
+    """One period's :class:`Summary` from its per-employee figures, quota rows and times."""
     tickets = _ticket_totals(df, durations)
     people = df[df["employee_id"] != UNASSIGNED].reset_index(drop=True)
     nobody = df[df["employee_id"] == UNASSIGNED]
@@ -522,7 +657,6 @@ def roster(employees: Frame, period: Period, comparison: Period | None = None) -
             df[c] = None
     df["hired_at"] = pd.to_datetime(df["hired_at"])
     df["left_at"] = pd.to_datetime(df["left_at"])
-    tz = period.timezone
     hired, left = df["hired_at"], df["left_at"]
     start, end = pd.Timestamp(period.start_utc), pd.Timestamp(period.end_utc)
     df["employed"] = (hired.isna() | (hired < end)) & (left.isna() | (left >= start))
@@ -532,31 +666,41 @@ def roster(employees: Frame, period: Period, comparison: Period | None = None) -
         df["full_comparison"] = (hired.isna() | (hired < c_start)) & (left.isna() | (left >= c_end))
     else:
         df["full_comparison"] = False
-    notes = []
-    for h, lv, full, prev_full in zip(hired, left, df["full_period"], df["full_comparison"],
-                                      strict=True):
+    df["note"] = _notes(hired, left, df["full_period"], df["full_comparison"], period, comparison)
+    df["role"] = df["role"].astype(object)
+    cols = ["employee_id", "name", "team_id", "role", "hired_at", "left_at", "employed",
+            "full_period", "full_comparison", "note"]
+    return df[cols].astype({"employee_id": object})
+
+
+def _notes(hired: pd.Series, left: pd.Series, full: pd.Series, full_comparison: pd.Series,
+           period: Period, comparison: Period | None) -> list[str]:
+    """Each person's note (:func:`roster`); only the people with one are looked at (those
+    not employed all period, or not all the comparison period)."""
+    notes = [""] * len(hired)
+    need = ~full.to_numpy(dtype=bool)
+    if comparison is not None:
+        need |= ~full_comparison.to_numpy(dtype=bool)
+    tz = period.timezone
+    start, end = pd.Timestamp(period.start_utc), pd.Timestamp(period.end_utc)
+    for i in np.flatnonzero(need).tolist():
+        h, lv = hired.iat[i], left.iat[i]
         parts = []
         if pd.notna(h) and h >= start:
             parts.append(f"joined {_local_day(h, tz)}")
         if pd.notna(lv) and lv < end:
             parts.append(f"left {_local_day(lv, tz)}")
-        if not full:
+        if not full.iat[i]:
             when = "partial period"
             if pd.notna(lv) and lv < start:
                 when = "before the period"
             elif pd.notna(h) and h >= end:
                 when = "after the period"
-            notes.append(f"{', '.join(parts)}: {when}")
-        elif comparison is not None and not prev_full:
+            notes[i] = f"{', '.join(parts)}: {when}"
+        elif comparison is not None:
             day = _local_day(h, tz) if pd.notna(h) else "?"
-            notes.append(f"joined {day}: no change vs {comparison.label} (partial there)")
-        else:
-            notes.append("")
-    df["note"] = notes
-    df["role"] = df["role"].astype(object)
-    cols = ["employee_id", "name", "team_id", "role", "hired_at", "left_at", "employed",
-            "full_period", "full_comparison", "note"]
-    return df[cols].astype({"employee_id": object})
+            notes[i] = f"joined {day}: no change vs {comparison.label} (partial there)"
+    return notes
 
 
 # -- breakdown: the leaderboard ------------------------------------------------------------------

@@ -30,6 +30,8 @@ last (by name).
 
 from __future__ import annotations
 
+import functools
+import operator
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
@@ -157,7 +159,9 @@ def _totals_and_stages(snapshots: nw.LazyFrame, t0: datetime, t1: datetime
     stage order: stages by their mean probability in both (without any probability: last,
     by name)."""
     found = F.to_pandas(
-        snapshots.filter(nw.col("taken_at").is_in([t0, t1]))
+        snapshots  # the range first: an engine skips the blocks outside it
+        .filter((nw.col("taken_at") >= t0) & (nw.col("taken_at") <= t1)
+                & nw.col("taken_at").is_in([t0, t1]))
         .with_columns(_c=_cents(), _p=nw.col("probability"))
         .group_by("taken_at", nw.col("stage").fill_null(_NO_STAGE))
         .agg(n=nw.len(), c=nw.col("_c").sum(), p_sum=nw.col("_p").sum(), p_n=nw.col("_p").count())
@@ -248,18 +252,7 @@ def forecast_accuracy(snapshots: Frame, deals: Frame, months: list[Period], *,
                "deals_counted"]
     if not chosen:
         return pd.DataFrame({c: [] for c in columns})
-    buckets = [(label, m.start_utc, m.end_utc) for label, (m, _) in chosen.items()]
-    taken = [snap["taken_at"] for _, snap in chosen.values()]
-    found = F.to_pandas(
-        F.lazy(snapshots)  # the range first: an engine skips the blocks outside it
-        .filter((nw.col("taken_at") >= min(taken)) & (nw.col("taken_at") <= max(taken))
-                & nw.col("taken_at").is_in(taken))
-        .with_columns(month=F.bucket("expected_close_at", buckets),
-                      _w=nw.col("amount") * nw.col("probability"))
-        .filter(~nw.col("month").is_null())
-        .group_by("taken_at", "month").agg(forecast=nw.col("_w").sum(), n=nw.len())
-    )
-    found["taken_at"] = pd.to_datetime(found["taken_at"])
+    found = _forecasts_then(snapshots, chosen)
     if won is None:
         won = monthly_trend(deals, [m for m, _ in chosen.values()])
     actual = won.set_index("month")["revenue"]
@@ -273,6 +266,28 @@ def forecast_accuracy(snapshots: Frame, deals: Frame, months: list[Period], *,
                      "relative_error": stats.ratio(forecast - won, won),
                      "deals_counted": int(hit["n"].sum())})
     return pd.DataFrame(rows, columns=columns)
+
+
+def _forecasts_then(snapshots: Frame, chosen: dict[str, tuple[Period, dict[str, Any]]]
+                    ) -> pd.DataFrame:
+    """Per month of ``chosen`` (its label: the month and the snapshot taken at its start)
+    and its snapshot: Σ amount × probability (``forecast``) and the count (``n``) of the
+    snapshot's deals expected to close in the month, from one engine query that reads
+    only those rows (each snapshot's deals due in its own month)."""
+    buckets = [(label, m.start_utc, m.end_utc) for label, (m, _) in chosen.items()]
+    taken = [snap["taken_at"] for _, snap in chosen.values()]
+    due = functools.reduce(operator.or_, [
+        (nw.col("taken_at") == snap["taken_at"])
+        & F.in_window("expected_close_at", m.start_utc, m.end_utc) for m, snap in chosen.values()])
+    found = F.to_pandas(
+        F.lazy(snapshots)  # the range first: an engine skips the blocks outside it
+        .filter((nw.col("taken_at") >= min(taken)) & (nw.col("taken_at") <= max(taken)) & due)
+        .with_columns(month=F.bucket("expected_close_at", buckets),
+                      _w=nw.col("amount") * nw.col("probability"))
+        .group_by("taken_at", "month").agg(forecast=nw.col("_w").sum(), n=nw.len())
+    )
+    found["taken_at"] = pd.to_datetime(found["taken_at"])
+    return found
 
 
 def forecast_bias(accuracy: pd.DataFrame) -> dict[str, Any]:

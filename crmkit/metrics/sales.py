@@ -8,7 +8,10 @@ inside whatever engine holds the tables; only aggregates are collected.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
+from collections.abc import Sequence
 from datetime import datetime, time
 from typing import Any, TypedDict
 
@@ -25,19 +28,24 @@ __all__ = [
     "Summary",
     "by_employee",
     "by_product",
+    "deal_figures",
     "deal_size",
     "deals_closed",
     "deals_created",
     "forecast",
     "lead_conversion",
+    "lead_conversions",
     "monthly_trend",
     "pipeline",
     "pipeline_by_expected_close",
     "pipeline_velocity",
     "quota_target",
+    "quota_targets",
     "revenue",
     "sales_cycle",
+    "snapshot_at",
     "stage_funnel",
+    "summaries",
     "summary",
     "win_rate",
 ]
@@ -109,7 +117,11 @@ def deal_size(deals: Frame, period: Period) -> dict[str, Any]:
             var=nw.col("amount").var(ddof=1),
         )
     )
-    n = int(row["n"] or 0)
+    return _size(int(row["n"] or 0), row)
+
+
+def _size(n: int, row: dict[str, Any]) -> dict[str, Any]:
+    """:func:`deal_size` of ``n`` won deals from their amounts' aggregates."""
     return {
         "avg_deal_size": stats.ratio(row["total"] or 0.0, n),
         "deal_size_median": row["median"],
@@ -141,6 +153,11 @@ def sales_cycle(deals: Frame, period: Period) -> dict[str, Any]:
             var=nw.col("_days").var(ddof=1),
         )
     )
+    return _cycle(row, excluded)
+
+
+def _cycle(row: dict[str, Any], excluded: Any) -> dict[str, Any]:
+    """:func:`sales_cycle` from the cycles' aggregates and the deals left out."""
     n = int(row["n"] or 0)
     return {
         "sales_cycle_days_median": row["median"] if n else None,
@@ -179,6 +196,11 @@ def pipeline(deals: Frame, at: datetime) -> dict[str, Any]:
             with_amount=nw.col("amount").count(),
         )
     )
+    return _pipeline(row)
+
+
+def _pipeline(row: dict[str, Any]) -> dict[str, Any]:
+    """:func:`pipeline` from the open deals' aggregates."""
     n = int(row["open_deals"] or 0)
     return {
         "open_deals": n,
@@ -196,14 +218,36 @@ def quota_target(quotas: Frame, period: Period) -> float | None:
     period ends at its cut, so it holds a fraction of its last day. Returns None when no
     quota overlaps the period (quota attainment is then N/A).
     """
-    p_start, p_end = datetime.combine(period.start, time()), period.end_local
+    return quota_targets(quotas, [period])[0]
+
+
+def _local_bounds(period: Period) -> tuple[datetime, datetime]:
+    """The period as local naive instants: its first day's midnight and its end."""
+    return datetime.combine(period.start, time()), period.end_local
+
+
+def quota_targets(quotas: Frame, periods: Sequence[Period]) -> list[float | None]:
+    """:func:`quota_target` of each period, from one engine query: the quotas overlapping
+    any of them are read once, and each period's are prorated in pandas."""
+    bounds = [_local_bounds(p) for p in periods]
+    overlaps = [(nw.col("period_start") < end) & (nw.col("period_end") > start)
+                for start, end in bounds]
     q = F.to_pandas(
         F.lazy(quotas)
-        .filter((nw.col("period_start") < p_end) & (nw.col("period_end") > p_start))
+        .filter(functools.reduce(operator.or_, overlaps))
         .select("period_start", "period_end", "target_amount")
     )
-    if q.empty:
-        return None
+    start = pd.to_datetime(q["period_start"])
+    end = pd.to_datetime(q["period_end"])
+    out: list[float | None] = []
+    for p_start, p_end in bounds:
+        inside = (start < pd.Timestamp(p_end)) & (end > pd.Timestamp(p_start))
+        out.append(_prorated(q[inside], p_start, p_end) if inside.any() else None)
+    return out
+
+
+def _prorated(q: pd.DataFrame, p_start: datetime, p_end: datetime) -> float:
+    """Σ target × the share of each quota's days inside ``[p_start, p_end)``."""
     start = pd.to_datetime(q["period_start"]).dt.normalize()
     end = pd.to_datetime(q["period_end"]).dt.normalize()
     day = pd.Timedelta(days=1)
@@ -237,38 +281,40 @@ def forecast(deals: Frame, period: Period, as_of_end: datetime) -> dict[str, Any
     (``forecast_error``).
     """
     lf = F.lazy(deals)
-    now = max(min(as_of_end, period.end_utc), period.start_utc)
-    horizon = period.uncut.end_utc  # the natural end: the period's own unless it is cut
-    if now < horizon:
-        so_far = (
-            F.one_row(
-                lf.filter(
-                    (nw.col("status") == "won") & F.in_window("closed_at", period.start_utc, now)
-                ).select(r=nw.col("amount").sum())
-            )["r"]
-            or 0.0
+    in_progress, now, horizon = _forecast_window(period, as_of_end)
+    due = F.one_row(
+        lf.filter(_open_at(now) & F.in_window("expected_close_at", now, horizon)).select(
+            w=(nw.col("amount") * nw.col("probability")).sum(), n=nw.len()
         )
-        expected = F.one_row(
-            lf.filter(_open_at(now) & F.in_window("expected_close_at", now, horizon)).select(
-                w=(nw.col("amount") * nw.col("probability")).sum(), n=nw.len()
-            )
-        )
-        value = float(so_far) + float(expected["w"] or 0.0)
-        return {
-            "forecast": value,
-            "kind": "in_progress",
-            "revenue_so_far": float(so_far),
-            "forecast_error": None,
-            "open_deals_counted": int(expected["n"] or 0),
-        }
-    at_start = F.one_row(
-        lf.filter(
-            _open_at(period.start_utc)
-            & F.in_window("expected_close_at", period.start_utc, period.end_utc)
-        ).select(w=(nw.col("amount") * nw.col("probability")).sum(), n=nw.len())
     )
+    if in_progress:
+        so_far = F.one_row(
+            lf.filter(
+                (nw.col("status") == "won") & F.in_window("closed_at", period.start_utc, now)
+            ).select(r=nw.col("amount").sum())
+        )["r"]
+        return _in_progress(so_far, due)
+    return _at_start(due, revenue(lf, period))
+
+
+def _in_progress(so_far: Any, expected: dict[str, Any]) -> dict[str, Any]:
+    """:func:`forecast` of a period not over: revenue won ``so_far`` plus the weighted
+    deals due (``expected``: their Σ amount × probability ``w`` and count ``n``)."""
+    so_far = so_far or 0.0
+    value = float(so_far) + float(expected["w"] or 0.0)
+    return {
+        "forecast": value,
+        "kind": "in_progress",
+        "revenue_so_far": float(so_far),
+        "forecast_error": None,
+        "open_deals_counted": int(expected["n"] or 0),
+    }
+
+
+def _at_start(at_start: dict[str, Any], actual: float) -> dict[str, Any]:
+    """:func:`forecast` of a period over: the weighted deals due made at its start
+    (``at_start``: ``w`` and ``n``) against the ``actual`` revenue."""
     value = float(at_start["w"] or 0.0)
-    actual = revenue(lf, period)
     return {
         "forecast": value,
         "kind": "at_start",
@@ -295,19 +341,31 @@ def summary(
     deals: Frame, leads: Frame, quotas: Frame, period: Period, as_of_end: datetime
 ) -> Summary:
     """Every headline Sales KPI for one period, with its intervals, samples and moments."""
-    deals_lf, leads_lf = F.lazy(deals), F.lazy(leads)
-    closed = deals_closed(deals_lf, period)
-    rev = revenue(deals_lf, period)
+    return summaries(deals, leads, quotas, [period], as_of_end)[0]
+
+
+def summaries(
+    deals: Frame, leads: Frame, quotas: Frame, periods: Sequence[Period], as_of_end: datetime
+) -> list[Summary]:
+    """:func:`summary` of each period, from four engine queries whatever their number (one
+    more for each period overlapping another): two over the deals (every deal figure of
+    every period: :func:`deal_figures`), one over the leads (:func:`lead_conversions`) and
+    one over the quotas (:func:`quota_targets`)."""
+    found = deal_figures(deals, periods, as_of_end)
+    conversions = lead_conversions(leads, periods)
+    targets = quota_targets(quotas, periods)
+    return [_summary(figures, conv, target)
+            for figures, conv, target in zip(found, conversions, targets, strict=True)]
+
+
+def _summary(figures: dict[str, Any], conv: stats.Interval, target: float | None) -> Summary:
+    """One period's :class:`Summary` from its :func:`deal_figures`, its lead conversion
+    and its quota target."""
+    closed, size, cycle = figures["closed"], figures["size"], figures["cycle"]
+    pipe, fc, rev = figures["pipeline"], figures["forecast"], figures["revenue"]
     wr = stats.wilson(closed["deals_won"], closed["deals_won"] + closed["deals_lost"])
-    size = deal_size(deals_lf, period)
-    cycle = sales_cycle(deals_lf, period)
-    conv = lead_conversion(leads_lf, period)
-    snapshot_at = min(period.end_utc, max(as_of_end, period.start_utc))
-    pipe = pipeline(deals_lf, snapshot_at)
-    target = quota_target(quotas, period)
-    fc = forecast(deals_lf, period, as_of_end)
     metrics = {
-        "deals_created": deals_created(deals_lf, period),
+        "deals_created": figures["deals_created"],
         "deals_won": closed["deals_won"],
         "deals_lost": closed["deals_lost"],
         "revenue": rev,
@@ -342,9 +400,185 @@ def summary(
         },
         forecast=fc,
         pipeline=pipe,
-        snapshot_at=snapshot_at,
+        snapshot_at=figures["snapshot_at"],
         cycle_excluded=cycle["excluded"],
     )
+
+
+def snapshot_at(period: Period, as_of_end: datetime) -> datetime:
+    """The instant a period's open pipeline is taken at: its end, or the instant the
+    report is made at when earlier (never before the period start)."""
+    return min(period.end_utc, max(as_of_end, period.start_utc))
+
+
+def _forecast_window(period: Period, as_of_end: datetime) -> tuple[bool, datetime, datetime]:
+    """How :func:`forecast` reads a period: whether it is still in progress, the instant
+    the open deals are taken at (``now``, or the period start once it is over) and the
+    end of the expected closes counted."""
+    now = max(min(as_of_end, period.end_utc), period.start_utc)
+    horizon = period.uncut.end_utc  # the natural end: the period's own unless it is cut
+    if now < horizon:
+        return True, now, horizon
+    return False, period.start_utc, period.end_utc
+
+
+def _open_flags(i: int, period: Period, as_of_end: datetime) -> dict[str, nw.Expr]:
+    """Period ``i``'s row flags but for its won deals: lost in it, created in it, open at
+    its snapshot, open deals due and won so far (:func:`forecast`)."""
+    in_progress, now, horizon = _forecast_window(period, as_of_end)
+    flags = {
+        f"_lost{i}": (nw.col("status") == "lost")
+        & F.in_window("closed_at", period.start_utc, period.end_utc),
+        f"_new{i}": F.in_window("created_at", period.start_utc, period.end_utc),
+        f"_open{i}": _open_at(snapshot_at(period, as_of_end)),
+        f"_due{i}": _open_at(now) & F.in_window("expected_close_at", now, horizon),
+    }
+    if in_progress:
+        flags[f"_sofar{i}"] = (nw.col("status") == "won") & F.in_window(
+            "closed_at", period.start_utc, now)
+    return flags
+
+
+def _open_sums(i: int, in_progress: bool) -> dict[str, nw.Expr]:
+    """Period ``i``'s aggregates over the rows its :func:`_open_flags` mark."""
+    def where(flag: str, col: str) -> nw.Expr:
+        return nw.when(nw.col(f"_{flag}{i}")).then(nw.col(col))
+
+    def count(flag: str) -> nw.Expr:
+        return nw.col(f"_{flag}{i}").cast(nw.Int64).sum()
+
+    sums = {
+        "deals_lost": count("lost"), "deals_created": count("new"),
+        "open_deals": count("open"), "open_pipeline": where("open", "amount").sum(),
+        "weighted_pipeline": where("open", "_w").sum(),
+        "with_probability": where("open", "probability").count(),
+        "with_amount": where("open", "amount").count(),
+        "due_w": where("due", "_w").sum(), "due_n": count("due"),
+    }
+    if in_progress:
+        sums["so_far"] = where("sofar", "amount").sum()
+    return {f"{name}__{i}": expr for name, expr in sums.items()}
+
+
+def _open_figures(deals: nw.LazyFrame, periods: Sequence[Period], as_of_end: datetime
+                  ) -> list[dict[str, Any]]:
+    """Per period: the deals lost and created in it, its open pipeline and its forecast's
+    sums, from
+    one engine query of conditional aggregates (a deal counts in every period it belongs
+    to). Only deals open at, closed at or after, or created at or after the first period's
+    start are read."""
+    flags: dict[str, nw.Expr] = {}
+    sums: dict[str, nw.Expr] = {}
+    for i, period in enumerate(periods):
+        flags |= _open_flags(i, period, as_of_end)
+        sums |= _open_sums(i, _forecast_window(period, as_of_end)[0])
+    first = min(p.start_utc for p in periods)
+    row = F.one_row(
+        deals.filter(nw.col("closed_at").is_null() | (nw.col("closed_at") >= first)
+                     | (nw.col("created_at") >= first))
+        .with_columns(**flags, _w=nw.col("amount") * nw.col("probability"))
+        .select(**sums)
+    )
+    return [{k.rsplit("__", 1)[0]: v for k, v in row.items() if k.endswith(f"__{i}")}
+            for i in range(len(periods))]
+
+
+def _disjoint(periods: Sequence[Period]) -> list[list[int]]:
+    """The periods' indexes in batches of periods that do not overlap (one batch, unless
+    some do)."""
+    batches: list[list[int]] = []
+    for i, p in enumerate(periods):
+        for batch in batches:
+            if all(p.end_utc <= periods[j].start_utc or p.start_utc >= periods[j].end_utc
+                   for j in batch):
+                batch.append(i)
+                break
+        else:
+            batches.append([i])
+    return batches
+
+
+_WON = {"n": 0, "revenue": None, "median": None, "sumsq": None, "n_amount": 0, "var": None,
+           "excluded": 0, "cycle_n": 0, "cycle_median": None, "cycle_mean": None,
+           "cycle_p90": None, "cycle_var": None}
+
+
+def _won_figures(deals: nw.LazyFrame, periods: Sequence[Period]) -> list[dict[str, Any]]:
+    """Per period: its deals won, with their amount and cycle aggregates
+    (:func:`deal_size`, :func:`sales_cycle`), from one grouped query per batch of periods
+    that do not overlap: each deal won in one is labelled with it, and grouped by label."""
+    out: list[dict[str, Any]] = [{} for _ in periods]
+    for batch in _disjoint(periods):
+        buckets = [(str(i), periods[i].start_utc, periods[i].end_utc) for i in batch]
+        first, last = min(b[1] for b in buckets), max(b[2] for b in buckets)
+        amount, days = nw.col("amount"), nw.col("_days")
+        found = F.to_pandas(
+            deals.filter((nw.col("status") == "won") & F.in_window("closed_at", first, last))
+            .with_columns(_period=F.bucket("closed_at", buckets), _sq=amount * amount,
+                          _early=(nw.col("closed_at") < nw.col("created_at")).cast(nw.Int64),
+                          _days=nw.when(nw.col("closed_at") >= nw.col("created_at"))
+                          .then(F.days_between("created_at", "closed_at")))
+            .group_by("_period")
+            .agg(n=nw.len(), revenue=amount.sum(), median=amount.median(),
+                 sumsq=nw.col("_sq").sum(), n_amount=amount.count(), var=amount.var(ddof=1),
+                 excluded=nw.col("_early").sum(), cycle_n=days.count(),
+                 cycle_median=days.median(), cycle_mean=days.mean(),
+                 cycle_p90=days.quantile(0.9, interpolation="linear"),
+                 cycle_var=days.var(ddof=1))
+        )
+        groups = {str(r.pop("_period")): r for r in found.to_dict(orient="records")}
+        for i in batch:
+            won = {k: F.clean(v) for k, v in groups.get(str(i), _WON).items()}
+            out[i] = {**won, "deals_won": int(won["n"] or 0)}
+    return out
+
+
+def deal_figures(deals: Frame, periods: Sequence[Period], as_of_end: datetime
+                 ) -> list[dict[str, Any]]:
+    """The deal figures of :func:`summary` for each period, from two engine queries
+    whatever their number (one more for each period overlapping another): what
+    :func:`deals_closed`, :func:`revenue`, :func:`deal_size` and :func:`sales_cycle` give
+    (:func:`_won_figures` and ``deals_lost``), and what :func:`deals_created`, :func:`pipeline` (at
+    :func:`snapshot_at`) and :func:`forecast` give (:func:`_open_figures`)."""
+    lf = F.lazy(deals)
+    return [_deal_figures_of({**closed, **opened}, period, as_of_end)
+            for closed, opened, period in zip(_won_figures(lf, periods),
+                                              _open_figures(lf, periods, as_of_end), periods,
+                                              strict=True)]
+
+
+def _deal_figures_of(row: dict[str, Any], period: Period, as_of_end: datetime
+                     ) -> dict[str, Any]:
+    """One period's :func:`deal_figures` from its aggregates, as the single-period
+    functions give them."""
+    won = int(row["deals_won"] or 0)
+    rev = float(row["revenue"] or 0.0)
+    size = _size(won, {"total": row["revenue"], "median": row["median"],
+                       "sumsq": row["sumsq"], "n_amount": row["n_amount"], "var": row["var"]})
+    cycle = _cycle({"n": row["cycle_n"], "median": row["cycle_median"],
+                    "mean": row["cycle_mean"], "p90": row["cycle_p90"],
+                    "var": row["cycle_var"]}, row["excluded"])
+    pipe = _pipeline(row)
+    due = {"w": row["due_w"], "n": row["due_n"]}
+    in_progress = _forecast_window(period, as_of_end)[0]
+    fc = (_in_progress(row["so_far"], due) if in_progress else _at_start(due, rev))
+    return {"closed": {"deals_won": won, "deals_lost": int(row["deals_lost"] or 0)},
+            "revenue": rev, "size": size, "cycle": cycle, "pipeline": pipe, "forecast": fc,
+            "deals_created": int(row["deals_created"] or 0),
+            "snapshot_at": snapshot_at(period, as_of_end)}
+
+
+def lead_conversions(leads: Frame, periods: Sequence[Period]) -> list[stats.Interval]:
+    """:func:`lead_conversion` of each period, from one engine query."""
+    sums: dict[str, nw.Expr] = {}
+    for i, p in enumerate(periods):
+        created = F.in_window("created_at", p.start_utc, p.end_utc)
+        sums[f"n{i}"] = created.cast(nw.Int64).sum()
+        sums[f"converted{i}"] = (created & ~nw.col("converted_at").is_null()).cast(nw.Int64).sum()
+    first, last = min(p.start_utc for p in periods), max(p.end_utc for p in periods)
+    row = F.one_row(F.lazy(leads).filter(F.in_window("created_at", first, last)).select(**sums))
+    return [stats.wilson(int(row[f"converted{i}"] or 0), int(row[f"n{i}"] or 0))
+            for i in range(len(periods))]
 
 
 def _samples(wr: stats.Interval, conv: stats.Interval, won: int, cycles: int) -> dict[str, int]:
@@ -421,10 +655,12 @@ def by_employee(deals: Frame, employees: Frame, period: Period, at: datetime) ->
     """Per deal owner: deals won and lost, revenue, win rate with its Wilson interval,
     average deal size and open pipeline at ``at``. Employees of the frame with no deals
     are listed with zeros (an idle seller should be visible, not missing)."""
-    lf = F.lazy(deals)
     in_period = F.in_window("closed_at", period.start_utc, period.end_utc)
+    since = min(period.start_utc, at)  # a deal closed before both counts nowhere
     agg = F.to_pandas(
-        lf.select(
+        F.lazy(deals)
+        .filter(nw.col("closed_at").is_null() | (nw.col("closed_at") >= since))
+        .select(
             "owner_id",
             deals_won=((nw.col("status") == "won") & in_period).cast(nw.Int64),
             deals_lost=((nw.col("status") == "lost") & in_period).cast(nw.Int64),
@@ -480,8 +716,7 @@ def by_product(deals: Frame, period: Period) -> pd.DataFrame:
     df = F.to_pandas(
         F.lazy(deals)
         .filter(_won_in(period))
-        .with_columns(product=nw.coalesce(nw.col("product"), nw.lit("(none)")))
-        .group_by("product")
+        .group_by(nw.col("product").fill_null("(none)"))
         .agg(deals_won=nw.len(), revenue=nw.col("amount").sum())
     )
     total = df["revenue"].sum()
@@ -493,15 +728,16 @@ def by_product(deals: Frame, period: Period) -> pd.DataFrame:
 
 
 def monthly_trend(deals: Frame, months: list[Period]) -> pd.DataFrame:
-    """Per month: revenue, deals won and lost, win rate (one engine query)."""
+    """Per month: revenue, deals won and lost, win rate (one engine query; the deals
+    closed outside every month fall in a group of their own, which no month takes)."""
     buckets = [(m.label, m.start_utc, m.end_utc) for m in months]
+    in_months = (F.in_window("closed_at", min(m.start_utc for m in months),
+                             max(m.end_utc for m in months)) if months else nw.lit(False))
     agg = F.to_pandas(
         F.lazy(deals)
-        .filter(nw.col("status").is_in(["won", "lost"]))
-        .with_columns(month=F.bucket("closed_at", buckets))
-        .filter(~nw.col("month").is_null())
-        .select(
-            "month",
+        .filter(nw.col("status").is_in(["won", "lost"]) & in_months)
+        .with_columns(
+            month=F.bucket("closed_at", buckets),
             deals_won=(nw.col("status") == "won").cast(nw.Int64),
             deals_lost=(nw.col("status") == "lost").cast(nw.Int64),
             revenue=nw.when(nw.col("status") == "won").then(nw.col("amount")).otherwise(0.0),
@@ -530,8 +766,7 @@ def stage_funnel(
     """
     lf = F.lazy(deals).filter(F.in_window("created_at", period.start_utc, period.end_utc))
     per_stage = F.to_pandas(
-        lf.with_columns(stage=nw.coalesce(nw.col("stage"), nw.lit("(none)")))
-        .group_by("stage", "status")
+        lf.group_by(nw.col("stage").fill_null("(none)"), "status")
         .agg(n=nw.len(), p=nw.col("probability").mean())
     )
     if per_stage.empty:
@@ -576,8 +811,7 @@ def pipeline_by_expected_close(deals: Frame, at: datetime, months: list[Period])
     agg = F.to_pandas(
         F.lazy(deals)
         .filter(_open_at(at))
-        .with_columns(month=label)
-        .with_columns(weighted=nw.col("amount") * nw.col("probability"))
+        .with_columns(month=label, weighted=nw.col("amount") * nw.col("probability"))
         .group_by("month")
         .agg(deals=nw.len(), amount=nw.col("amount").sum(), weighted=nw.col("weighted").sum())
     )

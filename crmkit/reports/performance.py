@@ -35,8 +35,9 @@ class Breakdowns:
 def build(ctx: ReportContext) -> ReportData[Breakdowns, None]:
     """Compute the whole Employee performance report."""
     t = ctx.tables
-    current = performance.summary(t, ctx.period, ctx.as_of_end)
-    previous = performance.summary(t, ctx.comparison, ctx.as_of_end) if ctx.comparison else None
+    periods = [ctx.period] if ctx.comparison is None else [ctx.period, ctx.comparison]
+    current, *rest = performance.summaries(t, periods, ctx.as_of_end)
+    previous = rest[0] if rest else None
     employees = F.to_pandas(F.lazy(t["employees"]))
     staff = performance.roster(employees, ctx.period, ctx.comparison)
     staff_prev = performance.roster(employees, ctx.comparison) if ctx.comparison else None

@@ -78,12 +78,10 @@ class Extra:
 def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakdowns, Extra]:
     """Compute the whole Sales report."""
     t = ctx.tables
-    current = sales.summary(t["deals"], t["leads"], t["quotas"], ctx.period, ctx.as_of_end)
-    previous = (
-        sales.summary(t["deals"], t["leads"], t["quotas"], ctx.comparison, ctx.as_of_end)
-        if ctx.comparison
-        else None
-    )
+    periods = [ctx.period, *([ctx.comparison] if ctx.comparison else [])]
+    current, *compared = sales.summaries(t["deals"], t["leads"], t["quotas"], periods,
+                                         ctx.as_of_end)
+    previous = compared[0] if compared else None
     at = current["snapshot_at"]
     month = sales.monthly_trend(t["deals"], trend_months(ctx.period, trend_months_shown))
     movement, accuracy, extra = _history(ctx, trend_months_shown, month)
