@@ -265,6 +265,8 @@ def main() -> None:
         tmp = Path(args.keep or stack.enter_context(tempfile.TemporaryDirectory()))
         tmp.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp / "server", ignore_errors=True)
+        # remembered data fingerprints of the bench's databases stay with them
+        os.environ["CRMKIT_CACHE_DIR"] = str(tmp / "cache")
         report(args, tmp)
 
 

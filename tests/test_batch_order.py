@@ -52,3 +52,14 @@ def test_without_a_usable_record_the_order_stays(tmp_path, text):
     if text is not None:
         (tmp_path / STATUS_FILE).write_text(text)
     assert _order(longest_first(jobs, tmp_path)) == ["sales/all", "activity/all", "marketing/all"]
+
+
+def test_a_new_period_is_ordered_by_the_last_period_of_the_same_report_and_team(tmp_path):
+    # a last-month preset: this month's pages were never rendered, last month's were
+    jobs = [_job("sales"), _job("activity"), _job("marketing", "smb"), _job("marketing")]
+    _status(tmp_path, [{**_row("sales", 2.0), "period": "2025-05"},
+                       {**_row("activity", 6.0), "period": "2025-05"},
+                       {**_row("marketing", 4.0, "smb"), "period": "2025-05"},
+                       {**_row("marketing", 1.0, "enterprise"), "period": "2025-05"}])
+    # marketing company-wide: no such page before, the report's longest time (smb's 4.0)
+    assert _order(longest_first(jobs, tmp_path)) == ["activity/all", "marketing/smb", "marketing/all", "sales/all"]

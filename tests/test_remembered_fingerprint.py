@@ -39,24 +39,23 @@ def counted(monkeypatch) -> list[int]:
     return calls
 
 
+@pytest.fixture
+def settled_at_once(monkeypatch) -> None:
+    """A state counts as settled as soon as it is written (the tests' files are new)."""
+    monkeypatch.setattr(remembered, "SETTLED_SECONDS", 0.0)
+
+
 def _settled_copy(demo_db: Path, folder: Path) -> Path:
-    """A copy of the demo database whose last write is long past."""
     db = folder / "crm.duckdb"
     shutil.copy(demo_db, db)
-    _age(db)
     return db
-
-
-def _age(db: Path) -> None:
-    old = time.time() - 60
-    os.utime(db, (old, old))
 
 
 def _fingerprint(db: Path) -> str:
     return Store.open(db).fingerprint()
 
 
-def test_a_settled_file_is_hashed_once(demo_db, tmp_path, cache, counted):
+def test_a_settled_file_is_hashed_once(demo_db, tmp_path, cache, counted, settled_at_once):
     db = _settled_copy(demo_db, tmp_path)
     first = _fingerprint(db)
     assert [_fingerprint(db), _fingerprint(db)] == [first, first]
@@ -65,12 +64,11 @@ def test_a_settled_file_is_hashed_once(demo_db, tmp_path, cache, counted):
     assert len(entries) == 1 and json.loads(entries[0].read_text())["fingerprint"] == first
 
 
-def test_a_changed_row_changes_the_fingerprint(demo_db, tmp_path, cache, counted):
+def test_a_changed_row_changes_the_fingerprint(demo_db, tmp_path, cache, counted, settled_at_once):
     db = _settled_copy(demo_db, tmp_path)
     before = _fingerprint(db)
     with duckdb.connect(str(db)) as con:
         con.execute("UPDATE deals SET amount = amount + 1 WHERE deal_id = (SELECT min(deal_id) FROM deals)")
-    _age(db)
     after = _fingerprint(db)
     assert after != before
     assert _fingerprint(db) == after  # remembered for the new state, hashed once for it
@@ -100,7 +98,7 @@ def test_a_file_written_just_now_is_not_remembered(demo_db, tmp_path, cache, cou
     json.dumps({"database": "SAME", "state": "STATE", "fingerprint": "0123456789abcdef0"}),
     json.dumps({"database": "SAME", "state": [["other", 1, 2, 3]], "fingerprint": "0123456789abcdef"}),
 ])
-def test_a_tampered_entry_is_ignored(demo_db, tmp_path, cache, counted, entry):
+def test_a_tampered_entry_is_ignored(demo_db, tmp_path, cache, counted, settled_at_once, entry):
     db = _settled_copy(demo_db, tmp_path)
     true = _fingerprint(db)
     (path,) = cache.glob("*.json")
@@ -110,7 +108,8 @@ def test_a_tampered_entry_is_ignored(demo_db, tmp_path, cache, counted, entry):
     assert len(counted) == 2
 
 
-def test_a_forged_entry_for_this_state_is_what_a_cache_entry_is(demo_db, tmp_path, cache, counted):
+def test_a_forged_entry_for_this_state_is_what_a_cache_entry_is(demo_db, tmp_path, cache, counted,
+                                                                settled_at_once):
     # the check that makes the tampered cases above meaningful: a well-formed entry for
     # this path and state is used as is (the cache folder is the user's own, 0700)
     db = _settled_copy(demo_db, tmp_path)
@@ -122,10 +121,60 @@ def test_a_forged_entry_for_this_state_is_what_a_cache_entry_is(demo_db, tmp_pat
     assert oct(cache.stat().st_mode & 0o777) == "0o700"
 
 
-def test_an_unwritable_cache_costs_time_not_the_report(demo_db, tmp_path, monkeypatch, counted):
+def test_an_unwritable_cache_costs_time_not_the_report(demo_db, tmp_path, monkeypatch, counted, settled_at_once):
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("")
     monkeypatch.setenv(remembered.CACHE_ENV, str(blocker))
     db = _settled_copy(demo_db, tmp_path)
     assert _fingerprint(db) == _fingerprint(db)
     assert len(counted) == 2
+
+
+def test_a_database_renamed_over_the_open_one_is_not_given_its_fingerprint(
+        demo_db, tmp_path, cache, counted, settled_at_once):
+    # crmkit's writer replaces a database by renaming a new file over it; a report that
+    # opened the old file must not file the old data's fingerprint under the new file
+    db = _settled_copy(demo_db, tmp_path)
+    newer = tmp_path / "newer.duckdb"
+    shutil.copy(demo_db, newer)
+    with duckdb.connect(str(newer)) as con:
+        con.execute("UPDATE deals SET amount = amount + 1 WHERE deal_id = (SELECT min(deal_id) FROM deals)")
+    store = Store.open(db)  # opened on the old data
+    os.replace(newer, db)
+    old_data = store.fingerprint()
+    store.close()  # (a process has one DuckDB instance per path: the next open reads the new file)
+    assert not list(cache.glob("*.json"))
+    new_data = _fingerprint(db)
+    assert new_data != old_data
+    assert _fingerprint(db) == new_data
+    shutil.rmtree(cache)
+    assert _fingerprint(db) == new_data  # what hashing the new file gives, with no cache
+
+
+def test_a_database_deleted_while_open_is_not_remembered(demo_db, tmp_path, cache, counted, settled_at_once):
+    db = _settled_copy(demo_db, tmp_path)
+    store = Store.open(db)
+    db.unlink()
+    store.fingerprint()
+    store.close()
+    assert not list(cache.glob("*.json"))
+
+
+@pytest.mark.parametrize("how", ["shared", "link"])
+def test_a_cache_folder_others_can_write_is_not_used(demo_db, tmp_path, monkeypatch, counted,
+                                                      settled_at_once, how):
+    # anyone who can write the folder could choose the fingerprint every page prints
+    root = tmp_path / "cache"
+    if how == "shared":
+        (root / "fingerprints").mkdir(parents=True)
+        (root / "fingerprints").chmod(0o777)
+    else:
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir(mode=0o700)
+        root.mkdir()
+        (root / "fingerprints").symlink_to(elsewhere)
+    monkeypatch.setenv(remembered.CACHE_ENV, str(root))
+    db = _settled_copy(demo_db, tmp_path)
+    assert _fingerprint(db) == _fingerprint(db)
+    assert len(counted) == 2
+    assert not list((root / "fingerprints").glob("*.json"))

@@ -28,7 +28,7 @@ import pandas as pd
 
 from crmkit.backends import Backend
 from crmkit.backends.duckdb import DuckDBBackend, reading
-from crmkit.backends.location import Database, Location, SparkLocation
+from crmkit.backends.location import Database, Location, SparkLocation, file_state
 from crmkit.backends.postgres import PostgresBackend
 from crmkit.backends.postgres import connect as connect_postgres
 
@@ -64,16 +64,8 @@ def stamp(database: Database) -> str:
 
 
 def _file_stamp(path: Path) -> str:
-    """A DuckDB file (and its write-ahead log): inode, size and modification time."""
-    parts: list[list[Any]] = []
-    for file in (path, path.with_name(path.name + ".wal")):
-        try:
-            st = file.stat()
-        except FileNotFoundError:
-            parts.append([file.name, None])
-            continue
-        parts.append([file.name, st.st_ino, st.st_size, st.st_mtime_ns])
-    return _digest(parts)
+    """A DuckDB file (and its write-ahead log): :func:`crmkit.backends.location.file_state`."""
+    return _digest(file_state(path))
 
 
 def _postgres_stamp(location: Location) -> str:

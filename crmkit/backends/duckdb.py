@@ -43,7 +43,7 @@ from crmkit.backends._sql import EVENT_COLUMNS, last_day_sql
 from crmkit.backends._sql import quote as _q
 from crmkit.backends.base import SNAPSHOT_COLUMNS, SNAPSHOTS, OpenDataset, no_snapshots_sql
 from crmkit.backends.fingerprint import of_duckdb
-from crmkit.backends.remembered import fingerprint_of
+from crmkit.backends.remembered import fingerprint_of, opened_state
 from crmkit.errors import StoreError
 from crmkit.model import (
     MAX_EXAMPLES,
@@ -177,7 +177,7 @@ class DuckDBBackend(OpenDataset):
     """A crmkit DuckDB file opened read-only: the :class:`crmkit.backends.Backend` of a file."""
 
     def __init__(self, path: Path) -> None:
-        self.connection = connect(path)
+        self.connection, self._opened = opened_state(path, lambda: connect(path))
         try:
             with reading(path):
                 self._open(path)
@@ -211,7 +211,7 @@ class DuckDBBackend(OpenDataset):
         """Remembered for the file's state (:mod:`crmkit.backends.remembered`): hashing
         every row costs seconds on a large database, once per change of the data."""
         with reading(self.location):
-            return fingerprint_of(Path(self.location), lambda: of_duckdb(self.connection))
+            return fingerprint_of(Path(self.location), self._opened, lambda: of_duckdb(self.connection))
 
     def close(self) -> None:
         self.connection.close()

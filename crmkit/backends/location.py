@@ -19,7 +19,7 @@ from crmkit.errors import StoreError
 
 __all__ = [
     "DEFAULT_DATABASE", "ENV_SPARK", "ENV_SPARK_SOURCE", "ENV_URL", "Database", "Location",
-    "SparkLocation", "find_database", "is_spark_source", "is_url", "looks_like_url",
+    "SparkLocation", "file_state", "find_database", "is_spark_source", "is_url", "looks_like_url",
 ]
 
 ENV_URL = "CRMKIT_DATABASE_URL"
@@ -387,6 +387,22 @@ def spark_from_environment() -> SparkLocation | None:
 #: A canonical database: a DuckDB file, a PostgreSQL schema (:class:`Location`) or tables
 #: Spark reads (:class:`SparkLocation`).
 Database = Path | Location | SparkLocation
+
+
+def file_state(path: Path) -> tuple[tuple[object, ...], ...]:
+    """What says a DuckDB file (and its write-ahead log) changed, read without opening it:
+    device, inode, size, modification and change times (the change time cannot be set
+    back, so a copy that keeps the old times still moves it); ``(name,)`` for a file that
+    is not there."""
+    parts: list[tuple[object, ...]] = []
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            st = file.stat()
+        except FileNotFoundError:
+            parts.append((file.name,))
+            continue
+        parts.append((file.name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(parts)
 
 
 def find_database(database: str | os.PathLike[str] | Location | SparkLocation | None = None) -> Database:

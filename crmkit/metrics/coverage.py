@@ -46,37 +46,37 @@ def _local_day(value: object, timezone: str) -> date | None:
     return stamp.tz_convert(timezone).date()
 
 
-def _span(frame: nw.LazyFrame, what: str, columns: tuple[str, ...], timezone: str) -> Span | None:
-    names = frame.collect_schema().names()
-    present = [c for c in columns if c in names]
-    if not present:
-        return None
-    # grouped by a constant: an empty table gives no row rather than a row of nulls, which
-    # some engines refuse for a NOT NULL column (ibis on PostgreSQL)
-    table = (
+def _bounds(frame: nw.LazyFrame, table: str, column: str) -> nw.LazyFrame:
+    """One row: ``table`` and the first and last value of its ``column``. Grouped by a
+    constant, so that an empty table gives no row rather than a row of nulls, which some
+    engines refuse for a NOT NULL column (ibis on PostgreSQL); cast to one type, nullable,
+    so that the rows of every column stack (ibis stacks only equal schemas, and a NOT NULL
+    column's type differs from a nullable one's)."""
+    moment = nw.Datetime("us")
+    return (
         frame.with_columns(_all=nw.lit(1))
         .group_by("_all")
-        .agg(
-            *[nw.col(c).min().alias(f"lo_{c}") for c in present],
-            *[nw.col(c).max().alias(f"hi_{c}") for c in present],
-        )
-        .collect()
-        .to_pandas()
+        .agg(nw.col(column).min().alias("lo"), nw.col(column).max().alias("hi"))
+        .select(nw.lit(table).alias("table"), nw.col("lo").cast(moment), nw.col("hi").cast(moment))
     )
-    if table.empty:
-        return None
-    row = table.iloc[0]
-    lows = [d for c in present if (d := _local_day(row[f"lo_{c}"], timezone)) is not None]
-    highs = [d for c in present if (d := _local_day(row[f"hi_{c}"], timezone)) is not None]
-    if not lows or not highs:
-        return None
-    return Span(what, min(lows), max(highs))
 
 
 def spans(tables: Mapping[str, nw.LazyFrame], timezone: str) -> dict[str, Span]:
-    """The span of every kind of record in :data:`EVENTS` that has one, in local days."""
-    found = {}
-    for table, (what, columns) in EVENTS.items():
-        if table in tables and (span := _span(tables[table], what, columns, timezone)):
-            found[table] = span
-    return found
+    """The span of every kind of record in :data:`EVENTS` that has one, in local days,
+    from one query (the first and last value of every timestamp column, stacked)."""
+    parts = [
+        _bounds(tables[table], table, column)
+        for table, (_, columns) in EVENTS.items() if table in tables
+        for column in columns if column in tables[table].collect_schema().names()
+    ]
+    if not parts:
+        return {}
+    found = nw.concat(parts, how="vertical").collect().to_pandas()
+    out = {}
+    for table, (what, _) in EVENTS.items():
+        rows = found[found["table"] == table]
+        lows = [d for v in rows["lo"] if (d := _local_day(v, timezone)) is not None]
+        highs = [d for v in rows["hi"] if (d := _local_day(v, timezone)) is not None]
+        if lows and highs:
+            out[table] = Span(what, min(lows), max(highs))
+    return out

@@ -505,6 +505,8 @@ def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
     df[ints] = df[ints].astype(int)
     df = df.rename_axis("employee_id").reset_index()
     return _with_rates(df)
+
+
 def _with_rates(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
     df["deals_closed"] = df["deals_won"] + df["deals_lost"]
@@ -534,8 +536,6 @@ def _wilson_bounds(hits: pd.Series, n: pd.Series) -> tuple[np.ndarray, np.ndarra
         low, high = np.maximum(0.0, centre - half), np.minimum(1.0, centre + half)
     empty = k <= 0
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
-
-
 
 
 class Summary(TypedDict):

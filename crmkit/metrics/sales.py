@@ -463,10 +463,9 @@ def _open_sums(i: int, in_progress: bool) -> dict[str, nw.Expr]:
 def _open_figures(deals: nw.LazyFrame, periods: Sequence[Period], as_of_end: datetime
                   ) -> list[dict[str, Any]]:
     """Per period: the deals lost and created in it, its open pipeline and its forecast's
-    sums, from
-    one engine query of conditional aggregates (a deal counts in every period it belongs
-    to). Only deals open at, closed at or after, or created at or after the first period's
-    start are read."""
+    sums, from one engine query of conditional aggregates (a deal counts in every period it
+    belongs to). Only deals open at, closed at or after, or created at or after the first
+    period's start are read."""
     flags: dict[str, nw.Expr] = {}
     sums: dict[str, nw.Expr] = {}
     for i, period in enumerate(periods):
@@ -499,8 +498,8 @@ def _disjoint(periods: Sequence[Period]) -> list[list[int]]:
 
 
 _WON = {"n": 0, "revenue": None, "median": None, "sumsq": None, "n_amount": 0, "var": None,
-           "excluded": 0, "cycle_n": 0, "cycle_median": None, "cycle_mean": None,
-           "cycle_p90": None, "cycle_var": None}
+        "excluded": 0, "cycle_n": 0, "cycle_median": None, "cycle_mean": None,
+        "cycle_p90": None, "cycle_var": None}
 
 
 def _won_figures(deals: nw.LazyFrame, periods: Sequence[Period]) -> list[dict[str, Any]]:
@@ -518,6 +517,7 @@ def _won_figures(deals: nw.LazyFrame, periods: Sequence[Period]) -> list[dict[st
                           _early=(nw.col("closed_at") < nw.col("created_at")).cast(nw.Int64),
                           _days=nw.when(nw.col("closed_at") >= nw.col("created_at"))
                           .then(F.days_between("created_at", "closed_at")))
+            .filter(~nw.col("_period").is_null())  # won between the periods (year_ago)
             .group_by("_period")
             .agg(n=nw.len(), revenue=amount.sum(), median=amount.median(),
                  sumsq=nw.col("_sq").sum(), n_amount=amount.count(), var=amount.var(ddof=1),

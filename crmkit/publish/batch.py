@@ -315,20 +315,28 @@ def _render(jobs: list[tuple[Job, str]], keys: dict[Job, dict[str, Any] | None],
 
 
 def longest_first(jobs: list[tuple[Job, str]], out_root: Path) -> list[tuple[Job, str]]:
-    """``jobs`` in the order that ends soonest on a few workers: the longest first, by how
-    long each page took to render last time (``status.json``), so no worker is left alone
-    with a long page at the end. A page never rendered counts as a typical one (the median);
-    without a usable record the order stays as given."""
-    taken: dict[tuple[str, str, str], float] = {}
+    """``jobs`` in the order that ends soonest on a few workers: the longest first, so no
+    worker is left alone with a long page at the end. A page's length is how long it took
+    to render last time (``status.json``), else the same report and team's longest time
+    (a ``last-month`` preset's period is new every month), else the report's, else a
+    typical page's (the median). Without a usable record the order stays as given."""
+    taken: dict[tuple[str, ...], float] = {}
     with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
         for row in json.loads((out_root / STATUS_FILE).read_text(encoding="utf-8"))["reports"]:
             seconds = row["seconds"]
             if row["status"] == "rendered" and isinstance(seconds, int | float) and seconds >= 0:
-                taken[(str(row["report"]), str(row["period"]), str(row["team"]))] = float(seconds)
+                report, period, team = str(row["report"]), str(row["period"]), str(row["team"])
+                for key in ((report, period, team), (report, team), (report,)):
+                    taken[key] = max(float(seconds), taken.get(key, 0.0))
     if not taken:
         return list(jobs)
-    typical = statistics.median(taken.values())
-    return sorted(jobs, key=lambda item: -taken.get((item[0].report, item[0].period, item[0].team), typical))
+    typical = statistics.median(v for k, v in taken.items() if len(k) == 3)
+
+    def length(job: Job) -> float:
+        keys = ((job.report, job.period, job.team), (job.report, job.team), (job.report,))
+        return next((taken[k] for k in keys if k in taken), typical)
+
+    return sorted(jobs, key=lambda item: -length(item[0]))
 
 
 def _key_text(key: dict[str, Any] | None) -> str | None:

@@ -167,9 +167,9 @@ class Kernel:
         self.fresh, self.tainted = True, False
 
     def _send(self, code: str, wait: bool) -> None:
-        """Run ``code`` on the kernel, which has run a notebook already: no handshake (a
-        client's ``wait_for_ready`` idles 0.2 s or more on the output channel), the request
-        waits on the shell channel until the kernel takes it."""
+        """Run ``code`` on the kernel, which has run a notebook already: no handshake (the
+        output channel is not read), the request waits on the shell channel until the
+        kernel takes it."""
         client = self.km.client()
         client.start_channels()
         try:
@@ -240,12 +240,14 @@ class Kernel:
 async def _handshake(client: Any, wait: float) -> bool:
     """One kernel_info request: True once its reply is in and its last IOPub message
     (the kernel going idle) arrived, which shows IOPub is connected; False when either
-    did not come within ``wait`` seconds (IOPub may not have been connected yet)."""
+    did not come within ``wait`` seconds (IOPub may not have been connected yet), however
+    many other messages arrived meanwhile."""
     msg_id = client.kernel_info()
+    until = time.monotonic() + wait
     for channel, wanted in ((client.shell_channel, "kernel_info_reply"), (client.iopub_channel, "status")):
         while True:
             try:
-                msg = await ensure_async(channel.get_msg(timeout=wait))
+                msg = await ensure_async(channel.get_msg(timeout=max(0.0, until - time.monotonic())))
             except Empty:
                 return False
             if msg["parent_header"].get("msg_id") != msg_id or msg["msg_type"] != wanted:
