@@ -6,7 +6,9 @@ Written from the definitions in ``docs/METRICS.md`` and the tables of
 numbers as well as its speed. One query per report computes its KPIs company-wide for the
 report's period and its comparison period at once (one row per period, as the cards show
 both); only the p-value of the marketing chi-square test is finished in Python, from the
-statistic and degrees of freedom the query returns.
+statistic and degrees of freedom the query returns. The periods must be over at the as-of
+day: of a period in progress, only the forecast is read as the metric layer reads it
+("at the period end" there means at the as-of instant, which the other queries do not do).
 
 Covered, per report (every number of the JSON twin's ``metrics``):
 
@@ -100,8 +102,9 @@ quota AS (
     / (q.period_end - q.period_start)) AS quota_target
   FROM p JOIN quotas q ON q.period_start < p.de AND q.period_end > p.ds GROUP BY p.name),
 -- a past period: what was forecast at its start; one not over: won so far + what is due
+-- between now and its end (an open deal whose expected close has passed is overdue)
 fp AS (SELECT name, e, CASE WHEN a >= e THEN s ELSE a END AS k,
-  CASE WHEN a >= e THEN s ELSE TIMESTAMP '0001-01-01' END AS lo FROM p),
+  CASE WHEN a >= e THEN s ELSE a END AS lo FROM p),
 forecast AS (
   SELECT fp.name, coalesce(sum(d.amount * d.probability), 0) AS weighted
   FROM fp JOIN deals d ON d.created_at < fp.k AND (d.closed_at IS NULL OR d.closed_at >= fp.k)

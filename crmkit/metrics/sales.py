@@ -275,8 +275,9 @@ def forecast(deals: Frame, period: Period, as_of_end: datetime) -> dict[str, Any
     ``as_of_end`` is the instant the report is made at (the end of the as-of day, or the
     as-of instant). What is known then, ``now`` (the earlier of it and the period's end; a
     to-date period's cut): while the whole unit is not over, revenue won from the period
-    start up to ``now`` plus the weighted deals open at ``now`` expected to close before
-    the unit's natural end (the month end for month-to-date). Once it is over: the
+    start up to ``now`` plus the weighted deals open at ``now`` expected to close between
+    ``now`` and the unit's natural end (the month end for month-to-date; a deal whose
+    expected close has passed is overdue and not counted). Once it is over: the
     forecast made at the period start, compared with the actual revenue
     (``forecast_error``).
     """
