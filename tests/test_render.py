@@ -9,12 +9,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import nbformat
 import pandas as pd
 import pytest
 from published import kpi_cards as published_cards
 
 from crmkit import _html, stats
 from crmkit.metrics.definitions import METRICS, Metric
+from crmkit.publish.export import extract_json
 from crmkit.render import blocks, plotting
 from crmkit.render.charts import marketing
 from crmkit.reports.data import JSON_MIMETYPE
@@ -147,11 +149,24 @@ def test_roi_table_escapes_names_currency_and_caption():
 def test_publish_displays_the_json_twin(monkeypatch):
     shown: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(blocks, "display", lambda obj, **kw: shown.append((obj, kw)))
-    data = SimpleNamespace(to_json=lambda: {"report": "sales"}, metrics={"a": 1, "b": 2},
-                           context=SimpleNamespace(report="sales"))
+    data = SimpleNamespace(to_json=lambda: {"report": "sales", "name": "Ольга"},
+                           metrics={"a": 1, "b": 2}, context=SimpleNamespace(report="sales"))
     blocks.publish(data)  # type: ignore[arg-type]
-    assert shown == [({JSON_MIMETYPE: {"report": "sales"},
+    # as JSON text, which the runner reads back as the object
+    assert shown == [({JSON_MIMETYPE: '{"report": "sales", "name": "Ольга"}',
                        "text/plain": "crmkit sales report data (2 metrics)"}, {"raw": True})]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
+        nbformat.v4.new_output("display_data", data=shown[0][0])])])
+    nbformat.validate(nb)
+    assert extract_json(nb) == {"report": "sales", "name": "Ольга"}
+
+
+def test_publish_refuses_a_twin_that_is_not_json(monkeypatch):
+    monkeypatch.setattr(blocks, "display", lambda obj, **kw: None)
+    data = SimpleNamespace(to_json=lambda: {"win_rate": float("nan")}, metrics={},
+                           context=SimpleNamespace(report="sales"))
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        blocks.publish(data)  # type: ignore[arg-type]
 
 
 def test_one_autoescaping_environment_renders_every_template():

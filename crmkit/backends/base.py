@@ -57,7 +57,8 @@ def team_names(teams: nw.LazyFrame) -> dict[str, str]:
 
 class OpenDataset:
     """An open dataset: one lazy frame per canonical table, its settings and data notes
-    (read once, when it was opened)."""
+    (read once, when it was opened) and its teams (read once, when first asked for: a
+    page asks for a team's name many times)."""
 
     def __init__(
         self,
@@ -70,6 +71,7 @@ class OpenDataset:
         self._frames = dict(frames)
         self._settings = dict(settings)
         self._notes = list(notes)
+        self._teams: dict[str, str] | None = None
 
     def frames(self) -> dict[str, nw.LazyFrame]:
         return dict(self._frames)
@@ -81,4 +83,6 @@ class OpenDataset:
         return list(self._notes)
 
     def teams(self) -> dict[str, str]:
-        return team_names(self._frames["teams"])
+        if self._teams is None:
+            self._teams = team_names(self._frames["teams"])
+        return dict(self._teams)

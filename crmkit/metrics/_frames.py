@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 import narwhals as nw
+import numpy as np
 import pandas as pd
 
 from crmkit.errors import ParameterError
@@ -124,16 +125,31 @@ def to_pandas(frame: nw.LazyFrame) -> pd.DataFrame:
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """A frame as JSON-ready records (NaN -> None, timestamps -> ISO strings)."""
+    """A frame as JSON-ready records (NaN -> None, timestamps -> ISO strings), made column
+    by column: a page's breakdowns can hold a row for each of thousands of people."""
+    keys = [str(k) for k in df.columns]
+    if not keys:
+        return [{} for _ in range(len(df))]
+    values = [_plain_column(df.iloc[:, i]) for i in range(len(keys))]
+    return [dict(zip(keys, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _plain_column(column: pd.Series) -> list[Any]:
+    """A column's values as :func:`clean` makes them, dates as ISO strings: NumPy numbers
+    and booleans at once, anything else value by value."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return column.to_numpy().tolist()  # type: ignore[no-any-return]
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        numbers = column.to_numpy()
+        out = numbers.tolist()
+        for i in np.flatnonzero(~np.isfinite(numbers)):
+            out[i] = None
+        return out  # type: ignore[no-any-return]
     out = []
-    for row in df.to_dict(orient="records"):
-        rec = {}
-        for k, v in row.items():
-            v = clean(v)
-            if isinstance(v, datetime | date):
-                v = v.isoformat()
-            rec[str(k)] = v
-        out.append(rec)
+    for value in column.tolist():
+        value = clean(value)
+        out.append(value.isoformat() if isinstance(value, datetime | date) else value)
     return out
 
 

@@ -14,6 +14,7 @@ offline.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -169,10 +170,15 @@ def trend_chart(
 
 
 def publish(data: ReportData[Any, Any]) -> None:
-    """Emit the report's JSON twin as a notebook output that the runner saves beside the page."""
+    """Emit the report's JSON twin as a notebook output that the runner saves beside the page.
+
+    The twin goes as JSON text, not as an object: nbformat accepts either under a JSON
+    media type, and text is one value to send, validate, copy and write, where an object
+    of a large page (every person's figures at scale 100: 11 MB) is hundreds of thousands,
+    which cost seconds on their way through papermill and nbconvert."""
     display(
         {
-            JSON_MIMETYPE: data.to_json(),
+            JSON_MIMETYPE: json.dumps(data.to_json(), ensure_ascii=False, allow_nan=False),
             "text/plain": f"crmkit {data.context.report} report data ({len(data.metrics)} metrics)",
         },
         raw=True,

@@ -217,9 +217,22 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:40] + "..."
 
 
+#: Types :func:`json_safe` returns as they are.
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with every non-finite float (anywhere inside) as None and anything JSON has
     no type for as text, so that the twin is always valid JSON (``allow_nan=False``)."""
+    kind = type(value)
+    if kind in _PLAIN:  # the bulk of a large twin: checked by exact type first
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
+    if kind is list:
+        return [json_safe(v) for v in value]
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, str | bool | int):
