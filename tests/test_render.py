@@ -6,6 +6,7 @@ title carrying markup; none of it may come out as a tag or break out of an attri
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,7 +17,7 @@ from published import kpi_cards as published_cards
 
 from crmkit import _html, stats
 from crmkit.metrics.definitions import METRICS, Metric
-from crmkit.publish.export import extract_json
+from crmkit.publish.export import extract_json, twin_text
 from crmkit.render import blocks, plotting
 from crmkit.render.charts import marketing
 from crmkit.reports.data import JSON_MIMETYPE
@@ -353,3 +354,24 @@ def test_tick_labels_made_while_saving_are_plain_whatever_the_rcparams(drawn):
         ax.bar(list(HOSTILE), [1, 2, 3, 4])  # its tick labels are made as it is saved
         blocks.chart(fig, "Custom")
     _literal(drawn, *HOSTILE)
+
+
+def test_the_published_twin_is_the_payload_with_a_breakdown_row_to_a_line():
+    payload = {
+        "report": "sales", "metrics": {"revenue": 1.5, "win_rate": None},
+        "breakdowns": {
+            "employee": [{"name": 'Ольга "O"\n</script>', "won": 1}, {"name": "B", "won": 2}],
+            "empty": [], "product": [{"product": "x", "nested": [1, {"a": None}]}],
+        },
+        "notes": ["a note"], "summary": [],
+    }
+    text = twin_text(payload)
+    assert json.loads(text) == payload
+    lines = text.splitlines()
+    assert '      {"name": "Ольга \\"O\\"\\n</script>", "won": 1},' in lines  # one line, escaped
+    assert '      {"name": "B", "won": 2}' in lines and '    "empty": [],' in lines
+    assert lines[:3] == ["{", '  "report": "sales",', '  "metrics": {']
+    for other in ({}, {"breakdowns": {}}, {"report": "x", "breakdowns": {"a": [{"b": 1}]}}):
+        assert json.loads(twin_text(other)) == other
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        twin_text({"metrics": {"x": float("inf")}})

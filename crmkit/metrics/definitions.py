@@ -141,8 +141,9 @@ _SALES = (
            "Open deals × win rate × average deal size / mean sales cycle days: money per day."),
     Metric("forecast", "Forecast", "money",
            "Period not yet over (also a to-date period): revenue won up to the as-of instant + Σ amount × "
-           "probability of deals open at it whose expected_close_at falls between it and the period's natural end "
-           "(the month end for month-to-date; a deal whose expected close has passed is overdue and not counted). Past period: the forecast made at the period start (Σ amount "
+           "probability of deals open at it whose expected_close_at falls between it and the period's "
+           "natural end (the month end for month-to-date; a deal whose expected close has passed is "
+           "overdue and not counted). Past period: the forecast made at the period start (Σ amount "
            "× probability of deals open then with expected_close_at in the period), from the probability and "
            "expected close date recorded now; the forecast as it stood at past pipeline snapshots is in the "
            "forecast accuracy table."),

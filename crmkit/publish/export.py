@@ -35,6 +35,40 @@ def extract_json(nb: nbformat.NotebookNode) -> dict[str, Any] | None:
     return None
 
 
+def twin_text(payload: Mapping[str, Any]) -> str:
+    """The JSON twin as it is published: indented as ``json.dumps(indent=2)`` would, except
+    that each row of a breakdown is one line. As readable, and written by the json module's
+    C encoder: an indented dump runs in Python, about 2 s for the 11 MB twin of a page of
+    3,000 people."""
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+    def indented(value: Any, depth: int) -> str:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, indent=2)
+        return text.replace("\n", "\n" + " " * depth)
+
+    def rows(name: str, value: Any, last: bool) -> list[str]:
+        end = "" if last else ","
+        if not isinstance(value, list) or not value:
+            return [f"    {dumps(name)}: {indented(value, 4)}{end}"]
+        lines = [f"      {dumps(row)}," for row in value]
+        lines[-1] = lines[-1][:-1]
+        return [f"    {dumps(name)}: [", *lines, f"    ]{end}"]
+
+    lines = ["{"]
+    for i, (key, value) in enumerate(payload.items()):
+        end = "" if i == len(payload) - 1 else ","
+        if key == "breakdowns" and isinstance(value, Mapping) and value:
+            lines.append(f"  {dumps(key)}: {{")
+            for j, (name, table) in enumerate(value.items()):
+                lines += rows(str(name), table, j == len(value) - 1)
+            lines.append(f"  }}{end}")
+        else:
+            lines.append(f"  {dumps(key)}: {indented(value, 2)}{end}")
+    lines.append("}")
+    return "\n".join(lines) if payload else "{}"
+
+
 def to_html(nb: nbformat.NotebookNode, exporter: Any = None,
             chrome: Mapping[str, Any] | None = None) -> str:
     """Self-contained HTML with code hidden and bookkeeping cells removed. ``chrome`` is

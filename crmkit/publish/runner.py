@@ -17,7 +17,6 @@ report) is untrusted code: the kernel is restarted before it runs anything else.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import time
@@ -45,7 +44,7 @@ from crmkit.errors import OutputError, ReportError
 from crmkit.parameters import resolve
 from crmkit.publish.alerts import evaluate
 from crmkit.publish.cache import KEY_SUFFIX, sealed
-from crmkit.publish.export import extract_json, start_html_exporter, to_html
+from crmkit.publish.export import extract_json, start_html_exporter, to_html, twin_text
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import find_notebooks, report_notebook, report_parameters
 from crmkit.publish.presets import AlertRule, Branding
@@ -200,7 +199,7 @@ def _execute_and_publish(
     result = RunResult(run.report, run.period, run.team, run.path(".html"), run.path(".json"),
                        run.path(".ipynb"), 0.0, payload.get("metrics", {}))
     files = {".ipynb": nbformat.writes(nb),
-             ".json": json.dumps(payload, indent=2, ensure_ascii=False), ".html": page}
+             ".json": twin_text(payload), ".html": page}
     if key is not None:
         files[KEY_SUFFIX] = sealed(key, files)
     with locked(run.out_dir):
