@@ -130,24 +130,26 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     keys = [str(k) for k in df.columns]
     if not keys:
         return [{} for _ in range(len(df))]
-    values = [_plain_column(df.iloc[:, i]) for i in range(len(keys))]
+    values = [_plain_column(df.iloc[:, [i]]) for i in range(len(keys))]
     return [dict(zip(keys, row, strict=True)) for row in zip(*values, strict=True)]
 
 
-def _plain_column(column: pd.Series) -> list[Any]:
-    """A column's values as :func:`clean` makes them, dates as ISO strings: NumPy numbers
-    and booleans at once, anything else value by value."""
-    dtype = column.dtype
+def _plain_column(column: pd.DataFrame) -> list[Any]:
+    """The values of a one-column frame as :func:`clean` makes them, dates as ISO strings:
+    NumPy numbers and booleans at once, any other column value by value as pandas gives
+    them out as records (which turns NumPy dates in an object column into timestamps)."""
+    dtype = column.dtypes.iloc[0]
     if isinstance(dtype, np.dtype) and dtype.kind in "iub":
-        return column.to_numpy().tolist()  # type: ignore[no-any-return]
+        return column.iloc[:, 0].to_numpy().tolist()  # type: ignore[no-any-return]
     if isinstance(dtype, np.dtype) and dtype.kind == "f":
-        numbers = column.to_numpy()
+        numbers = column.iloc[:, 0].to_numpy()
         out = numbers.tolist()
         for i in np.flatnonzero(~np.isfinite(numbers)):
             out[i] = None
         return out  # type: ignore[no-any-return]
     out = []
-    for value in column.tolist():
+    for row in column.to_dict(orient="records"):
+        (value,) = row.values()
         value = clean(value)
         out.append(value.isoformat() if isinstance(value, datetime | date) else value)
     return out

@@ -58,6 +58,7 @@ def twin_text(payload: Mapping[str, Any]) -> str:
     lines = ["{"]
     for i, (key, value) in enumerate(payload.items()):
         end = "" if i == len(payload) - 1 else ","
+        key = str(key)
         if key == "breakdowns" and isinstance(value, Mapping) and value:
             lines.append(f"  {dumps(key)}: {{")
             for j, (name, table) in enumerate(value.items()):

@@ -50,6 +50,7 @@ from crmkit.publish.notebooks import find_notebooks, report_notebook, report_par
 from crmkit.publish.presets import AlertRule, Branding
 from crmkit.publish.site import Page, chrome, page_title, pages_on_disk, team_label, write_index
 from crmkit.reports import REPORTS, title
+from crmkit.reports.data import json_safe
 
 
 @dataclass
@@ -199,7 +200,7 @@ def _execute_and_publish(
     result = RunResult(run.report, run.period, run.team, run.path(".html"), run.path(".json"),
                        run.path(".ipynb"), 0.0, payload.get("metrics", {}))
     files = {".ipynb": nbformat.writes(nb),
-             ".json": twin_text(payload), ".html": page}
+             ".json": _twin_file(payload), ".html": page}
     if key is not None:
         files[KEY_SUFFIX] = sealed(key, files)
     with locked(run.out_dir):
@@ -207,6 +208,16 @@ def _execute_and_publish(
         with contextlib.suppress(FileNotFoundError):
             run.path(".failed.ipynb").unlink()
     return result
+
+
+def _twin_file(payload: dict[str, Any]) -> str:
+    """The JSON twin's file: valid JSON even when a custom notebook's twin, sent as text,
+    holds NaN or Infinity (published as null, as :func:`crmkit.render.blocks.publish`
+    does)."""
+    try:
+        return twin_text(payload)
+    except ValueError:  # out-of-range floats: json.loads reads NaN and Infinity
+        return twin_text(json_safe(payload))
 
 
 #: This process's HTML exporter, its templates compiled once (by the first run, in the

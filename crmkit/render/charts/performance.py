@@ -11,7 +11,6 @@ words, changes by the one rule of :mod:`crmkit.verdict` (rates in points).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -132,9 +131,7 @@ def leaderboard(
     # the team median, then the ranked people (at their two ends, when there are many)
     top, bottom = ranking.ends(int((~df["_partial"]).sum()))
     left_out = int(df["_partial"].sum()) if bottom else 0  # unranked: at neither end
-    ranked = len(df) - left_out
-    shown_rows = range(ranked) if not bottom else [*range(top), *range(ranked - bottom, ranked)]
-    table = _leaderboard_rows(df.iloc[:ranked], med, spec["metrics"], currency, shown_rows)
+    table = _leaderboard_rows(df.iloc[:len(df) - left_out], med, spec["metrics"], currency)
     if not table[_("Note")].astype(bool).any():
         table = table.drop(columns=_("Note"))
     if not raw["note"].astype(bool).any():
@@ -157,28 +154,25 @@ def leaderboard(
 
 
 def _leaderboard_rows(df: pd.DataFrame, med: pd.DataFrame, metrics: tuple[str, ...],
-                      currency: str, shown: Iterable[int] | None = None) -> pd.DataFrame:
+                      currency: str) -> pd.DataFrame:
     """A leaderboard as shown: the team median, then a row per person, each cell
-    ``value (#rank, change)``. Only the people at the positions ``shown`` (default: all)
-    get their cells written: the others are not on the page (a long list shows its two
-    ends), only counted and in the CSV download, which is made from the values."""
-    labels = {m: _(METRICS[m].label) for m in metrics}
-    columns: dict[str, list[str]] = {
-        _("Employee"): [_("Team median"), *df["name"]],
-        _("Role"): ["", *(label(r) if isinstance(r, str) else "" for r in df["role"])],
-        _("Note"): ["", *(note_words(n) for n in df["note"])],
-    }
+    ``value (#rank, change)``."""
+    head: dict[str, str] = {_("Employee"): _("Team median"), _("Role"): "", _("Note"): ""}
     for m in metrics:
-        columns[labels[m]] = [_cell(med.loc[m, "team_median"], METRICS[m], None,
-                                    med.loc[m].get("team_median_previous"),
-                                    med.loc[m, "change"], currency)] + [""] * len(df)
-    for position in sorted(set(range(len(df)) if shown is None else shown)):
-        r = df.iloc[position]
+        head[_(METRICS[m].label)] = _cell(med.loc[m, "team_median"], METRICS[m], None,
+                                       med.loc[m].get("team_median_previous"),
+                                       med.loc[m, "change"], currency)
+    rows = [head]
+    for _index, r in df.iterrows():
+        row = {_("Employee"): r["name"],
+               _("Role"): label(r["role"]) if isinstance(r["role"], str) else "",
+               _("Note"): note_words(r["note"])}
         for m in metrics:
-            columns[labels[m]][position + 1] = _cell(
-                r[m], METRICS[m], r[f"{m}_rank"], r.get(f"{m}_previous"),
-                r.get(f"{m}_change"), currency, _sample(r, m))
-    return pd.DataFrame(columns)
+            row[_(METRICS[m].label)] = _cell(r[m], METRICS[m], r[f"{m}_rank"],
+                                          r.get(f"{m}_previous"), r.get(f"{m}_change"),
+                                          currency, _sample(r, m))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 #: What a leaderboard's CSV adds to its metrics: the parts of the workload chart (tasks and
