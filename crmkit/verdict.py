@@ -90,6 +90,22 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def movement(unit: str, change_in_points: bool, value: Any, previous: Any, change: Any
+             ) -> tuple[str, float | None]:
+    """A metric's change as :func:`verdict` shows it ('+3.1 pp', '−4.0%'; '' without one)
+    and as the rounded number behind those words (None without one): a table of thousands
+    of people states only this."""
+    if in_points(unit, change_in_points):
+        if not (_finite(value) and _finite(previous)):
+            return "", None
+        scale = 100.0 if unit == "rate" else 1.0
+        delta = scale * (value - previous)
+        return signed(delta, 1, " pp" if unit == "rate" else " pts"), round(delta, 1)
+    if not _finite(change):
+        return "", None
+    return signed(100 * change, 1, "%"), round(100 * change, 1)
+
+
 def verdict(
     *,
     unit: str,
@@ -105,14 +121,7 @@ def verdict(
     """How the change of one metric is shown. ``change`` is the relative change (counts,
     money, times); for metrics that change in points it is ignored and the difference of
     ``value`` and ``previous`` is used."""
-    if in_points(unit, change_in_points):
-        delta = value - previous if _finite(value) and _finite(previous) else None
-        scale = 100.0 if unit == "rate" else 1.0
-        shown = "" if delta is None else signed(scale * delta, 1, " pp" if unit == "rate" else " pts")
-        moved = None if delta is None else round(scale * delta, 1)
-    else:
-        moved = round(100 * change, 1) if _finite(change) else None
-        shown = "" if moved is None else signed(100 * change, 1, "%")
+    shown, moved = movement(unit, change_in_points, value, previous, change)
     better = None if not moved else (moved > 0) == higher_is_better
     words = ""
     if _finite(p_value):

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from crmkit.errors import ParameterError
+from crmkit.errors import ParameterError, one_line
 from crmkit.model.tables import TABLES
 
 Frame = Any  # pandas/Polars DataFrame, DuckDB relation, or narwhals (Lazy)Frame
@@ -104,6 +106,40 @@ def clean(value: Any) -> Any:
     return value
 
 
+#: Types :func:`json_safe` returns as they are.
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (anywhere inside) as None and anything JSON has
+    no type for as text, so that the twin is always valid JSON (``allow_nan=False``)."""
+    kind = type(value)
+    if kind in _PLAIN:  # the bulk of a large twin: checked by exact type first
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
+    if kind is list:
+        return [json_safe(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    cleaned = clean(value)
+    if cleaned is not value:
+        return json_safe(cleaned)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | Fraction):
+        return json_safe(float(value))
+    return one_line(str(value))
+
+
 def distinct(frame: nw.LazyFrame, *names: str) -> nw.LazyFrame:
     """The distinct rows of ``names`` (nulls included), as a grouping: narwhals' ``unique``
     numbers every row in a window on SQL engines (DuckDB: several times the work of a
@@ -125,34 +161,61 @@ def to_pandas(frame: nw.LazyFrame) -> pd.DataFrame:
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """A frame as JSON-ready records (NaN -> None, timestamps -> ISO strings), made column
-    by column: a page's breakdowns can hold a row for each of thousands of people."""
+    """A frame as JSON-safe records (NaN -> None, timestamps -> ISO strings, anything JSON
+    has no type for as :func:`json_safe` makes it), made column by column: a page's
+    breakdowns can hold a row for each of thousands of people."""
     keys = [str(k) for k in df.columns]
     if not keys:
         return [{} for _ in range(len(df))]
-    values = [_plain_column(df.iloc[:, [i]]) for i in range(len(keys))]
+    values = [_plain_column(df, i) for i in range(len(keys))]
     return [dict(zip(keys, row, strict=True)) for row in zip(*values, strict=True)]
 
 
-def _plain_column(column: pd.DataFrame) -> list[Any]:
-    """The values of a one-column frame as :func:`clean` makes them, dates as ISO strings:
-    NumPy numbers and booleans at once, any other column value by value as pandas gives
-    them out as records (which turns NumPy dates in an object column into timestamps)."""
-    dtype = column.dtypes.iloc[0]
+def _plain_column(df: pd.DataFrame, i: int) -> list[Any]:
+    """The values of column ``i`` as :func:`clean` makes them, dates as ISO strings: NumPy
+    numbers and booleans at once; text, whole numbers, dates and nulls (of any dtype) as they are;
+    any other column value by value as pandas gives them out as records (which turns NumPy
+    dates in an object column into timestamps)."""
+    column = df.iloc[:, i]
+    dtype = column.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "iub":
-        return column.iloc[:, 0].to_numpy().tolist()  # type: ignore[no-any-return]
+        return column.to_numpy().tolist()  # type: ignore[no-any-return]
     if isinstance(dtype, np.dtype) and dtype.kind == "f":
-        numbers = column.iloc[:, 0].to_numpy()
+        numbers = column.to_numpy()
         out = numbers.tolist()
-        for i in np.flatnonzero(~np.isfinite(numbers)):
-            out[i] = None
+        for j in np.flatnonzero(~np.isfinite(numbers)):
+            out[j] = None
         return out  # type: ignore[no-any-return]
+    if not (isinstance(dtype, np.dtype) and dtype.kind in "mM"):
+        out = column.tolist()
+        if _plain_scalars(out):
+            return out
     out = []
-    for row in column.to_dict(orient="records"):
+    for row in df.iloc[:, [i]].to_dict(orient="records"):
         (value,) = row.values()
         value = clean(value)
-        out.append(value.isoformat() if isinstance(value, datetime | date) else value)
+        out.append(json_safe(value.isoformat() if isinstance(value, datetime | date) else value))
     return out
+
+
+def _plain_scalars(values: list[Any]) -> bool:
+    """Whether ``values`` are all text, whole numbers, booleans, floats, dates and nulls (then
+    made JSON-safe in place: a NaN, an infinity or a pandas NA becomes None, a date its ISO
+    text)."""
+    for j, value in enumerate(values):
+        kind = type(value)
+        if kind in _PLAIN:
+            continue
+        if kind is float:
+            if not math.isfinite(value):
+                values[j] = None
+        elif value is pd.NA:
+            values[j] = None
+        elif kind is date or kind is datetime:
+            values[j] = value.isoformat()
+        else:
+            return False
+    return True
 
 
 def in_window(col: str, start: datetime, end: datetime) -> nw.Expr:

@@ -10,7 +10,6 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -23,6 +22,7 @@ from crmkit._version import __version__
 from crmkit.errors import one_line
 from crmkit.i18n import gettext as _
 from crmkit.metrics import _frames as F
+from crmkit.metrics._frames import json_safe
 from crmkit.metrics.definitions import METRICS
 from crmkit.reports.summary import summarize
 from crmkit.stats import Interval, Test, change
@@ -147,7 +147,7 @@ class ReportData(Generic[B, E]):
                 k: {"low": i.low, "high": i.high, "n": i.n} for k, i in self.intervals.items()
             },
             "samples": self.samples,
-            "breakdowns": {k: F.records(v) for k, v in self.breakdown_frames().items()},
+            "breakdowns": {},
             "notes": notes,
             "definitions": {
                 name: {"label": _(m.label), "unit": m.unit, "definition": _(m.definition),
@@ -158,6 +158,8 @@ class ReportData(Generic[B, E]):
             },
         }
         safe = json_safe(payload)
+        # records are JSON-safe as made (the bulk of a large twin: not walked again)
+        safe["breakdowns"] = {str(k): F.records(v) for k, v in self.breakdown_frames().items()}
         safe["summary"] = summarize(safe)  # written from the published values, so it traces
         return safe
 
@@ -215,37 +217,3 @@ def _missing(value: Any) -> bool:
 def _shown(value: Any) -> str:
     text = one_line(repr(value))
     return text if len(text) <= 40 else text[:40] + "..."
-
-
-#: Types :func:`json_safe` returns as they are.
-_PLAIN = frozenset({str, int, bool, type(None)})
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with every non-finite float (anywhere inside) as None and anything JSON has
-    no type for as text, so that the twin is always valid JSON (``allow_nan=False``)."""
-    kind = type(value)
-    if kind in _PLAIN:  # the bulk of a large twin: checked by exact type first
-        return value
-    if kind is float:
-        return value if math.isfinite(value) else None
-    if kind is dict:
-        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
-    if kind is list:
-        return [json_safe(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    cleaned = F.clean(value)
-    if cleaned is not value:
-        return json_safe(cleaned)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal | Fraction):
-        return json_safe(float(value))
-    return one_line(str(value))

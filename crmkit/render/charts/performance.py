@@ -28,7 +28,7 @@ from crmkit.render.formatting import PALETTE, SERIES, fmt, number
 from crmkit.render.labels import label
 from crmkit.render.plotting import ChartFigure
 from crmkit.render.tables import Table
-from crmkit.verdict import small_sample, verdict
+from crmkit.verdict import movement, small_sample
 
 __all__ = ["LEADERBOARDS", "activities_by_type", "leaderboard", "response_times", "workload"]
 
@@ -43,7 +43,7 @@ _ROLE_ORDER = ("sales", "support", "manager", "marketing", "other", "(no role)")
 
 
 def _missing(v: Any) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+    return v is None or v is pd.NA or (isinstance(v, float) and v != v)  # NaN
 
 
 #: The sample of each per-person rate: the columns whose sum is its denominator.
@@ -72,10 +72,7 @@ def _cell(value: Any, m: Metric, rank: Any, previous: Any, change: Any, currency
     extra = []
     if not _missing(rank):
         extra.append(f"#{int(rank)}")
-    shown = verdict(unit=m.unit, higher_is_better=m.higher_is_better,
-                    change_in_points=m.change_in_points, value=value,
-                    previous=None if _missing(previous) else previous,
-                    change=None if _missing(change) else change).shown
+    shown, _moved = movement(m.unit, m.change_in_points, value, previous, change)
     if shown:
         extra.append(shown)
     text = f"{text} ({', '.join(extra)})" if extra else text
@@ -163,9 +160,17 @@ def _leaderboard_rows(df: pd.DataFrame, med: pd.DataFrame, metrics: tuple[str, .
                                        med.loc[m].get("team_median_previous"),
                                        med.loc[m, "change"], currency)
     rows = [head]
-    for r in df.to_dict(orient="records"):  # plain values: a row of thousands, fast to read
+    needed = ["name", "role", "note"]
+    for m in metrics:
+        needed += [m, f"{m}_rank", f"{m}_previous", f"{m}_change", *SAMPLES.get(m, ())]
+    roles: dict[str, str] = {}  # a role's words, looked up once for thousands of people
+    # plain values of the columns shown: a row of thousands, fast to read
+    for r in df[[c for c in dict.fromkeys(needed) if c in df.columns]].to_dict(orient="records"):
+        role = r["role"]
+        if isinstance(role, str) and role not in roles:
+            roles[role] = label(role)
         row = {_("Employee"): r["name"],
-               _("Role"): label(r["role"]) if isinstance(r["role"], str) else "",
+               _("Role"): roles[role] if isinstance(role, str) else "",
                _("Note"): note_words(r["note"])}
         for m in metrics:
             row[_(METRICS[m].label)] = _cell(r[m], METRICS[m], r[f"{m}_rank"],
