@@ -23,9 +23,14 @@ EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 def last_day_sql(schema: str) -> str:
-    """``SELECT`` the last day (UTC date) on which the data records anything, or NULL."""
+    """``SELECT`` the last day (UTC date) on which the data records anything, or NULL.
+
+    The day of the latest instant, not the latest of every row's day: the same on the
+    model's naive UTC timestamps (a day never decreases as time goes on), and a maximum of
+    the column as stored, which DuckDB reads from its statistics (at 8 million rows:
+    5 ms instead of 50-120 ms)."""
     parts = [
-        f"SELECT max(CAST({quote(col)} AS DATE)) AS d FROM {quote(schema)}.{quote(table)}"
+        f"SELECT CAST(max({quote(col)}) AS DATE) AS d FROM {quote(schema)}.{quote(table)}"
         for table, cols in EVENT_COLUMNS.items()
         for col in cols
     ]

@@ -299,7 +299,7 @@ def last_day(tables: Mapping[str, Any]) -> str | None:
     from pyspark.sql import functions as F  # lazy: pyspark is an optional extra
 
     parts = [
-        tables[table].select(F.max(F.col(col).cast("date")).alias("d"))
+        tables[table].select(F.max(F.col(col)).cast("date").alias("d"))  # as last_day_sql
         for table, cols in EVENT_COLUMNS.items()
         for col in cols
     ]

@@ -51,13 +51,18 @@ def _bounds(frame: nw.LazyFrame, table: str, column: str) -> nw.LazyFrame:
     constant, so that an empty table gives no row rather than a row of nulls, which some
     engines refuse for a NOT NULL column (ibis on PostgreSQL); cast to one type, nullable,
     so that the rows of every column stack (ibis stacks only equal schemas, and a NOT NULL
-    column's type differs from a nullable one's)."""
+    column's type differs from a nullable one's). On DuckDB, not grouped: its empty tables
+    give a row of nulls, which :func:`spans` skips, and it answers a plain minimum and
+    maximum from its statistics (a grouping reads the column: at 8 million rows, 0.15 s
+    for the whole query instead of 0.01 s)."""
     moment = nw.Datetime("us")
+    bounds = (nw.col(column).min().alias("lo"), nw.col(column).max().alias("hi"))
+    if frame.implementation is nw.Implementation.DUCKDB:
+        found = frame.select(*bounds)
+    else:
+        found = frame.with_columns(_all=nw.lit(1)).group_by("_all").agg(*bounds)
     return (
-        frame.with_columns(_all=nw.lit(1))
-        .group_by("_all")
-        .agg(nw.col(column).min().alias("lo"), nw.col(column).max().alias("hi"))
-        .select(nw.lit(table).alias("table"), nw.col("lo").cast(moment), nw.col("hi").cast(moment))
+        found.select(nw.lit(table).alias("table"), nw.col("lo").cast(moment), nw.col("hi").cast(moment))
     )
 
 
