@@ -22,6 +22,7 @@ from published import background, first_team, warm_kernel
 
 from crmkit.errors import PresetError
 from crmkit.metrics.definitions import METRICS
+from crmkit.publish import site
 from crmkit.publish.batch import Outcome, run_all
 from crmkit.publish.export import html_exporter, to_html
 from crmkit.publish.presets import LOGO_MAX_BYTES, find_branding, load_branding
@@ -546,3 +547,91 @@ def test_listing_published_reports_ignores_run_folders_that_vanish(tmp_path, mon
         == ["2026-11/all/sales.html"]
     monkeypatch.setattr(_files.os, "scandir", scandir_then_vanish)
     assert _files.report_files(tmp_path, ".html") == []
+
+
+# -- the index reads only the twins that changed ------------------------------------------------
+
+
+@pytest.fixture
+def settled_now(monkeypatch):
+    """Twins written a moment ago count as settled (they would be 2 s later)."""
+    monkeypatch.setattr(site, "SETTLED_SECONDS", 0.0)
+
+
+def _reads(monkeypatch) -> list[Path]:
+    """The twins the index reads from their files, from now on."""
+    read: list[Path] = []
+    real = site._read
+    monkeypatch.setattr(site, "_read", lambda path: read.append(path) or real(path))
+    return read
+
+
+def test_the_index_reads_again_only_the_twins_whose_file_changed(tmp_path, monkeypatch, settled_now):
+    out = tmp_path / "out"
+    _plant(out, _sales("2025-06", "all", "All teams") | {"breakdowns": {"seller": [{"x": 1}] * 50}})
+    _plant(out, _sales("2025-05", "all", "All teams"))
+    write_index(out)
+    remembered = json.loads((out / site.REMEMBERED).read_text(encoding="utf-8"))["twins"]
+    assert set(remembered) == {"2025-06/all/sales.json", "2025-05/all/sales.json"}
+    assert "breakdowns" not in remembered["2025-06/all/sales.json"]["entry"]  # not what it shows
+    before = (out / "index.html").read_text(encoding="utf-8")
+
+    read = _reads(monkeypatch)
+    write_index(out)
+    assert read == [] and (out / "index.html").read_text(encoding="utf-8") == before
+
+    changed = _sales("2025-06", "all", "All teams")
+    changed["metrics"]["deals_won"] = 987654
+    _plant(out, changed)  # rewritten in place: the same path, a new state
+    write_index(out)
+    assert read == [out / "2025-06" / "all" / "sales.json"]
+    assert "987,654" in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_twin_written_a_moment_ago_is_not_remembered(tmp_path):
+    out = tmp_path / "out"
+    _plant(out, _sales("2025-06", "all", "All teams"))
+    write_index(out)  # its file is under 2 s old: a rewrite may yet keep its times
+    assert not (out / site.REMEMBERED).exists()
+
+
+def test_a_tampered_memory_of_the_index_is_checked_like_a_twin(tmp_path, monkeypatch, settled_now):
+    out = tmp_path / "out"
+    _plant(out, _sales("2025-06", "all", "All teams"))
+    write_index(out)
+    memory = out / site.REMEMBERED
+    found = json.loads(memory.read_text(encoding="utf-8"))
+    entry = found["twins"]["2025-06/all/sales.json"]["entry"]
+    entry["team_name"] = HOSTILE_NAME
+    memory.write_text(json.dumps(found), encoding="utf-8")
+    write_index(out)
+    text = (out / "index.html").read_text(encoding="utf-8")
+    assert "<script>alert" not in text and "&lt;script&gt;alert" in text
+
+    entry["period"] = {"label": 5}  # not showable: left out and named, as a twin would be
+    memory.write_text(json.dumps(found), encoding="utf-8")
+    skipped: list[str] = []
+    write_index(out, skip=lambda path, why: skipped.append(why))
+    assert skipped == ["period.label is not text"]
+
+    memory.write_text("{not json", encoding="utf-8")  # unreadable: the twins are read
+    read = _reads(monkeypatch)
+    write_index(out)
+    assert read == [out / "2025-06" / "all" / "sales.json"]
+    assert json.loads(memory.read_text(encoding="utf-8"))["twins"]
+
+
+def test_a_twin_a_run_just_wrote_is_taken_as_written_unless_its_file_changed(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    twin = _sales("2025-06", "all", "All teams")
+    path = _plant(out, twin).with_suffix(".json")
+    read = _reads(monkeypatch)
+    known = {"2025-06/all/sales.json": (site.twin_state(path), twin)}
+    write_index(out, known=known)
+    assert read == [] and "All teams" in (out / "index.html").read_text(encoding="utf-8")
+
+    other = _sales("2025-06", "all", "All teams")
+    other["metrics"]["deals_won"] = 424242
+    _plant(out, other)  # another run replaced it since: its file is read
+    write_index(out, known=known)
+    assert read == [path] and "424,242" in (out / "index.html").read_text(encoding="utf-8")

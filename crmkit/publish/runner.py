@@ -48,7 +48,16 @@ from crmkit.publish.export import extract_json, start_html_exporter, to_html, tw
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import find_notebooks, report_notebook, report_parameters
 from crmkit.publish.presets import AlertRule, Branding
-from crmkit.publish.site import Page, chrome, page_title, pages_on_disk, team_label, write_index
+from crmkit.publish.site import (
+    Page,
+    TwinState,
+    chrome,
+    page_title,
+    pages_on_disk,
+    team_label,
+    twin_state,
+    write_index,
+)
 from crmkit.reports import REPORTS, title
 from crmkit.reports.data import json_safe
 
@@ -65,6 +74,8 @@ class RunResult:
     notebook: Path
     seconds: float
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: The twin as published and its file's state just after (for the index), or None.
+    twin: tuple[TwinState, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -143,8 +154,10 @@ def run_report(
     finally:
         if own_kernel and not (given and kernel.fresh):  # a given kernel that ran nothing
             kernel.close()                                # stays up for its owner
-    if update_index:
-        write_index(run.out_root, branding=branding)
+    if update_index:  # the twin just written is not read again
+        known = {} if result.twin is None else \
+            {result.json.relative_to(run.out_root).as_posix(): result.twin}
+        write_index(run.out_root, branding=branding, known=known)
     result.seconds = time.perf_counter() - started
     say(f"{run.label}: wrote {result.html} in {result.seconds:.1f} s")
     return result
@@ -199,25 +212,27 @@ def _execute_and_publish(
     page = to_html(nb, exporter.result(), _chrome(run, payload, **site))
     result = RunResult(run.report, run.period, run.team, run.path(".html"), run.path(".json"),
                        run.path(".ipynb"), 0.0, payload.get("metrics", {}))
-    files = {".ipynb": nbformat.writes(nb),
-             ".json": _twin_file(payload), ".html": page}
+    twin, published = _twin_file(payload)
+    files = {".ipynb": nbformat.writes(nb), ".json": twin, ".html": page}
     if key is not None:
         files[KEY_SUFFIX] = sealed(key, files)
     with locked(run.out_dir):
         publish_together(run.out_dir, run.report, files)
+        result.twin = (twin_state(run.path(".json")), published)
         with contextlib.suppress(FileNotFoundError):
             run.path(".failed.ipynb").unlink()
     return result
 
 
-def _twin_file(payload: dict[str, Any]) -> str:
-    """The JSON twin's file: valid JSON even when a custom notebook's twin, sent as text,
-    holds NaN or Infinity (published as null, as :func:`crmkit.render.blocks.publish`
-    does)."""
+def _twin_file(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The JSON twin's file and what it holds: valid JSON even when a custom notebook's
+    twin, sent as text, holds NaN or Infinity (published as null, as
+    :func:`crmkit.render.blocks.publish` does)."""
     try:
-        return twin_text(payload)
+        return twin_text(payload), payload
     except ValueError:  # out-of-range floats: json.loads reads NaN and Infinity
-        return twin_text(json_safe(payload))
+        safe = json_safe(payload)
+        return twin_text(safe), safe
 
 
 #: This process's HTML exporter, its templates compiled once (by the first run, in the
