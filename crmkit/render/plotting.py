@@ -164,8 +164,21 @@ class ChartFigure(Figure):
 
     def tight_layout(self, *args: Any, **kwargs: Any) -> None:
         self._wrap_labels()
-        super().tight_layout(*args, **kwargs)  # places the axes, then wraps to that place:
-        super().tight_layout(*args, **kwargs)
+        wrapped = self._wraps()
+        super().tight_layout(*args, **kwargs)  # places the axes, then wraps to that place
+        if wrapped or self._wraps():  # (a third of a chart's time: only when a text wraps)
+            super().tight_layout(*args, **kwargs)
+
+    def _wraps(self) -> bool:
+        """Whether a title or axis label wraps where its axes are now."""
+        renderer = self.canvas.get_renderer()  # type: ignore[attr-defined]
+        for ax in self.axes:
+            for text in (ax.title, ax.xaxis.label, ax.yaxis.label):
+                if text.get_wrap() and text.get_visible() and " " in text.get_text():
+                    text._renderer = renderer  # type: ignore[attr-defined]  # to measure words
+                    if text._get_wrapped_text() != text.get_text():  # type: ignore[attr-defined]
+                        return True
+        return False
 
     def draw(self, renderer: Any) -> None:
         self._wrap_labels()
