@@ -115,3 +115,20 @@ def test_activity_report_builds_before_and_around_the_data(period):
     everything = period != "2020-01"
     assert data.metrics["interactions"] == (len(A._activities()) if everything else 0)
     assert data.breakdowns.cohorts.empty
+
+
+@pytest.mark.parametrize(("period", "months"), [
+    ("2025-06", ["2025-06", "2025-07", "2025-08", "2025-09", "2025-10", "2025-11", "2025-12"]),
+    # ends inside March (2025-03-10): March once, then the six months after it
+    ("2025-W10", ["2025-03", "2025-04", "2025-05", "2025-06", "2025-07", "2025-08", "2025-09"]),
+    ("2025-12-01..2025-12-31", ["2025-12", "2026-01", "2026-02", "2026-03", "2026-04",
+                                "2026-05", "2026-06"]),
+    ("2025-12-05..2025-12-06", ["2025-12", "2026-01", "2026-02", "2026-03", "2026-04",
+                                "2026-05", "2026-06"]),
+])
+def test_the_pipeline_by_expected_close_lists_each_month_once(period, months):
+    store = Store.from_frames({n: empty_frame(n) for n in TABLES},
+                              settings={"timezone": "UTC", "currency": "EUR"})
+    ctx = open_report("sales", period=period, as_of="2026-12-31", store=store)
+    table = reports.REPORTS["sales"].build(ctx).breakdowns.pipeline_by_expected_close
+    assert list(table["month"]) == months

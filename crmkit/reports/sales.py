@@ -206,8 +206,9 @@ def _months_after(period: Period, n: int) -> list[Period]:
     """The month holding the period's last day, then the ``n`` months after the period (so
     nothing due this month is called "overdue")."""
     out = []
-    first = period.end if period.end.day == 1 else period.end.replace(day=1)
-    y, m = first.year, first.month
+    y, m = period.end.year, period.end.month
+    if period.end.day != 1:  # the period ends inside this month: it is the one holding its last day
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     for _month in range(n):
         out.append(parse_period(f"{y:04d}-{m:02d}", timezone=period.timezone))
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)

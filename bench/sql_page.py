@@ -1,0 +1,830 @@
+"""Hand-written DuckDB SQL for the breakdown tables of the Sales and Employee performance
+pages: with the headline KPIs of ``bench/sql_baseline.py``, the "page" baseline that
+``bench/metric_layer.py`` measures the metric layer against (the same work the layer does
+for a page: headline numbers and tables).
+
+Written from ``docs/METRICS.md`` and ``docs/DATA_MODEL.md`` and from the columns the layer
+returns, company-wide (team "all") only. Wilson intervals, ratios, ranks, medians and
+changes are computed in SQL too; Python only binds the windows, picks the pipeline
+snapshots from one query of their list, and finishes the workload flag's Poisson test
+(scipy, as ``sql_baseline.py`` finishes its chi-square p-value). Each breakdown is one
+query returning a pandas DataFrame with the layer's column names (the two performance tables
+share one query of the per-person figures); :data:`COVERED` says which columns of which
+table are reproduced (sorted by its key before comparing), :data:`NOT_COVERED` which tables
+(or columns) are not, and why.
+
+    python bench/sql_page.py DATABASE REPORT PERIOD [--as-of DAY]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pandas as pd
+from scipy.special import pdtr, pdtrc
+
+#: The two-sided 95% normal quantile of the Wilson intervals.
+Z95 = 1.959963984540054
+
+#: The canonical activity types (DATA_MODEL.md), the per-type columns of performance.
+TYPES = ("call", "email", "meeting", "message", "site_visit", "request", "note", "other")
+
+
+@dataclass(frozen=True)
+class PageWindows:
+    """What the breakdown queries read beside the period: the period ``[s, e)`` (UTC), its
+    local days ``[ds, de)``, the comparison period (or None), the as-of instant, the
+    12 trend months and the months of expected close (label, UTC start, UTC end)."""
+
+    s: datetime
+    e: datetime
+    ds: Any
+    de: Any
+    comparison: tuple[datetime, datetime, Any, Any] | None
+    as_of: datetime
+    trend: list[tuple[str, datetime, datetime]]
+    expected: list[tuple[str, datetime, datetime]]
+    timezone: str
+    comparison_label: str | None
+
+
+def page_windows(ctx: Any) -> PageWindows:
+    """The windows of a report context (``crmkit.reports.ReportContext``): period,
+    comparison, as-of instant, the 12 months of the sales trend (ending with the period's
+    month) and the months of the pipeline by expected close (the month holding the
+    period's last day, then the 6 months after the period)."""
+    from crmkit.periods import parse_period, trend_months  # calendar arithmetic only
+
+    p = ctx.period
+    trend = [(m.label, m.start_utc, m.end_utc) for m in trend_months(p, 12)]
+    labels = [p.last_day.strftime("%Y-%m")]
+    y, m = p.end.year, p.end.month
+    if p.end.day != 1:  # ends inside the month of its last day: the next month is the first after
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    for _ in range(6):
+        labels.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    months = [parse_period(label, timezone=p.timezone) for label in labels]
+    c = ctx.comparison
+    return PageWindows(
+        p.start_utc, p.end_utc, p.start, p.end,
+        None if c is None else (c.start_utc, c.end_utc, c.start, c.end), ctx.as_of_end,
+        trend, [(m.label, m.start_utc, m.end_utc) for m in months], p.timezone,
+        None if c is None else c.label)
+
+
+def _values(rows: list[tuple[str, datetime, datetime]], prefix: str
+            ) -> tuple[str, dict[str, Any]]:
+    """``VALUES`` of (label, s, e) rows as bound parameters named ``prefix``0, 1, …"""
+    parts, values = [], {}
+    for i, (label, s, e) in enumerate(rows):
+        parts.append(f"(${prefix}l{i}, ${prefix}s{i}::TIMESTAMP, ${prefix}e{i}::TIMESTAMP, {i})")
+        values |= {f"{prefix}l{i}": label, f"{prefix}s{i}": s, f"{prefix}e{i}": e}
+    return "VALUES " + ", ".join(parts), values
+
+
+def _bucket(column: str, rows: list[tuple[str, datetime, datetime]], prefix: str) -> str:
+    """SQL of the label of the ``rows`` (bound as by :func:`_values`) whose ``[s, e)`` holds
+    ``column`` (the first such; null when none)."""
+    whens = " ".join(f"WHEN {column} >= ${prefix}s{i} AND {column} < ${prefix}e{i} "
+                     f"THEN ${prefix}l{i}" for i in range(len(rows)))
+    return f"CASE {whens} END"
+
+
+def _wilson(hits: str, n: str, name: str) -> str:
+    """SQL of the Wilson 95% bounds ``{name}_low``, ``{name}_high`` of ``hits`` out of ``n``
+    (null when n is 0), the same arithmetic as METRICS.md's Wilson interval."""
+    p, k = f"({hits})::DOUBLE / ({n})", f"({n})::DOUBLE"
+    denom = f"(1 + $z * $z / {k})"
+    centre = f"(({p} + $z * $z / (2 * {k})) / {denom})"
+    half = f"($z * sqrt({p} * (1 - {p}) / {k} + $z * $z / (4 * {k} * {k})) / {denom})"
+    return (f"CASE WHEN {n} > 0 THEN greatest(0.0, {centre} - {half}) END AS {name}_low, "
+            f"CASE WHEN {n} > 0 THEN least(1.0, {centre} + {half}) END AS {name}_high")
+
+
+def _rate(num: str, den: str) -> str:
+    """``num / den`` as a double, null when ``den`` is 0 (METRICS.md: N/A, never 0)."""
+    return f"CASE WHEN ({den}) <> 0 THEN ({num})::DOUBLE / ({den}) END"
+
+
+# -- sales ----------------------------------------------------------------------------------
+
+SALES_EMPLOYEE = f"""
+WITH agg AS (  -- per deal owner: closed in the period, won revenue, open at the snapshot
+  SELECT owner_id AS employee_id,
+    count(*) FILTER (WHERE status = 'won' AND closed_at >= $s AND closed_at < $e) AS deals_won,
+    count(*) FILTER (WHERE status = 'lost' AND closed_at >= $s AND closed_at < $e)
+      AS deals_lost,
+    coalesce(sum(amount) FILTER (WHERE status = 'won' AND closed_at >= $s AND closed_at < $e),
+             0.0) AS revenue,
+    coalesce(sum(amount) FILTER (WHERE created_at < $at AND (closed_at IS NULL
+                                                             OR closed_at >= $at)), 0.0)
+      AS open_pipeline
+  FROM deals WHERE closed_at IS NULL OR closed_at >= least($s, $at) GROUP BY owner_id),
+people AS (  -- sellers and managers, and anyone with closed deals or open pipeline
+  SELECT coalesce(e.employee_id, a.employee_id) AS employee_id,
+    coalesce(e.name, a.employee_id) AS name, e.team_id,
+    coalesce(a.deals_won, 0) AS deals_won, coalesce(a.deals_lost, 0) AS deals_lost,
+    coalesce(a.revenue, 0.0) AS revenue, coalesce(a.open_pipeline, 0.0) AS open_pipeline
+  FROM employees e FULL JOIN agg a ON a.employee_id = e.employee_id
+  WHERE e.role IN ('sales', 'manager') OR coalesce(a.deals_won + a.deals_lost, 0) > 0
+     OR coalesce(a.open_pipeline, 0) > 0)
+SELECT employee_id, name, team_id, deals_won, deals_lost, deals_won + deals_lost AS closed,
+  {_rate("deals_won", "deals_won + deals_lost")} AS win_rate,
+  {_wilson("deals_won", "deals_won + deals_lost", "win_rate")},
+  revenue, {_rate("revenue", "deals_won")} AS avg_deal_size, open_pipeline
+FROM people
+"""
+"""Per seller (sales and manager roles, and any deal owner with deals closed in the period
+or open pipeline at the snapshot instant): won, lost, closed, win rate with its Wilson
+interval, revenue, average deal size, open pipeline."""
+
+SALES_PRODUCT = f"""
+WITH won AS (
+  SELECT coalesce(product, '(none)') AS product, count(*) AS deals_won,
+    sum(amount) AS revenue
+  FROM deals WHERE status = 'won' AND closed_at >= $s AND closed_at < $e GROUP BY 1)
+SELECT product, deals_won, revenue, {_rate("revenue", "deals_won")} AS avg_deal_size,
+  {_rate("revenue", "sum(revenue) OVER ()")} AS revenue_share
+FROM won
+"""
+"""Per product of the deals won in the period: deals won, revenue, average deal size and
+share of the period's revenue."""
+
+SALES_MONTH = f"""
+WITH months(month, s, e, i) AS ({{months}}),
+closed AS (
+  SELECT {{bucket}} AS month,
+    count(*) FILTER (WHERE status = 'won') AS deals_won,
+    count(*) FILTER (WHERE status = 'lost') AS deals_lost,
+    coalesce(sum(amount) FILTER (WHERE status = 'won'), 0.0) AS revenue
+  FROM deals WHERE status IN ('won', 'lost') AND closed_at >= $first AND closed_at < $last
+  GROUP BY 1)
+SELECT m.month, coalesce(c.deals_won, 0) AS deals_won, coalesce(c.deals_lost, 0) AS deals_lost,
+  coalesce(c.revenue, 0.0) AS revenue,
+  {_rate("coalesce(c.deals_won, 0)", "coalesce(c.deals_won, 0) + coalesce(c.deals_lost, 0)")}
+    AS win_rate
+FROM months m LEFT JOIN closed c USING (month) ORDER BY m.i
+"""
+"""Per trend month (12 months ending with the period's): deals won and lost by closed_at,
+revenue, win rate."""
+
+SALES_STAGE_FUNNEL = f"""
+WITH created AS (
+  SELECT coalesce(stage, '(none)') AS stage, status, probability
+  FROM deals WHERE created_at >= $s AND created_at < $e),
+per_status AS (
+  SELECT stage, status, count(*) AS n, avg(probability) AS p FROM created GROUP BY ALL),
+-- stage order: the mean over statuses of each status's mean probability, ties by name
+ordered AS (
+  SELECT stage, row_number() OVER (ORDER BY avg(p) NULLS LAST, stage) AS i
+  FROM per_status WHERE stage <> '(none)' GROUP BY stage),
+not_won AS (
+  SELECT o.i, coalesce(sum(ps.n), 0) AS n
+  FROM ordered o LEFT JOIN per_status ps ON ps.stage = o.stage AND ps.status <> 'won'
+  GROUP BY o.i),
+won AS (SELECT coalesce(sum(n), 0) AS n FROM per_status WHERE status = 'won'),
+funnel AS (
+  SELECT o.stage, o.i,
+    (sum(nw.n) OVER (ORDER BY o.i DESC) + (SELECT n FROM won))::BIGINT AS reached
+  FROM ordered o JOIN not_won nw USING (i)
+  UNION ALL
+  SELECT 'won', 1e9, (SELECT n FROM won)::BIGINT WHERE EXISTS (SELECT 1 FROM per_status))
+SELECT stage, reached, {_rate("reached", "first(reached ORDER BY i) OVER ()")} AS share
+FROM funnel ORDER BY i
+"""
+"""Deals created in the period by the furthest stage reached: each stage counts the deals
+not won at it or a later stage plus every won deal (won deals passed every stage); stages
+ordered by mean probability; share of the first stage."""
+
+SALES_PIPELINE_BY_EXPECTED_CLOSE = """
+WITH months(month, s, e, i) AS ({months}),
+open_deals AS (
+  SELECT amount, amount * probability AS weighted,
+    CASE WHEN expected_close_at IS NULL THEN 'no date'
+         WHEN expected_close_at < (SELECT min(s) FROM months) THEN 'overdue'
+         WHEN expected_close_at >= (SELECT max(e) FROM months) THEN 'later'
+         ELSE (SELECT first(month ORDER BY i) FROM months
+               WHERE expected_close_at >= s AND expected_close_at < e)
+    END AS month
+  FROM deals WHERE created_at < $at AND (closed_at IS NULL OR closed_at >= $at)),
+sums AS (
+  SELECT month, count(*) AS deals, coalesce(sum(amount), 0.0) AS amount,
+    coalesce(sum(weighted), 0.0) AS weighted
+  FROM open_deals GROUP BY month),
+labels(month, i, always) AS (
+  SELECT 'overdue', -1, false UNION ALL SELECT month, i, true FROM months
+  UNION ALL SELECT 'later', 1000, false UNION ALL SELECT 'no date', 1001, false)
+SELECT l.month, coalesce(x.deals, 0) AS deals, coalesce(x.amount, 0.0) AS amount,
+  coalesce(x.weighted, 0.0) AS weighted
+FROM labels l LEFT JOIN sums x USING (month)
+WHERE l.always OR coalesce(x.deals, 0) > 0 ORDER BY l.i
+"""
+"""Deals open at the snapshot instant by month of expected close (the month holding the
+period's last day and the 6 after the period; before them ``overdue``, after them
+``later``, none ``no date``): deals, amount, weighted amount."""
+
+
+# -- sales: pipeline history (crmkit's pipeline snapshots) ------------------------------------
+
+def _snapshot_index_sql(months: int) -> str:
+    """Which pipeline snapshots the history reads, from the list of snapshots: the
+    last at or before the period start (``before_start``, its day ``before_start_day``),
+    the first after it (``after_start``), the last at or before the period end or the as-of
+    instant (``t1``, ``d1``); per trend month ``i``, the last taken in the 7 days up to its
+    start (``a{i}``, ``ad{i}``)."""
+    per_month = ", ".join(
+        f"max(taken_at) FILTER (WHERE {w}) AS a{i}, "
+        f"arg_max(snapshot_date, taken_at) FILTER (WHERE {w}) AS ad{i}"
+        for i, w in ((i, f"taken_at <= $ms{i} AND taken_at >= $ms{i} - INTERVAL 7 DAY")
+                     for i in range(months)))
+    return f"""
+WITH days AS (  -- one row per snapshot
+  SELECT taken_at, any_value(snapshot_date) AS snapshot_date FROM crmkit.pipeline_snapshots
+  GROUP BY taken_at)
+SELECT max(taken_at) FILTER (WHERE taken_at <= $s) AS before_start,
+  arg_max(snapshot_date, taken_at) FILTER (WHERE taken_at <= $s) AS before_start_day,
+  min(taken_at) FILTER (WHERE taken_at > $s) AS after_start,
+  arg_min(snapshot_date, taken_at) FILTER (WHERE taken_at > $s) AS after_start_day,
+  max(taken_at) FILTER (WHERE taken_at <= $until) AS t1,
+  arg_max(snapshot_date, taken_at) FILTER (WHERE taken_at <= $until) AS d1,
+  {per_month}
+FROM days
+"""
+
+
+#: The parts of a pipeline movement, in the order the page shows them.
+PARTS = ("opening", "new", "advanced", "slipped", "amount_changes", "won", "lost", "removed",
+         "closing")
+
+SALES_PIPELINE_MOVEMENT = """
+WITH s0 AS MATERIALIZED (  -- the opening snapshot: cents (no amount: 0), no stage: '(none)'
+  SELECT deal_id, coalesce(stage, '(none)') AS stage,
+    round(coalesce(amount, 0) * 100)::BIGINT AS cents, probability
+  FROM crmkit.pipeline_snapshots WHERE taken_at = $t0),
+s1 AS MATERIALIZED (  -- the closing snapshot, the same way
+  SELECT deal_id, coalesce(stage, '(none)') AS stage,
+    round(coalesce(amount, 0) * 100)::BIGINT AS cents, probability
+  FROM crmkit.pipeline_snapshots WHERE taken_at = $t1),
+-- stages by mean probability over both snapshots; without any probability last, by name;
+-- no stage first
+stage_rank AS (
+  SELECT stage, row_number() OVER (
+      ORDER BY count(probability) = 0, sum(probability) / nullif(count(probability), 0), stage)
+    AS r
+  FROM (SELECT stage, probability FROM s0 UNION ALL SELECT stage, probability FROM s1)
+  WHERE stage <> '(none)' GROUP BY stage
+  UNION ALL SELECT '(none)', 0),
+kept AS (  -- deals in both snapshots: what their stage did, and their amount change
+  SELECT CASE WHEN a.stage = b.stage OR ra.r = rb.r THEN 'amount_changes'
+              WHEN rb.r > ra.r THEN 'advanced' ELSE 'slipped' END AS part,
+    b.cents - a.cents AS d, b.cents AS c1
+  FROM s0 a JOIN s1 b USING (deal_id) JOIN stage_rank ra ON ra.stage = a.stage
+    JOIN stage_rank rb ON rb.stage = b.stage),
+gone AS (  -- deals of the opening snapshot only: won or lost before the closing one, or removed
+  SELECT CASE WHEN d.status = 'won' AND d.closed_at < $t1 THEN 'won'
+              WHEN d.status = 'lost' AND d.closed_at < $t1 THEN 'lost'
+              ELSE 'removed' END AS part, a.cents
+  FROM (SELECT * FROM s0 ANTI JOIN s1 USING (deal_id)) a LEFT JOIN deals d USING (deal_id)),
+sums(part, deals, cents) AS (
+  SELECT 'opening', count(*), sum(cents) FROM s0
+  UNION ALL SELECT 'closing', count(*), sum(cents) FROM s1
+  UNION ALL SELECT 'new', (SELECT count(*) FROM s1) - count(*),
+    (SELECT sum(cents) FROM s1) - coalesce(sum(c1), 0) FROM kept
+  UNION ALL SELECT part, count(*) FILTER (WHERE part <> 'amount_changes' OR d <> 0), sum(d)
+    FROM kept GROUP BY part
+  UNION ALL SELECT part, count(*), sum(cents) FROM gone GROUP BY part),
+parts(part, i, sign) AS (VALUES {parts})
+SELECT p.part, coalesce(x.deals, 0)::BIGINT AS deals,
+  p.sign * coalesce(x.cents, 0)::BIGINT / 100.0 AS amount,
+  CASE p.part WHEN 'opening' THEN $d0 WHEN 'closing' THEN $d1 END AS snapshot_date
+FROM parts p LEFT JOIN sums x USING (part) ORDER BY p.i
+""".replace("{parts}", ", ".join(
+    f"('{p}', {i}, {-1 if p in ('won', 'lost', 'removed') else 1})" for i, p in enumerate(PARTS)))
+"""How the open pipeline moved between the two snapshots bracketing the period (taken at
+``$t0`` and ``$t1``): opening and closing pipeline (deals, amount) and, between them, every
+deal of either snapshot in one part (new, advanced, slipped, amount changes: signed change;
+won, lost, removed: the amount they had at the opening, taken out)."""
+
+SALES_FORECAST_ACCURACY = """
+WITH chosen(month, s, e, taken_at, snapshot_date, i) AS ({chosen}),
+forecast AS (
+  SELECT c.month, coalesce(sum(x.amount * x.probability), 0.0) AS forecast,
+    count(*) AS deals_counted
+  FROM crmkit.pipeline_snapshots x JOIN chosen c ON x.taken_at = c.taken_at
+    AND x.expected_close_at >= c.s AND x.expected_close_at < c.e
+  WHERE x.taken_at IN ({instants})
+  GROUP BY c.month),
+won AS (
+  SELECT {bucket} AS month, sum(amount) AS actual
+  FROM deals WHERE status = 'won' AND closed_at >= $first AND closed_at < $last GROUP BY 1)
+SELECT c.month, c.snapshot_date, coalesce(f.forecast, 0.0) AS forecast,
+  coalesce(w.actual, 0.0) AS actual,
+  coalesce(f.forecast, 0.0) - coalesce(w.actual, 0.0) AS error,
+  CASE WHEN w.actual <> 0 THEN (coalesce(f.forecast, 0.0) - w.actual) / w.actual END
+    AS relative_error,
+  coalesce(f.deals_counted, 0) AS deals_counted
+FROM chosen c LEFT JOIN forecast f USING (month) LEFT JOIN won w USING (month)
+ORDER BY c.i
+"""
+"""Per past trend month with a pipeline snapshot taken in the 7 days before it began (the
+last one, ``chosen``): the forecast then (Σ amount × probability of that snapshot's deals
+expected to close in the month) and how many deals it counted, the revenue won in the
+month, the error and the relative error."""
+
+# -- employee performance -----------------------------------------------------------------
+
+def _performance_sql() -> str:
+    """Per employee, for the period (``c`` = 0) and the comparison period (``c`` = 1), every
+    count, sum, median and rate of the leaderboard: one row per (employee, c)."""
+    types = ", ".join(f"count(*) FILTER (WHERE type = '{t}') AS activities_{t}" for t in TYPES)
+    fills = ", ".join(f"coalesce(ac.activities_{t}, 0) AS activities_{t}" for t in TYPES)
+    return f"""
+WITH w(c, s, e, ds, de) AS ({{windows}}),
+deal AS (  -- deals closed in the window, per owner
+  SELECT w.c, d.owner_id AS employee_id,
+    count(*) FILTER (WHERE d.status = 'won') AS deals_won,
+    count(*) FILTER (WHERE d.status = 'lost') AS deals_lost,
+    coalesce(sum(d.amount) FILTER (WHERE d.status = 'won'), 0.0) AS revenue,
+    coalesce(sum(d.amount * d.amount) FILTER (WHERE d.status = 'won'), 0.0) AS revenue_sumsq
+  FROM w JOIN deals d ON d.closed_at >= w.s AND d.closed_at < w.e
+    AND d.status IN ('won', 'lost')
+  GROUP BY ALL),
+quota AS (  -- prorated quota targets: days of the quota inside the window / its days
+  SELECT w.c, q.employee_id, sum(q.target_amount
+    * (greatest(least(q.period_end, w.de) - greatest(q.period_start, w.ds), 0)
+       / (q.period_end - q.period_start))) AS quota_target
+  FROM w JOIN quotas q ON q.period_start < w.de AND q.period_end > w.ds GROUP BY ALL),
+act AS (  -- activities in the window, per employee who logged them, in total and by type
+  SELECT w.c, a.employee_id, count(*) AS activities, {types}
+  FROM w JOIN activities a ON a.occurred_at >= w.s AND a.occurred_at < w.e
+  WHERE a.employee_id IS NOT NULL GROUP BY ALL),
+task AS (  -- tasks due or completed in the window
+  SELECT w.c, t.employee_id,
+    count(*) FILTER (WHERE t.due_at >= w.s AND t.due_at < w.e) AS tasks_due,
+    count(*) FILTER (WHERE t.completed_at >= w.s AND t.completed_at < w.e) AS tasks_completed,
+    count(*) FILTER (WHERE t.due_at >= w.s AND t.due_at < w.e
+                       AND t.completed_at <= t.due_at) AS tasks_on_time,
+    count(*) FILTER (WHERE t.due_at >= w.s AND t.due_at < w.e AND t.due_at < $at
+                       AND (t.completed_at IS NULL OR t.completed_at > t.due_at))
+      AS tasks_overdue,
+    count(*) FILTER (WHERE t.completed_at >= w.s AND t.completed_at < w.e
+                       AND t.due_at IS NULL) AS tasks_no_due
+  FROM w JOIN tasks t ON (t.due_at >= w.s AND t.due_at < w.e)
+    OR (t.completed_at >= w.s AND t.completed_at < w.e)
+  GROUP BY ALL),
+ticket AS (  -- tickets opened (assigned) or resolved in the window, per assignee
+  SELECT w.c, k.employee_id,
+    k.opened_at >= w.s AND k.opened_at < w.e AS opened,
+    k.resolved_at >= w.s AND k.resolved_at < w.e AS resolved,
+    k.first_response_at IS NOT NULL AS answered, k.sla_due_at IS NOT NULL AS has_sla,
+    k.sla_due_at < $at AS passed, k.first_response_at, k.sla_due_at,
+    epoch(k.first_response_at - k.opened_at) / 60.0 AS fr_minutes,
+    epoch(k.resolved_at - k.opened_at) / 60.0 / 60.0 AS res_hours
+  FROM w JOIN tickets k ON (k.opened_at >= w.s AND k.opened_at < w.e)
+    OR (k.resolved_at >= w.s AND k.resolved_at < w.e)
+  WHERE k.employee_id IS NOT NULL),
+tick AS (
+  SELECT c, employee_id,
+    count(*) FILTER (WHERE opened) AS tickets_assigned,
+    count(*) FILTER (WHERE resolved) AS tickets_resolved,
+    count(*) FILTER (WHERE opened AND answered) AS tickets_answered,
+    count(*) FILTER (WHERE opened AND NOT answered) AS tickets_unanswered,
+    count(*) FILTER (WHERE opened AND NOT answered AND has_sla AND passed)
+      AS unanswered_past_sla,
+    count(*) FILTER (WHERE opened AND has_sla AND first_response_at <= sla_due_at) AS sla_met,
+    count(*) FILTER (WHERE opened AND has_sla AND (first_response_at > sla_due_at
+                                                   OR (NOT answered AND passed))) AS sla_missed,
+    count(*) FILTER (WHERE opened AND has_sla AND NOT answered AND NOT passed) AS sla_pending,
+    count(*) FILTER (WHERE opened AND NOT has_sla) AS no_sla,
+    median(fr_minutes) FILTER (WHERE opened AND answered) AS first_response_minutes_median,
+    quantile_cont(fr_minutes, 0.9) FILTER (WHERE opened AND answered)
+      AS first_response_minutes_p90,
+    median(res_hours) FILTER (WHERE resolved) AS resolution_hours_median
+  FROM ticket GROUP BY ALL),
+csat AS (  -- csat responses in the window rating an employee
+  SELECT w.c, r.employee_id, count(*) AS csat_responses,
+    count(*) FILTER (WHERE r.score >= 4) AS csat_good
+  FROM w JOIN survey_responses r ON r.kind = 'csat' AND r.responded_at >= w.s
+    AND r.responded_at < w.e
+  WHERE r.employee_id IS NOT NULL GROUP BY ALL),
+ids AS (
+  SELECT c, employee_id FROM deal UNION SELECT c, employee_id FROM quota
+  UNION SELECT c, employee_id FROM act UNION SELECT c, employee_id FROM task
+  UNION SELECT c, employee_id FROM tick UNION SELECT c, employee_id FROM csat),
+fig AS (
+  SELECT i.c, i.employee_id,
+    coalesce(d.deals_won, 0) AS deals_won, coalesce(d.deals_lost, 0) AS deals_lost,
+    coalesce(d.revenue, 0.0) AS revenue, coalesce(d.revenue_sumsq, 0.0) AS revenue_sumsq,
+    q.quota_target, coalesce(ac.activities, 0) AS activities, {fills},
+    coalesce(t.tasks_due, 0) AS tasks_due, coalesce(t.tasks_completed, 0) AS tasks_completed,
+    coalesce(t.tasks_on_time, 0) AS tasks_on_time, coalesce(t.tasks_overdue, 0) AS tasks_overdue,
+    coalesce(t.tasks_no_due, 0) AS tasks_no_due,
+    coalesce(k.tickets_assigned, 0) AS tickets_assigned,
+    coalesce(k.tickets_resolved, 0) AS tickets_resolved,
+    coalesce(k.tickets_answered, 0) AS tickets_answered,
+    coalesce(k.tickets_unanswered, 0) AS tickets_unanswered,
+    coalesce(k.unanswered_past_sla, 0) AS unanswered_past_sla,
+    coalesce(k.sla_met, 0) AS sla_met, coalesce(k.sla_missed, 0) AS sla_missed,
+    coalesce(k.sla_pending, 0) AS sla_pending, coalesce(k.no_sla, 0) AS no_sla,
+    k.first_response_minutes_median, k.first_response_minutes_p90, k.resolution_hours_median,
+    coalesce(cs.csat_responses, 0) AS csat_responses, coalesce(cs.csat_good, 0) AS csat_good
+  FROM ids i LEFT JOIN deal d USING (c, employee_id) LEFT JOIN quota q USING (c, employee_id)
+    LEFT JOIN act ac USING (c, employee_id) LEFT JOIN task t USING (c, employee_id)
+    LEFT JOIN tick k USING (c, employee_id) LEFT JOIN csat cs USING (c, employee_id))
+SELECT *, deals_won + deals_lost AS deals_closed,
+  {_rate("deals_won", "deals_won + deals_lost")} AS win_rate,
+  CASE WHEN quota_target > 0 THEN revenue / quota_target END AS quota_attainment,
+  {_rate("tasks_on_time", "tasks_on_time + tasks_overdue")} AS tasks_on_time_rate,
+  {_rate("sla_met", "sla_met + sla_missed")} AS sla_compliance,
+  {_rate("csat_good", "csat_responses")} AS csat,
+  {_wilson("deals_won", "deals_won + deals_lost", "win_rate")},
+  {_wilson("csat_good", "csat_responses", "csat")}
+FROM fig
+"""
+
+
+#: The person metrics whose comparison-period value the leaderboard shows (``_previous``).
+PERSON_METRICS = (
+    "deals_won", "revenue", "win_rate", "quota_attainment", "activities", "tasks_completed",
+    "tasks_overdue", "tasks_on_time_rate", "tickets_resolved", "tickets_unanswered",
+    "first_response_minutes_median", "first_response_minutes_p90", "resolution_hours_median",
+    "sla_compliance", "csat")
+
+#: The per-person counts: 0 for a person without figures in a period (the other columns,
+#: quota target, medians and rates, stay N/A).
+_COUNTS = ("deals_won", "deals_lost", "activities", *(f"activities_{t}" for t in TYPES),
+           "tasks_due", "tasks_completed", "tasks_on_time", "tasks_overdue", "tasks_no_due",
+           "tickets_assigned", "tickets_resolved", "tickets_answered", "tickets_unanswered",
+           "unanswered_past_sla", "sla_met", "sla_missed", "sla_pending", "no_sla",
+           "csat_responses", "csat_good", "deals_closed")
+
+#: The person metrics where a lower value ranks better.
+LOWER_IS_BETTER = ("tasks_overdue", "tickets_unanswered", "first_response_minutes_median",
+                   "first_response_minutes_p90", "resolution_hours_median")
+
+#: The person metrics that are rates: their change is in percentage points.
+RATES = ("win_rate", "quota_attainment", "tasks_on_time_rate", "sla_compliance", "csat")
+
+#: Who a metric compares (its peers): sellers, people who log activities, agents, everyone.
+PEERS = {"deals_won": "is_seller", "revenue": "is_seller", "win_rate": "is_seller",
+         "quota_attainment": "is_seller", "activities": "is_logger", "tickets_resolved": "is_agent",
+         "tickets_unanswered": "is_agent", "first_response_minutes_median": "is_agent",
+         "first_response_minutes_p90": "is_agent", "resolution_hours_median": "is_agent",
+         "sla_compliance": "is_agent", "csat": "is_agent"}
+
+
+def _frame_sql(now: str, window: str, before: str | None, columns: list[str]) -> str:
+    """A leaderboard frame of one period (figures ``now``, period bounds ``$s{window}``,
+    ``$e{window}``): the people employed at some time in it plus anyone with figures in it
+    (left before it, or not in the employee list: named by their id), their standing, every
+    figure (counts 0 where none), who they are compared with, and, with ``before`` (the
+    comparison period's figures), its value of each person metric (``<m>_previous``)."""
+    s, e = f"$s{window}", f"$e{window}"
+    counts = set(_COUNTS)
+    figures = ", ".join(
+        f"coalesce(n.{c}, 0) AS {c}" if c in counts
+        else (f"coalesce(n.{c}, 0.0) AS {c}" if c in ("revenue", "revenue_sumsq") else f"n.{c}")
+        for c in columns)
+    was = (lambda c: f"coalesce(b.{c}, 0)") if before else (lambda c: "0")
+    previous = "".join(
+        # a person without any figure there has N/A for the non-count metrics (revenue too)
+        f", coalesce(b.{m}, 0) AS {m}_previous" if m in counts else f", b.{m} AS {m}_previous"
+        for m in PERSON_METRICS) if before else ""
+    join = f"LEFT JOIN {before} b USING (employee_id)" if before else ""
+    return f"""
+SELECT p.*, {figures}{previous},
+  coalesce(p.role, '') = 'sales' OR coalesce(n.deals_closed, 0) > 0
+    OR n.quota_target IS NOT NULL OR {was("deals_closed")} > 0 AS is_seller,
+  coalesce(p.role, '') = 'sales' OR coalesce(n.activities, 0) > 0 OR {was("activities")} > 0
+    AS is_logger,
+  coalesce(p.role, '') = 'support'
+    OR coalesce(n.tickets_assigned + n.tickets_resolved + n.csat_responses, 0) > 0
+    OR {was("tickets_assigned")} + {was("tickets_resolved")} > 0 AS is_agent
+FROM (
+  SELECT i.employee_id, coalesce(st.name, i.employee_id) AS name, st.team_id, st.role,
+    st.hired_at, st.left_at,
+    coalesce((st.hired_at IS NULL OR st.hired_at < {e}) AND (st.left_at IS NULL
+                                                           OR st.left_at >= {s}), false)
+      AS employed,
+    coalesce((st.hired_at IS NULL OR st.hired_at < {s}) AND (st.left_at IS NULL
+                                                           OR st.left_at >= {e}), false)
+      AS full_period,
+    st.employee_id IS NULL AS unknown
+  FROM (SELECT employee_id FROM employees
+        WHERE (hired_at IS NULL OR hired_at < {e}) AND (left_at IS NULL OR left_at >= {s})
+        UNION SELECT employee_id FROM {now}) i
+  LEFT JOIN employees st USING (employee_id)) p
+LEFT JOIN {now} n USING (employee_id) {join}
+"""
+
+
+def _eligible(m: str) -> str:
+    """Who counts in metric ``m``'s rank and team median: employed all period, among its
+    peers, with a value."""
+    peers = f" AND {PEERS[m]}" if m in PEERS else ""
+    return f"(full_period{peers} AND {m} IS NOT NULL)"
+
+
+def _ranks_and_changes(has_comparison: bool) -> str:
+    """Each person metric's rank (1 the best, ties sharing the best rank, among the eligible)
+    and, with a comparison period, its change for the people employed all of both periods
+    (relative; in percentage points for a rate, whose relative change is N/A)."""
+    out = []
+    for m in PERSON_METRICS:
+        order = "ASC" if m in LOWER_IS_BETTER else "DESC"
+        out.append(f"CASE WHEN {_eligible(m)} THEN rank() OVER (PARTITION BY {_eligible(m)} "
+                   f"ORDER BY {m} {order}) END AS {m}_rank")
+    if has_comparison:
+        for m in PERSON_METRICS:
+            both = f"full_period AND full_comparison AND {m} IS NOT NULL AND {m}_previous IS NOT NULL"
+            if m in RATES:
+                out.append(f"NULL AS {m}_change, CASE WHEN {both} THEN 100.0 * ({m} - "
+                           f"{m}_previous) END AS {m}_change_pp")
+            else:
+                out.append(f"CASE WHEN {both} AND {m}_previous <> 0 THEN ({m} - {m}_previous)"
+                           f" / abs({m}_previous) END AS {m}_change")
+    return ", ".join(out)
+
+
+def _performance_employee_sql(has_comparison: bool) -> str:
+    """The leaderboard (``employee``) and the team medians (``team_median``): one query
+    returning the people's rows, and one row per metric of the medians."""
+    partial_there = ("WHEN NOT full_comparison THEN 'joined ' || coalesce(local_day(hired_at), "
+                     "'?') || ': no change vs ' || $comparison_label || ' (partial there)'"
+                     if has_comparison else "")
+    note = f"""CASE
+  WHEN unknown THEN 'not in the employee list'
+  WHEN NOT full_period THEN concat_ws(', ',
+      CASE WHEN hired_at >= $s0 THEN 'joined ' || local_day(hired_at) END,
+      CASE WHEN left_at < $e0 THEN 'left ' || local_day(left_at) END) || ': ' ||
+    CASE WHEN left_at < $s0 THEN 'before the period' WHEN hired_at >= $e0 THEN 'after the period'
+         ELSE 'partial period' END
+  {partial_there}
+  ELSE '' END"""
+    full_comparison = ("coalesce((hired_at IS NULL OR hired_at < $s1) AND (left_at IS NULL "
+                       "OR left_at >= $e1), false)" if has_comparison else "false")
+    sql = f"""
+WITH figures AS (SELECT * FROM {{figures}}),
+now AS (SELECT * EXCLUDE (c) FROM figures WHERE c = 0),
+before AS (SELECT * EXCLUDE (c) FROM figures WHERE c = 1),
+cur AS ({_frame_sql("now", "0", "before" if has_comparison else None, _FIGURE_COLUMNS)}),
+standing AS (SELECT *, {full_comparison} AS full_comparison FROM cur),
+ranked AS (SELECT *, {note} AS note, {_ranks_and_changes(has_comparison)} FROM standing),
+-- workload: activities + tasks due + tickets assigned, against the median of the colleagues
+-- of the same role employed all period and their robust spread (1.4826 x the median absolute
+-- deviation of log(workload + 1))
+loaded AS (
+  SELECT *, activities + tasks_due + tickets_assigned AS workload,
+    coalesce(role, '(no role)') AS role_group FROM ranked),
+roles AS (
+  SELECT role_group, median(workload) AS workload_role_median, count(*) AS peers,
+    median(ln(1 + workload)) AS log_median
+  FROM loaded WHERE full_period GROUP BY role_group),
+spreads AS (
+  SELECT r.role_group, 1.4826 * median(abs(ln(1 + l.workload) - r.log_median)) AS spread
+  FROM roles r JOIN loaded l ON l.role_group = r.role_group AND l.full_period
+  GROUP BY r.role_group)
+SELECT l.* EXCLUDE (role_group, unknown), r.workload_role_median,
+  {_rate("l.workload", "r.workload_role_median").replace("<> 0", "> 0")} AS workload_ratio,
+  -- a flag candidate (far from the role median and beyond the ratio): the Poisson test is
+  -- finished in Python
+  CASE WHEN l.full_period AND r.peers >= 3 AND r.workload_role_median > 0
+        AND abs(ln(1 + l.workload) - ln(1 + r.workload_role_median)) > 3 * s.spread
+       THEN CASE WHEN l.workload >= 1.5 * r.workload_role_median THEN 'high'
+                 WHEN l.workload <= 0.5 * r.workload_role_median THEN 'low' END END
+    AS workload_candidate
+FROM loaded l LEFT JOIN roles r USING (role_group) LEFT JOIN spreads s USING (role_group)
+"""
+    return _local_days(sql)
+
+
+def _local_days(sql: str) -> str:
+    """``local_day(x)``: the local day (company time zone ``$tz``) of a UTC instant, as text."""
+    return re.sub(r"local_day\((\w+)\)",
+                  r"strftime(timezone($tz, timezone('UTC', \1)), '%Y-%m-%d')", sql)
+
+
+def _team_median_sql(has_comparison: bool) -> str:
+    """Per person metric: the median over the eligible people (employed all period, among
+    the metric's peers, with a value) and how many they are; the same median of the
+    comparison period (its own people, standing and peers), and the change (relative; in
+    percentage points for a rate)."""
+    metrics = ", ".join(PERSON_METRICS)
+    eligible = ", ".join(f"CASE WHEN {_eligible(m)} THEN {m}::DOUBLE END AS {m}"
+                         for m in PERSON_METRICS)
+    order = ", ".join(f"('{m}', {i})" for i, m in enumerate(PERSON_METRICS))
+    rates = ", ".join(f"'{m}'" for m in RATES)
+    prev = (f""",
+prev AS ({_frame_sql('before', '1', None, _FIGURE_COLUMNS)}),
+prev_values AS (
+  UNPIVOT (SELECT {eligible} FROM prev) ON {metrics} INTO NAME metric VALUE v),
+before_medians AS (SELECT metric, median(v) AS team_median_previous FROM prev_values
+                   GROUP BY metric)""" if has_comparison else """,
+before_medians AS (SELECT NULL::VARCHAR AS metric, NULL::DOUBLE AS team_median_previous)""")
+    return f"""
+WITH figures AS (SELECT * FROM {{figures}}),
+now AS (SELECT * EXCLUDE (c) FROM figures WHERE c = 0),
+before AS (SELECT * EXCLUDE (c) FROM figures WHERE c = 1),
+cur AS ({_frame_sql("now", "0", "before" if has_comparison else None, _FIGURE_COLUMNS)}),
+cur_values AS (
+  UNPIVOT (SELECT {eligible} FROM cur) ON {metrics} INTO NAME metric VALUE v){prev},
+medians AS (SELECT metric, median(v) AS team_median, count(*) AS employees FROM cur_values
+            GROUP BY metric),
+metrics(metric, i) AS (VALUES {order})
+SELECT m.metric, x.team_median, coalesce(x.employees, 0) AS employees,
+  b.team_median_previous,
+  CASE WHEN m.metric IN ({rates}) THEN 100.0 * (x.team_median - b.team_median_previous) END
+    AS change_pp,
+  CASE WHEN m.metric NOT IN ({rates}) AND b.team_median_previous <> 0
+       THEN (x.team_median - b.team_median_previous) / abs(b.team_median_previous) END
+    AS change
+FROM metrics m LEFT JOIN medians x USING (metric) LEFT JOIN before_medians b USING (metric)
+ORDER BY m.i
+"""
+
+
+def _workload_flags(frame: pd.DataFrame) -> list[str]:
+    """Finish the workload flag of the SQL's candidates with the Poisson test (p < 0.01,
+    two-sided: each tail under 0.005) of the workload against the role median."""
+    flags = []
+    for candidate, w, m in zip(frame["workload_candidate"], frame["workload"],
+                               frame["workload_role_median"], strict=True):
+        flag = ""
+        if candidate == "high" and (pdtrc(w - 1, m) if w - 1 >= 0 else 1.0) < 0.005:
+            flag = "high"
+        elif candidate == "low" and pdtr(w, m) < 0.005:
+            flag = "low"
+        flags.append(flag)
+    return flags
+
+
+#: Columns of the performance figures query (beside c and employee_id).
+_FIGURE_COLUMNS = [
+    "deals_won", "deals_lost", "revenue", "revenue_sumsq", "quota_target", "activities",
+    *(f"activities_{t}" for t in TYPES), "tasks_due", "tasks_completed", "tasks_on_time",
+    "tasks_overdue", "tasks_no_due", "tickets_assigned", "tickets_resolved", "tickets_answered",
+    "tickets_unanswered", "unanswered_past_sla", "sla_met", "sla_missed", "sla_pending",
+    "no_sla", "first_response_minutes_median", "first_response_minutes_p90",
+    "resolution_hours_median", "csat_responses", "csat_good", "deals_closed", "win_rate",
+    "quota_attainment", "tasks_on_time_rate", "sla_compliance", "csat", "win_rate_low",
+    "win_rate_high", "csat_low", "csat_high"]
+
+
+# -- running them ---------------------------------------------------------------------------
+
+#: Per report, the breakdowns reproduced: name -> (key columns to sort by, columns).
+COVERED: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "sales": {
+        "employee": (("employee_id",), (
+            "employee_id", "name", "team_id", "deals_won", "deals_lost", "closed", "win_rate",
+            "win_rate_low", "win_rate_high", "revenue", "avg_deal_size", "open_pipeline")),
+        "product": (("product",), ("product", "deals_won", "revenue", "avg_deal_size",
+                                   "revenue_share")),
+        "month": (("month",), ("month", "deals_won", "deals_lost", "revenue", "win_rate")),
+        "stage_funnel": (("stage",), ("stage", "reached", "share")),
+        "pipeline_by_expected_close": (("month",), ("month", "deals", "amount", "weighted")),
+        "pipeline_movement": (("part",), ("part", "deals", "amount", "snapshot_date")),
+        "forecast_accuracy": (("month",), ("month", "snapshot_date", "forecast", "actual",
+                                           "error", "relative_error", "deals_counted")),
+    },
+    "performance": {
+        "employee": (("employee_id",), (
+            "employee_id", "name", "team_id", "role", "hired_at", "left_at", "employed",
+            "full_period", "full_comparison", "note", *_FIGURE_COLUMNS, "is_seller", "is_agent",
+            *(f"{m}_rank" for m in PERSON_METRICS),
+            *(c for m in PERSON_METRICS for c in (
+                f"{m}_previous", f"{m}_change", *([f"{m}_change_pp"] if m in RATES else []))),
+            "workload", "workload_role_median", "workload_ratio", "workload_flag")),
+        "team_median": (("metric",), ("metric", "team_median", "employees",
+                                      "team_median_previous", "change_pp", "change")),
+    },
+}
+
+#: Per report, what the page baseline leaves out, and why (printed by metric_layer.py).
+NOT_COVERED: dict[str, dict[str, str]] = {"sales": {}, "performance": {}}
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, values: dict[str, Any]) -> pd.DataFrame:
+    """One query's result as a pandas DataFrame."""
+    return con.execute(sql, values).df()
+
+
+def breakdowns(con: duckdb.DuckDBPyConnection, report: str,
+               w: PageWindows) -> dict[str, pd.DataFrame]:
+    """The covered breakdown tables of ``report``, company-wide: one query each (the two
+    performance tables read one query of the per-person figures)."""
+    at = min(w.e, max(w.as_of, w.s))  # the open pipeline's instant: period end, or as-of
+    base = {"s": w.s, "e": w.e, "z": Z95}
+    if report == "sales":
+        trend, trend_values = _values(w.trend, "m")
+        expected, expected_values = _values(w.expected, "x")
+        return {
+            "employee": _frame(con, SALES_EMPLOYEE, base | {"at": at}),
+            "product": _frame(con, SALES_PRODUCT, {"s": w.s, "e": w.e}),
+            "month": _frame(con, SALES_MONTH.replace("{months}", trend)
+                            .replace("{bucket}", _bucket("closed_at", w.trend, "m")),
+                            trend_values | {"first": w.trend[0][1], "last": w.trend[-1][2]}),
+            "stage_funnel": _frame(con, SALES_STAGE_FUNNEL, {"s": w.s, "e": w.e}),
+            "pipeline_by_expected_close": _frame(
+                con, SALES_PIPELINE_BY_EXPECTED_CLOSE.replace("{months}", expected),
+                expected_values | {"at": at}),
+            **_history(con, w),
+        }
+    if report == "performance":
+        rows = [(0, w.s, w.e, w.ds, w.de)] + ([(1, *w.comparison)] if w.comparison else [])
+        windows, values = [], {}
+        for c, s, e, ds, de in rows:
+            windows.append(f"({c}, $ws{c}::TIMESTAMP, $we{c}::TIMESTAMP, $wds{c}::DATE, "
+                           f"$wde{c}::DATE)")
+            values |= {f"ws{c}": s, f"we{c}": e, f"wds{c}": ds, f"wde{c}": de}
+        figures = _performance_sql().replace("{windows}", "VALUES " + ", ".join(windows))
+        # the figures (a few rows per person) once, read by both tables' queries
+        found = con.sql(figures, params=values | {"at": w.as_of, "z": Z95}).to_arrow_table()
+        name = f"_page_figures_{id(found)}"
+        con.register(name, found)
+        try:
+            bounds = {"s0": w.s, "e0": w.e, "tz": w.timezone}
+            if w.comparison:
+                bounds |= {"s1": w.comparison[0], "e1": w.comparison[1],
+                           "comparison_label": w.comparison_label}
+            has = w.comparison is not None
+            employee = _frame(con, _performance_employee_sql(has).replace("{figures}", name),
+                              bounds)
+            employee["workload_flag"] = _workload_flags(employee)
+            medians = _frame(con, _team_median_sql(has).replace("{figures}", name),
+                             {k: v for k, v in bounds.items() if k in ("s0", "e0", "s1", "e1")})
+        finally:
+            con.unregister(name)
+        return {"employee": employee.drop(columns="workload_candidate"),
+                "team_median": medians}
+    return {}
+
+
+def _has_snapshots(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the database has crmkit's pipeline snapshot table (a database without it
+    reads as having no snapshots)."""
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'crmkit' "
+        "AND table_name = 'pipeline_snapshots'").fetchall()[0][0])
+
+
+def _history(con: duckdb.DuckDBPyConnection, w: PageWindows) -> dict[str, pd.DataFrame]:
+    """The pipeline movement and the forecast accuracy, from the pipeline snapshots (no
+    rows in a database without them, or without the snapshots they need): one scan of the
+    snapshots' instants picks the snapshots, then one query each reads only those."""
+    movement = pd.DataFrame(columns=list(COVERED["sales"]["pipeline_movement"][1]))
+    accuracy = pd.DataFrame(columns=list(COVERED["sales"]["forecast_accuracy"][1]))
+    if not _has_snapshots(con):
+        return {"pipeline_movement": movement, "forecast_accuracy": accuracy}
+    starts = {f"ms{i}": s for i, (_, s, _) in enumerate(w.trend)}
+    cursor = con.execute(_snapshot_index_sql(len(w.trend)),
+                         {"s": w.s, "until": min(w.e, w.as_of)} | starts)
+    index = dict(zip([d[0] for d in cursor.description], cursor.fetchall()[0], strict=True))
+    t0, d0 = ((index["before_start"], index["before_start_day"])
+              if index["before_start"] is not None
+              else (index["after_start"], index["after_start_day"]))
+    if t0 is not None and index["t1"] is not None and index["t1"] > t0:
+        movement = _frame(con, SALES_PIPELINE_MOVEMENT,
+                          {"t0": t0, "t1": index["t1"], "d0": d0, "d1": index["d1"]})
+        movement["snapshot_date"] = movement["snapshot_date"].astype(object)
+    chosen = [(label, s, e, index[f"a{i}"], index[f"ad{i}"])
+              for i, (label, s, e) in enumerate(w.trend)
+              if e <= w.as_of and index[f"a{i}"] is not None]
+    if chosen:
+        rows, values = [], {"first": min(c[1] for c in chosen), "last": max(c[2] for c in chosen)}
+        for i, (label, s, e, taken_at, day) in enumerate(chosen):
+            rows.append(f"($cl{i}, $cs{i}::TIMESTAMP, $ce{i}::TIMESTAMP, $ct{i}::TIMESTAMP, "
+                        f"$cd{i}::DATE, {i})")
+            values |= {f"cl{i}": label, f"cs{i}": s, f"ce{i}": e, f"ct{i}": taken_at,
+                       f"cd{i}": day}
+        sql = (SALES_FORECAST_ACCURACY.replace("{chosen}", "VALUES " + ", ".join(rows))
+               .replace("{instants}", ", ".join(f"$ct{i}::TIMESTAMP" for i in range(len(rows))))
+               .replace("{bucket}", _bucket("closed_at", [c[:3] for c in chosen], "c")))
+        accuracy = _frame(con, sql, values)
+    return {"pipeline_movement": movement, "forecast_accuracy": accuracy}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("database")
+    parser.add_argument("report", choices=sorted(COVERED))
+    parser.add_argument("period")
+    parser.add_argument("--as-of", default=None)
+    args = parser.parse_args()
+    from crmkit.reports import open_report  # lazy: only to resolve the period as a run does
+
+    ctx = open_report(args.report, period=args.period, as_of=args.as_of, database=args.database)
+    ctx.store.close()
+    con = duckdb.connect(args.database, read_only=True)
+    for name, frame in breakdowns(con, args.report, page_windows(ctx)).items():
+        print(f"== {name}\n{frame.to_string()}")
+
+
+if __name__ == "__main__":
+    main()
