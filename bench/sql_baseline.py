@@ -383,7 +383,7 @@ retention AS (
     count(*) FILTER (WHERE at_start AND at_end) AS retained_customers,
     count(*) FILTER (WHERE at_end) AS end_customers
   FROM flags GROUP BY name)
-SELECT p.name, sv.*, coalesce(rt.start_customers, 0) AS start_customers,
+SELECT p.name, sv.* EXCLUDE (name), coalesce(rt.start_customers, 0) AS start_customers,
   coalesce(rt.retained_customers, 0) AS retained_customers,
   coalesce(rt.end_customers, 0) AS end_customers
 FROM p LEFT JOIN survey sv USING (name) LEFT JOIN retention rt USING (name)

@@ -1,17 +1,18 @@
-"""Hand-written DuckDB SQL for the breakdown tables of the Sales and Employee performance
-pages: with the headline KPIs of ``bench/sql_baseline.py``, the "page" baseline that
-``bench/metric_layer.py`` measures the metric layer against (the same work the layer does
-for a page: headline numbers and tables).
+"""Hand-written DuckDB SQL for the breakdown tables of the Sales, Employee performance,
+Marketing campaigns and Customer satisfaction pages: with the headline KPIs of
+``bench/sql_baseline.py``, the "page" baseline that ``bench/metric_layer.py`` measures the
+metric layer against (the same work the layer does for a page: headline numbers and tables).
 
 Written from ``docs/METRICS.md`` and ``docs/DATA_MODEL.md`` and from the columns the layer
 returns, company-wide (team "all") only. Wilson intervals, ratios, ranks, medians and
 changes are computed in SQL too; Python only binds the windows, picks the pipeline
-snapshots from one query of their list, and finishes the workload flag's Poisson test
-(scipy, as ``sql_baseline.py`` finishes its chi-square p-value). Each breakdown is one
-query returning a pandas DataFrame with the layer's column names (the two performance tables
-share one query of the per-person figures); :data:`COVERED` says which columns of which
-table are reproduced (sorted by its key before comparing), :data:`NOT_COVERED` which tables
-(or columns) are not, and why.
+snapshots from one query of their list, and finishes the workload flag's Poisson test and
+the CES Student t interval (scipy, as ``sql_baseline.py`` finishes its chi-square p-value).
+Each breakdown is one query returning a pandas DataFrame with the layer's column names (the
+two performance tables share one query of the per-person figures, the three marketing
+tables one query of the per-campaign-and-channel cells); :data:`COVERED` says which
+columns of which table are reproduced (sorted by its key before comparing),
+:data:`NOT_COVERED` which tables (or columns) are not, and why.
 
     python bench/sql_page.py DATABASE REPORT PERIOD [--as-of DAY]
 """
@@ -19,6 +20,7 @@ table are reproduced (sorted by its key before comparing), :data:`NOT_COVERED` w
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +28,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-from scipy.special import pdtr, pdtrc
+from scipy.special import pdtr, pdtrc, stdtrit
 
 #: The two-sided 95% normal quantile of the Wilson intervals.
 Z95 = 1.959963984540054
@@ -676,7 +678,265 @@ _FIGURE_COLUMNS = [
     "win_rate_high", "csat_low", "csat_high"]
 
 
+# -- marketing ------------------------------------------------------------------------------
+
+def _channel(raw: str) -> str:
+    """SQL of a channel as shown: null or blank text is ``(unknown)``."""
+    return f"CASE WHEN trim(coalesce({raw}, '')) = '' THEN '(unknown)' ELSE {raw} END"
+
+
+MARKETING_CELLS = f"""
+WITH camp AS (SELECT campaign_id, {_channel("channel")} AS channel FROM campaigns),
+-- cost: campaign_costs whose local day is in the period, under the campaign's channel
+cost AS (
+  SELECT c.campaign_id AS campaign, coalesce(k.channel, '(unknown)') AS channel,
+    sum(c.cost) AS cost
+  FROM campaign_costs c LEFT JOIN camp k USING (campaign_id)
+  WHERE c.date >= $ds AND c.date < $de GROUP BY ALL),
+-- leads created in the period: their campaign (or none) and channel (the campaign's; without
+-- a campaign the lead's own), converted, won (some won deal has the lead), the youngest
+won_leads AS (SELECT DISTINCT lead_id FROM deals WHERE status = 'won' AND lead_id IS NOT NULL),
+lead_cells AS (
+  SELECT coalesce(l.campaign_id, '(no campaign)') AS campaign,
+    {_channel("CASE WHEN l.campaign_id IS NULL THEN l.channel ELSE c.channel END")} AS channel,
+    count(*) AS leads, count(l.converted_at) AS converted, count(w.lead_id) AS won_leads,
+    max(l.created_at) AS last_lead_at
+  FROM leads l LEFT JOIN campaigns c ON c.campaign_id = l.campaign_id
+    LEFT JOIN won_leads w ON w.lead_id = l.lead_id
+  WHERE l.created_at >= $s AND l.created_at < $e GROUP BY ALL),
+-- deals won in the period, attributed to their campaign, else their lead's (neither: left out);
+-- a new customer's first won deal ever (earliest closed_at, then smallest deal_id) among them
+period_won AS (
+  SELECT deal_id, customer_id, amount, closed_at, campaign_id, lead_id FROM deals
+  WHERE status = 'won' AND closed_at >= $s AND closed_at < $e),
+firsts AS (
+  SELECT first(deal_id ORDER BY closed_at, deal_id) AS deal_id
+  FROM period_won p
+  WHERE customer_id IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM deals d WHERE d.customer_id = p.customer_id AND d.status = 'won'
+      AND d.closed_at < $s)
+  GROUP BY customer_id),
+won_cells AS (
+  SELECT coalesce(p.campaign_id, l.campaign_id, '(no campaign)') AS campaign,
+    {_channel("CASE WHEN coalesce(p.campaign_id, l.campaign_id) IS NULL THEN l.channel "
+              "ELSE c.channel END")} AS channel,
+    count(*) AS deals_won, coalesce(sum(p.amount), 0.0) AS revenue,
+    count(f.deal_id) AS acquired_customers
+  FROM period_won p LEFT JOIN leads l ON l.lead_id = p.lead_id
+    LEFT JOIN campaigns c ON c.campaign_id = coalesce(p.campaign_id, l.campaign_id)
+    LEFT JOIN firsts f ON f.deal_id = p.deal_id
+  WHERE p.campaign_id IS NOT NULL OR p.lead_id IS NOT NULL GROUP BY ALL),
+-- the median days from lead creation to won deal, over won deals with a lead closed before $at
+maturing AS (
+  SELECT median(epoch(d.closed_at - l.created_at) / 86400) AS median_days
+  FROM deals d JOIN leads l ON l.lead_id = d.lead_id
+  WHERE d.status = 'won' AND d.closed_at < $at)
+SELECT g.*, m.median_days FROM (
+  SELECT campaign, channel, coalesce(sum(cost), 0.0) AS cost,
+    coalesce(sum(leads), 0) AS leads, coalesce(sum(converted), 0) AS converted,
+    coalesce(sum(won_leads), 0) AS won_leads, max(last_lead_at) AS last_lead_at,
+    coalesce(sum(deals_won), 0) AS deals_won, coalesce(sum(revenue), 0.0) AS revenue,
+    coalesce(sum(acquired_customers), 0) AS acquired_customers
+  FROM (SELECT * FROM cost UNION ALL BY NAME SELECT * FROM lead_cells
+        UNION ALL BY NAME SELECT * FROM won_cells)
+  GROUP BY ALL) g, maturing m
+"""
+"""Per (campaign, channel) of the period (``(no campaign)``: one row per lead channel): cost,
+leads, converted, leads won, the youngest lead, attributed deals won, revenue, acquired
+customers; and the median days from lead to won deal (the same on every row)."""
+
+
+def _marketing_measures() -> str:
+    """SQL of the measures of a group of the cells (``cells``): sums, conversion with its
+    Wilson interval, cost per lead, CAC and ROI (N/A without cost), provisional (the
+    youngest lead younger at ``$at`` than the median days to win)."""
+    return f"""sum(cost) AS cost, sum(leads)::BIGINT AS leads, sum(converted)::BIGINT AS converted,
+  {_rate("sum(converted)", "sum(leads)")} AS lead_conversion,
+  {_wilson("sum(converted)", "sum(leads)", "lead_conversion")},
+  sum(deals_won)::BIGINT AS deals_won, sum(revenue) AS revenue,
+  sum(acquired_customers)::BIGINT AS acquired_customers,
+  CASE WHEN sum(cost) > 0 THEN {_rate("sum(cost)", "sum(leads)")} END AS cost_per_lead,
+  CASE WHEN sum(cost) > 0 THEN {_rate("sum(cost)", "sum(acquired_customers)")} END AS cac,
+  CASE WHEN sum(cost) > 0 THEN (sum(revenue) - sum(cost)) / sum(cost) END AS roi,
+  coalesce(epoch($at - max(last_lead_at)) / 86400 < any_value(median_days), false)
+    AS provisional"""
+
+
+MARKETING_CAMPAIGN = f"""
+SELECT CASE WHEN g.campaign <> '(no campaign)' THEN g.campaign END AS campaign_id,
+  coalesce(any_value(c.name), g.campaign) AS name,
+  string_agg(DISTINCT g.channel, ', ' ORDER BY g.channel) AS channel,
+  any_value(c.team_id) AS team_id, {_marketing_measures()}
+FROM {{cells}} g LEFT JOIN campaigns c ON c.campaign_id = g.campaign
+GROUP BY g.campaign
+"""
+"""Per campaign with any cost, lead or won deal in the period (and ``(no campaign)``): its
+name, channel(s), team and measures."""
+
+MARKETING_CHANNEL = f"""
+SELECT channel, count(DISTINCT campaign) FILTER (WHERE campaign <> '(no campaign)')
+    AS campaigns, {_marketing_measures()}
+FROM {{cells}} GROUP BY channel
+"""
+"""Per channel: its campaigns (leads without one in their own channel) and measures."""
+
+MARKETING_FUNNEL = f"""
+SELECT channel, sum(leads)::BIGINT AS leads, sum(converted)::BIGINT AS converted,
+  sum(won_leads)::BIGINT AS won,
+  {_rate("sum(converted)", "sum(leads)")} AS converted_share,
+  {_rate("sum(won_leads)", "sum(leads)")} AS won_share
+FROM {{cells}} GROUP BY channel HAVING sum(leads) > 0
+"""
+"""Per channel with leads in the period: leads → converted → won (leads with a won deal, at
+any time)."""
+
+
+# -- satisfaction ---------------------------------------------------------------------------
+
+def _nps_sql(promoters: str, detractors: str, n: str) -> str:
+    """SQL of NPS (−100..100) of ``promoters`` and ``detractors`` out of ``n`` and its
+    adjusted-Wald bounds ``nps_low``, ``nps_high`` (n + 3, promoters and detractors + ¾;
+    null when n is 0), as METRICS.md."""
+    p, d = f"(({promoters}) + 0.75) / (({n}) + 3.0)", f"(({detractors}) + 0.75) / (({n}) + 3.0)"
+    se = f"sqrt(greatest({p} + {d} - ({p} - {d}) ^ 2, 0.0) / (({n}) + 3.0))"
+    return (f"{_rate(f'100 * (({promoters}) - ({detractors}))', n)} AS nps, "
+            f"CASE WHEN {n} > 0 THEN 100 * greatest(-1.0, {p} - {d} - $z * {se}) END AS nps_low, "
+            f"CASE WHEN {n} > 0 THEN 100 * least(1.0, {p} - {d} + $z * {se}) END AS nps_high")
+
+
+SATISFACTION_MONTH = f"""
+WITH months(month, s, e, i) AS ({{months}}),
+scores AS (
+  SELECT {{bucket}} AS month,
+    count(*) FILTER (WHERE kind = 'nps') AS nps_n,
+    count(*) FILTER (WHERE kind = 'nps' AND score >= 9) AS promoters,
+    count(*) FILTER (WHERE kind = 'nps' AND score <= 6) AS detractors,
+    count(*) FILTER (WHERE kind = 'csat') AS csat_n,
+    count(*) FILTER (WHERE kind = 'csat' AND score >= 4) AS satisfied,
+    count(*) FILTER (WHERE kind = 'ces') AS ces_n,
+    avg(score) FILTER (WHERE kind = 'ces') AS ces_mean,
+    var_samp(score) FILTER (WHERE kind = 'ces') AS ces_var
+  FROM survey_responses
+  WHERE kind IN ('nps', 'csat', 'ces') AND responded_at >= $first AND responded_at < $last
+  GROUP BY 1),
+g AS (
+  SELECT m.month, m.i, coalesce(x.nps_n, 0) AS nps_n, coalesce(x.promoters, 0) AS promoters,
+    coalesce(x.detractors, 0) AS detractors, coalesce(x.csat_n, 0) AS csat_n,
+    coalesce(x.satisfied, 0) AS satisfied, coalesce(x.ces_n, 0) AS ces_n, x.ces_mean,
+    CASE WHEN x.ces_n >= 2 THEN x.ces_var END AS ces_var
+  FROM months m LEFT JOIN scores x USING (month))
+SELECT month, {_nps_sql("promoters", "detractors", "nps_n")}, nps_n AS nps_responses,
+  {_rate("satisfied", "csat_n")} AS csat, {_wilson("satisfied", "csat_n", "csat")},
+  csat_n AS csat_responses, ces_mean AS ces, ces_var, ces_n AS ces_responses
+FROM g ORDER BY i
+"""
+"""Per trend month (12 months ending with the period's): NPS with its interval, CSAT (share
+scoring 4–5) with its Wilson interval, CES (mean) with the sample variance its Student t
+interval is finished from in Python, and each one's responses."""
+
+SATISFACTION_NPS_BY_TEAM = f"""
+WITH rated AS (  -- the team of a response: its employee's, without one its customer's owner's
+  SELECT coalesce(CASE WHEN r.employee_id IS NOT NULL THEN e.team_id ELSE o.team_id END,
+                  '(no team)') AS team_id,
+    r.score >= 9 AS promoter, r.score <= 6 AS detractor
+  FROM survey_responses r LEFT JOIN employees e ON e.employee_id = r.employee_id
+    LEFT JOIN customers c ON c.customer_id = r.customer_id
+    LEFT JOIN employees o ON o.employee_id = c.owner_id
+  WHERE r.kind = 'nps' AND r.responded_at >= $s AND r.responded_at < $e),
+counts AS (
+  SELECT team_id, count(*) AS responses, count(*) FILTER (WHERE promoter) AS promoters,
+    count(*) FILTER (WHERE detractor) AS detractors FROM rated GROUP BY team_id),
+-- every team listed; a team only in the responses under its id; no team only with responses
+g AS (
+  SELECT coalesce(t.team_id, x.team_id) AS team_id, coalesce(t.name, x.team_id) AS team,
+    coalesce(x.responses, 0) AS responses, coalesce(x.promoters, 0) AS promoters,
+    coalesce(x.detractors, 0) AS detractors
+  FROM teams t FULL JOIN counts x ON x.team_id = t.team_id)
+SELECT team_id, team, responses, promoters, responses - promoters - detractors AS passives,
+  detractors, {_nps_sql("promoters", "detractors", "responses")}, responses < 30 AS small_sample
+FROM g WHERE team_id <> '(no team)' OR responses > 0
+"""
+"""Per team (every team, and ``(no team)`` when some nps response of the period has none):
+responses, promoters, passives, detractors, NPS with its interval, small sample (n < 30)."""
+
+SATISFACTION_NPS_BY_SEGMENT = f"""
+WITH g AS (
+  SELECT coalesce(c.segment, '(unknown)') AS segment, count(*) AS responses,
+    count(*) FILTER (WHERE r.score >= 9) AS promoters,
+    count(*) FILTER (WHERE r.score <= 6) AS detractors
+  FROM survey_responses r LEFT JOIN customers c ON c.customer_id = r.customer_id
+  WHERE r.kind = 'nps' AND r.responded_at >= $s AND r.responded_at < $e GROUP BY 1)
+SELECT segment, responses, promoters, responses - promoters - detractors AS passives,
+  detractors, {_nps_sql("promoters", "detractors", "responses")}, responses < 30 AS small_sample
+FROM g
+"""
+"""Per customer segment of the period's nps responses (no customer or no segment:
+``(unknown)``): the same columns as per team."""
+
+SATISFACTION_SCORE_DISTRIBUTION = f"""
+WITH scales(kind, score, band) AS (
+  SELECT 'nps', s, CASE WHEN s <= 6 THEN 'detractor' WHEN s >= 9 THEN 'promoter'
+                        ELSE 'passive' END FROM range(0, 11) t(s)
+  UNION ALL SELECT 'csat', s, CASE WHEN s >= 4 THEN 'satisfied' ELSE 'not satisfied' END
+  FROM range(1, 6) t(s)
+  UNION ALL SELECT 'ces', s, 'effort score' FROM range(1, 8) t(s)),
+counts AS (
+  SELECT kind, trunc(score)::BIGINT AS score, count(*) AS responses FROM survey_responses
+  WHERE kind IN ('nps', 'csat', 'ces') AND responded_at >= $s AND responded_at < $e
+  GROUP BY ALL),
+totals AS (SELECT kind, sum(responses) AS total FROM counts GROUP BY kind)
+SELECT k.kind, k.score, coalesce(x.responses, 0) AS responses,
+  {_rate("coalesce(x.responses, 0)", "coalesce(t.total, 0)")} AS share, k.band
+FROM scales k LEFT JOIN counts x USING (kind, score) LEFT JOIN totals t USING (kind)
+"""
+"""Per survey kind and every score of its scale (nps 0–10, csat 1–5, ces 1–7): responses
+of the period, share of the kind's responses (any score), band."""
+
+SATISFACTION_VERBATIMS = _local_days("""
+SELECT local_day(responded_at) AS date, trunc(r.score)::BIGINT AS score,
+  coalesce(c.segment, '(unknown)') AS segment,
+  regexp_replace(r.comment, '^\\s+|\\s+$', '', 'g') AS comment, r.response_id,
+  CASE WHEN microsecond(responded_at) % 1000000 = 0
+       THEN strftime(responded_at, '%Y-%m-%dT%H:%M:%S')
+       ELSE strftime(responded_at, '%Y-%m-%dT%H:%M:%S.%f') END AS responded_at
+FROM survey_responses r LEFT JOIN customers c ON c.customer_id = r.customer_id
+WHERE r.kind = 'nps' AND r.responded_at >= $s AND r.responded_at < $e AND r.score <= 6
+  AND trim(coalesce(r.comment, '')) <> ''
+ORDER BY r.responded_at DESC, r.response_id DESC LIMIT 15
+""")
+"""The 15 most recent detractor comments of the period (nps scoring 0–6, comment not
+blank): local day, score, the customer's segment, the comment trimmed, id and instant."""
+
+
+def _t_bounds(frame: pd.DataFrame) -> pd.DataFrame:
+    """Finish the CES Student t 95% interval of the month query (mean ± t(0.975, n − 1) ·
+    √(var / n); none below 2 responses)."""
+    low, high = [], []
+    for n, mean, var in zip(frame["ces_responses"], frame["ces"], frame["ces_var"], strict=True):
+        if n >= 2 and not pd.isna(mean) and not pd.isna(var):
+            half = float(stdtrit(n - 1, 0.975)) * math.sqrt(var / n)
+            low.append(mean - half)
+            high.append(mean + half)
+        else:
+            low.append(None)
+            high.append(None)
+    frame = frame.drop(columns="ces_var")
+    frame.insert(frame.columns.get_loc("ces") + 1, "ces_low", low)
+    frame.insert(frame.columns.get_loc("ces") + 2, "ces_high", high)
+    return frame
+
+
 # -- running them ---------------------------------------------------------------------------
+
+#: The measures of the marketing campaign and channel tables.
+_MARKETING_MEASURES = (
+    "cost", "leads", "converted", "lead_conversion", "lead_conversion_low",
+    "lead_conversion_high", "deals_won", "revenue", "acquired_customers", "cost_per_lead",
+    "cac", "roi", "provisional")
+
+#: The columns of the NPS tables by team and by segment, beside their key.
+_NPS_COLUMNS = ("responses", "promoters", "passives", "detractors", "nps", "nps_low",
+                "nps_high", "small_sample")
 
 #: Per report, the breakdowns reproduced: name -> (key columns to sort by, columns).
 COVERED: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
@@ -704,10 +964,30 @@ COVERED: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
         "team_median": (("metric",), ("metric", "team_median", "employees",
                                       "team_median_previous", "change_pp", "change")),
     },
+    "marketing": {
+        # keyed by name: the campaign_id of (no campaign) is null
+        "campaign": (("name",), (
+            "campaign_id", "name", "channel", "team_id", *_MARKETING_MEASURES)),
+        "channel": (("channel",), ("channel", "campaigns", *_MARKETING_MEASURES)),
+        "funnel": (("channel",), ("channel", "leads", "converted", "won", "converted_share",
+                                  "won_share")),
+    },
+    "satisfaction": {
+        "month": (("month",), (
+            "month", "nps", "nps_low", "nps_high", "nps_responses", "csat", "csat_low",
+            "csat_high", "csat_responses", "ces", "ces_low", "ces_high", "ces_responses")),
+        "nps_by_team": (("team_id",), ("team_id", "team", *_NPS_COLUMNS)),
+        "nps_by_segment": (("segment",), ("segment", *_NPS_COLUMNS)),
+        "score_distribution": (("kind", "score"), ("kind", "score", "responses", "share",
+                                                   "band")),
+        "verbatims": (("response_id",), ("date", "score", "segment", "comment", "response_id",
+                                         "responded_at")),
+    },
 }
 
 #: Per report, what the page baseline leaves out, and why (printed by metric_layer.py).
-NOT_COVERED: dict[str, dict[str, str]] = {"sales": {}, "performance": {}}
+NOT_COVERED: dict[str, dict[str, str]] = {"sales": {}, "performance": {}, "marketing": {},
+                                           "satisfaction": {}}
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, values: dict[str, Any]) -> pd.DataFrame:
@@ -763,6 +1043,34 @@ def breakdowns(con: duckdb.DuckDBPyConnection, report: str,
             con.unregister(name)
         return {"employee": employee.drop(columns="workload_candidate"),
                 "team_median": medians}
+    if report == "marketing":
+        # the (campaign, channel) cells once, read by the three tables' queries
+        found = con.sql(MARKETING_CELLS, params={"s": w.s, "e": w.e, "ds": w.ds, "de": w.de,
+                                                 "at": at}).to_arrow_table()
+        name = f"_page_cells_{id(found)}"
+        con.register(name, found)
+        try:
+            return {table: _frame(con, sql.replace("{cells}", name),
+                                  {"at": at, "z": Z95} if table != "funnel" else {})
+                    for table, sql in (("campaign", MARKETING_CAMPAIGN),
+                                       ("channel", MARKETING_CHANNEL),
+                                       ("funnel", MARKETING_FUNNEL))}
+        finally:
+            con.unregister(name)
+    if report == "satisfaction":
+        trend, trend_values = _values(w.trend, "m")
+        month = _frame(con, SATISFACTION_MONTH.replace("{months}", trend)
+                       .replace("{bucket}", _bucket("responded_at", w.trend, "m")),
+                       trend_values | {"first": w.trend[0][1], "last": w.trend[-1][2], "z": Z95})
+        return {
+            "month": _t_bounds(month),
+            "nps_by_team": _frame(con, SATISFACTION_NPS_BY_TEAM, base),
+            "nps_by_segment": _frame(con, SATISFACTION_NPS_BY_SEGMENT, base),
+            "score_distribution": _frame(con, SATISFACTION_SCORE_DISTRIBUTION,
+                                         {"s": w.s, "e": w.e}),
+            "verbatims": _frame(con, SATISFACTION_VERBATIMS,
+                                {"s": w.s, "e": w.e, "tz": w.timezone}),
+        }
     return {}
 
 
