@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ import nbformat
 import pytest
 from published import background, first_team, warm_kernel
 
+from crmkit._files import locked, publish_together
 from crmkit.errors import PresetError
 from crmkit.metrics.definitions import METRICS
 from crmkit.publish import site
@@ -588,10 +590,11 @@ def test_the_index_reads_again_only_the_twins_whose_file_changed(tmp_path, monke
     assert "987,654" in (out / "index.html").read_text(encoding="utf-8")
 
 
-def test_a_twin_written_a_moment_ago_is_not_remembered(tmp_path):
+def test_a_twin_written_a_moment_ago_is_not_remembered(tmp_path, monkeypatch):
+    monkeypatch.setattr(site, "SETTLED_SECONDS", 3600.0)  # however slow the machine
     out = tmp_path / "out"
     _plant(out, _sales("2025-06", "all", "All teams"))
-    write_index(out)  # its file is under 2 s old: a rewrite may yet keep its times
+    write_index(out)  # its file is younger than that: a rewrite may yet keep its times
     assert not (out / site.REMEMBERED).exists()
 
 
@@ -608,17 +611,46 @@ def test_a_tampered_memory_of_the_index_is_checked_like_a_twin(tmp_path, monkeyp
     text = (out / "index.html").read_text(encoding="utf-8")
     assert "<script>alert" not in text and "&lt;script&gt;alert" in text
 
-    entry["period"] = {"label": 5}  # not showable: left out and named, as a twin would be
+    entry["period"] = {"label": 5}  # not showable: the twin itself is read and shown
     memory.write_text(json.dumps(found), encoding="utf-8")
+    read = _reads(monkeypatch)
     skipped: list[str] = []
     write_index(out, skip=lambda path, why: skipped.append(why))
-    assert skipped == ["period.label is not text"]
+    assert skipped == [] and read == [out / "2025-06" / "all" / "sales.json"]
+    assert "All teams" in (out / "index.html").read_text(encoding="utf-8")
 
-    memory.write_text("{not json", encoding="utf-8")  # unreadable: the twins are read
-    read = _reads(monkeypatch)
+    for bad in ("{not json", "[" * 100_000 + "]" * 100_000):  # unreadable, nested too deep
+        memory.write_text(bad, encoding="utf-8")
+        read.clear()
+        write_index(out)
+        assert read == [out / "2025-06" / "all" / "sales.json"]
+        assert json.loads(memory.read_text(encoding="utf-8"))["twins"]
+
+
+def test_a_memory_that_is_not_a_plain_file_is_not_read(tmp_path):
+    out = tmp_path / "out"
+    _plant(out, _sales("2025-06", "all", "All teams"))
+    out.joinpath(site.REMEMBERED).symlink_to("/dev/zero")  # would never end
     write_index(out)
-    assert read == [out / "2025-06" / "all" / "sales.json"]
-    assert json.loads(memory.read_text(encoding="utf-8"))["twins"]
+    assert "All teams" in (out / "index.html").read_text(encoding="utf-8")
+    fifo = tmp_path / "fifo-out"
+    _plant(fifo, _sales("2025-06", "all", "All teams"))
+    os.mkfifo(fifo / site.REMEMBERED)  # would wait for a writer, under the folder's lock
+    write_index(fifo)
+    assert "All teams" in (fifo / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_report_published_again_in_place_is_read_again(tmp_path, monkeypatch, settled_now):
+    out = tmp_path / "out"
+    folder = out / "2025-06" / "all"
+    folder.mkdir(parents=True)
+    for won in (111111, 222222):  # the same size, through the versions' symbolic link
+        twin = _sales("2025-06", "all", "All teams")
+        twin["metrics"]["deals_won"] = won
+        with locked(folder):
+            publish_together(folder, "sales", {".json": json.dumps(twin), ".html": "<html></html>"})
+        write_index(out)
+        assert f"{won:,}" in (out / "index.html").read_text(encoding="utf-8")
 
 
 def test_a_twin_a_run_just_wrote_is_taken_as_written_unless_its_file_changed(tmp_path, monkeypatch):

@@ -158,6 +158,7 @@ def run_report(
         known = {} if result.twin is None else \
             {result.json.relative_to(run.out_root).as_posix(): result.twin}
         write_index(run.out_root, branding=branding, known=known)
+    result.twin = None  # a large twin is not kept beyond the index
     result.seconds = time.perf_counter() - started
     say(f"{run.label}: wrote {result.html} in {result.seconds:.1f} s")
     return result

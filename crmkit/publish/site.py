@@ -34,6 +34,7 @@ import contextlib
 import json
 import math
 import re
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -219,6 +220,9 @@ TwinState = list[int] | None
 #: What the index remembers of the twins it read, in the output folder (under its lock).
 REMEMBERED = ".index-entries.json"
 
+#: A larger memory is not read (hundreds of pages take a few megabytes).
+REMEMBERED_MAX_BYTES = 64 * 1024 * 1024
+
 
 def twin_state(path: Path) -> TwinState:
     """What says a twin's file changed, read without opening it (:data:`TwinState`)."""
@@ -241,10 +245,14 @@ class _Remembered:
     def __init__(self, root: Path) -> None:
         self.path = root / REMEMBERED
         self.before: dict[str, Any] = {}
-        with contextlib.suppress(OSError, ValueError):
-            found = json.loads(self.path.read_text(encoding="utf-8"))
-            if isinstance(found, dict) and isinstance(found.get("twins"), dict):
-                self.before = found["twins"]
+        # anything but a plain file of a sane size is not read: not a link, a FIFO or a
+        # device that would hang the index under the folder's lock; nor JSON nested too deep
+        with contextlib.suppress(Exception):
+            st = self.path.lstat()
+            if stat.S_ISREG(st.st_mode) and st.st_size <= REMEMBERED_MAX_BYTES:
+                found = json.loads(self.path.read_text(encoding="utf-8"))
+                if isinstance(found, dict) and isinstance(found.get("twins"), dict):
+                    self.before = found["twins"]
         self.now: dict[str, Any] = {}
 
     def get(self, name: str, state: TwinState) -> dict[str, Any] | None:
@@ -286,9 +294,11 @@ def collect(output: Path, skip: Skip | None = None,
         name = path.relative_to(output).as_posix()
         state = twin_state(path)
         data = remembered.get(name, state)
-        if data is None and name in known and known[name][0] == state:
+        if data is None and state is not None and name in known and known[name][0] == state:
             data = dict(known[name][1])
-        data, problem = _read(path) if data is None else _showable(data, path)
+        if data is not None:  # what the index cannot show is read again from the twin
+            data = _showable(data, path)[0]
+        data, problem = _read(path) if data is None else (data, "")
         if data is None:
             if skip is not None:
                 skip(path, problem)

@@ -170,8 +170,10 @@ class ChartFigure(Figure):
             super().tight_layout(*args, **kwargs)
 
     def _wraps(self) -> bool:
-        """Whether a title or axis label wraps where its axes are now."""
-        renderer = self.canvas.get_renderer()  # type: ignore[attr-defined]
+        """Whether a title or axis label wraps where its axes are now. (A second layout
+        also settles tick labels that change as the axes resize; without a wrapped text the
+        first layout is kept: on the monthly pack, two charts a few pixels apart.)"""
+        renderer = self._get_renderer()  # type: ignore[attr-defined]
         for ax in self.axes:
             for text in (ax.title, ax.xaxis.label, ax.yaxis.label):
                 if text.get_wrap() and text.get_visible() and " " in text.get_text():
