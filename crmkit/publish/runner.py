@@ -154,14 +154,20 @@ def run_report(
     finally:
         if own_kernel and not (given and kernel.fresh):  # a given kernel that ran nothing
             kernel.close()                                # stays up for its owner
-    if update_index:  # the twin just written is not read again
-        known = {} if result.twin is None else \
-            {result.json.relative_to(run.out_root).as_posix(): result.twin}
-        write_index(run.out_root, branding=branding, known=known)
-    result.twin = None  # a large twin is not kept beyond the index
+    _index(run, result, branding, update_index)
     result.seconds = time.perf_counter() - started
     say(f"{run.label}: wrote {result.html} in {result.seconds:.1f} s")
     return result
+
+
+def _index(run: _Run, result: RunResult, branding: Branding | None, update: bool) -> None:
+    """Rebuild the output folder's index (if ``update``), not reading the twin just written
+    again; then let the result drop that twin (a large one is megabytes)."""
+    if update:
+        known = {} if result.twin is None else \
+            {result.json.relative_to(run.out_root).as_posix(): result.twin}
+        write_index(run.out_root, branding=branding, known=known)
+    result.twin = None
 
 
 def _kernel_for(kernel: Kernel | None, db: Database, folder: Path, report: str) -> Kernel:
