@@ -21,10 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import pandas as pd
 import pytest
 from published import Pack
 
 from crmkit.render import plotting
+from crmkit.render.charts import sales as sales_charts
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A4 less the page margins of the print stylesheet (210 mm - 2 x 12 mm), in CSS pixels.
@@ -287,3 +290,34 @@ def test_a_title_longer_than_the_figure_wraps_inside_it():
     for text in (left.title, right.xaxis.label):
         extent = text.get_window_extent()
         assert box.x0 <= extent.x0 and extent.x1 <= box.x1 and extent.y1 <= box.y1, extent
+
+
+def test_an_upright_axis_label_beside_long_tick_labels_stays_whole():
+    """Before its first layout, the y-axis label of a chart with long tick labels sits left of
+    the figure, where matplotlib's measure of the room it may wrap in turns negative: a
+    two-seller win-rate chart had its label broken and cut at the image's left edge."""
+    sellers = pd.DataFrame({
+        "name": ["Xenia Laine", "Oskar Haas"], "closed": [14, 8], "win_rate": [0.43, 0.38],
+        "win_rate_low": [0.21, 0.14], "win_rate_high": [0.67, 0.69]})
+    fig = sales_charts.win_rate_by_employee(sellers)
+    plotting.png(fig)
+    label = fig.axes[0].yaxis.label
+    assert label._get_wrapped_text().count("\n") <= 1  # not a word a line
+    extent, box = label.get_window_extent(), fig.bbox
+    assert box.x0 <= extent.x0 and extent.x1 <= box.x1, extent
+    assert box.y0 <= extent.y0 and extent.y1 <= box.y1, extent
+
+
+def test_a_centred_title_ends_inside_the_margin():
+    """A title is centred over its axes, which the layout moves right to make room for long
+    tick labels: it wraps before the margin the layout keeps at the figure's edge, rather
+    than end on the image's last pixel."""
+    fig, ax = plotting.figure()
+    ax.barh(["Won", "Commitment", "Negotiation", "Proposal", "Discovery", "Qualification"],
+            [39, 42, 51, 67, 88, 112])
+    ax.set_title("Deals created in June 2025, by furthest stage reached")
+    ax.set_ylabel("Furthest stage reached")
+    plotting.png(fig)
+    margin = plotting.MARGIN * matplotlib.rcParams["font.size"] * fig.dpi / 72
+    extent = ax.title.get_window_extent()
+    assert fig.bbox.x0 + margin - 1 <= extent.x0 and extent.x1 <= fig.bbox.x1 - margin + 1

@@ -26,12 +26,14 @@ import importlib
 import io
 import sys
 from contextlib import AbstractContextManager
+from functools import partial
 from types import ModuleType
 from typing import Any
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from matplotlib.typing import RcKeyType
 
@@ -102,6 +104,9 @@ TICK_PT = 11.5
 MAX_WIDTH = 6.4
 WIDTH, HEIGHT = 6.2, 3.4
 DPI = 90
+#: The margin :meth:`ChartFigure.tight_layout` keeps inside the figure's edges, in font
+#: sizes (matplotlib's default): titles and axis labels wrap before it.
+MARGIN = 1.08
 
 _TEXT: dict[RcKeyType, Any] = {
     "font.size": TICK_PT, "axes.titlesize": 12.5, "axes.labelsize": 11, "xtick.labelsize": TICK_PT,
@@ -134,7 +139,7 @@ def png(fig: Figure) -> str:
     """A figure laid out and saved as PNG (base64), its texts plain (:func:`plain_text`)."""
     buf = io.BytesIO()
     with plain_text():  # tick labels are made as the figure is drawn: plain text too
-        fig.tight_layout()
+        fig.tight_layout(pad=MARGIN)
         fig.savefig(buf, format="png", dpi=DPI)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -161,6 +166,7 @@ class ChartFigure(Figure):
                 # matplotlib measures a wrapped line holding two '$' as mathtext, whatever
                 # PLAIN_TEXT says, and fails on most: such a text stays on one line
                 text.set_wrap(text.get_text().count("$") < 2)
+                text._get_wrap_line_width = partial(_line_width, text)  # type: ignore[method-assign]
 
     def tight_layout(self, *args: Any, **kwargs: Any) -> None:
         self._wrap_labels()
@@ -185,6 +191,34 @@ class ChartFigure(Figure):
     def draw(self, renderer: Any) -> None:
         self._wrap_labels()
         super().draw(renderer)
+
+
+def _line_width(text: Text) -> float:
+    """How long a line of a wrapping title or axis label may be, in pixels: from its anchor
+    to the margin the layout keeps inside the figure's edge (:data:`MARGIN`), the way it
+    reads (both ways when it is centred), the anchor taken inside that margin.
+
+    matplotlib's own measure (kept for other angles) runs to the edge itself, so a title
+    centred over axes that the layout moves aside ended on the image's last pixel; and it
+    turns negative for an upright y-axis label whose anchor is left of the figure, as on a
+    chart with long tick labels before its first layout: the label broke after every word,
+    the layout made room for that, and the label could end up cut at the left edge."""
+    angle = round(text.get_rotation()) % 360
+    if angle not in (0, 90):
+        return float(Text._get_wrap_line_width(text))  # type: ignore[attr-defined]
+    figure = text.get_figure()
+    assert figure is not None  # a title or label of axes on a figure
+    margin = MARGIN * matplotlib.rcParams["font.size"] * figure.dpi / 72
+    box = figure.get_window_extent().padded(-margin)
+    x, y = text.get_transform().transform(text.get_position())
+    at, low, high = (y, box.y0, box.y1) if angle == 90 else (x, box.x0, box.x1)
+    at = min(max(at, low), high)
+    alignment = text.get_horizontalalignment()
+    if alignment == "left":
+        return float(high - at)
+    if alignment == "right":
+        return float(at - low)
+    return float(2 * min(at - low, high - at))
 
 
 def figure(width: float = WIDTH, height: float = HEIGHT) -> tuple[ChartFigure, Any]:
