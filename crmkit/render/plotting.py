@@ -33,6 +33,7 @@ from typing import Any
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from matplotlib.typing import RcKeyType
@@ -140,7 +141,18 @@ def png(fig: Figure) -> str:
     buf = io.BytesIO()
     with plain_text():  # tick labels are made as the figure is drawn: plain text too
         fig.tight_layout(pad=MARGIN)
-        fig.savefig(buf, format="png", dpi=DPI)
+        # tight_layout leaves a placeholder engine behind, and savefig draws a figure with
+        # an engine once more before drawing it to the PNG (to lay it out: nothing to do
+        # here), which was a third of a chart's time: saved without it, then put back.
+        engine = fig.get_layout_engine()
+        laid_out = isinstance(engine, PlaceHolderLayoutEngine)
+        if laid_out:
+            fig.set_layout_engine(None)
+        try:
+            fig.savefig(buf, format="png", dpi=DPI)
+        finally:
+            if laid_out:
+                fig.set_layout_engine(engine)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
