@@ -48,6 +48,13 @@ FRAMES = {
                            "tz": pd.to_datetime(["2025-06-01", None, "2025-06-03"]).tz_localize("UTC"),
                            "d": [date(2025, 6, 1), None, date(2025, 6, 3)],
                            "td": pd.to_timedelta(["1 day", None, "5 s"])}),
+    "instants": pd.DataFrame({  # whole seconds are written at once, the others one by one
+        "whole": pd.to_datetime(["2020-07-07 09:00:00", None, "1960-01-01 00:00:59"]),
+        "fraction": pd.to_datetime(["2020-07-07 09:00:00.5", None, "1960-01-01 00:00:00"],
+                                   format="ISO8601"),
+        "micro": pd.to_datetime(["2025-06-30 23:59:59", None, "1900-02-28 12:00:00"]).astype(
+            "datetime64[us]"),
+        "none": pd.Series([None, None, None], dtype="datetime64[ns]")}),
     "objects": pd.DataFrame({"o": pd.Series([np.datetime64("2025-06-01T00:00:00", "ns"),
                                              np.timedelta64(5, "s"), np.float64("nan")], dtype=object),
                              "m": pd.Series([Decimal("1.5"), np.int64(7), None], dtype=object),

@@ -186,7 +186,11 @@ def _plain_column(df: pd.DataFrame, i: int) -> list[Any]:
         for j in np.flatnonzero(~np.isfinite(numbers)):
             out[j] = None
         return out  # type: ignore[no-any-return]
-    if not (isinstance(dtype, np.dtype) and dtype.kind in "mM"):
+    if isinstance(dtype, np.dtype) and dtype.kind == "M":
+        seconds = _whole_seconds(column.to_numpy())
+        if seconds is not None:
+            return seconds
+    elif not (isinstance(dtype, np.dtype) and dtype.kind == "m"):
         out = column.tolist()
         if _plain_scalars(out):
             return out
@@ -195,6 +199,20 @@ def _plain_column(df: pd.DataFrame, i: int) -> list[Any]:
         (value,) = row.values()
         value = clean(value)
         out.append(json_safe(value.isoformat() if isinstance(value, datetime | date) else value))
+    return out
+
+
+def _whole_seconds(instants: np.ndarray) -> list[str | None] | None:
+    """Naive instants as ``datetime.isoformat`` writes them, NaT as None, when none has a
+    fraction of a second (None otherwise): written by NumPy at once, where pandas makes a
+    timestamp of each (a tenth of a second for a page of 3,000 people's hiring dates)."""
+    missing = np.isnat(instants)
+    ticks = instants[~missing].astype("datetime64[ns]").view("int64")
+    if (ticks % 1_000_000_000).any():
+        return None
+    out: list[str | None] = np.datetime_as_string(instants, unit="s").tolist()
+    for j in np.flatnonzero(missing):
+        out[j] = None
     return out
 
 
