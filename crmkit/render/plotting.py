@@ -178,7 +178,7 @@ class ChartFigure(Figure):
                 # matplotlib measures a wrapped line holding two '$' as mathtext, whatever
                 # PLAIN_TEXT says, and fails on most: such a text stays on one line
                 text.set_wrap(text.get_text().count("$") < 2)
-                text._get_wrap_line_width = partial(_line_width, text)  # type: ignore[method-assign]
+                text._get_wrap_line_width = partial(_line_width, text)  # type: ignore[attr-defined]
 
     def tight_layout(self, *args: Any, **kwargs: Any) -> None:
         self._wrap_labels()
