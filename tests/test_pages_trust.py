@@ -31,7 +31,7 @@ from pandas.io.formats.style import Styler
 from crmkit.errors import CrmkitError
 from crmkit.metrics.definitions import METRICS
 from crmkit.periods import parse_period
-from crmkit.render import blocks
+from crmkit.render import blocks, plotting
 from crmkit.render.charts import marketing as marketing_charts
 from crmkit.render.charts import performance as performance_charts
 from crmkit.render.charts import sales as sales_charts
@@ -225,7 +225,26 @@ def test_first_response_is_charted_in_the_minutes_of_its_cards(drawn, p90):
     widths = sorted(round(p.get_width(), 6) for p in ax.patches)
     assert widths == sorted([p / 4 for p in p90] + p90)  # bars are the minutes themselves
     assert any(t.get_text() == "Team median of the medians (50 min)"
-               for t in ax.get_legend().get_texts())
+               for t in fig.legends[0].get_texts())
+
+
+@pytest.mark.parametrize("p90", [[600.0, 2000.0, 1900.0, 1950.0], [30.0, 90.0]])
+def test_a_legend_covers_no_bar_or_value(drawn, p90):
+    """Inside the axes, a legend in a corner covered the ends of the bars and the values
+    nearest it (long 90th percentiles at the foot, by the lower-right legend): legends sit
+    at the figure's foot, clear of every axes and its labels, and inside the image."""
+    team = pd.DataFrame({"metric": ["first_response_minutes_median"], "team_median": [50.0]})
+    performance_charts.response_times(_agents(p90), team)
+    (fig,) = drawn
+    plotting.png(fig)
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    assert legends
+    renderer = fig.canvas.get_renderer()
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_tightbbox(renderer)), (box, ax.get_tightbbox(renderer))
 
 
 def test_a_time_on_a_chart_is_in_the_unit_of_the_cards_beside_it(june):
@@ -368,6 +387,8 @@ def _category_texts(fig: Any) -> list[str]:
         out += [t.get_text() for t in (*ax.get_xticklabels(), *ax.get_yticklabels())]
         if ax.get_legend() is not None:
             out += [t.get_text() for t in ax.get_legend().get_texts()]
+    for legend in fig.legends:
+        out += [t.get_text() for t in legend.get_texts()]
     return [t for t in out if t]
 
 

@@ -182,10 +182,18 @@ class ChartFigure(Figure):
 
     def tight_layout(self, *args: Any, **kwargs: Any) -> None:
         self._wrap_labels()
+        if self.legends and not args and "rect" not in kwargs:  # room for them at the foot
+            kwargs["rect"] = (0.0, self._foot(), 1.0, 1.0)
         wrapped = self._wraps()
         super().tight_layout(*args, **kwargs)  # places the axes, then wraps to that place
         if wrapped or self._wraps():  # (a third of a chart's time: only when a text wraps)
             super().tight_layout(*args, **kwargs)
+
+    def _foot(self) -> float:
+        """The share of the figure's height its legends take at its foot (:func:`foot_legend`)."""
+        renderer = self._get_renderer()  # type: ignore[attr-defined]
+        height = max(legend.get_window_extent(renderer).height for legend in self.legends)
+        return float(min(height / self.bbox.height, 0.5))
 
     def _wraps(self) -> bool:
         """Whether a title or axis label wraps where its axes are now. (A second layout
@@ -231,6 +239,31 @@ def _line_width(text: Text) -> float:
     if alignment == "right":
         return float(at - low)
     return float(2 * min(at - low, high - at))
+
+
+def foot_legend(ax: Any, handles: list[Any] | None = None) -> Any:
+    """The legend of ``ax`` across the foot of its figure, under the axis labels, where it
+    covers no bar, point or value (inside the axes, a corner of it covered the ends of the
+    bars and the values nearest that corner); the layout keeps room for it, in as many
+    columns as fit (:meth:`ChartFigure.tight_layout`). ``handles``: the artists
+    it names (by their labels), when not those of ``ax``: a figure of several panels."""
+    if ax.get_legend() is not None:  # seaborn's, inside the axes
+        ax.get_legend().remove()
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    else:
+        labels = [handle.get_label() for handle in handles]
+    if not labels:
+        return None
+    fig = ax.get_figure()
+    renderer = fig.canvas.get_renderer()
+    room = fig.bbox.width - 2 * MARGIN * matplotlib.rcParams["font.size"] * fig.dpi / 72
+    for columns in range(len(labels), 0, -1):  # in one row if it fits the width
+        legend = fig.legend(handles, labels, loc="lower center", ncols=columns, frameon=False)
+        if columns == 1 or legend.get_window_extent(renderer).width <= room:
+            break
+        legend.remove()
+    return legend
 
 
 def figure(width: float = WIDTH, height: float = HEIGHT) -> tuple[ChartFigure, Any]:

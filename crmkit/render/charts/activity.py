@@ -70,7 +70,7 @@ def interactions_by_type(by_type: pd.DataFrame, period: str, comparison: str | N
     ax.set_xlim(0, long["count"].max() * 1.15)
     ax.set_xlabel(_("Activities logged (count)"))
     ax.set_ylabel(_("Activity type"))
-    ax.legend(title=None, loc="lower right")
+    plotting.foot_legend(ax)
     ax.set_title(_("Interactions by type: {period} vs {comparison}").format(
         period=period, comparison=comparison) if comparison else _("Interactions by type"))
     return blocks.chart(fig, _("Interactions by type"),
@@ -91,7 +91,7 @@ def customer_status(status: pd.DataFrame, comparison: str | None = None, *,
     if comparison and status["comparison"].notna().any():
         ax.scatter(status["comparison"], list(y), marker="|", s=500, color="#1f2933", zorder=3,
                    label=_("End of {period}").format(period=comparison))
-        ax.legend(loc="lower right")
+        plotting.foot_legend(ax)
     for i, (n, part) in enumerate(zip(status["customers"], status["share"], strict=True)):
         ax.text(n, i, "  " + count_share(n, part), va="center", fontsize="small")
     top = max(status["customers"].max(), status["comparison"].fillna(0).max())

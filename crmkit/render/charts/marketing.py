@@ -242,7 +242,7 @@ def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "", *, empty: bool =
     named = _name_campaigns(ax, df)
     plotting.money_axis(ax, "x")
     plotting.money_axis(ax, "y")
-    ax.legend(loc="upper left", fontsize="small")
+    plotting.foot_legend(ax)
     ax.set_title(_("Cost vs attributed revenue per campaign"))
     caption = _("Green: ROI above 0; red: loss-maker, below the dashed break-even line; grey: no "
                 "cost, so no ROI. Both axes use the same logarithmic scale.")
@@ -317,7 +317,7 @@ def lead_funnel(funnel: pd.DataFrame, period: Period | None = None, *,
     ax.set_xlabel(_("Leads created {when} (count)").format(when=when))
     ax.set_ylabel(_("Channel"))
     ax.set_xlim(0, funnel["leads"].max() * 1.15)
-    ax.legend(title=None, loc="lower right", fontsize="small")
+    plotting.foot_legend(ax)
     title = _("Leads created {when}, by how far they got").format(when=when)
     ax.set_title(title)
     caption = _("A cohort: all {n} leads created {when}, with or without a campaign (the Leads "
@@ -348,7 +348,7 @@ def conversion_by_channel(channel: pd.DataFrame, overall: float | None = None, *
     if overall is not None:
         ax.axvline(overall, color=PALETTE["accent"], linestyle="--", linewidth=1,
                    label=_("All campaigns in scope"))
-        ax.legend(loc="lower right", fontsize="small")
+        plotting.foot_legend(ax)
     ax.set_yticks(y)
     ax.set_yticklabels([f"{channel_words(c)} (n={number(n)})"
                         for c, n in zip(df["channel"], df["leads"], strict=True)])

@@ -347,7 +347,7 @@ def workload(employee: pd.DataFrame, *, empty: bool = False) -> ChartFigure | HT
     ax.grid(axis="y", visible=False)
     ax.set_xlabel(_("Work items in the period (count): activities logged + tasks due + tickets assigned"))
     ax.set_ylabel(_("Employee (role)"))
-    ax.legend(loc="lower right", fontsize="small")
+    plotting.foot_legend(ax)
     ax.set_title(_("Workload per person against the median of their role"))
     caption = _("Dashed line: median of the role's colleagues employed all period. Red: far above "
                 "it (possible overload); orange: far below it (possibly idle) — at least 1.5× or "
@@ -404,7 +404,7 @@ def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
     ax.set_xlabel(_("First response time ({unit}): from opening to first response").format(
         unit=_(unit)))
     ax.set_ylabel(_("Agent (answered tickets)"))
-    ax.legend(loc="lower right", fontsize="small")
+    plotting.foot_legend(ax)
     ax.set_title(_("First response time per agent"))
     caption = _("Tickets opened in the period that have a first response, in minutes (as on the "
                 "First response cards); unanswered tickets are counted in the table, not here. "

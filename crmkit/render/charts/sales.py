@@ -63,7 +63,7 @@ def revenue_trend(month: pd.DataFrame, current: list[str], currency: str = "", *
     ax2.set_ylim(0, 1)
     plotting.percent_axis(ax2)
     ax2.grid(False)
-    ax2.legend(loc="upper left")
+    plotting.foot_legend(ax2)
     ax.set_title(_("Revenue and win rate by month"))
     caption = _("Bars: revenue of deals won in the month; line: win rate of deals closed in the "
                 "month (the cards count the same deals). Darker bars: this report's period.")
@@ -177,7 +177,7 @@ def pipeline_by_close(pipe: pd.DataFrame, currency: str = "", *, empty: bool = F
     ax.tick_params(axis="x", rotation=45)
     ax.set_ylabel(_("Open pipeline") + (f" ({i18n.currency_symbol(currency)})" if currency else ""))
     plotting.money_axis(ax)
-    ax.legend(title=None)
+    plotting.foot_legend(ax)
     ax.set_title(_("Open pipeline at the period end, by expected close"))
     return blocks.chart(
         fig,

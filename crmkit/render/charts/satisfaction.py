@@ -14,6 +14,7 @@ from typing import Any
 import matplotlib.transforms as mtransforms
 import pandas as pd
 from IPython.display import HTML
+from matplotlib.patches import Patch
 
 from crmkit.i18n import N_
 from crmkit.i18n import gettext as _
@@ -69,6 +70,7 @@ def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> Ch
     fig.clf()
     axes = fig.subplots(3, 1, sharex=True)
     x = list(range(len(month)))
+    lines = []
     panels = [
         ("nps", "NPS (−100..100)", PALETTE["primary"], (-100, 100)),
         ("csat", _("CSAT: share scoring 4–5 (%)"), PALETTE["accent"], (0, 1)),
@@ -77,8 +79,8 @@ def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> Ch
     for ax, (kind, axis_label, colour, limits) in zip(axes, panels, strict=True):
         value, low, high = (_num(month[c]) for c in (kind, f"{kind}_low", f"{kind}_high"))
         low, high = low.clip(lower=limits[0]), high.clip(upper=limits[1])  # the scale's ends
-        ax.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0, label=_("95% interval"))
-        ax.plot(x, value, color=colour, marker="o", label=kind.upper())
+        ax.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0)
+        lines += ax.plot(x, value, color=colour, marker="o", label=kind.upper())
         for i, m in enumerate(month["month"]):
             if m in current:
                 ax.axvspan(i - 0.5, i + 0.5, color=PALETTE["grid"], zorder=0)
@@ -95,10 +97,11 @@ def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> Ch
             ax.text(i, 0.03, f"n={int(n)}", transform=under, ha="center", va="bottom",
                     rotation=90, fontsize="small",
                     color=PALETTE["bad"] if small else PALETTE["neutral"])
-        ax.legend(loc="upper left", fontsize="small", ncol=2)
     axes[-1].set_xticks(x)
     axes[-1].set_xticklabels(month["month"], rotation=45)
     axes[-1].set_xlabel(_("Month of the response"))
+    band = Patch(facecolor=PALETTE["primary"], alpha=0.18, linewidth=0, label=_("95% interval"))
+    plotting.foot_legend(axes[-1], [*lines, band])
     axes[0].set_title(_("NPS, CSAT and CES by month"))
     return blocks.chart(fig, _("Satisfaction trend"),
                         _("Lines: the month's score; bands: its 95% interval (cut at the scale's "
