@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import html
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import matplotlib
 import nbformat
 import pandas as pd
 import pytest
@@ -228,15 +230,27 @@ def test_first_response_is_charted_in_the_minutes_of_its_cards(drawn, p90):
                for t in fig.legends[0].get_texts())
 
 
+def _saved(fig: Any, how: str) -> None:
+    if how == "page":
+        plotting.png(fig)
+    elif how == "savefig":  # as the README shows an analyst saving a chart
+        fig.savefig(io.BytesIO(), format="png")
+    else:  # an analyst's matplotlibrc asking for a layout as figures are saved
+        with matplotlib.rc_context({f"figure.{how}": True}):
+            plotting.png(fig)
+
+
+@pytest.mark.parametrize("how", ["page", "savefig", "autolayout", "constrained_layout.use"])
 @pytest.mark.parametrize("p90", [[600.0, 2000.0, 1900.0, 1950.0], [30.0, 90.0]])
-def test_a_legend_covers_no_bar_or_value(drawn, p90):
+def test_a_legend_covers_no_bar_or_value(drawn, p90, how):
     """Inside the axes, a legend in a corner covered the ends of the bars and the values
     nearest it (long 90th percentiles at the foot, by the lower-right legend): legends sit
-    at the figure's foot, clear of every axes and its labels, and inside the image."""
+    at the figure's foot, clear of every axes and its labels, and inside the image, however
+    the chart is saved."""
     team = pd.DataFrame({"metric": ["first_response_minutes_median"], "team_median": [50.0]})
     performance_charts.response_times(_agents(p90), team)
     (fig,) = drawn
-    plotting.png(fig)
+    _saved(fig, how)
     legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
     assert legends
     renderer = fig.canvas.get_renderer()
@@ -245,6 +259,20 @@ def test_a_legend_covers_no_bar_or_value(drawn, p90):
         assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0
         for ax in fig.axes:
             assert not box.overlaps(ax.get_tightbbox(renderer)), (box, ax.get_tightbbox(renderer))
+
+
+def test_a_foot_legend_is_one_and_names_only_labelled_artists():
+    fig, ax = plotting.figure()
+    (line,) = ax.plot([0, 1], [0, 1], label="Line")
+    (hidden,) = ax.plot([0, 1], [1, 0])  # matplotlib labels it '_child1'
+    plotting.foot_legend(ax)
+    legend = plotting.foot_legend(ax, [line, hidden])
+    assert fig.legends == [legend]
+    assert [t.get_text() for t in legend.get_texts()] == ["Line"]
+    fig.legend(handles=[line], loc="upper right")  # an analyst's own: no room kept for it
+    plotting.png(fig)
+    box = legend.get_window_extent(fig.canvas.get_renderer())
+    assert not box.overlaps(ax.get_tightbbox(fig.canvas.get_renderer()))
 
 
 def test_a_time_on_a_chart_is_in_the_unit_of_the_cards_beside_it(june):

@@ -78,6 +78,18 @@ def test_records_are_what_pandas_records_and_clean_give(name):
         assert [type(v) for v in row.values()] == [type(v) for v in expected.values()]
 
 
+def test_instants_in_whole_seconds_take_the_fast_path_and_others_do_not():
+    """The check that decides it is made in the column's own unit: a microsecond column
+    with a placeholder date far from 1970 is still in whole seconds."""
+    frame = FRAMES["instants"]
+    assert F._whole_seconds(frame["whole"].to_numpy()) is not None
+    assert F._whole_seconds(frame["fraction"].to_numpy()) is None
+    far = np.array(["0001-01-01T00:00:00", "9999-12-31T23:59:59", "NaT"], dtype="datetime64[us]")
+    assert F._whole_seconds(far) == ["0001-01-01T00:00:00", "9999-12-31T23:59:59", None]
+    assert F._whole_seconds(np.array(["9999-12-31T23:59:59.5"], dtype="datetime64[us]")) is None
+    assert F._whole_seconds(np.array(["10000-01-01"], dtype="datetime64[s]")) is None
+
+
 def test_a_twin_sent_as_text_with_nan_is_published_as_valid_json():
     payload = json.loads('{"report": "x", "metrics": {"r": NaN, "s": Infinity, "t": 1.5}}')
     text, published = _twin_file(payload)

@@ -202,14 +202,23 @@ def _plain_column(df: pd.DataFrame, i: int) -> list[Any]:
     return out
 
 
+#: The instants ``datetime`` holds (and ``isoformat`` writes).
+_FIRST, _LAST = np.datetime64("0001-01-01T00:00:00"), np.datetime64("9999-12-31T23:59:59")
+
+
 def _whole_seconds(instants: np.ndarray) -> list[str | None] | None:
     """Naive instants as ``datetime.isoformat`` writes them, NaT as None, when none has a
     fraction of a second (None otherwise): written by NumPy at once, where pandas makes a
     timestamp of each (a tenth of a second for a page of 3,000 people's hiring dates)."""
     missing = np.isnat(instants)
-    ticks = instants[~missing].astype("datetime64[ns]").view("int64")
-    if (ticks % 1_000_000_000).any():
-        return None
+    present = instants[~missing]
+    unit, count = np.datetime_data(instants.dtype)
+    per_second = np.timedelta64(1, "s") // np.timedelta64(count, unit)  # 0: a coarser unit
+    if per_second > 1 and (present.view("int64") % per_second).any():
+        return None  # (in the column's own unit: nanoseconds overflow outside 1677..2262)
+    seconds = present.astype("datetime64[s]")
+    if len(seconds) and not (seconds.min() >= _FIRST and seconds.max() <= _LAST):
+        return None  # a year isoformat cannot write: as before, it says so
     out: list[str | None] = np.datetime_as_string(instants, unit="s").tolist()
     for j in np.flatnonzero(missing):
         out[j] = None

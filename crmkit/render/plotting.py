@@ -139,21 +139,32 @@ def plain_text() -> AbstractContextManager[None]:
 def png(fig: Figure) -> str:
     """A figure laid out and saved as PNG (base64), its texts plain (:func:`plain_text`)."""
     buf = io.BytesIO()
+    _save(fig, buf, format="png", dpi=DPI)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+#: What would make matplotlib lay a figure out again as it is saved.
+_NO_LAYOUT: dict[RcKeyType, Any] = {"figure.autolayout": False,
+                                    "figure.constrained_layout.use": False}
+
+
+def _save(fig: Figure, *args: Any, **kwargs: Any) -> None:
+    """``fig`` laid out (:meth:`ChartFigure.tight_layout`) and saved, its texts plain."""
     with plain_text():  # tick labels are made as the figure is drawn: plain text too
         fig.tight_layout(pad=MARGIN)
         # tight_layout leaves a placeholder engine behind, and savefig draws a figure with
         # an engine once more before drawing it to the PNG (to lay it out: nothing to do
-        # here), which was a third of a chart's time: saved without it, then put back.
+        # here), which was a tenth of the charts' time: saved without it, then put back.
         engine = fig.get_layout_engine()
         laid_out = isinstance(engine, PlaceHolderLayoutEngine)
         if laid_out:
-            fig.set_layout_engine(None)
+            with matplotlib.rc_context(_NO_LAYOUT):  # no engine, not the rcParams' one
+                fig.set_layout_engine(None)
         try:
-            fig.savefig(buf, format="png", dpi=DPI)
+            Figure.savefig(fig, *args, **kwargs)
         finally:
             if laid_out:
                 fig.set_layout_engine(engine)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 class ChartFigure(Figure):
@@ -180,20 +191,27 @@ class ChartFigure(Figure):
                 text.set_wrap(text.get_text().count("$") < 2)
                 text._get_wrap_line_width = partial(_line_width, text)  # type: ignore[attr-defined]
 
+    def savefig(self, *args: Any, **kwargs: Any) -> None:
+        """Saved as the page shows it: laid out first, room kept for a legend at its foot."""
+        _save(self, *args, **kwargs)
+
     def tight_layout(self, *args: Any, **kwargs: Any) -> None:
         self._wrap_labels()
-        if self.legends and not args and "rect" not in kwargs:  # room for them at the foot
-            kwargs["rect"] = (0.0, self._foot(), 1.0, 1.0)
+        foot = [legend for legend in self.legends
+                if getattr(legend, _FOOT, False) and legend.get_visible()]
+        if foot and not args and "rect" not in kwargs:  # room for them at the foot
+            kwargs["rect"] = (0.0, self._foot(foot), 1.0, 1.0)
         wrapped = self._wraps()
         super().tight_layout(*args, **kwargs)  # places the axes, then wraps to that place
         if wrapped or self._wraps():  # (a third of a chart's time: only when a text wraps)
             super().tight_layout(*args, **kwargs)
 
-    def _foot(self) -> float:
-        """The share of the figure's height its legends take at its foot (:func:`foot_legend`)."""
+    def _foot(self, legends: list[Any]) -> float:
+        """The share of the figure's height that ``legends`` at its foot reach up to
+        (:func:`foot_legend`)."""
         renderer = self._get_renderer()  # type: ignore[attr-defined]
-        height = max(legend.get_window_extent(renderer).height for legend in self.legends)
-        return float(min(height / self.bbox.height, 0.5))
+        top = max(legend.get_window_extent(renderer).y1 for legend in legends) - self.bbox.y0
+        return float(min(top / self.bbox.height, 0.5))
 
     def _wraps(self) -> bool:
         """Whether a title or axis label wraps where its axes are now. (A second layout
@@ -251,19 +269,27 @@ def foot_legend(ax: Any, handles: list[Any] | None = None) -> Any:
         ax.get_legend().remove()
     if handles is None:
         handles, labels = ax.get_legend_handles_labels()
-    else:
-        labels = [handle.get_label() for handle in handles]
+    else:  # as matplotlib does, leaving out artists without a label ('_...')
+        handles = [h for h in handles if not str(h.get_label()).startswith("_")]
+        labels = [str(h.get_label()) for h in handles]
+    fig = ax.get_figure()
+    for old in [legend for legend in fig.legends if getattr(legend, _FOOT, False)]:
+        old.remove()  # one legend at the foot
     if not labels:
         return None
-    fig = ax.get_figure()
-    renderer = fig.canvas.get_renderer()
+    renderer = fig._get_renderer()
     room = fig.bbox.width - 2 * MARGIN * matplotlib.rcParams["font.size"] * fig.dpi / 72
     for columns in range(len(labels), 0, -1):  # in one row if it fits the width
         legend = fig.legend(handles, labels, loc="lower center", ncols=columns, frameon=False)
         if columns == 1 or legend.get_window_extent(renderer).width <= room:
             break
         legend.remove()
+    setattr(legend, _FOOT, True)
     return legend
+
+
+#: The mark of a legend :func:`foot_legend` placed (the layout keeps room for those only).
+_FOOT = "_crmkit_foot"
 
 
 def figure(width: float = WIDTH, height: float = HEIGHT) -> tuple[ChartFigure, Any]:
