@@ -88,6 +88,8 @@ def test_instants_in_whole_seconds_take_the_fast_path_and_others_do_not():
     assert F._whole_seconds(far) == ["0001-01-01T00:00:00", "9999-12-31T23:59:59", None]
     assert F._whole_seconds(np.array(["9999-12-31T23:59:59.5"], dtype="datetime64[us]")) is None
     assert F._whole_seconds(np.array(["10000-01-01"], dtype="datetime64[s]")) is None
+    assert F._whole_seconds(np.array(["2025-06-01"], dtype="datetime64[D]")) == [
+        "2025-06-01T00:00:00"]
 
 
 def test_a_twin_sent_as_text_with_nan_is_published_as_valid_json():

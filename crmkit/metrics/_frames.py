@@ -204,6 +204,8 @@ def _plain_column(df: pd.DataFrame, i: int) -> list[Any]:
 
 #: The instants ``datetime`` holds (and ``isoformat`` writes).
 _FIRST, _LAST = np.datetime64("0001-01-01T00:00:00"), np.datetime64("9999-12-31T23:59:59")
+_TICKS_PER_SECOND = {"ms": 10**3, "us": 10**6, "ns": 10**9, "ps": 10**12, "fs": 10**15,
+                     "as": 10**18}
 
 
 def _whole_seconds(instants: np.ndarray) -> list[str | None] | None:
@@ -213,7 +215,10 @@ def _whole_seconds(instants: np.ndarray) -> list[str | None] | None:
     missing = np.isnat(instants)
     present = instants[~missing]
     unit, count = np.datetime_data(instants.dtype)
-    per_second = np.timedelta64(1, "s") // np.timedelta64(count, unit)  # 0: a coarser unit
+    ticks = _TICKS_PER_SECOND.get(unit, 0)  # 0: seconds or a coarser unit
+    if ticks % count:
+        return None  # an unusual unit ('7ms'): the old path
+    per_second = ticks // count
     if per_second > 1 and (present.view("int64") % per_second).any():
         return None  # (in the column's own unit: nanoseconds overflow outside 1677..2262)
     seconds = present.astype("datetime64[s]")
