@@ -1,18 +1,21 @@
-"""Hand-written DuckDB SQL for the breakdown tables of the Sales, Employee performance,
-Marketing campaigns and Customer satisfaction pages: with the headline KPIs of
-``bench/sql_baseline.py``, the "page" baseline that ``bench/metric_layer.py`` measures the
-metric layer against (the same work the layer does for a page: headline numbers and tables).
+"""Hand-written DuckDB SQL for the breakdown tables of the Sales, Customer activity,
+Employee performance, Marketing campaigns and Customer satisfaction pages: with the headline
+KPIs of ``bench/sql_baseline.py``, the "page" baseline that ``bench/metric_layer.py``
+measures the metric layer against (the same work the layer does for a page: headline
+numbers and tables).
 
 Written from ``docs/METRICS.md`` and ``docs/DATA_MODEL.md`` and from the columns the layer
-returns, company-wide (team "all") only. Wilson intervals, ratios, ranks, medians and
-changes are computed in SQL too; Python only binds the windows, picks the pipeline
-snapshots from one query of their list, and finishes the workload flag's Poisson test and
-the CES Student t interval (scipy, as ``sql_baseline.py`` finishes its chi-square p-value).
-Each breakdown is one query returning a pandas DataFrame with the layer's column names (the
-two performance tables share one query of the per-person figures, the three marketing
-tables one query of the per-campaign-and-channel cells); :data:`COVERED` says which
-columns of which table are reproduced (sorted by its key before comparing),
-:data:`NOT_COVERED` which tables (or columns) are not, and why.
+returns, company-wide (team "all") only. Wilson intervals, ratios, ranks, medians, RFM
+quintile scores and changes are computed in SQL too; Python only binds the windows, picks
+the pipeline snapshots from one query of their list, and finishes the p-values of the
+workload flag's Poisson test, of the activity types' Poisson rate test and of the customer
+status shares' z-test, and the CES Student t interval (scipy, as ``sql_baseline.py``
+finishes its chi-square p-value). Each breakdown is one query returning a pandas DataFrame
+with the layer's column names (the two performance tables share one query of the
+per-person figures, the three marketing tables one query of the per-campaign-and-channel
+cells, the two activity customer lists one query of the per-customer figures);
+:data:`COVERED` says which columns of which table are reproduced (sorted by its key before
+comparing), :data:`NOT_COVERED` which tables (or columns) are not, and why.
 
     python bench/sql_page.py DATABASE REPORT PERIOD [--as-of DAY]
 """
@@ -28,7 +31,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-from scipy.special import pdtr, pdtrc, stdtrit
+from scipy.special import bdtr, pdtr, pdtrc, stdtrit
 
 #: The two-sided 95% normal quantile of the Wilson intervals.
 Z95 = 1.959963984540054
@@ -544,7 +547,8 @@ def _ranks_and_changes(has_comparison: bool) -> str:
                    f"ORDER BY {m} {order}) END AS {m}_rank")
     if has_comparison:
         for m in PERSON_METRICS:
-            both = f"full_period AND full_comparison AND {m} IS NOT NULL AND {m}_previous IS NOT NULL"
+            both = (f"full_period AND full_comparison AND {m} IS NOT NULL "
+                    f"AND {m}_previous IS NOT NULL")
             if m in RATES:
                 out.append(f"NULL AS {m}_change, CASE WHEN {both} THEN 100.0 * ({m} - "
                            f"{m}_previous) END AS {m}_change_pp")
@@ -926,6 +930,307 @@ def _t_bounds(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# -- customer activity ----------------------------------------------------------------------
+
+def _typed(fill: str | None = None) -> str:
+    """SQL of the per-type activity columns: counts (``count(*)`` by ``type``), or with
+    ``fill`` the counts of relation ``fill`` with 0 where none."""
+    if fill is None:
+        return ", ".join(f"count(*) FILTER (WHERE type = '{t}') AS \"{t}\"" for t in TYPES)
+    return ", ".join(f"coalesce({fill}.\"{t}\", 0) AS \"{t}\"" for t in TYPES)
+
+
+#: A contact with a customer (METRICS.md): an activity with a customer (at occurred_at), or
+#: a purchase, a won deal with a customer (at closed_at, with its amount).
+_CONTACTS = """contacts AS (
+  SELECT customer_id, occurred_at AS contact_at, NULL::DOUBLE AS amount FROM activities
+  WHERE customer_id IS NOT NULL
+  UNION ALL
+  SELECT customer_id, closed_at, amount FROM deals
+  WHERE status = 'won' AND customer_id IS NOT NULL AND closed_at IS NOT NULL)"""
+
+ACTIVITY_BY_TYPE = f"""
+WITH types(type, i) AS (VALUES {", ".join(f"('{t}', {i})" for i, t in enumerate(TYPES))}),
+counts AS (
+  SELECT type, count(*) FILTER (WHERE occurred_at >= $s AND occurred_at < $e) AS now,
+    count(*) FILTER (WHERE occurred_at >= $cs AND occurred_at < $ce) AS before
+  FROM activities
+  WHERE (occurred_at >= $s AND occurred_at < $e) OR (occurred_at >= $cs AND occurred_at < $ce)
+  GROUP BY type)
+SELECT t.type, coalesce(c.now, 0) AS interactions,
+  CASE WHEN $cs::TIMESTAMP IS NOT NULL THEN coalesce(c.before, 0) END AS comparison,
+  CASE WHEN $cs::TIMESTAMP IS NOT NULL AND coalesce(c.before, 0) <> 0
+       THEN (coalesce(c.now, 0) - c.before) / abs(c.before) END AS change
+FROM types t LEFT JOIN counts c USING (type) ORDER BY t.i
+"""
+"""Per activity type (every canonical type): activities of the period and of the
+comparison period (``$cs``, ``$ce``; null without one), and the relative change. The
+Poisson rate test is finished in Python."""
+
+ACTIVITY_CUSTOMER_FIGURES = f"""
+WITH acts AS (
+  SELECT customer_id, count(*) AS interactions, {_typed()}
+  FROM activities WHERE occurred_at >= $s AND occurred_at < $e AND customer_id IS NOT NULL
+  GROUP BY customer_id),
+won AS (
+  SELECT customer_id, count(*) AS deals_won, coalesce(sum(amount), 0.0) AS revenue
+  FROM deals WHERE status = 'won' AND closed_at >= $s AND closed_at < $e
+    AND customer_id IS NOT NULL
+  GROUP BY customer_id)
+SELECT customer_id, coalesce(a.interactions, 0) AS interactions, {_typed("a")},
+  coalesce(w.deals_won, 0) AS deals_won, coalesce(w.revenue, 0.0) AS revenue
+FROM acts a FULL JOIN won w USING (customer_id)
+"""
+"""Per customer with an activity or a won deal in the period: its activities (all and per
+type), deals won and revenue (a won deal without an amount adds 0)."""
+
+ACTIVITY_CUSTOMER = f"""
+SELECT f.customer_id, coalesce(c.name, f.customer_id) AS name, f.interactions,
+  {", ".join(f'f."{t}"' for t in TYPES)}, f.deals_won, f.revenue
+FROM (SELECT * FROM {{figures}} WHERE interactions > 0
+      ORDER BY interactions DESC, revenue DESC, customer_id LIMIT 50) f
+  LEFT JOIN customers c USING (customer_id)
+ORDER BY f.interactions DESC, f.revenue DESC, f.customer_id
+"""
+"""The 50 customers with the most activities in the period (then the most revenue, then by
+id), named (no name: the id)."""
+
+ACTIVITY_TOP_REVENUE = """
+SELECT f.customer_id, coalesce(c.name, f.customer_id) AS name, f.revenue, f.deals_won,
+  f.interactions
+FROM (SELECT * FROM {figures} WHERE deals_won > 0
+      ORDER BY revenue DESC, deals_won DESC, customer_id LIMIT 50) f
+  LEFT JOIN customers c USING (customer_id)
+ORDER BY f.revenue DESC, f.deals_won DESC, f.customer_id
+"""
+"""The 50 customers with the most revenue won in the period (then the most deals won, then
+by id): revenue, deals won, activities."""
+
+ACTIVITY_EMPLOYEE = f"""
+WITH acts AS (
+  SELECT coalesce(employee_id, '(no employee)') AS employee_id, count(*) AS interactions,
+    {_typed()}
+  FROM activities WHERE occurred_at >= $s AND occurred_at < $e GROUP BY 1)
+SELECT coalesce(e.employee_id, a.employee_id) AS employee_id,
+  coalesce(e.name, a.employee_id) AS name, e.team_id,
+  coalesce(a.interactions, 0) AS interactions, {_typed("a")}
+FROM employees e FULL JOIN acts a ON a.employee_id = e.employee_id
+WHERE e.role IN ('sales', 'manager') OR coalesce(a.interactions, 0) > 0
+ORDER BY interactions DESC, name
+"""
+"""Per employee with an activity in the period, and every seller and manager even without:
+activities (all and per type); those without an employee as ``(no employee)``."""
+
+ACTIVITY_CUSTOMER_STATUS = f"""
+WITH {_CONTACTS},
+t AS (SELECT $t0::TIMESTAMP AS t0, $t1::TIMESTAMP AS t1),  -- t1: null without a comparison
+last AS (  -- per customer: its last contact before each instant
+  SELECT customer_id, max(contact_at) FILTER (WHERE contact_at < t0) AS last0,
+    max(contact_at) FILTER (WHERE contact_at < t1) AS last1
+  FROM contacts, t WHERE contact_at < greatest(t0, coalesce(t1, t0)) GROUP BY customer_id),
+-- status at an instant: active (last contact at most 90 days before), at risk (at most 180),
+-- lost (before), never active (created before it without any contact); null: out of scope
+status AS (
+  SELECT
+    CASE WHEN l.last0 >= t0 - INTERVAL 90 DAY THEN 'active'
+         WHEN l.last0 >= t0 - INTERVAL 180 DAY THEN 'at risk'
+         WHEN l.last0 IS NOT NULL THEN 'lost'
+         WHEN c.created_at < t0 THEN 'never active' END AS s0,
+    CASE WHEN l.last1 >= t1 - INTERVAL 90 DAY THEN 'active'
+         WHEN l.last1 >= t1 - INTERVAL 180 DAY THEN 'at risk'
+         WHEN l.last1 IS NOT NULL THEN 'lost'
+         WHEN c.created_at < t1 THEN 'never active' END AS s1
+  FROM customers c FULL JOIN last l USING (customer_id), t),
+now AS (SELECT s0 AS status, count(*) AS x FROM status WHERE s0 IS NOT NULL GROUP BY 1),
+was AS (SELECT s1 AS status, count(*) AS x FROM status WHERE s1 IS NOT NULL GROUP BY 1),
+statuses(status, i) AS (VALUES ('active', 0), ('at risk', 1), ('lost', 2), ('never active', 3)),
+g AS (
+  SELECT s.status, s.i, coalesce(n.x, 0) AS x1, sum(coalesce(n.x, 0)) OVER () AS n1,
+    CASE WHEN t.t1 IS NOT NULL THEN coalesce(b.x, 0) END AS x2,
+    sum(coalesce(b.x, 0)) OVER () AS n2
+  FROM statuses s LEFT JOIN now n USING (status) LEFT JOIN was b USING (status), t),
+pooled AS (  -- the pooled share of the two-proportion z-test
+  SELECT *, (x1 + x2)::DOUBLE / (n1 + n2) AS pooled FROM g)
+SELECT status, x1 AS customers, {_rate("x1", "n1")} AS share, x2 AS comparison,
+  CASE WHEN x2 IS NOT NULL THEN {_rate("x2", "n2")} END AS comparison_share,
+  CASE WHEN x2 <> 0 THEN (x1 - x2) / abs(x2) END AS change,
+  CASE WHEN x2 IS NOT NULL AND n1 > 0 AND n2 > 0
+       THEN coalesce((x1 / n1 - x2 / n2)
+                     / nullif(sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2)), 0), 0.0) END
+    AS z
+FROM pooled ORDER BY i
+"""
+"""Customers per status at the instant ``$t0`` and at the comparison's ``$t1`` (null
+without one; the period end, or the end of the as-of day when earlier): customers, share
+of all four, the comparison's, the relative change and the z statistic of the share's
+change (p-value finished in Python)."""
+
+#: The RFM segments by R score and FM score (METRICS.md, ``rfm``), best first.
+_SEGMENTS = (
+    ("champions", "r = 5 AND fm >= 4"), ("loyal", "r IN (3, 4) AND fm >= 4"),
+    ("potential loyalist", "r >= 4 AND fm IN (2, 3)"), ("new", "r = 5 AND fm = 1"),
+    ("promising", "r = 4 AND fm = 1"), ("need attention", "r = 3 AND fm = 3"),
+    ("about to sleep", "r = 3 AND fm <= 2"), ("at risk", "r <= 2 AND fm IN (3, 4)"),
+    ("can''t lose", "r <= 2 AND fm = 5"), ("hibernating", "r = 2 AND fm <= 2"),
+    ("lost", "r = 1 AND fm <= 2"))
+
+
+def _quintile(column: str, worst_first: str) -> str:
+    """SQL of the quintile score of ``column``: ceil(5 × rank / n), rank 1..n from the
+    worst (``worst_first``: the order putting it first), ties at the lowest rank."""
+    return (f"least(5, greatest(1, ceil(5 * rank() OVER (ORDER BY {column} {worst_first})"
+            f"::DOUBLE / count(*) OVER ())))::INTEGER")
+
+
+ACTIVITY_RFM_SEGMENTS = f"""
+WITH bought AS (  -- customers with a purchase in the 365 days before $at
+  SELECT customer_id,
+    (epoch_us($at::TIMESTAMP) - epoch_us(max(closed_at))) // 86400000000 AS recency_days,
+    count(*) AS frequency, coalesce(sum(amount), 0.0) AS monetary
+  FROM deals WHERE status = 'won' AND customer_id IS NOT NULL
+    AND closed_at >= $at - INTERVAL 365 DAY AND closed_at < $at
+  GROUP BY customer_id),
+scored AS (  -- the most recent is the best; FM = (F + M) / 2 rounded half up
+  SELECT *, floor((f + m) / 2.0 + 0.5) AS fm FROM (
+    SELECT *, {_quintile("recency_days", "DESC")} AS r, {_quintile("frequency", "ASC")} AS f,
+      {_quintile("monetary", "ASC")} AS m
+    FROM bought)),
+segmented AS (
+  SELECT CASE {" ".join(f"WHEN {w} THEN '{s}'" for s, w in _SEGMENTS)} END AS segment,
+    recency_days, frequency, monetary
+  FROM scored),
+g AS (
+  SELECT segment, count(*) AS customers, sum(monetary) AS revenue,
+    median(recency_days::DOUBLE) AS recency_days_median,
+    avg(frequency::DOUBLE) AS frequency_mean, avg(monetary) AS monetary_mean
+  FROM segmented GROUP BY segment),
+segments(segment, i) AS (VALUES {", ".join(f"('{s}', {i})" for i, (s, _) in enumerate(_SEGMENTS))})
+SELECT s.segment, coalesce(g.customers, 0) AS customers,
+  {_rate("coalesce(g.customers, 0)", "sum(coalesce(g.customers, 0)) OVER ()")} AS share,
+  coalesce(g.revenue, 0.0) AS revenue,
+  {_rate("coalesce(g.revenue, 0.0)", "sum(coalesce(g.revenue, 0.0)) OVER ()")} AS revenue_share,
+  g.recency_days_median, g.frequency_mean, g.monetary_mean
+FROM segments s LEFT JOIN g USING (segment) ORDER BY s.i
+"""
+"""Per RFM segment (every one, best first) of the customers with a purchase in the 365
+days before ``$at``, scored by quintile on recency (whole days), frequency and monetary
+(no amount: 0): customers and their share, revenue and its share, median recency, mean
+frequency and mean monetary."""
+
+ACTIVITY_COHORTS = """
+WITH trend(month, s, e, i) AS ({months}),
+months AS (  -- the trend months begun by $at, cut there: no purchase at or after it counts
+  SELECT month, s, least(e, $at::TIMESTAMP) AS e, i FROM trend WHERE s < $at),
+cohort AS (  -- customers by the month of their first purchase ever
+  SELECT f.customer_id, m.month AS cohort, m.i AS c
+  FROM (SELECT customer_id, min(closed_at) AS first_at FROM deals
+        WHERE status = 'won' AND customer_id IS NOT NULL AND closed_at IS NOT NULL
+        GROUP BY customer_id) f
+    JOIN months m ON f.first_at >= m.s AND f.first_at < m.e),
+bought AS (  -- who purchased in which month
+  SELECT DISTINCT d.customer_id, m.i
+  FROM deals d JOIN months m ON d.closed_at >= m.s AND d.closed_at < m.e
+  WHERE d.status = 'won' AND d.customer_id IS NOT NULL
+    AND d.closed_at >= (SELECT min(s) FROM months) AND d.closed_at < $at),
+sizes AS (SELECT cohort, c, count(*) AS customers FROM cohort GROUP BY cohort, c),
+kept AS (
+  SELECT x.c, b.i, count(*) AS retained FROM cohort x JOIN bought b USING (customer_id)
+  GROUP BY x.c, b.i)
+SELECT z.cohort, m.i - z.c AS month_offset, z.customers, coalesce(k.retained, 0) AS retained,
+  coalesce(k.retained, 0) / z.customers AS share
+FROM sizes z JOIN months m ON m.i >= z.c LEFT JOIN kept k ON k.c = z.c AND k.i = m.i
+ORDER BY z.c, m.i
+"""
+"""Per cohort (the customers whose first purchase ever falls in one of the 12 trend months)
+and each month from its own to the last: cohort size, customers of it with a purchase in
+that month, and their share."""
+
+ACTIVITY_WENT_QUIET = _local_days("""
+WITH recent AS (  -- contacts from the comparison start: a quiet customer's last one before
+  -- $at is among them (it has one in the comparison period, which ends by $at)
+  SELECT customer_id, occurred_at AS contact_at FROM activities
+  WHERE customer_id IS NOT NULL AND occurred_at >= $cs AND occurred_at < $e
+  UNION ALL
+  SELECT customer_id, closed_at FROM deals
+  WHERE status = 'won' AND customer_id IS NOT NULL AND closed_at >= $cs AND closed_at < $e),
+quiet AS (  -- a contact in the comparison period, none in the period
+  SELECT customer_id, max(contact_at) FILTER (WHERE contact_at < $at) AS last_at
+  FROM recent GROUP BY customer_id
+  HAVING bool_or(contact_at >= $cs AND contact_at < $ce)
+     AND NOT bool_or(contact_at >= $s AND contact_at < $e)),
+revenue AS (  -- won in the 365 days before $at
+  SELECT customer_id, sum(amount) AS revenue FROM deals SEMI JOIN quiet USING (customer_id)
+  WHERE status = 'won' AND closed_at >= $at - INTERVAL 365 DAY AND closed_at < $at
+  GROUP BY customer_id)
+SELECT q.customer_id, coalesce(c.name, q.customer_id) AS name,
+  CASE WHEN c.owner_id IS NOT NULL THEN coalesce(o.name, c.owner_id) END AS owner,
+  local_day(last_at)::DATE AS last_contact,
+  (epoch_us($at::TIMESTAMP) - epoch_us(q.last_at)) // 86400000000 AS days_since_contact,
+  coalesce(r.revenue, 0.0) AS revenue_365d
+FROM quiet q LEFT JOIN customers c USING (customer_id)
+  LEFT JOIN employees o ON o.employee_id = c.owner_id LEFT JOIN revenue r USING (customer_id)
+ORDER BY revenue_365d DESC, q.last_at DESC, q.customer_id
+""")
+"""Customers with a contact (activity or purchase) in the comparison period (``$cs``,
+``$ce``) and none in the period: name, owner (no name: the id), the local day of the last
+contact before ``$at`` and the whole days from it to ``$at``, revenue won in the 365 days
+before ``$at``."""
+
+
+def _poisson_p(now: Any, before: Any) -> float | None:
+    """The two-sided p-value of two counts over equal exposure (the conditional binomial
+    test: 2 P(X ≤ min) for X ~ Binomial(total, ½), at most 1); none without a count."""
+    if before is None or pd.isna(before) or now + before == 0:
+        return None
+    low, total = min(now, before), now + before
+    return 1.0 if 2 * low == total else min(1.0, 2 * float(bdtr(low, total, 0.5)))
+
+
+def _normal_p(z: Any) -> float | None:
+    """The two-sided normal p-value of a z statistic (none without one)."""
+    return None if z is None or pd.isna(z) else math.erfc(abs(z) / math.sqrt(2.0))
+
+
+def _activity(con: duckdb.DuckDBPyConnection, w: PageWindows,
+              at: datetime) -> dict[str, pd.DataFrame]:
+    """The Customer activity tables: one query each (the customer and top-revenue lists
+    read one query of the per-customer figures of the period)."""
+    cs, ce = w.comparison[:2] if w.comparison else (None, None)
+    # the comparison's status instant: its end, or the as-of instant when earlier
+    at1 = min(ce, max(w.as_of, cs)) if w.comparison else None
+    base = {"s": w.s, "e": w.e}
+    by_type = _frame(con, ACTIVITY_BY_TYPE, base | {"cs": cs, "ce": ce})
+    by_type["p_value"] = [_poisson_p(n, b) for n, b in
+                          zip(by_type["interactions"], by_type["comparison"], strict=True)]
+    status = _frame(con, ACTIVITY_CUSTOMER_STATUS, {"t0": at, "t1": at1})
+    status["p_value"] = [_normal_p(z) for z in status.pop("z")]
+    found = con.sql(ACTIVITY_CUSTOMER_FIGURES, params=base).to_arrow_table()
+    name = f"_page_customers_{id(found)}"
+    con.register(name, found)
+    try:
+        lists = {table: _frame(con, sql.replace("{figures}", name), {})
+                 for table, sql in (("customer", ACTIVITY_CUSTOMER),
+                                    ("top_revenue", ACTIVITY_TOP_REVENUE))}
+    finally:
+        con.unregister(name)
+    if w.comparison:
+        quiet = _frame(con, ACTIVITY_WENT_QUIET,
+                       base | {"cs": cs, "ce": ce, "at": at, "tz": w.timezone})
+    else:  # no comparison period: nobody went quiet
+        quiet = pd.DataFrame(columns=list(COVERED["activity"]["went_quiet"][1]))
+    trend, trend_values = _values(w.trend, "m")
+    return {
+        "interactions_by_type": by_type,
+        **lists,
+        "employee": _frame(con, ACTIVITY_EMPLOYEE, base),
+        "customer_status": status,
+        "rfm_segments": _frame(con, ACTIVITY_RFM_SEGMENTS, {"at": at}),
+        "cohorts": _frame(con, ACTIVITY_COHORTS.replace("{months}", trend),
+                          trend_values | {"at": at}),
+        "went_quiet": quiet,
+    }
+
+
 # -- running them ---------------------------------------------------------------------------
 
 #: The measures of the marketing campaign and channel tables.
@@ -972,6 +1277,25 @@ COVERED: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
         "funnel": (("channel",), ("channel", "leads", "converted", "won", "converted_share",
                                   "won_share")),
     },
+    "activity": {
+        "interactions_by_type": (("type",), ("type", "interactions", "comparison", "change",
+                                             "p_value")),
+        "customer": (("customer_id",), ("customer_id", "name", "interactions", *TYPES,
+                                        "deals_won", "revenue")),
+        "top_revenue": (("customer_id",), ("customer_id", "name", "revenue", "deals_won",
+                                           "interactions")),
+        "employee": (("employee_id",), ("employee_id", "name", "team_id", "interactions",
+                                        *TYPES)),
+        "customer_status": (("status",), ("status", "customers", "share", "comparison",
+                                          "comparison_share", "change", "p_value")),
+        "rfm_segments": (("segment",), (
+            "segment", "customers", "share", "revenue", "revenue_share", "recency_days_median",
+            "frequency_mean", "monetary_mean")),
+        "cohorts": (("cohort", "month_offset"), ("cohort", "month_offset", "customers",
+                                                 "retained", "share")),
+        "went_quiet": (("customer_id",), ("customer_id", "name", "owner", "last_contact",
+                                          "days_since_contact", "revenue_365d")),
+    },
     "satisfaction": {
         "month": (("month",), (
             "month", "nps", "nps_low", "nps_high", "nps_responses", "csat", "csat_low",
@@ -987,7 +1311,7 @@ COVERED: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
 
 #: Per report, what the page baseline leaves out, and why (printed by metric_layer.py).
 NOT_COVERED: dict[str, dict[str, str]] = {"sales": {}, "performance": {}, "marketing": {},
-                                           "satisfaction": {}}
+                                           "satisfaction": {}, "activity": {}}
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, values: dict[str, Any]) -> pd.DataFrame:
@@ -1057,6 +1381,8 @@ def breakdowns(con: duckdb.DuckDBPyConnection, report: str,
                                        ("funnel", MARKETING_FUNNEL))}
         finally:
             con.unregister(name)
+    if report == "activity":
+        return _activity(con, w, at)
     if report == "satisfaction":
         trend, trend_values = _values(w.trend, "m")
         month = _frame(con, SATISFACTION_MONTH.replace("{months}", trend)
