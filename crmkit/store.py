@@ -147,6 +147,11 @@ class Store:
             return self.tables
         return scope_to_team(self.tables, team)
 
+    @property
+    def database(self) -> Database | None:
+        """Where the store was opened (:meth:`open`); None for tables given as frames."""
+        return self._database
+
     # -- reproducibility ---------------------------------------------------------------
     def fingerprint(self) -> str:
         """A short hash of every canonical table's content, the same for the same data on

@@ -253,6 +253,29 @@ def test_describe_gives_the_data_last_day(demo_db, tmp_path):
     assert "data_last_day" not in describe(empty)[0]
 
 
+def test_describe_is_read_again_when_the_file_changes(demo_db, tmp_path, monkeypatch):
+    """A worker checks page after page against one database: its settings and teams are
+    read once per state of the file, and again after any write (a renamed team shows)."""
+    import shutil
+
+    import duckdb
+
+    from crmkit.backends import duckdb as duckdb_backend
+
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(demo_db, db)
+    reads = []
+    real = duckdb_backend._describe
+    monkeypatch.setattr(duckdb_backend, "_describe", lambda path: reads.append(path) or real(path))
+    settings, teams = describe(db)
+    teams["smb"] = "changed by the caller"
+    assert describe(db) == (settings, {**teams, "smb": "SMB"}) and len(reads) == 1
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE teams SET name = 'Small business' WHERE team_id = 'smb'")
+    con.close()
+    assert describe(db)[1]["smb"] == "Small business" and len(reads) == 2
+
+
 @pytest.mark.parametrize("value", [-5, 1e308, 10**40, float("nan"), float("inf"), 60.5, "many", True])
 def test_own_numeric_parameters_are_checked_against_their_default(value):
     with pytest.raises(ParameterError) as refused:

@@ -150,6 +150,44 @@ def test_the_demo_month_needs_no_coverage_sentence(demo_db):
         assert ctx.coverage_notes() == [] and ctx.meta()["coverage"] == []
 
 
+def test_coverage_is_remembered_per_state_of_the_data(demo_db, tmp_path, monkeypatch):
+    """A kernel that renders page after page reads the data's spans once per team and
+    time zone, and again when the data changes (its fingerprint does)."""
+    import shutil
+
+    import duckdb
+
+    from crmkit.reports import context
+
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(demo_db, db)
+    read: list[str] = []
+    real = context.spans
+    monkeypatch.setattr(context, "spans", lambda tables, tz: read.append(tz) or real(tables, tz))
+    monkeypatch.setattr(context, "_SPANS", {})
+
+    def notes(report: str, team: str) -> list[str]:
+        ctx = open_report(report, period="2025-09", team=team, as_of="2025-10-01", database=db)
+        found = ctx.coverage_notes()
+        ctx.store.close()
+        return found
+
+    before = notes("sales", "enterprise")
+    assert "lies after the data, which ends on 2025-06-30" in before[0]
+    assert len(read) == 2  # the company's and the team's
+    assert notes("activity", "enterprise") == before and notes("sales", "all") == before
+    assert len(read) == 2  # remembered
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO activities SELECT * REPLACE ('new-1' AS activity_id, "
+                "TIMESTAMP '2025-09-20 10:00' AS occurred_at) FROM activities "
+                "WHERE employee_id IN (SELECT employee_id FROM employees WHERE team_id = "
+                "'enterprise') LIMIT 1")
+    con.close()
+    after = notes("sales", "enterprise")
+    assert len(read) == 4 and after != before
+    assert "2025-09-20" in after[0], after
+
+
 def test_coverage_on_frames_and_on_postgresql(databases, request):
     """The same sentences from every engine (PostgreSQL refuses an aggregate of nulls for a
     NOT NULL column, so the spans must not ask for one)."""

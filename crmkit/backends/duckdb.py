@@ -43,6 +43,7 @@ from crmkit.backends._sql import EVENT_COLUMNS, last_day_sql
 from crmkit.backends._sql import quote as _q
 from crmkit.backends.base import SNAPSHOT_COLUMNS, SNAPSHOTS, OpenDataset, no_snapshots_sql
 from crmkit.backends.fingerprint import of_duckdb
+from crmkit.backends.location import file_state
 from crmkit.backends.remembered import fingerprint_of, opened_state
 from crmkit.errors import StoreError
 from crmkit.model import (
@@ -132,8 +133,28 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
         raise StoreError(f"cannot open {path} as a DuckDB database: {_first_line(exc)}") from None
 
 
+#: What :func:`describe` read, by file and state of the file: a batch worker checks the
+#: parameters of page after page against the same database.
+_DESCRIBED: dict[tuple[str, tuple[tuple[object, ...], ...]],
+                 tuple[dict[str, str], dict[str, str]]] = {}
+
+
 def describe(path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """A database's settings and its teams (team_id -> name), read with plain SQL."""
+    """A database's settings and its teams (team_id -> name), read with plain SQL; read
+    again only when the file has changed (:func:`file_state`)."""
+    key = (str(Path(path).resolve()), file_state(Path(path)))
+    if key in _DESCRIBED:
+        settings, teams = _DESCRIBED[key]
+        return dict(settings), dict(teams)
+    settings, teams = _describe(path)
+    if file_state(Path(path)) == key[1]:  # unchanged while it was read
+        if len(_DESCRIBED) >= 16:
+            _DESCRIBED.clear()
+        _DESCRIBED[key] = (dict(settings), dict(teams))
+    return settings, teams
+
+
+def _describe(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     con = connect(path)
     try:
         with reading(path):

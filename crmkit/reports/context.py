@@ -82,6 +82,11 @@ def period_in_words(period: Period) -> str:
     return period.label
 
 
+#: The spans of the data this process has read, by data fingerprint, team and time zone
+#: (:meth:`ReportContext._spans`): the same data gives the same spans.
+_SPANS: dict[tuple[str, str, str], dict[str, Span]] = {}
+
+
 @dataclass(frozen=True)
 class Coverage:
     """How the data covers a report's period: the sentences that say so (none when it
@@ -192,7 +197,7 @@ class ReportContext:
     def coverage(self) -> Coverage:
         """How the data covers the period and its comparison (computed once)."""
         if not hasattr(self, "_coverage"):
-            found = self._coverage_of(spans(self.store.tables, self.period.timezone))
+            found = self._coverage_of(self._spans(ALL_TEAMS))
             if self.period.cut is not None:  # a to-date page says first what it compares
                 said = to_date_statement(self.period, self.comparison, self.compare_to)
                 found = dataclasses.replace(found, notes=(said, *found.notes))
@@ -214,13 +219,27 @@ class ReportContext:
         said = set(self.coverage.notes)
         return [note for note in notes if note not in said]
 
+    def _spans(self, team: str) -> dict[str, Span]:
+        """The spans of the team's records (:func:`spans`), remembered in this process by
+        the data's fingerprint when the store reads a database: a batch worker's kernel
+        renders page after page of the same data, each of which asks."""
+        tables = self.store.tables if team == ALL_TEAMS else self.tables
+        if self.store.database is None:  # frames in memory: a fingerprint would read them all
+            return spans(tables, self.period.timezone)
+        key = (self.store.fingerprint(), team, self.period.timezone)
+        if key not in _SPANS:
+            if len(_SPANS) >= 64:
+                _SPANS.clear()
+            _SPANS[key] = spans(tables, self.period.timezone)
+        return _SPANS[key]
+
     def _coverage_of(self, found: dict[str, Span]) -> Coverage:
         c = self.comparison
         later = [s for s in found.values() if c is not None and s.first > c.start]
         if not found:
             return Coverage((_("The data holds no records at all (no {kinds}): {empty}.").format(
                 kinds=_kinds(), empty=_(_EMPTY)),), empty=True, comparison_before_data=False)
-        if self.team != ALL_TEAMS and not spans(self.tables, self.period.timezone):
+        if self.team != ALL_TEAMS and not self._spans(self.team):
             return Coverage((_("Team {team} has no records in the data (no {kinds} of its members "
                                "or of its customers): {empty}.").format(
                 team=self.team_name, kinds=_kinds(), empty=_(_EMPTY)),),
