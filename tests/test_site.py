@@ -26,7 +26,7 @@ from crmkit.errors import PresetError
 from crmkit.metrics.definitions import METRICS
 from crmkit.publish import site
 from crmkit.publish.batch import Outcome, run_all
-from crmkit.publish.export import html_exporter, to_html
+from crmkit.publish.export import configured, html_exporter, to_html
 from crmkit.publish.presets import LOGO_MAX_BYTES, find_branding, load_branding
 from crmkit.publish.runner import run_report
 from crmkit.publish.site import Page, chrome, navigation, pages_on_disk, write_index
@@ -477,7 +477,7 @@ def test_batch_pages_link_each_other_and_show_the_branding(branded_site, demo_db
     may = (out / "2025-05" / "all" / "sales.html").read_text(encoding="utf-8")
     assert "<title>Sales — All teams — 2025-05</title>" in may
     assert "<h1>Sales — All teams — 2025-05</h1>" in may
-    assert 'href="../../2025-06/all/sales.html" rel="next"' in may
+    assert 'rel="next" href="../../2025-06/all/sales.html"' in may
     assert f'href="../../2025-05/{team}/sales.html"' in may
     for page in out.glob("2025-0*/*/sales.html"):
         text = page.read_text(encoding="utf-8")
@@ -486,7 +486,7 @@ def test_batch_pages_link_each_other_and_show_the_branding(branded_site, demo_db
     single = run_report("sales", period="2025-04", team="all", database=demo_db, output=out,
                         as_of="2025-07-01", kernel=warm_kernel(demo_db))
     april = single.html.read_text(encoding="utf-8")
-    assert 'href="../../2025-05/all/sales.html" rel="next"' in april and "Acme GmbH" not in april
+    assert 'rel="next" href="../../2025-05/all/sales.html"' in april and "Acme GmbH" not in april
     assert json.loads(single.json.read_text())["title"] == "Sales — All teams — 2025-04"
     assert _assert_links_resolve(out) > 50
     assert "Acme GmbH" not in (out / "index.html").read_text(encoding="utf-8")  # run w/o branding
@@ -667,3 +667,61 @@ def test_a_twin_a_run_just_wrote_is_taken_as_written_unless_its_file_changed(tmp
     _plant(out, other)  # another run replaced it since: its file is read
     write_index(out, known=known)
     assert read == [path] and "424,242" in (out / "index.html").read_text(encoding="utf-8")
+
+
+# -- the exporter ------------------------------------------------------------------------------
+
+
+def _tree(page: str) -> list[tuple[str, dict[str, str], str]]:
+    """Every element of ``page`` as parsed by BeautifulSoup: its name, its attributes (in
+    any order) and its own text."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page, features="html.parser")
+    return [(tag.name, {k: " ".join(v) if isinstance(v, list) else v for k, v in tag.attrs.items()},
+             "".join(tag.find_all(string=True, recursive=False)))
+            for tag in soup.find_all(True)]
+
+
+def _tricky_notebook() -> nbformat.NotebookNode:
+    """Outputs that nbconvert's accessibility pass touches, and text that only looks so."""
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
+    out = nbformat.v4.new_output
+    cell = nbformat.v4.new_code_cell("x", outputs=[
+        out("display_data", {"image/png": png, "text/plain": "<Figure>"}),
+        out("display_data", {"text/html": '<p>chart</p><img src="data:image/png;base64,AAAA">'
+                                           '<img alt="Win rate" src="x.png"><IMG SRC=y.png>'}),
+        out("display_data", {"text/html": '<script>var s = "<img src=\'q\'>";</script>'
+                                           '<style>/* <img src=x> */</style><!-- <img> -->'
+                                           '<div class="jp-OutputArea-output-like">no</div>'
+                                           '<div class="x jp-OutputArea-output" id="d">yes</div>'}),
+        out("stream", name="stderr", text="<img src=x> as text\n"),
+        out("execute_result", {"text/plain": "'<div class=\"jp-OutputArea-output\">'"},
+            execution_count=1),
+    ])
+    text = "## Что изменилось\n\n![pic](p.png) *note* &laquo;x&raquo; &lt;b&gt; &#39; &#150; &#x1F600;"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text), cell])
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    return nb
+
+
+def test_the_exporter_gives_nbconverts_page_without_parsing_it(monthly_pack):
+    """The page is nbconvert's HTMLExporter's, element for element (the alternative text
+    of images without one, outputs reachable by keyboard), though it is not parsed again:
+    on the pack's executed notebooks and on outputs made to confuse the shortcut."""
+    from nbconvert import HTMLExporter
+
+    ours, theirs = html_exporter(), configured(HTMLExporter)
+    executed = sorted((monthly_pack.output / "2025-06" / "all").glob("*.ipynb"))
+    assert len(executed) == 5
+    notebooks = [nbformat.read(path, as_version=4) for path in executed]
+    for nb in [*notebooks, _tricky_notebook()]:
+        page, want = to_html(nb, ours), to_html(nb, theirs)
+        assert page != want  # not parsed and written again
+        assert _tree(page) == _tree(want)
+    page = to_html(_tricky_notebook(), ours)
+    assert page.count('alt="No description has been provided for this image"') == 3
+    assert '<script>var s = "<img src=\'q\'>";</script>' in page
+    assert ">Что изменилось<" in page and "«x»" in page and "&lt;b&gt;" in page
+    assert 'class="jp-OutputArea-output-like"' in page and "tabindex" not in page.split(
+        'class="jp-OutputArea-output-like"')[0][-40:]
