@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import narwhals as nw
 import pandas as pd
@@ -21,10 +22,11 @@ import pandas as pd
 from crmkit.backends import Backend
 from crmkit.backends.base import SNAPSHOT_COLUMNS, SNAPSHOTS, team_names
 from crmkit.backends.changes import stamp
+from crmkit.backends.duckdb import DuckDBBackend
 from crmkit.backends.engines import open_backend
 from crmkit.backends.fingerprint import of_frames
 from crmkit.backends.frames import FramesBackend
-from crmkit.backends.location import Database, Location, find_database
+from crmkit.backends.location import Database, Location, SparkLocation, file_state, find_database
 from crmkit.model import PANDAS_DTYPES, TABLES, DataNote
 from crmkit.parameters import ALL_TEAMS, resolve_team
 
@@ -66,15 +68,39 @@ class Store:
     _backend: Backend | None = None
     _fingerprint: str | None = None
     _database: Database | None = None
+    _scoped: dict[str, Tables] = field(default_factory=dict, repr=False)
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
-    def open(cls, database: str | os.PathLike[str] | Location | None = None) -> Store:
+    def open(cls, database: str | os.PathLike[str] | Location | SparkLocation | None = None) -> Store:
         """Open a canonical database read-only: a DuckDB file, or a PostgreSQL schema
         (see :func:`crmkit.backends.location.find_database` for where it is looked for)."""
         where = find_database(database)
         store = cls.of(open_backend(where))
         store._database = where
+        return store
+
+    @classmethod
+    def shared(
+        cls, database: str | os.PathLike[str] | Location | SparkLocation | None = None
+    ) -> Store:
+        """:meth:`open`; in a kernel crmkit started to run reports one after another
+        (:func:`keep_stores`), the store it opened for the previous report of the same
+        DuckDB file, while the file has not changed since and the store is open: its
+        connection, its tables narrowed to each team and what DuckDB has read carry over
+        (a tenth of a page's first cell in a batch). PostgreSQL and Spark are opened anew."""
+        where = find_database(database)
+        if not _KEEP_STORES or not isinstance(where, Path):
+            return cls.open(where)
+        path = where.resolve()
+        kept = _KEPT.get(path)
+        if kept is not None and kept[1]._backend is not None and file_state(path) == kept[0]:
+            return kept[1]
+        _KEPT.pop(path, None)  # not closed: a report may still hold it
+        store = cls.open(where)
+        state = store._backend.opened if isinstance(store._backend, DuckDBBackend) else None
+        if state is not None:
+            _KEPT[path] = (state, store)
         return store
 
     @classmethod
@@ -142,10 +168,13 @@ class Store:
         return self.tables["employees"].collect().to_pandas()
 
     def scoped(self, team: str) -> Tables:
-        """The tables narrowed to one team (DATA_MODEL.md, "team of a fact")."""
+        """The tables narrowed to one team (DATA_MODEL.md, "team of a fact"), narrowed once
+        per store."""
         if team == ALL_TEAMS:
             return self.tables
-        return scope_to_team(self.tables, team)
+        if team not in self._scoped:
+            self._scoped[team] = scope_to_team(self.tables, team)
+        return self._scoped[team]
 
     @property
     def database(self) -> Database | None:
@@ -182,6 +211,21 @@ def no_snapshots() -> pd.DataFrame:
     """The pipeline snapshots of a database that has none: no rows, the right columns."""
     return pd.DataFrame({name: pd.Series([], dtype=PANDAS_DTYPES[kind])
                          for name, kind in SNAPSHOT_COLUMNS.items()})
+
+
+#: Whether :meth:`Store.shared` keeps stores (:func:`keep_stores`), and the store it kept
+#: for each DuckDB file with the file's state as it was opened.
+_KEEP_STORES = False
+_KEPT: dict[Path, tuple[tuple[tuple[object, ...], ...], Store]] = {}
+
+
+def keep_stores() -> None:
+    """Let :meth:`Store.shared` keep each DuckDB store for the next report: called in the
+    kernels crmkit starts (:func:`crmkit.publish.kernel.warm_up`), which run trusted reports
+    one after another and are shut down after the last. Not in an analyst's session,
+    where a store kept open would keep ``crmkit import`` from writing the file."""
+    global _KEEP_STORES
+    _KEEP_STORES = True
 
 
 #: ``<stamp>:<fingerprint>`` of the database, computed once by a batch run for every

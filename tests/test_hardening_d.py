@@ -188,6 +188,46 @@ def test_coverage_is_remembered_per_state_of_the_data(demo_db, tmp_path, monkeyp
     assert "2025-09-20" in after[0], after
 
 
+def test_reports_of_a_batch_kernel_share_the_store_of_an_unchanged_file(demo_db, tmp_path,
+                                                                         monkeypatch):
+    """In a kernel crmkit runs reports in (keep_stores), the next report of the same DuckDB
+    file reuses the store, its team scopes and its connection, until the file changes or
+    the store is closed; an analyst's session (the default) gets a store of its own each
+    time, so that no connection is left open behind it."""
+    import shutil
+
+    import duckdb
+
+    from crmkit import store as store_module
+
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(demo_db, db)
+    monkeypatch.setattr(store_module, "_KEPT", {})
+    first = open_report("sales", period="2025-06", team="enterprise", as_of=AS_OF, database=db)
+    again = open_report("sales", period="2025-06", team="enterprise", as_of=AS_OF, database=db)
+    assert first.store is not again.store  # not kept: an analyst's session
+    first.store.close()
+    again.store.close()
+
+    monkeypatch.setattr(store_module, "_KEEP_STORES", True)
+    one = open_report("sales", period="2025-06", team="enterprise", as_of=AS_OF, database=db)
+    two = open_report("activity", period="2025-05", team="all", as_of=AS_OF, database=str(db))
+    assert two.store is one.store
+    assert one.store.scoped("enterprise") is one.tables  # narrowed once
+    one.store.close()
+    three = open_report("sales", period="2025-06", team="enterprise", as_of=AS_OF, database=db)
+    assert three.store is not one.store  # a closed store is not handed out again
+    three.store.close()  # kept open, it would keep the writer below from the file
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE deals SET amount = amount + 1 WHERE status = 'won'")
+    con.close()
+    four = open_report("sales", period="2025-06", team="enterprise", as_of=AS_OF, database=db)
+    assert four.store is not three.store  # the file changed
+    five = open_report("sales", period="2025-06", team="enterprise", as_of=AS_OF, database=db)
+    assert five.store is four.store
+    four.store.close()
+
+
 def test_coverage_on_frames_and_on_postgresql(databases, request):
     """The same sentences from every engine (PostgreSQL refuses an aggregate of nulls for a
     NOT NULL column, so the spans must not ask for one)."""

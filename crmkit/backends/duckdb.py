@@ -224,6 +224,11 @@ class DuckDBBackend(OpenDataset):
         )
         super().__init__(str(path), frames, read_settings(self.connection), read_notes(self.connection))
 
+    @property
+    def opened(self) -> tuple[tuple[object, ...], ...] | None:
+        """The file's state as it was opened (None: it changed meanwhile)."""
+        return self._opened
+
     def teams(self) -> dict[str, str]:
         with reading(self.location):
             return super().teams()

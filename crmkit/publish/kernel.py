@@ -89,10 +89,13 @@ def warm_up(reports: tuple[str, ...] | None = None, extra: tuple[str, ...] = ())
     """Import the report modules, :data:`WARM_UP_RUNTIME` and ``extra``: what a new kernel
     runs as it starts, so its first report runs warm, then freeze what they made out of
     the garbage collector's scans. A library that fails to import is left for the notebook
-    to report."""
+    to report. Its reports share the store of a database (:func:`crmkit.store.keep_stores`)."""
     for name in dict.fromkeys([*warm_up_modules(reports), *WARM_UP_RUNTIME, *extra]):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    from crmkit.store import keep_stores  # lazy: runs in the kernel
+
+    keep_stores()
     # What the imports made lives as long as the kernel: out of the collector's sight, a
     # full collection (IPython's %reset runs one between two reports; pandas and matplotlib
     # trigger them as they go) scans what a report made only: 0.04 s instead of 0.2 s.

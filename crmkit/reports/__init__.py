@@ -53,7 +53,7 @@ def open_report(
     """Resolve a report's parameters against the data; raise a one-line error if invalid.
     The report is written in ``locale`` (None: the dataset's ``locale`` setting, else
     English), which becomes the active locale of the run (:mod:`crmkit.i18n`)."""
-    store = store or Store.open(database)
+    store = store or Store.shared(database)
     i18n.set_locale(locale or store.settings.get("locale") or i18n.DEFAULT)
     params = resolve(
         period=period,
