@@ -121,7 +121,11 @@ def _timed(run: Any) -> tuple[tuple[float, float], Any]:
 
 
 def _metric_layer(report: str, period: str, store: Any, as_of: str | None) -> tuple[Any, Any]:
-    """One ``build`` on a fresh context (nothing cached but the open store): seconds, data."""
+    """One ``build`` on a fresh context (nothing cached but the open store: not the spans
+    of the data a kernel remembers between pages): seconds, data."""
+    from crmkit.reports import context  # lazy, as in measure
+
+    context._SPANS.clear()
     ctx = open_report(report, period=period, as_of=as_of, store=store)
     return _timed(lambda: REPORTS[report].build(ctx))
 

@@ -230,7 +230,8 @@ def mann_whitney_test(a: Sequence[float], b: Sequence[float]) -> Test:
     both = np.concatenate([np.asarray(a, dtype=float), np.asarray(b, dtype=float)])
     if np.isnan(both).any():
         return Test(math.nan, math.nan)
-    values, where, ties = np.unique(both, return_inverse=True, return_counts=True)
+    values, where, counts = np.unique(both, return_inverse=True, return_counts=True)
+    ties = counts.astype(float)  # t**3 of a million ties overflows whole numbers
     ranks = (np.cumsum(ties) - (ties - 1) / 2.0)[where]  # tied values share their mean rank
     u1 = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2.0
     u = max(u1, n1 * n2 - u1)

@@ -93,10 +93,14 @@ class Store:
         if not _KEEP_STORES or not isinstance(where, Path):
             return cls.open(where)
         path = where.resolve()
-        kept = _KEPT.get(path)
-        if kept is not None and kept[1]._backend is not None and file_state(path) == kept[0]:
-            return kept[1]
-        _KEPT.pop(path, None)  # not closed: a report may still hold it
+        kept = _KEPT.pop(path, None)
+        if kept is not None:
+            if kept[1]._backend is not None and file_state(path) == kept[0]:
+                _KEPT[path] = kept
+                return kept[1]
+            # closed before the file is opened again: while a connection to a path is open,
+            # DuckDB hands a new one the same database, even when the file was replaced
+            kept[1].close()
         store = cls.open(where)
         state = store._backend.opened if isinstance(store._backend, DuckDBBackend) else None
         if state is not None:

@@ -261,9 +261,12 @@ def test_describe_is_read_again_when_the_file_changes(demo_db, tmp_path, monkeyp
     import duckdb
 
     from crmkit.backends import duckdb as duckdb_backend
+    from crmkit.backends import remembered
 
     db = tmp_path / "demo.duckdb"
     shutil.copy(demo_db, db)
+    monkeypatch.setattr(remembered, "SETTLED_SECONDS", 0.0)  # the copy is new
+    monkeypatch.setattr(duckdb_backend, "_DESCRIBED", {})
     reads = []
     real = duckdb_backend._describe
     monkeypatch.setattr(duckdb_backend, "_describe", lambda path: reads.append(path) or real(path))

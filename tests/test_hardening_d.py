@@ -228,6 +228,52 @@ def test_reports_of_a_batch_kernel_share_the_store_of_an_unchanged_file(demo_db,
     four.store.close()
 
 
+def test_a_replaced_file_is_read_anew_and_its_fingerprint_remembered_right(demo_db, tmp_path,
+                                                                           monkeypatch):
+    """The importer replaces the database file (a new file renamed over it). A kept store
+    of the old file is closed and the new one read (DuckDB would hand a new connection the
+    old database while one is open); in an analyst's session that still holds the old
+    store, the new connection may read the old data, so nothing is remembered for the new
+    file's state (the old data's fingerprint under it would mislead every later run)."""
+    import shutil
+
+    import duckdb
+
+    from crmkit import store as store_module
+    from crmkit.backends import remembered
+    from crmkit.backends.fingerprint import of_duckdb
+
+    db, new = tmp_path / "demo.duckdb", tmp_path / "new.duckdb"
+    shutil.copy(demo_db, db)
+    shutil.copy(demo_db, new)
+    con = duckdb.connect(str(new))
+    con.execute("UPDATE teams SET name = 'Renamed' WHERE team_id = 'smb'")
+    truth = of_duckdb(con)
+    con.close()
+    monkeypatch.setattr(store_module, "_KEPT", {})
+    monkeypatch.setattr(store_module, "_KEEP_STORES", True)
+    monkeypatch.setattr(remembered, "SETTLED_SECONDS", 0.0)  # the files are new
+
+    old = open_report("sales", period="2025-06", as_of=AS_OF, database=db)
+    before = old.store.fingerprint()
+    os.replace(new, db)
+    kept = open_report("sales", period="2025-06", as_of=AS_OF, database=db)
+    assert kept.store is not old.store and kept.store.teams()["smb"] == "Renamed"
+    assert kept.store.fingerprint() == truth != before
+    kept.store.close()
+
+    monkeypatch.setattr(store_module, "_KEEP_STORES", False)  # an analyst's session
+    held = Store.open(db)
+    shutil.copy(demo_db, new)
+    os.replace(new, db)
+    second = Store.open(db)  # while `held` is open: may read the replaced database
+    assert second._backend.opened is None
+    second.fingerprint()
+    held.close()
+    second.close()
+    assert Store.open(db).fingerprint() == before  # the demo's again, not what was read
+
+
 def test_coverage_on_frames_and_on_postgresql(databases, request):
     """The same sentences from every engine (PostgreSQL refuses an aggregate of nulls for a
     NOT NULL column, so the spans must not ask for one)."""

@@ -26,7 +26,7 @@ from crmkit.errors import PresetError
 from crmkit.metrics.definitions import METRICS
 from crmkit.publish import site
 from crmkit.publish.batch import Outcome, run_all
-from crmkit.publish.export import configured, html_exporter, to_html
+from crmkit.publish.export import accessible, configured, html_exporter, to_html
 from crmkit.publish.presets import LOGO_MAX_BYTES, find_branding, load_branding
 from crmkit.publish.runner import run_report
 from crmkit.publish.site import Page, chrome, navigation, pages_on_disk, write_index
@@ -695,6 +695,11 @@ def _tricky_notebook() -> nbformat.NotebookNode:
                                            '<style>/* <img src=x> */</style><!-- <img> -->'
                                            '<div class="jp-OutputArea-output-like">no</div>'
                                            '<div class="x jp-OutputArea-output" id="d">yes</div>'}),
+        out("display_data", {"text/html": '<img title="a > b" alt="Real"><img data-alt="q" src=x>'
+                                           '<img alt><img-x></img-x><div-x class="jp-OutputArea-output">'
+                                           '</div-x><div class=\'jp-OutputArea-output\'>1</div>'
+                                           '<div class = jp-OutputArea-output>2</div>'
+                                           '<div class="JP-OUTPUTAREA-OUTPUT">3</div>'}),
         out("stream", name="stderr", text="<img src=x> as text\n"),
         out("execute_result", {"text/plain": "'<div class=\"jp-OutputArea-output\">'"},
             execution_count=1),
@@ -720,8 +725,10 @@ def test_the_exporter_gives_nbconverts_page_without_parsing_it(monthly_pack):
         assert page != want  # not parsed and written again
         assert _tree(page) == _tree(want)
     page = to_html(_tricky_notebook(), ours)
-    assert page.count('alt="No description has been provided for this image"') == 3
+    assert page.count('alt="No description has been provided for this image"') == 4
     assert '<script>var s = "<img src=\'q\'>";</script>' in page
     assert ">Что изменилось<" in page and "«x»" in page and "&lt;b&gt;" in page
+    # text, not markup, to a browser (BeautifulSoup's parser would add the alt text inside)
+    assert accessible("<textarea><img src=t></textarea>") == "<textarea><img src=t></textarea>"
     assert 'class="jp-OutputArea-output-like"' in page and "tabindex" not in page.split(
         'class="jp-OutputArea-output-like"')[0][-40:]

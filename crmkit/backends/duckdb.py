@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +45,7 @@ from crmkit.backends._sql import quote as _q
 from crmkit.backends.base import SNAPSHOT_COLUMNS, SNAPSHOTS, OpenDataset, no_snapshots_sql
 from crmkit.backends.fingerprint import of_duckdb
 from crmkit.backends.location import file_state
-from crmkit.backends.remembered import fingerprint_of, opened_state
+from crmkit.backends.remembered import fingerprint_of, opened_state, settled
 from crmkit.errors import StoreError
 from crmkit.model import (
     MAX_EXAMPLES,
@@ -134,7 +135,9 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
 
 
 #: What :func:`describe` read, by file and state of the file: a batch worker checks the
-#: parameters of page after page against the same database.
+#: parameters of page after page against the same database. Remembered only for a state
+#: that was unchanged while it was read, settled (:func:`settled`: not written in the last
+#: two seconds) and not perhaps read from an older file another connection holds open.
 _DESCRIBED: dict[tuple[str, tuple[tuple[object, ...], ...]],
                  tuple[dict[str, str], dict[str, str]]] = {}
 
@@ -147,7 +150,7 @@ def describe(path: Path) -> tuple[dict[str, str], dict[str, str]]:
         settings, teams = _DESCRIBED[key]
         return dict(settings), dict(teams)
     settings, teams = _describe(path)
-    if file_state(Path(path)) == key[1]:  # unchanged while it was read
+    if file_state(Path(path)) == key[1] and settled(key[1]) and not _held(Path(path), key[1]):
         if len(_DESCRIBED) >= 16:
             _DESCRIBED.clear()
         _DESCRIBED[key] = (dict(settings), dict(teams))
@@ -197,13 +200,22 @@ def read_notes(con: duckdb.DuckDBPyConnection) -> list[DataNote]:
 class DuckDBBackend(OpenDataset):
     """A crmkit DuckDB file opened read-only: the :class:`crmkit.backends.Backend` of a file."""
 
+    _closed = False
+
     def __init__(self, path: Path) -> None:
+        held = list(_OPEN.get(Path(path).resolve(), ()))
         self.connection, self._opened = opened_state(path, lambda: connect(path))
+        if any(not b._closed and b._opened != self._opened for b in held):
+            # DuckDB hands a connection to a path the database another connection holds
+            # open, even when the file was replaced since: what it reads is not the state
+            # of the file now, so nothing is remembered for that state
+            self._opened = None
+        _OPEN.setdefault(Path(path).resolve(), weakref.WeakSet()).add(self)
         try:
             with reading(path):
                 self._open(path)
         except BaseException:
-            self.connection.close()
+            self.close()
             raise
 
     def _open(self, path: Path) -> None:
@@ -240,7 +252,18 @@ class DuckDBBackend(OpenDataset):
             return fingerprint_of(Path(self.location), self._opened, lambda: of_duckdb(self.connection))
 
     def close(self) -> None:
+        self._closed = True
         self.connection.close()
+
+
+#: The backends of each file this process opened (:class:`DuckDBBackend`).
+_OPEN: dict[Path, weakref.WeakSet[DuckDBBackend]] = {}
+
+
+def _held(path: Path, state: tuple[tuple[object, ...], ...] | None) -> bool:
+    """Whether a backend of this process holds ``path`` open as it was in another state
+    (DuckDB then hands a new connection that older database)."""
+    return any(not b._closed and b._opened != state for b in _OPEN.get(path.resolve(), ()))
 
 
 # -- writing --------------------------------------------------------------------------------

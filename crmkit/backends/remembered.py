@@ -47,7 +47,8 @@ import platformdirs
 from crmkit._files import write_atomic
 from crmkit.backends.location import file_state
 
-__all__ = ["CACHE_ENV", "SETTLED_SECONDS", "State", "cache_folder", "fingerprint_of", "opened_state"]
+__all__ = ["CACHE_ENV", "SETTLED_SECONDS", "State", "cache_folder", "fingerprint_of", "opened_state",
+           "settled"]
 
 #: Moves the cache folder (``platformdirs.user_cache_dir("crmkit")`` otherwise).
 CACHE_ENV = "CRMKIT_CACHE_DIR"
@@ -118,7 +119,7 @@ def _jsonable(state: State) -> list[list[object]] | None:
     return None if state is None else [list(part) for part in state]
 
 
-def _settled(state: tuple[tuple[object, ...], ...]) -> bool:
+def settled(state: tuple[tuple[object, ...], ...]) -> bool:
     """Whether the newest write (or change) of the files is :data:`SETTLED_SECONDS` old."""
     times = [t for part in state for t in part[4:] if isinstance(t, int)]
     return bool(times) and time.time_ns() - max(times) >= SETTLED_SECONDS * 1e9
@@ -135,6 +136,6 @@ def fingerprint_of(path: Path, opened: State, compute: Callable[[], str]) -> str
     if known is not None:
         return known
     value = compute()
-    if usable and opened is not None and _settled(opened) and file_state(path) == opened:
+    if usable and opened is not None and settled(opened) and file_state(path) == opened:
         _write(entry, path, opened, value)
     return value

@@ -87,12 +87,28 @@ def to_html(nb: nbformat.NotebookNode, exporter: Any = None,
 #: parser (0.07 s for a page of 1 MB, on every page): an image without alternative text
 #: gets this one, and every output (and code input) is made reachable by keyboard.
 NO_ALT = "No description has been provided for this image"
-_RAW_TEXT = re.compile(r"(<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->)",
+_RAW_TEXT = re.compile(r"(<(script|style|textarea|title)[\t\n\f\r />].*?</\2\s*>|<!--.*?-->)",
                        re.S | re.I)
-_IMG_WITHOUT_ALT = re.compile(r"<img\b(?![^>]*\balt\s*=)", re.I)
-_FOCUSABLE = re.compile(
-    r'<div\b(?![^>]*\btabindex\s*=)(?=[^>]*\bclass="[^"]*'
-    r'(?<![\w-])(?:jp-OutputArea-output|jp-Cell-inputWrapper)(?![\w-]))', re.I)
+#: A start tag of an image or a division: quoted values may hold ">".
+_START_TAG = re.compile(r"""<(img|div)(?=[\t\n\f\r />])((?:"[^"]*"|'[^']*'|[^'">])*)>""", re.I)
+_ATTRIBUTE = re.compile(r"""([^\t\n\f\r "'>/=]+)"""  # a name, then perhaps = and a value
+                        r"""(?:[\t\n\f\r ]*=[\t\n\f\r ]*("[^"]*"|'[^']*'|[^\t\n\f\r "'=<>`]+))?""")
+#: The outputs and code inputs nbconvert makes reachable by keyboard.
+_FOCUSABLE = frozenset({"jp-OutputArea-output", "jp-Cell-inputWrapper"})
+
+
+def _start_tag(found: re.Match[str]) -> str:
+    """An image without alternative text gets :data:`NO_ALT`, an output or code input
+    without a tabindex gets ``tabindex="0"`` (as nbconvert's parse did)."""
+    name, attributes = found.group(1), found.group(2)
+    given: dict[str, str] = {}
+    for key, value in _ATTRIBUTE.findall(attributes):
+        given.setdefault(key.lower(), value.strip("\"'") if value[:1] in "\"'" else value)
+    if name.lower() == "img":
+        return found.group(0) if "alt" in given else f'<{name} alt="{NO_ALT}"{attributes}>'
+    if "tabindex" in given or not _FOCUSABLE & set(given.get("class", "").split()):
+        return found.group(0)
+    return f'<{name} tabindex="0"{attributes}>'
 
 
 _CHARACTER_REFERENCE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
@@ -114,13 +130,13 @@ def accessible(page: str) -> str:
     """``page`` as nbconvert's HTML exporter finishes it, without parsing it again: the
     alternative text of images that have none, ``tabindex="0"`` on every output and code
     input, characters beyond ASCII as themselves (nbconvert's Markdown headings write them
-    as ``&#1063;``); scripts, styles and comments are left as they are."""
+    as ``&#1063;``); scripts, styles, text areas, titles and comments are left as they
+    are."""
     parts = _RAW_TEXT.split(page)
-    for i in range(0, len(parts), 2):  # the odd parts are the raw text the split kept
-        text = _IMG_WITHOUT_ALT.sub(f'<img alt="{NO_ALT}"', parts[i])
-        text = _FOCUSABLE.sub('<div tabindex="0"', text)
+    for i in range(0, len(parts), 3):  # then the raw text the split kept, and its tag
+        text = _START_TAG.sub(_start_tag, parts[i])
         parts[i] = _CHARACTER_REFERENCE.sub(_character, text)
-    return "".join(parts)
+    return "".join(parts[i] for i in range(len(parts)) if i % 3 != 2)
 
 
 def html_exporter() -> Any:
