@@ -172,10 +172,12 @@ class Store:
         return self.tables["employees"].collect().to_pandas()
 
     def scoped(self, team: str) -> Tables:
-        """The tables narrowed to one team (DATA_MODEL.md, "team of a fact"), narrowed once
-        per store."""
+        """The tables narrowed to one team (DATA_MODEL.md, "team of a fact"); narrowed once
+        per store in a kernel crmkit runs reports in (:func:`keep_stores`)."""
         if team == ALL_TEAMS:
             return self.tables
+        if not _KEEP_STORES:  # an analyst may change the tables between two calls
+            return scope_to_team(self.tables, team)
         if team not in self._scoped:
             self._scoped[team] = scope_to_team(self.tables, team)
         return self._scoped[team]
@@ -221,6 +223,12 @@ def no_snapshots() -> pd.DataFrame:
 #: for each DuckDB file with the file's state as it was opened.
 _KEEP_STORES = False
 _KEPT: dict[Path, tuple[tuple[tuple[object, ...], ...], Store]] = {}
+
+
+def stores_kept() -> bool:
+    """Whether this process runs reports one after another on the same data
+    (:func:`keep_stores`): what a report reads of the data may be remembered for the next."""
+    return _KEEP_STORES
 
 
 def keep_stores() -> None:

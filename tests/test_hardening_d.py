@@ -157,6 +157,7 @@ def test_coverage_is_remembered_per_state_of_the_data(demo_db, tmp_path, monkeyp
 
     import duckdb
 
+    from crmkit import store as store_module
     from crmkit.reports import context
 
     db = tmp_path / "demo.duckdb"
@@ -165,6 +166,8 @@ def test_coverage_is_remembered_per_state_of_the_data(demo_db, tmp_path, monkeyp
     real = context.spans
     monkeypatch.setattr(context, "spans", lambda tables, tz: read.append(tz) or real(tables, tz))
     monkeypatch.setattr(context, "_SPANS", {})
+    monkeypatch.setattr(store_module, "_KEEP_STORES", True)  # a kernel crmkit runs
+    monkeypatch.setattr(store_module, "_KEPT", {})
 
     def notes(report: str, team: str) -> list[str]:
         ctx = open_report(report, period="2025-09", team=team, as_of="2025-10-01", database=db)
@@ -186,6 +189,8 @@ def test_coverage_is_remembered_per_state_of_the_data(demo_db, tmp_path, monkeyp
     after = notes("sales", "enterprise")
     assert len(read) == 4 and after != before
     assert "2025-09-20" in after[0], after
+    monkeypatch.setattr(store_module, "_KEEP_STORES", False)  # an analyst's session
+    assert notes("sales", "enterprise") == after and len(read) == 6  # read again
 
 
 def test_reports_of_a_batch_kernel_share_the_store_of_an_unchanged_file(demo_db, tmp_path,

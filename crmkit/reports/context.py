@@ -25,7 +25,7 @@ from crmkit.metrics.definitions import Metric, custom_metric, lookup
 from crmkit.parameters import ALL_TEAMS
 from crmkit.periods import Period, as_of_end_utc
 from crmkit.reports.data import ReportData
-from crmkit.store import Store, Tables
+from crmkit.store import Store, Tables, stores_kept
 
 #: What a page of a period without data shows, said once in words.
 _EMPTY = N_("every count on this page is 0 and every other number N/A (—)")
@@ -220,11 +220,12 @@ class ReportContext:
         return [note for note in notes if note not in said]
 
     def _spans(self, team: str) -> dict[str, Span]:
-        """The spans of the team's records (:func:`spans`), remembered in this process by
-        the data's fingerprint when the store reads a database: a batch worker's kernel
-        renders page after page of the same data, each of which asks."""
+        """The spans of the team's records (:func:`spans`), remembered by the data's
+        fingerprint in a kernel crmkit runs reports in (:func:`crmkit.store.keep_stores`),
+        which renders page after page of the same data, each of which asks; not in an
+        analyst's session, whose store's tables may have been changed."""
         tables = self.store.tables if team == ALL_TEAMS else self.tables
-        if self.store.database is None:  # frames in memory: a fingerprint would read them all
+        if self.store.database is None or not stores_kept():  # frames, or an analyst's tables
             return spans(tables, self.period.timezone)
         key = (self.store.fingerprint(), team, self.period.timezone)
         if key not in _SPANS:
