@@ -240,10 +240,12 @@ def _pairs(items: Sequence[str]) -> dict[str, str]:
 
 def _add_serve(sub: _Sub) -> None:
     serve = sub.add_parser(
-        "serve", help="keep a warm kernel ready: crmkit run hands its runs to it while it is up",
+        "serve", help="keep warm kernels ready: crmkit run and run-all hand their runs to it while it is up",
         description="A local report server: it keeps a booted, warm kernel and nbconvert's "
         "compiled templates ready, and `crmkit run` in this user's sessions hands its run to it "
-        "(each report on a fresh kernel) instead of starting its own. It listens on a Unix "
+        "(each report on a fresh kernel) instead of starting its own; `crmkit run-all` hands it "
+        "its batch, which runs on batch workers the server keeps warm from one batch to the "
+        "next (not a preset that sends e-mail). It listens on a Unix "
         "socket only this user can reach ($CRMKIT_SERVE_SOCKET, else $XDG_RUNTIME_DIR/crmkit/, "
         "else a private folder in the temporary directory). SIGTERM or Ctrl-C stops it.")
     serve.set_defaults(handler=_serve)
@@ -286,11 +288,20 @@ def _add_run_all(sub: _Sub) -> None:
     _batch_arguments(run_all, "render every report, also those whose inputs have not changed")
     run_all.add_argument("--as-of", default=None, help=PARAMS["as_of"])
     run_all.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    run_all.add_argument("--no-server", action="store_true",
+                         help="run here even when a report server (crmkit serve) is up")
     run_all.set_defaults(handler=_run_all)
 
 
 def _run_all(args: argparse.Namespace) -> int:
     _check_workers(args)
+    served = None if args.no_server else _served_batch(args)
+    if served is not None:  # a report server ran it on its warm workers (crmkit serve)
+        if served.error:
+            print(f"crmkit: error: {served.error}", file=sys.stderr)
+        else:
+            print(served.html)
+        return served.code
     from crmkit.publish.batch import delivery_table, run_all, summary_table  # lazy: loads Jupyter, pandas
     from crmkit.publish.presets import find_branding  # lazy: loads pydantic
 
@@ -306,6 +317,23 @@ def _run_all(args: argparse.Namespace) -> int:
         print()
         print(delivery_table(deliveries))
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+def _served_batch(args: argparse.Namespace) -> Served | None:
+    """The batch carried out by the report server, if one is up and takes it (as
+    :func:`_served`); None: run here."""
+    from crmkit.backends.location import find_database  # lazy: standard library only
+    from crmkit.publish.channel import request_run  # lazy: standard library only
+
+    try:
+        if not isinstance(find_database(args.database), Path):
+            return None
+    except CrmkitError:
+        return None  # the run here says what is wrong
+    names = ("preset", "database", "output", "notebooks", "workers", "as_of", "branding",
+             "dry_run", "force", "locale")
+    request = {**{n: getattr(args, n) for n in names}, "progress": not args.no_progress}
+    return request_run(request, print_progress, kind="batch")
 
 
 # -- watch -----------------------------------------------------------------------------------

@@ -240,6 +240,15 @@ def keep_stores() -> None:
     _KEEP_STORES = True
 
 
+def release_stores() -> None:
+    """Close the stores :meth:`Store.shared` kept: a kernel kept warm between batches
+    (:class:`crmkit.publish.batch.WarmPool`) holds no database open while it waits, so
+    nothing keeps an import or a snapshot from writing the file."""
+    for _state, store in _KEPT.values():
+        store.close()
+    _KEPT.clear()
+
+
 #: ``<stamp>:<fingerprint>`` of the database, computed once by a batch run for every
 #: report it starts (:func:`crmkit.publish.cache.known_fingerprint`): a notebook uses it
 #: while the database's stamp is unchanged instead of hashing every table again.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -17,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import nbformat
+import psutil
 import pytest
 from published import warm_kernel
 
@@ -285,3 +288,78 @@ def test_the_code_stamp_changes_with_the_code(tmp_path, monkeypatch):
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "m.pyc").write_bytes(b"x")
     assert channel.code_stamp() == after_css
+
+
+def _kernels(server_pid: int) -> set[int]:
+    return {p.pid for p in psutil.Process(server_pid).children(recursive=True)
+            if "ipykernel" in " ".join(p.cmdline())}
+
+
+def test_a_served_batch_runs_on_workers_kept_warm(server, tmp_path, demo_db):
+    """``crmkit run-all`` hands its batch to the server, which runs it on batch workers it
+    keeps from one batch to the next, their kernels booted: the pages a batch of its own
+    publishes, and between batches no worker holds the database (it can be written)."""
+    env, sock, log = server
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(str(sock))
+        conn.sendall(b'{"kind": "ping"}\n')
+        server_pid = json.loads(conn.makefile("rb").readline())["pong"]
+    db = tmp_path / "crm.duckdb"
+    shutil.copy(demo_db, db)
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("reports: [sales, satisfaction]\nperiods: [2025-06]\nteams: [all]\n")
+    batch = ("run-all", str(preset), "--database", str(db), "--as-of", "2025-07-01", "--force")
+    kernels = []
+    for n in (1, 2):
+        done = _cli(*batch, "--output", str(tmp_path / "served"), env=env)
+        assert done.returncode == 0 and "running here" not in done.stderr, done.stderr
+        assert "2 ok, 0 failed (0 fresh, 2 re-rendered)" in done.stdout
+        assert "2 report(s)" in done.stderr  # the batch's progress, from the server
+        deadline = time.monotonic() + 60
+        while log.read_text().count(f"{preset}: done") < n:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        kernels.append(_kernels(server_pid))
+        duckdb.connect(str(db)).close()  # read-write: no kept store holds it
+    assert len(kernels[0]) >= 2 and kernels[0] == kernels[1]  # the same kernels, kept
+    own = _cli(*batch, "--output", str(tmp_path / "own"), "--no-server", env=env)
+    assert own.returncode == 0, own.stderr
+    for report in ("sales", "satisfaction"):
+        twins = [json.loads((tmp_path / where / "2025-06" / "all" / f"{report}.json").read_text())
+                 for where in ("served", "own")]
+        assert all(twin.pop("generated_at") for twin in twins)
+        assert twins[0] == twins[1]
+
+
+def test_a_batch_that_sends_e_mail_is_not_served(tmp_path, monkeypatch, demo_db):
+    """The SMTP settings are the client's: such a batch runs in the client, unless it only
+    writes its e-mails (--dry-run)."""
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "mail.yaml"
+    preset.write_text("reports: [sales]\nperiods: [2025-06]\ndeliver:\n  from: r@example.com\n"
+                      "  smtp: {host: 127.0.0.1, port: 1}\n  to:\n    - {to: [m@example.com]}\n")
+    args = {name: None for name in serve.BATCH_ARGUMENTS}
+    args.update(preset=str(preset), database=str(demo_db), output="out", progress=False,
+                dry_run=False, force=False)
+    server = serve.ReportServer(tmp_path / "s.sock", lambda _: None)
+    assert serve.checked_request({"kind": "batch", "root": str(channel.PACKAGE),
+                                  "cwd": str(tmp_path), "env": {}, "args": args})["args"] == args
+    assert server._batch(args, lambda _: None) == {
+        "declined": "the preset sends e-mail, with the client's SMTP settings"}
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"force": 1}, "force"),
+    ({"workers": True}, "workers"),
+    ({"preset": None}, "preset"),
+    ({"extra": {}}, "other batch arguments"),
+])
+def test_batch_requests_are_checked(changes, needle):
+    args = {name: None for name in serve.BATCH_ARGUMENTS}
+    args.update(preset="params/monthly.yaml", output="output", progress=True, dry_run=False,
+                force=False)
+    args.update(changes)
+    request = {"kind": "batch", "root": str(channel.PACKAGE), "cwd": "/tmp", "env": {}, "args": args}
+    with pytest.raises(ValueError, match=needle):
+        serve.checked_request(request)

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
+import psutil
 import pytest
 
 from crmkit.errors import ParameterError
@@ -78,6 +80,12 @@ def test_the_loop_survives_a_failing_run_and_stops_on_sigterm(demo_db, tmp_path)
         assert (out / "2025-06" / "enterprise" / "sales.html").is_file()
         index = (out / "index.html").read_text(encoding="utf-8")
         assert f"Data checked {second['checked_at']}" in index and "next check" in index
+        # A loop this quick keeps its batch workers warm while it sleeps, their kernels
+        # booted, and none of them holds the database: it can be written in place.
+        _wait(out, proc, lambda s: s.get("watch", {}).get("state") == "sleeping", "sleeping")
+        kept = psutil.Process(proc.pid).children(recursive=True)
+        assert any("ipykernel" in " ".join(p.cmdline()) for p in kept)
+        duckdb.connect(str(db)).close()
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -85,6 +93,7 @@ def test_the_loop_survives_a_failing_run_and_stops_on_sigterm(demo_db, tmp_path)
             proc.kill()
     assert proc.returncode == 0, err
     assert "SIGTERM: stopping" in err
+    assert not [p for p in kept if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     final = _status(out)
     assert final["watch"]["state"] == "stopped" and final["watch"]["next_run"] is None
     assert final["watch"]["runs"] >= 2 and final["watch"]["last_run"]["result"] == "ok"

@@ -177,20 +177,20 @@ def _own_parameters(
 # -- worker processes -----------------------------------------------------------------------
 
 _KERNEL: Kernel | None = None
-#: What every page of the batch shows and links: the branding, the batch's pages.
-_SITE: dict[str, Any] = {}
+#: Lets each worker of a :class:`WarmPool` take exactly one :func:`_park` task.
+_BARRIER: Any = None
 
 
-def _worker_init(database: str, notebooks: str, site: dict[str, Any] | None = None,
-                 fingerprint: str | None = None) -> None:
-    """Start this worker's warm kernel (shut down when the worker exits); keep the batch's
-    branding and pages; hand the data's fingerprint to the notebooks."""
+def _worker_init(database: str, notebooks: str, fingerprint: str | None = None,
+                 barrier: Any = None) -> None:
+    """Start this worker's warm kernel (shut down when the worker exits), the data's
+    fingerprint in its environment."""
     # lazy: only a worker that renders needs Jupyter's client (a refresh with nothing to
     # render starts no worker and stays quick)
     from crmkit.publish.kernel import Kernel
 
-    global _KERNEL
-    _SITE.update(site or {})
+    global _KERNEL, _BARRIER
+    _BARRIER = barrier
     if fingerprint:
         os.environ[FINGERPRINT_ENV] = fingerprint
     with contextlib.suppress(Exception):
@@ -199,19 +199,24 @@ def _worker_init(database: str, notebooks: str, site: dict[str, Any] | None = No
 
 
 def _run_job(job: Job, database: str, notebooks: str, output: str, timeout: int,
-             key: str | None = None) -> Outcome:
-    """Run one job in a worker (its page published with its cache ``key``); every failure
-    becomes a failed :class:`Outcome`."""
+             key: str | None = None, site: dict[str, Any] | None = None,
+             fingerprint: str | None = None) -> Outcome:
+    """Run one job in a worker (its page published with its cache ``key``, the batch's
+    branding and pages ``site``); every failure becomes a failed :class:`Outcome`. A
+    worker kept from an earlier batch hands its kernel the data's new ``fingerprint``."""
     # lazy: as in _worker_init (nbformat, papermill)
     from crmkit.publish.runner import run_report
 
     started = time.perf_counter()
+    if fingerprint and os.environ.get(FINGERPRINT_ENV) != fingerprint and _KERNEL is not None:
+        with contextlib.suppress(Exception):  # else each notebook computes it
+            _KERNEL.set_environment({FINGERPRINT_ENV: fingerprint})
     try:
         result = run_report(
             job.report, period=job.period, team=job.team, compare_to=job.compare_to,
             as_of=job.as_of, database=database, timezone=job.timezone, output=output,
             notebooks=notebooks, timeout=timeout, update_index=False, kernel=_KERNEL,
-            extra=dict(job.params), cache_key=key, locale=job.locale, **_SITE,
+            extra=dict(job.params), cache_key=key, locale=job.locale, **(site or {}),
         )
     except ReportError as exc:
         return Outcome(job, False, time.perf_counter() - started, error=exc.message,
@@ -241,6 +246,7 @@ def run_all(
     force: bool = False,
     heartbeat: Mapping[str, Any] | None = None,
     locale: str | None = None,
+    warm: WarmPool | None = None,
 ) -> list[Outcome]:
     """Run every report of a preset; return one outcome per run (failures included), in
     the preset's order. A page whose inputs have not changed since it was published is
@@ -250,7 +256,7 @@ def run_all(
     (``output/alerts.json``, the index) and its e-mails sent (``dry_run``: written to
     ``output/outbox/``), each appended to ``deliveries``; ``output/status.json`` records
     the run (with the refresh loop's ``heartbeat``: its period and next run). The pages
-    are written in ``locale``, else the preset's ``locale``, else the dataset's."""
+    are written in ``locale``, else the preset's, else the dataset's; on ``warm`` workers."""
     preset = load_preset(preset_path)
     db = find_database(database)
     folder = find_notebooks(notebooks)
@@ -272,7 +278,7 @@ def run_all(
     if progress:
         print(f"crmkit: {len(jobs)} report(s): {len(fresh)} fresh, {len(todo)} to render", file=stream)
     outcomes = fresh + _render(todo, keys, (db, folder, out_root), preset.timeout, workers,
-                               site, _progress_bar(len(todo), progress, stream))
+                               site, _progress_bar(len(todo), progress, stream), warm)
     order = {job: i for i, job in enumerate(jobs)}
     outcomes = _refused_teams(preset, db) + sorted(outcomes, key=lambda o: order[o.job])
     pages = _published(out_root, outcomes)
@@ -290,28 +296,112 @@ _Where = tuple[Database, Path, Path]  # the database, the notebooks, the output 
 
 def _render(jobs: list[tuple[Job, str]], keys: dict[Job, dict[str, Any] | None], where: _Where,
             timeout: int, workers: int | None, site: dict[str, Any],
-            bar: Callable[[Outcome, list[Outcome]], None]) -> list[Outcome]:
-    """Render ``jobs`` (each with why) in worker processes, each with a warm kernel; none
-    is started when nothing is to render."""
+            bar: Callable[[Outcome, list[Outcome]], None],
+            warm: WarmPool | None = None) -> list[Outcome]:
+    """Render ``jobs`` (each with why) in worker processes, each with a warm kernel (those
+    of ``warm``, when given); none is started when nothing is to render."""
     if not jobs:
         return []
     db, folder, out_root = where
+    fingerprint = cache.known_fingerprint(db, out_root)
+    if warm is not None:
+        executor = warm.executor(db, folder, workers or os.cpu_count() or 1, fingerprint)
+        try:
+            return _submit(executor, jobs, keys, where, timeout, site, fingerprint, bar)
+        finally:
+            warm.park()
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    outcomes: list[Outcome] = []
-    start = (str(db), str(folder), site, cache.known_fingerprint(db, out_root))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init, initargs=start) as pool:
-        futures: dict[Future[Outcome], tuple[Job, str]] = {
-            pool.submit(_run_job, job, str(db), str(folder), str(out_root), timeout,
-                        _key_text(keys.get(job))): (job, reason)
-            for job, reason in longest_first(jobs, out_root)
-        }
-        for future in as_completed(futures):
-            job, reason = futures[future]
-            outcomes.append(_outcome(future, job))
-            outcomes[-1].reason = reason
-            bar(outcomes[-1], outcomes)
+                             initializer=_worker_init,
+                             initargs=(str(db), str(folder), fingerprint)) as pool:
+        return _submit(pool, jobs, keys, where, timeout, site, fingerprint, bar)
+
+
+def _submit(pool: ProcessPoolExecutor, jobs: list[tuple[Job, str]],
+            keys: dict[Job, dict[str, Any] | None], where: _Where, timeout: int,
+            site: dict[str, Any], fingerprint: str | None,
+            bar: Callable[[Outcome, list[Outcome]], None]) -> list[Outcome]:
+    """Run ``jobs`` on ``pool``, the longest first; their outcomes as they end."""
+    db, folder, out_root = where
+    outcomes: list[Outcome] = []
+    futures: dict[Future[Outcome], tuple[Job, str]] = {
+        pool.submit(_run_job, job, str(db), str(folder), str(out_root), timeout,
+                    _key_text(keys.get(job)), site, fingerprint): (job, reason)
+        for job, reason in longest_first(jobs, out_root)
+    }
+    for future in as_completed(futures):
+        job, reason = futures[future]
+        outcomes.append(_outcome(future, job))
+        outcomes[-1].reason = reason
+        bar(outcomes[-1], outcomes)
     return outcomes
+
+
+class WarmPool:
+    """Batch workers kept from one batch to the next, each with its kernel booted and warm
+    (imports, compiled templates): ``crmkit serve`` and ``crmkit watch`` start a batch's
+    first page at once instead of after a few seconds of start-up. Between pages a kernel
+    is cleared as in any batch; between batches it closes the database it kept open
+    (:meth:`park`). Workers started for another database, notebooks folder, number of
+    workers, folder or run environment are shut down and started anew."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._key: tuple[Any, ...] | None = None
+        self._size = 0
+
+    def executor(self, database: Database, notebooks: Path, workers: int,
+                 fingerprint: str | None) -> ProcessPoolExecutor:
+        """The pool for this batch: the kept one when it was started for the same place,
+        else a new one (its workers handed ``fingerprint``)."""
+        from crmkit.publish.channel import run_environment  # lazy: as in _worker_init
+
+        key = (str(database), str(notebooks), workers, os.getcwd(),
+               tuple(sorted(run_environment().items())))
+        if self._pool is not None and self._key != key:
+            self.close()
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_worker_init,
+                initargs=(str(database), str(notebooks), fingerprint, context.Barrier(workers)))
+            self._key, self._size = key, workers
+        return self._pool
+
+    def park(self) -> None:
+        """After a batch: each worker's kernel closes the stores it kept
+        (:meth:`crmkit.publish.kernel.Kernel.release_data`); a pool that fails to is shut
+        down, and the next batch starts a new one."""
+        if self._pool is None:
+            return
+        try:
+            parked = [self._pool.submit(_park) for _ in range(self._size)]
+            if not all(future.result(timeout=PARK_TIMEOUT) for future in parked):
+                self.close()
+        except Exception:  # noqa: BLE001 - a broken pool: the next batch starts anew
+            self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool, self._key, self._size = None, None, 0
+
+
+#: Seconds a parked worker waits for the others (each takes one :func:`_park`).
+PARK_TIMEOUT = 60.0
+
+
+def _park() -> bool:
+    """In a worker of a :class:`WarmPool`: its kernel closes the stores it kept, then the
+    worker waits until every worker has taken its ``_park`` (so none takes two)."""
+    ok = True
+    if _KERNEL is not None:
+        try:
+            _KERNEL.release_data()
+        except Exception:  # noqa: BLE001 - the pool is shut down instead
+            ok = False
+    _BARRIER.wait(PARK_TIMEOUT)
+    return ok
 
 
 def longest_first(jobs: list[tuple[Job, str]], out_root: Path) -> list[tuple[Job, str]]:

@@ -11,9 +11,9 @@ tells (``SO_PEERCRED``).
 A message is one JSON object per line. A run request carries the command's own arguments,
 its folder and the ``CRMKIT_*`` and ``TZ`` variables of its environment (what a run and
 its kernel read); a PostgreSQL or Spark run is never handed over, so no password travels.
-The server answers with progress lines, then ``done`` (the page), ``error`` (a one-line
-error and the exit status) or ``declined`` (why it will not run it: the client runs it
-itself).
+The server answers with progress lines, then ``done`` (the page; a batch's summary and
+exit status), ``error`` (a one-line error and the exit status) or ``declined`` (why it
+will not run it: the client runs it itself).
 """
 
 from __future__ import annotations
@@ -132,17 +132,20 @@ def code_stamp() -> str:
 
 @dataclass(frozen=True)
 class Served:
-    """A run the server carried out: the page written, or the error and the exit status."""
+    """A run the server carried out: the page written (a batch's summary), or the error;
+    and the exit status."""
 
     code: int
     html: str = ""
     error: str = ""
 
 
-def request_run(args: dict[str, Any], progress: Callable[[str], None]) -> Served | None:
-    """Hand a ``crmkit run`` to the server. None when none is up, it declined or it stopped
-    before answering: the caller runs the report itself (said through ``progress`` when it
-    is not simply that no server is up)."""
+def request_run(args: dict[str, Any], progress: Callable[[str], None],
+                kind: str = "run") -> Served | None:
+    """Hand a ``crmkit run`` to the server (``kind`` ``batch``: a ``crmkit run-all``, whose
+    answer is its summary and exit status). None when none is up, it declined or it
+    stopped before answering: the caller runs the report itself (said through
+    ``progress`` when it is not simply that no server is up)."""
     path = socket_path()
     try:
         if not private_folder(path.parent):
@@ -156,7 +159,7 @@ def request_run(args: dict[str, Any], progress: Callable[[str], None]) -> Served
     except OSError:  # no server (or a stale socket): run here
         conn.close()
         return None
-    request = {"kind": "run", "root": str(PACKAGE), "cwd": os.getcwd(),
+    request = {"kind": kind, "root": str(PACKAGE), "cwd": os.getcwd(),
                "env": run_environment(), "args": args}
     with conn, conn.makefile("rwb") as stream:
         try:
@@ -176,7 +179,7 @@ def _answer(stream: io.BufferedIOBase, progress: Callable[[str], None]) -> Serve
             progress(f"the report server declined ({one_line(str(message['declined']))}); running here")
             return None
         elif "done" in message:
-            return Served(0, html=str(message["done"]))
+            return Served(1 if message.get("exit") == 1 else 0, html=str(message["done"]))
         elif "error" in message:
             code = message.get("exit")
             return Served(code if code in (1, 2) else 1, error=one_line(str(message["error"])))

@@ -186,6 +186,20 @@ class Kernel:
         finally:
             client.stop_channels()
 
+    def set_environment(self, values: dict[str, str]) -> None:
+        """Set ``values`` in the kernel's environment, and in this process's, which a
+        restarted kernel starts with."""
+        os.environ.update(values)
+        if self.km is not None and self.alive:
+            self._send(f"import os as _o\n_o.environ.update({values!r})\ndel _o", wait=True)
+
+    def release_data(self) -> None:
+        """Close the stores the kernel kept from one report to the next
+        (:func:`crmkit.store.release_stores`): a kernel that waits between batches holds no
+        database open."""
+        if self.km is not None and not self.fresh and self.alive:
+            self._send("from crmkit.store import release_stores as _r\n_r()\ndel _r", wait=True)
+
     @property
     def alive(self) -> bool:
         return self.km is not None and bool(run_sync(self.km.is_alive)())

@@ -1,4 +1,5 @@
-"""``crmkit serve``: a local report server that ``crmkit run`` hands its run to when it is up.
+"""``crmkit serve``: a local report server that ``crmkit run`` and ``crmkit run-all`` hand
+their runs to when it is up.
 
 A cold ``crmkit run`` spends most of its time before the report's first line runs: a kernel
 boots and imports pandas, DuckDB, matplotlib and seaborn, and nbconvert compiles its
@@ -14,6 +15,11 @@ declines the run (the client runs the report itself); one whose code changed sin
 started (:func:`crmkit.publish.channel.code_stamp`) declines it too, and starts again on
 the new code. Where it listens and who may talk to it: :mod:`crmkit.publish.channel`. Runs
 are served one at a time, in the order they came.
+
+A batch (``crmkit run-all``) runs as it would in the client, on batch workers the server
+keeps from one batch to the next (:class:`crmkit.publish.batch.WarmPool`): their kernels
+stay booted, and are cleared between pages as in any batch. A preset that sends e-mail is
+declined (the SMTP settings are the client's), as is a database other than a DuckDB file.
 """
 
 from __future__ import annotations
@@ -35,9 +41,10 @@ from filelock import FileLock, Timeout
 from crmkit.backends.location import find_database
 from crmkit.errors import CrmkitError, ReportError, SetupError, one_line
 from crmkit.publish import channel
+from crmkit.publish.batch import WarmPool, delivery_table, run_all, summary_table
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import find_notebooks, report_notebook
-from crmkit.publish.presets import find_branding
+from crmkit.publish.presets import find_branding, load_preset
 from crmkit.publish.runner import run_report, shared_exporter
 
 #: The arguments of a run request, each with the types it may have.
@@ -47,6 +54,17 @@ RUN_ARGUMENTS: dict[str, tuple[type, ...]] = {
     "output": (str,), "notebooks": (str, type(None)), "timeout": (int,),
     "branding": (str, type(None)), "locale": (str, type(None)), "extra": (dict,),
 }
+
+#: The arguments of a batch request (``crmkit run-all``), each with the types it may have.
+BATCH_ARGUMENTS: dict[str, tuple[type, ...]] = {
+    "preset": (str,), "database": (str, type(None)), "output": (str,),
+    "notebooks": (str, type(None)), "workers": (int, type(None)), "as_of": (str, type(None)),
+    "progress": (bool,), "branding": (str, type(None)), "dry_run": (bool,), "force": (bool,),
+    "locale": (str, type(None)),
+}
+
+#: The arguments each kind of request carries.
+ARGUMENTS = {"run": RUN_ARGUMENTS, "batch": BATCH_ARGUMENTS}
 
 #: Seconds a client has to send its request once connected.
 REQUEST_TIMEOUT = 10.0
@@ -65,6 +83,7 @@ class ReportServer:
         self.spare_key: _Key | None = None
         self.listener: socket.socket | None = None
         self.next_spare: tuple[Path, Path] | None = None  # what the last run read
+        self.warm = WarmPool()  # the batch workers, kept between batches
         self.stale = False  # its code changed: stop serving and start again
 
     # -- kernels ---------------------------------------------------------------------------
@@ -103,6 +122,8 @@ class ReportServer:
         args = request["args"]
         with _as_client(Path(request["cwd"]), request["env"]):
             try:
+                if request["kind"] == "batch":
+                    return self._batch(args, say)
                 folder = find_notebooks(args["notebooks"])
                 report_notebook(args["report"], folder)
                 database = find_database(args["database"])
@@ -131,6 +152,26 @@ class ReportServer:
             else:
                 kernel.close()
         return str(result.html)
+
+    def _batch(self, args: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any]:
+        """A ``crmkit run-all`` on the kept batch workers: its summary (and deliveries) as
+        the client prints them, and its exit status; declined as :data:`__doc__` says."""
+        if not isinstance(find_database(args["database"]), Path):
+            return {"declined": "the server runs reports on DuckDB files only"}
+        if load_preset(args["preset"]).deliver is not None and not args["dry_run"]:
+            return {"declined": "the preset sends e-mail, with the client's SMTP settings"}
+        deliveries: list[Any] = []
+        outcomes = run_all(
+            args["preset"], database=args["database"], output=args["output"],
+            notebooks=args["notebooks"], workers=args["workers"], as_of=args["as_of"],
+            progress=args["progress"], stream=_Lines(say), branding=find_branding(args["branding"]),
+            dry_run=args["dry_run"], deliveries=deliveries, force=args["force"],
+            locale=args["locale"], warm=self.warm,
+        )
+        text = summary_table(outcomes)
+        if deliveries:
+            text += "\n\n" + delivery_table(deliveries)
+        return {"done": text, "exit": 0 if all(o.ok for o in outcomes) else 1}
 
     # -- the socket -------------------------------------------------------------------------
 
@@ -163,7 +204,8 @@ class ReportServer:
                 lines = str(exc).strip().splitlines()
                 answer = {"error": f"{type(exc).__name__}: {lines[0] if lines else ''}", "exit": 1}
             _answer(stream, answer)
-        what = " ".join(str(request["args"][k]) for k in ("report", "period", "team"))
+        names = ("preset",) if request["kind"] == "batch" else ("report", "period", "team")
+        what = " ".join(str(request["args"][k]) for k in names)
         self.say(f"{what}: {next(iter(answer))} in {time.perf_counter() - started:.1f} s")
         self.refill(request)
 
@@ -188,6 +230,22 @@ def _answer(stream: io.BufferedIOBase, message: dict[str, Any]) -> None:
         channel.send(stream, message)
 
 
+class _Lines(io.TextIOBase):
+    """A text stream whose lines go to the client as progress (a progress bar's redraws,
+    which end in a carriage return, are left out: its last state is sent)."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say, self.pending = say, ""
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            line = line.rsplit("\r", 1)[-1].strip()
+            if line:
+                self.say(line.removeprefix("crmkit: "))
+        return len(text)
+
+
 class Declined(ValueError):
     """A well-formed request this server does not take (another checkout's or version's
     client): the client runs the report itself."""
@@ -200,8 +258,9 @@ def checked_request(message: dict[str, Any] | None) -> dict[str, Any]:
         raise ValueError("no request")
     if message.get("kind") == "ping":
         return {"kind": "ping"}
-    if message.get("kind") != "run":
-        raise ValueError("kind must be run or ping")
+    kind = message.get("kind")
+    if kind not in ARGUMENTS:
+        raise ValueError("kind must be run, batch or ping")
     root, cwd, env, args = (message.get(k) for k in ("root", "cwd", "env", "args"))
     if not isinstance(root, str) or not isinstance(cwd, str) or not Path(cwd).is_absolute():
         raise ValueError("root and cwd must be absolute paths")
@@ -212,15 +271,16 @@ def checked_request(message: dict[str, Any] | None) -> dict[str, Any]:
         raise ValueError(f"env holds only {', '.join(sorted(channel.RUN_VARIABLES))}, as text")
     if root != str(channel.PACKAGE):
         raise Declined(f"the server runs crmkit from {channel.PACKAGE}")
-    if not isinstance(args, dict) or set(args) != set(RUN_ARGUMENTS):  # another version's client
-        raise Declined("the server's crmkit takes other run arguments")
-    for name, kinds in RUN_ARGUMENTS.items():
-        if not isinstance(args[name], kinds) or isinstance(args[name], bool):
+    expected = ARGUMENTS[kind]
+    if not isinstance(args, dict) or set(args) != set(expected):  # another version's client
+        raise Declined(f"the server's crmkit takes other {kind} arguments")
+    for name, kinds in expected.items():
+        if not isinstance(args[name], kinds) or (isinstance(args[name], bool) and bool not in kinds):
             raise ValueError(f"args.{name} has the wrong type")
-    extra = args["extra"]
+    extra = args.get("extra", {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
         raise ValueError("args.extra maps names to text")
-    return {"kind": "run", "root": root, "cwd": cwd, "env": env, "args": args}
+    return {"kind": kind, "root": root, "cwd": cwd, "env": env, "args": args}
 
 
 @contextlib.contextmanager
@@ -265,6 +325,7 @@ def serve(say: Callable[[str], None], ready: Callable[[Path], None] | None = Non
                     say(f"a connection failed: {type(exc).__name__}: {one_line(str(exc))}")
         finally:
             server.drop_spare()
+            server.warm.close()
     if server.stale:  # the socket and the lock are released: the new process takes them
         say("crmkit changed since the server started: starting again on the new code")
         os.execv(sys.executable, [sys.executable, "-m", "crmkit.cli", "serve"])

@@ -11,6 +11,7 @@ and the loop's state (``running``, ``sleeping``, ``stopped``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -26,7 +27,7 @@ from typing import Any
 
 from crmkit._files import write_atomic
 from crmkit.errors import CrmkitError, ParameterError
-from crmkit.publish.batch import Outcome, counts_line, run_all
+from crmkit.publish.batch import Outcome, WarmPool, counts_line, run_all
 from crmkit.publish.site import STATUS_FILE
 
 __all__ = ["parse_every", "watch"]
@@ -115,6 +116,12 @@ def _one_run(run: Callable[..., list[Outcome]], heartbeat: dict[str, Any]) -> di
             "seconds": round(time.perf_counter() - started, 1)}
 
 
+#: A loop that runs at least this often keeps its batch workers, their kernels booted,
+#: from one run to the next (:class:`crmkit.publish.batch.WarmPool`): each run's first page
+#: starts at once. A slower loop starts them for each run and holds no memory in between.
+WARM_EVERY = 300.0
+
+
 def watch(preset: str | os.PathLike[str], *, every: float, output: str | os.PathLike[str] = "output",
           runs: int | None = None, stream: Any = None, stop: threading.Event | None = None,
           **options: Any) -> int:
@@ -125,7 +132,10 @@ def watch(preset: str | os.PathLike[str], *, every: float, output: str | os.Path
     out_root = Path(output)
     force = bool(options.pop("force", False))  # the first run only
     done, last = 0, None
-    with _Stop() as signals:
+    warm = WarmPool() if every <= WARM_EVERY else None
+    with _Stop() as signals, contextlib.ExitStack() as stack:
+        if warm is not None:
+            stack.callback(warm.close)
         halt = stop or signals.event
         while not halt.is_set() and (runs is None or done < runs):
             next_run = datetime.now(UTC) + timedelta(seconds=every)
@@ -134,7 +144,7 @@ def watch(preset: str | os.PathLike[str], *, every: float, output: str | os.Path
             _heartbeat(out_root, beat, last)
 
             run = functools.partial(run_all, preset, output=output, stream=stream,
-                                    force=force and not done, **options)
+                                    force=force and not done, warm=warm, **options)
             last = _one_run(run, beat)
             done += 1
             next_run = max(next_run, datetime.now(UTC))  # a run longer than the period: go on
