@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
@@ -324,3 +325,18 @@ def test_kernel_starts_warm_with_an_empty_namespace(tmp_path, demo_db):
             "sys",
         }
         assert result["warm_up_names"] == []
+
+
+def _heartbeats() -> int:
+    return sum(type(t).__name__ == "HBChannel" for t in threading.enumerate())
+
+
+def test_report_after_report_on_one_kernel_leaves_no_client_open(tmp_path, demo_db):
+    """Each notebook's kernel client is closed when it is done: left open, every report a
+    batch worker or the report server ran kept a heartbeat thread and its sockets (12 MB)."""
+    kernel = warm_kernel(demo_db)
+    before = _heartbeats()
+    for team in ("all", first_team(demo_db)):
+        run_report("satisfaction", period="2025-06", team=team, database=demo_db,
+                   output=tmp_path, kernel=kernel)
+    assert _heartbeats() == before

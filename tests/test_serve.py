@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -363,3 +364,37 @@ def test_batch_requests_are_checked(changes, needle):
     request = {"kind": "batch", "root": str(channel.PACKAGE), "cwd": "/tmp", "env": {}, "args": args}
     with pytest.raises(ValueError, match=needle):
         serve.checked_request(request)
+
+
+def test_an_idle_server_shuts_its_batch_workers_down(tmp_path, monkeypatch):
+    """With no request for :data:`serve.WARM_IDLE` seconds the server gives the memory of its
+    batch workers back (the next batch starts them again)."""
+
+    class Stopped(Exception):
+        pass
+
+    class Pool:  # records the shutdown, then stops the server's loop
+        closed = 0
+
+        def close(self) -> None:
+            Pool.closed += 1
+            if Pool.closed == 1:
+                raise Stopped
+
+    def too_long(*_: object) -> None:
+        raise AssertionError("the idle server never shut its batch workers down")
+
+    monkeypatch.setattr(serve, "WarmPool", Pool)
+    monkeypatch.setattr(serve, "WARM_IDLE", 0.2)
+    monkeypatch.setenv(channel.SOCKET_ENV, str(_private(tmp_path / "private")))
+    monkeypatch.delenv("CRMKIT_DATABASE", raising=False)  # no spare kernel to boot
+    monkeypatch.chdir(tmp_path)
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.setitimer(signal.ITIMER_REAL, 30)
+    try:
+        with pytest.raises(Stopped):
+            serve.serve(lambda _: None)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert Pool.closed == 2  # when idle, then as the server stopped

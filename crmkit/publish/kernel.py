@@ -22,6 +22,7 @@ import functools
 import gc
 import importlib
 import json
+import logging
 import os
 import sys
 import time
@@ -305,16 +306,40 @@ def _register_engine() -> str:
     notebook as executed so far (``exc.crmkit_notebook``), its failing cell marked failed
     with the error as output. papermill itself saves nothing then."""
     # lazy: papermill costs about 0.5 s of CLI start-up
+    from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
 
     if ENGINE in papermill_engines._engines:
         return ENGINE
 
+    class ClosingClient(PapermillNotebookClient):  # type: ignore[misc]
+        """papermill's client, which stops the channels of its kernel client when the
+        notebook is done: with a kernel it did not start, nbclient leaves them open (a
+        heartbeat thread and its sockets, about 12 MB, for every notebook a batch worker
+        or the report server ran)."""
+
+        def execute(self, **kwargs: Any) -> Any:
+            try:
+                return super().execute(**kwargs)
+            finally:
+                client: Any = getattr(self, "kc", None)
+                if client is not None:
+                    client.stop_channels()
+                    self.kc = None
+
     class KeepsPartial(NBClientEngine):  # type: ignore[misc]
         @classmethod
-        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
+                                     start_timeout: int = 60, execution_timeout: int | None = None,
+                                     **kwargs: Any) -> Any:
+            # NBClientEngine.execute_managed_notebook (papermill 2.7), with ClosingClient
+            kwargs.pop("input_path", None)
+            kwargs.pop("startup_timeout", None)
+            timeout = execution_timeout or kwargs.pop("timeout", None)
             try:
-                return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+                return ClosingClient(nb_man, timeout=timeout, startup_timeout=start_timeout,
+                                     kernel_name=kernel_name, log=logging.getLogger("papermill"),
+                                     log_output=log_output, **kwargs).execute()
             except Exception as exc:
                 _mark_failed(nb_man, exc)
                 with contextlib.suppress(Exception):

@@ -66,6 +66,10 @@ BATCH_ARGUMENTS: dict[str, tuple[type, ...]] = {
 #: The arguments each kind of request carries.
 ARGUMENTS = {"run": RUN_ARGUMENTS, "batch": BATCH_ARGUMENTS}
 
+#: Seconds without a request after which the server shuts its batch workers down (their
+#: kernels hold a few hundred MB each); the next batch starts them again.
+WARM_IDLE = 900.0
+
 #: Seconds a client has to send its request once connected.
 REQUEST_TIMEOUT = 10.0
 
@@ -316,9 +320,14 @@ def serve(say: Callable[[str], None], ready: Callable[[Path], None] | None = Non
         say(f"serving reports on {path} (Ctrl-C stops)")
         if ready is not None:
             ready(path)
+        listener.settimeout(WARM_IDLE)
         try:
             while not server.stale:
-                conn, _ = listener.accept()
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:  # no run for a while: the batch workers' memory back
+                    server.warm.close()
+                    continue
                 try:
                     server.handle(conn)
                 except Exception as exc:  # noqa: BLE001 - one connection never stops the server
