@@ -242,7 +242,7 @@ def keep_stores() -> None:
 
 def release_stores() -> None:
     """Close the stores :meth:`Store.shared` kept: a kernel kept warm between batches
-    (:class:`crmkit.publish.batch.WarmPool`) holds no database open while it waits, so
+    (:class:`crmkit.publish.workers.WarmPool`) holds no database open while it waits, so
     nothing keeps an import or a snapshot from writing the file."""
     for _state, store in _KEPT.values():
         store.close()

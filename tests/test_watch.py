@@ -93,7 +93,8 @@ def test_the_loop_survives_a_failing_run_and_stops_on_sigterm(demo_db, tmp_path)
             proc.kill()
     assert proc.returncode == 0, err
     assert "SIGTERM: stopping" in err
-    assert not [p for p in kept if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    _, alive = psutil.wait_procs(kept, timeout=20)  # the workers, their kernels: all gone
+    assert not alive
     final = _status(out)
     assert final["watch"]["state"] == "stopped" and final["watch"]["next_run"] is None
     assert final["watch"]["runs"] >= 2 and final["watch"]["last_run"]["result"] == "ok"

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
-import multiprocessing.util
 import os
 import statistics
 import sys
@@ -23,7 +21,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crmkit._files import check_writable, sweep_output, write_atomic
 from crmkit.backends.engines import describe
@@ -42,10 +40,8 @@ from crmkit.publish.notebooks import (
 )
 from crmkit.publish.presets import Branding, Preset, load_preset
 from crmkit.publish.site import STATUS_FILE, Page, write_index
+from crmkit.publish.workers import WarmPool, worker_kernel, worker_pool
 from crmkit.store import FINGERPRINT_ENV
-
-if TYPE_CHECKING:
-    from crmkit.publish.kernel import Kernel
 
 
 @dataclass(frozen=True)
@@ -176,46 +172,25 @@ def _own_parameters(
 
 # -- worker processes -----------------------------------------------------------------------
 
-_KERNEL: Kernel | None = None
-#: Lets each worker of a :class:`WarmPool` take exactly one :func:`_park` task.
-_BARRIER: Any = None
-
-
-def _worker_init(database: str, notebooks: str, fingerprint: str | None = None,
-                 barrier: Any = None) -> None:
-    """Start this worker's warm kernel (shut down when the worker exits), the data's
-    fingerprint in its environment."""
-    # lazy: only a worker that renders needs Jupyter's client (a refresh with nothing to
-    # render starts no worker and stays quick)
-    from crmkit.publish.kernel import Kernel
-
-    global _KERNEL, _BARRIER
-    _BARRIER = barrier
-    if fingerprint:
-        os.environ[FINGERPRINT_ENV] = fingerprint
-    with contextlib.suppress(Exception):
-        _KERNEL = Kernel(find_database(database), Path(notebooks))
-        multiprocessing.util.Finalize(None, _KERNEL.close, exitpriority=10)
-
-
 def _run_job(job: Job, database: str, notebooks: str, output: str, timeout: int,
              key: str | None = None, site: dict[str, Any] | None = None,
              fingerprint: str | None = None) -> Outcome:
     """Run one job in a worker (its page published with its cache ``key``, the batch's
     branding and pages ``site``); every failure becomes a failed :class:`Outcome`. A
     worker kept from an earlier batch hands its kernel the data's new ``fingerprint``."""
-    # lazy: as in _worker_init (nbformat, papermill)
+    # lazy: a worker starts its kernel first (crmkit.publish.workers)
     from crmkit.publish.runner import run_report
 
     started = time.perf_counter()
-    if fingerprint and os.environ.get(FINGERPRINT_ENV) != fingerprint and _KERNEL is not None:
+    kernel = worker_kernel()
+    if fingerprint and os.environ.get(FINGERPRINT_ENV) != fingerprint and kernel is not None:
         with contextlib.suppress(Exception):  # else each notebook computes it
-            _KERNEL.set_environment({FINGERPRINT_ENV: fingerprint})
+            kernel.set_environment({FINGERPRINT_ENV: fingerprint})
     try:
         result = run_report(
             job.report, period=job.period, team=job.team, compare_to=job.compare_to,
             as_of=job.as_of, database=database, timezone=job.timezone, output=output,
-            notebooks=notebooks, timeout=timeout, update_index=False, kernel=_KERNEL,
+            notebooks=notebooks, timeout=timeout, update_index=False, kernel=kernel,
             extra=dict(job.params), cache_key=key, locale=job.locale, **(site or {}),
         )
     except ReportError as exc:
@@ -304,16 +279,15 @@ def _render(jobs: list[tuple[Job, str]], keys: dict[Job, dict[str, Any] | None],
         return []
     db, folder, out_root = where
     fingerprint = cache.known_fingerprint(db, out_root)
+    environment = {FINGERPRINT_ENV: fingerprint} if fingerprint else {}
     if warm is not None:
-        executor = warm.executor(db, folder, workers or os.cpu_count() or 1, fingerprint)
+        executor = warm.executor(db, folder, workers or os.cpu_count() or 1, environment)
         try:
             return _submit(executor, jobs, keys, where, timeout, site, fingerprint, bar)
         finally:
             warm.park()
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init,
-                             initargs=(str(db), str(folder), fingerprint)) as pool:
+    size = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    with worker_pool(db, folder, size, environment) as pool:
         return _submit(pool, jobs, keys, where, timeout, site, fingerprint, bar)
 
 
@@ -335,73 +309,6 @@ def _submit(pool: ProcessPoolExecutor, jobs: list[tuple[Job, str]],
         outcomes[-1].reason = reason
         bar(outcomes[-1], outcomes)
     return outcomes
-
-
-class WarmPool:
-    """Batch workers kept from one batch to the next, each with its kernel booted and warm
-    (imports, compiled templates): ``crmkit serve`` and ``crmkit watch`` start a batch's
-    first page at once instead of after a few seconds of start-up. Between pages a kernel
-    is cleared as in any batch; between batches it closes the database it kept open
-    (:meth:`park`). Workers started for another database, notebooks folder, number of
-    workers, folder or run environment are shut down and started anew."""
-
-    def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-        self._key: tuple[Any, ...] | None = None
-        self._size = 0
-
-    def executor(self, database: Database, notebooks: Path, workers: int,
-                 fingerprint: str | None) -> ProcessPoolExecutor:
-        """The pool for this batch: the kept one when it was started for the same place,
-        else a new one (its workers handed ``fingerprint``)."""
-        from crmkit.publish.channel import run_environment  # lazy: as in _worker_init
-
-        key = (str(database), str(notebooks), workers, os.getcwd(),
-               tuple(sorted(run_environment().items())))
-        if self._pool is not None and self._key != key:
-            self.close()
-        if self._pool is None:
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(
-                workers, mp_context=context, initializer=_worker_init,
-                initargs=(str(database), str(notebooks), fingerprint, context.Barrier(workers)))
-            self._key, self._size = key, workers
-        return self._pool
-
-    def park(self) -> None:
-        """After a batch: each worker's kernel closes the stores it kept
-        (:meth:`crmkit.publish.kernel.Kernel.release_data`); a pool that fails to is shut
-        down, and the next batch starts a new one."""
-        if self._pool is None:
-            return
-        try:
-            parked = [self._pool.submit(_park) for _ in range(self._size)]
-            if not all(future.result(timeout=PARK_TIMEOUT) for future in parked):
-                self.close()
-        except Exception:  # noqa: BLE001 - a broken pool: the next batch starts anew
-            self.close()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool, self._key, self._size = None, None, 0
-
-
-#: Seconds a parked worker waits for the others (each takes one :func:`_park`).
-PARK_TIMEOUT = 60.0
-
-
-def _park() -> bool:
-    """In a worker of a :class:`WarmPool`: its kernel closes the stores it kept, then the
-    worker waits until every worker has taken its ``_park`` (so none takes two)."""
-    ok = True
-    if _KERNEL is not None:
-        try:
-            _KERNEL.release_data()
-        except Exception:  # noqa: BLE001 - the pool is shut down instead
-            ok = False
-    _BARRIER.wait(PARK_TIMEOUT)
-    return ok
 
 
 def longest_first(jobs: list[tuple[Job, str]], out_root: Path) -> list[tuple[Job, str]]:

@@ -17,7 +17,7 @@ the new code. Where it listens and who may talk to it: :mod:`crmkit.publish.chan
 are served one at a time, in the order they came.
 
 A batch (``crmkit run-all``) runs as it would in the client, on batch workers the server
-keeps from one batch to the next (:class:`crmkit.publish.batch.WarmPool`): their kernels
+keeps from one batch to the next (:class:`crmkit.publish.workers.WarmPool`): their kernels
 stay booted, and are cleared between pages as in any batch. A preset that sends e-mail is
 declined (the SMTP settings are the client's), as is a database other than a DuckDB file.
 """
@@ -41,11 +41,12 @@ from filelock import FileLock, Timeout
 from crmkit.backends.location import find_database
 from crmkit.errors import CrmkitError, ReportError, SetupError, one_line
 from crmkit.publish import channel
-from crmkit.publish.batch import WarmPool, delivery_table, run_all, summary_table
+from crmkit.publish.batch import delivery_table, run_all, summary_table
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import find_notebooks, report_notebook
 from crmkit.publish.presets import find_branding, load_preset
 from crmkit.publish.runner import run_report, shared_exporter
+from crmkit.publish.workers import WarmPool
 
 #: The arguments of a run request, each with the types it may have.
 RUN_ARGUMENTS: dict[str, tuple[type, ...]] = {
@@ -66,8 +67,8 @@ BATCH_ARGUMENTS: dict[str, tuple[type, ...]] = {
 #: The arguments each kind of request carries.
 ARGUMENTS = {"run": RUN_ARGUMENTS, "batch": BATCH_ARGUMENTS}
 
-#: Seconds without a request after which the server shuts its batch workers down (their
-#: kernels hold a few hundred MB each); the next batch starts them again.
+#: Seconds without a request after which the server shuts its batch workers down (a
+#: worker and its kernel hold about 500 MB); the next batch starts them again.
 WARM_IDLE = 900.0
 
 #: Seconds a client has to send its request once connected.

@@ -27,8 +27,9 @@ from typing import Any
 
 from crmkit._files import write_atomic
 from crmkit.errors import CrmkitError, ParameterError
-from crmkit.publish.batch import Outcome, WarmPool, counts_line, run_all
+from crmkit.publish.batch import Outcome, counts_line, run_all
 from crmkit.publish.site import STATUS_FILE
+from crmkit.publish.workers import WarmPool
 
 __all__ = ["parse_every", "watch"]
 
@@ -117,7 +118,7 @@ def _one_run(run: Callable[..., list[Outcome]], heartbeat: dict[str, Any]) -> di
 
 
 #: A loop that runs at least this often keeps its batch workers, their kernels booted,
-#: from one run to the next (:class:`crmkit.publish.batch.WarmPool`): each run's first page
+#: from one run to the next (:class:`crmkit.publish.workers.WarmPool`): each run's first page
 #: starts at once. A slower loop starts them for each run and holds no memory in between.
 WARM_EVERY = 300.0
 

@@ -1,0 +1,118 @@
+"""The worker processes of a batch (:mod:`crmkit.publish.batch`), each driving a warm
+kernel, and :class:`WarmPool`, which keeps them from one batch to the next.
+
+Standard library only at import: a worker starts its kernel first, and loads the batch
+and the runner (pandas, Papermill, nbconvert) while the kernel boots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import multiprocessing.util
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crmkit.backends.location import Database, find_database
+
+if TYPE_CHECKING:
+    from crmkit.publish.kernel import Kernel
+
+_KERNEL: Kernel | None = None
+#: Lets each worker of a :class:`WarmPool` take exactly one :func:`_park` task.
+_BARRIER: Any = None
+
+#: Seconds a parked worker waits for the others (each takes one :func:`_park`).
+PARK_TIMEOUT = 60.0
+
+
+def start_worker(database: str, notebooks: str, environment: dict[str, str],
+                 barrier: Any = None) -> None:
+    """Start this worker's warm kernel (shut down when the worker exits) with
+    ``environment`` added to its own (the data's fingerprint)."""
+    # lazy: only a worker that renders needs Jupyter's client (a refresh with nothing to
+    # render starts no worker and stays quick)
+    from crmkit.publish.kernel import Kernel
+
+    global _KERNEL, _BARRIER
+    _BARRIER = barrier
+    os.environ.update(environment)
+    with contextlib.suppress(Exception):
+        _KERNEL = Kernel(find_database(database), Path(notebooks))
+        multiprocessing.util.Finalize(None, _KERNEL.close, exitpriority=10)
+
+
+def worker_kernel() -> Kernel | None:
+    """This worker's kernel (None: it could not be started; each run then says why)."""
+    return _KERNEL
+
+
+def worker_pool(database: Database, notebooks: Path, workers: int, environment: dict[str, str],
+         barrier: Any = None) -> ProcessPoolExecutor:
+    """``workers`` spawned worker processes (started as jobs arrive) for ``database``."""
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker,
+        initargs=(str(database), str(notebooks), environment, barrier))
+
+
+class WarmPool:
+    """Batch workers kept from one batch to the next, each with its kernel booted and warm
+    (imports, compiled templates): ``crmkit serve`` and ``crmkit watch`` start a batch's
+    first page at once instead of after a few seconds of start-up. Between pages a kernel
+    is cleared as in any batch; between batches it closes the database it kept open
+    (:meth:`park`). Workers started for another database, notebooks folder, number of
+    workers, folder or run environment are shut down and started anew."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._key: tuple[Any, ...] | None = None
+        self._size = 0
+
+    def executor(self, database: Database, notebooks: Path, workers: int,
+                 environment: dict[str, str]) -> ProcessPoolExecutor:
+        """The pool for this batch: the kept one when it was started for the same place,
+        else a new one (its kernels started with ``environment``)."""
+        from crmkit.publish.channel import run_environment  # lazy: a module of its own
+
+        key = (str(database), str(notebooks), workers, os.getcwd(),
+               tuple(sorted(run_environment().items())))
+        if self._pool is not None and self._key != key:
+            self.close()
+        if self._pool is None:
+            barrier = multiprocessing.get_context("spawn").Barrier(workers)
+            self._pool = worker_pool(database, notebooks, workers, environment, barrier)
+            self._key, self._size = key, workers
+        return self._pool
+
+    def park(self) -> None:
+        """After a batch: each worker's kernel closes the stores it kept
+        (:meth:`crmkit.publish.kernel.Kernel.release_data`); a pool that fails to is shut
+        down, and the next batch starts a new one."""
+        if self._pool is None:
+            return
+        try:
+            parked = [self._pool.submit(_park) for _ in range(self._size)]
+            if not all(future.result(timeout=PARK_TIMEOUT) for future in parked):
+                self.close()
+        except Exception:  # noqa: BLE001 - a broken pool: the next batch starts anew
+            self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool, self._key, self._size = None, None, 0
+
+
+def _park() -> bool:
+    """In a worker of a :class:`WarmPool`: its kernel closes the stores it kept, then the
+    worker waits until every worker has taken its ``_park`` (so none takes two)."""
+    ok = True
+    if _KERNEL is not None:
+        try:
+            _KERNEL.release_data()
+        except Exception:  # noqa: BLE001 - the pool is shut down instead
+            ok = False
+    _BARRIER.wait(PARK_TIMEOUT)
+    return ok
