@@ -244,9 +244,10 @@ def release_stores() -> None:
     """Close the stores :meth:`Store.shared` kept: a kernel kept warm between batches
     (:class:`crmkit.publish.workers.WarmPool`) holds no database open while it waits, so
     nothing keeps an import or a snapshot from writing the file."""
-    for _state, store in _KEPT.values():
-        store.close()
+    kept = list(_KEPT.values())
     _KEPT.clear()
+    for _state, store in kept:
+        store.close()
 
 
 #: ``<stamp>:<fingerprint>`` of the database, computed once by a batch run for every

@@ -16,6 +16,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -292,8 +293,9 @@ def test_the_code_stamp_changes_with_the_code(tmp_path, monkeypatch):
 
 
 def _kernels(server_pid: int) -> set[int]:
+    """The kernels of the server's batch workers (not its spare kernel, its own child)."""
     return {p.pid for p in psutil.Process(server_pid).children(recursive=True)
-            if "ipykernel" in " ".join(p.cmdline())}
+            if "ipykernel" in " ".join(p.cmdline()) and p.ppid() != server_pid}
 
 
 def test_a_served_batch_runs_on_workers_kept_warm(server, tmp_path, demo_db):
@@ -309,7 +311,8 @@ def test_a_served_batch_runs_on_workers_kept_warm(server, tmp_path, demo_db):
     shutil.copy(demo_db, db)
     preset = tmp_path / "preset.yaml"
     preset.write_text("reports: [sales, satisfaction]\nperiods: [2025-06]\nteams: [all]\n")
-    batch = ("run-all", str(preset), "--database", str(db), "--as-of", "2025-07-01", "--force")
+    batch = ("run-all", str(preset), "--database", str(db), "--as-of", "2025-07-01", "--force",
+             "--workers", "2")
     kernels = []
     for n in (1, 2):
         done = _cli(*batch, "--output", str(tmp_path / "served"), env=env)
@@ -322,7 +325,7 @@ def test_a_served_batch_runs_on_workers_kept_warm(server, tmp_path, demo_db):
             time.sleep(0.1)
         kernels.append(_kernels(server_pid))
         duckdb.connect(str(db)).close()  # read-write: no kept store holds it
-    assert len(kernels[0]) >= 2 and kernels[0] == kernels[1]  # the same kernels, kept
+    assert len(kernels[0]) == 2 and kernels[0] == kernels[1]  # the same kernels, kept
     own = _cli(*batch, "--output", str(tmp_path / "own"), "--no-server", env=env)
     assert own.returncode == 0, own.stderr
     for report in ("sales", "satisfaction"):
@@ -352,6 +355,8 @@ def test_a_batch_that_sends_e_mail_is_not_served(tmp_path, monkeypatch, demo_db)
 
 @pytest.mark.parametrize("changes, needle", [
     ({"force": 1}, "force"),
+    ({"workers": 0}, "workers"),
+    ({"workers": 10**12}, "workers"),
     ({"workers": True}, "workers"),
     ({"preset": None}, "preset"),
     ({"extra": {}}, "other batch arguments"),
@@ -398,3 +403,29 @@ def test_an_idle_server_shuts_its_batch_workers_down(tmp_path, monkeypatch):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert Pool.closed == 2  # when idle, then as the server stopped
+
+
+def test_a_server_of_an_older_crmkit_leaves_the_batch_to_the_command(tmp_path, monkeypatch):
+    """A server started before batches could be handed over refuses the request as a bad
+    one: the command runs the batch itself rather than fail."""
+    sock = _private(tmp_path / "private")
+    monkeypatch.setenv(channel.SOCKET_ENV, str(sock))
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(sock))
+    listener.listen(1)
+
+    def old_server() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rwb") as stream:
+            stream.readline()
+            channel.send(stream, {"error": "bad request: kind must be run or ping", "exit": 2})
+
+    thread = threading.Thread(target=old_server)
+    thread.start()
+    said: list[str] = []
+    try:
+        assert channel.request_run({"preset": "p.yaml"}, said.append, kind="batch") is None
+    finally:
+        thread.join(10)
+        listener.close()
+    assert said == ["the report server runs single reports only (an older crmkit); running here"]

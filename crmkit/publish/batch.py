@@ -280,13 +280,16 @@ def _render(jobs: list[tuple[Job, str]], keys: dict[Job, dict[str, Any] | None],
     db, folder, out_root = where
     fingerprint = cache.known_fingerprint(db, out_root)
     environment = {FINGERPRINT_ENV: fingerprint} if fingerprint else {}
-    if warm is not None:
-        executor = warm.executor(db, folder, workers or os.cpu_count() or 1, environment)
-        try:
-            return _submit(executor, jobs, keys, where, timeout, site, fingerprint, bar)
-        finally:
-            warm.park()
     size = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    if warm is not None:
+        executor = warm.executor(db, folder, size, environment)
+        try:
+            outcomes = _submit(executor, jobs, keys, where, timeout, site, fingerprint, bar)
+        except BaseException:  # interrupted: no parking, the workers stop
+            warm.close()
+            raise
+        warm.park()
+        return outcomes
     with worker_pool(db, folder, size, environment) as pool:
         return _submit(pool, jobs, keys, where, timeout, site, fingerprint, bar)
 

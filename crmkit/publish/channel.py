@@ -164,10 +164,14 @@ def request_run(args: dict[str, Any], progress: Callable[[str], None],
     with conn, conn.makefile("rwb") as stream:
         try:
             send(stream, request)
-            return _answer(stream, progress)
+            served = _answer(stream, progress)
         except (OSError, ValueError) as exc:
             progress(f"the report server stopped answering ({type(exc).__name__}); running here")
             return None
+    if served is not None and kind != "run" and served.error.startswith("bad request: kind"):
+        progress("the report server runs single reports only (an older crmkit); running here")
+        return None
+    return served
 
 
 def _answer(stream: io.BufferedIOBase, progress: Callable[[str], None]) -> Served | None:

@@ -170,10 +170,10 @@ class Kernel:
             ) from None
         self.fresh, self.tainted = True, False
 
-    def _send(self, code: str, wait: bool) -> None:
+    def _send(self, code: str, wait: bool) -> str | None:
         """Run ``code`` on the kernel, which has run a notebook already: no handshake (the
         output channel is not read), the request waits on the shell channel until the
-        kernel takes it."""
+        kernel takes it; the reply's status (``ok``, ``error``; None without ``wait``)."""
         client = self.km.client()
         client.start_channels()
         try:
@@ -183,7 +183,8 @@ class Kernel:
                 while time.monotonic() < deadline:
                     reply = run_sync(client.get_shell_msg)(timeout=self.startup_timeout)
                     if reply["parent_header"].get("msg_id") == msg_id:
-                        break
+                        return str(reply["content"].get("status"))
+            return None
         finally:
             client.stop_channels()
 
@@ -199,7 +200,9 @@ class Kernel:
         (:func:`crmkit.store.release_stores`): a kernel that waits between batches holds no
         database open."""
         if self.km is not None and not self.fresh and self.alive:
-            self._send("from crmkit.store import release_stores as _r\n_r()\ndel _r", wait=True)
+            status = self._send("from crmkit.store import release_stores as _r\n_r()\ndel _r", wait=True)
+            if status != "ok":
+                raise RuntimeError(f"the kernel could not close its stores ({status})")
 
     @property
     def alive(self) -> bool:
@@ -324,7 +327,8 @@ def _register_engine() -> str:
             finally:
                 client: Any = getattr(self, "kc", None)
                 if client is not None:
-                    client.stop_channels()
+                    with contextlib.suppress(Exception):  # the run's own error comes first
+                        client.stop_channels()
                     self.kc = None
 
     class KeepsPartial(NBClientEngine):  # type: ignore[misc]
@@ -335,7 +339,8 @@ def _register_engine() -> str:
             # NBClientEngine.execute_managed_notebook (papermill 2.7), with ClosingClient
             kwargs.pop("input_path", None)
             kwargs.pop("startup_timeout", None)
-            timeout = execution_timeout or kwargs.pop("timeout", None)
+            timeout = kwargs.pop("timeout", None)
+            timeout = execution_timeout or timeout
             try:
                 return ClosingClient(nb_man, timeout=timeout, startup_timeout=start_timeout,
                                      kernel_name=kernel_name, log=logging.getLogger("papermill"),

@@ -64,6 +64,9 @@ BATCH_ARGUMENTS: dict[str, tuple[type, ...]] = {
     "locale": (str, type(None)),
 }
 
+#: The most batch workers a request may ask for (each boots a kernel of a few hundred MB).
+MAX_WORKERS = 64
+
 #: The arguments each kind of request carries.
 ARGUMENTS = {"run": RUN_ARGUMENTS, "batch": BATCH_ARGUMENTS}
 
@@ -166,13 +169,14 @@ class ReportServer:
         if load_preset(args["preset"]).deliver is not None and not args["dry_run"]:
             return {"declined": "the preset sends e-mail, with the client's SMTP settings"}
         deliveries: list[Any] = []
-        outcomes = run_all(
-            args["preset"], database=args["database"], output=args["output"],
-            notebooks=args["notebooks"], workers=args["workers"], as_of=args["as_of"],
-            progress=args["progress"], stream=_Lines(say), branding=find_branding(args["branding"]),
-            dry_run=args["dry_run"], deliveries=deliveries, force=args["force"],
-            locale=args["locale"], warm=self.warm,
-        )
+        with contextlib.redirect_stderr(_Lines(say)):  # what the batch warns of goes to the client
+            outcomes = run_all(
+                args["preset"], database=args["database"], output=args["output"],
+                notebooks=args["notebooks"], workers=args["workers"], as_of=args["as_of"],
+                progress=args["progress"], stream=_Lines(say),
+                branding=find_branding(args["branding"]), dry_run=args["dry_run"],
+                deliveries=deliveries, force=args["force"], locale=args["locale"], warm=self.warm,
+            )
         text = summary_table(outcomes)
         if deliveries:
             text += "\n\n" + delivery_table(deliveries)
@@ -282,6 +286,8 @@ def checked_request(message: dict[str, Any] | None) -> dict[str, Any]:
     for name, kinds in expected.items():
         if not isinstance(args[name], kinds) or (isinstance(args[name], bool) and bool not in kinds):
             raise ValueError(f"args.{name} has the wrong type")
+    if kind == "batch" and args["workers"] is not None and not 1 <= args["workers"] <= MAX_WORKERS:
+        raise ValueError(f"args.workers must be 1..{MAX_WORKERS}")
     extra = args.get("extra", {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
         raise ValueError("args.extra maps names to text")

@@ -62,8 +62,9 @@ class WarmPool:
     (imports, compiled templates): ``crmkit serve`` and ``crmkit watch`` start a batch's
     first page at once instead of after a few seconds of start-up. Between pages a kernel
     is cleared as in any batch; between batches it closes the database it kept open
-    (:meth:`park`). Workers started for another database, notebooks folder, number of
-    workers, folder or run environment are shut down and started anew."""
+    (:meth:`park`). Workers started for another database, notebooks folder, folder, run
+    environment or version of crmkit's code, or fewer than a batch needs, are shut down
+    and started anew; a batch that needs fewer runs on some of them."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
@@ -72,13 +73,16 @@ class WarmPool:
 
     def executor(self, database: Database, notebooks: Path, workers: int,
                  environment: dict[str, str]) -> ProcessPoolExecutor:
-        """The pool for this batch: the kept one when it was started for the same place,
-        else a new one (its kernels started with ``environment``)."""
-        from crmkit.publish.channel import run_environment  # lazy: a module of its own
+        """The pool for a batch on ``workers`` workers (at most as many as it has jobs, all
+        of them submitted at once: each starts a worker, so every worker of a new pool has
+        started before :meth:`park`): the kept one when it was started for the same place
+        with as many workers or more, else a new one (its kernels started with
+        ``environment``)."""
+        from crmkit.publish.channel import code_stamp, run_environment  # lazy: its own module
 
-        key = (str(database), str(notebooks), workers, os.getcwd(),
-               tuple(sorted(run_environment().items())))
-        if self._pool is not None and self._key != key:
+        key = (str(database), str(notebooks), os.getcwd(),
+               tuple(sorted(run_environment().items())), code_stamp())
+        if self._pool is not None and (self._key != key or self._size < workers):
             self.close()
         if self._pool is None:
             barrier = multiprocessing.get_context("spawn").Barrier(workers)
@@ -95,7 +99,7 @@ class WarmPool:
         try:
             parked = [self._pool.submit(_park) for _ in range(self._size)]
             if not all(future.result(timeout=PARK_TIMEOUT) for future in parked):
-                self.close()
+                self.close()  # a kernel that did not start, or still holds the database
         except Exception:  # noqa: BLE001 - a broken pool: the next batch starts anew
             self.close()
 
@@ -108,8 +112,8 @@ class WarmPool:
 def _park() -> bool:
     """In a worker of a :class:`WarmPool`: its kernel closes the stores it kept, then the
     worker waits until every worker has taken its ``_park`` (so none takes two)."""
-    ok = True
-    if _KERNEL is not None:
+    ok = _KERNEL is not None and _KERNEL.alive
+    if ok and _KERNEL is not None:
         try:
             _KERNEL.release_data()
         except Exception:  # noqa: BLE001 - the pool is shut down instead
