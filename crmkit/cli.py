@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from crmkit._docstrings import PARAMS
 from crmkit._version import __version__
@@ -212,19 +212,25 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _served(args: argparse.Namespace, extra: dict[str, str]) -> Served | None:
-    """The run carried out by the report server, if one is up and takes it (a DuckDB file
-    only: no password is handed over); None: run here."""
+    """The run carried out by the report server (:func:`_handed_over`); None: run here."""
+    names = ("report", "period", "team", "compare_to", "as_of", "database", "timezone",
+             "output", "notebooks", "timeout", "branding", "locale")
+    return _handed_over(args.database, {**{n: getattr(args, n) for n in names}, "extra": extra}, "run")
+
+
+def _handed_over(database: str | None, request: dict[str, Any], kind: str) -> Served | None:
+    """What the report server answered to ``request`` (``kind`` ``run`` or ``batch``), if
+    one is up and takes it (a DuckDB file only: no password is handed over); None: the
+    command runs it itself."""
     from crmkit.backends.location import find_database  # lazy: standard library only
     from crmkit.publish.channel import request_run  # lazy: standard library only
 
     try:
-        if not isinstance(find_database(args.database), Path):
+        if not isinstance(find_database(database), Path):
             return None
     except CrmkitError:
         return None  # the run here says what is wrong
-    names = ("report", "period", "team", "compare_to", "as_of", "database", "timezone",
-             "output", "notebooks", "timeout", "branding", "locale")
-    return request_run({**{n: getattr(args, n) for n in names}, "extra": extra}, print_progress)
+    return request_run(request, print_progress, kind=kind)
 
 
 def _pairs(items: Sequence[str]) -> dict[str, str]:
@@ -320,20 +326,11 @@ def _run_all(args: argparse.Namespace) -> int:
 
 
 def _served_batch(args: argparse.Namespace) -> Served | None:
-    """The batch carried out by the report server, if one is up and takes it (as
-    :func:`_served`); None: run here."""
-    from crmkit.backends.location import find_database  # lazy: standard library only
-    from crmkit.publish.channel import request_run  # lazy: standard library only
-
-    try:
-        if not isinstance(find_database(args.database), Path):
-            return None
-    except CrmkitError:
-        return None  # the run here says what is wrong
+    """The batch carried out by the report server (:func:`_handed_over`); None: run here."""
     names = ("preset", "database", "output", "notebooks", "workers", "as_of", "branding",
              "dry_run", "force", "locale")
     request = {**{n: getattr(args, n) for n in names}, "progress": not args.no_progress}
-    return request_run(request, print_progress, kind="batch")
+    return _handed_over(args.database, request, "batch")
 
 
 # -- watch -----------------------------------------------------------------------------------
