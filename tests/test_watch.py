@@ -99,3 +99,35 @@ def test_the_loop_survives_a_failing_run_and_stops_on_sigterm(demo_db, tmp_path)
     assert final["watch"]["state"] == "stopped" and final["watch"]["next_run"] is None
     assert final["watch"]["runs"] >= 2 and final["watch"]["last_run"]["result"] == "ok"
     assert "(0 fresh, 1 re-rendered)" in err  # the run after the failed one rendered the page
+
+
+def test_ctrl_c_lets_the_run_in_progress_finish(demo_db, tmp_path):
+    """Ctrl-C reaches the terminal's whole process group. The loop's kept workers and their
+    kernels are outside it, so the pages in progress are finished and the loop stops after
+    the run, as it says (they failed, and the loop died with them)."""
+    out = tmp_path / "out"
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("reports: [sales, satisfaction]\nperiods: [2025-06]\nteams: [all, each]\n",
+                      encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmkit.cli", "watch", str(preset), "--every", "30s",
+         "--database", str(demo_db), "--output", str(out), "--workers", "2"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "CRMKIT_AS_OF": "2025-07-01"}, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.glob("2025-06/*/*.html")):  # a page is out: the run is under way
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "SIGINT: stopping after the current run" in err and "Traceback" not in err
+    final = _status(out)
+    assert final["watch"]["state"] == "stopped" and final["watch"]["runs"] == 1
+    assert final["watch"]["last_run"]["result"] == "ok", final["watch"]["last_run"]
+    assert final["counts"]["failed"] == 0 and final["counts"]["rendered"] == 10

@@ -326,10 +326,9 @@ def _register_engine() -> str:
                 return super().execute(**kwargs)
             finally:
                 client: Any = getattr(self, "kc", None)
-                if client is not None:
+                if client is not None:  # kept: a check of the kernel may still be running
                     with contextlib.suppress(Exception):  # the run's own error comes first
                         client.stop_channels()
-                    self.kc = None
 
     class KeepsPartial(NBClientEngine):  # type: ignore[misc]
         @classmethod

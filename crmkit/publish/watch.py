@@ -56,7 +56,9 @@ def _stamp(moment: datetime) -> str:
 
 class _Stop:
     """SIGTERM/SIGINT: the first asks the loop to stop after the current run, the second
-    stops it now."""
+    stops it now. The loop's batch workers and their kernels are in a session of their own
+    (:func:`crmkit.publish.workers.start_worker`): a Ctrl-C in the terminal reaches the loop
+    only, and the pages in progress finish."""
 
     def __init__(self) -> None:
         self.event = threading.Event()
@@ -119,7 +121,8 @@ def _one_run(run: Callable[..., list[Outcome]], heartbeat: dict[str, Any]) -> di
 
 #: A loop that runs at least this often keeps its batch workers, their kernels booted,
 #: from one run to the next (:class:`crmkit.publish.workers.WarmPool`): each run's first page
-#: starts at once. A slower loop starts them for each run and holds no memory in between.
+#: starts at once. A slower loop shuts them down after each run and holds no memory in
+#: between.
 WARM_EVERY = 300.0
 
 
@@ -133,10 +136,9 @@ def watch(preset: str | os.PathLike[str], *, every: float, output: str | os.Path
     out_root = Path(output)
     force = bool(options.pop("force", False))  # the first run only
     done, last = 0, None
-    warm = WarmPool() if every <= WARM_EVERY else None
+    warm = WarmPool()  # its workers outside the terminal's process group: see _Stop
     with _Stop() as signals, contextlib.ExitStack() as stack:
-        if warm is not None:
-            stack.callback(warm.close)
+        stack.callback(warm.close)
         halt = stop or signals.event
         while not halt.is_set() and (runs is None or done < runs):
             next_run = datetime.now(UTC) + timedelta(seconds=every)
@@ -147,6 +149,8 @@ def watch(preset: str | os.PathLike[str], *, every: float, output: str | os.Path
             run = functools.partial(run_all, preset, output=output, stream=stream,
                                     force=force and not done, warm=warm, **options)
             last = _one_run(run, beat)
+            if every > WARM_EVERY:
+                warm.close()
             done += 1
             next_run = max(next_run, datetime.now(UTC))  # a run longer than the period: go on
             line = last.get("summary") or last["error"]

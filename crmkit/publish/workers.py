@@ -31,13 +31,19 @@ PARK_TIMEOUT = 60.0
 def start_worker(database: str, notebooks: str, environment: dict[str, str],
                  barrier: Any = None) -> None:
     """Start this worker's warm kernel (shut down when the worker exits) with
-    ``environment`` added to its own (the data's fingerprint)."""
+    ``environment`` added to its own (the data's fingerprint). A worker of a
+    :class:`WarmPool` (``barrier``) and its kernel leave the terminal's process group: a
+    Ctrl-C meant for ``crmkit watch`` or ``crmkit serve`` lets the pages in progress finish
+    (the loop or server stops them), where it would have failed them."""
     # lazy: only a worker that renders needs Jupyter's client (a refresh with nothing to
     # render starts no worker and stays quick)
     from crmkit.publish.kernel import Kernel
 
     global _KERNEL, _BARRIER
     _BARRIER = barrier
+    if barrier is not None:
+        with contextlib.suppress(OSError):
+            os.setsid()
     os.environ.update(environment)
     with contextlib.suppress(Exception):
         _KERNEL = Kernel(find_database(database), Path(notebooks))
