@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 
+import duckdb
 import narwhals as nw
 import numpy as np
 import pandas as pd
@@ -142,18 +143,26 @@ def test_summaries_of_two_periods_run_the_queries_of_one(demo, monkeypatch):
     assert len(collected) - one == one == 7
 
 
-def test_wilson_bounds_are_the_wilson_interval():
+def test_wilson_columns_are_the_wilson_interval():
     pairs = [(h, n) for n, h in itertools.product(range(0, 40), range(0, 40)) if h <= n]
     pairs += [(0, 1), (1, 1), (999, 1000), (1, 1000), (12345, 54321), (7, 3_000_000)]
     hits = pd.Series([h for h, _ in pairs])
     ns = pd.Series([n for _, n in pairs])
-    low, high = people._wilson_bounds(hits, ns)
-    for (h, n), lo, hi in zip(pairs, low.tolist(), high.tolist(), strict=True):
+    share, low, high = stats.wilson_columns(hits, ns)
+    for (h, n), p, lo, hi in zip(pairs, share.tolist(), low.tolist(), high.tolist(), strict=True):
         want = stats.wilson(h, n)
         if want.n == 0:
-            assert np.isnan(lo) and np.isnan(hi)
+            assert np.isnan(p) and np.isnan(lo) and np.isnan(hi)
         else:
-            assert (lo, hi) == (want.low, want.high)  # the same numbers, not close ones
+            assert (p, lo, hi) == (want.value, want.low, want.high)  # the same numbers
+
+
+def test_ratio_columns_are_the_ratio():
+    pairs = [(3.0, 4), (0.0, 0), (5.5, 0), (1.0, 3), (-2.0, 7), (1.0, float("nan"))]
+    got = stats.ratio_columns([a for a, _ in pairs], [b for _, b in pairs]).tolist()
+    for (a, b), value in zip(pairs, got, strict=True):
+        want = stats.ratio(a, b)
+        assert np.isnan(value) if want is None else value == want
 
 
 def test_stacked_parts_keep_their_number_and_split_back():
@@ -162,3 +171,28 @@ def test_stacked_parts_keep_their_number_and_split_back():
     found = F.split(F.to_pandas(F.stacked(parts)), 3)
     assert [df.to_dict("list") for df in found] == [
         {"k": ["a", "b"], "v": [1, 2]}, {"k": ["a"], "v": [3]}, {"k": [], "v": []}]
+
+
+def test_durations_on_duckdb_are_the_durations_from_date_parts():
+    """DuckDB subtracts the instants (``epoch_us``); every other engine computes from date
+    parts: the two agree to the microsecond, over leap days, centuries, nulls and negative
+    spans."""
+    starts = pd.to_datetime(["1999-12-31 23:59:59.999999", "2024-02-28 12:00:00", "2000-02-29",
+                             "2025-06-30 08:15:30.250000", None, "2100-03-01 00:00:01"], format="ISO8601")
+    ends = pd.to_datetime(["2000-01-01 00:00:00", "2024-03-01 12:00:00.000001", "1900-03-01",
+                           "2025-06-30 08:15:30.250000", "2025-01-01", "2099-02-28 23:59:59"], format="ISO8601")
+    frame = pd.DataFrame({"a": starts, "b": ends})
+    native = F.lazy(duckdb.connect().from_df(frame))
+    assert native.implementation is nw.Implementation.DUCKDB
+    got = F.to_pandas(native.select(s=F.seconds_between("a", "b", native),
+                                    d=F.days_between("a", "b", native)))
+    want = F.to_pandas(F.lazy(frame).select(s=F.seconds_between("a", "b"),
+                                            d=F.days_between("a", "b")))
+    exact = [None if pd.isna(a) or pd.isna(b) else (b - a) / pd.Timedelta(microseconds=1)
+             for a, b in zip(starts, ends, strict=True)]
+    for mine, theirs, micros in zip(got["s"], want["s"], exact, strict=True):
+        if micros is None:
+            assert pd.isna(mine) and pd.isna(theirs)
+        else:
+            assert round(mine * 1_000_000) == round(theirs * 1_000_000) == micros
+    assert np.allclose(got["d"], want["d"], rtol=1e-12, equal_nan=True)

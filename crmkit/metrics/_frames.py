@@ -291,16 +291,23 @@ def _day_and_second(col: str) -> tuple[nw.Expr, nw.Expr]:
     return day, second + t.dt.microsecond() / 1_000_000.0
 
 
-def seconds_between(start_col: str, end_col: str) -> nw.Expr:
-    """Elapsed seconds from ``start_col`` to ``end_col`` (negative when end is earlier)."""
+def seconds_between(start_col: str, end_col: str, frame: nw.LazyFrame | None = None
+                    ) -> nw.Expr:
+    """Elapsed seconds from ``start_col`` to ``end_col`` (negative when end is earlier).
+
+    On a DuckDB ``frame``, the microseconds of the difference (``epoch_us``: exact, and
+    half the time of a query that reads a duration per row); elsewhere, or without the
+    frame it is for, from date parts (:func:`_day_and_second`), which every engine has."""
+    if frame is not None and frame.implementation is nw.Implementation.DUCKDB:
+        return (nw.col(end_col) - nw.col(start_col)).dt.total_microseconds() / 1_000_000.0
     d0, s0 = _day_and_second(start_col)
     d1, s1 = _day_and_second(end_col)
     return (d1 - d0) * 86400 + (s1 - s0)
 
 
-def days_between(start_col: str, end_col: str) -> nw.Expr:
-    """Fractional days from ``start_col`` to ``end_col``."""
-    return seconds_between(start_col, end_col) / 86400.0
+def days_between(start_col: str, end_col: str, frame: nw.LazyFrame | None = None) -> nw.Expr:
+    """Fractional days from ``start_col`` to ``end_col`` (:func:`seconds_between`)."""
+    return seconds_between(start_col, end_col, frame) / 86400.0
 
 
 #: The column that :func:`stacked` frames carry their part's number in.

@@ -306,9 +306,10 @@ def days_to_win_medians(deals: Frame, leads: Frame, befores: Sequence[datetime]
     if not befores:
         return []
     lead_created = F.lazy(leads).select("lead_id", nw.col("created_at").alias("_lead_created"))
-    days = F.days_between("_lead_created", "closed_at")
+    lf = F.lazy(deals)
+    days = F.days_between("_lead_created", "closed_at", lf)
     row = F.one_row(
-        F.lazy(deals)
+        lf
         .filter((nw.col("status") == "won") & ~nw.col("lead_id").is_null()
                 & (nw.col("closed_at") < max(befores)))
         .join(lead_created, on="lead_id", how="inner")
@@ -381,10 +382,8 @@ _SUMS = ["cost", "leads", "converted", "won_leads", "deals_won", "revenue", "amo
 def _derive(df: pd.DataFrame, median_days: float | None, at: datetime) -> pd.DataFrame:
     """Add conversion (Wilson), cost per lead, CAC, ROI and the provisional flag."""
     df = df.copy()
-    conv = [stats.wilson(c, n) for c, n in zip(df["converted"], df["leads"], strict=True)]
-    df["lead_conversion"] = [i.value for i in conv]
-    df["lead_conversion_low"] = [i.low for i in conv]
-    df["lead_conversion_high"] = [i.high for i in conv]
+    df["lead_conversion"], df["lead_conversion_low"], df["lead_conversion_high"] = (
+        stats.wilson_columns(df["converted"], df["leads"]))
     df["cost_per_lead"] = [_per(c, n) for c, n in zip(df["cost"], df["leads"], strict=True)]
     df["cac"] = [_per(c, n) for c, n in zip(df["cost"], df["acquired_customers"], strict=True)]
     df["roi"] = [_roi(r, c) for r, c in zip(df["revenue"], df["cost"], strict=True)]

@@ -128,8 +128,8 @@ def _part(index: int) -> nw.Expr:
     return nw.lit(index).alias(F.PART)
 
 
-def _minutes(start: str, end: str) -> nw.Expr:
-    return F.seconds_between(start, end) / 60.0
+def _minutes(start: str, end: str, frame: nw.LazyFrame) -> nw.Expr:
+    return F.seconds_between(start, end, frame) / 60.0
 
 
 def _flag(cond: nw.Expr) -> nw.Expr:
@@ -317,9 +317,10 @@ _TICKET_COUNTS = (
 def _timed(tickets: Frame) -> nw.LazyFrame:
     """The tickets with their first-response minutes (``_fr``) and resolution hours
     (``_res``), built once for every period's rows that read them."""
-    return F.lazy(tickets).with_columns(
-        _fr=_minutes("opened_at", "first_response_at"),
-        _res=_minutes("opened_at", "resolved_at") / 60.0,
+    lf = F.lazy(tickets)
+    return lf.with_columns(
+        _fr=_minutes("opened_at", "first_response_at", lf),
+        _res=_minutes("opened_at", "resolved_at", lf) / 60.0,
     )
 
 
@@ -519,23 +520,8 @@ def _with_rates(df: pd.DataFrame) -> pd.DataFrame:
         ("win_rate", "deals_won", "deals_closed"),
         ("csat", "csat_good", "csat_responses"),
     ):
-        df[f"{rate}_low"], df[f"{rate}_high"] = _wilson_bounds(df[hits], df[n])
+        _, df[f"{rate}_low"], df[f"{rate}_high"] = stats.wilson_columns(df[hits], df[n])
     return df
-
-
-def _wilson_bounds(hits: pd.Series, n: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The bounds of :func:`crmkit.stats.wilson` for every row at once (the same
-    operations in the same order, so the same numbers; NaN where ``n`` is 0)."""
-    h, k = hits.to_numpy(dtype=float), n.to_numpy(dtype=float)
-    z = stats.Z95
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = h / k
-        denom = 1 + z * z / k
-        centre = (p + z * z / (2 * k)) / denom
-        half = z * np.sqrt(p * (1 - p) / k + z * z / (4 * k * k)) / denom
-        low, high = np.maximum(0.0, centre - half), np.minimum(1.0, centre + half)
-    empty = k <= 0
-    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
 
 class Summary(TypedDict):

@@ -85,8 +85,8 @@ def snapshot_days(snapshots: Frame) -> pd.DataFrame:
 
 def _last_at(days: pd.DataFrame, at: datetime) -> dict[str, Any] | None:
     """The latest snapshot taken at or before ``at``."""
-    before = days[days["taken_at"] <= pd.Timestamp(at)]
-    return None if before.empty else _row(before.iloc[-1])
+    i = int(days["taken_at"].searchsorted(pd.Timestamp(at), side="right"))  # oldest first
+    return None if i == 0 else _row(days.iloc[i - 1])
 
 
 def _row(row: pd.Series) -> dict[str, Any]:
@@ -134,18 +134,9 @@ def pipeline_movement(snapshots: Frame, deals: Frame, period: Period, *,
     if pair is None:
         return None
     start, end = pair
-    lf = F.lazy(snapshots)
-    s0 = lf.filter(nw.col("taken_at") == start["taken_at"])
-    s1 = lf.filter(nw.col("taken_at") == end["taken_at"])
-    totals, order = _totals_and_stages(lf, start["taken_at"], end["taken_at"])
-    kept, both = _kept(s0, s1, order)
-    cents = {
-        "opening": totals[0],
-        "closing": totals[1],
-        "new": (totals[1][0] - both[0], totals[1][1] - both[1]),  # in the closing one only
-        **_gone(s0, s1, F.lazy(deals), end["taken_at"]),
-        **kept,
-    }
+    found = _pairs(F.lazy(snapshots), F.lazy(deals), start["taken_at"], end["taken_at"])
+    order = _stage_order(found)
+    cents = _parts(found, order)
     rows = [{"part": part, "deals": cents[part][0],
              "amount": (-1 if part in _OUT else 1) * cents[part][1] / 100.0,
              "snapshot_date": {"opening": start, "closing": end}.get(part, {}).get("snapshot_date")}
@@ -153,80 +144,79 @@ def pipeline_movement(snapshots: Frame, deals: Frame, period: Period, *,
     return Movement(parts=pd.DataFrame(rows), start=start, end=end, stage_order=order)
 
 
-def _totals_and_stages(snapshots: nw.LazyFrame, t0: datetime, t1: datetime
-                       ) -> tuple[tuple[tuple[int, int], tuple[int, int]], list[str]]:
-    """(deals, Σ amount in cents) of the snapshots taken at ``t0`` and at ``t1``, and the
-    stage order: stages by their mean probability in both (without any probability: last,
-    by name)."""
-    found = F.to_pandas(
-        snapshots  # the range first: an engine skips the blocks outside it
-        .filter((nw.col("taken_at") >= t0) & (nw.col("taken_at") <= t1)
-                & nw.col("taken_at").is_in([t0, t1]))
-        .with_columns(_c=_cents(), _p=nw.col("probability"))
-        .group_by("taken_at", nw.col("stage").fill_null(_NO_STAGE))
-        .agg(n=nw.len(), c=nw.col("_c").sum(), p_sum=nw.col("_p").sum(), p_n=nw.col("_p").count())
+def _pairs(snapshots: nw.LazyFrame, deals: nw.LazyFrame, t0: datetime, t1: datetime
+           ) -> pd.DataFrame:
+    """The deals of the snapshots taken at ``t0`` and at ``t1``, side by side (one engine
+    query, each snapshot read once), grouped by their stage in each (``_stage0``,
+    ``_stage1``: null where the deal is not in that snapshot, ``(none)`` without a stage)
+    and, for the deals of the start snapshot only, by what became of them (``_outcome``:
+    won or lost before the end snapshot, as the deals record it now, else removed; null
+    for the others). Per group: ``n`` deals, their amounts in cents in each snapshot
+    (``c0``, ``c1``), the sum (``d``) and count (``changed``) of their amount changes, and
+    the sums and counts of their probabilities in each (``p0s``, ``p0n``, ``p1s``,
+    ``p1n``)."""
+    def side(k: str, at: datetime) -> nw.LazyFrame:
+        return snapshots.filter(nw.col("taken_at") == at).select(
+            nw.col("deal_id").alias(f"_id{k}"), nw.col("stage").fill_null(_NO_STAGE).alias(f"_stage{k}"),
+            _cents().alias(f"_c{k}"), nw.col("probability").alias(f"_p{k}"))
+
+    closed = deals.select(nw.col("deal_id").alias("_id0"), nw.col("status").alias("_status"),
+                          nw.col("closed_at").alias("_closed_at"))
+    gone = nw.col("_stage1").is_null()
+    closed_as = (gone & (nw.col("_closed_at") < t1)).fill_null(False)
+    outcome = (nw.when(closed_as & (nw.col("_status") == "won")).then(nw.lit("won"))
+               .otherwise(nw.when(closed_as & (nw.col("_status") == "lost")).then(nw.lit("lost"))
+                          .otherwise(nw.when(gone).then(nw.lit("removed")))))
+    return F.to_pandas(
+        side("0", t0).join(side("1", t1), left_on="_id0", right_on="_id1", how="full")
+        .join(closed, on="_id0", how="left")
+        .with_columns(_outcome=outcome, _d=nw.col("_c1") - nw.col("_c0"))
+        .with_columns(_changed=(nw.col("_d") != 0).cast(nw.Int64))
+        .group_by("_stage0", "_stage1", "_outcome", drop_null_keys=False)
+        .agg(n=nw.len(), c0=nw.col("_c0").sum(), c1=nw.col("_c1").sum(), d=nw.col("_d").sum(),
+             changed=nw.col("_changed").sum(), p0s=nw.col("_p0").sum(), p0n=nw.col("_p0").count(),
+             p1s=nw.col("_p1").sum(), p1n=nw.col("_p1").count())
     )
-    found["taken_at"] = pd.to_datetime(found["taken_at"])
-    totals = tuple(
-        (int(part["n"].sum()), int(part["c"].sum()))
-        for part in (found[found["taken_at"] == pd.Timestamp(t)] for t in (t0, t1)))
-    stages = found[found["stage"] != _NO_STAGE].groupby("stage")[["p_sum", "p_n"]].sum()
+
+
+def _stage_order(found: pd.DataFrame) -> list[str]:
+    """The stages of both snapshots (:func:`_pairs`) by their mean probability in both
+    (without any probability: last, by name)."""
+    stages = pd.concat([
+        found[[f"_stage{k}", f"p{k}s", f"p{k}n"]].set_axis(["stage", "p_sum", "p_n"], axis=1)
+        for k in "01"])
+    stages = stages[stages["stage"].notna() & (stages["stage"] != _NO_STAGE)]
+    stages = stages.astype({"stage": str}).groupby("stage")[["p_sum", "p_n"]].sum()
     mean = (stages["p_sum"] / stages["p_n"].where(stages["p_n"] > 0)).rename("p").reset_index()
     mean["known"] = mean["p"].notna()
     mean = mean.sort_values(["known", "p", "stage"], ascending=[False, True, True],
                             na_position="last", kind="stable")
-    return (totals[0], totals[1]), [str(s) for s in mean["stage"]]
+    return [str(s) for s in mean["stage"]]
 
 
-def _gone(s0: nw.LazyFrame, s1: nw.LazyFrame, deals: nw.LazyFrame, end: datetime
-          ) -> dict[str, tuple[int, int]]:
-    """The deals of the start snapshot missing from the end one, by what became of them:
-    won or lost before the end snapshot (as the deals record it now), else removed."""
-    closed = deals.select("deal_id", nw.col("status").alias("_status"),
-                          nw.col("closed_at").alias("_closed_at"))
-    before_end = nw.col("_closed_at") < end
-    outcome = (nw.when((nw.col("_status") == "won") & before_end).then(nw.lit("won"))
-               .otherwise(nw.when((nw.col("_status") == "lost") & before_end).then(nw.lit("lost"))
-                          .otherwise(nw.lit("removed"))))
-    found = F.to_pandas(
-        s0.join(s1.select("deal_id"), on="deal_id", how="anti")
-        .join(closed, on="deal_id", how="left")
-        .with_columns(_outcome=outcome, _c=_cents())
-        .group_by("_outcome").agg(n=nw.len(), c=nw.col("_c").sum())
-    ).set_index("_outcome")
-    return {part: (int(found["n"].get(part, 0)), int(found["c"].get(part, 0))) for part in _OUT}
+def _parts(found: pd.DataFrame, order: list[str]) -> dict[str, tuple[int, int]]:
+    """Each part's deals and Σ amount in cents (the change it brings for advanced, slipped
+    and amount changes; the start amount for won, lost and removed), from :func:`_pairs`."""
+    in0, in1 = found["_stage0"].notna(), found["_stage1"].notna()
 
+    def total(rows: pd.Series, n: str, c: str) -> tuple[int, int]:
+        return int(found.loc[rows, n].sum()), int(found.loc[rows, c].sum())
 
-def _kept(s0: nw.LazyFrame, s1: nw.LazyFrame, order: list[str]
-          ) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
-    """The deals in both snapshots: advanced, slipped (by the stage order) or, at the same
-    stage, with another amount (each part's deals and amount change in cents); and all of
-    them (deals, Σ amount in cents in the end snapshot)."""
-    def side(frame: nw.LazyFrame, k: str) -> nw.LazyFrame:
-        return frame.select("deal_id", nw.col("stage").fill_null(_NO_STAGE).alias(f"_stage{k}"),
-                            _cents().alias(f"_c{k}"))
-
-    pairs = F.to_pandas(
-        side(s0, "0").join(side(s1, "1"), on="deal_id", how="inner")
-        .with_columns(_d=nw.col("_c1") - nw.col("_c0"))
-        .with_columns(_changed=(nw.col("_d") != 0).cast(nw.Int64))
-        .group_by("_stage0", "_stage1")
-        .agg(n=nw.len(), d=nw.col("_d").sum(), c1=nw.col("_c1").sum(),
-             changed=nw.col("_changed").sum())
-    )
+    out = {"opening": total(in0, "n", "c0"), "closing": total(in1, "n", "c1"),
+           "new": total(in1 & ~in0, "n", "c1"),
+           **{part: total(in0 & ~in1 & (found["_outcome"] == part), "n", "c0") for part in _OUT}}
     rank = {_NO_STAGE: -1, **{stage: i for i, stage in enumerate(order)}}
-    out = {"advanced": [0, 0], "slipped": [0, 0], "amount_changes": [0, 0]}
-    for r in pairs.to_dict("records"):
+    moved = {"advanced": [0, 0], "slipped": [0, 0], "amount_changes": [0, 0]}
+    for r in found[in0 & in1].to_dict("records"):
         before, after = (rank.get(str(r[k]), len(order)) for k in ("_stage0", "_stage1"))
         if r["_stage0"] == r["_stage1"] or before == after:
-            out["amount_changes"][0] += int(r["changed"])
-            out["amount_changes"][1] += int(r["d"])
+            moved["amount_changes"][0] += int(r["changed"])
+            moved["amount_changes"][1] += int(r["d"])
         else:
-            part = out["advanced" if after > before else "slipped"]
+            part = moved["advanced" if after > before else "slipped"]
             part[0] += int(r["n"])
             part[1] += int(r["d"])
-    both = (int(pairs["n"].sum()), int(pairs["c1"].sum())) if len(pairs) else (0, 0)
-    return {k: (v[0], v[1]) for k, v in out.items()}, both
+    return {**out, **{k: (v[0], v[1]) for k, v in moved.items()}}
 
 
 # -- forecast accuracy ---------------------------------------------------------------------
@@ -256,15 +246,17 @@ def forecast_accuracy(snapshots: Frame, deals: Frame, months: list[Period], *,
     if won is None:
         won = monthly_trend(deals, [m for m, _ in chosen.values()])
     actual = won.set_index("month")["revenue"]
+    sums = {(month, pd.Timestamp(taken_at)): (forecast, n) for month, taken_at, forecast, n
+            in found[["month", "taken_at", "forecast", "n"]].itertuples(index=False)}
     rows = []
     for label, (_, snap) in chosen.items():
-        hit = found[(found["month"] == label) & (found["taken_at"] == pd.Timestamp(snap["taken_at"]))]
-        forecast = float(hit["forecast"].fillna(0.0).sum())
+        forecast, n = sums.get((label, pd.Timestamp(snap["taken_at"])), (0.0, 0))
+        forecast = 0.0 if pd.isna(forecast) else float(forecast)
         won = float(actual.get(label, 0.0))
         rows.append({"month": label, "snapshot_date": snap["snapshot_date"], "forecast": forecast,
                      "actual": won, "error": forecast - won,
                      "relative_error": stats.ratio(forecast - won, won),
-                     "deals_counted": int(hit["n"].sum())})
+                     "deals_counted": int(n)})
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -144,7 +144,7 @@ def sales_cycle(deals: Frame, period: Period) -> dict[str, Any]:
     )["n"]
     row = F.one_row(
         lf.filter(nw.col("closed_at") >= nw.col("created_at"))
-        .with_columns(_days=F.days_between("created_at", "closed_at"))
+        .with_columns(_days=F.days_between("created_at", "closed_at", lf))
         .select(
             n=nw.len(),
             median=nw.col("_days").median(),
@@ -517,7 +517,7 @@ def _won_figures(deals: nw.LazyFrame, periods: Sequence[Period]) -> list[dict[st
             .with_columns(_period=F.bucket("closed_at", buckets), _sq=amount * amount,
                           _early=(nw.col("closed_at") < nw.col("created_at")).cast(nw.Int64),
                           _days=nw.when(nw.col("closed_at") >= nw.col("created_at"))
-                          .then(F.days_between("created_at", "closed_at")))
+                          .then(F.days_between("created_at", "closed_at", deals)))
             .filter(~nw.col("_period").is_null())  # won between the periods (year_ago)
             .group_by("_period")
             .agg(n=nw.len(), revenue=amount.sum(), median=amount.median(),
@@ -683,16 +683,10 @@ def by_employee(deals: Frame, employees: Frame, period: Period, at: datetime) ->
         df[col] = df[col].fillna(0).astype(int)
     for col in ("revenue", "open_pipeline"):
         df[col] = df[col].fillna(0.0).astype(float)
-    intervals = [
-        stats.wilson(w, w + lo) for w, lo in zip(df["deals_won"], df["deals_lost"], strict=True)
-    ]
-    df["win_rate"] = [i.value for i in intervals]
-    df["win_rate_low"] = [i.low for i in intervals]
-    df["win_rate_high"] = [i.high for i in intervals]
     df["closed"] = df["deals_won"] + df["deals_lost"]
-    df["avg_deal_size"] = [
-        stats.ratio(r, w) for r, w in zip(df["revenue"], df["deals_won"], strict=True)
-    ]
+    df["win_rate"], df["win_rate_low"], df["win_rate_high"] = stats.wilson_columns(
+        df["deals_won"], df["closed"])
+    df["avg_deal_size"] = stats.ratio_columns(df["revenue"], df["deals_won"])
     df["name"] = df["name"].fillna(df["employee_id"])
     return df.sort_values(["revenue", "name"], ascending=[False, True]).reset_index(drop=True)[
         [
