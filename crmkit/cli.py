@@ -230,7 +230,28 @@ def _handed_over(database: str | None, request: dict[str, Any], kind: str) -> Se
             return None
     except CrmkitError:
         return None  # the run here says what is wrong
-    return request_run(request, print_progress, kind=kind)
+    line = _RedrawnLine()
+    return request_run(request, line.progress, kind=kind, bar=line.redraw)
+
+
+class _RedrawnLine:
+    """Standard error as a served batch's client writes it: the progress bar redrawn in
+    place on one line (as the batch's own bar is, run here), which the next progress line
+    replaces."""
+
+    def __init__(self) -> None:
+        self.width = 0
+
+    def redraw(self, state: str) -> None:
+        sys.stderr.write("\r" + state + " " * max(self.width - len(state), 0))
+        sys.stderr.flush()
+        self.width = max(self.width, len(state))  # what the line shows, padding included
+
+    def progress(self, message: str) -> None:
+        if self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            self.width = 0
+        print_progress(message)
 
 
 def _pairs(items: Sequence[str]) -> dict[str, str]:

@@ -319,6 +319,7 @@ def test_a_served_batch_runs_on_workers_kept_warm(server, tmp_path, demo_db):
         assert done.returncode == 0 and "running here" not in done.stderr, done.stderr
         assert "2 ok, 0 failed (0 fresh, 2 re-rendered)" in done.stdout
         assert "2 report(s)" in done.stderr  # the batch's progress, from the server
+        assert "\r" in done.stderr and "0/2" in done.stderr  # its bar as it is redrawn
         deadline = time.monotonic() + 60
         while log.read_text().count(f"{preset}: done") < n:
             assert time.monotonic() < deadline, log.read_text()
@@ -429,3 +430,35 @@ def test_a_server_of_an_older_crmkit_leaves_the_batch_to_the_command(tmp_path, m
         thread.join(10)
         listener.close()
     assert said == ["the report server runs single reports only (an older crmkit); running here"]
+
+
+def test_a_batch_s_progress_bar_reaches_the_client_as_it_is_redrawn():
+    """The batch's bar (tqdm) is redrawn with a carriage return: each new state goes to the
+    client's bar, the state it ends with and the lines after it as progress lines."""
+    from tqdm import tqdm
+
+    said, bars = [], []
+    stream = serve._Lines(said.append, bars.append)
+    bar = tqdm(total=3, file=stream, mininterval=0, miniters=1, bar_format="{n_fmt}/{total_fmt}")
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    print("crmkit: 3 report(s) in 1.0 s", file=stream)
+    assert bars == ["0/3", "1/3", "2/3", "3/3"]
+    assert said == ["3/3", "3 report(s) in 1.0 s"]
+    quiet: list[str] = []  # without a bar: its last state only, as a line
+    stream = serve._Lines(quiet.append)
+    stream.write("\r0/3")
+    stream.write("\r1/3")
+    stream.write("\r3/3\n")
+    assert quiet == ["3/3"]
+
+
+def test_the_client_redraws_the_bar_in_place_and_a_line_replaces_it(capsys):
+    from crmkit import cli
+
+    line = cli._RedrawnLine()
+    line.redraw("1/3 long")
+    line.redraw("2/3")
+    line.progress("3 report(s) in 1.0 s")
+    assert capsys.readouterr().err == "\r1/3 long\r2/3     \r        \rcrmkit: 3 report(s) in 1.0 s\n"

@@ -242,19 +242,47 @@ def won_cells(
     campaign_ids: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Attributed deals won in the period per (period, campaign, channel): ``deals_won``,
-    ``revenue`` and ``amount_sumsq`` (Σ amount², for the revenue test)."""
+    ``revenue``, ``amount_sumsq`` (Σ amount², for the revenue test) and
+    ``acquired_customers`` (those of the deals that are a new customer's first, see
+    :func:`new_customer_cells`), from one engine query. Pass the unscoped deals table."""
+    buckets = _instants(_periods(periods))
     df = F.to_pandas(
         _labelled(
             attributed_deals(deals, leads, campaigns, campaign_ids).filter(nw.col("status") == "won"),
-            "closed_at", _instants(_periods(periods)),
+            "closed_at", buckets,
         )
-        .select("period", "campaign", "channel", "amount", _sq=nw.col("amount") * nw.col("amount"))
+        .join(_first_deals(deals, buckets), on="deal_id", how="left")
+        .select("period", "campaign", "channel", "amount", _sq=nw.col("amount") * nw.col("amount"),
+                _first=nw.col("_first").fill_null(0))
         .group_by("period", "campaign", "channel")
-        .agg(deals_won=nw.len(), revenue=nw.col("amount").sum(), amount_sumsq=nw.col("_sq").sum())
+        .agg(deals_won=nw.len(), revenue=nw.col("amount").sum(), amount_sumsq=nw.col("_sq").sum(),
+             acquired_customers=nw.col("_first").sum())
     )
-    df["deals_won"] = df["deals_won"].astype(int)
+    df[["deals_won", "acquired_customers"]] = df[["deals_won", "acquired_customers"]].astype(int)
     df[["revenue", "amount_sumsq"]] = df[["revenue", "amount_sumsq"]].fillna(0.0).astype(float)
     return df
+
+
+def _first_deals(deals: Frame, buckets: list[tuple[str, datetime, datetime]]) -> nw.LazyFrame:
+    """The first won deal (``deal_id``, with ``_first`` = 1) of each customer whose first
+    purchase falls in one of the windows: :func:`crmkit.metrics.customers.first_won_deals`'
+    (the earliest ``closed_at`` over the customer's whole history, all teams; ties: the
+    smallest ``deal_id``). The customers first, then their first deal among their own
+    deals of the windows only."""
+    won = F.lazy(deals).filter(
+        (nw.col("status") == "won") & ~nw.col("customer_id").is_null()
+        & ~nw.col("closed_at").is_null()
+    )
+    new = _labelled(won.group_by("customer_id").agg(_first_at=nw.col("closed_at").min()),
+                    "_first_at", buckets)
+    lo, hi = min(b[1] for b in buckets), max(b[2] for b in buckets)
+    return (
+        won.filter(F.in_window("closed_at", lo, hi)).select("customer_id", "deal_id", "closed_at")
+        .join(new, on="customer_id", how="inner")
+        .filter(nw.col("closed_at") == nw.col("_first_at"))
+        .group_by("customer_id").agg(nw.col("deal_id").min())
+        .select("deal_id", _first=nw.lit(1, dtype=nw.Int64()))
+    )
 
 
 def new_customer_cells(
@@ -267,31 +295,11 @@ def new_customer_cells(
     The first won deal is :func:`crmkit.metrics.customers.first_won_deals`' (the earliest
     ``closed_at`` over the customer's whole history, all teams; ties: the smallest
     ``deal_id``): the new customers of Customer activity. Pass the unscoped deals table.
+    :func:`won_cells` counts them with the deals won (``acquired_customers``).
     """
-    won = F.lazy(deals).filter(
-        (nw.col("status") == "won") & ~nw.col("customer_id").is_null()
-        & ~nw.col("closed_at").is_null()
-    )
-    # the customers whose first purchase falls in a period first, then their first deal
-    # (first_won_deals' tie-break) among their own deals only
-    new = _labelled(won.group_by("customer_id").agg(_first_at=nw.col("closed_at").min()),
-                    "_first_at", _instants(_periods(periods)))
-    first_deal = (
-        won.select("customer_id", "deal_id", "closed_at")
-        .join(new, on="customer_id", how="inner")
-        .filter(nw.col("closed_at") == nw.col("_first_at"))
-        .group_by("customer_id", "period").agg(nw.col("deal_id").min())
-        .select("period", "deal_id")
-    )
-    theirs = F.lazy(deals).join(first_deal.select("deal_id"), on="deal_id", how="semi")
-    df = F.to_pandas(
-        attributed_deals(theirs, leads, campaigns, campaign_ids)
-        .join(first_deal, on="deal_id", how="inner")
-        .group_by("period", "campaign", "channel")
-        .agg(acquired_customers=nw.len())
-    )
-    df["acquired_customers"] = df["acquired_customers"].astype(int)
-    return df
+    df = won_cells(deals, leads, campaigns, periods, campaign_ids)
+    df = df[df["acquired_customers"] > 0]
+    return df[["period", "campaign", "channel", "acquired_customers"]].reset_index(drop=True)
 
 
 def days_to_win_median(deals: Frame, leads: Frame, before: datetime) -> float | None:
@@ -325,7 +333,7 @@ def cells(
     leads: Frame, deals: Frame, campaigns: Frame, campaign_costs: Frame,
     periods: Period | Sequence[Period], campaign_ids: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Every count of the report per (period, campaign, channel), in four engine queries.
+    """Every count of the report per (period, campaign, channel), in three engine queries.
 
     Columns: ``period`` (the period's label), ``campaign``, ``channel``, ``cost``,
     ``leads``, ``converted``, ``won_leads``, ``last_lead_at``, ``blank_channel``,
@@ -347,8 +355,7 @@ def cells(
     out = cost[[*keys, "cost"]].astype({k: object for k in keys})
     for part in (
         lead_cells(leads, deals, campaigns, plist, campaign_ids),
-        won_cells(deals, leads, campaigns, plist, campaign_ids),
-        new_customer_cells(deals, leads, campaigns, plist, campaign_ids),
+        won_cells(deals, leads, campaigns, plist, campaign_ids),  # with the new customers
     ):
         # plain object keys: empty Arrow-backed string columns cannot be merged
         out = out.merge(part.astype({k: object for k in keys}), on=keys, how="outer")

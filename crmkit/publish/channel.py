@@ -141,11 +141,12 @@ class Served:
 
 
 def request_run(args: dict[str, Any], progress: Callable[[str], None],
-                kind: str = "run") -> Served | None:
+                kind: str = "run", bar: Callable[[str], None] | None = None) -> Served | None:
     """Hand a ``crmkit run`` to the server (``kind`` ``batch``: a ``crmkit run-all``, whose
-    answer is its summary and exit status). None when none is up, it declined or it
-    stopped before answering: the caller runs the report itself (said through
-    ``progress`` when it is not simply that no server is up)."""
+    answer is its summary and exit status, and whose progress bar goes to ``bar`` as it is
+    redrawn). None when none is up, it declined or it stopped before answering: the caller
+    runs the report itself (said through ``progress`` when it is not simply that no server
+    is up)."""
     path = socket_path()
     try:
         if not private_folder(path.parent):
@@ -164,7 +165,7 @@ def request_run(args: dict[str, Any], progress: Callable[[str], None],
     with conn, conn.makefile("rwb") as stream:
         try:
             send(stream, request)
-            served = _answer(stream, progress)
+            served = _answer(stream, progress, bar)
         except (OSError, ValueError) as exc:
             progress(f"the report server stopped answering ({type(exc).__name__}); running here")
             return None
@@ -174,11 +175,15 @@ def request_run(args: dict[str, Any], progress: Callable[[str], None],
     return served
 
 
-def _answer(stream: io.BufferedIOBase, progress: Callable[[str], None]) -> Served | None:
-    """Read the server's progress lines up to its answer."""
+def _answer(stream: io.BufferedIOBase, progress: Callable[[str], None],
+            bar: Callable[[str], None] | None = None) -> Served | None:
+    """Read the server's progress lines (and progress bar) up to its answer."""
     while (message := receive(stream)) is not None:
         if "progress" in message:
             progress(one_line(str(message["progress"])))
+        elif "bar" in message:
+            if bar is not None:
+                bar(one_line(str(message["bar"])))
         elif "declined" in message:
             progress(f"the report server declined ({one_line(str(message['declined']))}); running here")
             return None

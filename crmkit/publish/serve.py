@@ -121,9 +121,11 @@ class ReportServer:
 
     # -- one run ----------------------------------------------------------------------------
 
-    def run(self, request: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any]:
+    def run(self, request: dict[str, Any], say: Callable[[str], None],
+            bar: Callable[[str], None] | None = None) -> dict[str, Any]:
         """Carry out a checked run request in the client's folder and environment; the
-        answer (``done``, ``error`` or ``declined``)."""
+        answer (``done``, ``error`` or ``declined``). ``say`` sends a progress line, ``bar``
+        a batch's progress bar as it is redrawn."""
         if channel.code_stamp() != self.stamp:
             self.stale = True  # it starts again, on the new code, once this is answered
             return {"declined": "crmkit changed since the server started; it restarts"}
@@ -131,7 +133,7 @@ class ReportServer:
         with _as_client(Path(request["cwd"]), request["env"]):
             try:
                 if request["kind"] == "batch":
-                    return self._batch(args, say)
+                    return self._batch(args, say, bar)
                 folder = find_notebooks(args["notebooks"])
                 report_notebook(args["report"], folder)
                 database = find_database(args["database"])
@@ -161,7 +163,8 @@ class ReportServer:
                 kernel.close()
         return str(result.html)
 
-    def _batch(self, args: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any]:
+    def _batch(self, args: dict[str, Any], say: Callable[[str], None],
+               bar: Callable[[str], None] | None = None) -> dict[str, Any]:
         """A ``crmkit run-all`` on the kept batch workers: its summary (and deliveries) as
         the client prints them, and its exit status; declined as :data:`__doc__` says."""
         if not isinstance(find_database(args["database"]), Path):
@@ -173,7 +176,7 @@ class ReportServer:
             outcomes = run_all(
                 args["preset"], database=args["database"], output=args["output"],
                 notebooks=args["notebooks"], workers=args["workers"], as_of=args["as_of"],
-                progress=args["progress"], stream=_Lines(say),
+                progress=args["progress"], stream=_Lines(say, bar),
                 branding=find_branding(args["branding"]), dry_run=args["dry_run"],
                 deliveries=deliveries, force=args["force"], locale=args["locale"], warm=self.warm,
             )
@@ -208,7 +211,8 @@ class ReportServer:
                 return
             started = time.perf_counter()
             try:
-                answer = self.run(request, lambda text: _answer(stream, {"progress": text}))
+                answer = self.run(request, lambda text: _answer(stream, {"progress": text}),
+                                  lambda text: _answer(stream, {"bar": text}))
             except Exception as exc:  # noqa: BLE001 - a bug in one run does not stop the server
                 lines = str(exc).strip().splitlines()
                 answer = {"error": f"{type(exc).__name__}: {lines[0] if lines else ''}", "exit": 1}
@@ -240,11 +244,13 @@ def _answer(stream: io.BufferedIOBase, message: dict[str, Any]) -> None:
 
 
 class _Lines(io.TextIOBase):
-    """A text stream whose lines go to the client as progress (a progress bar's redraws,
-    which end in a carriage return, are left out: its last state is sent)."""
+    """A text stream whose lines go to the client as progress (``say``), and a progress
+    bar's redraws (each a carriage return and the bar's new state) as its bar (``bar``, the
+    latest state each time; without it, only the bar's last state, the line it ends with)."""
 
-    def __init__(self, say: Callable[[str], None]) -> None:
-        self.say, self.pending = say, ""
+    def __init__(self, say: Callable[[str], None], bar: Callable[[str], None] | None = None
+                 ) -> None:
+        self.say, self.bar, self.pending, self.shown = say, bar, "", ""
 
     def write(self, text: str) -> int:
         *lines, self.pending = (self.pending + text).split("\n")
@@ -252,6 +258,12 @@ class _Lines(io.TextIOBase):
             line = line.rsplit("\r", 1)[-1].strip()
             if line:
                 self.say(line.removeprefix("crmkit: "))
+        if "\r" in self.pending:  # a redraw: only its latest state matters
+            self.pending = "\r" + self.pending.rsplit("\r", 1)[-1]
+            state = self.pending.strip()
+            if state and state != self.shown and self.bar is not None:
+                self.bar(state)
+                self.shown = state
         return len(text)
 
 
