@@ -319,7 +319,8 @@ def test_a_served_batch_runs_on_workers_kept_warm(server, tmp_path, demo_db):
         assert done.returncode == 0 and "running here" not in done.stderr, done.stderr
         assert "2 ok, 0 failed (0 fresh, 2 re-rendered)" in done.stdout
         assert "2 report(s)" in done.stderr  # the batch's progress, from the server
-        assert "\r" in done.stderr and "0/2" in done.stderr  # its bar as it is redrawn
+        # its bar as it is redrawn (text mode reads the carriage returns as new lines)
+        assert "| 0/2 [00:00]" in done.stderr and "remaining 0" in done.stderr
         deadline = time.monotonic() + 60
         while log.read_text().count(f"{preset}: done") < n:
             assert time.monotonic() < deadline, log.read_text()

@@ -502,7 +502,12 @@ def _progress_bar(total: int, enabled: bool, stream: Any) -> Callable[[Outcome, 
         return lambda _o, _all: None
     from tqdm import tqdm  # lazy: tqdm costs 0.1 s of CLI start-up
 
-    bar = tqdm(total=total, file=stream, unit="report", dynamic_ncols=True,
+    try:
+        terminal = bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        terminal = False
+    # as wide as a terminal, or (a log, the client of crmkit serve) its full line
+    bar = tqdm(total=total, file=stream, unit="report", dynamic_ncols=terminal,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}] {postfix}")
 
     def update(outcome: Outcome, done: list[Outcome]) -> None:
