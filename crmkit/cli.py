@@ -231,7 +231,12 @@ def _handed_over(database: str | None, request: dict[str, Any], kind: str) -> Se
     except CrmkitError:
         return None  # the run here says what is wrong
     line = _RedrawnLine()
-    return request_run(request, line.progress, kind=kind, bar=line.redraw)
+    try:
+        return request_run(request, line.progress, kind=kind, bar=line.redraw)
+    except KeyboardInterrupt:
+        line.progress("the report server finishes the pages in progress and starts no other"
+                      if kind == "batch" else "the report server finishes the run in progress")
+        raise
 
 
 class _RedrawnLine:

@@ -337,6 +337,47 @@ def test_a_served_batch_runs_on_workers_kept_warm(server, tmp_path, demo_db):
         assert twins[0] == twins[1]
 
 
+def test_a_served_batch_whose_command_is_interrupted_starts_no_more_pages(server, tmp_path,
+                                                                        demo_db):
+    """Ctrl-C in ``crmkit run-all`` while the server runs its batch: the pages in progress
+    finish, no other starts (the server says how many), the index is written, and the
+    server goes on serving."""
+    env, sock, log = server
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("reports: [sales, satisfaction, marketing]\n"
+                      "periods: [2025-04, 2025-05, 2025-06]\nteams: [all]\n")
+    out = tmp_path / "out"
+    client = subprocess.Popen(
+        [sys.executable, "-m", "crmkit.cli", "run-all", str(preset), "--database", str(demo_db),
+         "--as-of", "2025-07-01", "--workers", "1", "--output", str(out)],
+        cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        assert client.stderr is not None
+        for line in client.stderr:  # the bar's first state: the batch has begun
+            if "| 0/9 [" in line:
+                break
+        else:
+            raise AssertionError("the served batch did not start")
+        client.send_signal(signal.SIGINT)
+        _, err = client.communicate(timeout=60)
+    finally:
+        client.kill()
+    assert "finishes the pages in progress and starts no other" in err
+    assert client.returncode == 130
+    _logged(log, f"{preset}: its command went away: ")
+    said = log.read_text().split(f"{preset}: its command went away: ")[-1]
+    not_started = int(said.split()[0])
+    assert 1 <= not_started <= 8
+    pages = list(out.glob("2025-*/all/*.html"))
+    assert len(pages) == 9 - not_started
+    assert (out / "index.html").exists()
+    status = json.loads((out / "status.json").read_text())
+    assert sum("not run" in (row.get("error") or "") for row in status["reports"]) == not_started
+    ping = _cli("run", "sales", "--period", "2025-06", "--database", str(demo_db),
+                "--output", str(tmp_path / "after"), env=env)
+    assert ping.returncode == 0 and "running here" not in ping.stderr, ping.stderr
+
+
 def test_a_batch_that_sends_e_mail_is_not_served(tmp_path, monkeypatch, demo_db):
     """The SMTP settings are the client's: such a batch runs in the client, unless it only
     writes its e-mails (--dry-run)."""

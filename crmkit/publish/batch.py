@@ -222,6 +222,7 @@ def run_all(
     heartbeat: Mapping[str, Any] | None = None,
     locale: str | None = None,
     warm: WarmPool | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> list[Outcome]:
     """Run every report of a preset; return one outcome per run (failures included), in
     the preset's order. A page whose inputs have not changed since it was published is
@@ -231,7 +232,10 @@ def run_all(
     (``output/alerts.json``, the index) and its e-mails sent (``dry_run``: written to
     ``output/outbox/``), each appended to ``deliveries``; ``output/status.json`` records
     the run (with the refresh loop's ``heartbeat``: its period and next run). The pages
-    are written in ``locale``, else the preset's, else the dataset's; on ``warm`` workers."""
+    are written in ``locale``, else the preset's, else the dataset's; on ``warm`` workers.
+    Once ``stop()`` is true (asked after each page), no page is started: the pages in
+    progress finish, the others fail as not run (:data:`NOT_RUN`), and the index and
+    status are written as usual."""
     preset = load_preset(preset_path)
     db = find_database(database)
     folder = find_notebooks(notebooks)
@@ -253,7 +257,7 @@ def run_all(
     if progress:
         print(f"crmkit: {len(jobs)} report(s): {len(fresh)} fresh, {len(todo)} to render", file=stream)
     outcomes = fresh + _render(todo, keys, (db, folder, out_root), preset.timeout, workers,
-                               site, _progress_bar(len(todo), progress, stream), warm)
+                               site, _progress_bar(len(todo), progress, stream), warm, stop)
     order = {job: i for i, job in enumerate(jobs)}
     outcomes = _refused_teams(preset, db) + sorted(outcomes, key=lambda o: order[o.job])
     pages = _published(out_root, outcomes)
@@ -272,9 +276,11 @@ _Where = tuple[Database, Path, Path]  # the database, the notebooks, the output 
 def _render(jobs: list[tuple[Job, str]], keys: dict[Job, dict[str, Any] | None], where: _Where,
             timeout: int, workers: int | None, site: dict[str, Any],
             bar: Callable[[Outcome, list[Outcome]], None],
-            warm: WarmPool | None = None) -> list[Outcome]:
+            warm: WarmPool | None = None, stop: Callable[[], bool] | None = None
+            ) -> list[Outcome]:
     """Render ``jobs`` (each with why) in worker processes, each with a warm kernel (those
-    of ``warm``, when given); none is started when nothing is to render."""
+    of ``warm``, when given); none is started when nothing is to render, and none after
+    ``stop()`` is true."""
     if not jobs:
         return []
     db, folder, out_root = where
@@ -284,21 +290,23 @@ def _render(jobs: list[tuple[Job, str]], keys: dict[Job, dict[str, Any] | None],
     if warm is not None:
         executor = warm.executor(db, folder, size, environment)
         try:
-            outcomes = _submit(executor, jobs, keys, where, timeout, site, fingerprint, bar)
+            outcomes = _submit(executor, jobs, keys, where, timeout, site, fingerprint, bar, stop)
         except BaseException:  # interrupted: no parking, the workers stop
             warm.close()
             raise
         warm.park()
         return outcomes
     with worker_pool(db, folder, size, environment) as pool:
-        return _submit(pool, jobs, keys, where, timeout, site, fingerprint, bar)
+        return _submit(pool, jobs, keys, where, timeout, site, fingerprint, bar, stop)
 
 
 def _submit(pool: ProcessPoolExecutor, jobs: list[tuple[Job, str]],
             keys: dict[Job, dict[str, Any] | None], where: _Where, timeout: int,
             site: dict[str, Any], fingerprint: str | None,
-            bar: Callable[[Outcome, list[Outcome]], None]) -> list[Outcome]:
-    """Run ``jobs`` on ``pool``, the longest first; their outcomes as they end."""
+            bar: Callable[[Outcome, list[Outcome]], None],
+            stop: Callable[[], bool] | None = None) -> list[Outcome]:
+    """Run ``jobs`` on ``pool``, the longest first; their outcomes as they end. Once
+    ``stop()`` is true, the jobs not started are cancelled."""
     db, folder, out_root = where
     outcomes: list[Outcome] = []
     futures: dict[Future[Outcome], tuple[Job, str]] = {
@@ -311,6 +319,10 @@ def _submit(pool: ProcessPoolExecutor, jobs: list[tuple[Job, str]],
         outcomes.append(_outcome(future, job))
         outcomes[-1].reason = reason
         bar(outcomes[-1], outcomes)
+        if stop is not None and stop():
+            for waiting in futures:
+                waiting.cancel()  # those already running go on
+            stop = None
     return outcomes
 
 
@@ -488,11 +500,18 @@ def _index(out_root: Path, branding: Branding | None, refresh: tuple[str, str | 
 
 
 def _outcome(future: Future[Outcome], job: Job) -> Outcome:
-    """A finished job's outcome, or a failed one if its worker process died."""
+    """A finished job's outcome, or a failed one if its worker process died (or
+    :data:`NOT_RUN`, cancelled before it started)."""
+    if future.cancelled():
+        return Outcome(job, False, 0.0, error=NOT_RUN)
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - a worker process died
         return Outcome(job, False, 0.0, error=f"worker died: {type(exc).__name__}: {exc}")
+
+
+#: The error of a page a stopped batch did not start.
+NOT_RUN = "not run: the batch was stopped before this page started"
 
 
 def _progress_bar(total: int, enabled: bool, stream: Any) -> Callable[[Outcome, list[Outcome]], None]:

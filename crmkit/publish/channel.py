@@ -140,6 +140,17 @@ class Served:
     error: str = ""
 
 
+def hung_up(conn: socket.socket) -> bool:
+    """Whether the other end of ``conn`` has closed it (a client interrupted while it
+    waits for its answer), without waiting or reading anything it sent."""
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:  # open, nothing sent
+        return False
+    except OSError:
+        return True
+
+
 def request_run(args: dict[str, Any], progress: Callable[[str], None],
                 kind: str = "run", bar: Callable[[str], None] | None = None) -> Served | None:
     """Hand a ``crmkit run`` to the server (``kind`` ``batch``: a ``crmkit run-all``, whose

@@ -20,6 +20,8 @@ A batch (``crmkit run-all``) runs as it would in the client, on batch workers th
 keeps from one batch to the next (:class:`crmkit.publish.workers.WarmPool`): their kernels
 stay booted, and are cleared between pages as in any batch. A preset that sends e-mail is
 declined (the SMTP settings are the client's), as is a database other than a DuckDB file.
+Its progress bar reaches the client as it is redrawn; a client that goes away (Ctrl-C)
+stops the batch: the pages in progress finish, no other starts.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from filelock import FileLock, Timeout
 from crmkit.backends.location import find_database
 from crmkit.errors import CrmkitError, ReportError, SetupError, one_line
 from crmkit.publish import channel
-from crmkit.publish.batch import delivery_table, run_all, summary_table
+from crmkit.publish.batch import NOT_RUN, delivery_table, run_all, summary_table
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import find_notebooks, report_notebook
 from crmkit.publish.presets import find_branding, load_preset
@@ -122,10 +124,12 @@ class ReportServer:
     # -- one run ----------------------------------------------------------------------------
 
     def run(self, request: dict[str, Any], say: Callable[[str], None],
-            bar: Callable[[str], None] | None = None) -> dict[str, Any]:
+            bar: Callable[[str], None] | None = None,
+            gone: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Carry out a checked run request in the client's folder and environment; the
         answer (``done``, ``error`` or ``declined``). ``say`` sends a progress line, ``bar``
-        a batch's progress bar as it is redrawn."""
+        a batch's progress bar as it is redrawn; ``gone`` tells whether the client went away
+        (a batch then starts no more pages)."""
         if channel.code_stamp() != self.stamp:
             self.stale = True  # it starts again, on the new code, once this is answered
             return {"declined": "crmkit changed since the server started; it restarts"}
@@ -133,7 +137,7 @@ class ReportServer:
         with _as_client(Path(request["cwd"]), request["env"]):
             try:
                 if request["kind"] == "batch":
-                    return self._batch(args, say, bar)
+                    return self._batch(args, say, bar, gone)
                 folder = find_notebooks(args["notebooks"])
                 report_notebook(args["report"], folder)
                 database = find_database(args["database"])
@@ -164,9 +168,12 @@ class ReportServer:
         return str(result.html)
 
     def _batch(self, args: dict[str, Any], say: Callable[[str], None],
-               bar: Callable[[str], None] | None = None) -> dict[str, Any]:
+               bar: Callable[[str], None] | None = None,
+               gone: Callable[[], bool] | None = None) -> dict[str, Any]:
         """A ``crmkit run-all`` on the kept batch workers: its summary (and deliveries) as
-        the client prints them, and its exit status; declined as :data:`__doc__` says."""
+        the client prints them, and its exit status; declined as :data:`__doc__` says. Once
+        the client is ``gone`` (interrupted), the pages in progress finish and no other
+        starts; the index and status are written as after any batch."""
         if not isinstance(find_database(args["database"]), Path):
             return {"declined": "the server runs reports on DuckDB files only"}
         if load_preset(args["preset"]).deliver is not None and not args["dry_run"]:
@@ -179,7 +186,11 @@ class ReportServer:
                 progress=args["progress"], stream=_Lines(say, bar),
                 branding=find_branding(args["branding"]), dry_run=args["dry_run"],
                 deliveries=deliveries, force=args["force"], locale=args["locale"], warm=self.warm,
+                stop=gone,
             )
+        if gone is not None and gone():
+            self.say(f"{args['preset']}: its command went away: "
+                     f"{sum(o.error == NOT_RUN for o in outcomes)} page(s) not started")
         text = summary_table(outcomes)
         if deliveries:
             text += "\n\n" + delivery_table(deliveries)
@@ -212,7 +223,8 @@ class ReportServer:
             started = time.perf_counter()
             try:
                 answer = self.run(request, lambda text: _answer(stream, {"progress": text}),
-                                  lambda text: _answer(stream, {"bar": text}))
+                                  lambda text: _answer(stream, {"bar": text}),
+                                  lambda: channel.hung_up(conn))
             except Exception as exc:  # noqa: BLE001 - a bug in one run does not stop the server
                 lines = str(exc).strip().splitlines()
                 answer = {"error": f"{type(exc).__name__}: {lines[0] if lines else ''}", "exit": 1}
