@@ -224,18 +224,14 @@ def run_all(
     warm: WarmPool | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> list[Outcome]:
-    """Run every report of a preset; return one outcome per run (failures included), in
-    the preset's order. A page whose inputs have not changed since it was published is
-    kept (``fresh``, :mod:`crmkit.publish.cache`) unless ``force``. A live run (no as-of)
-    first records today's pipeline snapshot. Every page shows
-    ``branding`` and links the others of the batch. Then the preset's alerts are evaluated
-    (``output/alerts.json``, the index) and its e-mails sent (``dry_run``: written to
-    ``output/outbox/``), each appended to ``deliveries``; ``output/status.json`` records
-    the run (with the refresh loop's ``heartbeat``: its period and next run). The pages
-    are written in ``locale``, else the preset's, else the dataset's; on ``warm`` workers.
-    Once ``stop()`` is true (asked after each page), no page is started: the pages in
-    progress finish, the others fail as not run (:data:`NOT_RUN`), and the index and
-    status are written as usual."""
+    """Run every report of a preset; one outcome per run (failures included), in the
+    preset's order. A page whose inputs have not changed since it was published is kept
+    (``fresh``, :mod:`crmkit.publish.cache`) unless ``force``. A live run (no as-of) first
+    records today's pipeline snapshot. Every page shows ``branding`` and links the batch's
+    others. Then the alerts are evaluated (``output/alerts.json``, the index), e-mails sent
+    (``dry_run``: to ``output/outbox/``; appended to ``deliveries``) and the run recorded
+    (``output/status.json``, with ``heartbeat``). Pages are in ``locale``, else the
+    preset's, else the dataset's; on ``warm`` workers; none starts once ``stop()``."""
     preset = load_preset(preset_path)
     db = find_database(database)
     folder = find_notebooks(notebooks)
