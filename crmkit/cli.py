@@ -232,7 +232,9 @@ def _handed_over(database: str | None, request: dict[str, Any], kind: str) -> Se
         return None  # the run here says what is wrong
     line = _RedrawnLine()
     try:
-        return request_run(request, line.progress, kind=kind, bar=line.redraw)
+        served = request_run(request, line.progress, kind=kind, bar=line.redraw)
+        line.clear()  # the answer is printed on a line of its own
+        return served
     except KeyboardInterrupt:
         line.progress("the report server finishes the pages in progress and starts no other"
                       if kind == "batch" else "the report server finishes the run in progress")
@@ -252,10 +254,13 @@ class _RedrawnLine:
         sys.stderr.flush()
         self.width = max(self.width, len(state))  # what the line shows, padding included
 
-    def progress(self, message: str) -> None:
+    def clear(self) -> None:
         if self.width:
             sys.stderr.write("\r" + " " * self.width + "\r")
             self.width = 0
+
+    def progress(self, message: str) -> None:
+        self.clear()
         print_progress(message)
 
 

@@ -196,3 +196,12 @@ def test_durations_on_duckdb_are_the_durations_from_date_parts():
         else:
             assert round(mine * 1_000_000) == round(theirs * 1_000_000) == micros
     assert np.allclose(got["d"], want["d"], rtol=1e-12, equal_nan=True)
+
+
+def test_durations_between_dates_on_duckdb_are_computed_from_date_parts():
+    """DATE columns (a CSV read by DuckDB) subtract to whole days, which ``epoch_us`` does
+    not take: they go the date-parts way."""
+    native = F.lazy(duckdb.connect().sql(
+        "SELECT DATE '2024-02-28' AS a, DATE '2024-03-01' AS b"))
+    got = F.one_row(native.select(d=F.days_between("a", "b", native)))
+    assert got["d"] == 2.0

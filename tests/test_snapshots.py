@@ -507,3 +507,16 @@ def test_postgres_keeps_the_same_history_and_moves_the_same_way(demo_db: Path,
         post.close()
     assert movement is not None
     _check_planted(_cents(movement), _open_at(demo_db, datetime(2025, 7, 6)), planted)
+
+
+def test_stages_of_the_same_mean_probability_are_ordered_by_name():
+    """Means that are equal but were added up in another order (0.1 + 0.2 against 0.15 +
+    0.15) tie, and the tie goes by name: a move between the two is neither advanced nor
+    slipped by accident."""
+    from crmkit.metrics import pipeline_history
+
+    found = pd.DataFrame({"_stage0": ["b", "a", None], "_stage1": [None, "a", "b"],
+                          "p0s": [0.15, 0.1 + 0.2, 0.0], "p0n": [1, 2, 0],
+                          "p1s": [0.0, 0.0, 0.15], "p1n": [0, 0, 1]})
+    assert (0.1 + 0.2) / 2 != 0.15  # the sums differ in their last bit
+    assert pipeline_history._stage_order(found) == ["a", "b"]

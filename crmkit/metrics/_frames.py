@@ -295,11 +295,14 @@ def seconds_between(start_col: str, end_col: str, frame: nw.LazyFrame | None = N
                     ) -> nw.Expr:
     """Elapsed seconds from ``start_col`` to ``end_col`` (negative when end is earlier).
 
-    On a DuckDB ``frame``, the microseconds of the difference (``epoch_us``: exact, and
-    half the time of a query that reads a duration per row); elsewhere, or without the
-    frame it is for, from date parts (:func:`_day_and_second`), which every engine has."""
+    On a DuckDB ``frame`` whose two columns are instants, the microseconds of the
+    difference (``epoch_us``: exact, and half the time of a query that reads a duration per
+    row); elsewhere (dates, another engine, or without the frame it is for), from date parts
+    (:func:`_day_and_second`), which every engine has."""
     if frame is not None and frame.implementation is nw.Implementation.DUCKDB:
-        return (nw.col(end_col) - nw.col(start_col)).dt.total_microseconds() / 1_000_000.0
+        schema = frame.collect_schema()
+        if all(isinstance(schema.get(c), nw.Datetime) for c in (start_col, end_col)):
+            return (nw.col(end_col) - nw.col(start_col)).dt.total_microseconds() / 1_000_000.0
     d0, s0 = _day_and_second(start_col)
     d1, s1 = _day_and_second(end_col)
     return (d1 - d0) * 86400 + (s1 - s0)

@@ -314,14 +314,15 @@ def days_to_win_medians(deals: Frame, leads: Frame, befores: Sequence[datetime]
     if not befores:
         return []
     lead_created = F.lazy(leads).select("lead_id", nw.col("created_at").alias("_lead_created"))
-    lf = F.lazy(deals)
-    days = F.days_between("_lead_created", "closed_at", lf)
-    row = F.one_row(
-        lf
+    won = (
+        F.lazy(deals)
         .filter((nw.col("status") == "won") & ~nw.col("lead_id").is_null()
                 & (nw.col("closed_at") < max(befores)))
         .join(lead_created, on="lead_id", how="inner")
-        .select(*[agg for i, before in enumerate(befores) for agg in (
+    )
+    days = F.days_between("_lead_created", "closed_at", won)
+    row = F.one_row(
+        won.select(*[agg for i, before in enumerate(befores) for agg in (
             nw.when(nw.col("closed_at") < before).then(days).median().alias(f"median{i}"),
             (nw.col("closed_at") < before).cast(nw.Int64).sum().alias(f"n{i}"))])
     )

@@ -168,8 +168,8 @@ def _pairs(snapshots: nw.LazyFrame, deals: nw.LazyFrame, t0: datetime, t1: datet
                .otherwise(nw.when(closed_as & (nw.col("_status") == "lost")).then(nw.lit("lost"))
                           .otherwise(nw.when(gone).then(nw.lit("removed")))))
     return F.to_pandas(
-        side("0", t0).join(side("1", t1), left_on="_id0", right_on="_id1", how="full")
-        .join(closed, on="_id0", how="left")
+        side("0", t0).join(closed, on="_id0", how="left")  # before the full join, which
+        .join(side("1", t1), left_on="_id0", right_on="_id1", how="full")  # may widen ids
         .with_columns(_outcome=outcome, _d=nw.col("_c1") - nw.col("_c0"))
         .with_columns(_changed=(nw.col("_d") != 0).cast(nw.Int64))
         .group_by("_stage0", "_stage1", "_outcome", drop_null_keys=False)
@@ -188,6 +188,8 @@ def _stage_order(found: pd.DataFrame) -> list[str]:
     stages = stages[stages["stage"].notna() & (stages["stage"] != _NO_STAGE)]
     stages = stages.astype({"stage": str}).groupby("stage")[["p_sum", "p_n"]].sum()
     mean = (stages["p_sum"] / stages["p_n"].where(stages["p_n"] > 0)).rename("p").reset_index()
+    mean["p"] = mean["p"].round(9)  # stages of the same mean tie (then by name), whatever
+    # order the engine added their probabilities in
     mean["known"] = mean["p"].notna()
     mean = mean.sort_values(["known", "p", "stage"], ascending=[False, True, True],
                             na_position="last", kind="stable")

@@ -16,8 +16,9 @@ import os
 import statistics
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -286,39 +287,50 @@ def _render(jobs: list[tuple[Job, str]], keys: dict[Job, dict[str, Any] | None],
     if warm is not None:
         executor = warm.executor(db, folder, size, environment)
         try:
-            outcomes = _submit(executor, jobs, keys, where, timeout, site, fingerprint, bar, stop)
+            outcomes = _submit(executor, jobs, keys, where, timeout, site, fingerprint, bar,
+                               stop, size)
         except BaseException:  # interrupted: no parking, the workers stop
             warm.close()
             raise
         warm.park()
         return outcomes
     with worker_pool(db, folder, size, environment) as pool:
-        return _submit(pool, jobs, keys, where, timeout, site, fingerprint, bar, stop)
+        return _submit(pool, jobs, keys, where, timeout, site, fingerprint, bar, stop, size)
 
 
 def _submit(pool: ProcessPoolExecutor, jobs: list[tuple[Job, str]],
             keys: dict[Job, dict[str, Any] | None], where: _Where, timeout: int,
             site: dict[str, Any], fingerprint: str | None,
             bar: Callable[[Outcome, list[Outcome]], None],
-            stop: Callable[[], bool] | None = None) -> list[Outcome]:
-    """Run ``jobs`` on ``pool``, the longest first; their outcomes as they end. Once
-    ``stop()`` is true, the jobs not started are cancelled."""
+            stop: Callable[[], bool] | None = None, size: int = 1) -> list[Outcome]:
+    """Run ``jobs`` on ``pool``, the longest first; their outcomes as they end. With
+    ``stop``, at most ``size`` jobs are handed to the pool at a time (a pool starts what
+    it holds, a worker's next job included), and none once ``stop()`` is true: those left
+    fail as :data:`NOT_RUN`."""
     db, folder, out_root = where
+    queue = deque(longest_first(jobs, out_root))
+    limit = len(queue) if stop is None else max(1, size)
+    running: dict[Future[Outcome], tuple[Job, str]] = {}
     outcomes: list[Outcome] = []
-    futures: dict[Future[Outcome], tuple[Job, str]] = {
-        pool.submit(_run_job, job, str(db), str(folder), str(out_root), timeout,
-                    _key_text(keys.get(job)), site, fingerprint): (job, reason)
-        for job, reason in longest_first(jobs, out_root)
-    }
-    for future in as_completed(futures):
-        job, reason = futures[future]
-        outcomes.append(_outcome(future, job))
-        outcomes[-1].reason = reason
-        bar(outcomes[-1], outcomes)
-        if stop is not None and stop():
-            for waiting in futures:
-                waiting.cancel()  # those already running go on
-            stop = None
+
+    def ended(outcome: Outcome, reason: str) -> None:
+        outcome.reason = reason
+        outcomes.append(outcome)
+        bar(outcome, outcomes)
+
+    while queue or running:
+        while queue and len(running) < limit:
+            job, reason = queue.popleft()
+            running[pool.submit(_run_job, job, str(db), str(folder), str(out_root), timeout,
+                                _key_text(keys.get(job)), site, fingerprint)] = (job, reason)
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            job, reason = running.pop(future)
+            ended(_outcome(future, job), reason)
+        if stop is not None and queue and stop():
+            while queue:
+                job, reason = queue.popleft()
+                ended(Outcome(job, False, 0.0, error=NOT_RUN), reason)
     return outcomes
 
 
@@ -496,10 +508,7 @@ def _index(out_root: Path, branding: Branding | None, refresh: tuple[str, str | 
 
 
 def _outcome(future: Future[Outcome], job: Job) -> Outcome:
-    """A finished job's outcome, or a failed one if its worker process died (or
-    :data:`NOT_RUN`, cancelled before it started)."""
-    if future.cancelled():
-        return Outcome(job, False, 0.0, error=NOT_RUN)
+    """A finished job's outcome, or a failed one if its worker process died."""
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - a worker process died

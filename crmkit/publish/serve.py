@@ -272,11 +272,15 @@ class _Lines(io.TextIOBase):
                 self.say(line.removeprefix("crmkit: "))
         if "\r" in self.pending:  # a redraw: only its latest state matters
             self.pending = "\r" + self.pending.rsplit("\r", 1)[-1]
-            state = self.pending.strip()
-            if state and state != self.shown and self.bar is not None:
-                self.bar(state)
-                self.shown = state
         return len(text)
+
+    def flush(self) -> None:
+        """A redraw is complete when it is flushed (a message written between redraws is
+        not a state of the bar until its line ends)."""
+        state = self.pending.strip()
+        if self.pending.startswith("\r") and state and state != self.shown and self.bar is not None:
+            self.bar(state)
+            self.shown = state
 
 
 class Declined(ValueError):
