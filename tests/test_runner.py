@@ -340,3 +340,40 @@ def test_report_after_report_on_one_kernel_leaves_no_client_open(tmp_path, demo_
         run_report("satisfaction", period="2025-06", team=team, database=demo_db,
                    output=tmp_path, kernel=kernel)
     assert _heartbeats() == before
+
+
+def test_kernels_talk_over_private_sockets_not_loopback_ports(tmp_path, demo_db):
+    """A kernel listens on Unix sockets in a folder of its own (mode 0700), removed when it
+    closes. On loopback TCP, a kernel picked five free ports and bound them a moment later:
+    a kernel another process started in that moment (the report server's, a batch's) could
+    take one, the first died with "Address already in use", and its page waited two minutes
+    for it."""
+    import psutil
+
+    with Kernel(demo_db, tmp_path) as kernel, Kernel(demo_db, tmp_path) as other:
+        folders = []
+        for k in (kernel, other):
+            info = k.km.get_connection_info()
+            assert info["transport"] == "ipc"
+            folder = Path(info["ip"]).parent
+            assert (folder.stat().st_mode & 0o777) == 0o700
+            assert len(f"{info['ip']}-{info['hb_port']}") < 100  # a Unix socket path's limit
+            folders.append(folder)
+        assert folders[0] != folders[1]
+        probe = tmp_path / "probe.ipynb"
+        import nbformat
+
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+        nb.metadata["kernelspec"] = {"name": "crmkit", "display_name": "crmkit", "language": "python"}
+        nbformat.write(nb, probe)
+        out = kernel.execute(probe, tmp_path / "run.ipynb", {}, timeout=120)
+        assert out.cells[0].outputs[0]["text"].strip() == "42"
+        pid = kernel.km.provisioner.process.pid
+        info = kernel.km.get_connection_info()
+        bound = {c.laddr for c in psutil.Process(pid).net_connections(kind="unix")}
+        assert {f"{info['ip']}-{info[f'{name}_port']}"
+                for name in ("shell", "iopub", "stdin", "control", "hb")} <= bound
+        kernel.restart()  # a restarted kernel gets a folder of its own; the old one goes
+        assert Path(kernel.km.get_connection_info()["ip"]).parent != folders[0]
+        assert not folders[0].exists()
+    assert not any(folder.exists() for folder in folders)

@@ -24,7 +24,9 @@ import importlib
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from queue import Empty
@@ -127,6 +129,7 @@ class Kernel:
         self.cwd, self.startup_timeout = Path(cwd), startup_timeout
         self.reports = reports  # the reports it warms up for (None: every one)
         self.km: Any = None
+        self._folder: Path | None = None
         self.fresh = False
         self.tainted = False  # ran untrusted code: restart before the next notebook
         self._start()
@@ -156,7 +159,9 @@ class Kernel:
 
         env, modules = self._environment()
         warm_up = warm_up_code(self.reports, modules)
-        self.km = AsyncKernelManager(kernel_name=KERNEL_NAME, client_factory=_ready_client())
+        self._folder = Path(tempfile.mkdtemp(prefix="crmkit-kernel-"))  # mode 0700
+        self.km = AsyncKernelManager(kernel_name=KERNEL_NAME, client_factory=_ready_client(),
+                                     **_sockets(self._folder))
         try:
             run_sync(self.km.start_kernel)(
                 cwd=str(self.cwd),
@@ -250,12 +255,28 @@ class Kernel:
             with contextlib.suppress(Exception):
                 run_sync(self.km.shutdown_kernel)(now=True)
             self.km = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
     def __enter__(self) -> Kernel:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _sockets(folder: Path) -> dict[str, str]:
+    """How a kernel and its clients talk: over Unix sockets in ``folder``, private to this
+    user, with the connection file. On loopback TCP a kernel was given five ports found
+    free, which it bound a moment later: a kernel another process started in that moment
+    (the report server's, a batch's) could take one, and the first died with "Address
+    already in use". TCP is kept where the sockets' paths would be too long for the system
+    (a Unix socket's path has at most 107 bytes)."""
+    connection_file = folder / "kernel.json"
+    if len(f"{folder / 'kernel-ipc'}-99") >= 100:
+        return {"connection_file": str(connection_file)}
+    return {"transport": "ipc", "connection_file": str(connection_file)}
 
 
 async def _handshake(client: Any, wait: float) -> bool:
