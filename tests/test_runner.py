@@ -298,14 +298,17 @@ def test_page_renders_in_headless_chromium(published, tmp_path):
 
 def test_kernel_starts_warm_with_an_empty_namespace(tmp_path, demo_db):
     """The report libraries are imported as the kernel starts; nothing is left in the
-    user namespace, and the next notebook on the same kernel starts clean again."""
+    user namespace, and the next notebook on the same kernel starts clean again. The
+    kernel keeps no IPython history (every kernel of a batch wrote each cell it ran into
+    the user's one history database)."""
     import nbformat
 
     probe = (
         "import json, sys\n"
         "print(json.dumps({'names': sorted(n for n in globals() if not n.startswith('_')),"
         " 'warm_up_names': [n for n in ('_ck', '_m') if n in globals()],"
-        " 'warm': [m in sys.modules for m in ('crmkit.metrics.sales', 'crmkit.render.charts.sales', 'seaborn')]}))\n"
+        " 'warm': [m in sys.modules for m in ('crmkit.metrics.sales', 'crmkit.render.charts.sales', 'seaborn')],"
+        " 'history': get_ipython().history_manager.enabled}))\n"
         "left_behind = 1"
     )
     nb = nbformat.v4.new_notebook()
@@ -325,6 +328,7 @@ def test_kernel_starts_warm_with_an_empty_namespace(tmp_path, demo_db):
             "sys",
         }
         assert result["warm_up_names"] == []
+        assert result["history"] is False  # no report code in the user's IPython history
 
 
 def _heartbeats() -> int:

@@ -55,6 +55,11 @@ WARM_UP_POSTGRES = ("crmkit.backends.postgres", "ibis.backends.postgres")
 WARM_UP_RUNTIME = ("narwhals._duckdb.dataframe", "narwhals._arrow.dataframe",
                    "narwhals._pandas_like.dataframe", "pyarrow.pandas_compat", "scipy.special")
 
+#: IPython's history is off in the kernels crmkit starts: each cell a report ran was
+#: written to the user's history database (report code in an analyst's history), by
+#: every kernel of a batch into the same SQLite file.
+_QUIET = ("--HistoryManager.enabled=False",)
+
 
 def install_kernel() -> Path:
     """Install the ``crmkit`` kernelspec into this environment (``sys.prefix``).
@@ -166,7 +171,7 @@ class Kernel:
             run_sync(self.km.start_kernel)(
                 cwd=str(self.cwd),
                 env=env,
-                extra_arguments=[f"--IPKernelApp.exec_lines={json.dumps([warm_up])}"],
+                extra_arguments=[f"--IPKernelApp.exec_lines={json.dumps([warm_up])}", *_QUIET],
             )
         except NoSuchKernel:
             raise SetupError(
