@@ -381,3 +381,24 @@ def test_kernels_talk_over_private_sockets_not_loopback_ports(tmp_path, demo_db)
         assert Path(kernel.km.get_connection_info()["ip"]).parent != folders[0]
         assert not folders[0].exists()
     assert not any(folder.exists() for folder in folders)
+
+
+def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(tmp_path, monkeypatch):
+    """A Unix socket's path has at most 107 bytes: a runtime folder too deep for one moves
+    the kernel's folder to the temporary folder, and with both too deep the kernel keeps
+    loopback TCP rather than fail to start."""
+    import tempfile
+
+    from crmkit.publish import kernel as kernel_module
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    short = tmp_path / "t"
+    short.mkdir()
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(deep))
+    monkeypatch.setattr(tempfile, "tempdir", str(short))
+    folder = kernel_module._kernel_folder()
+    assert folder.parent == short and not deep.exists()
+    assert kernel_module._sockets(folder)["transport"] == "ipc"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "r"))
+    assert kernel_module._kernel_folder().parent == tmp_path / "r"
+    assert "transport" not in kernel_module._sockets(deep)  # too long: TCP, as Jupyter's default

@@ -164,7 +164,7 @@ class Kernel:
 
         env, modules = self._environment()
         warm_up = warm_up_code(self.reports, modules)
-        self._folder = Path(tempfile.mkdtemp(prefix="crmkit-kernel-"))  # mode 0700
+        self._folder = _kernel_folder()
         self.km = AsyncKernelManager(kernel_name=KERNEL_NAME, client_factory=_ready_client(),
                                      **_sockets(self._folder))
         try:
@@ -271,15 +271,37 @@ class Kernel:
         self.close()
 
 
+#: The longest path a kernel's socket may have here (a Unix socket's path has at most
+#: 107 bytes; the folder's name and the socket's add about 30).
+_SOCKET_PATH = 100
+
+
+def _kernel_folder() -> Path:
+    """A new folder (mode 0700) for a kernel's connection file and sockets: in Jupyter's
+    runtime folder, as Jupyter keeps them (the system's temporary folder may be cleaned of
+    files a few days old while a report server's kernels wait), else where the sockets'
+    paths are short enough, the temporary folder."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    for base in (Path(jupyter_runtime_dir()), Path(tempfile.gettempdir())):
+        if len(str(base)) + 30 >= _SOCKET_PATH:
+            continue
+        try:
+            base.mkdir(mode=0o700, parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix="crmkit-", dir=base))
+        except OSError:
+            continue
+    return Path(tempfile.mkdtemp(prefix="crmkit-"))
+
+
 def _sockets(folder: Path) -> dict[str, str]:
     """How a kernel and its clients talk: over Unix sockets in ``folder``, private to this
     user, with the connection file. On loopback TCP a kernel was given five ports found
     free, which it bound a moment later: a kernel another process started in that moment
     (the report server's, a batch's) could take one, and the first died with "Address
-    already in use". TCP is kept where the sockets' paths would be too long for the system
-    (a Unix socket's path has at most 107 bytes)."""
+    already in use". TCP is kept where the sockets' paths would be too long."""
     connection_file = folder / "kernel.json"
-    if len(f"{folder / 'kernel-ipc'}-99") >= 100:
+    if len(f"{folder / 'kernel-ipc'}-99") >= _SOCKET_PATH:
         return {"connection_file": str(connection_file)}
     return {"transport": "ipc", "connection_file": str(connection_file)}
 
