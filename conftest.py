@@ -45,12 +45,15 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["CRMKIT_SERVE_SOCKET"] = str(Path(tempfile.mkdtemp(prefix="crmkit-serve-")) / "serve.sock")
     # remembered fingerprints go to a folder of this session, not the developer's cache
     os.environ["CRMKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="crmkit-cache-")
+    # kernels' connection files and sockets too (what a killed kernel leaves goes with it)
+    os.environ["JUPYTER_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="crmkit-runtime-")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     with contextlib.suppress(OSError, KeyError):
         Path(os.environ["CRMKIT_SERVE_SOCKET"]).parent.rmdir()  # empty: no server ran there
-    shutil.rmtree(os.environ.get("CRMKIT_CACHE_DIR", ""), ignore_errors=True)
+    for folder in ("CRMKIT_CACHE_DIR", "JUPYTER_RUNTIME_DIR"):
+        shutil.rmtree(os.environ.get(folder, ""), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

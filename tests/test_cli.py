@@ -110,6 +110,8 @@ def test_a_missing_kernel_is_a_setup_error_naming_the_fix(monkeypatch, tmp_path)
     from crmkit.publish import kernel
 
     monkeypatch.setattr(kernel, "KERNEL_NAME", "crmkit-not-installed")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     with pytest.raises(SetupError, match="crmkit install-kernel") as raised:
         kernel.Kernel(tmp_path / "crm.duckdb", tmp_path)
     assert not isinstance(raised.value, ReportError)
+    assert list((tmp_path / "runtime").iterdir()) == []  # no kernel folder left behind

@@ -326,11 +326,11 @@ def test_kernel_gets_the_url_through_its_environment_only(monkeypatch, tmp_path)
     monkeypatch.setattr(Kernel, "_send", lambda self, code, wait: None)
     monkeypatch.setenv("CRMKIT_DATABASE", "/somewhere/demo.duckdb")
     loc = Location("postgresql://ana:pw@127.0.0.1:5432/crm?schema=x")
-    Kernel(loc, tmp_path)
+    Kernel(loc, tmp_path).close()
     assert seen["env"]["CRMKIT_DATABASE_URL"] == loc.url
     assert "CRMKIT_DATABASE" not in seen["env"]
     monkeypatch.setenv("CRMKIT_DATABASE_URL", loc.url)
-    Kernel(Path("/data/crm.duckdb"), tmp_path)
+    Kernel(Path("/data/crm.duckdb"), tmp_path).close()
     assert seen["env"]["CRMKIT_DATABASE"] == "/data/crm.duckdb"
     assert "CRMKIT_DATABASE_URL" not in seen["env"]
 

@@ -384,21 +384,25 @@ def test_kernels_talk_over_private_sockets_not_loopback_ports(tmp_path, demo_db)
 
 
 def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(tmp_path, monkeypatch):
-    """A Unix socket's path has at most 107 bytes: a runtime folder too deep for one moves
-    the kernel's folder to the temporary folder, and with both too deep the kernel keeps
+    """A Unix socket's path has at most 107 bytes (not characters: a home folder in
+    Cyrillic takes two bytes a letter): a runtime folder too deep for one moves the
+    kernel's folder to the temporary folder, and with both too deep the kernel keeps
     loopback TCP rather than fail to start."""
     import tempfile
 
     from crmkit.publish import kernel as kernel_module
 
-    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    letters = kernel_module._SOCKET_PATH - kernel_module._ADDED - len(str(tmp_path)) - 1
+    assert letters > 0
+    deep = tmp_path / ("д" * letters)  # short enough in characters, not in bytes
     short = tmp_path / "t"
     short.mkdir()
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(deep))
     monkeypatch.setattr(tempfile, "tempdir", str(short))
     folder = kernel_module._kernel_folder()
     assert folder.parent == short and not deep.exists()
+    assert (folder.stat().st_mode & 0o777) == 0o700
     assert kernel_module._sockets(folder)["transport"] == "ipc"
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "r"))
     assert kernel_module._kernel_folder().parent == tmp_path / "r"
-    assert "transport" not in kernel_module._sockets(deep)  # too long: TCP, as Jupyter's default
+    assert "transport" not in kernel_module._sockets(deep / "ck-12345678")  # TCP, Jupyter's default

@@ -165,19 +165,23 @@ class Kernel:
         env, modules = self._environment()
         warm_up = warm_up_code(self.reports, modules)
         self._folder = _kernel_folder()
-        self.km = AsyncKernelManager(kernel_name=KERNEL_NAME, client_factory=_ready_client(),
-                                     **_sockets(self._folder))
         try:
+            self.km = AsyncKernelManager(kernel_name=KERNEL_NAME, client_factory=_ready_client(),
+                                         **_sockets(self._folder))
             run_sync(self.km.start_kernel)(
                 cwd=str(self.cwd),
                 env=env,
                 extra_arguments=[f"--IPKernelApp.exec_lines={json.dumps([warm_up])}", *_QUIET],
             )
         except NoSuchKernel:
+            self.close()
             raise SetupError(
                 f"Jupyter kernel '{KERNEL_NAME}' is not installed; run `crmkit install-kernel` "
                 "(make env does this)"
             ) from None
+        except BaseException:
+            self.close()  # nothing left behind: no kernel, no folder
+            raise
         self.fresh, self.tainted = True, False
 
     def _send(self, code: str, wait: bool) -> str | None:
@@ -271,37 +275,41 @@ class Kernel:
         self.close()
 
 
-#: The longest path a kernel's socket may have here (a Unix socket's path has at most
-#: 107 bytes; the folder's name and the socket's add about 30).
-_SOCKET_PATH = 100
+#: The longest path a Unix socket may have (108 bytes with its terminating zero).
+_SOCKET_PATH = 107
+#: What a kernel's folder and its last socket add to the folder they are made in.
+_ADDED = len("/ck-12345678/k-ipc-5")
 
 
 def _kernel_folder() -> Path:
     """A new folder (mode 0700) for a kernel's connection file and sockets: in Jupyter's
     runtime folder, as Jupyter keeps them (the system's temporary folder may be cleaned of
-    files a few days old while a report server's kernels wait), else where the sockets'
-    paths are short enough, the temporary folder."""
+    files a few days old while a report server's kernels wait), else, when that gives too
+    long a path for a socket or cannot be made, in the temporary folder."""
     from jupyter_core.paths import jupyter_runtime_dir
 
     for base in (Path(jupyter_runtime_dir()), Path(tempfile.gettempdir())):
-        if len(str(base)) + 30 >= _SOCKET_PATH:
+        if len(os.fsencode(base)) + _ADDED > _SOCKET_PATH:
             continue
         try:
             base.mkdir(mode=0o700, parents=True, exist_ok=True)
-            return Path(tempfile.mkdtemp(prefix="crmkit-", dir=base))
+            return Path(tempfile.mkdtemp(prefix="ck-", dir=base))
         except OSError:
             continue
-    return Path(tempfile.mkdtemp(prefix="crmkit-"))
+    return Path(tempfile.mkdtemp(prefix="ck-"))
 
 
 def _sockets(folder: Path) -> dict[str, str]:
     """How a kernel and its clients talk: over Unix sockets in ``folder``, private to this
-    user, with the connection file. On loopback TCP a kernel was given five ports found
+    user, beside the connection file. On loopback TCP a kernel was given five ports found
     free, which it bound a moment later: a kernel another process started in that moment
     (the report server's, a batch's) could take one, and the first died with "Address
-    already in use". TCP is kept where the sockets' paths would be too long."""
-    connection_file = folder / "kernel.json"
-    if len(f"{folder / 'kernel-ipc'}-99") >= _SOCKET_PATH:
+    already in use". TCP is kept where Unix sockets are not to be had (Windows) or their
+    paths would be too long."""
+    import zmq  # lazy: as jupyter_client
+
+    connection_file = folder / "k.json"  # the sockets: k-ipc-1 to k-ipc-5
+    if os.name == "nt" or not zmq.has("ipc") or len(os.fsencode(folder)) + 8 > _SOCKET_PATH:
         return {"connection_file": str(connection_file)}
     return {"transport": "ipc", "connection_file": str(connection_file)}
 
