@@ -339,20 +339,31 @@ def _run_all(args: argparse.Namespace) -> int:
         else:
             print(served.html)
         return served.code
-    from crmkit.publish.batch import delivery_table, run_all, summary_table  # lazy: loads Jupyter, pandas
+    from crmkit.publish.batch import (  # lazy: loads Jupyter, pandas
+        NOT_RUN,
+        delivery_table,
+        run_all,
+        summary_table,
+    )
     from crmkit.publish.presets import find_branding  # lazy: loads pydantic
+    from crmkit.publish.watch import TermStop  # lazy: with the batch
 
     deliveries: list = []
-    outcomes = run_all(
-        args.preset, database=args.database, output=args.output, notebooks=args.notebooks,
-        workers=args.workers, as_of=args.as_of, progress=not args.no_progress,
-        branding=find_branding(args.branding), dry_run=args.dry_run, deliveries=deliveries,
-        force=args.force, locale=args.locale,
-    )
+    with TermStop() as stopped:
+        outcomes = run_all(
+            args.preset, database=args.database, output=args.output, notebooks=args.notebooks,
+            workers=args.workers, as_of=args.as_of, progress=not args.no_progress,
+            branding=find_branding(args.branding), dry_run=args.dry_run, deliveries=deliveries,
+            force=args.force, locale=args.locale, stop=stopped.event.is_set,
+        )
     print(summary_table(outcomes))
     if deliveries:  # a failed e-mail is listed here and in status.json; it fails no report
         print()
         print(delivery_table(deliveries))
+    if stopped.event.is_set():
+        print(f"crmkit: stopped by SIGTERM: {sum(o.error == NOT_RUN for o in outcomes)} "
+              "page(s) not started", file=sys.stderr)
+        return 143
     return 0 if all(o.ok for o in outcomes) else 1
 
 

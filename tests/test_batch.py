@@ -284,3 +284,78 @@ def test_index_escapes_and_shows_titles_and_index_kpis(tmp_path):
     assert "not_on_the_index" not in page
     assert 'data-metric="c"' in page and 'data-metric="d"' not in page  # a custom report: 3
     assert "No reports yet" in render([])
+
+
+def _descendants(pid: int) -> list:
+    import psutil
+
+    return psutil.Process(pid).children(recursive=True)
+
+
+def _batch_at_its_first_page(tmp_path: Path, demo_db: Path, out: Path) -> subprocess.Popen:
+    """``crmkit run-all`` of 8 pages on one worker, once its first page is published (its
+    workers' kernels' files in a runtime folder of the test's own)."""
+    team = first_team(demo_db)
+    preset = _preset(tmp_path, f"reports: [sales, marketing]\nperiods: ['2025-05', '2025-06']\n"
+                               f"teams: [all, {team}]\n")
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmkit.cli", "run-all", str(preset), "--database", str(demo_db),
+         "--output", str(out), "--as-of", "2025-07-01", "--notebooks", str(ROOT / "notebooks"),
+         "--workers", "1", "--no-progress", "--no-server"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list(out.glob("*/*/*.html")):
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"no page was published: {proc.communicate()[1][-2000:]}")
+
+
+def test_sigterm_stops_a_batch_and_leaves_no_process_behind(tmp_path, demo_db):
+    """A scheduler stops ``crmkit run-all`` with SIGTERM, sent to it alone: the page in
+    progress finishes, no other starts, the index and status are written, the command says
+    so in one line and exits with 143. Before, it died at once and its worker and kernel
+    went on running, with nobody to hand them a page (about 500 MB, for good)."""
+    out = tmp_path / "out"
+    proc = _batch_at_its_first_page(tmp_path, demo_db, out)
+    family = _descendants(proc.pid)
+    assert family  # its worker and the worker's kernel
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-2000:]
+    not_started = sum("not run: the batch was stopped" in line for line in stdout.splitlines())
+    assert 1 <= not_started <= 6
+    assert f"crmkit: stopped by SIGTERM: {not_started} page(s) not started" in stderr
+    assert "Traceback" not in stderr
+    status = json.loads((out / "status.json").read_text())
+    assert sum("not run" in (r.get("error") or "") for r in status["reports"]) == not_started
+    assert (out / "index.html").exists()
+    for path in out.rglob("*"):
+        if path.suffix in (".html", ".json"):
+            assert _complete(path), path
+    _gone(family)
+    assert list((tmp_path / "runtime").iterdir()) == []
+
+
+def test_a_batch_killed_outright_takes_its_workers_and_kernels_with_it(tmp_path, demo_db):
+    """``crmkit run-all`` killed with SIGKILL (which it cannot see): its worker notices it is
+    gone, kills its kernel, removes the kernel's folder and exits."""
+    out = tmp_path / "out"
+    proc = _batch_at_its_first_page(tmp_path, demo_db, out)
+    family = _descendants(proc.pid)
+    assert family
+    proc.kill()
+    proc.communicate(timeout=30)
+    _gone(family)
+    assert list((tmp_path / "runtime").iterdir()) == []
+
+
+def _gone(processes: list, wait: float = 20.0) -> None:
+    import psutil
+
+    _, alive = psutil.wait_procs(processes, timeout=wait)
+    for process in alive:
+        process.kill()
+    assert alive == [], [p.cmdline()[:4] for p in alive]

@@ -268,6 +268,16 @@ class Kernel:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
 
+    def kill(self) -> None:
+        """Kill the kernel's process at once and remove its folder: from any thread, for a
+        process that is about to end (no message to the kernel, no event loop)."""
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is not None:
+            with contextlib.suppress(OSError):
+                process.kill()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
     def __enter__(self) -> Kernel:
         return self
 

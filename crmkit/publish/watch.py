@@ -82,6 +82,25 @@ class _Stop:
             signal.signal(sig, handler)
 
 
+class TermStop(_Stop):
+    """SIGTERM (a scheduler stopping ``crmkit run-all``): the first stops the batch from
+    starting pages (those in progress finish and publish; the index and ``status.json``
+    are written), the second stops it now. Ctrl-C is left as it is: it reaches the
+    batch's workers too, in the terminal's process group."""
+
+    def __enter__(self) -> TermStop:
+        if threading.current_thread() is threading.main_thread():
+            self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        print("crmkit: SIGTERM: the pages in progress finish, no other starts (again to stop "
+              "now)", file=sys.stderr, flush=True)
+        self.event.set()
+
+
 def _heartbeat(out_root: Path, beat: dict[str, Any], last: dict[str, Any] | None) -> None:
     """Write the loop's state into ``status.json`` (keeping what the last run recorded)."""
     path = out_root / STATUS_FILE
