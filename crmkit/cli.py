@@ -346,10 +346,10 @@ def _run_all(args: argparse.Namespace) -> int:
         summary_table,
     )
     from crmkit.publish.presets import find_branding  # lazy: loads pydantic
-    from crmkit.publish.watch import TermStop  # lazy: with the batch
+    from crmkit.publish.watch import BatchStop  # lazy: with the batch
 
     deliveries: list = []
-    with TermStop() as stopped:
+    with BatchStop() as stopped:
         outcomes = run_all(
             args.preset, database=args.database, output=args.output, notebooks=args.notebooks,
             workers=args.workers, as_of=args.as_of, progress=not args.no_progress,
@@ -360,10 +360,10 @@ def _run_all(args: argparse.Namespace) -> int:
     if deliveries:  # a failed e-mail is listed here and in status.json; it fails no report
         print()
         print(delivery_table(deliveries))
-    if stopped.event.is_set():
-        print(f"crmkit: stopped by SIGTERM: {sum(o.error == NOT_RUN for o in outcomes)} "
-              "page(s) not started", file=sys.stderr)
-        return 143
+    if stopped.received is not None:
+        print(f"crmkit: stopped by {stopped.received.name}: "
+              f"{sum(o.error == NOT_RUN for o in outcomes)} page(s) not started", file=sys.stderr)
+        return 128 + stopped.received.value
     return 0 if all(o.ok for o in outcomes) else 1
 
 

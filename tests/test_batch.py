@@ -303,7 +303,8 @@ def _batch_at_its_first_page(tmp_path: Path, demo_db: Path, out: Path) -> subpro
         [sys.executable, "-m", "crmkit.cli", "run-all", str(preset), "--database", str(demo_db),
          "--output", str(out), "--as-of", "2025-07-01", "--notebooks", str(ROOT / "notebooks"),
          "--workers", "1", "--no-progress", "--no-server"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True)  # a process group of its own, as in a terminal
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         if list(out.glob("*/*/*.html")):
@@ -313,22 +314,32 @@ def _batch_at_its_first_page(tmp_path: Path, demo_db: Path, out: Path) -> subpro
     raise AssertionError(f"no page was published: {proc.communicate()[1][-2000:]}")
 
 
-def test_sigterm_stops_a_batch_and_leaves_no_process_behind(tmp_path, demo_db):
-    """A scheduler stops ``crmkit run-all`` with SIGTERM, sent to it alone: the page in
-    progress finishes, no other starts, the index and status are written, the command says
-    so in one line and exits with 143. Before, it died at once and its worker and kernel
-    went on running, with nobody to hand them a page (about 500 MB, for good)."""
+@pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
+def test_a_stopped_batch_finishes_its_page_and_leaves_no_process_behind(tmp_path, demo_db, how):
+    """A scheduler stops ``crmkit run-all`` with SIGTERM, sent to it alone; Ctrl-C sends
+    SIGINT to the terminal's whole process group. Either way the page in progress finishes,
+    no other starts, the index and status are written, the command says so in one line and
+    exits with 128 + the signal. Before, SIGTERM killed it at once and its worker and kernel
+    went on running with nobody to hand them a page (about 500 MB, for good); Ctrl-C
+    printed the kernels' tracebacks, failed the pages in progress, and the workers went on
+    with every other page before the command exited, writing no index or status."""
     out = tmp_path / "out"
     proc = _batch_at_its_first_page(tmp_path, demo_db, out)
     family = _descendants(proc.pid)
     assert family  # its worker and the worker's kernel
-    proc.send_signal(signal.SIGTERM)
+    if how == "SIGTERM":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 143, stderr[-2000:]
+    name = "SIGTERM" if how == "SIGTERM" else "SIGINT"
+    assert proc.returncode == 128 + signal.Signals[name].value, stderr[-2000:]
     not_started = sum("not run: the batch was stopped" in line for line in stdout.splitlines())
     assert 1 <= not_started <= 6
-    assert f"crmkit: stopped by SIGTERM: {not_started} page(s) not started" in stderr
+    assert f"crmkit: stopped by {name}: {not_started} page(s) not started" in stderr
     assert "Traceback" not in stderr
+    failed = [line for line in stdout.splitlines() if "FAILED" in line]
+    assert len(failed) == not_started  # the page in progress was not failed
     status = json.loads((out / "status.json").read_text())
     assert sum("not run" in (r.get("error") or "") for r in status["reports"]) == not_started
     assert (out / "index.html").exists()

@@ -41,7 +41,7 @@ from crmkit.publish.notebooks import (
 )
 from crmkit.publish.presets import Branding, Preset, load_preset
 from crmkit.publish.site import STATUS_FILE, Page, write_index
-from crmkit.publish.workers import WarmPool, worker_kernel, worker_pool
+from crmkit.publish.workers import WarmPool, stop_now, worker_kernel, worker_pool
 from crmkit.store import FINGERPRINT_ENV
 
 
@@ -295,7 +295,11 @@ def _render(jobs: list[tuple[Job, str]], keys: dict[Job, dict[str, Any] | None],
         warm.park()
         return outcomes
     with worker_pool(db, folder, size, environment) as pool:
-        return _submit(pool, jobs, keys, where, timeout, site, fingerprint, bar, stop, size)
+        try:
+            return _submit(pool, jobs, keys, where, timeout, site, fingerprint, bar, stop, size)
+        except BaseException:  # interrupted (a second Ctrl-C or SIGTERM): stop now
+            stop_now(pool)
+            raise
 
 
 def _submit(pool: ProcessPoolExecutor, jobs: list[tuple[Job, str]],

@@ -82,22 +82,23 @@ class _Stop:
             signal.signal(sig, handler)
 
 
-class TermStop(_Stop):
-    """SIGTERM (a scheduler stopping ``crmkit run-all``): the first stops the batch from
-    starting pages (those in progress finish and publish; the index and ``status.json``
-    are written), the second stops it now. Ctrl-C is left as it is: it reaches the
-    batch's workers too, in the terminal's process group."""
+class BatchStop(_Stop):
+    """Ctrl-C or SIGTERM (a scheduler stopping ``crmkit run-all``): the first stops the
+    batch from starting pages (those in progress finish and publish; the index and
+    ``status.json`` are written), the second stops it now. :attr:`received`: the first."""
 
-    def __enter__(self) -> TermStop:
-        if threading.current_thread() is threading.main_thread():
-            self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._handle)
+    received: signal.Signals | None = None
+
+    def __enter__(self) -> BatchStop:
+        super().__enter__()
         return self
 
     def _handle(self, signum: int, _frame: Any) -> None:
         if self.event.is_set():
             raise KeyboardInterrupt
-        print("crmkit: SIGTERM: the pages in progress finish, no other starts (again to stop "
-              "now)", file=sys.stderr, flush=True)
+        self.received = signal.Signals(signum)
+        print(f"crmkit: {self.received.name}: the pages in progress finish, no other starts "
+              "(again to stop now)", file=sys.stderr, flush=True)
         self.event.set()
 
 

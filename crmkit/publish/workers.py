@@ -11,6 +11,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.util
 import os
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -35,19 +36,20 @@ PARENT_POLL = 1.0
 def start_worker(database: str, notebooks: str, environment: dict[str, str],
                  barrier: Any = None) -> None:
     """Start this worker's warm kernel (shut down when the worker exits) with
-    ``environment`` added to its own (the data's fingerprint). A worker of a
-    :class:`WarmPool` (``barrier``) and its kernel leave the terminal's process group: a
-    Ctrl-C meant for ``crmkit watch`` or ``crmkit serve`` lets the pages in progress finish
-    (the loop or server stops them), where it would have failed them."""
+    ``environment`` added to its own (the data's fingerprint). The worker and its kernel
+    leave the terminal's process group: a Ctrl-C reaches the command, the loop or the
+    server only, which lets the pages in progress finish and starts no other (it failed
+    them, and the pool went on with the rest). It ends, with its kernel, once the process
+    that started it is gone (:func:`_exit_with_parent`), or at SIGTERM (:func:`stop_now`)."""
     # lazy: only a worker that renders needs Jupyter's client (a refresh with nothing to
     # render starts no worker and stays quick)
     from crmkit.publish.kernel import Kernel
 
     global _KERNEL, _BARRIER
     _BARRIER = barrier
-    if barrier is not None:
-        with contextlib.suppress(OSError):
-            os.setsid()
+    with contextlib.suppress(OSError):
+        os.setsid()
+    signal.signal(signal.SIGTERM, _end)
     os.environ.update(environment)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
                      name="crmkit-parent-watch").start()
@@ -56,15 +58,29 @@ def start_worker(database: str, notebooks: str, environment: dict[str, str],
         multiprocessing.util.Finalize(None, _KERNEL.close, exitpriority=10)
 
 
+def _end(*_args: object) -> None:
+    """In a worker: kill its kernel (removing the kernel's folder) and exit at once."""
+    if _KERNEL is not None:
+        _KERNEL.kill()
+    os._exit(1)
+
+
+def stop_now(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool's workers and their kernels now, the pages in progress abandoned (a
+    page is published whole or not at all): no page left is started."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError):
+            process.terminate()
+
+
 def _exit_with_parent(parent: int) -> None:
     """End this worker, and kill its kernel, once the process that started it is gone (a
     ``crmkit run-all`` killed with SIGKILL, a server that died): a pool's worker waits for
     its next page forever otherwise, with its kernel, about 500 MB the two."""
     while os.getppid() == parent:
         time.sleep(PARENT_POLL)
-    if _KERNEL is not None:
-        _KERNEL.kill()
-    os._exit(1)
+    _end()
 
 
 def worker_kernel() -> Kernel | None:
