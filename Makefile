@@ -33,7 +33,7 @@ help:
 	@echo "make lab      JupyterLab on work/ (your copies, explore.ipynb) with the project's kernel"
 	@echo "make lint     ruff, mypy on the whole package, notebooks stored without outputs"
 	@echo "make bench    wall time and peak memory of a report, the demo build, a refresh and Spark"
-	@echo "make reports-ru  the same with the Russian demo company, pages in Russian (params/monthly-ru.yaml)"
+	@echo "make reports-ru  the same with the Russian demo company, pages in Russian, into output-ru/"
 	@echo "make docs     regenerate docs/METRICS.md from the metric definitions in code"
 	@echo "make messages collect the page texts into crmkit/locale/crmkit.pot, update the catalogues"
 	@echo "make lock     refresh requirements/*.txt from pyproject.toml (UPGRADE=1: newest versions)"
@@ -87,11 +87,12 @@ reports: demo
 	$(BIN)/crmkit run-all $(PRESET) --database $(DB) $(if $(BRANDING),--branding $(BRANDING))
 	@echo "Open output/index.html"
 
-# The Russian demo company (Cyrillic names, RUB, Europe/Moscow, locale: ru), its monthly pack.
+# The Russian demo company (Cyrillic names, RUB, Europe/Moscow, locale: ru), its monthly pack,
+# in a site of its own (output-ru/): another company's pages, not the English demo's.
 reports-ru: env
 	$(BIN)/crmkit demo --locale ru --database $(DB_RU)
-	$(BIN)/crmkit run-all params/monthly-ru.yaml --database $(DB_RU)
-	@echo "Open output/index.html"
+	$(BIN)/crmkit run-all params/monthly-ru.yaml --database $(DB_RU) --output output-ru
+	@echo "Open output-ru/index.html"
 
 test: env-dev
 	@# bytecode for crmkit's own modules: every test kernel and subprocess imports them
@@ -140,4 +141,4 @@ lock: | $(BIN)/python
 	$(LOCK) --extra lab -c requirements/dev.txt -o requirements/lab.txt
 
 clean:
-	rm -rf output/*/ output/index.html data/ .pytest_cache
+	rm -rf output/*/ output/index.html output-ru/ data/ .pytest_cache
