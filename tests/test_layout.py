@@ -67,6 +67,11 @@ MEASURE = """(() => {
     navShown: style('nav').filter(s => s.display !== 'none').length,
     markdown: style('.jp-MarkdownCell').map(s => s.breakInside + '/' + s.breakAfter),
     figures: style('figure.ck-fig').map(s => s.breakInside),
+    kpisBeside: [...document.querySelectorAll('li.ck-report')].map(li => {
+      const t = li.querySelector('.ck-report-title').getBoundingClientRect(),
+            k = li.querySelector('ul.ck-kpis');
+      return k ? k.getBoundingClientRect().left >= t.right && k.getBoundingClientRect().top < t.bottom
+               : null; }).filter(b => b !== null),
   };
 })()"""
 
@@ -321,3 +326,14 @@ def test_a_centred_title_ends_inside_the_margin():
     margin = plotting.MARGIN * matplotlib.rcParams["font.size"] * fig.dpi / 72
     extent = ax.title.get_window_extent()
     assert fig.bbox.x0 + margin - 1 <= extent.x0 and extent.x1 <= fig.bbox.x1 - margin + 1
+
+
+def test_the_index_shows_each_reports_numbers_beside_it_on_a_desktop(measured):
+    """On a desktop a report's headline numbers sit beside its title, the time it was
+    updated under the title; on a phone under both. (The time, once added, took the
+    numbers' column: every report's numbers fell into the title's 190 px, one under
+    another, and the index of the monthly pack grew to about 5,700 px.)"""
+    for view, beside in (("desktop", True), ("phone", False)):
+        rows = {page: m["kpisBeside"] for page, m in measured[view].items() if m["kpisBeside"]}
+        assert rows, view
+        assert {page: set(r) for page, r in rows.items()} == {page: {beside} for page in rows}

@@ -732,3 +732,15 @@ def test_the_exporter_gives_nbconverts_page_without_parsing_it(monthly_pack):
     assert accessible("<textarea><img src=t></textarea>") == "<textarea><img src=t></textarea>"
     assert 'class="jp-OutputArea-output-like"' in page and "tabindex" not in page.split(
         'class="jp-OutputArea-output-like"')[0][-40:]
+
+
+def test_the_index_states_the_last_check_as_it_states_instants(tmp_path):
+    """The time of the last run, read from ``status.json`` when the index is rebuilt on its
+    own (``crmkit index``, a single ``crmkit run``), reads like the one a batch writes, in
+    UTC; it was the raw ISO text (``2026-12-02T20:42:59+01:00``)."""
+    from crmkit.publish import site
+
+    (tmp_path / "status.json").write_text(json.dumps({"finished_at": "2026-12-02T20:42:59+01:00"}))
+    assert site._last_check(tmp_path) == "Data checked 2026-12-02 19:42:59 UTC"
+    (tmp_path / "status.json").write_text(json.dumps({"finished_at": "<b>not a time</b>"}))
+    assert site._last_check(tmp_path) == "Data checked <b>not a time</b>"  # escaped where shown

@@ -39,6 +39,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -511,8 +512,20 @@ def _last_check(root: Path) -> str | None:
         checked = data.get("finished_at")
         if isinstance(checked, str):
             nxt = watch.get("next_run")
-            return refresh_line(checked, nxt if isinstance(nxt, str) else None)
+            return refresh_line(_utc_text(checked), nxt if isinstance(nxt, str) else None)
     return None
+
+
+def _utc_text(instant: str) -> str:
+    """An ISO instant as the index states instants (``2026-12-02 19:49:26 UTC``); any other
+    text as it is."""
+    try:
+        moment = datetime.fromisoformat(instant)
+    except ValueError:
+        return instant
+    if moment.tzinfo is None:
+        return instant
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def render(entries: list[dict[str, Any]], *, branding: Branding | None = None,
