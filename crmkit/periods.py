@@ -503,6 +503,13 @@ def _as_of_in_range(as_of: date, what: str = "as_of") -> date:
 
 
 def _as_of_error(what: str, value: object) -> PeriodError:
+    day = value.strip()[:10] if isinstance(value, str) else ""
+    if _DATE_RE.fullmatch(day):  # the right form, but no such day (2025-02-30)
+        try:
+            date.fromisoformat(day)
+        except ValueError as exc:
+            return PeriodError(f"invalid {what} {shown(value)}: {day} is not a day of the "
+                               f"calendar ({exc})")
     return PeriodError(f"invalid {what} {shown(value)}: expected {_AS_OF_FORMS}")
 
 

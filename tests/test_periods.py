@@ -655,7 +655,7 @@ def test_parse_as_of_refuses_an_offset(bad: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["2025-06-15T24:00", "2025-06-15T14:60", "2025-06-31T10:00", "2025-06-15T14",
+    "bad", ["2025-06-15T24:00", "2025-06-15T14:60", "2025-06-15T14",
             "2025-06-15T1400", "2025-06-15T14:00:00.250", "14:00", "now", "2025-06-15TT14:00"],
 )
 def test_parse_as_of_rejects_nonsense_times(bad: str) -> None:
@@ -1029,3 +1029,14 @@ def test_resolve_team_rejects_unsafe(bad: str, reason: str) -> None:
 def test_resolve_team_non_text() -> None:
     with pytest.raises(TeamError):
         resolve_team(None, TEAMS)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["2025-02-30", "2025-06-31T10:00", "2024-13-01"])
+def test_an_as_of_day_that_does_not_exist_is_named_so(text: str) -> None:
+    """A day in the right form that is not in the calendar says so, not that the form is
+    wrong (it said: "expected a date YYYY-MM-DD")."""
+    with pytest.raises(PeriodError) as err:
+        parse_as_of(text)
+    message = str(err.value)
+    assert f"{text[:10]} is not a day of the calendar" in message and "\n" not in message
+    assert "expected a date" not in message
