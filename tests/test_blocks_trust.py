@@ -363,3 +363,16 @@ def test_a_wide_table_does_not_widen_a_phone_page(tmp_path):
 
 def test_long_times_in_minutes_have_thousands_separators():
     assert fmt(1458.4, "minutes") == "1,458 min"
+
+
+def test_an_amount_a_columns_scale_would_show_as_zero_keeps_its_own():
+    """A column of millions showed a slipped deal of 940 as "0.00M" (beside a chart saying
+    −940): an amount the column's scale rounds to zero is shown in its own scale."""
+    from crmkit.render.formatting import money_scale, scaled
+
+    millions = money_scale([2_500_000, -940])
+    assert scaled(2_500_000, millions) == "2.50M"
+    assert scaled(-940, millions) == "−940"
+    assert scaled(-46_100, millions) == "−0.05M"  # not zero: the column's scale
+    assert scaled(0, millions) == "0"
+    assert scaled(0.004, millions) == "0"  # zero in its own scale too
