@@ -314,6 +314,10 @@ def test_flags_name_overload_negative_roi_and_quiet_customers(pack):
     flags = [i for i in summarize(performance) if i["kind"] == "flag"]
     assert f"Possible overload: {row['name']} with a workload of 300, 2.5× the median of the role (120)." in [
         i["text"] for i in flags]
+    idle = performance["breakdowns"]["employee"][1]  # far under: not "0.0× the median"
+    idle.update(workload_flag="low", workload=10, workload_ratio=10 / 313, workload_role_median=313.0)
+    texts = [i["text"] for i in summarize(performance) if i["kind"] == "flag"]
+    assert f"Possibly idle: {idle['name']} with a workload of 10, 0.032× the median of the role (313)." in texts
     marketing = copy.deepcopy(pack[("marketing", "all")])
     campaign = marketing["breakdowns"]["campaign"][0]
     campaign.update(roi=-0.4, cost=12_500.0)

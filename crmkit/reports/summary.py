@@ -141,10 +141,14 @@ class _Sentence:
         return _plain(value, unit, currency)
 
     def times(self, path: str) -> str:
-        """A ratio as a multiple: '2.9×'."""
+        """A ratio as a multiple: '2.9×'; under 0.1 to two significant digits ('0.032×', not
+        '0.0×')."""
         value = _at(self.payload, path)
         self.refs[path] = value
-        return i18n.decimal(f"{value:.1f}") + "×"
+        decimals = 1
+        if value and abs(value) < 0.1:
+            decimals = 1 - math.floor(math.log10(abs(value)))
+        return i18n.decimal(f"{value:.{decimals}f}") + "×"
 
     def small(self, path: str) -> str:
         """'a small sample: n=12' when the sample at ``path`` is small (1 to 29), else ''."""
