@@ -316,8 +316,17 @@ def _batch_arguments(parser: argparse.ArgumentParser, force: str) -> None:
 
 
 def _check_workers(args: argparse.Namespace) -> None:
+    """``--workers`` and ``--as-of`` of a batch, checked before the preset is read (a bad
+    ``--as-of`` was told as the preset's)."""
     if args.workers is not None and args.workers < 1:
         raise ParameterError(f"--workers {args.workers} must be 1 or more")
+    if getattr(args, "as_of", None) is not None:
+        from crmkit.periods import parse_as_of  # lazy: as the commands that run
+
+        try:
+            parse_as_of(args.as_of, instant=True)
+        except PeriodError as exc:
+            raise PeriodError(f"--as-of: {exc}") from None
 
 
 def _add_run_all(sub: _Sub) -> None:

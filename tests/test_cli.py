@@ -115,3 +115,14 @@ def test_a_missing_kernel_is_a_setup_error_naming_the_fix(monkeypatch, tmp_path)
         kernel.Kernel(tmp_path / "crm.duckdb", tmp_path)
     assert not isinstance(raised.value, ReportError)
     assert list((tmp_path / "runtime").iterdir()) == []  # no kernel folder left behind
+
+
+def test_a_batchs_bad_as_of_is_told_as_the_commands_not_the_presets(capsys, tmp_path):
+    """``run-all params/weekly.yaml --as-of 2025-06-31`` said "params/weekly.yaml: invalid
+    as_of": the value came from the command line, and the day does not exist."""
+    preset = tmp_path / "weekly.yaml"
+    preset.write_text("reports: [sales]\nperiods: [last-7d]\n")
+    assert cli.main(["run-all", str(preset), "--as-of", "2025-06-31", "--no-server"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("crmkit: error: --as-of: invalid as_of '2025-06-31': 2025-06-31 is not a day "
+                   "of the calendar (day is out of range for month)")
