@@ -90,15 +90,12 @@ _SPANS: dict[tuple[str, str, str], dict[str, Span]] = {}
 @dataclass(frozen=True)
 class Coverage:
     """How the data covers a report's period: the sentences that say so (none when it
-    covers the period and its comparison), whether the page can only be empty, whether
-    the comparison period begins before some kind of record does, and whether the data
-    ends before the period does (a part of a period against a whole one: no change is
-    tested)."""
+    covers the period and its comparison), whether the page can only be empty, and whether
+    the comparison period begins before some kind of record does."""
 
     notes: tuple[str, ...]
     empty: bool
     comparison_before_data: bool
-    period_cut_short: bool = False
 
 
 def _now() -> str:
@@ -257,7 +254,7 @@ class ReportContext:
                      _("This period lies after the data, which ends on {day}: {empty}."))
             return Coverage((where.format(day=first if p.last_day < first else last,
                                           empty=_(_EMPTY)),), empty=True,
-                            comparison_before_data=bool(later), period_cut_short=p.start > last)
+                            comparison_before_data=bool(later))
         notes = []
         if p.start < first or p.last_day > last:
             notes.append(_("The data covers only {start} to {end} of this period (its records run "
@@ -271,8 +268,7 @@ class ReportContext:
                            "was recorded yet, and a change against it compares with missing "
                            "data.").format(period=c.label, start=c.start, end=c.last_day,
                                            kinds=kinds))
-        return Coverage(tuple(notes), empty=False, comparison_before_data=bool(later),
-                        period_cut_short=p.last_day > last)
+        return Coverage(tuple(notes), empty=False, comparison_before_data=bool(later))
 
     def compute(self, metrics: Callable[[Period], dict[str, Any]]) -> ReportData[dict[str, Any], None]:
         """ReportData from a function of a period that returns named metrics, evaluated for
@@ -378,8 +374,7 @@ class ReportContext:
             "comparison_period": _span(c) if c else None,
             "as_of": self.as_of.isoformat(),
             "coverage": {"empty": self.coverage.empty,
-                         "comparison_before_data": self.coverage.comparison_before_data,
-                         "period_cut_short": self.coverage.period_cut_short},
+                         "comparison_before_data": self.coverage.comparison_before_data},
         }
 
     def meta(self) -> dict[str, Any]:

@@ -113,18 +113,9 @@ class ReportData(Generic[B, E]):
         if self.comparison is not None:
             spec["previous"] = self.comparison.get(name)
             spec.update({"change": None, **self.changes_of(name)})
-            if (test := self._test(name)) is not None:
-                spec["test"] = test
+            if name in self.tests:
+                spec["test"] = self.tests[name]
         return spec
-
-    def _test(self, name: str) -> Test | None:
-        """A metric's significance test, none when the data ends before the period does:
-        the part of a period the data covers against a whole comparison period (a week of
-        5 days of data against one of 7 read as a significant fall)."""
-        coverage = getattr(self.context, "coverage", None)
-        if coverage is not None and getattr(coverage, "period_cut_short", False):
-            return None
-        return self.tests.get(name)
 
     def breakdown_frames(self) -> dict[str, pd.DataFrame]:
         """The breakdowns by name, in their declared order."""
@@ -177,7 +168,7 @@ class ReportData(Generic[B, E]):
             return {}
         changes = {}
         for name in self.metrics:
-            test = self._test(name)
+            test = self.tests.get(name)
             changes[name] = {
                 "change": None,
                 **self.changes_of(name),

@@ -274,11 +274,6 @@ def _movements(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         s = _Sentence(payload)
         return [s.item("movement", _("Nothing was recorded in {period}, so no change is "
                                      "stated.").format(period=s.text("comparison_period.label")))]
-    if _coverage(payload, "period_cut_short"):
-        s = _Sentence(payload)
-        return [s.item("movement", _("The data ends before {period} does, so no change against "
-                                     "{comparison} is stated.").format(
-            period=s.text("period.label"), comparison=s.text("comparison_period.label")))]
     moved = sorted((ch["p_value"], name) for name, ch in (payload.get("changes") or {}).items()
                    if _significant(payload, name))
     if moved:
