@@ -393,7 +393,8 @@ def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(tmp_path, monke
     from crmkit.publish import kernel as kernel_module
 
     letters = kernel_module._SOCKET_PATH - kernel_module._ADDED - len(str(tmp_path)) - 1
-    assert letters > 0
+    if letters <= 0:
+        pytest.skip(f"the temporary folder {tmp_path} is itself too deep for a socket")
     deep = tmp_path / ("д" * letters)  # short enough in characters, not in bytes
     short = tmp_path / "t"
     short.mkdir()

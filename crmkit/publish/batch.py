@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -323,18 +324,24 @@ def _submit(pool: ProcessPoolExecutor, jobs: list[tuple[Job, str]],
         bar(outcome, outcomes)
 
     while queue or running:
-        while queue and len(running) < limit:
+        while queue and len(running) < limit and not (stop is not None and stop()):
             job, reason = queue.popleft()
-            running[pool.submit(_run_job, job, str(db), str(folder), str(out_root), timeout,
-                                _key_text(keys.get(job)), site, fingerprint)] = (job, reason)
+            try:
+                future = pool.submit(_run_job, job, str(db), str(folder), str(out_root),
+                                     timeout, _key_text(keys.get(job)), site, fingerprint)
+            except BrokenProcessPool as exc:  # a worker died: the pool takes no more
+                ended(Outcome(job, False, 0.0, error=f"worker died: {exc}"), reason)
+                continue
+            running[future] = (job, reason)
+        if not running:
+            break
         done, _ = wait(running, return_when=FIRST_COMPLETED)
         for future in done:
             job, reason = running.pop(future)
             ended(_outcome(future, job), reason)
-        if stop is not None and queue and stop():
-            while queue:
-                job, reason = queue.popleft()
-                ended(Outcome(job, False, 0.0, error=NOT_RUN), reason)
+    while queue:  # stopped (or started early): none of these started
+        job, reason = queue.popleft()
+        ended(Outcome(job, False, 0.0, error=NOT_RUN), reason)
     return outcomes
 
 

@@ -298,7 +298,7 @@ def _kernel_folder() -> Path:
     long a path for a socket or cannot be made, in the temporary folder."""
     from jupyter_core.paths import jupyter_runtime_dir
 
-    for base in (Path(jupyter_runtime_dir()), Path(tempfile.gettempdir())):
+    for base in (Path(jupyter_runtime_dir()).absolute(), Path(tempfile.gettempdir()).absolute()):
         if len(os.fsencode(base)) + _ADDED > _SOCKET_PATH:
             continue
         try:

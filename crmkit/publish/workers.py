@@ -47,8 +47,9 @@ def start_worker(database: str, notebooks: str, environment: dict[str, str],
 
     global _KERNEL, _BARRIER
     _BARRIER = barrier
-    with contextlib.suppress(OSError):
-        os.setsid()
+    if hasattr(os, "setsid"):  # POSIX
+        with contextlib.suppress(OSError):
+            os.setsid()
     signal.signal(signal.SIGTERM, _end)
     os.environ.update(environment)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
@@ -68,8 +69,9 @@ def _end(*_args: object) -> None:
 def stop_now(pool: ProcessPoolExecutor) -> None:
     """Stop a pool's workers and their kernels now, the pages in progress abandoned (a
     page is published whole or not at all): no page left is started."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown drops them
     pool.shutdown(wait=False, cancel_futures=True)
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
+    for process in processes:
         with contextlib.suppress(OSError, ValueError):
             process.terminate()
 
@@ -78,8 +80,12 @@ def _exit_with_parent(parent: int) -> None:
     """End this worker, and kill its kernel, once the process that started it is gone (a
     ``crmkit run-all`` killed with SIGKILL, a server that died): a pool's worker waits for
     its next page forever otherwise, with its kernel, about 500 MB the two."""
-    while os.getppid() == parent:
-        time.sleep(PARENT_POLL)
+    watched = multiprocessing.parent_process()
+    if watched is not None:  # every system: its sentinel is ready once it has ended
+        watched.join()
+    else:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
     _end()
 
 
