@@ -285,8 +285,9 @@ class Kernel:
         self.close()
 
 
-#: The longest path a Unix socket may have (108 bytes with its terminating zero).
-_SOCKET_PATH = 107
+#: The longest path a Unix socket may have, with its terminating zero 108 bytes (104 on
+#: macOS).
+_SOCKET_PATH = 103 if sys.platform == "darwin" else 107
 #: What a kernel's folder and its last socket add to the folder they are made in.
 _ADDED = len("/ck-12345678/k-ipc-5")
 
