@@ -383,6 +383,39 @@ def test_kernels_talk_over_private_sockets_not_loopback_ports(tmp_path, demo_db)
     assert not any(folder.exists() for folder in folders)
 
 
+def test_closing_a_kernel_ends_what_it_started_and_does_not_wait_on_a_poll(tmp_path, demo_db,
+                                                                          monkeypatch):
+    """Closing a kernel kills its process group (a program a report started goes with it)
+    and reaps the kernel at once: jupyter_client, left to it, polls a killed kernel every
+    0.1 s, and the first poll always comes too early, a tenth of a second on every run."""
+    import asyncio
+
+    import nbformat
+    import psutil
+
+    kernel = Kernel(demo_db, tmp_path)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import subprocess\nchild = subprocess.Popen(['sleep', '300'])\nprint(child.pid)")])
+    nb.metadata["kernelspec"] = {"name": "crmkit", "display_name": "crmkit", "language": "python"}
+    nbformat.write(nb, tmp_path / "child.ipynb")
+    out = kernel.execute(tmp_path / "child.ipynb", tmp_path / "run.ipynb", {}, timeout=120)
+    child = psutil.Process(int(out.cells[0].outputs[0]["text"]))
+    process = kernel.km.provisioner.process
+    slept: list[float] = []
+    sleep = asyncio.sleep
+
+    async def recorded(delay: float, *args: object, **kwargs: object) -> object:
+        slept.append(delay)
+        return await sleep(delay, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
+    kernel.close()
+    assert process.returncode is not None  # reaped
+    assert not [delay for delay in slept if delay >= 0.1], slept
+    child.wait(timeout=10)  # killed with its kernel (a zombie of no one's once reaped)
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+
+
 def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(tmp_path, monkeypatch):
     """A Unix socket's path has at most 107 bytes (not characters: a home folder in
     Cyrillic takes two bytes a letter): a runtime folder too deep for one moves the
@@ -407,3 +440,32 @@ def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(tmp_path, monke
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "r"))
     assert kernel_module._kernel_folder().parent == tmp_path / "r"
     assert "transport" not in kernel_module._sockets(deep / "ck-12345678")  # TCP, Jupyter's default
+
+
+def test_the_run_command_ends_at_once_with_its_output_said_and_nothing_left(tmp_path, demo_db):
+    """``crmkit run`` ends its process without tearing the interpreter down (a tenth of a
+    run): what it printed still reaches a pipe, and its kernel, the kernel's folder and the
+    run's temporary files are gone; a bad parameter still says one line, status 2."""
+    import os
+
+    import psutil
+
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+    command = [sys.executable, "-m", "crmkit.cli", "run", "sales", "--database", str(demo_db),
+               "--output", str(tmp_path / "out"), "--no-server"]
+    done = subprocess.run([*command, "--period", "2025-06"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    html = Path(done.stdout.strip())
+    assert html.name == "sales.html" and html.is_file()
+    assert "wrote" in done.stderr.splitlines()[-1]
+    assert list(runtime.iterdir()) == []
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if any(str(runtime) in part for part in p.info["cmdline"] or [])]
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(".tmp-")]
+    bad = subprocess.run([*command, "--period", "2025-13"], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert len(bad.stderr.splitlines()) == 1 and "2025-13" in bad.stderr, bad.stderr

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -261,8 +262,13 @@ class Kernel:
 
     def close(self) -> None:
         if self.km is not None:
+            # killed and reaped here: jupyter_client, left to it, polls a killed kernel
+            # every 0.1 s, and its first poll always comes too early (0.1 s every run)
+            process = _kill_group(self.km)
             with contextlib.suppress(Exception):
-                run_sync(self.km.shutdown_kernel)(now=True)
+                if process is not None:
+                    process.wait(timeout=10)
+                run_sync(self.km.shutdown_kernel)(now=True)  # its sockets and files
             self.km = None
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
@@ -271,10 +277,7 @@ class Kernel:
     def kill(self) -> None:
         """Kill the kernel's process at once and remove its folder: from any thread, for a
         process that is about to end (no message to the kernel, no event loop)."""
-        process = getattr(getattr(self.km, "provisioner", None), "process", None)
-        if process is not None:
-            with contextlib.suppress(OSError):
-                process.kill()
+        _kill_group(self.km)
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
 
@@ -283,6 +286,23 @@ class Kernel:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _kill_group(km: Any) -> Any:
+    """SIGKILL the process group of ``km``'s kernel (jupyter_client starts it in a session
+    of its own: what a report started goes with it), or the kernel alone where there are no
+    groups; its process (None: none is running)."""
+    provisioner = getattr(km, "provisioner", None)
+    process = getattr(provisioner, "process", None)
+    if process is None or process.poll() is not None:
+        return process
+    group = getattr(provisioner, "pgid", None)
+    with contextlib.suppress(OSError):
+        if group and hasattr(os, "killpg"):
+            os.killpg(group, signal.SIGKILL)
+        else:
+            process.kill()
+    return process
 
 
 #: The longest path a Unix socket may have, with its terminating zero 108 bytes (104 on
