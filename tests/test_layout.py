@@ -24,6 +24,7 @@ from typing import Any
 import matplotlib
 import pandas as pd
 import pytest
+from matplotlib.text import Text
 from published import Pack
 
 from crmkit.render import plotting
@@ -337,3 +338,63 @@ def test_the_index_shows_each_reports_numbers_beside_it_on_a_desktop(measured):
         rows = {page: m["kpisBeside"] for page, m in measured[view].items() if m["kpisBeside"]}
         assert rows, view
         assert {page: set(r) for page, r in rows.items()} == {page: {beside} for page in rows}
+
+
+#: The demo's campaigns of June 2025: three close together near 40k of revenue, two with
+#: none, and the revenue of no campaign (not a point).
+CAMPAIGNS = pd.DataFrame({
+    "campaign_id": ["cmp-02", "cmp-05", "cmp-12", "cmp-13", "cmp-06", "cmp-01", "cmp-03", "cmp-08", None],
+    "name": ["Monthly Newsletter", "Partner Referral Program", "Brand Search", "Executive Roundtables",
+             "Product Webinars", "Always-on Search", "LinkedIn Thought Leadership",
+             "Programmatic Display Push", None],
+    "cost": [6061.24, 7691.39, 2729.6, 12210.24, 8714.47, 3375.66, 2004.83, 8080.95, 0.0],
+    "revenue": [51100.0, 37500.0, 9660.0, 36600.0, 10200.0, 2840.0, 0.0, 0.0, 130750.0],
+    "roi": [7.43, 3.88, 2.54, 2.0, 0.17, -0.16, -1.0, -1.0, None],
+})
+
+
+def _overlapping(texts: list[Any]) -> list[tuple[str, str]]:
+    """The pairs of ``texts`` whose words overlap (an annotation's line to its point aside)."""
+    boxes = [(t.get_text(), Text.get_window_extent(t)) for t in texts if t.get_text() and t.get_visible()]
+    return [(a, b) for i, (a, box) in enumerate(boxes) for b, other in boxes[i + 1:] if box.overlaps(other)]
+
+
+def test_names_and_ticks_of_the_campaign_scatter_cover_none_another():
+    """Every campaign is named beside its point, no name over another nor cut at the image's
+    edge (the demo's June page drew three names near 40k of revenue into one smudge), and
+    the axes tick 0 and each power of ten from the scale's linear part up (a tick at 100,
+    inside the linear part, was drawn over the 0)."""
+    from crmkit.render.charts import marketing as marketing_charts
+
+    fig = marketing_charts.cost_vs_revenue(CAMPAIGNS, "EUR")
+    plotting.png(fig)
+    ax = fig.axes[0]
+    names = [t for t in ax.texts if t.get_text()]
+    assert sorted(t.get_text() for t in names) == sorted(CAMPAIGNS["name"].dropna())
+    assert _overlapping(names) == []
+    for name in names:
+        extent = Text.get_window_extent(name)
+        assert fig.bbox.x0 <= extent.x0 and extent.x1 <= fig.bbox.x1, name.get_text()
+    for axis in (ax.xaxis, ax.yaxis):
+        low, high = sorted(axis.get_view_interval())
+        shown = [tick.label1 for tick in axis.get_major_ticks() if low <= tick.get_loc() <= high]
+        assert [t.get_text() for t in shown] == ["0", "1,000", "10.0k", "100.0k"]
+        assert _overlapping(shown) == []
+
+
+def test_an_upright_axis_label_of_a_panel_stays_beside_its_own_panel():
+    """On a figure of panels one above the other, an upright axis label longer than its
+    panel wraps within the panel's height: the satisfaction trend's CES label ran up beside
+    the CSAT panel, over its 0% tick."""
+    from crmkit.render.charts import satisfaction as satisfaction_charts
+
+    months = [f"2024-{m:02d}" for m in range(7, 13)] + [f"2025-{m:02d}" for m in range(1, 7)]
+    month = pd.DataFrame({"month": months})
+    for kind, value, spread in (("nps", 30.0, 12.0), ("csat", 0.65, 0.08), ("ces", 4.8, 0.4)):
+        month[kind], month[f"{kind}_low"], month[f"{kind}_high"] = value, value - spread, value + spread
+        month[f"{kind}_responses"] = 90
+    fig = satisfaction_charts.trend(month, ["2025-06"])
+    plotting.png(fig)
+    for ax in fig.axes:
+        label, panel = ax.yaxis.label.get_window_extent(), ax.get_window_extent()
+        assert panel.y0 - 1 <= label.y0 and label.y1 <= panel.y1 + 1, (ax.yaxis.label.get_text(), label, panel)

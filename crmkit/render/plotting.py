@@ -240,7 +240,9 @@ def _line_width(text: Text) -> float:
     centred over axes that the layout moves aside ended on the image's last pixel; and it
     turns negative for an upright y-axis label whose anchor is left of the figure, as on a
     chart with long tick labels before its first layout: the label broke after every word,
-    the layout made room for that, and the label could end up cut at the left edge."""
+    the layout made room for that, and the label could end up cut at the left edge. On a
+    figure of several panels an upright y-axis label runs along its own panel only (beside
+    the one above, it ran over that panel's tick labels)."""
     angle = round(text.get_rotation()) % 360
     if angle not in (0, 90):
         return float(Text._get_wrap_line_width(text))  # type: ignore[attr-defined]
@@ -250,6 +252,9 @@ def _line_width(text: Text) -> float:
     box = figure.get_window_extent().padded(-margin)
     x, y = text.get_transform().transform(text.get_position())
     at, low, high = (y, box.y0, box.y1) if angle == 90 else (x, box.x0, box.x1)
+    panel = _panel(text, figure) if angle == 90 and len(figure.axes) > 1 else None
+    if panel is not None:  # a panel's upright label stays beside it, not the one above
+        low, high = max(low, panel.y0), min(high, panel.y1)
     at = min(max(at, low), high)
     alignment = text.get_horizontalalignment()
     if alignment == "left":
@@ -257,6 +262,15 @@ def _line_width(text: Text) -> float:
     if alignment == "right":
         return float(at - low)
     return float(2 * min(at - low, high - at))
+
+
+def _panel(text: Text, figure: Any) -> Any:
+    """The extent of the axes whose y-axis label ``text`` is (None: not such a label; an
+    axis label knows no axes of its own)."""
+    for ax in figure.axes:
+        if ax.yaxis.label is text:
+            return ax.get_window_extent()
+    return None
 
 
 def foot_legend(ax: Any, handles: list[Any] | None = None) -> Any:

@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 import seaborn as sns
 from IPython.display import HTML
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
+from matplotlib.transforms import Bbox
 
 from crmkit import i18n
 from crmkit.i18n import gettext as _
@@ -239,11 +240,16 @@ def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "", *, empty: bool =
     ax.set_ylabel(_("Attributed revenue{unit}, log scale").format(unit=unit))
     ax.set_xlim(-0.3 * low, top)  # a little room so points at 0 are not cut in half
     ax.set_ylim(-0.3 * low, top)
-    named = _name_campaigns(ax, df)
+    for axis in (ax.xaxis, ax.yaxis):  # 0, then each power of ten from the linear part up:
+        # the scale's own ticks inside the linear part (100 below a threshold of 1,000) were
+        # drawn over the 0
+        axis.set_major_locator(FixedLocator([0.0, *_decades(low, top)]))
+        axis.set_minor_locator(NullLocator())
     plotting.money_axis(ax, "x")
     plotting.money_axis(ax, "y")
     plotting.foot_legend(ax)
     ax.set_title(_("Cost vs attributed revenue per campaign"))
+    named = _name_campaigns(ax, df)  # last: names are placed where the axes are laid out
     caption = _("Green: ROI above 0; red: loss-maker, below the dashed break-even line; grey: no "
                 "cost, so no ROI. Both axes use the same logarithmic scale.")
     if named.is_cut:
@@ -262,34 +268,72 @@ def cost_vs_revenue(campaign: pd.DataFrame, currency: str = "", *, empty: bool =
 _NAMED = 5
 
 
+def _decades(low: float, top: float) -> list[float]:
+    """The powers of ten from ``low`` to ``top``."""
+    return [10.0 ** e for e in range(round(math.log10(low)), round(math.log10(top)) + 1)]
+
+
 def _name_campaigns(ax: Any, df: pd.DataFrame) -> ranking.Cut:
     """Each campaign's name beside its point; of a long list only the ends by profit
-    (revenue − cost, of the campaigns with a cost), each name moved up where it would cover
-    one placed before (points of many campaigns sit close together). Returns the campaigns
-    named."""
+    (revenue − cost, of the campaigns with a cost). Returns the campaigns named.
+
+    Names are placed once the axes are laid out (they take no part in the layout), the
+    points farthest from the middle first: right of the point, or left of it where the
+    name would run past the axes, moved a line at a time away from the nearer edge until
+    it covers no name placed before and no other point (three names near 40k of revenue
+    were drawn into one another). A moved name keeps a thin line to its point."""
     profit = (df["revenue"] - df["cost"]).where(df["cost"] > 0)
     named = ranking.cut(df.assign(_profit=profit), "_profit", n=_NAMED)
-    points = zip(named.frame["name"], named.frame["cost"], named.frame["revenue"], strict=True)
-    if not named.is_cut:  # every campaign named, as the points come
-        for i, (name, x, y) in enumerate(points):
-            ax.annotate(str(name), (x, y), xytext=(7, 3 + 7 * (i % 2)), textcoords="offset points",
-                        fontsize="small")
-        return named
-    to_points = 72 / ax.figure.dpi
-    middle = ax.transAxes.transform((0, 0.5))[1] * to_points
-    placed: list[tuple[float, float]] = []  # names stack away from the nearer edge
-    for name, x, y in sorted(points, key=lambda p: -abs(ax.transData.transform(p[1:])[1]
-                                                         * to_points - middle)):
-        px, py = (v * to_points for v in ax.transData.transform((x, y)))
-        step = -12.0 if py > middle else 12.0
-        shift = 3.0 if step > 0 else -12.0
-        while any(abs(px - qx) < 150 and abs(py + shift - qy) < 12 for qx, qy in placed):
-            shift += step
-        placed.append((px, py + shift))
-        ax.annotate(str(name), (x, y), xytext=(7, shift), textcoords="offset points",
-                    fontsize="small", arrowprops={"arrowstyle": "-", "color": PALETTE["neutral"],
-                                                  "linewidth": 0.6})
+    fig = ax.figure
+    fig.tight_layout()  # where the axes will be: names are placed in pixels
+    renderer = fig._get_renderer()
+    frame = ax.get_window_extent(renderer)
+    middle = (frame.y0 + frame.y1) / 2
+    dots = [tuple(ax.transData.transform(p)) for p in zip(df["cost"], df["revenue"], strict=True)]
+    taken = [Bbox.from_extents(x - _DOT, y - _DOT, x + _DOT, y + _DOT) for x, y in dots]
+    points = list(zip(named.frame["name"], named.frame["cost"], named.frame["revenue"], strict=True))
+    probe = ax.annotate("", (0, 0), xytext=(0, 0), textcoords="offset points", fontsize="small",
+                        annotation_clip=False)
+    for name, x, y in sorted(points, key=lambda p: -abs(ax.transData.transform(p[1:])[1] - middle)):
+        at = tuple(ax.transData.transform((x, y)))
+        others = [box for box, dot in zip(taken, dots + [None] * len(taken), strict=False)
+                  if dot != at]  # its own point is no obstacle
+        probe.xy, probe.xycoords = (x, y), "data"
+        probe.set_text(str(name))
+        (dx, dy), align, box = _place(probe, at[1] > middle, frame, others, renderer)
+        moved = abs(dy) > _LINE
+        text = ax.annotate(str(name), (x, y), xytext=(dx, dy), textcoords="offset points",
+                           fontsize="small", ha=align, annotation_clip=False,
+                           arrowprops=({"arrowstyle": "-", "color": PALETTE["neutral"], "linewidth": 0.6,
+                                        "shrinkA": 0, "shrinkB": 4} if moved else None))
+        text.set_in_layout(False)
+        taken.append(box)
+    probe.remove()
     return named
+
+
+#: How far a name moves at a time, and at most, in points; half a point's width, in pixels.
+_LINE, _FARTHEST, _DOT = 11.0, 110.0, 5.0
+
+
+def _place(text: Any, above_middle: bool, frame: Any, taken: list[Any],
+           renderer: Any) -> tuple[tuple[float, float], str, Any]:
+    """Where ``text`` (an annotation in offset points) covers nothing ``taken`` and stays
+    inside ``frame`` (see :func:`_name_campaigns`): its offset, alignment and box; the
+    first place tried when no place is clear."""
+    step, start = (-_LINE, -_LINE - 1) if above_middle else (_LINE, 3.0)
+    tried: list[tuple[tuple[float, float], str, Any]] = []
+    for dy in (start + k * step for k in range(int(_FARTHEST // _LINE) + 1)):
+        for dx, align in ((7.0, "left"), (-7.0, "right")):
+            text.set_position((dx, dy))
+            text.set_horizontalalignment(align)
+            box = text.get_window_extent(renderer)
+            tried.append(((dx, dy), align, box))
+            inside = (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
+                      and box.y1 <= frame.y1)
+            if inside and not any(box.overlaps(other) for other in taken):
+                return tried[-1]
+    return tried[0]
 
 
 def lead_funnel(funnel: pd.DataFrame, period: Period | None = None, *,
