@@ -398,3 +398,112 @@ def test_an_upright_axis_label_of_a_panel_stays_beside_its_own_panel():
     for ax in fig.axes:
         label, panel = ax.yaxis.label.get_window_extent(), ax.get_window_extent()
         assert panel.y0 - 1 <= label.y0 and label.y1 <= panel.y1 + 1, (ax.yaxis.label.get_text(), label, panel)
+
+
+def _as_drawn(text: Any) -> Any:
+    """The extent of a title or axis label as it is drawn: wrapped (matplotlib measures a
+    wrapping text on one line, and wraps it only as it draws it)."""
+    text._renderer = text.get_figure()._get_renderer()
+    lines = text._get_wrapped_text()
+    original, wrap = text.get_text(), text.get_wrap()
+    text.set_text(lines)
+    text.set_wrap(False)
+    try:
+        return Text.get_window_extent(text)
+    finally:
+        text.set_text(original)
+        text.set_wrap(wrap)
+
+
+def test_a_wrapped_axis_label_is_laid_out_as_it_is_drawn():
+    """The layout keeps room for a title or axis label as wrapped, not as one line: the
+    partners team's win rates (three sellers, a short figure) wrapped "Seller (deals
+    closed)" onto two lines in room kept for one, its first line cut at the image's left
+    edge."""
+    sellers = pd.DataFrame({
+        "name": ["Xenia Laine", "Oskar Haas", "Jonas Keller", "Georg Engel"],
+        "closed": [47, 33, 34, 0], "win_rate": [0.404, 0.333, 0.471, None],
+        "win_rate_low": [0.276, 0.198, 0.315, None], "win_rate_high": [0.547, 0.504, 0.633, None]})
+    fig = sales_charts.win_rate_by_employee(sellers)
+    plotting.png(fig)
+    ax = fig.axes[0]
+    for text in (ax.title, ax.xaxis.label, ax.yaxis.label):
+        extent = _as_drawn(text)
+        assert fig.bbox.x0 <= extent.x0 and extent.x1 <= fig.bbox.x1, (text.get_text(), extent)
+        assert fig.bbox.y0 <= extent.y0 and extent.y1 <= fig.bbox.y1, (text.get_text(), extent)
+
+
+def test_a_dot_at_the_end_of_a_rate_axis_is_drawn_whole():
+    """A seller who won every deal closed sits at 100%, on the axes' right edge: the dot is
+    drawn whole, not cut in half by the frame (it read as a half circle)."""
+    import base64
+    import io
+
+    from matplotlib.colors import to_rgb
+    from PIL import Image
+
+    from crmkit.render.formatting import PALETTE
+
+    sellers = pd.DataFrame({
+        "name": ["Rafael Bauer", "Oskar Haas", "Jonas Keller"], "closed": [6, 33, 34],
+        "win_rate": [1.0, 0.333, 0.471], "win_rate_low": [0.61, 0.198, 0.315],
+        "win_rate_high": [1.0, 0.504, 0.633]})
+    fig = sales_charts.win_rate_by_employee(sellers)
+    image = Image.open(io.BytesIO(base64.b64decode(plotting.png(fig)))).convert("RGB")
+    ax = fig.axes[0]
+    row = next(tick for tick, text in zip(ax.get_yticks(), ax.get_yticklabels(), strict=True)
+               if text.get_text().startswith("Rafael Bauer"))
+    x, y = ax.transData.transform((1.0, row))
+    colour = tuple(round(255 * c) for c in to_rgb(PALETTE["primary"]))
+    beyond = image.getpixel((round(x) + 3, image.height - round(y)))  # past the frame
+    assert max(abs(a - b) for a, b in zip(beyond, colour, strict=True)) < 40, (beyond, colour)
+
+
+def test_a_panel_without_responses_says_so_instead_of_drawing_an_empty_scale():
+    """A team whose customers answered only the NPS survey (the demo's partners): its CSAT
+    and CES panels said nothing and showed a scale of nothing (0–5% with no bar)."""
+    from crmkit.render.charts import satisfaction as satisfaction_charts
+
+    month = pd.DataFrame({"month": ["2025-04", "2025-05", "2025-06"]})
+    for kind in ("nps", "csat", "ces"):
+        answered = kind == "nps"
+        for column, value in ((kind, 40.0), (f"{kind}_low", 20.0), (f"{kind}_high", 60.0)):
+            month[column] = value if answered else None
+        month[f"{kind}_responses"] = 22 if answered else 0
+    scores = pd.DataFrame({
+        "kind": ["nps"] * 11 + ["csat"] * 5 + ["ces"] * 7,
+        "score": [*range(11), *range(1, 6), *range(1, 8)],
+        "band": ["detractor"] * 7 + ["passive"] * 2 + ["promoter"] * 2 + ["not satisfied"] * 3
+                + ["satisfied"] * 2 + ["effort score"] * 7,
+        "responses": [0, 0, 0, 1, 1, 3, 0, 3, 3, 8, 3] + [0] * 12})
+    scores["share"] = scores["responses"] / 22
+    for fig in (satisfaction_charts.trend(month, ["2025-06"]),
+                satisfaction_charts.score_distribution(scores)):
+        plotting.png(fig)
+        said = [[t.get_text() for t in ax.texts if "No " in t.get_text()] for ax in fig.axes]
+        assert said[0] == [] and all(len(s) == 1 for s in said[1:]), said
+        assert "CSAT" in said[1][0] and "CES" in said[2][0]
+        assert [len(ax.get_yticks()) for ax in fig.axes[1:]] == [0, 0]
+        assert fig.axes[0].get_yticks().size > 0
+
+
+def test_the_first_and_last_rows_of_a_dot_chart_are_drawn_whole():
+    """A team with two channels: the axes ended at its two rows, so both dots were cut in
+    half by the frame; each row keeps half a row of room."""
+    from crmkit.render.charts import marketing as marketing_charts
+
+    channels = pd.DataFrame({
+        "channel": ["webinar", "events"], "leads": [8, 12], "lead_conversion": [0.125, 0.083],
+        "lead_conversion_low": [0.022, 0.015], "lead_conversion_high": [0.47, 0.354]})
+    sellers = pd.DataFrame({
+        "name": ["Xenia Laine", "Oskar Haas"], "closed": [47, 33], "win_rate": [0.404, 0.333],
+        "win_rate_low": [0.276, 0.198], "win_rate_high": [0.547, 0.504]})
+    for fig in (marketing_charts.conversion_by_channel(channels, 0.1),
+                sales_charts.win_rate_by_employee(sellers)):
+        plotting.png(fig)
+        ax = fig.axes[0]
+        frame = ax.get_window_extent()
+        line = ax.lines[0]  # the dots
+        radius = line.get_markersize() / 2 * fig.dpi / 72
+        for _x, y in ax.transData.transform(line.get_xydata()):
+            assert frame.y0 <= y - radius and y + radius <= frame.y1, (y, radius, frame)

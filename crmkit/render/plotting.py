@@ -25,7 +25,8 @@ import base64
 import importlib
 import io
 import sys
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from types import ModuleType
 from typing import Any
@@ -108,6 +109,8 @@ DPI = 90
 #: The margin :meth:`ChartFigure.tight_layout` keeps inside the figure's edges, in font
 #: sizes (matplotlib's default): titles and axis labels wrap before it.
 MARGIN = 1.08
+#: The most times :meth:`ChartFigure.tight_layout` lays a figure out.
+_LAYOUTS = 3
 
 _TEXT: dict[RcKeyType, Any] = {
     "font.size": TICK_PT, "axes.titlesize": 12.5, "axes.labelsize": 11, "xtick.labelsize": TICK_PT,
@@ -201,10 +204,47 @@ class ChartFigure(Figure):
                 if getattr(legend, _FOOT, False) and legend.get_visible()]
         if foot and not args and "rect" not in kwargs:  # room for them at the foot
             kwargs["rect"] = (0.0, self._foot(foot), 1.0, 1.0)
-        wrapped = self._wraps()
-        super().tight_layout(*args, **kwargs)  # places the axes, then wraps to that place
-        if wrapped or self._wraps():  # (a third of a chart's time: only when a text wraps)
-            super().tight_layout(*args, **kwargs)
+        # laid out with each title and axis label as wrapped where it is, until where they
+        # are wraps them as they were laid out (matplotlib measures a wrapping text on one
+        # line and wraps it only as it draws it: a label wrapped onto two lines in room for
+        # one was cut at the image's edge). Once when nothing wraps; a third of a chart's time
+        # for each more.
+        lines = self._lines()
+        for _ in range(_LAYOUTS):
+            with self._holding(lines):
+                super().tight_layout(*args, **kwargs)
+            now = self._lines()
+            if now == lines:
+                break
+            lines = now
+
+    def _texts(self) -> list[Text]:
+        """The titles and axis labels that wrap."""
+        return [text for ax in self.axes for text in (ax.title, ax.xaxis.label, ax.yaxis.label)
+                if text.get_wrap() and text.get_visible()]
+
+    def _lines(self) -> list[str]:
+        """Each of :meth:`_texts` as it wraps where its axes are now."""
+        renderer = self._get_renderer()  # type: ignore[attr-defined]
+        found = []
+        for text in self._texts():
+            text._renderer = renderer  # type: ignore[attr-defined]  # to measure words
+            found.append(text._get_wrapped_text())  # type: ignore[attr-defined]
+        return found
+
+    @contextmanager
+    def _holding(self, lines: list[str]) -> Iterator[None]:
+        """:meth:`_texts` holding ``lines`` (not wrapping again), then as they were."""
+        held = [(text, text.get_text()) for text in self._texts()]
+        for (text, _original), wrapped in zip(held, lines, strict=True):
+            text.set_text(wrapped)
+            text.set_wrap(False)
+        try:
+            yield
+        finally:
+            for text, original in held:
+                text.set_text(original)
+                text.set_wrap(True)
 
     def _foot(self, legends: list[Any]) -> float:
         """The share of the figure's height that ``legends`` at its foot reach up to
@@ -212,19 +252,6 @@ class ChartFigure(Figure):
         renderer = self._get_renderer()  # type: ignore[attr-defined]
         top = max(legend.get_window_extent(renderer).y1 for legend in legends) - self.bbox.y0
         return float(min(top / self.bbox.height, 0.5))
-
-    def _wraps(self) -> bool:
-        """Whether a title or axis label wraps where its axes are now. (A second layout
-        also settles tick labels that change as the axes resize; without a wrapped text the
-        first layout is kept: on the monthly pack, two charts a few pixels apart.)"""
-        renderer = self._get_renderer()  # type: ignore[attr-defined]
-        for ax in self.axes:
-            for text in (ax.title, ax.xaxis.label, ax.yaxis.label):
-                if text.get_wrap() and text.get_visible() and " " in text.get_text():
-                    text._renderer = renderer  # type: ignore[attr-defined]  # to measure words
-                    if text._get_wrapped_text() != text.get_text():  # type: ignore[attr-defined]
-                        return True
-        return False
 
     def draw(self, renderer: Any) -> None:
         self._wrap_labels()

@@ -290,37 +290,41 @@ def _name_campaigns(ax: Any, df: pd.DataFrame) -> ranking.Cut:
     frame = ax.get_window_extent(renderer)
     middle = (frame.y0 + frame.y1) / 2
     dots = [tuple(ax.transData.transform(p)) for p in zip(df["cost"], df["revenue"], strict=True)]
-    taken = [Bbox.from_extents(x - _DOT, y - _DOT, x + _DOT, y + _DOT) for x, y in dots]
+    names: list[Any] = []  # the boxes of the names placed
     points = list(zip(named.frame["name"], named.frame["cost"], named.frame["revenue"], strict=True))
     probe = ax.annotate("", (0, 0), xytext=(0, 0), textcoords="offset points", fontsize="small",
                         annotation_clip=False)
     for name, x, y in sorted(points, key=lambda p: -abs(ax.transData.transform(p[1:])[1] - middle)):
         at = tuple(ax.transData.transform((x, y)))
-        others = [box for box, dot in zip(taken, dots + [None] * len(taken), strict=False)
-                  if dot != at]  # its own point is no obstacle
+        others = [Bbox.from_extents(u - _DOT, v - _DOT, u + _DOT, v + _DOT)
+                  for u, v in dots if (u, v) != at]  # its own point is no obstacle
         probe.xy, probe.xycoords = (x, y), "data"
         probe.set_text(str(name))
-        (dx, dy), align, box = _place(probe, at[1] > middle, frame, others, renderer)
+        (dx, dy), align, box = _place(probe, at, at[1] > middle, frame, (names, others), renderer)
         moved = abs(dy) > _LINE
         text = ax.annotate(str(name), (x, y), xytext=(dx, dy), textcoords="offset points",
                            fontsize="small", ha=align, annotation_clip=False,
                            arrowprops=({"arrowstyle": "-", "color": PALETTE["neutral"], "linewidth": 0.6,
                                         "shrinkA": 0, "shrinkB": 4} if moved else None))
         text.set_in_layout(False)
-        taken.append(box)
+        names.append(box)
     probe.remove()
     return named
 
 
-#: How far a name moves at a time, and at most, in points; half a point's width, in pixels.
-_LINE, _FARTHEST, _DOT = 11.0, 110.0, 5.0
+#: How far a name moves at a time, and at most, in points; half a point's width and the
+#: room kept between two names, in pixels.
+_LINE, _FARTHEST, _DOT, _GAP = 12.0, 120.0, 5.0, 2.0
 
 
-def _place(text: Any, above_middle: bool, frame: Any, taken: list[Any],
-           renderer: Any) -> tuple[tuple[float, float], str, Any]:
-    """Where ``text`` (an annotation in offset points) covers nothing ``taken`` and stays
-    inside ``frame`` (see :func:`_name_campaigns`): its offset, alignment and box; the
-    first place tried when no place is clear."""
+def _place(text: Any, at: tuple[float, float], above_middle: bool, frame: Any,
+           taken: tuple[list[Any], list[Any]], renderer: Any) -> tuple[tuple[float, float], str, Any]:
+    """Where ``text`` (an annotation in offset points of the point ``at``, in pixels) stays
+    inside ``frame`` and covers none of the ``taken`` names and points, a little room kept
+    from the names, its line back to its point (when moved) crossing none of them (see
+    :func:`_name_campaigns`): its offset, alignment and box; the first place tried when
+    no place is clear."""
+    names, dots = taken
     step, start = (-_LINE, -_LINE - 1) if above_middle else (_LINE, 3.0)
     tried: list[tuple[tuple[float, float], str, Any]] = []
     for dy in (start + k * step for k in range(int(_FARTHEST // _LINE) + 1)):
@@ -331,7 +335,13 @@ def _place(text: Any, above_middle: bool, frame: Any, taken: list[Any],
             tried.append(((dx, dy), align, box))
             inside = (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
                       and box.y1 <= frame.y1)
-            if inside and not any(box.overlaps(other) for other in taken):
+            room = box.padded(_GAP)
+            if not inside or any(room.overlaps(b) for b in names) or any(box.overlaps(b) for b in dots):
+                continue
+            end = (box.x0 if align == "left" else box.x1, (box.y0 + box.y1) / 2)
+            line = [(at[0] + (end[0] - at[0]) * t / 10, at[1] + (end[1] - at[1]) * t / 10)
+                    for t in range(1, 10)]
+            if abs(dy) <= _LINE or not any(b.contains(u, v) for b in names for u, v in line):
                 return tried[-1]
     return tried[0]
 
@@ -394,6 +404,7 @@ def conversion_by_channel(channel: pd.DataFrame, overall: float | None = None, *
                    label=_("All campaigns in scope"))
         plotting.foot_legend(ax)
     ax.set_yticks(y)
+    ax.set_ylim(-0.6, len(df) - 0.4)  # half a row beyond the first and last: their dots whole
     ax.set_yticklabels([f"{channel_words(c)} (n={number(n)})"
                         for c, n in zip(df["channel"], df["leads"], strict=True)])
     ax.set_xlim(0, min(1.0, float(df["lead_conversion_high"].max()) * 1.2 + 0.02))

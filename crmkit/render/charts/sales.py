@@ -125,8 +125,10 @@ def win_rate_by_employee(employee: pd.DataFrame, *, empty: bool = False) -> Char
         ecolor=PALETTE["secondary"],
         elinewidth=3,
         capsize=0,
+        clip_on=False,  # a dot at 0% or 100% is drawn whole, over the frame
     )
     ax.set_yticks(list(y))
+    ax.set_ylim(min(y) - 0.6, max(y) + 0.6)  # half a row beyond the ends: their dots whole
     ax.set_yticklabels([f"{n} (n={c})" for n, c in zip(df["name"], df["closed"], strict=True)])
     ax.set_xlim(0, 1)
     plotting.percent_axis(ax, "x")

@@ -80,7 +80,8 @@ def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> Ch
         value, low, high = (_num(month[c]) for c in (kind, f"{kind}_low", f"{kind}_high"))
         low, high = low.clip(lower=limits[0]), high.clip(upper=limits[1])  # the scale's ends
         ax.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0)
-        lines += ax.plot(x, value, color=colour, marker="o", label=kind.upper())
+        # clip_on: a month at the scale's end (NPS 100, CSAT 100%) is drawn whole
+        lines += ax.plot(x, value, color=colour, marker="o", label=kind.upper(), clip_on=False)
         for i, m in enumerate(month["month"]):
             if m in current:
                 ax.axvspan(i - 0.5, i + 0.5, color=PALETTE["grid"], zorder=0)
@@ -90,6 +91,9 @@ def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> Ch
             ax.axhline(0, color=PALETTE["neutral"], linewidth=0.8)
         if kind == "csat":
             plotting.percent_axis(ax)
+        if not month[f"{kind}_responses"].sum():  # an empty panel says so
+            _no_responses(ax, _("No {kind} responses in these months.").format(kind=kind.upper()))
+            continue
         under = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
         for i, n in enumerate(month[f"{kind}_responses"]):
             small = 0 < n < SMALL_SAMPLE
@@ -107,6 +111,13 @@ def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> Ch
                         _("Lines: the month's score; bands: its 95% interval (cut at the scale's "
                         "ends); n: responses in the month (red when under 30). Shaded: this "
                         "report's period."))
+
+
+def _no_responses(ax: Any, message: str) -> None:
+    """``message`` across the middle of an empty panel, its value axis without ticks."""
+    ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center",
+            color=PALETTE["neutral"])
+    ax.set_yticks([])
 
 
 def _group(value: Any, by: str) -> str:
@@ -221,6 +232,8 @@ def score_distribution(dist: pd.DataFrame, *, empty: bool = False) -> ChartFigur
         ax.set_ylabel(_("Share of responses (%)"))
         ax.set_ylim(0, max(0.05, float(share.max()) * 1.2))
         plotting.percent_axis(ax)
+        if not n:  # an empty panel says so, without a scale of nothing
+            _no_responses(ax, _("No {kind} responses in this period.").format(kind=kind.upper()))
     responses = ", ".join(_(METRICS[f"{k}_responses"].label) for k in ("nps", "csat", "ces"))
     return blocks.chart(fig, _("Score distribution"), _(
         "Bars: share of the period's responses with each score (count on top); n: {responses} "
