@@ -507,3 +507,26 @@ def test_the_first_and_last_rows_of_a_dot_chart_are_drawn_whole():
         radius = line.get_markersize() / 2 * fig.dpi / 72
         for _x, y in ax.transData.transform(line.get_xydata()):
             assert frame.y0 <= y - radius and y + radius <= frame.y1, (y, radius, frame)
+
+
+def test_a_role_median_near_the_axis_is_labelled_inside_the_axes():
+    """Managers log few work items (a median of 8 beside the sellers' 267): their median's
+    label, centred on its line, ran across the axis into the names."""
+    from crmkit.render.charts import performance as performance_charts
+
+    people = [("Finn Lindqvist", "sales", 467, 267.0), ("Lena Peters", "sales", 267, 267.0),
+              ("Georg Engel", "manager", 9, 8.0), ("Aiko Lorenz", "manager", 7, 8.0)]
+    employee = pd.DataFrame({
+        "name": [p[0] for p in people], "role": [p[1] for p in people],
+        "full_period": [True] * 4, "note": [""] * 4, "activities": [p[2] for p in people],
+        "tasks_due": [0] * 4, "tickets_assigned": [0] * 4, "workload": [p[2] for p in people],
+        "workload_role_median": [p[3] for p in people], "workload_flag": [""] * 4,
+        "workload_ratio": [p[2] / p[3] for p in people]})
+    fig = performance_charts.workload(employee)
+    plotting.png(fig)
+    ax = fig.axes[0]
+    frame = ax.get_window_extent()
+    labels = [t for t in ax.texts if "median:" in t.get_text() and "×" not in t.get_text()]
+    assert len(labels) == 2
+    for text in labels:
+        assert frame.x0 <= text.get_window_extent().x0, text.get_text()

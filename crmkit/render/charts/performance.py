@@ -284,8 +284,10 @@ def _stacked_bars(ax: Any, df: pd.DataFrame, y: np.ndarray) -> float:
     return float(left.max()) or 1.0
 
 
-def _role_medians(ax: Any, df: pd.DataFrame, y: np.ndarray) -> None:
-    """A dashed line at each role's median, labelled above the role's bars."""
+def _role_medians(ax: Any, df: pd.DataFrame, y: np.ndarray, top: float) -> None:
+    """A dashed line at each role's median, labelled above the role's bars: centred on
+    the line, or starting at it when the line is near the axis (``top``: the longest bar),
+    where a centred label ran across the axis into the names."""
     for role, grp in df.groupby("_role", sort=False):
         med = grp["workload_role_median"].iloc[0]
         lo, hi = y[grp.index].min(), y[grp.index].max()
@@ -293,7 +295,7 @@ def _role_medians(ax: Any, df: pd.DataFrame, y: np.ndarray) -> None:
             ax.vlines(med, lo - 0.45, hi + 0.45, colors="#1f2933", linestyles="--", linewidth=1.3)
             ax.text(med, hi + 0.55, _("{role} median: {value}").format(role=label(role),
                                                                         value=number(med)),
-                    fontsize="small", ha="center",
+                    fontsize="small", ha="center" if med > 0.25 * top else "left",
                     va="bottom", color="#1f2933")
 
 
@@ -332,7 +334,7 @@ def workload(employee: pd.DataFrame, *, empty: bool = False) -> ChartFigure | HT
     y, pos = _role_positions(df["_role"])
     fig, ax = plotting.figure(height=0.27 * (pos + 1) + 1.5)
     top = _stacked_bars(ax, df, y)
-    _role_medians(ax, df, y)
+    _role_medians(ax, df, y, top)
     right = _bar_notes(ax, df, y, top)
     ax.set_yticks(y)
     labels = ax.set_yticklabels(

@@ -100,7 +100,9 @@ def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> Ch
             # upright: twelve months of "n=106" side by side would run into each other
             ax.text(i, 0.03, f"n={int(n)}", transform=under, ha="center", va="bottom",
                     rotation=90, fontsize="small",
-                    color=PALETTE["bad"] if small else PALETTE["neutral"])
+                    color=PALETTE["bad"] if small else PALETTE["neutral"],
+                    # on the month's gridline: a backing keeps it readable
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85})
     axes[-1].set_xticks(x)
     axes[-1].set_xticklabels(month["month"], rotation=45)
     axes[-1].set_xlabel(_("Month of the response"))
