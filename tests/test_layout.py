@@ -530,3 +530,22 @@ def test_a_role_median_near_the_axis_is_labelled_inside_the_axes():
     assert len(labels) == 2
     for text in labels:
         assert frame.x0 <= text.get_window_extent().x0, text.get_text()
+
+
+def test_a_one_agent_response_chart_has_room_for_its_labels_and_values():
+    """A team with one support agent: the chart was a bar high, its axis label broken onto
+    three lines and the 90th percentile's value on the frame."""
+    from crmkit.render.charts import performance as performance_charts
+
+    employee = pd.DataFrame({
+        "name": ["Rosa Kowalski"], "tickets_answered": [47], "full_period": [True],
+        "first_response_minutes_median": [157.0], "first_response_minutes_p90": [461.0]})
+    team_median = pd.DataFrame({"metric": ["first_response_minutes_median"], "team_median": [157.0]})
+    fig = performance_charts.response_times(employee, team_median)
+    plotting.png(fig)
+    ax = fig.axes[0]
+    frame, label = ax.get_window_extent(), _as_drawn(ax.yaxis.label)
+    assert ax.yaxis.label._get_wrapped_text().count("\n") <= 1
+    assert fig.bbox.y0 <= label.y0 and label.y1 <= fig.bbox.y1 and fig.bbox.x0 <= label.x0, label
+    for value in ax.texts:
+        assert value.get_window_extent().x1 <= frame.x1, value.get_text()

@@ -380,7 +380,8 @@ def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
     if df.empty:
         return blocks.text(_("No ticket opened in this period has a first response."))
     unit = METRICS["first_response_minutes_median"].unit  # minutes, as on the cards
-    fig, ax = plotting.figure(height=0.45 * (len(df) + 2 * shown.is_cut) + 1.4)
+    # at least 2.8 in: one agent's chart had an axes a bar high, its label taller than it
+    fig, ax = plotting.figure(height=max(0.45 * (len(df) + 2 * shown.is_cut) + 1.4, 2.8))
     y = ranking.positions(len(df), shown.top if shown.is_cut else None)
     if shown.is_cut:
         ranking.mark_gap(ax, shown.top + 0.5, shown.left)
@@ -391,7 +392,7 @@ def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
     for yy, a, b in zip(y, median, p90, strict=True):
         ax.text(a, yy - 0.19, f" {number(a)}", va="center", fontsize="small")
         ax.text(b, yy + 0.19, f" {number(b)}", va="center", fontsize="small")
-    ax.set_xlim(0, float(np.nanmax(p90)) * 1.12)
+    ax.set_xlim(0, float(np.nanmax(p90)) * 1.18)  # room for the longest bar's value
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: number(v)))  # 1,200 not 1200
     med = team_median.set_index("metric").loc["first_response_minutes_median", "team_median"]
     if pd.notna(med):
