@@ -48,25 +48,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("crmkit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # whoever read the standard output is gone
+        print(f"crmkit: error: {NOT_WRITTEN}", file=sys.stderr)
+        _stdout_to_devnull()
+        return 120
     except CrmkitError as exc:  # every expected failure is a one-line message, no traceback
         print(f"crmkit: error: {exc}", file=sys.stderr)
         return 1 if isinstance(exc, ReportError) else 2
 
 
+NOT_WRITTEN = "the result could not be written to standard output (closed, or its disk full)"
+
 #: Commands after which the process ends without tearing the interpreter down (its
 #: modules and objects: 0.2 s after a report, a tenth of a run): they leave no thread,
-#: child process or temporary file to an exit handler.
+#: child process or temporary file to an exit handler. Not after a run that started Spark
+#: in this process (pyspark ends its Java process in an exit handler).
 ENDS_AT_ONCE = frozenset({"run"})
+
+
+def _stdout_to_devnull() -> None:
+    """Standard output into the null device: Python's exit would flush what is left into
+    the closed pipe and fail once more (the way Python's documentation advises)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def entry() -> None:
     """The ``crmkit`` command: :func:`main`; after a command of :data:`ENDS_AT_ONCE`, its
-    output flushed, the process ends at once."""
+    output flushed, the process ends at once. Output that cannot be written (a closed
+    pipe, a full disk) fails the command with status 120, as Python's own exit does."""
     argv = sys.argv[1:]
     code = main(argv)
-    if argv[:1] and argv[0] in ENDS_AT_ONCE:
-        with contextlib.suppress(Exception):  # a closed pipe: nothing left to say
+    if argv[:1] and argv[0] in ENDS_AT_ONCE and "pyspark" not in sys.modules:
+        try:
             sys.stdout.flush()
+        except OSError:  # a closed pipe, a full disk: the result is lost
+            print(f"crmkit: error: {NOT_WRITTEN}", file=sys.stderr)
+            code = code or 120
+        with contextlib.suppress(OSError):
             sys.stderr.flush()
         os._exit(code)
     sys.exit(code)

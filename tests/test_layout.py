@@ -549,3 +549,35 @@ def test_a_one_agent_response_chart_has_room_for_its_labels_and_values():
     assert fig.bbox.y0 <= label.y0 and label.y1 <= fig.bbox.y1 and fig.bbox.x0 <= label.x0, label
     for value in ax.texts:
         assert value.get_window_extent().x1 <= frame.x1, value.get_text()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_the_ends_of_a_long_campaign_list_are_named_apart_inside_the_axes(seed):
+    """Of sixty campaigns, the five with the largest profit and the five with the largest
+    loss are named: every name inside the axes and none over another, however close their
+    points (where every place near a point touched some other point, a name was put on
+    its first place tried, over names and past the axes)."""
+    import numpy as np
+
+    from crmkit.render.charts import marketing as marketing_charts
+
+    rng = np.random.default_rng(seed)
+    cost = rng.lognormal(8.5, 0.8, 60).round(2)
+    revenue = (cost * rng.lognormal(0.2, 1.0, 60)).round(2)
+    revenue[rng.choice(60, 8, replace=False)] = 0.0
+    campaigns = pd.DataFrame({
+        "campaign_id": [f"cmp-{i:02d}" for i in range(60)],
+        "name": [f"Campaign {i:02d} {'Autumn Push' if i % 2 else 'Partners'}" for i in range(60)],
+        "cost": cost, "revenue": revenue})
+    campaigns["roi"] = (campaigns["revenue"] - campaigns["cost"]) / campaigns["cost"]
+    fig = marketing_charts.cost_vs_revenue(campaigns, "EUR")
+    plotting.png(fig)
+    ax = fig.axes[0]
+    names = [t for t in ax.texts if t.get_text()]
+    assert len(names) == 10
+    assert _overlapping(names) == []
+    frame = ax.get_window_extent()
+    for name in names:
+        extent = Text.get_window_extent(name)
+        assert frame.x0 <= extent.x0 and extent.x1 <= frame.x1, name.get_text()
+        assert frame.y0 <= extent.y0 and extent.y1 <= frame.y1, name.get_text()

@@ -18,6 +18,7 @@ import duckdb
 import pytest
 from published import chromium, first_team, kpi_cards, month_and_quarter, warm_kernel
 
+from crmkit import cli
 from crmkit.errors import ReportError
 from crmkit.metrics.definitions import METRICS
 from crmkit.publish.export import extract_json
@@ -469,3 +470,30 @@ def test_the_run_command_ends_at_once_with_its_output_said_and_nothing_left(tmp_
                          env=env, timeout=300)
     assert bad.returncode == 2 and bad.stdout == ""
     assert len(bad.stderr.splitlines()) == 1 and "2025-13" in bad.stderr, bad.stderr
+
+
+@pytest.mark.parametrize("buffered", [True, False])
+def test_a_run_whose_output_cannot_be_written_fails(tmp_path, demo_db, buffered):
+    """``crmkit run`` prints the page's path for a script to read (``path=$(crmkit run
+    ...)``): when that line cannot be written (the reader gone), the run ends with status
+    120, as Python's own exit does, not 0, and says so in one line; whether its output is
+    buffered (written as the process ends) or not (written at once)."""
+    import os
+
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+
+    read, write = os.pipe()
+    os.close(read)  # nobody reads: writing fails with a broken pipe
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "crmkit.cli", "run", "sales", "--period", "2025-06", "--database",
+             str(demo_db), "--output", str(tmp_path / "out"), "--no-server"],
+            stdout=write, stderr=subprocess.PIPE, text=True, timeout=300, env=env)
+    finally:
+        os.close(write)
+    assert done.returncode == 120, done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1] == f"crmkit: error: {cli.NOT_WRITTEN}"
+    assert (tmp_path / "out" / "2025-06" / "all" / "sales.html").is_file()

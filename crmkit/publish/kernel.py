@@ -265,9 +265,10 @@ class Kernel:
             # killed and reaped here: jupyter_client, left to it, polls a killed kernel
             # every 0.1 s, and its first poll always comes too early (0.1 s every run)
             process = _kill_group(self.km)
-            with contextlib.suppress(Exception):
-                if process is not None:
+            if process is not None:
+                with contextlib.suppress(Exception):  # stuck: jupyter_client's turn
                     process.wait(timeout=10)
+            with contextlib.suppress(Exception):
                 run_sync(self.km.shutdown_kernel)(now=True)  # its sockets and files
             self.km = None
         if self._folder is not None:
@@ -290,15 +291,16 @@ class Kernel:
 
 def _kill_group(km: Any) -> Any:
     """SIGKILL the process group of ``km``'s kernel (jupyter_client starts it in a session
-    of its own: what a report started goes with it), or the kernel alone where there are no
-    groups; its process (None: none is running)."""
+    of its own: what a report started goes with it, also when the kernel itself has ended),
+    or the kernel alone where there are no groups; its process (None: none was started).
+    A kernel this process has reaped already is left alone: its number may be another's."""
     provisioner = getattr(km, "provisioner", None)
     process = getattr(provisioner, "process", None)
-    if process is None or process.poll() is not None:
+    if process is None or process.returncode is not None:
         return process
     group = getattr(provisioner, "pgid", None)
     with contextlib.suppress(OSError):
-        if group and hasattr(os, "killpg"):
+        if group and hasattr(os, "killpg") and group != os.getpgrp():
             os.killpg(group, signal.SIGKILL)
         else:
             process.kill()

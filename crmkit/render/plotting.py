@@ -207,16 +207,23 @@ class ChartFigure(Figure):
         # laid out with each title and axis label as wrapped where it is, until where they
         # are wraps them as they were laid out (matplotlib measures a wrapping text on one
         # line and wraps it only as it draws it: a label wrapped onto two lines in room for
-        # one was cut at the image's edge). Once when nothing wraps; a third of a chart's time
-        # for each more.
-        lines = self._lines()
+        # one was cut at the image's edge). Once when nothing wraps (a second layout would
+        # only settle tick labels that change as the axes resize, a few pixels); a third of
+        # a chart's time for each more.
+        # A text that wraps both ways by turns (two lines make room for one, one line
+        # leaves none) is laid out last as its longest: room to spare, nothing cut.
+        lines, seen = self._lines(), []
         for _ in range(_LAYOUTS):
             with self._holding(lines):
                 super().tight_layout(*args, **kwargs)
+            seen.append(lines)
             now = self._lines()
             if now == lines:
-                break
+                return
             lines = now
+        longest = [max(versions, key=lambda v: v.count("\n")) for versions in zip(*seen, now, strict=True)]
+        with self._holding(longest):
+            super().tight_layout(*args, **kwargs)
 
     def _texts(self) -> list[Text]:
         """The titles and axis labels that wrap."""

@@ -300,8 +300,8 @@ def _name_campaigns(ax: Any, df: pd.DataFrame) -> ranking.Cut:
                   for u, v in dots if (u, v) != at]  # its own point is no obstacle
         probe.xy, probe.xycoords = (x, y), "data"
         probe.set_text(str(name))
-        (dx, dy), align, box = _place(probe, at, at[1] > middle, frame, (names, others), renderer)
-        moved = abs(dy) > _LINE
+        (dx, dy), align, box, moved = _place(probe, at, at[1] > middle, frame, (names, others),
+                                             renderer)
         text = ax.annotate(str(name), (x, y), xytext=(dx, dy), textcoords="offset points",
                            fontsize="small", ha=align, annotation_clip=False,
                            arrowprops=({"arrowstyle": "-", "color": PALETTE["neutral"], "linewidth": 0.6,
@@ -318,32 +318,40 @@ _LINE, _FARTHEST, _DOT, _GAP = 12.0, 120.0, 5.0, 2.0
 
 
 def _place(text: Any, at: tuple[float, float], above_middle: bool, frame: Any,
-           taken: tuple[list[Any], list[Any]], renderer: Any) -> tuple[tuple[float, float], str, Any]:
+           taken: tuple[list[Any], list[Any]], renderer: Any) -> tuple[tuple[float, float], str, Any, bool]:
     """Where ``text`` (an annotation in offset points of the point ``at``, in pixels) stays
     inside ``frame`` and covers none of the ``taken`` names and points, a little room kept
     from the names, its line back to its point (when moved) crossing none of them (see
-    :func:`_name_campaigns`): its offset, alignment and box; the first place tried when
-    no place is clear."""
+    :func:`_name_campaigns`): its offset, alignment, box and whether it moved from beside
+    its point. Where no place is clear (many points close together), the first inside the
+    frame that covers no name, else the one inside it that covers the fewest."""
     names, dots = taken
     step, start = (-_LINE, -_LINE - 1) if above_middle else (_LINE, 3.0)
-    tried: list[tuple[tuple[float, float], str, Any]] = []
-    for dy in (start + k * step for k in range(int(_FARTHEST // _LINE) + 1)):
+    inside: list[tuple[int, tuple[float, float], str, Any, int]] = []  # (names covered, ...)
+    for k in range(int(_FARTHEST // _LINE) + 1):
+        dy = start + k * step
         for dx, align in ((7.0, "left"), (-7.0, "right")):
             text.set_position((dx, dy))
             text.set_horizontalalignment(align)
             box = text.get_window_extent(renderer)
-            tried.append(((dx, dy), align, box))
-            inside = (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
-                      and box.y1 <= frame.y1)
+            if not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1):
+                continue
             room = box.padded(_GAP)
-            if not inside or any(room.overlaps(b) for b in names) or any(box.overlaps(b) for b in dots):
+            covered = sum(room.overlaps(b) for b in names)
+            inside.append((covered, (dx, dy), align, box, k))
+            if covered or any(box.overlaps(b) for b in dots):
                 continue
             end = (box.x0 if align == "left" else box.x1, (box.y0 + box.y1) / 2)
             line = [(at[0] + (end[0] - at[0]) * t / 10, at[1] + (end[1] - at[1]) * t / 10)
                     for t in range(1, 10)]
-            if abs(dy) <= _LINE or not any(b.contains(u, v) for b in names for u, v in line):
-                return tried[-1]
-    return tried[0]
+            if k == 0 or not any(b.contains(u, v) for b in names for u, v in line):
+                return (dx, dy), align, box, k > 0
+    if not inside:  # a name wider than the axes: beside its point
+        text.set_position((7.0, start))
+        text.set_horizontalalignment("left")
+        return (7.0, start), "left", text.get_window_extent(renderer), False
+    covered, offset, align, box, k = min(inside, key=lambda c: (c[0], c[4]))
+    return offset, align, box, k > 0
 
 
 def lead_funnel(funnel: pd.DataFrame, period: Period | None = None, *,
@@ -398,7 +406,8 @@ def conversion_by_channel(channel: pd.DataFrame, overall: float | None = None, *
     low = (df["lead_conversion"] - df["lead_conversion_low"]).clip(lower=0)
     high = (df["lead_conversion_high"] - df["lead_conversion"]).clip(lower=0)
     ax.errorbar(df["lead_conversion"], y, xerr=[low, high], fmt="o", color=PALETTE["primary"],
-                ecolor=PALETTE["secondary"], elinewidth=3, capsize=0)
+                ecolor=PALETTE["secondary"], elinewidth=3, capsize=0,
+                clip_on=False)  # a dot at 0% or 100% is drawn whole, over the frame
     if overall is not None:
         ax.axvline(overall, color=PALETTE["accent"], linestyle="--", linewidth=1,
                    label=_("All campaigns in scope"))

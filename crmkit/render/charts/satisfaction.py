@@ -94,15 +94,7 @@ def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> Ch
         if not month[f"{kind}_responses"].sum():  # an empty panel says so
             _no_responses(ax, _("No {kind} responses in these months.").format(kind=kind.upper()))
             continue
-        under = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
-        for i, n in enumerate(month[f"{kind}_responses"]):
-            small = 0 < n < SMALL_SAMPLE
-            # upright: twelve months of "n=106" side by side would run into each other
-            ax.text(i, 0.03, f"n={int(n)}", transform=under, ha="center", va="bottom",
-                    rotation=90, fontsize="small",
-                    color=PALETTE["bad"] if small else PALETTE["neutral"],
-                    # on the month's gridline: a backing keeps it readable
-                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85})
+        _counts(ax, month[f"{kind}_responses"])
     axes[-1].set_xticks(x)
     axes[-1].set_xticklabels(month["month"], rotation=45)
     axes[-1].set_xlabel(_("Month of the response"))
@@ -113,6 +105,21 @@ def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> Ch
                         _("Lines: the month's score; bands: its 95% interval (cut at the scale's "
                         "ends); n: responses in the month (red when under 30). Shaded: this "
                         "report's period."))
+
+
+def _counts(ax: Any, responses: pd.Series) -> None:
+    """Each month's number of responses, upright at the foot of its panel (red when small)."""
+    under = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    for i, n in enumerate(responses):
+        small = 0 < n < SMALL_SAMPLE
+        # upright: twelve months of "n=106" side by side would run into each other
+        ax.text(i, 0.03, f"n={int(n)}", transform=under, ha="center", va="bottom",
+                rotation=90, fontsize="small",
+                color=PALETTE["bad"] if small else PALETTE["neutral"],
+                # on the month's gridline: a backing keeps it readable, under the line and
+                # its dots (a month low on the scale stays in sight)
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85},
+                zorder=1.5)
 
 
 def _no_responses(ax: Any, message: str) -> None:
