@@ -581,3 +581,21 @@ def test_the_ends_of_a_long_campaign_list_are_named_apart_inside_the_axes(seed):
         extent = Text.get_window_extent(name)
         assert frame.x0 <= extent.x0 and extent.x1 <= frame.x1, name.get_text()
         assert frame.y0 <= extent.y0 and extent.y1 <= frame.y1, name.get_text()
+
+
+def test_slanted_month_labels_end_at_their_ticks():
+    """A month label slanted at 45° ends at its tick (centred under it, each label sat
+    between two bars and read as its neighbour's)."""
+    from crmkit.render.charts import satisfaction as satisfaction_charts
+
+    month = pd.DataFrame({"month": [f"2025-{m:02d}" for m in range(1, 7)]})
+    for kind in ("nps", "csat", "ces"):
+        month[kind], month[f"{kind}_low"], month[f"{kind}_high"] = 0.5, 0.4, 0.6
+        month[f"{kind}_responses"] = 40
+    fig = satisfaction_charts.trend(month, ["2025-06"])
+    plotting.png(fig)
+    ax = fig.axes[-1]
+    for tick, label in zip(ax.get_xticks(), ax.get_xticklabels(), strict=True):
+        x = ax.transData.transform((tick, 0))[0]
+        extent = label.get_window_extent()
+        assert abs(extent.x1 - x) < 8, (label.get_text(), extent.x1, x)

@@ -160,7 +160,7 @@ def trend_chart(
         money_axis(ax)
     elif unit == "rate":
         percent_axis(ax)
-    ax.tick_params(axis="x", rotation=45)
+    ax.tick_params(axis="x", rotation=45, rotation_mode="xtick")  # each label ends at its tick
     title = title or _("{label} by {x}").format(label=label, x=x)
     ax.set_title(title)
     return chart(fig, title)

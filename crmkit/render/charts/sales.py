@@ -54,7 +54,7 @@ def revenue_trend(month: pd.DataFrame, current: list[str], currency: str = "", *
     if not (month["revenue"].fillna(0) > 0).any():  # deals lost, none won: one tick, 0
         ax.set_ylim(0, 1)
         ax.set_yticks([0])
-    ax.tick_params(axis="x", rotation=45)
+    ax.tick_params(axis="x", rotation=45, rotation_mode="xtick")  # each label ends at its tick
     ax2 = ax.twinx()
     ax2.plot(
         range(len(month)), month["win_rate"], color=PALETTE["accent"], marker="o", label=_("Win rate")
@@ -176,7 +176,7 @@ def pipeline_by_close(pipe: pd.DataFrame, currency: str = "", *, empty: bool = F
         errorbar=None,
     )
     ax.set_xlabel(_("Expected close month"))
-    ax.tick_params(axis="x", rotation=45)
+    ax.tick_params(axis="x", rotation=45, rotation_mode="xtick")  # each label ends at its tick
     ax.set_ylabel(_("Open pipeline") + (f" ({i18n.currency_symbol(currency)})" if currency else ""))
     plotting.money_axis(ax)
     plotting.foot_legend(ax)

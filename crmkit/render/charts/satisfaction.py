@@ -96,7 +96,7 @@ def trend(month: pd.DataFrame, current: list[str], *, empty: bool = False) -> Ch
             continue
         _counts(ax, month[f"{kind}_responses"])
     axes[-1].set_xticks(x)
-    axes[-1].set_xticklabels(month["month"], rotation=45)
+    axes[-1].set_xticklabels(month["month"], rotation=45, rotation_mode="xtick")  # ends at its tick
     axes[-1].set_xlabel(_("Month of the response"))
     band = Patch(facecolor=PALETTE["primary"], alpha=0.18, linewidth=0, label=_("95% interval"))
     plotting.foot_legend(axes[-1], [*lines, band])
