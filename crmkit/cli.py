@@ -46,14 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
         return code
     except KeyboardInterrupt:
-        print("crmkit: interrupted", file=sys.stderr)
+        say("crmkit: interrupted")
         return 130
     except BrokenPipeError:  # whoever read the standard output is gone
-        print(f"crmkit: error: {NOT_WRITTEN}", file=sys.stderr)
+        say(f"crmkit: error: {NOT_WRITTEN}")
         _stdout_to_devnull()
         return 120
     except CrmkitError as exc:  # every expected failure is a one-line message, no traceback
-        print(f"crmkit: error: {exc}", file=sys.stderr)
+        say(f"crmkit: error: {exc}")
         return 1 if isinstance(exc, ReportError) else 2
 
 
@@ -83,7 +83,7 @@ def entry() -> None:
         try:
             sys.stdout.flush()
         except OSError:  # a closed pipe, a full disk: the result is lost
-            print(f"crmkit: error: {NOT_WRITTEN}", file=sys.stderr)
+            say(f"crmkit: error: {NOT_WRITTEN}")
             code = code or 120
         with contextlib.suppress(OSError):
             sys.stderr.flush()
@@ -93,7 +93,18 @@ def entry() -> None:
 
 def print_progress(message: str) -> None:
     """A progress line on standard error (standard output carries the result)."""
-    print(f"crmkit: {message}", file=sys.stderr, flush=True)
+    say(f"crmkit: {message}")
+
+
+def say(line: str) -> None:
+    """``line`` on standard error. What the command says there is a courtesy: when no one
+    reads it any longer (``2>&1 | head``), the command goes on without it (a run stopped
+    before its notebook ran, and published nothing); later lines go to the null device."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -185,7 +196,7 @@ def _import(args: argparse.Namespace) -> int:
     from crmkit.sources.imports import import_exports  # lazy: the importer loads pandas
 
     result = import_exports(args.source_dir, mapping=args.mapping, database=args.database)
-    print(result.summary(), file=sys.stderr)
+    say(result.summary())
     print(result.database)
     return 0
 
@@ -219,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
     served = None if args.no_server else _served(args, extra)
     if served is not None:  # a report server ran it (crmkit serve)
         if served.code:
-            print(f"crmkit: error: {served.error}", file=sys.stderr)
+            say(f"crmkit: error: {served.error}")
         else:
             print(served.html)
         return served.code
@@ -384,7 +395,7 @@ def _run_all(args: argparse.Namespace) -> int:
     served = None if args.no_server else _served_batch(args)
     if served is not None:  # a report server ran it on its warm workers (crmkit serve)
         if served.error:
-            print(f"crmkit: error: {served.error}", file=sys.stderr)
+            say(f"crmkit: error: {served.error}")
         else:
             print(served.html)
         return served.code
@@ -410,8 +421,8 @@ def _run_all(args: argparse.Namespace) -> int:
         print()
         print(delivery_table(deliveries))
     if stopped.received is not None:
-        print(f"crmkit: stopped by {stopped.received.name}: "
-              f"{sum(o.error == NOT_RUN for o in outcomes)} page(s) not started", file=sys.stderr)
+        say(f"crmkit: stopped by {stopped.received.name}: "
+            f"{sum(o.error == NOT_RUN for o in outcomes)} page(s) not started")
         return 128 + stopped.received.value
     return 0 if all(o.ok for o in outcomes) else 1
 
@@ -597,7 +608,7 @@ def _teams(args: argparse.Namespace) -> int:
         store.close()
     print("\n".join(good))
     for reason in refused.values():
-        print(f"crmkit: warning: {reason}", file=sys.stderr)
+        say(f"crmkit: warning: {reason}")
     return 0
 
 

@@ -497,3 +497,26 @@ def test_a_run_whose_output_cannot_be_written_fails(tmp_path, demo_db, buffered)
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
     assert done.stderr.splitlines()[-1] == f"crmkit: error: {cli.NOT_WRITTEN}"
     assert (tmp_path / "out" / "2025-06" / "all" / "sales.html").is_file()
+
+
+def test_a_run_whose_progress_cannot_be_written_still_publishes(tmp_path, demo_db):
+    """``crmkit run ... 2>&1 | head -c 10``: the reader of the progress lines is gone after
+    ten bytes. Progress is a courtesy: the run still publishes its page, prints its path
+    (here to a file) and ends with status 0 (it stopped before the notebook ran, status 1,
+    with nothing written)."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)
+    out = tmp_path / "stdout.txt"
+    try:
+        with out.open("w") as stdout:
+            done = subprocess.run(
+                [sys.executable, "-m", "crmkit.cli", "run", "sales", "--period", "2025-06",
+                 "--database", str(demo_db), "--output", str(tmp_path / "out"), "--no-server"],
+                stdout=stdout, stderr=write, timeout=300)
+    finally:
+        os.close(write)
+    page = tmp_path / "out" / "2025-06" / "all" / "sales.html"
+    assert done.returncode == 0
+    assert page.is_file() and out.read_text().strip() == str(page)

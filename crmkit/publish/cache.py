@@ -46,6 +46,11 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 _CODE_SUFFIXES = (".py", ".j2", ".css", ".ipynb", ".tpl", ".json", ".svg")
 
 
+#: Settings no page shows: when the database was built (the demo is built again on every
+#: ``make reports``, its rows the same) is not a change of the pages' data.
+UNSHOWN_SETTINGS = frozenset({"built_at"})
+
+
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -142,7 +147,8 @@ def _compute(database: Database, where: str, now: str, scopes: set[str],
         hashes = {t: h for t, h in scoped.items() if h is not None}
         found_spans = {tz: _digest(sorted((k, str(s)) for k, s in spans(store.tables, tz).items()))
                        for tz in sorted(timezones)}
-        meta = _digest([store.settings, [n.as_row() for n in store.notes], store.teams()])
+        shown = {k: v for k, v in store.settings.items() if k not in UNSHOWN_SETTINGS}
+        meta = _digest([shown, [n.as_row() for n in store.notes], store.teams()])
         days = _digest(sorted(str(d) for d in store.tables[SNAPSHOTS].select("snapshot_date")
                               .unique().collect().to_pandas()["snapshot_date"]))
     finally:
