@@ -14,6 +14,7 @@ DEV_STAMP := $(VENV)/.stamp-dev
 LAB_STAMP := $(VENV)/.stamp-lab
 PG_STAMP  := $(VENV)/.stamp-postgres
 SPARK_STAMP := $(VENV)/.stamp-spark
+KERNEL_STAMP := $(VENV)/.stamp-kernel
 # pip checks every file against the lock's hashes; crmkit itself comes without dependencies.
 PIP_LOCKED := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
 
@@ -46,6 +47,10 @@ $(BIN)/python:
 $(RUN_STAMP): requirements/run.txt pyproject.toml | $(BIN)/python
 	$(PIP_LOCKED) -r requirements/run.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+# The `crmkit` kernelspec, installed again when the command it names changes.
+$(KERNEL_STAMP): crmkit/publish/kernel.py crmkit/publish/launcher.py $(RUN_STAMP)
 	$(BIN)/crmkit install-kernel >/dev/null
 	@touch $@
 
@@ -64,13 +69,13 @@ $(PG_STAMP): requirements/postgres.txt $(RUN_STAMP)
 	$(PIP_LOCKED) -r requirements/postgres.txt
 	@touch $@
 
-env: $(RUN_STAMP)
+env: $(RUN_STAMP) $(KERNEL_STAMP)
 
-env-dev: $(DEV_STAMP)
+env-dev: $(DEV_STAMP) $(KERNEL_STAMP)
 
-env-lab: $(LAB_STAMP)
+env-lab: $(LAB_STAMP) $(KERNEL_STAMP)
 
-env-postgres: $(PG_STAMP)
+env-postgres: $(PG_STAMP) $(KERNEL_STAMP)
 
 # Scheduled runs that read Parquet or catalog tables with Spark: the runtime plus the `spark`
 # extra (pyspark; a local Spark also needs Java 17+, e.g. apt install openjdk-17-jre-headless).
@@ -78,7 +83,7 @@ $(SPARK_STAMP): requirements/spark.txt $(RUN_STAMP)
 	$(PIP_LOCKED) -r requirements/spark.txt
 	@touch $@
 
-env-spark: $(SPARK_STAMP)
+env-spark: $(SPARK_STAMP) $(KERNEL_STAMP)
 
 demo: env
 	$(BIN)/crmkit demo --database $(DB)

@@ -417,6 +417,52 @@ def test_closing_a_kernel_ends_what_it_started_and_does_not_wait_on_a_poll(tmp_p
     assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
 
 
+def test_a_kernel_starts_without_collecting_garbage_and_collects_it_afterwards(tmp_path, demo_db):
+    """The kernel's start (IPython, the report libraries) runs with the garbage collector
+    off: its full collections there re-scanned every object the imports had made, about a
+    quarter of the start. What the start made is frozen; the collector is on again for the
+    notebooks. A file in the folder the kernel starts in, named like a library the kernel
+    loads, is not imported in its place; the notebook still imports from that folder."""
+    import nbformat
+
+    (tmp_path / "tornado.py").write_text("raise SystemExit('the notebooks folder shadowed tornado')\n")
+    (tmp_path / "helpers_here.py").write_text("ANSWER = 42\n")
+    kernel = Kernel(demo_db, tmp_path, reports=("sales",))
+    try:
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+            "import gc, json\nfrom helpers_here import ANSWER\n"
+            "print(json.dumps([gc.isenabled(), gc.get_stats()[2]['collections'], "
+            "gc.get_freeze_count(), ANSWER]))")])
+        nb.metadata["kernelspec"] = {"name": "crmkit", "display_name": "crmkit", "language": "python"}
+        nbformat.write(nb, tmp_path / "gc.ipynb")
+        out = kernel.execute(tmp_path / "gc.ipynb", tmp_path / "run.ipynb", {}, timeout=120)
+    finally:
+        kernel.close()
+    enabled, full_collections, frozen, answer = json.loads(out.cells[0].outputs[0]["text"])
+    assert enabled
+    assert full_collections == 0  # 3 or more with the collector on during the start
+    assert frozen > 100_000  # IPython's and the report libraries' objects
+    assert answer == 42
+
+
+def test_the_kernelspec_starts_the_kernel_through_crmkits_launcher():
+    """``crmkit install-kernel`` writes ipykernel's command with crmkit's launcher; a
+    command it does not know is an error, not a kernel that cannot start."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from crmkit.errors import SetupError
+    from crmkit.publish.kernel import LAUNCHER, _launched
+
+    python = "/env/bin/python"
+    assert _launched([python, "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{connection_file}"]) \
+        == [python, "-Xfrozen_modules=off", "-m", LAUNCHER, "-f", "{connection_file}"]
+    assert _launched([python, "-m", LAUNCHER, "-f", "x"]) == [python, "-m", LAUNCHER, "-f", "x"]
+    with pytest.raises(SetupError, match="unexpected kernel command"):
+        _launched([python, "-c", "print(1)"])
+    installed = KernelSpecManager().get_kernel_spec("crmkit").argv
+    assert installed[installed.index("-m") + 1] == LAUNCHER
+
+
 def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(tmp_path, monkeypatch):
     """A Unix socket's path has at most 107 bytes (not characters: a home folder in
     Cyrillic takes two bytes a letter): a runtime folder too deep for one moves the

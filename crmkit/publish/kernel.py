@@ -66,17 +66,30 @@ def install_kernel() -> Path:
     """Install the ``crmkit`` kernelspec into this environment (``sys.prefix``).
 
     The kernel logs errors only (ipykernel's start-up notice about unencrypted local TCP
-    would otherwise print on every run).
+    would otherwise print on every run), and starts through :data:`LAUNCHER`.
     """
     from ipykernel.kernelspec import install  # lazy: ipykernel costs 0.3 s of CLI start-up
 
     path = Path(install(kernel_name=KERNEL_NAME, display_name="Python (crmkit)", prefix=sys.prefix))
     spec_file = path / "kernel.json"
     spec = json.loads(spec_file.read_text())
+    spec["argv"] = _launched(spec["argv"])
     if "--IPKernelApp.log_level=ERROR" not in spec["argv"]:
         spec["argv"].append("--IPKernelApp.log_level=ERROR")
     write_atomic(spec_file, json.dumps(spec, indent=1))
     return path
+
+
+#: The kernel's entry point (:mod:`crmkit.publish.launcher`), in place of ipykernel's.
+LAUNCHER = "crmkit.publish.launcher"
+
+
+def _launched(argv: list[str]) -> list[str]:
+    """ipykernel's kernel command with :data:`LAUNCHER` for ``ipykernel_launcher``."""
+    at = argv.index("-m") if "-m" in argv else None
+    if at is None or at + 1 >= len(argv) or argv[at + 1] not in ("ipykernel_launcher", LAUNCHER):
+        raise SetupError(f"unexpected kernel command from ipykernel: {argv}")
+    return [*argv[:at + 1], LAUNCHER, *argv[at + 2:]]
 
 
 def warm_up_modules(reports: tuple[str, ...] | None = None) -> list[str]:
