@@ -433,6 +433,33 @@ def test_a_wrapped_axis_label_is_laid_out_as_it_is_drawn():
         assert fig.bbox.y0 <= extent.y0 and extent.y1 <= fig.bbox.y1, (text.get_text(), extent)
 
 
+def test_a_title_that_fits_is_measured_whole_and_a_long_one_wraps_as_matplotlib_wraps_it(monkeypatch):
+    """A wrapping title whose line fits is measured as one line, not word by word (matplotlib
+    measures each longer start of every line, which was a tenth of a chart's time); a title
+    too long for the figure still breaks where matplotlib breaks it."""
+    short = "Revenue and win rate by month"
+    fig, ax = plotting.figure()
+    ax.plot([0, 1], [0, 1])
+    ax.set_title(short)
+    measured: list[str] = []
+    width = Text._get_rendered_text_width
+
+    def recorded(self: Text, text: str) -> float:
+        measured.append(text)
+        return width(self, text)
+
+    monkeypatch.setattr(Text, "_get_rendered_text_width", recorded)
+    plotting.png(fig)
+    of_title = [text for text in measured if text and short.startswith(text.split(" ")[0])]
+    assert of_title and set(of_title) == {short}, of_title
+
+    long = " ".join(["Deals created in the period by the furthest stage each has reached"] * 3)
+    ax.set_title(long)
+    plotting.png(fig)
+    wrapped = ax.title._get_wrapped_text()
+    assert wrapped == Text._get_wrapped_text(ax.title) and wrapped.count("\n") >= 2
+
+
 def test_a_dot_at_the_end_of_a_rate_axis_is_drawn_whole():
     """A seller who won every deal closed sits at 100%, on the axes' right edge: the dot is
     drawn whole, not cut in half by the frame (it read as a half circle)."""
