@@ -29,6 +29,7 @@ from published import warm_kernel
 from crmkit._media import JSON_MIMETYPE
 from crmkit.errors import SetupError
 from crmkit.publish import channel, serve
+from crmkit.publish.kernel import LAUNCHER
 from crmkit.publish.runner import run_report
 
 ROOT = Path(__file__).parent.parent
@@ -295,7 +296,7 @@ def test_the_code_stamp_changes_with_the_code(tmp_path, monkeypatch):
 def _kernels(server_pid: int) -> set[int]:
     """The kernels of the server's batch workers (not its spare kernel, its own child)."""
     return {p.pid for p in psutil.Process(server_pid).children(recursive=True)
-            if "ipykernel" in " ".join(p.cmdline()) and p.ppid() != server_pid}
+            if LAUNCHER in p.cmdline() and p.ppid() != server_pid}
 
 
 def test_a_served_batch_runs_on_workers_kept_warm(server, tmp_path, demo_db):

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from crmkit.errors import ParameterError
+from crmkit.publish.kernel import LAUNCHER
 from crmkit.publish.watch import parse_every
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +85,7 @@ def test_the_loop_survives_a_failing_run_and_stops_on_sigterm(demo_db, tmp_path)
         # booted, and none of them holds the database: it can be written in place.
         _wait(out, proc, lambda s: s.get("watch", {}).get("state") == "sleeping", "sleeping")
         kept = psutil.Process(proc.pid).children(recursive=True)
-        assert any("ipykernel" in " ".join(p.cmdline()) for p in kept)
+        assert any(LAUNCHER in p.cmdline() for p in kept)
         duckdb.connect(str(db)).close()
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
