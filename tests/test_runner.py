@@ -7,6 +7,7 @@ checked against its JSON twin; bad input fails early with one line and writes no
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -461,6 +462,32 @@ def test_the_kernelspec_starts_the_kernel_through_crmkits_launcher():
         _launched([python, "-c", "print(1)"])
     installed = KernelSpecManager().get_kernel_spec("crmkit").argv
     assert installed[installed.index("-m") + 1] == LAUNCHER
+
+
+def test_the_folder_of_a_kernel_whose_command_was_killed_goes_with_the_next_kernel(tmp_path, demo_db,
+                                                                                   monkeypatch):
+    """A command killed with SIGKILL cannot remove its kernel's folder (connection file and
+    sockets; the kernel itself ends once its parent is gone): the next kernel started in the
+    same runtime folder removes the folders of processes that are gone, and no other."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = runtime / f"ck-{gone.pid}-abcd1234"
+    live = runtime / f"ck-{os.getpid()}-efgh5678"  # this process's: alive
+    other = runtime / "kernel-1234.json"  # Jupyter's own files are not crmkit's to remove
+    for folder in (stale, live):
+        folder.mkdir(mode=0o700)
+        (folder / "k.json").write_text("{}")
+    other.write_text("{}")
+    kernel = Kernel(demo_db, tmp_path, reports=("sales",))
+    try:
+        own = Path(kernel.km.connection_file).parent
+        assert own.parent == runtime and own.name.startswith(f"ck-{os.getpid()}-")
+    finally:
+        kernel.close()
+    assert not stale.exists() and live.exists() and other.exists() and not own.exists()
 
 
 def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(tmp_path, monkeypatch):

@@ -24,6 +24,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async, run_sync
 
-from crmkit._files import write_atomic
+from crmkit._files import owner_gone, write_atomic
 from crmkit.backends.location import ENV_URL, Database, Location, SparkLocation
 from crmkit.errors import SetupError
 
@@ -323,8 +324,11 @@ def _kill_group(km: Any) -> Any:
 #: The longest path a Unix socket may have, with its terminating zero 108 bytes (104 on
 #: macOS).
 _SOCKET_PATH = 103 if sys.platform == "darwin" else 107
-#: What a kernel's folder and its last socket add to the folder they are made in.
-_ADDED = len("/ck-12345678/k-ipc-5")
+#: What a kernel's folder and its last socket add to the folder they are made in (a process
+#: id has at most 7 digits on Linux).
+_ADDED = len("/ck-4194304-12345678/k-ipc-5")
+#: A kernel folder's name: the process that made it (whose kernel it holds), then random.
+_FOLDER = re.compile(r"ck-(?P<pid>\d+)-[^/]+\Z")
 
 
 def _kernel_folder() -> Path:
@@ -339,10 +343,23 @@ def _kernel_folder() -> Path:
             continue
         try:
             base.mkdir(mode=0o700, parents=True, exist_ok=True)
-            return Path(tempfile.mkdtemp(prefix="ck-", dir=base))
+            _sweep_kernel_folders(base)
+            return Path(tempfile.mkdtemp(prefix=f"ck-{os.getpid()}-", dir=base))
         except OSError:
             continue
-    return Path(tempfile.mkdtemp(prefix="ck-"))
+    return Path(tempfile.mkdtemp(prefix=f"ck-{os.getpid()}-"))
+
+
+def _sweep_kernel_folders(base: Path) -> None:
+    """Remove the kernel folders in ``base`` whose process is gone: a command killed with
+    SIGKILL cannot remove its kernel's (the kernel ends by itself once its parent is gone).
+    A folder of a live process, or one that a process of the same id started after it
+    last changed could not have made, is left alone (:func:`crmkit._files.owner_gone`)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(base):
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False) and owner_gone(_FOLDER.match(entry.name), False, path):
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _sockets(folder: Path) -> dict[str, str]:
