@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from crmkit._docstrings import PARAMS
 from crmkit._version import __version__
 from crmkit.backends.location import is_spark_source, looks_like_url
-from crmkit.errors import CrmkitError, ParameterError, PeriodError, ReportError
+from crmkit.errors import CrmkitError, ParameterError, PeriodError, ReportError, plural
 
 if TYPE_CHECKING:
     from crmkit.publish.channel import Served
@@ -421,8 +421,9 @@ def _run_all(args: argparse.Namespace) -> int:
         print()
         print(delivery_table(deliveries))
     if stopped.received is not None:
+        not_started = sum(o.error == NOT_RUN for o in outcomes)
         say(f"crmkit: stopped by {stopped.received.name}: "
-            f"{sum(o.error == NOT_RUN for o in outcomes)} page(s) not started")
+            f"{not_started} {plural(not_started, 'page')} not started")
         return 128 + stopped.received.value
     return 0 if all(o.ok for o in outcomes) else 1
 

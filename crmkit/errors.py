@@ -34,6 +34,12 @@ def shown(value: object) -> str:
     return repr(text)
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``word`` for one, else ``words`` (by default ``word`` + "s"): the noun of an English-only
+    message about ``n`` things (``f"{n} {plural(n, 'page')}"``: 1 page, 2 pages)."""
+    return word if n == 1 else words or word + "s"
+
+
 def one_line(text: str) -> str:
     """Replace anything that could break a one-line message with '?'."""
     return "".join(ch if ch.isprintable() else "?" for ch in text)

@@ -3,6 +3,7 @@ locale setting and its validation, and a Russian pack read with headless Chromiu
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import html
 import json
@@ -27,6 +28,7 @@ from crmkit.publish.site import write_index
 from crmkit.render.formatting import fmt, number
 from crmkit.reports import REPORTS, open_report
 from crmkit.reports.context import period_in_words
+from crmkit.reports.marketing import _scope_notes
 from crmkit.reports.performance import _person_note
 from crmkit.reports.satisfaction import retention_words
 from crmkit.verdict import verdict
@@ -77,6 +79,49 @@ def test_english_is_the_identity_and_every_page_text_is_the_code_s_own():
     assert fmt(1_234_567, "money", "EUR") == "1.23M EUR"
     assert number(-1234.5, ",.1f") == "\u22121,234.5"
     assert i18n.day(date(2025, 6, 1)) == "1 June 2025"
+
+
+def _plural_messages() -> list[tuple[str, str, str]]:
+    """(where, singular, plural) of every ``ngettext`` call of the package's code."""
+    found = []
+    for path in sorted(extract.PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and len(node.args) >= 2 and getattr(
+                    node.func, "id", getattr(node.func, "attr", None)) == "ngettext"):
+                continue
+            one, many = node.args[:2]
+            if isinstance(one, ast.Constant) and isinstance(many, ast.Constant):
+                where = f"{path.relative_to(extract.ROOT)}:{node.lineno}"
+                found.append((where, str(one.value), str(many.value)))
+    return found
+
+
+def test_a_plural_message_has_an_english_singular_and_plural_not_a_noun_with_s_in_brackets():
+    """"{n} lead(s) ... have" reads wrong for one and for many: ngettext is given a singular
+    and a plural, and a note about {n} things of the page agrees with its count."""
+    messages = _plural_messages()
+    assert len(messages) > 40
+    assert [(where, one) for where, one, many in messages if "(s)" in one + many] == []
+    with extract.TEMPLATE.open("rb") as f:  # the templates' messages too
+        assert [m.id for m in read_po(f) if isinstance(m.id, tuple) and "(s)" in "".join(m.id)] == []
+    notes = [(where, one) for where, one, many in messages
+             if where.startswith("crmkit/reports/") and one.startswith("{n} ")]
+    assert len(notes) >= 20
+    assert [(where, one) for where, one, many in messages if (where, one) in notes
+            and one == many] == []
+    lead = next((one, many) for _, one, many in messages if one.startswith("{n} lead of"))
+    assert i18n.active() == "en"
+    assert i18n.ngettext(*lead, 1).format(n=1, name="(unknown)").startswith(
+        "1 lead of the period has a blank channel (its campaign's")
+    assert i18n.ngettext(*lead, 3).format(n=3, name="(unknown)").startswith(
+        "3 leads of the period have a blank channel (their campaign's")
+    ended = {"retention_start_customers": 0, "retention_retained_customers": 0, "active_days": 90}
+    assert retention_words({**ended, "retention_end_customers": 1}).endswith(
+        " 1 customer was active at its end.")
+    assert retention_words({**ended, "retention_end_customers": 2}).endswith(
+        " 2 customers were active at its end.")
+    assert _scope_notes(None, None, ["c1"])[0].startswith(  # type: ignore[arg-type]
+        "Team scope: the 1 campaign run by this team, with all its costs")
 
 
 # -- plural forms and formats -------------------------------------------------------------

@@ -377,8 +377,8 @@ def test_cli_import_success_and_failure(export: Path, tmp_path: Path, capsys: py
     assert cli_main(["import", str(export), "--mapping", str(export / "pipeline.yaml"), "--database", str(path)]) == 0
     out, err = capsys.readouterr()
     assert out.strip() == str(path)
-    assert "imported 2 teams, 3 employees, 2 customers, 5 deals from 3 file(s)" in err
-    assert "deals.amount: 2 row(s): deal without amount" in err
+    assert "imported 2 teams, 3 employees, 2 customers, 5 deals from 3 files" in err
+    assert "deals.amount: 2 rows: deal without amount" in err
     before = path.read_bytes()
     edit(export / PIPE, "25/01/2025", "31/02/2025")
     assert cli_main(["import", str(export), "--mapping", str(export / "pipeline.yaml"), "--database", str(path)]) == 2

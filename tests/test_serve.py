@@ -319,7 +319,7 @@ def test_a_served_batch_runs_on_workers_kept_warm(server, tmp_path, demo_db):
         done = _cli(*batch, "--output", str(tmp_path / "served"), env=env)
         assert done.returncode == 0 and "running here" not in done.stderr, done.stderr
         assert "2 ok, 0 failed (0 fresh, 2 re-rendered)" in done.stdout
-        assert "2 report(s)" in done.stderr  # the batch's progress, from the server
+        assert "2 reports" in done.stderr  # the batch's progress, from the server
         # its bar as it is redrawn (text mode reads the carriage returns as new lines)
         assert "| 0/2 [00:00]" in done.stderr and "remaining 0" in done.stderr
         deadline = time.monotonic() + 60
@@ -486,9 +486,9 @@ def test_a_batch_s_progress_bar_reaches_the_client_as_it_is_redrawn():
     for _ in range(3):
         bar.update(1)
     bar.close()
-    print("crmkit: 3 report(s) in 1.0 s", file=stream)
+    print("crmkit: 3 reports in 1.0 s", file=stream)
     assert bars == ["0/3", "1/3", "2/3", "3/3"]
-    assert said == ["3/3", "3 report(s) in 1.0 s"]
+    assert said == ["3/3", "3 reports in 1.0 s"]
     bar = tqdm(total=2, file=stream, mininterval=0, miniters=1, bar_format="{n_fmt}/{total_fmt}")
     bar.update(1)
     bar.write("crmkit: FAILED sales: boom", file=stream)  # between two redraws
@@ -508,5 +508,5 @@ def test_the_client_redraws_the_bar_in_place_and_a_line_replaces_it(capsys):
     line = cli._RedrawnLine()
     line.redraw("1/3 long")
     line.redraw("2/3")
-    line.progress("3 report(s) in 1.0 s")
-    assert capsys.readouterr().err == "\r1/3 long\r2/3     \r        \rcrmkit: 3 report(s) in 1.0 s\n"
+    line.progress("3 reports in 1.0 s")
+    assert capsys.readouterr().err == "\r1/3 long\r2/3     \r        \rcrmkit: 3 reports in 1.0 s\n"

@@ -348,7 +348,7 @@ def test_svg_logo_goes_in_an_img_so_its_scripts_never_run(tmp_path):
     ("accent: #2f6db5\n", "write the colour in quotes"),  # YAML reads it as a comment
     ("company: [a, b]\n", "company: must be the company's name"),
     ('company: "two\\nlines"\n', "company: must be one line"),
-    ("colour: blue\n", "unknown key(s) colour; valid keys: company, logo, accent"),
+    ("colour: blue\n", "unknown key colour; valid keys: company, logo, accent"),
     ("- a\n", "branding is a mapping"),
     ("company: [\n", "not valid YAML"),
 ])

@@ -29,6 +29,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 from crmkit import i18n
+from crmkit.errors import plural
 from crmkit.metrics.definitions import CATALOGUE
 from crmkit.reports import REPORTS
 
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             po.write_text(updated.replace(_creation_line(updated), ""), encoding="utf-8")
         gaps = missing(locale, pot)
         if gaps:
-            problems.append(f"{locale}: {len(gaps)} message(s) without a translation, e.g. "
+            problems.append(f"{locale}: {len(gaps)} {plural(len(gaps), 'message')} without a "
+                            "translation, e.g. "
                             f"{gaps[0][:80]!r}")
     for problem in problems:
         print(f"crmkit: messages: {problem}", file=sys.stderr)

@@ -29,7 +29,7 @@ from crmkit._files import check_writable, sweep_output, write_atomic
 from crmkit.backends.engines import describe
 from crmkit.backends.location import Database, SparkLocation, find_database
 from crmkit.backends.snapshots import snapshot_instant, take_snapshot
-from crmkit.errors import CrmkitError, OutputError, ParameterError, PresetError, ReportError
+from crmkit.errors import CrmkitError, OutputError, ParameterError, PresetError, ReportError, plural
 from crmkit.parameters import Parameters, resolve, usable_teams
 from crmkit.periods import AS_OF_ENV
 from crmkit.publish import cache, deliver
@@ -235,8 +235,7 @@ def run_all(
     (``output/status.json``, with ``heartbeat``). Pages are in ``locale``, else the
     preset's, else the dataset's; on ``warm`` workers; none starts once ``stop()``."""
     preset = load_preset(preset_path)
-    db = find_database(database)
-    folder = find_notebooks(notebooks)
+    db, folder = find_database(database), find_notebooks(notebooks)
     jobs = expand(preset, db, folder, as_of, locale)
     out_root = Path(output)
     try:
@@ -253,7 +252,8 @@ def run_all(
     keys = _keys(jobs, db, out_root, folder, site, stream)
     fresh, todo = _split(jobs, keys, out_root, force)
     if progress:
-        print(f"crmkit: {len(jobs)} report(s): {len(fresh)} fresh, {len(todo)} to render", file=stream)
+        print(f"crmkit: {len(jobs)} {plural(len(jobs), 'report')}: {len(fresh)} fresh, "
+              f"{len(todo)} to render", file=stream)
     outcomes = fresh + _render(todo, keys, (db, folder, out_root), preset.timeout, workers,
                                site, _progress_bar(len(todo), progress, stream), warm, stop)
     order = {job: i for i, job in enumerate(jobs)}
@@ -555,7 +555,8 @@ def _progress_bar(total: int, enabled: bool, stream: Any) -> Callable[[Outcome, 
             bar.write(f"crmkit: FAILED {outcome.job.label}: {outcome.error}", file=stream)
         if len(done) == total:
             bar.close()
-            print(f"crmkit: {total} report(s) in {time.perf_counter() - started:.1f} s", file=stream)
+            print(f"crmkit: {total} {plural(total, 'report')} in {time.perf_counter() - started:.1f} s",
+                  file=stream)
 
     return update
 
@@ -596,5 +597,6 @@ def delivery_table(deliveries: Sequence[deliver.Delivery]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     statuses = ("sent", "already sent", "dry run", "failed")
     counts = {s: sum(d.status == s for d in deliveries) for s in statuses}
-    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + " e-mail(s)")
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + " "
+                 + plural(sum(counts.values()), "e-mail"))
     return "\n".join(lines)

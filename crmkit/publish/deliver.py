@@ -43,6 +43,7 @@ from urllib.parse import quote
 import jinja2
 
 from crmkit._files import locked, make_folder, write_atomic
+from crmkit.errors import plural
 from crmkit.parameters import ALL_TEAMS
 from crmkit.publish.alerts import Alert
 from crmkit.publish.presets import Deliver, Route, Smtp
@@ -249,7 +250,7 @@ def alert_message(alerts: Sequence[Alert], sender: str, to: str,
                   base_url: str | None = None) -> EmailMessage:
     """One message listing the new alerts for one recipient."""
     periods = ", ".join(dict.fromkeys(a.period for a in alerts))
-    title = header_text(f"crmkit alerts — {periods}: {len(alerts)} alert(s)")
+    title = header_text(f"crmkit alerts — {periods}: {len(alerts)} {plural(len(alerts), 'alert')}")
     listed = [{"text": header_text(a.text), "link": _link(base_url, a.href)} for a in alerts]
     message = _envelope(title, sender, to)
     message.set_content("\n".join([title, "", *(f"- {a['text']}" + (f" ({a['link']})" if a["link"] else "")
@@ -290,7 +291,7 @@ def plan(deliver: Deliver, pages: Iterable[tuple[Mapping[str, Any], str]],
         for to in (t for t in alert.to if f"alert:{alert.key}:{t}" not in sent):
             by_recipient.setdefault(to, []).append(alert)
     for to, mine in by_recipient.items():
-        mails.append(Mail("alerts", f"{len(mine)} alert(s)", to,
+        mails.append(Mail("alerts", f"{len(mine)} {plural(len(mine), 'alert')}", to,
                           tuple(f"alert:{a.key}:{to}" for a in mine),
                           alert_message(mine, deliver.sender, to, deliver.base_url),
                           _FILE_NAME.sub("_", f"alerts__{to}") + ".eml"))
@@ -375,9 +376,9 @@ def _attempts(mail: Mail, deliver: Deliver, settings: SmtpSettings, root: Path,
             continue
         _record(root, mail)
         return _delivery(mail, "sent", attempts=attempt)
-    where = f"{settings.host}:{settings.port}"
-    return _delivery(mail, "failed", attempts=deliver.retries + 1,
-                     error=f"not sent after {deliver.retries + 1} attempt(s) to {where}: {error}")
+    where, attempts = f"{settings.host}:{settings.port}", deliver.retries + 1
+    return _delivery(mail, "failed", attempts=attempts, error=f"not sent after {attempts} "
+                     f"{plural(attempts, 'attempt')} to {where}: {error}")
 
 
 def _error_text(exc: BaseException, settings: SmtpSettings) -> str:

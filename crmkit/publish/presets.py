@@ -53,7 +53,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from crmkit._yaml import Lines, YamlSyntaxError, first_problem, line_of, load
-from crmkit.errors import PresetError, one_line, shown
+from crmkit.errors import PresetError, one_line, plural, shown
 from crmkit.i18n import check_locale
 from crmkit.metrics.definitions import METRICS
 
@@ -297,7 +297,8 @@ def load_preset(path: str | os.PathLike[str]) -> Preset:
                    and len(e["loc"]) == 1]
         if unknown:
             line = line_of(lines, unknown[:1])
-            message = f"unknown key(s) {', '.join(map(str, unknown))}; valid keys: {KEYS}"
+            message = (f"unknown {plural(len(unknown), 'key')} {', '.join(map(str, unknown))}; "
+                       f"valid keys: {KEYS}")
         elif exc.errors()[0]["type"] == "extra_forbidden":
             message = f"{message.split(':')[0]}: unknown key; {_NESTED_KEYS}"
         where = f", line {line}" if line else ""
@@ -443,7 +444,8 @@ def load_branding(path: str | os.PathLike[str]) -> Branding:
         unknown = [e["loc"][0] for e in exc.errors() if e["type"] == "extra_forbidden"]
         if unknown:
             line = line_of(lines, unknown[:1])
-            message = f"unknown key(s) {', '.join(map(str, unknown))}; valid keys: {BRANDING_KEYS}"
+            message = (f"unknown {plural(len(unknown), 'key')} {', '.join(map(str, unknown))}; "
+                       f"valid keys: {BRANDING_KEYS}")
         where = f", line {line}" if line else ""
         raise PresetError(f"{p}{where}: {one_line(message)}") from None
 

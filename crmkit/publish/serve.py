@@ -41,7 +41,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from crmkit.backends.location import find_database
-from crmkit.errors import CrmkitError, ReportError, SetupError, one_line
+from crmkit.errors import CrmkitError, ReportError, SetupError, one_line, plural
 from crmkit.publish import channel
 from crmkit.publish.batch import NOT_RUN, delivery_table, run_all, summary_table
 from crmkit.publish.kernel import Kernel
@@ -189,8 +189,9 @@ class ReportServer:
                 stop=gone,
             )
         if gone is not None and gone():
+            not_started = sum(o.error == NOT_RUN for o in outcomes)
             self.say(f"{args['preset']}: its command went away: "
-                     f"{sum(o.error == NOT_RUN for o in outcomes)} page(s) not started")
+                     f"{not_started} {plural(not_started, 'page')} not started")
         text = summary_table(outcomes)
         if deliveries:
             text += "\n\n" + delivery_table(deliveries)

@@ -96,9 +96,9 @@ def _notes(ctx: ReportContext, current: activity.Summary, at: datetime, active_d
     never = current["status_counts"]["never_active"]
     if never:
         notes.append(_count_note(never, ngettext(
-            "{n} customer(s) created before that instant have no activity and no purchase "
+            "{n} customer created before that instant has no activity and no purchase "
             "before it: status 'never active', in none of the status counts.",
-            "{n} customer(s) created before that instant have no activity and no purchase "
+            "{n} customers created before that instant have no activity and no purchase "
             "before it: status 'never active', in none of the status counts.", never)))
     if ctx.team != ALL_TEAMS:
         notes.append(_(
@@ -110,8 +110,8 @@ def _notes(ctx: ReportContext, current: activity.Summary, at: datetime, active_d
             "new once, company-wide: in the period of its first won deal ever."))
     if rfm_customers and rfm_customers < stats.SMALL_SAMPLE:
         notes.append(ngettext(
-            "Only {n} customer(s) purchased in the 365-day RFM window: quintile scores on so "
-            "few customers are rough.", "Only {n} customer(s) purchased in the 365-day RFM "
+            "Only {n} customer purchased in the 365-day RFM window: quintile scores on so "
+            "few customers are rough.", "Only {n} customers purchased in the 365-day RFM "
             "window: quintile scores on so few customers are rough.", rfm_customers
         ).format(n=rfm_customers))
     if ctx.comparison is None:

@@ -118,8 +118,8 @@ def _notes(current: marketing.Summary, ctx: ReportContext, scope: list[str] | No
     blank = current["blank_channel_leads"]
     if blank:
         notes.append(ngettext(
-            "{n} lead(s) of the period have a blank channel (their campaign's or, without a "
-            "campaign, their own): shown as '{name}'.", "{n} lead(s) of the period have a blank "
+            "{n} lead of the period has a blank channel (its campaign's or, without a "
+            "campaign, its own): shown as '{name}'.", "{n} leads of the period have a blank "
             "channel (their campaign's or, without a campaign, their own): shown as '{name}'.",
             blank).format(n=i18n.decimal(f"{blank:,}"), name=_(marketing.UNKNOWN_CHANNEL)))
     median = current["median_days_to_win"]
@@ -141,16 +141,16 @@ def _campaign_notes(real: pd.DataFrame, currency: str) -> list[str]:
     zero = real[(real["cost"] == 0)]
     if len(zero):
         notes.append(ngettext(
-            "{n} campaign(s) had no cost in the period ({names}): a campaign with zero cost has "
-            "no ROI, cost per lead or CAC (shown as —).", "{n} campaign(s) had no cost in the "
+            "{n} campaign had no cost in the period ({names}): a campaign with zero cost has "
+            "no ROI, cost per lead or CAC (shown as —).", "{n} campaigns had no cost in the "
             "period ({names}): a campaign with zero cost has no ROI, cost per lead or CAC (shown "
             "as —).", len(zero)).format(n=len(zero), names=_names(zero)))
     notes += _unpaid_revenue_note(real, currency)
     no_leads = real[(real["cost"] > 0) & (real["leads"] == 0)]
     if len(no_leads):
         notes.append(ngettext(
-            "{n} campaign(s) had costs but no leads in the period ({names}): cost per lead is "
-            "N/A.", "{n} campaign(s) had costs but no leads in the period ({names}): cost per "
+            "{n} campaign had costs but no leads in the period ({names}): cost per lead is "
+            "N/A.", "{n} campaigns had costs but no leads in the period ({names}): cost per "
             "lead is N/A.", len(no_leads)).format(n=len(no_leads),
                                                   names=_names(no_leads)))
     return notes
@@ -180,9 +180,9 @@ def _scope_notes(camp: pd.DataFrame, real: pd.DataFrame, scope: list[str] | None
     """Which campaigns a team's report or the company-wide report covers."""
     if scope is not None:
         return [ngettext(
-            "Team scope: the {n} campaign(s) run by this team, with all their costs, leads and "
+            "Team scope: the {n} campaign run by this team, with all its costs, leads and "
             "attributed deals, whoever owns them (the Sales report scopes by owner instead, so "
-            "its numbers differ).", "Team scope: the {n} campaign(s) run by this team, with all "
+            "its numbers differ).", "Team scope: the {n} campaigns run by this team, with all "
             "their costs, leads and attributed deals, whoever owns them (the Sales report "
             "scopes by owner instead, so its numbers differ).", len(scope)
         ).format(n=len(scope))]
@@ -190,8 +190,8 @@ def _scope_notes(camp: pd.DataFrame, real: pd.DataFrame, scope: list[str] | None
     n_team = int(real["team_id"].isna().sum())
     if n_team:
         notes.append(ngettext(
-            "{n} campaign(s) listed have no team: they appear only in this company-wide report.",
-            "{n} campaign(s) listed have no team: they appear only in this company-wide report.",
+            "{n} campaign listed has no team: it appears only in this company-wide report.",
+            "{n} campaigns listed have no team: they appear only in this company-wide report.",
             n_team).format(n=n_team))
     if (camp["campaign_id"].isna()).any():
         notes.append(_(

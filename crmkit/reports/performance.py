@@ -72,23 +72,23 @@ def _ticket_notes(current: performance.Summary, as_of: str) -> list[str]:
     notes = []
     if tk["tickets_unanswered"]:
         notes.append(ngettext(
-            "{n} ticket(s) opened in the period have no first response ({as_of}): left out of "
+            "{n} ticket opened in the period has no first response ({as_of}): left out of "
             "the first-response times, counted as tickets unanswered; {past} of them are past "
-            "their SLA deadline and count as SLA misses.", "{n} ticket(s) opened in the period "
+            "their SLA deadline and count as SLA misses.", "{n} tickets opened in the period "
             "have no first response ({as_of}): left out of the first-response times, counted as "
             "tickets unanswered; {past} of them are past their SLA deadline and count as SLA "
             "misses.", tk["tickets_unanswered"]).format(
             n=_count(tk["tickets_unanswered"]), as_of=as_of, past=_count(tk["unanswered_past_sla"])))
     if tk["sla_pending"]:
         notes.append(ngettext(
-            "{n} unanswered ticket(s) still have their SLA deadline ahead ({as_of}): left out of "
-            "SLA compliance.", "{n} unanswered ticket(s) still have their SLA deadline ahead "
+            "{n} unanswered ticket still has its SLA deadline ahead ({as_of}): left out of "
+            "SLA compliance.", "{n} unanswered tickets still have their SLA deadline ahead "
             "({as_of}): left out of SLA compliance.", tk["sla_pending"]).format(
             n=_count(tk["sla_pending"]), as_of=as_of))
     if tk["no_sla"]:
         notes.append(ngettext(
-            "{n} ticket(s) opened in the period have no sla_due_at: left out of SLA compliance.",
-            "{n} ticket(s) opened in the period have no sla_due_at: left out of SLA compliance.",
+            "{n} ticket opened in the period has no sla_due_at: left out of SLA compliance.",
+            "{n} tickets opened in the period have no sla_due_at: left out of SLA compliance.",
             tk["no_sla"]).format(n=_count(tk["no_sla"])))
     if nobody["tickets_assigned"] or nobody["tickets_resolved"]:
         notes.append(_(
@@ -109,20 +109,20 @@ def _task_notes(current: performance.Summary, as_of: str) -> list[str]:
             n=_count(nobody["activities"])))
     if nobody["csat_responses"]:
         notes.append(ngettext(
-            "{n} CSAT response(s) rate no employee: left out of CSAT here (the Customer "
-            "satisfaction report counts them).", "{n} CSAT response(s) rate no employee: left "
+            "{n} CSAT response rates no employee: left out of CSAT here (the Customer "
+            "satisfaction report counts it).", "{n} CSAT responses rate no employee: left "
             "out of CSAT here (the Customer satisfaction report counts them).",
             nobody["csat_responses"]).format(n=_count(nobody["csat_responses"])))
     if tasks["tasks_no_due"]:
         notes.append(ngettext(
-            "{n} task(s) completed in the period have no due date: counted as completed, not in "
-            "overdue or on-time.", "{n} task(s) completed in the period have no due date: "
+            "{n} task completed in the period has no due date: counted as completed, not in "
+            "overdue or on-time.", "{n} tasks completed in the period have no due date: "
             "counted as completed, not in overdue or on-time.", tasks["tasks_no_due"]).format(
             n=_count(tasks["tasks_no_due"])))
     if tasks["tasks_pending"]:
         notes.append(ngettext(
-            "{n} task(s) due in the period are open but not due yet ({as_of}): not counted as "
-            "overdue or on time.", "{n} task(s) due in the period are open but not due yet "
+            "{n} task due in the period is open but not due yet ({as_of}): not counted as "
+            "overdue or on time.", "{n} tasks due in the period are open but not due yet "
             "({as_of}): not counted as overdue or on time.", tasks["tasks_pending"]).format(
             n=_count(tasks["tasks_pending"]), as_of=as_of))
     return notes
@@ -144,8 +144,8 @@ def _people_notes(current: performance.Summary, staff: pd.DataFrame, employee: p
     gone = gone[~gone["employee_id"].isin(employee["employee_id"])]
     if len(gone):
         notes.append(ngettext(
-            "{n} former employee(s) who left before the period and have nothing in it are not "
-            "listed.", "{n} former employee(s) who left before the period and have nothing in "
+            "{n} former employee who left before the period and has nothing in it is not "
+            "listed.", "{n} former employees who left before the period and have nothing in "
             "it are not listed.", len(gone)).format(n=_count(len(gone))))
     if current["metrics"]["quota_attainment"] is None:
         notes.append(_("No quota overlaps this period: quota attainment is N/A."))

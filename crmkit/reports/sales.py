@@ -160,9 +160,9 @@ def _accuracy_words(days: pd.DataFrame, bias: dict[str, Any], currency: str, mon
     if not bias["months"]:
         if not months:
             return _("No forecast accuracy yet: no month up to this period is over.")
-        return ngettext("No forecast accuracy yet: none of the {n} past month(s) shown has a "
+        return ngettext("No forecast accuracy yet: none of the {n} past month shown has a "
                         "pipeline snapshot taken in the 7 days before it began.",
-                        "No forecast accuracy yet: none of the {n} past month(s) shown has a "
+                        "No forecast accuracy yet: none of the {n} past months shown has a "
                         "pipeline snapshot taken in the 7 days before it began.", months
                         ).format(n=months)
     n, relative = bias["months"], bias["bias_relative"]
@@ -172,22 +172,22 @@ def _accuracy_words(days: pd.DataFrame, bias: dict[str, Any], currency: str, mon
     if relative is None:
         if not bias["bias"]:
             return ngettext("{label}: nothing was forecast and nothing was won in the {n} "
-                            "month(s) shown.", "{label}: nothing was forecast and nothing was "
-                            "won in the {n} month(s) shown.", n).format(label=label, n=n)
-        return ngettext("{label}: nothing was won in the {n} month(s) shown, so the forecast at "
+                            "month shown.", "{label}: nothing was forecast and nothing was "
+                            "won in the {n} months shown.", n).format(label=label, n=n)
+        return ngettext("{label}: nothing was won in the {n} month shown, so the forecast at "
                         "the month start was on average {money} too high.",
-                        "{label}: nothing was won in the {n} month(s) shown, so the forecast at "
+                        "{label}: nothing was won in the {n} months shown, so the forecast at "
                         "the month start was on average {money} too high.", n
                         ).format(label=label, n=n, money=money)
     share = i18n.decimal(f"{abs(relative):.0%}").replace("%", i18n.percent_sign())
-    text = (ngettext("{label}: over the {n} month(s) shown, on average the forecast at the month "
+    text = (ngettext("{label}: over the {n} month shown, on average the forecast at the month "
                      "start was {share} above what was won ({money} a month).",
-                     "{label}: over the {n} month(s) shown, on average the forecast at the month "
+                     "{label}: over the {n} months shown, on average the forecast at the month "
                      "start was {share} above what was won ({money} a month).", n)
             if relative > 0 else
-            ngettext("{label}: over the {n} month(s) shown, on average the forecast at the month "
+            ngettext("{label}: over the {n} month shown, on average the forecast at the month "
                      "start was {share} below what was won ({money} a month).",
-                     "{label}: over the {n} month(s) shown, on average the forecast at the month "
+                     "{label}: over the {n} months shown, on average the forecast at the month "
                      "start was {share} below what was won ({money} a month).", n))
     return text.format(label=label, n=n, share=share, money=money)
 
@@ -226,20 +226,20 @@ def _notes(current: sales.Summary, ctx: ReportContext) -> list[str]:
     if pipe["missing_probability"]:
         notes.append(_count_note(
             pipe["missing_probability"], ngettext(
-                "{n} open deal(s) have no probability: left out of the weighted pipeline and "
-                "the forecast.", "{n} open deal(s) have no probability: left out of the "
+                "{n} open deal has no probability: left out of the weighted pipeline and "
+                "the forecast.", "{n} open deals have no probability: left out of the "
                 "weighted pipeline and the forecast.", pipe["missing_probability"])))
     if pipe["missing_amount"]:
         notes.append(_count_note(
             pipe["missing_amount"], ngettext(
-                "{n} open deal(s) have no amount: counted as open deals, add nothing to the "
-                "pipeline sums.", "{n} open deal(s) have no amount: counted as open deals, add "
+                "{n} open deal has no amount: counted as open deals, adds nothing to the "
+                "pipeline sums.", "{n} open deals have no amount: counted as open deals, add "
                 "nothing to the pipeline sums.", pipe["missing_amount"])))
     if current["cycle_excluded"]:
         notes.append(_count_note(
             current["cycle_excluded"], ngettext(
-                "{n} won deal(s) closed before they were created: left out of the sales cycle "
-                "(they still count as won, with their revenue).", "{n} won deal(s) closed "
+                "{n} won deal closed before it was created: left out of the sales cycle "
+                "(it still counts as won, with its revenue).", "{n} won deals closed "
                 "before they were created: left out of the sales cycle (they still count as "
                 "won, with their revenue).", current["cycle_excluded"])))
     notes.append(_forecast_note(current["forecast"], ctx))
@@ -259,14 +259,14 @@ def _forecast_note(fc: dict[str, Any], ctx: ReportContext) -> str:
     if fc["kind"] == "at_start":
         return _count_note(n, ngettext(
             "The period is over: the forecast shown is the one made at the period start from {n} "
-            "open deal(s) expected to close in it, compared with the actual revenue.",
+            "open deal expected to close in it, compared with the actual revenue.",
             "The period is over: the forecast shown is the one made at the period start from {n} "
-            "open deal(s) expected to close in it, compared with the actual revenue.", n))
+            "open deals expected to close in it, compared with the actual revenue.", n))
     return _count_note(n, ngettext(
         "The period is not over (as of {as_of}): the forecast is revenue so far plus {n} "
-        "weighted open deal(s) expected to close by its end.",
+        "weighted open deal expected to close by its end.",
         "The period is not over (as of {as_of}): the forecast is revenue so far plus {n} "
-        "weighted open deal(s) expected to close by its end.", n).replace("{as_of}",
+        "weighted open deals expected to close by its end.", n).replace("{as_of}",
                                                                           as_of_in_words(ctx.as_of)))
 
 

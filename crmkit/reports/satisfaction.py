@@ -111,8 +111,8 @@ def retention_words(parts: dict[str, Any]) -> str:
     if not s:
         return (_("No customer was active at the period start {window}: retention is N/A.")
                 .format(window=window) + " "
-                + ngettext("{n} customer(s) were active at its end.",
-                           "{n} customer(s) were active at its end.", e).format(n=_count(e)))
+                + ngettext("{n} customer was active at its end.",
+                           "{n} customers were active at its end.", e).format(n=_count(e)))
     rate = i18n.decimal(f"{100 * r / s:.1f}") + i18n.percent_sign()
     return (ngettext("Retention = R / S: {r} of the {s} customers active at the period start "
                      "{window} were still active at its end: {rate}.",
@@ -164,16 +164,16 @@ def _group_notes(breakdowns: Breakdowns) -> list[str]:
     no_team = int(team_rows.loc[team_rows["team_id"] == satisfaction.NO_TEAM, "responses"].sum())
     if no_team:
         notes.append(ngettext(
-            "{n} NPS response(s) have neither a rated employee nor a customer owner with a "
-            "team: shown as '{name}' in NPS by team.", "{n} NPS response(s) have neither a "
+            "{n} NPS response has neither a rated employee nor a customer owner with a "
+            "team: shown as '{name}' in NPS by team.", "{n} NPS responses have neither a "
             "rated employee nor a customer owner with a team: shown as '{name}' in NPS by team.",
             no_team).format(n=_count(no_team), name=_(satisfaction.NO_TEAM)))
     seg_rows = breakdowns.nps_by_segment
     unknown = int(seg_rows.loc[seg_rows["segment"] == satisfaction.NO_SEGMENT, "responses"].sum())
     if unknown:
         notes.append(ngettext(
-            "{n} NPS response(s) have no customer or no customer segment: shown as '{name}' in "
-            "NPS by segment.", "{n} NPS response(s) have no customer or no customer segment: "
+            "{n} NPS response has no customer or no customer segment: shown as '{name}' in "
+            "NPS by segment.", "{n} NPS responses have no customer or no customer segment: "
             "shown as '{name}' in NPS by segment.", unknown).format(
             n=_count(unknown), name=_(satisfaction.NO_SEGMENT)))
     return notes

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from crmkit.backends.duckdb import DatabaseWriter
-from crmkit.errors import shown
+from crmkit.errors import plural, shown
 from crmkit.model import MAX_EXAMPLES, TABLES, DataNote, DataValidationError, empty_frame, validate_table
 from crmkit.model.validate import foreign_key_notes, key_values
 from crmkit.parameters import team_id_problem
@@ -55,10 +55,13 @@ class ImportResult:
     def summary(self) -> str:
         """A few lines for the terminal: rows per table, the notes, where the report is."""
         counts = ", ".join(f"{n:,} {t}" for t, n in self.rows.items() if n)
-        lines = [f"imported {counts or 'no rows'} from {len(self.files)} file(s) into {self.database}"]
+        files = f"{len(self.files)} {plural(len(self.files), 'file')}"
+        lines = [f"imported {counts or 'no rows'} from {files} into {self.database}"]
         if self.notes:
-            lines.append(f"{len(self.notes)} data note(s), imported and shown in the reports:")
-            lines += [f"  {n.table}.{n.column}: {n.count:,} row(s): {n.rule}" for n in self.notes]
+            lines.append(f"{len(self.notes)} data {plural(len(self.notes), 'note')}, imported and "
+                         "shown in the reports:")
+            lines += [f"  {n.table}.{n.column}: {n.count:,} {plural(n.count, 'row')}: {n.rule}"
+                      for n in self.notes]
         else:
             lines.append("no data notes")
         lines.append(f"data-quality report: {self.quality_html}")
