@@ -103,7 +103,7 @@ def _task_notes(current: performance.Summary, as_of: str) -> list[str]:
     notes = []
     if nobody["activities"]:
         notes.append(ngettext(
-            "{n} activity have no employee: counted in the team total of activities, in no "
+            "{n} activity has no employee: counted in the team total of activities, in no "
             "person's row.", "{n} activities have no employee: counted in the team total of "
             "activities, in no person's row.", nobody["activities"]).format(
             n=_count(nobody["activities"])))

@@ -254,7 +254,7 @@ def went_quiet_table(quiet: pd.DataFrame, comparison: str | None, currency: str 
                 "days_since_contact": _("days since"), "revenue_365d": _("revenue, last 365 days")},
         currency=currency, max_rows=max_rows, verbatim=("name", "owner"), filename="went-quiet",
         caption=i18n.ngettext(
-            "{n} customers in touch during {period} and not since, by revenue in the 365 days "
+            "{n} customer in touch during {period} and not since, by revenue in the 365 days "
             "to the period end",
             "{n} customers in touch during {period} and not since, by revenue in the 365 days "
             "to the period end", len(quiet)).format(n=number(len(quiet)), period=comparison))
