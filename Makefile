@@ -43,7 +43,7 @@ $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "crmkit needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 
-# What running reports needs: the runtime lock, crmkit (editable), the `crmkit` Jupyter kernel.
+# What running reports needs: the runtime lock, crmkit (editable); the `crmkit` Jupyter kernel below.
 $(RUN_STAMP): requirements/run.txt pyproject.toml | $(BIN)/python
 	$(PIP_LOCKED) -r requirements/run.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .

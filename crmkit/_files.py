@@ -239,7 +239,7 @@ def _started(pid: int) -> float | None:
         return None
 
 
-def owner_gone(match: re.Match[str] | None, unowned: bool, path: Path | None = None) -> bool:
+def _owner_gone(match: re.Match[str] | None, unowned: bool, path: Path | None = None) -> bool:
     """Whether what ``match`` names (the file ``path``) belongs to a process that is gone
     (``unowned``: what to say of a name without a process id)."""
     if match is None:
@@ -272,7 +272,7 @@ def stale_temporaries(folder: Path, target: str | None = None, unowned: bool = F
         for entry in os.scandir(folder):
             match = _TEMPORARY.match(entry.name)
             if match and (target is None or match.group("target") == target) \
-                    and owner_gone(match, unowned, Path(entry.path)):
+                    and _owner_gone(match, unowned, Path(entry.path)):
                 found.append(Path(entry.path))
     return sorted(found)
 
@@ -291,7 +291,7 @@ def _stale_versions(folder: Path) -> list[Path]:
         with contextlib.suppress(OSError):
             for entry in os.scandir(store):
                 path = Path(entry.path)
-                gone = owner_gone(_VERSION.match(entry.name), False, path) or owner_gone(
+                gone = _owner_gone(_VERSION.match(entry.name), False, path) or _owner_gone(
                     _TEMPORARY.match(entry.name), False, path)
                 if entry.name not in (current, CURRENT) and gone:
                     stale.append(Path(entry.path))
@@ -339,7 +339,7 @@ def sweep_output(root: Path) -> None:
     if not root.is_dir():
         return
     for path in root.glob(".tmp-*"):
-        if path.is_dir() and owner_gone(_RUN_FOLDER.match(path.name), False, path):
+        if path.is_dir() and _owner_gone(_RUN_FOLDER.match(path.name), False, path):
             shutil.rmtree(path, ignore_errors=True)
     sweep_temporaries(root)
     for folder in report_folders(root):

@@ -302,3 +302,22 @@ def test_every_data_note_of_a_team_page_made_mid_period_reads_in_russian():
         left = {note: _english(note) for note in data.notes if _english(note)}
         assert left == {}, report
     assert i18n.active() == "en"
+
+
+def test_the_unanswered_tickets_note_agrees_with_its_counts_in_both_languages():
+    """One unanswered ticket past its deadline reads "It is past its SLA deadline", not "1
+    of them are past their SLA deadline"; several with one past, "1 of them is"; none past,
+    no clause. The Russian note has its own words for each."""
+    from crmkit.reports.performance import _unanswered_note
+
+    with i18n.activated("en"):
+        one = _unanswered_note(1, 1, "as of 2025-06-30")
+        some = _unanswered_note(3, 1, "as of 2025-06-30")
+        none = _unanswered_note(3, 0, "as of 2025-06-30")
+    assert one.startswith("1 ticket opened in the period has no first response")
+    assert one.endswith("counted as unanswered. It is past its SLA deadline and counts as an SLA miss.")
+    assert some.endswith("counted as unanswered. 1 of them is past its SLA deadline and counts as an SLA miss.")
+    assert none.endswith("counted as unanswered.") and "SLA" not in none
+    with i18n.activated("ru"):
+        assert _unanswered_note(1, 1, "x").endswith("Срок SLA по нему истёк: засчитано нарушение SLA.")
+        assert _unanswered_note(5, 2, "x").endswith("Из них у 2 срок SLA истёк: засчитаны нарушения SLA.")

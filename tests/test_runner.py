@@ -431,19 +431,31 @@ def test_a_kernel_starts_without_collecting_garbage_and_collects_it_afterwards(t
     kernel = Kernel(demo_db, tmp_path, reports=("sales",))
     try:
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-            "import gc, json\nfrom helpers_here import ANSWER\n"
+            "import gc, json, os\nfrom helpers_here import ANSWER\n"
             "print(json.dumps([gc.isenabled(), gc.get_stats()[2]['collections'], "
-            "gc.get_freeze_count(), ANSWER]))")])
+            "gc.get_freeze_count(), ANSWER, 'CRMKIT_FROZEN_START' in os.environ]))")])
         nb.metadata["kernelspec"] = {"name": "crmkit", "display_name": "crmkit", "language": "python"}
         nbformat.write(nb, tmp_path / "gc.ipynb")
         out = kernel.execute(tmp_path / "gc.ipynb", tmp_path / "run.ipynb", {}, timeout=120)
     finally:
         kernel.close()
-    enabled, full_collections, frozen, answer = json.loads(out.cells[0].outputs[0]["text"])
+    enabled, full_collections, frozen, answer, told = json.loads(out.cells[0].outputs[0]["text"])
     assert enabled
     assert full_collections == 0  # 3 or more with the collector on during the start
-    assert frozen > 100_000  # IPython's and the report libraries' objects
-    assert answer == 42
+    assert frozen > 0 and answer == 42 and not told  # the request is not the notebook's
+    # a kernel started as JupyterLab starts it: as ipykernel's, nothing frozen
+    from jupyter_client.manager import start_new_kernel
+
+    km, client = start_new_kernel(kernel_name="crmkit", cwd=str(tmp_path))
+    try:
+        said: list[str] = []
+        client.execute_interactive(
+            "import gc, os\nprint(gc.get_freeze_count(), 'CRMKIT_FROZEN_START' in os.environ)",
+            timeout=60, output_hook=lambda msg: said.append(msg["content"].get("text", "")))
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert "".join(said).split() == ["0", "False"]
 
 
 def test_the_kernelspec_starts_the_kernel_through_crmkits_launcher():
@@ -468,26 +480,37 @@ def test_the_folder_of_a_kernel_whose_command_was_killed_goes_with_the_next_kern
                                                                                    monkeypatch):
     """A command killed with SIGKILL cannot remove its kernel's folder (connection file and
     sockets; the kernel itself ends once its parent is gone): the next kernel started in the
-    same runtime folder removes the folders of processes that are gone, and no other."""
-    runtime = tmp_path / "runtime"
-    runtime.mkdir(mode=0o700)
+    same runtime folder removes the folders this machine's processes left when they ended,
+    and no other: not a live process's however old its folder, not another machine's."""
+    import tempfile
+
+    from crmkit.publish.kernel import _host
+
+    runtime = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))  # short: sockets fit in it
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    stale = runtime / f"ck-{gone.pid}-abcd1234"
-    live = runtime / f"ck-{os.getpid()}-efgh5678"  # this process's: alive
+    parent = os.getppid()  # alive
+    stale = runtime / f"ck-{_host()}-{gone.pid}-abcd1234"
+    live = runtime / f"ck-{_host()}-{parent}-efgh5678"
+    elsewhere = runtime / f"ck-{'0' * 6 if _host() != '0' * 6 else '1' * 6}-{gone.pid}-ijkl9012"
     other = runtime / "kernel-1234.json"  # Jupyter's own files are not crmkit's to remove
-    for folder in (stale, live):
-        folder.mkdir(mode=0o700)
-        (folder / "k.json").write_text("{}")
-    other.write_text("{}")
-    kernel = Kernel(demo_db, tmp_path, reports=("sales",))
     try:
-        own = Path(kernel.km.connection_file).parent
-        assert own.parent == runtime and own.name.startswith(f"ck-{os.getpid()}-")
+        for folder in (stale, live, elsewhere):
+            folder.mkdir(mode=0o700)
+            (folder / "k.json").write_text("{}")
+        os.utime(live, (1, 1))  # made long before its process started: still its own
+        other.write_text("{}")
+        kernel = Kernel(demo_db, tmp_path, reports=("sales",))
+        try:
+            own = Path(kernel.km.connection_file).parent
+            assert own.parent == runtime and own.name.startswith(f"ck-{_host()}-{os.getpid()}-")
+        finally:
+            kernel.close()
+        assert not stale.exists()
+        assert live.exists() and elsewhere.exists() and other.exists() and not own.exists()
     finally:
-        kernel.close()
-    assert not stale.exists() and live.exists() and other.exists() and not own.exists()
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(tmp_path, monkeypatch):
@@ -513,7 +536,7 @@ def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(tmp_path, monke
     assert kernel_module._sockets(folder)["transport"] == "ipc"
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "r"))
     assert kernel_module._kernel_folder().parent == tmp_path / "r"
-    assert "transport" not in kernel_module._sockets(deep / "ck-12345678")  # TCP, Jupyter's default
+    assert "transport" not in kernel_module._sockets(deep / "ck-abcdef-4194304-12345678")  # TCP, Jupyter's default
 
 
 def test_the_run_command_ends_at_once_with_its_output_said_and_nothing_left(tmp_path, demo_db):

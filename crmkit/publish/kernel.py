@@ -36,9 +36,10 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async, run_sync
 
-from crmkit._files import owner_gone, write_atomic
+from crmkit._files import pid_alive, write_atomic
 from crmkit.backends.location import ENV_URL, Database, Location, SparkLocation
 from crmkit.errors import SetupError
+from crmkit.publish.launcher import FROZEN_START
 
 if TYPE_CHECKING:
     import nbformat
@@ -157,7 +158,7 @@ class Kernel:
     def _environment(self) -> tuple[dict[str, str], tuple[str, ...]]:
         """The kernel's environment (the database location) and the modules it warms up
         beyond the reports'."""
-        env = dict(os.environ)
+        env = {**os.environ, FROZEN_START: "1"}  # a quicker start (crmkit.publish.launcher)
         if isinstance(self.database, SparkLocation):  # Spark's master and source, no file
             env.pop("CRMKIT_DATABASE", None)
             env.pop(ENV_URL, None)
@@ -324,11 +325,11 @@ def _kill_group(km: Any) -> Any:
 #: The longest path a Unix socket may have, with its terminating zero 108 bytes (104 on
 #: macOS).
 _SOCKET_PATH = 103 if sys.platform == "darwin" else 107
-#: What a kernel's folder and its last socket add to the folder they are made in (a process
-#: id has at most 7 digits on Linux).
-_ADDED = len("/ck-4194304-12345678/k-ipc-5")
-#: A kernel folder's name: the process that made it (whose kernel it holds), then random.
-_FOLDER = re.compile(r"ck-(?P<pid>\d+)-[^/]+\Z")
+#: What a kernel's folder and its last socket add to the folder they are made in (a host
+#: tag, a process id of at most 7 digits on Linux, a random part).
+_ADDED = len("/ck-abcdef-4194304-12345678/k-ipc-5")
+#: A kernel folder's name: the host and the process that made it (whose kernel it holds).
+_FOLDER = re.compile(r"ck-(?P<host>[0-9a-f]{6})-(?P<pid>\d+)-[^/]+\Z")
 
 
 def _kernel_folder() -> Path:
@@ -338,28 +339,43 @@ def _kernel_folder() -> Path:
     long a path for a socket or cannot be made, in the temporary folder."""
     from jupyter_core.paths import jupyter_runtime_dir
 
+    prefix = f"ck-{_host()}-{os.getpid()}-"
     for base in (Path(jupyter_runtime_dir()).absolute(), Path(tempfile.gettempdir()).absolute()):
         if len(os.fsencode(base)) + _ADDED > _SOCKET_PATH:
             continue
         try:
             base.mkdir(mode=0o700, parents=True, exist_ok=True)
             _sweep_kernel_folders(base)
-            return Path(tempfile.mkdtemp(prefix=f"ck-{os.getpid()}-", dir=base))
+            return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
         except OSError:
             continue
-    return Path(tempfile.mkdtemp(prefix=f"ck-{os.getpid()}-"))
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+@functools.cache
+def _host() -> str:
+    """This machine's tag in kernel folders' names: a process id means nothing on another
+    machine (or container) that shares the home folder."""
+    import hashlib
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
 
 
 def _sweep_kernel_folders(base: Path) -> None:
-    """Remove the kernel folders in ``base`` whose process is gone: a command killed with
-    SIGKILL cannot remove its kernel's (the kernel ends by itself once its parent is gone).
-    A folder of a live process, or one that a process of the same id started after it
-    last changed could not have made, is left alone (:func:`crmkit._files.owner_gone`)."""
+    """Remove the kernel folders in ``base`` that this machine's processes made and that are
+    gone: a command killed with SIGKILL cannot remove its kernel's (the kernel ends by
+    itself once its parent is gone). Only a process that no longer runs counts as gone: a
+    folder left while its process id is taken again stays (a few bytes), where removing a
+    live kernel's folder would stop its next report (no client could reach it)."""
     with contextlib.suppress(OSError):
         for entry in os.scandir(base):
-            path = Path(entry.path)
-            if entry.is_dir(follow_symlinks=False) and owner_gone(_FOLDER.match(entry.name), False, path):
-                shutil.rmtree(path, ignore_errors=True)
+            found = _FOLDER.match(entry.name)
+            if found is None or found.group("host") != _host() or not entry.is_dir(follow_symlinks=False):
+                continue
+            pid = int(found.group("pid"))
+            if pid != os.getpid() and not pid_alive(pid):
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _sockets(folder: Path) -> dict[str, str]:

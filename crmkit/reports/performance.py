@@ -67,18 +67,29 @@ def _notes(current: performance.Summary, staff: pd.DataFrame, employee: pd.DataF
     ]
 
 
+def _unanswered_note(n: int, past: int, as_of: str) -> str:
+    """The tickets of the period without a first response, and how many of them are past
+    their SLA deadline (counted as SLA misses)."""
+    note = ngettext(
+        "{n} ticket opened in the period has no first response ({as_of}): left out of the "
+        "first-response times, counted as unanswered.", "{n} tickets opened in the period have "
+        "no first response ({as_of}): left out of the first-response times, counted as "
+        "unanswered.", n).format(n=_count(n), as_of=as_of)
+    if not past:
+        return note
+    if n == 1:
+        return note + " " + _("It is past its SLA deadline and counts as an SLA miss.")
+    return note + " " + ngettext(
+        "{past} of them is past its SLA deadline and counts as an SLA miss.",
+        "{past} of them are past their SLA deadline and count as SLA misses.", past
+    ).format(past=_count(past))
+
+
 def _ticket_notes(current: performance.Summary, as_of: str) -> list[str]:
     tk, nobody = current["tickets"], current["unassigned"]
     notes = []
     if tk["tickets_unanswered"]:
-        notes.append(ngettext(
-            "{n} ticket opened in the period has no first response ({as_of}): left out of "
-            "the first-response times, counted as tickets unanswered; {past} of them are past "
-            "their SLA deadline and count as SLA misses.", "{n} tickets opened in the period "
-            "have no first response ({as_of}): left out of the first-response times, counted as "
-            "tickets unanswered; {past} of them are past their SLA deadline and count as SLA "
-            "misses.", tk["tickets_unanswered"]).format(
-            n=_count(tk["tickets_unanswered"]), as_of=as_of, past=_count(tk["unanswered_past_sla"])))
+        notes.append(_unanswered_note(tk["tickets_unanswered"], tk["unanswered_past_sla"], as_of))
     if tk["sla_pending"]:
         notes.append(ngettext(
             "{n} unanswered ticket still has its SLA deadline ahead ({as_of}): left out of "

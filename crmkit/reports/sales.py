@@ -160,7 +160,7 @@ def _accuracy_words(days: pd.DataFrame, bias: dict[str, Any], currency: str, mon
     if not bias["months"]:
         if not months:
             return _("No forecast accuracy yet: no month up to this period is over.")
-        return ngettext("No forecast accuracy yet: none of the {n} past month shown has a "
+        return ngettext("No forecast accuracy yet: the {n} past month shown has no "
                         "pipeline snapshot taken in the 7 days before it began.",
                         "No forecast accuracy yet: none of the {n} past months shown has a "
                         "pipeline snapshot taken in the 7 days before it began.", months
@@ -232,7 +232,7 @@ def _notes(current: sales.Summary, ctx: ReportContext) -> list[str]:
     if pipe["missing_amount"]:
         notes.append(_count_note(
             pipe["missing_amount"], ngettext(
-                "{n} open deal has no amount: counted as open deals, adds nothing to the "
+                "{n} open deal has no amount: counted as an open deal, adds nothing to the "
                 "pipeline sums.", "{n} open deals have no amount: counted as open deals, add "
                 "nothing to the pipeline sums.", pipe["missing_amount"])))
     if current["cycle_excluded"]:
