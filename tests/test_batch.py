@@ -424,3 +424,22 @@ def test_a_worker_that_dies_fails_its_pages_not_the_batch(tmp_path, demo_db):
     status = json.loads((out / "status.json").read_text())
     assert len(status["reports"]) == 4
     assert (out / "index.html").exists()
+
+
+def test_a_batch_worker_loads_what_it_runs_on_with_the_collector_off_then_freezes_it():
+    """A batch worker imports the batch and the runner (Papermill, nbconvert, pandas) as it
+    starts, with the garbage collector off, then freezes what they made and turns the
+    collector on again: its full collections re-scanned every imported object on the way
+    and again on every page the worker ran."""
+    code = ("import gc, sys\n"
+            "from crmkit.publish import workers\n"
+            "gc.disable()\n"  # as start_worker leaves it before the kernel starts
+            "workers._load()\n"
+            "print(gc.isenabled(), gc.get_freeze_count() > 50_000, gc.get_stats()[2]['collections'],"
+            " 'crmkit.publish.runner' in sys.modules, 'papermill' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "0", "True", "True"]
+    source = Path(__file__).resolve().parent.parent / "crmkit" / "publish" / "workers.py"
+    start = source.read_text().split("def start_worker", 1)[1].split("\ndef ", 1)[0]
+    assert start.index("gc.disable()") < start.index("Kernel(") < start.index("_load()")

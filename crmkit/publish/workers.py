@@ -8,6 +8,8 @@ and the runner (pandas, Papermill, nbconvert) while the kernel boots.
 from __future__ import annotations
 
 import contextlib
+import gc
+import importlib
 import multiprocessing
 import multiprocessing.util
 import os
@@ -41,6 +43,7 @@ def start_worker(database: str, notebooks: str, environment: dict[str, str],
     server only, which lets the pages in progress finish and starts no other (it failed
     them, and the pool went on with the rest). It ends, with its kernel, once the process
     that started it is gone (:func:`_exit_with_parent`), or at SIGTERM (:func:`stop_now`)."""
+    gc.disable()  # until what it runs on is imported (_load)
     # lazy: only a worker that renders needs Jupyter's client (a refresh with nothing to
     # render starts no worker and stays quick)
     from crmkit.publish.kernel import Kernel
@@ -57,6 +60,22 @@ def start_worker(database: str, notebooks: str, environment: dict[str, str],
     with contextlib.suppress(Exception):
         _KERNEL = Kernel(find_database(database), Path(notebooks))
         multiprocessing.util.Finalize(None, _KERNEL.close, exitpriority=10)
+    _load()
+
+
+def _load() -> None:
+    """Import what every page of a worker runs on (the batch, the runner: Papermill,
+    nbconvert, pandas) while its kernel boots, with the garbage collector off, then freeze
+    it out of the collector's sight: each full collection re-scanned every imported object,
+    on the way and again for every page the worker ran."""
+    try:
+        for name in ("crmkit.publish.batch", "crmkit.publish.runner", "papermill", "nbconvert"):
+            importlib.import_module(name)
+    except ImportError:
+        pass  # the first page reports it
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _end(*_args: object) -> None:
