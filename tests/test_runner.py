@@ -431,18 +431,21 @@ def test_a_kernel_starts_without_collecting_garbage_and_collects_it_afterwards(t
     kernel = Kernel(demo_db, tmp_path, reports=("sales",))
     try:
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-            "import gc, json, os\nfrom helpers_here import ANSWER\n"
+            "import gc, importlib, json, os, sys\nfrom helpers_here import ANSWER\n"
             "print(json.dumps([gc.isenabled(), gc.get_stats()[2]['collections'], "
-            "gc.get_freeze_count(), ANSWER, 'CRMKIT_FROZEN_START' in os.environ]))")])
+            "gc.get_freeze_count(), ANSWER, 'CRMKIT_FROZEN_START' in os.environ, "
+            "'debugpy.server' in sys.modules, importlib.import_module('debugpy').__name__]))")])
         nb.metadata["kernelspec"] = {"name": "crmkit", "display_name": "crmkit", "language": "python"}
         nbformat.write(nb, tmp_path / "gc.ipynb")
         out = kernel.execute(tmp_path / "gc.ipynb", tmp_path / "run.ipynb", {}, timeout=120)
     finally:
         kernel.close()
-    enabled, full_collections, frozen, answer, told = json.loads(out.cells[0].outputs[0]["text"])
+    enabled, full_collections, frozen, answer, told, debugger, debugpy = \
+        json.loads(out.cells[0].outputs[0]["text"])
     assert enabled
     assert full_collections == 0  # 3 or more with the collector on during the start
     assert frozen > 0 and answer == 42 and not told  # the request is not the notebook's
+    assert not debugger and debugpy == "debugpy"  # not loaded, and still there to import
     # a kernel started as JupyterLab starts it: as ipykernel's, nothing frozen
     from jupyter_client.manager import start_new_kernel
 
@@ -450,12 +453,13 @@ def test_a_kernel_starts_without_collecting_garbage_and_collects_it_afterwards(t
     try:
         said: list[str] = []
         client.execute_interactive(
-            "import gc, os\nprint(gc.get_freeze_count(), 'CRMKIT_FROZEN_START' in os.environ)",
+            "import gc, os, sys\nprint(gc.get_freeze_count(), 'CRMKIT_FROZEN_START' in os.environ, "
+            "'debugpy.server' in sys.modules)",
             timeout=60, output_hook=lambda msg: said.append(msg["content"].get("text", "")))
     finally:
         client.stop_channels()
         km.shutdown_kernel(now=True)
-    assert "".join(said).split() == ["0", "False"]
+    assert "".join(said).split() == ["0", "False", "True"]  # its debugger loaded
 
 
 def test_the_kernelspec_starts_the_kernel_through_crmkits_launcher():

@@ -6,7 +6,10 @@ PyArrow, DuckDB): a few hundred thousand objects that live as long as the kernel
 each full collection on the way scanned again (3 full and 38 younger ones, 0.2-0.35 s of
 the kernel's start). Here the collector is off until the kernel has initialised (its
 ``exec_lines`` warm-up included); then what the start made is frozen out of its sight and
-it runs as usual for whatever the notebooks make. Only with :data:`FROZEN_START` set in the
+it runs as usual for whatever the notebooks make. Such a kernel also starts without the
+debugger: ipykernel imports debugpy as it starts (0.05 s, and a ``uname`` process), for a
+front end's debugging panel, which a notebook run by papermill has not; a notebook may still
+``import debugpy``. Only with :data:`FROZEN_START` set in the
 kernel's environment (:class:`crmkit.publish.kernel.Kernel` sets it): a kernel an analyst
 starts in JupyterLab starts as ipykernel's does, every object in the collector's sight
 (memory tools, the debugger's referrers). The kernelspec
@@ -35,6 +38,7 @@ def main() -> None:
     frozen = os.environ.pop(FROZEN_START, "") == "1"
     if frozen:
         gc.disable()
+        sys.modules.setdefault("debugpy", None)  # type: ignore[arg-type]  # ipykernel: no debugger
     try:
         from ipykernel.kernelapp import IPKernelApp
 
@@ -42,6 +46,8 @@ def main() -> None:
         app.initialize()
     finally:
         if frozen:
+            if "debugpy" in sys.modules and sys.modules["debugpy"] is None:
+                del sys.modules["debugpy"]
             gc.freeze()
             gc.enable()
     app.start()
