@@ -12,13 +12,14 @@ import html.entities
 import json
 import re
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
 from crmkit._media import JSON_MIMETYPE
+from crmkit.publish.background import background
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -191,15 +192,12 @@ def configured(exporter_class: Any) -> Any:
 
 
 def start_html_exporter() -> Future[Any]:
-    """Build :func:`html_exporter` in a background thread; ``.result()`` waits for it.
+    """Build :func:`html_exporter` in the process's background thread
+    (:func:`crmkit.publish.background.background`); ``.result()`` waits for it.
 
     papermill is imported here first, in the calling thread: nbconvert imports some of
     the same modules, and two threads importing a module at once can see it half made.
     """
     import papermill  # noqa: F401  # lazy: papermill costs about 0.5 s of CLI start-up
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmkit-exporter")
-    try:
-        return pool.submit(html_exporter)
-    finally:
-        pool.shutdown(wait=False)  # the submitted build still runs; a failed run need not wait
+    return background().submit(html_exporter)

@@ -37,14 +37,20 @@ from typing import TYPE_CHECKING, Any
 from jupyter_core.utils import ensure_async, run_sync
 
 from crmkit._files import pid_alive, write_atomic
+from crmkit._media import CHARTS_HANDED_OVER
 from crmkit.backends.location import ENV_URL, Database, Location, SparkLocation
 from crmkit.errors import SetupError
 from crmkit.publish.launcher import FROZEN_START
+from crmkit.publish.notebooks import shipped
 
 if TYPE_CHECKING:
     import nbformat
 
 KERNEL_NAME = "crmkit"
+
+#: The standard reports' ids (the registry, :data:`crmkit.reports.REPORTS`, which loads
+#: pandas, lists the same): a kernel started for these only hands its charts over.
+STANDARD_REPORTS = ("sales", "activity", "marketing", "performance", "satisfaction")
 
 #: The papermill engine the kernel runs notebooks with (:func:`_register_engine`).
 ENGINE = "crmkit"
@@ -144,7 +150,7 @@ class Kernel:
     """
 
     def __init__(self, database: Database, cwd: Path, startup_timeout: int = 120,
-                 reports: tuple[str, ...] | None = None) -> None:
+                 reports: tuple[str, ...] | None = None, hand_over: bool = True) -> None:
         self.database: Database = (database if isinstance(database, Location | SparkLocation)
                                    else Path(database))
         self.cwd, self.startup_timeout = Path(cwd), startup_timeout
@@ -153,12 +159,22 @@ class Kernel:
         self._folder: Path | None = None
         self.fresh = False
         self.tainted = False  # ran untrusted code: restart before the next notebook
+        # hands its charts over to be drawn here (crmkit.publish.drawing): a kernel for
+        # standard reports, whose notebooks are crmkit's own; restarted without before any
+        # other notebook. Not a batch worker's (``hand_over``): both cores are busy there,
+        # and the pack took 1-2 s longer
+        self.standard = hand_over and shipped(self.cwd) and \
+            (reports is None or all(r in STANDARD_REPORTS for r in reports))
+        self.hands_over = self.standard
         self._start()
 
     def _environment(self) -> tuple[dict[str, str], tuple[str, ...]]:
         """The kernel's environment (the database location) and the modules it warms up
         beyond the reports'."""
         env = {**os.environ, FROZEN_START: "1"}  # a quicker start (crmkit.publish.launcher)
+        env.pop(CHARTS_HANDED_OVER, None)
+        if self.hands_over:
+            env[CHARTS_HANDED_OVER] = "1"
         if isinstance(self.database, SparkLocation):  # Spark's master and source, no file
             env.pop("CRMKIT_DATABASE", None)
             env.pop(ENV_URL, None)
@@ -248,11 +264,21 @@ class Kernel:
         is restarted before its next notebook."""
         import papermill as pm  # lazy: papermill costs about 0.5 s of CLI start-up
 
+        own = trusted and shipped(source.parent)  # a standard report's own notebook
         if self.tainted or not self.alive:
             self.restart()
+        if self.hands_over and not own:  # it draws its own charts (and nothing it sends is loaded)
+            self._send(f"import os as _o\n_o.environ.pop({CHARTS_HANDED_OVER!r}, None)\ndel _o", wait=True)
+            self.hands_over = False
         if not self.fresh:  # clear what the previous notebook left
             self._send("%reset -f", wait=True)
         self.fresh, self.tainted = False, not trusted
+        engine = _register_engine()  # before the charts' thread imports (one at a time)
+        charts = None
+        if own and self.hands_over:  # only for crmkit's own notebook of a standard report
+            from crmkit.publish.drawing import Charts  # lazy: a run that draws loads matplotlib
+
+            charts = Charts()
         return pm.execute_notebook(
             str(source),
             str(executed),
@@ -268,11 +294,14 @@ class Kernel:
             start_timeout=self.startup_timeout,
             km=self.km,
             request_save_on_cell_execute=False,
-            engine_name=_register_engine(),
+            engine_name=engine,
+            crmkit_charts=charts,
         )
 
     def restart(self) -> None:
+        """A new kernel process (handing its charts over if this kernel's reports allow)."""
         self.close()
+        self.hands_over = self.standard
         self._start()
 
     def close(self) -> None:
@@ -444,26 +473,12 @@ def _register_engine() -> str:
     notebook as executed so far (``exc.crmkit_notebook``), its failing cell marked failed
     with the error as output. papermill itself saves nothing then."""
     # lazy: papermill costs about 0.5 s of CLI start-up
-    from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
 
     if ENGINE in papermill_engines._engines:
         return ENGINE
 
-    class ClosingClient(PapermillNotebookClient):  # type: ignore[misc]
-        """papermill's client, which stops the channels of its kernel client when the
-        notebook is done: with a kernel it did not start, nbclient leaves them open (a
-        heartbeat thread and its sockets, about 12 MB, for every notebook a batch worker
-        or the report server ran)."""
-
-        def execute(self, **kwargs: Any) -> Any:
-            try:
-                return super().execute(**kwargs)
-            finally:
-                client: Any = getattr(self, "kc", None)
-                if client is not None:  # kept: a check of the kernel may still be running
-                    with contextlib.suppress(Exception):  # the run's own error comes first
-                        client.stop_channels()
+    ClosingClient = _closing_client()
 
     class KeepsPartial(NBClientEngine):  # type: ignore[misc]
         @classmethod
@@ -475,10 +490,11 @@ def _register_engine() -> str:
             kwargs.pop("startup_timeout", None)
             timeout = kwargs.pop("timeout", None)
             timeout = execution_timeout or timeout
+            charts = kwargs.pop("crmkit_charts", None)
             try:
                 return ClosingClient(nb_man, timeout=timeout, startup_timeout=start_timeout,
                                      kernel_name=kernel_name, log=logging.getLogger("papermill"),
-                                     log_output=log_output, **kwargs).execute()
+                                     log_output=log_output, charts=charts, **kwargs).execute()
             except Exception as exc:
                 _mark_failed(nb_man, exc)
                 with contextlib.suppress(Exception):
@@ -487,6 +503,45 @@ def _register_engine() -> str:
 
     papermill_engines.register(ENGINE, KeepsPartial)
     return ENGINE
+
+
+def _closing_client() -> type:
+    """papermill's notebook client as the kernel's engine runs it (:func:`_register_engine`)."""
+    from papermill.clientwrap import PapermillNotebookClient  # lazy: as in _register_engine
+
+    class ClosingClient(PapermillNotebookClient):  # type: ignore[misc]
+        """papermill's client, which stops the channels of its kernel client when the
+        notebook is done: with a kernel it did not start, nbclient leaves them open (a
+        heartbeat thread and its sockets, about 12 MB, for every notebook a batch worker
+        or the report server ran). With ``charts`` (a standard report's run), it draws
+        the charts the kernel hands over as they arrive (:mod:`crmkit.publish.drawing`)."""
+
+        def __init__(self, *args: Any, charts: Any = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.crmkit_charts = charts
+
+        def output(self, outs: Any, msg: Any, display_id: Any, cell_index: int) -> Any:
+            out = super().output(outs, msg, display_id, cell_index)
+            if out is not None and self.crmkit_charts is not None:
+                self.crmkit_charts.take(out, cell_index)
+            return out
+
+        def execute(self, **kwargs: Any) -> Any:
+            charts = self.crmkit_charts
+            try:
+                done = super().execute(**kwargs)
+                if charts is not None:
+                    charts.finish()
+                return done
+            finally:
+                if charts is not None:
+                    charts.discard()
+                client: Any = getattr(self, "kc", None)
+                if client is not None:  # kept: a check of the kernel may still be running
+                    with contextlib.suppress(Exception):  # the run's own error comes first
+                        client.stop_channels()
+
+    return ClosingClient
 
 
 def _mark_failed(nb_man: Any, exc: Exception) -> None:

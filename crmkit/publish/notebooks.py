@@ -26,15 +26,21 @@ STANDARD = frozenset({"period", "team", "compare_to", "as_of", "database", "time
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:+\- ]{0,64}$")
 
 
+#: crmkit's own report notebooks: the repository's ``notebooks/`` beside the package.
+SHIPPED = Path(__file__).resolve().parent.parent.parent / "notebooks"
+
+
+def shipped(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` is crmkit's own notebooks folder (:data:`SHIPPED`)."""
+    with contextlib.suppress(OSError):
+        return Path(folder).resolve() == SHIPPED
+    return False
+
+
 def find_notebooks(notebooks: str | os.PathLike[str] | None = None) -> Path:
     """The report notebooks folder: the argument, ``$CRMKIT_NOTEBOOKS``, ``./notebooks``,
     or the repository's ``notebooks/`` beside the package."""
-    for candidate in (
-        notebooks,
-        os.environ.get("CRMKIT_NOTEBOOKS"),
-        "notebooks",
-        Path(__file__).resolve().parent.parent.parent / "notebooks",
-    ):
+    for candidate in (notebooks, os.environ.get("CRMKIT_NOTEBOOKS"), "notebooks", SHIPPED):
         if candidate and Path(candidate).is_dir():
             return Path(candidate).resolve()
     raise ParameterError("no notebooks folder found; pass --notebooks DIR")

@@ -44,6 +44,7 @@ from crmkit.backends.location import find_database
 from crmkit.errors import CrmkitError, ReportError, SetupError, one_line, plural
 from crmkit.publish import channel
 from crmkit.publish.batch import NOT_RUN, delivery_table, run_all, summary_table
+from crmkit.publish.drawing import preload
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import find_notebooks, report_notebook
 from crmkit.publish.presets import find_branding, load_preset
@@ -352,7 +353,8 @@ def serve(say: Callable[[str], None], ready: Callable[[Path], None] | None = Non
             database = find_database(None)
             if isinstance(database, Path):
                 server.start_spare(database, find_notebooks(None))
-        shared_exporter()  # nbconvert's templates compile while the spare boots
+        shared_exporter()  # nbconvert's templates compile while the spare boots,
+        preload()  # then the charting stack loads (the server draws its kernels' charts)
         say(f"serving reports on {path} (Ctrl-C stops)")
         if ready is not None:
             ready(path)

@@ -58,7 +58,8 @@ def start_worker(database: str, notebooks: str, environment: dict[str, str],
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
                      name="crmkit-parent-watch").start()
     with contextlib.suppress(Exception):
-        _KERNEL = Kernel(find_database(database), Path(notebooks))
+        # its charts drawn in the kernel: the other worker's kernel keeps the other core busy
+        _KERNEL = Kernel(find_database(database), Path(notebooks), hand_over=False)
         multiprocessing.util.Finalize(None, _KERNEL.close, exitpriority=10)
     _load()
 

@@ -393,7 +393,7 @@ def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
         ax.text(a, yy - 0.19, f" {number(a)}", va="center", fontsize="small")
         ax.text(b, yy + 0.19, f" {number(b)}", va="center", fontsize="small")
     ax.set_xlim(0, float(np.nanmax(p90)) * 1.18)  # room for the longest bar's value
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: number(v)))  # 1,200 not 1200
+    ax.xaxis.set_major_formatter(FuncFormatter(_count_tick))  # 1,200 not 1200
     med = team_median.set_index("metric").loc["first_response_minutes_median", "team_median"]
     if pd.notna(med):
         ax.axvline(med, color="#1f2933", linestyle="--", linewidth=1.3,
@@ -421,3 +421,7 @@ def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
             shown.total).format(total=number(shown.total), top=shown.top,
                                 bottom=shown.bottom) + " " + caption
     return blocks.chart(fig, _("First response time per agent"), caption)
+
+
+def _count_tick(value: float, _pos: int | None = None) -> str:
+    return number(value)

@@ -1,0 +1,97 @@
+"""Drawing, in the process that runs a notebook, the charts its kernel handed over.
+
+A kernel crmkit starts for standard reports (:data:`crmkit._media.CHARTS_HANDED_OVER`) does
+not draw a chart when a cell shows it: it sends the figure as it is then, with the active
+locale and rcParams (:meth:`crmkit.render.plotting.ChartFigure._repr_mimebundle_`), and
+goes on with the next cells while this process draws it on the machine's other core. Each
+chart is drawn here as it arrives, in the process's background thread
+(:mod:`crmkit.publish.background`), and its output becomes the page's embedded PNG before the notebook is
+saved: the executed notebook, the page and the JSON twin are those a kernel drawing its own
+charts gives, byte for byte.
+
+A handed-over chart is a pickle, which runs code as it is loaded: only the run of a
+standard report, whose notebook is crmkit's own, draws them. The run of any other notebook
+(untrusted) loads nothing it sent (its kernel draws its own charts: the runner restarts a
+kernel that hands them over before such a notebook).
+"""
+
+from __future__ import annotations
+
+import base64
+import gc
+import pickle
+from concurrent.futures import Future
+from typing import Any
+
+from crmkit import i18n
+from crmkit._media import CHART_MIMETYPE
+from crmkit.publish.background import background
+
+
+def preload() -> None:
+    """Load the charting stack in the background thread (:func:`_load`), after what is
+    queued there: a process that will draw charts, before its first."""
+    background().submit(_load)
+
+
+def _load() -> Any:
+    from crmkit.render import plotting  # lazy: matplotlib and seaborn, 0.3 s
+
+    # what this process loaded lives as long as it does: out of the collector's scans, which
+    # a chart's drawing sets off (a chart took twice as long in a command that had loaded
+    # pandas, papermill and nbconvert)
+    gc.freeze()
+    return plotting
+
+
+class Charts:
+    """The charts one notebook's kernel handed over: each drawn as it arrives
+    (:meth:`take`), and put into its output by :meth:`finish`."""
+
+    def __init__(self) -> None:
+        self._jobs: list[tuple[Any, int, Future[str]]] = []
+        preload()  # the charting stack, before the first chart comes
+
+    def take(self, output: Any, cell: int) -> None:
+        """Start drawing ``output``'s chart, if it is one (an output of cell ``cell``)."""
+        data = output.get("data") if hasattr(output, "get") else None
+        if isinstance(data, dict) and isinstance(data.get(CHART_MIMETYPE), str):
+            self._jobs.append((output, cell, background().submit(_draw, data[CHART_MIMETYPE])))
+
+    def finish(self) -> None:
+        """Wait for every chart and make each output the page's figure (its HTML and text),
+        as the kernel would have shown it; a chart that cannot be drawn raises naming its
+        cell (0-based, as the executed notebook counts them)."""
+        jobs, self._jobs = self._jobs, []
+        for output, cell, job in jobs:
+            try:
+                html = job.result()
+            except Exception as exc:
+                raise ChartError(f"cell {cell + 1}: the chart could not be drawn: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+            output["data"] = {"text/html": html,
+                              **{k: v for k, v in output["data"].items() if k == "text/plain"}}
+
+    def discard(self) -> None:
+        """Drop what is still being drawn (the run failed)."""
+        for _output, _cell, job in self._jobs:
+            job.cancel()
+        self._jobs = []
+
+
+class ChartError(RuntimeError):
+    """A handed-over chart that could not be drawn."""
+
+
+def _draw(job: str) -> str:
+    """A handed-over chart drawn in its locale and rcParams: the figure's HTML."""
+    import matplotlib  # loaded by _load, in this thread
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    plotting = _load()
+    fig, locale, rc = pickle.loads(base64.b64decode(job))  # noqa: S301 - a standard report's
+    if not isinstance(fig, plotting.ChartFigure):
+        raise TypeError(f"not a chart: {type(fig).__name__}")
+    FigureCanvasAgg(fig)  # a figure loads with a plain canvas, which would draw it twice
+    with i18n.activated(locale), matplotlib.rc_context(rc):
+        return str(fig._repr_html_())

@@ -1,0 +1,210 @@
+"""Charts a kernel hands over, drawn by the process that runs the notebook.
+
+A standard report's run draws its charts in the runner while the kernel goes on with the
+next cells: the executed notebook and page hold the same PNGs a kernel drawing its own
+charts gives. A handed-over chart is a pickle: no run of a notebook that is not crmkit's own
+standard report loads one (the attack tests), and a figure that cannot be handed over is
+drawn where it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from matplotlib.ticker import FuncFormatter
+
+from crmkit import i18n
+from crmkit._media import CHART_MIMETYPE, CHARTS_HANDED_OVER
+from crmkit.publish import drawing
+from crmkit.publish.kernel import Kernel
+from crmkit.publish.notebooks import SHIPPED
+from crmkit.publish.runner import run_report
+from crmkit.render import plotting
+
+KERNELSPEC = {"name": "crmkit", "display_name": "crmkit", "language": "python"}
+
+
+def _chart_outputs(path: Path) -> list[str]:
+    """The HTML of every chart a notebook shows, in order."""
+    nb = nbformat.read(path, as_version=4)
+    return [out["data"]["text/html"] for cell in nb.cells if cell.cell_type == "code"
+            for out in cell.get("outputs", [])
+            if out.get("data", {}).get("text/html", "").startswith("<figure class='ck ck-fig'")]
+
+
+def _no_handed_over_chart_left(path: Path) -> bool:
+    return CHART_MIMETYPE not in path.read_text()
+
+
+@pytest.fixture
+def counted_draws(monkeypatch):
+    """How many charts this process drew for a kernel."""
+    drawn: list[int] = []
+    real = drawing._draw
+
+    def counting(job: str) -> str:
+        drawn.append(1)
+        return real(job)
+
+    monkeypatch.setattr(drawing, "_draw", counting)
+    return drawn
+
+
+def test_a_standard_report_s_charts_are_drawn_by_the_runner_into_the_same_pngs(
+        tmp_path, demo_db, counted_draws):
+    """Sales' five charts are drawn in this process, and every chart's output is the one a
+    kernel drawing its own charts gives (a copy of the notebooks folder is not crmkit's own:
+    its kernel draws them), byte for byte; no handed-over chart is left in any file."""
+    own = run_report("sales", period="2025-06", database=demo_db, output=tmp_path / "own",
+                     update_index=False)
+    assert len(counted_draws) == 5
+    copy = tmp_path / "notebooks"
+    shutil.copytree(SHIPPED, copy)
+    counted_draws.clear()
+    kept = run_report("sales", period="2025-06", database=demo_db, output=tmp_path / "kept",
+                      notebooks=copy, update_index=False)
+    assert counted_draws == []  # drawn in its kernel
+    here, there = _chart_outputs(own.notebook), _chart_outputs(kept.notebook)
+    assert len(here) == 5 and all("data:image/png;base64," in html for html in here)
+    assert here == there
+    for path in (own.notebook, own.html, own.json):
+        assert _no_handed_over_chart_left(path)
+    assert own.html.read_text().count("data:image/png;base64,") == 5
+
+
+def _evil_bundle(marker: Path) -> str:
+    """Code for a cell that shows a 'chart' whose pickle, loaded, would create ``marker``."""
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    payload = base64.b64encode(pickle.dumps(Evil())).decode()
+    return ("from IPython.display import display\n"
+            f"display({{{CHART_MIMETYPE!r}: {payload!r}, 'text/html': '<p>chart</p>'}}, raw=True)\n")
+
+
+def test_a_notebook_that_is_not_crmkits_own_has_nothing_it_sends_loaded(tmp_path, demo_db,
+                                                                        counted_draws):
+    """The attack: a sales notebook in another folder (a report by a standard name, not
+    crmkit's own notebook) shows a 'chart' whose pickle would create a file as it is loaded.
+    Its run publishes, and loads nothing it sent: the file is not there."""
+    marker = tmp_path / "pwned"
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = nbformat.read(SHIPPED / "sales.ipynb", as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell(_evil_bundle(marker)))
+    nbformat.write(nb, folder / "sales.ipynb")
+    run_report("sales", period="2025-06", database=demo_db, output=tmp_path / "out",
+               notebooks=folder, update_index=False)
+    assert not marker.exists()
+    assert counted_draws == []
+
+
+def test_a_kernel_that_hands_charts_over_stops_before_an_untrusted_notebook(
+        tmp_path, demo_db, counted_draws):
+    """The report server's kernel (every standard report, crmkit's own notebooks) hands its
+    charts over; before a custom notebook it is told to stop: the custom notebook's chart
+    is drawn in its kernel, and the pickle it sends is not loaded. The next standard report
+    (on a kernel started again: the custom one tainted it) hands its charts over again. A
+    batch worker's kernel draws its own."""
+    marker = tmp_path / "pwned"
+    custom = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(_evil_bundle(marker)),
+        nbformat.v4.new_code_cell(
+            "import os\nfrom crmkit.render import plotting\nfig, ax = plotting.figure()\n"
+            f"ax.bar(['a', 'b'], [1, 2])\nprint(os.environ.get({CHARTS_HANDED_OVER!r}))\nfig"),
+    ])
+    custom.metadata["kernelspec"] = KERNELSPEC
+    nbformat.write(custom, tmp_path / "custom.ipynb")
+    with Kernel(demo_db, SHIPPED) as kernel:
+        assert kernel.hands_over
+        out = kernel.execute(tmp_path / "custom.ipynb", tmp_path / "custom.run.ipynb", {},
+                             timeout=120, trusted=False)
+        assert not kernel.hands_over
+        said, shown = out.cells[1].outputs
+        assert said["text"].strip() == "None"  # the kernel was told nothing
+        assert "data:image/png;base64," in shown["data"]["text/html"]
+        assert CHART_MIMETYPE not in shown["data"]
+        kernel.execute(SHIPPED / "sales.ipynb", tmp_path / "sales.run.ipynb",
+                       {"period": "2025-06"}, timeout=300, trusted=True)
+        assert kernel.hands_over
+    assert not marker.exists()
+    assert len(counted_draws) == 5  # sales' charts only
+
+
+def test_a_batch_worker_s_kernel_draws_its_own_charts(demo_db):
+    """Both cores are busy in a batch (the other worker's kernel): handing charts over made
+    the pack 1-2 s slower, so a worker's kernel draws its own."""
+    code = ("from crmkit.publish import workers\n"
+            f"workers.start_worker({str(demo_db)!r}, {str(SHIPPED)!r}, {{}})\n"
+            "print(workers._KERNEL.hands_over, workers._KERNEL.alive)\n"
+            "workers._KERNEL.close()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
+
+
+@pytest.fixture
+def handing_over(monkeypatch):
+    monkeypatch.setenv(CHARTS_HANDED_OVER, "1")
+
+
+def _money_chart() -> plotting.ChartFigure:
+    fig, ax = plotting.figure()
+    ax.bar(["north", "south"], [12_500.0, 1_234_567.0])
+    plotting.money_axis(ax)
+    plotting.percent_axis(ax, "x")
+    ax.set_title("Revenue by region, a title long enough to wrap onto a second line of the chart")
+    fig.page_title = "Revenue <by> region"
+    return fig
+
+
+def test_a_chart_handed_over_is_drawn_in_its_locale_as_it_would_be_where_it_was_made(handing_over):
+    """A Russian page's chart drawn here has its tick labels in Russian (decimal commas,
+    the locale's percent sign): the chart carries its locale. The HTML is what the chart
+    drawn where it was made gives, its title escaped."""
+    with i18n.activated("ru"):
+        fig = _money_chart()
+        bundle = fig._repr_mimebundle_()
+        expected = fig._repr_html_()
+    assert set(bundle) == {CHART_MIMETYPE, "text/html"}
+    assert "<img" not in bundle["text/html"] and "Revenue &lt;by&gt; region" in bundle["text/html"]
+    charts = drawing.Charts()
+    output = nbformat.v4.new_output("execute_result", data={**bundle, "text/plain": "<Figure>"})
+    charts.take(output, 3)
+    charts.finish()
+    assert output["data"] == {"text/html": expected, "text/plain": "<Figure>"}
+    with i18n.activated("en"):
+        assert fig._repr_html_() != expected  # the locale shows in the image
+
+
+def test_a_chart_that_cannot_be_handed_over_is_drawn_where_it_is(handing_over):
+    """A figure holding a lambda (an analyst's formatter) cannot be pickled: it is drawn
+    in its kernel, as without the hand-over; without the variable nothing is handed over."""
+    fig = _money_chart()
+    fig.axes[0].yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0f}"))
+    assert fig._repr_mimebundle_() is None
+    assert "data:image/png;base64," in fig._repr_html_()
+
+
+def test_without_the_variable_a_chart_is_drawn_where_it_is():
+    assert _money_chart()._repr_mimebundle_() is None
+
+
+def test_a_chart_that_cannot_be_drawn_fails_the_run_naming_its_cell(handing_over):
+    """What is not a chart (or a damaged one) fails the run in one line naming the cell,
+    not a page with a hole."""
+    charts = drawing.Charts()
+    for payload in (base64.b64encode(pickle.dumps({"not": "a chart"})).decode(), "not base64 !"):
+        output = nbformat.v4.new_output("display_data", data={CHART_MIMETYPE: payload})
+        charts.take(output, 6)
+        with pytest.raises(drawing.ChartError, match=r"^cell 7: the chart could not be drawn: "):
+            charts.finish()
+        assert output["data"] == {CHART_MIMETYPE: payload}  # left as it was
