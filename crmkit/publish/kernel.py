@@ -34,14 +34,12 @@ from pathlib import Path
 from queue import Empty
 from typing import TYPE_CHECKING, Any
 
-from jupyter_core.utils import ensure_async, run_sync
-
-from crmkit._files import pid_alive, write_atomic
 from crmkit._media import CHARTS_HANDED_OVER
 from crmkit.backends.location import ENV_URL, Database, Location, SparkLocation
 from crmkit.errors import SetupError
 from crmkit.publish.launcher import FROZEN_START
 from crmkit.publish.notebooks import shipped
+from crmkit.publish.spawn import Early, start_early
 
 if TYPE_CHECKING:
     import nbformat
@@ -77,6 +75,8 @@ def install_kernel() -> Path:
     would otherwise print on every run), and starts through :data:`LAUNCHER`.
     """
     from ipykernel.kernelspec import install  # lazy: ipykernel costs 0.3 s of CLI start-up
+
+    from crmkit._files import write_atomic  # lazy: see _sync
 
     path = Path(install(kernel_name=KERNEL_NAME, display_name="Python (crmkit)", prefix=sys.prefix))
     spec_file = path / "kernel.json"
@@ -189,22 +189,22 @@ class Kernel:
 
     def _start(self) -> None:
         """Start the kernel process; it imports the report libraries as it starts (IPython's
-        ``exec_lines``), so start-up and imports run without waiting on this process."""
-        # lazy: jupyter_client costs 0.3 s, which a preset with a mistake need not wait for
-        from jupyter_client.kernelspec import NoSuchKernel
-        from jupyter_client.manager import AsyncKernelManager
-
+        ``exec_lines``), so start-up and imports run without waiting on this process. The
+        process starts before jupyter_client is loaded (:mod:`crmkit.publish.spawn`), whose
+        manager then takes it as its own."""
         env, modules = self._environment()
-        warm_up = warm_up_code(self.reports, modules)
+        extra = [f"--IPKernelApp.exec_lines={json.dumps([warm_up_code(self.reports, modules)])}", *_QUIET]
         self._folder = _kernel_folder()
+        early = start_early(KERNEL_NAME, self._folder / _CONNECTION_FILE, self.cwd, env, extra)
+        _sweep_kernel_folders(self._folder.parent)  # what killed commands left: after the start
         try:
-            self.km = AsyncKernelManager(kernel_name=KERNEL_NAME, client_factory=_ready_client(),
-                                         **_sockets(self._folder))
-            run_sync(self.km.start_kernel)(
-                cwd=str(self.cwd),
-                env=env,
-                extra_arguments=[f"--IPKernelApp.exec_lines={json.dumps([warm_up])}", *_QUIET],
-            )
+            # lazy: jupyter_client costs 0.3 s, which a preset with a mistake need not wait for
+            from jupyter_client.kernelspec import NoSuchKernel
+
+            self.km = _manager()(kernel_name=KERNEL_NAME, client_factory=_ready_client(),
+                                 **_sockets(self._folder))
+            self.km.crmkit_early, early = early, None  # the manager's now
+            _sync(self.km.start_kernel)(cwd=str(self.cwd), env=env, extra_arguments=extra)
         except NoSuchKernel:
             self.close()
             raise SetupError(
@@ -212,6 +212,8 @@ class Kernel:
                 "(make env does this)"
             ) from None
         except BaseException:
+            if early is not None:
+                early.kill()
             self.close()  # nothing left behind: no kernel, no folder
             raise
         self.fresh, self.tainted = True, False
@@ -227,7 +229,7 @@ class Kernel:
             if wait:
                 deadline = time.monotonic() + self.startup_timeout
                 while time.monotonic() < deadline:
-                    reply = run_sync(client.get_shell_msg)(timeout=self.startup_timeout)
+                    reply = _sync(client.get_shell_msg)(timeout=self.startup_timeout)
                     if reply["parent_header"].get("msg_id") == msg_id:
                         return str(reply["content"].get("status"))
             return None
@@ -252,7 +254,7 @@ class Kernel:
 
     @property
     def alive(self) -> bool:
-        return self.km is not None and bool(run_sync(self.km.is_alive)())
+        return self.km is not None and bool(_sync(self.km.is_alive)())
 
     def execute(
         self, source: Path, executed: Path, params: dict[str, Any], timeout: int,
@@ -305,6 +307,9 @@ class Kernel:
         self._start()
 
     def close(self) -> None:
+        early = getattr(self.km, "crmkit_early", None)
+        if early is not None:  # started, and not taken by the manager
+            early.kill()
         if self.km is not None:
             # killed and reaped here: jupyter_client, left to it, polls a killed kernel
             # every 0.1 s, and its first poll always comes too early (0.1 s every run)
@@ -313,7 +318,7 @@ class Kernel:
                 with contextlib.suppress(Exception):  # stuck: jupyter_client's turn
                     process.wait(timeout=10)
             with contextlib.suppress(Exception):
-                run_sync(self.km.shutdown_kernel)(now=True)  # its sockets and files
+                _sync(self.km.shutdown_kernel)(now=True)  # its sockets and files
             self.km = None
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
@@ -374,7 +379,6 @@ def _kernel_folder() -> Path:
             continue
         try:
             base.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _sweep_kernel_folders(base)
             return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
         except OSError:
             continue
@@ -391,12 +395,29 @@ def _host() -> str:
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
 
 
+def _sync(function: Any) -> Any:
+    """jupyter_core's ``run_sync``. Jupyter's libraries (asyncio with them; file locks) are
+    loaded only after a kernel's process has started (:mod:`crmkit.publish.spawn`): this
+    module is loaded before that."""
+    from jupyter_core.utils import run_sync  # lazy: asyncio, 0.03 s
+
+    return run_sync(function)
+
+
+async def _ensure_async(value: Any) -> Any:
+    from jupyter_core.utils import ensure_async  # lazy: see _sync
+
+    return await ensure_async(value)
+
+
 def _sweep_kernel_folders(base: Path) -> None:
     """Remove the kernel folders in ``base`` that this machine's processes made and that are
     gone: a command killed with SIGKILL cannot remove its kernel's (the kernel ends by
     itself once its parent is gone). Only a process that no longer runs counts as gone: a
     folder left while its process id is taken again stays (a few bytes), where removing a
     live kernel's folder would stop its next report (no client could reach it)."""
+    from crmkit._files import pid_alive  # lazy: see _sync
+
     with contextlib.suppress(OSError):
         for entry in os.scandir(base):
             found = _FOLDER.match(entry.name)
@@ -405,6 +426,39 @@ def _sweep_kernel_folders(base: Path) -> None:
             pid = int(found.group("pid"))
             if pid != os.getpid() and not pid_alive(pid):
                 shutil.rmtree(entry.path, ignore_errors=True)
+
+
+#: A kernel's connection file in its folder.
+_CONNECTION_FILE = "k.json"
+
+
+@functools.cache
+def _manager() -> type:
+    """jupyter_client's kernel manager, which takes the process
+    :func:`crmkit.publish.spawn.start_early` started (``crmkit_early``) as the one it
+    launches, when it would have launched that very command with that very environment;
+    otherwise that process is killed and it launches its own."""
+    from jupyter_client.manager import AsyncKernelManager  # lazy: as in Kernel._start
+    from jupyter_client.provisioning import LocalProvisioner
+
+    class Manager(AsyncKernelManager):  # type: ignore[misc]
+        crmkit_early: Early | None = None
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            early, self.crmkit_early = self.crmkit_early, None
+            provisioner = self.provisioner
+            if early is not None and isinstance(provisioner, LocalProvisioner) \
+                    and early.matches(kernel_cmd, kw.get("env")):
+                provisioner.process, provisioner.pid = early.process, early.process.pid
+                provisioner.pgid = early.process.pid  # the leader of its own session
+                provisioner.cwd = kw.get("cwd", Path.cwd())
+                self._reconcile_connection_info(provisioner.connection_info)
+                return
+            if early is not None:
+                early.kill()
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return Manager
 
 
 def _sockets(folder: Path) -> dict[str, str]:
@@ -416,7 +470,7 @@ def _sockets(folder: Path) -> dict[str, str]:
     paths would be too long."""
     import zmq  # lazy: as jupyter_client
 
-    connection_file = folder / "k.json"  # the sockets: k-ipc-1 to k-ipc-5
+    connection_file = folder / _CONNECTION_FILE  # the sockets: k-ipc-1 to k-ipc-5
     if os.name == "nt" or not zmq.has("ipc") or len(os.fsencode(folder)) + 8 > _SOCKET_PATH:
         return {"connection_file": str(connection_file)}
     return {"transport": "ipc", "connection_file": str(connection_file)}
@@ -432,7 +486,7 @@ async def _handshake(client: Any, wait: float) -> bool:
     for channel, wanted in ((client.shell_channel, "kernel_info_reply"), (client.iopub_channel, "status")):
         while True:
             try:
-                msg = await ensure_async(channel.get_msg(timeout=max(0.0, until - time.monotonic())))
+                msg = await _ensure_async(channel.get_msg(timeout=max(0.0, until - time.monotonic())))
             except Empty:
                 return False
             if msg["parent_header"].get("msg_id") != msg_id or msg["msg_type"] != wanted:

@@ -20,13 +20,22 @@ starts in JupyterLab starts as ipykernel's does, every object in the collector's
 from __future__ import annotations
 
 import gc
+import json
 import os
 import sys
+import time
 from pathlib import Path
 
 #: The environment variable that asks for the start above ("1"); not passed on to the
 #: notebooks.
 FROZEN_START = "CRMKIT_FROZEN_START"
+
+#: The environment variable ("1") of a kernel started before its connection file was
+#: written (:mod:`crmkit.publish.spawn`): it loads ipykernel, then waits for the file.
+PENDING = "CRMKIT_CONNECTION_PENDING"
+
+#: How long a kernel waits for its connection file (its manager gave up long before).
+WAIT = 120.0
 
 
 def main() -> None:
@@ -36,12 +45,15 @@ def main() -> None:
     if sys.path and (sys.path[0] == "" or Path(sys.path[0]) == Path.cwd()):
         del sys.path[0]
     frozen = os.environ.pop(FROZEN_START, "") == "1"
+    pending = os.environ.pop(PENDING, "") == "1"
     if frozen:
         gc.disable()
         sys.modules.setdefault("debugpy", None)  # type: ignore[arg-type]  # ipykernel: no debugger
     try:
         from ipykernel.kernelapp import IPKernelApp
 
+        if pending:
+            _wait_for_connection_file(sys.argv)
         app = IPKernelApp.instance()
         app.initialize()
     finally:
@@ -51,6 +63,26 @@ def main() -> None:
             gc.freeze()
             gc.enable()
     app.start()
+
+
+def _wait_for_connection_file(argv: list[str]) -> None:
+    """Wait until the connection file named after ``-f`` holds a whole JSON object (its
+    manager writes it once this process has started); end this process if the process
+    that started it (``$JPY_PARENT_PID``, as jupyter_client names it) has ended, or after
+    :data:`WAIT` seconds."""
+    path = Path(argv[argv.index("-f") + 1]) if "-f" in argv[:-1] else None
+    if path is None:
+        return
+    named = os.environ.get("JPY_PARENT_PID", "")
+    parent, deadline = int(named) if named.isdigit() else os.getppid(), time.monotonic() + WAIT
+    while time.monotonic() < deadline and os.getppid() == parent:
+        try:
+            if isinstance(json.loads(path.read_text()), dict):
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.002)
+    raise SystemExit(f"crmkit kernel: no connection file {path}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from crmkit.errors import ParameterError
-from crmkit.parameters import check_own_parameter
 
 #: A report id: also a file name, so nothing that could leave the notebooks folder.
 REPORT_ID = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -86,6 +85,9 @@ def report_parameters(report: str, source: Path, extra: dict[str, Any]) -> dict[
     if not extra:
         return {}
     import papermill as pm  # lazy: papermill costs about 0.5 s of CLI start-up
+
+    # lazy: Babel, 0.02 s, before a run's kernel process starts (crmkit.publish.spawn)
+    from crmkit.parameters import check_own_parameter
 
     found = pm.inspect_notebook(str(source))
     declared = set(found) - STANDARD
