@@ -18,7 +18,7 @@ from crmkit import i18n
 from crmkit._version import __version__
 from crmkit.backends import sandbox
 from crmkit.errors import ParameterError, one_line, shown
-from crmkit.i18n import N_
+from crmkit.i18n import N_, ngettext
 from crmkit.i18n import gettext as _
 from crmkit.metrics.coverage import EVENTS, Span, spans
 from crmkit.metrics.definitions import Metric, custom_metric, lookup
@@ -353,7 +353,8 @@ class ReportContext:
         columns in ``said``, which the report's own notes state for its period."""
         columns, said = columns or {}, said or {}
         return [
-            _("Import: {where}: {count} row(s) {rule}.").format(
+            ngettext("Import: {where}: {count} row: {rule}.", "Import: {where}: {count} rows: {rule}.",
+                     note.count).format(
                 where=f"{note.table}{f'.{note.column}' if note.column else ''}",
                 count=i18n.decimal(f"{note.count:,}"), rule=_(note.rule))
             for note in self.store.notes

@@ -168,10 +168,14 @@ def _unpaid_revenue_note(real: pd.DataFrame, currency: str) -> list[str]:
     without = (revenue - amount - cost) / cost
     roi = f"{abs(without):.1%}"
     roi = f"{MINUS}{roi}" if without < 0 and roi != "0.0%" else roi
-    return [_(
-        "{money} of the attributed revenue ({share}) comes from campaign(s) with no cost in the "
+    return [ngettext(
+        "{money} of the attributed revenue ({share}) comes from {n} campaign with no cost in the "
+        "period ({names}): its spending fell in earlier periods, so the headline ROI weighs "
+        "that revenue against this period's cost only. Without it, ROI would be {roi}.",
+        "{money} of the attributed revenue ({share}) comes from {n} campaigns with no cost in the "
         "period ({names}): their spending fell in earlier periods, so the headline ROI weighs "
-        "that revenue against this period's cost only. Without it, ROI would be {roi}.").format(
+        "that revenue against this period's cost only. Without it, ROI would be {roi}.",
+        len(unpaid)).format(n=len(unpaid),
         money=i18n.decimal(f"{amount:,.0f}") + f" {i18n.currency_symbol(currency)}",
         share=_percent(f"{amount / revenue:.0%}"), names=_names(unpaid), roi=_percent(roi))]
 
