@@ -10,6 +10,7 @@ drawn where it is.
 from __future__ import annotations
 
 import base64
+import gc
 import pickle
 import shutil
 import subprocess
@@ -199,12 +200,117 @@ def test_without_the_variable_a_chart_is_drawn_where_it_is():
 
 
 def test_a_chart_that_cannot_be_drawn_fails_the_run_naming_its_cell(handing_over):
-    """What is not a chart (or a damaged one) fails the run in one line naming the cell,
-    not a page with a hole."""
+    """What is not a chart (or a damaged one) fails the run, naming the cell, not a page
+    with a hole; what the kernel sent is not kept."""
     charts = drawing.Charts()
     for payload in (base64.b64encode(pickle.dumps({"not": "a chart"})).decode(), "not base64 !"):
-        output = nbformat.v4.new_output("display_data", data={CHART_MIMETYPE: payload})
+        output = nbformat.v4.new_output("display_data", data={CHART_MIMETYPE: payload, "text/plain": "x"})
         charts.take(output, 6)
-        with pytest.raises(drawing.ChartError, match=r"^cell 7: the chart could not be drawn: "):
+        with pytest.raises(drawing.ChartError, match=r"^the chart could not be drawn: ") as failed:
             charts.finish()
-        assert output["data"] == {CHART_MIMETYPE: payload}  # left as it was
+        assert failed.value.cell == 6
+        assert output["data"] == {"text/plain": "x"}
+
+
+def _tick(value: float, _pos: int | None = None) -> str:
+    return f"{value:.0f}"
+
+
+def test_a_chart_holding_a_function_the_runner_could_not_load_is_drawn_where_it_is(handing_over):
+    """A formatter defined in a notebook (``__main__``) or in a module beside it (here: this
+    test module) pickles by name, and the process running the notebook could not load it:
+    such a chart is drawn in its kernel, not a run failed on it."""
+    fig = _money_chart()
+    fig.axes[0].yaxis.set_major_formatter(FuncFormatter(_tick))
+    assert _tick.__module__ == __name__
+    assert fig._repr_mimebundle_() is None
+    fig.axes[0].yaxis.set_major_formatter(FuncFormatter(plotting._money_tick))  # crmkit's own
+    assert CHART_MIMETYPE in fig._repr_mimebundle_()
+
+
+def test_drawing_charts_freezes_the_process_once(handing_over):
+    """The charting stack is frozen out of the collector's scans once: a freeze at every
+    chart kept every earlier chart's figure (cycles only the collector frees) for good,
+    9 MB a run in the report server."""
+    for _ in range(2):
+        charts = drawing.Charts()
+        for _ in range(3):
+            output = nbformat.v4.new_output("display_data", data=_money_chart()._repr_mimebundle_())
+            charts.take(output, 0)
+        charts.finish()
+        frozen = gc.get_freeze_count()
+        drawing.background().submit(lambda: None).result()
+    charts = drawing.Charts()
+    output = nbformat.v4.new_output("display_data", data=_money_chart()._repr_mimebundle_())
+    charts.take(output, 0)
+    charts.finish()
+    assert gc.get_freeze_count() == frozen
+    assert "<img" in output["data"]["text/html"]
+
+
+def test_a_failed_run_keeps_the_charts_drawn_and_no_pickle(handing_over):
+    """A cell timeout or a dead kernel: the charts drawn so far go into the notebook kept
+    for debugging, the others keep their place without an image, and nothing the kernel
+    sent is kept."""
+    charts = drawing.Charts()
+    drawn = nbformat.v4.new_output("display_data", data=_money_chart()._repr_mimebundle_())
+    broken = nbformat.v4.new_output("display_data", data={CHART_MIMETYPE: "not base64 !",
+                                                          "text/html": "<figure></figure>"})
+    charts.take(drawn, 3)
+    charts.take(broken, 5)
+    charts._jobs[0][2].result()
+    charts.settle()
+    assert "<img" in drawn["data"]["text/html"]
+    assert broken["data"] == {"text/html": "<figure></figure>"}
+
+
+def test_a_chart_that_fails_to_draw_fails_its_own_cell(tmp_path, demo_db, monkeypatch):
+    """The run fails in one line naming the chart's cell (as the notebook counts it, the
+    injected parameters not counted), which the kept notebook marks failed; no pickle is
+    kept in it."""
+    from crmkit.errors import ReportError
+
+    real, calls = drawing._draw, []
+
+    def second_fails(job: str) -> str:
+        calls.append(1)
+        if len(calls) == 2:
+            raise ValueError("no room")
+        return real(job)
+
+    monkeypatch.setattr(drawing, "_draw", second_fails)
+    with pytest.raises(ReportError) as failed:
+        run_report("sales", period="2025-06", database=demo_db, output=tmp_path, update_index=False)
+    source = nbformat.read(SHIPPED / "sales.ipynb", as_version=4)
+    charts = [i + 1 for i, c in enumerate(source.cells) if c.cell_type == "code" and c.source.startswith("charts.")]
+    message = str(failed.value)
+    assert f"cell {charts[1]} " in message and "the chart could not be drawn: ValueError: no room" in message
+    assert "\n" not in message
+    kept = failed.value.notebook
+    assert kept is not None and CHART_MIMETYPE not in kept.read_text()
+    nb = nbformat.read(kept, as_version=4)
+    assert [i for i, c in enumerate(nb.cells)
+            if c.metadata.get("papermill", {}).get("status") == "failed"] == [charts[1]]  # +1: injected
+
+
+def test_a_standard_name_in_another_folder_on_a_kernel_that_hands_over_sends_nothing_loaded(
+        tmp_path, demo_db, counted_draws):
+    """The attack on the report server's kind of kernel (crmkit's own folder, handing
+    charts over): a sales notebook from another folder, trusted by its name, that sends a
+    pickle and sets the variable again for the next notebook. Nothing it sends is loaded,
+    and crmkit's own sales after it on the same kernel publishes its images."""
+    marker = tmp_path / "pwned"
+    nb = nbformat.read(SHIPPED / "sales.ipynb", as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell(_evil_bundle(marker)))
+    nb.cells.append(nbformat.v4.new_code_cell(f"import os\nos.environ[{CHARTS_HANDED_OVER!r}] = '1'"))
+    (tmp_path / "other").mkdir()
+    nbformat.write(nb, tmp_path / "other" / "sales.ipynb")
+    with Kernel(demo_db, SHIPPED, reports=("sales",)) as kernel:
+        assert kernel.hands_over
+        kernel.execute(tmp_path / "other" / "sales.ipynb", tmp_path / "other.run.ipynb",
+                       {"period": "2025-06"}, timeout=300, trusted=True)
+        assert not kernel.hands_over and not marker.exists() and counted_draws == []
+        kernel.execute(SHIPPED / "sales.ipynb", tmp_path / "own.run.ipynb", {"period": "2025-06"},
+                       timeout=300, trusted=True)
+    shown = _chart_outputs(tmp_path / "own.run.ipynb")
+    assert len(shown) == 5 and all("data:image/png;base64," in html for html in shown)

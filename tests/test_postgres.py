@@ -320,9 +320,15 @@ def test_kernel_gets_the_url_through_its_environment_only(monkeypatch, tmp_path)
         async def start_kernel(self, **kw: Any) -> None:
             seen.update(kw)
 
-    import jupyter_client.manager
+    import crmkit.publish.kernel as kernel_module
 
-    monkeypatch.setattr(jupyter_client.manager, "AsyncKernelManager", FakeManager)
+    started: list[dict[str, str]] = []  # the process started ahead of the manager's
+
+    def start_early(name: str, connection_file: Path, cwd: Path, env: dict[str, str], extra: Any) -> None:
+        started.append(dict(env))
+
+    monkeypatch.setattr(kernel_module, "_manager", lambda: FakeManager)
+    monkeypatch.setattr(kernel_module, "start_early", start_early)
     monkeypatch.setattr(Kernel, "_send", lambda self, code, wait: None)
     monkeypatch.setenv("CRMKIT_DATABASE", "/somewhere/demo.duckdb")
     loc = Location("postgresql://ana:pw@127.0.0.1:5432/crm?schema=x")
@@ -333,6 +339,8 @@ def test_kernel_gets_the_url_through_its_environment_only(monkeypatch, tmp_path)
     Kernel(Path("/data/crm.duckdb"), tmp_path).close()
     assert seen["env"]["CRMKIT_DATABASE"] == "/data/crm.duckdb"
     assert "CRMKIT_DATABASE_URL" not in seen["env"]
+    assert started[0]["CRMKIT_DATABASE_URL"] == loc.url and "CRMKIT_DATABASE" not in started[0]
+    assert started[1]["CRMKIT_DATABASE"] == "/data/crm.duckdb" and "CRMKIT_DATABASE_URL" not in started[1]
 
 
 def test_fingerprint_of_frames_matches_the_database(demo_db):

@@ -193,7 +193,7 @@ def _run_job(job: Job, database: str, notebooks: str, output: str, timeout: int,
             job.report, period=job.period, team=job.team, compare_to=job.compare_to,
             as_of=job.as_of, database=database, timezone=job.timezone, output=output,
             notebooks=notebooks, timeout=timeout, update_index=False, kernel=kernel,
-            extra=dict(job.params), cache_key=key, locale=job.locale, **(site or {}),
+            hand_over=False, extra=dict(job.params), cache_key=key, locale=job.locale, **(site or {}),
         )
     except ReportError as exc:
         return Outcome(job, False, time.perf_counter() - started, error=exc.message,

@@ -18,6 +18,7 @@ kernel that hands them over before such a notebook).
 from __future__ import annotations
 
 import base64
+import functools
 import gc
 import pickle
 from concurrent.futures import Future
@@ -34,19 +35,23 @@ def preload() -> None:
     background().submit(_load)
 
 
+@functools.cache
 def _load() -> Any:
+    """The charting stack, loaded once; what this process loaded then lives as long as it
+    does: frozen out of the collector's scans, which a chart's drawing sets off (a chart
+    took twice as long in a command that had loaded pandas, papermill and nbconvert). Once
+    only: a freeze takes whatever lives at that moment, and a chart's figure (cycles only
+    the collector frees) would never be freed."""
     from crmkit.render import plotting  # lazy: matplotlib and seaborn, 0.3 s
 
-    # what this process loaded lives as long as it does: out of the collector's scans, which
-    # a chart's drawing sets off (a chart took twice as long in a command that had loaded
-    # pandas, papermill and nbconvert)
     gc.freeze()
     return plotting
 
 
 class Charts:
     """The charts one notebook's kernel handed over: each drawn as it arrives
-    (:meth:`take`), and put into its output by :meth:`finish`."""
+    (:meth:`take`), and put into its output by :meth:`finish` (or, the run having failed,
+    by :meth:`settle`)."""
 
     def __init__(self) -> None:
         self._jobs: list[tuple[Any, int, Future[str]]] = []
@@ -58,29 +63,46 @@ class Charts:
         if isinstance(data, dict) and isinstance(data.get(CHART_MIMETYPE), str):
             self._jobs.append((output, cell, background().submit(_draw, data[CHART_MIMETYPE])))
 
-    def finish(self) -> None:
-        """Wait for every chart and make each output the page's figure (its HTML and text),
-        as the kernel would have shown it; a chart that cannot be drawn raises naming its
-        cell (0-based, as the executed notebook counts them)."""
+    def finish(self, timeout: float | None = None) -> None:
+        """Wait for every chart (``timeout`` seconds at most for each, the cells' own) and
+        make each output the page's figure (its HTML and text), as the kernel would have
+        shown it. A chart that cannot be drawn raises a :class:`ChartError` naming its cell
+        (0-based, as the executed notebook counts them), the other charts settled."""
         jobs, self._jobs = self._jobs, []
-        for output, cell, job in jobs:
+        for at, (output, cell, job) in enumerate(jobs):
             try:
-                html = job.result()
+                _drawn(output, job.result(timeout=timeout))
             except Exception as exc:
-                raise ChartError(f"cell {cell + 1}: the chart could not be drawn: "
-                                 f"{type(exc).__name__}: {exc}") from exc
-            output["data"] = {"text/html": html,
-                              **{k: v for k, v in output["data"].items() if k == "text/plain"}}
+                self._jobs = jobs[at + 1:]
+                self.settle()
+                _drawn(output, None)
+                what = "was not drawn in time" if isinstance(exc, TimeoutError) else \
+                    f"could not be drawn: {type(exc).__name__}: {exc}"
+                raise ChartError(cell, f"the chart {what}") from exc
 
-    def discard(self) -> None:
-        """Drop what is still being drawn (the run failed)."""
-        for _output, _cell, job in self._jobs:
+    def settle(self) -> None:
+        """The run failed: put in the charts drawn already; the others keep their place on
+        the page, without an image (and without what the kernel sent)."""
+        jobs, self._jobs = self._jobs, []
+        for output, _cell, job in jobs:
             job.cancel()
-        self._jobs = []
+            done = job.done() and not job.cancelled() and job.exception() is None
+            _drawn(output, job.result() if done else None)
+
+
+def _drawn(output: Any, html: str | None) -> None:
+    """``output`` as the figure ``html`` (None: its place only, what the kernel sent dropped)."""
+    data = output["data"]
+    kept = {k: v for k, v in data.items() if k == "text/plain" or (html is None and k == "text/html")}
+    output["data"] = {**kept, "text/html": html} if html is not None else kept
 
 
 class ChartError(RuntimeError):
-    """A handed-over chart that could not be drawn."""
+    """A handed-over chart that could not be drawn, in cell ``cell`` (0-based)."""
+
+    def __init__(self, cell: int, message: str) -> None:
+        super().__init__(message)
+        self.cell = cell
 
 
 def _draw(job: str) -> str:

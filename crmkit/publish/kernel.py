@@ -269,7 +269,11 @@ class Kernel:
         own = trusted and shipped(source.parent)  # a standard report's own notebook
         if self.tainted or not self.alive:
             self.restart()
-        if self.hands_over and not own:  # it draws its own charts (and nothing it sends is loaded)
+        stop = self.hands_over and not own  # it draws its own charts; nothing it sends is loaded
+        # told again before each notebook once stopped: one that does not taint the kernel
+        # (a standard name in another folder) may have set the variable again
+        again = self.standard and not self.hands_over and not self.fresh
+        if stop or again:
             self._send(f"import os as _o\n_o.environ.pop({CHARTS_HANDED_OVER!r}, None)\ndel _o", wait=True)
             self.hands_over = False
         if not self.fresh:  # clear what the previous notebook left
@@ -585,11 +589,11 @@ def _closing_client() -> type:
             try:
                 done = super().execute(**kwargs)
                 if charts is not None:
-                    charts.finish()
+                    charts.finish(timeout=self.timeout)  # the cells' timeout, each chart
                 return done
             finally:
-                if charts is not None:
-                    charts.discard()
+                if charts is not None:  # failed: the charts drawn so far, no pickle kept
+                    charts.settle()
                 client: Any = getattr(self, "kc", None)
                 if client is not None:  # kept: a check of the kernel may still be running
                     with contextlib.suppress(Exception):  # the run's own error comes first
@@ -599,11 +603,15 @@ def _closing_client() -> type:
 
 
 def _mark_failed(nb_man: Any, exc: Exception) -> None:
-    """Mark the last cell that started as the failed one and give it the error."""
+    """Mark the last cell that started as the failed one and give it the error (a chart
+    that could not be drawn: the cell that showed it)."""
     import nbformat  # lazy: only on a failure, and papermill has loaded it by then
 
     started = [c for c in nb_man.nb.cells
                if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    chart = getattr(exc, "cell", None) if type(exc).__name__ == "ChartError" else None
+    if isinstance(chart, int) and 0 <= chart < len(nb_man.nb.cells):
+        started = [nb_man.nb.cells[chart]]
     if not started:
         return
     cell = started[-1]

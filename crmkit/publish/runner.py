@@ -122,6 +122,7 @@ def run_report(
     batch: Iterable[Page] = (),
     alerts: Sequence[AlertRule] = (),
     cache_key: str | None = None,
+    hand_over: bool = True,
 ) -> RunResult:
     """Execute and publish one report. Raises a one-line error on bad input or failure.
 
@@ -133,7 +134,9 @@ def run_report(
     notebook's parameters cell. The page is in ``locale`` (None: the dataset's), shows
     ``branding`` and links the pages on disk and the ``batch`` (the other pages the caller
     is about to publish); the ``alerts`` rules that fire on the page are stated at its top;
-    ``cache_key`` is published beside it; a given kernel that ran nothing stays up."""
+    ``cache_key`` is published beside it; a given kernel that ran nothing stays up. A kernel
+    started here hands its charts over to this process (:mod:`crmkit.publish.drawing`)
+    unless ``hand_over`` is false (a batch worker's: both cores are busy)."""
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     folder = find_notebooks(notebooks)
@@ -142,7 +145,7 @@ def run_report(
     own_kernel, given = kernel is None if close_kernel is None else close_kernel, kernel is not None
     # A kernel of its own is started first: it boots and imports the report libraries while
     # this process checks the parameters (bad ones shut it down again, saying one line).
-    kernel = _kernel_for(kernel, db, folder, report)
+    kernel = _kernel_for(kernel, db, folder, report, hand_over)
     try:
         choices = dict(period=period, team=team, compare_to=compare_to, as_of=as_of,
                        timezone=timezone, locale=locale)
@@ -170,11 +173,12 @@ def _index(run: _Run, result: RunResult, branding: Branding | None, update: bool
     result.twin = None
 
 
-def _kernel_for(kernel: Kernel | None, db: Database, folder: Path, report: str) -> Kernel:
+def _kernel_for(kernel: Kernel | None, db: Database, folder: Path, report: str,
+                hand_over: bool) -> Kernel:
     """The given kernel, restarted if it reads another database; else a new one, warmed up
     for ``report``."""
     if kernel is None:
-        return Kernel(db, folder, reports=(report,))
+        return Kernel(db, folder, reports=(report,), hand_over=hand_over)
     if kernel.database != db:
         kernel.database = db
         kernel.restart()

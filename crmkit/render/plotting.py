@@ -22,6 +22,7 @@ is that seaborn's KDE plots use seaborn's own estimator (same results), and a cu
 from __future__ import annotations
 
 import base64
+import functools
 import importlib
 import io
 import os
@@ -30,7 +31,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
-from types import ModuleType
+from pathlib import Path
+from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
 
 import matplotlib
@@ -193,16 +195,19 @@ class ChartFigure(Figure):
         """In a kernel crmkit started to run reports (:data:`CHARTS_HANDED_OVER`), the chart
         as it is now, handed to the process running the notebook, which draws it into the
         page (:mod:`crmkit.publish.drawing`) on another core while this kernel runs the next
-        cells: a third of a page's time. The active locale and rcParams go with it (tick
-        labels are made as it is drawn). Anywhere else, or a figure that cannot be handed
-        over (it holds a lambda), it is drawn here (:meth:`_repr_html_`)."""
+        cells. The active locale and rcParams go with it (tick labels are made as it is
+        drawn). Anywhere else, or a figure that process could not load (it holds a lambda,
+        or a function or class of the notebook's own or of a module beside it), it is drawn
+        here (:meth:`_repr_html_`)."""
         if os.environ.get(CHARTS_HANDED_OVER) != "1":
             return None
         rc = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
+        buffer = io.BytesIO()
         try:
-            job = pickle.dumps((self, i18n.active(), rc), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # noqa: BLE001 - anything unpicklable: drawn here
+            _Handover(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump((self, i18n.active(), rc))
+        except Exception:  # noqa: BLE001 - anything it could not load: drawn here
             return None
+        job = buffer.getvalue()
         pending = html_block("figure.html.j2", title=self.page_title, caption=self.caption, png="")
         return {CHART_MIMETYPE: base64.b64encode(job).decode("ascii"), "text/html": str(pending.data)}
 
@@ -284,6 +289,43 @@ class ChartFigure(Figure):
     def draw(self, renderer: Any) -> None:
         self._wrap_labels()
         super().draw(renderer)
+
+
+class _Handover(pickle.Pickler):
+    """A pickler that refuses what the process running the notebook could not load: a
+    function or class defined in the notebook (``__main__``) or in a module outside the
+    Python installation and crmkit (a helper module beside the notebooks, which the kernel
+    imports from its working folder)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        # what pickle saves by its name (a bound method is saved as its object and name)
+        by_name = isinstance(obj, type | FunctionType) or (
+            isinstance(obj, BuiltinFunctionType) and isinstance(obj.__self__, ModuleType | None))
+        if by_name and not _loadable(getattr(obj, "__module__", None)):
+            raise pickle.PicklingError(f"{obj!r} is not loadable outside this kernel")
+        return NotImplemented
+
+
+@functools.cache
+def _loadable(module: str | None) -> bool:
+    """Whether module ``module`` is built into Python, or in its installation or crmkit."""
+    found = sys.modules.get(module) if module and module != "__main__" else None
+    if found is None:
+        return False
+    file = getattr(found, "__file__", None)
+    return file is None or any(Path(file).resolve().is_relative_to(root) for root in _roots())
+
+
+@functools.cache
+def _roots() -> tuple[Path, ...]:
+    """Where the modules of Python's installation and crmkit are."""
+    import site
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    found = [paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths]
+    return tuple(Path(p).resolve() for p in [*found, site.getusersitepackages(),
+                                             str(Path(__file__).resolve().parent.parent)])
 
 
 def _wrapped(text: Text) -> str:
