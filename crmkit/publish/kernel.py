@@ -39,7 +39,7 @@ from crmkit.backends.location import ENV_URL, Database, Location, SparkLocation
 from crmkit.errors import SetupError
 from crmkit.publish.launcher import FROZEN_START
 from crmkit.publish.notebooks import shipped
-from crmkit.publish.spawn import Early, start_early
+from crmkit.publish.spawn import LAUNCHER, Early, start_early
 
 if TYPE_CHECKING:
     import nbformat
@@ -88,8 +88,8 @@ def install_kernel() -> Path:
     return path
 
 
-#: The kernel's entry point (:mod:`crmkit.publish.launcher`), in place of ipykernel's.
-LAUNCHER = "crmkit.publish.launcher"
+#: The kernel's entry point (:mod:`crmkit.publish.launcher`), in place of ipykernel's:
+#: :data:`crmkit.publish.spawn.LAUNCHER`.
 
 
 def _launched(argv: list[str]) -> list[str]:
@@ -198,25 +198,31 @@ class Kernel:
         early = start_early(KERNEL_NAME, self._folder / _CONNECTION_FILE, self.cwd, env, extra)
         _sweep_kernel_folders(self._folder.parent)  # what killed commands left: after the start
         try:
-            # lazy: jupyter_client costs 0.3 s, which a preset with a mistake need not wait for
-            from jupyter_client.kernelspec import NoSuchKernel
-
-            self.km = _manager()(kernel_name=KERNEL_NAME, client_factory=_ready_client(),
-                                 **_sockets(self._folder))
-            self.km.crmkit_early, early = early, None  # the manager's now
-            _sync(self.km.start_kernel)(cwd=str(self.cwd), env=env, extra_arguments=extra)
-        except NoSuchKernel:
-            self.close()
-            raise SetupError(
-                f"Jupyter kernel '{KERNEL_NAME}' is not installed; run `crmkit install-kernel` "
-                "(make env does this)"
-            ) from None
+            self._manage(early, env, extra)
         except BaseException:
-            if early is not None:
+            if early is not None and self.km is None:  # never the manager's
                 early.kill()
             self.close()  # nothing left behind: no kernel, no folder
             raise
         self.fresh, self.tainted = True, False
+
+    def _manage(self, early: Early | None, env: dict[str, str], extra: list[str]) -> None:
+        """The kernel's manager (jupyter_client, loaded now), which launches the kernel or
+        takes ``early`` as the process it launched."""
+        assert self._folder is not None  # made by _start
+        # lazy: jupyter_client costs 0.3 s, which a preset with a mistake need not wait for
+        from jupyter_client.kernelspec import NoSuchKernel
+
+        self.km = _manager()(kernel_name=KERNEL_NAME, client_factory=_ready_client(),
+                             **_sockets(self._folder))
+        self.km.crmkit_early = early  # the manager's now: it takes it, or kills it
+        try:
+            _sync(self.km.start_kernel)(cwd=str(self.cwd), env=env, extra_arguments=extra)
+        except NoSuchKernel:
+            raise SetupError(
+                f"Jupyter kernel '{KERNEL_NAME}' is not installed; run `crmkit install-kernel` "
+                "(make env does this)"
+            ) from None
 
     def _send(self, code: str, wait: bool) -> str | None:
         """Run ``code`` on the kernel, which has run a notebook already: no handshake (the
@@ -451,7 +457,7 @@ def _manager() -> type:
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             early, self.crmkit_early = self.crmkit_early, None
             provisioner = self.provisioner
-            if early is not None and isinstance(provisioner, LocalProvisioner) \
+            if early is not None and type(provisioner) is LocalProvisioner \
                     and early.matches(kernel_cmd, kw.get("env")):
                 provisioner.process, provisioner.pid = early.process, early.process.pid
                 provisioner.pgid = early.process.pid  # the leader of its own session

@@ -75,14 +75,16 @@ def _wait_for_connection_file(argv: list[str]) -> None:
         return
     named = os.environ.get("JPY_PARENT_PID", "")
     parent, deadline = int(named) if named.isdigit() else os.getppid(), time.monotonic() + WAIT
-    while time.monotonic() < deadline and os.getppid() == parent:
+    while time.monotonic() < deadline:
+        if os.getppid() != parent:
+            raise SystemExit(1)  # its command is gone (interrupted, killed): nothing to say
         try:
             if isinstance(json.loads(path.read_text()), dict):
                 return
         except (OSError, ValueError):
             pass
         time.sleep(0.002)
-    raise SystemExit(f"crmkit kernel: no connection file {path}")
+    raise SystemExit(f"crmkit kernel: no connection file {path} after {WAIT:.0f} s")
 
 
 if __name__ == "__main__":
