@@ -135,8 +135,7 @@ def run_report(
     ``branding`` and links the pages on disk and the ``batch`` (the other pages the caller
     is about to publish); the ``alerts`` rules that fire on the page are stated at its top;
     ``cache_key`` is published beside it; a given kernel that ran nothing stays up. A kernel
-    started here hands its charts over to this process (:mod:`crmkit.publish.drawing`)
-    unless ``hand_over`` is false (a batch worker's: both cores are busy)."""
+    started here hands its charts over (``hand_over``: :mod:`crmkit.publish.drawing`)."""
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     folder = find_notebooks(notebooks)
