@@ -127,12 +127,11 @@ def run_report(
     """Execute and publish one report. Raises a one-line error on bad input or failure.
 
     ``kernel`` is a warm :class:`Kernel` to run on (batch runs keep one per worker); without
-    it a kernel is started for this run (handing its charts over unless not ``hand_over``:
-    :mod:`crmkit.publish.drawing`) and shut down after it. ``close_kernel`` shuts a
-    given kernel down as soon as the notebook has run (the command line starts the kernel
-    of a single run itself, before it loads this module). ``extra`` sets a report's
-    own parameters (e.g. ``{"active_days": 60}`` for activity), checked against the
-    notebook's parameters cell. The page is in ``locale`` (None: the dataset's), shows
+    it one is started for this run (``hand_over``: see :class:`Kernel`) and shut down after
+    it. ``close_kernel`` shuts a given kernel down as soon as the notebook has run (the
+    command line starts a single run's kernel itself, before it loads this module).
+    ``extra`` sets a report's own parameters (``{"active_days": 60}`` for activity),
+    checked against the notebook's. The page is in ``locale`` (None: the dataset's), shows
     ``branding`` and links the pages on disk and the ``batch`` (the other pages the caller
     is about to publish); the ``alerts`` rules that fire on the page are stated at its top;
     ``cache_key`` is published beside it; a given kernel that ran nothing stays up."""
