@@ -275,3 +275,32 @@ def test_each_firing_alert_is_stated_at_the_top_of_its_page(delivered):
         href = path.relative_to(out).as_posix()
         if href not in flagged:
             assert "ck ck-alerts" not in path.read_text(), href
+
+
+def test_a_stopped_batch_holds_its_e_mails_for_the_next_run(delivered, tmp_path, demo_db):
+    """Ctrl-C (or SIGTERM) stops a batch: the pages in progress finish, no other starts,
+    and no e-mail goes out for a pack cut short. Each is listed as held; the next run
+    sends them, once."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(delivered["out"], out, symlinks=True)
+    (out / deliver.LEDGER).unlink()  # published, none sent yet
+    handler = Handler()
+    with smtp_server(handler, PASSWORD) as port, pytest.MonkeyPatch.context() as mp:
+        for key, value in _env(port).items():
+            mp.setenv(key, value)
+        held: list = []
+        run_all(delivered["preset"], database=demo_db, output=out, workers=2,
+                as_of="2025-07-01", progress=False, deliveries=held, stop=lambda: True)
+        assert handler.tries == 0 and not handler.received
+        assert held and {d.status for d in held} == {"held"}
+        assert all("the batch was stopped" in d.error for d in held)
+        assert "held" in delivery_table(held).splitlines()[-1]
+        status = json.loads((out / "status.json").read_text())
+        assert {d["status"] for d in status["deliveries"]} == {"held"}
+        sent: list = []
+        run_all(delivered["preset"], database=demo_db, output=out, workers=2,
+                as_of="2025-07-01", progress=False, deliveries=sent)
+    assert [d.status for d in sent] == ["sent"] * len(held)
+    assert len(handler.received) == len(held)

@@ -261,7 +261,7 @@ def run_all(
     pages = _published(out_root, outcomes)
     fired = _alerts(preset, out_root, pages)
     outcomes += _index(out_root, branding, (checked, (heartbeat or {}).get("next_run")))
-    sent = _deliver(preset, out_root, pages, fired, dry_run)
+    sent = _deliver(preset, out_root, pages, fired, dry_run, stopped=stop is not None and stop())
     _status(out_root, preset, outcomes, sent, fired, {"checked_at": checked, "watch": heartbeat})
     if deliveries is not None:
         deliveries += sent
@@ -459,12 +459,16 @@ def _alerts(preset: Preset, out_root: Path, pages: list[tuple[dict[str, Any], st
 
 
 def _deliver(preset: Preset, out_root: Path, pages: list[tuple[dict[str, Any], str]],
-             fired: list[Alert], dry_run: bool) -> list[deliver.Delivery]:
-    """Send the preset's e-mails; a problem is a failed delivery, never a failed report."""
+             fired: list[Alert], dry_run: bool, stopped: bool = False) -> list[deliver.Delivery]:
+    """Send the preset's e-mails; a problem is a failed delivery, never a failed report. A
+    stopped batch sends none (a pack cut short is not mailed): they are ``held``, and the
+    next run sends them."""
     if preset.deliver is None:
         return []
     try:
         mails = deliver.plan(preset.deliver, pages, fired, deliver.read_ledger(out_root))
+        if stopped:
+            return deliver.held(mails, out_root, "the batch was stopped: the next run sends it")
         return deliver.send(mails, preset.deliver, out_root, dry_run=dry_run)
     except (CrmkitError, OSError, ValueError) as exc:
         return [deliver.Delivery("-", "-", "-", "-", "failed", error=deliver.header_text(exc))]
@@ -595,7 +599,7 @@ def delivery_table(deliveries: Sequence[deliver.Delivery]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    statuses = ("sent", "already sent", "dry run", "failed")
+    statuses = ("sent", "already sent", "dry run", "held", "failed")
     counts = {s: sum(d.status == s for d in deliveries) for s in statuses}
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + " "
                  + plural(sum(counts.values()), "e-mail"))

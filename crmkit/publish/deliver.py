@@ -304,7 +304,8 @@ def plan(deliver: Deliver, pages: Iterable[tuple[Mapping[str, Any], str]],
 @dataclass(frozen=True)
 class Delivery:
     """How one message went: ``sent``, ``already sent`` (in the ledger), ``dry run``
-    (written to the outbox) or ``failed`` (``error`` after ``attempts`` tries)."""
+    (written to the outbox), ``held`` (the batch was stopped) or ``failed`` (``error``
+    after ``attempts`` tries)."""
 
     kind: str
     what: str
@@ -361,6 +362,14 @@ def send(mails: Sequence[Mail], deliver: Deliver, root: Path, *, dry_run: bool =
         else:
             out.append(_attempts(mail, deliver, settings, root, sleep))
     return out
+
+
+def held(mails: Sequence[Mail], root: Path, why: str) -> list[Delivery]:
+    """The messages of a run that was stopped, none sent (the next run sends them): those
+    in the ledger ``already sent``, the others ``held`` with ``why``."""
+    sent = read_ledger(root)
+    return [_delivery(m, "already sent") if all(key in sent for key in m.keys)
+            else _delivery(m, "held", error=why) for m in mails]
 
 
 def _attempts(mail: Mail, deliver: Deliver, settings: SmtpSettings, root: Path,
