@@ -224,6 +224,10 @@ def test_new_report_is_picked_up_everywhere(tmp_path, notebooks, demo_db):
     assert "q3_review.html" in (out / "index.html").read_text()
     page = (out / "2025-06" / "all" / "q3_review.html").read_text()
     assert "<title>Q3 Review — All teams — 2025-06</title>" in page and page.count("<img") >= 1
+    # the template's page says what changed, and which changes are significant
+    assert "ck-summary" in page and data["summary"]
+    assert data["changes"]["win_rate"]["p_value"] is not None
+    assert isinstance(data["changes"]["win_rate"]["significant"], bool)
 
 
 @pytest.mark.parametrize(

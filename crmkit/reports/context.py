@@ -270,16 +270,22 @@ class ReportContext:
                                            kinds=kinds))
         return Coverage(tuple(notes), empty=False, comparison_before_data=bool(later))
 
-    def compute(self, metrics: Callable[[Period], dict[str, Any]]) -> ReportData[dict[str, Any], None]:
+    def compute(self, metrics: Callable[[Period], dict[str, Any]],
+                significance: Callable[[Any, Any], dict[str, Any]] | None = None,
+                ) -> ReportData[dict[str, Any], None]:
         """ReportData from a function of a period that returns named metrics, evaluated for
-        the report's period and its comparison period (custom reports start here)."""
-        return ReportData(
-            self,
-            metrics=metrics(self.period),
-            comparison=metrics(self.comparison) if self.comparison else None,
-            breakdowns={},
-            notes=self.coverage_notes(),
-        )
+        the report's period and its comparison period (custom reports start here). With
+        ``significance``, a domain's tests of two periods' summaries (such as
+        :func:`crmkit.metrics.sales.significance`), the function returns a summary (its
+        ``metrics``, with the ``samples`` and ``intervals`` the tests read, as
+        :func:`crmkit.metrics.sales.summary` does): each change is then tested, and the page
+        says which are significant."""
+        previous = metrics(self.comparison) if self.comparison else None
+        if significance is None:
+            return ReportData(self, metrics=metrics(self.period), comparison=previous,
+                              breakdowns={}, notes=self.coverage_notes())
+        return ReportData.from_summaries(self, metrics(self.period), previous, significance,
+                                         breakdowns={}, extra=None, notes=self.coverage_notes())
 
     # -- the analyst's side ----------------------------------------------------------------
 
