@@ -11,8 +11,10 @@ charts gives, byte for byte.
 
 A handed-over chart is a pickle, which runs code as it is loaded: only the run of a
 standard report, whose notebook is crmkit's own, draws them. The run of any other notebook
-(untrusted) loads nothing it sent (its kernel draws its own charts: the runner restarts a
-kernel that hands them over before such a notebook).
+(untrusted) loads nothing it sent, and its kernel draws its own charts: a kernel that hands
+them over is told to stop before such a notebook (:meth:`crmkit.publish.kernel.Kernel.execute`).
+A chart that holds a function or class this process could not load is drawn in its kernel
+(:class:`crmkit.render.plotting.ChartFigure`).
 """
 
 from __future__ import annotations
