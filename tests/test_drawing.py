@@ -15,7 +15,10 @@ import pickle
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -46,7 +49,8 @@ def _no_handed_over_chart_left(path: Path) -> bool:
 
 @pytest.fixture
 def counted_draws(monkeypatch):
-    """How many charts this process drew for a kernel."""
+    """How many charts this process drew for a kernel (it shares none back with the kernel
+    at the notebook's end, which depends on timing: see the sharing tests)."""
     drawn: list[int] = []
     real = drawing._draw
 
@@ -55,6 +59,7 @@ def counted_draws(monkeypatch):
         return real(job)
 
     monkeypatch.setattr(drawing, "_draw", counting)
+    monkeypatch.setattr(drawing.Charts, "share", lambda self, draw: 0)
     return drawn
 
 
@@ -78,6 +83,91 @@ def test_a_standard_report_s_charts_are_drawn_by_the_runner_into_the_same_pngs(
     for path in (own.notebook, own.html, own.json):
         assert _no_handed_over_chart_left(path)
     assert own.html.read_text().count("data:image/png;base64,") == 5
+
+
+def test_charts_the_runner_is_behind_on_at_the_end_are_shared_with_the_idle_kernel(
+        tmp_path, demo_db, monkeypatch):
+    """A runner that draws slowly is behind when the notebook ends: the kernel, idle then,
+    draws the later half of the charts not started (one of one) at the same time, into the
+    same PNGs; the page is the one a kernel drawing every chart itself gives."""
+    real, shared = drawing._draw, []
+
+    def slow(job: str) -> str:
+        time.sleep(0.4)
+        return real(job)
+
+    def counted(self: drawing.Charts, draw: Any) -> int:
+        shared.append(share(self, draw))
+        return shared[-1]
+
+    share = drawing.Charts.share
+    monkeypatch.setattr(drawing, "_draw", slow)
+    monkeypatch.setattr(drawing.Charts, "share", counted)
+    own = run_report("sales", period="2025-06", database=demo_db, output=tmp_path / "own",
+                     update_index=False)
+    assert shared and shared[0] >= 1
+    copy = tmp_path / "notebooks"
+    shutil.copytree(SHIPPED, copy)
+    kept = run_report("sales", period="2025-06", database=demo_db, output=tmp_path / "kept",
+                      notebooks=copy, update_index=False)
+    here = _chart_outputs(own.notebook)
+    assert len(here) == 5 and here == _chart_outputs(kept.notebook)
+    assert _no_handed_over_chart_left(own.notebook) and _no_handed_over_chart_left(own.html)
+
+
+def _blocked_charts(n: int) -> tuple[drawing.Charts, list[Any], threading.Event]:
+    """Charts with ``n`` taken, none started: the background thread waits for the event."""
+    gate = threading.Event()
+    charts = drawing.Charts()
+    drawing.background().submit(gate.wait)
+    outputs = [nbformat.v4.new_output("display_data", data=_money_chart()._repr_mimebundle_())
+               for _ in range(n)]
+    for cell, output in enumerate(outputs):
+        charts.take(output, cell)
+    return charts, outputs, gate
+
+
+@pytest.mark.parametrize(("waiting", "kernel_draws"), [(1, [0]), (2, [1]), (5, [3, 4])])
+def test_the_kernel_draws_the_later_half_of_the_charts_not_started(
+        handing_over, waiting, kernel_draws):
+    charts, outputs, gate = _blocked_charts(waiting)
+    sent: list[list[str]] = []
+
+    def kernel(jobs: list[str]) -> list[str]:
+        sent.append(jobs)
+        return [f"<figure>kernel {i}</figure>" for i in range(len(jobs))]
+
+    payloads = [out["data"][CHART_MIMETYPE] for out in outputs]
+    try:
+        assert charts.share(kernel) == len(kernel_draws)
+    finally:
+        gate.set()
+    charts.finish()
+    assert sent == [[payloads[i] for i in kernel_draws]]
+    html = [out["data"]["text/html"] for out in outputs]
+    assert [i for i, h in enumerate(html) if h.startswith("<figure>kernel")] == kernel_draws
+    assert all("<img" in h for i, h in enumerate(html) if i not in kernel_draws)
+    assert all(CHART_MIMETYPE not in out["data"] for out in outputs)
+
+
+@pytest.mark.parametrize("kernel_gives", ["fails", "fewer"])
+def test_a_chart_the_kernel_did_not_draw_is_drawn_here(handing_over, kernel_gives):
+    """The kernel failed (or stopped at a chart): what it did not give back is drawn here."""
+    charts, outputs, gate = _blocked_charts(4)
+
+    def kernel(jobs: list[str]) -> list[str]:
+        if kernel_gives == "fails":
+            raise TimeoutError("no reply")
+        return ["<figure>kernel</figure>"]
+
+    try:
+        charts.share(kernel)
+    finally:
+        gate.set()
+    charts.finish()
+    html = [out["data"]["text/html"] for out in outputs]
+    assert html.count("<figure>kernel</figure>") == (1 if kernel_gives == "fewer" else 0)
+    assert sum("<img" in h for h in html) == (3 if kernel_gives == "fewer" else 4)
 
 
 def _evil_bundle(marker: Path) -> str:
@@ -279,6 +369,7 @@ def test_a_chart_that_fails_to_draw_fails_its_own_cell(tmp_path, demo_db, monkey
         return real(job)
 
     monkeypatch.setattr(drawing, "_draw", second_fails)
+    monkeypatch.setattr(drawing.Charts, "share", lambda self, draw: 0)  # all drawn here
     with pytest.raises(ReportError) as failed:
         run_report("sales", period="2025-06", database=demo_db, output=tmp_path, update_index=False)
     source = nbformat.read(SHIPPED / "sales.ipynb", as_version=4)

@@ -23,6 +23,7 @@ import base64
 import functools
 import gc
 import pickle
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -82,6 +83,31 @@ class Charts:
                     f"could not be drawn: {type(exc).__name__}: {exc}"
                 raise ChartError(cell, f"the chart {what}") from exc
 
+    def share(self, draw: Callable[[list[str]], list[str]]) -> int:
+        """The notebook is done and its kernel idle: the charts this process has not started
+        to draw, the later half of them (one of one), are drawn by ``draw`` (in the kernel:
+        each chart's figure HTML, in order) while this process draws the others. A chart
+        ``draw`` could not give back is drawn here after all. How many ``draw`` drew."""
+        waiting = [at for at, (_output, _cell, job) in enumerate(self._jobs)
+                   if not job.running() and not job.done()]
+        taken = [at for at in waiting[-max(1, len(waiting) // 2):] if self._jobs[at][2].cancel()]
+        if not taken:
+            return 0
+        payloads = [self._jobs[at][0]["data"][CHART_MIMETYPE] for at in taken]
+        try:
+            drawn = draw(payloads)
+        except Exception:  # noqa: BLE001 - drawn here instead
+            drawn = []
+        for at, payload, html in zip(taken, payloads, [*drawn, *[None] * len(taken)], strict=False):
+            output, cell, _job = self._jobs[at]
+            job: Future[str] = Future()
+            if isinstance(html, str):
+                job.set_result(html)
+            else:
+                job = background().submit(_draw, payload)
+            self._jobs[at] = (output, cell, job)
+        return sum(isinstance(html, str) for html in drawn[:len(taken)])
+
     def settle(self) -> None:
         """The run failed: put in the charts drawn already; the others keep their place on
         the page, without an image (and without what the kernel sent)."""
@@ -109,10 +135,27 @@ class ChartError(RuntimeError):
 
 def _draw(job: str) -> str:
     """A handed-over chart drawn in its locale and rcParams: the figure's HTML."""
-    import matplotlib  # loaded by _load, in this thread
+    _load()
+    return _figure_html(job)
+
+
+def draw_here(job: str) -> None:
+    """In the kernel that handed chart ``job`` over, the chart drawn after all and shown as
+    the page's figure: the process running the notebook, behind at its end, shares the
+    charts it has not started with the idle kernel (:meth:`Charts.share`)."""
+    from IPython.display import publish_display_data  # lazy: in a kernel only
+
+    publish_display_data({"text/html": _figure_html(job)})
+
+
+def _figure_html(job: str) -> str:
+    """Chart ``job`` (a kernel's pickle) drawn in its locale and rcParams, with the charting
+    stack loaded: the figure's HTML."""
+    import matplotlib  # lazy: loaded already (_load, or the kernel's own)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    plotting = _load()
+    from crmkit.render import plotting  # lazy: as matplotlib
+
     fig, locale, rc = pickle.loads(base64.b64decode(job))  # noqa: S301 - a standard report's
     if not isinstance(fig, plotting.ChartFigure):
         raise TypeError(f"not a chart: {type(fig).__name__}")

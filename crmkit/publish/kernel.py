@@ -30,6 +30,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from queue import Empty
 from typing import TYPE_CHECKING, Any
@@ -120,9 +121,10 @@ def warm_up(reports: tuple[str, ...] | None = None, extra: tuple[str, ...] = ())
     runs as it starts, so its first report runs warm, then freeze what they made out of
     the garbage collector's scans. A library that fails to import is left for the notebook
     to report. Its reports share the store of a database (:func:`crmkit.store.keep_stores`)."""
-    for name in dict.fromkeys([*warm_up_modules(reports), *WARM_UP_RUNTIME, *extra]):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
+    with _artists_without_property_lists():
+        for name in dict.fromkeys([*warm_up_modules(reports), *WARM_UP_RUNTIME, *extra]):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
     from crmkit.store import keep_stores  # lazy: runs in the kernel
 
     keep_stores()
@@ -130,6 +132,39 @@ def warm_up(reports: tuple[str, ...] | None = None, extra: tuple[str, ...] = ())
     # full collection (IPython's %reset runs one between two reports; pandas and matplotlib
     # trigger them as they go) scans what a report made only: 0.04 s instead of 0.2 s.
     gc.freeze()
+
+
+#: What the ``set`` method of a matplotlib artist class says of its properties when the
+#: class was defined during :func:`warm_up`.
+ARTIST_PROPERTIES = ("Properties: not listed in a kernel crmkit started for reports; "
+                     "matplotlib.artist.kwdoc(artist) lists them.")
+
+
+@contextlib.contextmanager
+def _artists_without_property_lists() -> Iterator[None]:
+    """While matplotlib loads, its artist classes' docstrings without their property lists.
+
+    As it defines each artist class (about a hundred), matplotlib writes the docstring of
+    its ``set`` method, and of the plotting functions that take its properties, with a list
+    of every property and its valid values, which it reads from the docstring of each setter
+    (``matplotlib.artist.kwdoc``): 0.1 s of the kernel's start, for docstrings no report
+    reads. Here they say :data:`ARTIST_PROPERTIES` instead; the signatures are whole, and
+    ``kwdoc`` is matplotlib's own again afterwards. A matplotlib loaded already is left as
+    it is."""
+    if "matplotlib.artist" in sys.modules:
+        yield
+        return
+    try:
+        import matplotlib.artist as artist  # lazy: the kernel's start imports it anyway
+    except ImportError:  # left for the notebook to report
+        yield
+        return
+    kwdoc = artist.kwdoc
+    artist.kwdoc = lambda artist: ARTIST_PROPERTIES  # noqa: ARG005 - matplotlib's signature
+    try:
+        yield
+    finally:
+        artist.kwdoc = kwdoc
 
 
 def warm_up_code(reports: tuple[str, ...] | None = None, extra: tuple[str, ...] = ()) -> str:
@@ -333,6 +368,12 @@ class Kernel:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+
+    def stop(self) -> None:
+        """Kill the kernel's process now, without waiting for it: a run's kernel that is done,
+        which ends (and gives its memory back) while the page is exported; :meth:`close`
+        reaps it and cleans up afterwards."""
+        _kill_group(self.km)
 
     def kill(self) -> None:
         """Kill the kernel's process at once and remove its folder: from any thread, for a
@@ -595,6 +636,7 @@ def _closing_client() -> type:
             try:
                 done = super().execute(**kwargs)
                 if charts is not None:
+                    charts.share(self._draw_in_kernel)  # the kernel is idle now
                     charts.finish(timeout=self.timeout)  # the cells' timeout, each chart
                 return done
             finally:
@@ -605,7 +647,36 @@ def _closing_client() -> type:
                     with contextlib.suppress(Exception):  # the run's own error comes first
                         client.stop_channels()
 
+        def _draw_in_kernel(self, jobs: list[str]) -> list[str]:
+            """Charts ``jobs``, which the kernel handed over, drawn in the kernel after all
+            (:func:`crmkit.publish.drawing.draw_here`): each one's HTML, in order, up to
+            the first that failed."""
+            from nbclient.util import run_sync  # lazy: loaded with papermill
+
+            return list(run_sync(_draw_in_kernel)(self.kc, jobs, self.timeout))
+
     return ClosingClient
+
+
+async def _draw_in_kernel(client: Any, jobs: list[str], timeout: float | None) -> list[str]:
+    """What :meth:`ClosingClient._draw_in_kernel` does, on kernel client ``client``; each
+    message waited for ``timeout`` seconds at most (None: as long as it takes)."""
+    code = "".join(["from crmkit.publish.drawing import draw_here as _ck\n",
+                    *[f"_ck({job!r})\n" for job in jobs], "del _ck\n"])
+    sent = client.execute(code, silent=False, store_history=False, allow_stdin=False)
+    drawn: list[str] = []
+    while True:
+        msg = await client.get_iopub_msg(timeout=timeout)
+        if msg.get("parent_header", {}).get("msg_id") != sent:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "display_data" and isinstance(content.get("data", {}).get("text/html"), str):
+            drawn.append(content["data"]["text/html"])
+        elif kind == "status" and content.get("execution_state") == "idle":
+            break
+    while (await client.get_shell_msg(timeout=timeout)).get("parent_header", {}).get("msg_id") != sent:
+        pass
+    return drawn
 
 
 def _mark_failed(nb_man: Any, exc: Exception) -> None:

@@ -206,8 +206,8 @@ def _execute_and_publish(
     with run_folder(run.out_root) as tmp:  # an OutputError now if nothing can be written
         say(f"{run.label}: executing {run.source.name}")
         nb = _execute(kernel, run, tmp / f"{run.report}.ipynb", timeout)
-    if close_kernel:
-        kernel.close()
+    if close_kernel:  # closed by the caller, after the page is out
+        kernel.stop()
     payload = extract_json(nb)
     if payload is None:
         raise ReportError(
