@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -501,12 +502,22 @@ def test_a_stopped_kernel_ends_at_once_and_closing_it_reaps_it(tmp_path, demo_db
     """A run's kernel is killed as soon as its notebook is done (its memory back while the
     page is exported) and reaped, its folder removed, when it is closed after the page is
     out: the wait and the clean-up were 0.03 s on every cold run's path."""
+    import signal
+
+    import psutil
+
     kernel = Kernel(demo_db, tmp_path)
     process, folder = kernel.km.provisioner.process, kernel._folder
     kernel.stop()
-    assert process.wait(timeout=10) is not None
+    ended = psutil.Process(process.pid)
+    for _ in range(100):  # ended, not reaped: a zombie until close()
+        if ended.status() == psutil.STATUS_ZOMBIE:
+            break
+        time.sleep(0.1)
+    assert ended.status() == psutil.STATUS_ZOMBIE and process.returncode is None
     assert folder is not None and folder.exists()
     kernel.close()
+    assert process.returncode == -signal.SIGKILL
     assert kernel.km is None and not folder.exists()
 
 

@@ -5,9 +5,11 @@ not draw a chart when a cell shows it: it sends the figure as it is then, with t
 locale and rcParams (:meth:`crmkit.render.plotting.ChartFigure._repr_mimebundle_`), and
 goes on with the next cells while this process draws it on the machine's other core. Each
 chart is drawn here as it arrives, in the process's background thread
-(:mod:`crmkit.publish.background`), and its output becomes the page's embedded PNG before the notebook is
-saved: the executed notebook, the page and the JSON twin are those a kernel drawing its own
-charts gives, byte for byte.
+(:mod:`crmkit.publish.background`), and its output becomes the page's embedded PNG before
+the notebook is saved; at the notebook's end, the charts this process has not started to
+draw yet are shared with the kernel, idle then (:meth:`Charts.share`). The executed
+notebook, the page and the JSON twin are those a kernel drawing its own charts gives, byte
+for byte.
 
 A handed-over chart is a pickle, which runs code as it is loaded: only the run of a
 standard report, whose notebook is crmkit's own, draws them. The run of any other notebook
@@ -23,7 +25,7 @@ import base64
 import functools
 import gc
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -57,14 +59,16 @@ class Charts:
     by :meth:`settle`)."""
 
     def __init__(self) -> None:
-        self._jobs: list[tuple[Any, int, Future[str]]] = []
+        # each chart: its output, its cell, its drawing, what the kernel sent
+        self._jobs: list[tuple[Any, int, Future[str], str]] = []
         preload()  # the charting stack, before the first chart comes
 
     def take(self, output: Any, cell: int) -> None:
         """Start drawing ``output``'s chart, if it is one (an output of cell ``cell``)."""
         data = output.get("data") if hasattr(output, "get") else None
         if isinstance(data, dict) and isinstance(data.get(CHART_MIMETYPE), str):
-            self._jobs.append((output, cell, background().submit(_draw, data[CHART_MIMETYPE])))
+            job = data[CHART_MIMETYPE]
+            self._jobs.append((output, cell, background().submit(_draw, job), job))
 
     def finish(self, timeout: float | None = None) -> None:
         """Wait for every chart (``timeout`` seconds at most for each, the cells' own) and
@@ -72,7 +76,7 @@ class Charts:
         shown it. A chart that cannot be drawn raises a :class:`ChartError` naming its cell
         (0-based, as the executed notebook counts them), the other charts settled."""
         jobs, self._jobs = self._jobs, []
-        for at, (output, cell, job) in enumerate(jobs):
+        for at, (output, cell, job, _sent) in enumerate(jobs):
             try:
                 _drawn(output, job.result(timeout=timeout))
             except Exception as exc:
@@ -83,36 +87,38 @@ class Charts:
                     f"could not be drawn: {type(exc).__name__}: {exc}"
                 raise ChartError(cell, f"the chart {what}") from exc
 
-    def share(self, draw: Callable[[list[str]], list[str]]) -> int:
+    def share(self, draw: Callable[[list[str]], Mapping[int, str]]) -> int:
         """The notebook is done and its kernel idle: the charts this process has not started
         to draw, the later half of them (one of one), are drawn by ``draw`` (in the kernel:
-        each chart's figure HTML, in order) while this process draws the others. A chart
-        ``draw`` could not give back is drawn here after all. How many ``draw`` drew."""
-        waiting = [at for at, (_output, _cell, job) in enumerate(self._jobs)
+        each chart's figure HTML by its place in the list it is given) while this process
+        draws the others. A chart ``draw`` does not give back is drawn here after all. How
+        many ``draw`` drew."""
+        waiting = [at for at, (_output, _cell, job, _sent) in enumerate(self._jobs)
                    if not job.running() and not job.done()]
         taken = [at for at in waiting[-max(1, len(waiting) // 2):] if self._jobs[at][2].cancel()]
         if not taken:
             return 0
-        payloads = [self._jobs[at][0]["data"][CHART_MIMETYPE] for at in taken]
         try:
-            drawn = draw(payloads)
+            drawn = draw([self._jobs[at][3] for at in taken])
         except Exception:  # noqa: BLE001 - drawn here instead
-            drawn = []
-        for at, payload, html in zip(taken, payloads, [*drawn, *[None] * len(taken)], strict=False):
-            output, cell, _job = self._jobs[at]
-            job: Future[str] = Future()
+            drawn = {}
+        given = 0
+        for n, at in enumerate(taken):
+            output, cell, job, sent = self._jobs[at]
+            html = drawn.get(n)
             if isinstance(html, str):
+                job, given = Future(), given + 1
                 job.set_result(html)
             else:
-                job = background().submit(_draw, payload)
-            self._jobs[at] = (output, cell, job)
-        return sum(isinstance(html, str) for html in drawn[:len(taken)])
+                job = background().submit(_draw, sent)
+            self._jobs[at] = (output, cell, job, sent)
+        return given
 
     def settle(self) -> None:
         """The run failed: put in the charts drawn already; the others keep their place on
         the page, without an image (and without what the kernel sent)."""
         jobs, self._jobs = self._jobs, []
-        for output, _cell, job in jobs:
+        for output, _cell, job, _sent in jobs:
             job.cancel()
             done = job.done() and not job.cancelled() and job.exception() is None
             _drawn(output, job.result() if done else None)
@@ -139,13 +145,19 @@ def _draw(job: str) -> str:
     return _figure_html(job)
 
 
-def draw_here(job: str) -> None:
+#: The key, in the metadata of a chart a kernel draws after all (:func:`draw_here`), of its
+#: place in the charts it was sent.
+SHARED = "crmkit_shared_chart"
+
+
+def draw_here(job: str, at: int) -> None:
     """In the kernel that handed chart ``job`` over, the chart drawn after all and shown as
-    the page's figure: the process running the notebook, behind at its end, shares the
-    charts it has not started with the idle kernel (:meth:`Charts.share`)."""
+    the page's figure, marked as the ``at``-th of those it was sent: the process running
+    the notebook, behind at its end, shares the charts it has not started with the idle
+    kernel (:meth:`Charts.share`)."""
     from IPython.display import publish_display_data  # lazy: in a kernel only
 
-    publish_display_data({"text/html": _figure_html(job)})
+    publish_display_data({"text/html": _figure_html(job)}, metadata={SHARED: at})
 
 
 def _figure_html(job: str) -> str:

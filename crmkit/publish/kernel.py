@@ -149,8 +149,8 @@ def _artists_without_property_lists() -> Iterator[None]:
     of every property and its valid values, which it reads from the docstring of each setter
     (``matplotlib.artist.kwdoc``): 0.1 s of the kernel's start, for docstrings no report
     reads. Here they say :data:`ARTIST_PROPERTIES` instead; the signatures are whole, and
-    ``kwdoc`` is matplotlib's own again afterwards. A matplotlib loaded already is left as
-    it is."""
+    afterwards ``kwdoc`` is matplotlib's own again, and so are the lists in docstrings made
+    later. A matplotlib loaded already is left as it is."""
     if "matplotlib.artist" in sys.modules:
         yield
         return
@@ -165,6 +165,12 @@ def _artists_without_property_lists() -> Iterator[None]:
         yield
     finally:
         artist.kwdoc = kwdoc
+        with contextlib.suppress(Exception):  # the lists its docstrings fill in later, whole
+            import matplotlib._docstring as docstrings  # lazy: loaded by now
+
+            params = docstrings.interpd.params
+            for key in [k for k, v in params.items() if v == ARTIST_PROPERTIES]:
+                del params[key]
 
 
 def warm_up_code(reports: tuple[str, ...] | None = None, extra: tuple[str, ...] = ()) -> str:
@@ -647,36 +653,56 @@ def _closing_client() -> type:
                     with contextlib.suppress(Exception):  # the run's own error comes first
                         client.stop_channels()
 
-        def _draw_in_kernel(self, jobs: list[str]) -> list[str]:
+        def _draw_in_kernel(self, jobs: list[str]) -> dict[int, str]:
             """Charts ``jobs``, which the kernel handed over, drawn in the kernel after all
-            (:func:`crmkit.publish.drawing.draw_here`): each one's HTML, in order, up to
-            the first that failed."""
+            (:func:`crmkit.publish.drawing.draw_here`): each one's HTML by its place in
+            ``jobs`` (those it drew)."""
             from nbclient.util import run_sync  # lazy: loaded with papermill
 
-            return list(run_sync(_draw_in_kernel)(self.kc, jobs, self.timeout))
+            return dict(run_sync(_draw_in_kernel)(self.kc, self.km, jobs, self.timeout))
 
     return ClosingClient
 
 
-async def _draw_in_kernel(client: Any, jobs: list[str], timeout: float | None) -> list[str]:
-    """What :meth:`ClosingClient._draw_in_kernel` does, on kernel client ``client``; each
-    message waited for ``timeout`` seconds at most (None: as long as it takes)."""
+async def _draw_in_kernel(client: Any, km: Any, jobs: list[str],
+                          timeout: float | None) -> dict[int, str]:
+    """What :meth:`ClosingClient._draw_in_kernel` does, on the kernel of ``km`` through its
+    client ``client``, in ``timeout`` seconds at most (None or less than one: as long as
+    it takes, while the kernel lives)."""
+    from crmkit.publish.drawing import SHARED  # lazy: loaded by the run that draws
+
     code = "".join(["from crmkit.publish.drawing import draw_here as _ck\n",
-                    *[f"_ck({job!r})\n" for job in jobs], "del _ck\n"])
-    sent = client.execute(code, silent=False, store_history=False, allow_stdin=False)
-    drawn: list[str] = []
+                    *[f"_ck({job!r}, {at})\n" for at, job in enumerate(jobs)], "del _ck\n"])
+    sent = client.execute(code, silent=True, store_history=False, allow_stdin=False)
+    deadline = time.monotonic() + timeout if timeout is not None and timeout >= 1 else None
+    drawn: dict[int, str] = {}
     while True:
-        msg = await client.get_iopub_msg(timeout=timeout)
-        if msg.get("parent_header", {}).get("msg_id") != sent:
-            continue
+        msg = await _reply(client.get_iopub_msg, sent, km, deadline)
         kind, content = msg["msg_type"], msg["content"]
-        if kind == "display_data" and isinstance(content.get("data", {}).get("text/html"), str):
-            drawn.append(content["data"]["text/html"])
+        at, html = content.get("metadata", {}).get(SHARED), content.get("data", {}).get("text/html")
+        if kind == "display_data" and isinstance(at, int) and 0 <= at < len(jobs) and isinstance(html, str):
+            drawn[at] = html
         elif kind == "status" and content.get("execution_state") == "idle":
             break
-    while (await client.get_shell_msg(timeout=timeout)).get("parent_header", {}).get("msg_id") != sent:
-        pass
+    await _reply(client.get_shell_msg, sent, km, deadline)
     return drawn
+
+
+async def _reply(get: Any, sent: str, km: Any, deadline: float | None) -> dict[str, Any]:
+    """The next message ``get`` gives in answer to request ``sent``, looking every second
+    whether the kernel of ``km`` still lives."""
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise TimeoutError("the kernel did not answer in time")
+        try:
+            msg = await get(timeout=1.0 if left is None else min(1.0, left))
+        except Empty:
+            if not await _ensure_async(km.is_alive()):
+                raise RuntimeError("the kernel died") from None
+            continue
+        if msg.get("parent_header", {}).get("msg_id") == sent:
+            return dict(msg)
 
 
 def _mark_failed(nb_man: Any, exc: Exception) -> None:
