@@ -95,8 +95,8 @@ def measure(cmd: list[str] | str, env: dict[str, str] | None = None) -> Run:
 
 
 def settle(proc: psutil.Popen | None, limit: float = 60.0) -> None:
-    """Wait until ``proc``'s tree is idle (a report server booting its spare kernel), so it
-    takes no CPU from the run being measured."""
+    """Wait until ``proc``'s tree is idle (a report server booting its spare kernel) and
+    started no process meanwhile, so it takes no CPU from the run being measured."""
     if proc is None:
         return
     deadline = time.monotonic() + limit
@@ -110,8 +110,9 @@ def settle(proc: psutil.Popen | None, limit: float = 60.0) -> None:
         for p in tree:
             with contextlib.suppress(psutil.Error):
                 busy += p.cpu_percent(None)
-        if busy < 5:
-            return
+        with contextlib.suppress(psutil.Error):  # a process started meanwhile: not idle yet
+            if busy < 5 and {p.pid for p in proc.children(recursive=True)} == {p.pid for p in tree[1:]}:
+                return
 
 
 def median(runs: list[Run]) -> Run:

@@ -20,7 +20,7 @@ Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
 
 def _special() -> Any:
-    from scipy import special
+    from crmkit._special import special  # lazy: scipy.special, 0.06 s (see crmkit._special)
 
     return special
 

@@ -22,7 +22,8 @@ PACKAGE = ROOT / "crmkit"
 #: Layer of each module prefix (the longest matching prefix wins).
 LAYERS = {
     "crmkit.errors": 0, "crmkit._version": 0, "crmkit._media": 0, "crmkit._files": 0, "crmkit._yaml": 0, "crmkit._html": 0,
-    "crmkit._docstrings": 0, "crmkit.periods": 0, "crmkit.stats": 0, "crmkit.verdict": 0, "crmkit.i18n": 0,
+    "crmkit._docstrings": 0, "crmkit._lazy": 0, "crmkit._special": 0, "crmkit.periods": 0,
+    "crmkit.stats": 0, "crmkit.verdict": 0, "crmkit.i18n": 0,
     "crmkit.model": 1,
     "crmkit.backends": 2,
     "crmkit.parameters": 3, "crmkit.store": 3, "crmkit.sources": 3,

@@ -744,3 +744,19 @@ def test_the_index_states_the_last_check_as_it_states_instants(tmp_path):
     assert site._last_check(tmp_path) == "Data checked 2026-12-02 19:42:59 UTC"
     (tmp_path / "status.json").write_text(json.dumps({"finished_at": "<b>not a time</b>"}))
     assert site._last_check(tmp_path) == "Data checked <b>not a time</b>"  # escaped where shown
+
+
+def test_the_page_s_chrome_and_the_index_are_compiled_while_the_notebook_runs():
+    """A run builds its exporter in the background, and compiles there the templates of the
+    page's chrome and of the index too, which Jinja compiled as the page was published."""
+    from crmkit import _html
+    from crmkit.publish.background import background as thread
+    from crmkit.publish.export import start_html_exporter
+
+    site_templates = set(_html.ENV.list_templates(filter_func=lambda n: n.startswith("site/")))
+    assert {"site/_chrome.html.j2", "site/index.html.j2", "site/page_top.html.j2"} <= site_templates
+    _html.ENV.cache.clear()
+    start_html_exporter().result(timeout=120)
+    thread().submit(lambda: None).result(timeout=120)  # what was queued after it, done
+    compiled = {name for _loader, name in _html.ENV.cache}
+    assert site_templates <= compiled

@@ -130,6 +130,28 @@ def test_report_libraries_load_without_scipy_stats():
     assert out.stdout.strip() == "0.5"
 
 
+def test_scipy_special_loads_without_numpy_s_fortran_wrappers_and_test_tools():
+    """The distribution functions' module leaves NumPy's f2py and testing unloaded (a third
+    of its import in every kernel) and NumPy as it was: both load when first used, also
+    through the names scipy's array-API layer copied."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy, crmkit.stats as s;"
+        "p = s.t_sf(2.0, 10);"
+        "assert 'numpy.f2py' not in sys.modules and 'numpy.testing' not in sys.modules, 'loaded';"
+        "assert 'f2py' not in vars(numpy) and 'testing' not in vars(numpy), 'numpy changed';"
+        "from scipy._lib.array_api_compat import numpy as xp;"
+        "assert callable(xp.testing.assert_allclose) and 'numpy.testing' in sys.modules;"
+        "import numpy.f2py; assert numpy.f2py is sys.modules['numpy.f2py'];"
+        "print(p)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) == pytest.approx(0.036694017385370, rel=1e-12)
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_mann_whitney_agrees_with_scipy_stats(seed):
     """The Mann-Whitney test without scipy.stats gives scipy.stats.mannwhitneyu's answer

@@ -193,11 +193,17 @@ def configured(exporter_class: Any) -> Any:
 
 def start_html_exporter() -> Future[Any]:
     """Build :func:`html_exporter` in the process's background thread
-    (:func:`crmkit.publish.background.background`); ``.result()`` waits for it.
+    (:func:`crmkit.publish.background.background`), then compile there the templates of
+    the page's chrome and of the index (:func:`crmkit._html.compile_templates`);
+    ``.result()`` waits for the exporter.
 
     papermill is imported here first, in the calling thread: nbconvert imports some of
     the same modules, and two threads importing a module at once can see it half made.
     """
     import papermill  # noqa: F401  # lazy: papermill costs about 0.5 s of CLI start-up
 
-    return background().submit(html_exporter)
+    from crmkit._html import compile_templates  # lazy: loads Jinja2, as nbconvert does
+
+    built = background().submit(html_exporter)
+    background().submit(compile_templates, "site")  # the page's chrome and the index
+    return built

@@ -61,7 +61,7 @@ WARM_UP_POSTGRES = ("crmkit.backends.postgres", "ibis.backends.postgres")
 #: DuckDB, Arrow and pandas back-ends on first use; the tests' distributions): imported as
 #: the kernel starts, they are not on a run's critical path.
 WARM_UP_RUNTIME = ("narwhals._duckdb.dataframe", "narwhals._arrow.dataframe",
-                   "narwhals._pandas_like.dataframe", "pyarrow.pandas_compat", "scipy.special")
+                   "narwhals._pandas_like.dataframe", "pyarrow.pandas_compat", "crmkit._special")
 
 #: IPython's history is off in the kernels crmkit starts: each cell a report ran was
 #: written to the user's history database (report code in an analyst's history), by
@@ -168,7 +168,7 @@ def _artists_without_property_lists() -> Iterator[None]:
         with contextlib.suppress(Exception):  # the lists its docstrings fill in later, whole
             import matplotlib._docstring as docstrings  # lazy: loaded by now
 
-            params = docstrings.interpd.params
+            params = docstrings.interpd.params  # type: ignore[attr-defined]  # set in __init__
             for key in [k for k, v in params.items() if v == ARTIST_PROPERTIES]:
                 del params[key]
 

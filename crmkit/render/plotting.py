@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import importlib
 import io
 import os
 import pickle
@@ -44,6 +43,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from matplotlib.typing import RcKeyType
 
 from crmkit import i18n
+from crmkit._lazy import OnFirstUse
 from crmkit._media import CHART_MIMETYPE, CHARTS_HANDED_OVER
 from crmkit.render.formatting import SERIES, compact, number
 from crmkit.render.templating import html_block
@@ -53,13 +53,6 @@ matplotlib.use("Agg")
 
 #: What seaborn imports as it loads and the reports never use (module docstring).
 _HIDDEN = ("scipy.stats", "scipy.cluster")
-
-
-class _OnFirstUse(ModuleType):
-    """A module imported when one of its names is first read (seaborn's ``hierarchy``)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(importlib.import_module(self.__name__), name)
 
 
 def _import_seaborn() -> ModuleType:
@@ -75,7 +68,7 @@ def _import_seaborn() -> ModuleType:
             if sys.modules.get(name, ...) is None:
                 del sys.modules[name]
     if seaborn.matrix._no_scipy:  # clustermap still works: scipy is imported on first use
-        seaborn.matrix.hierarchy = _OnFirstUse("scipy.cluster.hierarchy")
+        seaborn.matrix.hierarchy = OnFirstUse("scipy.cluster.hierarchy")
         seaborn.matrix._no_scipy = False
     return seaborn
 
