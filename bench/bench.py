@@ -96,7 +96,7 @@ def measure(cmd: list[str] | str, env: dict[str, str] | None = None) -> Run:
 
 def settle(proc: psutil.Popen | None, limit: float = 60.0) -> None:
     """Wait until ``proc``'s tree is idle (a report server booting its spare kernel) and
-    started no process meanwhile, so it takes no CPU from the run being measured."""
+    started or ended no process meanwhile, so it takes no CPU from the run being measured."""
     if proc is None:
         return
     deadline = time.monotonic() + limit

@@ -205,5 +205,7 @@ def start_html_exporter() -> Future[Any]:
     from crmkit._html import compile_templates  # lazy: loads Jinja2, as nbconvert does
 
     built = background().submit(html_exporter)
-    background().submit(compile_templates, "site")  # the page's chrome and the index
+    # the page's chrome and the index; a template that fails to compile fails where it is
+    # rendered, as before (nothing waits for this)
+    background().submit(compile_templates, "site")
     return built
