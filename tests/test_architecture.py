@@ -28,7 +28,7 @@ LAYERS = {
     "crmkit.backends": 2,
     "crmkit.parameters": 3, "crmkit.store": 3, "crmkit.sources": 3,
     "crmkit.metrics": 4,
-    "crmkit.reports": 5,
+    "crmkit.reports": 5, "crmkit.catalog": 5,
     "crmkit.render": 6,
     "crmkit.publish": 7,
     "crmkit.cli": 8, "crmkit": 8,

@@ -260,7 +260,7 @@ def test_describe_is_read_again_when_the_file_changes(demo_db, tmp_path, monkeyp
 
     import duckdb
 
-    from crmkit.backends import duckdb as duckdb_backend
+    from crmkit.backends import duckdb_file as duckdb_backend
     from crmkit.backends import remembered
 
     db = tmp_path / "demo.duckdb"

@@ -39,13 +39,11 @@ import pandas as pd
 import pyarrow as pa
 
 from crmkit._files import replacing
-from crmkit.backends import DATA_LAST_DAY
-from crmkit.backends._sql import EVENT_COLUMNS, last_day_sql
 from crmkit.backends._sql import quote as _q
 from crmkit.backends.base import SNAPSHOT_COLUMNS, SNAPSHOTS, OpenDataset, no_snapshots_sql
+from crmkit.backends.duckdb_file import OPEN_BACKENDS, connect, describe, has_table, reading
 from crmkit.backends.fingerprint import of_duckdb
-from crmkit.backends.location import file_state
-from crmkit.backends.remembered import fingerprint_of, opened_state, settled
+from crmkit.backends.remembered import fingerprint_of, opened_state
 from crmkit.errors import StoreError
 from crmkit.model import (
     MAX_EXAMPLES,
@@ -91,98 +89,7 @@ SNAPSHOT_TABLE = f"crmkit.{SNAPSHOTS}"
 SNAPSHOT_NOT_NULL = ("snapshot_date", "taken_at", "deal_id", "owner_id", "created_at")
 
 
-# -- reading --------------------------------------------------------------------------------
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def unreadable(path: Path | str, exc: BaseException) -> StoreError:
-    """The one-line error for a DuckDB file that opened but cannot be read (truncated or
-    damaged, e.g. copied while it was being written)."""
-    return StoreError(
-        f"cannot read {path}: {_first_line(exc)}; the file is damaged or truncated: "
-        "build it again (crmkit import / crmkit demo) or restore a good copy"
-    )
-
-
-@contextlib.contextmanager
-def reading(path: Path | str) -> Iterator[None]:
-    """Turn a DuckDB failure while reading ``path`` into :func:`unreadable`'s one line."""
-    try:
-        yield
-    except duckdb.Error as exc:
-        if isinstance(exc, duckdb.CatalogException | duckdb.BinderException):
-            raise
-        raise unreadable(path, exc) from None
-
-
-def connect(path: Path) -> duckdb.DuckDBPyConnection:
-    """Open a crmkit DuckDB database read-only, with a one-line error if that fails."""
-    if not path.exists():
-        raise StoreError(
-            f"no database at {path}: build the demo with `crmkit demo` "
-            "or point --database / CRMKIT_DATABASE at your crmkit database"
-        )
-    if path.is_dir():
-        raise StoreError(f"{path} is a folder, not a DuckDB database: give the database file")
-    try:
-        return duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise StoreError(f"cannot open {path} as a DuckDB database: {_first_line(exc)}") from None
-
-
-#: What :func:`describe` read, by file and state of the file: a batch worker checks the
-#: parameters of page after page against the same database. Remembered only for a state
-#: that was unchanged while it was read, settled (:func:`settled`: not written in the last
-#: two seconds) and not perhaps read from an older file another connection holds open.
-_DESCRIBED: dict[tuple[str, tuple[tuple[object, ...], ...]],
-                 tuple[dict[str, str], dict[str, str]]] = {}
-
-
-def describe(path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """A database's settings and its teams (team_id -> name), read with plain SQL; read
-    again only when the file has changed (:func:`file_state`)."""
-    key = (str(Path(path).resolve()), file_state(Path(path)))
-    if key in _DESCRIBED:
-        settings, teams = _DESCRIBED[key]
-        return dict(settings), dict(teams)
-    settings, teams = _describe(path)
-    if file_state(Path(path)) == key[1] and settled(key[1]) and not _held(Path(path), key[1]):
-        if len(_DESCRIBED) >= 16:
-            _DESCRIBED.clear()
-        _DESCRIBED[key] = (dict(settings), dict(teams))
-    return settings, teams
-
-
-def _describe(path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    con = connect(path)
-    try:
-        with reading(path):
-            if not _has_table(con, "main", "teams"):
-                raise StoreError(f"{path} is not a crmkit database: it has no teams table")
-            teams = dict(con.execute("select team_id, name from teams order by name").fetchall())
-            settings = {}
-            if _has_table(con, "crmkit", "settings"):  # without: the defaults apply
-                settings = dict(con.execute("select key, value from crmkit.settings").fetchall())
-            settings.pop(DATA_LAST_DAY, None)
-            if all(_has_table(con, "main", table) for table in EVENT_COLUMNS):
-                [(last,)] = con.execute(last_day_sql("main")).fetchall()
-                if last is not None:
-                    settings[DATA_LAST_DAY] = last.isoformat()
-    finally:
-        con.close()
-    return {str(k): str(v) for k, v in settings.items()}, {str(k): str(v) for k, v in teams.items()}
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    row = con.execute(
-        "select 1 from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return row is not None
+# -- reading (opening a file and describing it: crmkit.backends.duckdb_file) ---------------
 
 
 def read_settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -203,14 +110,14 @@ class DuckDBBackend(OpenDataset):
     _closed = False
 
     def __init__(self, path: Path) -> None:
-        held = list(_OPEN.get(Path(path).resolve(), ()))
+        held = list(OPEN_BACKENDS.get(Path(path).resolve(), ()))
         self.connection, self._opened = opened_state(path, lambda: connect(path))
         if any(not b._closed and b._opened != self._opened for b in held):
             # DuckDB hands a connection to a path the database another connection holds
             # open, even when the file was replaced since: what it reads is not the state
             # of the file now, so nothing is remembered for that state
             self._opened = None
-        _OPEN.setdefault(Path(path).resolve(), weakref.WeakSet()).add(self)
+        OPEN_BACKENDS.setdefault(Path(path).resolve(), weakref.WeakSet()).add(self)
         try:
             with reading(path):
                 self._open(path)
@@ -229,7 +136,7 @@ class DuckDBBackend(OpenDataset):
                 "import your data with crmkit (see README, 'Adding a data source')"
             )
         frames = {name: nw.from_native(self.connection.table(name)) for name in TABLES}
-        has_snapshots = _has_table(self.connection, "crmkit", SNAPSHOTS)
+        has_snapshots = has_table(self.connection, "crmkit", SNAPSHOTS)
         frames[SNAPSHOTS] = nw.from_native(
             self.connection.table(SNAPSHOT_TABLE) if has_snapshots
             else self.connection.sql(no_snapshots_sql(DUCKDB_TYPES))
@@ -254,16 +161,6 @@ class DuckDBBackend(OpenDataset):
     def close(self) -> None:
         self._closed = True
         self.connection.close()
-
-
-#: The backends of each file this process opened (:class:`DuckDBBackend`).
-_OPEN: dict[Path, weakref.WeakSet[DuckDBBackend]] = {}
-
-
-def _held(path: Path, state: tuple[tuple[object, ...], ...] | None) -> bool:
-    """Whether a backend of this process holds ``path`` open as it was in another state
-    (DuckDB then hands a new connection that older database)."""
-    return any(not b._closed and b._opened != state for b in _OPEN.get(path.resolve(), ()))
 
 
 # -- writing --------------------------------------------------------------------------------

@@ -200,9 +200,10 @@ def start_html_exporter() -> Future[Any]:
     papermill is imported here first, in the calling thread: nbconvert imports some of
     the same modules, and two threads importing a module at once can see it half made.
     """
-    import papermill  # noqa: F401  # lazy: papermill costs about 0.5 s of CLI start-up
-
     from crmkit._html import compile_templates  # lazy: loads Jinja2, as nbconvert does
+    from crmkit.publish.notebooks import load_papermill  # lazy: papermill, 0.5 s
+
+    load_papermill()
 
     built = background().submit(html_exporter)
     # the page's chrome and the index; a template that fails to compile fails where it is

@@ -37,19 +37,16 @@ from typing import TYPE_CHECKING, Any
 
 from crmkit._media import CHARTS_HANDED_OVER
 from crmkit.backends.location import ENV_URL, Database, Location, SparkLocation
+from crmkit.catalog import CATALOG
 from crmkit.errors import SetupError
 from crmkit.publish.launcher import FROZEN_START
-from crmkit.publish.notebooks import shipped
+from crmkit.publish.notebooks import load_papermill, shipped
 from crmkit.publish.spawn import LAUNCHER, Early, start_early
 
 if TYPE_CHECKING:
     import nbformat
 
 KERNEL_NAME = "crmkit"
-
-#: The standard reports' ids (the registry, :data:`crmkit.reports.REPORTS`, which loads
-#: pandas, lists the same): a kernel started for these only hands its charts over.
-STANDARD_REPORTS = ("sales", "activity", "marketing", "performance", "satisfaction")
 
 #: The papermill engine the kernel runs notebooks with (:func:`_register_engine`).
 ENGINE = "crmkit"
@@ -102,11 +99,9 @@ def _launched(argv: list[str]) -> list[str]:
 
 
 def warm_up_modules(reports: tuple[str, ...] | None = None) -> list[str]:
-    """The modules the registry's reports name (only ``reports``, when given), each once,
+    """The modules the catalogue's reports name (only ``reports``, when given), each once,
     in page order."""
-    from crmkit.reports import REPORTS  # lazy: runs in the kernel; the CLI starts it first
-
-    chosen = [report for report in REPORTS if reports is None or report in reports]
+    chosen = [report for report in CATALOG if reports is None or report in reports]
     return [m for report in chosen for m in report_modules(report)]
 
 
@@ -205,7 +200,7 @@ class Kernel:
         # other notebook. Not a batch worker's (``hand_over``): both cores are busy there,
         # and the pack took 1-2 s longer
         self.standard = hand_over and shipped(self.cwd) and \
-            (reports is None or all(r in STANDARD_REPORTS for r in reports))
+            (reports is None or all(r in CATALOG for r in reports))
         self.hands_over = self.standard
         self._start()
 
@@ -311,7 +306,7 @@ class Kernel:
 
         ``trusted``: ``source`` is a standard report; anything else taints the kernel, which
         is restarted before its next notebook."""
-        import papermill as pm  # lazy: papermill costs about 0.5 s of CLI start-up
+        pm = load_papermill()
 
         own = trusted and shipped(source.parent)  # a standard report's own notebook
         if self.tainted or not self.alive:

@@ -1,6 +1,6 @@
 """Report notebooks: where they are, which reports exist, and a report's own parameters.
 
-The standard reports are those of the registry (:data:`crmkit.reports.REPORTS`); any other
+The standard reports are those of the catalogue (:data:`crmkit.catalog.CATALOG`); any other
 notebook in the notebooks folder is a custom report (``crmkit new-report``) and runs the
 same way. A report's own parameters (``--param NAME=VALUE``, ``params:`` in a preset) are
 checked against its notebook's parameters cell and typed before they reach it.
@@ -11,9 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+from crmkit._lazy import hidden
+from crmkit.catalog import CATALOG
 from crmkit.errors import ParameterError
 
 #: A report id: also a file name, so nothing that could leave the notebooks folder.
@@ -48,11 +52,9 @@ def find_notebooks(notebooks: str | os.PathLike[str] | None = None) -> Path:
 def available_reports(notebooks: str | os.PathLike[str] | None = None) -> list[str]:
     """Report ids with a notebook in the folder: the registry's in page order, then the
     custom reports (any other notebook) by name."""
-    from crmkit.reports import REPORTS  # lazy: the registry loads pandas; a run need not wait
-
     folder = find_notebooks(notebooks)
     found = {p.stem for p in folder.glob("*.ipynb") if REPORT_ID.match(p.stem)}
-    standard = [report for report in REPORTS if report in found]
+    standard = [report for report in CATALOG if report in found]
     return standard + sorted(found - set(standard))
 
 
@@ -84,8 +86,7 @@ def report_parameters(report: str, source: Path, extra: dict[str, Any]) -> dict[
     """
     if not extra:
         return {}
-    import papermill as pm  # lazy: papermill costs about 0.5 s of CLI start-up
-
+    pm = load_papermill()
     # lazy: Babel, 0.02 s, before a run's kernel process starts (crmkit.publish.spawn)
     from crmkit.parameters import check_own_parameter
 
@@ -126,3 +127,20 @@ def typed(text: str) -> Any:
         with contextlib.suppress(ValueError):
             return kind(text)
     return text
+
+
+#: What papermill imports as it loads and crmkit never uses: PyArrow, for notebooks on HDFS
+#: (0.1 s of a run's command, which needs NumPy only, to draw).
+PAPERMILL_UNUSED = ("pyarrow",)
+
+
+def load_papermill() -> ModuleType:
+    """papermill, imported without :data:`PAPERMILL_UNUSED` (an ``hdfs://`` path then says
+    that it needs PyArrow), which import as usual afterwards. Only in a process of one
+    thread (a run's command): in another, a thread could be importing one meanwhile."""
+    alone = threading.active_count() == 1
+    with hidden(*PAPERMILL_UNUSED) if alone else contextlib.nullcontext():
+        import papermill  # lazy: 0.5 s; a command that runs no notebook need not wait
+
+    return papermill
+

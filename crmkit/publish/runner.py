@@ -40,10 +40,10 @@ from crmkit._files import (
 from crmkit._media import JSON_MIMETYPE
 from crmkit.backends.engines import describe
 from crmkit.backends.location import Database, find_database
+from crmkit.catalog import CATALOG, title
 from crmkit.errors import OutputError, ReportError
 from crmkit.parameters import resolve
 from crmkit.publish.alerts import evaluate
-from crmkit.publish.cache import KEY_SUFFIX, sealed
 from crmkit.publish.export import extract_json, start_html_exporter, to_html, twin_text
 from crmkit.publish.kernel import Kernel
 from crmkit.publish.notebooks import find_notebooks, report_notebook, report_parameters
@@ -58,8 +58,6 @@ from crmkit.publish.site import (
     twin_state,
     write_index,
 )
-from crmkit.reports import REPORTS, title
-from crmkit.reports.data import json_safe
 
 
 @dataclass
@@ -223,7 +221,10 @@ def _execute_and_publish(
                        run.path(".ipynb"), 0.0, payload.get("metrics", {}))
     twin, published = _twin_file(payload)
     files = {".ipynb": nbformat.writes(nb), ".json": twin, ".html": page}
-    if key is not None:
+    if key is not None:  # a batch's page
+        # lazy: the refresh cache reads the data with the report libraries
+        from crmkit.publish.cache import KEY_SUFFIX, sealed
+
         files[KEY_SUFFIX] = sealed(key, files)
     with locked(run.out_dir):
         publish_together(run.out_dir, run.report, files)
@@ -240,6 +241,8 @@ def _twin_file(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     try:
         return twin_text(payload), payload
     except ValueError:  # out-of-range floats: json.loads reads NaN and Infinity
+        from crmkit.reports.data import json_safe  # lazy: pandas, for a rare twin
+
         safe = json_safe(payload)
         return twin_text(safe), safe
 
@@ -296,7 +299,7 @@ def _execute(kernel: Kernel, run: _Run, executed: Path, timeout: int) -> nbforma
     code: str | None
     try:
         return kernel.execute(run.source, executed, run.params, timeout,
-                              trusted=run.report in REPORTS)
+                              trusted=run.report in CATALOG)
     except ReportError:
         raise
     except PapermillExecutionError as exc:

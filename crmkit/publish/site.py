@@ -49,10 +49,10 @@ from markupsafe import Markup
 from crmkit import _html, i18n
 from crmkit._files import locked, report_files, sweep_output, write_atomic
 from crmkit.backends.remembered import SETTLED_SECONDS
+from crmkit.catalog import CATALOG, title
 from crmkit.parameters import ALL_TEAMS
 from crmkit.publish.presets import Branding
 from crmkit.render.formatting import CSS, fmt
-from crmkit.reports import REPORTS, title
 from crmkit.verdict import Verdict, verdict
 
 #: The folders of the filter pages, beside the period folders (no period is named so).
@@ -157,7 +157,7 @@ def _team_order(names: Mapping[str, str]) -> Callable[[str], tuple[bool, str, st
 
 
 def _report_order(report: str) -> tuple[int, str]:
-    order = list(REPORTS)
+    order = list(CATALOG)
     return (order.index(report) if report in order else len(order), report)
 
 
@@ -375,8 +375,8 @@ def kpis(entry: dict[str, Any]) -> list[Kpi]:
     """The index KPIs of one published report, formatted from its JSON alone (each JSON
     carries the definitions of its metrics: no report code runs)."""
     metrics = entry.get("metrics") or {}
-    spec = REPORTS.get(entry["report"])
-    names = spec.index_kpis if spec else tuple(metrics)[:3]
+    known = CATALOG.get(entry["report"])
+    names = known.index_kpis if known else tuple(metrics)[:3]
     return [_kpi(entry, name) for name in names if name in metrics]
 
 

@@ -13,7 +13,7 @@ from datetime import date
 
 from crmkit import i18n
 from crmkit._docstrings import doc
-from crmkit.i18n import gettext as _
+from crmkit.catalog import CATALOG, title
 from crmkit.parameters import ALL_TEAMS, resolve
 from crmkit.reports import activity, marketing, performance, sales, satisfaction
 from crmkit.reports.context import ReportContext
@@ -24,18 +24,11 @@ from crmkit.store import Store
 __all__ = ["JSON_MIMETYPE", "REPORTS", "ReportContext", "ReportData", "ReportSpec",
            "open_report", "title"]
 
-#: The standard reports by id, in the order the index lists them.
-REPORTS: dict[str, ReportSpec] = {
-    spec.id: spec
-    for spec in (sales.SPEC, activity.SPEC, marketing.SPEC, performance.SPEC, satisfaction.SPEC)
-}
+_MODULES = {module.SPEC.id: module for module in (sales, activity, marketing, performance, satisfaction)}
 
-
-def title(report: str) -> str:
-    """A report's title in the active locale: its spec's, or the id in words for a custom
-    report."""
-    spec = REPORTS.get(report)
-    return _(spec.title) if spec else report.replace("_", " ").title()
+#: The standard reports by id, in the order the index lists them (that of
+#: :data:`crmkit.catalog.CATALOG`, which names them without loading them).
+REPORTS: dict[str, ReportSpec] = {report: _MODULES[report].SPEC for report in CATALOG}
 
 
 def open_report(

@@ -9,6 +9,7 @@ from datetime import datetime
 import pandas as pd
 
 from crmkit import i18n, stats
+from crmkit.catalog import CATALOG
 from crmkit.i18n import gettext as _
 from crmkit.i18n import ngettext
 from crmkit.metrics import activity, customers
@@ -155,11 +156,9 @@ def _count_note(n: int, text: str) -> str:
     return text.format(n=i18n.decimal(f"{n:,}"))
 
 
-SPEC = ReportSpec(
-    id="activity",
-    title="Customer activity",
+SPEC = ReportSpec.of(
+    CATALOG["activity"],
     headline=HEADLINE,
-    index_kpis=("active_customers", "new_customers"),
     definitions=(*HEADLINE, *TYPE_CARDS, "rfm", "cohort_retention", "went_quiet"),
     build=build,
     reads=("activities", "customers", "deals", "employees"),

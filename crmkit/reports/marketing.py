@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from crmkit import i18n
+from crmkit.catalog import CATALOG
 from crmkit.i18n import gettext as _
 from crmkit.i18n import ngettext
 from crmkit.metrics import marketing
@@ -220,11 +221,9 @@ def _percent(text: str) -> str:
     return i18n.decimal(text).replace("%", i18n.percent_sign())
 
 
-SPEC = ReportSpec(
-    id="marketing",
-    title="Marketing campaigns",
+SPEC = ReportSpec.of(
+    CATALOG["marketing"],
     headline=HEADLINE,
-    index_kpis=("cost", "leads", "roi"),
     definitions=(*HEADLINE, "conversion_chi2_p_value"),
     build=build,
     reads=("campaign_costs", "campaigns", "deals", "leads"),

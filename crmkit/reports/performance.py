@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from crmkit import i18n
+from crmkit.catalog import CATALOG
 from crmkit.i18n import gettext as _
 from crmkit.i18n import ngettext
 from crmkit.metrics import _frames as F
@@ -178,11 +179,9 @@ def _count(n: int) -> str:
     return i18n.decimal(f"{n:,}")
 
 
-SPEC = ReportSpec(
-    id="performance",
-    title="Employee performance",
+SPEC = ReportSpec.of(
+    CATALOG["performance"],
     headline=HEADLINE,
-    index_kpis=("tickets_resolved", "sla_compliance"),
     definitions=(*HEADLINE, "tasks_due", "tickets_assigned", "workload"),
     build=build,
     reads=("activities", "deals", "employees", "quotas", "survey_responses", "tasks", "tickets"),

@@ -11,6 +11,7 @@ import pandas as pd
 
 from crmkit import i18n
 from crmkit.backends.base import SNAPSHOTS
+from crmkit.catalog import CATALOG
 from crmkit.i18n import gettext as _
 from crmkit.i18n import ngettext
 from crmkit.metrics import pipeline_history, sales
@@ -270,11 +271,9 @@ def _forecast_note(fc: dict[str, Any], ctx: ReportContext) -> str:
                                                                           as_of_in_words(ctx.as_of)))
 
 
-SPEC = ReportSpec(
-    id="sales",
-    title="Sales",
+SPEC = ReportSpec.of(
+    CATALOG["sales"],
     headline=HEADLINE,
-    index_kpis=("revenue", "deals_won", "win_rate"),
     definitions=HEADLINE,
     build=build,
     reads=("deals", "employees", "leads", "quotas", SNAPSHOTS),

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from crmkit import i18n, stats
+from crmkit.catalog import CATALOG
 from crmkit.i18n import N_, ngettext
 from crmkit.i18n import gettext as _
 from crmkit.metrics import customers, satisfaction
@@ -183,11 +184,9 @@ def _count(n: int) -> str:
     return i18n.decimal(f"{n:,}")
 
 
-SPEC = ReportSpec(
-    id="satisfaction",
-    title="Customer satisfaction",
+SPEC = ReportSpec.of(
+    CATALOG["satisfaction"],
     headline=HEADLINE,
-    index_kpis=("nps", "csat"),
     definitions=DEFINED,
     build=build,
     reads=("activities", "customers", "deals", "employees", "survey_responses", "teams"),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from crmkit.catalog import Entry
     from crmkit.reports.context import ReportContext
     from crmkit.reports.data import ReportData
 
@@ -33,6 +34,12 @@ class ReportSpec:
     #: The tables ``build`` reads (besides the coverage every page states): the refresh
     #: cache re-renders the page when one of them changes for its team. Empty: all tables.
     reads: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, entry: Entry, **rest: Any) -> ReportSpec:
+        """The spec of the standard report ``entry`` of :data:`crmkit.catalog.CATALOG` (its
+        id, title and index metrics), with the ``rest`` of its fields."""
+        return cls(id=entry.id, title=entry.title, index_kpis=entry.index_kpis, **rest)
 
     def defined_on(self, ctx: ReportContext) -> tuple[str, ...]:
         """The metrics a page defines: :attr:`definitions`, or none on a page whose period
