@@ -409,6 +409,8 @@ def _run_all(args: argparse.Namespace) -> int:
     from crmkit.publish.watch import BatchStop  # lazy: with the batch
 
     deliveries: list = []
+    # until the command is done: a second signal while it sums up also stops it now (130),
+    # rather than ending it by the signal's default
     with BatchStop() as stopped:
         outcomes = run_all(
             args.preset, database=args.database, output=args.output, notebooks=args.notebooks,
@@ -416,16 +418,16 @@ def _run_all(args: argparse.Namespace) -> int:
             branding=find_branding(args.branding), dry_run=args.dry_run, deliveries=deliveries,
             force=args.force, locale=args.locale, stop=stopped.event.is_set,
         )
-    print(summary_table(outcomes))
-    if deliveries:  # a failed e-mail is listed here and in status.json; it fails no report
-        print()
-        print(delivery_table(deliveries))
-    if stopped.received is not None:
-        not_started = sum(o.error == NOT_RUN for o in outcomes)
-        say(f"crmkit: stopped by {stopped.received.name}: "
-            f"{not_started} {plural(not_started, 'page')} not started")
-        return 128 + stopped.received.value
-    return 0 if all(o.ok for o in outcomes) else 1
+        print(summary_table(outcomes))
+        if deliveries:  # a failed e-mail is listed here and in status.json; it fails no report
+            print()
+            print(delivery_table(deliveries))
+        if stopped.received is not None:
+            not_started = sum(o.error == NOT_RUN for o in outcomes)
+            say(f"crmkit: stopped by {stopped.received.name}: "
+                f"{not_started} {plural(not_started, 'page')} not started")
+            return 128 + stopped.received.value
+        return 0 if all(o.ok for o in outcomes) else 1
 
 
 def _served_batch(args: argparse.Namespace) -> Served | None:

@@ -447,3 +447,29 @@ def test_a_batch_worker_loads_what_it_runs_on_with_the_collector_off_then_freeze
     source = Path(__file__).resolve().parent.parent / "crmkit" / "publish" / "workers.py"
     start = source.read_text().split("def start_worker", 1)[1].split("\ndef ", 1)[0]
     assert start.index("gc.disable()") < start.index("Kernel(") < start.index("_load()")
+
+
+def test_a_second_signal_while_the_batch_sums_up_stops_it_with_130(tmp_path, monkeypatch):
+    """The pages in progress ended just after the first SIGTERM, and the second came while
+    the command printed its summary: it stops the command as any second signal does (130,
+    "interrupted"), not by SIGTERM's default (which it met once the batch's handler was
+    gone)."""
+    from crmkit import cli
+    from crmkit.publish import batch
+
+    def one_page_then_stopped(*_args, stop, **_kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # the first: no page starts after this one
+        assert stop()
+        return []
+
+    def summary_then_stopped_again(outcomes):
+        os.kill(os.getpid(), signal.SIGTERM)  # the second, as the command sums up
+        return "summary"
+
+    monkeypatch.setattr(batch, "run_all", one_page_then_stopped)
+    monkeypatch.setattr(batch, "summary_table", summary_then_stopped_again)
+    before = signal.getsignal(signal.SIGTERM)
+    code = cli.main(["run-all", str(_preset(tmp_path, "reports: [sales]\n")), "--no-server",
+                     "--no-progress", "--database", str(tmp_path / "any.duckdb")])
+    assert code == 130
+    assert signal.getsignal(signal.SIGTERM) is before
