@@ -682,17 +682,17 @@ def test_a_run_whose_progress_cannot_be_written_still_publishes(tmp_path, demo_d
 
 
 #: What the command running a report does not load: the data libraries and the metric layer
-#: (its kernel computes the report), seaborn (it draws the charts it is handed) and PyArrow
-#: (papermill's, for HDFS).
-NOT_IN_THE_COMMAND = ("pandas", "narwhals", "pyarrow", "seaborn", "crmkit.reports",
+#: (its kernel computes the report), seaborn (it draws the charts it is handed), PyArrow
+#: (papermill's, for HDFS) and IPython (jupyter_client's, for a legacy kernel folder).
+NOT_IN_THE_COMMAND = ("pandas", "narwhals", "pyarrow", "seaborn", "IPython", "crmkit.reports",
                       "crmkit.metrics.sales", "crmkit.store", "crmkit.backends.duckdb")
 
 
 @pytest.mark.parametrize("locale", ["en", "ru"])
 def test_the_command_running_a_report_loads_no_data_library(tmp_path, demo_db, locale):
     """`crmkit run` checks the parameters, runs the notebook, draws the charts its kernel
-    hands over and publishes the page without loading pandas, narwhals, PyArrow, seaborn
-    or the metric layer (its kernel is another process), and the page comes out whole,
+    hands over and publishes the page without loading pandas, narwhals, PyArrow, seaborn,
+    IPython or the metric layer (its kernel is another process), and the page comes out whole,
     every chart drawn; PyArrow still imports afterwards. Loading them took 0.3-0.4 s of
     the command's CPU while its kernel booted on the other core."""
     code = (

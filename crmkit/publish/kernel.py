@@ -250,7 +250,7 @@ class Kernel:
         from jupyter_client.kernelspec import NoSuchKernel
 
         self.km = _manager()(kernel_name=KERNEL_NAME, client_factory=_ready_client(),
-                             **_sockets(self._folder))
+                             kernel_spec_manager=_spec_manager(), **_sockets(self._folder))
         self.km.crmkit_early = early  # the manager's now: it takes it, or kills it
         try:
             _sync(self.km.start_kernel)(cwd=str(self.cwd), env=env, extra_arguments=extra)
@@ -485,6 +485,17 @@ _CONNECTION_FILE = "k.json"
 
 
 @functools.cache
+def _spec_manager() -> Any:
+    """jupyter_client's kernelspec finder over Jupyter's kernel folders, where
+    :func:`crmkit.publish.spawn.start_early` looks too: by default it also looks in
+    IPython's (``~/.ipython/kernels``, where no Jupyter tool installs a kernel any more), for
+    which it imports IPython: 0.05 s of a run's command, which runs no IPython itself."""
+    from jupyter_client.kernelspec import KernelSpecManager  # lazy: as in Kernel._start
+    from jupyter_core.paths import jupyter_path
+
+    return KernelSpecManager(kernel_dirs=jupyter_path("kernels"))
+
+
 def _manager() -> type:
     """jupyter_client's kernel manager, which takes the process
     :func:`crmkit.publish.spawn.start_early` started (``crmkit_early``) as the one it

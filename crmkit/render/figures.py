@@ -31,9 +31,9 @@ from matplotlib.ticker import PercentFormatter
 from matplotlib.typing import RcKeyType
 
 from crmkit import i18n
+from crmkit._html import render
 from crmkit._media import CHART_MIMETYPE, CHARTS_HANDED_OVER
 from crmkit.render.formatting import compact, number
-from crmkit.render.templating import html_block
 
 __all__ = [
     "DPI", "HEIGHT", "MARGIN", "MAX_WIDTH", "MIN_TEXT_PX", "PHONE_WIDTH", "PLAIN_TEXT", "TICK_PT",
@@ -123,8 +123,7 @@ class ChartFigure(Figure):
     caption: str = ""
 
     def _repr_html_(self) -> str:
-        return str(html_block("figure.html.j2", title=self.page_title, caption=self.caption,
-                              png=png(self)).data)
+        return _figure_block(self, png(self))
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         """In a kernel crmkit started to run reports (:data:`CHARTS_HANDED_OVER`), the chart
@@ -145,8 +144,8 @@ class ChartFigure(Figure):
         except Exception:  # noqa: BLE001 - anything it could not load: drawn here
             return None
         job = buffer.getvalue()
-        pending = html_block("figure.html.j2", title=self.page_title, caption=self.caption, png="")
-        return {CHART_MIMETYPE: base64.b64encode(job).decode("ascii"), "text/html": str(pending.data)}
+        pending = _figure_block(self, "")
+        return {CHART_MIMETYPE: base64.b64encode(job).decode("ascii"), "text/html": pending}
 
     def _wrap_labels(self) -> None:
         for ax in self.axes:
@@ -226,6 +225,12 @@ class ChartFigure(Figure):
     def draw(self, renderer: Any) -> None:
         self._wrap_labels()
         super().draw(renderer)
+
+
+def _figure_block(fig: ChartFigure, png: str) -> str:
+    """The page's figure: ``png`` (base64; empty: its place only) with its alt text and
+    caption, as text (not IPython's ``HTML``: no IPython where a chart is only drawn)."""
+    return render("blocks/figure.html.j2", title=fig.page_title, caption=fig.caption, png=png)
 
 
 class _Handover(pickle.Pickler):
