@@ -7,7 +7,7 @@ notebook may emit instead).
 
 ``application/vnd.crmkit.chart+pickle`` carries a chart that a kernel crmkit started hands
 to the process running its notebook, to be drawn there while the kernel goes on with the
-next cells (:meth:`crmkit.render.plotting.ChartFigure._repr_mimebundle_`,
+next cells (:meth:`crmkit.render.figures.ChartFigure._repr_mimebundle_`,
 :mod:`crmkit.publish.drawing`): only a kernel started with :data:`CHARTS_HANDED_OVER` set
 hands them over, and only the runs of standard reports draw them.
 """

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crmkit.i18n import N_
-from crmkit.i18n import gettext as _
-
 __all__ = ["CATALOG", "Entry", "title"]
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+    """Mark ``message`` for the catalogue of messages (as :func:`crmkit.i18n.N_`: this module
+    loads no Babel, for a run's command reads it before it starts the kernel's process)."""
+    return message
 
 
 @dataclass(frozen=True)
@@ -45,5 +48,7 @@ CATALOG: dict[str, Entry] = {
 def title(report: str) -> str:
     """A report's title in the active locale: its entry's, or the id in words for a custom
     report."""
+    from crmkit.i18n import gettext  # lazy: Babel, once a title is shown
+
     entry = CATALOG.get(report)
-    return _(entry.title) if entry else report.replace("_", " ").title()
+    return gettext(entry.title) if entry else report.replace("_", " ").title()

@@ -244,7 +244,7 @@ def _run(args: argparse.Namespace) -> int:
     report_notebook(args.report, folder)
     kernel = Kernel(find_database(args.database), folder, reports=(args.report,))
     try:
-        # lazy: pydantic, Jupyter, pandas (while the kernel boots)
+        # lazy: pydantic, Jupyter (while the kernel boots)
         from crmkit.publish.presets import find_branding
         from crmkit.publish.runner import run_report
 
@@ -504,7 +504,7 @@ def _add_install_kernel(sub: _Sub) -> None:
 
 
 def _install_kernel(args: argparse.Namespace) -> int:
-    from crmkit.publish.kernel import install_kernel  # lazy: the registry loads pandas
+    from crmkit.publish.kernel import install_kernel  # lazy: a command's own part
 
     print(install_kernel())
     return 0
@@ -518,7 +518,7 @@ def _add_index(sub: _Sub) -> None:
 
 
 def _index(args: argparse.Namespace) -> int:
-    # lazy: the registry loads pandas, the branding pydantic
+    # lazy: the branding loads pydantic, the index Jinja2
     from crmkit.publish.presets import find_branding
     from crmkit.publish.site import write_index
 
@@ -533,7 +533,7 @@ def _add_reports(sub: _Sub) -> None:
 
 
 def _reports(args: argparse.Namespace) -> int:
-    from crmkit.publish.notebooks import available_reports  # lazy: the registry loads pandas
+    from crmkit.publish.notebooks import available_reports  # lazy: a command's own part
 
     print("\n".join(available_reports(args.notebooks)))
     return 0

@@ -466,10 +466,19 @@ def test_a_second_signal_while_the_batch_sums_up_stops_it_with_130(tmp_path, mon
         os.kill(os.getpid(), signal.SIGTERM)  # the second, as the command sums up
         return "summary"
 
+    class Unhandled(Exception):
+        """SIGTERM met the handler in place before the batch's (the command's had gone)."""
+
+    def outside(_signum, _frame):
+        raise Unhandled
+
     monkeypatch.setattr(batch, "run_all", one_page_then_stopped)
     monkeypatch.setattr(batch, "summary_table", summary_then_stopped_again)
-    before = signal.getsignal(signal.SIGTERM)
-    code = cli.main(["run-all", str(_preset(tmp_path, "reports: [sales]\n")), "--no-server",
-                     "--no-progress", "--database", str(tmp_path / "any.duckdb")])
+    before = signal.signal(signal.SIGTERM, outside)  # not SIGTERM's default: pytest would end
+    try:
+        code = cli.main(["run-all", str(_preset(tmp_path, "reports: [sales]\n")), "--no-server",
+                         "--no-progress", "--database", str(tmp_path / "any.duckdb")])
+        assert signal.getsignal(signal.SIGTERM) is outside
+    finally:
+        signal.signal(signal.SIGTERM, before)
     assert code == 130
-    assert signal.getsignal(signal.SIGTERM) is before

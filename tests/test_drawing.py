@@ -315,7 +315,7 @@ def test_a_chart_holding_a_function_the_runner_could_not_load_is_drawn_where_it_
     fig.axes[0].yaxis.set_major_formatter(FuncFormatter(_tick))
     assert _tick.__module__ == __name__
     assert fig._repr_mimebundle_() is None
-    fig.axes[0].yaxis.set_major_formatter(FuncFormatter(plotting._money_tick))  # crmkit's own
+    fig.axes[0].yaxis.set_major_formatter(FuncFormatter(plotting.money_tick))  # crmkit's own
     assert CHART_MIMETYPE in fig._repr_mimebundle_()
 
 

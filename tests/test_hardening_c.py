@@ -260,16 +260,15 @@ def test_describe_is_read_again_when_the_file_changes(demo_db, tmp_path, monkeyp
 
     import duckdb
 
-    from crmkit.backends import duckdb_file as duckdb_backend
-    from crmkit.backends import remembered
+    from crmkit.backends import duckdb_file, remembered
 
     db = tmp_path / "demo.duckdb"
     shutil.copy(demo_db, db)
     monkeypatch.setattr(remembered, "SETTLED_SECONDS", 0.0)  # the copy is new
-    monkeypatch.setattr(duckdb_backend, "_DESCRIBED", {})
+    monkeypatch.setattr(duckdb_file, "_DESCRIBED", {})
     reads = []
-    real = duckdb_backend._describe
-    monkeypatch.setattr(duckdb_backend, "_describe", lambda path: reads.append(path) or real(path))
+    real = duckdb_file._describe
+    monkeypatch.setattr(duckdb_file, "_describe", lambda path: reads.append(path) or real(path))
     settings, teams = describe(db)
     teams["smb"] = "changed by the caller"
     assert describe(db) == (settings, {**teams, "smb": "SMB"}) and len(reads) == 1

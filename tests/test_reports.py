@@ -132,3 +132,17 @@ def test_the_pipeline_by_expected_close_lists_each_month_once(period, months):
     ctx = open_report("sales", period=period, as_of="2026-12-31", store=store)
     table = reports.REPORTS["sales"].build(ctx).breakdowns.pipeline_by_expected_close
     assert list(table["month"]) == months
+
+
+def test_the_catalogue_and_the_registry_name_the_same_reports():
+    """The catalogue (what a run's command reads) and the registry (what a kernel runs) list
+    the same reports in the same order, each spec with its entry's id, title and index
+    KPIs; a report module left out of the catalogue would be left out of the registry."""
+    from crmkit import reports
+    from crmkit.catalog import CATALOG
+
+    assert list(reports.REPORTS) == list(CATALOG) and set(reports.MODULES) == set(CATALOG)
+    for report, spec in reports.REPORTS.items():
+        entry = CATALOG[report]
+        assert (spec.id, spec.title, spec.index_kpis) == (entry.id, entry.title, entry.index_kpis)
+        assert reports.MODULES[report].SPEC is spec

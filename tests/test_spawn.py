@@ -30,7 +30,7 @@ from crmkit.publish import kernel as k, spawn
 seen = {}
 real = spawn.start_early
 def watched(*args, **kwargs):
-    seen["loaded"] = sorted(m for m in ("jupyter_client", "zmq", "asyncio", "filelock") if m in sys.modules)
+    seen["loaded"] = sorted(m for m in ("jupyter_client", "zmq", "asyncio", "filelock", "babel") if m in sys.modules)
     seen["early"] = real(*args, **kwargs)
     return seen["early"]
 k.start_early = watched

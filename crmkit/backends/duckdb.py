@@ -13,7 +13,8 @@ when everything succeeded (:func:`crmkit._files.replacing`), so a failure leaves
 existing database untouched and nothing behind.
 
 Reading: :func:`connect` opens a file read-only, :func:`describe` reads settings and teams
-with plain SQL (the runner's quick check), :class:`DuckDBBackend` hands
+with plain SQL (the runner's quick check; both in :mod:`crmkit.backends.duckdb_file`,
+with DuckDB alone), :class:`DuckDBBackend` hands
 :class:`crmkit.store.Store` one narwhals ``LazyFrame`` per table, backed by DuckDB
 relations, so filters and aggregations run inside DuckDB.
 

@@ -112,6 +112,7 @@ def _describe(path: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether ``con``'s database has table ``schema.table``."""
     row = con.execute(
         "select 1 from information_schema.tables where table_schema = ? and table_name = ?",
         [schema, table],

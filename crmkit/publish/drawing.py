@@ -2,7 +2,7 @@
 
 A kernel crmkit starts for standard reports (:data:`crmkit._media.CHARTS_HANDED_OVER`) does
 not draw a chart when a cell shows it: it sends the figure as it is then, with the active
-locale and rcParams (:meth:`crmkit.render.plotting.ChartFigure._repr_mimebundle_`), and
+locale and rcParams (:meth:`crmkit.render.figures.ChartFigure._repr_mimebundle_`), and
 goes on with the next cells while this process draws it on the machine's other core. Each
 chart is drawn here as it arrives, in the process's background thread
 (:mod:`crmkit.publish.background`), and its output becomes the page's embedded PNG before
@@ -16,7 +16,7 @@ standard report, whose notebook is crmkit's own, draws them. The run of any othe
 (untrusted) loads nothing it sent, and its kernel draws its own charts: a kernel that hands
 them over is told to stop before such a notebook (:meth:`crmkit.publish.kernel.Kernel.execute`).
 A chart that holds a function or class this process could not load is drawn in its kernel
-(:class:`crmkit.render.plotting.ChartFigure`).
+(:class:`crmkit.render.figures.ChartFigure`).
 """
 
 from __future__ import annotations
@@ -162,8 +162,8 @@ def draw_here(job: str, at: int) -> None:
 
 
 def _figure_html(job: str) -> str:
-    """Chart ``job`` (a kernel's pickle) drawn in its locale and rcParams, with the charting
-    stack loaded: the figure's HTML."""
+    """Chart ``job`` (a kernel's pickle) drawn in its locale and rcParams, with what draws it
+    loaded: the figure's HTML."""
     import matplotlib  # lazy: loaded already (_load, or the kernel's own)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 

@@ -2,7 +2,7 @@
 
 Every notebook names this kernel and the runner passes it explicitly, so no analyst's local
 kernel list can break a scheduled run. A :class:`Kernel` imports the report libraries as it
-starts (the modules every report of the registry names), then runs notebooks one after
+starts (the modules every report of the catalogue names), then runs notebooks one after
 another; batch runs keep one per worker process, a single run starts one while it
 validates its parameters, and the report server (:mod:`crmkit.publish.serve`) keeps one
 booted for the next run and uses each for one report only.
@@ -170,7 +170,8 @@ def _artists_without_property_lists() -> Iterator[None]:
 
 def warm_up_code(reports: tuple[str, ...] | None = None, extra: tuple[str, ...] = ()) -> str:
     """Code for IPython's ``exec_lines`` that runs :func:`warm_up` and leaves no name behind
-    (the registry is read in the kernel, so the process that starts it need not load it)."""
+    (the report modules are imported in the kernel, so the process that starts it need not
+    load them)."""
     return f"from crmkit.publish.kernel import warm_up as _ck\n_ck({reports!r}, {extra!r})\ndel _ck"
 
 
@@ -484,7 +485,6 @@ def _sweep_kernel_folders(base: Path) -> None:
 _CONNECTION_FILE = "k.json"
 
 
-@functools.cache
 def _spec_manager() -> Any:
     """jupyter_client's kernelspec finder over Jupyter's kernel folders, where
     :func:`crmkit.publish.spawn.start_early` looks too: by default it also looks in
@@ -496,6 +496,7 @@ def _spec_manager() -> Any:
     return KernelSpecManager(kernel_dirs=jupyter_path("kernels"))
 
 
+@functools.cache
 def _manager() -> type:
     """jupyter_client's kernel manager, which takes the process
     :func:`crmkit.publish.spawn.start_early` started (``crmkit_early``) as the one it

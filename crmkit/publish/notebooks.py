@@ -50,7 +50,7 @@ def find_notebooks(notebooks: str | os.PathLike[str] | None = None) -> Path:
 
 
 def available_reports(notebooks: str | os.PathLike[str] | None = None) -> list[str]:
-    """Report ids with a notebook in the folder: the registry's in page order, then the
+    """Report ids with a notebook in the folder: the catalogue's in page order, then the
     custom reports (any other notebook) by name."""
     folder = find_notebooks(notebooks)
     found = {p.stem for p in folder.glob("*.ipynb") if REPORT_ID.match(p.stem)}
@@ -59,8 +59,7 @@ def available_reports(notebooks: str | os.PathLike[str] | None = None) -> list[s
 
 
 def report_notebook(report: str, folder: Path) -> Path:
-    """The notebook of a report id; a one-line error for an unsafe or unknown id (the
-    registry, which lists the reports, is loaded only then)."""
+    """The notebook of a report id; a one-line error for an unsafe or unknown id."""
     if not REPORT_ID.match(report or ""):
         raise ParameterError(
             f"report {report!r}: a report id is lower-case letters, digits and _ (e.g. sales); "
@@ -143,4 +142,3 @@ def load_papermill() -> ModuleType:
         import papermill  # lazy: 0.5 s; a command that runs no notebook need not wait
 
     return papermill
-

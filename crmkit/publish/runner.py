@@ -241,7 +241,7 @@ def _twin_file(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     try:
         return twin_text(payload), payload
     except ValueError:  # out-of-range floats: json.loads reads NaN and Infinity
-        from crmkit.reports.data import json_safe  # lazy: pandas, for a rare twin
+        from crmkit.metrics._frames import json_safe  # lazy: pandas and narwhals, for a rare twin
 
         safe = json_safe(payload)
         return twin_text(safe), safe

@@ -354,7 +354,7 @@ def serve(say: Callable[[str], None], ready: Callable[[Path], None] | None = Non
             if isinstance(database, Path):
                 server.start_spare(database, find_notebooks(None))
         shared_exporter()  # nbconvert's templates compile while the spare boots,
-        preload()  # then the charting stack loads (the server draws its kernels' charts)
+        preload()  # then what draws a chart (the server draws its kernels' charts)
         say(f"serving reports on {path} (Ctrl-C stops)")
         if ready is not None:
             ready(path)

@@ -2,7 +2,7 @@
 
 - ``output/index.html`` lists every report present, grouped by period (newest first), then
   by team (company-wide first), each report by its title with its index KPIs
-  (:attr:`crmkit.reports.ReportSpec.index_kpis`; the first three metrics of a custom report):
+  (:attr:`crmkit.catalog.Entry.index_kpis`; the first three metrics of a custom report):
   the value, the change shown by the one rule of :mod:`crmkit.verdict` (arrow, colour,
   points for rates and NPS, significance in words) and a flag on a small sample.
 - A filter that needs no script: one page per period (``output/periods/<period>.html``) and
@@ -281,7 +281,7 @@ def collect(output: Path, skip: Skip | None = None,
     """Every published report under ``output``: its JSON plus the page's relative path
     (``_href``, not encoded); twins that cannot be shown are passed to ``skip`` (default:
     ignored). Newest period first; then company-wide first, teams by name, reports in the
-    registry's order. A twin is read again only when its file changed since the index last
+    catalogue's order. A twin is read again only when its file changed since the index last
     read it (:class:`_Remembered`); ``known`` gives twins a run just wrote (by path
     relative to ``output``: the file's state as written, and what it holds), taken as
     they are while their file is still in that state."""

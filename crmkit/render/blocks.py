@@ -6,7 +6,7 @@ Each block renders the same in JupyterLab and in the published page, drawn from 
 of ``crmkit/render/templates/`` by the package's one autoescaping environment
 (:mod:`crmkit.render.templating`): every piece of user data that reaches HTML is escaped
 there. Words are :class:`IPython.display.HTML` objects; a chart is its matplotlib figure
-(:class:`~crmkit.render.plotting.ChartFigure`) and a table a pandas ``Styler``
+(:class:`~crmkit.render.figures.ChartFigure`) and a table a pandas ``Styler``
 (:class:`~crmkit.render.tables.Table`), which an analyst restyles before they are shown.
 Charts are PNG images embedded in the page (no scripts, no remote assets), so a page opens
 offline.

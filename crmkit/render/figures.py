@@ -37,7 +37,7 @@ from crmkit.render.formatting import compact, number
 
 __all__ = [
     "DPI", "HEIGHT", "MARGIN", "MAX_WIDTH", "MIN_TEXT_PX", "PHONE_WIDTH", "PLAIN_TEXT", "TICK_PT",
-    "WIDTH", "ChartFigure", "LocalPercent", "plain_text", "png",
+    "WIDTH", "ChartFigure", "FOOT_LEGEND", "LocalPercent", "count_tick", "money_tick", "plain_text", "png",
 ]
 
 #: Every text on a chart is plain text: names from the data (campaigns, channels, stages,
@@ -70,7 +70,7 @@ _LAYOUTS = 3
 
 #: The mark of a legend :func:`crmkit.render.plotting.foot_legend` placed (the layout keeps
 #: room for those only).
-_FOOT = "_crmkit_foot"
+FOOT_LEGEND = "_crmkit_foot"
 
 
 def plain_text() -> AbstractContextManager[None]:
@@ -117,7 +117,7 @@ class ChartFigure(Figure):
 
     Its titles and axis labels wrap onto more lines rather than run past its edges (a long
     title on a figure :data:`MAX_WIDTH` wide), before it is laid out and drawn: so on every
-    axes it holds, those made after :func:`figure` included."""
+    axes it holds, those made after :func:`crmkit.render.plotting.figure` included."""
 
     page_title: str = ""
     caption: str = ""
@@ -163,7 +163,7 @@ class ChartFigure(Figure):
     def tight_layout(self, *args: Any, **kwargs: Any) -> None:
         self._wrap_labels()
         foot = [legend for legend in self.legends
-                if getattr(legend, _FOOT, False) and legend.get_visible()]
+                if getattr(legend, FOOT_LEGEND, False) and legend.get_visible()]
         if foot and not args and "rect" not in kwargs:  # room for them at the foot
             kwargs["rect"] = (0.0, self._foot(foot), 1.0, 1.0)
         # laid out with each title and axis label as wrapped where it is, until where they
@@ -217,7 +217,7 @@ class ChartFigure(Figure):
 
     def _foot(self, legends: list[Any]) -> float:
         """The share of the figure's height that ``legends`` at its foot reach up to
-        (:func:`foot_legend`)."""
+        (:func:`crmkit.render.plotting.foot_legend`)."""
         renderer = self._get_renderer()  # type: ignore[attr-defined]
         top = max(legend.get_window_extent(renderer).y1 for legend in legends) - self.bbox.y0
         return float(min(top / self.bbox.height, 0.5))
@@ -227,10 +227,10 @@ class ChartFigure(Figure):
         super().draw(renderer)
 
 
-def _figure_block(fig: ChartFigure, png: str) -> str:
-    """The page's figure: ``png`` (base64; empty: its place only) with its alt text and
+def _figure_block(fig: ChartFigure, image: str) -> str:
+    """The page's figure: ``image`` (a PNG in base64; empty: its place only) with its alt text and
     caption, as text (not IPython's ``HTML``: no IPython where a chart is only drawn)."""
-    return render("blocks/figure.html.j2", title=fig.page_title, caption=fig.caption, png=png)
+    return render("blocks/figure.html.j2", title=fig.page_title, caption=fig.caption, png=image)
 
 
 class _Handover(pickle.Pickler):
@@ -325,8 +325,15 @@ def _panel(text: Text, figure: Any) -> Any:
     return None
 
 
-def _money_tick(value: float, _pos: int | None = None) -> str:
+def money_tick(value: float, _pos: int | None = None) -> str:
+    """A tick of a money axis (:func:`crmkit.render.plotting.money_axis`): compact, two
+    decimals under 1."""
     return compact(value) if value == 0 or abs(value) >= 1 else number(value, ".2f")
+
+
+def count_tick(value: float, _pos: int | None = None) -> str:
+    """A tick of a count axis in the active locale's digits: 1,200, not 1200."""
+    return number(value)
 
 
 class LocalPercent(PercentFormatter):

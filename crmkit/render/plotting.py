@@ -33,8 +33,8 @@ from matplotlib.typing import RcKeyType
 
 from crmkit._lazy import OnFirstUse, hidden
 from crmkit.render.figures import (
-    _FOOT,
     DPI,
+    FOOT_LEGEND,
     HEIGHT,
     MARGIN,
     MAX_WIDTH,
@@ -45,7 +45,7 @@ from crmkit.render.figures import (
     WIDTH,
     ChartFigure,
     LocalPercent,
-    _money_tick,
+    money_tick,
     plain_text,
     png,
 )
@@ -113,7 +113,7 @@ def foot_legend(ax: Any, handles: list[Any] | None = None) -> Any:
         handles = [h for h in handles if not str(h.get_label()).startswith("_")]
         labels = [str(h.get_label()) for h in handles]
     fig = ax.get_figure()
-    for old in [legend for legend in fig.legends if getattr(legend, _FOOT, False)]:
+    for old in [legend for legend in fig.legends if getattr(legend, FOOT_LEGEND, False)]:
         old.remove()  # one legend at the foot
     if not labels:
         return None
@@ -124,7 +124,7 @@ def foot_legend(ax: Any, handles: list[Any] | None = None) -> Any:
         if columns == 1 or legend.get_window_extent(renderer).width <= room:
             break
         legend.remove()
-    setattr(legend, _FOOT, True)
+    setattr(legend, FOOT_LEGEND, True)
     return legend
 
 
@@ -145,7 +145,7 @@ def money_axis(ax: Any, axis: str = "y") -> None:
     """Ticks of a money axis in the pages' compact form (12.3k, 1.20M); the currency goes
     in the axis label. Ticks under 1 (a near-empty axis) keep two decimals, so no two
     ticks read the same ("0, 0, 0, -0")."""
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(_money_tick))
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(money_tick))
 
 
 def percent_axis(ax: Any, axis: str = "y") -> None:

@@ -1,6 +1,7 @@
-"""The reports: one module per report id, each declaring its :class:`ReportSpec`, and the
-registry every other part reads (the runner's warm-up, the index, presets'
-``reports: all``, ``new-report``, the definitions docs).
+"""The reports: one module per report id, each declaring its :class:`ReportSpec` (made from
+its entry of the catalogue, :data:`crmkit.catalog.CATALOG`, which names the reports without
+loading them: what a run's command and the index read), and the registry of the specs
+(presets' ``reports: all``, ``new-report``, the definitions docs).
 
 A notebook opens its context with :func:`open_report` and builds its data with its
 report's ``build`` (``crmkit.reports.sales.build(ctx)``).
@@ -24,11 +25,12 @@ from crmkit.store import Store
 __all__ = ["JSON_MIMETYPE", "REPORTS", "ReportContext", "ReportData", "ReportSpec",
            "open_report", "title"]
 
-_MODULES = {module.SPEC.id: module for module in (sales, activity, marketing, performance, satisfaction)}
+#: Each standard report's module by id.
+MODULES = {module.SPEC.id: module for module in (sales, activity, marketing, performance, satisfaction)}
 
 #: The standard reports by id, in the order the index lists them (that of
 #: :data:`crmkit.catalog.CATALOG`, which names them without loading them).
-REPORTS: dict[str, ReportSpec] = {report: _MODULES[report].SPEC for report in CATALOG}
+REPORTS: dict[str, ReportSpec] = {report: MODULES[report].SPEC for report in CATALOG}
 
 
 def open_report(

@@ -24,6 +24,7 @@ from crmkit.metrics.definitions import METRICS, Metric
 from crmkit.metrics.performance import SALES_METRICS, SUPPORT_METRICS, WORK_METRICS
 from crmkit.render import blocks, plotting, ranking
 from crmkit.render.charts._page import NOTHING
+from crmkit.render.figures import count_tick
 from crmkit.render.formatting import PALETTE, SERIES, fmt, number
 from crmkit.render.labels import label
 from crmkit.render.plotting import ChartFigure
@@ -393,7 +394,7 @@ def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
         ax.text(a, yy - 0.19, f" {number(a)}", va="center", fontsize="small")
         ax.text(b, yy + 0.19, f" {number(b)}", va="center", fontsize="small")
     ax.set_xlim(0, float(np.nanmax(p90)) * 1.18)  # room for the longest bar's value
-    ax.xaxis.set_major_formatter(FuncFormatter(_count_tick))  # 1,200 not 1200
+    ax.xaxis.set_major_formatter(FuncFormatter(count_tick))  # 1,200 not 1200
     med = team_median.set_index("metric").loc["first_response_minutes_median", "team_median"]
     if pd.notna(med):
         ax.axvline(med, color="#1f2933", linestyle="--", linewidth=1.3,
@@ -423,5 +424,3 @@ def response_times(employee: pd.DataFrame, team_median: pd.DataFrame, *,
     return blocks.chart(fig, _("First response time per agent"), caption)
 
 
-def _count_tick(value: float, _pos: int | None = None) -> str:
-    return number(value)
