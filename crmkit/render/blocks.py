@@ -15,6 +15,7 @@ offline.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,7 +30,7 @@ from crmkit.i18n import gettext as _
 from crmkit.metrics.definitions import lookup
 from crmkit.render.cards import card_specs, cards, empty_note, kpi_cards
 from crmkit.render.formatting import CSS, PALETTE, fmt
-from crmkit.render.plotting import ChartFigure, figure, money_axis, percent_axis, plt, png
+from crmkit.render.plotting import ChartFigure, figure, money_axis, percent_axis, png
 from crmkit.render.tables import Cell, Download, csv_download, table
 from crmkit.render.templating import html_block
 from crmkit.render.whatchanged import summary
@@ -80,6 +81,13 @@ def text(message: str) -> HTML:
 # -- charts ---------------------------------------------------------------------------------
 
 
+def _close(fig: Figure) -> None:
+    """Close ``fig`` in pyplot, if pyplot made it (then pyplot is loaded)."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close(fig)
+
+
 def chart(fig: Figure, title: str, caption: str = "") -> ChartFigure | HTML:
     """A figure as a report chart: the figure itself, carrying its ``title`` and
     ``caption``, which a notebook shows as the page's embedded PNG (an analyst may restyle
@@ -90,12 +98,12 @@ def chart(fig: Figure, title: str, caption: str = "") -> ChartFigure | HTML:
     :func:`~crmkit.render.plotting.figure` (``plt.subplots()``) is embedded at once and
     closed in pyplot."""
     if not shows_data(fig):
-        plt.close(fig)
+        _close(fig)
         return text(_("{title}: nothing to chart, every value is 0 or missing for this period "
                       "and team.").format(title=title))
     if not isinstance(fig, ChartFigure):
         image = html_block("figure.html.j2", title=title, caption=caption, png=png(fig))
-        plt.close(fig)
+        _close(fig)
         return image
     fig.page_title, fig.caption = title, caption
     return fig

@@ -14,5 +14,3 @@ team have no data at all: its keyword ``empty`` (``ctx.coverage.empty``) is then
 page header has already said why, and the function shows nothing.
 """
 
-# Before any chart module imports seaborn: load it the quick way (see crmkit.render.plotting).
-import crmkit.render.plotting  # noqa: E402,F401

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pandas as pd
-import seaborn as sns
 from IPython.display import HTML
 
 from crmkit import i18n
@@ -23,6 +22,8 @@ from crmkit.render.labels import label
 from crmkit.render.plotting import ChartFigure
 from crmkit.render.tables import Table
 from crmkit.verdict import p_words, signed
+
+sns = plotting.seaborn()  # its heatmap (the quick way: crmkit.render.plotting)
 
 #: One colour per customer status, the same in every chart and report.
 STATUS_COLOURS = {
@@ -52,22 +53,19 @@ def interactions_by_type(by_type: pd.DataFrame, period: str, comparison: str | N
         return NOTHING
     if by_type["interactions"].sum() == 0 and not (by_type["comparison"].fillna(0).sum() > 0):
         return blocks.text(_("No activities were logged in this period."))
-    value_vars = ["interactions"] + (["comparison"] if comparison else [])
-    long = by_type.assign(type=by_type["type"].map(_label)).melt(
-        id_vars="type", value_vars=value_vars, var_name="which", value_name="count")
-    long["which"] = long["which"].map({"interactions": period, "comparison": comparison})
-    long["count"] = long["count"].fillna(0)
-    order = by_type.sort_values("interactions", ascending=False)["type"].map(_label).tolist()
-    fig, ax = plotting.figure(height=0.42 * len(by_type) + 1.4)
-    palette = {period: PALETTE["primary"]}
+    columns = {"interactions": (period, PALETTE["primary"])}
     if comparison:
-        palette[comparison] = PALETTE["secondary"]
-    sns.barplot(data=long, y="type", x="count", hue="which", order=order,
-                hue_order=list(palette), palette=palette, ax=ax, errorbar=None)
+        columns["comparison"] = (comparison, PALETTE["secondary"])
+    shown = by_type.sort_values("interactions", ascending=False)
+    counts = [shown[column].fillna(0).tolist() for column in columns]
+    fig, ax = plotting.figure(height=0.42 * len(by_type) + 1.4)
+    plotting.bars(ax, shown["type"].map(_label).tolist(), counts,
+                  [colour for _which, colour in columns.values()],
+                  labels=[which for which, _colour in columns.values()], horizontal=True)
     for container in ax.containers:
         ax.bar_label(container, labels=[number(v) for v in container.datavalues],
                      padding=3, fontsize="small")
-    ax.set_xlim(0, long["count"].max() * 1.15)
+    ax.set_xlim(0, max(max(c) for c in counts) * 1.15)
     ax.set_xlabel(_("Activities logged (count)"))
     ax.set_ylabel(_("Activity type"))
     plotting.foot_legend(ax)

@@ -17,7 +17,6 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
-import seaborn as sns
 from IPython.display import HTML
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 from matplotlib.transforms import Bbox
@@ -366,15 +365,11 @@ def lead_funnel(funnel: pd.DataFrame, period: Period | None = None, *,
             else _("in the period"))
     if funnel.empty or funnel["leads"].sum() == 0:
         return blocks.text(_("No leads were created {when}: no lead funnel.").format(when=when))
-    long = funnel.assign(channel=funnel["channel"].map(channel_words)).melt(
-        id_vars="channel", value_vars=["leads", "converted", "won"], var_name="stage",
-        value_name="count")
-    long["stage"] = long["stage"].map({"leads": _("Leads"), "converted": _("Converted"),
-                                       "won": _("With a won deal")})
     fig, ax = plotting.figure(height=0.6 * len(funnel) + 1.4)
-    sns.barplot(data=long, y="channel", x="count", hue="stage", ax=ax,
-                palette=[PALETTE["secondary"], PALETTE["primary"], PALETTE["good"]],
-                errorbar=None)
+    plotting.bars(ax, funnel["channel"].map(channel_words).tolist(),
+                  [funnel[stage].tolist() for stage in ("leads", "converted", "won")],
+                  [PALETTE["secondary"], PALETTE["primary"], PALETTE["good"]],
+                  labels=[_("Leads"), _("Converted"), _("With a won deal")], horizontal=True)
     for container in ax.containers:
         ax.bar_label(container, labels=[number(v) for v in container.datavalues],
                      fontsize="small", padding=2)

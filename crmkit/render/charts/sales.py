@@ -12,7 +12,6 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
-import seaborn as sns
 from IPython.display import HTML
 from matplotlib.ticker import MaxNLocator
 
@@ -44,10 +43,7 @@ def revenue_trend(month: pd.DataFrame, current: list[str], currency: str = "", *
             first=month["month"].iloc[0], last=month["month"].iloc[-1]))
     fig, ax = plotting.figure()
     colours = [PALETTE["primary"] if m in current else PALETTE["secondary"] for m in month["month"]]
-    sns.barplot(
-        data=month, x="month", y="revenue", hue="month", palette=colours, legend=False, ax=ax,
-        errorbar=None,
-    )
+    plotting.bars(ax, month["month"].tolist(), [month["revenue"].tolist()], colours)
     ax.set_xlabel(_("Month the deals closed"))
     ax.set_ylabel(_("Revenue") + (f" ({i18n.currency_symbol(currency)})" if currency else ""))
     plotting.money_axis(ax)
@@ -84,7 +80,8 @@ def stage_funnel(funnel: pd.DataFrame, period: Period | None = None, *,
         return blocks.text(_("No deals were created {when}: no stage funnel.").format(when=when))
     fig, ax = plotting.figure(height=0.45 * len(funnel) + 1.2)
     shown = funnel.assign(stage=funnel["stage"].map(label))
-    sns.barplot(data=shown, y="stage", x="reached", color=PALETTE["primary"], ax=ax, errorbar=None)
+    plotting.bars(ax, shown["stage"].tolist(), [shown["reached"].tolist()], [PALETTE["primary"]],
+                  horizontal=True)
     for i, (n, share) in enumerate(zip(funnel["reached"], funnel["share"], strict=True)):
         ax.text(n, i, "  " + count_share(n, share), va="center", fontsize="small")
     ax.set_xlabel(_("Deals created (count) that reached the stage"))
@@ -160,21 +157,11 @@ def pipeline_by_close(pipe: pd.DataFrame, currency: str = "", *, empty: bool = F
                 "{n} deals open at the period end, none with an amount: no pipeline to chart.",
                 deals).format(n=number(deals)))
         return blocks.text(_("No open deals at the period end."))
-    long = pipe.assign(month=pipe["month"].map(label)).melt(
-        id_vars="month", value_vars=["amount", "weighted"], var_name="measure", value_name="value"
-    )
-    long["measure"] = long["measure"].map({"amount": _("Amount"),
-                                           "weighted": _("Amount × probability")})
     fig, ax = plotting.figure()
-    sns.barplot(
-        data=long,
-        x="month",
-        y="value",
-        hue="measure",
-        palette=[PALETTE["secondary"], PALETTE["primary"]],
-        ax=ax,
-        errorbar=None,
-    )
+    plotting.bars(ax, pipe["month"].map(label).tolist(),
+                  [pipe["amount"].tolist(), pipe["weighted"].tolist()],
+                  [PALETTE["secondary"], PALETTE["primary"]],
+                  labels=[_("Amount"), _("Amount × probability")])
     ax.set_xlabel(_("Expected close month"))
     ax.tick_params(axis="x", rotation=45, rotation_mode="xtick")  # each label ends at its tick
     ax.set_ylabel(_("Open pipeline") + (f" ({i18n.currency_symbol(currency)})" if currency else ""))
