@@ -314,6 +314,26 @@ def test_page_export_shows_title_branding_and_navigation_escaped(tmp_path):
     assert "Report body" in to_html(nb, exporter)  # no chrome: the page as before
 
 
+def test_the_export_validates_the_notebook_once_and_still_refuses_an_invalid_one(monkeypatch):
+    """nbconvert validated the whole notebook after each of its 13 preprocessors (half of a
+    page's export); once, after the last, still stops a notebook that is not valid."""
+    from nbconvert.exporters.exporter import Exporter
+
+    calls = []
+    validate = Exporter._validate_preprocessor
+    monkeypatch.setattr(Exporter, "_validate_preprocessor",
+                        lambda self, nb, pre: (calls.append(pre), validate(self, nb, pre))[1])
+    exporter = html_exporter()
+    calls.clear()
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell("## Report body"))
+    assert "Report body" in to_html(nb, exporter)
+    assert len(calls) == 1 and len(exporter._preprocessors) > 10
+    nb.cells[0]["source"] = 42  # not a string
+    with pytest.raises(Exception, match="(?i)valid"):
+        to_html(nb, exporter)
+
+
 # -- branding -----------------------------------------------------------------------------------
 
 
