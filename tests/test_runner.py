@@ -499,6 +499,49 @@ def test_a_kernel_crmkit_starts_skips_matplotlib_s_property_lists_as_it_starts_o
     assert json.loads("".join(said)) == [False, True, True]
 
 
+def test_a_kernel_crmkit_starts_replies_without_waiting_on_empty_flushes_and_loses_no_output(
+        tmp_path, demo_db):
+    """A kernel crmkit starts flushes its output streams only when something was written
+    and does not sleep before each reply (2-3 ms of every cell); everything a cell writes,
+    to either stream, with or without a newline, from the kernel or a child process, is in
+    that cell's outputs, in order. A kernel started as JupyterLab starts it keeps
+    ipykernel's own flush."""
+    import nbformat
+
+    probe = ("import json, sys\nprint(json.dumps([sys.stdout.flush.__name__, "
+             "get_ipython().kernel._execute_sleep]))")
+    cells = [nbformat.v4.new_code_cell(probe)]
+    for i in range(40):
+        cells.append(nbformat.v4.new_code_cell(
+            f"import sys\nprint('out {i}')\nsys.stderr.write('err {i}')\nprint('tail {i}', end='')"))
+    cells.append(nbformat.v4.new_code_cell(
+        "import multiprocessing as mp\n"
+        "p = mp.get_context('fork').Process(target=print, args=('from a child',))\n"
+        "p.start(); p.join()"))
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "crmkit", "display_name": "crmkit", "language": "python"}
+    nbformat.write(nb, tmp_path / "out.ipynb")
+    with Kernel(demo_db, tmp_path, reports=("sales",)) as kernel:
+        out = kernel.execute(tmp_path / "out.ipynb", tmp_path / "run.ipynb", {}, timeout=120)
+    assert json.loads(out.cells[0].outputs[0]["text"]) == ["flush_if_written", 0.0]
+    for i, cell in enumerate(out.cells[1:41]):
+        streams = {name: "".join(o["text"] for o in cell.outputs if o.get("name") == name)
+                   for name in ("stdout", "stderr")}
+        assert streams == {"stdout": f"out {i}\ntail {i}", "stderr": f"err {i}"}
+    assert "from a child" in "".join(o.get("text", "") for o in out.cells[41].outputs)
+    from jupyter_client.manager import start_new_kernel
+
+    km, client = start_new_kernel(kernel_name="crmkit", cwd=str(tmp_path))
+    try:
+        said: list[str] = []
+        client.execute_interactive(probe, timeout=60,
+                                   output_hook=lambda msg: said.append(msg["content"].get("text", "")))
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert json.loads("".join(said)) == ["flush", 0.0005]
+
+
 def test_a_stopped_kernel_ends_at_once_and_closing_it_reaps_it(tmp_path, demo_db):
     """A run's kernel is killed as soon as its notebook is done (its memory back while the
     page is exported) and reaped, its folder removed, when it is closed after the page is
