@@ -150,6 +150,30 @@ def test_the_kernel_draws_the_later_half_of_the_charts_not_started(
     assert all(CHART_MIMETYPE not in out["data"] for out in outputs)
 
 
+def test_the_kernel_draws_a_chart_shared_back_from_what_it_kept_then_forgets_them(
+        handing_over, monkeypatch):
+    """The process running the notebook names a chart it shares back by its key: the
+    kernel draws the pickle it kept (the same figure the process would have drawn), shows
+    nothing for a key it does not keep, keeps at most HANDED_KEPT and forgets them all
+    once asked."""
+    from crmkit.render import figures
+
+    figures.HANDED_OVER.clear()
+    monkeypatch.setattr(figures, "HANDED_KEPT", 3)
+    sent = [_money_chart()._repr_mimebundle_()[CHART_MIMETYPE] for _ in range(4)]
+    assert list(figures.HANDED_OVER) == [figures.handed_key(s) for s in sent[1:]]
+    shown: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    monkeypatch.setattr("IPython.display.publish_display_data",
+                        lambda data, metadata=None: shown.append((data, metadata)))
+    drawing.draw_here(figures.handed_key(sent[3]), 0)
+    drawing.draw_here(figures.handed_key(sent[0]), 1)  # no longer kept
+    drawing.draw_here("0" * 32, 2)
+    assert shown == [({"text/html": drawing._figure_html(sent[3])}, {drawing.SHARED: 0})]
+    assert "<img" in shown[0][0]["text/html"]
+    drawing.forget_handed()
+    assert figures.HANDED_OVER == {}
+
+
 @pytest.mark.parametrize("kernel_gives", ["fails", "fewer"])
 def test_a_chart_the_kernel_did_not_draw_is_drawn_here(handing_over, kernel_gives):
     """The kernel failed (or stopped at a chart): what it did not give back is drawn here."""

@@ -151,17 +151,35 @@ def _draw(job: str) -> str:
 SHARED = "crmkit_shared_chart"
 
 
-def draw_here(job: str, at: int) -> None:
-    """In the kernel that handed chart ``job`` over, the chart drawn after all and shown as
-    the page's figure, marked as the ``at``-th of those it was sent: the process running
-    the notebook, behind at its end, shares the charts it has not started with the idle
-    kernel (:meth:`Charts.share`)."""
+def draw_here(key: str, at: int) -> None:
+    """In the kernel that handed a chart over, the chart it kept under ``key``
+    (:func:`crmkit.render.figures.handed_key`) drawn after all and shown as the page's
+    figure, marked as the ``at``-th of those it was asked for: the process running the
+    notebook, behind at its end, shares the charts it has not started with the idle kernel
+    (:meth:`Charts.share`). A chart it no longer keeps is not shown (that process draws
+    it)."""
     from IPython.display import publish_display_data  # lazy: in a kernel only
 
-    publish_display_data({"text/html": _figure_html(job)}, metadata={SHARED: at})
+    from crmkit.render.figures import HANDED_OVER  # lazy: loaded by the chart handed over
+
+    job = HANDED_OVER.get(key)
+    if job is not None:
+        publish_display_data({"text/html": _drawn_html(job)}, metadata={SHARED: at})
+
+
+def forget_handed() -> None:
+    """In the kernel, forget the charts it handed over (:data:`crmkit.render.figures.HANDED_OVER`)."""
+    from crmkit.render.figures import HANDED_OVER  # lazy: as in draw_here
+
+    HANDED_OVER.clear()
 
 
 def _figure_html(job: str) -> str:
+    """Chart ``job`` (a kernel's pickle, as it sent it) drawn: the figure's HTML."""
+    return _drawn_html(base64.b64decode(job))
+
+
+def _drawn_html(job: bytes) -> str:
     """Chart ``job`` (a kernel's pickle) drawn in its locale and rcParams, with what draws it
     loaded: the figure's HTML."""
     import matplotlib  # lazy: loaded already (_load, or the kernel's own)
@@ -169,7 +187,7 @@ def _figure_html(job: str) -> str:
 
     from crmkit.render.figures import ChartFigure  # lazy: as matplotlib
 
-    fig, locale, rc = pickle.loads(base64.b64decode(job))  # noqa: S301 - a standard report's
+    fig, locale, rc = pickle.loads(job)  # noqa: S301 - a standard report's
     if not isinstance(fig, ChartFigure):
         raise TypeError(f"not a chart: {type(fig).__name__}")
     FigureCanvasAgg(fig)  # a figure loads with a plain canvas, which would draw it twice

@@ -677,9 +677,11 @@ async def _draw_in_kernel(client: Any, km: Any, jobs: list[str],
     client ``client``, in ``timeout`` seconds at most (None or less than one: as long as
     it takes, while the kernel lives)."""
     from crmkit.publish.drawing import SHARED  # lazy: loaded by the run that draws
+    from crmkit.render.figures import handed_key  # lazy: as drawing
 
-    code = "".join(["from crmkit.publish.drawing import draw_here as _ck\n",
-                    *[f"_ck({job!r}, {at})\n" for at, job in enumerate(jobs)], "del _ck\n"])
+    code = "".join(["from crmkit.publish.drawing import draw_here as _ck, forget_handed as _fh\n",
+                    *[f"_ck({handed_key(job)!r}, {at})\n" for at, job in enumerate(jobs)],
+                    "_fh()\ndel _ck, _fh\n"])
     sent = client.execute(code, silent=True, store_history=False, allow_stdin=False)
     deadline = time.monotonic() + timeout if timeout is not None and timeout >= 1 else None
     drawn: dict[int, str] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import io
 import os
 import pickle
@@ -144,8 +145,9 @@ class ChartFigure(Figure):
         except Exception:  # noqa: BLE001 - anything it could not load: drawn here
             return None
         job = buffer.getvalue()
-        pending = _figure_block(self, "")
-        return {CHART_MIMETYPE: base64.b64encode(job).decode("ascii"), "text/html": pending}
+        sent = base64.b64encode(job).decode("ascii")
+        _keep_handed(sent, job)
+        return {CHART_MIMETYPE: sent, "text/html": _figure_block(self, "")}
 
     def _wrap_labels(self) -> None:
         for ax in self.axes:
@@ -231,6 +233,29 @@ def _figure_block(fig: ChartFigure, image: str) -> str:
     """The page's figure: ``image`` (a PNG in base64; empty: its place only) with its alt text and
     caption, as text (not IPython's ``HTML``: no IPython where a chart is only drawn)."""
     return render("blocks/figure.html.j2", title=fig.page_title, caption=fig.caption, png=image)
+
+
+#: In a kernel that hands its charts over, what it handed over lately (at most
+#: :data:`HANDED_KEPT`), by :func:`handed_key` of what it sent: the process running the
+#: notebook shares charts it has not started back with the kernel by their keys
+#: (:func:`crmkit.publish.drawing.draw_here`), which then forgets them all. Sending a chart
+#: back took 0.1 s before the kernel started drawing it (IPython read the whole pickle
+#: as code).
+HANDED_OVER: dict[str, bytes] = {}
+
+#: How many handed-over charts a kernel keeps (a page shows a few).
+HANDED_KEPT = 64
+
+
+def handed_key(sent: str) -> str:
+    """The key of a handed-over chart, from what the kernel sent."""
+    return hashlib.blake2b(sent.encode("ascii"), digest_size=16).hexdigest()
+
+
+def _keep_handed(sent: str, job: bytes) -> None:
+    HANDED_OVER[handed_key(sent)] = job
+    while len(HANDED_OVER) > HANDED_KEPT:
+        del HANDED_OVER[next(iter(HANDED_OVER))]
 
 
 class _Handover(pickle.Pickler):
