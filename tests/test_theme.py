@@ -1,5 +1,9 @@
 """The charts' theme and bars, drawn without seaborn: the very rcParams and images seaborn
-gave them, and a report that draws no heatmap loads neither seaborn nor pyplot."""
+gave them, and a report that draws no heatmap loads neither seaborn nor pyplot.
+
+The images are compared with those of the seaborn installed (0.13), which drew the
+reports' bars until then: a seaborn that draws its bars otherwise fails these tests
+without crmkit's bars having changed."""
 
 from __future__ import annotations
 
@@ -111,6 +115,40 @@ def test_series_side_by_side_with_their_legend_and_a_missing_value_are_seaborn_s
     assert a == b
 
 
+def test_a_missing_value_among_bars_of_a_colour_each_is_no_bar_as_in_seaborn():
+    colours = [PALETTE["primary"], PALETTE["secondary"], PALETTE["accent"]]
+    months = MONTHS.iloc[1:4]  # 0.0, NaN, 5400.5
+    a, b = _both(
+        lambda ax: sns.barplot(data=months, x="month", y="revenue", hue="month", palette=colours,
+                               legend=False, ax=ax, errorbar=None),
+        lambda ax: plotting.bars(ax, months["month"].tolist(), [months["revenue"].tolist()], colours),
+    )
+    assert a == b
+
+
+def test_the_categories_are_the_axis_units_as_seaborn_made_them():
+    """An analyst's line at a category goes through its bar."""
+    fig, ax = plotting.figure()
+    plotting.bars(ax, ["2025-01", "2025-02", "2025-03"], [[1.0, 2.0, 3.0]], [PALETTE["primary"]])
+    ax.axvline("2025-03")
+    assert ax.xaxis.convert_units("2025-03") == 2 and ax.get_xlim() == (-0.5, 2.5)
+
+
+@pytest.mark.parametrize(("categories", "values", "colours", "labels", "says"), [
+    (["a", "b"], [], ["red"], None, "no series"),
+    (["a", "b"], [[1.0]], ["red"], None, "a value per category"),
+    (["a", "b", "c"], [[1.0, 2.0, 3.0]], ["red", "blue"], None, "2 colours for 1 series"),
+    (["a", "b"], [[1.0, 2.0], [3.0, 4.0]], ["red"], None, "1 colours for 2 series"),
+    (["a", "b"], [[1.0, 2.0]], ["red", "blue"], ["Revenue"], "a legend names each series"),
+    (["a", "b"], [[1.0, 2.0], [3.0, 4.0]], ["red", "blue"], ["One"], "a legend names each series"),
+])
+def test_bars_that_do_not_fit_their_categories_colours_or_labels_say_so(
+        categories, values, colours, labels, says):
+    fig, ax = plotting.figure()
+    with pytest.raises(ValueError, match=says):
+        plotting.bars(ax, categories, values, colours, labels=labels)
+
+
 def test_a_report_that_draws_no_heatmap_loads_neither_seaborn_nor_pyplot():
     """A kernel's start imports its report's modules: seaborn (0.05-0.07 s) and pyplot
     (0.03 s) only for the activity report's cohort heatmap."""
@@ -128,7 +166,11 @@ def test_a_report_that_draws_no_heatmap_loads_neither_seaborn_nor_pyplot():
 
 
 def test_seaborn_and_pyplot_are_there_when_asked_for():
-    assert plotting.sns is sns
-    assert plotting.plt is sys.modules["matplotlib.pyplot"]
+    code = ("import sys\nfrom crmkit.render import plotting\n"
+            "loaded = [m in sys.modules for m in ('seaborn', 'matplotlib.pyplot')]\n"
+            "plotting.sns.barplot, plotting.plt.subplots\n"
+            "print(loaded, [m in sys.modules for m in ('seaborn', 'matplotlib.pyplot')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[0] == "[False, False] [True, True]"
     with pytest.raises(AttributeError):
         plotting.nothing  # noqa: B018

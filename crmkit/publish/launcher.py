@@ -24,8 +24,6 @@ import json
 import os
 import sys
 import time
-import types
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,39 +68,53 @@ def main() -> None:
     app.start()
 
 
-#: What :func:`_quick_replies` reads of ipykernel's output streams (ipykernel 6 and 7).
-_STREAM_STATE = ("_flush_pending", "_subprocess_flush_pending", "_buffers")
+#: What :func:`_quick_replies` reads of ipykernel's output streams (ipykernel 7).
+_STREAM_STATE = ("_flush", "_flush_pending", "_subprocess_flush_pending", "_buffers")
 
 
 def _quick_replies(app: Any) -> None:
     """A kernel crmkit started replies to each cell without two waits that ipykernel makes
     before every reply (a notebook's cells, 2-3 ms of the 6-9 ms each takes end to end).
 
-    Its standard output and error flush only when something was written: ipykernel hands
-    every flush (four for each cell) to its output thread and waits until that thread has
-    run it, written or not. Whatever a cell printed is sent before the cell's end as
-    before; the output thread also keeps the order of everything else sent on the output
-    channel, up to the cell's end. And it sleeps no half millisecond before each reply
-    (``Kernel._execute_sleep``, which ipykernel keeps "to mitigate" flushes that went
-    missing, which a flush that is waited for cannot). A kernel an analyst starts in
+    Its standard output and error flush only when there is something to send: ipykernel
+    hands every flush (four for each cell) to its output thread and waits until that thread
+    has run it, written or not. A flush waits as before when the stream holds what was
+    written, when a flush of it is due (ipykernel sends what was written 0.2 s later) or
+    while one runs on the output thread: that flush has taken what was written and not yet
+    queued it, and the cell's end must be queued after it (:class:`_Flushes`). And it
+    sleeps no half millisecond before each reply (``Kernel._execute_sleep``, which
+    ipykernel keeps "to mitigate" flushes that went missing). A kernel an analyst starts in
     JupyterLab keeps both."""
     kernel = getattr(app, "kernel", None)
     if kernel is not None and isinstance(getattr(kernel, "_execute_sleep", None), float):
         kernel._execute_sleep = 0.0
     for stream in (sys.stdout, sys.stderr):
         if all(hasattr(stream, name) for name in _STREAM_STATE) and getattr(stream, "echo", None) is None:
-            stream.flush = types.MethodType(_flush_if_written(type(stream).flush), stream)  # type: ignore[method-assign]
+            _Flushes(stream)
 
 
-def _flush_if_written(flush: Callable[[Any], None]) -> Callable[[Any], None]:
-    """``flush`` (ipykernel's ``OutStream.flush``), only when there is something to send."""
+class _Flushes:
+    """``stream``'s flushes (an ipykernel ``OutStream``), counted while they run on its
+    output thread; its ``flush`` waits for one only when there is something to send."""
 
-    def flush_if_written(stream: Any) -> None:
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.running = stream, 0
+        self.send, self.wait = stream._flush, stream.flush
+        stream._flush = self.sending  # what its flushes schedule on the output thread
+        stream.flush = self.flush
+
+    def sending(self) -> None:
+        self.running += 1  # before it takes what was written (one thread: no race here)
+        try:
+            self.send()
+        finally:
+            self.running -= 1
+
+    def flush(self) -> None:
+        stream = self.stream  # in this order: each is set before the next is cleared
         if stream._flush_pending or stream._subprocess_flush_pending or \
-                any(buffer.tell() for buffer in list(stream._buffers.values())):
-            flush(stream)
-
-    return flush_if_written
+                any(buffer.tell() for buffer in list(stream._buffers.values())) or self.running:
+            self.wait()
 
 
 def _wait_for_connection_file(argv: list[str]) -> None:

@@ -2,7 +2,7 @@
 their runs to when it is up.
 
 A cold ``crmkit run`` spends most of its time before the report's first line runs: a kernel
-boots and imports pandas, DuckDB, matplotlib and seaborn, and nbconvert compiles its
+boots and imports pandas, DuckDB, narwhals and matplotlib, and nbconvert compiles its
 templates. The server keeps one spare kernel booted and warm, and its HTML exporter
 compiled, so a run only executes the notebook and publishes it. It runs everything the cold
 path runs, with the same checks (:func:`crmkit.publish.runner.run_report`), in the client's

@@ -98,7 +98,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DPI", "MAX_WIDTH", "MIN_TEXT_PX", "PHONE_WIDTH", "PLAIN_TEXT", "TICK_PT", "ChartFigure", "figure",
-    "money_axis", "percent_axis", "plain_text", "plt", "png", "sns",  # noqa: F822 - __getattr__
+    "money_axis", "percent_axis", "plain_text", "png",
 ]
 
 _TEXT: dict[RcKeyType, Any] = {
@@ -158,7 +158,7 @@ def foot_legend(ax: Any, handles: list[Any] | None = None) -> Any:
     bars and the values nearest that corner); the layout keeps room for it, in as many
     columns as fit (:meth:`ChartFigure.tight_layout`). ``handles``: the artists
     it names (by their labels), when not those of ``ax``: a figure of several panels."""
-    if ax.get_legend() is not None:  # seaborn's, inside the axes
+    if ax.get_legend() is not None:  # matplotlib's or seaborn's, inside the axes
         ax.get_legend().remove()
     if handles is None:
         handles, labels = ax.get_legend_handles_labels()
@@ -206,27 +206,31 @@ def bars(ax: Any, categories: Sequence[str], values: Sequence[Sequence[float]],
     bar), side by side within each category, or one series whose bars take a colour each
     (``values`` of one series, ``colours`` one per category). ``labels`` name the series in
     the axes' legend (made by :func:`foot_legend`). Drawn as seaborn's ``barplot`` draws
-    aggregated rows (the same image, byte for byte): 0.8 of a category's width shared by
-    the series, colours desaturated to :data:`BAR_SATURATION`, the category axis without
-    grid lines from -0.5 to n - 0.5, the first category at the top of a horizontal chart.
-    A tenth of seaborn's time: its barplot aggregates each bar's single row in pandas.
-    One :class:`~matplotlib.container.BarContainer` per series (``ax.containers``)."""
+    aggregated rows (the same image, byte for byte): the categories the axis's units (a
+    line at ``"2025-03"`` goes through its bar), 0.8 of a category's width shared by the
+    series, colours desaturated to :data:`BAR_SATURATION`, the category axis without grid
+    lines from -0.5 to n - 0.5, the first category at the top of a horizontal chart. A tenth
+    of seaborn's time: its barplot aggregates each bar's single row in pandas. One
+    :class:`~matplotlib.container.BarContainer` per series (``ax.containers``)."""
+    per_bar = _checked_bars(categories, values, colours, labels)
     shades = [desaturate(colour) for colour in colours]
-    per_bar = len(values) == 1 and len(shades) == len(categories) > 1
+    axis = ax.yaxis if horizontal else ax.xaxis
+    axis.update_units(list(categories))
     width = 0.8 / len(values)
     drawn = []
     for n, series in enumerate(values):
         offset = width * n + width / 2 - 0.8 / 2
         kept = [(i, float(v)) for i, v in enumerate(series) if not pd.isna(v)]
-        edges = [i + offset - width / 2 for i, _v in kept]
+        edges, lengths = [i + offset - width / 2 for i, _v in kept], [v for _i, v in kept]
         colour: Any = [shades[i] for i, _v in kept] if per_bar else shades[n]
-        draw = ax.barh if horizontal else ax.bar
-        kws = {"y" if horizontal else "x": edges, "width" if horizontal else "height": [v for _i, v in kept],
-               "height" if horizontal else "width": width}
-        drawn.append(draw(**kws, align="edge", color=colour, facecolor=colour))
+        if horizontal:
+            drawn.append(ax.barh(y=edges, width=lengths, height=width, align="edge", color=colour,
+                                 facecolor=colour))
+        else:
+            drawn.append(ax.bar(x=edges, height=lengths, width=width, align="edge", color=colour,
+                                facecolor=colour))
     for n, label in enumerate(labels or ()):  # a legend entry: an empty patch in its colour
         ax.add_artist(Rectangle((0, 0), 0, 0, facecolor=shades[n], label=label))
-    axis = ax.yaxis if horizontal else ax.xaxis
     axis.set_ticks(range(len(categories)), list(categories))
     axis.grid(False)
     if horizontal:
@@ -234,6 +238,23 @@ def bars(ax: Any, categories: Sequence[str], values: Sequence[Sequence[float]],
     else:
         ax.set_xlim(-0.5, len(categories) - 0.5, auto=None)
     return drawn
+
+
+def _checked_bars(categories: Sequence[str], values: Sequence[Sequence[float]],
+                  colours: Sequence[Any], labels: Sequence[str] | None) -> bool:
+    """Whether :func:`bars` colours each bar (one series, a colour per category); a
+    ValueError saying what does not fit."""
+    if not values:
+        raise ValueError("bars: no series to draw")
+    if any(len(series) != len(categories) for series in values):
+        raise ValueError(f"bars: each series needs a value per category ({len(categories)})")
+    per_bar = len(values) == 1 and len(colours) == len(categories) > 1
+    if not per_bar and len(colours) != len(values):
+        raise ValueError(f"bars: {len(colours)} colours for {len(values)} series "
+                         f"(one series may take one per category, {len(categories)})")
+    if labels is not None and (per_bar or len(labels) != len(values)):
+        raise ValueError("bars: a legend names each series once, in a colour of its own")
+    return per_bar
 
 
 def desaturate(colour: Any, keep: float = BAR_SATURATION) -> tuple[float, float, float]:

@@ -13,4 +13,3 @@ With nothing to draw, a function says so in one sentence, except on a page whose
 team have no data at all: its keyword ``empty`` (``ctx.coverage.empty``) is then True, the
 page header has already said why, and the function shows nothing.
 """
-
