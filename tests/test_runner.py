@@ -449,19 +449,10 @@ def test_a_kernel_starts_without_collecting_garbage_and_collects_it_afterwards(t
     assert frozen > 0 and answer == 42 and not told  # the request is not the notebook's
     assert not debugger and debugpy == "debugpy"  # not loaded, and still there to import
     # a kernel started as JupyterLab starts it: as ipykernel's, nothing frozen
-    from jupyter_client.manager import start_new_kernel
-
-    km, client = start_new_kernel(kernel_name="crmkit", cwd=str(tmp_path))
-    try:
-        said: list[str] = []
-        client.execute_interactive(
-            "import gc, os, sys\nprint(gc.get_freeze_count(), 'CRMKIT_FROZEN_START' in os.environ, "
-            "'debugpy.server' in sys.modules)",
-            timeout=60, output_hook=lambda msg: said.append(msg["content"].get("text", "")))
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=True)
-    assert "".join(said).split() == ["0", "False", "True"]  # its debugger loaded
+    said = _said_in_a_lab_kernel(
+        "import gc, os, sys\nprint(gc.get_freeze_count(), 'CRMKIT_FROZEN_START' in os.environ, "
+        "'debugpy.server' in sys.modules)", tmp_path)
+    assert said.split() == ["0", "False", "True"]  # its debugger loaded
 
 
 def test_a_kernel_crmkit_starts_skips_matplotlib_s_property_lists_as_it_starts_only(tmp_path, demo_db):
@@ -486,17 +477,7 @@ def test_a_kernel_crmkit_starts_skips_matplotlib_s_property_lists_as_it_starts_o
     finally:
         kernel.close()
     assert json.loads(out.cells[0].outputs[0]["text"]) == [True, True, True]
-    from jupyter_client.manager import start_new_kernel
-
-    km, client = start_new_kernel(kernel_name="crmkit", cwd=str(tmp_path))
-    try:
-        said: list[str] = []
-        client.execute_interactive(code, timeout=60,
-                                   output_hook=lambda msg: said.append(msg["content"].get("text", "")))
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=True)
-    assert json.loads("".join(said)) == [False, True, True]
+    assert json.loads(_said_in_a_lab_kernel(code, tmp_path)) == [False, True, True]
 
 
 def test_a_kernel_crmkit_starts_replies_without_waiting_on_empty_flushes_and_loses_no_output(
@@ -535,17 +516,22 @@ def test_a_kernel_crmkit_starts_replies_without_waiting_on_empty_flushes_and_los
     for i, cell in enumerate(out.cells[41:81]):
         assert "".join(o.get("text", "") for o in cell.outputs) == f"{i}" + "x" * 300_000 + "\n"
     assert "from a child" in "".join(o.get("text", "") for o in out.cells[81].outputs)
+    assert json.loads(_said_in_a_lab_kernel(probe, tmp_path)) == ["OutStream", 0.0005]
+
+
+def _said_in_a_lab_kernel(code: str, cwd: Path) -> str:
+    """What ``code`` prints in a ``crmkit`` kernel started as JupyterLab starts it."""
     from jupyter_client.manager import start_new_kernel
 
-    km, client = start_new_kernel(kernel_name="crmkit", cwd=str(tmp_path))
+    km, client = start_new_kernel(kernel_name="crmkit", cwd=str(cwd))
     try:
         said: list[str] = []
-        client.execute_interactive(probe, timeout=60,
+        client.execute_interactive(code, timeout=60,
                                    output_hook=lambda msg: said.append(msg["content"].get("text", "")))
     finally:
         client.stop_channels()
         km.shutdown_kernel(now=True)
-    assert json.loads("".join(said)) == ["OutStream", 0.0005]
+    return "".join(said)
 
 
 def test_a_stopped_kernel_ends_at_once_and_closing_it_reaps_it(tmp_path, demo_db):
