@@ -102,7 +102,9 @@ reports-ru: env
 test: env-dev
 	@# bytecode for crmkit's own modules: every test kernel and subprocess imports them
 	@$(BIN)/python -m compileall -q crmkit
-	$(BIN)/python -m pytest tests notebooks crmkit/publish/templates/lab/explore.ipynb --nbval-lax --nbval-kernel-name crmkit -p no:cacheprovider --durations=40
+	@# one worker per core (at most 4), each test file and notebook whole on one of them
+	$(BIN)/python -m pytest tests notebooks crmkit/publish/templates/lab/explore.ipynb --nbval-lax --nbval-kernel-name crmkit -p no:cacheprovider --durations=40 \
+	  -n auto --maxprocesses 4 --dist loadfile
 
 lint: env-dev
 	$(BIN)/ruff check crmkit tests

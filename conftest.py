@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 PINNED_END = date(2025, 6, 30)
 PINNED_AS_OF = "2025-07-01"
@@ -30,10 +31,12 @@ def _demo_database() -> Path:
     sources = sorted([*demo, *model, code / "backends" / "duckdb.py"])
     key = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     path = Path(tempfile.gettempdir()) / f"crmkit-test-{PINNED_SEED}-{PINNED_END}-{key}.duckdb"
-    if not path.exists():
-        from crmkit.sources.demo import build_demo
+    # one build when several sessions start at once (the test workers of `make test`)
+    with FileLock(f"{path}.lock"):
+        if not path.exists():
+            from crmkit.sources.demo import build_demo
 
-        build_demo(path, seed=PINNED_SEED, end=PINNED_END, scale=1)
+            build_demo(path, seed=PINNED_SEED, end=PINNED_END, scale=1)
     return path
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +34,16 @@ def export(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def runtime_dir() -> Iterator[Path]:
+    """A Jupyter runtime folder of the test's own, for the kernels it starts: short, as their
+    sockets' paths must fit in 107 bytes (a test's ``tmp_path`` may not; crmkit then puts a
+    kernel's folder in the system's temporary folder instead)."""
+    folder = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
 def db(tmp_path: Path) -> Path:
     """A database built from the base export (the 'previous database' of the failure tests)."""
     path = tmp_path / "out" / "crm.duckdb"
@@ -48,18 +60,38 @@ BACKGROUND = {"monthly_pack": "published:render_pack", "branded_site": "test_sit
               "spark_payloads": "spark_parity:spark_payloads"}
 
 
+def _worker() -> str | None:
+    """The pytest-xdist worker this process is (``gw0``, ``gw1``...); None when it runs the
+    tests alone or is the controller of the workers."""
+    return os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _shared_folder(config: pytest.Config) -> Path:
+    """Where the workers of one session render in the background: the controller's base
+    temporary folder, in which each worker has its own (``popen-gw0``...)."""
+    factory = config._tmp_path_factory  # tmp_path_factory's
+    base: Path = factory.getbasetemp()
+    return (base.parent if _worker() else base) / "background"
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the background renders the collected tests need, in the order they first need
     them. A session without them does not load the publishing stack here, so the unit tests
-    still run while it is broken."""
+    still run while it is broken. Test workers (every one collects every test) share one
+    process: the first starts it."""
     jobs = {job: BACKGROUND[job] for item in session.items for job in BACKGROUND
             if job in getattr(item, "fixturenames", ())}
     if jobs:
         # lazy: only sessions with end-to-end tests need it (whose modules import it anyway)
         from published import start_background
 
-        folder = session.config._tmp_path_factory.mktemp("background")  # tmp_path_factory's
-        start_background(Path(os.environ["CRMKIT_DATABASE"]), folder, jobs)
+        worker = _worker()
+        if worker is None:
+            folder = session.config._tmp_path_factory.mktemp("background")
+        else:
+            folder = _shared_folder(session.config)
+            folder.mkdir(exist_ok=True)
+        start_background(Path(os.environ["CRMKIT_DATABASE"]), folder, jobs, worker=worker)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -67,6 +99,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if published is not None:  # what its background and kernels still run
         published.stop_background()
         published.close_kernels()
+    shared = _shared_folder(session.config)
+    if _worker() is None and shared.is_dir():
+        # the controller of test workers, once all are done: the process they shared
+        from published import stop_shared_background
+
+        stop_shared_background(shared)
 
 
 @pytest.fixture(scope="session")

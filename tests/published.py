@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psutil
 from databases import GHOST_TEAM, demo_copy
 
 from crmkit.backends.location import find_database
@@ -142,7 +143,7 @@ def render_pack(demo_db: Path, folder: Path) -> Pack:
 
 # -- renders in the background -------------------------------------------------------------------
 
-_RESULT, _FAILED = "result.pickle", "failed.txt"
+_RESULT, _FAILED, _PID = "result.pickle", "failed.txt", "pid"
 #: The session's background process (tests/conftest.py starts it after collection).
 _BACKGROUND: list[Background] = []
 
@@ -152,22 +153,52 @@ class Background:
     as the session knows what it needs: they run while the tests before the first that needs
     them run (most keep one core of two busy). ``jobs`` maps a name to the ``module:function``
     of tests/ that renders it, called with the pinned demo database and an empty folder of
-    its own; the process gets the environment of this one as it is when it starts."""
+    its own; the process gets the environment of this one as it is when it starts.
 
-    def __init__(self, demo_db: Path, folder: Path, jobs: dict[str, str]) -> None:
+    The test workers of one session (pytest-xdist) share one such process: the first worker
+    starts it in a folder they all know, the others :meth:`attach` to that folder; it lives
+    until the session's controller stops it (:func:`stop_shared_background`)."""
+
+    def __init__(self, demo_db: Path | None, folder: Path, jobs: dict[str, str], *,
+                 shared: bool = False) -> None:
         self.folder, self.jobs, self.log = folder, jobs, folder / "render.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.shared = shared
+        if demo_db is None:
+            return
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, __file__, str(demo_db), str(folder),
                  *(f"{job}={render}" for job, render in jobs.items())],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
+        partial = folder / f"{_PID}.part"
+        partial.write_text(str(self.proc.pid), encoding="utf-8")
+        os.replace(partial, folder / _PID)
+
+    @classmethod
+    def attach(cls, folder: Path, jobs: dict[str, str]) -> Background:
+        """The process another test worker of the session starts (or has started) in
+        ``folder``."""
+        return cls(None, folder, jobs, shared=True)
+
+    def _running(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        pid = self.folder / _PID
+        if not pid.exists():
+            return True  # the worker that starts it has not yet
+        try:
+            status = psutil.Process(int(pid.read_text(encoding="utf-8"))).status()
+        except psutil.NoSuchProcess:
+            return False
+        return status != psutil.STATUS_ZOMBIE
 
     def result(self, job: str) -> Any:
         """What ``job`` rendered, once the process has it; an error if it failed."""
         done, failed = self.folder / job / _RESULT, self.folder / job / _FAILED
         while not done.exists() and not failed.exists():
-            if self.proc.poll() is not None and not done.exists() and not failed.exists():
+            if not self._running() and not done.exists() and not failed.exists():
                 tail = self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
                 raise RuntimeError(f"the background renders stopped before {job}:\n{tail}")
             time.sleep(0.1)
@@ -176,16 +207,25 @@ class Background:
         return pickle.loads(done.read_bytes())
 
     def cancel(self) -> None:
-        """Stop the process and its workers (the session ended before it needed them)."""
-        if self.proc.poll() is None:
+        """Stop the process and its workers (the session ended before it needed them), unless
+        other test workers share it."""
+        if not self.shared and self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
 
-def start_background(demo_db: Path, folder: Path, jobs: dict[str, str]) -> None:
-    """Start rendering ``jobs`` (see :class:`Background`), in the order the session needs them."""
-    _BACKGROUND.append(Background(demo_db, folder, jobs))
+def start_background(demo_db: Path, folder: Path, jobs: dict[str, str], *, worker: str | None = None
+                     ) -> None:
+    """Start rendering ``jobs`` (see :class:`Background`), in the order the session needs
+    them. ``worker``: the pytest-xdist worker this session is (``gw0``...), whose first
+    starts the process in ``folder`` that the others wait on."""
+    if worker is None:
+        _BACKGROUND.append(Background(demo_db, folder, jobs))
+    elif worker == "gw0":
+        _BACKGROUND.append(Background(demo_db, folder, jobs, shared=True))
+    else:
+        _BACKGROUND.append(Background.attach(folder, jobs))
 
 
 def background(job: str, render: str, demo_db: Path, folder: Callable[[], Path]) -> Any:
@@ -200,8 +240,16 @@ def background(job: str, render: str, demo_db: Path, folder: Callable[[], Path])
 
 
 def stop_background() -> None:
+    """Stop the background process this session started, unless its other test workers
+    share it (:func:`stop_shared_background` stops that one)."""
     while _BACKGROUND:
         _BACKGROUND.pop().cancel()
+
+
+def stop_shared_background(folder: Path) -> None:
+    """Stop the process the test workers of a session shared in ``folder``, if one runs."""
+    with contextlib.suppress(OSError, ValueError):
+        os.killpg(int((folder / _PID).read_text(encoding="utf-8")), signal.SIGKILL)
 
 
 def _render_all(demo_db: Path, folder: Path, jobs: list[str]) -> None:

@@ -296,13 +296,14 @@ def _descendants(pid: int) -> list:
     return psutil.Process(pid).children(recursive=True)
 
 
-def _batch_at_its_first_page(tmp_path: Path, demo_db: Path, out: Path) -> subprocess.Popen:
+def _batch_at_its_first_page(tmp_path: Path, demo_db: Path, out: Path, runtime: Path
+                             ) -> subprocess.Popen:
     """``crmkit run-all`` of 8 pages on one worker, once its first page is published (its
-    workers' kernels' files in a runtime folder of the test's own)."""
+    workers' kernels' files in the runtime folder ``runtime``)."""
     team = first_team(demo_db)
     preset = _preset(tmp_path, f"reports: [sales, marketing]\nperiods: ['2025-05', '2025-06']\n"
                                f"teams: [all, {team}]\n")
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "crmkit.cli", "run-all", str(preset), "--database", str(demo_db),
          "--output", str(out), "--as-of", "2025-07-01", "--notebooks", str(ROOT / "notebooks"),
@@ -319,7 +320,8 @@ def _batch_at_its_first_page(tmp_path: Path, demo_db: Path, out: Path) -> subpro
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
-def test_a_stopped_batch_finishes_its_page_and_leaves_no_process_behind(tmp_path, demo_db, how):
+def test_a_stopped_batch_finishes_its_page_and_leaves_no_process_behind(tmp_path, demo_db, how,
+                                                                       runtime_dir):
     """A scheduler stops ``crmkit run-all`` with SIGTERM, sent to it alone; Ctrl-C sends
     SIGINT to the terminal's whole process group. Either way the page in progress finishes,
     no other starts, the index and status are written, the command says so in one line and
@@ -328,7 +330,7 @@ def test_a_stopped_batch_finishes_its_page_and_leaves_no_process_behind(tmp_path
     printed the kernels' tracebacks, failed the pages in progress, and the workers went on
     with every other page before the command exited, writing no index or status."""
     out = tmp_path / "out"
-    proc = _batch_at_its_first_page(tmp_path, demo_db, out)
+    proc = _batch_at_its_first_page(tmp_path, demo_db, out, runtime_dir)
     family = _descendants(proc.pid)
     assert family  # its worker and the worker's kernel
     if how == "SIGTERM":
@@ -352,16 +354,16 @@ def test_a_stopped_batch_finishes_its_page_and_leaves_no_process_behind(tmp_path
         if path.suffix in (".html", ".json"):
             assert _complete(path), path
     _gone(family)
-    assert list((tmp_path / "runtime").iterdir()) == []
+    assert list(runtime_dir.iterdir()) == []
 
 
-def test_a_second_signal_stops_the_batch_at_once(tmp_path, demo_db):
+def test_a_second_signal_stops_the_batch_at_once(tmp_path, demo_db, runtime_dir):
     """A second SIGTERM does not wait for the page in progress: the workers and kernels are
     stopped, the command says it was interrupted and exits with 130, and no page is left
     half-published. (The workers were told to stop after the pool had forgotten them, so
     the command waited for them.)"""
     out = tmp_path / "out"
-    proc = _batch_at_its_first_page(tmp_path, demo_db, out)
+    proc = _batch_at_its_first_page(tmp_path, demo_db, out, runtime_dir)
     family = _descendants(proc.pid)
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
@@ -378,17 +380,17 @@ def test_a_second_signal_stops_the_batch_at_once(tmp_path, demo_db):
     assert len(list(out.glob("*/*/*.html"))) == 1
 
 
-def test_a_batch_killed_outright_takes_its_workers_and_kernels_with_it(tmp_path, demo_db):
+def test_a_batch_killed_outright_takes_its_workers_and_kernels_with_it(tmp_path, demo_db, runtime_dir):
     """``crmkit run-all`` killed with SIGKILL (which it cannot see): its worker notices it is
     gone, kills its kernel, removes the kernel's folder and exits."""
     out = tmp_path / "out"
-    proc = _batch_at_its_first_page(tmp_path, demo_db, out)
+    proc = _batch_at_its_first_page(tmp_path, demo_db, out, runtime_dir)
     family = _descendants(proc.pid)
     assert family
     proc.kill()
     proc.communicate(timeout=30)
     _gone(family)
-    assert list((tmp_path / "runtime").iterdir()) == []
+    assert list(runtime_dir.iterdir()) == []
 
 
 def _gone(processes: list, wait: float = 20.0) -> None:

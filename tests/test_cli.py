@@ -105,16 +105,16 @@ def test_kernel_warms_up_every_reports_modules():
     assert warm_up_modules(("sales",)) == list(report_modules("sales"))
 
 
-def test_a_missing_kernel_is_a_setup_error_naming_the_fix(monkeypatch, tmp_path):
+def test_a_missing_kernel_is_a_setup_error_naming_the_fix(monkeypatch, tmp_path, runtime_dir):
     from crmkit.errors import ReportError, SetupError
     from crmkit.publish import kernel
 
     monkeypatch.setattr(kernel, "KERNEL_NAME", "crmkit-not-installed")
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime_dir))
     with pytest.raises(SetupError, match="crmkit install-kernel") as raised:
         kernel.Kernel(tmp_path / "crm.duckdb", tmp_path)
     assert not isinstance(raised.value, ReportError)
-    assert list((tmp_path / "runtime").iterdir()) == []  # no kernel folder left behind
+    assert list(runtime_dir.iterdir()) == []  # no kernel folder left behind
 
 
 def test_a_batchs_bad_as_of_is_told_as_the_commands_not_the_presets(capsys, tmp_path):

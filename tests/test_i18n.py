@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
+from filelock import FileLock
 
 from crmkit import i18n
 from crmkit import reports as report_modules
@@ -200,8 +201,9 @@ def _russian_db() -> Path:
     code = sorted((ROOT / "crmkit" / "sources" / "demo").rglob("*.py"))
     key = hashlib.sha256(b"".join(p.read_bytes() for p in code)).hexdigest()[:12]
     path = Path(tempfile.gettempdir()) / f"crmkit-test-ru-{PINNED_SEED}-{key}.duckdb"
-    if not path.exists():
-        build_demo(path, seed=PINNED_SEED, end=PINNED_END, locale="ru")
+    with FileLock(f"{path}.lock"):  # one build when test workers start at once
+        if not path.exists():
+            build_demo(path, seed=PINNED_SEED, end=PINNED_END, locale="ru")
     return path
 
 

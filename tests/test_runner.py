@@ -638,7 +638,8 @@ def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(tmp_path, monke
     assert "transport" not in kernel_module._sockets(deep / "ck-abcdef-4194304-12345678")  # TCP, Jupyter's default
 
 
-def test_the_run_command_ends_at_once_with_its_output_said_and_nothing_left(tmp_path, demo_db):
+def test_the_run_command_ends_at_once_with_its_output_said_and_nothing_left(tmp_path, demo_db,
+                                                                            runtime_dir):
     """``crmkit run`` ends its process without tearing the interpreter down (a tenth of a
     run): what it printed still reaches a pipe, and its kernel, the kernel's folder and the
     run's temporary files are gone; a bad parameter still says one line, status 2."""
@@ -646,8 +647,7 @@ def test_the_run_command_ends_at_once_with_its_output_said_and_nothing_left(tmp_
 
     import psutil
 
-    runtime = tmp_path / "runtime"
-    runtime.mkdir()
+    runtime = runtime_dir
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
     command = [sys.executable, "-m", "crmkit.cli", "run", "sales", "--database", str(demo_db),
                "--output", str(tmp_path / "out"), "--no-server"]
