@@ -612,7 +612,7 @@ def test_the_folder_of_a_kernel_whose_command_was_killed_goes_with_the_next_kern
         shutil.rmtree(runtime, ignore_errors=True)
 
 
-def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(tmp_path, monkeypatch):
+def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(runtime_dir, monkeypatch):
     """A Unix socket's path has at most 107 bytes (not characters: a home folder in
     Cyrillic takes two bytes a letter): a runtime folder too deep for one moves the
     kernel's folder to the temporary folder, and with both too deep the kernel keeps
@@ -621,11 +621,11 @@ def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(tmp_path, monke
 
     from crmkit.publish import kernel as kernel_module
 
-    letters = kernel_module._SOCKET_PATH - kernel_module._ADDED - len(str(tmp_path)) - 1
-    if letters <= 0:
-        pytest.skip(f"the temporary folder {tmp_path} is itself too deep for a socket")
-    deep = tmp_path / ("д" * letters)  # short enough in characters, not in bytes
-    short = tmp_path / "t"
+    base = runtime_dir  # short: a test's tmp_path may be too deep for a socket already
+    letters = kernel_module._SOCKET_PATH - kernel_module._ADDED - len(str(base)) - 1
+    assert letters > 0
+    deep = base / ("д" * letters)  # short enough in characters, not in bytes
+    short = base / "t"
     short.mkdir()
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(deep))
     monkeypatch.setattr(tempfile, "tempdir", str(short))
@@ -633,8 +633,8 @@ def test_a_kernel_folder_whose_sockets_would_not_fit_is_not_used(tmp_path, monke
     assert folder.parent == short and not deep.exists()
     assert (folder.stat().st_mode & 0o777) == 0o700
     assert kernel_module._sockets(folder)["transport"] == "ipc"
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "r"))
-    assert kernel_module._kernel_folder().parent == tmp_path / "r"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(base / "r"))
+    assert kernel_module._kernel_folder().parent == base / "r"
     assert "transport" not in kernel_module._sockets(deep / "ck-abcdef-4194304-12345678")  # TCP, Jupyter's default
 
 
