@@ -17,6 +17,8 @@ SPARK_STAMP := $(VENV)/.stamp-spark
 KERNEL_STAMP := $(VENV)/.stamp-kernel
 # pip checks every file against the lock's hashes; crmkit itself comes without dependencies.
 PIP_LOCKED := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
+# `make test`'s workers: the cores this process may use (nproc), at most 4
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
 
 # `make lock` refreshes the locks with uv, keeping every pin the dependencies still allow;
 # `make lock UPGRADE=1` moves every package to its newest allowed version. The locks are
@@ -102,9 +104,10 @@ reports-ru: env
 test: env-dev
 	@# bytecode for crmkit's own modules: every test kernel and subprocess imports them
 	@$(BIN)/python -m compileall -q crmkit
-	@# one worker per core (at most 4), each test file and notebook whole on one of them
+	@# one worker per core this process may use (at most 4), each test file and notebook whole
+	@# on one of them
 	$(BIN)/python -m pytest tests notebooks crmkit/publish/templates/lab/explore.ipynb --nbval-lax --nbval-kernel-name crmkit -p no:cacheprovider --durations=40 \
-	  -n auto --maxprocesses 4 --dist loadfile
+	  -n $(TEST_WORKERS) --dist loadfile
 
 lint: env-dev
 	$(BIN)/ruff check crmkit tests

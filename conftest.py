@@ -23,6 +23,8 @@ PINNED_END = date(2025, 6, 30)
 PINNED_AS_OF = "2025-07-01"
 PINNED_SEED = 7
 ROOT = Path(__file__).parent
+#: The folders a test session keeps to itself: environment variable -> name prefix.
+_SESSION_FOLDERS = {"CRMKIT_CACHE_DIR": "crmkit-cache-", "JUPYTER_RUNTIME_DIR": "crmkit-runtime-"}
 
 
 def _demo_database() -> Path:
@@ -46,17 +48,21 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["CRMKIT_AS_OF"] = PINNED_AS_OF
     # the tests' `crmkit run` talks to no `crmkit serve` a developer may have running
     os.environ["CRMKIT_SERVE_SOCKET"] = str(Path(tempfile.mkdtemp(prefix="crmkit-serve-")) / "serve.sock")
-    # remembered fingerprints go to a folder of this session, not the developer's cache
-    os.environ["CRMKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="crmkit-cache-")
-    # kernels' connection files and sockets too (what a killed kernel leaves goes with it)
-    os.environ["JUPYTER_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="crmkit-runtime-")
+    # Remembered fingerprints go to a folder of this session, not the developer's cache;
+    # kernels' connection files and sockets too (what a killed kernel leaves goes with it).
+    # The session's test workers (pytest-xdist) use their controller's, which outlive them:
+    # the background renders they share may run on after the worker that started them ends.
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        for variable, prefix in _SESSION_FOLDERS.items():
+            os.environ[variable] = tempfile.mkdtemp(prefix=prefix)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     with contextlib.suppress(OSError, KeyError):
         Path(os.environ["CRMKIT_SERVE_SOCKET"]).parent.rmdir()  # empty: no server ran there
-    for folder in ("CRMKIT_CACHE_DIR", "JUPYTER_RUNTIME_DIR"):
-        shutil.rmtree(os.environ.get(folder, ""), ignore_errors=True)
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        for variable in _SESSION_FOLDERS:
+            shutil.rmtree(os.environ.get(variable, ""), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

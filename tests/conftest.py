@@ -78,7 +78,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the background renders the collected tests need, in the order they first need
     them. A session without them does not load the publishing stack here, so the unit tests
     still run while it is broken. Test workers (every one collects every test) share one
-    process: the first starts it."""
+    process: ``gw0`` starts it."""
     jobs = {job: BACKGROUND[job] for item in session.items for job in BACKGROUND
             if job in getattr(item, "fixturenames", ())}
     if jobs:
@@ -99,12 +99,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if published is not None:  # what its background and kernels still run
         published.stop_background()
         published.close_kernels()
-    shared = _shared_folder(session.config)
-    if _worker() is None and shared.is_dir():
+    if _worker() is None and session.config.pluginmanager.has_plugin("dsession"):
         # the controller of test workers, once all are done: the process they shared
         from published import stop_shared_background
 
-        stop_shared_background(shared)
+        stop_shared_background(_shared_folder(session.config))
 
 
 @pytest.fixture(scope="session")

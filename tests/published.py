@@ -144,6 +144,8 @@ def render_pack(demo_db: Path, folder: Path) -> Pack:
 # -- renders in the background -------------------------------------------------------------------
 
 _RESULT, _FAILED, _PID = "result.pickle", "failed.txt", "pid"
+#: How long a test worker waits for the first to start the renders it shares.
+START_WAIT = 300.0
 #: The session's background process (tests/conftest.py starts it after collection).
 _BACKGROUND: list[Background] = []
 
@@ -151,11 +153,11 @@ _BACKGROUND: list[Background] = []
 class Background:
     """Renders a session needs, one after the other in a process of its own started as soon
     as the session knows what it needs: they run while the tests before the first that needs
-    them run (most keep one core of two busy). ``jobs`` maps a name to the ``module:function``
-    of tests/ that renders it, called with the pinned demo database and an empty folder of
-    its own; the process gets the environment of this one as it is when it starts.
+    them run. ``jobs`` maps a name to the ``module:function`` of tests/ that renders it,
+    called with the pinned demo database and an empty folder of its own; the process gets
+    the environment of this one as it is when it starts.
 
-    The test workers of one session (pytest-xdist) share one such process: the first worker
+    The test workers of one session (pytest-xdist) share one such process: worker ``gw0``
     starts it in a folder they all know, the others :meth:`attach` to that folder; it lives
     until the session's controller stops it (:func:`stop_shared_background`)."""
 
@@ -163,7 +165,7 @@ class Background:
                  shared: bool = False) -> None:
         self.folder, self.jobs, self.log = folder, jobs, folder / "render.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.shared = shared
+        self.shared, self.attached = shared, time.monotonic()
         if demo_db is None:
             return
         with self.log.open("wb") as log:
@@ -172,8 +174,10 @@ class Background:
                  *(f"{job}={render}" for job, render in jobs.items())],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
+        # the process and its start time: a number the system may give another later
         partial = folder / f"{_PID}.part"
-        partial.write_text(str(self.proc.pid), encoding="utf-8")
+        started = psutil.Process(self.proc.pid).create_time()
+        partial.write_text(f"{self.proc.pid} {started!r}", encoding="utf-8")
         os.replace(partial, folder / _PID)
 
     @classmethod
@@ -185,21 +189,24 @@ class Background:
     def _running(self) -> bool:
         if self.proc is not None:
             return self.proc.poll() is None
-        pid = self.folder / _PID
-        if not pid.exists():
-            return True  # the worker that starts it has not yet
+        if not (self.folder / _PID).exists():  # the worker that starts it has not yet
+            if time.monotonic() - self.attached > START_WAIT:
+                raise RuntimeError(f"no test worker started the background renders in "
+                                   f"{self.folder} in {START_WAIT:.0f} s (gw0 starts them)")
+            return True
+        process = _recorded(self.folder)
         try:
-            status = psutil.Process(int(pid.read_text(encoding="utf-8"))).status()
-        except psutil.NoSuchProcess:
+            return process is not None and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
             return False
-        return status != psutil.STATUS_ZOMBIE
 
     def result(self, job: str) -> Any:
         """What ``job`` rendered, once the process has it; an error if it failed."""
         done, failed = self.folder / job / _RESULT, self.folder / job / _FAILED
         while not done.exists() and not failed.exists():
             if not self._running() and not done.exists() and not failed.exists():
-                tail = self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
+                tail = (self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
+                        if self.log.exists() else "")
                 raise RuntimeError(f"the background renders stopped before {job}:\n{tail}")
             time.sleep(0.1)
         if failed.exists():
@@ -246,10 +253,23 @@ def stop_background() -> None:
         _BACKGROUND.pop().cancel()
 
 
+def _recorded(folder: Path) -> psutil.Process | None:
+    """The background process recorded in ``folder``, if it still runs (the same process:
+    its number and its start time)."""
+    try:
+        pid, started = (folder / _PID).read_text(encoding="utf-8").split()
+        process = psutil.Process(int(pid))
+        return process if abs(process.create_time() - float(started)) < 0.01 else None
+    except (OSError, ValueError, psutil.Error):
+        return None
+
+
 def stop_shared_background(folder: Path) -> None:
     """Stop the process the test workers of a session shared in ``folder``, if one runs."""
-    with contextlib.suppress(OSError, ValueError):
-        os.killpg(int((folder / _PID).read_text(encoding="utf-8")), signal.SIGKILL)
+    process = _recorded(folder)
+    if process is not None:
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _render_all(demo_db: Path, folder: Path, jobs: list[str]) -> None:

@@ -296,10 +296,10 @@ def _descendants(pid: int) -> list:
     return psutil.Process(pid).children(recursive=True)
 
 
-def _batch_at_its_first_page(tmp_path: Path, demo_db: Path, out: Path, runtime: Path
-                             ) -> subprocess.Popen:
+def _batch_at_its_first_page(tmp_path: Path, demo_db: Path, out: Path, runtime: Path, *,
+                             text: bool = True) -> subprocess.Popen:
     """``crmkit run-all`` of 8 pages on one worker, once its first page is published (its
-    workers' kernels' files in the runtime folder ``runtime``)."""
+    workers' kernels' files in the runtime folder ``runtime``; its output as text or bytes)."""
     team = first_team(demo_db)
     preset = _preset(tmp_path, f"reports: [sales, marketing]\nperiods: ['2025-05', '2025-06']\n"
                                f"teams: [all, {team}]\n")
@@ -308,7 +308,7 @@ def _batch_at_its_first_page(tmp_path: Path, demo_db: Path, out: Path, runtime: 
         [sys.executable, "-m", "crmkit.cli", "run-all", str(preset), "--database", str(demo_db),
          "--output", str(out), "--as-of", "2025-07-01", "--notebooks", str(ROOT / "notebooks"),
          "--workers", "1", "--no-progress", "--no-server"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text, env=env,
         start_new_session=True)  # a process group of its own, as in a terminal
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
@@ -363,16 +363,14 @@ def test_a_second_signal_stops_the_batch_at_once(tmp_path, demo_db, runtime_dir)
     half-published. (The workers were told to stop after the pool had forgotten them, so
     the command waited for them.)"""
     out = tmp_path / "out"
-    proc = _batch_at_its_first_page(tmp_path, demo_db, out, runtime_dir)
+    proc = _batch_at_its_first_page(tmp_path, demo_db, out, runtime_dir, text=False)
     family = _descendants(proc.pid)
-    time.sleep(0.5)  # the worker has its second page (a page takes well over a second)
+    _next_page_under_way(family)
     proc.send_signal(signal.SIGTERM)
-    heard = ""  # the command's answer to the first: then the second, while the page runs
-    while "again to stop now" not in heard and (line := proc.stderr.readline()):
-        heard += line
+    heard = _read_until(proc, b"again to stop now")  # the first is heard: now the second
     proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
-    stderr = heard + stderr
+    _, rest = proc.communicate(timeout=60)
+    stderr = (heard + rest).decode()
     assert proc.returncode == 130, stderr[-2000:]
     assert stderr.rstrip().endswith("crmkit: interrupted") and "Traceback" not in stderr
     _gone(family, wait=10)
@@ -395,6 +393,35 @@ def test_a_batch_killed_outright_takes_its_workers_and_kernels_with_it(tmp_path,
     proc.communicate(timeout=30)
     _gone(family)
     assert list(runtime_dir.iterdir()) == []
+
+
+def _next_page_under_way(family: list, limit: float = 120.0) -> None:
+    """Wait until the batch's kernel works on its next page: 0.3 s more of its CPU time than
+    once the first was published (a page takes more than a second of it)."""
+    from crmkit.publish.kernel import LAUNCHER
+
+    kernel = next(p for p in family if LAUNCHER in p.cmdline())
+    start, deadline = sum(kernel.cpu_times()[:2]), time.monotonic() + limit
+    while sum(kernel.cpu_times()[:2]) < start + 0.3:
+        assert time.monotonic() < deadline, "the batch's kernel never began its next page"
+        time.sleep(0.02)
+
+
+def _read_until(proc: subprocess.Popen, said: bytes, limit: float = 60.0) -> bytes:
+    """What ``proc`` wrote to its stderr up to and including ``said``, read as it comes (no
+    more: the rest is left to ``communicate``); fails after ``limit`` seconds."""
+    import select
+
+    heard, deadline = b"", time.monotonic() + limit
+    fd = proc.stderr.fileno()
+    while said not in heard:
+        left = deadline - time.monotonic()
+        assert left > 0, f"the command never said {said!r}: {heard[-2000:]!r}"
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"the command ended without saying {said!r}: {heard[-2000:]!r}"
+            heard += chunk
+    return heard
 
 
 def _gone(processes: list, wait: float = 20.0) -> None:

@@ -73,9 +73,11 @@ class _Stop:
     def _handle(self, signum: int, _frame: Any) -> None:
         if self.event.is_set():
             raise KeyboardInterrupt
+        # set before saying so: a second signal may come while this one is being said (and
+        # its handler runs inside this one), and must stop the loop now
+        self.event.set()
         print(f"crmkit: {signal.Signals(signum).name}: stopping after the current run "
               "(again to stop now)", file=sys.stderr, flush=True)
-        self.event.set()
 
     def __exit__(self, *_exc: object) -> None:
         for sig, handler in self._previous.items():
@@ -97,9 +99,9 @@ class BatchStop(_Stop):
         if self.event.is_set():
             raise KeyboardInterrupt
         self.received = signal.Signals(signum)
+        self.event.set()  # before saying so, as in :meth:`_Stop._handle`
         print(f"crmkit: {self.received.name}: the pages in progress finish, no other starts "
               "(again to stop now)", file=sys.stderr, flush=True)
-        self.event.set()
 
 
 def _heartbeat(out_root: Path, beat: dict[str, Any], last: dict[str, Any] | None) -> None:
