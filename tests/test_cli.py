@@ -127,3 +127,15 @@ def test_a_batchs_bad_as_of_is_told_as_the_commands_not_the_presets(capsys, tmp_
     assert err.startswith("crmkit: error: --as-of: invalid as_of '2025-06-31': 2025-06-31 is not "
                           "a day of the calendar") and "\n" not in err
     assert "weekly.yaml" not in err
+
+
+def test_demo_says_its_tables_and_nothing_else(tmp_path):
+    """With the spark extra installed, pandera imports ``pyspark.pandas`` as it loads and as
+    it first validates, which printed three FutureWarnings about pandas 3 on every demo."""
+    pytest.importorskip("pyspark")
+    done = subprocess.run([sys.executable, "-m", "crmkit.cli", "demo", "--database",
+                           str(tmp_path / "demo.duckdb")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines and all(line.startswith("crmkit: ") for line in lines), lines

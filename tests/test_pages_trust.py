@@ -33,6 +33,7 @@ from pandas.io.formats.style import Styler
 from crmkit.errors import CrmkitError
 from crmkit.metrics.definitions import METRICS
 from crmkit.periods import parse_period
+from crmkit.publish import site
 from crmkit.render import blocks, plotting
 from crmkit.render.charts import marketing as marketing_charts
 from crmkit.render.charts import performance as performance_charts
@@ -377,6 +378,63 @@ def test_charts_of_zeros_say_so_in_words(drawn):
                                         "weighted": [0.0]})
     shown = sales_charts.pipeline_by_close(open_without_amount, "EUR")._repr_html_()
     assert "<img" not in shown and "3 deals open at the period end, none with an amount" in shown
+
+
+def _twin(report: str, **params: Any) -> tuple[Any, dict[str, Any]]:
+    """A report's data and JSON twin, computed here."""
+    data = REPORTS[report].build(open_report(report, **params))
+    return data, data.to_json()
+
+
+def _unstated(twin: dict[str, Any]) -> None:
+    """No change in the twin: neither a number nor a test."""
+    for name, change in twin["changes"].items():
+        assert set(change.values()) == {None}, (twin["report"], name, change)
+
+
+@pytest.mark.parametrize("report", list(REPORTS))
+def test_a_period_not_over_is_not_compared_with_a_whole_one(demo_db, report):
+    """June as of the 10th against the whole of May: ten days "fell significantly" against a
+    month (deals created −61%, p<0.001), and the index and the alerts read it so. No change
+    is stated or tested then, the page says why and which period compares like for like,
+    and what a finished period or June to date states is unchanged."""
+    data, twin = _twin(report, period=JUNE, as_of="2025-06-10", database=demo_db)
+    assert twin["coverage"]["in_progress"] and not twin["coverage"]["compared"]
+    assert twin["comparison"], "the comparison period's values are still there"
+    _unstated(twin)
+    assert twin["notes"][0].startswith("2025-06 is not over (as of 2025-06-10)")
+    assert "2025-06 to date, a period of its own, compares them with the same part of 2025-05" \
+        in twin["notes"][0]
+    first, *rest = twin["summary"]
+    assert "is not over" in first["text"] and "significant" not in str(twin["summary"])
+    assert not [item for item in rest if item["kind"] in ("movement", "trend")]
+    cards = blocks.cards(data, *REPORTS[report].headline).data
+    assert "not compared, this period is not over" in cards
+    assert "ck-up" not in cards and "ck-down" not in cards and "significant" not in cards
+    kpi = site._kpi(twin, REPORTS[report].headline[0])
+    assert kpi.change.arrow == "" and kpi.change.significance == ""
+    if report == "performance":
+        people = data.breakdowns.employee
+        changes = [c for c in people.columns if c.endswith(("_change", "_change_pp", "_change_points"))]
+        assert changes and people[changes].isna().all().all()
+    for period in ("2025-06 to date", JUNE):  # like for like; a whole period that is over
+        _, compared = _twin(report, period=period, as_of="2025-06-10" if "to date" in period
+                            else AS_OF, database=demo_db)
+        assert compared["coverage"]["compared"] and not compared["coverage"]["in_progress"]
+        assert any(c["p_value"] is not None for c in compared["changes"].values())
+
+
+@pytest.mark.parametrize("case", list(EMPTY_CASES))
+def test_a_page_without_data_states_no_change(databases, case):
+    """A period after the data had "Revenue 0 EUR ▼ −100.0% significant (p<0.001)" in its
+    twin and on the index, while its page said there was nothing to compare."""
+    db, period, team, as_of, _ = EMPTY_CASES[case]
+    for report in REPORTS:
+        _, twin = _twin(report, period=period, team=team, as_of=as_of, database=databases[db])
+        assert twin["coverage"]["empty"] and not twin["coverage"]["compared"]
+        _unstated(twin)
+        for name in REPORTS[report].headline:
+            assert site._kpi(twin, name).change.arrow == "", (report, case, name)
 
 
 # -- 3. cohort views say so ------------------------------------------------------------------

@@ -74,7 +74,8 @@ def test_kpi_card_without_change_is_flat():
 def test_cards_of_report_data_use_its_currency(evil_metric):
     covered = SimpleNamespace(empty=False, comparison_before_data=False)
     data = SimpleNamespace(card=lambda name: _card(name),
-                           context=SimpleNamespace(currency=ATTACK, coverage=covered))
+                           context=SimpleNamespace(currency=ATTACK, coverage=covered,
+                                                   comparison=None, in_progress=False))
     page = blocks.cards(data, evil_metric, "deals_won").data  # type: ignore[arg-type]
     _safe(page)
     assert page == blocks.kpi_cards([_card(evil_metric), _card("deals_won")], ATTACK).data

@@ -77,18 +77,21 @@ def test_a_count_or_amount_that_does_not_add_up_says_why():
 # -- the JSON `changes` shape ----------------------------------------------------------------
 
 
-def _data(metrics: dict, comparison: dict | None) -> ReportData:
-    store = Store.from_frames({n: empty_frame(n) for n in TABLES}, settings={"timezone": "UTC"})
-    ctx = open_report("sales", period="2025-06", as_of=AS_OF, store=store)
+def _data(metrics: dict, comparison: dict | None, database: Path) -> ReportData:
+    """Report data of ``metrics`` against ``comparison`` on a page that compares: a period
+    that is over, with data (a page without data states no change)."""
+    ctx = open_report("sales", period="2025-06", as_of=AS_OF, database=database)
+    assert ctx.compared or comparison is None
     return ReportData(ctx, metrics=metrics, comparison=comparison)
 
 
-def test_changes_of_rates_are_in_percentage_points_nps_in_points_counts_relative():
+def test_changes_of_rates_are_in_percentage_points_nps_in_points_counts_relative(demo_db):
     data = _data(
         {"win_rate": 0.366, "nps": 14.6, "revenue": 110.0, "deals_won": 0, "ces": 5.5,
          "sales_cycle_days_median": 30.0, "lead_conversion": None, "custom_number": 3},
         {"win_rate": 0.388, "nps": -9.6, "revenue": 100.0, "deals_won": 0, "ces": 5.0,
          "sales_cycle_days_median": 40.0, "lead_conversion": 0.2, "custom_number": 2},
+        demo_db,
     )
     changes = json.loads(json.dumps(data.to_json(), allow_nan=False))["changes"]
     win = changes["win_rate"]
@@ -108,17 +111,17 @@ def test_changes_of_rates_are_in_percentage_points_nps_in_points_counts_relative
     assert changes["custom_number"]["change"] == pytest.approx(0.5)  # not in the catalogue
 
 
-def test_cards_carry_the_same_changes_as_the_json():
+def test_cards_carry_the_same_changes_as_the_json(demo_db):
     data = _data({"win_rate": 0.366, "nps": 14.6, "revenue": 110.0},
-                 {"win_rate": 0.388, "nps": -9.6, "revenue": 100.0})
+                 {"win_rate": 0.388, "nps": -9.6, "revenue": 100.0}, demo_db)
     win, nps, revenue = data.card("win_rate"), data.card("nps"), data.card("revenue")
     assert win["change"] is None and win["change_pp"] == pytest.approx(-2.2)
     assert nps["change"] is None and nps["change_points"] == pytest.approx(24.2)
     assert revenue["change"] == pytest.approx(0.1) and "change_pp" not in revenue
 
 
-def test_no_comparison_no_changes():
-    data = _data({"win_rate": 0.366}, None)
+def test_no_comparison_no_changes(demo_db):
+    data = _data({"win_rate": 0.366}, None, demo_db)
     assert data.to_json()["changes"] == {} and "change" not in data.card("win_rate")
 
 

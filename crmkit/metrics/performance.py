@@ -779,6 +779,7 @@ def by_employee(
     staff: pd.DataFrame,
     previous: Summary | None = None,
     staff_previous: pd.DataFrame | None = None,
+    compared: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The leaderboard: one row per employee with every metric, its rank, the person's
     value in the comparison period and the change; and the team medians.
@@ -788,7 +789,9 @@ def by_employee(
     period. A metric's median and rank take the people employed for the whole period who
     have a value, among the metric's peers (:func:`_peers`: sellers for the sales metrics,
     people who log activities for ``activities``, agents for the support metrics, everyone
-    for tasks). Changes are shown only for people employed for the whole of both periods.
+    for tasks). Changes are shown only for people employed for the whole of both periods,
+    and none when the page does not compare (``compared`` False: a period not over, see
+    :attr:`crmkit.reports.context.ReportContext.compared`).
     Rank 1 is the best (the lowest for times, overdue and unanswered counts).
 
     Returns ``(employee, team_median)``; ``team_median`` has one row per metric:
@@ -805,7 +808,7 @@ def by_employee(
     }
     prev_medians: dict[str, tuple[Any, int]] = {}
     if prev_fig is not None:
-        extra |= _person_changes(frame, prev_fig)
+        extra |= _person_changes(frame, prev_fig, compared)
         if staff_previous is not None:
             pf = _assemble(prev_fig, staff_previous)
             prev_medians = _medians(pf, _eligibility(pf, _peers(pf, None)))
@@ -815,10 +818,11 @@ def by_employee(
         ["full_period", "revenue", "tickets_resolved", "activities", "name"],
         ascending=[False, False, False, False, True],
     ).reset_index(drop=True)
-    return frame, _team_medians(medians, prev_medians)
+    return frame, _team_medians(medians, prev_medians if compared else {})
 
 
-def _person_changes(frame: pd.DataFrame, prev_fig: pd.DataFrame) -> dict[str, Any]:
+def _person_changes(frame: pd.DataFrame, prev_fig: pd.DataFrame, compared: bool = True
+                    ) -> dict[str, Any]:
     """Each person's value in the comparison period and its change (for the people
     employed for the whole of both periods): ``<metric>_change`` relative, and for a rate
     ``<metric>_change_pp`` in percentage points (its ``_change`` is then N/A), by
@@ -826,7 +830,7 @@ def _person_changes(frame: pd.DataFrame, prev_fig: pd.DataFrame) -> dict[str, An
     p = frame[["employee_id"]].merge(prev_fig, on="employee_id", how="left")
     counts = [c for c in prev_fig.columns if prev_fig[c].dtype.kind == "i"]
     p[counts] = p[counts].fillna(0)
-    comparable = (frame["full_period"] & frame["full_comparison"]).to_numpy()
+    comparable = (frame["full_period"] & frame["full_comparison"]).to_numpy() & compared
     extra: dict[str, Any] = {}
     for m in PERSON_METRICS:
         extra[f"{m}_previous"] = p[m].to_numpy()

@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -275,7 +277,7 @@ def _schema_for(spec: TableSpec, columns: Iterable[str]) -> pa.DataFrameSchema:
     datetime coercion cannot handle mixed offsets), so the schema only checks them for nulls.
     """
     present = set(columns)
-    import pandera.pandas as pa  # lazy: pandera costs 0.3 s of CLI start-up
+    pandera = _pandera()
 
     cols: dict[str, pa.Column] = {}
     for c in spec.columns:
@@ -283,11 +285,11 @@ def _schema_for(spec: TableSpec, columns: Iterable[str]) -> pa.DataFrameSchema:
             continue
         checks: list[pa.Check] = []
         if c.enum is not None:
-            checks.append(pa.Check.isin(list(c.enum)))
+            checks.append(pandera.Check.isin(list(c.enum)))
         if c.min is not None:
-            checks.append(pa.Check.ge(c.min))
+            checks.append(pandera.Check.ge(c.min))
         if c.max is not None:
-            checks.append(pa.Check.le(c.max))
+            checks.append(pandera.Check.le(c.max))
         dtype: Any
         if c.type in ("timestamp", "date"):
             dtype = None
@@ -297,10 +299,10 @@ def _schema_for(spec: TableSpec, columns: Iterable[str]) -> pa.DataFrameSchema:
             dtype = "float64"
         else:
             dtype = str
-        cols[c.name] = pa.Column(
+        cols[c.name] = pandera.Column(
             dtype, checks=checks, nullable=not c.not_null, coerce=dtype is not None
         )
-    return pa.DataFrameSchema(cols, unique=list(spec.key), report_duplicates="all", strict=False)
+    return pandera.DataFrameSchema(cols, unique=list(spec.key), report_duplicates="all", strict=False)
 
 
 _SCHEMAS: dict[str, pa.DataFrameSchema] = {}
@@ -372,16 +374,38 @@ def _classify_failure(check: str) -> str:
     return "range"
 
 
+def _pandera() -> Any:
+    """pandera's pandas API, imported when a table is first validated (0.3 s of CLI start-up
+    otherwise)."""
+    with _without_pyspark_warning():
+        import pandera.pandas
+
+    return pandera.pandas
+
+
+@contextmanager
+def _without_pyspark_warning() -> Iterator[None]:
+    """pandera imports ``pyspark.pandas`` whenever PySpark is installed (the ``spark``
+    extra), as it loads and as it first validates, and that warns it does not support
+    pandas 3: three FutureWarnings on every demo or import, about a module crmkit does not
+    use. Those are silenced here (only those)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                                category=FutureWarning)
+        yield
+
+
 def _run_schema(spec: TableSpec, df: pd.DataFrame, original: pd.DataFrame) -> pd.DataFrame:
     """Run the pandera schema; raise the highest-priority failure as a DataValidationError."""
-    import pandera.pandas as pa  # lazy: pandera costs 0.3 s of CLI start-up
+    pandera = _pandera()
 
     schema = _schema(spec, df.columns)
     try:
-        return schema.validate(df, lazy=True)
-    except pa.errors.SchemaErrors as exc:
+        with _without_pyspark_warning():
+            return schema.validate(df, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
         fc = exc.failure_cases
-    except pa.errors.SchemaError as exc:  # pragma: no cover - lazy mode reports SchemaErrors
+    except pandera.errors.SchemaError as exc:  # pragma: no cover - lazy mode reports SchemaErrors
         raise DataValidationError(spec.name, None, str(exc), 0) from exc
     best: tuple[int, str, str, pd.DataFrame] | None = None
     for (column, check), group in fc.groupby(["column", "check"], dropna=False, sort=False):

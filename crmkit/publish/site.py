@@ -395,13 +395,20 @@ def _kpi(entry: dict[str, Any], name: str) -> Kpi:
     shown = verdict(
         unit=unit, higher_is_better=definition.get("higher_is_better", True) is not False,
         change_in_points=definition.get("change_in_points") is True, value=value,
-        previous=_previous(entry, name, unit, value, change),
+        previous=_previous(entry, name, unit, value, change) if _compared(entry) else None,
         change=_checked(change.get("change"), f"changes.{name}.change"),
         p_value=_checked(change.get("p_value"), f"changes.{name}.p_value"),
         significant=change.get("significant") is True, n=n,
     )
     return Kpi(name, str(definition.get("label") or name),
                fmt(value, unit, str(entry.get("currency") or "")), shown, n)
+
+
+def _compared(entry: dict[str, Any]) -> bool:
+    """Whether the page compares its numbers (its twin's ``coverage.compared``; a twin
+    written before that field did): a period not over, or one without data, is not."""
+    coverage = entry.get("coverage")
+    return not isinstance(coverage, dict) or coverage.get("compared") is not False
 
 
 def _previous(entry: dict[str, Any], name: str, unit: str, value: Any, change: Mapping[str, Any]

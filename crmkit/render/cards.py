@@ -39,9 +39,16 @@ def cards(data: ReportData[Any, Any], *names: str) -> HTML:
 def card_specs(data: ReportData[Any, Any], *names: str) -> list[dict[str, Any]]:
     """The cards' data (:meth:`~crmkit.reports.data.ReportData.card`). Against a comparison
     period that begins before some kind of record does, a comparison value of 0 or N/A is
-    missing data, not a quiet period: such a card drops its change and test and says so."""
+    missing data, not a quiet period: such a card drops its change and test and says so. So
+    does every card of a period that is not over, against a whole comparison period
+    (:attr:`~crmkit.reports.context.ReportContext.in_progress`)."""
     specs = [data.card(name) for name in names]
-    if data.context.coverage.comparison_before_data:
+    ctx = data.context
+    if ctx.comparison is not None and ctx.in_progress:  # so far against a whole period
+        for spec in specs:
+            spec.update(change=None, not_compared=ctx.comparison.label)
+            spec.pop("test", None)
+    elif ctx.coverage.comparison_before_data:
         for spec in specs:
             if "previous" in spec and spec["previous"] in (None, 0):
                 spec.update(change=None, before_data=True)
@@ -133,6 +140,11 @@ def _change(card: Mapping[str, Any], m: Metric, currency: str) -> _Change:
     """The card's last line by :func:`crmkit.verdict.verdict`: the change, its arrow and
     colour, the previous value and the test in words."""
     test = card.get("test")
+    previous = fmt(card.get("previous"), m.unit, currency)
+    words = _no_change(card.get("value"), card.get("previous"), card.get("before_data"))
+    if card.get("not_compared"):
+        words = _("{previous} in all of {period}: not compared, this period is not over").format(
+            previous=previous, period=card["not_compared"])
     shown = verdict(
         unit=m.unit, higher_is_better=m.higher_is_better, change_in_points=m.change_in_points,
         value=_plain(card.get("value")), previous=_plain(card.get("previous")),
@@ -141,10 +153,10 @@ def _change(card: Mapping[str, Any], m: Metric, currency: str) -> _Change:
         significant=None if test is None else test.significant,
     )
     return _Change(
-        words=_no_change(card.get("value"), card.get("previous"), card.get("before_data")),
+        words=words,
         css_class=shown.css_class,
         arrow=shown.arrow,
         shown=shown.shown or "—",
-        previous=fmt(card.get("previous"), m.unit, currency),
+        previous=previous,
         significance=shown.significance,
     )

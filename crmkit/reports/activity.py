@@ -91,9 +91,6 @@ def _notes(ctx: ReportContext, current: activity.Summary, at: datetime, active_d
     notes = [*_gap_notes(activity.data_gaps(ctx.tables["activities"], ctx.tables["deals"],
                                             ctx.period, at))]
     notes.append(_status_note(ctx, at, active_days, lost_days))
-    if at < ctx.period.end_utc:
-        notes.append(_("The period is not over (as of {as_of}): its counts so far are compared "
-                       "with the whole comparison period.").format(as_of=as_of_in_words(ctx.as_of)))
     never = current["status_counts"]["never_active"]
     if never:
         notes.append(_count_note(never, ngettext(

@@ -201,8 +201,40 @@ class ReportContext:
             if self.period.cut is not None:  # a to-date page says first what it compares
                 said = to_date_statement(self.period, self.comparison, self.compare_to)
                 found = dataclasses.replace(found, notes=(said, *found.notes))
+            elif self.in_progress and not found.empty:
+                found = dataclasses.replace(found, notes=(self._in_progress_note(), *found.notes))
             self._coverage = found
         return self._coverage
+
+    @property
+    def in_progress(self) -> bool:
+        """Whether the period, of whole days, is not over at the as-of instant while it is
+        compared with a whole period (``this-month`` on the 10th against all of last
+        month): its numbers so far are then not compared (:attr:`compared`). A to-date
+        period is compared with the same elapsed part of its comparison period."""
+        return (self.comparison is not None and self.period.cut is None
+                and self.as_of_end < self.period.end_utc)
+
+    @property
+    def compared(self) -> bool:
+        """Whether the page states and tests changes against its comparison period: there is
+        one, the period is over (:attr:`in_progress`) and has data (not
+        :attr:`Coverage.empty`). Otherwise every change is N/A in the JSON, the cards say
+        why, and nothing is called up or down (a month's first ten days fell "significantly"
+        against the whole month before, and a period after the data by 100%)."""
+        return self.comparison is not None and not self.in_progress and not self.coverage.empty
+
+    def _in_progress_note(self) -> str:
+        p, c = self.period, self.comparison
+        assert c is not None  # in_progress
+        said = _("{period} is not over (as of {as_of}): its numbers so far are not compared "
+                 "with the whole of {comparison}, so no change is shown or tested.").format(
+            period=p.label, as_of=as_of_in_words(self.as_of), comparison=c.label)
+        if p.kind == "range":
+            return said
+        return " ".join((said, _("{period} to date, a period of its own, compares them with "
+                                 "the same part of {comparison}.").format(period=p.label,
+                                                                          comparison=c.label)))
 
     def coverage_notes(self) -> list[str]:
         """Sentences that say why a page shows zeros and N/A (an empty database, a team
@@ -381,7 +413,8 @@ class ReportContext:
             "comparison_period": _span(c) if c else None,
             "as_of": self.as_of.isoformat(),
             "coverage": {"empty": self.coverage.empty,
-                         "comparison_before_data": self.coverage.comparison_before_data},
+                         "comparison_before_data": self.coverage.comparison_before_data,
+                         "in_progress": self.in_progress, "compared": self.compared},
         }
 
     def meta(self) -> dict[str, Any]:

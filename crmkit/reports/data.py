@@ -73,7 +73,7 @@ class ReportData(Generic[B, E]):
             context=context,
             metrics=current["metrics"],
             comparison=previous["metrics"] if previous else None,
-            tests=significance(current, previous) if previous else {},
+            tests=significance(current, previous) if previous and context.compared else {},
             intervals=current.get("intervals", {}),
             samples=current.get("samples", {}),
             breakdowns=breakdowns,
@@ -91,10 +91,14 @@ class ReportData(Generic[B, E]):
         ``change`` (relative, or None), and ``change_pp`` for a rate or ``change_points``
         for a score that changes in points (:meth:`Metric.change_between
         <crmkit.metrics.definitions.Metric.change_between>`; a metric outside the catalogue,
-        e.g. of a custom report, changes relatively). Empty without a comparison."""
+        e.g. of a custom report, changes relatively). Empty without a comparison; N/A when
+        the page does not compare (:attr:`ReportContext.compared
+        <crmkit.reports.context.ReportContext.compared>`)."""
         if self.comparison is None:
             return {}
         current, previous = _number(self.metrics.get(name)), _number(self.comparison.get(name))
+        if not self.context.compared:
+            current = previous = None
         m = self.context.custom_metrics.get(name) or METRICS.get(name)
         if m is None:
             return {"change": change(current, previous)}

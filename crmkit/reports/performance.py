@@ -42,7 +42,8 @@ def build(ctx: ReportContext) -> ReportData[Breakdowns, None]:
     employees = F.to_pandas(F.lazy(t["employees"]))
     staff = performance.roster(employees, ctx.period, ctx.comparison)
     staff_prev = performance.roster(employees, ctx.comparison) if ctx.comparison else None
-    employee, team_median = performance.by_employee(current, staff, previous, staff_prev)
+    employee, team_median = performance.by_employee(current, staff, previous, staff_prev,
+                                                   compared=ctx.compared)
     return ReportData.from_summaries(
         ctx,
         current,
@@ -148,7 +149,7 @@ def _people_notes(current: performance.Summary, staff: pd.DataFrame, employee: p
         notes.append(_("{name}: {note}. Shown, but left out of the team medians and ranks.")
                      .format(name=name, note=_person_note(note)))
     no_change = employee[employee["full_period"] & ~employee["full_comparison"]]
-    if ctx.comparison is not None and len(no_change):
+    if ctx.comparison is not None and ctx.compared and len(no_change):
         notes.append(_("Not compared with {period} (not employed all of it): {names}.").format(
             period=ctx.comparison.label, names=", ".join(no_change["name"].astype(str))))
     gone = staff[~staff["employed"] & staff["left_at"].notna()

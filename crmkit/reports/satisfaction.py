@@ -97,7 +97,7 @@ def nps_change_points(data: ReportData[Breakdowns, Extra]) -> dict[str, Any] | N
     points = data.changes_of("nps").get("change_points")
     return {"points": points, "current": now, "previous": before,
             "test": data.tests.get("nps", stats.Test(None, None)),
-            "label": comparison.label}
+            "label": comparison.label, "compared": data.context.compared}
 
 
 def retention_words(parts: dict[str, Any]) -> str:

@@ -6,7 +6,8 @@
 * **movements**: the clearest significant changes against the comparison period (smallest
   p-value first), with the change and the test in words (:mod:`crmkit.verdict`). A metric
   without a significance test is never called up or down; when nothing moved significantly
-  the summary says so.
+  the summary says so. A period not over, against a whole comparison period
+  (``coverage.in_progress``), is not compared: one sentence says so, and it has no trend.
 * **the trend**, where a report has a monthly breakdown that ends with the period (Sales
   revenue, Satisfaction NPS): the period against the months before it by a stated rule,
   the highest of them, the lowest of them, or within their range (with that range).
@@ -270,6 +271,13 @@ def _movements(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     if not payload.get("comparison_period") or payload.get("comparison") is None:
         return [_Sentence(payload).item(
             "movement", _("There is no comparison period, so no change is stated."))]
+    if _coverage(payload, "in_progress"):
+        s = _Sentence(payload)
+        return [s.item("movement", _(
+            "{period} is not over (as of {as_of}): its numbers so far are not compared with "
+            "the whole of {comparison}, so no change is stated.").format(
+            period=s.text("period.label"), as_of=s.text("as_of").replace("T", " "),
+            comparison=s.text("comparison_period.label")))]
     if _nothing_in(payload["comparison"]):
         s = _Sentence(payload)
         return [s.item("movement", _("Nothing was recorded in {period}, so no change is "
@@ -323,7 +331,8 @@ def _trend(payload: Mapping[str, Any], column: str, n_column: str | None
     d = _defined(payload, column)
     period = (payload.get("period") or {}).get("label")
     if (d is None or not rows or rows[-1].get("month") != period or not _finite(rows[-1].get(column))
-            or (payload.get("period") or {}).get("cut")):  # a part of a month is no month
+            or (payload.get("period") or {}).get("cut")  # a part of a month is no month
+            or _coverage(payload, "in_progress")):
         return []
     before = [i for i, r in enumerate(rows[:-1]) if _finite(r.get(column))]
     if len(before) < 3:

@@ -269,6 +269,9 @@ def nps_change(change: dict[str, Any] | None) -> HTML:
     """NPS change against the comparison period in points, with its test in words."""
     if change is None:
         return blocks.text(_("No comparison period."))
+    if change.get("compared") is False:
+        return blocks.text(_("NPS change against {period}: not compared (this period is not "
+                             "over, or has no data).").format(period=change["label"]))
     if change["points"] is None:
         return blocks.text(_("NPS change against {period}: not available (no NPS responses on "
                              "one side).").format(period=change["label"]))
