@@ -147,9 +147,11 @@ def test_a_money_column_reads_in_one_scale_with_the_currency_in_its_heading():
 
 
 def test_a_column_in_millions_stays_in_millions():
-    df = pd.DataFrame({"pipeline": [1_250_000.0, 9145.0]})
+    """Amounts of a column of millions read in millions, with two significant digits at
+    least: a small one reads in its own scale ("0.01M" was 9,145 to within 5,000)."""
+    df = pd.DataFrame({"pipeline": [1_250_000.0, 160_400.0, 9145.0]})
     page = blocks.table(df, units={"pipeline": "money"}, currency="USD")._repr_html_()
-    assert _cells(page) == [["1.25M"], ["0.01M"]] and _head(page) == ["Pipeline (USD)"]
+    assert _cells(page) == [["1.25M"], ["0.16M"], ["9,145"]] and _head(page) == ["Pipeline (USD)"]
 
 
 def test_headings_and_identifier_values_are_words_and_ids_are_left_out():
@@ -367,12 +369,16 @@ def test_long_times_in_minutes_have_thousands_separators():
 
 def test_an_amount_a_columns_scale_would_show_as_zero_keeps_its_own():
     """A column of millions showed a slipped deal of 940 as "0.00M" (beside a chart saying
-    −940): an amount the column's scale rounds to zero is shown in its own scale."""
+    −940), and −46,100 as "−0.05M": an amount the column's scale shows with fewer than two
+    significant digits is shown in its own scale."""
     from crmkit.render.formatting import money_scale, scaled
 
     millions = money_scale([2_500_000, -940])
     assert scaled(2_500_000, millions) == "2.50M"
     assert scaled(-940, millions) == "−940"
-    assert scaled(-46_100, millions) == "−0.05M"  # not zero: the column's scale
+    assert scaled(-46_100, millions) == "−46.1k"
+    assert scaled(-104_000, millions) == "−0.10M"  # two digits: the column's scale
+    thousands = money_scale([25_000, 950])
+    assert scaled(950, thousands) == "950" and scaled(1_500, thousands) == "1.5k"
     assert scaled(0, millions) == "0"
     assert scaled(0.004, millions) == "0"  # zero in its own scale too

@@ -63,12 +63,14 @@ def money_scale(values: Iterable[Any]) -> tuple[float, str, int]:
 
 def scaled(value: float, scale: tuple[float, str, int]) -> str:
     """An amount in a given scale (:func:`money_scale`): '9.1k' in thousands ('0' for 0);
-    an amount the scale would show as zero, in its own ('940' among millions)."""
+    an amount the scale would show with fewer than two significant digits, in its own:
+    '940' and '−46.1k' among millions, not '0.00M' and '−0.05M' (a flow of the pipeline
+    beside its stock read as a fifth of what it is, or as nothing)."""
     divide, suffix, decimals = scale
     if value == 0:
         return "0"
-    if _finite(value) and round(value / divide, decimals) == 0:
-        own = money_scale([value])  # no "0.00M" for 940 in a column of millions: "940"
+    if _finite(value) and abs(round(value / divide, decimals)) < 10 ** (1 - decimals):
+        own = money_scale([value])
         if own != scale:
             return scaled(value, own)
     return number(value / divide, f",.{decimals}f") + i18n.compact_suffix(suffix)
