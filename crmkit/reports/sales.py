@@ -17,6 +17,7 @@ from crmkit.i18n import ngettext
 from crmkit.metrics import pipeline_history, sales
 from crmkit.metrics.definitions import METRICS
 from crmkit.periods import Period, parse_period, trend_months
+from crmkit.render.formatting import fmt
 from crmkit.reports.context import ReportContext, as_of_in_words
 from crmkit.reports.data import ReportData
 from crmkit.reports.spec import ReportSpec
@@ -86,6 +87,10 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
     at = current["snapshot_at"]
     month = sales.monthly_trend(t["deals"], trend_months(ctx.period, trend_months_shown))
     movement, accuracy, extra = _history(ctx, trend_months_shown, month)
+    if previous is not None:
+        extra.movement = " ".join(filter(None, (
+            extra.movement, _opening_differs(ctx, movement, previous["metrics"].get("open_pipeline"),
+                                             extra.movement_from))))
     breakdowns = Breakdowns(
         employee=sales.by_employee(t["deals"], t["employees"], ctx.period, at),
         product=sales.by_product(t["deals"], ctx.period),
@@ -131,6 +136,24 @@ def _history(ctx: ReportContext, months_shown: int, won: pd.DataFrame
         bias=bias,
     )
     return parts, accuracy, extra
+
+
+def _opening_differs(ctx: ReportContext, parts: pd.DataFrame, open_then: Any,
+                     opening_day: date | None) -> str:
+    """Why the movement's opening pipeline, when its snapshot was taken at the end of the
+    comparison period, is not the open pipeline of that period on the cards (the same
+    instant, two sources): the snapshot keeps the deals as they were then, the cards are
+    computed from the deals as they are now. Empty when the two agree to the unit."""
+    c = ctx.comparison
+    opening = parts.loc[parts["part"] == "opening", "amount"]
+    if (c is None or opening_day != c.last_day or opening.empty or open_then is None
+            or round(float(opening.iloc[0])) == round(float(open_then))):
+        return ""
+    return _("Its opening, {opening} as the snapshot of {day} recorded it, is not the {then} "
+             "open at the end of {period} on the cards: those are computed from the deals as "
+             "they are recorded now (amounts changed, deals re-dated or deleted since).").format(
+        opening=fmt(float(opening.iloc[0]), "money", ctx.currency), day=opening_day,
+        then=fmt(float(open_then), "money", ctx.currency), period=c.label)
 
 
 def _movement_words(ctx: ReportContext, days: pd.DataFrame,
