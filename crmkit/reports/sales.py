@@ -17,10 +17,10 @@ from crmkit.i18n import ngettext
 from crmkit.metrics import pipeline_history, sales
 from crmkit.metrics.definitions import METRICS
 from crmkit.periods import Period, parse_period, trend_months
-from crmkit.render.formatting import fmt
 from crmkit.reports.context import ReportContext, as_of_in_words
 from crmkit.reports.data import ReportData
 from crmkit.reports.spec import ReportSpec
+from crmkit.reports.summary import _plain as _as_cards  # the cards' format, in this layer
 
 HEADLINE = (
     "revenue",
@@ -152,8 +152,8 @@ def _opening_differs(ctx: ReportContext, parts: pd.DataFrame, open_then: Any,
     return _("Its opening, {opening} as the snapshot of {day} recorded it, is not the {then} "
              "open at the end of {period} on the cards: those are computed from the deals as "
              "they are recorded now (amounts changed, deals re-dated or deleted since).").format(
-        opening=fmt(float(opening.iloc[0]), "money", ctx.currency), day=opening_day,
-        then=fmt(float(open_then), "money", ctx.currency), period=c.label)
+        opening=_as_cards(float(opening.iloc[0]), "money", ctx.currency), day=opening_day,
+        then=_as_cards(float(open_then), "money", ctx.currency), period=c.label)
 
 
 def _movement_words(ctx: ReportContext, days: pd.DataFrame,
