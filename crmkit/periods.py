@@ -75,6 +75,7 @@ __all__ = [
     "month_buckets",
     "parse_as_of",
     "parse_period",
+    "same_age",
     "trend_months",
     "validate_compare_to",
     "validate_timezone",
@@ -574,6 +575,16 @@ def as_of_end_utc(as_of: date, timezone: str) -> datetime:
     """The instant a report is made at, as naive UTC: the as-of local time, or the end
     of the as-of day."""
     return _local_to_utc(_cut_of(as_of), validate_timezone(timezone))
+
+
+def same_age(period: Period, comparison: Period, as_of: date) -> datetime:
+    """The instant (naive UTC) at which ``comparison`` was as old as ``period`` is at the
+    as-of day or instant: the same wall-clock time after its start (the local midnight 30
+    days after 1 May for June on 30 June). A cohort of each period (the leads created in
+    it) is compared as it stood at that age, not one with a month to convert against one
+    with days. ``comparison``'s start when ``period`` has not begun."""
+    elapsed = max(_cut_of(as_of) - period.start_local, timedelta(0))
+    return _local_to_utc(comparison.start_local + elapsed, comparison.timezone)
 
 
 def is_to_date(text: object) -> bool:

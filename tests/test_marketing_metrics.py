@@ -237,6 +237,23 @@ def test_two_periods_from_the_same_queries(tables):
     assert may["metrics"] == _summary(tables, MAY)["metrics"]
 
 
+def test_leads_count_as_converted_before_their_periods_instant(tables):
+    """June's campaign leads l1 (5 June), l3 (26 June), l4 (6 June) and May's l7 (25 May):
+    counted before 20 June in June and before 22 May in May, and all by 1 July."""
+    june, may = campaigns.summaries(
+        tables["leads"], tables["deals"], tables["campaigns"], tables["campaign_costs"],
+        [JUNE, MAY], as_of_end=dt(2025, 7, 1), converted_by=[dt(2025, 6, 20), dt(2025, 5, 22)])
+    assert june["metrics"]["lead_conversion"] == pytest.approx(2 / 4)  # l1, l4 of l1-l4
+    assert june["lead_conversion_by_now"].value == pytest.approx(3 / 4)
+    assert may["metrics"]["lead_conversion"] == 0 and may["lead_conversion_by_now"].value == 1
+    assert june["converted_by"] == dt(2025, 6, 20)
+    by_campaign = june["campaign"].set_index("campaign_id")
+    assert by_campaign.loc["c1", "converted"] == 1  # l1; l3 converted after 20 June
+    plain = campaigns.summaries(tables["leads"], tables["deals"], tables["campaigns"],
+                                tables["campaign_costs"], [JUNE, MAY])
+    assert [s["metrics"]["lead_conversion"] for s in plain] == [pytest.approx(3 / 4), 1]
+
+
 def test_median_days_and_provisional_reference():
     # before June 20: d4 5, d1 8, d3 10, d8 10 -> median 9
     assert campaigns.days_to_win_median(_deals(), _leads(), dt(2025, 6, 20)) == pytest.approx(9.0)

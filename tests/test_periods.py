@@ -19,6 +19,7 @@ from crmkit.periods import (
     month_buckets,
     parse_as_of,
     parse_period,
+    same_age,
     trend_months,
     validate_compare_to,
     validate_timezone,
@@ -1040,3 +1041,19 @@ def test_an_as_of_day_that_does_not_exist_is_named_so(text: str) -> None:
     message = str(err.value)
     assert f"{text[:10]} is not a day of the calendar" in message and "\n" not in message
     assert "expected a date" not in message
+
+
+def test_same_age_is_as_long_after_the_comparison_start() -> None:
+    """June's leads on 30 June (a day as of: its end) are as old as May's were at the end of
+    30 May; at 14:00 on the 15th (local, Moscow) as May's at 14:00 on the 15th; a year ago
+    the same; a period not begun yet has no age."""
+    june, may = parse_period("2025-06", timezone="UTC"), parse_period("2025-05", timezone="UTC")
+    assert same_age(june, may, date(2025, 6, 30)) == datetime(2025, 5, 31)
+    moscow = parse_period("2025-06", timezone="Europe/Moscow")
+    before = compare_period(moscow, "previous")
+    assert before is not None
+    assert same_age(moscow, before, datetime(2025, 6, 15, 14)) == datetime(2025, 5, 15, 11)
+    year_ago = compare_period(june, "year_ago")
+    assert year_ago is not None
+    assert same_age(june, year_ago, date(2025, 7, 9)) == datetime(2024, 7, 10)
+    assert same_age(june, may, date(2025, 5, 20)) == may.start_utc

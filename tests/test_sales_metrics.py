@@ -135,6 +135,19 @@ def test_lead_conversion():
     assert (conv.value, conv.n) == (pytest.approx(2 / 3), 3)
 
 
+def test_lead_conversion_counts_conversions_before_an_instant():
+    """l3 converted on 5 July: not yet on 1 July, nor at the same age in a comparison."""
+    at = dt(2025, 7, 1)
+    conv = sales.lead_conversion(_leads(), JUNE, at)
+    assert (conv.value, conv.n) == (pytest.approx(1 / 3), 3)
+    both = sales.lead_conversions(_leads(), [JUNE, JUNE], [at, None])
+    assert [(c.value, c.n) for c in both] == [(pytest.approx(1 / 3), 3), (pytest.approx(2 / 3), 3)]
+    found = sales.summaries(_deals(), _leads(), _quotas(), [JUNE], at, [dt(2025, 6, 5)])[0]
+    assert found["metrics"]["lead_conversion"] == 0  # l1 converted on 10 June
+    assert found["lead_conversion_by_now"].value == pytest.approx(1 / 3)
+    assert found["converted_by"] == dt(2025, 6, 5)
+
+
 def test_quota_target_prorates_by_days():
     # e1: 9100 over 91 days, 30 in June -> 3000; e2: 600 over 30 days, 16 in June -> 320
     assert sales.quota_target(_quotas(), JUNE) == pytest.approx(3320.0)

@@ -122,8 +122,12 @@ _SALES = (
            "The same days-to-win: 90th percentile (linear interpolation).",
            higher_is_better=False),
     Metric("lead_conversion", "Lead conversion", "rate",
-           "Leads created in the period that are converted (converted_at not null) / leads created in the "
-           "period, with a Wilson 95% interval."),
+           "Leads created in the period that are converted by the as-of instant (converted_at not null "
+           "and before it) / leads created in the period, with a Wilson 95% interval. Compared at the "
+           "same age: the comparison period's leads count only the conversions made as long after its "
+           "start as the as-of instant is after this period's start (the same wall-clock time), so "
+           "leads that had days to convert are not held against leads that had a month more; the page "
+           "and the JSON (compared_at_same_age) say so when it changes the comparison value."),
     Metric("open_deals", "Open deals", "count",
            "Deals open at the period end: created before the end and not closed before it."),
     Metric("open_pipeline", "Open pipeline", "money",

@@ -19,8 +19,10 @@ per-channel aggregates are collected.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+import operator
+from collections.abc import Mapping, Sequence
 from datetime import datetime, time
 from typing import Any, TypedDict
 
@@ -201,12 +203,15 @@ def cost_by_campaign(
 def lead_cells(
     leads: Frame, deals: Frame, campaigns: Frame, periods: Period | Sequence[Period],
     campaign_ids: Sequence[str] | None = None,
+    converted_by: Mapping[str, datetime] | None = None, as_of_end: datetime | None = None,
 ) -> pd.DataFrame:
     """Leads created in the period per (period, campaign, channel).
 
-    Columns: ``leads``, ``converted`` (``converted_at`` not null, as in Sales),
-    ``won_leads`` (leads with a won deal, for the funnel), ``last_lead_at`` (the youngest
-    lead, for provisional ROI) and ``blank_channel`` (leads whose channel was blank).
+    Columns: ``leads``, ``converted`` (``converted_at`` not null, as in Sales: before the
+    instant ``converted_by`` gives the period's label, when given), ``converted_now``
+    (before ``as_of_end``, when given), ``won_leads`` (leads with a won deal, for the
+    funnel), ``last_lead_at`` (the youngest lead, for provisional ROI) and
+    ``blank_channel`` (leads whose channel was blank).
     """
     won = F.distinct(
         F.lazy(deals).filter((nw.col("status") == "won") & ~nw.col("lead_id").is_null()),
@@ -218,7 +223,9 @@ def lead_cells(
         .join(won, on="lead_id", how="left")
         .select(
             "period", "campaign", "channel", "created_at",
-            _converted=(~nw.col("converted_at").is_null()).cast(nw.Int64),
+            _converted=_converted(converted_by).cast(nw.Int64),
+            _converted_now=_converted(None if as_of_end is None else {"": as_of_end}
+                                      ).cast(nw.Int64),
             _won=nw.col("_won").fill_null(0).cast(nw.Int64),
             _blank=nw.col("_blank_channel").cast(nw.Int64),
         )
@@ -226,15 +233,29 @@ def lead_cells(
         .agg(
             leads=nw.len(),
             converted=nw.col("_converted").sum(),
+            converted_now=nw.col("_converted_now").sum(),
             won_leads=nw.col("_won").sum(),
             last_lead_at=nw.col("created_at").max(),
             blank_channel=nw.col("_blank").sum(),
         )
     )
-    for col in ("leads", "converted", "won_leads", "blank_channel"):
+    for col in ("leads", "converted", "converted_now", "won_leads", "blank_channel"):
         df[col] = df[col].astype(int)
     df["last_lead_at"] = pd.to_datetime(df["last_lead_at"])
     return df
+
+
+def _converted(by: Mapping[str, datetime] | None) -> nw.Expr:
+    """A lead converted: before the instant ``by`` gives its period's label, or, with one
+    instant under the label ``""``, before that one (any time when ``by`` is None)."""
+    done = ~nw.col("converted_at").is_null()
+    if by is None:
+        return done
+    if set(by) == {""}:
+        return done & (nw.col("converted_at") < by[""])
+    in_time = functools.reduce(operator.or_, [
+        (nw.col("period") == label) & (nw.col("converted_at") < at) for label, at in by.items()])
+    return done & in_time
 
 
 def won_cells(
@@ -333,19 +354,24 @@ def days_to_win_medians(deals: Frame, leads: Frame, befores: Sequence[datetime]
 def cells(
     leads: Frame, deals: Frame, campaigns: Frame, campaign_costs: Frame,
     periods: Period | Sequence[Period], campaign_ids: Sequence[str] | None = None,
+    converted_by: Mapping[str, datetime] | None = None, as_of_end: datetime | None = None,
 ) -> pd.DataFrame:
     """Every count of the report per (period, campaign, channel), in three engine queries.
 
     Columns: ``period`` (the period's label), ``campaign``, ``channel``, ``cost``,
-    ``leads``, ``converted``, ``won_leads``, ``last_lead_at``, ``blank_channel``,
-    ``deals_won``, ``revenue``, ``amount_sumsq``, ``acquired_customers``. A real campaign has
-    one channel; ``(no campaign)`` has one row per lead channel. Overlapping periods are
+    ``leads``, ``converted``, ``converted_now``, ``won_leads``, ``last_lead_at``,
+    ``blank_channel``, ``deals_won``, ``revenue``, ``amount_sumsq``, ``acquired_customers``
+    (``converted`` and ``converted_now``: :func:`lead_cells`). A real campaign has one
+    channel; ``(no campaign)`` has one row per lead channel. Overlapping periods are
     computed one at a time (a row can only carry one label).
     """
     plist = _periods(periods)
     if _overlap(plist):
         return pd.concat(
-            [cells(leads, deals, campaigns, campaign_costs, p, campaign_ids) for p in plist],
+            [cells(leads, deals, campaigns, campaign_costs, p, campaign_ids,
+                   None if converted_by is None else {p.label: converted_by[p.label]},
+                   as_of_end)
+             for p in plist],
             ignore_index=True,
         )
     camp = _campaign_frame(campaigns)
@@ -355,12 +381,13 @@ def cells(
     keys = ["period", "campaign", "channel"]
     out = cost[[*keys, "cost"]].astype({k: object for k in keys})
     for part in (
-        lead_cells(leads, deals, campaigns, plist, campaign_ids),
+        lead_cells(leads, deals, campaigns, plist, campaign_ids, converted_by, as_of_end),
         won_cells(deals, leads, campaigns, plist, campaign_ids),  # with the new customers
     ):
         # plain object keys: empty Arrow-backed string columns cannot be merged
         out = out.merge(part.astype({k: object for k in keys}), on=keys, how="outer")
-    counts = ["leads", "converted", "won_leads", "blank_channel", "deals_won", "acquired_customers"]
+    counts = ["leads", "converted", "converted_now", "won_leads", "blank_channel", "deals_won",
+              "acquired_customers"]
     out[counts] = out[counts].fillna(0).astype(int)
     out[["cost", "revenue", "amount_sumsq"]] = (
         out[["cost", "revenue", "amount_sumsq"]].fillna(0.0).astype(float)
@@ -383,7 +410,7 @@ def _campaign_frame(campaigns: Frame) -> pd.DataFrame:
 
 # -- derived tables ------------------------------------------------------------------------
 
-_SUMS = ["cost", "leads", "converted", "won_leads", "deals_won", "revenue", "amount_sumsq",
+_SUMS = ["cost", "leads", "converted", "converted_now", "won_leads", "deals_won", "revenue", "amount_sumsq",
          "acquired_customers", "blank_channel"]
 
 
@@ -513,17 +540,25 @@ def conversion_test(channel: pd.DataFrame) -> stats.Test:
 def summaries(
     leads: Frame, deals: Frame, campaigns: Frame, campaign_costs: Frame,
     periods: Sequence[Period], campaign_ids: Sequence[str] | None = None,
-    as_of_end: datetime | None = None,
+    as_of_end: datetime | None = None, converted_by: Sequence[datetime] | None = None,
 ) -> list[Summary]:
-    """:func:`summary` of several periods from the same engine queries."""
-    grid = cells(leads, deals, campaigns, campaign_costs, periods, campaign_ids)
+    """:func:`summary` of several periods from the same engine queries.
+
+    A period's leads count as converted up to its instant in ``converted_by`` (default: the
+    as-of instant ``as_of_end``, or any time without one; a comparison period's leads at the
+    same age as the period's, :func:`crmkit.periods.same_age`), and by the as-of instant in
+    its ``lead_conversion_by_now``."""
+    until = (list(converted_by) if converted_by is not None
+             else None if as_of_end is None else [as_of_end] * len(periods))
+    by = None if until is None else dict(zip((p.label for p in periods), until, strict=True))
+    grid = cells(leads, deals, campaigns, campaign_costs, periods, campaign_ids, by, as_of_end)
     camp = _campaign_frame(campaigns)
     ats = [age_reference(period, as_of_end) for period in periods]
     medians = days_to_win_medians(deals, leads, ats)
     out = []
     for period, at, median_days in zip(periods, ats, medians, strict=True):
         one = grid[grid["period"] == period.label].drop(columns="period")
-        out.append(_summarise(one, camp, median_days, at))
+        out.append(_summarise(one, camp, median_days, at, None if by is None else by[period.label]))
     return out
 
 
@@ -537,6 +572,8 @@ class Summary(TypedDict):
     conversion_test: stats.Test  # chi-square of lead conversion across channels
     median_days_to_win: float | None
     age_reference: datetime  # the instant lead ages are measured at
+    converted_by: datetime | None  # its leads count as converted before this instant
+    lead_conversion_by_now: stats.Interval  # ... and by the as-of instant
     provisional: bool  # some campaign's ROI may still grow
     blank_channel_leads: int
     campaign: pd.DataFrame
@@ -559,7 +596,8 @@ def summary(
 
 
 def _summarise(
-    grid: pd.DataFrame, camp: pd.DataFrame, median_days: float | None, at: datetime
+    grid: pd.DataFrame, camp: pd.DataFrame, median_days: float | None, at: datetime,
+    converted_by: datetime | None = None,
 ) -> Summary:
     campaign = by_campaign(grid, camp, median_days, at)
     channel = by_channel(grid, median_days, at)
@@ -590,6 +628,8 @@ def _summarise(
         conversion_test=test,
         median_days_to_win=median_days,
         age_reference=at,
+        converted_by=converted_by,
+        lead_conversion_by_now=stats.wilson(int(tot["converted_now"]), n_leads),
         provisional=bool(real.loc[real["roi"].notna(), "provisional"].any()),
         blank_channel_leads=int(grid["blank_channel"].sum()) if len(grid) else 0,
         campaign=campaign,

@@ -169,14 +169,22 @@ def _cycle(row: dict[str, Any], excluded: Any) -> dict[str, Any]:
     }
 
 
-def lead_conversion(leads: Frame, period: Period) -> stats.Interval:
-    """Leads created in the period that have ``converted_at`` / leads created."""
+def lead_conversion(leads: Frame, period: Period, converted_by: datetime | None = None
+                    ) -> stats.Interval:
+    """Leads created in the period that have ``converted_at`` (before ``converted_by``,
+    when given) / leads created."""
     row = F.one_row(
         F.lazy(leads)
         .filter(F.in_window("created_at", period.start_utc, period.end_utc))
-        .select(n=nw.len(), converted=nw.col("converted_at").count())
+        .select(n=nw.len(), converted=_converted(converted_by).cast(nw.Int64).sum())
     )
     return stats.wilson(int(row["converted"] or 0), int(row["n"] or 0))
+
+
+def _converted(by: datetime | None) -> nw.Expr:
+    """A lead converted (before ``by``, when given)."""
+    done = ~nw.col("converted_at").is_null()
+    return done if by is None else done & (nw.col("converted_at") < by)
 
 
 def pipeline(deals: Frame, at: datetime) -> dict[str, Any]:
@@ -336,6 +344,8 @@ class Summary(TypedDict):
     pipeline: dict[str, Any]
     snapshot_at: datetime  # the instant the open pipeline is taken at
     cycle_excluded: int  # won deals closed before they were created
+    converted_by: datetime  # the period's leads count as converted before this instant
+    lead_conversion_by_now: stats.Interval  # ... and by the as-of instant
 
 
 def summary(
@@ -346,22 +356,34 @@ def summary(
 
 
 def summaries(
-    deals: Frame, leads: Frame, quotas: Frame, periods: Sequence[Period], as_of_end: datetime
+    deals: Frame, leads: Frame, quotas: Frame, periods: Sequence[Period], as_of_end: datetime,
+    converted_by: Sequence[datetime] | None = None,
 ) -> list[Summary]:
     """:func:`summary` of each period, from four engine queries whatever their number (one
     more for each period overlapping another): two over the deals (every deal figure of
     every period: :func:`deal_figures`), one over the leads (:func:`lead_conversions`) and
-    one over the quotas (:func:`quota_targets`)."""
+    one over the quotas (:func:`quota_targets`).
+
+    A period's leads count as converted up to its instant in ``converted_by`` (default: the
+    as-of instant; a comparison period's leads at the same age as the period's,
+    :func:`crmkit.periods.same_age`), and by the as-of instant in its
+    ``lead_conversion_by_now``."""
+    until = list(converted_by) if converted_by is not None else [as_of_end] * len(periods)
+    later = [i for i, at in enumerate(until) if at != as_of_end]
     found = deal_figures(deals, periods, as_of_end)
-    conversions = lead_conversions(leads, periods)
+    conversions = lead_conversions(leads, [*periods, *(periods[i] for i in later)],
+                                   [*until, *[as_of_end] * len(later)])
+    by_now = dict(zip(later, conversions[len(periods):], strict=True))
     targets = quota_targets(quotas, periods)
-    return [_summary(figures, conv, target)
-            for figures, conv, target in zip(found, conversions, targets, strict=True)]
+    return [_summary(figures, conv, target, at, by_now.get(i, conv))
+            for i, (figures, conv, target, at)
+            in enumerate(zip(found, conversions[:len(periods)], targets, until, strict=True))]
 
 
-def _summary(figures: dict[str, Any], conv: stats.Interval, target: float | None) -> Summary:
+def _summary(figures: dict[str, Any], conv: stats.Interval, target: float | None,
+             converted_by: datetime, by_now: stats.Interval) -> Summary:
     """One period's :class:`Summary` from its :func:`deal_figures`, its lead conversion
-    and its quota target."""
+    (counted before ``converted_by``, and ``by_now``) and its quota target."""
     closed, size, cycle = figures["closed"], figures["size"], figures["cycle"]
     pipe, fc, rev = figures["pipeline"], figures["forecast"], figures["revenue"]
     wr = stats.wilson(closed["deals_won"], closed["deals_won"] + closed["deals_lost"])
@@ -403,6 +425,8 @@ def _summary(figures: dict[str, Any], conv: stats.Interval, target: float | None
         pipeline=pipe,
         snapshot_at=figures["snapshot_at"],
         cycle_excluded=cycle["excluded"],
+        converted_by=converted_by,
+        lead_conversion_by_now=by_now,
     )
 
 
@@ -569,13 +593,17 @@ def _deal_figures_of(row: dict[str, Any], period: Period, as_of_end: datetime
             "snapshot_at": snapshot_at(period, as_of_end)}
 
 
-def lead_conversions(leads: Frame, periods: Sequence[Period]) -> list[stats.Interval]:
-    """:func:`lead_conversion` of each period, from one engine query."""
+def lead_conversions(leads: Frame, periods: Sequence[Period],
+                     converted_by: Sequence[datetime | None] | None = None
+                     ) -> list[stats.Interval]:
+    """:func:`lead_conversion` of each period (its leads converted before its instant in
+    ``converted_by``, when given), from one engine query."""
+    by = list(converted_by) if converted_by is not None else [None] * len(periods)
     sums: dict[str, nw.Expr] = {}
-    for i, p in enumerate(periods):
+    for i, (p, until) in enumerate(zip(periods, by, strict=True)):
         created = F.in_window("created_at", p.start_utc, p.end_utc)
         sums[f"n{i}"] = created.cast(nw.Int64).sum()
-        sums[f"converted{i}"] = (created & ~nw.col("converted_at").is_null()).cast(nw.Int64).sum()
+        sums[f"converted{i}"] = (created & _converted(until)).cast(nw.Int64).sum()
     first, last = min(p.start_utc for p in periods), max(p.end_utc for p in periods)
     row = F.one_row(F.lazy(leads).filter(F.in_window("created_at", first, last)).select(**sums))
     return [stats.wilson(int(row[f"converted{i}"] or 0), int(row[f"n{i}"] or 0))

@@ -75,6 +75,7 @@ class _Change:
     arrow: str
     shown: str
     previous: str
+    same_age: bool  # the previous value is its cohort's at the same age
     significance: str  # "significant (p=0.012)", or "" without a test
 
 
@@ -158,5 +159,6 @@ def _change(card: Mapping[str, Any], m: Metric, currency: str) -> _Change:
         arrow=shown.arrow,
         shown=shown.shown or "—",
         previous=previous,
+        same_age=bool(card.get("same_age")),
         significance=shown.significance,
     )

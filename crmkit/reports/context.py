@@ -7,8 +7,9 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import narwhals as nw
@@ -23,8 +24,9 @@ from crmkit.i18n import gettext as _
 from crmkit.metrics.coverage import EVENTS, Span, spans
 from crmkit.metrics.definitions import Metric, custom_metric, lookup
 from crmkit.parameters import ALL_TEAMS
-from crmkit.periods import Period, as_of_end_utc
-from crmkit.reports.data import ReportData
+from crmkit.periods import Period, as_of_end_utc, same_age
+from crmkit.reports.data import ReportData, SameAge
+from crmkit.reports.summary import _plain
 from crmkit.store import Store, Tables, stores_kept
 
 #: What a page of a period without data shows, said once in words.
@@ -57,6 +59,24 @@ def _days_words(first: date, last: date) -> str:
 def clock(at: datetime) -> str:
     """A local time of day: "14:00", or "14:00:30" when it has seconds."""
     return at.strftime("%H:%M:%S" if at.second else "%H:%M")
+
+
+def _local(utc: datetime, timezone: str) -> datetime:
+    """A naive UTC instant as a naive local one."""
+    return utc.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
+
+
+def _cut(as_of: date) -> datetime:
+    """The local instant of an as-of day (its end) or instant."""
+    return as_of if isinstance(as_of, datetime) else datetime.combine(
+        as_of + timedelta(days=1), time(0))
+
+
+def _until_in_words(at: datetime) -> str:
+    """A local instant as the end of a day ("the end of 2025-05-30") or a time of day."""
+    if at.time() == time(0):
+        return _("the end of {day}").format(day=(at - timedelta(days=1)).date())
+    return as_of_in_words(at)
 
 
 def as_of_in_words(as_of: date) -> str:
@@ -223,6 +243,52 @@ class ReportContext:
         why, and nothing is called up or down (a month's first ten days fell "significantly"
         against the whole month before, and a period after the data by 100%)."""
         return self.comparison is not None and not self.in_progress and not self.coverage.empty
+
+    @property
+    def converted_by(self) -> list[datetime]:
+        """The instants before which the leads of the period, and of its comparison period,
+        count as converted: the as-of instant for the period, and the instant at which the
+        comparison period was as old (:func:`~crmkit.periods.same_age`), so the two cohorts
+        are compared at the same age (June's leads on 30 June with May's as they stood on
+        31 May, not with May's after a month more to convert); the as-of instant for both
+        when the period is not compared (:attr:`in_progress`: the comparison is shown
+        whole). The period's age is taken at the end of the data's last day when that comes
+        first (no conversion after it can be in the data)."""
+        at = self.as_of_end
+        if self.comparison is None:
+            return [at]
+        if self.in_progress:
+            return [at, at]
+        return [at, same_age(self.period, self.comparison, self._seen())]
+
+    def _seen(self) -> date:
+        """The as-of day or instant, or the end of the data's last day when that is earlier
+        (a local instant): up to when the data can show what became of the period's leads."""
+        found = self._spans(ALL_TEAMS)
+        if found:
+            end = datetime.combine(max(s.last for s in found.values()) + timedelta(days=1),
+                                   time(0))
+            if end < _cut(self.as_of):
+                return end
+        return self.as_of
+
+    def same_age_note(self, name: str, then: Any, aged: SameAge) -> str:
+        """The data note of a metric compared at the same age (:class:`SameAge`): up to
+        when the comparison period's leads count, its value then and by now."""
+        c = self.comparison
+        assert c is not None  # compared
+        m = lookup(name)
+        before = _local(aged.before, c.timezone)
+        until = _until_in_words(before)
+        as_of = _until_in_words(_cut(self._seen()))
+        then_shown, by_now = (_plain(v, m.unit, self.currency) if v is not None else "—"
+                              for v in (then, aged.by_now))
+        return _("{metric} is compared at the same age: the leads of {period} have had until "
+                 "{as_of} to convert, so those of {comparison} count only conversions made by "
+                 "{until}, as long after its start: {then}, while {by_now} of them have "
+                 "converted by now.").format(
+            metric=_(m.label), period=self.period.label, as_of=as_of, comparison=c.label,
+            until=until, then=then_shown, by_now=by_now)
 
     def _in_progress_note(self) -> str:
         p, c = self.period, self.comparison

@@ -10,9 +10,11 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -30,7 +32,7 @@ from crmkit.stats import Interval, Test, change
 if TYPE_CHECKING:
     from crmkit.reports.context import ReportContext
 
-__all__ = ["JSON_MIMETYPE", "ReportData"]
+__all__ = ["JSON_MIMETYPE", "ReportData", "SameAge"]
 
 #: A report's breakdowns: a dataclass of DataFrames (standard reports) or a dict of them
 #: (custom reports).
@@ -38,6 +40,29 @@ B = TypeVar("B")
 #: What a report's page shows beyond the published numbers (a report's ``Extra``
 #: dataclass: sentences, the parts of a formula), or None.
 E = TypeVar("E")
+
+
+@dataclass(frozen=True)
+class SameAge:
+    """The comparison value of a metric of a cohort (the leads created in a period) taken
+    when the comparison period was as old as the period is at the as-of instant: counted
+    before ``before`` (naive UTC); ``by_now``: its value by the as-of instant."""
+
+    before: datetime
+    by_now: float | None
+
+    @classmethod
+    def of_lead_conversion(cls, context: ReportContext, previous: Mapping[str, Any] | None
+                           ) -> dict[str, SameAge]:
+        """The lead conversion of a sales or marketing comparison summary, when the page
+        compares it at the same age and its leads converted since (else nothing)."""
+        if previous is None or not context.compared or previous.get("converted_by") is None:
+            return {}
+        then = previous["metrics"].get("lead_conversion")
+        by_now = previous["lead_conversion_by_now"].value
+        if previous["converted_by"] >= context.as_of_end or by_now == then:
+            return {}
+        return {"lead_conversion": cls(previous["converted_by"], by_now)}
 
 
 @dataclass
@@ -54,6 +79,8 @@ class ReportData(Generic[B, E]):
     breakdowns: B = field(default_factory=dict)  # type: ignore[assignment]
     notes: list[str] = field(default_factory=list)
     extra: E = None  # type: ignore[assignment]
+    #: Metrics whose comparison value is their cohort's at the same age (:class:`SameAge`).
+    same_age: dict[str, SameAge] = field(default_factory=dict)
 
     @classmethod
     def from_summaries(
@@ -65,10 +92,16 @@ class ReportData(Generic[B, E]):
         breakdowns: B,
         extra: E,
         notes: list[str],
+        same_age: Mapping[str, SameAge] | None = None,
     ) -> ReportData[B, E]:
         """ReportData from a domain's summaries of the period and of the comparison period
         (with ``metrics`` and optionally ``intervals`` and ``samples``), with the domain's
-        significance tests between them."""
+        significance tests between them; ``same_age``: the metrics compared at the same age,
+        each said in a note."""
+        aged = dict(same_age or {})
+        if previous is not None:
+            notes = [*notes, *(context.same_age_note(name, previous["metrics"].get(name), a)
+                               for name, a in aged.items())]
         return cls(
             context=context,
             metrics=current["metrics"],
@@ -79,6 +112,7 @@ class ReportData(Generic[B, E]):
             breakdowns=breakdowns,
             notes=notes,
             extra=extra,
+            same_age=aged,
         )
 
     def change(self, name: str) -> float | None:
@@ -116,6 +150,8 @@ class ReportData(Generic[B, E]):
             spec["n"] = self.samples[name]
         if self.comparison is not None:
             spec["previous"] = self.comparison.get(name)
+            if name in self.same_age:
+                spec["same_age"] = True
             spec.update({"change": None, **self.changes_of(name)})
             if name in self.tests:
                 spec["test"] = self.tests[name]
@@ -147,6 +183,10 @@ class ReportData(Generic[B, E]):
                 else None
             ),
             "changes": self._changes(),
+            "compared_at_same_age": {
+                name: {"counted_before": self._aware(a.before), "comparison_by_now": a.by_now}
+                for name, a in self.same_age.items()
+            },
             "intervals": {
                 k: {"low": i.low, "high": i.high, "n": i.n} for k, i in self.intervals.items()
             },
@@ -166,6 +206,10 @@ class ReportData(Generic[B, E]):
         safe["breakdowns"] = {str(k): F.records(v) for k, v in self.breakdown_frames().items()}
         safe["summary"] = summarize(safe)  # written from the published values, so it traces
         return safe
+
+    def _aware(self, utc: datetime) -> str:
+        tz = ZoneInfo(self.context.period.timezone)
+        return utc.replace(tzinfo=UTC).astimezone(tz).isoformat()
 
     def _changes(self) -> dict[str, dict[str, Any]]:
         if self.comparison is None:

@@ -14,7 +14,7 @@ from crmkit.i18n import ngettext
 from crmkit.metrics import marketing
 from crmkit.metrics.definitions import METRICS
 from crmkit.reports.context import ReportContext
-from crmkit.reports.data import ReportData
+from crmkit.reports.data import ReportData, SameAge
 from crmkit.reports.spec import ReportSpec
 from crmkit.verdict import MINUS, p_words
 
@@ -56,7 +56,7 @@ def build(ctx: ReportContext) -> ReportData[Breakdowns, Extra]:
     scope = marketing.campaign_scope(t["campaigns"], ctx.team)
     periods = [ctx.period, ctx.comparison] if ctx.comparison else [ctx.period]
     found = marketing.summaries(t["leads"], t["deals"], t["campaigns"], t["campaign_costs"],
-                                periods, scope, ctx.as_of_end)
+                                periods, scope, ctx.as_of_end, ctx.converted_by)
     current, previous = found[0], (found[1] if ctx.comparison else None)
     return ReportData.from_summaries(
         ctx,
@@ -73,6 +73,7 @@ def build(ctx: ReportContext) -> ReportData[Breakdowns, Extra]:
         ),
         notes=[*ctx.coverage_notes(),
                *([] if ctx.coverage.empty else _notes(current, ctx, scope))],
+        same_age=SameAge.of_lead_conversion(ctx, previous),
     )
 
 

@@ -18,7 +18,7 @@ from crmkit.metrics import pipeline_history, sales
 from crmkit.metrics.definitions import METRICS
 from crmkit.periods import Period, parse_period, trend_months
 from crmkit.reports.context import ReportContext, as_of_in_words
-from crmkit.reports.data import ReportData
+from crmkit.reports.data import ReportData, SameAge
 from crmkit.reports.spec import ReportSpec
 from crmkit.reports.summary import _plain as _as_cards  # the cards' format, in this layer
 
@@ -82,7 +82,7 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
     t = ctx.tables
     periods = [ctx.period, *([ctx.comparison] if ctx.comparison else [])]
     current, *compared = sales.summaries(t["deals"], t["leads"], t["quotas"], periods,
-                                         ctx.as_of_end)
+                                         ctx.as_of_end, ctx.converted_by)
     previous = compared[0] if compared else None
     at = current["snapshot_at"]
     month = sales.monthly_trend(t["deals"], trend_months(ctx.period, trend_months_shown))
@@ -110,6 +110,7 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
         breakdowns,
         extra=extra,
         notes=[*ctx.coverage_notes(), *([] if ctx.coverage.empty else _notes(current, ctx))],
+        same_age=SameAge.of_lead_conversion(ctx, previous),
     )
 
 
