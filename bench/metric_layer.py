@@ -137,7 +137,7 @@ def _sql(con: duckdb.DuckDBPyConnection, report: str, windows: list) -> tuple[An
 def _page(con: duckdb.DuckDBPyConnection, report: str, ctx: Any) -> tuple[Any, Any]:
     """The page baseline: the headline query and the covered breakdown queries (the
     windows are resolved from ``ctx`` inside the timing, as the layer resolves its own)."""
-    return _timed(lambda: (kpis(con, report, windows_of(ctx)),
+    return _timed(lambda: (kpis(con, report, windows_of(ctx, con)),
                            breakdowns(con, report, page_windows(ctx))))
 
 
@@ -159,14 +159,14 @@ def measure(database: str, report: str, period: str, repeat: int,
             first_sql = i % 2 == 1
             if first_sql:
                 ctx = open_report(report, period=period, as_of=as_of, store=store)
-                s, found = _sql(con, report, windows_of(ctx))
+                s, found = _sql(con, report, windows_of(ctx, con))
                 sql_s.append(s)
                 s, (_, tables) = _page(con, report, ctx)
                 page_s.append(s)
             m, data = _metric_layer(report, period, store, as_of)
             layer_s.append(m)
             if not first_sql:
-                s, found = _sql(con, report, windows_of(data.context))
+                s, found = _sql(con, report, windows_of(data.context, con))
                 sql_s.append(s)
                 s, (_, tables) = _page(con, report, data.context)
                 page_s.append(s)

@@ -35,8 +35,9 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 from scipy.special import chdtrc
@@ -49,7 +50,9 @@ TYPES = ("call", "email", "meeting", "message", "site_visit", "request", "note",
 class Window:
     """One period as the SQL reads it: its UTC instants ``[start, end)``, its local days
     ``[first_day, end_day)`` (quotas and costs are dated by day), and the instant the
-    report is made at (``as_of``, naive UTC)."""
+    report is made at (``as_of``, naive UTC); its leads count as converted before
+    ``converted_by`` (naive UTC: the as-of instant for the period, the same age for its
+    comparison period)."""
 
     name: str
     start: datetime
@@ -57,17 +60,20 @@ class Window:
     first_day: date
     end_day: date
     as_of: datetime
+    converted_by: datetime
 
 
 def _periods_sql(windows: list[Window]) -> tuple[str, dict[str, Any]]:
-    """A ``p`` CTE with one row per window: ``name, s, e, ds, de, a`` (bound parameters)."""
+    """A ``p`` CTE with one row per window: ``name, s, e, ds, de, a, cb`` (bound
+    parameters)."""
     rows, values = [], {}
     for i, w in enumerate(windows):
         rows.append(f"($n{i}, $s{i}::TIMESTAMP, $e{i}::TIMESTAMP, $ds{i}::DATE, $de{i}::DATE, "
-                    f"$a{i}::TIMESTAMP)")
+                    f"$a{i}::TIMESTAMP, $cb{i}::TIMESTAMP)")
         values.update({f"n{i}": w.name, f"s{i}": w.start, f"e{i}": w.end,
-                       f"ds{i}": w.first_day, f"de{i}": w.end_day, f"a{i}": w.as_of})
-    return f"p(name, s, e, ds, de, a) AS (VALUES {', '.join(rows)})", values
+                       f"ds{i}": w.first_day, f"de{i}": w.end_day, f"a{i}": w.as_of,
+                       f"cb{i}": w.converted_by})
+    return f"p(name, s, e, ds, de, a, cb) AS (VALUES {', '.join(rows)})", values
 
 
 # -- sales ---------------------------------------------------------------------------------
@@ -94,15 +100,27 @@ opened AS (
   FROM p JOIN deals d ON d.created_at < p.e AND (d.closed_at IS NULL OR d.closed_at >= p.e)
   GROUP BY p.name),
 lead AS (
-  SELECT p.name, count(*) AS leads, count(l.converted_at) AS converted
+  SELECT p.name, count(*) AS leads, count(*) FILTER (WHERE l.converted_at < p.cb) AS converted
   FROM p JOIN leads l ON l.created_at >= p.s AND l.created_at < p.e GROUP BY p.name),
 quota AS (
   SELECT p.name, sum(q.target_amount
     * (least(q.period_end, p.de) - greatest(q.period_start, p.ds))
     / (q.period_end - q.period_start)) AS quota_target
   FROM p JOIN quotas q ON q.period_start < p.de AND q.period_end > p.ds GROUP BY p.name),
--- a past period: what was forecast at its start; one not over: won so far + what is due
--- between now and its end (an open deal whose expected close has passed is overdue)
+-- a past period: what was forecast at its start, as the last pipeline snapshot taken in the
+-- 7 days before it began recorded it, else from the deals as they are; one not over: won so
+-- far + what is due between now and its end (an open deal whose expected close has passed
+-- is overdue)
+snap AS (
+  SELECT p.name, max(t.taken_at) AS taken_at
+  FROM p JOIN (SELECT DISTINCT taken_at FROM crmkit.pipeline_snapshots) t
+    ON t.taken_at <= p.s AND t.taken_at >= p.s - INTERVAL 7 DAY
+  WHERE p.a >= p.e GROUP BY p.name),
+made AS (
+  SELECT snap.name, coalesce(sum(x.amount * x.probability), 0) AS weighted
+  FROM snap JOIN p USING (name) LEFT JOIN crmkit.pipeline_snapshots x
+    ON x.taken_at = snap.taken_at AND x.expected_close_at >= p.s AND x.expected_close_at < p.e
+  GROUP BY snap.name),
 fp AS (SELECT name, e, CASE WHEN a >= e THEN s ELSE a END AS k,
   CASE WHEN a >= e THEN s ELSE a END AS lo FROM p),
 forecast AS (
@@ -120,10 +138,11 @@ SELECT p.name, p.a >= p.e AS past, coalesce(c.deals_created, 0) AS deals_created
   coalesce(l.leads, 0) AS leads, coalesce(l.converted, 0) AS converted,
   coalesce(o.open_deals, 0) AS open_deals, coalesce(o.open_pipeline, 0) AS open_pipeline,
   coalesce(o.weighted_pipeline, 0) AS weighted_pipeline, q.quota_target,
-  coalesce(f.weighted, 0) AS weighted_due, coalesce(w.won, 0) AS won_so_far
+  coalesce(m.weighted, f.weighted, 0) AS weighted_due, coalesce(w.won, 0) AS won_so_far
 FROM p LEFT JOIN closed x USING (name) LEFT JOIN created c USING (name)
   LEFT JOIN opened o USING (name) LEFT JOIN lead l USING (name) LEFT JOIN quota q USING (name)
   LEFT JOIN forecast f USING (name) LEFT JOIN won_so_far w USING (name)
+  LEFT JOIN made m USING (name)
 """
 
 
@@ -212,7 +231,7 @@ cost AS (
   SELECT p.name, sum(c.cost) AS cost
   FROM p JOIN campaign_costs c ON c.date >= p.ds AND c.date < p.de GROUP BY p.name),
 lead_channel AS (
-  SELECT l.created_at, l.campaign_id, l.converted_at IS NOT NULL AS converted,
+  SELECT l.created_at, l.campaign_id, l.converted_at,
     CASE WHEN trim(coalesce(CASE WHEN l.campaign_id IS NULL THEN l.channel ELSE c.channel END,
                             '')) = ''
          THEN '(unknown)'
@@ -220,10 +239,10 @@ lead_channel AS (
   FROM leads l LEFT JOIN campaigns c USING (campaign_id)),
 lead AS (
   SELECT p.name, count(*) FILTER (WHERE l.campaign_id IS NOT NULL) AS leads,
-    count(*) FILTER (WHERE l.campaign_id IS NOT NULL AND l.converted) AS converted
+    count(*) FILTER (WHERE l.campaign_id IS NOT NULL AND l.converted_at < p.cb) AS converted
   FROM p JOIN lead_channel l ON l.created_at >= p.s AND l.created_at < p.e GROUP BY p.name),
 by_channel AS (
-  SELECT p.name, l.channel, count(*) AS n, count(*) FILTER (WHERE l.converted) AS yes
+  SELECT p.name, l.channel, count(*) AS n, count(*) FILTER (WHERE l.converted_at < p.cb) AS yes
   FROM p JOIN lead_channel l ON l.created_at >= p.s AND l.created_at < p.e
   GROUP BY p.name, l.channel),
 chi2 AS (  -- Pearson's chi-square of converted / not converted by channel
@@ -433,13 +452,37 @@ def kpis(con: duckdb.DuckDBPyConnection, report: str,
     return {r["name"]: finish(r) for r in rows}
 
 
-def windows_of(ctx: Any) -> list[Window]:
+#: The records whose days the data covers (its last day ends the age of a period's leads).
+EVENTS = {"activities": ("occurred_at",), "deals": ("created_at", "closed_at"),
+          "leads": ("created_at",), "tickets": ("opened_at",), "tasks": ("created_at",),
+          "survey_responses": ("responded_at",)}
+
+
+def windows_of(ctx: Any, con: duckdb.DuckDBPyConnection) -> list[Window]:
     """The windows of a report context (``crmkit.reports.ReportContext``): its period and
-    its comparison period, if any."""
-    out = []
-    for name, p in (("current", ctx.period), ("comparison", ctx.comparison)):
-        if p is not None:
-            out.append(Window(name, p.start_utc, p.end_utc, p.start, p.end, ctx.as_of_end))
+    its comparison period, if any. The period's leads have had until the as-of instant, or
+    the end of the data's last local day when that is earlier; the comparison period's
+    count the conversions made as long (in wall-clock time) after its own start."""
+    period, comparison, tz = ctx.period, ctx.comparison, ZoneInfo(ctx.period.timezone)
+    out = [Window("current", period.start_utc, period.end_utc, period.start, period.end,
+                  ctx.as_of_end, ctx.as_of_end)]
+    if comparison is None:
+        return out
+    as_of = ctx.as_of_end.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+    last = con.execute(" UNION ALL ".join(
+        f"SELECT max({c}) AS t FROM {t}" for t, cols in EVENTS.items() for c in cols
+    ).join(("SELECT max(t) FROM (", ")"))).fetchone()[0]
+    if last is not None:
+        day = last.replace(tzinfo=UTC).astimezone(tz).date() + timedelta(days=1)
+        as_of = min(as_of, datetime.combine(day, time(0)))
+    if ctx.in_progress:  # the comparison is shown whole, as of the as-of instant
+        by = ctx.as_of_end
+    else:
+        local = datetime.combine(comparison.start, time(0)) + (
+            as_of - datetime.combine(period.start, time(0)))
+        by = local.replace(tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
+    out.append(Window("comparison", comparison.start_utc, comparison.end_utc, comparison.start,
+                      comparison.end, ctx.as_of_end, by))
     return out
 
 
@@ -455,7 +498,7 @@ def main() -> None:
     ctx = open_report(args.report, period=args.period, as_of=args.as_of, database=args.database)
     ctx.store.close()
     con = duckdb.connect(args.database, read_only=True)
-    print(json.dumps(kpis(con, args.report, windows_of(ctx)), indent=1, default=str))
+    print(json.dumps(kpis(con, args.report, windows_of(ctx, con)), indent=1, default=str))
 
 
 if __name__ == "__main__":

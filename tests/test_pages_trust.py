@@ -480,6 +480,41 @@ def test_lead_conversion_is_compared_at_the_same_age(demo_db, report):
     assert so_far["comparison"]["lead_conversion"] == pytest.approx(on_10_june / n)
 
 
+def test_the_forecast_of_a_month_over_is_the_one_its_start_snapshot_recorded(demo_db, tmp_path):
+    """May's forecast card read 1.30M EUR (+22% against what was won) from the deals'
+    probabilities and expected closes as recorded now, which have since moved towards what
+    happened, while the forecast accuracy table, from the snapshot taken as May began, said
+    0.82M (−23%). The card now reads that snapshot (independent SQL), as the table does;
+    without a snapshot it reads the deals and says so."""
+    data, twin = _twin("sales", period=JUNE, as_of=AS_OF, database=demo_db)
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        (june, n), (may, _) = (con.execute(
+            "SELECT sum(amount * probability), count(*) FROM crmkit.pipeline_snapshots "
+            "WHERE snapshot_date = ? AND expected_close_at >= ? AND expected_close_at < ?",
+            [day, start, end]).fetchone() for day, start, end in (
+                ("2025-05-31", "2025-06-01", "2025-07-01"),
+                ("2025-04-30", "2025-05-01", "2025-06-01")))
+        won = con.execute("SELECT sum(amount) FROM deals WHERE status = 'won' AND closed_at "
+                          ">= '2025-06-01' AND closed_at < '2025-07-01'").fetchone()[0]
+        as_now = con.execute(
+            "SELECT sum(amount * probability) FROM deals WHERE created_at < '2025-06-01' AND "
+            "(closed_at IS NULL OR closed_at >= '2025-06-01') AND expected_close_at >= "
+            "'2025-06-01' AND expected_close_at < '2025-07-01'").fetchone()[0]
+    assert twin["metrics"]["forecast"] == pytest.approx(june)
+    assert twin["metrics"]["forecast_error"] == pytest.approx((june - won) / won)
+    assert twin["comparison"]["forecast"] == pytest.approx(may)
+    accuracy = data.breakdowns.forecast_accuracy.set_index("month")
+    assert accuracy.loc[JUNE, "forecast"] == pytest.approx(june)
+    assert ("The period is over: the forecast shown is the one made at the period start, as the "
+            f"pipeline snapshot of 2025-05-31 recorded it: {n} open deals expected to close in "
+            "it, compared with the actual revenue.") in twin["notes"]
+    bare = demo_copy(demo_db, tmp_path / "bare.duckdb", "DELETE FROM crmkit.pipeline_snapshots")
+    _, without = _twin("sales", period=JUNE, as_of=AS_OF, database=bare)
+    assert without["metrics"]["forecast"] == pytest.approx(as_now) and as_now != pytest.approx(june)
+    assert any("as recorded now (no pipeline snapshot was taken in the 7 days before the period "
+               "began)" in note for note in without["notes"])
+
+
 def test_the_pipeline_history_says_why_its_opening_is_not_the_cards_open_pipeline(demo_db):
     """The open pipeline at the end of May is on June's cards (as the deals are now) and
     opens June's pipeline movement (as May's last snapshot recorded it): two figures for

@@ -148,9 +148,10 @@ _SALES = (
            "probability of deals open at it whose expected_close_at falls between it and the period's "
            "natural end (the month end for month-to-date; a deal whose expected close has passed is "
            "overdue and not counted). Past period: the forecast made at the period start (Σ amount "
-           "× probability of deals open then with expected_close_at in the period), from the probability and "
-           "expected close date recorded now; the forecast as it stood at past pipeline snapshots is in the "
-           "forecast accuracy table."),
+           "× probability of deals open then with expected_close_at in the period) as the last pipeline "
+           "snapshot taken in the 7 days before the period began recorded them (the snapshot the forecast "
+           "accuracy table reads); without such a snapshot, from the deals' probability and expected close "
+           "date as recorded now, which have since moved towards what happened (the page says which)."),
     Metric("forecast_error", "Forecast error", "rate",
            "(forecast made at period start − actual revenue) / actual revenue, past periods only.",
            higher_is_better=False),

@@ -50,6 +50,7 @@ __all__ = [
     "Movement",
     "forecast_accuracy",
     "forecast_bias",
+    "forecasts_at_start",
     "movement_snapshots",
     "pipeline_movement",
     "snapshot_days",
@@ -234,32 +235,50 @@ def forecast_accuracy(snapshots: Frame, deals: Frame, months: list[Period], *,
     in the month); ``error`` = forecast − actual, ``relative_error`` = error / actual.
     Months without such a snapshot are left out. ``won``: the revenue per month already
     computed (:func:`crmkit.metrics.sales.monthly_trend` of these months or more)."""
-    days = snapshot_days(snapshots) if days is None else days
-    chosen = {}
-    for m in months:
-        snap = _last_at(days, m.start_utc)
-        if snap is not None and snap["taken_at"] >= m.start_utc - window:
-            chosen[m.label] = (m, snap)
     columns = ["month", "snapshot_date", "forecast", "actual", "error", "relative_error",
                "deals_counted"]
-    if not chosen:
+    made = forecasts_at_start(snapshots, months, days=days, window=window)
+    if not made:
         return pd.DataFrame({c: [] for c in columns})
-    found = _forecasts_then(snapshots, chosen)
     if won is None:
-        won = monthly_trend(deals, [m for m, _ in chosen.values()])
+        won = monthly_trend(deals, [m for m in months if m.label in made])
     actual = won.set_index("month")["revenue"]
-    sums = {(month, pd.Timestamp(taken_at)): (forecast, n) for month, taken_at, forecast, n
-            in found[["month", "taken_at", "forecast", "n"]].itertuples(index=False)}
     rows = []
+    for label, then in made.items():
+        forecast, got = then["forecast"], float(actual.get(label, 0.0))
+        rows.append({"month": label, "snapshot_date": then["snapshot_date"], "forecast": forecast,
+                     "actual": got, "error": forecast - got,
+                     "relative_error": stats.ratio(forecast - got, got),
+                     "deals_counted": then["deals_counted"]})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def forecasts_at_start(snapshots: Frame, periods: list[Period], *,
+                       days: pd.DataFrame | None = None, window: timedelta = ACCURACY_WINDOW
+                       ) -> dict[str, dict[str, Any]]:
+    """The forecast made at the start of each period that has a pipeline snapshot taken at
+    or up to ``window`` before it began (the last one), by the period's label: ``forecast``
+    (Σ amount × probability of the deals open in that snapshot whose expected close falls in
+    the period, as they stood then; without a probability a deal adds nothing),
+    ``deals_counted`` and ``snapshot_date``. Periods without such a snapshot are left out;
+    the periods must not overlap. One engine query."""
+    days = snapshot_days(snapshots) if days is None else days
+    chosen = {}
+    for p in periods:
+        snap = _last_at(days, p.start_utc)
+        if snap is not None and snap["taken_at"] >= p.start_utc - window:
+            chosen[p.label] = (p, snap)
+    if not chosen:
+        return {}
+    found = _forecasts_then(snapshots, chosen)
+    sums = {(label, pd.Timestamp(taken_at)): (forecast, n) for label, taken_at, forecast, n
+            in found[["month", "taken_at", "forecast", "n"]].itertuples(index=False)}
+    out = {}
     for label, (_, snap) in chosen.items():
         forecast, n = sums.get((label, pd.Timestamp(snap["taken_at"])), (0.0, 0))
-        forecast = 0.0 if pd.isna(forecast) else float(forecast)
-        won = float(actual.get(label, 0.0))
-        rows.append({"month": label, "snapshot_date": snap["snapshot_date"], "forecast": forecast,
-                     "actual": won, "error": forecast - won,
-                     "relative_error": stats.ratio(forecast - won, won),
-                     "deals_counted": int(n)})
-    return pd.DataFrame(rows, columns=columns)
+        out[label] = {"forecast": 0.0 if pd.isna(forecast) else float(forecast),
+                      "deals_counted": int(n), "snapshot_date": snap["snapshot_date"]}
+    return out
 
 
 def _forecasts_then(snapshots: Frame, chosen: dict[str, tuple[Period, dict[str, Any]]]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from crmkit import i18n
+from crmkit import i18n, stats
 from crmkit.backends.base import SNAPSHOTS
 from crmkit.catalog import CATALOG
 from crmkit.i18n import gettext as _
@@ -85,8 +85,10 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
                                          ctx.as_of_end, ctx.converted_by)
     previous = compared[0] if compared else None
     at = current["snapshot_at"]
+    days = pipeline_history.snapshot_days(ctx.store.tables[SNAPSHOTS])  # the company's
+    _made_at_start(ctx, days, list(zip(periods, [current, *compared], strict=True)))
     month = sales.monthly_trend(t["deals"], trend_months(ctx.period, trend_months_shown))
-    movement, accuracy, extra = _history(ctx, trend_months_shown, month)
+    movement, accuracy, extra = _history(ctx, days, trend_months_shown, month)
     if previous is not None:
         extra.movement = " ".join(filter(None, (
             extra.movement, _opening_differs(ctx, movement, previous["metrics"].get("open_pipeline"),
@@ -114,13 +116,35 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
     )
 
 
-def _history(ctx: ReportContext, months_shown: int, won: pd.DataFrame
+def _made_at_start(ctx: ReportContext, days: pd.DataFrame,
+                   found: list[tuple[Period, sales.Summary]]) -> None:
+    """The forecast of each period that is over, as it was made at its start: from the
+    pipeline snapshot taken then (in the 7 days before it began), where there is one,
+    instead of from the deals' probabilities and expected closes as recorded now, which
+    have since moved towards what happened (the forecast accuracy table reads the same
+    snapshot). Its error is against the revenue won; ``snapshot_date`` names the snapshot."""
+    over = [(p, one) for p, one in found if one["forecast"]["kind"] == "at_start"]
+    if not over or days.empty:
+        return
+    made = pipeline_history.forecasts_at_start(ctx.tables[SNAPSHOTS], [p for p, _ in over],
+                                               days=days)
+    for period, summary in over:
+        then = made.get(period.label)
+        if then is None:
+            continue
+        fc = summary["forecast"]
+        fc.update(forecast=then["forecast"], open_deals_counted=then["deals_counted"],
+                  forecast_error=stats.change(then["forecast"], fc["revenue_so_far"]),
+                  snapshot_date=then["snapshot_date"])
+        summary["metrics"].update(forecast=fc["forecast"], forecast_error=fc["forecast_error"])
+
+
+def _history(ctx: ReportContext, days: pd.DataFrame, months_shown: int, won: pd.DataFrame
              ) -> tuple[pd.DataFrame, pd.DataFrame, Extra]:
     """The pipeline movement over the period and the forecast accuracy of the past months
     (at most ``months_shown``, up to the period; ``won``: their revenue), from the pipeline
-    snapshots."""
+    snapshots (``days``: the company's, :func:`~crmkit.metrics.pipeline_history.snapshot_days`)."""
     snapshots, deals = ctx.tables[SNAPSHOTS], ctx.tables["deals"]
-    days = pipeline_history.snapshot_days(ctx.store.tables[SNAPSHOTS])  # the company's
     movement = pipeline_history.pipeline_movement(snapshots, deals, ctx.period, days=days,
                                                   until=ctx.as_of_end)
     months = [m for m in trend_months(ctx.period, months_shown) if m.end_utc <= ctx.as_of_end]
@@ -281,12 +305,24 @@ def _count_note(n: int, text: str) -> str:
 
 def _forecast_note(fc: dict[str, Any], ctx: ReportContext) -> str:
     n = fc["open_deals_counted"]
+    if fc["kind"] == "at_start" and fc.get("snapshot_date") is not None:
+        return _count_note(n, ngettext(
+            "The period is over: the forecast shown is the one made at the period start, as the "
+            "pipeline snapshot of {day} recorded it: {n} open deal expected to close in it, "
+            "compared with the actual revenue.",
+            "The period is over: the forecast shown is the one made at the period start, as the "
+            "pipeline snapshot of {day} recorded it: {n} open deals expected to close in it, "
+            "compared with the actual revenue.", n).replace("{day}", str(fc["snapshot_date"])))
     if fc["kind"] == "at_start":
         return _count_note(n, ngettext(
             "The period is over: the forecast shown is the one made at the period start from {n} "
-            "open deal expected to close in it, compared with the actual revenue.",
+            "open deal expected to close in it, with its probability and expected close as "
+            "recorded now (no pipeline snapshot was taken in the 7 days before the period "
+            "began), compared with the actual revenue.",
             "The period is over: the forecast shown is the one made at the period start from {n} "
-            "open deals expected to close in it, compared with the actual revenue.", n))
+            "open deals expected to close in it, with their probabilities and expected closes as "
+            "recorded now (no pipeline snapshot was taken in the 7 days before the period "
+            "began), compared with the actual revenue.", n))
     return _count_note(n, ngettext(
         "The period is not over (as of {as_of}): the forecast is revenue so far plus {n} "
         "weighted open deal expected to close by its end.",
