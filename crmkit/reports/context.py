@@ -116,6 +116,8 @@ class Coverage:
     notes: tuple[str, ...]
     empty: bool
     comparison_before_data: bool
+    #: The last local day with a record of any kind, company-wide (None without records).
+    last_day: date | None = None
 
 
 def _now() -> str:
@@ -264,10 +266,9 @@ class ReportContext:
     def _seen(self) -> date:
         """The as-of day or instant, or the end of the data's last day when that is earlier
         (a local instant): up to when the data can show what became of the period's leads."""
-        found = self._spans(ALL_TEAMS)
-        if found:
-            end = datetime.combine(max(s.last for s in found.values()) + timedelta(days=1),
-                                   time(0))
+        last = self.coverage.last_day
+        if last is not None:
+            end = datetime.combine(last + timedelta(days=1), time(0))
             if end < _cut(self.as_of):
                 return end
         return self.as_of
@@ -352,7 +353,7 @@ class ReportContext:
                      _("This period lies after the data, which ends on {day}: {empty}."))
             return Coverage((where.format(day=first if p.last_day < first else last,
                                           empty=_(_EMPTY)),), empty=True,
-                            comparison_before_data=bool(later))
+                            comparison_before_data=bool(later), last_day=last)
         notes = []
         if p.start < first or p.last_day > last:
             notes.append(_("The data covers only {start} to {end} of this period (its records run "
@@ -366,7 +367,8 @@ class ReportContext:
                            "was recorded yet, and a change against it compares with missing "
                            "data.").format(period=c.label, start=c.start, end=c.last_day,
                                            kinds=kinds))
-        return Coverage(tuple(notes), empty=False, comparison_before_data=bool(later))
+        return Coverage(tuple(notes), empty=False, comparison_before_data=bool(later),
+                        last_day=last)
 
     def compute(self, metrics: Callable[[Period], dict[str, Any]],
                 significance: Callable[[Any, Any], dict[str, Any]] | None = None,
