@@ -63,6 +63,10 @@ MEASURE = """(() => {
       [i.alt, i.naturalWidth, i.getBoundingClientRect().width]),
     fonts: [...document.querySelectorAll('h1, h2, h3, h4, p, li, td, dd')].map(e =>
       [name(e) + ' ' + e.textContent.trim().slice(0, 30), getComputedStyle(e).fontFamily]),
+    hidden: [...document.querySelectorAll('.ck-scroll')]
+      .filter(e => e.scrollWidth > e.clientWidth + 1)
+      .map(e => [...e.querySelectorAll('th')].map(h => h.textContent.trim()).join('|')
+           + ': ' + e.scrollWidth + ' px in ' + e.clientWidth),
     tall: [...document.querySelectorAll('.jp-OutputArea-output, ' + SCROLL_BOXES)]
       .filter(e => e.scrollHeight > e.clientHeight + 1).map(name),
     navShown: style('nav').filter(s => s.display !== 'none').length,
@@ -226,6 +230,15 @@ def test_only_tables_scroll_inside_their_box(measured, view):
     loose = {page: m["loose"] for page, m in measured[view].items() if m["loose"]}
     assert loose == {}
     assert {page: m["tall"] for page, m in measured[view].items() if m["tall"]} == {}
+
+
+def test_every_table_shows_all_its_columns_on_a_desktop(measured):
+    """At 1280 px the widest tables (12 columns of campaigns and channels, the support
+    table) hid their last columns behind a sideways scroll, their headings kept on one
+    line: headings now wrap between words, so a column is as wide as its values, and a
+    leaderboard's cell wraps between its value, its rank and change, and its sample."""
+    hidden = {page: m["hidden"] for page, m in measured["desktop"].items() if m["hidden"]}
+    assert hidden == {}
 
 
 def test_chart_text_reads_on_a_phone_and_on_a_desktop(measured):

@@ -28,7 +28,7 @@ from crmkit.render.figures import count_tick
 from crmkit.render.formatting import PALETTE, SERIES, fmt, number
 from crmkit.render.labels import label
 from crmkit.render.plotting import ChartFigure
-from crmkit.render.tables import Table
+from crmkit.render.tables import Cell, Table
 from crmkit.verdict import movement, small_sample
 
 __all__ = ["LEADERBOARDS", "activities_by_type", "leaderboard", "response_times", "workload"]
@@ -67,19 +67,32 @@ def _sample(row: Any, metric: str) -> int | None:
 def _cell(value: Any, m: Metric, rank: Any, previous: Any, change: Any, currency: str,
           n: int | None = None) -> str:
     """``value (#rank, change)``: the change as every page states it (rates in points); a
-    rate from fewer than 30 observations says so: ``62.5% (#1, +6.0 pp) · small sample, n=8``."""
+    rate from fewer than 30 observations says so: ``62.5% (#1, +6.0 pp) · small sample, n=8``.
+    A line may break only before the parenthesis and before the dot (each part's spaces
+    are no-break spaces; the column's cells wrap there, class ``w``), so a wide leaderboard
+    fits a desktop window."""
     value = None if _missing(value) else value
-    text = fmt(value, m.unit, currency)
+    text = _whole(fmt(value, m.unit, currency))
     extra = []
     if not _missing(rank):
         extra.append(f"#{int(rank)}")
     shown, _moved = movement(m.unit, m.change_in_points, value, previous, change)
     if shown:
         extra.append(shown)
-    text = f"{text} ({', '.join(extra)})" if extra else text
+    text = f"{text} {_whole('(' + ', '.join(extra) + ')')}" if extra else text
     if value is not None and small_sample(n):
-        return f"{text} · " + _("small sample, n={n}").format(n=n)
+        return f"{text} " + _whole("· " + _("small sample, n={n}").format(n=n))
     return text
+
+
+def _whole(text: str) -> str:
+    """``text`` kept on one line (its spaces made no-break spaces)."""
+    return text.replace(" ", "\u00a0")
+
+
+def _parts(value: Any) -> Cell:
+    """A leaderboard cell (:func:`_cell`), which wraps between its parts (class ``w``)."""
+    return Cell("" if _missing(value) else str(value), css_class="w")
 
 
 #: The words of the notes on people who joined or left (crmkit.metrics.performance), as
@@ -142,6 +155,7 @@ def leaderboard(
                   "{since}). The team median is taken over the same colleagues.").format(
             since=since), max_rows=top + 1 if bottom else len(table), bottom=bottom,
         verbatim=(_("Employee"), _("Note")),
+        cells=dict.fromkeys((_(METRICS[m].label) for m in spec["metrics"]), _parts),
         filename=f"leaderboard-{board}",  # the people left out last, as they are sorted
         csv=lambda rows: pd.concat([raw.loc[rows.index], raw.iloc[len(table):]]))
     return shown.set_note(ngettext(
