@@ -624,6 +624,32 @@ def test_the_ends_of_a_long_campaign_list_are_named_apart_inside_the_axes(seed):
         assert frame.y0 <= extent.y0 and extent.y1 <= frame.y1, name.get_text()
 
 
+def test_a_campaign_name_too_long_for_the_scatter_is_shortened_inside_it():
+    """Long campaign names (a Russian page's) ran off the plot: a name that fits nowhere in
+    the axes is shortened a word at a time, with an ellipsis; the others stay whole."""
+    from crmkit.render.charts import marketing as marketing_charts
+
+    long_names = ["Осенняя распродажа корпоративных лицензий для партнёров Северо-Западного "
+                  "федерального округа", "Вебинары для финансовых директоров малого бизнеса "
+                  "в регионах Поволжья и Урала", "Поиск"]
+    campaigns = pd.DataFrame({"campaign_id": ["c1", "c2", "c3"], "name": long_names,
+                              "cost": [1200.0, 8000.0, 3000.0], "revenue": [40000.0, 0.0, 9000.0]})
+    campaigns["roi"] = (campaigns["revenue"] - campaigns["cost"]) / campaigns["cost"]
+    fig = marketing_charts.cost_vs_revenue(campaigns, "RUB")
+    plotting.png(fig)
+    ax = fig.axes[0]
+    names = {t.get_text(): t for t in ax.texts if t.get_text()}
+    assert len(names) == 3 and "Поиск" in names
+    shortened = [n for n in names if n != "Поиск"]
+    for name, whole in zip(sorted(shortened), sorted(long_names[:2]), strict=True):
+        assert name.endswith("…") and whole.startswith(name[:-1]) and len(name) < len(whole)
+    frame = ax.get_window_extent()
+    for text in names.values():
+        extent = Text.get_window_extent(text)
+        assert frame.x0 <= extent.x0 and extent.x1 <= frame.x1, text.get_text()
+    assert _overlapping(list(names.values())) == []
+
+
 def test_slanted_month_labels_end_at_their_ticks():
     """A month label slanted at 45° ends at its tick (centred under it, each label sat
     between two bars and read as its neighbour's)."""

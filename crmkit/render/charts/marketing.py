@@ -282,7 +282,9 @@ def _name_campaigns(ax: Any, df: pd.DataFrame) -> ranking.Cut:
     points farthest from the middle first: right of the point, or left of it where the
     name would run past the axes, moved a line at a time away from the nearer edge until
     it covers no name placed before and no other point (three names near 40k of revenue
-    were drawn into one another). A moved name keeps a thin line to its point."""
+    were drawn into one another). A moved name keeps a thin line to its point. A name too
+    long to fit inside the axes anywhere is shortened, a word at a time, with an ellipsis
+    (the campaign table names it whole)."""
     profit = (df["revenue"] - df["cost"]).where(df["cost"] > 0)
     named = ranking.cut(df.assign(_profit=profit), "_profit", n=_NAMED)
     fig = ax.figure
@@ -300,10 +302,15 @@ def _name_campaigns(ax: Any, df: pd.DataFrame) -> ranking.Cut:
         others = [Bbox.from_extents(u - _DOT, v - _DOT, u + _DOT, v + _DOT)
                   for u, v in dots if (u, v) != at]  # its own point is no obstacle
         probe.xy, probe.xycoords = (x, y), "data"
-        probe.set_text(str(name))
-        (dx, dy), align, box, moved = _place(probe, at, at[1] > middle, frame, (names, others),
-                                             renderer)
-        text = ax.annotate(str(name), (x, y), xytext=(dx, dy), textcoords="offset points",
+        shown = str(name)
+        while True:
+            probe.set_text(shown)
+            (dx, dy), align, box, moved = _place(probe, at, at[1] > middle, frame,
+                                                 (names, others), renderer)
+            if frame.x0 <= box.x0 and box.x1 <= frame.x1 or len(shown) <= _SHORTEST:
+                break
+            shown = _shorter(shown)
+        text = ax.annotate(shown, (x, y), xytext=(dx, dy), textcoords="offset points",
                            fontsize="small", ha=align, annotation_clip=False,
                            arrowprops=({"arrowstyle": "-", "color": PALETTE["neutral"], "linewidth": 0.6,
                                         "shrinkA": 0, "shrinkB": 4} if moved else None))
@@ -311,6 +318,19 @@ def _name_campaigns(ax: Any, df: pd.DataFrame) -> ranking.Cut:
         names.append(box)
     probe.remove()
     return named
+
+
+#: The fewest characters a name is shortened to (:func:`_shorter`).
+_SHORTEST = 8
+
+
+def _shorter(name: str) -> str:
+    """``name`` a word shorter, ending in an ellipsis (a single word: a quarter shorter)."""
+    whole = name.removesuffix("…").rstrip()
+    words = whole.split()
+    cut = (" ".join(words[:-1]) if len(words) > 1
+           else whole[:max(_SHORTEST - 1, len(whole) * 3 // 4)])
+    return cut.rstrip(" ,;:-–—") + "…"
 
 
 #: How far a name moves at a time, and at most, in points; half a point's width and the
