@@ -50,9 +50,10 @@ TYPES = ("call", "email", "meeting", "message", "site_visit", "request", "note",
 class Window:
     """One period as the SQL reads it: its UTC instants ``[start, end)``, its local days
     ``[first_day, end_day)`` (quotas and costs are dated by day), and the instant the
-    report is made at (``as_of``, naive UTC); its leads count as converted before
-    ``converted_by`` (naive UTC: the as-of instant for the period, the same age for its
-    comparison period)."""
+    report is made at (``as_of``, naive UTC); its leads are those created and converted
+    before ``converted_by`` (naive UTC: the as-of instant for the period, the same age for
+    its comparison period); ``whole``: not cut at the as-of instant (a to-date period is
+    cut), and ``horizon``: the end of its whole unit (the month end for month-to-date)."""
 
     name: str
     start: datetime
@@ -61,19 +62,22 @@ class Window:
     end_day: date
     as_of: datetime
     converted_by: datetime
+    whole: bool = True
+    horizon: datetime | None = None
 
 
 def _periods_sql(windows: list[Window]) -> tuple[str, dict[str, Any]]:
-    """A ``p`` CTE with one row per window: ``name, s, e, ds, de, a, cb`` (bound
+    """A ``p`` CTE with one row per window: ``name, s, e, ds, de, a, cb, w, h`` (bound
     parameters)."""
     rows, values = [], {}
     for i, w in enumerate(windows):
         rows.append(f"($n{i}, $s{i}::TIMESTAMP, $e{i}::TIMESTAMP, $ds{i}::DATE, $de{i}::DATE, "
-                    f"$a{i}::TIMESTAMP, $cb{i}::TIMESTAMP)")
+                    f"$a{i}::TIMESTAMP, $cb{i}::TIMESTAMP, $w{i}::BOOLEAN, $h{i}::TIMESTAMP)")
         values.update({f"n{i}": w.name, f"s{i}": w.start, f"e{i}": w.end,
                        f"ds{i}": w.first_day, f"de{i}": w.end_day, f"a{i}": w.as_of,
-                       f"cb{i}": w.converted_by})
-    return f"p(name, s, e, ds, de, a, cb) AS (VALUES {', '.join(rows)})", values
+                       f"cb{i}": w.converted_by, f"w{i}": w.whole,
+                       f"h{i}": w.horizon or w.end})
+    return f"p(name, s, e, ds, de, a, cb, w, h) AS (VALUES {', '.join(rows)})", values
 
 
 # -- sales ---------------------------------------------------------------------------------
@@ -94,14 +98,31 @@ closed AS (
 created AS (
   SELECT p.name, count(*) AS deals_created
   FROM p JOIN deals d ON d.created_at >= p.s AND d.created_at < p.e GROUP BY p.name),
-opened AS (
+rebuilt AS (
   SELECT p.name, count(*) AS open_deals, coalesce(sum(d.amount), 0) AS open_pipeline,
     coalesce(sum(d.amount * d.probability), 0) AS weighted_pipeline
   FROM p JOIN deals d ON d.created_at < p.e AND (d.closed_at IS NULL OR d.closed_at >= p.e)
   GROUP BY p.name),
+-- every period whole and over with a pipeline snapshot taken at its end (up to a day
+-- before): the open deals as that snapshot recorded them, else as the deals are now
+ends AS (
+  SELECT p.name, max(t.taken_at) AS taken_at
+  FROM p JOIN (SELECT DISTINCT taken_at FROM crmkit.pipeline_snapshots) t
+    ON t.taken_at <= p.e AND t.taken_at >= p.e - INTERVAL 1 DAY
+  WHERE p.w AND p.a >= p.e GROUP BY p.name),
+recorded AS (
+  SELECT ends.name, count(x.taken_at) AS open_deals, coalesce(sum(x.amount), 0) AS open_pipeline,
+    coalesce(sum(x.amount * x.probability), 0) AS weighted_pipeline
+  FROM ends LEFT JOIN crmkit.pipeline_snapshots x ON x.taken_at = ends.taken_at
+  GROUP BY ends.name),
+opened AS (
+  SELECT * FROM recorded WHERE (SELECT count(*) FROM ends) = (SELECT count(*) FROM p)
+  UNION ALL
+  SELECT * FROM rebuilt WHERE (SELECT count(*) FROM ends) < (SELECT count(*) FROM p)),
 lead AS (
   SELECT p.name, count(*) AS leads, count(*) FILTER (WHERE l.converted_at < p.cb) AS converted
-  FROM p JOIN leads l ON l.created_at >= p.s AND l.created_at < p.e GROUP BY p.name),
+  FROM p JOIN leads l ON l.created_at >= p.s AND l.created_at < least(p.e, p.cb)
+  GROUP BY p.name),
 quota AS (
   SELECT p.name, sum(q.target_amount
     * (least(q.period_end, p.de) - greatest(q.period_start, p.ds))
@@ -115,14 +136,16 @@ snap AS (
   SELECT p.name, max(t.taken_at) AS taken_at
   FROM p JOIN (SELECT DISTINCT taken_at FROM crmkit.pipeline_snapshots) t
     ON t.taken_at <= p.s AND t.taken_at >= p.s - INTERVAL 7 DAY
-  WHERE p.a >= p.e GROUP BY p.name),
+  WHERE p.w AND p.a >= p.e GROUP BY p.name),
 made AS (
   SELECT snap.name, coalesce(sum(x.amount * x.probability), 0) AS weighted
   FROM snap JOIN p USING (name) LEFT JOIN crmkit.pipeline_snapshots x
     ON x.taken_at = snap.taken_at AND x.expected_close_at >= p.s AND x.expected_close_at < p.e
   GROUP BY snap.name),
-fp AS (SELECT name, e, CASE WHEN a >= e THEN s ELSE a END AS k,
-  CASE WHEN a >= e THEN s ELSE a END AS lo FROM p),
+fp AS (SELECT name, CASE WHEN w AND a >= e THEN e ELSE h END AS e,
+  CASE WHEN w AND a >= e THEN s ELSE least(a, e) END AS k,
+  CASE WHEN w AND a >= e THEN s ELSE least(a, e) END AS lo
+  FROM p),
 forecast AS (
   SELECT fp.name, coalesce(sum(d.amount * d.probability), 0) AS weighted
   FROM fp JOIN deals d ON d.created_at < fp.k AND (d.closed_at IS NULL OR d.closed_at >= fp.k)
@@ -132,13 +155,14 @@ won_so_far AS (
   SELECT p.name, coalesce(sum(d.amount), 0) AS won
   FROM p JOIN deals d ON d.status = 'won' AND d.closed_at >= p.s AND d.closed_at < least(p.e, p.a)
   GROUP BY p.name)
-SELECT p.name, p.a >= p.e AS past, coalesce(c.deals_created, 0) AS deals_created,
+SELECT p.name, p.w AND p.a >= p.e AS past, coalesce(c.deals_created, 0) AS deals_created,
   coalesce(x.deals_won, 0) AS deals_won, coalesce(x.deals_lost, 0) AS deals_lost,
   coalesce(x.revenue, 0) AS revenue, x.deal_size_median, x.cyc_med, x.cyc_mean, x.cyc_p90,
   coalesce(l.leads, 0) AS leads, coalesce(l.converted, 0) AS converted,
   coalesce(o.open_deals, 0) AS open_deals, coalesce(o.open_pipeline, 0) AS open_pipeline,
   coalesce(o.weighted_pipeline, 0) AS weighted_pipeline, q.quota_target,
-  coalesce(m.weighted, f.weighted, 0) AS weighted_due, coalesce(w.won, 0) AS won_so_far
+  CASE WHEN (SELECT count(*) FROM snap) = (SELECT count(*) FROM p) THEN coalesce(m.weighted, 0)
+       ELSE coalesce(f.weighted, 0) END AS weighted_due, coalesce(w.won, 0) AS won_so_far
 FROM p LEFT JOIN closed x USING (name) LEFT JOIN created c USING (name)
   LEFT JOIN opened o USING (name) LEFT JOIN lead l USING (name) LEFT JOIN quota q USING (name)
   LEFT JOIN forecast f USING (name) LEFT JOIN won_so_far w USING (name)
@@ -239,11 +263,13 @@ lead_channel AS (
   FROM leads l LEFT JOIN campaigns c USING (campaign_id)),
 lead AS (
   SELECT p.name, count(*) FILTER (WHERE l.campaign_id IS NOT NULL) AS leads,
-    count(*) FILTER (WHERE l.campaign_id IS NOT NULL AND l.converted_at < p.cb) AS converted
+    count(*) FILTER (WHERE l.campaign_id IS NOT NULL AND l.created_at < p.cb) AS aged,
+    count(*) FILTER (WHERE l.campaign_id IS NOT NULL AND l.created_at < p.cb
+                     AND l.converted_at < p.cb) AS converted
   FROM p JOIN lead_channel l ON l.created_at >= p.s AND l.created_at < p.e GROUP BY p.name),
 by_channel AS (
   SELECT p.name, l.channel, count(*) AS n, count(*) FILTER (WHERE l.converted_at < p.cb) AS yes
-  FROM p JOIN lead_channel l ON l.created_at >= p.s AND l.created_at < p.e
+  FROM p JOIN lead_channel l ON l.created_at >= p.s AND l.created_at < least(p.e, p.cb)
   GROUP BY p.name, l.channel),
 chi2 AS (  -- Pearson's chi-square of converted / not converted by channel
   SELECT name, count(*) - 1 AS df,
@@ -271,7 +297,8 @@ acquired AS (
   FROM p JOIN first_won f ON f.campaign_id IS NOT NULL AND f.first_at >= p.s AND f.first_at < p.e
   GROUP BY p.name)
 SELECT p.name, coalesce(co.cost, 0) AS cost, coalesce(le.leads, 0) AS leads,
-  coalesce(le.converted, 0) AS converted, coalesce(wo.deals_won, 0) AS deals_won,
+  coalesce(le.aged, 0) AS aged, coalesce(le.converted, 0) AS converted,
+  coalesce(wo.deals_won, 0) AS deals_won,
   coalesce(wo.revenue, 0) AS revenue, coalesce(aq.acquired_customers, 0) AS acquired_customers,
   ch.df, ch.statistic, ch.total_yes, ch.total_no
 FROM p LEFT JOIN cost co USING (name) LEFT JOIN lead le USING (name)
@@ -283,7 +310,7 @@ def _marketing(r: dict[str, Any]) -> dict[str, Any]:
     cost, revenue = float(r["cost"]), float(r["revenue"])
     testable = r["df"] is not None and r["df"] >= 1 and r["total_yes"] and r["total_no"]
     return {
-        "cost": cost, "leads": r["leads"], "lead_conversion": _ratio(r["converted"], r["leads"]),
+        "cost": cost, "leads": r["leads"], "lead_conversion": _ratio(r["converted"], r["aged"]),
         "deals_won": r["deals_won"], "revenue": revenue,
         "cost_per_lead": _ratio(cost, r["leads"]) if cost > 0 else None,
         "cac": _ratio(cost, r["acquired_customers"]) if cost > 0 else None,
@@ -465,7 +492,7 @@ def windows_of(ctx: Any, con: duckdb.DuckDBPyConnection) -> list[Window]:
     count the conversions made as long (in wall-clock time) after its own start."""
     period, comparison, tz = ctx.period, ctx.comparison, ZoneInfo(ctx.period.timezone)
     out = [Window("current", period.start_utc, period.end_utc, period.start, period.end,
-                  ctx.as_of_end, ctx.as_of_end)]
+                  ctx.as_of_end, ctx.as_of_end, period.cut is None, period.uncut.end_utc)]
     if comparison is None:
         return out
     as_of = ctx.as_of_end.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
@@ -475,14 +502,15 @@ def windows_of(ctx: Any, con: duckdb.DuckDBPyConnection) -> list[Window]:
     if last is not None:
         day = last.replace(tzinfo=UTC).astimezone(tz).date() + timedelta(days=1)
         as_of = min(as_of, datetime.combine(day, time(0)))
-    if ctx.in_progress:  # the comparison is shown whole, as of the as-of instant
+    if not ctx.compared:  # the comparison is shown whole, as of the as-of instant
         by = ctx.as_of_end
     else:
         local = datetime.combine(comparison.start, time(0)) + (
             as_of - datetime.combine(period.start, time(0)))
         by = local.replace(tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
     out.append(Window("comparison", comparison.start_utc, comparison.end_utc, comparison.start,
-                      comparison.end, ctx.as_of_end, by))
+                      comparison.end, ctx.as_of_end, by, comparison.cut is None,
+                      comparison.uncut.end_utc))
     return out
 
 

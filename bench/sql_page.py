@@ -698,12 +698,15 @@ cost AS (
   FROM campaign_costs c LEFT JOIN camp k USING (campaign_id)
   WHERE c.date >= $ds AND c.date < $de GROUP BY ALL),
 -- leads created in the period: their campaign (or none) and channel (the campaign's; without
--- a campaign the lead's own), converted, won (some won deal has the lead), the youngest
+-- a campaign the lead's own), seen by the as-of instant $cut (created before it) and of
+-- those converted before it, won (some won deal has the lead), the youngest
 won_leads AS (SELECT DISTINCT lead_id FROM deals WHERE status = 'won' AND lead_id IS NOT NULL),
 lead_cells AS (
   SELECT coalesce(l.campaign_id, '(no campaign)') AS campaign,
     {_channel("CASE WHEN l.campaign_id IS NULL THEN l.channel ELSE c.channel END")} AS channel,
-    count(*) AS leads, count(l.converted_at) AS converted, count(w.lead_id) AS won_leads,
+    count(*) AS leads, count(*) FILTER (WHERE l.created_at < $cut) AS aged,
+    count(*) FILTER (WHERE l.created_at < $cut AND l.converted_at < $cut) AS converted,
+    count(w.lead_id) AS won_leads,
     max(l.created_at) AS last_lead_at
   FROM leads l LEFT JOIN campaigns c ON c.campaign_id = l.campaign_id
     LEFT JOIN won_leads w ON w.lead_id = l.lead_id
@@ -737,8 +740,9 @@ maturing AS (
   WHERE d.status = 'won' AND d.closed_at < $at)
 SELECT g.*, m.median_days FROM (
   SELECT campaign, channel, coalesce(sum(cost), 0.0) AS cost,
-    coalesce(sum(leads), 0) AS leads, coalesce(sum(converted), 0) AS converted,
-    coalesce(sum(won_leads), 0) AS won_leads, max(last_lead_at) AS last_lead_at,
+    coalesce(sum(leads), 0) AS leads, coalesce(sum(aged), 0) AS aged,
+    coalesce(sum(converted), 0) AS converted, coalesce(sum(won_leads), 0) AS won_leads,
+    max(last_lead_at) AS last_lead_at,
     coalesce(sum(deals_won), 0) AS deals_won, coalesce(sum(revenue), 0.0) AS revenue,
     coalesce(sum(acquired_customers), 0) AS acquired_customers
   FROM (SELECT * FROM cost UNION ALL BY NAME SELECT * FROM lead_cells
@@ -755,8 +759,8 @@ def _marketing_measures() -> str:
     Wilson interval, cost per lead, CAC and ROI (N/A without cost), provisional (the
     youngest lead younger at ``$at`` than the median days to win)."""
     return f"""sum(cost) AS cost, sum(leads)::BIGINT AS leads, sum(converted)::BIGINT AS converted,
-  {_rate("sum(converted)", "sum(leads)")} AS lead_conversion,
-  {_wilson("sum(converted)", "sum(leads)", "lead_conversion")},
+  {_rate("sum(converted)", "sum(aged)")} AS lead_conversion,
+  {_wilson("sum(converted)", "sum(aged)", "lead_conversion")},
   sum(deals_won)::BIGINT AS deals_won, sum(revenue) AS revenue,
   sum(acquired_customers)::BIGINT AS acquired_customers,
   CASE WHEN sum(cost) > 0 THEN {_rate("sum(cost)", "sum(leads)")} END AS cost_per_lead,
@@ -1370,7 +1374,7 @@ def breakdowns(con: duckdb.DuckDBPyConnection, report: str,
     if report == "marketing":
         # the (campaign, channel) cells once, read by the three tables' queries
         found = con.sql(MARKETING_CELLS, params={"s": w.s, "e": w.e, "ds": w.ds, "de": w.de,
-                                                 "at": at}).to_arrow_table()
+                                                 "at": at, "cut": w.as_of}).to_arrow_table()
         name = f"_page_cells_{id(found)}"
         con.register(name, found)
         try:

@@ -238,12 +238,14 @@ def test_two_periods_from_the_same_queries(tables):
 
 
 def test_leads_count_as_converted_before_their_periods_instant(tables):
-    """June's campaign leads l1 (5 June), l3 (26 June), l4 (6 June) and May's l7 (25 May):
-    counted before 20 June in June and before 22 May in May, and all by 1 July."""
+    """June's campaign leads l1-l4 (l1 converted 5 June, l3 26 June, l4 6 June) and May's l7
+    (25 May), seen by 20 June in June (l3, created 25 June, not yet) and by 22 May in May:
+    the leads created by then, converted by then; and all by 1 July."""
     june, may = campaigns.summaries(
         tables["leads"], tables["deals"], tables["campaigns"], tables["campaign_costs"],
         [JUNE, MAY], as_of_end=dt(2025, 7, 1), converted_by=[dt(2025, 6, 20), dt(2025, 5, 22)])
-    assert june["metrics"]["lead_conversion"] == pytest.approx(2 / 4)  # l1, l4 of l1-l4
+    assert june["metrics"]["lead_conversion"] == pytest.approx(2 / 3)  # l1, l4 of l1, l2, l4
+    assert june["intervals"]["lead_conversion"].n == 3 and june["metrics"]["leads"] == 4
     assert june["lead_conversion_by_now"].value == pytest.approx(3 / 4)
     assert may["metrics"]["lead_conversion"] == 0 and may["lead_conversion_by_now"].value == 1
     assert june["converted_by"] == dt(2025, 6, 20)

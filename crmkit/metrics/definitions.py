@@ -122,20 +122,24 @@ _SALES = (
            "The same days-to-win: 90th percentile (linear interpolation).",
            higher_is_better=False),
     Metric("lead_conversion", "Lead conversion", "rate",
-           "Leads created in the period that are converted by the as-of instant (converted_at not null "
-           "and before it) / leads created in the period, with a Wilson 95% interval. Compared at the "
-           "same age: the comparison period's leads count only the conversions made as long after its "
-           "start as the as-of instant is after this period's start (the same wall-clock time), so "
+           "Of the leads created in the period (all of them, with or without a campaign; Marketing "
+           "counts its campaigns' leads) and seen by the as-of instant, or by the end of the data's last "
+           "day when that is earlier, the share converted by then (converted_at not null and before it), "
+           "with a Wilson 95% interval. Compared at the same age: of the comparison period, only the "
+           "leads created and converted as long after its start (the same wall-clock time) count, so "
            "leads that had days to convert are not held against leads that had a month more; the page "
            "and the JSON (compared_at_same_age) say so when it changes the comparison value."),
     Metric("open_deals", "Open deals", "count",
-           "Deals open at the period end: created before the end and not closed before it."),
+           "Deals open at the period end: created before the end and not closed before it. For a "
+           "period over, compared with another that is over too, both as the pipeline snapshot taken at "
+           "each end (up to a day before) recorded them, when both have one: as they stood then, not as "
+           "the deals are recorded now (a deal won since carries its late-stage probability)."),
     Metric("open_pipeline", "Open pipeline", "money",
            "Sum of amount of the deals open at the period end (created_at < end and closed_at null or "
-           "≥ end)."),
+           "≥ end; from the snapshot at the end when the open deals are)."),
     Metric("weighted_pipeline", "Weighted pipeline", "money",
-           "Sum of amount × probability over the same open deals; deals without a probability are left out "
-           "and counted in the data notes."),
+           "Sum of amount × probability over the same open deals (from the snapshot at the end when they "
+           "are); deals without a probability are left out and counted in the data notes."),
     Metric("quota_attainment", "Quota attainment", "rate",
            "Revenue / target, where target = Σ quota × (days of the quota inside the period / days of the "
            "quota). Quotas are half-open [period_start, period_end)."),

@@ -207,11 +207,12 @@ def lead_cells(
 ) -> pd.DataFrame:
     """Leads created in the period per (period, campaign, channel).
 
-    Columns: ``leads``, ``converted`` (``converted_at`` not null, as in Sales: before the
-    instant ``converted_by`` gives the period's label, when given), ``converted_now``
-    (before ``as_of_end``, when given), ``won_leads`` (leads with a won deal, for the
-    funnel), ``last_lead_at`` (the youngest lead, for provisional ROI) and
-    ``blank_channel`` (leads whose channel was blank).
+    Columns: ``leads``, ``aged`` and ``converted`` (the leads seen by the instant
+    ``converted_by`` gives the period's label, when given: created before it, and of those
+    the ones converted before it, as in Sales; else every lead and ``converted_at`` not
+    null), ``converted_now`` (converted before ``as_of_end``, when given), ``won_leads``
+    (leads with a won deal, for the funnel), ``last_lead_at`` (the youngest lead, for
+    provisional ROI) and ``blank_channel`` (leads whose channel was blank).
     """
     won = F.distinct(
         F.lazy(deals).filter((nw.col("status") == "won") & ~nw.col("lead_id").is_null()),
@@ -223,7 +224,8 @@ def lead_cells(
         .join(won, on="lead_id", how="left")
         .select(
             "period", "campaign", "channel", "created_at",
-            _converted=_converted(converted_by).cast(nw.Int64),
+            _aged=_seen(converted_by).cast(nw.Int64),
+            _converted=(_seen(converted_by) & _converted(converted_by)).cast(nw.Int64),
             _converted_now=_converted(None if as_of_end is None else {"": as_of_end}
                                       ).cast(nw.Int64),
             _won=nw.col("_won").fill_null(0).cast(nw.Int64),
@@ -232,6 +234,7 @@ def lead_cells(
         .group_by("period", "campaign", "channel")
         .agg(
             leads=nw.len(),
+            aged=nw.col("_aged").sum(),
             converted=nw.col("_converted").sum(),
             converted_now=nw.col("_converted_now").sum(),
             won_leads=nw.col("_won").sum(),
@@ -239,10 +242,19 @@ def lead_cells(
             blank_channel=nw.col("_blank").sum(),
         )
     )
-    for col in ("leads", "converted", "converted_now", "won_leads", "blank_channel"):
+    for col in ("leads", "aged", "converted", "converted_now", "won_leads", "blank_channel"):
         df[col] = df[col].astype(int)
     df["last_lead_at"] = pd.to_datetime(df["last_lead_at"])
     return df
+
+
+def _seen(by: Mapping[str, datetime] | None) -> nw.Expr:
+    """A lead created before the instant ``by`` gives its period's label (:func:`_converted`);
+    every lead when ``by`` is None."""
+    if by is None:
+        return nw.lit(True)
+    return functools.reduce(operator.or_, [
+        (nw.col("period") == label) & (nw.col("created_at") < at) for label, at in by.items()])
 
 
 def _converted(by: Mapping[str, datetime] | None) -> nw.Expr:
@@ -386,8 +398,8 @@ def cells(
     ):
         # plain object keys: empty Arrow-backed string columns cannot be merged
         out = out.merge(part.astype({k: object for k in keys}), on=keys, how="outer")
-    counts = ["leads", "converted", "converted_now", "won_leads", "blank_channel", "deals_won",
-              "acquired_customers"]
+    counts = ["leads", "aged", "converted", "converted_now", "won_leads", "blank_channel",
+              "deals_won", "acquired_customers"]
     out[counts] = out[counts].fillna(0).astype(int)
     out[["cost", "revenue", "amount_sumsq"]] = (
         out[["cost", "revenue", "amount_sumsq"]].fillna(0.0).astype(float)
@@ -410,15 +422,15 @@ def _campaign_frame(campaigns: Frame) -> pd.DataFrame:
 
 # -- derived tables ------------------------------------------------------------------------
 
-_SUMS = ["cost", "leads", "converted", "converted_now", "won_leads", "deals_won", "revenue", "amount_sumsq",
-         "acquired_customers", "blank_channel"]
+_SUMS = ["cost", "leads", "aged", "converted", "converted_now", "won_leads", "deals_won",
+         "revenue", "amount_sumsq", "acquired_customers", "blank_channel"]
 
 
 def _derive(df: pd.DataFrame, median_days: float | None, at: datetime) -> pd.DataFrame:
     """Add conversion (Wilson), cost per lead, CAC, ROI and the provisional flag."""
     df = df.copy()
     df["lead_conversion"], df["lead_conversion_low"], df["lead_conversion_high"] = (
-        stats.wilson_columns(df["converted"], df["leads"]))
+        stats.wilson_columns(df["converted"], df["aged"]))
     df["cost_per_lead"] = [_per(c, n) for c, n in zip(df["cost"], df["leads"], strict=True)]
     df["cac"] = [_per(c, n) for c, n in zip(df["cost"], df["acquired_customers"], strict=True)]
     df["roi"] = [_roi(r, c) for r, c in zip(df["revenue"], df["cost"], strict=True)]
@@ -519,8 +531,9 @@ def conversion_test(channel: pd.DataFrame) -> stats.Test:
     Channels without leads are dropped; with fewer than two channels, or when every lead
     (or none) converted, there is nothing to test.
     """
-    df = channel[channel["leads"] > 0]
-    table = [[int(c), int(n - c)] for c, n in zip(df["converted"], df["leads"], strict=True)]
+    seen = "aged" if "aged" in channel.columns else "leads"  # the leads seen by the as-of
+    df = channel[channel[seen] > 0]
+    table = [[int(c), int(n - c)] for c, n in zip(df["converted"], df[seen], strict=True)]
     if len(table) < 2 or sum(r[0] for r in table) == 0 or sum(r[1] for r in table) == 0:
         return stats.Test(None, None)
     rows = [sum(r) for r in table]
@@ -603,8 +616,9 @@ def _summarise(
     channel = by_channel(grid, median_days, at)
     tot = grid.loc[grid["campaign"] != NO_CAMPAIGN, _SUMS].sum()
     n_leads, n_new = int(tot["leads"]), int(tot["acquired_customers"])
-    conv = stats.wilson(int(tot["converted"]), n_leads)
-    test = conversion_test(channel)
+    conv = stats.wilson(int(tot["converted"]), int(tot["aged"]))
+    test = conversion_test(  # over the leads seen by the as-of instant
+        grid.groupby("channel", as_index=False)[["aged", "converted"]].sum())
     cost, revenue = float(tot["cost"]), float(tot["revenue"])
     real = campaign[campaign["campaign_id"].notna()]
     return Summary(

@@ -51,6 +51,7 @@ __all__ = [
     "forecast_accuracy",
     "forecast_bias",
     "forecasts_at_start",
+    "pipelines_at",
     "movement_snapshots",
     "pipeline_movement",
     "snapshot_days",
@@ -301,6 +302,51 @@ def _forecasts_then(snapshots: Frame, chosen: dict[str, tuple[Period, dict[str, 
     )
     found["taken_at"] = pd.to_datetime(found["taken_at"])
     return found
+
+
+#: How long before an instant a snapshot may have been taken to stand for the pipeline then.
+PIPELINE_WINDOW = timedelta(days=1)
+
+
+def pipelines_at(snapshots: Frame, instants: list[datetime], *,
+                 days: pd.DataFrame | None = None, window: timedelta = PIPELINE_WINDOW
+                 ) -> dict[datetime, dict[str, Any]]:
+    """The open pipeline at each instant that has a pipeline snapshot taken at it or up to
+    ``window`` before (the last one), as that snapshot recorded it, by the instant:
+    ``open_deals``, ``open_pipeline`` (Σ amount), ``weighted_pipeline`` (Σ amount ×
+    probability), ``missing_probability`` and ``missing_amount`` (open deals without one)
+    and ``snapshot_date``. Instants without such a snapshot are left out. One engine
+    query."""
+    days = snapshot_days(snapshots) if days is None else days
+    chosen: dict[datetime, dict[str, Any]] = {}
+    for at in instants:
+        snap = _last_at(days, at)
+        if snap is not None and snap["taken_at"] >= at - window:
+            chosen[at] = snap
+    if not chosen:
+        return {}
+    taken = sorted({snap["taken_at"] for snap in chosen.values()})
+    found = F.to_pandas(
+        F.lazy(snapshots)
+        .filter(functools.reduce(operator.or_, [nw.col("taken_at") == t for t in taken]))
+        .group_by("taken_at")
+        .agg(open_deals=nw.len(), open_pipeline=nw.col("amount").sum(),
+             weighted_pipeline=(nw.col("amount") * nw.col("probability")).sum(),
+             with_probability=nw.col("probability").count(),
+             with_amount=nw.col("amount").count())
+    )
+    rows = {pd.Timestamp(r["taken_at"]): r for r in found.to_dict(orient="records")}
+    out = {}
+    for at, snap in chosen.items():
+        r = rows.get(pd.Timestamp(snap["taken_at"]), {})
+        n = int(r.get("open_deals") or 0)
+        out[at] = {"open_deals": n,
+                   "open_pipeline": float(r.get("open_pipeline") or 0.0),
+                   "weighted_pipeline": float(r.get("weighted_pipeline") or 0.0),
+                   "missing_probability": n - int(r.get("with_probability") or 0),
+                   "missing_amount": n - int(r.get("with_amount") or 0),
+                   "snapshot_date": snap["snapshot_date"]}
+    return out
 
 
 def forecast_bias(accuracy: pd.DataFrame) -> dict[str, Any]:

@@ -171,14 +171,20 @@ def _cycle(row: dict[str, Any], excluded: Any) -> dict[str, Any]:
 
 def lead_conversion(leads: Frame, period: Period, converted_by: datetime | None = None
                     ) -> stats.Interval:
-    """Leads created in the period that have ``converted_at`` (before ``converted_by``,
-    when given) / leads created."""
+    """Leads created in the period that have ``converted_at`` / leads created. With
+    ``converted_by``, the leads seen by that instant: created before it and converted
+    before it."""
     row = F.one_row(
         F.lazy(leads)
-        .filter(F.in_window("created_at", period.start_utc, period.end_utc))
+        .filter(F.in_window("created_at", period.start_utc, _seen_end(period, converted_by)))
         .select(n=nw.len(), converted=_converted(converted_by).cast(nw.Int64).sum())
     )
     return stats.wilson(int(row["converted"] or 0), int(row["n"] or 0))
+
+
+def _seen_end(period: Period, by: datetime | None) -> datetime:
+    """The end of the period's leads seen by the instant ``by`` (None: all of them)."""
+    return period.end_utc if by is None else max(period.start_utc, min(period.end_utc, by))
 
 
 def _converted(by: datetime | None) -> nw.Expr:
@@ -596,12 +602,12 @@ def _deal_figures_of(row: dict[str, Any], period: Period, as_of_end: datetime
 def lead_conversions(leads: Frame, periods: Sequence[Period],
                      converted_by: Sequence[datetime | None] | None = None
                      ) -> list[stats.Interval]:
-    """:func:`lead_conversion` of each period (its leads converted before its instant in
+    """:func:`lead_conversion` of each period (its leads seen by its instant in
     ``converted_by``, when given), from one engine query."""
     by = list(converted_by) if converted_by is not None else [None] * len(periods)
     sums: dict[str, nw.Expr] = {}
     for i, (p, until) in enumerate(zip(periods, by, strict=True)):
-        created = F.in_window("created_at", p.start_utc, p.end_utc)
+        created = F.in_window("created_at", p.start_utc, _seen_end(p, until))
         sums[f"n{i}"] = created.cast(nw.Int64).sum()
         sums[f"converted{i}"] = (created & _converted(until)).cast(nw.Int64).sum()
     first, last = min(p.start_utc for p in periods), max(p.end_utc for p in periods)

@@ -253,13 +253,15 @@ class ReportContext:
         comparison period was as old (:func:`~crmkit.periods.same_age`), so the two cohorts
         are compared at the same age (June's leads on 30 June with May's as they stood on
         31 May, not with May's after a month more to convert); the as-of instant for both
-        when the period is not compared (:attr:`in_progress`: the comparison is shown
-        whole). The period's age is taken at the end of the data's last day when that comes
-        first (no conversion after it can be in the data)."""
+        when the period is not compared (:attr:`compared`: in progress, the comparison is
+        shown whole; or without data). The period's age is taken at the end of the data's
+        last day when that comes first (no conversion after it can be in the data); its leads
+        are those created by then, and the comparison period's those created as long after
+        its start."""
         at = self.as_of_end
         if self.comparison is None:
             return [at]
-        if self.in_progress:
+        if not self.compared:
             return [at, at]
         return [at, same_age(self.period, self.comparison, self._seen())]
 
@@ -285,9 +287,9 @@ class ReportContext:
         then_shown, by_now = (_plain(v, m.unit, self.currency) if v is not None else "—"
                               for v in (then, aged.by_now))
         return _("{metric} is compared at the same age: the leads of {period} have had until "
-                 "{as_of} to convert, so those of {comparison} count only conversions made by "
-                 "{until}, as long after its start: {then}, while {by_now} of them have "
-                 "converted by now.").format(
+                 "{as_of} to convert, so of {comparison} only the leads created and converted "
+                 "by {until}, as long after its start, are counted: {then}, while {by_now} of "
+                 "all its leads have converted so far.").format(
             metric=_(m.label), period=self.period.label, as_of=as_of, comparison=c.label,
             until=until, then=then_shown, by_now=by_now)
 

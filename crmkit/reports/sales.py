@@ -20,7 +20,6 @@ from crmkit.periods import Period, parse_period, trend_months
 from crmkit.reports.context import ReportContext, as_of_in_words
 from crmkit.reports.data import ReportData, SameAge
 from crmkit.reports.spec import ReportSpec
-from crmkit.reports.summary import _plain as _as_cards  # the cards' format, in this layer
 
 HEADLINE = (
     "revenue",
@@ -86,13 +85,11 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
     previous = compared[0] if compared else None
     at = current["snapshot_at"]
     days = pipeline_history.snapshot_days(ctx.store.tables[SNAPSHOTS])  # the company's
-    _made_at_start(ctx, days, list(zip(periods, [current, *compared], strict=True)))
+    found = list(zip(periods, [current, *compared], strict=True))
+    _made_at_start(ctx, days, found)
+    _recorded_at_end(ctx, days, found)
     month = sales.monthly_trend(t["deals"], trend_months(ctx.period, trend_months_shown))
     movement, accuracy, extra = _history(ctx, days, trend_months_shown, month)
-    if previous is not None:
-        extra.movement = " ".join(filter(None, (
-            extra.movement, _opening_differs(ctx, movement, previous["metrics"].get("open_pipeline"),
-                                             extra.movement_from))))
     breakdowns = Breakdowns(
         employee=sales.by_employee(t["deals"], t["employees"], ctx.period, at),
         product=sales.by_product(t["deals"], ctx.period),
@@ -122,21 +119,46 @@ def _made_at_start(ctx: ReportContext, days: pd.DataFrame,
     pipeline snapshot taken then (in the 7 days before it began), where there is one,
     instead of from the deals' probabilities and expected closes as recorded now, which
     have since moved towards what happened (the forecast accuracy table reads the same
-    snapshot). Its error is against the revenue won; ``snapshot_date`` names the snapshot."""
-    over = [(p, one) for p, one in found if one["forecast"]["kind"] == "at_start"]
-    if not over or days.empty:
+    snapshot). Its error is against the revenue won; ``snapshot_date`` names the snapshot.
+    Only when every period shown is over and has such a snapshot: a forecast from a snapshot
+    is not compared with one from the deals as they are now."""
+    if days.empty or any(one["forecast"]["kind"] != "at_start" for _, one in found):
         return
-    made = pipeline_history.forecasts_at_start(ctx.tables[SNAPSHOTS], [p for p, _ in over],
+    made = pipeline_history.forecasts_at_start(ctx.tables[SNAPSHOTS], [p for p, _ in found],
                                                days=days)
-    for period, summary in over:
-        then = made.get(period.label)
-        if then is None:
-            continue
+    if len(made) < len(found):  # one source for the periods compared: the deals as they are
+        return
+    for period, summary in found:
+        then = made[period.label]
         fc = summary["forecast"]
         fc.update(forecast=then["forecast"], open_deals_counted=then["deals_counted"],
                   forecast_error=stats.change(then["forecast"], fc["revenue_so_far"]),
                   snapshot_date=then["snapshot_date"])
         summary["metrics"].update(forecast=fc["forecast"], forecast_error=fc["forecast_error"])
+
+
+def _recorded_at_end(ctx: ReportContext, days: pd.DataFrame,
+                     found: list[tuple[Period, sales.Summary]]) -> None:
+    """The open pipeline at the end of each period that is over, as the pipeline snapshot
+    taken then (up to a day before its end) recorded it, where there is one: rebuilt from the
+    deals as they are now, a deal won since carried its late-stage probability back into a
+    pipeline that had it early (May's weighted pipeline on June's page read 3.79M EUR, its
+    snapshot 2.73M: a rise read as a fall). The pipeline velocity follows its open deals.
+    Only when every period shown is whole (not cut at the as-of instant), over and has such a
+    snapshot: one source for the figures compared."""
+    if days.empty or any(p.cut is not None or p.end_utc > ctx.as_of_end for p, _ in found):
+        return
+    recorded = pipeline_history.pipelines_at(ctx.tables[SNAPSHOTS],
+                                             [one["snapshot_at"] for _, one in found], days=days)
+    if len(recorded) < len({one["snapshot_at"] for _, one in found}):
+        return
+    for _period, summary in found:
+        then = recorded[summary["snapshot_at"]]
+        summary["pipeline"].update(then)
+        m = summary["metrics"]
+        m.update({k: then[k] for k in ("open_deals", "open_pipeline", "weighted_pipeline")})
+        m["pipeline_velocity"] = sales.pipeline_velocity(
+            then["open_deals"], m["win_rate"], m["avg_deal_size"], m["sales_cycle_days_mean"])
 
 
 def _history(ctx: ReportContext, days: pd.DataFrame, months_shown: int, won: pd.DataFrame
@@ -161,24 +183,6 @@ def _history(ctx: ReportContext, days: pd.DataFrame, months_shown: int, won: pd.
         bias=bias,
     )
     return parts, accuracy, extra
-
-
-def _opening_differs(ctx: ReportContext, parts: pd.DataFrame, open_then: Any,
-                     opening_day: date | None) -> str:
-    """Why the movement's opening pipeline, when its snapshot was taken at the end of the
-    comparison period, is not the open pipeline of that period on the cards (the same
-    instant, two sources): the snapshot keeps the deals as they were then, the cards are
-    computed from the deals as they are now. Empty when the two agree to the unit."""
-    c = ctx.comparison
-    opening = parts.loc[parts["part"] == "opening", "amount"]
-    if (c is None or opening_day != c.last_day or opening.empty or open_then is None
-            or round(float(opening.iloc[0])) == round(float(open_then))):
-        return ""
-    return _("Its opening, {opening} as the snapshot of {day} recorded it, is not the {then} "
-             "open at the end of {period} on the cards: those are computed from the deals as "
-             "they are recorded now (amounts changed, deals re-dated or deleted since).").format(
-        opening=_as_cards(float(opening.iloc[0]), "money", ctx.currency), day=opening_day,
-        then=_as_cards(float(open_then), "money", ctx.currency), period=c.label)
 
 
 def _movement_words(ctx: ReportContext, days: pd.DataFrame,
