@@ -13,6 +13,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from crmkit import stats
 from crmkit.metrics import sales
 from crmkit.periods import parse_period
 
@@ -233,3 +234,21 @@ def test_metrics_do_not_mutate_inputs():
     sales.summary(df, _leads(), _quotas(), JUNE, dt(2025, 8, 1))
     sales.by_employee(df, _employees(), JUNE, JUNE.end_utc)
     pd.testing.assert_frame_equal(df, before)
+
+
+def test_the_change_of_quota_attainment_is_tested_as_on_the_performance_page(demo_db):
+    """METRICS.md tests quota attainment with a z-test from the variances; the Sales card
+    showed its change untested (p null) while Employee performance tested it."""
+    from crmkit.reports import REPORTS, open_report
+
+    twin = REPORTS["sales"].build(open_report("sales", period="2025-06", as_of="2025-07-01",
+                                              database=demo_db)).to_json()
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        june, may = (con.execute(
+            "SELECT sum(amount * amount) FROM deals WHERE status = 'won' AND closed_at >= ? "
+            "AND closed_at < ?", [s, e]).fetchone()[0] for s, e in (
+                ("2025-06-01", "2025-07-01"), ("2025-05-01", "2025-06-01")))
+    c, p = twin["metrics"], twin["comparison"]
+    z = stats.two_sample_z_test(c["quota_attainment"] - p["quota_attainment"],
+                                june / c["quota_target"] ** 2, may / p["quota_target"] ** 2)
+    assert twin["changes"]["quota_attainment"]["p_value"] == pytest.approx(z.p_value)

@@ -104,8 +104,8 @@ _SALES = (
     Metric("win_rate", "Win rate", "rate",
            "Won / (won + lost) over the deals closed in the period, with a Wilson 95% interval."),
     Metric("avg_deal_size", "Average deal size", "money",
-           "Revenue / deals won in the period (the median deal is shown beside it). An average: "
-           "team figures do not add up to the company figure.",
+           "Revenue / deals won in the period (the median deal is in the JSON: deal_size_median). An "
+           "average: team figures do not add up to the company figure.",
            additive=False),
     Metric("deal_size_median", "Median deal size", "money",
            "Median amount of the deals won in the period. A median: team figures do not add up to "

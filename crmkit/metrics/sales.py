@@ -633,7 +633,8 @@ def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
     """Tests of the change of each KPI between two :func:`summary` results.
 
     Counts: conditional binomial test of two Poisson counts; rates: two-proportion z-test;
-    revenue: z-test of two compound-Poisson totals (variance Σ amount²); average deal size
+    revenue: z-test of two compound-Poisson totals (variance Σ amount²), and quota attainment
+    the same divided by each target (variance Σ amount² / target²); average deal size
     and mean cycle: Welch t-test from the moments. Snapshots (pipeline) are not tested.
     """
     cm, pm = current["metrics"], previous["metrics"]
@@ -655,6 +656,12 @@ def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
         )
     else:
         out["revenue"] = stats.Test(None, None)
+    t1, t2 = cm["quota_target"], pm["quota_target"]
+    if (cm["quota_attainment"] is not None and pm["quota_attainment"] is not None and t1 and t2
+            and cmo["amount_sumsq"] + pmo["amount_sumsq"] > 0):  # as Employee performance
+        out["quota_attainment"] = stats.two_sample_z_test(
+            cm["quota_attainment"] - pm["quota_attainment"],
+            cmo["amount_sumsq"] / t1**2, pmo["amount_sumsq"] / t2**2)
     out["avg_deal_size"] = _welch(
         cm["avg_deal_size"],
         cmo["amount_var"],

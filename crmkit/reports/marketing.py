@@ -99,8 +99,10 @@ def _roi_status(current: marketing.Summary) -> str:
         return _("No won deal with a lead yet: lead maturity (provisional ROI) cannot be judged.")
     if current["provisional"]:
         return _("ROI is provisional: some campaigns still have leads younger than the median "
-                 "{days} days from lead to won deal, so more revenue is likely to come. Those "
-                 "campaigns are marked in the table.").format(days=f"{median:.0f}")
+                 "{days} days from lead to won deal, so deals from this spend are still to be "
+                 "won; they will count in the revenue of the months they close in, not in this "
+                 "period's. Those campaigns are marked in the table.").format(
+            days=f"{median:.0f}")
     return _("ROI is final: every lead of the period is older than the median {days} days to "
              "win.").format(days=f"{median:.0f}")
 

@@ -172,7 +172,8 @@ def pipeline_by_close(pipe: pd.DataFrame, currency: str = "", *, empty: bool = F
         fig,
         _("Pipeline by expected close"),
         _("Deals open at the period end (the Open pipeline and Weighted pipeline cards); "
-        "'Overdue': expected close already passed."),
+        "'Overdue': expected to close before the month the period ends in (deals expected in "
+        "that month are in its own bar, even when their date has passed)."),
     )
 
 
