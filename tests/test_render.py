@@ -376,3 +376,14 @@ def test_the_published_twin_is_the_payload_with_a_breakdown_row_to_a_line():
         assert json.loads(twin_text(other)) == other
     with pytest.raises(ValueError, match="not JSON compliant"):
         twin_text({"metrics": {"x": float("inf")}})
+
+
+def test_money_per_day_keeps_its_unit_on_one_line():
+    """A Russian card read "31,9 тыс. ₽/" and "день" on the next line at 1280 px: the line
+    may break before the currency, never after the slash."""
+    from crmkit import i18n
+    from crmkit.render.formatting import fmt
+
+    with i18n.activated("ru"):
+        assert fmt(31900.0, "money_per_day", "RUB") == "31,9\xa0тыс. ₽/\u2060день"
+    assert fmt(31900.0, "money_per_day", "EUR") == "31.9k EUR/\u2060day"

@@ -82,7 +82,8 @@ def fmt(value: Any, unit: str = "count", currency: str = "") -> str:
         return "—"
     if unit in ("money", "money_per_day"):
         suffix = f" {i18n.currency_symbol(currency)}" if currency else ""
-        return f"{compact(value)}{suffix}" + (_("/day") if unit == "money_per_day" else "")
+        per_day = _("/day").replace("/", "/\u2060") if unit == "money_per_day" else ""
+        return f"{compact(value)}{suffix}{per_day}"  # no line break inside "₽/день"
     if unit == "rate":
         return number(100 * value, ".1f") + i18n.percent_sign()
     spec, suffix = _UNITS.get(unit, (",.2f", ""))
