@@ -105,11 +105,7 @@ rebuilt AS (
   GROUP BY p.name),
 -- every period whole and over with a pipeline snapshot taken at its end (up to a day
 -- before): the open deals as that snapshot recorded them, else as the deals are now
-ends AS (
-  SELECT p.name, max(t.taken_at) AS taken_at
-  FROM p JOIN (SELECT DISTINCT taken_at FROM crmkit.pipeline_snapshots) t
-    ON t.taken_at <= p.e AND t.taken_at >= p.e - INTERVAL 1 DAY
-  WHERE p.w AND p.a >= p.e GROUP BY p.name),
+ends AS ({last_snapshot_at_end}),
 recorded AS (
   SELECT ends.name, count(x.taken_at) AS open_deals, coalesce(sum(x.amount), 0) AS open_pipeline,
     coalesce(sum(x.amount * x.probability), 0) AS weighted_pipeline
@@ -132,11 +128,7 @@ quota AS (
 -- 7 days before it began recorded it, else from the deals as they are; one not over: won so
 -- far + what is due between now and its end (an open deal whose expected close has passed
 -- is overdue)
-snap AS (
-  SELECT p.name, max(t.taken_at) AS taken_at
-  FROM p JOIN (SELECT DISTINCT taken_at FROM crmkit.pipeline_snapshots) t
-    ON t.taken_at <= p.s AND t.taken_at >= p.s - INTERVAL 7 DAY
-  WHERE p.w AND p.a >= p.e GROUP BY p.name),
+snap AS ({last_snapshot_at_start}),
 made AS (
   SELECT snap.name, coalesce(sum(x.amount * x.probability), 0) AS weighted
   FROM snap JOIN p USING (name) LEFT JOIN crmkit.pipeline_snapshots x
@@ -168,6 +160,21 @@ FROM p LEFT JOIN closed x USING (name) LEFT JOIN created c USING (name)
   LEFT JOIN forecast f USING (name) LEFT JOIN won_so_far w USING (name)
   LEFT JOIN made m USING (name)
 """
+
+
+
+def _last_snapshot(at: str, window: str) -> str:
+    """Per period whole and over: the last pipeline snapshot taken at the instant ``at`` of
+    ``p`` or up to ``window`` before it (``name, taken_at``)."""
+    return f"""
+  SELECT p.name, max(t.taken_at) AS taken_at
+  FROM p JOIN (SELECT DISTINCT taken_at FROM crmkit.pipeline_snapshots) t
+    ON t.taken_at <= p.{at} AND t.taken_at >= p.{at} - INTERVAL {window}
+  WHERE p.w AND p.a >= p.e GROUP BY p.name"""
+
+
+SALES = SALES.replace("{last_snapshot_at_end}", _last_snapshot("e", "1 DAY")).replace(
+    "{last_snapshot_at_start}", _last_snapshot("s", "7 DAY"))
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
