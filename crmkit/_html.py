@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 from jinja2.ext import Extension
 
 from crmkit import i18n
@@ -68,6 +69,20 @@ ENV = jinja2.Environment(
 ENV.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
 ENV.globals["lang"] = i18n.active
 ENV.filters["thousands"] = lambda n: i18n.decimal(f"{n:,}")
+
+#: A date, a month or a local time as the pages print them: 2025-06-30, 2025-06,
+#: 2025-06-15 14:00, 2025-12-03 23:10:05
+_DATE = re.compile(r"\d{4}-\d{2}(?:-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?)?")
+
+
+def _unbroken_dates(value: Any) -> markupsafe.Markup:
+    """``value`` escaped, with each date in it kept on one line (a browser breaks a line
+    after a hyphen: "(2025-06-01 to 2025-06-" then "30)" in a narrow column)."""
+    escaped = str(markupsafe.escape(value))  # digits, hyphens and colons are left as they are
+    return markupsafe.Markup(_DATE.sub(r'<span class="ck-nb">\g<0></span>', escaped))
+
+
+ENV.filters["dates"] = _unbroken_dates
 
 
 def render(template: str, **values: Any) -> str:

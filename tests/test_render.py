@@ -97,6 +97,22 @@ def test_header_escapes_every_field_and_accepts_a_context():
     assert "<b>Compared with:</b> none" in blocks.header(_meta(comparison=None)).data
 
 
+def test_header_dates_stay_on_one_line_and_are_escaped_first():
+    """A browser breaks a line after a hyphen: at 1280 px the period read "(2025-06-01 to
+    2025-06-" and then "30)". Each date, month and local time is kept whole; the text
+    around it is escaped as before, and a date inside hostile text adds no markup of its own."""
+    page = blocks.header(_meta(period_label="2025-06", period_dates="2025-06-01 to 2025-06-30",
+                               as_of="2025-06-15 14:00", comparison=f"2025-05 {ATTACK}",
+                               generated_at="2026-12-03 23:10 UTC")).data
+    _safe(page)
+    assert ('<span class="ck-nb">2025-06</span> (<span class="ck-nb">2025-06-01</span> to '
+            '<span class="ck-nb">2025-06-30</span>)') in page
+    assert '<span class="ck-nb">2025-06-15 14:00</span>' in page
+    assert '<span class="ck-nb">2026-12-03 23:10</span> UTC' in page
+    assert f'<span class="ck-nb">2025-05</span> {ESCAPED}' in page
+    assert ".ck-nb{white-space:nowrap}" in page
+
+
 def test_table_escapes_headings_cells_caption_names_and_file_name():
     df = pd.DataFrame({MARKUP: [ATTACK, None], "amount": [1500.0, float("nan")],
                        "team_id": ["t1", "t2"]})
