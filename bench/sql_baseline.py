@@ -53,7 +53,9 @@ class Window:
     report is made at (``as_of``, naive UTC); its leads are those created and converted
     before ``converted_by`` (naive UTC: the as-of instant for the period, the same age for
     its comparison period); ``whole``: not cut at the as-of instant (a to-date period is
-    cut), and ``horizon``: the end of its whole unit (the month end for month-to-date)."""
+    cut, and so is a period not over), ``horizon``: the end of its whole unit (the month end
+    for month-to-date), and ``quota_end_day``: the end of the days its quota target covers
+    (a period not over: its whole days; default ``end_day``)."""
 
     name: str
     start: datetime
@@ -64,6 +66,7 @@ class Window:
     converted_by: datetime
     whole: bool = True
     horizon: datetime | None = None
+    quota_end_day: date | None = None
 
 
 def _periods_sql(windows: list[Window]) -> tuple[str, dict[str, Any]]:
@@ -72,12 +75,13 @@ def _periods_sql(windows: list[Window]) -> tuple[str, dict[str, Any]]:
     rows, values = [], {}
     for i, w in enumerate(windows):
         rows.append(f"($n{i}, $s{i}::TIMESTAMP, $e{i}::TIMESTAMP, $ds{i}::DATE, $de{i}::DATE, "
-                    f"$a{i}::TIMESTAMP, $cb{i}::TIMESTAMP, $w{i}::BOOLEAN, $h{i}::TIMESTAMP)")
+                    f"$a{i}::TIMESTAMP, $cb{i}::TIMESTAMP, $w{i}::BOOLEAN, $h{i}::TIMESTAMP, "
+                    f"$qe{i}::DATE)")
         values.update({f"n{i}": w.name, f"s{i}": w.start, f"e{i}": w.end,
                        f"ds{i}": w.first_day, f"de{i}": w.end_day, f"a{i}": w.as_of,
                        f"cb{i}": w.converted_by, f"w{i}": w.whole,
-                       f"h{i}": w.horizon or w.end})
-    return f"p(name, s, e, ds, de, a, cb, w, h) AS (VALUES {', '.join(rows)})", values
+                       f"h{i}": w.horizon or w.end, f"qe{i}": w.quota_end_day or w.end_day})
+    return f"p(name, s, e, ds, de, a, cb, w, h, qe) AS (VALUES {', '.join(rows)})", values
 
 
 # -- sales ---------------------------------------------------------------------------------
@@ -121,9 +125,9 @@ lead AS (
   GROUP BY p.name),
 quota AS (
   SELECT p.name, sum(q.target_amount
-    * (least(q.period_end, p.de) - greatest(q.period_start, p.ds))
+    * (least(q.period_end, p.qe) - greatest(q.period_start, p.ds))
     / (q.period_end - q.period_start)) AS quota_target
-  FROM p JOIN quotas q ON q.period_start < p.de AND q.period_end > p.ds GROUP BY p.name),
+  FROM p JOIN quotas q ON q.period_start < p.qe AND q.period_end > p.ds GROUP BY p.name),
 -- a past period: what was forecast at its start, as the last pipeline snapshot taken in the
 -- 7 days before it began recorded it, else from the deals as they are; one not over: won so
 -- far + what is due between now and its end (an open deal whose expected close has passed
@@ -337,9 +341,9 @@ closed AS (
   FROM p JOIN deals d ON d.closed_at >= p.s AND d.closed_at < p.e GROUP BY p.name),
 quota AS (
   SELECT p.name, sum(q.target_amount
-    * (least(q.period_end, p.de) - greatest(q.period_start, p.ds))
+    * (least(q.period_end, p.qe) - greatest(q.period_start, p.ds))
     / (q.period_end - q.period_start)) AS quota_target
-  FROM p JOIN quotas q ON q.period_start < p.de AND q.period_end > p.ds GROUP BY p.name),
+  FROM p JOIN quotas q ON q.period_start < p.qe AND q.period_end > p.ds GROUP BY p.name),
 acts AS (
   SELECT p.name, count(*) AS activities
   FROM p JOIN activities a ON a.occurred_at >= p.s AND a.occurred_at < p.e GROUP BY p.name),
@@ -498,8 +502,16 @@ def windows_of(ctx: Any, con: duckdb.DuckDBPyConnection) -> list[Window]:
     the end of the data's last local day when that is earlier; the comparison period's
     count the conversions made as long (in wall-clock time) after its own start."""
     period, comparison, tz = ctx.period, ctx.comparison, ZoneInfo(ctx.period.timezone)
-    out = [Window("current", period.start_utc, period.end_utc, period.start, period.end,
-                  ctx.as_of_end, ctx.as_of_end, period.cut is None, period.uncut.end_utc)]
+    if period.cut is None and period.start_utc < ctx.as_of_end < period.end_utc:
+        # not over: its records up to the as-of instant, its whole days' quota target
+        local = ctx.as_of_end.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+        last_day = (local - timedelta(microseconds=1)).date()
+        out = [Window("current", period.start_utc, ctx.as_of_end, period.start,
+                      last_day + timedelta(days=1), ctx.as_of_end, ctx.as_of_end, False,
+                      period.end_utc, period.end)]
+    else:
+        out = [Window("current", period.start_utc, period.end_utc, period.start, period.end,
+                      ctx.as_of_end, ctx.as_of_end, period.cut is None, period.uncut.end_utc)]
     if comparison is None:
         return out
     as_of = ctx.as_of_end.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)

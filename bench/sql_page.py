@@ -31,7 +31,8 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-from scipy.special import bdtr, pdtr, pdtrc, stdtrit
+from scipy.special import pdtr, pdtrc, stdtrit
+from scipy.stats import binomtest
 
 #: The two-sided 95% normal quantile of the Wilson intervals.
 Z95 = 1.959963984540054
@@ -56,16 +57,24 @@ class PageWindows:
     expected: list[tuple[str, datetime, datetime]]
     timezone: str
     comparison_label: str | None
+    #: False for a period not over against a whole one: no change stated or tested
+    compared: bool = True
+    #: the end of the days the quota targets cover: a period not over, its whole days
+    quota_de: Any = None
+    #: the trend months of the forecast accuracy: a period not over, those of its whole
+    #: period (its own month, not over, has none)
+    history: list[tuple[str, datetime, datetime]] | None = None
 
 
 def page_windows(ctx: Any) -> PageWindows:
     """The windows of a report context (``crmkit.reports.ReportContext``): period,
     comparison, as-of instant, the 12 months of the sales trend (ending with the period's
     month) and the months of the pipeline by expected close (the month holding the
-    period's last day, then the 6 months after the period)."""
+    period's last day, then the 6 months after the period). A period not over is read up
+    to the as-of instant (``ctx.counted``, ``2025-06 to date``)."""
     from crmkit.periods import parse_period, trend_months  # calendar arithmetic only
 
-    p = ctx.period
+    p = ctx.counted
     trend = [(m.label, m.start_utc, m.end_utc) for m in trend_months(p, 12)]
     labels = [p.last_day.strftime("%Y-%m")]
     y, m = p.end.year, p.end.month
@@ -80,7 +89,8 @@ def page_windows(ctx: Any) -> PageWindows:
         p.start_utc, p.end_utc, p.start, p.end,
         None if c is None else (c.start_utc, c.end_utc, c.start, c.end), ctx.as_of_end,
         trend, [(m.label, m.start_utc, m.end_utc) for m in months], p.timezone,
-        None if c is None else c.label)
+        None if c is None else c.label, ctx.period.cut is not None or p is ctx.period,
+        ctx.period.end, [(m.label, m.start_utc, m.end_utc) for m in trend_months(ctx.period, 12)])
 
 
 def _values(rows: list[tuple[str, datetime, datetime]], prefix: str
@@ -1181,13 +1191,13 @@ contact before ``$at`` and the whole days from it to ``$at``, revenue won in the
 before ``$at``."""
 
 
-def _poisson_p(now: Any, before: Any) -> float | None:
-    """The two-sided p-value of two counts over equal exposure (the conditional binomial
-    test: 2 P(X ≤ min) for X ~ Binomial(total, ½), at most 1); none without a count."""
+def _poisson_p(now: Any, before: Any, share: float) -> float | None:
+    """The two-sided p-value of two counts whose periods' lengths give the first the
+    ``share`` of the time (the conditional binomial test: ``scipy.stats.binomtest`` of the
+    first count of the total at ``share``); none without a count."""
     if before is None or pd.isna(before) or now + before == 0:
         return None
-    low, total = min(now, before), now + before
-    return 1.0 if 2 * low == total else min(1.0, 2 * float(bdtr(low, total, 0.5)))
+    return float(binomtest(int(now), int(now + before), share).pvalue)
 
 
 def _normal_p(z: Any) -> float | None:
@@ -1204,10 +1214,14 @@ def _activity(con: duckdb.DuckDBPyConnection, w: PageWindows,
     at1 = min(ce, max(w.as_of, cs)) if w.comparison else None
     base = {"s": w.s, "e": w.e}
     by_type = _frame(con, ACTIVITY_BY_TYPE, base | {"cs": cs, "ce": ce})
-    by_type["p_value"] = [_poisson_p(n, b) for n, b in
+    share = ((w.e - w.s) / ((w.e - w.s) + (ce - cs))) if w.comparison else 0.5
+    by_type["p_value"] = [_poisson_p(n, b, share) for n, b in
                           zip(by_type["interactions"], by_type["comparison"], strict=True)]
     status = _frame(con, ACTIVITY_CUSTOMER_STATUS, {"t0": at, "t1": at1})
     status["p_value"] = [_normal_p(z) for z in status.pop("z")]
+    if not w.compared:  # a period not over: the comparison's counts, no change or test
+        for table in (by_type, status):
+            table[["change", "p_value"]] = None
     found = con.sql(ACTIVITY_CUSTOMER_FIGURES, params=base).to_arrow_table()
     name = f"_page_customers_{id(found)}"
     con.register(name, found)
@@ -1345,7 +1359,8 @@ def breakdowns(con: duckdb.DuckDBPyConnection, report: str,
             **_history(con, w),
         }
     if report == "performance":
-        rows = [(0, w.s, w.e, w.ds, w.de)] + ([(1, *w.comparison)] if w.comparison else [])
+        rows = [(0, w.s, w.e, w.ds, w.quota_de or w.de)] + (
+            [(1, *w.comparison)] if w.comparison else [])
         windows, values = [], {}
         for c, s, e, ds, de in rows:
             windows.append(f"({c}, $ws{c}::TIMESTAMP, $we{c}::TIMESTAMP, $wds{c}::DATE, "
@@ -1369,6 +1384,10 @@ def breakdowns(con: duckdb.DuckDBPyConnection, report: str,
                              {k: v for k, v in bounds.items() if k in ("s0", "e0", "s1", "e1")})
         finally:
             con.unregister(name)
+        if not w.compared:  # a period not over: the comparison's values, no change
+            employee[[c for c in employee.columns if "_change" in c]] = None
+            medians[[c for c in medians.columns
+                     if c.startswith("change") or c.endswith("_previous")]] = None
         return {"employee": employee.drop(columns="workload_candidate"),
                 "team_median": medians}
     if report == "marketing":
@@ -1420,8 +1439,9 @@ def _history(con: duckdb.DuckDBPyConnection, w: PageWindows) -> dict[str, pd.Dat
     accuracy = pd.DataFrame(columns=list(COVERED["sales"]["forecast_accuracy"][1]))
     if not _has_snapshots(con):
         return {"pipeline_movement": movement, "forecast_accuracy": accuracy}
-    starts = {f"ms{i}": s for i, (_, s, _) in enumerate(w.trend)}
-    cursor = con.execute(_snapshot_index_sql(len(w.trend)),
+    trend = w.history or w.trend
+    starts = {f"ms{i}": s for i, (_, s, _) in enumerate(trend)}
+    cursor = con.execute(_snapshot_index_sql(len(trend)),
                          {"s": w.s, "until": min(w.e, w.as_of)} | starts)
     index = dict(zip([d[0] for d in cursor.description], cursor.fetchall()[0], strict=True))
     t0, d0 = ((index["before_start"], index["before_start_day"])
@@ -1432,7 +1452,7 @@ def _history(con: duckdb.DuckDBPyConnection, w: PageWindows) -> dict[str, pd.Dat
                           {"t0": t0, "t1": index["t1"], "d0": d0, "d1": index["d1"]})
         movement["snapshot_date"] = movement["snapshot_date"].astype(object)
     chosen = [(label, s, e, index[f"a{i}"], index[f"ad{i}"])
-              for i, (label, s, e) in enumerate(w.trend)
+              for i, (label, s, e) in enumerate(trend)
               if e <= w.as_of and index[f"a{i}"] is not None]
     if chosen:
         rows, values = [], {"first": min(c[1] for c in chosen), "last": max(c[2] for c in chosen)}

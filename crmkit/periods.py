@@ -337,6 +337,13 @@ class Period:
         return (self.end - self.start).days
 
     @property
+    def length_days(self) -> float:
+        """The time the period spans, in days: between its instants, so a day of a
+        daylight-saving change counts 23 or 25 hours and a to-date period ends at its cut.
+        The exposure its counts are tested over (:func:`crmkit.stats.poisson_rate_test`)."""
+        return (self.end_utc - self.start_utc) / timedelta(days=1)
+
+    @property
     def last_day(self) -> date:
         """Last local day in the period (inclusive; the cut's day for a to-date period)."""
         return self.end - timedelta(days=1)
@@ -425,7 +432,7 @@ def _fiscal_half(fy: int, h: int, start_month: int, tz: str) -> Period:
     return Period(f"FY{fy:04d}-H{h}", "fiscal_half", start, _add_months(start, 6), tz)
 
 
-def _cut_at(whole: Period, cut: datetime) -> Period:
+def cut_at(whole: Period, cut: datetime) -> Period:
     """``whole`` cut short at the local instant ``cut`` (after its start, by its end):
     ``2025-06 to date``; a one-day range is named by its day, ``2025-06-15 to date``."""
     if not whole.start_local < cut <= whole.end_local:
@@ -634,7 +641,7 @@ def _to_date(raw: str, key: str, as_of_value: str | date | None, tz: str, fiscal
     if _cut_of(as_of) <= unit.start_local:
         raise PeriodError(f"period {shown(raw)} as of {_as_of_text(as_of)} is empty: the as-of "
                           "instant is its first instant; give a later --as-of")
-    return _cut_at(unit, _cut_of(as_of))
+    return cut_at(unit, _cut_of(as_of))
 
 
 def _parse_relative(
@@ -684,7 +691,7 @@ def _parse_label_to_date(
     if not unit.start_local < _cut_of(as_of) <= unit.end_local:
         raise _period_error(raw, f"the as-of {_as_of_text(as_of)} is not inside {unit.label} "
                             f"({unit.start} to {unit.last_day}); give an --as-of in it")
-    return _cut_at(unit, _cut_of(as_of))
+    return cut_at(unit, _cut_of(as_of))
 
 
 def _parse_absolute(raw: str, key: str, tz: str, fiscal_start: int) -> Period | None:
@@ -875,7 +882,7 @@ def compare_period(period: Period, compare_to: str) -> Period | None:
         return _compare_whole(period, mode)
     other = _compare_whole(period.uncut, mode)
     elapsed = period.cut - period.start_local
-    return _cut_at(other, min(other.start_local + elapsed, other.end_local))
+    return cut_at(other, min(other.start_local + elapsed, other.end_local))
 
 
 def _compare_whole(period: Period, mode: str) -> Period:
@@ -935,7 +942,7 @@ def _clipped(period: Period, start: date, end: date, whole: Period) -> Period:
 def _cut_in(part: Period, period: Period) -> Period:
     """``part`` cut at ``period``'s cut when the cut falls inside it, else ``part``."""
     if period.cut is not None and part.start_local < period.cut < part.end_local:
-        return _cut_at(part, period.cut)
+        return cut_at(part, period.cut)
     return part
 
 

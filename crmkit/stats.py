@@ -292,16 +292,66 @@ def _u_sf(u: int, m: int, n: int) -> float:
     return sum(ways[u:top + 1]) / sum(ways[:top + 1])
 
 
-def poisson_rate_test(count1: int, count2: int) -> Test:
-    """Two-sided test that two counts over equal exposure differ (conditional binomial).
+def poisson_rate_test(count1: int, count2: int, exposure1: float = 1.0,
+                      exposure2: float = 1.0) -> Test:
+    """Two-sided exact test that two counts' rates differ, each over its exposure (the
+    length of its period): a conditional binomial test.
 
-    Given the total n, count1 is Binomial(n, 1/2) when the rates are equal. The two-sided
-    exact p-value sums the outcomes at most as likely as the observed one; by symmetry that
-    is 2 P(X <= min(count1, count2)), capped at 1 (``scipy.stats.binomtest``'s answer).
+    Given the total n, count1 is Binomial(n, e1 / (e1 + e2)) when the rates are equal. The
+    two-sided p-value sums the outcomes at most as likely as the observed one (``scipy.stats.
+    binomtest``'s answer); over equal exposures, by symmetry, 2 P(X <= min(count1, count2)),
+    capped at 1. The statistic is count1 less what count2's rate gives over exposure1.
     """
     total = count1 + count2
     if total == 0:
         return Test(None, None)
-    low = min(count1, count2)
-    p = 1.0 if 2 * low == total else min(1.0, 2 * float(_special().bdtr(low, total, 0.5)))
-    return Test(float(count1 - count2), p)
+    statistic = float(count1 - count2 * exposure1 / exposure2)
+    if exposure1 == exposure2:
+        low = min(count1, count2)
+        p = 1.0 if 2 * low == total else min(1.0, 2 * float(_special().bdtr(low, total, 0.5)))
+        return Test(statistic, p)
+    return Test(statistic, _binomial_two_sided(count1, total, exposure1 / (exposure1 + exposure2)))
+
+
+def _log_binomial_pmf(k: int, n: int, p: float) -> float:
+    sp = _special()
+    return float(sp.gammaln(n + 1) - sp.gammaln(k + 1) - sp.gammaln(n - k + 1)
+                 + sp.xlogy(k, p) + sp.xlog1py(n - k, -p))
+
+
+def _binomial_two_sided(k: int, n: int, p: float) -> float:
+    """P of the outcomes of Binomial(n, p) at most as likely as ``k`` (with binomtest's
+    relative tolerance of 1e-7): the tail beyond ``k`` and the far tail, whose start a binary
+    search finds on the other side of the mode (the mass function falls away from it)."""
+    sp = _special()
+    mean = p * n
+    if k == mean:
+        return 1.0
+    limit = _log_binomial_pmf(k, n, p) + math.log1p(1e-7)
+    if k < mean:  # the far tail: the first outcome above the mean at most as likely
+        lo, hi = math.ceil(mean), n
+        if _log_binomial_pmf(hi, n, p) > limit:
+            return min(1.0, float(sp.bdtr(k, n, p)))
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if _log_binomial_pmf(mid, n, p) <= limit else (mid + 1, hi)
+        return min(1.0, float(sp.bdtr(k, n, p)) + float(sp.bdtrc(lo - 1, n, p)))
+    lo, hi = 0, math.floor(mean)  # the far tail: the last outcome below the mean ...
+    if _log_binomial_pmf(lo, n, p) > limit:
+        return min(1.0, float(sp.bdtrc(k - 1, n, p)))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if _log_binomial_pmf(mid, n, p) <= limit else (lo, mid - 1)
+    return min(1.0, float(sp.bdtr(lo, n, p)) + float(sp.bdtrc(k - 1, n, p)))
+
+
+def compound_poisson_test(total1: float, sumsq1: float, total2: float, sumsq2: float,
+                          exposure1: float = 1.0, exposure2: float = 1.0) -> Test:
+    """Two-sided z-test that two totals of amounts (revenue) accrue at different rates,
+    each over its exposure (the length of its period): each total is compound Poisson,
+    with variance the sum of its amounts squared; the second is scaled to the first's
+    exposure (the statistic is total1 less what total2's rate gives over exposure1)."""
+    r = exposure1 / exposure2
+    if sumsq1 + sumsq2 <= 0:
+        return Test(None, None)
+    return two_sample_z_test(total1 - r * total2, sumsq1, r * r * sumsq2)

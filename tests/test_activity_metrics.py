@@ -280,8 +280,13 @@ def test_summary_and_significance(tables):
     assert now["status_counts"]["never_active"] == 1
     tests = activity.significance(now, before)
     assert set(tests) == set(activity.COUNTS)
-    # interactions 5 vs 2: two-sided binomial test of 5 of 7 at 1/2: p = 2 × 29/128
-    assert tests["interactions"].p_value == pytest.approx(58 / 128)
+    # interactions 5 vs 2, in June's 30 days and May's 31: the exact binomial test of 5 of 7
+    # at 30/61; customers, counted once a period or by status at an instant, at 1/2
+    from scipy.stats import binomtest
+    assert tests["interactions"].p_value == pytest.approx(binomtest(5, 7, 30 / 61).pvalue)
+    assert tests["interactions"].p_value != pytest.approx(58 / 128)  # as if of equal lengths
+    assert (m["customers_active"], before["metrics"]["customers_active"]) == (6, 4)
+    assert tests["customers_active"].p_value == pytest.approx(binomtest(6, 10, 0.5).pvalue)
     assert tests["interactions_request"].p_value is None
 
 

@@ -419,11 +419,45 @@ def test_a_period_not_over_is_not_compared_with_a_whole_one(demo_db, report):
         people = data.breakdowns.employee
         changes = [c for c in people.columns if c.endswith(("_change", "_change_pp", "_change_points"))]
         assert changes and people[changes].isna().all().all()
+    if report == "activity":  # the comparison's counts beside, no change and no test
+        for table in (data.breakdowns.interactions_by_type, data.breakdowns.customer_status):
+            assert table["comparison"].notna().all()
+            assert table[["change", "p_value"]].isna().all().all()
     for period in ("2025-06 to date", JUNE):  # like for like; a whole period that is over
         _, compared = _twin(report, period=period, as_of="2025-06-10" if "to date" in period
                             else AS_OF, database=demo_db)
         assert compared["coverage"]["compared"] and not compared["coverage"]["in_progress"]
         assert any(c["p_value"] is not None for c in compared["changes"].values())
+
+
+@pytest.mark.parametrize("report", list(REPORTS))
+def test_a_page_not_over_counts_nothing_after_its_as_of_day(demo_db, report):
+    """June as of the 10th, made on data that runs to the 30th (a page made late, or made
+    again for the record): its revenue, deals and counts took in 11-30 June, days that had
+    not happened on the day the page speaks for. Its numbers are now June to date's on the
+    10th, the whole month's quota target aside (attainment so far of June's quota), and
+    Sales' revenue and its sellers' are the independent SQL's."""
+    data, so_far = _twin(report, period=JUNE, as_of="2025-06-10", database=demo_db)
+    _, to_date = _twin(report, period="2025-06 to date", as_of="2025-06-10", database=demo_db)
+    _, whole = _twin(report, period=JUNE, as_of=AS_OF, database=demo_db)
+    month = {"quota_target", "quota_attainment"}
+    assert {k: v for k, v in so_far["metrics"].items() if k not in month} == {
+        k: v for k, v in to_date["metrics"].items() if k not in month}
+    if report in ("sales", "performance"):  # the same target: attainment as revenue so far
+        m, w = so_far["metrics"], whole["metrics"]
+        assert m["quota_attainment"] < to_date["metrics"]["quota_attainment"]
+        assert m["quota_attainment"] / w["quota_attainment"] == pytest.approx(
+            m["revenue"] / w["revenue"])
+    if report == "sales":
+        with duckdb.connect(str(demo_db), read_only=True) as con:
+            by_10, by_30 = con.execute(
+                "SELECT sum(amount) FILTER (closed_at < TIMESTAMP '2025-06-11'), sum(amount) "
+                "FROM deals WHERE status = 'won' AND closed_at >= TIMESTAMP '2025-06-01' "
+                "AND closed_at < TIMESTAMP '2025-07-01'").fetchone()
+        assert by_10 < by_30, "the data holds deals won after the 10th: the case is exercised"
+        assert so_far["metrics"]["revenue"] == pytest.approx(by_10)
+        assert data.breakdowns.employee["revenue"].sum() == pytest.approx(by_10)
+        assert whole["metrics"]["revenue"] == pytest.approx(by_30)
 
 
 @pytest.mark.parametrize("case", list(EMPTY_CASES))

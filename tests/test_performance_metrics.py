@@ -30,6 +30,7 @@ Ann: completed k1 k2 k5 k6 = 4, overdue k2 k3 k4 = 3, on time 1 → 1 / 4 = 0.25
 
 from __future__ import annotations
 
+import math
 from datetime import datetime as dt
 
 import numpy as np
@@ -345,7 +346,9 @@ def test_significance_between_periods(tables):
     cur = people.summary(tables, JUNE, NOW)
     prev = people.summary(tables, MAY, NOW)
     tests = people.significance(cur, prev)
-    assert tests["deals_won"].p_value == pytest.approx(1.0)  # 2 vs 1: binomial test
+    # 2 vs 1 in 30 and 31 days: Binomial(3, 30/61); outcomes at most as likely as 2: 0, 2, 3
+    q = [math.comb(3, k) * (30 / 61) ** k * (31 / 61) ** (3 - k) for k in range(4)]
+    assert tests["deals_won"].p_value == pytest.approx(q[0] + q[2] + q[3], rel=1e-12)
     assert tests["csat"].p_value is None  # no CSAT response in May
     assert set(tests) >= {"revenue", "first_response_minutes_median", "tasks_on_time_rate"}
 

@@ -75,6 +75,40 @@ def test_exact_binomial_by_hand():
     assert stats.poisson_rate_test(0, 1).p_value == 1.0  # 2 x 1/2, capped
 
 
+def test_counts_over_periods_of_different_lengths_are_tested_per_day():
+    """Counts are tested as rates per unit of time: 9,000 in June's 30 days against 9,300
+    in May's 31 is the same 300 a day, not a significant fall (as if of equal lengths,
+    p=0.03)."""
+    assert stats.poisson_rate_test(9000, 9300).p_value < 0.05  # equal lengths: a fall
+    assert stats.poisson_rate_test(9000, 9300, 30, 31).p_value == pytest.approx(1.0)
+    # by hand: 1 against 9 when the first period is 1/3 of the time: X ~ Binomial(10, 1/4);
+    # P(X = 1) = 10 (1/4) (3/4)^9 = 0.188; at most as likely: 0, 1 and 4..10 (P(4) = 0.146)
+    q = [math.comb(10, k) * 0.25**k * 0.75 ** (10 - k) for k in range(11)]
+    t = stats.poisson_rate_test(1, 9, 1, 3)
+    assert t.p_value == pytest.approx(q[0] + q[1] + sum(q[4:]), rel=1e-12)
+    assert t.statistic == pytest.approx(1 - 9 / 3)  # the count over what the rate gives
+    # revenue over time: 3,000 a day in both periods is no change
+    same = stats.compound_poisson_test(30 * 3000.0, 1e9, 31 * 3000.0, 1e9, 30, 31)
+    assert same.statistic == pytest.approx(0.0, abs=1e-12)
+    assert stats.compound_poisson_test(1.0, 0.0, 1.0, 0.0).p_value is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_unequal_exposure_agrees_with_scipy_binomtest(seed):
+    import numpy as np
+    from scipy import stats as st
+
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        x1, x2 = (int(v) for v in rng.integers(0, 400, size=2))
+        e1, e2 = (float(v) for v in rng.uniform(1, 40, size=2))
+        if x1 + x2 == 0:
+            continue
+        ref = st.binomtest(x1, x1 + x2, e1 / (e1 + e2)).pvalue
+        assert stats.poisson_rate_test(x1, x2, e1, e2).p_value == pytest.approx(
+            ref, rel=1e-9, abs=1e-15)
+
+
 def test_welch_by_hand():
     # a: mean 2, var 1 (n 3); b: mean 5, var 4 (n 3): se = sqrt(1/3 + 4/3) = 1.2910,
     # t = -3 / se = -2.3238; df = (5/3)^2 / ((1/3)^2/2 + (4/3)^2/2) = 2.9412

@@ -158,14 +158,16 @@ def interactions(activities: Frame, period: Period) -> dict[str, int]:
 
 
 def interactions_by_type(
-    current: dict[str, int], previous: dict[str, int] | None
+    current: dict[str, int], previous: dict[str, int] | None,
+    days: tuple[float, float] = (1.0, 1.0),
 ) -> pd.DataFrame:
-    """One row per canonical type: interactions, comparison, change and Poisson p-value."""
+    """One row per canonical type: interactions, comparison, change and the p-value of the
+    Poisson rate test over the periods' lengths ``days`` (the period's, the comparison's)."""
     rows = []
     for t in ACTIVITY_TYPES:
         now = current[f"interactions_{t}"]
         before = previous[f"interactions_{t}"] if previous else None
-        test = stats.poisson_rate_test(now, before) if before is not None else None
+        test = stats.poisson_rate_test(now, before, *days) if before is not None else None
         rows.append({"type": t, "interactions": now, "comparison": before,
                      "change": stats.change(now, before),
                      "p_value": test.p_value if test else None})
@@ -541,6 +543,7 @@ class Summary(TypedDict):
     metrics: dict[str, Any]  # every headline KPI under its METRICS.md name
     status_counts: dict[str, int]
     at: datetime  # the instant the status is taken at
+    days: float  # the period's length, the exposure of its event counts in the tests
 
 
 def summary(
@@ -576,7 +579,7 @@ def summaries(
     fresh = F.one_row(first_purchases(dls).select(
         *[_in(p, "first_at").cast(nw.Int64).sum().alias(f"n{i}") for i, p in enumerate(periods)]))
     out = []
-    for i, (_period, at) in enumerate(snapshots):
+    for i, (period, at) in enumerate(snapshots):
         counts = found[i]
         metrics: dict[str, Any] = {
             **typed[i],
@@ -586,7 +589,8 @@ def summaries(
             "customers_at_risk": counts["at_risk"],
             "customers_lost": counts["lost"],
         }
-        out.append(Summary(metrics=metrics, status_counts=counts, at=at))
+        out.append(Summary(metrics=metrics, status_counts=counts, at=at,
+                           days=period.length_days))
     return out
 
 
@@ -634,15 +638,24 @@ def _customer_counts(
             for i in range(len(snapshots))]
 
 
-COUNTS = ("interactions", *(f"interactions_{t}" for t in ACTIVITY_TYPES), "active_customers",
-          "new_customers", "customers_active", "customers_at_risk", "customers_lost")
+#: The headline counts of events in a period (tested as rates over the periods' lengths),
+#: and of customers (in the period, or by status at an instant: tested as they are).
+EVENTS = ("interactions", *(f"interactions_{t}" for t in ACTIVITY_TYPES), "new_customers")
+COUNTS = (*EVENTS, "active_customers", "customers_active", "customers_at_risk",
+          "customers_lost")
 
 
 def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
     """Change tests between two :func:`summary` results: every headline metric is a count,
-    tested with the conditional binomial test of two Poisson counts."""
+    tested with the conditional binomial test of two Poisson counts; the counts of events
+    (:data:`EVENTS`) as rates over the periods' lengths. A count of customers is not one of
+    events over time: a customer active on 30 days of June is counted once, as on 31 of
+    May, and a status is taken at an instant."""
     cm, pm = current["metrics"], previous["metrics"]
-    return {name: stats.poisson_rate_test(int(cm[name]), int(pm[name])) for name in COUNTS}
+    days = current["days"], previous["days"]
+    return {name: stats.poisson_rate_test(int(cm[name]), int(pm[name]),
+                                          *(days if name in EVENTS else ()))
+            for name in COUNTS}
 
 
 # -- the report -------------------------------------------------------------------------------

@@ -571,7 +571,8 @@ def summaries(
     out = []
     for period, at, median_days in zip(periods, ats, medians, strict=True):
         one = grid[grid["period"] == period.label].drop(columns="period")
-        out.append(_summarise(one, camp, median_days, at, None if by is None else by[period.label]))
+        out.append(_summarise(one, camp, median_days, at, period.length_days,
+                              None if by is None else by[period.label]))
     return out
 
 
@@ -587,6 +588,7 @@ class Summary(TypedDict):
     age_reference: datetime  # the instant lead ages are measured at
     converted_by: datetime | None  # its leads count as converted before this instant
     lead_conversion_by_now: stats.Interval  # ... and by the as-of instant
+    days: float  # the period's length, the exposure of its counts and revenue in the tests
     provisional: bool  # some campaign's ROI may still grow
     blank_channel_leads: int
     campaign: pd.DataFrame
@@ -610,7 +612,7 @@ def summary(
 
 def _summarise(
     grid: pd.DataFrame, camp: pd.DataFrame, median_days: float | None, at: datetime,
-    converted_by: datetime | None = None,
+    days: float, converted_by: datetime | None = None,
 ) -> Summary:
     campaign = by_campaign(grid, camp, median_days, at)
     channel = by_channel(grid, median_days, at)
@@ -644,6 +646,7 @@ def _summarise(
         age_reference=at,
         converted_by=converted_by,
         lead_conversion_by_now=stats.wilson(int(tot["converted_now"]), n_leads),
+        days=days,
         provisional=bool(real.loc[real["roi"].notna(), "provisional"].any()),
         blank_channel_leads=int(grid["blank_channel"].sum()) if len(grid) else 0,
         campaign=campaign,
@@ -655,24 +658,22 @@ def _summarise(
 def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
     """Tests of the change of each headline KPI between two :func:`summary` results.
 
-    Counts: conditional binomial test of two Poisson counts; conversion: two-proportion
-    z-test; revenue: z-test of two compound-Poisson totals (variance Σ amount²). Cost is
-    spent, not sampled, and the ratios built on it (cost per lead, CAC, ROI) are not tested.
+    Counts: conditional binomial test of two Poisson counts, as rates over the periods'
+    lengths; conversion: two-proportion z-test; revenue: z-test of two compound-Poisson
+    totals (variance Σ amount²) over the periods' lengths. Cost is spent, not sampled, and
+    the ratios built on it (cost per lead, CAC, ROI) are not tested.
     """
     cm, pm = current["metrics"], previous["metrics"]
-    out = {name: stats.poisson_rate_test(int(cm[name]), int(pm[name]))
+    days = current["days"], previous["days"]
+    out = {name: stats.poisson_rate_test(int(cm[name]), int(pm[name]), *days)
            for name in ("leads", "deals_won", "acquired_customers")}
     a, b = current["intervals"]["lead_conversion"], previous["intervals"]["lead_conversion"]
     out["lead_conversion"] = (
         stats.Test(None, None) if a.value is None or b.value is None
         else stats.two_proportion_test(round(a.value * a.n), a.n, round(b.value * b.n), b.n)
     )
-    if current["amount_sumsq"] + previous["amount_sumsq"] > 0:
-        out["revenue"] = stats.two_sample_z_test(
-            cm["revenue"] - pm["revenue"], current["amount_sumsq"], previous["amount_sumsq"]
-        )
-    else:
-        out["revenue"] = stats.Test(None, None)
+    out["revenue"] = stats.compound_poisson_test(
+        cm["revenue"], current["amount_sumsq"], pm["revenue"], previous["amount_sumsq"], *days)
     return out
 
 

@@ -479,14 +479,15 @@ def per_employee(
 
 def _per_employee_of(
     tables: Mapping[str, Frame], periods: list[Period], as_of_end: datetime,
-    timed: nw.LazyFrame,
+    timed: nw.LazyFrame, quota_periods: list[Period] | None = None,
 ) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
     """:func:`per_employee` of each period (``timed``: the :func:`_timed` tickets), from
-    one engine query per table."""
-    quotas = _quotas_of(_table(tables, "quotas"), periods)
+    one engine query per table; the quota targets of ``quota_periods`` when given."""
+    targeted = periods if quota_periods is None else quota_periods
+    quotas = _quotas_of(_table(tables, "quotas"), targeted)
     by_table = [
         _deals_of(_table(tables, "deals"), periods),
-        [_targets(q, p) for q, p in zip(quotas, periods, strict=True)],
+        [_targets(q, p) for q, p in zip(quotas, targeted, strict=True)],
         _activities_of(_table(tables, "activities"), periods),
         _tasks_of(_table(tables, "tasks"), periods, as_of_end),
         _tickets_of(timed, periods, as_of_end),
@@ -536,6 +537,7 @@ class Summary(TypedDict):
     tasks: dict[str, int]
     employees: pd.DataFrame  # one row per employee id, without the unassigned facts
     unassigned: dict[str, int]  # the figures of facts without an employee
+    days: float  # the period's length, the exposure of its counts and revenue in the tests
 
 
 def summary(tables: Mapping[str, Frame], period: Period, as_of_end: datetime) -> Summary:
@@ -548,21 +550,27 @@ def summary(tables: Mapping[str, Frame], period: Period, as_of_end: datetime) ->
 
 
 def summaries(tables: Mapping[str, Frame], periods: Sequence[Period],
-              as_of_end: datetime) -> list[Summary]:
+              as_of_end: datetime, quota_periods: Sequence[Period] | None = None,
+              ) -> list[Summary]:
     """:func:`summary` of each period (the report's period and its comparison), from one
     engine query per table for all of them: each table's rows of every period are
-    grouped by employee and period at once, and the small result split per period."""
+    grouped by employee and period at once, and the small result split per period. The
+    quota targets are each period's, or those of its whole period in ``quota_periods`` (a
+    month not over, counted up to the as-of instant: the month's targets)."""
     periods = list(periods)
+    targeted = periods if quota_periods is None else list(quota_periods)
     timed = _timed(_table(tables, "tickets"))
-    found = _per_employee_of(tables, periods, as_of_end, timed)
+    found = _per_employee_of(tables, periods, as_of_end, timed, targeted)
     durations = _durations_of(timed, periods)
-    return [_summary_of(df, quotas, times, period)
-            for (df, quotas), times, period in zip(found, durations, periods, strict=True)]
+    return [_summary_of(df, quotas, times, period, whole)
+            for (df, quotas), times, period, whole
+            in zip(found, durations, periods, targeted, strict=True)]
 
 
 def _summary_of(df: pd.DataFrame, quotas: pd.DataFrame, durations: dict[str, np.ndarray],
-                period: Period) -> Summary:
-    """One period's :class:`Summary` from its per-employee figures, quota rows and times."""
+                period: Period, targeted: Period) -> Summary:
+    """One period's :class:`Summary` from its per-employee figures, quota rows (of
+    ``targeted``, its whole period) and times."""
     tickets = _ticket_totals(df, durations)
     people = df[df["employee_id"] != UNASSIGNED].reset_index(drop=True)
     nobody = df[df["employee_id"] == UNASSIGNED]
@@ -572,7 +580,7 @@ def _summary_of(df: pd.DataFrame, quotas: pd.DataFrame, durations: dict[str, np.
                                            "tasks_completed", "tasks_overdue", "tasks_on_time",
                                            "tasks_no_due", "tasks_due")}
     revenue = float(df["revenue"].sum())
-    target = sales.quota_target(quotas, period) if len(quotas) else None
+    target = sales.quota_target(quotas, targeted) if len(quotas) else None
     intervals = {
         "win_rate": stats.wilson(total["deals_won"], total["deals_closed"]),
         "tasks_on_time_rate": stats.wilson(total["tasks_on_time"],
@@ -596,6 +604,7 @@ def _summary_of(df: pd.DataFrame, quotas: pd.DataFrame, durations: dict[str, np.
                "tasks_pending": total["tasks_due"] - total["tasks_on_time"] - total["tasks_overdue"]},
         employees=people,
         unassigned=unassigned,
+        days=period.length_days,
     )
 
 
@@ -924,16 +933,18 @@ def _workload(frame: pd.DataFrame) -> pd.DataFrame:
 def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
     """Tests of the change of each team total between two :func:`summary` results.
 
-    Counts: conditional binomial test of two Poisson counts; rates: two-proportion z-test;
-    revenue and quota attainment: z-test of compound-Poisson totals (variance Σ amount²,
-    divided by target² for attainment); median times: Mann-Whitney U test of the times
-    themselves. The p90 is not tested.
+    Counts: conditional binomial test of two Poisson counts, as rates over the periods'
+    lengths; rates: two-proportion z-test; revenue: z-test of compound-Poisson totals
+    (variance Σ amount²) over the periods' lengths, and quota attainment the same divided
+    by each target (variance Σ amount² / target²); median times: Mann-Whitney U test of
+    the times themselves. The p90 is not tested.
     """
     cm, pm = current["metrics"], previous["metrics"]
+    days = current["days"], previous["days"]
     out: dict[str, stats.Test] = {}
     for name in ("deals_won", "activities", "tasks_completed", "tasks_overdue",
                  "tickets_resolved", "tickets_unanswered"):
-        out[name] = stats.poisson_rate_test(int(cm[name]), int(pm[name]))
+        out[name] = stats.poisson_rate_test(int(cm[name]), int(pm[name]), *days)
     for name in ("win_rate", "tasks_on_time_rate", "sla_compliance", "csat"):
         a, b = current["intervals"][name], previous["intervals"][name]
         if a.value is None or b.value is None:
@@ -943,9 +954,8 @@ def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
                                                   round(b.value * b.n), b.n)
     cmo, pmo = current["moments"], previous["moments"]
     if cmo["revenue_sumsq"] + pmo["revenue_sumsq"] > 0:
-        out["revenue"] = stats.two_sample_z_test(
-            cm["revenue"] - pm["revenue"], cmo["revenue_sumsq"], pmo["revenue_sumsq"]
-        )
+        out["revenue"] = stats.compound_poisson_test(
+            cm["revenue"], cmo["revenue_sumsq"], pm["revenue"], pmo["revenue_sumsq"], *days)
     t1, t2 = cmo["quota_target"], pmo["quota_target"]
     if cm["quota_attainment"] is not None and pm["quota_attainment"] is not None and t1 and t2:
         out["quota_attainment"] = stats.two_sample_z_test(

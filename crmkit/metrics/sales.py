@@ -352,6 +352,7 @@ class Summary(TypedDict):
     cycle_excluded: int  # won deals closed before they were created
     converted_by: datetime  # the period's leads count as converted before this instant
     lead_conversion_by_now: stats.Interval  # ... and by the as-of instant
+    days: float  # the period's length, the exposure of its counts and revenue in the tests
 
 
 def summary(
@@ -364,6 +365,7 @@ def summary(
 def summaries(
     deals: Frame, leads: Frame, quotas: Frame, periods: Sequence[Period], as_of_end: datetime,
     converted_by: Sequence[datetime] | None = None,
+    quota_periods: Sequence[Period] | None = None,
 ) -> list[Summary]:
     """:func:`summary` of each period, from four engine queries whatever their number (one
     more for each period overlapping another): two over the deals (every deal figure of
@@ -373,23 +375,26 @@ def summaries(
     A period's leads count as converted up to its instant in ``converted_by`` (default: the
     as-of instant; a comparison period's leads at the same age as the period's,
     :func:`crmkit.periods.same_age`), and by the as-of instant in its
-    ``lead_conversion_by_now``."""
+    ``lead_conversion_by_now``. Its quota target is its own, or that of its whole period in
+    ``quota_periods`` (a month not over, counted up to the as-of instant: the month's
+    target, of which its revenue so far is the attainment)."""
     until = list(converted_by) if converted_by is not None else [as_of_end] * len(periods)
     later = [i for i, at in enumerate(until) if at != as_of_end]
     found = deal_figures(deals, periods, as_of_end)
     conversions = lead_conversions(leads, [*periods, *(periods[i] for i in later)],
                                    [*until, *[as_of_end] * len(later)])
     by_now = dict(zip(later, conversions[len(periods):], strict=True))
-    targets = quota_targets(quotas, periods)
-    return [_summary(figures, conv, target, at, by_now.get(i, conv))
-            for i, (figures, conv, target, at)
-            in enumerate(zip(found, conversions[:len(periods)], targets, until, strict=True))]
+    targets = quota_targets(quotas, periods if quota_periods is None else quota_periods)
+    return [_summary(figures, conv, target, at, by_now.get(i, conv), p.length_days)
+            for i, (p, figures, conv, target, at)
+            in enumerate(zip(periods, found, conversions[:len(periods)], targets, until,
+                             strict=True))]
 
 
 def _summary(figures: dict[str, Any], conv: stats.Interval, target: float | None,
-             converted_by: datetime, by_now: stats.Interval) -> Summary:
+             converted_by: datetime, by_now: stats.Interval, days: float) -> Summary:
     """One period's :class:`Summary` from its :func:`deal_figures`, its lead conversion
-    (counted before ``converted_by``, and ``by_now``) and its quota target."""
+    (counted before ``converted_by``, and ``by_now``), its quota target and its length."""
     closed, size, cycle = figures["closed"], figures["size"], figures["cycle"]
     pipe, fc, rev = figures["pipeline"], figures["forecast"], figures["revenue"]
     wr = stats.wilson(closed["deals_won"], closed["deals_won"] + closed["deals_lost"])
@@ -433,6 +438,7 @@ def _summary(figures: dict[str, Any], conv: stats.Interval, target: float | None
         cycle_excluded=cycle["excluded"],
         converted_by=converted_by,
         lead_conversion_by_now=by_now,
+        days=days,
     )
 
 
@@ -632,15 +638,17 @@ def _samples(wr: stats.Interval, conv: stats.Interval, won: int, cycles: int) ->
 def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
     """Tests of the change of each KPI between two :func:`summary` results.
 
-    Counts: conditional binomial test of two Poisson counts; rates: two-proportion z-test;
-    revenue: z-test of two compound-Poisson totals (variance Σ amount²), and quota attainment
-    the same divided by each target (variance Σ amount² / target²); average deal size
-    and mean cycle: Welch t-test from the moments. Snapshots (pipeline) are not tested.
+    Counts: conditional binomial test of two Poisson counts, as rates over the periods'
+    lengths; rates: two-proportion z-test; revenue: z-test of two compound-Poisson totals
+    (variance Σ amount²) over the periods' lengths, and quota attainment the same divided by
+    each target (variance Σ amount² / target²); average deal size and mean cycle: Welch
+    t-test from the moments. Snapshots (pipeline) are not tested.
     """
     cm, pm = current["metrics"], previous["metrics"]
+    days = current["days"], previous["days"]
     out: dict[str, stats.Test] = {}
     for name in ("deals_created", "deals_won", "deals_lost"):
-        out[name] = stats.poisson_rate_test(int(cm[name]), int(pm[name]))
+        out[name] = stats.poisson_rate_test(int(cm[name]), int(pm[name]), *days)
     for name in ("win_rate", "lead_conversion"):
         a, b = current["intervals"][name], previous["intervals"][name]
         if a.value is None or b.value is None:
@@ -650,12 +658,8 @@ def significance(current: Summary, previous: Summary) -> dict[str, stats.Test]:
                 round(a.value * a.n), a.n, round(b.value * b.n), b.n
             )
     cmo, pmo = current["moments"], previous["moments"]
-    if cmo["amount_sumsq"] + pmo["amount_sumsq"] > 0:
-        out["revenue"] = stats.two_sample_z_test(
-            cm["revenue"] - pm["revenue"], cmo["amount_sumsq"], pmo["amount_sumsq"]
-        )
-    else:
-        out["revenue"] = stats.Test(None, None)
+    out["revenue"] = stats.compound_poisson_test(
+        cm["revenue"], cmo["amount_sumsq"], pm["revenue"], pmo["amount_sumsq"], *days)
     t1, t2 = cm["quota_target"], pm["quota_target"]
     if (cm["quota_attainment"] is not None and pm["quota_attainment"] is not None and t1 and t2
             and cmo["amount_sumsq"] + pmo["amount_sumsq"] > 0):  # as Employee performance

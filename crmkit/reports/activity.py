@@ -53,28 +53,32 @@ def build(ctx: ReportContext, active_days: float = 90, lost_days: float = 180, t
     """
     t, everyone = ctx.tables, ctx.store.tables
     book = customers.book(everyone, ctx.team)
-    at = activity.snapshot_at(ctx.period, ctx.as_of_end)
-    snapshots = [(ctx.period, at)]
+    at = activity.snapshot_at(ctx.counted, ctx.as_of_end)
+    snapshots = [(ctx.counted, at)]
     if ctx.comparison is not None:
         snapshots.append((ctx.comparison, activity.snapshot_at(ctx.comparison, ctx.as_of_end)))
     current, *before = activity.summaries(t["activities"], t["deals"], t["customers"], snapshots,
                                           active_days, lost_days, book=book)
     previous = before[0] if before else None
     lists = activity.customer_lists(book.activities, book.deals, everyone["customers"],
-                                    everyone["employees"], ctx.period, ctx.comparison, at, top)
+                                    everyone["employees"], ctx.counted, ctx.comparison, at, top)
     scored = activity.rfm(book.deals, at)
     breakdowns = Breakdowns(
         interactions_by_type=activity.interactions_by_type(
-            current["metrics"], previous["metrics"] if previous else None),
+            current["metrics"], previous["metrics"] if previous else None,
+            (current["days"], previous["days"]) if previous else (1.0, 1.0)),
         customer=lists.customer,
         top_revenue=lists.top_revenue,
-        employee=activity.by_employee(t["activities"], t["employees"], ctx.period),
+        employee=activity.by_employee(t["activities"], t["employees"], ctx.counted),
         customer_status=activity.status_table(current["status_counts"],
                                               previous["status_counts"] if previous else None),
         rfm_segments=activity.rfm_segments(scored),
-        cohorts=activity.cohort_retention(book.deals, trend_months(ctx.period, cohort_months), at),
+        cohorts=activity.cohort_retention(book.deals, trend_months(ctx.counted, cohort_months), at),
         went_quiet=lists.went_quiet,
     )
+    if not ctx.compared:  # the comparison's counts shown, no change stated or tested
+        for table in (breakdowns.interactions_by_type, breakdowns.customer_status):
+            table[["change", "p_value"]] = None
     data = ReportData.from_summaries(
         ctx, current, previous, activity.significance, breakdowns,
         extra=None,
@@ -89,7 +93,7 @@ def build(ctx: ReportContext, active_days: float = 90, lost_days: float = 180, t
 def _notes(ctx: ReportContext, current: activity.Summary, at: datetime, active_days: float,
            lost_days: float, rfm_customers: int) -> list[str]:
     notes = [*_gap_notes(activity.data_gaps(ctx.tables["activities"], ctx.tables["deals"],
-                                            ctx.period, at))]
+                                            ctx.counted, at))]
     notes.append(_status_note(ctx, at, active_days, lost_days))
     never = current["status_counts"]["never_active"]
     if never:

@@ -24,7 +24,7 @@ from crmkit.i18n import gettext as _
 from crmkit.metrics.coverage import EVENTS, Span, spans
 from crmkit.metrics.definitions import Metric, custom_metric, lookup
 from crmkit.parameters import ALL_TEAMS
-from crmkit.periods import Period, as_of_end_utc, same_age
+from crmkit.periods import Period, as_of_end_utc, cut_at, same_age
 from crmkit.reports.data import ReportData, SameAge
 from crmkit.reports.summary import _plain
 from crmkit.store import Store, Tables, stores_kept
@@ -238,6 +238,18 @@ class ReportContext:
                 and self.as_of_end < self.period.end_utc)
 
     @property
+    def counted(self) -> Period:
+        """The span whose records the page counts: the period, or, while a period of whole
+        days is not over at the as-of instant, the period up to that instant (``2025-06 to
+        date``). A page of June made as of the 10th on data that runs to the 30th (made
+        late, or made again for the record) counts nothing of 11-30 June, as June to date
+        would not; its title, its comparison and its quota target stay the whole month's."""
+        p, cut = self.period, _cut(self.as_of)
+        if p.cut is None and p.start_local < cut < p.end_local:
+            return cut_at(p, cut)
+        return p
+
+    @property
     def compared(self) -> bool:
         """Whether the page states and tests changes against its comparison period: there is
         one, the period is over (:attr:`in_progress`) and has data (not
@@ -376,7 +388,8 @@ class ReportContext:
                 significance: Callable[[Any, Any], dict[str, Any]] | None = None,
                 ) -> ReportData[dict[str, Any], None]:
         """ReportData from a function of a period that returns named metrics, evaluated for
-        the report's period and its comparison period (custom reports start here). With
+        the report's period (up to the as-of instant while it is not over: :attr:`counted`)
+        and its comparison period (custom reports start here). With
         ``significance``, a domain's tests of two periods' summaries (such as
         :func:`crmkit.metrics.sales.significance`), the function returns a summary (its
         ``metrics``, with the ``samples`` and ``intervals`` the tests read, as
@@ -384,9 +397,9 @@ class ReportContext:
         says which are significant."""
         previous = metrics(self.comparison) if self.comparison else None
         if significance is None:
-            return ReportData(self, metrics=metrics(self.period), comparison=previous,
+            return ReportData(self, metrics=metrics(self.counted), comparison=previous,
                               breakdowns={}, notes=self.coverage_notes())
-        return ReportData.from_summaries(self, metrics(self.period), previous, significance,
+        return ReportData.from_summaries(self, metrics(self.counted), previous, significance,
                                          breakdowns={}, extra=None, notes=self.coverage_notes())
 
     # -- the analyst's side ----------------------------------------------------------------
@@ -410,7 +423,8 @@ class ReportContext:
     def frame(self, table: str, period: str | None = None) -> pd.DataFrame:
         """A canonical table narrowed to the report's team, as a pandas frame; with
         ``period``, only the rows whose timestamp column ``period`` lies in the report's
-        period (e.g. ``ctx.frame("deals", period="closed_at")``)."""
+        period, up to the as-of instant while it is not over (:attr:`counted`; e.g.
+        ``ctx.frame("deals", period="closed_at")``)."""
         if table not in self.tables:
             raise ParameterError(f"there is no table {shown(table)}; the tables are "
                                  f"{', '.join(self.tables)}")
@@ -418,15 +432,16 @@ class ReportContext:
         if period is not None:
             if period not in lf.collect_schema().names():
                 raise ParameterError(f"table {table} has no column {shown(period)}")
-            lf = lf.filter((nw.col(period) >= self.period.start_utc)
-                           & (nw.col(period) < self.period.end_utc))
+            lf = lf.filter((nw.col(period) >= self.counted.start_utc)
+                           & (nw.col(period) < self.counted.end_utc))
         return lf.collect().to_pandas()
 
     def sql_parameters(self) -> dict[str, Any]:
         """The scope a query of :meth:`sql` reads as parameters: ``$start``, ``$end`` (the
-        period as naive UTC instants, end exclusive), ``$team`` (an id, or ``all``) and,
-        with a comparison period, ``$previous_start`` and ``$previous_end``."""
-        scope: dict[str, Any] = {"start": self.period.start_utc, "end": self.period.end_utc,
+        period as naive UTC instants, end exclusive, up to the as-of instant while it is not
+        over: :attr:`counted`), ``$team`` (an id, or ``all``) and, with a comparison period,
+        ``$previous_start`` and ``$previous_end``."""
+        scope: dict[str, Any] = {"start": self.counted.start_utc, "end": self.counted.end_utc,
                                  "team": self.team}
         if self.comparison is not None:
             scope.update(previous_start=self.comparison.start_utc,

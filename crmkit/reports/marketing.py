@@ -54,7 +54,7 @@ def build(ctx: ReportContext) -> ReportData[Breakdowns, Extra]:
     """
     t = ctx.store.tables
     scope = marketing.campaign_scope(t["campaigns"], ctx.team)
-    periods = [ctx.period, ctx.comparison] if ctx.comparison else [ctx.period]
+    periods = [ctx.counted, ctx.comparison] if ctx.comparison else [ctx.counted]
     found = marketing.summaries(t["leads"], t["deals"], t["campaigns"], t["campaign_costs"],
                                 periods, scope, ctx.as_of_end, ctx.converted_by)
     current, previous = found[0], (found[1] if ctx.comparison else None)

@@ -36,11 +36,12 @@ class Breakdowns:
 def build(ctx: ReportContext) -> ReportData[Breakdowns, None]:
     """Compute the whole Employee performance report."""
     t = ctx.tables
-    periods = [ctx.period] if ctx.comparison is None else [ctx.period, ctx.comparison]
-    current, *rest = performance.summaries(t, periods, ctx.as_of_end)
+    others = [] if ctx.comparison is None else [ctx.comparison]
+    current, *rest = performance.summaries(t, [ctx.counted, *others], ctx.as_of_end,
+                                           quota_periods=[ctx.period, *others])
     previous = rest[0] if rest else None
     employees = F.to_pandas(F.lazy(t["employees"]))
-    staff = performance.roster(employees, ctx.period, ctx.comparison)
+    staff = performance.roster(employees, ctx.counted, ctx.comparison)
     staff_prev = performance.roster(employees, ctx.comparison) if ctx.comparison else None
     employee, team_median = performance.by_employee(current, staff, previous, staff_prev,
                                                    compared=ctx.compared)

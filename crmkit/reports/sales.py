@@ -79,22 +79,24 @@ class Extra:
 def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakdowns, Extra]:
     """Compute the whole Sales report."""
     t = ctx.tables
-    periods = [ctx.period, *([ctx.comparison] if ctx.comparison else [])]
+    others = [ctx.comparison] if ctx.comparison else []
+    periods = [ctx.counted, *others]
     current, *compared = sales.summaries(t["deals"], t["leads"], t["quotas"], periods,
-                                         ctx.as_of_end, ctx.converted_by)
+                                         ctx.as_of_end, ctx.converted_by,
+                                         quota_periods=[ctx.period, *others])
     previous = compared[0] if compared else None
     at = current["snapshot_at"]
     days = pipeline_history.snapshot_days(ctx.store.tables[SNAPSHOTS])  # the company's
     found = list(zip(periods, [current, *compared], strict=True))
     _made_at_start(ctx, days, found)
     _recorded_at_end(ctx, days, found)
-    month = sales.monthly_trend(t["deals"], trend_months(ctx.period, trend_months_shown))
+    month = sales.monthly_trend(t["deals"], trend_months(ctx.counted, trend_months_shown))
     movement, accuracy, extra = _history(ctx, days, trend_months_shown, month)
     breakdowns = Breakdowns(
-        employee=sales.by_employee(t["deals"], t["employees"], ctx.period, at),
-        product=sales.by_product(t["deals"], ctx.period),
+        employee=sales.by_employee(t["deals"], t["employees"], ctx.counted, at),
+        product=sales.by_product(t["deals"], ctx.counted),
         month=month,
-        stage_funnel=sales.stage_funnel(t["deals"], ctx.period),
+        stage_funnel=sales.stage_funnel(t["deals"], ctx.counted),
         pipeline_by_expected_close=sales.pipeline_by_expected_close(
             t["deals"], at, _months_after(ctx.period, 6)
         ),

@@ -55,10 +55,10 @@ def build(ctx: ReportContext, trend_months_shown: int = 12,
     t, everyone = ctx.tables, ctx.store.tables
     responses = t["survey_responses"]
     book = customers.book(everyone, ctx.team)
-    periods = [ctx.period, *([ctx.comparison] if ctx.comparison else [])]
+    periods = [ctx.counted, *([ctx.comparison] if ctx.comparison else [])]
     retained = satisfaction.retentions(book.activities, book.deals, periods, active_days,
                                        ctx.as_of_end)
-    current = satisfaction.summary(responses, book.activities, book.deals, ctx.period,
+    current = satisfaction.summary(responses, book.activities, book.deals, ctx.counted,
                                    active_days, ctx.as_of_end, retained=retained[0])
     previous = (
         satisfaction.summary(responses, book.activities, book.deals, ctx.comparison,
@@ -66,12 +66,12 @@ def build(ctx: ReportContext, trend_months_shown: int = 12,
         if ctx.comparison else None
     )
     breakdowns = Breakdowns(
-        month=satisfaction.monthly_trend(responses, trend_months(ctx.period, trend_months_shown)),
+        month=satisfaction.monthly_trend(responses, trend_months(ctx.counted, trend_months_shown)),
         nps_by_team=satisfaction.nps_by_team(everyone["survey_responses"], everyone["customers"],
-                                             everyone["employees"], everyone["teams"], ctx.period),
-        nps_by_segment=satisfaction.nps_by_segment(responses, everyone["customers"], ctx.period),
-        score_distribution=satisfaction.score_distribution(responses, ctx.period),
-        verbatims=satisfaction.verbatims(responses, everyone["customers"], ctx.period),
+                                             everyone["employees"], everyone["teams"], ctx.counted),
+        nps_by_segment=satisfaction.nps_by_segment(responses, everyone["customers"], ctx.counted),
+        score_distribution=satisfaction.score_distribution(responses, ctx.counted),
+        verbatims=satisfaction.verbatims(responses, everyone["customers"], ctx.counted),
     )
     return ReportData.from_summaries(
         ctx,
