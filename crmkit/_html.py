@@ -77,7 +77,10 @@ _DATE = re.compile(r"\d{4}-\d{2}(?:-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?)?")
 
 def _unbroken_dates(value: Any) -> markupsafe.Markup:
     """``value`` escaped, with each date in it kept on one line (a browser breaks a line
-    after a hyphen: "(2025-06-01 to 2025-06-" then "30)" in a narrow column)."""
+    after a hyphen: "(2025-06-01 to 2025-06-" then "30)" in a narrow column). Markup is
+    left as it is: a date inside a tag's attribute must not get a span."""
+    if isinstance(value, markupsafe.Markup):
+        return value
     escaped = str(markupsafe.escape(value))  # digits, hyphens and colons are left as they are
     return markupsafe.Markup(_DATE.sub(r'<span class="ck-nb">\g<0></span>', escaped))
 

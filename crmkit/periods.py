@@ -251,6 +251,9 @@ class Period:
             lower-cased; ``None`` for absolute periods.
         cut: for a to-date period, the local wall-clock instant it ends at (exclusive,
             a naive datetime in ``timezone``); ``None`` for whole days.
+        range_end: for a range of several days cut short (the days of a range not over,
+            counted up to the as-of instant), the day after its whole days, where its
+            forecast still runs to; ``None`` otherwise.
     """
 
     label: str
@@ -260,6 +263,7 @@ class Period:
     timezone: str = "UTC"
     requested: str | None = None
     cut: datetime | None = None
+    range_end: date | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -312,9 +316,12 @@ class Period:
     @property
     def full_end(self) -> date:
         """The day after the whole unit: ``end``, except for a to-date period, whose unit
-        would end later (the month end of ``2025-06 to date``; a range ends at ``end``)."""
-        if self.cut is None or self.kind == "range":
+        would end later (the month end of ``2025-06 to date``; a range ends at ``end``, or at
+        its ``range_end`` when it was cut short)."""
+        if self.cut is None:
             return self.end
+        if self.kind == "range":
+            return self.range_end or self.end
         if self.kind == "week":
             return self.start + timedelta(days=7)
         return _add_months(self.start, _UNIT_MONTHS[self.kind])
@@ -444,7 +451,7 @@ def cut_at(whole: Period, cut: datetime) -> Period:
     one_day = whole.kind == "range" and whole.days == 1
     base = whole.start.isoformat() if one_day else whole.label
     return Period(base + _TO_DATE, whole.kind, whole.start, _end_of_cut(cut), whole.timezone,
-                  whole.requested, cut)
+                  whole.requested, cut, whole.full_end if whole.kind == "range" else None)
 
 
 # --------------------------------------------------------------------------- validation

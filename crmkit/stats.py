@@ -177,10 +177,15 @@ class Test:
 
     statistic: float | None
     p_value: float | None
+    #: A count or total tested as a rate over periods of different lengths, whose rate a day
+    #: moved against its total (February's 28 days against January's 31: the total fell,
+    #: the rate a day rose): the relative change of the rate. The test is of the rate, so
+    #: the change of the total is not called significant.
+    per_day: float | None = None
 
     @property
     def significant(self) -> bool:
-        return self.p_value is not None and self.p_value < 0.05
+        return self.p_value is not None and self.p_value < 0.05 and self.per_day is None
 
     def words(self) -> str:
         """The p-value in words a manager can read."""
@@ -303,14 +308,40 @@ def poisson_rate_test(count1: int, count2: int, exposure1: float = 1.0,
     capped at 1. The statistic is count1 less what count2's rate gives over exposure1.
     """
     total = count1 + count2
-    if total == 0:
+    if total == 0 or exposure1 <= 0 or exposure2 <= 0:
         return Test(None, None)
     statistic = float(count1 - count2 * exposure1 / exposure2)
+    if total > _EXACT_UP_TO:
+        p = _binomial_normal(count1, total, exposure1 / (exposure1 + exposure2))
+        return Test(statistic, p, _against(count1, count2, statistic, exposure1, exposure2))
     if exposure1 == exposure2:
         low = min(count1, count2)
         p = 1.0 if 2 * low == total else min(1.0, 2 * float(_special().bdtr(low, total, 0.5)))
         return Test(statistic, p)
-    return Test(statistic, _binomial_two_sided(count1, total, exposure1 / (exposure1 + exposure2)))
+    p = _binomial_two_sided(count1, total, exposure1 / (exposure1 + exposure2))
+    return Test(statistic, p, _against(count1, count2, statistic, exposure1, exposure2))
+
+
+def _against(total1: float, total2: float, statistic: float, exposure1: float,
+             exposure2: float) -> float | None:
+    """The relative change of the rate a day when it moved against the totals' change
+    (:attr:`Test.per_day`), else None."""
+    if (total1 - total2) * statistic >= 0 or total2 == 0:
+        return None
+    return (total1 / exposure1) / (total2 / exposure2) - 1
+
+
+#: The largest total the exact test takes: beyond it the log-probabilities it compares lose
+#: the precision of its tolerance (1e-7), and the normal approximation with continuity
+#: correction is within 0.1% of the exact p-value (0.05006 against 0.05002 at 3 million).
+_EXACT_UP_TO = 2_000_000
+
+
+def _binomial_normal(k: int, n: int, p: float) -> float:
+    """The two-sided p-value of ``k`` of Binomial(n, p) by the normal approximation with
+    continuity correction (for a large ``n``, where it is as good as exact)."""
+    z = (abs(k - n * p) - 0.5) / math.sqrt(n * p * (1 - p))
+    return min(1.0, 2 * normal_sf(max(z, 0.0)))
 
 
 def _log_binomial_pmf(k: int, n: int, p: float) -> float:
@@ -351,7 +382,11 @@ def compound_poisson_test(total1: float, sumsq1: float, total2: float, sumsq2: f
     each over its exposure (the length of its period): each total is compound Poisson,
     with variance the sum of its amounts squared; the second is scaled to the first's
     exposure (the statistic is total1 less what total2's rate gives over exposure1)."""
-    r = exposure1 / exposure2
-    if sumsq1 + sumsq2 <= 0:
+    if sumsq1 + sumsq2 <= 0 or exposure1 <= 0 or exposure2 <= 0:
         return Test(None, None)
-    return two_sample_z_test(total1 - r * total2, sumsq1, r * r * sumsq2)
+    r = exposure1 / exposure2
+    test = two_sample_z_test(total1 - r * total2, sumsq1, r * r * sumsq2)
+    if r == 1 or test.statistic is None:
+        return test
+    return Test(test.statistic, test.p_value,
+                _against(total1, total2, total1 - r * total2, exposure1, exposure2))

@@ -117,14 +117,22 @@ def verdict(
     p_value: Any = None,
     significant: Any = None,
     n: Any = None,
+    per_day: Any = None,
 ) -> Verdict:
     """How the change of one metric is shown. ``change`` is the relative change (counts,
     money, times); for metrics that change in points it is ignored and the difference of
-    ``value`` and ``previous`` is used."""
+    ``value`` and ``previous`` is used. ``per_day``: the change of the rate a day when it
+    moved against the total's (:attr:`crmkit.stats.Test.per_day`): a significant test
+    then speaks of it ("a day +4.9%, significant (p=0.045)"), not of the total's change."""
     shown, moved = movement(unit, change_in_points, value, previous, change)
     better = None if not moved else (moved > 0) == higher_is_better
     words = ""
-    if _finite(p_value):
+    if _finite(p_value) and _finite(per_day) and p_value < 0.05:
+        rate = signed(100 * per_day, 1, "%")
+        words = (_("a day {change}, significant (p<0.001)").replace("0.001", i18n.decimal("0.001"))
+                 if p_value < 0.001 else _("a day {change}, significant (p={p})").replace(
+                     "{p}", i18n.decimal(f"{p_value:.3f}"))).replace("{change}", rate)
+    elif _finite(p_value):
         if p_value < 0.001:
             words = _("significant (p<0.001)") if significant else _("not significant (p<0.001)")
             words = words.replace("0.001", i18n.decimal("0.001"))

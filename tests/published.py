@@ -293,3 +293,9 @@ if __name__ == "__main__":  # the background process
     import published  # its classes by the names the session unpickles them with
 
     published._render_all(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:])
+
+
+def unbroken(page: str) -> str:
+    """A page's HTML without the spans that keep each date on one line (``ck-nb``), so a
+    test finds "2025-06-01 to 2025-06-30" as a reader sees it."""
+    return re.sub(r'<span class="ck-nb">([^<]*)</span>', r"\1", page)

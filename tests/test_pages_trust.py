@@ -39,7 +39,7 @@ from crmkit.render import blocks, plotting
 from crmkit.render.charts import marketing as marketing_charts
 from crmkit.render.charts import performance as performance_charts
 from crmkit.render.charts import sales as sales_charts
-from crmkit.render.formatting import fmt
+from crmkit.render.formatting import fmt, fmt_change
 from crmkit.render.labels import label
 from crmkit.reports import REPORTS, open_report, sales
 
@@ -443,6 +443,14 @@ def test_a_page_not_over_counts_nothing_after_its_as_of_day(demo_db, report):
     month = {"quota_target", "quota_attainment"}
     assert {k: v for k, v in so_far["metrics"].items() if k not in month} == {
         k: v for k, v in to_date["metrics"].items() if k not in month}
+    assert so_far["coverage"]["counted_until"] == "2025-06-11T00:00:00+00:00"
+    assert whole["coverage"]["counted_until"] is None
+    # not compared with anything: the same numbers, and the page says they are so far
+    _, alone = _twin(report, period=JUNE, as_of="2025-06-10", compare_to="none",
+                     database=demo_db)
+    assert alone["metrics"] == so_far["metrics"]
+    assert alone["coverage"]["counted_until"] == so_far["coverage"]["counted_until"]
+    assert alone["notes"][0] == "2025-06 is not over (as of 2025-06-10): its numbers are those so far."
     if report in ("sales", "performance"):  # the same target: attainment as revenue so far
         m, w = so_far["metrics"], whole["metrics"]
         assert m["quota_attainment"] < to_date["metrics"]["quota_attainment"]
@@ -458,6 +466,77 @@ def test_a_page_not_over_counts_nothing_after_its_as_of_day(demo_db, report):
         assert so_far["metrics"]["revenue"] == pytest.approx(by_10)
         assert data.breakdowns.employee["revenue"].sum() == pytest.approx(by_10)
         assert whole["metrics"]["revenue"] == pytest.approx(by_30)
+
+
+def test_a_range_not_over_forecasts_to_its_own_end(demo_db):
+    """1-20 June as of the 10th counts up to the 10th, and its forecast still runs to the
+    20th: won so far plus the weighted deals open on the 10th's end and expected by the
+    20th (independent SQL). Cut short without its end, it read as a period over: a
+    "forecast made at its start" below the revenue already won."""
+    _, twin = _twin("sales", period="2025-06-01..2025-06-20", as_of="2025-06-10",
+                    database=demo_db)
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        won, due = con.execute(
+            "SELECT (SELECT sum(amount) FROM deals WHERE status = 'won' AND closed_at >= "
+            "TIMESTAMP '2025-06-01' AND closed_at < TIMESTAMP '2025-06-11'), "
+            "(SELECT sum(amount * probability) FROM deals WHERE created_at < TIMESTAMP "
+            "'2025-06-11' AND (closed_at IS NULL OR closed_at >= TIMESTAMP '2025-06-11') "
+            "AND expected_close_at >= TIMESTAMP '2025-06-11' "
+            "AND expected_close_at < TIMESTAMP '2025-06-21')").fetchone()
+    assert due > 0, "deals are expected in 11-20 June: the case is exercised"
+    assert twin["metrics"]["revenue"] == pytest.approx(won)
+    assert twin["metrics"]["forecast"] == pytest.approx(won + due)
+    assert twin["metrics"]["forecast_error"] is None
+
+
+def test_a_year_not_over_calls_overdue_only_what_was_due_before_its_as_of_month(demo_db):
+    """2025 as of 10 May: the pipeline by expected close began with December, so every deal
+    expected from January to November, 683 of them, read "overdue". It begins with the
+    as-of month, and "overdue" holds the deals open then and expected before it (SQL)."""
+    data, _ = _twin("sales", period="2025", as_of="2025-05-10", database=demo_db)
+    table = data.breakdowns.pipeline_by_expected_close.set_index("month")
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        overdue, may = con.execute(
+            "SELECT count(*) FILTER (expected_close_at < TIMESTAMP '2025-05-01'), "
+            "count(*) FILTER (expected_close_at >= TIMESTAMP '2025-05-01' "
+            "AND expected_close_at < TIMESTAMP '2025-06-01') FROM deals "
+            "WHERE created_at < TIMESTAMP '2025-05-11' AND (closed_at IS NULL "
+            "OR closed_at >= TIMESTAMP '2025-05-11')").fetchone()
+    assert list(table.index[:3]) == ["overdue", "2025-05", "2025-06"]
+    assert (table.loc["overdue", "deals"], table.loc["2025-05", "deals"]) == (overdue, may)
+
+
+@pytest.mark.parametrize("report", ["activity", "performance"])
+def test_a_total_that_fell_while_its_rate_a_day_rose_is_not_called_a_significant_fall(
+        demo_db, report):
+    """February against January: 3,352 interactions against 3,536 is −5.2%, but February
+    has 28 days to January's 31, and a day it is +5.0%, a significant rise of the rate
+    (p=0.045, the exact test at 28/59: scipy's binomtest). The page called the fall
+    significant. The total's change is not called significant now: the card says what
+    the test found, a data note explains, and "What changed" states no fall."""
+    from scipy.stats import binomtest
+
+    data, twin = _twin(report, period="2025-02", database=demo_db)
+    name = "interactions" if report == "activity" else "activities"
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        feb, jan = con.execute(
+            "SELECT count(*) FILTER (occurred_at >= TIMESTAMP '2025-02-01'), count(*) FILTER "
+            "(occurred_at < TIMESTAMP '2025-02-01') FROM activities WHERE occurred_at >= "
+            "TIMESTAMP '2025-01-01' AND occurred_at < TIMESTAMP '2025-03-01'").fetchone()
+    p = binomtest(feb, feb + jan, 28 / 59).pvalue
+    assert feb < jan and feb / 28 > jan / 31 and p < 0.05, "the case is exercised"
+    change = twin["changes"][name]
+    assert change["change"] == pytest.approx(feb / jan - 1)
+    assert change["p_value"] == pytest.approx(p) and change["significant"] is False
+    rate = fmt_change((feb / 28) / (jan / 31) - 1)
+    label = METRICS[name].label
+    assert f"{label}: {fmt_change(feb / jan - 1)} in total, but 2025-02 is shorter than " \
+        f"2025-01: a day it is {rate} (p = {p:.3f}), a significant change of the rate" in \
+        " ".join(twin["notes"])
+    card = " ".join(blocks.cards(data, name).data.split())
+    assert f"a day {rate}, significant (p={p:.3f})" in card
+    assert name not in [item.get("metric") for item in twin["summary"]
+                        if item["kind"] == "movement"]
 
 
 @pytest.mark.parametrize("case", list(EMPTY_CASES))

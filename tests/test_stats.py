@@ -93,6 +93,33 @@ def test_counts_over_periods_of_different_lengths_are_tested_per_day():
     assert stats.compound_poisson_test(1.0, 0.0, 1.0, 0.0).p_value is None
 
 
+def test_a_total_that_moved_against_its_rate_is_not_a_significant_change_of_the_total():
+    # February (28 days) against January (31): the total fell 5.2%, the rate a day rose 5.0%
+    t = stats.poisson_rate_test(3352, 3536, 28, 31)
+    assert t.p_value < 0.05 and not t.significant
+    assert t.per_day == pytest.approx((3352 / 28) / (3536 / 31) - 1)
+    assert stats.poisson_rate_test(3000, 3536, 28, 31).per_day is None  # both fell
+    assert stats.poisson_rate_test(3000, 3536, 28, 31).significant
+    revenue = stats.compound_poisson_test(3352e3, 3352e6, 3536e3, 3536e6, 28, 31)
+    assert revenue.per_day == pytest.approx(t.per_day) and not revenue.significant
+    # no length, no test
+    assert stats.poisson_rate_test(1, 2, 0, 31) == stats.Test(None, None)
+    assert stats.compound_poisson_test(1.0, 1.0, 2.0, 1.0, 28, 0) == stats.Test(None, None)
+
+
+def test_large_totals_use_the_normal_approximation_and_stay_accurate():
+    """Beyond two million the exact test's log-probabilities lose its tolerance's precision
+    (1.0 where binomtest said 0.05 at a billion); the normal approximation is within 0.1%."""
+    from scipy.stats import binomtest
+
+    for n, share in ((3_000_000, 30 / 61), (1_000_000_000, 0.5), (3_000_000_000, 30 / 61)):
+        k = int(n * share + 1.96 * math.sqrt(n * share * (1 - share)))
+        p = stats.poisson_rate_test(k, n - k, share, 1 - share).p_value
+        assert p == pytest.approx(0.05, rel=2e-3)
+        if n < 10**7:
+            assert p == pytest.approx(binomtest(k, n, share).pvalue, rel=2e-3)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_unequal_exposure_agrees_with_scipy_binomtest(seed):
     import numpy as np

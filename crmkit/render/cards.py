@@ -152,6 +152,7 @@ def _change(card: Mapping[str, Any], m: Metric, currency: str) -> _Change:
         change=_plain(card.get("change")),
         p_value=None if test is None else _plain(test.p_value),
         significant=None if test is None else test.significant,
+        per_day=None if test is None else test.per_day,
     )
     return _Change(
         words=words,

@@ -28,6 +28,7 @@ from crmkit.periods import Period, as_of_end_utc, cut_at, same_age
 from crmkit.reports.data import ReportData, SameAge
 from crmkit.reports.summary import _plain
 from crmkit.store import Store, Tables, stores_kept
+from crmkit.verdict import signed
 
 #: What a page of a period without data shows, said once in words.
 _EMPTY = N_("every count on this page is 0 and every other number N/A (—)")
@@ -225,6 +226,10 @@ class ReportContext:
                 found = dataclasses.replace(found, notes=(said, *found.notes))
             elif self.in_progress and not found.empty:
                 found = dataclasses.replace(found, notes=(self._in_progress_note(), *found.notes))
+            elif self.counted is not self.period and not found.empty:  # not over, not compared
+                said = _("{period} is not over (as of {as_of}): its numbers are those so "
+                         "far.").format(period=self.period.label, as_of=as_of_in_words(self.as_of))
+                found = dataclasses.replace(found, notes=(said, *found.notes))
             self._coverage = found
         return self._coverage
 
@@ -243,11 +248,13 @@ class ReportContext:
         days is not over at the as-of instant, the period up to that instant (``2025-06 to
         date``). A page of June made as of the 10th on data that runs to the 30th (made
         late, or made again for the record) counts nothing of 11-30 June, as June to date
-        would not; its title, its comparison and its quota target stay the whole month's."""
-        p, cut = self.period, _cut(self.as_of)
-        if p.cut is None and p.start_local < cut < p.end_local:
-            return cut_at(p, cut)
-        return p
+        would not; its title, its comparison and its quota target stay the whole month's.
+        The period itself (the same object) when it counts whole."""
+        if not hasattr(self, "_counted"):
+            p, cut = self.period, _cut(self.as_of)
+            self._counted = (cut_at(p, cut) if p.cut is None and p.start_local < cut < p.end_local
+                             else p)
+        return self._counted
 
     @property
     def compared(self) -> bool:
@@ -304,6 +311,24 @@ class ReportContext:
                  "all its leads have converted so far.").format(
             metric=_(m.label), period=self.period.label, as_of=as_of, comparison=c.label,
             until=until, then=then_shown, by_now=by_now)
+
+    def per_day_note(self, name: str, now: Any, then: Any, test: Any) -> str:
+        """The data note of a count or total whose rate a day moved significantly against
+        its total, the periods being of different lengths (:attr:`crmkit.stats.Test.per_day`)."""
+        c = self.comparison
+        assert c is not None  # compared
+        text = (_("{metric}: {total} in total, but {period} is shorter than {comparison}: a "
+                  "day it is {rate} ({p}), a significant change of the rate; the change "
+                  "of the total is not called significant.")
+                if self.counted.length_days < c.length_days else
+                _("{metric}: {total} in total, but {period} is longer than {comparison}: a "
+                  "day it is {rate} ({p}), a significant change of the rate; the change "
+                  "of the total is not called significant."))
+        p = (f"p < {i18n.decimal('0.001')}" if test.p_value < 0.001
+             else f"p = {i18n.decimal(f'{test.p_value:.3f}')}")
+        return text.format(metric=_(self.definition(name).label), period=self.counted.label,
+                           comparison=c.label, total=signed(100 * (now / then - 1), 1, "%"),
+                           rate=signed(100 * test.per_day, 1, "%"), p=p)
 
     def _in_progress_note(self) -> str:
         p, c = self.period, self.comparison
@@ -394,7 +419,8 @@ class ReportContext:
         :func:`crmkit.metrics.sales.significance`), the function returns a summary (its
         ``metrics``, with the ``samples`` and ``intervals`` the tests read, as
         :func:`crmkit.metrics.sales.summary` does): each change is then tested, and the page
-        says which are significant."""
+        says which are significant. A quota target a summary computes is then that of the
+        span counted, prorated (the built-in reports keep the whole period's)."""
         previous = metrics(self.comparison) if self.comparison else None
         if significance is None:
             return ReportData(self, metrics=metrics(self.counted), comparison=previous,
@@ -499,7 +525,9 @@ class ReportContext:
             "as_of": self.as_of.isoformat(),
             "coverage": {"empty": self.coverage.empty,
                          "comparison_before_data": self.coverage.comparison_before_data,
-                         "in_progress": self.in_progress, "compared": self.compared},
+                         "in_progress": self.in_progress, "compared": self.compared,
+                         "counted_until": (None if self.counted is self.period
+                                           else _span(self.counted)["end_at"])},
         }
 
     def meta(self) -> dict[str, Any]:

@@ -99,14 +99,19 @@ class ReportData(Generic[B, E]):
         significance tests between them; ``same_age``: the metrics compared at the same age,
         each said in a note."""
         aged = dict(same_age or {})
+        tests = significance(current, previous) if previous and context.compared else {}
         if previous is not None:
             notes = [*notes, *(context.same_age_note(name, previous["metrics"].get(name), a)
-                               for name, a in aged.items())]
+                               for name, a in aged.items()),
+                     *(context.per_day_note(name, current["metrics"][name],
+                                            previous["metrics"][name], test)
+                       for name, test in tests.items()
+                       if test.per_day is not None and (test.p_value or 1) < 0.05)]
         return cls(
             context=context,
             metrics=current["metrics"],
             comparison=previous["metrics"] if previous else None,
-            tests=significance(current, previous) if previous and context.compared else {},
+            tests=tests,
             intervals=current.get("intervals", {}),
             samples=current.get("samples", {}),
             breakdowns=breakdowns,

@@ -98,7 +98,7 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
         month=month,
         stage_funnel=sales.stage_funnel(t["deals"], ctx.counted),
         pipeline_by_expected_close=sales.pipeline_by_expected_close(
-            t["deals"], at, _months_after(ctx.period, 6)
+            t["deals"], at, _months_after(ctx.counted, 6)
         ),
         pipeline_movement=movement,
         forecast_accuracy=accuracy,
