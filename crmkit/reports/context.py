@@ -27,6 +27,7 @@ from crmkit.parameters import ALL_TEAMS
 from crmkit.periods import Period, as_of_end_utc, cut_at, same_age
 from crmkit.reports.data import ReportData, SameAge
 from crmkit.reports.summary import _plain
+from crmkit.stats import Test
 from crmkit.store import Store, Tables, stores_kept
 from crmkit.verdict import signed
 
@@ -312,7 +313,7 @@ class ReportContext:
             metric=_(m.label), period=self.period.label, as_of=as_of, comparison=c.label,
             until=until, then=then_shown, by_now=by_now)
 
-    def per_day_note(self, name: str, now: Any, then: Any, test: Any) -> str:
+    def per_day_note(self, name: str, now: float, then: float, test: Test) -> str:
         """The data note of a count or total whose rate a day moved significantly against
         its total, the periods being of different lengths (:attr:`crmkit.stats.Test.per_day`)."""
         c = self.comparison
@@ -324,6 +325,7 @@ class ReportContext:
                 _("{metric}: {total} in total, but {period} is longer than {comparison}: a "
                   "day it is {rate} ({p}), a significant change of the rate; the change "
                   "of the total is not called significant."))
+        assert test.p_value is not None and test.per_day is not None
         p = (f"p < {i18n.decimal('0.001')}" if test.p_value < 0.001
              else f"p = {i18n.decimal(f'{test.p_value:.3f}')}")
         return text.format(metric=_(self.definition(name).label), period=self.counted.label,

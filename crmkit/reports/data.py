@@ -106,7 +106,8 @@ class ReportData(Generic[B, E]):
                      *(context.per_day_note(name, current["metrics"][name],
                                             previous["metrics"][name], test)
                        for name, test in tests.items()
-                       if test.per_day is not None and (test.p_value or 1) < 0.05)]
+                       if test.per_day is not None and test.p_value is not None
+                       and test.p_value < 0.05)]
         return cls(
             context=context,
             metrics=current["metrics"],
