@@ -36,6 +36,7 @@ from crmkit.metrics.definitions import METRICS
 from crmkit.periods import parse_period
 from crmkit.publish import site
 from crmkit.render import blocks, plotting
+from crmkit.render.charts import activity as activity_charts
 from crmkit.render.charts import marketing as marketing_charts
 from crmkit.render.charts import performance as performance_charts
 from crmkit.render.charts import sales as sales_charts
@@ -419,10 +420,22 @@ def test_a_period_not_over_is_not_compared_with_a_whole_one(demo_db, report):
         people = data.breakdowns.employee
         changes = [c for c in people.columns if c.endswith(("_change", "_change_pp", "_change_points"))]
         assert changes and people[changes].isna().all().all()
+        for board in ("sales", "work", "support"):  # nor does a leaderboard's cell state one
+            shown = performance_charts.leaderboard(people, data.breakdowns.team_median, board,
+                                                   "EUR", "2025-05")._repr_html_()
+            assert not re.search(r"[+−]\d[\d.,]*\s?(pp|%)\)", html.unescape(shown)), board
+        over, _ = _twin(report, period=JUNE, as_of=AS_OF, database=demo_db)
+        shown = performance_charts.leaderboard(over.breakdowns.employee,
+                                               over.breakdowns.team_median, "sales", "EUR",
+                                               "2025-05")._repr_html_()
+        assert re.search(r"[+−]\d[\d.,]*\s?pp\)", html.unescape(shown)), "June over states them"
     if report == "activity":  # the comparison's counts beside, no change and no test
         for table in (data.breakdowns.interactions_by_type, data.breakdowns.customer_status):
             assert table["comparison"].notna().all()
             assert table[["change", "p_value"]].isna().all().all()
+        shown = html.unescape(activity_charts.status_table(
+            data.breakdowns.customer_status)._repr_html_())
+        assert "not testable" not in shown and " pp<" not in shown and "Share then" in shown
     for period in ("2025-06 to date", JUNE):  # like for like; a whole period that is over
         _, compared = _twin(report, period=period, as_of="2025-06-10" if "to date" in period
                             else AS_OF, database=demo_db)

@@ -213,6 +213,10 @@ def status_table(status: pd.DataFrame, *, empty: bool = False) -> Table | HTML:
         shown = shown.drop(columns=["comparison", "comparison_share", "share change",
                                     "share changed?"])
         caption = _("Customers per status at the period end")
+    elif status["p_value"].isna().all() and status["change"].isna().all():
+        # nothing tested or stated (a period not over): the comparison's figures, no change
+        shown = shown.drop(columns=["share change", "share changed?"])
+        caption = _("Customers per status at the period end")
     return blocks.table(
         shown, units={"customers": "count", "share": "rate", "comparison": "count",
                       "comparison_share": "rate"},

@@ -177,7 +177,8 @@ def _leaderboard_rows(df: pd.DataFrame, med: pd.DataFrame, metrics: tuple[str, .
     rows = [head]
     needed = ["name", "role", "note"]
     for m in metrics:
-        needed += [m, f"{m}_rank", f"{m}_previous", f"{m}_change", *SAMPLES.get(m, ())]
+        needed += [m, f"{m}_rank", f"{m}_previous", f"{m}_change", _stated(m),
+                   *SAMPLES.get(m, ())]
     roles: dict[str, str] = {}  # a role's words, looked up once for thousands of people
     # plain values of the columns shown: a row of thousands, fast to read
     for r in df[[c for c in dict.fromkeys(needed) if c in df.columns]].to_dict(orient="records"):
@@ -188,11 +189,20 @@ def _leaderboard_rows(df: pd.DataFrame, med: pd.DataFrame, metrics: tuple[str, .
                _("Role"): roles[role] if isinstance(role, str) else "",
                _("Note"): note_words(r["note"])}
         for m in metrics:
+            stated = not _missing(r.get(_stated(m)))
             row[_(METRICS[m].label)] = _cell(r[m], METRICS[m], r[f"{m}_rank"],
-                                          r.get(f"{m}_previous"), r.get(f"{m}_change"),
-                                          currency, _sample(r, m))
+                                          r.get(f"{m}_previous") if stated else None,
+                                          r.get(f"{m}_change"), currency, _sample(r, m))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _stated(m: str) -> str:
+    """The column of a person's change of ``m`` as the JSON states it (``_change``, or
+    ``_change_pp`` for a rate): a cell shows a change only where it holds one (none for a
+    person not employed all of both periods, none on a page that compares nothing)."""
+    key = METRICS[m].points_key
+    return f"{m}_{key}" if key else f"{m}_change"
 
 
 #: What a leaderboard's CSV adds to its metrics: the parts of the workload chart (tasks and
