@@ -463,6 +463,7 @@ def test_a_page_not_over_counts_nothing_after_its_as_of_day(demo_db, report):
                      database=demo_db)
     assert alone["metrics"] == so_far["metrics"]
     assert alone["coverage"]["counted_until"] == so_far["coverage"]["counted_until"]
+    assert alone["coverage"]["in_progress"] and not alone["coverage"]["compared"]
     assert alone["notes"][0] == "2025-06 is not over (as of 2025-06-10): its numbers are those so far."
     if report in ("sales", "performance"):  # the same target: attainment as revenue so far
         m, w = so_far["metrics"], whole["metrics"]

@@ -227,21 +227,16 @@ class ReportContext:
                 found = dataclasses.replace(found, notes=(said, *found.notes))
             elif self.in_progress and not found.empty:
                 found = dataclasses.replace(found, notes=(self._in_progress_note(), *found.notes))
-            elif self.counted is not self.period and not found.empty:  # not over, not compared
-                said = _("{period} is not over (as of {as_of}): its numbers are those so "
-                         "far.").format(period=self.period.label, as_of=as_of_in_words(self.as_of))
-                found = dataclasses.replace(found, notes=(said, *found.notes))
             self._coverage = found
         return self._coverage
 
     @property
     def in_progress(self) -> bool:
-        """Whether the period, of whole days, is not over at the as-of instant while it is
-        compared with a whole period (``this-month`` on the 10th against all of last
-        month): its numbers so far are then not compared (:attr:`compared`). A to-date
+        """Whether the period, of whole days, is not over at the as-of instant
+        (``this-month`` on the 10th): its numbers are those so far (:attr:`counted`), and
+        they are not compared with a whole comparison period (:attr:`compared`). A to-date
         period is compared with the same elapsed part of its comparison period."""
-        return (self.comparison is not None and self.period.cut is None
-                and self.as_of_end < self.period.end_utc)
+        return self.period.cut is None and self.as_of_end < self.period.end_utc
 
     @property
     def counted(self) -> Period:
@@ -334,7 +329,9 @@ class ReportContext:
 
     def _in_progress_note(self) -> str:
         p, c = self.period, self.comparison
-        assert c is not None  # in_progress
+        if c is None:
+            return _("{period} is not over (as of {as_of}): its numbers are those so "
+                     "far.").format(period=p.label, as_of=as_of_in_words(self.as_of))
         said = _("{period} is not over (as of {as_of}): its numbers so far are not compared "
                  "with the whole of {comparison}, so no change is shown or tested.").format(
             period=p.label, as_of=as_of_in_words(self.as_of), comparison=c.label)
