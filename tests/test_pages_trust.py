@@ -35,7 +35,7 @@ from crmkit.errors import CrmkitError
 from crmkit.metrics.definitions import METRICS
 from crmkit.periods import parse_period
 from crmkit.publish import site
-from crmkit.render import blocks, plotting
+from crmkit.render import blocks, plotting, whatchanged
 from crmkit.render.charts import activity as activity_charts
 from crmkit.render.charts import marketing as marketing_charts
 from crmkit.render.charts import performance as performance_charts
@@ -549,8 +549,14 @@ def test_a_total_that_fell_while_its_rate_a_day_rose_is_not_called_a_significant
         " ".join(twin["notes"])
     card = " ".join(blocks.cards(data, name).data.split())
     assert f"a day {rate}, significant (p={p:.3f})" in card
-    assert name not in [item.get("metric") for item in twin["summary"]
-                        if item["kind"] == "movement"]
+    said = [item["text"] for item in twin["summary"]
+            if item["kind"] == "movement" and item.get("metric") == name]
+    assert said == [f"{label}: {feb:,} in 2025-02 against {jan:,} in 2025-01, "
+                    f"{fmt_change(feb / jan - 1)} in total but {rate} a day, a significant "
+                    f"change of the rate (p={p:.3f}); the periods differ in length."]
+    assert change["change_per_day"] == pytest.approx((feb / 28) / (jan / 31) - 1)
+    shown = html.unescape(whatchanged.summary(twin)._repr_html_())
+    assert f"<li class='ck-summary-movement'>{said[0]}</li>" in shown  # no arrow either way
 
 
 @pytest.mark.parametrize("case", list(EMPTY_CASES))

@@ -44,7 +44,8 @@ def _line(payload: Mapping[str, Any], item: Mapping[str, Any]) -> _Line:
     name = item.get("metric")
     definition = (payload.get("definitions") or {}).get(name)
     change = (payload.get("changes") or {}).get(name)
-    if not isinstance(definition, Mapping) or not isinstance(change, Mapping):
+    if (not isinstance(definition, Mapping) or not isinstance(change, Mapping)
+            or change.get("change_per_day") is not None):  # the total and its rate disagree
         return _Line(str(item.get("kind", "")), str(item.get("text", "")), "", "")
     v = verdict(
         unit=definition["unit"],

@@ -229,6 +229,8 @@ class ReportData(Generic[B, E]):
                 "p_value": test.p_value if test else None,
                 "significant": test.significant if test else None,
             }
+            if test is not None and test.per_day is not None:  # the rate moved the other way
+                changes[name]["change_per_day"] = test.per_day
         return changes
 
 

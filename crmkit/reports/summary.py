@@ -276,16 +276,17 @@ def _movements(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [s.item("movement", _(
             "{period} is not over (as of {as_of}): its numbers so far are not compared with "
             "the whole of {comparison}, so no change is stated.").format(
-            period=s.text("period.label"), as_of=s.text("as_of").replace("T", " "),
+            period=s.text("period.label"), as_of=_as_of(s.text("as_of")),
             comparison=s.text("comparison_period.label")))]
     if _nothing_in(payload["comparison"]):
         s = _Sentence(payload)
         return [s.item("movement", _("Nothing was recorded in {period}, so no change is "
                                      "stated.").format(period=s.text("comparison_period.label")))]
     moved = sorted((ch["p_value"], name) for name, ch in (payload.get("changes") or {}).items()
-                   if _significant(payload, name))
+                   if _significant(payload, name) or _per_day(payload, name))
     if moved:
-        return [_movement(payload, name) for _p, name in moved]
+        return [_per_day_movement(payload, name) if _per_day(payload, name)
+                else _movement(payload, name) for _p, name in moved]
     tested = any(_finite(ch.get("p_value")) for ch in payload["changes"].values()
                  if isinstance(ch, Mapping))
     s = _Sentence(payload)
@@ -306,6 +307,43 @@ def _significant(payload: Mapping[str, Any], name: str) -> bool:
         return False  # a comparison before the data is missing data, not a quiet period
     values = (ch.get("p_value"), ch.get(_change_key(d)), payload["metrics"].get(name), previous)
     return all(_finite(v) for v in values) and ch[_change_key(d)] != 0
+
+
+def _as_of(text: str) -> str:
+    """An as-of day or local time as the header says it: "2025-06-10 14:00" (seconds only
+    when there are some), not the JSON's "2025-06-10T14:00:00"."""
+    text = text.replace("T", " ")
+    return text[:-3] if len(text) == 19 and text.endswith(":00") else text
+
+
+def _per_day(payload: Mapping[str, Any], name: str) -> bool:
+    """Whether a count or total's rate a day moved significantly against its total (the
+    periods of different lengths: ``changes[name].change_per_day``)."""
+    ch = (payload.get("changes") or {}).get(name) or {}
+    p = ch.get("p_value")
+    return (_finite(ch.get("change_per_day")) and _finite(p) and p < 0.05
+            and _finite(payload["metrics"].get(name)) and _finite(payload["comparison"].get(name)))
+
+
+def _per_day_movement(payload: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A total that moved one way while its rate a day moved significantly the other: what
+    the test found, and that the total's change is not called significant."""
+    s = _Sentence(payload)
+    ch = payload["changes"][name]
+    s.refs[f"changes.{name}.change"] = ch["change"]
+    s.refs[f"changes.{name}.change_per_day"] = ch["change_per_day"]
+    s.refs[f"changes.{name}.p_value"] = p = ch["p_value"]
+    shown = (f"p<{i18n.decimal('0.001')}" if p < 0.001 else f"p={i18n.decimal(f'{p:.3f}')}")
+    d = payload["definitions"][name]
+    text = _("{label}: {value} in {period} against {previous} in {comparison}, {total} in "
+             "total but {rate} a day, a significant change of the rate ({p}); the periods "
+             "differ in length.").format(
+        label=s.text(f"definitions.{name}.label"), value=s.number(f"metrics.{name}", d["unit"]),
+        period=s.text("period.label"), previous=s.number(f"comparison.{name}", d["unit"]),
+        comparison=s.text("comparison_period.label"),
+        total=signed(100 * ch["change"], 1, "%"), rate=signed(100 * ch["change_per_day"], 1, "%"),
+        p=shown)
+    return s.item("movement", text, metric=name)
 
 
 def _movement(payload: Mapping[str, Any], name: str) -> dict[str, Any]:
