@@ -319,8 +319,8 @@ def _as_of(text: str) -> str:
 def _per_day(payload: Mapping[str, Any], name: str) -> bool:
     """Whether a count or total's rate a day moved significantly against its total (the
     periods of different lengths: ``changes[name].change_per_day``)."""
-    ch = (payload.get("changes") or {}).get(name) or {}
-    p = ch.get("p_value")
+    ch: Mapping[str, Any] = (payload.get("changes") or {}).get(name) or {}
+    p: Any = ch.get("p_value")
     return (_finite(ch.get("change_per_day")) and _finite(p) and p < 0.05
             and _finite(payload["metrics"].get(name)) and _finite(payload["comparison"].get(name)))
 
