@@ -559,6 +559,30 @@ def test_a_total_that_fell_while_its_rate_a_day_rose_is_not_called_a_significant
     assert f"<li class='ck-summary-movement'>{said[0]}</li>" in shown  # no arrow either way
 
 
+@pytest.mark.parametrize("report", ["sales", "performance"])
+def test_quota_attainment_of_a_period_that_starts_before_the_quotas_is_not_stated(demo_db,
+                                                                                 report):
+    """2024 against 2023, whose quotas begin on 1 July: 2023's whole revenue against half a
+    year's target read about 200%, and 2024 "fell" by about 100 pp, significantly, at the
+    top of "What changed". 2023's attainment is N/A now, nothing is compared or tested, and
+    a note says why; 2024's own attainment is unchanged."""
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        first = con.execute("SELECT min(period_start) FROM quotas").fetchone()[0]
+    assert str(first) == "2023-07-01", "the demo's quotas begin in mid-2023: the case"
+    data, twin = _twin(report, period="2024", database=demo_db)
+    assert twin["comparison"]["quota_attainment"] is None
+    assert twin["metrics"]["quota_attainment"] is not None
+    assert set(twin["changes"]["quota_attainment"].values()) == {None}
+    assert ("Quotas begin on 2023-07-01: 2023 starts before them, so its quota target covers "
+            "only part of it and its quota attainment is N/A.") in twin["notes"]
+    assert "quota_attainment" not in [item.get("metric") for item in twin["summary"]]
+    if report == "performance":
+        people = data.breakdowns.employee
+        assert people["quota_attainment_previous"].isna().all()
+        assert people["quota_attainment_change_pp"].isna().all()
+        assert people["quota_attainment"].notna().any()
+
+
 @pytest.mark.parametrize("case", list(EMPTY_CASES))
 def test_a_page_without_data_states_no_change(databases, case):
     """A period after the data had "Revenue 0 EUR ▼ −100.0% significant (p<0.001)" in its

@@ -21,6 +21,7 @@ from crmkit.backends import sandbox
 from crmkit.errors import ParameterError, one_line, shown
 from crmkit.i18n import N_, ngettext
 from crmkit.i18n import gettext as _
+from crmkit.metrics import _frames as F
 from crmkit.metrics.coverage import EVENTS, Span, spans
 from crmkit.metrics.definitions import Metric, custom_metric, lookup
 from crmkit.parameters import ALL_TEAMS
@@ -251,6 +252,27 @@ class ReportContext:
             self._counted = (cut_at(p, cut) if p.cut is None and p.start_local < cut < p.end_local
                              else p)
         return self._counted
+
+    def before_quotas(self, summaries: Sequence[tuple[Period, Any]]) -> list[str]:
+        """For each ``(period, summary)`` that starts before the company's first quota: its
+        quota attainment N/A (its target covers only part of it: a whole year's revenue
+        against half a year's quotas read 200.1%, and the next year "fell" by 100.8 pp),
+        and a note saying so."""
+        if "quotas" not in self.store.tables:
+            return []
+        first = F.one_row(F.lazy(self.store.tables["quotas"]).select(
+            nw.col("period_start").min().alias("first")))["first"]
+        if first is None:
+            return []
+        first = pd.Timestamp(first).date()
+        notes = []
+        for period, summary in summaries:
+            if period.start < first and summary["metrics"].get("quota_attainment") is not None:
+                summary["metrics"]["quota_attainment"] = None
+                notes.append(_("Quotas begin on {day}: {period} starts before them, so its "
+                               "quota target covers only part of it and its quota attainment "
+                               "is N/A.").format(day=first, period=period.label))
+        return notes
 
     @property
     def compared(self) -> bool:

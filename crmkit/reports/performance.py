@@ -40,6 +40,10 @@ def build(ctx: ReportContext) -> ReportData[Breakdowns, None]:
     current, *rest = performance.summaries(t, [ctx.counted, *others], ctx.as_of_end,
                                            quota_periods=[ctx.period, *others])
     previous = rest[0] if rest else None
+    partial = ctx.before_quotas(list(zip([ctx.counted, *others], [current, *rest], strict=True)))
+    for summary in (current, *rest):  # each person's too, where the team's is N/A
+        if summary["metrics"]["quota_attainment"] is None and summary["moments"]["quota_target"]:
+            summary["employees"]["quota_attainment"] = float("nan")
     employees = F.to_pandas(F.lazy(t["employees"]))
     staff = performance.roster(employees, ctx.counted, ctx.comparison)
     staff_prev = performance.roster(employees, ctx.comparison) if ctx.comparison else None
@@ -53,7 +57,8 @@ def build(ctx: ReportContext) -> ReportData[Breakdowns, None]:
         Breakdowns(employee=employee, team_median=team_median),
         extra=None,
         notes=[*ctx.coverage_notes(),
-               *([] if ctx.coverage.empty else _notes(current, staff, employee, ctx))],
+               *([] if ctx.coverage.empty else [*_notes(current, staff, employee, ctx),
+                                                *partial])],
     )
 
 

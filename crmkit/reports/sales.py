@@ -90,6 +90,7 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
     found = list(zip(periods, [current, *compared], strict=True))
     _made_at_start(ctx, days, found)
     _recorded_at_end(ctx, days, found)
+    partial = ctx.before_quotas(found)
     month = sales.monthly_trend(t["deals"], trend_months(ctx.counted, trend_months_shown))
     movement, accuracy, extra = _history(ctx, days, trend_months_shown, month)
     breakdowns = Breakdowns(
@@ -110,7 +111,8 @@ def build(ctx: ReportContext, trend_months_shown: int = 12) -> ReportData[Breakd
         sales.significance,
         breakdowns,
         extra=extra,
-        notes=[*ctx.coverage_notes(), *([] if ctx.coverage.empty else _notes(current, ctx))],
+        notes=[*ctx.coverage_notes(),
+               *([] if ctx.coverage.empty else [*_notes(current, ctx), *partial])],
         same_age=SameAge.of_lead_conversion(ctx, previous),
     )
 
