@@ -482,6 +482,19 @@ def test_a_page_not_over_counts_nothing_after_its_as_of_day(demo_db, report):
         assert whole["metrics"]["revenue"] == pytest.approx(by_30)
 
 
+def _sql_row(database: Path, sql: str) -> tuple[Any, ...]:
+    """One row of independent SQL on the database."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute(sql).fetchone()
+
+
+def _open_at(day: str) -> str:
+    """SQL: a deal open at the local midnight beginning ``day`` (created before it, not
+    closed before it)."""
+    return (f"created_at < TIMESTAMP '{day}' AND (closed_at IS NULL "
+            f"OR closed_at >= TIMESTAMP '{day}')")
+
+
 def test_a_range_not_over_forecasts_to_its_own_end(demo_db):
     """1-20 June as of the 10th counts up to the 10th, and its forecast still runs to the
     20th: won so far plus the weighted deals open on the 10th's end and expected by the
@@ -489,14 +502,13 @@ def test_a_range_not_over_forecasts_to_its_own_end(demo_db):
     "forecast made at its start" below the revenue already won."""
     _, twin = _twin("sales", period="2025-06-01..2025-06-20", as_of="2025-06-10",
                     database=demo_db)
-    with duckdb.connect(str(demo_db), read_only=True) as con:
-        won, due = con.execute(
-            "SELECT (SELECT sum(amount) FROM deals WHERE status = 'won' AND closed_at >= "
-            "TIMESTAMP '2025-06-01' AND closed_at < TIMESTAMP '2025-06-11'), "
-            "(SELECT sum(amount * probability) FROM deals WHERE created_at < TIMESTAMP "
-            "'2025-06-11' AND (closed_at IS NULL OR closed_at >= TIMESTAMP '2025-06-11') "
-            "AND expected_close_at >= TIMESTAMP '2025-06-11' "
-            "AND expected_close_at < TIMESTAMP '2025-06-21')").fetchone()
+    won, due = _sql_row(
+        demo_db,
+        "SELECT (SELECT sum(amount) FROM deals WHERE status = 'won' AND closed_at >= "
+        "TIMESTAMP '2025-06-01' AND closed_at < TIMESTAMP '2025-06-11'), "
+        f"(SELECT sum(amount * probability) FROM deals WHERE {_open_at('2025-06-11')} "
+        "AND expected_close_at >= TIMESTAMP '2025-06-11' "
+        "AND expected_close_at < TIMESTAMP '2025-06-21')")
     assert due > 0, "deals are expected in 11-20 June: the case is exercised"
     assert twin["metrics"]["revenue"] == pytest.approx(won)
     assert twin["metrics"]["forecast"] == pytest.approx(won + due)
@@ -509,13 +521,11 @@ def test_a_year_not_over_calls_overdue_only_what_was_due_before_its_as_of_month(
     as-of month, and "overdue" holds the deals open then and expected before it (SQL)."""
     data, _ = _twin("sales", period="2025", as_of="2025-05-10", database=demo_db)
     table = data.breakdowns.pipeline_by_expected_close.set_index("month")
-    with duckdb.connect(str(demo_db), read_only=True) as con:
-        overdue, may = con.execute(
-            "SELECT count(*) FILTER (expected_close_at < TIMESTAMP '2025-05-01'), "
-            "count(*) FILTER (expected_close_at >= TIMESTAMP '2025-05-01' "
-            "AND expected_close_at < TIMESTAMP '2025-06-01') FROM deals "
-            "WHERE created_at < TIMESTAMP '2025-05-11' AND (closed_at IS NULL "
-            "OR closed_at >= TIMESTAMP '2025-05-11')").fetchone()
+    overdue, may = _sql_row(
+        demo_db,
+        "SELECT count(*) FILTER (expected_close_at < TIMESTAMP '2025-05-01'), "
+        "count(*) FILTER (expected_close_at >= TIMESTAMP '2025-05-01' "
+        f"AND expected_close_at < TIMESTAMP '2025-06-01') FROM deals WHERE {_open_at('2025-05-11')}")
     assert list(table.index[:3]) == ["overdue", "2025-05", "2025-06"]
     assert (table.loc["overdue", "deals"], table.loc["2025-05", "deals"]) == (overdue, may)
 
